@@ -1,0 +1,43 @@
+#!/bin/bash
+# contrib/check.sh - install what the build and the tests need (Debian 12),
+# build with warnings as errors, run every test, then build again with
+# AddressSanitizer + UndefinedBehaviorSanitizer and run every test again.
+#
+# Usage (from the top of a checkout, as root or with sudo available):
+#   bash contrib/check.sh
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+# shellcheck source=contrib/deps.sh
+. "$top/contrib/deps.sh"
+deps_install build test
+
+autoreconf -fi >/dev/null
+
+run_pass() {
+	local name=$1; shift
+	local dir="$top/build/$name"
+	echo "=== check.sh: $name build ==="
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" -q "$@" && make -j"$(nproc)" -s &&
+	 make -s check -j"$(nproc)" VERBOSE=1) ||
+		{ echo "check.sh: the $name pass failed" >&2; return 1; }
+}
+
+run_pass werror --enable-werror
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	run_pass sanitizers --enable-werror --enable-sanitizers
+
+# One closing line over both passes, from automake's own counts.
+pass=0 fail=0
+for f in build/werror/test-suite.log build/sanitizers/test-suite.log; do
+	p=$(sed -n 's/^# PASS: *//p' "$f" | head -n1)
+	x=$(sed -n 's/^# FAIL: *//p' "$f" | head -n1)
+	e=$(sed -n 's/^# ERROR: *//p' "$f" | head -n1)
+	pass=$((pass + ${p:-0})); fail=$((fail + ${x:-0} + ${e:-0}))
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
