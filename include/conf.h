@@ -90,6 +90,10 @@ struct proto_conf {
 
 	/* Filled by the tls module, freed with the snapshot. */
 	struct ssl_ctx_st *backend_ssl_ctx;
+
+	/* Filled by server_prepare(): the backend's resolved address. */
+	struct sockaddr_storage backend_addr;
+	socklen_t backend_addrlen;
 };
 
 /* The [tls] section: postern's own server certificate. */

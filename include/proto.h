@@ -1,0 +1,87 @@
+/*
+ * proto: the protocol descriptor.
+ *
+ * Every protocol module (pop3, imap) fills in one struct proto; the rest of
+ * the daemon never asks which protocol a session speaks, it calls through
+ * the descriptor.  A protocol's per-session state is a struct that begins
+ * with struct session, allocated with proto->session_size bytes.
+ */
+#ifndef POSTERN_PROTO_H
+#define POSTERN_PROTO_H
+
+#include <stddef.h>
+
+#include "conf.h"
+
+struct session;
+
+/* Why the daemon ends a session on its own; the protocol picks the words. */
+enum bye_reason {
+	BYE_SHUTDOWN,	     /* the daemon is stopping */
+	BYE_TIMEOUT,	     /* pre-auth or authenticated idle timeout */
+	BYE_TOO_MANY_CONN,   /* a connection limit was reached at connect */
+	BYE_TOO_MANY_ERRORS, /* max_bad_commands or max_login_attempts */
+	BYE_BACKEND,	     /* the backend is unreachable or broke off */
+	BYE_INTERNAL,	     /* out of memory or a similar local failure */
+	BYE_DISABLED	     /* the protocol was disabled by a reload */
+};
+
+/* Outcome of a backend login step, as the protocol reports it. */
+enum backend_result {
+	BACKEND_MORE,	     /* keep reading the backend */
+	BACKEND_STARTTLS,    /* start the TLS handshake with the backend now */
+	BACKEND_LOGGED_IN,   /* login accepted: relay from now on */
+	BACKEND_AUTH_FAILED, /* the backend refused the credentials */
+	BACKEND_BROKEN	     /* protocol violation or unusable backend */
+};
+
+/* How a login ended, for the protocol's answer to the client. */
+enum login_result {
+	LOGIN_OK,	/* the backend accepted: relay from now on */
+	LOGIN_FAILED,	/* the backend refused the credentials */
+	LOGIN_TEMPFAIL, /* the backend is unreachable or broke off */
+	LOGIN_IN_USE	/* max_connections_per_user reached */
+};
+
+/* What a protocol module provides to the rest of the daemon. */
+struct proto {
+	enum proto_id id;
+	const char *name;    /* "POP3", "IMAP4" */
+	size_t session_size; /* size of the protocol's session struct */
+
+	/* Sends the greeting; the session is in SESSION_PREAUTH afterwards. */
+	void (*greet)(struct session *s);
+
+	/*
+	 * Handles the client's bytes before login (pre-auth commands, the
+	 * SASL dialogue).  Consumes from the client's input buffer; returns
+	 * -1 after it has called session_close().
+	 */
+	int (*client_input)(struct session *s);
+
+	/* Forgets all pre-TLS state once the client's TLS handshake is done. */
+	void (*tls_reset)(struct session *s);
+
+	/* Writes the protocol's goodbye for reason (no close). */
+	void (*bye)(struct session *s, enum bye_reason reason);
+
+	/* Backend connected (TCP, or TLS for implicit TLS): reset its state. */
+	void (*backend_start)(struct session *s);
+
+	/* Drives the backend login with the bytes the backend sent. */
+	enum backend_result (*backend_input)(struct session *s);
+
+	/* Backend TLS (after STARTTLS) is up: continue the login. */
+	enum backend_result (*backend_tls_done)(struct session *s);
+
+	/* Tells the client how its login ended. */
+	void (*login_answer)(struct session *s, enum login_result r);
+
+	/* Frees what the protocol allocated for s; NULL if nothing. */
+	void (*free)(struct session *s);
+};
+
+/* The descriptor of protocol p, or NULL for a protocol not built in. */
+const struct proto *proto_get(enum proto_id p);
+
+#endif

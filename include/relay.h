@@ -1,0 +1,21 @@
+/*
+ * relay: the two-way pump after login.
+ *
+ * Bytes move between the two bufferevents without copying
+ * (evbuffer_add_buffer).  A side whose partner has more than a bounded
+ * amount queued stops being read until the partner drains (back-pressure),
+ * so a slow client never makes postern hold a whole message.  When one side
+ * ends, what it sent is delivered to the other before the session closes.
+ */
+#ifndef POSTERN_RELAY_H
+#define POSTERN_RELAY_H
+
+struct session;
+
+/* Bytes queued toward one side before the other stops being read. */
+#define RELAY_HIGH_WATER (256 * 1024)
+
+/* Starts relaying s's client and backend; pending input is passed on. */
+void relay_start(struct session *s);
+
+#endif

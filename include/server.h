@@ -1,0 +1,63 @@
+/*
+ * server: the running daemon: worker threads, the current configuration
+ * snapshot, reload and shutdown.
+ */
+#ifndef POSTERN_SERVER_H
+#define POSTERN_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/queue.h>
+
+#include "conf.h"
+#include "listener.h"
+
+struct event;
+struct event_base;
+struct session;
+
+TAILQ_HEAD(session_list, session);
+
+/* One worker thread: its event loop, its listeners, its sessions. */
+struct worker {
+	unsigned index;
+	pthread_t thread;
+	struct event_base *base;
+	struct event *notify; /* woken by the main thread through notify_fd */
+	int notify_fd;	      /* eventfd */
+	struct listener **listeners;
+	size_t nlisteners;
+	struct session_list sessions;
+	unsigned nsessions;
+	atomic_bool stopping;
+	bool grace_over;
+	struct event *grace;
+	struct conf *conf;	   /* this worker's reference to the snapshot */
+	atomic_uint conf_gen;	   /* generation of the snapshot it holds */
+};
+
+/*
+ * Resolves every enabled protocol's backend address into c (blocking:
+ * call from the main thread only).  Writes "path: message" lines to errout
+ * and returns -1 on failure.
+ */
+int server_prepare(struct conf *c, FILE *errout);
+
+/*
+ * Runs the daemon on the bound listeners until SIGTERM/SIGINT: starts the
+ * workers, handles SIGHUP, and returns the exit status.  Takes over c.
+ */
+int server_run(struct conf *c, struct listener_set *set);
+
+/* A new reference to the current snapshot, for a new session on w. */
+struct conf *server_conf(struct worker *w);
+
+/* Called by session_close(): the worker lost a session. */
+void server_session_gone(struct worker *w);
+
+/* Adds s to w's list of sessions. */
+void server_session_add(struct worker *w, struct session *s);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * session: one client connection, from accept to close.
+ *
+ * The session owns the client socket, the backend socket once there is one,
+ * the timer, the configuration snapshot it started with and its places in
+ * the connection counters.  Everything that ends a session goes through
+ * session_close(); a callback returns right after calling it.
+ */
+#ifndef POSTERN_SESSION_H
+#define POSTERN_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/util.h>
+
+#include "conf.h"
+#include "netaddr.h"
+#include "proto.h"
+#include "sasl.h"
+
+struct bufferevent;
+struct worker;
+
+/* Where a session is in its life; changed only by session_set_state(). */
+enum session_state {
+	SESSION_TLS_ACCEPT, /* implicit TLS handshake before the greeting */
+	SESSION_PREAUTH,    /* greeting sent, reading pre-auth commands */
+	SESSION_STARTTLS,   /* STLS/STARTTLS answered, client handshake */
+	SESSION_BACKEND,    /* logging in to the backend */
+	SESSION_RELAY,	    /* relaying both ways */
+	SESSION_CLOSING	    /* flushing a last answer, then closing */
+};
+
+/* The TLS state of the client connection. */
+enum session_tls {
+	SESSION_TLS_NONE,
+	SESSION_TLS_STARTTLS,
+	SESSION_TLS_IMPLICIT
+};
+
+/* Credentials held between the client's login and the backend's answer. */
+struct session_login {
+	char user[SASL_USER_MAX + 1];
+	char pass[SASL_PASS_MAX + 1];
+	size_t userlen;
+	size_t passlen;
+};
+
+/* A client connection; protocol modules embed it as their first member. */
+struct session {
+	TAILQ_ENTRY(session) entry; /* in the worker's list */
+	struct worker *worker;
+	const struct proto *proto;
+	struct conf *conf;	     /* the snapshot this session started with */
+	const struct proto_conf *pc; /* conf->proto[proto->id] */
+	uint64_t id;
+	enum session_state state;
+	enum session_tls tls;
+	bool implicit_tls; /* accepted on an ssl binding */
+
+	struct bufferevent *client;
+	struct bufferevent *backend;
+	evutil_socket_t fd;  /* the client socket, until TLS owns it */
+	evutil_socket_t bfd; /* the backend socket, until TLS owns it */
+
+	struct netaddr local; /* the address the client connected to */
+	struct netaddr peer;  /* the client (after a trusted PROXY hop) */
+
+	struct event timer;
+	struct timeval last_active; /* for the idle timeouts */
+	unsigned timeout_ms;	    /* idle limit of the current state */
+
+	unsigned bad_commands;
+	unsigned failed_logins;
+	char *user; /* login name once known (for logs and counters) */
+	bool user_counted;
+	bool ip_counted;
+	struct session_login *login;
+
+	uint64_t bytes_in;  /* relayed client -> backend */
+	uint64_t bytes_out; /* relayed backend -> client */
+	bool client_eof;
+	bool backend_eof;
+};
+
+/*
+ * Starts a session for an accepted socket on the calling worker.  Takes
+ * ownership of fd (closed on any failure).
+ */
+void session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
+    evutil_socket_t fd, const struct sockaddr *peer, socklen_t peerlen);
+
+/*
+ * The single teardown path: frees everything the session holds.  reason
+ * (may be NULL) goes to the daemon log.  The session must not be used
+ * afterwards.
+ */
+void session_close(struct session *s, const char *reason);
+
+/*
+ * Sends what is in the client's output buffer, then closes.  Reads stop at
+ * once; a timer bounds the wait.
+ */
+void session_close_after_flush(struct session *s, const char *reason);
+
+/* Changes state; logs old -> new at debug level. */
+void session_set_state(struct session *s, enum session_state st);
+
+/* Queues bytes for the client. */
+void session_write(struct session *s, const void *data, size_t len);
+
+/* Queues a formatted line for the client; fmt is never client data. */
+void session_printf(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Starts the client's TLS handshake after the protocol queued its "go
+ * ahead" answer.  The caller has checked that no byte follows the command;
+ * returns -1 after closing the session.
+ */
+int session_starttls(struct session *s);
+
+/* Whether a server certificate is configured, so STLS/STARTTLS may be offered. */
+bool session_tls_available(const struct session *s);
+
+/*
+ * Counts a bad command; past max_bad_commands it says goodbye and closes,
+ * returning -1.
+ */
+int session_bad_command(struct session *s);
+
+/*
+ * Starts the backend login with s->login filled in.  Client reads pause
+ * until the protocol's login_answer has been sent.  Returns -1 after
+ * closing the session.
+ */
+int session_login(struct session *s);
+
+/* Called by the backend module when the backend login ended. */
+void session_backend_done(struct session *s, enum backend_result r);
+
+/* Discards credentials, wiping the password. */
+void session_login_clear(struct session *s);
+
+/* Marks activity, pushing the idle deadline back. */
+void session_touch(struct session *s);
+
+/* Starts the idle timer of the current state: ms without activity ends it. */
+void session_set_timeout(struct session *s, unsigned ms);
+
+/* A short text for the daemon log: "POP3 0000000000000001 192.0.2.1:5555". */
+const char *session_tag(const struct session *s);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * tls: OpenSSL contexts and the TLS side of bufferevents.
+ *
+ * The server context (postern's certificate, for clients) and the client
+ * contexts (for backends) are separate objects built from one snapshot and
+ * freed with it.
+ */
+#ifndef POSTERN_TLS_H
+#define POSTERN_TLS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <openssl/ssl.h>
+
+#include "conf.h"
+
+/* Initialises OpenSSL once, before any context is built. */
+void tls_init(void);
+
+/*
+ * Builds c->server_ssl_ctx (when a certificate is configured) and each
+ * enabled protocol's backend_ssl_ctx (when backend_tls is not none).
+ * Writes "path:line: message" lines to errout and returns -1 on failure.
+ */
+int tls_conf_setup(struct conf *c, FILE *errout);
+
+/* A new server-side SSL for a client connection, or NULL. */
+SSL *tls_server_new(const struct conf *c);
+
+/* A new client-side SSL for pc's backend, with SNI and name checks, or NULL. */
+SSL *tls_backend_new(const struct proto_conf *pc);
+
+/* "TLSv1.3" and the like, for the daemon log. */
+const char *tls_version(SSL *ssl);
+
+/* Writes the OpenSSL error queue (or "unknown") into buf; clears the queue. */
+const char *tls_error(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,865 @@
+/*
+ * imap: the session half of the IMAP4 module (RFC 9051 and RFC 3501
+ * clients, RFC 2595 STARTTLS, RFC 4959 SASL-IR, RFC 2971 ID, RFC 5530
+ * response codes).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <openssl/crypto.h>
+
+#include "backend.h"
+#include "imap.h"
+#include "log.h"
+#include "policy.h"
+#include "sasl.h"
+#include "session.h"
+
+/* Longest literal accepted before login: a password at its longest. */
+#define IMAP_PREAUTH_LITERAL_MAX SASL_PASS_MAX
+
+/* Longest backend line postern reads during the login dialogue. */
+#define IMAP_BACKEND_LINE_MAX 16384
+
+/* Longest capability list passed on to the client after login. */
+#define IMAP_CAPS_MAX 2048
+
+/* Room for a tagged BAD answer's text. */
+#define IMAP_ANSWER_MAX 512
+
+/* Where the client is before login. */
+enum imap_client_state {
+	IMAP_C_COMMAND,	   /* reading commands */
+	IMAP_C_PLAIN,	   /* AUTHENTICATE PLAIN, waiting for the response */
+	IMAP_C_LOGIN_USER, /* AUTHENTICATE LOGIN, waiting for the name */
+	IMAP_C_LOGIN_PASS  /* AUTHENTICATE LOGIN, waiting for the password */
+};
+
+/* Where the backend login is. */
+enum imap_backend_state {
+	IMAP_B_GREETING,
+	IMAP_B_CAPABILITY,
+	IMAP_B_STARTTLS,
+	IMAP_B_AUTH_CONT,   /* AUTHENTICATE PLAIN sent without SASL-IR */
+	IMAP_B_LITERAL_CONT, /* LOGIN with a synchronising literal */
+	IMAP_B_LOGIN	    /* waiting for the tagged answer of the login */
+};
+
+/* What only exists before login; freed when the relay starts. */
+struct imap_preauth {
+	struct imap_parser parser;
+	char *pending_pass; /* LOGIN literal dialogue: the second literal */
+	size_t pending_passlen;
+	char store[];
+};
+
+struct imap_session {
+	struct session s; /* first: the generic session */
+	struct imap_preauth *pre;
+	enum imap_client_state cstate;
+	enum imap_backend_state bstate;
+	char tag[IMAP_TAG_MAX + 1]; /* the tag of the client's login */
+	char user[SASL_USER_MAX + 1];
+	size_t userlen;
+	bool backend_tls_up;
+	bool backend_saslir;
+	bool backend_plain;
+	bool backend_logindisabled;
+	bool backend_literalplus;
+	bool backend_starttls;
+	bool have_caps;
+	uint64_t skip; /* literal bytes of an untagged backend line */
+	size_t after;  /* bytes buffered after the backend line being read */
+	char *caps;    /* post-login capabilities for the client */
+	char *answer;  /* backend's refusal passed on, with its code */
+	char client_name[64];
+	char client_version[32];
+};
+
+#define I(s) ((struct imap_session *)(s))
+
+static void
+imap_reply(struct session *s, const char *line)
+{
+	session_write(s, line, strlen(line));
+}
+
+static bool
+imap_tls_active(const struct session *s)
+{
+	return s->tls != SESSION_TLS_NONE;
+}
+
+static int
+imap_preauth_alloc(struct session *s)
+{
+	struct imap_session *is = I(s);
+	size_t cap = s->pc->max_command_size + 2 * IMAP_PREAUTH_LITERAL_MAX;
+
+	if ((is->pre = malloc(sizeof(*is->pre) + cap)) == NULL)
+		return -1;
+	is->pre->pending_pass = NULL;
+	is->pre->pending_passlen = 0;
+	return imap_parser_init(&is->pre->parser, s->pc->max_command_size,
+	    IMAP_PREAUTH_LITERAL_MAX, is->pre->store, cap);
+}
+
+static void
+imap_preauth_free(struct imap_session *is)
+{
+	if (is->pre != NULL) {
+		size_t cap = is->s.pc->max_command_size +
+		    2 * IMAP_PREAUTH_LITERAL_MAX;
+
+		/* The store held the password of a LOGIN. */
+		OPENSSL_cleanse(is->pre, sizeof(*is->pre) + cap);
+		free(is->pre);
+		is->pre = NULL;
+	}
+}
+
+static void
+imap_caps(struct session *s, char *out, size_t cap)
+{
+	bool tls = imap_tls_active(s);
+
+	if (imap_caps_preauth(tls, session_tls_available(s),
+		policy_advertise_cleartext(s->pc, tls), out, cap) == -1)
+		snprintf(out, cap, "IMAP4rev1");
+}
+
+static void
+imap_greet(struct session *s)
+{
+	char caps[512];
+
+	if (imap_preauth_alloc(s) == -1) {
+		imap_reply(s, "* BYE [UNAVAILABLE] Internal error.\r\n");
+		session_close_after_flush(s, "out of memory");
+		return;
+	}
+	imap_caps(s, caps, sizeof(caps));
+	session_printf(s, "* OK [CAPABILITY %s] %s\r\n", caps, s->pc->banner);
+}
+
+/* RFC 2595 section 3.1: nothing learnt before TLS survives it. */
+static void
+imap_tls_reset(struct session *s)
+{
+	struct imap_session *is = I(s);
+
+	imap_parser_reset(&is->pre->parser);
+	is->cstate = IMAP_C_COMMAND;
+	is->client_name[0] = is->client_version[0] = '\0';
+}
+
+static void
+imap_bye(struct session *s, enum bye_reason reason)
+{
+	static const char *const text[] = {
+		[BYE_SHUTDOWN] = "* BYE [UNAVAILABLE] Server shutting down.\r\n",
+		[BYE_TIMEOUT] = "* BYE Disconnected for inactivity.\r\n",
+		[BYE_TOO_MANY_CONN] = "* BYE [UNAVAILABLE] Too many "
+				      "connections, try again later.\r\n",
+		[BYE_TOO_MANY_ERRORS] = "* BYE Too many invalid commands.\r\n",
+		[BYE_BACKEND] = "* BYE [UNAVAILABLE] Server temporarily "
+				"unavailable.\r\n",
+		[BYE_INTERNAL] = "* BYE [UNAVAILABLE] Internal error.\r\n",
+		[BYE_DISABLED] = "* BYE [UNAVAILABLE] Service disabled.\r\n",
+	};
+
+	imap_reply(s, text[reason]);
+}
+
+/* A tagged answer; the tag is the client's, never a format. */
+static void
+imap_tagged(struct session *s, const char *tag, const char *text)
+{
+	session_printf(s, "%s %s\r\n", tag[0] != '\0' ? tag : "*", text);
+}
+
+static int
+imap_bad(struct session *s, const char *tag, const char *text)
+{
+	imap_tagged(s, tag, text);
+	return session_bad_command(s);
+}
+
+/*
+ * Applies the login-type policy to a LOGIN or AUTHENTICATE.  Returns true
+ * when the login may go on; otherwise the client has its NO.
+ */
+static bool
+imap_cleartext_ok(struct session *s, const char *tag, bool sent_password)
+{
+	switch (policy_cleartext_login(s->pc, imap_tls_active(s))) {
+	case POLICY_ALLOW:
+		return true;
+	case POLICY_AUDIT:
+		log_notice("%s: audit: cleartext login without TLS would be "
+			   "refused by login_type",
+		    session_tag(s));
+		return true;
+	case POLICY_DENY:
+		break;
+	}
+	if (sent_password)
+		log_notice("%s: refused a cleartext login without TLS; the "
+			   "client sent its password in the clear",
+		    session_tag(s));
+	imap_tagged(s, tag, "NO [PRIVACYREQUIRED] Plaintext authentication "
+			    "disallowed on non-secure (SSL/TLS) connections.");
+	return false;
+}
+
+static int
+imap_login(struct session *s, const char *tag, const char *user,
+    size_t userlen, const char *pass, size_t passlen)
+{
+	struct imap_session *is = I(s);
+
+	if ((s->login = calloc(1, sizeof(*s->login))) == NULL) {
+		imap_bye(s, BYE_INTERNAL);
+		session_close_after_flush(s, "out of memory");
+		return -1;
+	}
+	/* After a SASL continuation the tag is already is->tag. */
+	if (tag != is->tag)
+		snprintf(is->tag, sizeof(is->tag), "%s", tag);
+	memcpy(s->login->user, user, userlen);
+	s->login->userlen = userlen;
+	memcpy(s->login->pass, pass, passlen);
+	s->login->passlen = passlen;
+	is->cstate = IMAP_C_COMMAND;
+	return session_login(s);
+}
+
+static int
+imap_cmd_login(struct session *s, const struct imap_command *cmd)
+{
+	const char *tag = cmd->tag;
+
+	if (!imap_cleartext_ok(s, tag, true))
+		return session_bad_command(s);
+	if (cmd->nargs != 2 || cmd->args[0].type == IMAP_VAL_LIST ||
+	    cmd->args[1].type == IMAP_VAL_LIST)
+		return imap_bad(s, tag, "BAD Invalid arguments.");
+	if (sasl_check_plain_value(SASL_FIELD_USER, cmd->args[0].data,
+		cmd->args[0].len) != SASL_OK ||
+	    sasl_check_plain_value(SASL_FIELD_PASS, cmd->args[1].data,
+		cmd->args[1].len) != SASL_OK) {
+		imap_tagged(s, tag,
+		    "NO [AUTHENTICATIONFAILED] Authentication failed.");
+		return session_bad_command(s);
+	}
+	return imap_login(s, tag, cmd->args[0].data, cmd->args[0].len,
+	    cmd->args[1].data, cmd->args[1].len);
+}
+
+/* Decodes a PLAIN response and logs in with it. */
+static int
+imap_sasl_plain(struct session *s, const char *tag, const char *b64,
+    size_t len)
+{
+	struct sasl_creds creds;
+	enum sasl_error err;
+	int rc;
+
+	I(s)->cstate = IMAP_C_COMMAND;
+	err = sasl_plain_decode(b64, len, &creds);
+	if (err != SASL_OK) {
+		log_info("%s: AUTHENTICATE PLAIN refused: %s", session_tag(s),
+		    sasl_strerror(err));
+		imap_tagged(s, tag,
+		    "NO [AUTHENTICATIONFAILED] Authentication failed.");
+		return session_bad_command(s);
+	}
+	rc = imap_login(s, tag, creds.user, strlen(creds.user), creds.pass,
+	    strlen(creds.pass));
+	sasl_creds_clear(&creds);
+	return rc;
+}
+
+static int imap_sasl_line(struct session *s, const char *b64, size_t len);
+
+static int
+imap_cmd_authenticate(struct session *s, const struct imap_command *cmd)
+{
+	struct imap_session *is = I(s);
+	const char *tag = cmd->tag, *mech;
+	bool plain, has_ir;
+
+	if (cmd->nargs < 1 || cmd->nargs > 2 ||
+	    cmd->args[0].type != IMAP_VAL_ATOM)
+		return imap_bad(s, tag, "BAD Invalid arguments.");
+	mech = cmd->args[0].data;
+	plain = strcasecmp(mech, "PLAIN") == 0;
+	if (!plain && strcasecmp(mech, "LOGIN") != 0) {
+		imap_tagged(s, tag,
+		    "NO [CANNOT] Unsupported authentication mechanism.");
+		return session_bad_command(s);
+	}
+	/* RFC 4959: "=" is an empty initial response. */
+	has_ir = cmd->nargs == 2 &&
+	    !(cmd->args[1].len == 1 && cmd->args[1].data[0] == '=');
+	if (!imap_cleartext_ok(s, tag, plain && has_ir))
+		return session_bad_command(s);
+	snprintf(is->tag, sizeof(is->tag), "%s", tag);
+	if (plain) {
+		if (has_ir)
+			return imap_sasl_plain(s, tag, cmd->args[1].data,
+			    cmd->args[1].len);
+		is->cstate = IMAP_C_PLAIN;
+		imap_reply(s, "+ \r\n");
+		return 0;
+	}
+	is->cstate = IMAP_C_LOGIN_USER;
+	if (has_ir)
+		return imap_sasl_line(s, cmd->args[1].data, cmd->args[1].len);
+	session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_USER);
+	return 0;
+}
+
+/* One AUTHENTICATE continuation line (base64, already checked). */
+static int
+imap_sasl_line(struct session *s, const char *b64, size_t len)
+{
+	struct imap_session *is = I(s);
+	struct sasl_creds creds;
+	int rc;
+
+	switch (is->cstate) {
+	case IMAP_C_PLAIN:
+		return imap_sasl_plain(s, is->tag, b64, len);
+	case IMAP_C_LOGIN_USER:
+		if (sasl_login_decode(b64, len, SASL_FIELD_USER, &creds) !=
+		    SASL_OK)
+			break;
+		is->userlen = strlen(creds.user);
+		memcpy(is->user, creds.user, is->userlen + 1);
+		sasl_creds_clear(&creds);
+		is->cstate = IMAP_C_LOGIN_PASS;
+		session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
+		return 0;
+	case IMAP_C_LOGIN_PASS:
+		if (sasl_login_decode(b64, len, SASL_FIELD_PASS, &creds) !=
+		    SASL_OK)
+			break;
+		rc = imap_login(s, is->tag, is->user, is->userlen, creds.pass,
+		    strlen(creds.pass));
+		sasl_creds_clear(&creds);
+		OPENSSL_cleanse(is->user, sizeof(is->user));
+		return rc;
+	case IMAP_C_COMMAND:
+		return 0;
+	}
+	is->cstate = IMAP_C_COMMAND;
+	imap_tagged(s, is->tag,
+	    "NO [AUTHENTICATIONFAILED] Authentication failed.");
+	return session_bad_command(s);
+}
+
+/* Keeps the client's name and version from ID for the logs. */
+static void
+imap_cmd_id(struct session *s, const struct imap_command *cmd)
+{
+	struct imap_session *is = I(s);
+
+	if (cmd->nargs >= 1 && cmd->args[0].type == IMAP_VAL_LIST) {
+		size_t n = cmd->args[0].len;
+
+		for (size_t i = 1; i + 1 <= n && i + 1 < cmd->nargs; i += 2) {
+			const struct imap_value *k = &cmd->args[i];
+			const struct imap_value *v = &cmd->args[i + 1];
+
+			if (v->type == IMAP_VAL_NIL || v->type == IMAP_VAL_LIST)
+				continue;
+			if (strcasecmp(k->data, "name") == 0)
+				snprintf(is->client_name,
+				    sizeof(is->client_name), "%s", v->data);
+			else if (strcasecmp(k->data, "version") == 0)
+				snprintf(is->client_version,
+				    sizeof(is->client_version), "%s",
+				    v->data);
+		}
+	}
+	if (is->client_name[0] != '\0')
+		log_debug("%s: client says it is %s %s", session_tag(s),
+		    is->client_name, is->client_version);
+	imap_reply(s, "* ID (\"name\" \"postern\" \"version\" \"" PACKAGE_VERSION
+		      "\")\r\n");
+	imap_tagged(s, cmd->tag, "OK ID completed.");
+}
+
+static int
+imap_cmd_starttls(struct session *s, const char *tag)
+{
+	struct evbuffer *in = bufferevent_get_input(s->client);
+
+	if (imap_tls_active(s))
+		return imap_bad(s, tag, "BAD TLS is already active.");
+	if (!session_tls_available(s))
+		return imap_bad(s, tag, "BAD Unknown command.");
+	/* Bytes after the STARTTLS line were sent before the client could
+	 * have seen the answer: an injection (CVE-2011-0411). */
+	if (evbuffer_get_length(in) > 0) {
+		log_warnx("%s: STARTTLS injection attempt: %zu bytes after "
+			  "STARTTLS",
+		    session_tag(s), evbuffer_get_length(in));
+		session_close(s, "STARTTLS command injection");
+		return -1;
+	}
+	imap_tagged(s, tag, "OK Begin TLS negotiation now.");
+	return session_starttls(s);
+}
+
+static int
+imap_command(struct session *s, const struct imap_command *cmd)
+{
+	char caps[512];
+
+	switch (cmd->cmd) {
+	case IMAP_CMD_CAPABILITY:
+		imap_caps(s, caps, sizeof(caps));
+		session_printf(s, "* CAPABILITY %s\r\n", caps);
+		imap_tagged(s, cmd->tag, "OK Pre-login capabilities listed, "
+					 "post-login capabilities have more.");
+		return 0;
+	case IMAP_CMD_NOOP:
+		imap_tagged(s, cmd->tag, "OK NOOP completed.");
+		return 0;
+	case IMAP_CMD_LOGOUT:
+		imap_reply(s, "* BYE Logging out.\r\n");
+		imap_tagged(s, cmd->tag, "OK Logout completed.");
+		session_close_after_flush(s, "client logged out before login");
+		return -1;
+	case IMAP_CMD_STARTTLS:
+		return imap_cmd_starttls(s, cmd->tag);
+	case IMAP_CMD_ID:
+		imap_cmd_id(s, cmd);
+		return 0;
+	case IMAP_CMD_LOGIN:
+		return imap_cmd_login(s, cmd);
+	case IMAP_CMD_AUTHENTICATE:
+		return imap_cmd_authenticate(s, cmd);
+	case IMAP_CMD_ENABLE:
+		/* RFC 9051 section 6.3.1: valid in the authenticated state
+		 * only. */
+		return imap_bad(s, cmd->tag, "BAD ENABLE is not allowed before "
+					     "login.");
+	case IMAP_CMD_OTHER:
+		break;
+	}
+	return imap_bad(s, cmd->tag, "BAD Unknown command, or not allowed "
+				     "before login.");
+}
+
+static int
+imap_client_input(struct session *s)
+{
+	struct imap_session *is = I(s);
+	struct evbuffer *in = bufferevent_get_input(s->client);
+	struct imap_parser *p = &is->pre->parser;
+
+	while (s->state == SESSION_PREAUTH) {
+		struct evbuffer_iovec v;
+		enum imap_parse_result r;
+		size_t consumed = 0;
+		char text[IMAP_ANSWER_MAX];
+		int rc = 0;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return 0;
+		if (is->cstate == IMAP_C_COMMAND)
+			r = imap_parse(p, v.iov_base, v.iov_len, &consumed);
+		else
+			r = imap_parse_sasl(p, v.iov_base, v.iov_len,
+			    &consumed);
+		evbuffer_drain(in, consumed);
+		switch (r) {
+		case IMAP_PARSE_NEED_MORE:
+			continue;
+		case IMAP_PARSE_LITERAL_WAIT:
+			imap_parser_literal_accept(p);
+			imap_reply(s, "+ Ready for literal data.\r\n");
+			continue;
+		case IMAP_PARSE_INVALID:
+			snprintf(text, sizeof(text), "BAD %s",
+			    imap_error_text(p->cmd.error));
+			if (p->cmd.error == IMAP_ERR_LITERAL_TOO_BIG)
+				snprintf(text, sizeof(text),
+				    "BAD [TOOBIG] %s",
+				    imap_error_text(p->cmd.error));
+			if (p->cmd.fatal) {
+				imap_tagged(s, p->cmd.tag, text);
+				imap_bye(s, BYE_TOO_MANY_ERRORS);
+				session_close_after_flush(s,
+				    imap_error_text(p->cmd.error));
+				return -1;
+			}
+			if (is->cstate != IMAP_C_COMMAND) {
+				is->cstate = IMAP_C_COMMAND;
+				imap_tagged(s, is->tag, "BAD Invalid SASL "
+							"response.");
+				rc = session_bad_command(s);
+			} else
+				rc = imap_bad(s, p->cmd.tag, text);
+			break;
+		case IMAP_PARSE_SASL_CANCEL:
+			is->cstate = IMAP_C_COMMAND;
+			imap_tagged(s, is->tag, "BAD Authentication cancelled.");
+			break;
+		case IMAP_PARSE_SASL_RESPONSE:
+			rc = imap_sasl_line(s, p->cmd.args[0].data,
+			    p->cmd.args[0].len);
+			break;
+		case IMAP_PARSE_COMMAND:
+			rc = imap_command(s, &p->cmd);
+			break;
+		}
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- the backend login -------------------------------------------------- */
+
+static void
+imap_backend_start(struct session *s)
+{
+	struct imap_session *is = I(s);
+
+	is->bstate = IMAP_B_GREETING;
+	is->have_caps = false;
+	is->skip = 0;
+}
+
+static void
+imap_backend_caps(struct imap_session *is, const struct imap_response *r)
+{
+	const char *c = r->caps.p;
+	size_t n = r->caps.len;
+
+	is->have_caps = true;
+	is->backend_starttls = imap_caps_has(c, n, "STARTTLS");
+	is->backend_logindisabled = imap_caps_has(c, n, "LOGINDISABLED");
+	is->backend_plain = imap_caps_has(c, n, "AUTH=PLAIN");
+	is->backend_saslir = imap_caps_has(c, n, "SASL-IR");
+	is->backend_literalplus = imap_caps_has(c, n, "LITERAL+");
+}
+
+/* Sends LOGIN with each value quoted, or as a literal where it must be. */
+static enum backend_result
+imap_backend_send_login(struct session *s)
+{
+	struct imap_session *is = I(s);
+	const struct session_login *l = s->login;
+	char quser[2 * SASL_USER_MAX + 3], qpass[2 * SASL_PASS_MAX + 3];
+	size_t qulen, qplen;
+	int ru, rp;
+
+	ru = imap_quote_astring(l->user, l->userlen, quser, sizeof(quser),
+	    &qulen);
+	rp = imap_quote_astring(l->pass, l->passlen, qpass, sizeof(qpass),
+	    &qplen);
+	if (ru == -1 || rp == -1)
+		return BACKEND_BROKEN;
+	if (ru == 0 && rp == 0) {
+		backend_printf(s, "A2 LOGIN %s %s\r\n", quser, qpass);
+		OPENSSL_cleanse(qpass, sizeof(qpass));
+		is->bstate = IMAP_B_LOGIN;
+		return BACKEND_MORE;
+	}
+	OPENSSL_cleanse(qpass, sizeof(qpass));
+	/* 8-bit values go as literals; LITERAL+ spares a round trip. */
+	if (!is->backend_literalplus) {
+		backend_printf(s, "A2 LOGIN {%zu}\r\n", l->userlen);
+		is->bstate = IMAP_B_LITERAL_CONT;
+		return BACKEND_MORE;
+	}
+	backend_printf(s, "A2 LOGIN {%zu+}\r\n", l->userlen);
+	backend_write(s, l->user, l->userlen);
+	backend_printf(s, " {%zu+}\r\n", l->passlen);
+	backend_write(s, l->pass, l->passlen);
+	backend_write(s, "\r\n", 2);
+	is->bstate = IMAP_B_LOGIN;
+	return BACKEND_MORE;
+}
+
+static enum backend_result
+imap_backend_login(struct session *s)
+{
+	struct imap_session *is = I(s);
+	char b64[SASL_PLAIN_B64_MAX + 1];
+
+	if (!is->have_caps) {
+		backend_printf(s, "A0 CAPABILITY\r\n");
+		is->bstate = IMAP_B_CAPABILITY;
+		return BACKEND_MORE;
+	}
+	if (s->pc->backend_tls == BACKEND_TLS_STARTTLS && !is->backend_tls_up) {
+		if (!is->backend_starttls) {
+			log_warnx("%s: backend_tls is starttls but the "
+				  "backend does not offer STARTTLS",
+			    session_tag(s));
+			return BACKEND_BROKEN;
+		}
+		backend_printf(s, "A1 STARTTLS\r\n");
+		is->bstate = IMAP_B_STARTTLS;
+		return BACKEND_MORE;
+	}
+	if (is->backend_plain) {
+		if (sasl_plain_encode(s->login->user, s->login->pass, b64,
+			sizeof(b64)) == -1)
+			return BACKEND_BROKEN;
+		if (is->backend_saslir) {
+			backend_printf(s, "A2 AUTHENTICATE PLAIN %s\r\n", b64);
+			is->bstate = IMAP_B_LOGIN;
+		} else {
+			backend_printf(s, "A2 AUTHENTICATE PLAIN\r\n");
+			is->bstate = IMAP_B_AUTH_CONT;
+		}
+		OPENSSL_cleanse(b64, sizeof(b64));
+		return BACKEND_MORE;
+	}
+	/* RFC 9051 section 6.2.3: LOGIN must not be sent then. */
+	if (is->backend_logindisabled) {
+		log_warnx("%s: the backend advertises LOGINDISABLED and no "
+			  "AUTH=PLAIN: cannot log in",
+		    session_tag(s));
+		return BACKEND_BROKEN;
+	}
+	return imap_backend_send_login(s);
+}
+
+/* The tagged answer to the login. */
+static enum backend_result
+imap_backend_final(struct session *s, const struct imap_response *r)
+{
+	struct imap_session *is = I(s);
+	char caps[IMAP_CAPS_MAX];
+	bool system;
+
+	switch (r->status) {
+	case IMAP_STATUS_OK:
+		free(is->caps);
+		is->caps = NULL;
+		if (r->has_caps &&
+		    imap_caps_filter(r->caps.p, r->caps.len, caps,
+			sizeof(caps)) != -1)
+			is->caps = strdup(caps);
+		return BACKEND_LOGGED_IN;
+	case IMAP_STATUS_NO:
+		/* RFC 5530 codes that are not about the credentials reach the
+		 * client as the backend said them. */
+		system = r->code.len > 0 &&
+		    (strncasecmp(r->code.p, "UNAVAILABLE", r->code.len) == 0 ||
+			strncasecmp(r->code.p, "INUSE", r->code.len) == 0 ||
+			strncasecmp(r->code.p, "LIMIT", r->code.len) == 0 ||
+			strncasecmp(r->code.p, "SERVERBUG", r->code.len) == 0);
+		free(is->answer);
+		is->answer = NULL;
+		if (system && asprintf(&is->answer, "NO [%.*s] %.*s",
+				  (int)r->code.len, r->code.p,
+				  (int)r->text.len, r->text.p) == -1)
+			is->answer = NULL;
+		return BACKEND_AUTH_FAILED;
+	default:
+		return BACKEND_BROKEN;
+	}
+}
+
+static enum backend_result
+imap_backend_line(struct session *s, const char *line, size_t len)
+{
+	struct imap_session *is = I(s);
+	struct imap_response r;
+
+	if (imap_response_parse(line, len, &r) == -1)
+		return BACKEND_BROKEN;
+	if (r.has_literal)
+		is->skip = r.literal;
+	if (r.has_caps)
+		imap_backend_caps(is, &r);
+	switch (is->bstate) {
+	case IMAP_B_GREETING:
+		if (r.kind != IMAP_RESP_UNTAGGED || r.status != IMAP_STATUS_OK)
+			return BACKEND_BROKEN;
+		return imap_backend_login(s);
+	case IMAP_B_CAPABILITY:
+		if (r.kind != IMAP_RESP_TAGGED)
+			return BACKEND_MORE;
+		if (r.status != IMAP_STATUS_OK || !is->have_caps)
+			return BACKEND_BROKEN;
+		return imap_backend_login(s);
+	case IMAP_B_STARTTLS:
+		if (r.kind != IMAP_RESP_TAGGED)
+			return BACKEND_MORE;
+		if (r.status != IMAP_STATUS_OK)
+			return BACKEND_BROKEN;
+		/* RFC 2595 section 3.1: no byte may follow the go-ahead in
+		 * cleartext. */
+		if (is->after > 0)
+			return BACKEND_BROKEN;
+		return BACKEND_STARTTLS;
+	case IMAP_B_AUTH_CONT:
+		if (r.kind == IMAP_RESP_CONTINUATION) {
+			char b64[SASL_PLAIN_B64_MAX + 1];
+
+			if (sasl_plain_encode(s->login->user, s->login->pass,
+				b64, sizeof(b64)) == -1)
+				return BACKEND_BROKEN;
+			backend_printf(s, "%s\r\n", b64);
+			OPENSSL_cleanse(b64, sizeof(b64));
+			is->bstate = IMAP_B_LOGIN;
+			return BACKEND_MORE;
+		}
+		if (r.kind == IMAP_RESP_TAGGED)
+			return imap_backend_final(s, &r);
+		return BACKEND_MORE;
+	case IMAP_B_LITERAL_CONT:
+		if (r.kind == IMAP_RESP_CONTINUATION) {
+			const struct session_login *l = s->login;
+
+			/* The password goes as a literal too, but only once
+			 * the backend has said "+" to it. */
+			backend_write(s, l->user, l->userlen);
+			backend_printf(s, " {%zu}\r\n", l->passlen);
+			is->bstate = IMAP_B_LOGIN;
+			is->skip = 0;
+			return BACKEND_MORE;
+		}
+		if (r.kind == IMAP_RESP_TAGGED)
+			return imap_backend_final(s, &r);
+		return BACKEND_MORE;
+	case IMAP_B_LOGIN:
+		if (r.kind == IMAP_RESP_CONTINUATION) {
+			/* The "+" for a LOGIN password literal. */
+			backend_write(s, s->login->pass, s->login->passlen);
+			backend_write(s, "\r\n", 2);
+			return BACKEND_MORE;
+		}
+		if (r.kind == IMAP_RESP_TAGGED)
+			return imap_backend_final(s, &r);
+		return BACKEND_MORE;
+	}
+	return BACKEND_BROKEN;
+}
+
+static enum backend_result
+imap_backend_input(struct session *s)
+{
+	struct imap_session *is = I(s);
+	struct evbuffer *in = bufferevent_get_input(s->backend);
+
+	for (;;) {
+		struct evbuffer_ptr eol;
+		size_t eollen, n;
+		char *line;
+		enum backend_result r;
+
+		if (is->skip > 0) {
+			size_t have = evbuffer_get_length(in);
+			size_t d = have < is->skip ? have : (size_t)is->skip;
+
+			evbuffer_drain(in, d);
+			is->skip -= d;
+			if (is->skip > 0)
+				return BACKEND_MORE;
+		}
+		eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_CRLF);
+		if (eol.pos == -1)
+			return evbuffer_get_length(in) > IMAP_BACKEND_LINE_MAX ?
+			    BACKEND_BROKEN :
+			    BACKEND_MORE;
+		n = (size_t)eol.pos;
+		if (n > IMAP_BACKEND_LINE_MAX)
+			return BACKEND_BROKEN;
+		line = (char *)evbuffer_pullup(in, (ev_ssize_t)(n + eollen));
+		is->after = evbuffer_get_length(in) - (n + eollen);
+		r = imap_backend_line(s, line, n);
+		evbuffer_drain(in, n + eollen);
+		if (r != BACKEND_MORE)
+			return r;
+	}
+}
+
+static enum backend_result
+imap_backend_tls_done(struct session *s)
+{
+	struct imap_session *is = I(s);
+
+	/* RFC 2595 section 3.1: ask again; what was said before is void. */
+	is->backend_tls_up = true;
+	is->have_caps = false;
+	return imap_backend_login(s);
+}
+
+static void
+imap_login_answer(struct session *s, enum login_result r)
+{
+	struct imap_session *is = I(s);
+	const char *tag = is->tag;
+
+	switch (r) {
+	case LOGIN_OK:
+		if (is->caps != NULL)
+			session_printf(s, "%s OK [CAPABILITY %s] Logged in.\r\n",
+			    tag, is->caps);
+		else
+			session_printf(s, "%s OK Logged in.\r\n", tag);
+		imap_preauth_free(is);
+		break;
+	case LOGIN_FAILED:
+		if (is->answer != NULL)
+			session_printf(s, "%s %s\r\n", tag, is->answer);
+		else
+			imap_tagged(s, tag, "NO [AUTHENTICATIONFAILED] "
+					    "Authentication failed.");
+		break;
+	case LOGIN_TEMPFAIL:
+		imap_tagged(s, tag, "NO [UNAVAILABLE] Server temporarily "
+				    "unavailable, try again later.");
+		break;
+	case LOGIN_IN_USE:
+		imap_tagged(s, tag, "NO [LIMIT] Too many connections for this "
+				    "user.");
+		break;
+	}
+	free(is->caps);
+	is->caps = NULL;
+	free(is->answer);
+	is->answer = NULL;
+}
+
+static void
+imap_free(struct session *s)
+{
+	struct imap_session *is = I(s);
+
+	imap_preauth_free(is);
+	free(is->caps);
+	free(is->answer);
+}
+
+const struct proto imap_proto = {
+	.id = PROTO_IMAP,
+	.name = "IMAP4",
+	.session_size = sizeof(struct imap_session),
+	.greet = imap_greet,
+	.client_input = imap_client_input,
+	.tls_reset = imap_tls_reset,
+	.bye = imap_bye,
+	.backend_start = imap_backend_start,
+	.backend_input = imap_backend_input,
+	.backend_tls_done = imap_backend_tls_done,
+	.login_answer = imap_login_answer,
+	.free = imap_free,
+};

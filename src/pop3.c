@@ -1,0 +1,674 @@
+/*
+ * pop3: the session half of the POP3 module.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <openssl/crypto.h>
+
+#include "backend.h"
+#include "log.h"
+#include "policy.h"
+#include "pop3.h"
+#include "sasl.h"
+#include "session.h"
+
+/* Longest SASL response line: a PLAIN message at its longest, CRLF. */
+#define POP3_SASL_LINE_MAX (SASL_PLAIN_B64_MAX + 2)
+
+/* Longest backend line postern accepts during the login dialogue. */
+#define POP3_BACKEND_LINE_MAX 4096
+
+/* Where the client is in the authorization state. */
+enum pop3_client_state {
+	POP3_C_IDLE,
+	POP3_C_USER,	    /* USER accepted, PASS expected */
+	POP3_C_PLAIN,	    /* AUTH PLAIN, waiting for the response */
+	POP3_C_LOGIN_USER,  /* AUTH LOGIN, waiting for the user name */
+	POP3_C_LOGIN_PASS   /* AUTH LOGIN, waiting for the password */
+};
+
+/* Where the backend login is. */
+enum pop3_backend_state {
+	POP3_B_GREETING,
+	POP3_B_CAPA_STATUS,
+	POP3_B_CAPA_LINES,
+	POP3_B_STLS,
+	POP3_B_USER,
+	POP3_B_PASS,
+	POP3_B_AUTH
+};
+
+struct pop3_session {
+	struct session s; /* first: the generic session */
+	enum pop3_client_state cstate;
+	enum pop3_backend_state bstate;
+	struct pop3_capa capa;
+	bool backend_tls_up;
+	/* The name from USER or AUTH LOGIN, until the password comes. */
+	char user[256];
+	size_t userlen;
+	/* The backend's final answer, passed on to the client. */
+	char answer[512];
+};
+
+#define P(s) ((struct pop3_session *)(s))
+
+static int pop3_sasl_line(struct session *s, const char *line, size_t len);
+
+static void
+pop3_reply(struct session *s, const char *line)
+{
+	session_write(s, line, strlen(line));
+}
+
+static bool
+pop3_tls_active(const struct session *s)
+{
+	return s->tls != SESSION_TLS_NONE;
+}
+
+static void
+pop3_greet(struct session *s)
+{
+	session_printf(s, "+OK %s\r\n", s->pc->banner);
+}
+
+static void
+pop3_forget_user(struct pop3_session *ps)
+{
+	memset(ps->user, 0, sizeof(ps->user));
+	ps->userlen = 0;
+	ps->cstate = POP3_C_IDLE;
+}
+
+/* RFC 2595 section 4: after STLS the client must discard what it knew. */
+static void
+pop3_tls_reset(struct session *s)
+{
+	pop3_forget_user(P(s));
+}
+
+static void
+pop3_bye(struct session *s, enum bye_reason reason)
+{
+	static const char *const text[] = {
+		[BYE_SHUTDOWN] = "-ERR [SYS/TEMP] Server shutting down.\r\n",
+		[BYE_TIMEOUT] = "-ERR Disconnected for inactivity.\r\n",
+		[BYE_TOO_MANY_CONN] = "-ERR [SYS/TEMP] Too many connections, "
+				      "try again later.\r\n",
+		[BYE_TOO_MANY_ERRORS] = "-ERR Too many bad commands.\r\n",
+		[BYE_BACKEND] = "-ERR [SYS/TEMP] Server temporarily "
+				"unavailable.\r\n",
+		[BYE_INTERNAL] = "-ERR [SYS/TEMP] Internal error.\r\n",
+		[BYE_DISABLED] = "-ERR [SYS/PERM] Service disabled.\r\n",
+	};
+
+	pop3_reply(s, text[reason]);
+}
+
+static void
+pop3_capa(struct session *s)
+{
+	bool tls = pop3_tls_active(s);
+
+	pop3_reply(s, "+OK Capability list follows\r\n"
+		      "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n");
+	if (policy_advertise_cleartext(s->pc, tls))
+		pop3_reply(s, "USER\r\nSASL PLAIN LOGIN\r\n");
+	if (!tls && session_tls_available(s))
+		pop3_reply(s, "STLS\r\n");
+	pop3_reply(s, "IMPLEMENTATION postern\r\n.\r\n");
+}
+
+/*
+ * Applies the login-type policy before credentials are used.  Returns true
+ * when the login may go on.  sent_password says whether the client has
+ * already sent its password in the clear, which the log must record.
+ */
+static bool
+pop3_cleartext_ok(struct session *s, bool sent_password)
+{
+	switch (policy_cleartext_login(s->pc, pop3_tls_active(s))) {
+	case POLICY_ALLOW:
+		return true;
+	case POLICY_AUDIT:
+		log_notice("%s: audit: cleartext login without TLS would be "
+			   "refused by login_type",
+		    session_tag(s));
+		return true;
+	case POLICY_DENY:
+		break;
+	}
+	if (sent_password)
+		log_notice("%s: refused a cleartext login without TLS; the "
+			   "client sent its password in the clear",
+		    session_tag(s));
+	else
+		log_info("%s: refused USER without TLS", session_tag(s));
+	pop3_reply(s, "-ERR [AUTH] Plaintext authentication disallowed on "
+		      "non-secure (SSL/TLS) connections.\r\n");
+	return false;
+}
+
+/* Hands the credentials to the session, which logs in to the backend. */
+static int
+pop3_login(struct session *s, const char *user, size_t userlen,
+    const char *pass, size_t passlen)
+{
+	struct pop3_session *ps = P(s);
+
+	if ((s->login = calloc(1, sizeof(*s->login))) == NULL) {
+		pop3_bye(s, BYE_INTERNAL);
+		session_close_after_flush(s, "out of memory");
+		return -1;
+	}
+	memcpy(s->login->user, user, userlen);
+	s->login->userlen = userlen;
+	memcpy(s->login->pass, pass, passlen);
+	s->login->passlen = passlen;
+	pop3_forget_user(ps);
+	return session_login(s);
+}
+
+/* A refused login attempt: counted like a bad command. */
+static int
+pop3_auth_error(struct session *s, const char *answer)
+{
+	pop3_forget_user(P(s));
+	pop3_reply(s, answer);
+	return session_bad_command(s);
+}
+
+static int
+pop3_cmd_user(struct session *s, const struct pop3_command *cmd)
+{
+	struct pop3_session *ps = P(s);
+
+	if (!pop3_cleartext_ok(s, false)) {
+		pop3_forget_user(ps);
+		return session_bad_command(s);
+	}
+	if (sasl_check_plain_value(SASL_FIELD_USER, cmd->arg, cmd->arglen) !=
+	    SASL_OK)
+		return pop3_auth_error(s, "-ERR Invalid user name.\r\n");
+	memcpy(ps->user, cmd->arg, cmd->arglen);
+	ps->user[cmd->arglen] = '\0';
+	ps->userlen = cmd->arglen;
+	ps->cstate = POP3_C_USER;
+	pop3_reply(s, "+OK\r\n");
+	return 0;
+}
+
+static int
+pop3_cmd_pass(struct session *s, const struct pop3_command *cmd)
+{
+	struct pop3_session *ps = P(s);
+
+	if (!pop3_cleartext_ok(s, true)) {
+		pop3_forget_user(ps);
+		return session_bad_command(s);
+	}
+	if (ps->cstate != POP3_C_USER)
+		return pop3_auth_error(s, "-ERR No user name given.\r\n");
+	if (sasl_check_plain_value(SASL_FIELD_PASS, cmd->arg, cmd->arglen) !=
+	    SASL_OK)
+		return pop3_auth_error(s, "-ERR [AUTH] Authentication "
+					  "failed.\r\n");
+	return pop3_login(s, ps->user, ps->userlen, cmd->arg, cmd->arglen);
+}
+
+/* Decodes an AUTH PLAIN response and logs in with it. */
+static int
+pop3_sasl_plain(struct session *s, const char *b64, size_t len)
+{
+	struct sasl_creds creds;
+	enum sasl_error err;
+	int rc;
+
+	err = sasl_plain_decode(b64, len, &creds);
+	if (err != SASL_OK) {
+		log_info("%s: AUTH PLAIN refused: %s", session_tag(s),
+		    sasl_strerror(err));
+		sasl_creds_clear(&creds);
+		return pop3_auth_error(s, "-ERR [AUTH] Authentication "
+					  "failed.\r\n");
+	}
+	rc = pop3_login(s, creds.user, strlen(creds.user), creds.pass,
+	    strlen(creds.pass));
+	sasl_creds_clear(&creds);
+	return rc;
+}
+
+static int
+pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
+{
+	struct pop3_session *ps = P(s);
+	const char *mech = cmd->arg, *ir = NULL, *sp;
+	size_t mechlen = cmd->arglen, irlen = 0;
+
+	if (cmd->arglen == 0) {
+		/* The mechanism list some clients ask for before CAPA. */
+		if (policy_advertise_cleartext(s->pc, pop3_tls_active(s)))
+			pop3_reply(s, "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+		else
+			pop3_reply(s, "+OK\r\n.\r\n");
+		return 0;
+	}
+	if ((sp = memchr(mech, ' ', mechlen)) != NULL) {
+		ir = sp + 1;
+		irlen = (size_t)(mech + mechlen - ir);
+		mechlen = (size_t)(sp - mech);
+	}
+	if (!((mechlen == 5 && strncasecmp(mech, "PLAIN", 5) == 0) ||
+		(mechlen == 5 && strncasecmp(mech, "LOGIN", 5) == 0))) {
+		pop3_reply(s, "-ERR Unsupported authentication mechanism.\r\n");
+		return session_bad_command(s);
+	}
+	/* An initial response to PLAIN holds the password. */
+	if (!pop3_cleartext_ok(s, ir != NULL && mech[0] != 'L' &&
+		mech[0] != 'l')) {
+		pop3_forget_user(ps);
+		return session_bad_command(s);
+	}
+	if (mech[0] == 'P' || mech[0] == 'p') {
+		/* RFC 5034 section 4: "=" is an empty initial response. */
+		if (ir != NULL && !(irlen == 1 && ir[0] == '='))
+			return pop3_sasl_plain(s, ir, irlen);
+		ps->cstate = POP3_C_PLAIN;
+		pop3_reply(s, "+ \r\n");
+		return 0;
+	}
+	if (ir != NULL && !(irlen == 1 && ir[0] == '=')) {
+		ps->cstate = POP3_C_LOGIN_USER;
+		return pop3_sasl_line(s, ir, irlen);
+	}
+	ps->cstate = POP3_C_LOGIN_USER;
+	session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_USER);
+	return 0;
+}
+
+/* One line of a SASL exchange (after "+ "). */
+static int
+pop3_sasl_line(struct session *s, const char *line, size_t len)
+{
+	struct pop3_session *ps = P(s);
+	struct sasl_creds creds;
+	int rc;
+
+	if (sasl_is_cancel(line, len)) {
+		pop3_forget_user(ps);
+		pop3_reply(s, "-ERR Authentication cancelled.\r\n");
+		return 0;
+	}
+	switch (ps->cstate) {
+	case POP3_C_PLAIN:
+		ps->cstate = POP3_C_IDLE;
+		return pop3_sasl_plain(s, line, len);
+	case POP3_C_LOGIN_USER:
+		if (sasl_login_decode(line, len, SASL_FIELD_USER, &creds) !=
+		    SASL_OK)
+			return pop3_auth_error(s, "-ERR [AUTH] Authentication "
+						  "failed.\r\n");
+		ps->userlen = strlen(creds.user);
+		memcpy(ps->user, creds.user, ps->userlen + 1);
+		sasl_creds_clear(&creds);
+		ps->cstate = POP3_C_LOGIN_PASS;
+		session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
+		return 0;
+	case POP3_C_LOGIN_PASS:
+		if (sasl_login_decode(line, len, SASL_FIELD_PASS, &creds) !=
+		    SASL_OK)
+			return pop3_auth_error(s, "-ERR [AUTH] Authentication "
+						  "failed.\r\n");
+		rc = pop3_login(s, ps->user, ps->userlen, creds.pass,
+		    strlen(creds.pass));
+		sasl_creds_clear(&creds);
+		return rc;
+	default:
+		return 0;
+	}
+}
+
+static int
+pop3_cmd_stls(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->client);
+
+	if (pop3_tls_active(s)) {
+		pop3_reply(s, "-ERR TLS is already active.\r\n");
+		return session_bad_command(s);
+	}
+	if (!session_tls_available(s)) {
+		pop3_reply(s, "-ERR Unknown command.\r\n");
+		return session_bad_command(s);
+	}
+	/* Anything after the STLS line was sent before the client could
+	 * have seen our answer: a man in the middle injecting commands
+	 * that would run inside the TLS session (CVE-2011-0411). */
+	if (evbuffer_get_length(in) > 0) {
+		log_warnx("%s: STLS injection attempt: %zu bytes after STLS",
+		    session_tag(s), evbuffer_get_length(in));
+		session_close(s, "STLS command injection");
+		return -1;
+	}
+	pop3_reply(s, "+OK Begin TLS negotiation now.\r\n");
+	return session_starttls(s);
+}
+
+/*
+ * Runs one complete command other than STLS and SASL lines, which need the
+ * input buffer themselves; returns -1 if the session is gone.
+ */
+static int
+pop3_command(struct session *s, const struct pop3_command *cmd)
+{
+	switch (cmd->verb) {
+	case POP3_CMD_CAPA:
+		pop3_capa(s);
+		return 0;
+	case POP3_CMD_USER:
+		return pop3_cmd_user(s, cmd);
+	case POP3_CMD_PASS:
+		return pop3_cmd_pass(s, cmd);
+	case POP3_CMD_AUTH:
+		return pop3_cmd_auth(s, cmd);
+	case POP3_CMD_QUIT:
+		pop3_reply(s, "+OK Logging out.\r\n");
+		session_close_after_flush(s, "client quit before login");
+		return -1;
+	case POP3_CMD_OTHER:
+		pop3_reply(s, "-ERR Unknown command.\r\n");
+		return session_bad_command(s);
+	default:
+		/* RFC 1939: transaction commands in the authorization
+		 * state are errors, as are APOP and a client's XCLIENT. */
+		pop3_reply(s, "-ERR [AUTH] Not logged in.\r\n");
+		return session_bad_command(s);
+	}
+}
+
+static int
+pop3_client_input(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->client);
+	struct pop3_session *ps = P(s);
+
+	while (s->state == SESSION_PREAUTH) {
+		size_t avail = evbuffer_get_length(in), want;
+		struct pop3_command cmd;
+		enum pop3_parse_result r;
+		const char *buf;
+		/* SASL lines are not commands but may be longer: the
+		 * base64 of a long PLAIN response. */
+		size_t max = ps->cstate == POP3_C_IDLE ||
+			ps->cstate == POP3_C_USER ?
+		    s->pc->max_command_size :
+		    POP3_SASL_LINE_MAX;
+		int rc;
+
+		if (avail == 0)
+			return 0;
+		want = avail < max ? avail : max;
+		buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+		r = pop3_parse(buf, want, max, &cmd);
+		if (r == POP3_NEED_MORE)
+			return 0;
+		if (r == POP3_TOO_LONG) {
+			pop3_reply(s, "-ERR Command line too long.\r\n");
+			session_close_after_flush(s, "command line too long");
+			return -1;
+		}
+		if (ps->cstate == POP3_C_PLAIN ||
+		    ps->cstate == POP3_C_LOGIN_USER ||
+		    ps->cstate == POP3_C_LOGIN_PASS) {
+			/* The whole line is the SASL response. */
+			size_t l = cmd.linelen - 1;
+			char line[POP3_SASL_LINE_MAX];
+
+			if (l > 0 && buf[l - 1] == '\r')
+				l--;
+			memcpy(line, buf, l);
+			evbuffer_drain(in, cmd.linelen);
+			rc = pop3_sasl_line(s, line, l);
+			OPENSSL_cleanse(line, l);
+		} else {
+			/* The command points into the buffer: run it before
+			 * draining, except STLS, which must see the buffer
+			 * without its own line. */
+			if (cmd.verb == POP3_CMD_STLS) {
+				evbuffer_drain(in, cmd.linelen);
+				rc = pop3_cmd_stls(s);
+			} else if (cmd.empty) {
+				evbuffer_drain(in, cmd.linelen);
+				pop3_reply(s, "-ERR Unknown command.\r\n");
+				rc = session_bad_command(s);
+			} else {
+				size_t linelen = cmd.linelen;
+				bool secret = cmd.verb == POP3_CMD_PASS ||
+				    cmd.verb == POP3_CMD_AUTH;
+
+				rc = pop3_command(s, &cmd);
+				if (rc == -1)
+					return -1;
+				if (secret)
+					OPENSSL_cleanse(
+					    evbuffer_pullup(in, linelen),
+					    linelen);
+				evbuffer_drain(in, linelen);
+			}
+		}
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- the backend login -------------------------------------------------- */
+
+/*
+ * Reads one line from the backend into buf (without its end).  Returns 1
+ * for a line, 0 for "not yet", -1 for a line over the limit.
+ */
+static int
+pop3_backend_line(struct session *s, char *buf, size_t cap, size_t *len)
+{
+	struct evbuffer *in = bufferevent_get_input(s->backend);
+	struct evbuffer_ptr eol;
+	size_t n, eollen;
+
+	eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_CRLF);
+	if (eol.pos == -1)
+		return evbuffer_get_length(in) > POP3_BACKEND_LINE_MAX ? -1 : 0;
+	n = (size_t)eol.pos;
+	if (n >= cap) {
+		evbuffer_drain(in, n + eollen);
+		buf[0] = '\0';
+		*len = 0;
+		return -1;
+	}
+	evbuffer_remove(in, buf, n);
+	evbuffer_drain(in, eollen);
+	buf[n] = '\0';
+	*len = n;
+	return 1;
+}
+
+static void
+pop3_backend_start(struct session *s)
+{
+	struct pop3_session *ps = P(s);
+
+	ps->bstate = POP3_B_GREETING;
+	memset(&ps->capa, 0, sizeof(ps->capa));
+}
+
+/* Sends the credentials the best way the backend offers. */
+static enum backend_result
+pop3_backend_login(struct session *s)
+{
+	struct pop3_session *ps = P(s);
+	char b64[POP3_SASL_LINE_MAX];
+
+	if (s->pc->backend_tls == BACKEND_TLS_STARTTLS && !ps->backend_tls_up) {
+		if (!ps->capa.stls) {
+			log_warnx("%s: backend_tls is starttls but the "
+				  "backend does not offer STLS",
+			    session_tag(s));
+			return BACKEND_BROKEN;
+		}
+		backend_printf(s, "STLS\r\n");
+		ps->bstate = POP3_B_STLS;
+		return BACKEND_MORE;
+	}
+	if (ps->capa.sasl_plain && sasl_plain_encode(s->login->user,
+		s->login->pass, b64, sizeof(b64)) != -1) {
+		backend_printf(s, "AUTH PLAIN %s\r\n", b64);
+		OPENSSL_cleanse(b64, sizeof(b64));
+		ps->bstate = POP3_B_AUTH;
+		return BACKEND_MORE;
+	}
+	backend_printf(s, "USER %s\r\n", s->login->user);
+	ps->bstate = POP3_B_USER;
+	return BACKEND_MORE;
+}
+
+static enum backend_result
+pop3_backend_final(struct session *s, const char *line, size_t len)
+{
+	struct pop3_session *ps = P(s);
+
+	switch (pop3_status(line, len)) {
+	case POP3_STATUS_OK:
+		snprintf(ps->answer, sizeof(ps->answer), "%s", line);
+		return BACKEND_LOGGED_IN;
+	case POP3_STATUS_ERR:
+		/* Kept only when it is not about the credentials: then the
+		 * client sees the backend's own reason (mailbox in use). */
+		if (pop3_err_is_system(line, len))
+			snprintf(ps->answer, sizeof(ps->answer), "%s", line);
+		else
+			ps->answer[0] = '\0';
+		return BACKEND_AUTH_FAILED;
+	default:
+		return BACKEND_BROKEN;
+	}
+}
+
+static enum backend_result
+pop3_backend_input(struct session *s)
+{
+	struct pop3_session *ps = P(s);
+	char line[POP3_BACKEND_LINE_MAX + 1];
+	size_t len;
+	int rc;
+
+	while ((rc = pop3_backend_line(s, line, sizeof(line), &len)) == 1) {
+		enum pop3_status st = pop3_status(line, len);
+
+		switch (ps->bstate) {
+		case POP3_B_GREETING:
+			if (st != POP3_STATUS_OK)
+				return BACKEND_BROKEN;
+			backend_printf(s, "CAPA\r\n");
+			ps->bstate = POP3_B_CAPA_STATUS;
+			break;
+		case POP3_B_CAPA_STATUS:
+			if (st == POP3_STATUS_OK) {
+				ps->bstate = POP3_B_CAPA_LINES;
+				break;
+			}
+			if (st != POP3_STATUS_ERR)
+				return BACKEND_BROKEN;
+			/* A backend without CAPA: USER/PASS it is. */
+			return pop3_backend_login(s);
+		case POP3_B_CAPA_LINES:
+			if (len == 1 && line[0] == '.')
+				return pop3_backend_login(s);
+			pop3_capa_line(&ps->capa, line, len);
+			break;
+		case POP3_B_STLS:
+			if (st != POP3_STATUS_OK)
+				return BACKEND_BROKEN;
+			/* Bytes after the go-ahead would be read as if they
+			 * came over TLS: refuse them (RFC 2595 section 4). */
+			if (evbuffer_get_length(
+				bufferevent_get_input(s->backend)) > 0)
+				return BACKEND_BROKEN;
+			return BACKEND_STARTTLS;
+		case POP3_B_USER:
+			if (st == POP3_STATUS_ERR)
+				return pop3_backend_final(s, line, len);
+			if (st != POP3_STATUS_OK)
+				return BACKEND_BROKEN;
+			backend_printf(s, "PASS %s\r\n", s->login->pass);
+			ps->bstate = POP3_B_PASS;
+			break;
+		case POP3_B_PASS:
+		case POP3_B_AUTH:
+			return pop3_backend_final(s, line, len);
+		}
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	return rc == -1 ? BACKEND_BROKEN : BACKEND_MORE;
+}
+
+static enum backend_result
+pop3_backend_tls_done(struct session *s)
+{
+	struct pop3_session *ps = P(s);
+
+	/* RFC 2595 section 4: capabilities learnt before TLS are void. */
+	ps->backend_tls_up = true;
+	memset(&ps->capa, 0, sizeof(ps->capa));
+	backend_printf(s, "CAPA\r\n");
+	ps->bstate = POP3_B_CAPA_STATUS;
+	return BACKEND_MORE;
+}
+
+static void
+pop3_login_answer(struct session *s, enum login_result r)
+{
+	struct pop3_session *ps = P(s);
+
+	switch (r) {
+	case LOGIN_OK:
+		session_printf(s, "%s\r\n", ps->answer);
+		break;
+	case LOGIN_FAILED:
+		if (ps->answer[0] != '\0')
+			session_printf(s, "%s\r\n", ps->answer);
+		else
+			pop3_reply(s, "-ERR [AUTH] Authentication failed.\r\n");
+		break;
+	case LOGIN_TEMPFAIL:
+		pop3_reply(s, "-ERR [SYS/TEMP] Server temporarily unavailable, "
+			      "try again later.\r\n");
+		break;
+	case LOGIN_IN_USE:
+		pop3_reply(s, "-ERR [IN-USE] Too many connections for this "
+			      "user.\r\n");
+		break;
+	}
+	ps->answer[0] = '\0';
+}
+
+const struct proto pop3_proto = {
+	.id = PROTO_POP3,
+	.name = "POP3",
+	.session_size = sizeof(struct pop3_session),
+	.greet = pop3_greet,
+	.client_input = pop3_client_input,
+	.tls_reset = pop3_tls_reset,
+	.bye = pop3_bye,
+	.backend_start = pop3_backend_start,
+	.backend_input = pop3_backend_input,
+	.backend_tls_done = pop3_backend_tls_done,
+	.login_answer = pop3_login_answer,
+};

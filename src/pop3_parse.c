@@ -1,0 +1,137 @@
+/*
+ * pop3_parse: the pure half of the POP3 module.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pop3.h"
+
+static const struct {
+	const char *name;
+	enum pop3_verb verb;
+} pop3_verbs[] = {
+	{"user", POP3_CMD_USER}, {"pass", POP3_CMD_PASS},
+	{"auth", POP3_CMD_AUTH}, {"capa", POP3_CMD_CAPA},
+	{"stls", POP3_CMD_STLS}, {"quit", POP3_CMD_QUIT},
+	{"noop", POP3_CMD_NOOP}, {"apop", POP3_CMD_APOP},
+	{"stat", POP3_CMD_STAT}, {"list", POP3_CMD_LIST},
+	{"retr", POP3_CMD_RETR}, {"dele", POP3_CMD_DELE},
+	{"rset", POP3_CMD_RSET}, {"top", POP3_CMD_TOP},
+	{"uidl", POP3_CMD_UIDL}, {"xclient", POP3_CMD_XCLIENT},
+};
+
+enum pop3_parse_result
+pop3_parse(const char *buf, size_t len, size_t max, struct pop3_command *cmd)
+{
+	const char *lf, *end, *p;
+	size_t vlen, scan = len < max ? len : max;
+
+	memset(cmd, 0, sizeof(*cmd));
+	if ((lf = memchr(buf, '\n', scan)) == NULL)
+		return len >= max ? POP3_TOO_LONG : POP3_NEED_MORE;
+	cmd->linelen = (size_t)(lf - buf) + 1;
+	end = lf;
+	if (end > buf && end[-1] == '\r')
+		end--;
+	if (end == buf) {
+		cmd->empty = true;
+		return POP3_COMMAND;
+	}
+	/* RFC 1939 section 3: keywords are separated from arguments by a
+	 * single space; keywords are three or four characters (XCLIENT is
+	 * the one longer extension a client might try). */
+	for (p = buf; p < end && *p != ' '; p++)
+		;
+	vlen = (size_t)(p - buf);
+	if (vlen < sizeof(cmd->name)) {
+		for (size_t i = 0; i < vlen; i++)
+			cmd->name[i] = (char)tolower((unsigned char)buf[i]);
+		cmd->name[vlen] = '\0';
+		for (size_t i = 0;
+		    i < sizeof(pop3_verbs) / sizeof(pop3_verbs[0]); i++)
+			if (strcmp(cmd->name, pop3_verbs[i].name) == 0) {
+				cmd->verb = pop3_verbs[i].verb;
+				break;
+			}
+	}
+	if (p < end) {
+		cmd->arg = p + 1;
+		cmd->arglen = (size_t)(end - p - 1);
+	} else {
+		cmd->arg = end;
+		cmd->arglen = 0;
+	}
+	return POP3_COMMAND;
+}
+
+enum pop3_status
+pop3_status(const char *line, size_t len)
+{
+	if (len >= 3 && memcmp(line, "+OK", 3) == 0 &&
+	    (len == 3 || line[3] == ' '))
+		return POP3_STATUS_OK;
+	if (len >= 4 && memcmp(line, "-ERR", 4) == 0 &&
+	    (len == 4 || line[4] == ' '))
+		return POP3_STATUS_ERR;
+	if (len >= 1 && line[0] == '+' && (len == 1 || line[1] == ' '))
+		return POP3_STATUS_CONT;
+	return POP3_STATUS_BAD;
+}
+
+bool
+pop3_err_is_system(const char *line, size_t len)
+{
+	static const char *const codes[] = {"[SYS/TEMP]", "[SYS/PERM]",
+	    "[IN-USE]"};
+
+	if (len < 5 || memcmp(line, "-ERR ", 5) != 0)
+		return false;
+	line += 5;
+	len -= 5;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		size_t n = strlen(codes[i]);
+
+		if (len >= n && strncasecmp(line, codes[i], n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Whether word (case-insensitive) is one of the blank-separated tokens. */
+static bool
+pop3_has_token(const char *s, size_t len, const char *word)
+{
+	size_t wl = strlen(word), i = 0;
+
+	while (i < len) {
+		size_t j = i;
+
+		while (j < len && s[j] != ' ')
+			j++;
+		if (j - i == wl && strncasecmp(s + i, word, wl) == 0)
+			return true;
+		i = j + 1;
+	}
+	return false;
+}
+
+void
+pop3_capa_line(struct pop3_capa *capa, const char *line, size_t len)
+{
+	size_t kl;
+
+	for (kl = 0; kl < len && line[kl] != ' '; kl++)
+		;
+	if (kl == 4 && strncasecmp(line, "STLS", 4) == 0)
+		capa->stls = true;
+	else if (kl == 4 && strncasecmp(line, "USER", 4) == 0)
+		capa->user = true;
+	else if (kl == 7 && strncasecmp(line, "XCLIENT", 7) == 0)
+		capa->xclient = true;
+	else if (kl == 4 && strncasecmp(line, "SASL", 4) == 0 && kl < len &&
+	    pop3_has_token(line + kl + 1, len - kl - 1, "PLAIN"))
+		capa->sasl_plain = true;
+}

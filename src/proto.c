@@ -1,0 +1,23 @@
+/*
+ * proto: the table of protocol descriptors.
+ */
+#include "config.h"
+
+#include <stddef.h>
+
+#include "imap.h"
+#include "pop3.h"
+#include "proto.h"
+
+const struct proto *
+proto_get(enum proto_id p)
+{
+	switch (p) {
+	case PROTO_POP3:
+		return &pop3_proto;
+	case PROTO_IMAP:
+		return &imap_proto;
+	default:
+		return NULL;
+	}
+}

@@ -1,0 +1,363 @@
+/*
+ * server: worker threads, the current snapshot, reload and shutdown.
+ *
+ * libevent runs here without evthread locking: every event_base belongs to
+ * exactly one thread, and the main thread reaches a worker only through the
+ * worker's eventfd, so no libevent object is ever shared between threads.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "connlimit.h"
+#include "listener.h"
+#include "log.h"
+#include "proto.h"
+#include "server.h"
+#include "session.h"
+#include "tls.h"
+
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conf *current;
+static atomic_uint current_gen = 1;
+
+static struct worker *workers;
+static unsigned nworkers;
+
+int
+server_prepare(struct conf *c, FILE *errout)
+{
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		struct proto_conf *pc = &c->proto[p];
+		struct addrinfo hints, *res;
+		int rc;
+
+		if (!pc->enabled)
+			continue;
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_ADDRCONFIG;
+		rc = getaddrinfo(pc->backend_host, pc->backend_port, &hints,
+		    &res);
+		if (rc != 0) {
+			fprintf(errout, "%s: [%s] backend %s: cannot resolve: "
+			    "%s\n", c->path, p == PROTO_POP3 ? "pop3" : "imap",
+			    pc->backend_host, gai_strerror(rc));
+			return -1;
+		}
+		memcpy(&pc->backend_addr, res->ai_addr, res->ai_addrlen);
+		pc->backend_addrlen = res->ai_addrlen;
+		freeaddrinfo(res);
+	}
+	return 0;
+}
+
+struct conf *
+server_conf(struct worker *w)
+{
+	unsigned gen = atomic_load(&current_gen);
+
+	if (atomic_load(&w->conf_gen) != gen) {
+		struct conf *old = w->conf;
+
+		pthread_mutex_lock(&current_lock);
+		w->conf = conf_ref(current);
+		gen = atomic_load(&current_gen);
+		pthread_mutex_unlock(&current_lock);
+		atomic_store(&w->conf_gen, gen);
+		conf_unref(old);
+	}
+	return conf_ref(w->conf);
+}
+
+void
+server_session_add(struct worker *w, struct session *s)
+{
+	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
+	w->nsessions++;
+}
+
+void
+server_session_gone(struct worker *w)
+{
+	w->nsessions--;
+	if (atomic_load(&w->stopping) && w->nsessions == 0)
+		event_base_loopbreak(w->base);
+}
+
+static void
+worker_stop_listening(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++)
+		listener_close(w->listeners[i]);
+	w->nlisteners = 0;
+}
+
+/* The grace time is over: tell every remaining client goodbye. */
+static void
+worker_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct session *s, *next;
+
+	(void)fd;
+	(void)what;
+	w->grace_over = true;
+	/* glibc's sys/queue.h has no TAILQ_FOREACH_SAFE. */
+	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state == SESSION_CLOSING)
+			continue;
+		s->proto->bye(s, BYE_SHUTDOWN);
+		session_close_after_flush(s, "shutdown");
+	}
+}
+
+static void
+worker_notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct session *s, *next;
+	uint64_t v;
+	struct timeval tv;
+	unsigned ms;
+
+	(void)what;
+	if (read(fd, &v, sizeof(v)) != sizeof(v))
+		return;
+	if (!atomic_load(&w->stopping) || w->grace != NULL)
+		return;
+	worker_stop_listening(w);
+	if (w->nsessions == 0) {
+		event_base_loopbreak(w->base);
+		return;
+	}
+	/* Clients that have not logged in lose nothing by going now;
+	 * relayed sessions get the grace time to finish. */
+	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state == SESSION_PREAUTH) {
+			s->proto->bye(s, BYE_SHUTDOWN);
+			session_close_after_flush(s, "shutdown");
+		}
+	}
+	ms = w->conf != NULL ? w->conf->shutdown_timeout_ms : 30000;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	w->grace = evtimer_new(w->base, worker_grace_cb, w);
+	if (w->grace != NULL)
+		evtimer_add(w->grace, &tv);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	sigset_t all;
+
+	/* Signals belong to the main thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	event_base_dispatch(w->base);
+	/* After the loop: sessions still open (a flush that never ended)
+	 * are torn down here, in their own thread. */
+	while (!TAILQ_EMPTY(&w->sessions))
+		session_close(TAILQ_FIRST(&w->sessions), "shutdown");
+	return NULL;
+}
+
+static int
+worker_setup(struct worker *w, unsigned index, struct listener_set *set)
+{
+	struct event_config *cfg;
+
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	TAILQ_INIT(&w->sessions);
+	w->notify_fd = -1;
+	if ((cfg = event_config_new()) == NULL)
+		return -1;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	w->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (w->base == NULL)
+		return -1;
+	w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->notify_fd == -1)
+		return -1;
+	w->notify = event_new(w->base, w->notify_fd, EV_READ | EV_PERSIST,
+	    worker_notify_cb, w);
+	if (w->notify == NULL || event_add(w->notify, NULL) == -1)
+		return -1;
+	w->listeners = calloc(set->n ? set->n : 1, sizeof(*w->listeners));
+	if (w->listeners == NULL)
+		return -1;
+	/* Copy i of every binding goes to worker i. */
+	for (size_t i = index; i < set->n; i += nworkers) {
+		if (listener_attach(&set->l[i], w, w->base) == -1)
+			return -1;
+		w->listeners[w->nlisteners++] = &set->l[i];
+	}
+	return 0;
+}
+
+static void
+worker_wake(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->notify_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("cannot wake worker %u", w->index);
+}
+
+/* Reads the file again; a broken one is refused and the old one kept. */
+static void
+server_reload(void)
+{
+	char *errs = NULL;
+	size_t errlen = 0;
+	FILE *mem;
+	struct conf *c = NULL, *old;
+
+	if ((mem = open_memstream(&errs, &errlen)) == NULL) {
+		log_warn("reload: open_memstream");
+		return;
+	}
+	c = conf_load(current->path, mem);
+	if (c != NULL && (tls_conf_setup(c, mem) == -1 ||
+	    server_prepare(c, mem) == -1)) {
+		conf_unref(c);
+		c = NULL;
+	}
+	fclose(mem);
+	if (c == NULL) {
+		char *line, *save = NULL;
+
+		for (line = strtok_r(errs, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			log_error("reload: %s", line);
+		log_error("reload: configuration refused; still running "
+		    "with the previous one");
+		free(errs);
+		return;
+	}
+	free(errs);
+	if (!listener_same_bindings(current, c))
+		log_warnx("reload: bindings changed; they take effect only "
+		    "after a restart");
+	for (int p = 0; p < PROTO_COUNT; p++)
+		if (current->proto[p].enabled && !c->proto[p].enabled)
+			log_warnx("reload: %s disabled: new connections "
+			    "will be refused until a restart closes its "
+			    "ports", conf_proto_name(p));
+	log_init(c->log_level, c->syslog);
+	pthread_mutex_lock(&current_lock);
+	old = current;
+	current = c;
+	atomic_fetch_add(&current_gen, 1);
+	pthread_mutex_unlock(&current_lock);
+	conf_unref(old);
+	log_notice("reload: configuration %s loaded", c->path);
+}
+
+static void
+server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		server_reload();
+		return;
+	}
+	log_notice("received signal %d: stopping (grace time %u ms)",
+	    (int)sig, current->shutdown_timeout_ms);
+	for (unsigned i = 0; i < nworkers; i++) {
+		atomic_store(&workers[i].stopping, true);
+		worker_wake(&workers[i]);
+	}
+	event_base_loopbreak(base);
+}
+
+int
+server_run(struct conf *c, struct listener_set *set)
+{
+	struct event_base *base;
+	struct event *sig[3];
+	int signals[3] = {SIGTERM, SIGINT, SIGHUP};
+	int status = 0;
+	unsigned started = 0;
+
+	current = c;
+	nworkers = c->workers;
+	connlimit_init();
+	signal(SIGPIPE, SIG_IGN);
+	if ((base = event_base_new()) == NULL)
+		fatalx("cannot create the main event loop");
+	for (int i = 0; i < 3; i++) {
+		sig[i] = evsignal_new(base, signals[i], server_signal_cb, base);
+		if (sig[i] == NULL || event_add(sig[i], NULL) == -1)
+			fatalx("cannot handle signal %d", signals[i]);
+	}
+	if ((workers = calloc(nworkers, sizeof(*workers))) == NULL)
+		fatalx("out of memory");
+	for (unsigned i = 0; i < nworkers; i++) {
+		if (worker_setup(&workers[i], i, set) == -1)
+			fatal("cannot set up worker %u", i);
+		workers[i].conf = conf_ref(c);
+		atomic_store(&workers[i].conf_gen, atomic_load(&current_gen));
+	}
+	for (unsigned i = 0; i < nworkers; i++) {
+		if (pthread_create(&workers[i].thread, NULL, worker_main,
+		    &workers[i]) != 0) {
+			log_error("cannot start worker %u", i);
+			status = 1;
+			break;
+		}
+		started++;
+	}
+	if (started == nworkers) {
+		log_notice("postern %s started: %u worker%s", PACKAGE_VERSION,
+		    nworkers, nworkers == 1 ? "" : "s");
+		event_base_dispatch(base);
+	} else {
+		for (unsigned i = 0; i < started; i++) {
+			atomic_store(&workers[i].stopping, true);
+			worker_wake(&workers[i]);
+		}
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(workers[i].thread, NULL);
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
+
+		worker_stop_listening(w);
+		if (w->grace != NULL)
+			event_free(w->grace);
+		if (w->notify != NULL)
+			event_free(w->notify);
+		if (w->notify_fd != -1)
+			close(w->notify_fd);
+		free(w->listeners);
+		conf_unref(w->conf);
+		if (w->base != NULL)
+			event_base_free(w->base);
+	}
+	free(workers);
+	free(set->l);
+	for (int i = 0; i < 3; i++)
+		event_free(sig[i]);
+	event_base_free(base);
+	conf_unref(current);
+	current = NULL;
+	log_notice("postern stopped");
+	return status;
+}

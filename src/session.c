@@ -1,0 +1,545 @@
+/*
+ * session: one client connection, from accept to close.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "backend.h"
+#include "connlimit.h"
+#include "log.h"
+#include "relay.h"
+#include "server.h"
+#include "session.h"
+#include "tls.h"
+
+/* How long a last answer may take to reach the client. */
+#define SESSION_FLUSH_MS 5000
+
+static atomic_uint_fast64_t session_next_id = 1;
+
+static const char *const state_names[] = {
+	[SESSION_TLS_ACCEPT] = "tls-accept",
+	[SESSION_PREAUTH] = "preauth",
+	[SESSION_STARTTLS] = "starttls",
+	[SESSION_BACKEND] = "backend",
+	[SESSION_RELAY] = "relay",
+	[SESSION_CLOSING] = "closing",
+};
+
+static void session_read_cb(struct bufferevent *bev, void *arg);
+static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+
+const char *
+session_tag(const struct session *s)
+{
+	static _Thread_local char buf[128];
+
+	snprintf(buf, sizeof(buf), "%s %016llX %s", s->proto->name,
+	    (unsigned long long)s->id, s->peer.str);
+	return buf;
+}
+
+void
+session_set_state(struct session *s, enum session_state st)
+{
+	if (log_enabled(LOGLEVEL_DEBUG))
+		log_debug("%s: %s -> %s", session_tag(s),
+		    state_names[s->state], state_names[st]);
+	s->state = st;
+}
+
+void
+session_touch(struct session *s)
+{
+	event_base_gettimeofday_cached(s->worker->base, &s->last_active);
+}
+
+/*
+ * One timer per session, armed once per state: activity only records the
+ * time, and the timer re-arms itself for the rest of the period when it
+ * finds the session was active.  That keeps the relay's hot path free of
+ * timer re-insertions.
+ */
+void
+session_set_timeout(struct session *s, unsigned ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	session_touch(s);
+	s->timeout_ms = ms;
+	evtimer_add(&s->timer, &tv);
+}
+
+static void
+session_timeout(struct session *s)
+{
+	switch (s->state) {
+	case SESSION_PREAUTH:
+		s->proto->bye(s, BYE_TIMEOUT);
+		session_close_after_flush(s, "pre-auth timeout");
+		return;
+	case SESSION_BACKEND:
+		session_backend_done(s, BACKEND_BROKEN);
+		return;
+	case SESSION_RELAY:
+		/* In the middle of a relayed stream postern cannot know
+		 * whether a line of its own would land inside an answer. */
+		session_close(s, "authenticated idle timeout");
+		return;
+	case SESSION_TLS_ACCEPT:
+	case SESSION_STARTTLS:
+		session_close(s, "TLS handshake timeout");
+		return;
+	case SESSION_CLOSING:
+		session_close(s, "timeout while flushing the last answer");
+		return;
+	}
+}
+
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct timeval now, idle;
+	long long idle_ms, left;
+
+	(void)fd;
+	(void)what;
+	event_base_gettimeofday_cached(s->worker->base, &now);
+	timersub(&now, &s->last_active, &idle);
+	idle_ms = (long long)idle.tv_sec * 1000 + idle.tv_usec / 1000;
+	left = (long long)s->timeout_ms - idle_ms;
+	if (left > 0) {
+		struct timeval tv = {left / 1000, (left % 1000) * 1000};
+
+		evtimer_add(&s->timer, &tv);
+		return;
+	}
+	session_timeout(s);
+}
+
+void
+session_write(struct session *s, const void *data, size_t len)
+{
+	if (s->client != NULL)
+		bufferevent_write(s->client, data, len);
+}
+
+void
+session_printf(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->client == NULL)
+		return;
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(bufferevent_get_output(s->client), fmt, ap);
+	va_end(ap);
+}
+
+bool
+session_tls_available(const struct session *s)
+{
+	return s->conf->server_ssl_ctx != NULL;
+}
+
+void
+session_login_clear(struct session *s)
+{
+	if (s->login != NULL) {
+		OPENSSL_cleanse(s->login, sizeof(*s->login));
+		free(s->login);
+		s->login = NULL;
+	}
+}
+
+void
+session_close(struct session *s, const char *reason)
+{
+	if (reason != NULL)
+		log_info("%s: closed: %s (in %llu, out %llu bytes)",
+		    session_tag(s), reason, (unsigned long long)s->bytes_in,
+		    (unsigned long long)s->bytes_out);
+	evtimer_del(&s->timer);
+	backend_close(s);
+	if (s->client != NULL) {
+		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
+
+		/* A close_notify, so that the client can tell an orderly end
+		 * from a truncation; one try, never waited for. */
+		if (ssl != NULL && SSL_is_init_finished(ssl))
+			SSL_shutdown(ssl);
+		bufferevent_free(s->client);
+	}
+	if (s->fd != -1)
+		close(s->fd);
+	if (s->user_counted)
+		connlimit_release_user(s->proto->id, s->user);
+	if (s->ip_counted)
+		connlimit_release_ip(s->proto->id,
+		    (struct sockaddr *)&s->peer.sa);
+	session_login_clear(s);
+	if (s->proto->free != NULL)
+		s->proto->free(s);
+	free(s->user);
+	TAILQ_REMOVE(&s->worker->sessions, s, entry);
+	server_session_gone(s->worker);
+	conf_unref(s->conf);
+	free(s);
+}
+
+static void
+session_flushed_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	session_close(s, NULL);
+}
+
+static void
+session_flush_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	session_close(arg, NULL);
+}
+
+void
+session_close_after_flush(struct session *s, const char *reason)
+{
+	if (reason != NULL)
+		log_info("%s: closing: %s", session_tag(s), reason);
+	backend_close(s);
+	session_login_clear(s);
+	if (s->client == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(s->client)) == 0) {
+		session_close(s, NULL);
+		return;
+	}
+	session_set_state(s, SESSION_CLOSING);
+	bufferevent_disable(s->client, EV_READ);
+	bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
+	bufferevent_setcb(s->client, NULL, session_flushed_cb,
+	    session_flush_event_cb, s);
+	bufferevent_enable(s->client, EV_WRITE);
+	session_set_timeout(s, SESSION_FLUSH_MS);
+}
+
+int
+session_bad_command(struct session *s)
+{
+	if (++s->bad_commands < s->pc->max_bad_commands)
+		return 0;
+	s->proto->bye(s, BYE_TOO_MANY_ERRORS);
+	session_close_after_flush(s, "too many bad commands");
+	return -1;
+}
+
+static void
+session_greet(struct session *s)
+{
+	session_set_state(s, SESSION_PREAUTH);
+	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
+	    s);
+	s->proto->greet(s);
+	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	session_set_timeout(s, s->pc->pre_auth_timeout_ms);
+}
+
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	session_touch(s);
+	if (s->state == SESSION_PREAUTH)
+		s->proto->client_input(s);
+}
+
+static void
+session_log_tls_error(struct session *s, const char *what)
+{
+	unsigned long e;
+	char buf[256];
+
+	while ((e = bufferevent_get_openssl_error(s->client)) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		log_info("%s: %s: %s", session_tag(s), what, buf);
+	}
+}
+
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
+
+		if (s->state == SESSION_TLS_ACCEPT) {
+			s->tls = SESSION_TLS_IMPLICIT;
+			log_debug("%s: TLS %s", session_tag(s),
+			    tls_version(ssl));
+			session_greet(s);
+		} else if (s->state == SESSION_STARTTLS) {
+			s->tls = SESSION_TLS_STARTTLS;
+			log_debug("%s: STARTTLS %s", session_tag(s),
+			    tls_version(ssl));
+			s->proto->tls_reset(s);
+			session_set_state(s, SESSION_PREAUTH);
+			bufferevent_enable(s->client, EV_READ | EV_WRITE);
+			session_set_timeout(s, s->pc->pre_auth_timeout_ms);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		if (s->state == SESSION_TLS_ACCEPT ||
+		    s->state == SESSION_STARTTLS) {
+			session_log_tls_error(s, "TLS handshake failed");
+			session_close(s, "TLS handshake failed");
+		} else
+			session_close(s, "client connection error");
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		session_close(s, "client closed the connection");
+		return;
+	}
+}
+
+/* The "go ahead" answer has left: switch the socket to TLS. */
+static void
+session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	SSL *ssl;
+
+	(void)bev;
+	bufferevent_free(s->client);
+	s->client = NULL;
+	if ((ssl = tls_server_new(s->conf)) == NULL) {
+		session_close(s, "cannot create a TLS session");
+		return;
+	}
+	/* libevent owns ssl from here on, even if this fails. */
+	s->client = bufferevent_openssl_socket_new(s->worker->base, s->fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (s->client == NULL) {
+		session_close(s, "cannot start TLS");
+		return;
+	}
+	s->fd = -1;
+	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
+	    s);
+	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+}
+
+int
+session_starttls(struct session *s)
+{
+	session_set_state(s, SESSION_STARTTLS);
+	/* Nothing more is read in cleartext: the next bytes the client
+	 * sends must be its TLS ClientHello, read by OpenSSL. */
+	bufferevent_disable(s->client, EV_READ);
+	bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
+	bufferevent_setcb(s->client, NULL, session_starttls_flushed_cb,
+	    session_event_cb, s);
+	bufferevent_enable(s->client, EV_WRITE);
+	return 0;
+}
+
+/* The characters of a user name that may appear in the daemon log. */
+static char *
+session_printable(const char *in, size_t len)
+{
+	char *out = malloc(len + 1);
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		out[i] = isprint((unsigned char)in[i]) ? in[i] : '?';
+	out[len] = '\0';
+	return out;
+}
+
+int
+session_login(struct session *s)
+{
+	enum connlimit_result r;
+
+	free(s->user);
+	s->user = session_printable(s->login->user, s->login->userlen);
+	if (s->user == NULL) {
+		s->proto->bye(s, BYE_INTERNAL);
+		session_close_after_flush(s, "out of memory");
+		return -1;
+	}
+	r = connlimit_acquire_user(s->proto->id, s->user,
+	    s->pc->max_connections_per_user);
+	if (r != CONNLIMIT_OK) {
+		log_notice("%s: user %s: max_connections_per_user (%u) "
+		    "reached", session_tag(s), s->user,
+		    s->pc->max_connections_per_user);
+		session_login_clear(s);
+		s->proto->login_answer(s, LOGIN_IN_USE);
+		return 0;
+	}
+	s->user_counted = true;
+	session_set_state(s, SESSION_BACKEND);
+	bufferevent_disable(s->client, EV_READ);
+	session_set_timeout(s, s->pc->backend_timeout_ms);
+	if (backend_connect(s) == -1) {
+		session_backend_done(s, BACKEND_BROKEN);
+		return -1;
+	}
+	return 0;
+}
+
+void
+session_backend_done(struct session *s, enum backend_result r)
+{
+	switch (r) {
+	case BACKEND_LOGGED_IN:
+		log_info("%s: user %s logged in", session_tag(s), s->user);
+		session_login_clear(s);
+		s->proto->login_answer(s, LOGIN_OK);
+		relay_start(s);
+		return;
+	case BACKEND_AUTH_FAILED:
+		log_info("%s: user %s: login refused by the backend",
+		    session_tag(s), s->user);
+		backend_close(s);
+		session_login_clear(s);
+		connlimit_release_user(s->proto->id, s->user);
+		s->user_counted = false;
+		s->proto->login_answer(s, LOGIN_FAILED);
+		if (++s->failed_logins >= s->pc->max_login_attempts) {
+			s->proto->bye(s, BYE_TOO_MANY_ERRORS);
+			session_close_after_flush(s, "too many failed logins");
+			return;
+		}
+		session_set_state(s, SESSION_PREAUTH);
+		bufferevent_enable(s->client, EV_READ);
+		session_set_timeout(s, s->pc->pre_auth_timeout_ms);
+		/* The client may have sent more while the backend was
+		 * busy with the login. */
+		if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+			s->proto->client_input(s);
+		return;
+	default:
+		log_warnx("%s: backend %s:%s: %s", session_tag(s),
+		    s->pc->backend_host, s->pc->backend_port,
+		    backend_error(s));
+		s->proto->login_answer(s, LOGIN_TEMPFAIL);
+		session_close_after_flush(s, "backend unavailable");
+		return;
+	}
+}
+
+void
+session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
+    evutil_socket_t fd, const struct sockaddr *peer, socklen_t peerlen)
+{
+	const struct proto *p = proto_get(proto);
+	struct sockaddr_storage local;
+	socklen_t locallen = sizeof(local);
+	struct conf *c;
+	struct session *s;
+	enum connlimit_result r;
+
+	c = server_conf(w);
+	if (p == NULL || !c->proto[proto].enabled) {
+		conf_unref(c);
+		close(fd);
+		return;
+	}
+	if ((s = calloc(1, p->session_size)) == NULL) {
+		log_warnx("out of memory: connection refused");
+		conf_unref(c);
+		close(fd);
+		return;
+	}
+	s->worker = w;
+	s->proto = p;
+	s->conf = c;
+	s->pc = &c->proto[proto];
+	s->id = atomic_fetch_add(&session_next_id, 1);
+	s->fd = fd;
+	s->bfd = -1;
+	s->implicit_tls = implicit_tls;
+	s->state = SESSION_PREAUTH;
+	netaddr_set(&s->peer, peer, peerlen);
+	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
+		netaddr_set(&s->local, (struct sockaddr *)&local, locallen);
+	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
+	server_session_add(w, s);
+
+	r = connlimit_acquire_ip(proto, (struct sockaddr *)&s->peer.sa,
+	    s->pc->max_connections, s->pc->max_connection_from_single_ip);
+	s->ip_counted = r == CONNLIMIT_OK;
+	if (r != CONNLIMIT_OK) {
+		log_notice("%s: refused: %s reached", session_tag(s),
+		    r == CONNLIMIT_TOTAL ? "max_connections" :
+					   "max_connection_from_single_ip");
+		/* Saying so over implicit TLS would cost a handshake per
+		 * refused connection, the opposite of what a limit is for. */
+		if (implicit_tls) {
+			session_close(s, NULL);
+			return;
+		}
+		s->client = bufferevent_socket_new(w->base, fd, 0);
+		if (s->client == NULL) {
+			session_close(s, NULL);
+			return;
+		}
+		s->proto->bye(s, BYE_TOO_MANY_CONN);
+		session_close_after_flush(s, NULL);
+		return;
+	}
+	log_debug("%s: connected to %s", session_tag(s), s->local.str);
+
+	if (implicit_tls) {
+		SSL *ssl = tls_server_new(c);
+
+		if (ssl == NULL) {
+			session_close(s, "no TLS context");
+			return;
+		}
+		s->client = bufferevent_openssl_socket_new(w->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (s->client == NULL) {
+			session_close(s, "cannot start TLS");
+			return;
+		}
+		s->fd = -1;
+		session_set_state(s, SESSION_TLS_ACCEPT);
+		bufferevent_setcb(s->client, session_read_cb, NULL,
+		    session_event_cb, s);
+		bufferevent_enable(s->client, EV_READ | EV_WRITE);
+		session_set_timeout(s, s->pc->pre_auth_timeout_ms);
+		return;
+	}
+	s->client = bufferevent_socket_new(w->base, fd, 0);
+	if (s->client == NULL) {
+		session_close(s, "out of memory");
+		return;
+	}
+	session_greet(s);
+}

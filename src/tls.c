@@ -1,0 +1,204 @@
+/*
+ * tls: OpenSSL contexts.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+#include "tls.h"
+
+void
+tls_init(void)
+{
+	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
+	    OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+}
+
+const char *
+tls_error(char *buf, size_t len)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e == 0)
+		snprintf(buf, len, "unknown error");
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+	return buf;
+}
+
+/*
+ * Settings both kinds of context share.  SSL_MODE_RELEASE_BUFFERS lets an
+ * idle connection give back OpenSSL's two 16 KB record buffers, which is
+ * most of what an idle IMAP session would otherwise cost.
+ */
+static void
+tls_ctx_common(SSL_CTX *ctx, int min_version)
+{
+	SSL_CTX_set_min_proto_version(ctx, min_version);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	    SSL_MODE_ENABLE_PARTIAL_WRITE);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+}
+
+static SSL_CTX *
+tls_server_ctx(const struct conf *c, FILE *errout)
+{
+	const struct tls_conf *t = &c->tls;
+	char err[256];
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		fprintf(errout, "%s: cannot create a TLS context: %s\n",
+		    c->path, tls_error(err, sizeof(err)));
+		return NULL;
+	}
+	tls_ctx_common(ctx, t->min_version);
+	if (SSL_CTX_use_certificate_chain_file(ctx, t->certificate) != 1) {
+		fprintf(errout, "%s:%d: cannot load certificate %s: %s\n",
+		    c->path, t->certificate_line, t->certificate,
+		    tls_error(err, sizeof(err)));
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, t->private_key,
+	    SSL_FILETYPE_PEM) != 1) {
+		fprintf(errout, "%s:%d: cannot load private key %s: %s\n",
+		    c->path, t->private_key_line, t->private_key,
+		    tls_error(err, sizeof(err)));
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		fprintf(errout, "%s:%d: private key %s does not match "
+		    "certificate %s\n", c->path, t->private_key_line,
+		    t->private_key, t->certificate);
+		goto fail;
+	}
+	if (t->ciphers != NULL &&
+	    SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1) {
+		fprintf(errout, "%s: ciphers not accepted: %s\n", c->path,
+		    tls_error(err, sizeof(err)));
+		goto fail;
+	}
+	if (t->ciphersuites != NULL &&
+	    SSL_CTX_set_ciphersuites(ctx, t->ciphersuites) != 1) {
+		fprintf(errout, "%s: ciphersuites not accepted: %s\n",
+		    c->path, tls_error(err, sizeof(err)));
+		goto fail;
+	}
+	/* Resumption: OpenSSL's internal cache (TLS 1.2 session ids) and
+	 * stateless tickets (TLS 1.3 and 1.2); both are per context, so a
+	 * reload starts a new cache, which is harmless. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_sess_set_cache_size(ctx, 20480);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"postern",
+	    7);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static SSL_CTX *
+tls_backend_ctx(const struct conf *c, const struct proto_conf *pc,
+    enum proto_id p, FILE *errout)
+{
+	char err[256];
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		fprintf(errout, "%s: cannot create a TLS context: %s\n",
+		    c->path, tls_error(err, sizeof(err)));
+		return NULL;
+	}
+	tls_ctx_common(ctx, TLS1_2_VERSION);
+	if (pc->backend_verify) {
+		int ok = pc->backend_ca_file != NULL ?
+		    SSL_CTX_load_verify_locations(ctx, pc->backend_ca_file,
+			NULL) :
+		    SSL_CTX_set_default_verify_paths(ctx);
+
+		if (ok != 1) {
+			fprintf(errout, "%s: [%s] cannot load the CA "
+			    "certificates %s: %s\n", c->path,
+			    p == PROTO_POP3 ? "pop3" : "imap",
+			    pc->backend_ca_file != NULL ?
+				pc->backend_ca_file : "(system default)",
+			    tls_error(err, sizeof(err)));
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	return ctx;
+}
+
+int
+tls_conf_setup(struct conf *c, FILE *errout)
+{
+	if (c->tls.certificate != NULL && c->tls.private_key != NULL &&
+	    (c->server_ssl_ctx = tls_server_ctx(c, errout)) == NULL)
+		return -1;
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		struct proto_conf *pc = &c->proto[p];
+
+		if (!pc->enabled || pc->backend_tls == BACKEND_TLS_NONE)
+			continue;
+		pc->backend_ssl_ctx = tls_backend_ctx(c, pc, p, errout);
+		if (pc->backend_ssl_ctx == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+SSL *
+tls_server_new(const struct conf *c)
+{
+	if (c->server_ssl_ctx == NULL)
+		return NULL;
+	return SSL_new(c->server_ssl_ctx);
+}
+
+SSL *
+tls_backend_new(const struct proto_conf *pc)
+{
+	const char *name = pc->backend_server_name != NULL ?
+	    pc->backend_server_name : pc->backend_host;
+	unsigned char tmp[16];
+	bool is_ip;
+	SSL *ssl;
+
+	if ((ssl = SSL_new(pc->backend_ssl_ctx)) == NULL)
+		return NULL;
+	is_ip = inet_pton(AF_INET, name, tmp) == 1 ||
+	    inet_pton(AF_INET6, name, tmp) == 1;
+	/* RFC 6066 section 3: SNI carries host names, never addresses. */
+	if (!is_ip && SSL_set_tlsext_host_name(ssl, name) != 1)
+		goto fail;
+	if (pc->backend_verify) {
+		if (is_ip) {
+			X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+			if (X509_VERIFY_PARAM_set1_ip_asc(vp, name) != 1)
+				goto fail;
+		} else if (SSL_set1_host(ssl, name) != 1)
+			goto fail;
+	}
+	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
+const char *
+tls_version(SSL *ssl)
+{
+	return ssl != NULL ? SSL_get_version(ssl) : "none";
+}

@@ -1,0 +1,200 @@
+/*
+ * Unit tests of the POP3 parser: command lines, server answers, CAPA.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "pop3.h"
+
+/*
+ * Feeds input the way bytes arrive from a socket, one more byte each time,
+ * and checks that the parser asks for more until the line is whole, then
+ * gives the same answer as for the whole input at once.
+ */
+static enum pop3_parse_result
+feed_every_split(const char *input, size_t max, struct pop3_command *out)
+{
+	size_t len = strlen(input);
+	enum pop3_parse_result whole, r = POP3_NEED_MORE;
+	struct pop3_command cmd;
+	size_t n;
+
+	whole = pop3_parse(input, len, max, out);
+	for (n = 0; n <= len; n++) {
+		r = pop3_parse(input, n, max, &cmd);
+		if (r != POP3_NEED_MORE)
+			break;
+	}
+	cr_assert_eq(r, whole, "split at %zu gives %d, whole gives %d", n, r,
+	    whole);
+	if (r == POP3_COMMAND) {
+		cr_assert_eq(n, out->linelen, "complete at %zu, line is %zu",
+		    n, out->linelen);
+		cr_assert_eq(cmd.verb, out->verb);
+		cr_assert_eq(cmd.arglen, out->arglen);
+	}
+	return whole;
+}
+
+Test(pop3, user_command_with_argument)
+{
+	struct pop3_command cmd;
+
+	cr_assert_eq(feed_every_split("USER alice\r\n", 512, &cmd),
+	    POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_USER);
+	cr_assert_str_eq(cmd.name, "user");
+	cr_assert_eq(cmd.arglen, 5);
+	cr_assert(memcmp(cmd.arg, "alice", 5) == 0);
+	cr_assert_eq(cmd.linelen, 12);
+}
+
+Test(pop3, verbs_are_case_insensitive)
+{
+	struct pop3_command cmd;
+
+	cr_assert_eq(feed_every_split("cApA\r\n", 512, &cmd), POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_CAPA);
+	cr_assert_eq(cmd.arglen, 0);
+	cr_assert_eq(feed_every_split("stls\r\n", 512, &cmd), POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_STLS);
+}
+
+Test(pop3, bare_lf_ends_a_line)
+{
+	struct pop3_command cmd;
+
+	cr_assert_eq(feed_every_split("QUIT\n", 512, &cmd), POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_QUIT);
+	cr_assert_eq(cmd.linelen, 5);
+}
+
+Test(pop3, password_keeps_spaces)
+{
+	struct pop3_command cmd;
+
+	cr_assert_eq(feed_every_split("PASS  two  spaces \r\n", 512, &cmd),
+	    POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_PASS);
+	cr_assert_eq(cmd.arglen, 13);
+	cr_assert(memcmp(cmd.arg, " two  spaces ", 13) == 0);
+}
+
+Test(pop3, auth_with_initial_response)
+{
+	struct pop3_command cmd;
+
+	cr_assert_eq(feed_every_split("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n",
+			 512, &cmd),
+	    POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_AUTH);
+	cr_assert_eq(cmd.arglen, strlen("PLAIN AGFsaWNlAHNlY3JldA=="));
+}
+
+Test(pop3, unknown_and_long_verbs_are_other)
+{
+	struct pop3_command cmd;
+
+	cr_assert_eq(feed_every_split("FOOBARBAZ x\r\n", 512, &cmd),
+	    POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_OTHER);
+	cr_assert_str_eq(cmd.name, "");
+	cr_assert_eq(feed_every_split("HELO\r\n", 512, &cmd), POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_OTHER);
+	cr_assert_str_eq(cmd.name, "helo");
+	cr_assert_eq(feed_every_split("XCLIENT ADDR=1.2.3.4\r\n", 512, &cmd),
+	    POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_XCLIENT);
+}
+
+Test(pop3, empty_line)
+{
+	struct pop3_command cmd;
+
+	cr_assert_eq(feed_every_split("\r\n", 512, &cmd), POP3_COMMAND);
+	cr_assert(cmd.empty);
+	cr_assert_eq(cmd.linelen, 2);
+}
+
+Test(pop3, line_at_the_limit_and_over_it)
+{
+	char line[64];
+	struct pop3_command cmd;
+
+	/* 40 bytes including CRLF: exactly the limit. */
+	memset(line, 'a', sizeof(line));
+	memcpy(line, "USER ", 5);
+	memcpy(line + 38, "\r\n", 3);
+	cr_assert_eq(feed_every_split(line, 40, &cmd), POP3_COMMAND);
+	cr_assert_eq(cmd.linelen, 40);
+	/* One more byte before the line end: too long. */
+	memset(line, 'a', sizeof(line));
+	memcpy(line, "USER ", 5);
+	memcpy(line + 39, "\r\n", 3);
+	cr_assert_eq(pop3_parse(line, strlen(line), 40, &cmd), POP3_TOO_LONG);
+	/* Too long is known before the line end arrives. */
+	cr_assert_eq(pop3_parse(line, 40, 40, &cmd), POP3_TOO_LONG);
+	cr_assert_eq(pop3_parse(line, 39, 40, &cmd), POP3_NEED_MORE);
+}
+
+Test(pop3, pipelined_lines_are_seen_one_at_a_time)
+{
+	const char *in = "STLS\r\nUSER x\r\n";
+	struct pop3_command cmd;
+
+	cr_assert_eq(pop3_parse(in, strlen(in), 512, &cmd), POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_STLS);
+	cr_assert_eq(cmd.linelen, 6);
+	cr_assert_eq(pop3_parse(in + 6, strlen(in) - 6, 512, &cmd),
+	    POP3_COMMAND);
+	cr_assert_eq(cmd.verb, POP3_CMD_USER);
+}
+
+Test(pop3, status_lines)
+{
+	cr_assert_eq(pop3_status("+OK", 3), POP3_STATUS_OK);
+	cr_assert_eq(pop3_status("+OK Logged in.", 14), POP3_STATUS_OK);
+	cr_assert_eq(pop3_status("-ERR", 4), POP3_STATUS_ERR);
+	cr_assert_eq(pop3_status("-ERR [AUTH] no", 14), POP3_STATUS_ERR);
+	cr_assert_eq(pop3_status("+ ", 2), POP3_STATUS_CONT);
+	cr_assert_eq(pop3_status("+", 1), POP3_STATUS_CONT);
+	cr_assert_eq(pop3_status("+OKAY", 5), POP3_STATUS_BAD);
+	cr_assert_eq(pop3_status("-ERROR", 6), POP3_STATUS_BAD);
+	cr_assert_eq(pop3_status("* OK", 4), POP3_STATUS_BAD);
+	cr_assert_eq(pop3_status("", 0), POP3_STATUS_BAD);
+}
+
+Test(pop3, system_error_codes_are_recognised)
+{
+	const char *temp = "-ERR [SYS/TEMP] try later";
+	const char *inuse = "-ERR [in-use] locked";
+	const char *auth = "-ERR [AUTH] Authentication failed.";
+	const char *plain = "-ERR Authentication failed.";
+
+	cr_assert(pop3_err_is_system(temp, strlen(temp)));
+	cr_assert(pop3_err_is_system(inuse, strlen(inuse)));
+	cr_assert_not(pop3_err_is_system(auth, strlen(auth)));
+	cr_assert_not(pop3_err_is_system(plain, strlen(plain)));
+}
+
+Test(pop3, capa_lines)
+{
+	struct pop3_capa capa;
+	const char *lines[] = {"TOP", "UIDL", "RESP-CODES", "STLS", "USER",
+	    "SASL LOGIN PLAIN", "XCLIENT"};
+
+	memset(&capa, 0, sizeof(capa));
+	pop3_capa_line(&capa, "SASL LOGIN", 10);
+	cr_assert_not(capa.sasl_plain);
+	pop3_capa_line(&capa, "SASL PLAINX", 11);
+	cr_assert_not(capa.sasl_plain);
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		pop3_capa_line(&capa, lines[i], strlen(lines[i]));
+	cr_assert(capa.stls);
+	cr_assert(capa.user);
+	cr_assert(capa.sasl_plain);
+	cr_assert(capa.xclient);
+}
