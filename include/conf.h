@@ -145,7 +145,10 @@ void conf_dump(const struct conf *c, FILE *out);
 /* "POP3" or "IMAP4", the names Exchange gives the protocols. */
 const char *conf_proto_name(enum proto_id p);
 
-/* Parses "30s", "1m", "2h", "1d" or a bare number of seconds into ms. */
+/*
+ * Parses "30s", "1m", "2h", "1d", "500ms", a bare number of seconds, or
+ * Exchange's "[d.]hh:mm:ss[.fffffff]" into ms.
+ */
 int conf_parse_duration(const char *s, unsigned *ms);
 
 /* Parses "512", "64k", "10M", "1G" (powers of 1024) into bytes. */

@@ -1,0 +1,1336 @@
+/*
+ * Tests of the conf module: loading, every error with its line, units,
+ * the TLS file checks, the dump, and the shipped sample.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "conf.h"
+
+static char tmpdir[PATH_MAX - 64];
+
+static void
+setup(void)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_conf.XXXXXX",
+	    base != NULL && *base != '\0' ? base : P_tmpdir);
+	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+teardown(void)
+{
+	nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(conf, .init = setup, .fini = teardown);
+
+/* The path of name in the test's directory, in a static buffer. */
+static const char *
+tpath(const char *name)
+{
+	static char buf[4][PATH_MAX + 64];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
+	return buf[i];
+}
+
+static const char *
+write_file(const char *name, const char *content, size_t len)
+{
+	const char *p = tpath(name);
+	FILE *fp = fopen(p, "w");
+
+	cr_assert_not_null(fp);
+	cr_assert_eq(fwrite(content, 1, len, fp), len);
+	cr_assert_eq(fclose(fp), 0);
+	return p;
+}
+
+/* Loads content as a file; *errs receives what conf_load wrote. */
+static struct conf *
+load_len(const char *content, size_t len, char **errs)
+{
+	const char *path = write_file("t.ini", content, len);
+	struct conf *c;
+	size_t elen;
+	FILE *err;
+
+	err = open_memstream(errs, &elen);
+	cr_assert_not_null(err);
+	c = conf_load(path, err);
+	fclose(err);
+	return c;
+}
+
+static struct conf *
+load_ok(const char *content)
+{
+	struct conf *c;
+	char *errs;
+
+	c = load_len(content, strlen(content), &errs);
+	cr_assert_str_empty(errs, "unexpected errors:\n%s", errs);
+	cr_assert_not_null(c);
+	free(errs);
+	return c;
+}
+
+/*
+ * Asserts that content fails to load with exactly the expected lines,
+ * each written without the file name (":3: message").
+ */
+static void
+expect_errors_len(const char *content, size_t len, const char *expected)
+{
+	char *errs, *want, *w;
+	const char *path = tpath("t.ini"), *p, *nl;
+	struct conf *c;
+
+	want = malloc(strlen(expected) * 2 + 64 * strlen(path) + 1);
+	cr_assert_not_null(want);
+	w = want;
+	for (p = expected; *p != '\0'; p = nl + 1) {
+		nl = strchr(p, '\n');
+		cr_assert_not_null(nl, "expected lines end with a newline");
+		w += sprintf(w, "%s%.*s\n", path, (int)(nl - p), p);
+	}
+	*w = '\0';
+	c = load_len(content, len, &errs);
+	cr_expect_null(c);
+	cr_expect_str_eq(errs, want, "for input:\n%s\ngot:\n%s\nwanted:\n%s",
+	    content, errs, want);
+	conf_unref(c);
+	free(errs);
+	free(want);
+}
+
+static void
+expect_errors(const char *content, const char *expected)
+{
+	expect_errors_len(content, strlen(content), expected);
+}
+
+/* A [pop3] section that needs no certificate (lines 1-4). */
+#define NOTLS                                                                  \
+	"[pop3]\nbackend = mail.example.org\nlogin_type = PlainTextLogin\n"    \
+	"ssl_bindings =\n"
+
+static void
+fmt_addr(const struct binding *b, char *buf, size_t len)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	cr_assert_eq(getnameinfo((const struct sockaddr *)&b->addr, b->addrlen,
+	                 host, sizeof(host), serv, sizeof(serv),
+	                 NI_NUMERICHOST | NI_NUMERICSERV),
+	    0);
+	snprintf(buf, len, b->addr.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+	    host, serv);
+}
+
+/* Asserts bindings, written "addr/tls/line" and joined by spaces. */
+static void
+expect_bindings(const struct proto_conf *pc, const char *want)
+{
+	char got[1024], addr[128];
+	size_t i, n = 0;
+
+	got[0] = '\0';
+	for (i = 0; i < pc->nbindings; i++) {
+		fmt_addr(&pc->bindings[i], addr, sizeof(addr));
+		n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s/%s/%d",
+		    i ? " " : "", addr,
+		    pc->bindings[i].implicit_tls ? "ssl" : "plain",
+		    pc->bindings[i].line);
+	}
+	cr_expect_str_eq(got, want);
+}
+
+static EVP_PKEY *
+make_key(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+
+	cr_assert_not_null(k);
+	return k;
+}
+
+/* Writes a self-signed certificate for certkey and the key keyfor. */
+static void
+make_pair(const char *certfile, EVP_PKEY *certkey, const char *keyfile,
+    EVP_PKEY *keyfor)
+{
+	X509 *x = X509_new();
+	X509_NAME *name;
+	FILE *fp;
+
+	cr_assert_not_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, certkey);
+	name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"postern.test", -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	cr_assert(X509_sign(x, certkey, EVP_sha256()) > 0);
+	cr_assert_not_null(fp = fopen(certfile, "w"));
+	cr_assert(PEM_write_X509(fp, x));
+	fclose(fp);
+	cr_assert_not_null(fp = fopen(keyfile, "w"));
+	cr_assert(PEM_write_PrivateKey(fp, keyfor, NULL, NULL, 0, NULL, NULL));
+	fclose(fp);
+	X509_free(x);
+}
+
+/* cert.pem and key.pem, a matching pair, in the test's directory. */
+static void
+make_cert(void)
+{
+	EVP_PKEY *k = make_key();
+
+	make_pair(tpath("cert.pem"), k, tpath("key.pem"), k);
+	EVP_PKEY_free(k);
+}
+
+static char *strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+strfmt(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	cr_assert_neq(vasprintf(&s, fmt, ap), -1);
+	va_end(ap);
+	return s;
+}
+
+Test(conf, defaults)
+{
+	struct conf *c;
+	struct proto_conf *p, *i;
+	char *file;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	make_cert();
+	file = strfmt("[pop3]\nbackend = mail.example.org\n[tls]\n"
+	              "certificate = %s\nprivate_key = %s\n",
+	    tpath("cert.pem"), tpath("key.pem"));
+	c = load_ok(file);
+	cr_expect_eq(atomic_load(&c->refs), 1);
+	cr_expect_str_eq(c->path, tpath("t.ini"));
+	cr_expect_eq(c->workers, (unsigned)(ncpu < 1     ? 1
+	                                    : ncpu > 256 ? 256
+	                                                 : ncpu));
+	cr_expect_null(c->user);
+	cr_expect_null(c->pid_file);
+	cr_expect_eq(c->log_level, LOGLEVEL_INFO);
+	cr_expect_not(c->syslog);
+	cr_expect_eq(c->shutdown_timeout_ms, 30000);
+	cr_expect_str_eq(c->tls.certificate, tpath("cert.pem"));
+	cr_expect_str_eq(c->tls.private_key, tpath("key.pem"));
+	cr_expect_eq(c->tls.certificate_line, 4);
+	cr_expect_eq(c->tls.private_key_line, 5);
+	cr_expect_eq(c->tls.min_version, TLS1_2_VERSION);
+	cr_expect_null(c->tls.ciphers);
+	cr_expect_null(c->tls.ciphersuites);
+	cr_expect_null(c->server_ssl_ctx);
+
+	p = &c->proto[PROTO_POP3];
+	cr_expect(p->enabled);
+	expect_bindings(p, "[::]:110/plain/0 0.0.0.0:110/plain/0 "
+	                   "[::]:995/ssl/0 0.0.0.0:995/ssl/0");
+	cr_expect_str_eq(p->banner, "POP3 server ready.");
+	cr_expect_eq(p->login_type, LOGIN_SECURE_LOGIN);
+	cr_expect_eq(p->login_type_mode, LOGIN_MODE_ENFORCE);
+	cr_expect_str_eq(p->backend_host, "mail.example.org");
+	cr_expect_str_eq(p->backend_port, "1995");
+	cr_expect_eq(p->backend_tls, BACKEND_TLS_NONE);
+	cr_expect_null(p->backend_ca_file);
+	cr_expect_str_eq(p->backend_server_name, "mail.example.org");
+	cr_expect(p->backend_verify);
+	cr_expect_eq(p->backend_timeout_ms, 30000);
+	cr_expect_eq(p->max_connections, 0);
+	cr_expect_eq(p->max_connection_from_single_ip, 0);
+	cr_expect_eq(p->max_connections_per_user, 16);
+	cr_expect_eq(p->pre_auth_timeout_ms, 60000);
+	cr_expect_eq(p->auth_timeout_ms, 1800000);
+	cr_expect_eq(p->max_command_size, 512);
+	cr_expect_eq(p->max_bad_commands, 10);
+	cr_expect_eq(p->max_login_attempts, 3);
+	cr_expect_null(p->backend_ssl_ctx);
+
+	/* An absent section: disabled, with IMAP's own defaults. */
+	i = &c->proto[PROTO_IMAP];
+	cr_expect_not(i->enabled);
+	expect_bindings(i, "[::]:143/plain/0 0.0.0.0:143/plain/0 "
+	                   "[::]:993/ssl/0 0.0.0.0:993/ssl/0");
+	cr_expect_str_eq(i->banner, "IMAP4 server ready.");
+	cr_expect_eq(i->max_command_size, 10240);
+	cr_expect_null(i->backend_host);
+	conf_unref(c);
+	free(file);
+}
+
+Test(conf, no_certificate_needed_for_plaintext_only)
+{
+	struct conf *c = load_ok(NOTLS);
+
+	cr_expect(c->proto[PROTO_POP3].enabled);
+	expect_bindings(
+	    &c->proto[PROTO_POP3], "[::]:110/plain/0 0.0.0.0:110/plain/0");
+	cr_expect_null(c->tls.certificate);
+	conf_unref(c);
+}
+
+Test(conf, every_key)
+{
+	struct conf *c;
+	struct proto_conf *p, *i;
+	char *file;
+
+	make_cert();
+	file = strfmt("[postern]\n"
+	              "workers = 7\n"
+	              "user = postern\n"
+	              "pid_file = /run/postern.pid\n"
+	              "log_level = debug\n"
+	              "syslog = yes\n"
+	              "shutdown_timeout = 2m\n"
+	              "[tls]\n"
+	              "certificate = %s\n"
+	              "private_key = %s\n"
+	              "min_version = TLSv1.3\n"
+	              "ciphers = HIGH:!aNULL\n"
+	              "ciphersuites = TLS_AES_256_GCM_SHA384\n"
+	              "[pop3]\n"
+	              "enabled = true\n"
+	              "unencrypted_or_tls_bindings = 127.0.0.1:1110\n"
+	              "ssl_bindings = [::1]:1995\n"
+	              "banner = Hello there ; an inline comment\n"
+	              "login_type = plaintextauthentication\n"
+	              "login_type_mode = audit\n"
+	              "backend = [2001:db8::1]:995\n"
+	              "backend_tls = implicit\n"
+	              "backend_ca_file = %s\n"
+	              "backend_server_name = pop.example.org\n"
+	              "backend_verify = off\n"
+	              "backend_timeout = 00:00:10\n"
+	              "max_connections = 1000\n"
+	              "max_connection_from_single_ip = unlimited\n"
+	              "max_connections_per_user = 0\n"
+	              "pre_authenticated_connection_timeout = 30s\n"
+	              "authenticated_connection_timeout = 1.00:00:00\n"
+	              "max_command_size = 1k\n"
+	              "max_bad_commands = 1000\n"
+	              "max_login_attempts = 100\n"
+	              "[imap]\n"
+	              "enabled = no\n"
+	              "backend = 192.0.2.7\n"
+	              "login_type = PlainTextLogin\n"
+	              "backend_tls = starttls\n"
+	              "max_command_size = 16k\n",
+	    tpath("cert.pem"), tpath("key.pem"), tpath("cert.pem"));
+	c = load_ok(file);
+	cr_expect_eq(c->workers, 7);
+	cr_expect_str_eq(c->user, "postern");
+	cr_expect_str_eq(c->pid_file, "/run/postern.pid");
+	cr_expect_eq(c->log_level, LOGLEVEL_DEBUG);
+	cr_expect(c->syslog);
+	cr_expect_eq(c->shutdown_timeout_ms, 120000);
+	cr_expect_eq(c->tls.certificate_line, 9);
+	cr_expect_eq(c->tls.private_key_line, 10);
+	cr_expect_eq(c->tls.min_version, TLS1_3_VERSION);
+	cr_expect_str_eq(c->tls.ciphers, "HIGH:!aNULL");
+	cr_expect_str_eq(c->tls.ciphersuites, "TLS_AES_256_GCM_SHA384");
+
+	p = &c->proto[PROTO_POP3];
+	cr_expect(p->enabled);
+	expect_bindings(p, "127.0.0.1:1110/plain/16 [::1]:1995/ssl/17");
+	cr_expect_str_eq(p->banner, "Hello there");
+	cr_expect_eq(p->login_type, LOGIN_PLAINTEXT_AUTHENTICATION);
+	cr_expect_eq(p->login_type_mode, LOGIN_MODE_AUDIT);
+	cr_expect_str_eq(p->backend_host, "2001:db8::1");
+	cr_expect_str_eq(p->backend_port, "995");
+	cr_expect_eq(p->backend_tls, BACKEND_TLS_IMPLICIT);
+	cr_expect_str_eq(p->backend_ca_file, tpath("cert.pem"));
+	cr_expect_str_eq(p->backend_server_name, "pop.example.org");
+	cr_expect_not(p->backend_verify);
+	cr_expect_eq(p->backend_timeout_ms, 10000);
+	cr_expect_eq(p->max_connections, 1000);
+	cr_expect_eq(p->max_connection_from_single_ip, 0);
+	cr_expect_eq(p->max_connections_per_user, 0);
+	cr_expect_eq(p->pre_auth_timeout_ms, 30000);
+	cr_expect_eq(p->auth_timeout_ms, 86400000);
+	cr_expect_eq(p->max_command_size, 1024);
+	cr_expect_eq(p->max_bad_commands, 1000);
+	cr_expect_eq(p->max_login_attempts, 100);
+
+	i = &c->proto[PROTO_IMAP];
+	cr_expect_not(i->enabled);
+	cr_expect_str_eq(i->backend_host, "192.0.2.7");
+	cr_expect_str_eq(i->backend_port, "1993");
+	cr_expect_str_eq(i->backend_server_name, "192.0.2.7");
+	cr_expect_eq(i->login_type, LOGIN_PLAINTEXT_LOGIN);
+	cr_expect_eq(i->backend_tls, BACKEND_TLS_STARTTLS);
+	cr_expect_eq(i->max_command_size, 16384);
+	conf_unref(c);
+	free(file);
+}
+
+Test(conf, missing_file)
+{
+	char *errs, *want;
+	size_t len;
+	FILE *err = open_memstream(&errs, &len);
+	const char *path = tpath("absent.ini");
+
+	cr_assert_null(conf_load(path, err));
+	fclose(err);
+	want = strfmt("%s: cannot open: %s\n", path, strerror(ENOENT));
+	cr_expect_str_eq(errs, want);
+	free(errs);
+	free(want);
+}
+
+Test(conf, unreadable_file)
+{
+	char *errs;
+	size_t len;
+	FILE *err = open_memstream(&errs, &len);
+
+	/* A directory opens but cannot be read. */
+	cr_assert_null(conf_load(tmpdir, err));
+	fclose(err);
+	cr_expect(strstr(errs, ": read error: ") != NULL, "got %s", errs);
+	free(errs);
+}
+
+Test(conf, no_protocol_enabled)
+{
+	static const char *const msg =
+	    ": no protocol is enabled (a [pop3] or [imap] section enables its "
+	    "protocol unless it says enabled = no)\n";
+
+	expect_errors("", msg);
+	expect_errors("; only a comment\n[postern]\nworkers = 2\n", msg);
+	expect_errors("[pop3]\nenabled = no\n[imap]\nenabled = 0\n", msg);
+}
+
+Test(conf, unknown_sections)
+{
+	expect_errors(NOTLS "[pop]\nbanner = x\n[global]\nfoo = 1\n"
+	                    "[POP3]\n[ imap ]\n",
+	    ":5: unknown section [pop]; did you mean [pop3]?\n"
+	    ":7: unknown section [global] (expected [postern], [tls], [pop3] "
+	    "or [imap])\n"
+	    ":9: unknown section [POP3]; did you mean [pop3]?\n"
+	    ":10: unknown section [ imap ]; did you mean [imap]?\n");
+}
+
+Test(conf, unknown_keys)
+{
+	expect_errors(NOTLS "baner = x\n"
+	                    "workers = 2\n"
+	                    "LoginTypeMode = audit\n"
+	                    "frobnicate = 1\n"
+	                    "max_connection = 3\n"
+	                    "[tls]\n"
+	                    "backend = x\n"
+	                    "cert = x\n",
+	    ":5: unknown key 'baner' in [pop3]; did you mean 'banner'?\n"
+	    ":6: unknown key 'workers' in [pop3] (it belongs in [postern])\n"
+	    ":7: unknown key 'LoginTypeMode' in [pop3]; did you mean "
+	    "'login_type_mode'?\n"
+	    ":8: unknown key 'frobnicate' in [pop3]\n"
+	    ":9: unknown key 'max_connection' in [pop3]; did you mean "
+	    "'max_connections'?\n"
+	    ":11: unknown key 'backend' in [tls] (it belongs in [pop3] and "
+	    "[imap])\n"
+	    ":12: unknown key 'cert' in [tls]\n");
+}
+
+Test(conf, key_outside_section)
+{
+	expect_errors("workers = 2\n" NOTLS,
+	    ":1: key 'workers' is outside any section ([postern], [tls], "
+	    "[pop3] or [imap])\n");
+}
+
+Test(conf, syntax_errors)
+{
+	expect_errors(NOTLS "[imap\n"
+	                    "just some words\n"
+	                    "[tls] trailing\n"
+	                    "= value\n"
+	                    "[postern] ; a comment is fine\n",
+	    ":5: section header without closing ']'\n"
+	    ":6: expected 'key = value', a [section] or a comment\n"
+	    ":7: unexpected text after section header: 'trailing'\n"
+	    ":8: missing key name before '='\n");
+}
+
+Test(conf, duplicate_key_and_section)
+{
+	expect_errors(NOTLS "banner = one\n"
+	                    "banner = two\n"
+	                    "[postern]\n"
+	                    "workers = 1\n"
+	                    "[pop3]\n"
+	                    "login_type = SecureLogin\n",
+	    ":6: duplicate key 'banner' (first set at line 5)\n"
+	    ":9: duplicate section [pop3] (first at line 1)\n"
+	    ":10: duplicate key 'login_type' (first set at line 3)\n");
+}
+
+static char *
+line_of(size_t len, const char *prefix, const char *eol)
+{
+	size_t plen = strlen(prefix), elen = strlen(eol);
+	char *s = malloc(len + elen + 1);
+
+	cr_assert_not_null(s);
+	memcpy(s, prefix, plen);
+	memset(s + plen, 'x', len - plen);
+	memcpy(s + len, eol, elen + 1);
+	return s;
+}
+
+Test(conf, long_lines)
+{
+	char *ok, *crlf, *cmt, *bad, *file;
+	struct conf *c;
+
+	/* 199 characters pass, with either line ending. */
+	ok = line_of(199, "banner = ", "\n");
+	crlf = line_of(199, "banner = ", "\r\n");
+	file = strfmt(NOTLS "%s[imap]\r\nbackend = b\r\nlogin_type = "
+	                    "PlainTextLogin\r\nssl_bindings=\r\n%s",
+	    ok, crlf);
+	c = load_ok(file);
+	cr_expect_eq(strlen(c->proto[PROTO_POP3].banner), 190);
+	cr_expect_eq(strlen(c->proto[PROTO_IMAP].banner), 190);
+	conf_unref(c);
+	free(file);
+
+	/* A long comment is harmless: inih never sees it. */
+	cmt = line_of(400, "; ", "\n");
+	file = strfmt(NOTLS "%sbanner = after\n", cmt);
+	c = load_ok(file);
+	cr_expect_str_eq(c->proto[PROTO_POP3].banner, "after");
+	conf_unref(c);
+	free(file);
+
+	/* 200 are refused, and parsing goes on after them. */
+	bad = line_of(200, "banner = ", "\n");
+	file = strfmt(NOTLS "%sbanner = after\nworkers = 1\n", bad);
+	expect_errors(file,
+	    ":5: line too long (at most 199 characters); split a list over "
+	    "repeated keys or continuation lines\n"
+	    ":7: unknown key 'workers' in [pop3] (it belongs in [postern])\n");
+	free(file);
+	free(ok);
+	free(crlf);
+	free(cmt);
+	free(bad);
+}
+
+Test(conf, nul_byte)
+{
+	static const char file[] = NOTLS "banner = a\0b\n";
+
+	expect_errors_len(file, sizeof(file) - 1, ":5: NUL byte in line\n");
+}
+
+Test(conf, bom_and_crlf)
+{
+	struct conf *c = load_ok("\xEF\xBB\xBF[pop3]\r\nbackend = h\r\n"
+	                         "login_type = PlainTextLogin\r\n"
+	                         "ssl_bindings =\r\nbanner = B\r\n");
+
+	cr_expect_str_eq(c->proto[PROTO_POP3].banner, "B");
+	conf_unref(c);
+}
+
+Test(conf, list_continuation_and_repeats)
+{
+	struct conf *c;
+	char *file;
+
+	make_cert();
+	file = strfmt("[pop3]\n"
+	              "backend = h\n"
+	              "login_type = PlainTextLogin\n"
+	              "unencrypted_or_tls_bindings = 127.0.0.1:110,\n"
+	              "    127.0.0.2:110 , [::1]:110\n"
+	              "; a comment does not end the list\n"
+	              "\n"
+	              "\t127.0.0.3:110,\n"
+	              "ssl_bindings = 127.0.0.1:995\n"
+	              "unencrypted_or_tls_bindings = 127.0.0.4:110\n"
+	              "ssl_bindings =\n"
+	              "ssl_bindings = 127.0.0.2:995,,\n"
+	              "[tls]\ncertificate = %s\nprivate_key = %s\n",
+	    tpath("cert.pem"), tpath("key.pem"));
+	c = load_ok(file);
+	free(file);
+	expect_bindings(&c->proto[PROTO_POP3],
+	    "127.0.0.1:110/plain/4 127.0.0.2:110/plain/5 [::1]:110/plain/5 "
+	    "127.0.0.3:110/plain/8 127.0.0.4:110/plain/10 "
+	    "127.0.0.1:995/ssl/9 127.0.0.2:995/ssl/12");
+	conf_unref(c);
+}
+
+Test(conf, empty_list_means_none)
+{
+	struct conf *c;
+	char *file;
+
+	make_cert();
+	file = strfmt("[imap]\nbackend = h\nunencrypted_or_tls_bindings =\n"
+	              "ssl_bindings = 127.0.0.1:993\n[tls]\ncertificate = %s\n"
+	              "private_key = %s\n",
+	    tpath("cert.pem"), tpath("key.pem"));
+	c = load_ok(file);
+	free(file);
+	expect_bindings(&c->proto[PROTO_IMAP], "127.0.0.1:993/ssl/4");
+	conf_unref(c);
+	/* ...but then TLS is needed, and the error names the line. */
+	expect_errors("[imap]\nbackend = h\nunencrypted_or_tls_bindings =\n"
+	              "ssl_bindings = 127.0.0.1:993\n",
+	    ":4: [tls] certificate and private_key are required: [imap] "
+	    "listens for implicit TLS (ssl_bindings)\n");
+	expect_errors("[imap]\nbackend = h\nssl_bindings =\n"
+	              "unencrypted_or_tls_bindings =\n"
+	              "login_type = PlainTextLogin\n",
+	    ":4: [imap] has no bindings: set unencrypted_or_tls_bindings or "
+	    "ssl_bindings, or enabled = no\n");
+}
+
+Test(conf, continuation_of_scalar_key)
+{
+	expect_errors(NOTLS "banner = one\n  two\n"
+	                    "frob = 1\n  ignored, as frob is reported\n",
+	    ":6: [pop3] banner takes one value: is this line indented by "
+	    "mistake?\n"
+	    ":7: unknown key 'frob' in [pop3]\n");
+}
+
+Test(conf, wildcard_binding)
+{
+	expect_errors(NOTLS "unencrypted_or_tls_bindings = *:110\n",
+	    ":5: [pop3] unencrypted_or_tls_bindings: '*:110': wildcard address "
+	    "not accepted; use 0.0.0.0:110 and [::]:110\n");
+}
+
+Test(conf, binding_item_errors)
+{
+	expect_errors("[pop3]\nbackend = h\nlogin_type = PlainTextLogin\n"
+	              "ssl_bindings = 0.0.0.0, ::1:995, [::1:995\n"
+	              "  [::1], 300.0.0.1:1, localhost:110\n"
+	              "  1.2.3.4:0, 1.2.3.4:65536, [::1]:x, [1.2.3.4]:5\n"
+	              "  []:1, :1, *\n",
+	    ":4: [pop3] ssl_bindings: '0.0.0.0': missing port (write "
+	    "address:port)\n"
+	    ":4: [pop3] ssl_bindings: '::1:995': an IPv6 address needs "
+	    "brackets, as in [::1]:110\n"
+	    ":4: [pop3] ssl_bindings: '[::1:995': missing ']'\n"
+	    ":5: [pop3] ssl_bindings: '[::1]': missing port (write "
+	    "[address]:port)\n"
+	    ":5: [pop3] ssl_bindings: '300.0.0.1:1': not a numeric IPv4 "
+	    "address\n"
+	    ":5: [pop3] ssl_bindings: 'localhost:110': not a numeric IPv4 "
+	    "address\n"
+	    ":6: [pop3] ssl_bindings: '1.2.3.4:0': port must be 1-65535\n"
+	    ":6: [pop3] ssl_bindings: '1.2.3.4:65536': port must be 1-65535\n"
+	    ":6: [pop3] ssl_bindings: '[::1]:x': port must be 1-65535\n"
+	    ":6: [pop3] ssl_bindings: '[1.2.3.4]:5': not a numeric IPv6 "
+	    "address\n"
+	    ":7: [pop3] ssl_bindings: '[]:1': not a numeric IPv6 address\n"
+	    ":7: [pop3] ssl_bindings: ':1': not a numeric IPv4 address\n"
+	    ":7: [pop3] ssl_bindings: '*': wildcard address not accepted; use "
+	    "0.0.0.0:port and [::]:port\n");
+}
+
+Test(conf, duplicate_bindings)
+{
+	struct conf *c;
+
+	/* Within one key, across keys, across protocols, against a default. */
+	expect_errors("[pop3]\nbackend = h\nlogin_type = PlainTextLogin\n"
+	              "unencrypted_or_tls_bindings = 127.0.0.1:110,\n"
+	              "  127.0.0.1:110\n"
+	              "ssl_bindings = 127.0.0.1:110, 0.0.0.0:143\n"
+	              "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
+	              "ssl_bindings = [::1]:2000\n"
+	              "ssl_bindings = [::1]:2000\n",
+	    ":5: [pop3] unencrypted_or_tls_bindings: duplicate binding "
+	    "127.0.0.1:110 (first at line 4, [pop3] "
+	    "unencrypted_or_tls_bindings)\n"
+	    ":6: [pop3] ssl_bindings: duplicate binding 127.0.0.1:110 (first "
+	    "at line 4, [pop3] unencrypted_or_tls_bindings)\n"
+	    ":6: [pop3] ssl_bindings: duplicate binding 127.0.0.1:110 (first "
+	    "at line 5, [pop3] unencrypted_or_tls_bindings)\n"
+	    ":6: [pop3] ssl_bindings: duplicate binding 0.0.0.0:143 (also the "
+	    "default of [imap] unencrypted_or_tls_bindings)\n"
+	    ":6: [tls] certificate and private_key are required: [pop3] "
+	    "listens for implicit TLS (ssl_bindings)\n"
+	    ":11: [imap] ssl_bindings: duplicate binding [::1]:2000 (first at "
+	    "line 10, [imap] ssl_bindings)\n");
+
+	/* [::]:110 and 0.0.0.0:110 differ; a disabled protocol binds
+	 * nothing, so it cannot collide. */
+	c = load_ok(NOTLS "unencrypted_or_tls_bindings = [::]:110, "
+	                  "0.0.0.0:110\n[imap]\nenabled = no\n"
+	                  "unencrypted_or_tls_bindings = 0.0.0.0:110\n");
+	conf_unref(c);
+}
+
+Test(conf, value_errors_postern)
+{
+	expect_errors(NOTLS "[postern]\n"
+	                    "workers = 0\n"
+	                    "user = nobody\n"
+	                    "pid_file = run/postern.pid\n"
+	                    "log_level = verbose\n"
+	                    "syslog = maybe\n"
+	                    "shutdown_timeout = 2h\n",
+	    ":6: [postern] workers: 0 is out of range (1-256)\n"
+	    ":8: [postern] pid_file: 'run/postern.pid' is not an absolute "
+	    "path\n"
+	    ":9: [postern] log_level: 'verbose' is not one of error, warning, "
+	    "notice, info, debug\n"
+	    ":10: [postern] syslog: 'maybe' is not yes or no\n"
+	    ":11: [postern] shutdown_timeout: 2h is out of range (0s-1h)\n");
+	expect_errors(NOTLS "[postern]\nworkers = 257\n",
+	    ":6: [postern] workers: 257 is out of range (1-256)\n");
+	expect_errors(NOTLS "[postern]\nworkers = many\n",
+	    ":6: [postern] workers: 'many' is not a number or 'auto'\n");
+	expect_errors(NOTLS "[postern]\nshutdown_timeout = soon\n",
+	    ":6: [postern] shutdown_timeout: 'soon' is not a duration (as 30s, "
+	    "500ms, 5m, 2h, 1d or hh:mm:ss)\n");
+}
+
+Test(conf, value_errors_proto)
+{
+	expect_errors(NOTLS "enabled = perhaps\n"
+	                    "banner = tab\there\n"
+	                    "login_type_mode = enforce\n"
+	                    "login_type_mode = warn\n"
+	                    "backend_tls = ssl\n"
+	                    "backend_ca_file = /nonexistent/ca.pem\n"
+	                    "backend_server_name = bad name\n"
+	                    "backend_verify = 2\n"
+	                    "backend_timeout = 0s\n"
+	                    "max_connections = 1000001\n"
+	                    "max_connection_from_single_ip = -1\n"
+	                    "max_connections_per_user = lots\n"
+	                    "pre_authenticated_connection_timeout = 2h\n"
+	                    "authenticated_connection_timeout = 500ms\n"
+	                    "max_command_size = 39\n"
+	                    "max_bad_commands = 0\n"
+	                    "max_login_attempts = 101\n",
+	    ":5: [pop3] enabled: 'perhaps' is not yes or no\n"
+	    ":6: [pop3] banner: must be printable ASCII (no control or "
+	    "non-ASCII characters)\n"
+	    ":8: duplicate key 'login_type_mode' (first set at line 7)\n"
+	    ":9: [pop3] backend_tls: 'ssl' is not one of none, starttls, "
+	    "implicit\n"
+	    ":10: [pop3] backend_ca_file: cannot open '/nonexistent/ca.pem': "
+	    "No such file or directory\n"
+	    ":11: [pop3] backend_server_name: 'bad name' is not a host name or "
+	    "address\n"
+	    ":12: [pop3] backend_verify: '2' is not yes or no\n"
+	    ":13: [pop3] backend_timeout: 0s is out of range (1s-1h)\n"
+	    ":14: [pop3] max_connections: 1000001 is out of range "
+	    "(0-1000000)\n"
+	    ":15: [pop3] max_connection_from_single_ip: '-1' is not a number "
+	    "(0 or 'unlimited': no limit)\n"
+	    ":16: [pop3] max_connections_per_user: 'lots' is not a number (0 "
+	    "or 'unlimited': no limit)\n"
+	    ":17: [pop3] pre_authenticated_connection_timeout: 2h is out of "
+	    "range (1s-1h)\n"
+	    ":18: [pop3] authenticated_connection_timeout: 500ms is out of range "
+	    "(1s-24h)\n"
+	    ":19: [pop3] max_command_size: 39 is out of range (40-1024)\n"
+	    ":20: [pop3] max_bad_commands: 0 is out of range (1-1000)\n"
+	    ":21: [pop3] max_login_attempts: 101 is out of range (1-100)\n");
+}
+
+Test(conf, value_errors_ranges)
+{
+	expect_errors(NOTLS "max_command_size = 1025\n"
+	                    "pre_authenticated_connection_timeout = 0\n"
+	                    "authenticated_connection_timeout = 1.00:00:01\n"
+	                    "max_bad_commands = 1001\n"
+	                    "max_login_attempts = 0\n"
+	                    "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
+	                    "ssl_bindings =\n"
+	                    "max_command_size = 1023\n"
+	                    "[imap]\n",
+	    ":5: [pop3] max_command_size: 1025 is out of range (40-1024)\n"
+	    ":6: [pop3] pre_authenticated_connection_timeout: 0 is out of "
+	    "range (1s-1h)\n"
+	    ":7: [pop3] authenticated_connection_timeout: 1.00:00:01 is out of "
+	    "range (1s-24h)\n"
+	    ":8: [pop3] max_bad_commands: 1001 is out of range (1-1000)\n"
+	    ":9: [pop3] max_login_attempts: 0 is out of range (1-100)\n"
+	    ":14: [imap] max_command_size: 1023 is out of range "
+	    "(1024-16384)\n"
+	    ":15: duplicate section [imap] (first at line 10)\n");
+	expect_errors(NOTLS "max_command_size = 512b\n"
+	                    "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
+	                    "ssl_bindings =\nmax_command_size = 17k\n",
+	    ":5: [pop3] max_command_size: '512b' is not a size (bytes, or with "
+	    "k/M/G)\n"
+	    ":10: [imap] max_command_size: 17k is out of range "
+	    "(1024-16384)\n");
+}
+
+Test(conf, enum_errors)
+{
+	expect_errors(NOTLS "[imap]\nenabled = no\nlogin_type = Kerberos\n"
+	                    "login_type_mode = warn\n",
+	    ":7: [imap] login_type: 'Kerberos' is not one of PlainTextLogin, "
+	    "PlainTextAuthentication, SecureLogin\n"
+	    ":8: [imap] login_type_mode: 'warn' is not one of enforce, "
+	    "audit\n");
+}
+
+Test(conf, banner_rules)
+{
+	expect_errors(
+	    NOTLS "banner =\n", ":5: [pop3] banner: must not be empty\n");
+	expect_errors(NOTLS "banner = caf\xc3\xa9\n",
+	    ":5: [pop3] banner: must be printable ASCII (no control or "
+	    "non-ASCII characters)\n");
+}
+
+Test(conf, backend_forms)
+{
+	static const struct {
+		const char *value, *host, *port;
+	} ok[] = {{"mail.example.org", "mail.example.org", "1995"},
+	    {"mail.example.org:110", "mail.example.org", "110"},
+	    {"192.0.2.1", "192.0.2.1", "1995"},
+	    {"192.0.2.1:0110", "192.0.2.1", "110"},
+	    {"[2001:db8::2]", "2001:db8::2", "1995"},
+	    {"[::1]:1110", "::1", "1110"}, {"exch-01_b", "exch-01_b", "1995"}};
+	struct conf *c;
+	char *file;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		file = strfmt("[pop3]\nbackend = %s\nlogin_type = "
+		              "PlainTextLogin\nssl_bindings =\n",
+		    ok[i].value);
+		c = load_ok(file);
+		cr_expect_str_eq(c->proto[PROTO_POP3].backend_host, ok[i].host);
+		cr_expect_str_eq(c->proto[PROTO_POP3].backend_port, ok[i].port);
+		conf_unref(c);
+		free(file);
+	}
+	expect_errors("[pop3]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
+	              "backend = ::1\n"
+	              "[imap]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
+	              "backend = [::1\n"
+	              "[postern]\n[imap]\n",
+	    ":4: [pop3] backend: '::1': an IPv6 address needs brackets, as in "
+	    "[::1]:1995\n"
+	    ":8: [imap] backend: '[::1': missing ']'\n"
+	    ":10: duplicate section [imap] (first at line 5)\n");
+	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
+	                    "ssl_bindings =\nbackend = [::1]x\n",
+	    ":8: [imap] backend: '[::1]x': expected ':port' after ']'\n");
+	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
+	                    "ssl_bindings =\nbackend = [mail]:143\n",
+	    ":8: [imap] backend: 'mail' is not an IPv6 address\n");
+	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
+	                    "ssl_bindings =\nbackend = h:99999\n",
+	    ":8: [imap] backend: 'h:99999': port must be 1-65535\n");
+	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
+	                    "ssl_bindings =\nbackend = mail/x:143\n",
+	    ":8: [imap] backend: 'mail/x' is not a host name or address\n");
+	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
+	                    "ssl_bindings =\nbackend = :143\n",
+	    ":8: [imap] backend: '' is not a host name or address\n");
+}
+
+Test(conf, backend_required)
+{
+	expect_errors("[imap]\nlogin_type = PlainTextLogin\nssl_bindings =\n",
+	    ":1: [imap] backend is required (host, host:port or "
+	    "[address]:port of the server to proxy to), or set enabled = no\n");
+	/* A backend that failed to parse is not also reported missing. */
+	expect_errors("[imap]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
+	              "backend = a b\n",
+	    ":4: [imap] backend: 'a b' is not a host name or address\n");
+}
+
+Test(conf, tls_required)
+{
+	/* Default ssl_bindings: the section header is the line to fix. */
+	expect_errors("[postern]\n[pop3]\nbackend = h\n",
+	    ":2: [tls] certificate and private_key are required: [pop3] "
+	    "listens for implicit TLS (ssl_bindings)\n");
+	/* No implicit TLS, but the login type needs STARTTLS. */
+	expect_errors("[pop3]\nbackend = h\nssl_bindings =\n",
+	    ":1: [tls] certificate and private_key are required: [pop3] "
+	    "login_type SecureLogin needs STARTTLS\n");
+	expect_errors("[pop3]\nbackend = h\nssl_bindings =\n"
+	              "login_type = PlainTextAuthentication\n",
+	    ":4: [tls] certificate and private_key are required: [pop3] "
+	    "login_type PlainTextAuthentication needs STARTTLS\n");
+	/* A disabled protocol needs nothing. */
+	conf_unref(load_ok(NOTLS "[imap]\nenabled = no\n"));
+}
+
+Test(conf, tls_files)
+{
+	EVP_PKEY *a = make_key(), *b = make_key();
+	char *file;
+	struct conf *c;
+
+	make_pair(tpath("a.crt"), a, tpath("b.key"), b);
+	make_pair(tpath("b.crt"), b, tpath("a.key"), a);
+	write_file("junk.pem", "not a PEM file\n", 15);
+
+	file = strfmt(NOTLS "[tls]\ncertificate = %s\nprivate_key = %s\n",
+	    tpath("a.crt"), tpath("a.key"));
+	c = load_ok(file);
+	conf_unref(c);
+	free(file);
+
+	file = strfmt(NOTLS "[tls]\ncertificate = %s\nprivate_key = %s\n",
+	    tpath("a.crt"), tpath("b.key"));
+	{
+		char *want = strfmt(":7: [tls] private_key: '%s' does not "
+		                    "match certificate '%s' (line 6)\n",
+		    tpath("b.key"), tpath("a.crt"));
+
+		expect_errors(file, want);
+		free(want);
+	}
+	free(file);
+
+	file = strfmt(NOTLS "[tls]\ncertificate = %s\nprivate_key = %s\n",
+	    tpath("none.crt"), tpath("junk.pem"));
+	{
+		char *want = strfmt(
+		    ":6: [tls] certificate: cannot open '%s': No such file or "
+		    "directory\n"
+		    ":7: [tls] private_key: '%s' holds no PEM private key\n",
+		    tpath("none.crt"), tpath("junk.pem"));
+
+		expect_errors(file, want);
+		free(want);
+	}
+	free(file);
+
+	file = strfmt(NOTLS "[tls]\ncertificate = %s\nprivate_key = %s\n",
+	    tpath("junk.pem"), tpath("none.key"));
+	{
+		char *want = strfmt(
+		    ":6: [tls] certificate: '%s' is not a PEM certificate "
+		    "chain "
+		    "(no start line)\n"
+		    ":7: [tls] private_key: cannot open '%s': No such file or "
+		    "directory\n",
+		    tpath("junk.pem"), tpath("none.key"));
+
+		expect_errors(file, want);
+		free(want);
+	}
+	free(file);
+
+	/* A key encrypted with a pass phrase fails instead of prompting. */
+	{
+		FILE *fp = fopen(tpath("enc.key"), "w");
+
+		cr_assert_not_null(fp);
+		cr_assert(PEM_write_PrivateKey(fp, a, EVP_aes_128_cbc(),
+		    (const unsigned char *)"secret", 6, NULL, NULL));
+		fclose(fp);
+	}
+	file = strfmt(NOTLS "[tls]\ncertificate = %s\nprivate_key = %s\n",
+	    tpath("a.crt"), tpath("enc.key"));
+	{
+		char *want = strfmt(":7: [tls] private_key: '%s' is encrypted; "
+		                    "postern needs it without a pass phrase\n",
+		    tpath("enc.key"));
+
+		expect_errors(file, want);
+		free(want);
+	}
+	free(file);
+
+	expect_errors(NOTLS "[tls]\ncertificate = /x.crt\n",
+	    ":6: [tls] certificate is set but private_key is not\n"
+	    ":6: [tls] certificate: cannot open '/x.crt': No such file or "
+	    "directory\n");
+	expect_errors(NOTLS "[tls]\nprivate_key = /x.key\n",
+	    ":6: [tls] private_key is set but certificate is not\n"
+	    ":6: [tls] private_key: cannot open '/x.key': No such file or "
+	    "directory\n");
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+}
+
+Test(conf, tls_ciphers)
+{
+	expect_errors(NOTLS "[tls]\nmin_version = SSLv3\nciphers = NOPE\n"
+	                    "ciphersuites = TLS_NOPE\n",
+	    ":6: [tls] min_version: 'SSLv3' is not one of TLSv1, TLSv1.1, "
+	    "TLSv1.2, TLSv1.3\n"
+	    ":7: [tls] ciphers: OpenSSL accepts no cipher in 'NOPE'\n"
+	    ":8: [tls] ciphersuites: 'TLS_NOPE' is not a valid TLS 1.3 "
+	    "ciphersuite list\n");
+}
+
+Test(conf, min_versions)
+{
+	static const struct {
+		const char *name;
+		int v;
+	} t[] = {{"TLSv1", TLS1_VERSION}, {"TLSv1.1", TLS1_1_VERSION},
+	    {"tlsv1.2", TLS1_2_VERSION}, {"TLSv1.3", TLS1_3_VERSION}};
+	struct conf *c;
+	char *file;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		file = strfmt(NOTLS "[tls]\nmin_version = %s\n", t[i].name);
+		c = load_ok(file);
+		cr_expect_eq(c->tls.min_version, t[i].v, "%s", t[i].name);
+		conf_unref(c);
+		free(file);
+	}
+}
+
+Test(conf, collects_every_error)
+{
+	expect_errors("[pop3]\n"
+	              "workers = 2\n"
+	              "banner = a\n"
+	              "banner = b\n"
+	              "login_type = nope\n"
+	              "[nothing]\n"
+	              "x = y\n"
+	              "[imap]\n"
+	              "backend = h\n",
+	    ":1: [pop3] backend is required (host, host:port or "
+	    "[address]:port of the server to proxy to), or set enabled = no\n"
+	    ":1: [tls] certificate and private_key are required: [pop3] "
+	    "listens for implicit TLS (ssl_bindings)\n"
+	    ":2: unknown key 'workers' in [pop3] (it belongs in [postern])\n"
+	    ":4: duplicate key 'banner' (first set at line 3)\n"
+	    ":5: [pop3] login_type: 'nope' is not one of PlainTextLogin, "
+	    "PlainTextAuthentication, SecureLogin\n"
+	    ":6: unknown section [nothing] (expected [postern], [tls], [pop3] "
+	    "or [imap])\n");
+}
+
+Test(conf, booleans)
+{
+	static const struct {
+		const char *s;
+		bool v;
+	} t[] = {{"yes", true}, {"no", false}, {"true", true}, {"false", false},
+	    {"on", true}, {"off", false}, {"1", true}, {"0", false},
+	    {"YES", true}, {"False", false}};
+	struct conf *c;
+	char *file;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		file = strfmt(NOTLS "backend_verify = %s\n[postern]\n"
+		                    "syslog = %s\n",
+		    t[i].s, t[i].s);
+		c = load_ok(file);
+		cr_expect_eq(
+		    c->proto[PROTO_POP3].backend_verify, t[i].v, "%s", t[i].s);
+		cr_expect_eq(c->syslog, t[i].v, "%s", t[i].s);
+		conf_unref(c);
+		free(file);
+	}
+}
+
+Test(conf, parse_duration)
+{
+	static const struct {
+		const char *s;
+		unsigned ms;
+	} ok[] = {{"0", 0}, {"30", 30000}, {"30s", 30000}, {"1m", 60000},
+	    {"2h", 7200000}, {"1d", 86400000}, {"500ms", 500}, {"0ms", 0},
+	    {"00:01:00", 60000}, {"0:00:05", 5000}, {"23:59:59", 86399000},
+	    {"1.00:00:00", 86400000}, {"2.03:04:05", 183845000},
+	    {"00:00:00.5", 500}, {"00:00:01.2500000", 1250},
+	    {"4294967295ms", 4294967295u}, {"49d", 4233600000u},
+	    {"4294967s", 4294967000u}};
+	static const char *const bad[] = {"", "s", "-1", "+1", " 1", "1 ",
+	    "1 s", "1S", "1x", "1h30m", "1.5h", "4294967296ms", "50d",
+	    "4294968s", "18446744073709551616", "99999999999999999999d",
+	    "24:00:00", "00:60:00", "00:00:60", "00:1:00", "000:01:00", "1:2",
+	    "01:02:03:04", "00:00:00.", "00:00:00.0001", "00:00:00.12345678",
+	    "1.24:00:00", ".00:00:01", "00:00:01x", "50.00:00:00", "-00:00:01"};
+	unsigned ms;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ms = 12345;
+		cr_expect_eq(
+		    conf_parse_duration(ok[i].s, &ms), 0, "'%s'", ok[i].s);
+		cr_expect_eq(ms, ok[i].ms, "'%s': %u", ok[i].s, ms);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ms = 12345;
+		cr_expect_eq(
+		    conf_parse_duration(bad[i], &ms), -1, "'%s'", bad[i]);
+		cr_expect_eq(ms, 12345, "'%s' changed the output", bad[i]);
+	}
+	cr_expect_eq(conf_parse_duration(NULL, &ms), -1);
+}
+
+Test(conf, parse_size)
+{
+	static const struct {
+		const char *s;
+		uint64_t n;
+	} ok[] = {{"0", 0}, {"512", 512}, {"64k", 65536}, {"64K", 65536},
+	    {"10M", 10485760}, {"10m", 10485760}, {"1G", 1073741824},
+	    {"1g", 1073741824}, {"18446744073709551615", UINT64_MAX},
+	    {"17179869183G", 17179869183ull << 30}, {"0k", 0}};
+	static const char *const bad[] = {"", "k", "-1", "+1", " 1", "1 ",
+	    "1kb", "1KB", "1T", "1x", "1.5k", "18446744073709551616",
+	    "17179869184G", "17592186044416M", "18014398509481984k", "1 k",
+	    "0x10"};
+	uint64_t n;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		n = 12345;
+		cr_expect_eq(conf_parse_size(ok[i].s, &n), 0, "'%s'", ok[i].s);
+		cr_expect_eq(n, ok[i].n, "'%s'", ok[i].s);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = 12345;
+		cr_expect_eq(conf_parse_size(bad[i], &n), -1, "'%s'", bad[i]);
+		cr_expect_eq(n, 12345, "'%s' changed the output", bad[i]);
+	}
+	cr_expect_eq(conf_parse_size(NULL, &n), -1);
+}
+
+static char *
+dump(const struct conf *c)
+{
+	char *buf;
+	size_t len;
+	FILE *fp = open_memstream(&buf, &len);
+
+	cr_assert_not_null(fp);
+	conf_dump(c, fp);
+	fclose(fp);
+	return buf;
+}
+
+Test(conf, dump_known_file)
+{
+	struct conf *c =
+	    load_ok("[postern]\nworkers = 4\nuser = mail\nlog_level = notice\n"
+	            "shutdown_timeout = 90s\n"
+	            "[pop3]\nbackend = [::1]\nlogin_type = PlainTextLogin\n"
+	            "login_type_mode = audit\nssl_bindings =\n"
+	            "max_connections = 500\nbackend_timeout = 1500ms\n"
+	            "authenticated_connection_timeout = 1d\n"
+	            "[imap]\nenabled = no\nbackend = imap.example.org:143\n"
+	            "unencrypted_or_tls_bindings = 127.0.0.1:143\n"
+	            "backend_tls = starttls\n"
+	            "pre_authenticated_connection_timeout = 1h\n"
+	            "authenticated_connection_timeout = 12:34:56\n");
+	char *out = dump(c);
+
+	cr_expect_str_eq(out,
+	    "ProtocolName                      : POP3\n"
+	    "Enabled                           : True\n"
+	    "UnencryptedOrTLSBindings          : {[::]:110, 0.0.0.0:110}\n"
+	    "SSLBindings                       : {}\n"
+	    "Banner                            : POP3 server ready.\n"
+	    "LoginType                         : PlainTextLogin\n"
+	    "LoginTypeMode                     : audit\n"
+	    "ProxyTargetHost                   : ::1\n"
+	    "ProxyTargetPort                   : 1995\n"
+	    "BackendTls                        : none\n"
+	    "BackendCaFile                     :\n"
+	    "BackendServerName                 : ::1\n"
+	    "BackendVerify                     : True\n"
+	    "BackendTimeout                    : 00:00:01.5000000\n"
+	    "MaxConnections                    : 500\n"
+	    "MaxConnectionFromSingleIP         : unlimited\n"
+	    "MaxConnectionsPerUser             : 16\n"
+	    "PreAuthenticatedConnectionTimeout : 00:01:00\n"
+	    "AuthenticatedConnectionTimeout    : 1.00:00:00\n"
+	    "MaxCommandSize                    : 512\n"
+	    "MaxBadCommands                    : 10\n"
+	    "MaxLoginAttempts                  : 3\n"
+	    "\n"
+	    "ProtocolName                      : IMAP4\n"
+	    "Enabled                           : False\n"
+	    "UnencryptedOrTLSBindings          : {127.0.0.1:143}\n"
+	    "SSLBindings                       : {[::]:993, 0.0.0.0:993}\n"
+	    "Banner                            : IMAP4 server ready.\n"
+	    "LoginType                         : SecureLogin\n"
+	    "LoginTypeMode                     : enforce\n"
+	    "ProxyTargetHost                   : imap.example.org\n"
+	    "ProxyTargetPort                   : 143\n"
+	    "BackendTls                        : starttls\n"
+	    "BackendCaFile                     :\n"
+	    "BackendServerName                 : imap.example.org\n"
+	    "BackendVerify                     : True\n"
+	    "BackendTimeout                    : 00:00:30\n"
+	    "MaxConnections                    : unlimited\n"
+	    "MaxConnectionFromSingleIP         : unlimited\n"
+	    "MaxConnectionsPerUser             : 16\n"
+	    "PreAuthenticatedConnectionTimeout : 01:00:00\n"
+	    "AuthenticatedConnectionTimeout    : 12:34:56\n"
+	    "MaxCommandSize                    : 10240\n"
+	    "MaxBadCommands                    : 10\n"
+	    "MaxLoginAttempts                  : 3\n"
+	    "\n"
+	    "Workers         : 4\n"
+	    "User            : mail\n"
+	    "PidFile         :\n"
+	    "LogLevel        : notice\n"
+	    "Syslog          : False\n"
+	    "ShutdownTimeout : 00:01:30\n"
+	    "Certificate     :\n"
+	    "PrivateKey      :\n"
+	    "MinVersion      : TLSv1.2\n"
+	    "Ciphers         :\n"
+	    "Ciphersuites    :\n");
+	free(out);
+	conf_unref(c);
+}
+
+/* Reads the source tree's file rel, found through POSTERN_SRCDIR. */
+static char *
+read_source_file(const char *rel)
+{
+	const char *top = getenv("POSTERN_SRCDIR");
+	char path[PATH_MAX], *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *fp;
+
+	cr_assert_not_null(top, "POSTERN_SRCDIR is not set (run via make "
+	                        "check)");
+	snprintf(path, sizeof(path), "%s/%s", top, rel);
+	cr_assert_not_null(
+	    fp = fopen(path, "r"), "%s: %s", path, strerror(errno));
+	n = getdelim(&buf, &cap, '\0', fp);
+	cr_assert(n > 0);
+	fclose(fp);
+	return buf;
+}
+
+/* Replaces the value of every "key = ..." line that starts a line. */
+static char *
+set_value(char *text, const char *key, const char *value)
+{
+	char *prefix = strfmt("\n%s = ", key), *at, *eol, *out;
+
+	at = strstr(text, prefix);
+	cr_assert_not_null(at, "no '%s' line", key);
+	at += strlen(prefix);
+	eol = strchr(at, '\n');
+	cr_assert_not_null(eol);
+	out = strfmt("%.*s%s%s", (int)(at - text), text, value, eol);
+	free(prefix);
+	free(text);
+	return out;
+}
+
+Test(conf, sample_loads_with_defaults)
+{
+	char *text = read_source_file("etc/postern.ini"), *file;
+	char *got, *want;
+	struct conf *c, *d;
+
+	make_cert();
+	text = set_value(text, "certificate", tpath("cert.pem"));
+	text = set_value(text, "private_key", tpath("key.pem"));
+	c = load_ok(text);
+	cr_expect(c->proto[PROTO_POP3].enabled);
+	cr_expect(c->proto[PROTO_IMAP].enabled);
+	got = dump(c);
+
+	/* Every value the sample shows is the default. */
+	file = strfmt("[pop3]\nbackend = mailstore.example.org\n"
+	              "[imap]\nbackend = mailstore.example.org\n"
+	              "[tls]\ncertificate = %s\nprivate_key = %s\n",
+	    tpath("cert.pem"), tpath("key.pem"));
+	d = load_ok(file);
+	want = dump(d);
+	cr_expect_str_eq(got, want);
+	conf_unref(c);
+	conf_unref(d);
+	free(got);
+	free(want);
+	free(file);
+	free(text);
+}
+
+Test(conf, refcount_and_ssl_contexts)
+{
+	struct conf *c = load_ok(NOTLS);
+
+	/* Another module fills these; the last unref frees them. */
+	c->server_ssl_ctx = SSL_CTX_new(TLS_server_method());
+	c->proto[PROTO_POP3].backend_ssl_ctx = SSL_CTX_new(TLS_client_method());
+	cr_assert_not_null(c->server_ssl_ctx);
+	cr_assert_eq(conf_ref(c), c);
+	cr_expect_eq(atomic_load(&c->refs), 2);
+	conf_unref(c);
+	cr_expect_eq(atomic_load(&c->refs), 1);
+	conf_unref(c);
+	conf_unref(NULL);
+}
+
+Test(conf, proto_names)
+{
+	cr_expect_str_eq(conf_proto_name(PROTO_POP3), "POP3");
+	cr_expect_str_eq(conf_proto_name(PROTO_IMAP), "IMAP4");
+}
