@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -50,6 +51,22 @@ write_pid_file(const char *path)
 	if (write(fd, buf, (size_t)n) != n)
 		fatal("pid_file %s: write", path);
 	close(fd);
+}
+
+/*
+ * Every proxied session holds two descriptors; the usual soft limit of 1024
+ * would cap postern at about 500 sessions when the hard limit allows more.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("cannot raise the open files limit");
+	}
 }
 
 /* Gives up root after the ports are bound and the keys are loaded. */
@@ -119,6 +136,7 @@ main(int argc, char *argv[])
 	}
 
 	log_init(c->log_level, c->syslog);
+	raise_fd_limit();
 	if (listener_bind_all(c, c->workers, &set, stderr) == -1) {
 		conf_unref(c);
 		return 1;
