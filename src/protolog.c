@@ -299,7 +299,7 @@ file_retention(struct plfile *f, int64_t now)
 	    f->fd >= 0 ? f->name : NULL);
 	if (n > 0) {
 		atomic_fetch_add(&pl.deleted, (uint64_t)n);
-		log_info("%s protocol log: deleted %d old files in %s",
+		log_info("%s protocol log: deleted %d old file(s) in %s",
 		    conf_proto_name(f->proto), n, f->conf.directory);
 	}
 }
