@@ -639,6 +639,13 @@ imap_backend_login(struct session *s)
 	return imap_backend_send_login(s);
 }
 
+static bool
+imap_code_is(const struct imap_response *r, const char *code)
+{
+	return r->code.len == strlen(code) &&
+	    strncasecmp(r->code.p, code, r->code.len) == 0;
+}
+
 /* The tagged answer to the login. */
 static enum backend_result
 imap_backend_final(struct session *s, const struct imap_response *r)
@@ -659,11 +666,9 @@ imap_backend_final(struct session *s, const struct imap_response *r)
 	case IMAP_STATUS_NO:
 		/* RFC 5530 codes that are not about the credentials reach the
 		 * client as the backend said them. */
-		system = r->code.len > 0 &&
-		    (strncasecmp(r->code.p, "UNAVAILABLE", r->code.len) == 0 ||
-			strncasecmp(r->code.p, "INUSE", r->code.len) == 0 ||
-			strncasecmp(r->code.p, "LIMIT", r->code.len) == 0 ||
-			strncasecmp(r->code.p, "SERVERBUG", r->code.len) == 0);
+		system = imap_code_is(r, "UNAVAILABLE") ||
+		    imap_code_is(r, "INUSE") || imap_code_is(r, "LIMIT") ||
+		    imap_code_is(r, "SERVERBUG");
 		free(is->answer);
 		is->answer = NULL;
 		if (system && asprintf(&is->answer, "NO [%.*s] %.*s",
