@@ -41,16 +41,16 @@
 
 /* How often a new file starts when there is no per-file size quota. */
 enum protolog_rollover {
-	PROTOLOG_HOURLY,  /* yyyyMMddHH, Exchange 2016/2019's default */
-	PROTOLOG_DAILY,	  /* yyyyMMdd */
-	PROTOLOG_WEEKLY,  /* yyyyMMWn, n the week of the month, 1-6 */
-	PROTOLOG_MONTHLY  /* yyyyMM */
+	PROTOLOG_HOURLY, /* yyyyMMddHH, Exchange 2016/2019's default */
+	PROTOLOG_DAILY,  /* yyyyMMdd */
+	PROTOLOG_WEEKLY, /* yyyyMMWn, n the week of the month, 1-6 */
+	PROTOLOG_MONTHLY /* yyyyMM */
 };
 
 /* What is logged after a successful login. */
 enum protolog_detail {
 	PROTOLOG_DETAIL_COMMANDS, /* one row per client command (default) */
-	PROTOLOG_DETAIL_PROXY	  /* Exchange's front-end "proxy" rows */
+	PROTOLOG_DETAIL_PROXY     /* Exchange's front-end "proxy" rows */
 };
 
 /* Exchange's front end writes at most one proxy row per 30 seconds. */
@@ -177,8 +177,8 @@ int protolog_key_lookup(const char *name, size_t len);
  * Writes at most cap bytes with a NUL (when cap > 0) and returns the
  * length of the whole, like snprintf.
  */
-size_t protolog_ctx_format(const struct protolog_ctx *ctx, char *buf,
-    size_t cap);
+size_t protolog_ctx_format(
+    const struct protolog_ctx *ctx, char *buf, size_t cap);
 
 /* The facts of one row; NULL strings are empty fields. */
 struct protolog_row {
@@ -220,15 +220,15 @@ void protolog_format_time(int64_t ms, char buf[25]);
  * A row's duration in whole ms from start to end: 1 when under a
  * millisecond but not zero, 0 when end is not after start.
  */
-uint64_t protolog_duration(const struct timespec *start,
-    const struct timespec *end);
+uint64_t protolog_duration(
+    const struct timespec *start, const struct timespec *end);
 
 /* The current time in ms since the epoch (CLOCK_REALTIME). */
 int64_t protolog_now(void);
 
 /* The bare field-name line that starts every file, with CRLF. */
-#define PROTOLOG_FIELDS \
-	"dateTime,sessionId,seqNumber,sIp,cIp,user,duration,rqsize,rpsize," \
+#define PROTOLOG_FIELDS                                                        \
+	"dateTime,sessionId,seqNumber,sIp,cIp,user,duration,rqsize,rpsize,"    \
 	"command,parameters,context,puid"
 
 /*
@@ -247,12 +247,12 @@ size_t protolog_header(enum proto_id p, int64_t ms, char *buf, size_t cap);
  * a per-file size quota the date is always the day.  Weeks start on
  * Sunday, as in .NET's invariant culture, so a month has up to six.
  */
-void protolog_period(enum protolog_rollover r, uint64_t size_quota,
-    int64_t ms, char date[16], int64_t *start, int64_t *end);
+void protolog_period(enum protolog_rollover r, uint64_t size_quota, int64_t ms,
+    char date[16], int64_t *start, int64_t *end);
 
 /* Writes "POP3<date>-<n>.LOG" or "IMAP4<date>-<n>.LOG" into buf. */
-void protolog_file_name(enum proto_id p, const char *date, unsigned n,
-    char buf[PROTOLOG_NAME_MAX]);
+void protolog_file_name(
+    enum proto_id p, const char *date, unsigned n, char buf[PROTOLOG_NAME_MAX]);
 
 /*
  * Whether name is one of protocol p's log files, as postern writes them:
@@ -260,8 +260,8 @@ void protolog_file_name(enum proto_id p, const char *date, unsigned n,
  * When it is and date is not NULL, the date part is copied there (16
  * bytes), and *n gets the number.
  */
-bool protolog_name_match(enum proto_id p, const char *name, char *date,
-    unsigned *n);
+bool protolog_name_match(
+    enum proto_id p, const char *name, char *date, unsigned *n);
 
 /*
  * Applies the retention limits to protocol p's files in dir: first every
@@ -272,9 +272,8 @@ bool protolog_name_match(enum proto_id p, const char *name, char *date,
  * NULL).  Returns the number of files deleted, or -1 if dir could not be
  * read.
  */
-int protolog_retention(const char *dir, enum proto_id p,
-    uint64_t age_limit_ms, uint64_t dir_quota, int64_t now_ms,
-    const char *keep);
+int protolog_retention(const char *dir, enum proto_id p, uint64_t age_limit_ms,
+    uint64_t dir_quota, int64_t now_ms, const char *keep);
 
 /*
  * Creates dir and its parents when missing (mode 0750) and checks that
@@ -291,7 +290,7 @@ struct protolog_stats {
 	uint64_t bytes_written;
 	uint64_t files_opened;
 	uint64_t files_deleted; /* by retention */
-	size_t queue_bytes;	/* now waiting */
+	size_t queue_bytes;     /* now waiting */
 	size_t queue_peak;
 };
 
@@ -312,8 +311,8 @@ int protolog_start(const struct protolog_conf conf[PROTO_COUNT],
  * them, rows queued before still go where the old ones said.  Returns 0,
  * or -1 with the reason in err, and then nothing changes.
  */
-int protolog_reconfigure(const struct protolog_conf conf[PROTO_COUNT],
-    char *err, size_t errlen);
+int protolog_reconfigure(
+    const struct protolog_conf conf[PROTO_COUNT], char *err, size_t errlen);
 
 /* Whether rows of protocol p are wanted now; cheap. */
 bool protolog_enabled(enum proto_id p);

@@ -57,19 +57,19 @@ struct entry {
 struct plfile {
 	enum proto_id proto;
 	struct protolog_conf conf; /* directory owned here */
-	int fd;			   /* -1: none open */
+	int fd;                    /* -1: none open */
 	char name[PROTOLOG_NAME_MAX];
 	char date[16];
 	unsigned n;
 	int64_t pstart, pend; /* the period of the open file */
 	int64_t last_ms;      /* time of the newest row */
-	uint64_t size;	      /* of the file, with the bytes in buf */
+	uint64_t size;        /* of the file, with the bytes in buf */
 	bool has_rows;
 	char *buf;
 	size_t buflen;
 	unsigned bufrows;
 	int64_t complained_ms; /* last warning about this file */
-	uint64_t lost;	       /* rows lost since the last success */
+	uint64_t lost;         /* rows lost since the last success */
 	int64_t retention_ms;  /* next periodic retention */
 };
 
@@ -93,9 +93,9 @@ static struct {
 	uint64_t drop_logged, drop_base, drop_seen;
 	int64_t drop_log_ms;
 } pl = {
-	.mu = PTHREAD_MUTEX_INITIALIZER,
-	.wake = PTHREAD_COND_INITIALIZER,
-	.done = PTHREAD_COND_INITIALIZER,
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .done = PTHREAD_COND_INITIALIZER,
 };
 
 /* Directories. */
@@ -193,8 +193,8 @@ rfile_unlink(int dfd, const char *dir, struct rfile *r)
 {
 	if (unlinkat(dfd, r->name, 0) == -1) {
 		if (errno != ENOENT)
-			log_warn("protocol log: cannot delete %s/%s", dir,
-			    r->name);
+			log_warn(
+			    "protocol log: cannot delete %s/%s", dir, r->name);
 		return false;
 	}
 	r->gone = true;
@@ -238,10 +238,10 @@ protolog_retention(const char *dir, enum proto_id p, uint64_t age_limit_ms,
 			}
 			files = nf;
 		}
-		snprintf(files[nfiles].name, PROTOLOG_NAME_MAX, "%s",
-		    de->d_name);
+		snprintf(
+		    files[nfiles].name, PROTOLOG_NAME_MAX, "%s", de->d_name);
 		files[nfiles].mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
-		    st.st_mtim.tv_nsec / 1000000;
+		                         st.st_mtim.tv_nsec / 1000000;
 		files[nfiles].size = (uint64_t)st.st_size;
 		files[nfiles].gone = false;
 		total += (uint64_t)st.st_size;
@@ -348,7 +348,7 @@ file_flush(struct plfile *f)
 		atomic_fetch_add(&pl.bytes, f->buflen);
 		if (f->lost > 0) {
 			log_notice("%s protocol log: writing again to %s/%s, "
-				   "%llu rows were lost",
+			           "%llu rows were lost",
 			    conf_proto_name(f->proto), f->conf.directory,
 			    f->name, (unsigned long long)f->lost);
 			f->lost = 0;
@@ -389,8 +389,8 @@ file_open(struct plfile *f, unsigned n, int64_t ms)
 			n = 1;
 		else if (f->conf.per_file_size_quota > 0) {
 			protolog_file_name(f->proto, f->date, n, f->name);
-			snprintf(path, sizeof(path), "%s/%s",
-			    f->conf.directory, f->name);
+			snprintf(path, sizeof(path), "%s/%s", f->conf.directory,
+			    f->name);
 			if (stat(path, &st) == 0 &&
 			    (uint64_t)st.st_size >= f->conf.per_file_size_quota)
 				n++;
@@ -399,13 +399,11 @@ file_open(struct plfile *f, unsigned n, int64_t ms)
 	f->n = n;
 	protolog_file_name(f->proto, f->date, n, f->name);
 	snprintf(path, sizeof(path), "%s/%s", f->conf.directory, f->name);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-	    0640);
-	if (fd == -1 && errno == ENOENT &&
-	    mkdirs(f->conf.directory, 0750) == 0)
+	fd = open(
+	    path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd == -1 && errno == ENOENT && mkdirs(f->conf.directory, 0750) == 0)
 		fd = open(path,
-		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-		    0640);
+		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 	if (fd == -1) {
 		file_complain(f, protolog_now(), "cannot open");
 		return -1;
@@ -423,8 +421,8 @@ file_open(struct plfile *f, unsigned n, int64_t ms)
 			file_complain(f, protolog_now(), "cannot write");
 			/* Never leave half a header behind. */
 			if (ftruncate(fd, 0) == -1)
-				file_complain(f, protolog_now(),
-				    "cannot truncate");
+				file_complain(
+				    f, protolog_now(), "cannot truncate");
 			close(fd);
 			return -1;
 		}
@@ -531,7 +529,7 @@ report_drops(int64_t now)
 		pl.drop_log_ms = now;
 	} else if (d > pl.drop_base && d == pl.drop_seen) {
 		log_notice("protocol log: writer caught up, %llu rows were "
-			   "dropped",
+		           "dropped",
 		    (unsigned long long)(d - pl.drop_base));
 		pl.drop_base = pl.drop_logged = d;
 	}
@@ -614,8 +612,8 @@ writer_main(void *arg)
 
 /* Checks the settings and copies them, directories included. */
 static struct protolog_conf *
-conf_copy(const struct protolog_conf conf[PROTO_COUNT], char *err,
-    size_t errlen)
+conf_copy(
+    const struct protolog_conf conf[PROTO_COUNT], char *err, size_t errlen)
 {
 	struct protolog_conf *c;
 	int p;
@@ -656,8 +654,8 @@ publish(const struct protolog_conf *c)
 }
 
 int
-protolog_start(const struct protolog_conf conf[PROTO_COUNT],
-    size_t queue_max, char *err, size_t errlen)
+protolog_start(const struct protolog_conf conf[PROTO_COUNT], size_t queue_max,
+    char *err, size_t errlen)
 {
 	struct protolog_conf *c;
 	pthread_condattr_t ca;
@@ -731,8 +729,8 @@ protolog_start(const struct protolog_conf conf[PROTO_COUNT],
 }
 
 int
-protolog_reconfigure(const struct protolog_conf conf[PROTO_COUNT],
-    char *err, size_t errlen)
+protolog_reconfigure(
+    const struct protolog_conf conf[PROTO_COUNT], char *err, size_t errlen)
 {
 	struct protolog_conf *c;
 	struct entry *e;

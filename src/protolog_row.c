@@ -13,8 +13,8 @@
 /* An snprintf-like output: counts everything, stores what fits. */
 struct obuf {
 	char *p;
-	size_t cap;  /* bytes that may be stored, the NUL excluded */
-	size_t len;  /* bytes produced so far */
+	size_t cap;   /* bytes that may be stored, the NUL excluded */
+	size_t len;   /* bytes produced so far */
 	bool has_nul; /* room for a NUL: the caller's cap was not 0 */
 };
 
@@ -292,7 +292,7 @@ protolog_duration(const struct timespec *start, const struct timespec *end)
 	int64_t ns;
 
 	ns = ((int64_t)end->tv_sec - (int64_t)start->tv_sec) * 1000000000 +
-	    ((int64_t)end->tv_nsec - (int64_t)start->tv_nsec);
+	     ((int64_t)end->tv_nsec - (int64_t)start->tv_nsec);
 	if (ns <= 0)
 		return 0;
 	if (ns < 1000000)
@@ -312,23 +312,23 @@ protolog_now(void)
 /* Context. */
 
 static const char *const key_names[PROTOLOG_NKEYS] = {
-	[PROTOLOG_R] = "R",
-	[PROTOLOG_ROWS] = "Rows",
-	[PROTOLOG_RECENT] = "Recent",
-	[PROTOLOG_TOTALSIZE] = "TotalSize",
-	[PROTOLOG_SEARCH] = "Search",
-	[PROTOLOG_CLIENTIP] = "ClientIp",
-	[PROTOLOG_MSG] = "Msg",
-	[PROTOLOG_UNSEEN] = "Unseen",
-	[PROTOLOG_FOLDERCOUNT] = "FolderCount",
-	[PROTOLOG_ITEMSDELETED] = "ItemsDeleted",
-	[PROTOLOG_CAFEACTIVITYID] = "CafeActivityId",
-	[PROTOLOG_ERRMSG] = "ErrMsg",
-	[PROTOLOG_TLS] = "Tls",
-	[PROTOLOG_CLIENTNAME] = "ClientName",
-	[PROTOLOG_CLIENTVERSION] = "ClientVersion",
-	[PROTOLOG_PEERIP] = "PeerIp",
-	[PROTOLOG_LOGINTYPEAUDIT] = "LoginTypeAudit",
+    [PROTOLOG_R] = "R",
+    [PROTOLOG_ROWS] = "Rows",
+    [PROTOLOG_RECENT] = "Recent",
+    [PROTOLOG_TOTALSIZE] = "TotalSize",
+    [PROTOLOG_SEARCH] = "Search",
+    [PROTOLOG_CLIENTIP] = "ClientIp",
+    [PROTOLOG_MSG] = "Msg",
+    [PROTOLOG_UNSEEN] = "Unseen",
+    [PROTOLOG_FOLDERCOUNT] = "FolderCount",
+    [PROTOLOG_ITEMSDELETED] = "ItemsDeleted",
+    [PROTOLOG_CAFEACTIVITYID] = "CafeActivityId",
+    [PROTOLOG_ERRMSG] = "ErrMsg",
+    [PROTOLOG_TLS] = "Tls",
+    [PROTOLOG_CLIENTNAME] = "ClientName",
+    [PROTOLOG_CLIENTVERSION] = "ClientVersion",
+    [PROTOLOG_PEERIP] = "PeerIp",
+    [PROTOLOG_LOGINTYPEAUDIT] = "LoginTypeAudit",
 };
 
 const char *
@@ -416,8 +416,8 @@ protolog_ctx_setf(
 }
 
 void
-protolog_ctx_proxy(struct protolog_ctx *ctx, const char *host,
-    const char *port, const char *enc, bool success)
+protolog_ctx_proxy(struct protolog_ctx *ctx, const char *host, const char *port,
+    const char *enc, bool success)
 {
 	protolog_ctx_setf(ctx, PROTOLOG_MSG, "Proxy:%s:%s:%s", host, port, enc);
 	if (success)
@@ -489,11 +489,11 @@ protolog_header(enum proto_id p, int64_t ms, char *buf, size_t cap)
 	protolog_format_time(ms, date);
 	n = snprintf(buf, cap,
 	    PROTOLOG_FIELDS "\r\n"
-	    "#Software: postern %s\r\n"
-	    "#Version: 15.0.0.0\r\n"
-	    "#Log-type: %s Log\r\n"
-	    "#Date: %s\r\n"
-	    "#Fields: " PROTOLOG_FIELDS "\r\n",
+	                    "#Software: postern %s\r\n"
+	                    "#Version: 15.0.0.0\r\n"
+	                    "#Log-type: %s Log\r\n"
+	                    "#Date: %s\r\n"
+	                    "#Fields: " PROTOLOG_FIELDS "\r\n",
 	    PACKAGE_VERSION, conf_proto_name(p), date);
 	return n < 0 ? 0 : (size_t)n;
 }
@@ -524,21 +524,24 @@ protolog_period(enum protolog_rollover r, uint64_t size_quota, int64_t ms,
 	switch (r) {
 	case PROTOLOG_HOURLY:
 		*digits(digits(digits(digits(date, tm.tm_year + 1900, 4),
-		    tm.tm_mon + 1, 2), tm.tm_mday, 2), tm.tm_hour, 2) = '\0';
+		                   tm.tm_mon + 1, 2),
+		            tm.tm_mday, 2),
+		    tm.tm_hour, 2) = '\0';
 		*start = (int64_t)(t - t % 3600) * 1000;
 		*end = *start + 3600 * 1000;
 		break;
 	case PROTOLOG_DAILY:
 		*digits(digits(digits(date, tm.tm_year + 1900, 4),
-		    tm.tm_mon + 1, 2), tm.tm_mday, 2) = '\0';
+		            tm.tm_mon + 1, 2),
+		    tm.tm_mday, 2) = '\0';
 		*start = (int64_t)day * 1000;
 		*end = *start + 86400 * 1000;
 		break;
 	case PROTOLOG_WEEKLY:
 		/* The weekday of the 1st, then the row of the calendar. */
 		first_wday = (tm.tm_wday - (tm.tm_mday - 1) % 7 + 7) % 7;
-		p = digits(digits(date, tm.tm_year + 1900, 4), tm.tm_mon + 1,
-		    2);
+		p = digits(
+		    digits(date, tm.tm_year + 1900, 4), tm.tm_mon + 1, 2);
 		*p++ = 'W';
 		*digits(p, (tm.tm_mday - 1 + first_wday) / 7 + 1, 1) = '\0';
 		wstart = day - (time_t)tm.tm_wday * 86400;
@@ -557,11 +560,11 @@ protolog_period(enum protolog_rollover r, uint64_t size_quota, int64_t ms,
 }
 
 void
-protolog_file_name(enum proto_id p, const char *date, unsigned n,
-    char buf[PROTOLOG_NAME_MAX])
+protolog_file_name(
+    enum proto_id p, const char *date, unsigned n, char buf[PROTOLOG_NAME_MAX])
 {
-	snprintf(buf, PROTOLOG_NAME_MAX, "%s%s-%u.LOG", conf_proto_name(p),
-	    date, n);
+	snprintf(
+	    buf, PROTOLOG_NAME_MAX, "%s%s-%u.LOG", conf_proto_name(p), date, n);
 }
 
 static size_t
@@ -575,8 +578,7 @@ count_digits(const char *s)
 }
 
 bool
-protolog_name_match(enum proto_id p, const char *name, char *date,
-    unsigned *n)
+protolog_name_match(enum proto_id p, const char *name, char *date, unsigned *n)
 {
 	const char *prefix = conf_proto_name(p), *s, *d;
 	size_t plen = strlen(prefix), nd, dlen;

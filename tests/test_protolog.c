@@ -93,7 +93,7 @@ ctx_parse(const char *s, struct protolog_ctx *ctx)
 		if (*s == '"') {
 			s++;
 			for (end = s; !(end[0] == '"' &&
-			         (end[1] == ';' || end[1] == '\0'));
+			                (end[1] == ';' || end[1] == '\0'));
 			     end++)
 				cr_assert_neq(*end, '\0');
 			memcpy(val, s, (size_t)(end - s));
@@ -120,8 +120,8 @@ parse_time(const char *s)
 {
 	int y, mo, d, h, mi, sec, ms;
 
-	cr_assert_eq(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &y, &mo, &d,
-			 &h, &mi, &sec, &ms),
+	cr_assert_eq(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &y, &mo, &d, &h,
+	                 &mi, &sec, &ms),
 	    7, "bad time %s", s);
 	return utc(y, mo, d, h, mi, sec, ms);
 }
@@ -160,8 +160,8 @@ Test(protolog, real_rows_reencode_byte_identical)
 	FILE *fp;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/tests/data/exchange-logs",
-	    src ? src : "..");
+	snprintf(
+	    dir, sizeof(dir), "%s/tests/data/exchange-logs", src ? src : "..");
 	cr_assert_not_null(d = opendir(dir), "%s", dir);
 	while ((de = readdir(d)) != NULL) {
 		len = strlen(de->d_name);
@@ -250,8 +250,8 @@ base_row(void)
 	return r;
 }
 
-#define ROW_PREFIX                                                          \
-	"2026-01-02T03:04:05.678Z,00000000000000E2,1,192.0.2.1:993,"        \
+#define ROW_PREFIX                                                             \
+	"2026-01-02T03:04:05.678Z,00000000000000E2,1,192.0.2.1:993,"           \
 	"[2001:db8::1]:50000,"
 
 Test(protolog, encode_plain_row)
@@ -266,7 +266,7 @@ Test(protolog, encode_plain_row)
 	r.command = NULL;
 	r.duration_ms = r.rqsize = r.rpsize = 0;
 	cr_assert_str_eq(enc(&r), "1970-01-01T00:00:00.000Z,FFFFFFFFFFFFFFFF,"
-				  "4294967295,,,,0,0,0,,,,\r\n");
+	                          "4294967295,,,,0,0,0,,,,\r\n");
 }
 
 Test(protolog, encode_quotes_commas_and_quotes_only)
@@ -276,8 +276,8 @@ Test(protolog, encode_quotes_commas_and_quotes_only)
 	r.command = "fetch";
 	r.params = "1:* (FLAGS BODY[HEADER.FIELDS (FROM)])";
 	cr_assert_str_eq(enc(&r), ROW_PREFIX ",1,15,143,fetch,"
-					     "1:* (FLAGS BODY[HEADER.FIELDS "
-					     "(FROM)]),,\r\n");
+	                                     "1:* (FLAGS BODY[HEADER.FIELDS "
+	                                     "(FROM)]),,\r\n");
 	r.params = "1,2 a";
 	cr_assert_str_eq(enc(&r), ROW_PREFIX ",1,15,143,fetch,\"1,2 a\",,\r\n");
 	r.params = "say \"hi\"";
@@ -310,7 +310,7 @@ Test(protolog, encode_neutralises_client_formulas)
 	r.params = NULL;
 	r.user = "=HYPERLINK(\"x\")";
 	cr_assert_str_eq(enc(&r), ROW_PREFIX "'=HYPERLINK('x'),1,15,143,"
-					     "capability,,,\r\n");
+	                                     "capability,,,\r\n");
 	r.user = NULL;
 	r.command = "-x";
 	cr_assert_str_eq(enc(&r), ROW_PREFIX ",1,15,143,'-x,,,\r\n");
@@ -330,8 +330,8 @@ Test(protolog, encode_neutralises_client_formulas)
 		r.params = NULL;
 		r.context = &ctx;
 		cr_assert_str_eq(enc(&r), ROW_PREFIX ",1,15,143,user,,"
-						     "\"R=\"\"-ERR [AUTH] "
-						     "Nope.\"\"\",\r\n");
+		                                     "\"R=\"\"-ERR [AUTH] "
+		                                     "Nope.\"\"\",\r\n");
 	}
 }
 
@@ -340,8 +340,8 @@ Test(protolog, encode_user_never_quoted)
 	struct protolog_row r = base_row();
 
 	r.user = "DOMAIN\\user\\shared";
-	cr_assert_str_eq(
-	    enc(&r), ROW_PREFIX "DOMAIN/user/shared,1,15,143,capability,,,\r\n");
+	cr_assert_str_eq(enc(&r),
+	    ROW_PREFIX "DOMAIN/user/shared,1,15,143,capability,,,\r\n");
 	r.user = "Doe, \"John\"";
 	cr_assert_str_eq(
 	    enc(&r), ROW_PREFIX "Doe_ 'John',1,15,143,capability,,,\r\n");
@@ -491,10 +491,11 @@ Test(protolog, context_proxy_and_tls)
 	protolog_ctx_init(&c);
 	protolog_ctx_proxy(&c, "mail.example.net", "995", "SSL", true);
 	cr_assert_str_eq(ctxs(&c), "Msg=\"Proxy:mail.example.net:995:SSL;"
-				   "ProxySuccess\"");
+	                           "ProxySuccess\"");
 	protolog_ctx_init(&c);
-	protolog_ctx_set(&c, PROTOLOG_R, "a1 NO [AUTHENTICATIONFAILED] "
-					 "Authentication failed.");
+	protolog_ctx_set(&c, PROTOLOG_R,
+	    "a1 NO [AUTHENTICATIONFAILED] "
+	    "Authentication failed.");
 	protolog_ctx_proxy(&c, "10.1.1.1", "143", "Plaintext", false);
 	protolog_ctx_set(&c, PROTOLOG_ERRMSG, "ProxyNotAuthenticated");
 	protolog_ctx_tls(&c, PROTOLOG_TLS_NONE, NULL);
@@ -504,8 +505,8 @@ Test(protolog, context_proxy_and_tls)
 	    "Tls=none");
 	protolog_ctx_tls(&c, PROTOLOG_TLS_IMPLICIT, "TLSv1.2");
 	cr_assert(strstr(ctxs(&c), ";Tls=implicit:TLSv1.2") != NULL);
-	cr_assert_str_eq(protolog_key_name(PROTOLOG_CAFEACTIVITYID),
-	    "CafeActivityId");
+	cr_assert_str_eq(
+	    protolog_key_name(PROTOLOG_CAFEACTIVITYID), "CafeActivityId");
 	cr_assert_eq(protolog_key_lookup("ErrMsg", 6), PROTOLOG_ERRMSG);
 	cr_assert_eq(protolog_key_lookup("errmsg", 6), -1);
 	cr_assert_eq(protolog_key_lookup("ErrMs", 5), -1);
@@ -541,8 +542,8 @@ Test(protolog, header_lines)
 	char b[1024];
 	size_t n;
 
-	n = protolog_header(PROTO_IMAP, utc(2026, 11, 22, 9, 0, 0, 0), b,
-	    sizeof(b));
+	n = protolog_header(
+	    PROTO_IMAP, utc(2026, 11, 22, 9, 0, 0, 0), b, sizeof(b));
 	cr_assert_eq(n, strlen(b));
 	cr_assert_str_eq(b,
 	    "dateTime,sessionId,seqNumber,sIp,cIp,user,duration,rqsize,rpsize,"
@@ -567,10 +568,10 @@ check_period(enum protolog_rollover r, uint64_t quota, int64_t ms,
 
 	protolog_period(r, quota, ms, d, &s, &e);
 	cr_assert_str_eq(d, date);
-	cr_assert_eq(s, start, "start %lld, not %lld", (long long)s,
-	    (long long)start);
-	cr_assert_eq(e, end, "end %lld, not %lld", (long long)e,
-	    (long long)end);
+	cr_assert_eq(
+	    s, start, "start %lld, not %lld", (long long)s, (long long)start);
+	cr_assert_eq(
+	    e, end, "end %lld, not %lld", (long long)e, (long long)end);
 	cr_assert(ms >= s && ms < e);
 }
 
@@ -603,11 +604,9 @@ Test(protolog, period_hourly_and_daily)
 Test(protolog, period_monthly)
 {
 	check_period(PROTOLOG_MONTHLY, 0, utc(2026, 1, 31, 23, 59, 59, 999),
-	    "202601", utc(2026, 1, 1, 0, 0, 0, 0),
-	    utc(2026, 2, 1, 0, 0, 0, 0));
-	check_period(PROTOLOG_MONTHLY, 0, utc(2026, 2, 1, 0, 0, 0, 0),
-	    "202602", utc(2026, 2, 1, 0, 0, 0, 0),
-	    utc(2026, 3, 1, 0, 0, 0, 0));
+	    "202601", utc(2026, 1, 1, 0, 0, 0, 0), utc(2026, 2, 1, 0, 0, 0, 0));
+	check_period(PROTOLOG_MONTHLY, 0, utc(2026, 2, 1, 0, 0, 0, 0), "202602",
+	    utc(2026, 2, 1, 0, 0, 0, 0), utc(2026, 3, 1, 0, 0, 0, 0));
 	check_period(PROTOLOG_MONTHLY, 0, utc(2026, 12, 9, 0, 0, 0, 0),
 	    "202612", utc(2026, 12, 1, 0, 0, 0, 0),
 	    utc(2027, 1, 1, 0, 0, 0, 0));
@@ -657,8 +656,8 @@ Test(protolog, period_weekly)
 /* Every ms of a period must map to it: walk a year hour by hour. */
 Test(protolog, periods_tile_the_year)
 {
-	static const enum protolog_rollover all[] = {PROTOLOG_HOURLY,
-	    PROTOLOG_DAILY, PROTOLOG_WEEKLY, PROTOLOG_MONTHLY};
+	static const enum protolog_rollover all[] = {
+	    PROTOLOG_HOURLY, PROTOLOG_DAILY, PROTOLOG_WEEKLY, PROTOLOG_MONTHLY};
 	char d[16], prev[16];
 	int64_t ms, s, e, ps, pe;
 	size_t i;
@@ -692,12 +691,13 @@ Test(protolog, file_names)
 	cr_assert(protolog_name_match(PROTO_IMAP, name, date, &n));
 	cr_assert_str_eq(date, "202608W6");
 	cr_assert_eq(n, 12);
-	cr_assert(protolog_name_match(PROTO_POP3, "POP3202608-3.LOG", date, &n));
+	cr_assert(
+	    protolog_name_match(PROTO_POP3, "POP3202608-3.LOG", date, &n));
 	cr_assert_str_eq(date, "202608");
 	cr_assert_eq(n, 3);
 	cr_assert(protolog_name_match(PROTO_POP3, "POP320260801-1.LOG", 0, 0));
-	cr_assert(
-	    protolog_name_match(PROTO_POP3, "POP32026080100-999999999.LOG", 0, 0));
+	cr_assert(protolog_name_match(
+	    PROTO_POP3, "POP32026080100-999999999.LOG", 0, 0));
 }
 
 Test(protolog, file_names_rejected)
@@ -716,8 +716,10 @@ Test(protolog, file_names_rejected)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert(!protolog_name_match(PROTO_POP3, bad[i], NULL, NULL),
 		    "%s", bad[i]);
-	cr_assert(!protolog_name_match(PROTO_IMAP, "POP32026010203-1.LOG", 0, 0));
-	cr_assert(!protolog_name_match(PROTO_IMAP, "IMAP4BE20260102-1.LOG", 0, 0));
+	cr_assert(
+	    !protolog_name_match(PROTO_IMAP, "POP32026010203-1.LOG", 0, 0));
+	cr_assert(
+	    !protolog_name_match(PROTO_IMAP, "IMAP4BE20260102-1.LOG", 0, 0));
 }
 
 /* Files. */
@@ -729,8 +731,8 @@ make_tmpdir(void)
 {
 	const char *t = getenv("TMPDIR");
 
-	snprintf(tmpdir, sizeof(tmpdir), "%s/protolog.XXXXXX",
-	    t && *t ? t : "/tmp");
+	snprintf(
+	    tmpdir, sizeof(tmpdir), "%s/protolog.XXXXXX", t && *t ? t : "/tmp");
 	cr_assert_not_null(mkdtemp(tmpdir));
 }
 
@@ -745,7 +747,8 @@ rm_tree(const char *dir)
 	if ((d = opendir(dir)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
@@ -867,8 +870,8 @@ check_seqs(const char *text, unsigned first)
 	return seq;
 }
 
-Test(protolog, header_written_once_and_restart_appends,
-    .init = make_tmpdir, .fini = drop_tmpdir)
+Test(protolog, header_written_once_and_restart_appends, .init = make_tmpdir,
+    .fini = drop_tmpdir)
 {
 	struct protolog_conf c[PROTO_COUNT];
 	char dir[8192], hdr[1024];
@@ -933,8 +936,8 @@ Test(protolog, header_written_once_and_restart_appends,
 	free(text);
 }
 
-Test(protolog, file_without_header_never_gets_one,
-    .init = make_tmpdir, .fini = drop_tmpdir)
+Test(protolog, file_without_header_never_gets_one, .init = make_tmpdir,
+    .fini = drop_tmpdir)
 {
 	struct protolog_conf c[PROTO_COUNT];
 	char path[8192], *text;
@@ -950,8 +953,8 @@ Test(protolog, file_without_header_never_gets_one,
 	submit_rows(utc(2026, 1, 2, 3, 4, 5, 678), 0, 1);
 	protolog_stop();
 	text = slurp(tmpdir, "POP320260102-1.LOG", NULL);
-	cr_assert_eq(strncmp(text, "something\r\n2026-01-02T03:04:05.678Z,", 36),
-	    0);
+	cr_assert_eq(
+	    strncmp(text, "something\r\n2026-01-02T03:04:05.678Z,", 36), 0);
 	cr_assert_eq(count(text, "dateTime,"), 0);
 	free(text);
 }
@@ -965,8 +968,8 @@ file_exists(const char *dir, const char *name)
 	return access(path, F_OK) == 0;
 }
 
-Test(protolog, size_quota_numbers_files,
-    .init = make_tmpdir, .fini = drop_tmpdir)
+Test(protolog, size_quota_numbers_files, .init = make_tmpdir,
+    .fini = drop_tmpdir)
 {
 	struct protolog_conf c[PROTO_COUNT];
 	int64_t t = utc(2026, 5, 6, 7, 8, 9, 10);
@@ -997,8 +1000,8 @@ Test(protolog, size_quota_numbers_files,
 			rowlen = len - (size_t)(last - text);
 		}
 		if (file_exists(tmpdir, (protolog_file_name(PROTO_POP3,
-						 "20260506", n + 1, name),
-						name))) {
+		                             "20260506", n + 1, name),
+		                            name))) {
 			cr_assert_geq(len, hlen + 500);
 			cr_assert_lt(len - rowlen, hlen + 500);
 		} else
@@ -1112,8 +1115,8 @@ touch(const char *dir, const char *name, size_t size, int64_t ms)
 	cr_assert_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
 }
 
-Test(protolog, retention_by_age_touches_only_log_files,
-    .init = make_tmpdir, .fini = drop_tmpdir)
+Test(protolog, retention_by_age_touches_only_log_files, .init = make_tmpdir,
+    .fini = drop_tmpdir)
 {
 	int64_t now = utc(2026, 6, 1, 0, 0, 0, 0), day = 86400 * 1000;
 	char other[8192], path[8192], link[8192];
@@ -1142,7 +1145,7 @@ Test(protolog, retention_by_age_touches_only_log_files,
 	cr_assert_eq(mkdir(path, 0700), 0);
 
 	cr_assert_eq(protolog_retention(tmpdir, PROTO_POP3, 30 * (uint64_t)day,
-			 0, now, "POP320260101-2.LOG"),
+	                 0, now, "POP320260101-2.LOG"),
 	    3);
 	cr_assert(!file_exists(tmpdir, "POP32026010203-1.LOG"));
 	cr_assert(!file_exists(tmpdir, "POP3202601W1-1.LOG"));
@@ -1156,10 +1159,11 @@ Test(protolog, retention_by_age_touches_only_log_files,
 	cr_assert(file_exists(other, "target"));
 	cr_assert(file_exists(tmpdir, "POP32026010101-1.LOG"));
 	/* No limits: nothing to do. */
-	cr_assert_eq(protolog_retention(tmpdir, PROTO_POP3, 0, 0, now, NULL), 0);
+	cr_assert_eq(
+	    protolog_retention(tmpdir, PROTO_POP3, 0, 0, now, NULL), 0);
 	cr_assert_eq(protolog_retention(other, PROTO_POP3, 1, 0, now, NULL), 0);
-	cr_assert_eq(protolog_retention("/nonexistent/x", PROTO_POP3, 1, 0,
-			 now, NULL),
+	cr_assert_eq(
+	    protolog_retention("/nonexistent/x", PROTO_POP3, 1, 0, now, NULL),
 	    -1);
 }
 
@@ -1178,7 +1182,7 @@ Test(protolog, retention_by_size_oldest_first, .init = make_tmpdir,
 	touch(tmpdir, "unrelated.dat", 1000, now - 9000);
 
 	cr_assert_eq(protolog_retention(tmpdir, PROTO_IMAP, 0, 250, now,
-			 "IMAP42026053101-1.LOG"),
+	                 "IMAP42026053101-1.LOG"),
 	    3);
 	cr_assert(!file_exists(tmpdir, "IMAP42026053104-1.LOG"));
 	cr_assert(file_exists(tmpdir, "IMAP42026053101-1.LOG"));
@@ -1188,8 +1192,8 @@ Test(protolog, retention_by_size_oldest_first, .init = make_tmpdir,
 	cr_assert(file_exists(tmpdir, "POP32026053100-1.LOG"));
 	cr_assert(file_exists(tmpdir, "unrelated.dat"));
 	/* Within the quota: nothing more. */
-	cr_assert_eq(protolog_retention(tmpdir, PROTO_IMAP, 0, 200, now, NULL),
-	    0);
+	cr_assert_eq(
+	    protolog_retention(tmpdir, PROTO_IMAP, 0, 200, now, NULL), 0);
 }
 
 Test(protolog, writer_applies_retention, .init = make_tmpdir,
@@ -1245,8 +1249,8 @@ submitter(void *arg)
 	return NULL;
 }
 
-Test(protolog, writer_keeps_every_row_once_in_order,
-    .init = make_tmpdir, .fini = drop_tmpdir)
+Test(protolog, writer_keeps_every_row_once_in_order, .init = make_tmpdir,
+    .fini = drop_tmpdir)
 {
 	struct protolog_conf c[PROTO_COUNT];
 	pthread_t th[THREADS];
@@ -1316,8 +1320,8 @@ fifo_read(void *arg)
  * rows up to the bound and count the rest as dropped; once the "disk"
  * moves again, the kept rows arrive in order.
  */
-Test(protolog, stalled_disk_drops_rows_without_blocking,
-    .init = make_tmpdir, .fini = drop_tmpdir)
+Test(protolog, stalled_disk_drops_rows_without_blocking, .init = make_tmpdir,
+    .fini = drop_tmpdir)
 {
 	struct protolog_conf c[PROTO_COUNT];
 	struct fifo_reader fr = {0};
