@@ -376,11 +376,12 @@ void
 protolog_ctx_set(
     struct protolog_ctx *ctx, enum protolog_key key, const char *value)
 {
-	uint32_t bit = 1u << key;
 	size_t start = ctx->used, n = 0;
+	uint32_t bit;
 
 	if ((unsigned)key >= PROTOLOG_NKEYS)
 		return;
+	bit = 1u << key;
 	if (value == NULL) {
 		ctx->set &= ~bit;
 		return;
