@@ -112,6 +112,9 @@ backend_start_tls(struct session *s)
 		backend_fail("cannot start TLS");
 		return -1;
 	}
+	/* A peer that closes without close_notify ends the stream: IMAP
+	 * and POP3 frame their own data, so this is no truncation. */
+	bufferevent_openssl_set_allow_dirty_shutdown(s->backend, 1);
 	bufferevent_setcb(s->backend, backend_read_cb, NULL, backend_event_cb,
 	    s);
 	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
@@ -178,10 +181,13 @@ backend_tls_error(struct session *s)
 	if (v != X509_V_OK)
 		backend_fail("TLS certificate verification failed: %s",
 		    X509_verify_cert_error_string(v));
-	else if (e != 0) {
+	else if (e != 0 && ERR_GET_LIB(e) != 0) {
 		ERR_error_string_n(e, buf, sizeof(buf));
 		backend_fail("TLS failed: %s", buf);
-	}
+	} else if (e != 0)
+		/* No library: a system call failed, the peer went away. */
+		backend_fail("TLS failed: the connection was closed or reset "
+			     "during the handshake (is the port a TLS port?)");
 	while (bufferevent_get_openssl_error(s->backend) != 0)
 		;
 }
@@ -275,6 +281,7 @@ backend_connect(struct session *s)
 			backend_fail("cannot start TLS");
 			return -1;
 		}
+		bufferevent_openssl_set_allow_dirty_shutdown(s->backend, 1);
 	} else {
 		s->backend = bufferevent_socket_new(base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);

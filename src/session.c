@@ -413,6 +413,9 @@ session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
 		session_close(s, "cannot start TLS");
 		return;
 	}
+	/* A peer that closes without close_notify ends the stream: IMAP
+	 * and POP3 frame their own data, so this is no truncation. */
+	bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
 	s->fd = -1;
 	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
 	    s);
@@ -568,6 +571,7 @@ session_start(struct session *s)
 			session_close(s, "cannot start TLS");
 			return;
 		}
+		bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
 		s->fd = -1;
 		session_set_state(s, SESSION_TLS_ACCEPT);
 		bufferevent_setcb(s->client, session_read_cb, NULL,
