@@ -456,8 +456,8 @@ Test(conf, unknown_sections)
 	expect_errors(NOTLS "[pop]\nbanner = x\n[global]\nfoo = 1\n"
 	                    "[POP3]\n[ imap ]\n",
 	    ":5: unknown section [pop]; did you mean [pop3]?\n"
-	    ":7: unknown section [global] (expected [postern], [tls], [pop3] "
-	    "or [imap])\n"
+	    ":7: unknown section [global] (expected [postern], [tls], [pop3], "
+	    "[imap], [groups] or [rule \"<name>\"])\n"
 	    ":9: unknown section [POP3]; did you mean [pop3]?\n"
 	    ":10: unknown section [ imap ]; did you mean [imap]?\n");
 }
@@ -488,7 +488,7 @@ Test(conf, key_outside_section)
 {
 	expect_errors("workers = 2\n" NOTLS,
 	    ":1: key 'workers' is outside any section ([postern], [tls], "
-	    "[pop3] or [imap])\n");
+	    "[pop3], [imap], [groups] or [rule \"<name>\"])\n");
 }
 
 Test(conf, syntax_errors)
@@ -1060,8 +1060,8 @@ Test(conf, collects_every_error)
 	    ":4: duplicate key 'banner' (first set at line 3)\n"
 	    ":5: [pop3] login_type: 'nope' is not one of PlainTextLogin, "
 	    "PlainTextAuthentication, SecureLogin\n"
-	    ":6: unknown section [nothing] (expected [postern], [tls], [pop3] "
-	    "or [imap])\n");
+	    ":6: unknown section [nothing] (expected [postern], [tls], [pop3], "
+	    "[imap], [groups] or [rule \"<name>\"])\n");
 }
 
 Test(conf, booleans)
@@ -1191,6 +1191,8 @@ Test(conf, dump_known_file)
 	    "Banner                            : POP3 server ready.\n"
 	    "LoginType                         : PlainTextLogin\n"
 	    "LoginTypeMode                     : audit\n"
+	    "LoginTypeExemptIps                :\n"
+	    "RequiredGroup                     :\n"
 	    "ProxyTargetHost                   : ::1\n"
 	    "ProxyTargetPort                   : 1995\n"
 	    "BackendTls                        : none\n"
@@ -1214,6 +1216,8 @@ Test(conf, dump_known_file)
 	    "Banner                            : IMAP4 server ready.\n"
 	    "LoginType                         : SecureLogin\n"
 	    "LoginTypeMode                     : enforce\n"
+	    "LoginTypeExemptIps                :\n"
+	    "RequiredGroup                     :\n"
 	    "ProxyTargetHost                   : imap.example.org\n"
 	    "ProxyTargetPort                   : 143\n"
 	    "BackendTls                        : starttls\n"
