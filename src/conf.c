@@ -2299,7 +2299,8 @@ check_empty(struct loader *l, const struct rule *r, const struct rule_seen *rs,
 {
 	int line = rule_key_line(rs, key);
 
-	if (line != 0 && empty)
+	/* A value already refused has been reported. */
+	if (line != 0 && empty && !has_error_at(l, line))
 		conf_error(l, line,
 		    "[rule \"%s\"] %s: no value (remove the key to leave the "
 		    "condition out)",
