@@ -2414,7 +2414,8 @@ conf_validate_policy(struct loader *l)
 			    section_names[SEC_POP3 + i], "required_group",
 			    pc->required_group);
 	}
-	qsort(c->rules, c->nrules, sizeof(*c->rules), rule_cmp);
+	if (c->nrules > 1)
+		qsort(c->rules, c->nrules, sizeof(*c->rules), rule_cmp);
 }
 
 static void
