@@ -683,3 +683,242 @@ Test(groups, ldap_silent_server_is_tempfail)
 	ldap_expect_tempfail(uri, 700);
 	close(fd);
 }
+
+/*
+ * Against a real slapd, started by tests/slapd.sh, which sets these
+ * variables; skipped when run on their own.
+ */
+static bool slapd_down_test;
+
+static const char *
+slapd_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (getenv("POSTERN_TEST_LDAP_URI") == NULL)
+		cr_skip_test("no slapd: run through tests/slapd.sh");
+	if (getenv("POSTERN_TEST_SLAPD_DOWN") != NULL && !slapd_down_test)
+		cr_skip_test("slapd is stopped for this run");
+	cr_assert_not_null(v, "%s is not set", name);
+	return v;
+}
+
+static struct conf *
+slapd_conf(const char *uri, const char *ca, enum ldap_nested nested)
+{
+	struct conf *c = make_conf(uri, 3000, 60000);
+	char pw[64];
+	FILE *fp;
+
+	cr_assert_not_null(fp = fopen(slapd_env("POSTERN_TEST_LDAP_PWFILE"),
+			       "r"));
+	cr_assert_not_null(fgets(pw, sizeof(pw), fp));
+	fclose(fp);
+	pw[strcspn(pw, "\n")] = '\0';
+	c->groups.ldap_bind_dn = strdup("cn=admin,dc=example,dc=org");
+	c->groups.ldap_bind_password = strdup(pw);
+	c->groups.ldap_ca_file = ca ? strdup(ca) : NULL;
+	c->groups.ldap_nested = nested;
+	return c;
+}
+
+/* Looks user up through a whole service; the answer lands in *a. */
+static void
+slapd_lookup(struct conf *c, const char *user, struct answer *a,
+    uint64_t (*clock)(void))
+{
+	static struct groups *g;
+	static struct event_base *base;
+	static struct groups_port *port;
+
+	memset(a, 0, sizeof(*a));
+	if (c == NULL) {
+		/* Tear down the service kept between calls. */
+		groups_port_free(port);
+		groups_free(g);
+		if (base != NULL)
+			event_base_free(base);
+		g = NULL;
+		port = NULL;
+		base = NULL;
+		return;
+	}
+	if (g == NULL) {
+		cr_assert_not_null(base = event_base_new());
+		cr_assert_not_null(g = groups_new(c));
+		cr_assert_not_null(port = groups_port_new(g, base));
+	}
+	if (clock != NULL)
+		groups_set_clock(g, clock);
+	cr_assert_not_null(groups_lookup(port, c, user, on_answer, a));
+	run_until(base, a, 1, 15000);
+	cr_assert_eq(a->calls, 1, "no answer for %s", user);
+}
+
+static bool
+answer_has(const struct answer *a, const char *group)
+{
+	struct group_list gl = {0};
+	char *copy = strdup(a->groups), *save = NULL, *t;
+	bool has;
+
+	for (t = strtok_r(copy, ";", &save); t != NULL;
+	     t = strtok_r(NULL, ";", &save))
+		group_list_add(&gl, t);
+	has = group_list_has(&gl, group);
+	group_list_clear(&gl);
+	free(copy);
+	return has;
+}
+
+Test(groups, slapd_starttls_memberof_and_nesting)
+{
+	const char *uri = slapd_env("POSTERN_TEST_LDAP_URI");
+	const char *ca = slapd_env("POSTERN_TEST_LDAP_CA");
+	struct conf *c = slapd_conf(uri, ca, LDAP_NESTED_NO);
+	struct conf *w = slapd_conf(uri, ca, LDAP_NESTED_WALK);
+	struct answer a;
+
+	slapd_lookup(c, "alice", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_OK, "%s", a.err);
+	cr_expect(answer_has(&a, "POP3 Access"), "%s", a.groups);
+	cr_expect(answer_has(&a, "imap access"), "%s", a.groups);
+	cr_expect(answer_has(&a, "cn=POP3 Access,ou=groups,dc=example,dc=org"));
+	/* The user part of the other login forms. */
+	slapd_lookup(c, "EXAMPLE\\alice", &a, NULL);
+	cr_expect(answer_has(&a, "POP3 Access"), "%s", a.groups);
+	slapd_lookup(c, "alice@example.org", &a, NULL);
+	cr_expect(answer_has(&a, "POP3 Access"), "%s", a.groups);
+
+	/* carol is in Staff, and Staff in IMAP Access. */
+	slapd_lookup(c, "carol", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_OK, "%s", a.err);
+	cr_expect(answer_has(&a, "Staff"), "%s", a.groups);
+	cr_expect_not(answer_has(&a, "IMAP Access"), "%s", a.groups);
+	slapd_lookup(w, "carol", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_OK, "%s", a.err);
+	cr_expect(answer_has(&a, "Staff"), "%s", a.groups);
+	cr_expect(answer_has(&a, "IMAP Access"), "%s", a.groups);
+
+	/* Filter metacharacters are escaped: "*" is no one, not everyone. */
+	slapd_lookup(c, "*", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_OK, "%s", a.err);
+	cr_expect_str_eq(a.groups, "");
+	slapd_lookup(c, "al*", &a, NULL);
+	cr_expect_str_eq(a.groups, "");
+	slapd_lookup(c, "nobody", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_OK, "%s", a.err);
+	cr_expect_str_eq(a.groups, "");
+	/* Two entries for one name: refused, not guessed. */
+	slapd_lookup(c, "twin", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_TEMPFAIL);
+	cr_expect_not_null(strstr(a.err, "more than one"), "%s", a.err);
+
+	slapd_lookup(NULL, NULL, &a, NULL);
+	conf_unref(c);
+	conf_unref(w);
+}
+
+Test(groups, slapd_ldaps)
+{
+	struct conf *c = slapd_conf(slapd_env("POSTERN_TEST_LDAPS_URI"),
+	    slapd_env("POSTERN_TEST_LDAP_CA"), LDAP_NESTED_NO);
+	struct answer a;
+
+	/* alice: the cache test takes bob out of the group. */
+	slapd_lookup(c, "alice", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_OK, "%s", a.err);
+	cr_expect(answer_has(&a, "POP3 Access"), "%s", a.groups);
+	slapd_lookup(NULL, NULL, &a, NULL);
+	conf_unref(c);
+}
+
+Test(groups, slapd_unverified_certificate_is_tempfail)
+{
+	const char *other = slapd_env("POSTERN_TEST_LDAP_OTHER_CA");
+	struct conf *c = slapd_conf(slapd_env("POSTERN_TEST_LDAP_URI"), other,
+	    LDAP_NESTED_NO);
+	struct conf *s = slapd_conf(slapd_env("POSTERN_TEST_LDAPS_URI"), other,
+	    LDAP_NESTED_NO);
+	struct answer a;
+
+	slapd_lookup(c, "alice", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_TEMPFAIL);
+	cr_expect_not_null(strstr(a.err, "StartTLS"), "%s", a.err);
+	slapd_lookup(s, "alice", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_TEMPFAIL);
+	slapd_lookup(NULL, NULL, &a, NULL);
+	conf_unref(c);
+	conf_unref(s);
+}
+
+Test(groups, slapd_bad_bind_is_tempfail)
+{
+	struct conf *c = slapd_conf(slapd_env("POSTERN_TEST_LDAP_URI"),
+	    slapd_env("POSTERN_TEST_LDAP_CA"), LDAP_NESTED_NO);
+	struct answer a;
+
+	free(c->groups.ldap_bind_password);
+	c->groups.ldap_bind_password = strdup("wrong");
+	slapd_lookup(c, "alice", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_TEMPFAIL);
+	cr_expect_not_null(strstr(a.err, "bind"), "%s", a.err);
+	cr_expect_null(strstr(a.err, "wrong"), "the password is in: %s", a.err);
+	slapd_lookup(NULL, NULL, &a, NULL);
+	conf_unref(c);
+}
+
+Test(groups, slapd_cache_expiry_sees_membership_change)
+{
+	struct conf *c = slapd_conf(slapd_env("POSTERN_TEST_LDAP_URI"),
+	    slapd_env("POSTERN_TEST_LDAP_CA"), LDAP_NESTED_NO);
+	const char *modify = slapd_env("POSTERN_TEST_LDAP_MODIFY");
+	char ldif[PATH_MAX], *cmd;
+	struct answer a;
+	FILE *fp;
+
+	slapd_lookup(c, "bob", &a, fake_clock);
+	cr_expect(answer_has(&a, "POP3 Access"), "%s", a.groups);
+
+	snprintf(ldif, sizeof(ldif), "%s/change.ldif", tmpdir);
+	cr_assert_not_null(fp = fopen(ldif, "w"));
+	fputs("dn: cn=POP3 Access,ou=groups,dc=example,dc=org\n"
+	      "changetype: modify\n"
+	      "delete: member\n"
+	      "member: uid=bob,ou=people,dc=example,dc=org\n",
+	    fp);
+	fclose(fp);
+	cr_assert_neq(asprintf(&cmd, "%s -f %s >/dev/null", modify, ldif), -1);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	free(cmd);
+	unlink(ldif);
+
+	/* Still cached within the TTL... */
+	__atomic_add_fetch(&fake_now, 30000, __ATOMIC_SEQ_CST);
+	slapd_lookup(c, "bob", &a, fake_clock);
+	cr_expect(answer_has(&a, "POP3 Access"), "%s", a.groups);
+	/* ...and looked up again after it. */
+	__atomic_add_fetch(&fake_now, 31000, __ATOMIC_SEQ_CST);
+	slapd_lookup(c, "bob", &a, fake_clock);
+	cr_expect_eq(a.st, GROUPS_OK, "%s", a.err);
+	cr_expect_not(answer_has(&a, "POP3 Access"), "%s", a.groups);
+	slapd_lookup(NULL, NULL, &a, NULL);
+	conf_unref(c);
+}
+
+/* Run by slapd.sh after it stopped slapd. */
+Test(groups, slapd_down_is_tempfail)
+{
+	struct conf *c;
+	struct answer a;
+
+	if (getenv("POSTERN_TEST_SLAPD_DOWN") == NULL)
+		cr_skip_test("slapd.sh runs this once slapd is stopped");
+	slapd_down_test = true;
+	c = slapd_conf(slapd_env("POSTERN_TEST_LDAP_URI"),
+	    slapd_env("POSTERN_TEST_LDAP_CA"), LDAP_NESTED_NO);
+	slapd_lookup(c, "alice", &a, NULL);
+	cr_expect_eq(a.st, GROUPS_TEMPFAIL);
+	slapd_lookup(NULL, NULL, &a, NULL);
+	conf_unref(c);
+}
