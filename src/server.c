@@ -24,6 +24,7 @@
 #include "protolog.h"
 #include "server.h"
 #include "session.h"
+#include "sesslog.h"
 #include "tls.h"
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -156,6 +157,7 @@ worker_grace_cb(evutil_socket_t fd, short what, void *arg)
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == SESSION_CLOSING)
 			continue;
+		sesslog_close_error(s, "ServerShutdown");
 		s->proto->bye(s, BYE_SHUTDOWN);
 		session_close_after_flush(s, "shutdown");
 	}
@@ -185,6 +187,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == SESSION_PREAUTH) {
+			sesslog_close_error(s, "ServerShutdown");
 			s->proto->bye(s, BYE_SHUTDOWN);
 			session_close_after_flush(s, "shutdown");
 		}
@@ -209,8 +212,11 @@ worker_main(void *arg)
 	event_base_dispatch(w->base);
 	/* After the loop: sessions still open (a flush that never ended)
 	 * are torn down here, in their own thread. */
-	while (!TAILQ_EMPTY(&w->sessions))
+	while (!TAILQ_EMPTY(&w->sessions)) {
+		sesslog_close_error(TAILQ_FIRST(&w->sessions),
+		    "ServerShutdown");
 		session_close(TAILQ_FIRST(&w->sessions), "shutdown");
+	}
 	return NULL;
 }
 
