@@ -343,7 +343,11 @@ fi
 # Stopping flushes the rows.
 kill -TERM "$POSTERN_PID"
 wait "$POSTERN_PID"
+rc=$?
 POSTERN_PID=
+[ "$rc" -eq 0 ] || fail "postern exited with status $rc"
+# Built with --enable-sanitizers, the daemon reports here.
+grep -E "Sanitizer|runtime error" "$D/postern.log" && fail "sanitizer report"
 
 [ -n "${E2E_SHOW:-}" ] && cat "$D"/logs/*/*
 python3 - <<'PYEOF' || fail "log checks"
