@@ -109,6 +109,19 @@ struct proto_conf {
 	/* Access policy (see policy.h). */
 	struct addrset *login_type_exempt_ips; /* NULL: no exemption */
 	char *required_group;		       /* NULL: none required */
+	/*
+	 * protolog: the protocol-log settings, under the snake_case names of
+	 * Exchange's Set-PopSettings/Set-ImapSettings parameters.
+	 * conf_protolog() hands them to the protolog module.
+	 */
+	bool protocol_log_enabled;
+	char *log_file_location;
+	int log_file_rollover;		   /* enum protolog_rollover */
+	uint64_t log_per_file_size_quota;  /* bytes; 0: files by time */
+	uint64_t log_file_age_limit_ms;	   /* 0: never deleted by age */
+	uint64_t log_directory_size_quota; /* bytes; 0: no limit */
+	int log_detail;			   /* enum protolog_detail */
+	int log_line; /* where log_file_location (or the section) is */
 };
 
 /* The [tls] section: postern's own server certificate. */
@@ -250,5 +263,15 @@ int conf_parse_duration(const char *s, unsigned *ms);
 
 /* Parses "512", "64k", "10M", "1G" (powers of 1024) into bytes. */
 int conf_parse_size(const char *s, uint64_t *bytes);
+
+/* protolog: the protocol-log settings of c. */
+struct protolog_conf;
+
+/*
+ * Fills out[PROTO_COUNT] with c's protocol-log settings; the directories
+ * point into c, which must outlive out.  A protocol that is not enabled
+ * has its protocol log disabled too.
+ */
+void conf_protolog(const struct conf *c, struct protolog_conf *out);
 
 #endif

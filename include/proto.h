@@ -9,6 +9,7 @@
 #ifndef POSTERN_PROTO_H
 #define POSTERN_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "conf.h"
@@ -79,6 +80,31 @@ struct proto {
 
 	/* Frees what the protocol allocated for s; NULL if nothing. */
 	void (*free)(struct session *s);
+
+	/* protolog: whether an answer's status line (without its end) is a
+	 * success, which the log writes as R=ok. */
+	bool (*answer_ok)(const char *line, size_t len);
+
+	/*
+	 * protolog, after login with log_detail = commands.  Prepares the
+	 * framing of s's relayed bytes; returns -1 when out of memory.
+	 */
+	int (*relay_log_start)(struct session *s);
+
+	/*
+	 * Frames bytes from the client and returns how many it took: fewer
+	 * than len when the commands waiting for their answers fill the
+	 * ring, and the rest must wait for answers.
+	 */
+	size_t (*relay_log_client)(struct session *s, const char *buf,
+	    size_t len);
+
+	/* Frames bytes from the backend, writing rows of answered commands. */
+	void (*relay_log_backend)(struct session *s, const char *buf,
+	    size_t len);
+
+	/* Writes the rows of commands still waiting; frees the framing. */
+	void (*relay_log_end)(struct session *s);
 };
 
 /* The descriptor of protocol p, or NULL for a protocol not built in. */

@@ -46,8 +46,16 @@ struct worker {
 int server_prepare(struct conf *c, FILE *errout);
 
 /*
+ * protolog: checks that this process may write the protocol-log directory
+ * of every protocol that logs, creating missing ones.  Writes
+ * "path:line: message" lines to errout and returns -1 on failure.
+ */
+int server_protolog_check(const struct conf *c, FILE *errout);
+
+/*
  * Runs the daemon on the bound listeners until SIGTERM/SIGINT: starts the
- * workers, handles SIGHUP, and returns the exit status.  Takes over c.
+ * workers and the protocol-log writer, handles SIGHUP, and returns the
+ * exit status.  Takes over c.
  */
 int server_run(struct conf *c, struct listener_set *set);
 

@@ -35,6 +35,7 @@
 #include "addrset.h"
 #include "conf.h"
 #include "groups.h"
+#include "protolog.h"
 
 #define WORKERS_MAX 256
 #define BANNER_MAX 200
@@ -117,6 +118,12 @@ struct blist {
 	bool replaced; /* the first occurrence replaced the default */
 };
 
+/* One "Name : Value" line of the settings dump. */
+struct dump_row {
+	const char *name;
+	char value[512];
+};
+
 struct conf_error {
 	int line; /* 0: about the file as a whole */
 	size_t seq;
@@ -126,6 +133,8 @@ struct conf_error {
 static key_parser p_workers, p_string, p_abspath, p_enum, p_bool, p_duration,
     p_bindings, p_banner, p_backend, p_cafile, p_hostname, p_uint, p_cmdsize,
     p_addrlist;
+/* protolog */
+static key_parser p_logsize, p_logage;
 
 /* Access policy keys: [rule "<name>"], [groups], and per protocol. */
 static key_parser p_protocols, p_addrset, p_usernames, p_groups, p_group,
@@ -161,6 +170,14 @@ static const struct enum_name rule_actions[] = {{"allow", RULE_ALLOW},
 static const struct enum_name ldap_nested_modes[] = {
     {"no", LDAP_NESTED_NO}, {"in_chain", LDAP_NESTED_IN_CHAIN},
     {"walk", LDAP_NESTED_WALK}, {NULL, 0}};
+
+/* protolog: Exchange's LogFileRollOverSettings values, and log_detail. */
+static const struct enum_name log_rollovers[] = {{"Hourly", PROTOLOG_HOURLY},
+    {"Daily", PROTOLOG_DAILY}, {"Weekly", PROTOLOG_WEEKLY},
+    {"Monthly", PROTOLOG_MONTHLY}, {NULL, 0}};
+static const struct enum_name log_details[] = {
+    {"commands", PROTOLOG_DETAIL_COMMANDS}, {"proxy", PROTOLOG_DETAIL_PROXY},
+    {NULL, 0}};
 
 #define CO(f) offsetof(struct conf, f)
 #define PO(f) offsetof(struct proto_conf, f)
@@ -264,6 +281,20 @@ static const struct key keys[] = {
     {S_GROUPS, "ldap_threads", p_uint, GO(ldap_threads), 1, 64, 0, NULL},
     {S_GROUPS, "group_cache_ttl", p_duration, GO(cache_ttl_ms), 0, DAY_MS, 0,
         NULL},
+    /* protolog: the protocol logs. */
+    {S_PROTO, "protocol_log_enabled", p_bool, PO(protocol_log_enabled), 0, 0,
+        0, NULL},
+    {S_PROTO, "log_file_location", p_abspath, PO(log_file_location), 0, 0, 0,
+        NULL},
+    {S_PROTO, "log_file_rollover_settings", p_enum, PO(log_file_rollover), 0,
+        0, 0, log_rollovers},
+    {S_PROTO, "log_per_file_size_quota", p_logsize,
+        PO(log_per_file_size_quota), 0, 1ULL << 40, F_UNLIMITED, NULL},
+    {S_PROTO, "log_file_age_limit", p_logage, PO(log_file_age_limit_ms), 0,
+        3650ULL * DAY_MS, F_UNLIMITED, NULL},
+    {S_PROTO, "log_directory_size_quota", p_logsize,
+        PO(log_directory_size_quota), 0, 1ULL << 50, F_UNLIMITED, NULL},
+    {S_PROTO, "log_detail", p_enum, PO(log_detail), 0, 0, 0, log_details},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -324,6 +355,11 @@ static void conf_free(struct conf *);
 static void conf_free_policy(struct conf *);
 static int conf_defaults_policy(struct loader *);
 static void rule_header(struct loader *, const char *);
+/* protolog */
+static int conf_protolog_defaults(struct loader *, struct proto_conf *, int);
+static void conf_protolog_validate(struct loader *, int);
+static void dump_protolog(const struct proto_conf *, struct dump_row *,
+    size_t *);
 
 static void
 conf_verror(struct loader *l, int line, const char *fmt, va_list ap)
@@ -1557,6 +1593,8 @@ conf_defaults(struct loader *l)
 		pc->max_command_size = cmdsize[i].def;
 		pc->max_bad_commands = 10;
 		pc->max_login_attempts = 3;
+		if (conf_protolog_defaults(l, pc, i) == -1)
+			return -1;
 		for (t = 0; t < 2; t++) {
 			for (p = default_bindings[i][t]; p != NULL;
 			     p = e ? e + 1 : NULL) {
@@ -2551,6 +2589,7 @@ conf_validate(struct loader *l)
 			return;
 		if (!pc->enabled)
 			continue;
+		conf_protolog_validate(l, i);
 		if ((pc->forward_client_address == FORWARD_ID &&
 			i != PROTO_IMAP) ||
 		    (pc->forward_client_address == FORWARD_XCLIENT &&
@@ -2698,6 +2737,7 @@ conf_free(struct conf *c)
 		free(pc->backend_port);
 		free(pc->backend_ca_file);
 		free(pc->backend_server_name);
+		free(pc->log_file_location);
 		if (pc->backend_ssl_ctx != NULL)
 			SSL_CTX_free(pc->backend_ssl_ctx);
 	}
@@ -2726,10 +2766,6 @@ conf_proto_name(enum proto_id p)
 	return p == PROTO_POP3 ? "POP3" : "IMAP4";
 }
 
-struct dump_row {
-	const char *name;
-	char value[512];
-};
 
 static void
 dump_block(FILE *out, const struct dump_row *rows, size_t n)
@@ -2843,7 +2879,7 @@ static void
 dump_proto(const struct conf *c, enum proto_id p, FILE *out)
 {
 	const struct proto_conf *pc = &c->proto[p];
-	struct dump_row rows[32], *r;
+	struct dump_row rows[48], *r;
 	size_t nrows = 0;
 
 	STR("ProtocolName", conf_proto_name(p));
@@ -2879,6 +2915,7 @@ dump_proto(const struct conf *c, enum proto_id p, FILE *out)
 	SET("MaxCommandSize", "%zu", pc->max_command_size);
 	SET("MaxBadCommands", "%u", pc->max_bad_commands);
 	SET("MaxLoginAttempts", "%u", pc->max_login_attempts);
+	dump_protolog(pc, rows, &nrows);
 	dump_block(out, rows, nrows);
 }
 
@@ -2971,4 +3008,228 @@ dump_policy(const struct conf *c, FILE *out)
 		}
 		dump_block(out, rows, nrows);
 	}
+}
+
+/* --- protolog: the protocol-log keys ------------------------------------ */
+
+/* A size for the log quotas: bytes or k/M/G, 0 or "unlimited" for none. */
+static int
+p_logsize(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	uint64_t n;
+
+	if (strcasecmp(v, "unlimited") == 0) {
+		*(uint64_t *)dst = 0;
+		return 0;
+	}
+	if (conf_parse_size(v, &n) == -1) {
+		key_error(l, k,
+		    "'%s' is not a size (bytes, or with k/M/G; 0 or "
+		    "'unlimited': no quota)",
+		    v);
+		return -1;
+	}
+	if (n > k->max) {
+		key_error(l, k, "%s is out of range (at most %lluG)", v,
+		    (unsigned long long)(k->max >> 30));
+		return -1;
+	}
+	*(uint64_t *)dst = n;
+	return 0;
+}
+
+/*
+ * The age limit, which may pass the 49 days that conf_parse_duration()'s
+ * unsigned milliseconds hold: a number with a unit, or Exchange's TimeSpan.
+ */
+static int
+p_logage(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ms;
+	} units[] = {{"s", SEC_MS}, {"m", MIN_MS}, {"h", HOUR_MS},
+	    {"d", DAY_MS}};
+	const char *p = v;
+	uint64_t n, ms = 0;
+	size_t i;
+	int rc = -1;
+
+	if (strcasecmp(v, "unlimited") == 0) {
+		*(uint64_t *)dst = 0;
+		return 0;
+	}
+	if (strchr(v, ':') != NULL)
+		rc = parse_timespan(v, &ms);
+	else if (parse_digits(&p, &n) == 0) {
+		if (*p == '\0' && n == 0) {
+			ms = 0;
+			rc = 0;
+		}
+		for (i = 0; rc == -1 && i < sizeof(units) / sizeof(units[0]);
+		     i++)
+			if (strcmp(p, units[i].suffix) == 0 &&
+			    n <= UINT64_MAX / units[i].ms) {
+				ms = n * units[i].ms;
+				rc = 0;
+			}
+	}
+	if (rc == -1) {
+		key_error(l, k,
+		    "'%s' is not an age (as 30d, 12h, or d.hh:mm:ss; 0 or "
+		    "'unlimited': no limit)",
+		    v);
+		return -1;
+	}
+	if (ms > k->max) {
+		key_error(l, k, "%s is out of range (at most %llud)", v,
+		    (unsigned long long)(k->max / DAY_MS));
+		return -1;
+	}
+	*(uint64_t *)dst = ms;
+	return 0;
+}
+
+static int
+conf_protolog_defaults(struct loader *l, struct proto_conf *pc, int p)
+{
+	struct protolog_conf d;
+
+	protolog_conf_defaults(&d, (enum proto_id)p);
+	pc->protocol_log_enabled = d.enabled;
+	if ((pc->log_file_location = xstrdup(l, d.directory)) == NULL)
+		return -1;
+	pc->log_file_rollover = (int)d.rollover;
+	pc->log_per_file_size_quota = d.per_file_size_quota;
+	pc->log_file_age_limit_ms = d.file_age_limit_ms;
+	pc->log_directory_size_quota = d.directory_size_quota;
+	pc->log_detail = (int)d.detail;
+	return 0;
+}
+
+/* Below this a size quota would start a file every few rows. */
+#define LOG_FILE_QUOTA_MIN 4096
+
+static void
+conf_protolog_validate(struct loader *l, int p)
+{
+	struct proto_conf *pc = &l->c->proto[p];
+	int sec = SEC_POP3 + p, line;
+
+	line = key_line(l, sec, "log_file_location");
+	pc->log_line = line != 0 ? line : l->section_line[sec];
+	if (!pc->protocol_log_enabled)
+		return;
+	if (pc->log_file_location == NULL)
+		conf_error(l, pc->log_line,
+		    "[%s] log_file_location must be set when "
+		    "protocol_log_enabled = yes",
+		    section_names[sec]);
+	if (pc->log_per_file_size_quota != 0 &&
+	    pc->log_per_file_size_quota < LOG_FILE_QUOTA_MIN)
+		conf_error(l, key_line(l, sec, "log_per_file_size_quota"),
+		    "[%s] log_per_file_size_quota: %llu bytes is too small "
+		    "(0 for files by time, or at least %d)",
+		    section_names[sec],
+		    (unsigned long long)pc->log_per_file_size_quota,
+		    LOG_FILE_QUOTA_MIN);
+	if (pc->log_directory_size_quota != 0 &&
+	    pc->log_directory_size_quota < pc->log_per_file_size_quota) {
+		line = key_line(l, sec, "log_directory_size_quota");
+		conf_error(l, line != 0 ? line :
+		    key_line(l, sec, "log_per_file_size_quota"),
+		    "[%s] log_directory_size_quota is smaller than "
+		    "log_per_file_size_quota: every file would be deleted "
+		    "as soon as it is full",
+		    section_names[sec]);
+	}
+}
+
+void
+conf_protolog(const struct conf *c, struct protolog_conf *out)
+{
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		const struct proto_conf *pc = &c->proto[p];
+		struct protolog_conf *o = &out[p];
+
+		protolog_conf_defaults(o, (enum proto_id)p);
+		o->enabled = pc->enabled && pc->protocol_log_enabled;
+		if (pc->log_file_location != NULL)
+			o->directory = pc->log_file_location;
+		o->rollover = (enum protolog_rollover)pc->log_file_rollover;
+		o->per_file_size_quota = pc->log_per_file_size_quota;
+		o->file_age_limit_ms = pc->log_file_age_limit_ms;
+		o->directory_size_quota = pc->log_directory_size_quota;
+		o->detail = (enum protolog_detail)pc->log_detail;
+	}
+}
+
+/* Exchange's ByteQuantifiedSize display: "10 MB (10,485,760 bytes)". */
+static void
+fmt_bytes(uint64_t n, const char *zero, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+	char digits[32], grouped[48];
+	size_t nd, i, j = 0;
+	unsigned u = 0;
+	uint64_t whole = n;
+
+	if (n == 0 && zero != NULL) {
+		snprintf(buf, len, "%s", zero);
+		return;
+	}
+	while (u + 1 < sizeof(units) / sizeof(units[0]) && whole >= 1024 &&
+	       whole % 1024 == 0) {
+		whole /= 1024;
+		u++;
+	}
+	nd = (size_t)snprintf(digits, sizeof(digits), "%llu",
+	    (unsigned long long)n);
+	for (i = 0; i < nd; i++) {
+		if (i > 0 && (nd - i) % 3 == 0)
+			grouped[j++] = ',';
+		grouped[j++] = digits[i];
+	}
+	grouped[j] = '\0';
+	snprintf(buf, len, "%llu %s (%s bytes)", (unsigned long long)whole,
+	    units[u], grouped);
+}
+
+/* The age limit as a TimeSpan; it may pass what fmt_timespan() holds. */
+static void
+fmt_age(uint64_t ms, char *buf, size_t len)
+{
+	char rest[32];
+
+	if (ms == 0) {
+		snprintf(buf, len, "Unlimited");
+		return;
+	}
+	fmt_timespan((unsigned)(ms % DAY_MS), rest, sizeof(rest));
+	if (ms >= DAY_MS)
+		snprintf(buf, len, "%llu.%s", (unsigned long long)(ms / DAY_MS),
+		    rest);
+	else
+		snprintf(buf, len, "%s", rest);
+}
+
+/* The rows named as Get-PopSettings names them, then postern's own. */
+static void
+dump_protolog(const struct proto_conf *pc, struct dump_row *rows, size_t *n)
+{
+	struct dump_row *r;
+	size_t nrows = *n;
+
+	BOOL("ProtocolLogEnabled", pc->protocol_log_enabled);
+	STR("LogFileLocation", pc->log_file_location);
+	STR("LogFileRollOverSettings",
+	    enum_label(log_rollovers, pc->log_file_rollover));
+	fmt_bytes(pc->log_per_file_size_quota, "0 B (0 bytes)",
+	    ROW("LogPerFileSizeQuota"), sizeof(r->value));
+	fmt_age(pc->log_file_age_limit_ms, ROW("LogFileAgeLimit"),
+	    sizeof(r->value));
+	fmt_bytes(pc->log_directory_size_quota, "Unlimited",
+	    ROW("LogDirectorySizeQuota"), sizeof(r->value));
+	STR("LogDetail", enum_label(log_details, pc->log_detail));
+	*n = nrows;
 }

@@ -28,6 +28,7 @@
 #include "relay.h"
 #include "server.h"
 #include "session.h"
+#include "sesslog.h"
 #include "tls.h"
 
 /* How long a last answer may take to reach the client. */
@@ -112,6 +113,7 @@ session_timeout(struct session *s)
 	switch (s->state) {
 	case SESSION_PROXY:
 		if (s->pw->len > 0) {
+			sesslog_close_error(s, "InvalidProxyHeader");
 			session_close(s, "incomplete PROXY protocol header");
 			return;
 		}
@@ -119,19 +121,23 @@ session_timeout(struct session *s)
 		session_start(s);
 		return;
 	case SESSION_PREAUTH:
+		sesslog_close_error(s, "PreAuthTimeout");
 		s->proto->bye(s, BYE_TIMEOUT);
 		session_close_after_flush(s, "pre-auth timeout");
 		return;
 	case SESSION_BACKEND:
+		sesslog_error(s, "ProxyTimeout");
 		session_backend_done(s, BACKEND_BROKEN);
 		return;
 	case SESSION_RELAY:
 		/* In the middle of a relayed stream postern cannot know
 		 * whether a line of its own would land inside an answer. */
+		sesslog_close_error(s, "IdleTimeout");
 		session_close(s, "authenticated idle timeout");
 		return;
 	case SESSION_TLS_ACCEPT:
 	case SESSION_STARTTLS:
+		sesslog_close_error(s, "TlsHandshakeTimeout");
 		session_close(s, "TLS handshake timeout");
 		return;
 	case SESSION_CLOSING:
@@ -165,20 +171,53 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 void
 session_write(struct session *s, const void *data, size_t len)
 {
-	if (s->client != NULL)
-		bufferevent_write(s->client, data, len);
+	if (s->client == NULL)
+		return;
+	bufferevent_write(s->client, data, len);
+	if (s->log != NULL)
+		sesslog_wrote(s, data, len);
 }
 
 void
 session_printf(struct session *s, const char *fmt, ...)
 {
+	char buf[1024], *p = buf;
 	va_list ap;
+	int n;
 
 	if (s->client == NULL)
 		return;
+	/* Formatted here rather than into the buffer, so that the protocol
+	 * log sees the answer too. */
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(bufferevent_get_output(s->client), fmt, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf)) {
+		va_start(ap, fmt);
+		n = vasprintf(&p, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+	}
+	session_write(s, p, (size_t)n);
+	if (p != buf)
+		free(p);
+}
+
+void
+session_set_user(struct session *s, const char *name, size_t len)
+{
+	char *u = malloc(len + 1);
+
+	if (u == NULL)
+		return;
+	for (size_t i = 0; i < len; i++)
+		u[i] = isprint((unsigned char)name[i]) ? name[i] : '?';
+	u[len] = '\0';
+	free(s->user);
+	s->user = u;
 }
 
 bool
@@ -204,6 +243,7 @@ session_close(struct session *s, const char *reason)
 		log_info("%s: closed: %s (in %llu, out %llu bytes)",
 		    session_tag(s), reason, (unsigned long long)s->bytes_in,
 		    (unsigned long long)s->bytes_out);
+	sesslog_close(s);
 	evtimer_del(&s->timer);
 	session_proxy_end(s);
 	backend_close(s);
@@ -256,6 +296,8 @@ session_close_after_flush(struct session *s, const char *reason)
 {
 	if (reason != NULL)
 		log_info("%s: closing: %s", session_tag(s), reason);
+	/* The answer that ends the session is queued: its row is done. */
+	sesslog_end(s);
 	backend_close(s);
 	session_login_clear(s);
 	if (s->client == NULL ||
@@ -277,6 +319,7 @@ session_bad_command(struct session *s)
 {
 	if (++s->bad_commands < s->pc->max_bad_commands)
 		return 0;
+	sesslog_close_error(s, "TooManyBadCommands");
 	s->proto->bye(s, BYE_TOO_MANY_ERRORS);
 	session_close_after_flush(s, "too many bad commands");
 	return -1;
@@ -289,6 +332,7 @@ session_greet(struct session *s)
 	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
 	    s);
 	s->proto->greet(s);
+	sesslog_opened(s);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 	session_set_timeout(s, s->pc->pre_auth_timeout_ms);
 }
@@ -316,6 +360,7 @@ session_unexpected_proxy_header(struct session *s)
 	log_warnx("%s: PROXY protocol header from an address that is not in "
 		  "trusted_proxies",
 	    session_tag(s));
+	sesslog_close_error(s, "UntrustedProxyHeader");
 	session_close(s, "untrusted PROXY protocol header");
 	return true;
 }
@@ -357,6 +402,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
 
+		sesslog_tls(s, tls_version(ssl));
 		if (s->state == SESSION_TLS_ACCEPT) {
 			s->tls = SESSION_TLS_IMPLICIT;
 			log_debug("%s: TLS %s", session_tag(s),
@@ -377,6 +423,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (s->state == SESSION_TLS_ACCEPT ||
 		    s->state == SESSION_STARTTLS) {
 			session_log_tls_error(s, "TLS handshake failed");
+			sesslog_close_error(s, "TlsHandshakeFailed");
 			session_close(s, "TLS handshake failed");
 		} else
 			session_close(s, "client connection error");
@@ -470,6 +517,7 @@ session_login(struct session *s)
 		    s->pc->max_connections_per_user);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_IN_USE);
+		sesslog_login(s, LOGIN_IN_USE);
 		return 0;
 	}
 	s->user_counted = true;
@@ -491,6 +539,7 @@ session_backend_done(struct session *s, enum backend_result r)
 		log_info("%s: user %s logged in", session_tag(s), s->user);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_OK);
+		sesslog_login(s, LOGIN_OK);
 		relay_start(s);
 		return;
 	case BACKEND_AUTH_FAILED:
@@ -501,7 +550,9 @@ session_backend_done(struct session *s, enum backend_result r)
 		connlimit_release_user(s->proto->id, s->user);
 		s->user_counted = false;
 		s->proto->login_answer(s, LOGIN_FAILED);
+		sesslog_login(s, LOGIN_FAILED);
 		if (++s->failed_logins >= s->pc->max_login_attempts) {
+			sesslog_close_error(s, "TooManyFailedLogins");
 			s->proto->bye(s, BYE_TOO_MANY_ERRORS);
 			session_close_after_flush(s, "too many failed logins");
 			return;
@@ -519,6 +570,8 @@ session_backend_done(struct session *s, enum backend_result r)
 		    s->pc->backend_host, s->pc->backend_port,
 		    backend_error(s));
 		s->proto->login_answer(s, LOGIN_TEMPFAIL);
+		sesslog_login(s, LOGIN_TEMPFAIL);
+		sesslog_close_error(s, "BackendUnavailable");
 		session_close_after_flush(s, "backend unavailable");
 		return;
 	}
@@ -536,6 +589,7 @@ session_start(struct session *s)
 	    s->pc->max_connections, s->pc->max_connection_from_single_ip);
 	s->ip_counted = r == CONNLIMIT_OK;
 	if (r != CONNLIMIT_OK) {
+		sesslog_close_error(s, "ConnectionLimitReached");
 		log_notice("%s: refused: %s reached", session_tag(s),
 		    r == CONNLIMIT_TOTAL ? "max_connections" :
 					   "max_connection_from_single_ip");
@@ -673,6 +727,7 @@ session_proxy_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		log_warnx("%s: invalid PROXY protocol header: %s",
 		    session_tag(s), proxyproto_strerror(res.error));
+		sesslog_close_error(s, "InvalidProxyHeader");
 		session_close(s, "invalid PROXY protocol header");
 		return;
 	}
@@ -743,6 +798,7 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 		netaddr_set(&s->local, (struct sockaddr *)&local, locallen);
 	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
 	server_session_add(w, s);
+	sesslog_init(s);
 
 	if (c->trusted_proxies != NULL &&
 	    addrset_contains(c->trusted_proxies, (struct sockaddr *)&s->peer.sa))

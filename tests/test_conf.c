@@ -27,6 +27,7 @@
 #include "addrset.h"
 #include "conf.h"
 #include "groups.h"
+#include "protolog.h"
 
 static char tmpdir[PATH_MAX - 64];
 
@@ -1180,6 +1181,13 @@ Test(conf, dump_known_file)
 	            "login_type_mode = audit\nssl_bindings =\n"
 	            "max_connections = 500\nbackend_timeout = 1500ms\n"
 	            "authenticated_connection_timeout = 1d\n"
+	            "protocol_log_enabled = yes\n"
+	            "log_file_location = /srv/log/pop\n"
+	            "log_file_rollover_settings = daily\n"
+	            "log_per_file_size_quota = 10M\n"
+	            "log_file_age_limit = 90d\n"
+	            "log_directory_size_quota = 1G\n"
+	            "log_detail = proxy\n"
 	            "[imap]\nenabled = no\nbackend = imap.example.org:143\n"
 	            "unencrypted_or_tls_bindings = 127.0.0.1:143\n"
 	            "backend_tls = starttls\n"
@@ -1213,6 +1221,13 @@ Test(conf, dump_known_file)
 	    "MaxCommandSize                    : 512\n"
 	    "MaxBadCommands                    : 10\n"
 	    "MaxLoginAttempts                  : 3\n"
+	    "ProtocolLogEnabled                : True\n"
+	    "LogFileLocation                   : /srv/log/pop\n"
+	    "LogFileRollOverSettings           : Daily\n"
+	    "LogPerFileSizeQuota               : 10 MB (10,485,760 bytes)\n"
+	    "LogFileAgeLimit                   : 90.00:00:00\n"
+	    "LogDirectorySizeQuota             : 1 GB (1,073,741,824 bytes)\n"
+	    "LogDetail                         : proxy\n"
 	    "\n"
 	    "ProtocolName                      : IMAP4\n"
 	    "Enabled                           : False\n"
@@ -1239,6 +1254,13 @@ Test(conf, dump_known_file)
 	    "MaxCommandSize                    : 10240\n"
 	    "MaxBadCommands                    : 10\n"
 	    "MaxLoginAttempts                  : 3\n"
+	    "ProtocolLogEnabled                : False\n"
+	    "LogFileLocation                   : /var/log/postern/Imap4\n"
+	    "LogFileRollOverSettings           : Hourly\n"
+	    "LogPerFileSizeQuota               : 0 B (0 bytes)\n"
+	    "LogFileAgeLimit                   : 30.00:00:00\n"
+	    "LogDirectorySizeQuota             : Unlimited\n"
+	    "LogDetail                         : commands\n"
 	    "\n"
 	    "Workers         : 4\n"
 	    "User            : mail\n"
@@ -1658,4 +1680,93 @@ Test(conf, dump_rules)
 	    "%s", out);
 	free(out);
 	conf_unref(c);
+}
+
+/* protolog: the protocol-log keys of a protocol section. */
+Test(conf, protocol_log_keys)
+{
+	struct protolog_conf pl[PROTO_COUNT];
+	struct conf *c;
+
+	c = load_ok(NOTLS);
+	conf_protolog(c, pl);
+	cr_expect_not(pl[PROTO_POP3].enabled);
+	cr_expect_str_eq(pl[PROTO_POP3].directory, "/var/log/postern/Pop3");
+	cr_expect_str_eq(pl[PROTO_IMAP].directory, "/var/log/postern/Imap4");
+	cr_expect_eq(pl[PROTO_POP3].rollover, PROTOLOG_HOURLY);
+	cr_expect_eq(pl[PROTO_POP3].per_file_size_quota, 0);
+	cr_expect_eq(pl[PROTO_POP3].file_age_limit_ms, 30ULL * 86400000);
+	cr_expect_eq(pl[PROTO_POP3].directory_size_quota, 0);
+	cr_expect_eq(pl[PROTO_POP3].detail, PROTOLOG_DETAIL_COMMANDS);
+	conf_unref(c);
+
+	c = load_ok(NOTLS "protocol_log_enabled = yes\n"
+			  "log_file_location = /tmp/pl\n"
+			  "log_file_rollover_settings = Monthly\n"
+			  "log_per_file_size_quota = 64k\n"
+			  "log_file_age_limit = 400d\n"
+			  "log_directory_size_quota = unlimited\n"
+			  "log_detail = PROXY\n");
+	conf_protolog(c, pl);
+	cr_expect(pl[PROTO_POP3].enabled);
+	cr_expect_str_eq(pl[PROTO_POP3].directory, "/tmp/pl");
+	cr_expect_eq(pl[PROTO_POP3].rollover, PROTOLOG_MONTHLY);
+	cr_expect_eq(pl[PROTO_POP3].per_file_size_quota, 65536);
+	/* Past the 49 days an unsigned count of milliseconds holds. */
+	cr_expect_eq(pl[PROTO_POP3].file_age_limit_ms, 400ULL * 86400000);
+	cr_expect_eq(pl[PROTO_POP3].directory_size_quota, 0);
+	cr_expect_eq(pl[PROTO_POP3].detail, PROTOLOG_DETAIL_PROXY);
+	/* The IMAP section is absent: so is its log. */
+	cr_expect_not(pl[PROTO_IMAP].enabled);
+	conf_unref(c);
+
+	c = load_ok(NOTLS "log_file_age_limit = 1.12:00:00\n"
+			  "log_per_file_size_quota = unlimited\n");
+	conf_protolog(c, pl);
+	cr_expect_eq(pl[PROTO_POP3].file_age_limit_ms, 36ULL * 3600000);
+	cr_expect_eq(pl[PROTO_POP3].per_file_size_quota, 0);
+	conf_unref(c);
+
+	c = load_ok(NOTLS "log_file_age_limit = 0\n");
+	conf_protolog(c, pl);
+	cr_expect_eq(pl[PROTO_POP3].file_age_limit_ms, 0);
+	conf_unref(c);
+}
+
+Test(conf, protocol_log_errors)
+{
+	expect_errors(NOTLS "log_file_location = var/log\n",
+	    ":5: [pop3] log_file_location: 'var/log' is not an absolute "
+	    "path\n");
+	expect_errors(NOTLS "log_file_rollover_settings = yearly\n",
+	    ":5: [pop3] log_file_rollover_settings: 'yearly' is not one of "
+	    "Hourly, Daily, Weekly, Monthly\n");
+	expect_errors(NOTLS "log_detail = everything\n",
+	    ":5: [pop3] log_detail: 'everything' is not one of commands, "
+	    "proxy\n");
+	expect_errors(NOTLS "log_per_file_size_quota = 10X\n",
+	    ":5: [pop3] log_per_file_size_quota: '10X' is not a size (bytes, "
+	    "or with k/M/G; 0 or 'unlimited': no quota)\n");
+	expect_errors(NOTLS "log_file_age_limit = 30x\n",
+	    ":5: [pop3] log_file_age_limit: '30x' is not an age (as 30d, 12h, "
+	    "or d.hh:mm:ss; 0 or 'unlimited': no limit)\n");
+	expect_errors(NOTLS "log_file_age_limit = 4000d\n",
+	    ":5: [pop3] log_file_age_limit: 4000d is out of range (at most "
+	    "3650d)\n");
+	expect_errors(NOTLS "protocol_log_enabled = maybe\n",
+	    ":5: [pop3] protocol_log_enabled: 'maybe' is not yes or no\n");
+	expect_errors(NOTLS "protocol_log_enabled = yes\n"
+			    "log_file_location =\n",
+	    ":6: [pop3] log_file_location must be set when "
+	    "protocol_log_enabled = yes\n");
+	expect_errors(NOTLS "protocol_log_enabled = yes\n"
+			    "log_per_file_size_quota = 100\n",
+	    ":6: [pop3] log_per_file_size_quota: 100 bytes is too small (0 "
+	    "for files by time, or at least 4096)\n");
+	expect_errors(NOTLS "protocol_log_enabled = yes\n"
+			    "log_per_file_size_quota = 10M\n"
+			    "log_directory_size_quota = 1M\n",
+	    ":7: [pop3] log_directory_size_quota is smaller than "
+	    "log_per_file_size_quota: every file would be deleted as soon as "
+	    "it is full\n");
 }
