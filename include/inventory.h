@@ -102,6 +102,7 @@ struct inv_proto_totals {
 struct inv_summary {
 	uint64_t files, files_skipped, files_failed, bytes;
 	uint64_t rows, rows_bad, rows_filtered, sessions;
+	uint64_t rows_repeated; /* a session's row seen again: left out */
 	int64_t first_ms, last_ms; /* INT64_MAX / INT64_MIN when no row */
 	uint64_t clients, clients_would_break, users, users_would_break;
 	uint64_t records, records_would_break;
@@ -118,7 +119,7 @@ struct inv_day {
 struct inv_file_info {
 	const char *path;
 	size_t server;
-	uint64_t rows, bad;
+	uint64_t rows, bad, repeated;
 	bool skipped; /* left out whole by the date in its name */
 	bool failed;  /* could not be read */
 };

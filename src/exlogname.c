@@ -98,8 +98,12 @@ exlog_name_parse(const char *name, struct exlog_name *out)
 			first = 1;
 		if (last > month_days(y, m))
 			last = month_days(y, m);
-		if (first > last)
-			return -1;
+		/* A week no calendar gives this month: say the whole month
+		 * rather than drop the file. */
+		if (first > last) {
+			first = 1;
+			last = month_days(y, m);
+		}
 		out->start_ms = day_ms(y, m, first);
 		out->end_ms = day_ms(y, m, last) + DAY_MS;
 	} else if (nd == 6) {

@@ -89,6 +89,7 @@ struct session {
 	uint8_t tls;	    /* enum inv_tls */
 	bool dele;
 	uint16_t port;
+	int64_t last_seq; /* highest seqNumber seen, -1 before any */
 	int64_t first_ms, last_ms;
 	uint32_t logins_ok, logins_failed;
 	uint32_t cleartext_ok, cleartext_failed, implicit_ok, starttls_ok;
@@ -601,6 +602,7 @@ session_new(struct inv_file *f, uint64_t id, const struct exlog_row *row)
 	s->id = id;
 	s->first_ms = INT64_MAX;
 	s->last_ms = INT64_MIN;
+	s->last_seq = -1;
 	addr_split(&row->f[EXLOG_CIP], &host, &hl, &sport);
 	span_copy(s->cip, sizeof(s->cip), host, hl, &n);
 	s->ciplen = (uint8_t)n;
@@ -846,6 +848,22 @@ session_id(const struct exlog_span *sp)
 	return hash_key(sp->p, sp->len, NULL, 0);
 }
 
+/* seqNumber, or -1 when it is not a number. */
+static int64_t
+row_seq(const struct exlog_span *sp)
+{
+	int64_t v = 0;
+
+	if (sp->len == 0 || sp->len > 9)
+		return -1;
+	for (size_t i = 0; i < sp->len; i++) {
+		if (!isdig(sp->p[i]))
+			return -1;
+		v = v * 10 + (sp->p[i] - '0');
+	}
+	return v;
+}
+
 static bool
 span_is(const struct exlog_span *sp, const char *s, size_t n)
 {
@@ -1043,7 +1061,7 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 	const struct exlog_span *user = &row->f[EXLOG_USER];
 	struct session *s;
 	uint64_t id;
-	int64_t ts;
+	int64_t ts, seq;
 	bool open = false, close = false;
 
 	if (row_time(f, &row->f[EXLOG_DATETIME], &ts) < 0) {
@@ -1066,6 +1084,16 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 	else if (cmd->len == 12 && memcmp(cmd->p, "CloseSession", 12) == 0)
 		close = true;
 	s = session_find(f, id);
+	seq = row_seq(&row->f[EXLOG_SEQNUMBER]);
+	/* A row number the session has had already is the same row again
+	 * (files joined twice, copies of rows): count it, do not add it.
+	 * An OpenSession for a session past its first row is a restart. */
+	if (s != NULL && seq >= 0 && seq <= s->last_seq &&
+	    !(open && s->last_seq > 0)) {
+		inv->sum.rows_repeated++;
+		inv->files[f->index].repeated++;
+		return;
+	}
 	if (s != NULL && open) {
 		/* The id came round again (a restart): the old one is over. */
 		session_end(f, s, lt);
@@ -1074,6 +1102,8 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 	}
 	if (s == NULL && (s = session_new(f, id, row)) == NULL)
 		return;
+	if (seq > s->last_seq)
+		s->last_seq = seq;
 	if (ts < s->first_ms)
 		s->first_ms = ts;
 	if (ts > s->last_ms)
@@ -1204,6 +1234,7 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 			return -1;
 		df->rows = sf->rows;
 		df->bad = sf->bad;
+		df->repeated = sf->repeated;
 		df->skipped = sf->skipped;
 		df->failed = sf->failed;
 	}
@@ -1219,6 +1250,7 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 	dst->sum.rows += src->sum.rows;
 	dst->sum.rows_bad += src->sum.rows_bad;
 	dst->sum.rows_filtered += src->sum.rows_filtered;
+	dst->sum.rows_repeated += src->sum.rows_repeated;
 	dst->sum.sessions += src->sum.sessions;
 	if (src->sum.first_ms < dst->sum.first_ms)
 		dst->sum.first_ms = src->sum.first_ms;

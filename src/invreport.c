@@ -272,10 +272,12 @@ write_summary_text(FILE *out, const struct inventory *inv)
 
 	fprintf(out,
 	    "Files: %" PRIu64 " read, %" PRIu64 " skipped by date, %" PRIu64
-	    " unreadable; rows: %" PRIu64 " read, %" PRIu64 " malformed, %" PRIu64
-	    " outside the time range\n",
-	    s->files, s->files_skipped, s->files_failed, s->rows, s->rows_bad,
-	    s->rows_filtered);
+	    " unreadable\n",
+	    s->files, s->files_skipped, s->files_failed);
+	fprintf(out,
+	    "Rows: %" PRIu64 " read, %" PRIu64 " malformed, %" PRIu64
+	    " repeated, %" PRIu64 " outside the time range\n",
+	    s->rows, s->rows_bad, s->rows_repeated, s->rows_filtered);
 	inv_format_time(s->first_ms, a, sizeof(a));
 	inv_format_time(s->last_ms, b, sizeof(b));
 	fprintf(out, "Time span: %s .. %s\n", a, b);
@@ -288,9 +290,8 @@ write_summary_text(FILE *out, const struct inventory *inv)
 		    s->proto[p].users, s->proto[p].logins_ok,
 		    s->proto[p].logins_failed, s->proto[p].cleartext_ok);
 	fprintf(out,
-	    "Would break under SecureLogin (cleartext login without TLS): %" PRIu64
-	    " of %" PRIu64 " clients, %" PRIu64 " of %" PRIu64
-	    " users; marked ! below\n\n",
+	    "Would break under SecureLogin: %" PRIu64 " of %" PRIu64
+	    " clients, %" PRIu64 " of %" PRIu64 " users (marked !)\n\n",
 	    s->clients_would_break, s->clients, s->users_would_break, s->users);
 }
 
@@ -582,10 +583,11 @@ write_json(FILE *out, const struct inventory *inv, const struct invreport_option
 	    "\"files\": %" PRIu64 ", \"files_skipped\": %" PRIu64
 	    ", \"files_failed\": %" PRIu64 ", \"bytes\": %" PRIu64
 	    ", \"rows\": %" PRIu64 ", \"rows_malformed\": %" PRIu64
+	    ", \"rows_repeated\": %" PRIu64
 	    ", \"rows_outside_time_range\": %" PRIu64 ", \"sessions\": %" PRIu64
 	    ", \"first_seen\": ",
 	    s->files, s->files_skipped, s->files_failed, s->bytes, s->rows,
-	    s->rows_bad, s->rows_filtered, s->sessions);
+	    s->rows_bad, s->rows_repeated, s->rows_filtered, s->sessions);
 	json_time(out, s->first_ms);
 	fputs(", \"last_seen\": ", out);
 	json_time(out, s->last_ms);
@@ -677,8 +679,10 @@ write_json(FILE *out, const struct inventory *inv, const struct invreport_option
 			io->servers[files[i].server] : "");
 		fprintf(out,
 		    ", \"rows\": %" PRIu64 ", \"rows_malformed\": %" PRIu64
+		    ", \"rows_repeated\": %" PRIu64
 		    ", \"skipped\": %s, \"failed\": %s}",
-		    files[i].rows, files[i].bad, files[i].skipped ? "true" : "false",
+		    files[i].rows, files[i].bad, files[i].repeated,
+		    files[i].skipped ? "true" : "false",
 		    files[i].failed ? "true" : "false");
 	}
 	fputs("\n],\n\"malformed_rows\": [", out);
@@ -921,7 +925,7 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	    "<tr><th>Time span</th><td colspan=\"6\">%s .. %s</td></tr>\n"
 	    "<tr><th>Input</th><td colspan=\"6\">%" PRIu64 " files read, %" PRIu64
 	    " skipped by date, %" PRIu64 " unreadable; %" PRIu64
-	    " rows read, %" PRIu64 " malformed, %" PRIu64
+	    " rows read, %" PRIu64 " malformed, %" PRIu64 " repeated, %" PRIu64
 	    " outside the time range</td></tr>\n"
 	    "<tr><th>Would break under SecureLogin</th><td colspan=\"6\">"
 	    "<strong>%" PRIu64 "</strong> of %" PRIu64 " clients, %" PRIu64
@@ -929,7 +933,7 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	    "<tr><th>Protocol</th><th>Sessions</th><th>Clients</th><th>Users</th>"
 	    "<th>Logins ok</th><th>Failed</th><th>Without TLS</th></tr>\n",
 	    a, b, s->files, s->files_skipped, s->files_failed, s->rows,
-	    s->rows_bad, s->rows_filtered, s->clients_would_break, s->clients,
+	    s->rows_bad, s->rows_repeated, s->rows_filtered, s->clients_would_break, s->clients,
 	    s->users_would_break, s->users);
 	for (int p = 0; p < INV_NPROTO; p++)
 		fprintf(out,
