@@ -194,7 +194,8 @@ exlog_line(struct exlog_reader *r, char *s, size_t len, struct exlog_row *row)
 		s += 3;
 		len -= 3;
 	}
-	if (len == 0 || s[0] == '#' || prefix_ci(s, len, "dateTime,")) {
+	if (len == 0 || s[0] == '#' ||
+	    ((s[0] | 0x20) == 'd' && prefix_ci(s, len, "dateTime,"))) {
 		if (prefix_ci(s, len, "#Log-type:")) {
 			const char *v = s + 10;
 			size_t vl = len - 10;
@@ -211,16 +212,16 @@ exlog_line(struct exlog_reader *r, char *s, size_t len, struct exlog_row *row)
 		r->comments++;
 		return false;
 	}
-	memset(row->f, 0, sizeof(row->f));
 	row->line = r->line;
+	row->nfields = 0;
 	if (len > EXLOG_LINE_MAX) {
-		row->nfields = 0;
 		row->bad = EXLOG_BAD_TOOLONG;
-		return true;
-	}
-	if (split_plain(s, len, row) < 0) {
-		memset(row->f, 0, sizeof(row->f));
+	} else if (split_plain(s, len, row) < 0)
 		row->bad = split_quoted(s, len, row);
+	/* Only the fields a short row lacks need clearing. */
+	for (int i = row->nfields; i < EXLOG_FIELDS; i++) {
+		row->f[i].p = s;
+		row->f[i].len = 0;
 	}
 	if (row->bad == EXLOG_BAD_NONE && row->nfields < EXLOG_MIN_FIELDS)
 		row->bad = EXLOG_BAD_FIELDS;

@@ -39,7 +39,8 @@ struct arena {
 /* A record with what the hash table needs besides the public part. */
 struct rec {
 	struct inv_record pub; /* first: pointers convert both ways */
-	size_t keylen, key2len;
+	size_t keylen, key2len, key3len;
+	const char *key3; /* the software, in the base table only */
 };
 
 /* Open addressing, linear probing; cap is a power of two. */
@@ -53,8 +54,13 @@ struct dayent {
 	bool used;
 };
 
-/* The tables an inventory keeps. */
+/*
+ * The tables an inventory keeps.  Sessions go into the base table only,
+ * one lookup per session; the others are added up from it at the end,
+ * since every count is a sum, a minimum, a maximum or a union.
+ */
 enum {
+	T_BASE,	      /* client, user and (for INV_BY_SOFTWARE) software */
 	T_CLIENT,     /* by client address */
 	T_USER,	      /* by user */
 	T_PAIR,	      /* by client address and user */
@@ -172,18 +178,31 @@ fold(unsigned char c)
 /* FNV-1a over the case-folded bytes; keys are short and hashed once per
  * session, so a simple hash is enough. */
 static uint64_t
-hash_key(const char *k, size_t kl, const char *k2, size_t k2l)
+hash_more(uint64_t h, const char *k, size_t kl)
+{
+	for (size_t i = 0; i < kl; i++)
+		h = (h ^ fold((unsigned char)k[i])) * 0x100000001b3ull;
+	return (h ^ 0xff) * 0x100000001b3ull;
+}
+
+static uint64_t
+hash_key3(const char *k, size_t kl, const char *k2, size_t k2l,
+    const char *k3, size_t k3l)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
-	size_t i;
 
-	for (i = 0; i < kl; i++)
-		h = (h ^ fold((unsigned char)k[i])) * 0x100000001b3ull;
-	h = (h ^ 0xff) * 0x100000001b3ull;
-	for (i = 0; i < k2l; i++)
-		h = (h ^ fold((unsigned char)k2[i])) * 0x100000001b3ull;
-	h ^= h >> 32;
-	return h * 0x9e3779b97f4a7c15ull;
+	h = hash_more(h, k, kl);
+	h = hash_more(h, k2, k2l);
+	h = hash_more(h, k3, k3l);
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 32);
+}
+
+static uint64_t
+hash_key(const char *k, size_t kl, const char *k2, size_t k2l)
+{
+	return hash_key3(k, kl, k2, k2l, NULL, 0);
 }
 
 static bool
@@ -222,10 +241,11 @@ table_grow(struct table *t)
 /* Finds the record of a key, creating it when asked; NULL when absent or
  * out of memory. */
 static struct rec *
-table_get(struct inventory *inv, struct table *t, const char *k, size_t kl,
-    const char *k2, size_t k2l, bool pair, bool create)
+table_get3(struct inventory *inv, struct table *t, const char *k, size_t kl,
+    const char *k2, size_t k2l, bool pair, const char *k3, size_t k3l,
+    bool create)
 {
-	uint64_t h = hash_key(k, kl, k2, k2l);
+	uint64_t h = hash_key3(k, kl, k2, k2l, k3, k3l);
 	struct rec *r;
 	size_t i;
 
@@ -233,8 +253,10 @@ table_get(struct inventory *inv, struct table *t, const char *k, size_t kl,
 		for (i = h & (t->cap - 1); (r = t->slot[i]) != NULL;
 		    i = (i + 1) & (t->cap - 1))
 			if (r->pub.hash == h && r->keylen == kl &&
-			    r->key2len == k2l && eq_fold(r->pub.key, k, kl) &&
-			    (k2l == 0 || eq_fold(r->pub.key2, k2, k2l)))
+			    r->key2len == k2l && r->key3len == k3l &&
+			    eq_fold(r->pub.key, k, kl) &&
+			    (k2l == 0 || eq_fold(r->pub.key2, k2, k2l)) &&
+			    (k3l == 0 || eq_fold(r->key3, k3, k3l)))
 				return r;
 	}
 	if (!create)
@@ -252,6 +274,9 @@ table_get(struct inventory *inv, struct table *t, const char *k, size_t kl,
 		goto nomem;
 	if (pair && (r->pub.key2 = arena_strndup(&inv->arena, k2, k2l)) == NULL)
 		goto nomem;
+	r->key3len = k3l;
+	if (k3 != NULL && (r->key3 = arena_strndup(&inv->arena, k3, k3l)) == NULL)
+		goto nomem;
 	if (inv->server_words > 0 &&
 	    (r->pub.servers = arena_alloc(&inv->arena,
 		 inv->server_words * sizeof(uint64_t))) == NULL)
@@ -264,6 +289,13 @@ table_get(struct inventory *inv, struct table *t, const char *k, size_t kl,
 nomem:
 	inv->nomem = true;
 	return NULL;
+}
+
+static struct rec *
+table_get(struct inventory *inv, struct table *t, const char *k, size_t kl,
+    const char *k2, size_t k2l, bool pair, bool create)
+{
+	return table_get3(inv, t, k, kl, k2, k2l, pair, NULL, 0, create);
 }
 
 static void
@@ -721,23 +753,15 @@ session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
 			pi, 1) < 0)
 			inv->nomem = true;
 	}
-	if ((r = table_get(inv, &inv->t[T_CLIENT], s->cip, s->ciplen, NULL, 0,
-		 false, true)) != NULL)
-		rec_add_session(inv, r, s, proto, f->server);
-	if ((r = table_get(inv, &inv->t[T_USER], s->user, s->userlen, NULL, 0,
-		 false, true)) != NULL)
-		rec_add_session(inv, r, s, proto, f->server);
-	if ((r = table_get(inv, &inv->t[T_PAIR], s->cip, s->ciplen, s->user,
-		 s->userlen, true, true)) != NULL)
-		rec_add_session(inv, r, s, proto, f->server);
-	if (inv->opt.by == INV_BY_SOFTWARE) {
-		if ((r = table_get(inv, &inv->t[T_SOFT], soft, softlen, NULL, 0,
-			 false, true)) != NULL)
-			rec_add_session(inv, r, s, proto, f->server);
-		if ((r = table_get(inv, &inv->t[T_SOFTCLIENT], soft, softlen,
-			 s->cip, s->ciplen, true, true)) != NULL)
-			rec_add_session(inv, r, s, proto, f->server);
+	/* The software is part of the key only when the report is by
+	 * software: otherwise it would split records for nothing. */
+	if (inv->opt.by != INV_BY_SOFTWARE) {
+		soft = NULL;
+		softlen = 0;
 	}
+	if ((r = table_get3(inv, &inv->t[T_BASE], s->cip, s->ciplen, s->user,
+		 s->userlen, true, soft, softlen, true)) != NULL)
+		rec_add_session(inv, r, s, proto, f->server);
 }
 
 /* ---- rows ---- */
@@ -870,7 +894,13 @@ span_is(const struct exlog_span *sp, const char *s, size_t n)
 	return sp->len == n && strncasecmp(sp->p, s, n) == 0;
 }
 
+/* Case-insensitive, for values inside the context field. */
 #define SPAN_IS(sp, lit) span_is((sp), lit, sizeof(lit) - 1)
+
+/* Exact, for the command column: the spec has verbs in lower case, and
+ * this runs on every row. */
+#define CMD_IS(sp, lit)                                                        \
+	((sp)->len == sizeof(lit) - 1 && memcmp((sp)->p, lit, sizeof(lit) - 1) == 0)
 
 static bool
 has_prefix_ci(const char *p, size_t len, const char *s)
@@ -1124,51 +1154,51 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 	}
 	switch (cmd->len) {
 	case 2:
-		if (SPAN_IS(cmd, "id")) {
+		if (CMD_IS(cmd, "id")) {
 			s->proto_hint = INV_IMAP4;
 			id_software(s, &row->f[EXLOG_PARAMETERS]);
 		}
 		break;
 	case 4:
-		if (SPAN_IS(cmd, "dele")) {
+		if (CMD_IS(cmd, "dele")) {
 			s->proto_hint = INV_POP3;
 			s->dele = true;
-		} else if (SPAN_IS(cmd, "pass") || SPAN_IS(cmd, "apop") ||
-		    (SPAN_IS(cmd, "auth") &&
+		} else if (CMD_IS(cmd, "pass") || CMD_IS(cmd, "apop") ||
+		    (CMD_IS(cmd, "auth") &&
 			!params_blank(&row->f[EXLOG_PARAMETERS]))) {
 			s->proto_hint = INV_POP3;
 			if (user->len > 0)
 				session_set_user(s, user->p, user->len);
 			session_login(s, row);
-		} else if (SPAN_IS(cmd, "stls")) {
+		} else if (CMD_IS(cmd, "stls")) {
 			s->proto_hint = INV_POP3;
 			if (row_outcome(&row->f[EXLOG_CONTEXT]) != 0)
 				s->tls = INV_TLS_STARTTLS;
-		} else if (SPAN_IS(cmd, "user") || SPAN_IS(cmd, "retr") ||
-		    SPAN_IS(cmd, "capa") || SPAN_IS(cmd, "uidl") ||
-		    SPAN_IS(cmd, "stat") || SPAN_IS(cmd, "quit"))
+		} else if (CMD_IS(cmd, "user") || CMD_IS(cmd, "retr") ||
+		    CMD_IS(cmd, "capa") || CMD_IS(cmd, "uidl") ||
+		    CMD_IS(cmd, "stat") || CMD_IS(cmd, "quit"))
 			s->proto_hint = INV_POP3;
 		break;
 	case 5:
-		if (SPAN_IS(cmd, "login")) {
+		if (CMD_IS(cmd, "login")) {
 			s->proto_hint = INV_IMAP4;
 			if (user->len > 0)
 				session_set_user(s, user->p, user->len);
 			else
 				login_user(s, &row->f[EXLOG_PARAMETERS]);
 			session_login(s, row);
-		} else if (SPAN_IS(cmd, "fetch"))
+		} else if (CMD_IS(cmd, "fetch"))
 			s->proto_hint = INV_IMAP4;
 		break;
 	case 8:
-		if (SPAN_IS(cmd, "starttls")) {
+		if (CMD_IS(cmd, "starttls")) {
 			s->proto_hint = INV_IMAP4;
 			if (row_outcome(&row->f[EXLOG_CONTEXT]) != 0)
 				s->tls = INV_TLS_STARTTLS;
 		}
 		break;
 	case 12:
-		if (SPAN_IS(cmd, "authenticate")) {
+		if (CMD_IS(cmd, "authenticate")) {
 			s->proto_hint = INV_IMAP4;
 			if (user->len > 0)
 				session_set_user(s, user->p, user->len);
@@ -1176,8 +1206,8 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 		}
 		break;
 	default:
-		if (SPAN_IS(cmd, "capability") || SPAN_IS(cmd, "select") ||
-		    SPAN_IS(cmd, "logout") || has_prefix_ci(cmd->p, cmd->len, "uid+"))
+		if (CMD_IS(cmd, "capability") || CMD_IS(cmd, "select") ||
+		    CMD_IS(cmd, "logout") || has_prefix_ci(cmd->p, cmd->len, "uid+"))
 			s->proto_hint = INV_IMAP4;
 		break;
 	}
@@ -1205,7 +1235,8 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 	size_t i, off = dst->files_n;
 	int t, p;
 
-	for (t = 0; t < T_COUNT; t++) {
+	/* Only the base table: the others are derived from it at the end. */
+	for (t = T_BASE; t <= T_BASE; t++) {
 		const struct table *st = &src->t[t];
 
 		for (i = 0; i < st->cap; i++) {
@@ -1214,8 +1245,9 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 
 			if (r == NULL)
 				continue;
-			d = table_get(dst, &dst->t[t], r->pub.key, r->keylen,
-			    r->pub.key2, r->key2len, r->pub.key2 != NULL, true);
+			d = table_get3(dst, &dst->t[t], r->pub.key, r->keylen,
+			    r->pub.key2, r->key2len, r->pub.key2 != NULL, r->key3,
+			    r->key3len, true);
 			if (d == NULL)
 				return -1;
 			rec_merge(dst, &d->pub, &r->pub);
@@ -1325,6 +1357,19 @@ relate(struct inventory *inv, int pairs, int to, bool by_second)
 	}
 }
 
+/* Adds base record b into the record of key (k, k2) of table t. */
+static int
+derive(struct inventory *inv, int t, const struct rec *b, const char *k,
+    size_t kl, const char *k2, size_t k2l)
+{
+	struct rec *r = table_get(inv, &inv->t[t], k, kl, k2, k2l, k2 != NULL, true);
+
+	if (r == NULL)
+		return -1;
+	rec_merge(inv, &r->pub, &b->pub);
+	return 0;
+}
+
 int
 inventory_finish(struct inventory *inv)
 {
@@ -1334,6 +1379,25 @@ inventory_finish(struct inventory *inv)
 	const struct table *t;
 	size_t i, n = 0;
 	int p;
+
+	/* Add up the views from the base table. */
+	t = &inv->t[T_BASE];
+	for (i = 0; i < t->cap; i++) {
+		const struct rec *b = t->slot[i];
+
+		if (b == NULL)
+			continue;
+		if (derive(inv, T_CLIENT, b, b->pub.key, b->keylen, NULL, 0) < 0 ||
+		    derive(inv, T_USER, b, b->pub.key2, b->key2len, NULL, 0) < 0 ||
+		    derive(inv, T_PAIR, b, b->pub.key, b->keylen, b->pub.key2,
+			b->key2len) < 0)
+			return -1;
+		if (inv->opt.by == INV_BY_SOFTWARE &&
+		    (derive(inv, T_SOFT, b, b->key3, b->key3len, NULL, 0) < 0 ||
+			derive(inv, T_SOFTCLIENT, b, b->key3, b->key3len,
+			    b->pub.key, b->keylen) < 0))
+			return -1;
+	}
 
 	switch (inv->opt.by) {
 	case INV_BY_CLIENT:
