@@ -67,8 +67,10 @@ best_of() {
 		t0=$(now)
 		"$@" > /dev/null
 		t1=$(now)
-		t=$(echo "$t1 - $t0" | bc -l)
-		if [ -z "$best" ] || [ "$(echo "$t < $best" | bc -l)" = 1 ]; then best=$t; fi
+		t=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+		if [ -z "$best" ] || awk -v t="$t" -v b="$best" 'BEGIN { exit !(t < b) }'; then
+			best=$t
+		fi
 	done
 	echo "$best"
 }
@@ -76,17 +78,17 @@ best_of() {
 t_wc=$(best_of wc -l "${files[@]}")
 t_inv=$(best_of "$inv" -q --format json --output /dev/null "$dir")
 t0=$(now)
-py_clients=$("$python" "$here/unique_clients.py" "$dir" | head -n1)
-t_py=$(echo "$(now) - $t0" | bc -l)
+py_clients=$("$python" "$here/unique_clients.py" "$dir")
+t_py=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
 inv_clients=$("$inv" -q --format json "$dir" |
 	"$python" -c 'import json,sys; print(json.load(sys.stdin)["summary"]["clients"])')
 
-mbs() { echo "scale=0; $bytes / 1048576 / $1" | bc -l; }
+mbs() { awk -v n="$bytes" -v t="$1" 'BEGIN { printf "%.0f", n / 1048576 / t }'; }
 printf 'wc -l              %7.3f s  %6s MB/s\n' "$t_wc" "$(mbs "$t_wc")"
 printf 'postern-inventory  %7.3f s  %6s MB/s  (%s clients)\n' "$t_inv" "$(mbs "$t_inv")" "$inv_clients"
 printf 'unique_clients.py  %7.3f s  %6s MB/s  (%s clients)\n' "$t_py" "$(mbs "$t_py")" "$py_clients"
-r_py=$(echo "scale=1; $t_py / $t_inv" | bc -l)
-r_wc=$(echo "scale=2; $t_inv / $t_wc" | bc -l)
+r_py=$(awk -v a="$t_py" -v b="$t_inv" 'BEGIN { printf "%.1f", a / b }')
+r_wc=$(awk -v a="$t_inv" -v b="$t_wc" 'BEGIN { printf "%.2f", a / b }')
 echo "ratio python/inventory: ${r_py}x faster (target >= 20)"
 echo "ratio inventory/wc -l:  ${r_wc}x slower (target <= 3)"
 if [ "$inv_clients" != "$py_clients" ]; then

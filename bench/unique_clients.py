@@ -8,7 +8,7 @@ file whose name is a protocol log's, skip the header and '#' lines, take
 the cIp column without its port.  It is the baseline postern-inventory is
 measured against in bench/inventory-bench.sh.
 
-Usage: unique_clients.py DIR... (prints the count, then the addresses)
+Usage: unique_clients.py [--list] DIR... (prints the count; --list: then the addresses)
 """
 import csv
 import os
@@ -20,6 +20,7 @@ NAME = re.compile(r"^(POP3BE|POP3|IMAP4BE|IMAP4)(\d{10}|\d{8}|\d{6}W[1-6]|\d{6})
 
 
 def main(paths):
+    """The set of client addresses in the logs under paths."""
     clients = set()
     for top in paths:
         for root, _dirs, files in os.walk(top):
@@ -37,10 +38,15 @@ def main(paths):
                         else:
                             addr = addr.rsplit(":", 1)[0]
                         clients.add(addr)
-    print(len(clients))
-    for c in sorted(clients):
-        print(c)
+    return clients
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["."])
+    args = sys.argv[1:]
+    listing = "--list" in args
+    args = [a for a in args if a != "--list"]
+    found = main(args or ["."])
+    print(len(found))
+    if listing:
+        for c in sorted(found):
+            print(c)

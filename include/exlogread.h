@@ -5,7 +5,8 @@
  * The reader is pure and resumable: it is handed bytes in blocks of any
  * size, keeps the part of a line that crosses a block boundary, and hands
  * back one row at a time as spans pointing into the caller's block (or into
- * its own carry buffer).  It never allocates per row or per field.
+ * its own buffers).  It never writes into the caller's bytes (a file can
+ * be mapped read-only) and never allocates per row or per field.
  *
  * It skips '#' lines, repeated field-name lines and empty lines anywhere,
  * accepts LF or CRLF line ends and 12-field (Exchange 2013) or 13-field
@@ -89,6 +90,7 @@ struct exlog_row {
 struct exlog_reader {
 	char *carry; /* the start of a line that crossed a block boundary */
 	size_t carry_len;
+	char *scratch; /* fields with doubled quotes, undone */
 	uint64_t line;		   /* lines completed so far */
 	bool discarding;	   /* inside an overlong line */
 	enum exlog_logtype logtype; /* from the last "#Log-type:" line */
@@ -108,9 +110,9 @@ void exlog_reader_free(struct exlog_reader *r);
  * Reads the next row from buf[0..len).  *used is set to the number of bytes
  * consumed; the caller passes the rest again (buf + *used) after handling
  * the row, and the next block once EXLOG_NEED_MORE says the block is used
- * up.  The reader may rewrite bytes of buf in place while undoing quotes.
+ * up.
  */
-enum exlog_result exlog_read(struct exlog_reader *r, char *buf, size_t len,
+enum exlog_result exlog_read(struct exlog_reader *r, const char *buf, size_t len,
     size_t *used, struct exlog_row *row);
 
 /*

@@ -22,8 +22,12 @@ int
 exlog_reader_init(struct exlog_reader *r)
 {
 	memset(r, 0, sizeof(*r));
-	if ((r->carry = malloc(EXLOG_LINE_MAX)) == NULL)
+	r->carry = malloc(EXLOG_LINE_MAX);
+	r->scratch = malloc(EXLOG_LINE_MAX);
+	if (r->carry == NULL || r->scratch == NULL) {
+		exlog_reader_free(r);
 		return -1;
+	}
 	return 0;
 }
 
@@ -31,6 +35,7 @@ void
 exlog_reader_free(struct exlog_reader *r)
 {
 	free(r->carry);
+	free(r->scratch);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -53,42 +58,61 @@ exlog_bad_name(enum exlog_bad bad)
 }
 
 /*
- * The general splitter: quoted fields, doubled quotes undone in place by
- * moving the text left over the second quote of each pair.
+ * The general splitter, for lines with quotes.  A quoted field without
+ * doubled quotes points into the line; one with them is copied, undone,
+ * into the reader's scratch buffer (never longer than the line).
  */
 static enum exlog_bad
-split_quoted(char *s, size_t len, struct exlog_row *row)
+split_quoted(const char *s, size_t len, struct exlog_row *row, char *scratch)
 {
-	char *p = s, *end = s + len;
+	const char *p = s, *end = s + len;
+	char *w = scratch;
 	int n = 0;
 
 	for (;;) {
-		char *start, *stop;
+		const char *start, *stop;
 
-		if (n == EXLOG_FIELDS)
+		if (n == EXLOG_FIELDS) {
+			row->nfields = n;
 			return EXLOG_BAD_FIELDS;
+		}
 		if (p < end && *p == '"') {
-			char *q = p + 1, *w = p + 1, *dq;
+			const char *q = p + 1, *dq;
+			char *w0 = NULL;
 
-			start = w;
 			for (;;) {
 				dq = memchr(q, '"', (size_t)(end - q));
 				if (dq == NULL) {
 					row->nfields = n;
 					return EXLOG_BAD_QUOTE;
 				}
-				if (w != q)
-					memmove(w, q, (size_t)(dq - q));
-				w += dq - q;
 				if (dq + 1 < end && dq[1] == '"') {
+					/* A doubled quote: from here on the
+					 * field is built in scratch. */
+					if (w0 == NULL) {
+						w0 = w;
+						memcpy(w, p + 1, (size_t)(dq - p - 1));
+						w += dq - p - 1;
+					} else {
+						memcpy(w, q, (size_t)(dq - q));
+						w += dq - q;
+					}
 					*w++ = '"';
 					q = dq + 2;
 					continue;
 				}
-				p = dq + 1;
 				break;
 			}
-			stop = w;
+			if (w0 != NULL) {
+				memcpy(w, q, (size_t)(dq - q));
+				w += dq - q;
+				start = w0;
+				stop = w;
+			} else {
+				start = p + 1;
+				stop = dq;
+			}
+			p = dq + 1;
 			if (p < end && *p != ',') {
 				row->nfields = n;
 				return EXLOG_BAD_QUOTE;
@@ -117,7 +141,7 @@ split_quoted(char *s, size_t len, struct exlog_row *row)
  * row->bad set.
  */
 static int
-split_plain(char *s, size_t len, struct exlog_row *row)
+split_plain(const char *s, size_t len, struct exlog_row *row)
 {
 	size_t i = 0, start = 0;
 	int n = 0;
@@ -183,7 +207,8 @@ prefix_ci(const char *s, size_t len, const char *pfx)
  * row (good or bad) for the caller, false when it is to be skipped.
  */
 static bool
-exlog_line(struct exlog_reader *r, char *s, size_t len, struct exlog_row *row)
+exlog_line(struct exlog_reader *r, const char *s, size_t len,
+    struct exlog_row *row)
 {
 	static const char bom[] = "\xef\xbb\xbf";
 
@@ -217,7 +242,7 @@ exlog_line(struct exlog_reader *r, char *s, size_t len, struct exlog_row *row)
 	if (len > EXLOG_LINE_MAX) {
 		row->bad = EXLOG_BAD_TOOLONG;
 	} else if (split_plain(s, len, row) < 0)
-		row->bad = split_quoted(s, len, row);
+		row->bad = split_quoted(s, len, row, r->scratch);
 	/* Only the fields a short row lacks need clearing. */
 	for (int i = row->nfields; i < EXLOG_FIELDS; i++) {
 		row->f[i].p = s;
@@ -229,13 +254,13 @@ exlog_line(struct exlog_reader *r, char *s, size_t len, struct exlog_row *row)
 }
 
 enum exlog_result
-exlog_read(struct exlog_reader *r, char *buf, size_t len, size_t *used,
+exlog_read(struct exlog_reader *r, const char *buf, size_t len, size_t *used,
     struct exlog_row *row)
 {
 	size_t off = 0;
 
 	while (off < len) {
-		char *p = buf + off, *nl;
+		const char *p = buf + off, *nl;
 		size_t avail = len - off, n;
 
 		nl = memchr(p, '\n', avail);

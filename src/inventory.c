@@ -36,16 +36,32 @@ struct arena {
 	struct arena_chunk *head;
 };
 
-/* A record with what the hash table needs besides the public part. */
+/*
+ * A record with what the hash table needs besides the public part.  The
+ * key is kept case-folded, its parts joined by NULs, in the same block of
+ * memory as the record, so that a lookup touches as few cache lines as
+ * possible.
+ */
 struct rec {
 	struct inv_record pub; /* first: pointers convert both ways */
 	size_t keylen, key2len, key3len;
 	const char *key3; /* the software, in the base table only */
+	const char *fkey; /* folded key */
+	size_t flen;
 };
 
-/* Open addressing, linear probing; cap is a power of two. */
+/* Longest folded key: every part is bounded by the session's buffers. */
+#define FKEY_MAX 1024
+
+/* Open addressing, linear probing; cap is a power of two.  The hash sits
+ * next to the pointer so that probing does not follow pointers. */
+struct slot {
+	uint64_t hash;
+	struct rec *r;
+};
+
 struct table {
-	struct rec **slot;
+	struct slot *slot;
 	size_t cap, n;
 };
 
@@ -175,62 +191,61 @@ fold(unsigned char c)
 	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
 }
 
-/* FNV-1a over the case-folded bytes; keys are short and hashed once per
- * session, so a simple hash is enough. */
+/* A multiply-and-shift hash eight bytes at a time (splitmix64's mixer).
+ * Keys are logged values, not secrets; the table only needs spread. */
 static uint64_t
-hash_more(uint64_t h, const char *k, size_t kl)
+hash_bytes(const char *p, size_t n)
 {
-	for (size_t i = 0; i < kl; i++)
-		h = (h ^ fold((unsigned char)k[i])) * 0x100000001b3ull;
-	return (h ^ 0xff) * 0x100000001b3ull;
-}
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
 
-static uint64_t
-hash_key3(const char *k, size_t kl, const char *k2, size_t k2l,
-    const char *k3, size_t k3l)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	h = hash_more(h, k, kl);
-	h = hash_more(h, k2, k2l);
-	h = hash_more(h, k3, k3l);
+	while (n >= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 31;
+		p += 8;
+		n -= 8;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w) * 0x94d049bb133111ebull;
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ull;
 	return h ^ (h >> 32);
 }
 
-static uint64_t
-hash_key(const char *k, size_t kl, const char *k2, size_t k2l)
+/* Writes k NUL k2 NUL k3 case-folded into buf; returns the length. */
+static size_t
+fold_key(char *buf, const char *k, size_t kl, const char *k2, size_t k2l,
+    const char *k3, size_t k3l)
 {
-	return hash_key3(k, kl, k2, k2l, NULL, 0);
-}
+	const char *part[3] = {k, k2, k3};
+	size_t len[3] = {kl, k2l, k3l}, n = 0;
 
-static bool
-eq_fold(const char *a, const char *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (fold((unsigned char)a[i]) != fold((unsigned char)b[i]))
-			return false;
-	return true;
+	for (int i = 0; i < 3; i++) {
+		if (len[i] > FKEY_MAX / 3 - 1)
+			len[i] = FKEY_MAX / 3 - 1;
+		for (size_t j = 0; j < len[i]; j++)
+			buf[n++] = (char)fold((unsigned char)part[i][j]);
+		buf[n++] = '\0';
+	}
+	return n;
 }
 
 static int
 table_grow(struct table *t)
 {
 	size_t ncap = t->cap ? t->cap * 2 : 256, i, j;
-	struct rec **ns = calloc(ncap, sizeof(*ns));
+	struct slot *ns = calloc(ncap, sizeof(*ns));
 
 	if (ns == NULL)
 		return -1;
 	for (i = 0; i < t->cap; i++) {
-		struct rec *r = t->slot[i];
-
-		if (r == NULL)
+		if (t->slot[i].r == NULL)
 			continue;
-		for (j = r->pub.hash & (ncap - 1); ns[j] != NULL;
+		for (j = t->slot[i].hash & (ncap - 1); ns[j].r != NULL;
 		    j = (j + 1) & (ncap - 1))
 			;
-		ns[j] = r;
+		ns[j] = t->slot[i];
 	}
 	free(t->slot);
 	t->slot = ns;
@@ -245,45 +260,59 @@ table_get3(struct inventory *inv, struct table *t, const char *k, size_t kl,
     const char *k2, size_t k2l, bool pair, const char *k3, size_t k3l,
     bool create)
 {
-	uint64_t h = hash_key3(k, kl, k2, k2l, k3, k3l);
+	char fk[FKEY_MAX];
+	size_t flen = fold_key(fk, k, kl, k2, k2l, k3, k3l), i, sz;
+	uint64_t h = hash_bytes(fk, flen);
 	struct rec *r;
-	size_t i;
+	char *p;
 
 	if (t->cap > 0) {
-		for (i = h & (t->cap - 1); (r = t->slot[i]) != NULL;
+		for (i = h & (t->cap - 1); (r = t->slot[i].r) != NULL;
 		    i = (i + 1) & (t->cap - 1))
-			if (r->pub.hash == h && r->keylen == kl &&
-			    r->key2len == k2l && r->key3len == k3l &&
-			    eq_fold(r->pub.key, k, kl) &&
-			    (k2l == 0 || eq_fold(r->pub.key2, k2, k2l)) &&
-			    (k3l == 0 || eq_fold(r->key3, k3, k3l)))
+			if (t->slot[i].hash == h && r->flen == flen &&
+			    memcmp(r->fkey, fk, flen) == 0)
 				return r;
 	}
 	if (!create)
 		return NULL;
 	if ((t->n + 1) * 4 > t->cap * 3 && table_grow(t) < 0)
 		goto nomem;
-	if ((r = arena_alloc(&inv->arena, sizeof(*r))) == NULL)
+	/* One block: record, server bitset, folded key, the three parts. */
+	sz = sizeof(*r) + inv->server_words * sizeof(uint64_t) + flen + kl +
+	    k2l + k3l + 3;
+	if ((r = arena_alloc(&inv->arena, sz)) == NULL)
 		goto nomem;
+	p = (char *)(r + 1);
+	if (inv->server_words > 0) {
+		r->pub.servers = (uint64_t *)(void *)p;
+		p += inv->server_words * sizeof(uint64_t);
+	}
+	memcpy(p, fk, flen);
+	r->fkey = p;
+	r->flen = flen;
+	p += flen;
 	r->pub.hash = h;
 	r->pub.first_ms = INT64_MAX;
 	r->pub.last_ms = INT64_MIN;
 	r->keylen = kl;
 	r->key2len = k2l;
-	if ((r->pub.key = arena_strndup(&inv->arena, k, kl)) == NULL)
-		goto nomem;
-	if (pair && (r->pub.key2 = arena_strndup(&inv->arena, k2, k2l)) == NULL)
-		goto nomem;
 	r->key3len = k3l;
-	if (k3 != NULL && (r->key3 = arena_strndup(&inv->arena, k3, k3l)) == NULL)
-		goto nomem;
-	if (inv->server_words > 0 &&
-	    (r->pub.servers = arena_alloc(&inv->arena,
-		 inv->server_words * sizeof(uint64_t))) == NULL)
-		goto nomem;
-	for (i = h & (t->cap - 1); t->slot[i] != NULL; i = (i + 1) & (t->cap - 1))
+	memcpy(p, k, kl);
+	r->pub.key = p;
+	p += kl + 1;
+	if (pair) {
+		memcpy(p, k2, k2l);
+		r->pub.key2 = p;
+	}
+	p += k2l + 1;
+	if (k3 != NULL) {
+		memcpy(p, k3, k3l);
+		r->key3 = p;
+	}
+	for (i = h & (t->cap - 1); t->slot[i].r != NULL; i = (i + 1) & (t->cap - 1))
 		;
-	t->slot[i] = r;
+	t->slot[i].hash = h;
+	t->slot[i].r = r;
 	t->n++;
 	return r;
 nomem:
@@ -869,7 +898,7 @@ session_id(const struct exlog_span *sp)
 	}
 	/* Not the usual 16 hex digits: hash it (collisions only merge two
 	 * odd sessions). */
-	return hash_key(sp->p, sp->len, NULL, 0);
+	return hash_bytes(sp->p, sp->len);
 }
 
 /* seqNumber, or -1 when it is not a number. */
@@ -1206,8 +1235,10 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 		}
 		break;
 	default:
-		if (CMD_IS(cmd, "capability") || CMD_IS(cmd, "select") ||
-		    CMD_IS(cmd, "logout") || has_prefix_ci(cmd->p, cmd->len, "uid+"))
+		if (s->proto_hint == 0 &&
+		    (CMD_IS(cmd, "capability") || CMD_IS(cmd, "select") ||
+			CMD_IS(cmd, "logout") ||
+			(cmd->len > 4 && memcmp(cmd->p, "uid+", 4) == 0)))
 			s->proto_hint = INV_IMAP4;
 		break;
 	}
@@ -1240,7 +1271,7 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 		const struct table *st = &src->t[t];
 
 		for (i = 0; i < st->cap; i++) {
-			const struct rec *r = st->slot[i];
+			const struct rec *r = st->slot[i].r;
 			struct rec *d;
 
 			if (r == NULL)
@@ -1337,7 +1368,7 @@ relate(struct inventory *inv, int pairs, int to, bool by_second)
 	const struct table *pt = &inv->t[pairs];
 
 	for (size_t i = 0; i < pt->cap; i++) {
-		const struct rec *p = pt->slot[i];
+		const struct rec *p = pt->slot[i].r;
 		struct rec *r;
 		const char *name;
 
@@ -1383,7 +1414,7 @@ inventory_finish(struct inventory *inv)
 	/* Add up the views from the base table. */
 	t = &inv->t[T_BASE];
 	for (i = 0; i < t->cap; i++) {
-		const struct rec *b = t->slot[i];
+		const struct rec *b = t->slot[i].r;
 
 		if (b == NULL)
 			continue;
@@ -1414,7 +1445,7 @@ inventory_finish(struct inventory *inv)
 	}
 	t = &inv->t[T_CLIENT];
 	for (i = 0; i < t->cap; i++) {
-		const struct inv_record *r = t->slot[i] ? &t->slot[i]->pub : NULL;
+		const struct inv_record *r = t->slot[i].r ? &t->slot[i].r->pub : NULL;
 
 		if (r == NULL)
 			continue;
@@ -1425,7 +1456,7 @@ inventory_finish(struct inventory *inv)
 	}
 	t = &inv->t[T_USER];
 	for (i = 0; i < t->cap; i++) {
-		const struct rec *r = t->slot[i];
+		const struct rec *r = t->slot[i].r;
 
 		if (r == NULL || r->keylen == 0)
 			continue;
@@ -1439,10 +1470,10 @@ inventory_finish(struct inventory *inv)
 	    (inv->sorted = malloc(t->n * sizeof(*inv->sorted))) == NULL)
 		return -1;
 	for (i = 0; i < t->cap; i++)
-		if (t->slot[i] != NULL) {
-			inv->sorted[n++] = &t->slot[i]->pub;
+		if (t->slot[i].r != NULL) {
+			inv->sorted[n++] = &t->slot[i].r->pub;
 			inv->sum.records_would_break +=
-			    inv_record_would_break(&t->slot[i]->pub);
+			    inv_record_would_break(&t->slot[i].r->pub);
 		}
 	if (n > 0)
 		qsort(inv->sorted, n, sizeof(*inv->sorted), rec_cmp);
