@@ -1079,11 +1079,39 @@ id_software(struct session *s, const struct exlog_span *params)
 	s->softlen = (uint8_t)n;
 }
 
+/* postern's ClientName and ClientVersion keys, from IMAP ID. */
+static void
+ctx_software(struct session *s, const struct exlog_span *ctx)
+{
+	struct exlog_span name, ver;
+	size_t n, i;
+
+	if (!exlog_context_get(ctx->p, ctx->len, "ClientName", &name) ||
+	    name.len == 0)
+		return;
+	n = name.len > 64 ? 64 : name.len;
+	memcpy(s->soft, name.p, n);
+	if (exlog_context_get(ctx->p, ctx->len, "ClientVersion", &ver) &&
+	    ver.len > 0) {
+		s->soft[n++] = ' ';
+		memcpy(s->soft + n, ver.p, ver.len > 48 ? 48 : ver.len);
+		n += ver.len > 48 ? 48 : ver.len;
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s->soft[i] < 0x20 || s->soft[i] == 0x7f)
+			s->soft[i] = '?';
+	s->soft[n] = '\0';
+	s->softlen = (uint8_t)n;
+}
+
 static void
 session_login(struct session *s, const struct exlog_row *row)
 {
 	const struct exlog_span *ctx = &row->f[EXLOG_CONTEXT];
 	int ok = row_outcome(ctx), tls = row_tls(ctx);
+
+	if (s->softlen == 0)
+		ctx_software(s, ctx);
 
 	if (tls < 0)
 		tls = s->tls;
@@ -1186,6 +1214,8 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 		if (CMD_IS(cmd, "id")) {
 			s->proto_hint = INV_IMAP4;
 			id_software(s, &row->f[EXLOG_PARAMETERS]);
+			if (s->softlen == 0)
+				ctx_software(s, &row->f[EXLOG_CONTEXT]);
 		}
 		break;
 	case 4:

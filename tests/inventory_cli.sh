@@ -7,7 +7,7 @@ prog=${INVENTORY:-./postern-inventory}
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: no python3"; exit 77; }
 [ -x "$prog" ] || { echo "FAIL: $prog not built"; exit 1; }
 samples=
-for d in "${POSTERN_TESTDATA:-}" "$top/../shared/testdata" "$top/../../shared/testdata"; do
+for d in "${POSTERN_TESTDATA:-}" "$top/tests/data"; do
 	if [ -n "$d" ] && [ -d "$d/exchange-logs" ]; then
 		samples=$d/exchange-logs
 		break

@@ -17,8 +17,8 @@
 
 /*
  * The directory of real Exchange log samples: $POSTERN_TESTDATA/exchange-logs,
- * else shared/testdata/exchange-logs next to the checkout or one level up
- * (a worktree).  Fails the test when there is none.
+ * else tests/data/exchange-logs in the source tree.  Fails the test when
+ * there is none.
  */
 static inline const char *
 samples_dir(void)
@@ -32,8 +32,8 @@ samples_dir(void)
 
 	if (src == NULL)
 		src = ".";
-	snprintf(c1, sizeof(c1), "%s/../shared/testdata", src);
-	snprintf(c2, sizeof(c2), "%s/../../shared/testdata", src);
+	snprintf(c1, sizeof(c1), "%s/tests/data", src);
+	snprintf(c2, sizeof(c2), "%s/../shared/testdata", src);
 	cand[0] = env;
 	cand[1] = c1;
 	cand[2] = c2;
@@ -118,7 +118,7 @@ sb_result(struct strbuf *sb, enum exlog_result res, const struct exlog_row *row)
 /*
  * Reads text through a fresh reader, fed as two pieces split at `split`
  * (or in pieces of `step` bytes when step > 0), and returns the results
- * as lines (caller frees).  The text is copied: the reader writes into it.
+ * as lines (caller frees).
  */
 static inline char *
 read_text(const char *text, size_t len, size_t split, size_t step,

@@ -397,3 +397,31 @@ Test(inventory, bad_time_is_a_malformed_row)
 	cr_assert_eq(bad[0].line, 1);
 	inventory_free(inv);
 }
+
+Test(inventory, postern_context_keys)
+{
+	struct inv_options o = opts(INV_BY_SOFTWARE);
+	struct inventory *inv = inventory_new(&o);
+	const struct inv_record *r;
+
+	/* As postern writes them: Tls with STARTTLS in capitals and the TLS
+	 * version, the IMAP ID in ClientName and ClientVersion; the key wins
+	 * over what the port would say. */
+	inv_add_text(inv, "IMAP42026030108-1.LOG", 0, EXLOG_PROTO_IMAP4,
+	    "2026-03-01T08:00:00.000Z,01,0,10.0.0.1:143,192.0.2.1:1,,1,0,1,OpenSession,,Tls=none,\n"
+	    "2026-03-01T08:00:00.100Z,01,1,10.0.0.1:143,192.0.2.1:1,,1,1,1,starttls,,R=ok;Tls=none,\n"
+	    "2026-03-01T08:00:00.200Z,01,2,10.0.0.1:143,192.0.2.1:1,,1,1,1,id,NIL,R=ok;Tls=STARTTLS:TLSv1.3;ClientName=Evolution;ClientVersion=3.46,\n"
+	    "2026-03-01T08:00:00.300Z,01,3,10.0.0.1:143,192.0.2.1:1,u,1,1,1,login,u *****,\"R=ok;Msg=\"\"Proxy:b:143:Plaintext;ProxySuccess\"\";Tls=STARTTLS:TLSv1.3;ClientName=Evolution;ClientVersion=3.46\",\n"
+	    "2026-03-01T08:00:01.000Z,02,0,10.0.0.1:993,192.0.2.2:1,,1,0,1,OpenSession,,Tls=none,\n"
+	    "2026-03-01T08:00:01.100Z,02,1,10.0.0.1:993,192.0.2.2:1,v,1,1,1,login,v *****,R=ok;Tls=none;LoginTypeAudit=WouldDeny:SecureLogin,\n");
+	cr_assert_eq(inventory_finish(inv), 0);
+	r = find_rec(inv, "Evolution 3.46", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->starttls_ok, 1);
+	cr_assert_eq(r->cleartext_ok, 0);
+	r = find_rec(inv, "(none)", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->cleartext_ok, 1);
+	cr_assert_eq(r->implicit_ok, 0);
+	inventory_free(inv);
+}
