@@ -767,6 +767,7 @@ static const char html_script[] =
     "var r=num?(parseFloat(a)-parseFloat(d)):a.localeCompare(d);\n"
     "return asc?r:-r;});\n"
     "rs.forEach(function(r){b.appendChild(r);});});})(i);\n"
+    "t.setAttribute('data-sortable','ready');\n"
     "})();\n";
 
 static void
