@@ -463,13 +463,13 @@ main(int argc, char **argv)
 	    .version = PACKAGE_VERSION};
 	struct servers servers = {0};
 	struct worker workers[MAX_THREADS];
-	struct inventory *notes = NULL, *total = NULL;
+	struct inventory *notes = NULL, *total;
 	const char *output = NULL, *server_name = NULL;
 	const char *since = NULL, *until = NULL;
 	char **paths = NULL;
 	const char **pnames = NULL;
 	size_t npaths = 0, i;
-	long nthreads = 0;
+	long want_threads = 0, nthreads = 0; /* workers[0..nthreads) set up */
 	uint64_t total_bytes = 0;
 	int c, rc = 0, failed = 0;
 	FILE *out = stdout;
@@ -482,7 +482,8 @@ main(int argc, char **argv)
 	if ((paths = calloc((size_t)argc, sizeof(*paths))) == NULL ||
 	    (pnames = calloc((size_t)argc, sizeof(*pnames))) == NULL) {
 		fprintf(stderr, PROGNAME ": out of memory\n");
-		return 1;
+		rc = 1;
+		goto finish;
 	}
 	/* A leading '-' hands back the paths in order (as option 1), so that
 	 * --server-name applies to the path that follows it. */
@@ -509,21 +510,24 @@ main(int argc, char **argv)
 				inv_opts.protocols = INV_IMAP4;
 			else {
 				fprintf(stderr, PROGNAME ": --protocol: pop3 or imap\n");
-				return 2;
+				rc = 2;
+				goto finish;
 			}
 			break;
 		case 'b':
 			if (inventory_parse_by(optarg, &inv_opts.by) < 0) {
 				fprintf(stderr, PROGNAME ": --by: client, user, "
 						"client,user or software\n");
-				return 2;
+				rc = 2;
+				goto finish;
 			}
 			break;
 		case 'f':
 			if (invreport_parse_format(optarg, &ro.format) < 0) {
 				fprintf(stderr, PROGNAME ": --format: table, csv, "
 						"json or html\n");
-				return 2;
+				rc = 2;
+				goto finish;
 			}
 			break;
 		case 'o':
@@ -535,11 +539,13 @@ main(int argc, char **argv)
 		case 'j': {
 			char *ep;
 
-			nthreads = strtol(optarg, &ep, 10);
-			if (*ep != '\0' || nthreads < 1 || nthreads > MAX_THREADS) {
+			want_threads = strtol(optarg, &ep, 10);
+			if (*ep != '\0' || want_threads < 1 ||
+			    want_threads > MAX_THREADS) {
 				fprintf(stderr, PROGNAME ": --threads: 1 to %d\n",
 				    MAX_THREADS);
-				return 2;
+				rc = 2;
+				goto finish;
 			}
 			break;
 		}
@@ -548,13 +554,16 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			rc = 0;
+			goto finish;
 		case 'V':
 			printf(PROGNAME " (postern) %s\n", PACKAGE_VERSION);
-			return 0;
+			rc = 0;
+			goto finish;
 		default:
 			usage(stderr);
-			return 2;
+			rc = 2;
+			goto finish;
 		}
 	}
 	if (npaths == 0 || server_name != NULL) {
@@ -562,17 +571,20 @@ main(int argc, char **argv)
 			fprintf(stderr, PROGNAME ": --server-name must come "
 					"before the PATH it names\n");
 		usage(stderr);
-		return 2;
+		rc = 2;
+		goto finish;
 	}
 	if (since != NULL &&
 	    inventory_parse_when(since, ro.now_ms, false, &inv_opts.since_ms) < 0) {
 		fprintf(stderr, PROGNAME ": --since: not a time: %s\n", since);
-		return 2;
+		rc = 2;
+		goto finish;
 	}
 	if (until != NULL &&
 	    inventory_parse_when(until, ro.now_ms, true, &inv_opts.until_ms) < 0) {
 		fprintf(stderr, PROGNAME ": --until: not a time: %s\n", until);
-		return 2;
+		rc = 2;
+		goto finish;
 	}
 
 	/* First the servers, so that every inventory knows all of them. */
@@ -583,19 +595,22 @@ main(int argc, char **argv)
 		if (stat(paths[i], &st) < 0) {
 			fprintf(stderr, PROGNAME ": %s: %s\n", paths[i],
 			    strerror(errno));
-			return 1;
+			rc = 1;
+			goto finish;
 		}
 		server_name_of(paths[i], S_ISDIR(st.st_mode), name, sizeof(name));
 		if (servers_add(&servers, pnames[i] ? pnames[i] : name) < 0) {
 			fprintf(stderr, PROGNAME ": out of memory\n");
-			return 1;
+			rc = 1;
+			goto finish;
 		}
 	}
 	inv_opts.servers = (const char *const *)servers.v;
 	inv_opts.nservers = servers.n;
 	if ((notes = inventory_new(&inv_opts)) == NULL) {
 		fprintf(stderr, PROGNAME ": out of memory\n");
-		return 1;
+		rc = 1;
+		goto finish;
 	}
 	for (i = 0; i < npaths; i++) {
 		char name[256];
@@ -624,40 +639,49 @@ main(int argc, char **argv)
 									EXLOG_PROTO_UNKNOWN,
 				     st.st_size) < 0) {
 				fprintf(stderr, PROGNAME ": out of memory\n");
-				return 1;
+				rc = 1;
+				goto finish;
 			}
 		}
 	}
 	if (jobs.n == 0 && inventory_summary(notes)->files_skipped == 0) {
 		fprintf(stderr, PROGNAME ": no protocol log files found\n");
-		return 1;
+		rc = 1;
+		goto finish;
 	}
 	if (jobs.n > 0)
 		qsort(jobs.v, jobs.n, sizeof(*jobs.v), job_cmp);
 	for (i = 0; i < jobs.n; i++)
 		total_bytes += (uint64_t)jobs.v[i].size;
 
-	if (nthreads == 0) {
-		nthreads = sysconf(_SC_NPROCESSORS_ONLN);
-		if (nthreads < 1)
-			nthreads = 1;
-		if (nthreads > MAX_THREADS)
-			nthreads = MAX_THREADS;
+	if (want_threads == 0) {
+		want_threads = sysconf(_SC_NPROCESSORS_ONLN);
+		if (want_threads < 1)
+			want_threads = 1;
+		if (want_threads > MAX_THREADS)
+			want_threads = MAX_THREADS;
 	}
-	if ((size_t)nthreads > jobs.n)
-		nthreads = jobs.n > 0 ? (long)jobs.n : 1;
+	if ((size_t)want_threads > jobs.n)
+		want_threads = jobs.n > 0 ? (long)jobs.n : 1;
+	for (i = 0; i < (size_t)want_threads; i++) {
+		workers[i].failed = 0;
+		workers[i].inv = NULL;
+	}
+	nthreads = want_threads;
 	atomic_store(&workers_left, (int)nthreads);
 	for (i = 0; i < (size_t)nthreads; i++) {
-		workers[i].failed = 0;
 		if ((workers[i].inv = inventory_new(&inv_opts)) == NULL) {
 			fprintf(stderr, PROGNAME ": out of memory\n");
-			return 1;
+			rc = 1;
+			goto finish;
 		}
 	}
 	for (i = 1; i < (size_t)nthreads; i++)
 		if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0) {
-			fprintf(stderr, PROGNAME ": cannot start a thread\n");
-			return 1;
+			/* Fewer threads do the same work, only slower. */
+			atomic_fetch_sub(&workers_left, (int)((size_t)nthreads - i));
+			nthreads = (long)i;
+			break;
 		}
 	if (!quiet && isatty(STDERR_FILENO) && total_bytes >= PROGRESS_MIN_BYTES &&
 	    nthreads > 1) {
@@ -681,21 +705,26 @@ main(int argc, char **argv)
 		failed += workers[i].failed;
 		if (inventory_merge(total, workers[i].inv) < 0) {
 			fprintf(stderr, PROGNAME ": out of memory\n");
-			return 1;
+			rc = 1;
+			goto finish;
 		}
 		inventory_free(workers[i].inv);
+		workers[i].inv = NULL;
 	}
 	if (inventory_merge(total, notes) < 0 || inventory_finish(total) < 0) {
 		fprintf(stderr, PROGNAME ": out of memory\n");
-		return 1;
+		rc = 1;
+		goto finish;
 	}
 	inventory_free(notes);
+	notes = NULL;
 	report_bad(total);
 
 	if (output != NULL && strcmp(output, "-") != 0) {
 		if ((out = fopen(output, "w")) == NULL) {
 			fprintf(stderr, PROGNAME ": %s: %s\n", output, strerror(errno));
-			return 1;
+			rc = 1;
+			goto finish;
 		}
 	}
 	if (ro.format == INVREPORT_TABLE && out == stdout && isatty(STDOUT_FILENO)) {
@@ -713,7 +742,10 @@ main(int argc, char **argv)
 	}
 	if (failed > 0)
 		rc = 1;
-	inventory_free(total);
+finish:
+	for (i = 0; i < (size_t)nthreads; i++)
+		inventory_free(workers[i].inv);
+	inventory_free(notes);
 	for (i = 0; i < jobs.n; i++)
 		free(jobs.v[i].path);
 	free(jobs.v);
