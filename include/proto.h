@@ -24,7 +24,8 @@ enum bye_reason {
 	BYE_TOO_MANY_ERRORS, /* max_bad_commands or max_login_attempts */
 	BYE_BACKEND,	     /* the backend is unreachable or broke off */
 	BYE_INTERNAL,	     /* out of memory or a similar local failure */
-	BYE_DISABLED	     /* the protocol was disabled by a reload */
+	BYE_DISABLED,	     /* the protocol was disabled by a reload */
+	BYE_DENIED	     /* an access rule refused the client at connect */
 };
 
 /* Outcome of a backend login step, as the protocol reports it. */
@@ -41,7 +42,10 @@ enum login_result {
 	LOGIN_OK,	/* the backend accepted: relay from now on */
 	LOGIN_FAILED,	/* the backend refused the credentials */
 	LOGIN_TEMPFAIL, /* the backend is unreachable or broke off */
-	LOGIN_IN_USE	/* max_connections_per_user reached */
+	LOGIN_IN_USE,	/* max_connections_per_user reached */
+	LOGIN_DENIED,	/* an access rule or required_group refused it */
+	LOGIN_PRIVACY,	/* the login type refused it (no TLS) */
+	LOGIN_TRY_LATER /* the groups could not be looked up: try later */
 };
 
 /* What a protocol module provides to the rest of the daemon. */

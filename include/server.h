@@ -16,6 +16,7 @@
 
 struct event;
 struct event_base;
+struct groups_port;
 struct session;
 
 TAILQ_HEAD(session_list, session);
@@ -35,6 +36,7 @@ struct worker {
 	bool grace_over;
 	struct event *grace;
 	struct conf *conf;	   /* this worker's reference to the snapshot */
+	struct groups_port *gport; /* where group lookups answer; may be NULL */
 	atomic_uint conf_gen;	   /* generation of the snapshot it holds */
 };
 

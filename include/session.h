@@ -24,6 +24,8 @@
 #include "sasl.h"
 
 struct bufferevent;
+struct groups_req;
+struct groups_req;
 struct proxy_wait;
 struct sesslog;
 struct worker;
@@ -96,6 +98,10 @@ struct session {
 	struct sesslog *log; /* protocol-log rows; NULL when not logged */
 	bool log_framed;     /* the relay frames commands for the log */
 	bool log_stalled;    /* ... and waits for answers to read more */
+
+	bool denied;		 /* an access rule refused it at connect */
+	struct groups_req *greq; /* a group lookup for the login, pending */
+	char *policy_err;	 /* the policy's reason, for the log rows */
 };
 
 /*

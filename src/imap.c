@@ -136,7 +136,9 @@ imap_caps(struct session *s, char *out, size_t cap)
 	bool tls = imap_tls_active(s);
 
 	if (imap_caps_preauth(tls, session_tls_available(s),
-		policy_advertise_cleartext(s->pc, tls), out, cap) == -1)
+		policy_advertise_cleartext_to(s->pc, tls,
+		    (struct sockaddr *)&s->peer.sa),
+		out, cap) == -1)
 		snprintf(out, cap, "IMAP4rev1");
 }
 
@@ -179,6 +181,7 @@ imap_bye(struct session *s, enum bye_reason reason)
 				"unavailable.\r\n",
 		[BYE_INTERNAL] = "* BYE [UNAVAILABLE] Internal error.\r\n",
 		[BYE_DISABLED] = "* BYE [UNAVAILABLE] Service disabled.\r\n",
+		[BYE_DENIED] = "* BYE Access denied.\r\n",
 	};
 
 	imap_reply(s, text[reason]);
@@ -205,8 +208,15 @@ imap_bad(struct session *s, const char *tag, const char *text)
 static bool
 imap_cleartext_ok(struct session *s, const char *tag, bool sent_password)
 {
-	switch (policy_cleartext_login(s->pc, imap_tls_active(s))) {
+	bool exempt = false;
+
+	switch (policy_login_type(s->pc, imap_tls_active(s),
+	    (struct sockaddr *)&s->peer.sa, &exempt)) {
 	case POLICY_ALLOW:
+		if (exempt)
+			log_info("%s: cleartext login without TLS allowed by "
+				 "login_type_exempt_ips",
+			    session_tag(s));
 		return true;
 	case POLICY_AUDIT:
 		log_notice("%s: audit: cleartext login without TLS would be "
@@ -997,6 +1007,19 @@ imap_login_answer(struct session *s, enum login_result r)
 	case LOGIN_IN_USE:
 		imap_tagged(s, tag, "NO [LIMIT] Too many connections for this "
 				    "user.");
+		break;
+	case LOGIN_DENIED:
+		/* Never which rule or group: that is for the logs. */
+		imap_tagged(s, tag, "NO [AUTHORIZATIONFAILED] Access denied.");
+		break;
+	case LOGIN_PRIVACY:
+		imap_tagged(s, tag, "NO [PRIVACYREQUIRED] Plaintext "
+				    "authentication disallowed on non-secure "
+				    "(SSL/TLS) connections.");
+		break;
+	case LOGIN_TRY_LATER:
+		imap_tagged(s, tag, "NO [UNAVAILABLE] Temporary failure, try "
+				    "again later.");
 		break;
 	}
 	free(is->caps);

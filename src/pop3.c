@@ -113,6 +113,7 @@ pop3_bye(struct session *s, enum bye_reason reason)
 				"unavailable.\r\n",
 		[BYE_INTERNAL] = "-ERR [SYS/TEMP] Internal error.\r\n",
 		[BYE_DISABLED] = "-ERR [SYS/PERM] Service disabled.\r\n",
+		[BYE_DENIED] = "-ERR [AUTH] Access denied.\r\n",
 	};
 
 	pop3_reply(s, text[reason]);
@@ -125,7 +126,8 @@ pop3_capa(struct session *s)
 
 	pop3_reply(s, "+OK Capability list follows\r\n"
 		      "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n");
-	if (policy_advertise_cleartext(s->pc, tls))
+	if (policy_advertise_cleartext_to(s->pc, tls,
+		(struct sockaddr *)&s->peer.sa))
 		pop3_reply(s, "USER\r\nSASL PLAIN LOGIN\r\n");
 	if (!tls && session_tls_available(s))
 		pop3_reply(s, "STLS\r\n");
@@ -140,8 +142,15 @@ pop3_capa(struct session *s)
 static bool
 pop3_cleartext_ok(struct session *s, bool sent_password)
 {
-	switch (policy_cleartext_login(s->pc, pop3_tls_active(s))) {
+	bool exempt = false;
+
+	switch (policy_login_type(s->pc, pop3_tls_active(s),
+	    (struct sockaddr *)&s->peer.sa, &exempt)) {
 	case POLICY_ALLOW:
+		if (exempt)
+			log_info("%s: cleartext login without TLS allowed by "
+				 "login_type_exempt_ips",
+			    session_tag(s));
 		return true;
 	case POLICY_AUDIT:
 		log_notice("%s: audit: cleartext login without TLS would be "
@@ -264,7 +273,8 @@ pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
 
 	if (cmd->arglen == 0) {
 		/* The mechanism list some clients ask for before CAPA. */
-		if (policy_advertise_cleartext(s->pc, pop3_tls_active(s)))
+		if (policy_advertise_cleartext_to(s->pc, pop3_tls_active(s),
+			(struct sockaddr *)&s->peer.sa))
 			pop3_reply(s, "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
 		else
 			pop3_reply(s, "+OK\r\n.\r\n");
@@ -772,6 +782,15 @@ pop3_login_answer(struct session *s, enum login_result r)
 	case LOGIN_IN_USE:
 		pop3_reply(s, "-ERR [IN-USE] Too many connections for this "
 			      "user.\r\n");
+		break;
+	case LOGIN_DENIED:
+	case LOGIN_PRIVACY:
+		/* Never which rule or group: that is for the logs. */
+		pop3_reply(s, "-ERR [AUTH] Access denied.\r\n");
+		break;
+	case LOGIN_TRY_LATER:
+		pop3_reply(s, "-ERR [SYS/TEMP] Temporary failure, try again "
+			      "later.\r\n");
 		break;
 	}
 	ps->answer[0] = '\0';

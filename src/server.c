@@ -19,6 +19,7 @@
 
 #include "connlimit.h"
 #include "listener.h"
+#include "groups.h"
 #include "log.h"
 #include "proto.h"
 #include "protolog.h"
@@ -32,6 +33,7 @@ static struct conf *current;
 static atomic_uint current_gen = 1;
 
 static struct worker *workers;
+static struct groups *groups_svc;
 static unsigned nworkers;
 
 int
@@ -209,6 +211,11 @@ worker_main(void *arg)
 	/* Signals belong to the main thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* Group lookups answer on the worker's own loop (groups.h). */
+	if ((w->gport = groups_port_new(groups_svc, w->base)) == NULL)
+		log_warnx("worker %u: cannot receive group lookups: logins "
+			  "that need groups will be told to try later",
+		    w->index);
 	event_base_dispatch(w->base);
 	/* After the loop: sessions still open (a flush that never ended)
 	 * are torn down here, in their own thread. */
@@ -217,6 +224,8 @@ worker_main(void *arg)
 		    "ServerShutdown");
 		session_close(TAILQ_FIRST(&w->sessions), "shutdown");
 	}
+	groups_port_free(w->gport);
+	w->gport = NULL;
 	return NULL;
 }
 
@@ -368,6 +377,8 @@ server_run(struct conf *c, struct listener_set *set)
 	}
 	if (server_protolog_start(c) == -1)
 		return 1;
+	if ((groups_svc = groups_new(c)) == NULL)
+		fatalx("out of memory");
 	if ((workers = calloc(nworkers, sizeof(*workers))) == NULL)
 		fatalx("out of memory");
 	for (unsigned i = 0; i < nworkers; i++) {
@@ -417,6 +428,9 @@ server_run(struct conf *c, struct listener_set *set)
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);
 	event_base_free(base);
+	/* Every port is gone with its worker. */
+	groups_free(groups_svc);
+	groups_svc = NULL;
 	/* Every session is closed: their last rows are queued. */
 	protolog_stop();
 	conf_unref(current);

@@ -23,7 +23,9 @@
 #include "addrset.h"
 #include "backend.h"
 #include "connlimit.h"
+#include "groups.h"
 #include "log.h"
+#include "policy.h"
 #include "proxyproto.h"
 #include "relay.h"
 #include "server.h"
@@ -64,6 +66,7 @@ static const char *const state_names[] = {
 static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_start(struct session *s);
+static void session_policy_reason(struct session *s, const char *msg);
 static void session_proxy_end(struct session *s);
 
 const char *
@@ -245,6 +248,8 @@ session_close(struct session *s, const char *reason)
 		    (unsigned long long)s->bytes_out);
 	sesslog_close(s);
 	evtimer_del(&s->timer);
+	groups_cancel(s->greq);
+	s->greq = NULL;
 	session_proxy_end(s);
 	backend_close(s);
 	if (s->client != NULL) {
@@ -268,6 +273,7 @@ session_close(struct session *s, const char *reason)
 		s->proto->free(s);
 	free(s->user);
 	free(s->tcp_peer);
+	free(s->policy_err);
 	TAILQ_REMOVE(&s->worker->sessions, s, entry);
 	server_session_gone(s->worker);
 	conf_unref(s->conf);
@@ -331,6 +337,14 @@ session_greet(struct session *s)
 	session_set_state(s, SESSION_PREAUTH);
 	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
 	    s);
+	if (s->denied) {
+		/* The protocol's goodbye instead of its greeting, before
+		 * the client could send a password. */
+		sesslog_opened(s);
+		s->proto->bye(s, BYE_DENIED);
+		session_close_after_flush(s, "refused by an access rule");
+		return;
+	}
 	s->proto->greet(s);
 	sesslog_opened(s);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
@@ -497,18 +511,42 @@ session_printable(const char *in, size_t len)
 	return out;
 }
 
-int
-session_login(struct session *s)
+/* Back to reading commands after a refused login. */
+static void
+session_resume_preauth(struct session *s)
+{
+	session_set_state(s, SESSION_PREAUTH);
+	bufferevent_enable(s->client, EV_READ);
+	session_set_timeout(s, s->pc->pre_auth_timeout_ms);
+}
+
+/*
+ * Tells the client its login was refused before any backend was asked.
+ * Returns -1 when that was the last attempt and the session is closing.
+ */
+static int
+session_login_refused(struct session *s, enum login_result r)
+{
+	session_login_clear(s);
+	s->proto->login_answer(s, r);
+	sesslog_login(s, r);
+	/* "Try later" is not the client's fault. */
+	if (r != LOGIN_TRY_LATER &&
+	    ++s->failed_logins >= s->pc->max_login_attempts) {
+		sesslog_close_error(s, "TooManyFailedLogins");
+		s->proto->bye(s, BYE_TOO_MANY_ERRORS);
+		session_close_after_flush(s, "too many failed logins");
+		return -1;
+	}
+	return 0;
+}
+
+/* The login goes on to the backend: the user limit, then connect. */
+static int
+session_login_go(struct session *s)
 {
 	enum connlimit_result r;
 
-	free(s->user);
-	s->user = session_printable(s->login->user, s->login->userlen);
-	if (s->user == NULL) {
-		s->proto->bye(s, BYE_INTERNAL);
-		session_close_after_flush(s, "out of memory");
-		return -1;
-	}
 	r = connlimit_acquire_user(s->proto->id, s->user,
 	    s->pc->max_connections_per_user);
 	if (r != CONNLIMIT_OK) {
@@ -518,7 +556,7 @@ session_login(struct session *s)
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_IN_USE);
 		sesslog_login(s, LOGIN_IN_USE);
-		return 0;
+		return 1;
 	}
 	s->user_counted = true;
 	session_set_state(s, SESSION_BACKEND);
@@ -527,6 +565,110 @@ session_login(struct session *s)
 	if (backend_connect(s) == -1) {
 		session_backend_done(s, BACKEND_BROKEN);
 		return -1;
+	}
+	return 0;
+}
+
+static void
+session_login_facts(struct session *s, struct policy_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->proto = s->proto->id;
+	f->client = (struct sockaddr *)&s->peer.sa;
+	f->tls = s->tls != SESSION_TLS_NONE;
+	f->user = s->login->user;
+}
+
+/*
+ * The login-time decision with what is known of the user's groups (NULL:
+ * not needed, or the lookup failed).  Returns -1 when the session is
+ * closing, 1 when the client was answered and may try again, 0 when the
+ * backend login started.
+ */
+static int
+session_login_decide(struct session *s, const struct group_list *groups)
+{
+	struct policy_facts f;
+	struct policy_decision d;
+	char msg[256];
+
+	session_login_facts(s, &f);
+	f.groups = groups;
+	policy_login(s->conf, &f, &d);
+	policy_errmsg(&d, msg, sizeof(msg));
+	if (msg[0] != '\0')
+		log_notice("%s: user %s: %s", session_tag(s), s->user, msg);
+	session_policy_reason(s, msg);
+	switch (d.verdict) {
+	case POLICY_OUTCOME_AUDIT:
+		sesslog_audit(s, s->policy_err);
+		/* FALLTHROUGH */
+	case POLICY_OUTCOME_ALLOW:
+		return session_login_go(s);
+	case POLICY_OUTCOME_DENY:
+		return session_login_refused(s,
+			   d.reason == POLICY_REASON_LOGIN_TYPE ? LOGIN_PRIVACY :
+								  LOGIN_DENIED) ==
+			-1 ?
+		    -1 :
+		    1;
+	case POLICY_OUTCOME_TEMPFAIL:
+		break;
+	}
+	return session_login_refused(s, LOGIN_TRY_LATER) == -1 ? -1 : 1;
+}
+
+/* The groups of the user are known, or cannot be. */
+static void
+session_groups_cb(enum groups_status st, const struct group_list *gl,
+    const char *err, void *arg)
+{
+	struct session *s = arg;
+	int rc;
+
+	s->greq = NULL;
+	if (st != GROUPS_OK)
+		log_warnx("%s: user %s: group lookup failed: %s",
+		    session_tag(s), s->user, err != NULL ? err : "unknown");
+	rc = session_login_decide(s, st == GROUPS_OK ? gl : NULL);
+	if (rc != 1)
+		return;
+	session_resume_preauth(s);
+	/* The client may have sent more while its groups were looked up. */
+	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+		s->proto->client_input(s);
+}
+
+int
+session_login(struct session *s)
+{
+	struct policy_facts f;
+
+	free(s->user);
+	s->user = session_printable(s->login->user, s->login->userlen);
+	if (s->user == NULL) {
+		s->proto->bye(s, BYE_INTERNAL);
+		session_close_after_flush(s, "out of memory");
+		return -1;
+	}
+	session_login_facts(s, &f);
+	if (!policy_needs_groups(s->conf, &f))
+		/* Called from the protocol's input loop, which goes on
+		 * reading commands after a refusal. */
+		return session_login_decide(s, NULL) == -1 ? -1 : 0;
+	/* Client reads wait for the answer; backend_timeout bounds it. */
+	session_set_state(s, SESSION_BACKEND);
+	bufferevent_disable(s->client, EV_READ);
+	session_set_timeout(s, s->pc->backend_timeout_ms);
+	if (s->worker->gport != NULL)
+		s->greq = groups_lookup(s->worker->gport, s->conf,
+		    s->login->user, session_groups_cb, s);
+	if (s->greq == NULL) {
+		log_warnx("%s: user %s: cannot look up groups", session_tag(s),
+		    s->user);
+		if (session_login_refused(s, LOGIN_TRY_LATER) == -1)
+			return -1;
+		session_resume_preauth(s);
 	}
 	return 0;
 }
@@ -557,9 +699,7 @@ session_backend_done(struct session *s, enum backend_result r)
 			session_close_after_flush(s, "too many failed logins");
 			return;
 		}
-		session_set_state(s, SESSION_PREAUTH);
-		bufferevent_enable(s->client, EV_READ);
-		session_set_timeout(s, s->pc->pre_auth_timeout_ms);
+		session_resume_preauth(s);
 		/* The client may have sent more while the backend was
 		 * busy with the login. */
 		if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
@@ -575,6 +715,41 @@ session_backend_done(struct session *s, enum backend_result r)
 		session_close_after_flush(s, "backend unavailable");
 		return;
 	}
+}
+
+/* Keeps the policy's reason for the log rows (they hold the pointer). */
+static void
+session_policy_reason(struct session *s, const char *msg)
+{
+	free(s->policy_err);
+	s->policy_err = msg[0] != '\0' ? strdup(msg) : NULL;
+	if (s->policy_err != NULL)
+		sesslog_error(s, s->policy_err);
+}
+
+/*
+ * The access rules that need no user, decided before the greeting.
+ * Returns false when the client is refused; it then gets the protocol's
+ * goodbye instead of the greeting (after the handshake on implicit TLS).
+ */
+static bool
+session_policy_connect(struct session *s)
+{
+	struct policy_facts f = {
+		.proto = s->proto->id,
+		.client = (struct sockaddr *)&s->peer.sa,
+		.tls = s->implicit_tls,
+	};
+	struct policy_decision d;
+	char msg[256];
+
+	if (policy_connect(s->conf, &f, &d) != POLICY_OUTCOME_DENY)
+		return true;
+	policy_errmsg(&d, msg, sizeof(msg));
+	log_notice("%s: refused at connect: %s", session_tag(s), msg);
+	session_policy_reason(s, msg);
+	sesslog_close_error(s, s->policy_err);
+	return false;
 }
 
 /* The connection's client is known: limits, then TLS or the greeting. */
@@ -611,6 +786,7 @@ session_start(struct session *s)
 		return;
 	}
 	log_debug("%s: connected to %s", session_tag(s), s->local.str);
+	s->denied = !session_policy_connect(s);
 
 	if (s->implicit_tls) {
 		SSL *ssl = tls_server_new(s->conf);

@@ -307,6 +307,16 @@ sesslog_login(struct session *s, enum login_result r)
 		l->errmsg = "UserConnectionLimitReached";
 		sesslog_end_with(s, NULL, false);
 		return;
+	case LOGIN_DENIED:
+	case LOGIN_PRIVACY:
+	case LOGIN_TRY_LATER:
+		/* The policy decided; its reason was set with
+		 * sesslog_error(). */
+		if (l->errmsg == NULL)
+			l->errmsg = r == LOGIN_TRY_LATER ? "GroupLookupFailed" :
+							   "AccessDenied";
+		sesslog_end_with(s, NULL, false);
+		return;
 	}
 	sesslog_end_with(s, enc, r == LOGIN_OK);
 }
