@@ -224,6 +224,11 @@ worker_main(void *arg)
 		    "ServerShutdown");
 		session_close(TAILQ_FIRST(&w->sessions), "shutdown");
 	}
+	/* A bufferevent freed from its own callback is finalized, and its
+	 * socket closed, by a later turn of the loop: give it that turn, so
+	 * that clients told goodbye see their connection end now rather
+	 * than when the last worker is done. */
+	event_base_loop(w->base, EVLOOP_NONBLOCK);
 	groups_port_free(w->gport);
 	w->gport = NULL;
 	return NULL;
