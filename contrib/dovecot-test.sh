@@ -20,9 +20,11 @@
 #   dovecot.conf, users           the configuration and the passwd-file
 #   ca.pem, dovecot.key           the self-signed certificate (it is its own
 #                                 CA: verify Dovecot with --cacert DIR/ca.pem)
-#   mail/NAME/Maildir/cur/*       every user's messages, stored with CRLF
-#                                 line ends, so a file is byte for byte what
-#                                 RETR and FETCH BODY[] return
+#   messages/N.eml                the messages every user starts with
+#                                 (1, 2 and the large 3), with CRLF line
+#                                 ends: byte for byte what RETR N and
+#                                 FETCH N BODY[] return
+#   mail/NAME/Maildir             every user's mailbox
 #   dovecot.log                   Dovecot's log
 #
 # Works as root (mail is owned by nobody, logins by Dovecot's own users) and
@@ -51,45 +53,56 @@ wait_port() {
 	return 1
 }
 
-# A message with CRLF line ends: file, subject, body lines on stdin.
+# A message with CRLF line ends: file, number, subject; body on stdin.
 write_message() {
-	local file=$1 subject=$2
+	local file=$1 n=$2 subject=$3
 	{
 		printf 'Return-Path: <sender@example.org>\n'
 		printf 'From: Postern Test <sender@example.org>\n'
-		printf 'To: %s@example.org\n' "$user"
+		printf 'To: Test User <user@example.org>\n'
 		printf 'Subject: %s\n' "$subject"
-		printf 'Date: Mon, 2 Jan 2023 10:00:00 +0000\n'
-		printf 'Message-ID: <%s.%s@example.org>\n' "$(basename "$file" | cut -d. -f1)" "$user"
+		printf 'Date: Mon, 2 Jan 2023 10:00:0%d +0000\n' "$n"
+		printf 'Message-ID: <test-%d@example.org>\n' "$n"
 		printf 'MIME-Version: 1.0\n'
 		printf 'Content-Type: text/plain; charset=us-ascii\n'
 		printf '\n'
 		cat
-	} | sed 's/$/\r/' >"$file.tmp"
-	# Dovecot reads the size from S= and would trust a wrong one.
-	mv "$file.tmp" "$file,S=$(stat -c %s "$file.tmp"):2,"
+	} | sed 's/$/\r/' >"$file"
 }
 
-make_mail() {
-	local dir=$1 big=$2 user=$3
-	local md="$dir/mail/$user/Maildir"
-	mkdir -p "$md/cur" "$md/new" "$md/tmp"
-	write_message "$md/cur/1700000001.M1P1.postern" "Welcome to postern" <<-EOF
-		Hello $user,
+# The messages every user starts with, written once to DIR/messages.
+make_messages() {
+	local dir=$1 big=$2
+	mkdir -p "$dir/messages"
+	write_message "$dir/messages/1.eml" 1 "Welcome to postern" <<-EOF
+		Hello,
 
 		this message was fetched from a private Dovecot through postern.
 		.A line that starts with a dot must come back with its dot.
 		.
 		The line above is a lone dot.
 	EOF
-	write_message "$md/cur/1700000002.M2P1.postern" "Second message" <<-EOF
+	write_message "$dir/messages/2.eml" 2 "Second message" <<-EOF
 		A second, short message.
 	EOF
 	if [ "$big" -gt 0 ]; then
 		# base64 lines of 76 characters; the header makes up the rest.
 		head -c $((big * 3 / 4)) /dev/urandom | base64 -w 76 |
-			write_message "$md/cur/1700000003.M3P1.postern" "Large message"
+			write_message "$dir/messages/3.eml" 3 "Large message"
 	fi
+}
+
+# Copies the messages into a user's Maildir (flags and names change as the
+# user reads them: compare with DIR/messages, not with the Maildir).
+make_mailbox() {
+	local dir=$1 user=$2 f n
+	local md="$dir/mail/$user/Maildir"
+	mkdir -p "$md/cur" "$md/new" "$md/tmp"
+	for f in "$dir"/messages/*.eml; do
+		n=$(basename "$f" .eml)
+		# Dovecot trusts the size in S=.
+		cp "$f" "$md/cur/170000000$n.M${n}P1.postern,S=$(stat -c %s "$f"):2,"
+	done
 }
 
 start() {
@@ -137,13 +150,14 @@ start() {
 		-keyout "$dir/dovecot.key" -out "$dir/ca.pem" 2>/dev/null ||
 		die "openssl req failed"
 
+	make_messages "$dir" "$big"
 	: >"$dir/users"
 	for entry in $users; do
 		name=${entry%%:*}
 		pass=${entry#*:}
 		printf '%s:{PLAIN}%s:%s:%s::%s/mail/%s\n' "$name" "$pass" \
 			"$mail_uid" "$mail_gid" "$dir" "$name" >>"$dir/users"
-		make_mail "$dir" "$big" "$name"
+		make_mailbox "$dir" "$name"
 	done
 
 	cat >"$dir/dovecot.conf" <<-EOF
