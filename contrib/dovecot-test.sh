@@ -232,7 +232,12 @@ start() {
 			die "$dir: not reachable by uid $mail_uid (a parent directory is private)"
 	fi
 
-	dovecot -c "$dir/dovecot.conf" || die "dovecot did not start; see $dir/dovecot.log"
+	# The daemon must not hold on to our standard output: a caller that
+	# reads it to the end would wait for Dovecot to stop.
+	if ! dovecot -c "$dir/dovecot.conf" </dev/null >"$dir/dovecot.out" 2>&1; then
+		cat "$dir/dovecot.out" >&2
+		die "dovecot did not start; see $dir/dovecot.log"
+	fi
 	for p in "$pop3" "$pop3s" "$imap" "$imaps"; do
 		wait_port "$p" || {
 			stop "$dir"
