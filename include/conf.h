@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 struct ssl_ctx_st;
+struct addrset;
 
 /* The protocols postern serves; also the index into conf->proto[]. */
 enum proto_id {
@@ -43,6 +44,14 @@ enum backend_tls {
 	BACKEND_TLS_NONE,
 	BACKEND_TLS_STARTTLS,
 	BACKEND_TLS_IMPLICIT
+};
+
+/* How the real client address is handed on to the backend. */
+enum forward_addr {
+	FORWARD_NONE,
+	FORWARD_ID,	/* IMAP: ID with x-originating-ip and friends */
+	FORWARD_XCLIENT, /* POP3: XCLIENT ADDR= PORT= SESSION= */
+	FORWARD_PROXY	/* a PROXY protocol v2 header on the connection */
 };
 
 /* Daemon log levels, in the order syslog uses. */
@@ -78,6 +87,7 @@ struct proto_conf {
 	char *backend_server_name; /* name verified and sent as SNI; default: host */
 	bool backend_verify;
 	unsigned backend_timeout_ms; /* connect + TLS + greeting + login */
+	enum forward_addr forward_client_address;
 
 	unsigned max_connections;	       /* 0: unlimited */
 	unsigned max_connection_from_single_ip; /* 0: unlimited */
@@ -118,6 +128,8 @@ struct conf {
 	enum log_level log_level;
 	bool syslog;
 	unsigned shutdown_timeout_ms;
+	/* Where a PROXY protocol header is believed; NULL: nowhere. */
+	struct addrset *trusted_proxies;
 
 	struct tls_conf tls;
 	struct proto_conf proto[PROTO_COUNT];

@@ -26,6 +26,9 @@ void netaddr_set(struct netaddr *na, const struct sockaddr *sa, socklen_t len);
 /* Writes "host:port" ("[v6]:port") for sa into buf; returns buf. */
 const char *netaddr_format(const struct sockaddr *sa, char *buf, size_t len);
 
+/* Writes the address of sa alone ("192.0.2.1", "2001:db8::1"); returns buf. */
+const char *netaddr_host(const struct sockaddr *sa, char *buf, size_t len);
+
 /* The port of sa in host order, 0 for a family without ports. */
 unsigned netaddr_port(const struct sockaddr *sa);
 

@@ -90,6 +90,13 @@ struct pop3_capa {
 /* Notes what one line of a CAPA answer (without its line end) offers. */
 void pop3_capa_line(struct pop3_capa *capa, const char *line, size_t len);
 
+/*
+ * Whether a backend greeting (without its line end) says the server takes
+ * XCLIENT from postern: Dovecot announces it to its trusted networks as a
+ * response code, "+OK [XCLIENT] ...", not in CAPA.
+ */
+bool pop3_greeting_xclient(const char *line, size_t len);
+
 /* The POP3 protocol descriptor. */
 extern const struct proto pop3_proto;
 

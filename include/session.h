@@ -24,10 +24,12 @@
 #include "sasl.h"
 
 struct bufferevent;
+struct proxy_wait;
 struct worker;
 
 /* Where a session is in its life; changed only by session_set_state(). */
 enum session_state {
+	SESSION_PROXY,	    /* reading a trusted proxy's PROXY header */
 	SESSION_TLS_ACCEPT, /* implicit TLS handshake before the greeting */
 	SESSION_PREAUTH,    /* greeting sent, reading pre-auth commands */
 	SESSION_STARTTLS,   /* STLS/STARTTLS answered, client handshake */
@@ -65,11 +67,13 @@ struct session {
 
 	struct bufferevent *client;
 	struct bufferevent *backend;
-	evutil_socket_t fd;  /* the client socket, until TLS owns it */
-	evutil_socket_t bfd; /* the backend socket, until TLS owns it */
+	evutil_socket_t fd; /* the client socket until a bufferevent owns it */
 
 	struct netaddr local; /* the address the client connected to */
 	struct netaddr peer;  /* the client (after a trusted PROXY hop) */
+	struct netaddr *tcp_peer; /* the proxy, when a PROXY header named
+				     another client; else NULL */
+	struct proxy_wait *pw;	  /* while in SESSION_PROXY */
 
 	struct event timer;
 	struct timeval last_active; /* for the idle timeouts */
@@ -86,6 +90,7 @@ struct session {
 	uint64_t bytes_out; /* relayed backend -> client */
 	bool client_eof;
 	bool backend_eof;
+	bool saw_input; /* the client has sent its first bytes */
 };
 
 /*

@@ -32,6 +32,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "addrset.h"
 #include "conf.h"
 
 #define WORKERS_MAX 256
@@ -118,7 +119,8 @@ struct conf_error {
 };
 
 static key_parser p_workers, p_string, p_abspath, p_enum, p_bool, p_duration,
-    p_bindings, p_banner, p_backend, p_cafile, p_hostname, p_uint, p_cmdsize;
+    p_bindings, p_banner, p_backend, p_cafile, p_hostname, p_uint, p_cmdsize,
+    p_addrlist;
 
 static const struct enum_name log_levels[] = {{"error", LOGLEVEL_ERROR},
     {"warning", LOGLEVEL_WARNING}, {"notice", LOGLEVEL_NOTICE},
@@ -140,6 +142,10 @@ static const struct enum_name backend_tls_modes[] = {{"none", BACKEND_TLS_NONE},
     {"starttls", BACKEND_TLS_STARTTLS}, {"implicit", BACKEND_TLS_IMPLICIT},
     {NULL, 0}};
 
+static const struct enum_name forward_modes[] = {{"none", FORWARD_NONE},
+    {"id", FORWARD_ID}, {"xclient", FORWARD_XCLIENT},
+    {"proxy", FORWARD_PROXY}, {NULL, 0}};
+
 #define CO(f) offsetof(struct conf, f)
 #define PO(f) offsetof(struct proto_conf, f)
 
@@ -151,6 +157,8 @@ static const struct key keys[] = {
     {S_POSTERN, "syslog", p_bool, CO(syslog), 0, 0, 0, NULL},
     {S_POSTERN, "shutdown_timeout", p_duration, CO(shutdown_timeout_ms), 0,
         HOUR_MS, 0, NULL},
+    {S_POSTERN, "trusted_proxies", p_addrlist, CO(trusted_proxies), 0, 0,
+        F_LIST, NULL},
 
     {S_TLS, "certificate", p_string, CO(tls.certificate), 0, 0, 0, NULL},
     {S_TLS, "private_key", p_string, CO(tls.private_key), 0, 0, 0, NULL},
@@ -174,6 +182,8 @@ static const struct key keys[] = {
     {S_PROTO, "backend_verify", p_bool, PO(backend_verify), 0, 0, 0, NULL},
     {S_PROTO, "backend_timeout", p_duration, PO(backend_timeout_ms), SEC_MS,
         HOUR_MS, 0, NULL},
+    {S_PROTO, "forward_client_address", p_enum, PO(forward_client_address), 0,
+        0, 0, forward_modes},
     {S_PROTO, "max_connections", p_uint, PO(max_connections), 0, LIMIT_MAX,
         F_UNLIMITED, NULL},
     {S_PROTO, "max_connection_from_single_ip", p_uint,
@@ -1003,6 +1013,45 @@ p_bindings(struct loader *l, const struct key *k, const char *v, void *dst)
 	return rc;
 }
 
+/*
+ * A list of addresses, CIDR blocks and a-b ranges, separated by commas or
+ * blanks, into the struct addrset * at dst; repeated keys and continuation
+ * lines add to it.
+ */
+static int
+p_addrlist(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	struct addrset **set = dst;
+	char item[128], err[256];
+	const char *p = v;
+	size_t len;
+	int rc = 0;
+
+	if (*set == NULL && (*set = addrset_new()) == NULL) {
+		l->oom = true;
+		return -1;
+	}
+	for (;;) {
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			break;
+		len = strcspn(p, " \t,");
+		if (len >= sizeof(item)) {
+			key_error(l, k, "address '%.20s...' is too long", p);
+			rc = -1;
+		} else {
+			memcpy(item, p, len);
+			item[len] = '\0';
+			if (addrset_add(*set, item, err, sizeof(err)) == -1) {
+				key_error(l, k, "%s", err);
+				rc = -1;
+			}
+		}
+		p += len;
+	}
+	return rc;
+}
+
 static size_t
 key_index(const char *name)
 {
@@ -1766,6 +1815,18 @@ conf_validate(struct loader *l)
 			return;
 		if (!pc->enabled)
 			continue;
+		if ((pc->forward_client_address == FORWARD_ID &&
+			i != PROTO_IMAP) ||
+		    (pc->forward_client_address == FORWARD_XCLIENT &&
+			i != PROTO_POP3))
+			conf_error(l, key_line(l, sec, "forward_client_address"),
+			    "[%s] forward_client_address = %s is for %s only "
+			    "(use %s or proxy here)",
+			    section_names[sec],
+			    enum_label(forward_modes,
+				(int)pc->forward_client_address),
+			    i == PROTO_IMAP ? "POP3" : "IMAP",
+			    i == PROTO_IMAP ? "id" : "xclient");
 		if (key_line(l, sec, "backend") == 0)
 			conf_error(l, l->section_line[sec],
 			    "[%s] backend is required (host, host:port or "
@@ -1785,6 +1846,8 @@ conf_validate(struct loader *l)
 			    section_names[sec]);
 		}
 	}
+	if (c->trusted_proxies != NULL)
+		addrset_finish(c->trusted_proxies);
 	if (!c->proto[PROTO_POP3].enabled && !c->proto[PROTO_IMAP].enabled)
 		conf_error(l, 0,
 		    "no protocol is enabled (a [pop3] or [imap] section "
@@ -1885,6 +1948,7 @@ conf_free(struct conf *c)
 	free(c->tls.private_key);
 	free(c->tls.ciphers);
 	free(c->tls.ciphersuites);
+	addrset_free(c->trusted_proxies);
 	for (i = 0; i < PROTO_COUNT; i++) {
 		pc = &c->proto[i];
 		free(pc->bindings);
@@ -1997,6 +2061,8 @@ dump_proto(const struct conf *c, enum proto_id p, FILE *out)
 	STR("BackendCaFile", pc->backend_ca_file);
 	STR("BackendServerName", pc->backend_server_name);
 	BOOL("BackendVerify", pc->backend_verify);
+	STR("ForwardClientAddress",
+	    enum_label(forward_modes, (int)pc->forward_client_address));
 	fmt_timespan(
 	    pc->backend_timeout_ms, ROW("BackendTimeout"), sizeof(r->value));
 	fmt_limit(pc->max_connections, ROW("MaxConnections"), sizeof(r->value));
@@ -2032,6 +2098,8 @@ conf_dump(const struct conf *c, FILE *out)
 	BOOL("Syslog", c->syslog);
 	fmt_timespan(
 	    c->shutdown_timeout_ms, ROW("ShutdownTimeout"), sizeof(r->value));
+	SET("TrustedProxies", "%zu address ranges",
+	    c->trusted_proxies != NULL ? addrset_count(c->trusted_proxies) : 0);
 	STR("Certificate", c->tls.certificate);
 	STR("PrivateKey", c->tls.private_key);
 	STR("MinVersion", enum_label(tls_versions, c->tls.min_version));

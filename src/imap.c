@@ -46,6 +46,7 @@ enum imap_backend_state {
 	IMAP_B_GREETING,
 	IMAP_B_CAPABILITY,
 	IMAP_B_STARTTLS,
+	IMAP_B_ID,	    /* forwarding the client address with ID */
 	IMAP_B_AUTH_CONT,   /* AUTHENTICATE PLAIN sent without SASL-IR */
 	IMAP_B_LITERAL_CONT, /* LOGIN with a synchronising literal */
 	IMAP_B_LOGIN	    /* waiting for the tagged answer of the login */
@@ -73,6 +74,8 @@ struct imap_session {
 	bool backend_logindisabled;
 	bool backend_literalplus;
 	bool backend_starttls;
+	bool backend_id;
+	bool id_done; /* the client address was offered, or could not be */
 	bool have_caps;
 	uint64_t skip; /* literal bytes of an untagged backend line */
 	size_t after;  /* bytes buffered after the backend line being read */
@@ -538,7 +541,42 @@ imap_backend_start(struct session *s)
 
 	is->bstate = IMAP_B_GREETING;
 	is->have_caps = false;
+	is->id_done = false;
 	is->skip = 0;
+}
+
+/*
+ * Hands the client's address to the backend in an ID command, the way
+ * Dovecot (login_trusted_networks) and others take it from a trusted
+ * proxy, so that their logs, rate limits and fail2ban see the client.
+ * The client's own ID was answered by postern and never reaches the
+ * backend, so no x-originating-* field of the client's is passed on.
+ */
+static bool
+imap_backend_id(struct session *s)
+{
+	struct imap_session *is = I(s);
+	char peer[NETADDR_STRLEN], local[NETADDR_STRLEN];
+
+	is->id_done = true;
+	if (!is->backend_id) {
+		log_notice("%s: forward_client_address is id but the backend "
+			   "does not offer ID: the client address is not "
+			   "forwarded",
+		    session_tag(s));
+		return false;
+	}
+	backend_printf(s,
+	    "A3 ID (\"x-originating-ip\" \"%s\" \"x-originating-port\" \"%u\" "
+	    "\"x-connected-ip\" \"%s\" \"x-connected-port\" \"%u\" "
+	    "\"x-session-id\" \"postern-%016llx\")\r\n",
+	    netaddr_host((struct sockaddr *)&s->peer.sa, peer, sizeof(peer)),
+	    netaddr_port((struct sockaddr *)&s->peer.sa),
+	    netaddr_host((struct sockaddr *)&s->local.sa, local, sizeof(local)),
+	    netaddr_port((struct sockaddr *)&s->local.sa),
+	    (unsigned long long)s->id);
+	is->bstate = IMAP_B_ID;
+	return true;
 }
 
 static void
@@ -553,6 +591,7 @@ imap_backend_caps(struct imap_session *is, const struct imap_response *r)
 	is->backend_plain = imap_caps_has(c, n, "AUTH=PLAIN");
 	is->backend_saslir = imap_caps_has(c, n, "SASL-IR");
 	is->backend_literalplus = imap_caps_has(c, n, "LITERAL+");
+	is->backend_id = imap_caps_has(c, n, "ID");
 }
 
 /* Sends LOGIN with each value quoted, or as a literal where it must be. */
@@ -615,6 +654,9 @@ imap_backend_login(struct session *s)
 		is->bstate = IMAP_B_STARTTLS;
 		return BACKEND_MORE;
 	}
+	if (s->pc->forward_client_address == FORWARD_ID && !is->id_done &&
+	    imap_backend_id(s))
+		return BACKEND_MORE;
 	if (is->backend_plain) {
 		if (sasl_plain_encode(s->login->user, s->login->pass, b64,
 			sizeof(b64)) == -1)
@@ -639,6 +681,13 @@ imap_backend_login(struct session *s)
 	return imap_backend_send_login(s);
 }
 
+static bool
+imap_code_is(const struct imap_response *r, const char *code)
+{
+	return r->code.len == strlen(code) &&
+	    strncasecmp(r->code.p, code, r->code.len) == 0;
+}
+
 /* The tagged answer to the login. */
 static enum backend_result
 imap_backend_final(struct session *s, const struct imap_response *r)
@@ -659,11 +708,9 @@ imap_backend_final(struct session *s, const struct imap_response *r)
 	case IMAP_STATUS_NO:
 		/* RFC 5530 codes that are not about the credentials reach the
 		 * client as the backend said them. */
-		system = r->code.len > 0 &&
-		    (strncasecmp(r->code.p, "UNAVAILABLE", r->code.len) == 0 ||
-			strncasecmp(r->code.p, "INUSE", r->code.len) == 0 ||
-			strncasecmp(r->code.p, "LIMIT", r->code.len) == 0 ||
-			strncasecmp(r->code.p, "SERVERBUG", r->code.len) == 0);
+		system = imap_code_is(r, "UNAVAILABLE") ||
+		    imap_code_is(r, "INUSE") || imap_code_is(r, "LIMIT") ||
+		    imap_code_is(r, "SERVERBUG");
 		free(is->answer);
 		is->answer = NULL;
 		if (system && asprintf(&is->answer, "NO [%.*s] %.*s",
@@ -709,6 +756,14 @@ imap_backend_line(struct session *s, const char *line, size_t len)
 		if (is->after > 0)
 			return BACKEND_BROKEN;
 		return BACKEND_STARTTLS;
+	case IMAP_B_ID:
+		if (r.kind != IMAP_RESP_TAGGED)
+			return BACKEND_MORE;
+		if (r.status != IMAP_STATUS_OK)
+			log_notice("%s: the backend refused ID: the client "
+				   "address is not forwarded",
+			    session_tag(s));
+		return imap_backend_login(s);
 	case IMAP_B_AUTH_CONT:
 		if (r.kind == IMAP_RESP_CONTINUATION) {
 			char b64[SASL_PLAIN_B64_MAX + 1];

@@ -68,3 +68,20 @@ netaddr_port(const struct sockaddr *sa)
 		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 	return 0;
 }
+
+const char *
+netaddr_host(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void *a;
+
+	if (sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	else
+		a = NULL;
+	if (a == NULL || inet_ntop(sa->sa_family, a, buf, (socklen_t)len) ==
+	    NULL)
+		snprintf(buf, len, "unknown");
+	return buf;
+}

@@ -40,6 +40,7 @@ enum pop3_backend_state {
 	POP3_B_CAPA_STATUS,
 	POP3_B_CAPA_LINES,
 	POP3_B_STLS,
+	POP3_B_XCLIENT,
 	POP3_B_USER,
 	POP3_B_PASS,
 	POP3_B_AUTH
@@ -51,6 +52,8 @@ struct pop3_session {
 	enum pop3_backend_state bstate;
 	struct pop3_capa capa;
 	bool backend_tls_up;
+	bool xclient_done; /* the client address was offered, or could not be */
+	bool greeting_xclient; /* "+OK [XCLIENT]" */
 	/* The name from USER or AUTH LOGIN, until the password comes. */
 	char user[256];
 	size_t userlen;
@@ -506,7 +509,36 @@ pop3_backend_start(struct session *s)
 	struct pop3_session *ps = P(s);
 
 	ps->bstate = POP3_B_GREETING;
+	ps->xclient_done = ps->greeting_xclient = false;
 	memset(&ps->capa, 0, sizeof(ps->capa));
+}
+
+/*
+ * Hands the client's address to the backend the way Dovecot's pop3-login
+ * takes it from hosts in its login_trusted_networks, so that its logs,
+ * rate limits and fail2ban see the client rather than postern.
+ */
+static bool
+pop3_backend_xclient(struct session *s)
+{
+	struct pop3_session *ps = P(s);
+	char host[NETADDR_STRLEN];
+
+	ps->xclient_done = true;
+	if (!ps->capa.xclient && !ps->greeting_xclient) {
+		log_notice("%s: forward_client_address is xclient but the "
+			   "backend does not offer XCLIENT to postern (is "
+			   "postern in its trusted networks?): the client "
+			   "address is not forwarded",
+		    session_tag(s));
+		return false;
+	}
+	backend_printf(s, "XCLIENT ADDR=%s PORT=%u SESSION=postern-%016llx\r\n",
+	    netaddr_host((struct sockaddr *)&s->peer.sa, host, sizeof(host)),
+	    netaddr_port((struct sockaddr *)&s->peer.sa),
+	    (unsigned long long)s->id);
+	ps->bstate = POP3_B_XCLIENT;
+	return true;
 }
 
 /* Sends the credentials the best way the backend offers. */
@@ -527,6 +559,9 @@ pop3_backend_login(struct session *s)
 		ps->bstate = POP3_B_STLS;
 		return BACKEND_MORE;
 	}
+	if (s->pc->forward_client_address == FORWARD_XCLIENT &&
+	    !ps->xclient_done && pop3_backend_xclient(s))
+		return BACKEND_MORE;
 	if (ps->capa.sasl_plain && sasl_plain_encode(s->login->user,
 		s->login->pass, b64, sizeof(b64)) != -1) {
 		backend_printf(s, "AUTH PLAIN %s\r\n", b64);
@@ -576,6 +611,7 @@ pop3_backend_input(struct session *s)
 		case POP3_B_GREETING:
 			if (st != POP3_STATUS_OK)
 				return BACKEND_BROKEN;
+			ps->greeting_xclient = pop3_greeting_xclient(line, len);
 			backend_printf(s, "CAPA\r\n");
 			ps->bstate = POP3_B_CAPA_STATUS;
 			break;
@@ -602,6 +638,15 @@ pop3_backend_input(struct session *s)
 				bufferevent_get_input(s->backend)) > 0)
 				return BACKEND_BROKEN;
 			return BACKEND_STARTTLS;
+		case POP3_B_XCLIENT:
+			if (st == POP3_STATUS_ERR)
+				log_notice("%s: the backend refused XCLIENT: "
+					   "the client address is not "
+					   "forwarded",
+				    session_tag(s));
+			else if (st != POP3_STATUS_OK)
+				return BACKEND_BROKEN;
+			return pop3_backend_login(s);
 		case POP3_B_USER:
 			if (st == POP3_STATUS_ERR)
 				return pop3_backend_final(s, line, len);

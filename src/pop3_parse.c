@@ -135,3 +135,17 @@ pop3_capa_line(struct pop3_capa *capa, const char *line, size_t len)
 	    pop3_has_token(line + kl + 1, len - kl - 1, "PLAIN"))
 		capa->sasl_plain = true;
 }
+
+bool
+pop3_greeting_xclient(const char *line, size_t len)
+{
+	static const char code[] = "[XCLIENT]";
+	size_t n = sizeof(code) - 1;
+
+	if (pop3_status(line, len) != POP3_STATUS_OK)
+		return false;
+	for (size_t i = 0; i + n <= len; i++)
+		if (strncasecmp(line + i, code, n) == 0)
+			return true;
+	return false;
+}

@@ -4,11 +4,13 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -18,9 +20,11 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "addrset.h"
 #include "backend.h"
 #include "connlimit.h"
 #include "log.h"
+#include "proxyproto.h"
 #include "relay.h"
 #include "server.h"
 #include "session.h"
@@ -29,9 +33,25 @@
 /* How long a last answer may take to reach the client. */
 #define SESSION_FLUSH_MS 5000
 
+/*
+ * How long a connection from a trusted proxy may take to send its PROXY
+ * header.  HAProxy sends it with the connection; a client that connects
+ * from a trusted address without one (a health check, an administrator on
+ * the balancer host) is served as itself after this wait.
+ */
+#define SESSION_PROXY_WAIT_MS 2000
+
+/* The PROXY header read so far from a trusted proxy. */
+struct proxy_wait {
+	struct event *ev;
+	size_t len;
+	uint8_t buf[PROXYPROTO_MAX_HEADER];
+};
+
 static atomic_uint_fast64_t session_next_id = 1;
 
 static const char *const state_names[] = {
+	[SESSION_PROXY] = "proxy",
 	[SESSION_TLS_ACCEPT] = "tls-accept",
 	[SESSION_PREAUTH] = "preauth",
 	[SESSION_STARTTLS] = "starttls",
@@ -42,6 +62,8 @@ static const char *const state_names[] = {
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+static void session_start(struct session *s);
+static void session_proxy_end(struct session *s);
 
 const char *
 session_tag(const struct session *s)
@@ -88,6 +110,14 @@ static void
 session_timeout(struct session *s)
 {
 	switch (s->state) {
+	case SESSION_PROXY:
+		if (s->pw->len > 0) {
+			session_close(s, "incomplete PROXY protocol header");
+			return;
+		}
+		session_proxy_end(s);
+		session_start(s);
+		return;
 	case SESSION_PREAUTH:
 		s->proto->bye(s, BYE_TIMEOUT);
 		session_close_after_flush(s, "pre-auth timeout");
@@ -175,6 +205,7 @@ session_close(struct session *s, const char *reason)
 		    session_tag(s), reason, (unsigned long long)s->bytes_in,
 		    (unsigned long long)s->bytes_out);
 	evtimer_del(&s->timer);
+	session_proxy_end(s);
 	backend_close(s);
 	if (s->client != NULL) {
 		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
@@ -196,6 +227,7 @@ session_close(struct session *s, const char *reason)
 	if (s->proto->free != NULL)
 		s->proto->free(s);
 	free(s->user);
+	free(s->tcp_peer);
 	TAILQ_REMOVE(&s->worker->sessions, s, entry);
 	server_session_gone(s->worker);
 	conf_unref(s->conf);
@@ -261,6 +293,33 @@ session_greet(struct session *s)
 	session_set_timeout(s, s->pc->pre_auth_timeout_ms);
 }
 
+/*
+ * A PROXY header where none is expected: from an address not in
+ * trusted_proxies, or a second one.  Believing it would let anyone choose
+ * the address that limits, rules and logs see.
+ */
+static bool
+session_unexpected_proxy_header(struct session *s)
+{
+	static const uint8_t v2sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+	    0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+	struct evbuffer *in = bufferevent_get_input(s->client);
+	size_t len = evbuffer_get_length(in);
+	const uint8_t *p;
+
+	if (len < 6)
+		return false;
+	p = evbuffer_pullup(in, len < 12 ? (ev_ssize_t)len : 12);
+	if (memcmp(p, "PROXY ", 6) != 0 &&
+	    memcmp(p, v2sig, len < 12 ? len : 12) != 0)
+		return false;
+	log_warnx("%s: PROXY protocol header from an address that is not in "
+		  "trusted_proxies",
+	    session_tag(s));
+	session_close(s, "untrusted PROXY protocol header");
+	return true;
+}
+
 static void
 session_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -268,6 +327,11 @@ session_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	session_touch(s);
+	if (!s->saw_input) {
+		s->saw_input = true;
+		if (session_unexpected_proxy_header(s))
+			return;
+	}
 	if (s->state == SESSION_PREAUTH)
 		s->proto->client_input(s);
 }
@@ -332,6 +396,10 @@ session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
 	SSL *ssl;
 
 	(void)bev;
+	/* Detached first, so that freeing the cleartext bufferevent (which
+	 * libevent defers while in its callback) leaves the socket alone. */
+	s->fd = bufferevent_getfd(s->client);
+	bufferevent_setfd(s->client, -1);
 	bufferevent_free(s->client);
 	s->client = NULL;
 	if ((ssl = tls_server_new(s->conf)) == NULL) {
@@ -345,6 +413,9 @@ session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
 		session_close(s, "cannot start TLS");
 		return;
 	}
+	/* A peer that closes without close_notify ends the stream: IMAP
+	 * and POP3 frame their own data, so this is no truncation. */
+	bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
 	s->fd = -1;
 	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
 	    s);
@@ -453,6 +524,190 @@ session_backend_done(struct session *s, enum backend_result r)
 	}
 }
 
+/* The connection's client is known: limits, then TLS or the greeting. */
+static void
+session_start(struct session *s)
+{
+	struct worker *w = s->worker;
+	enum connlimit_result r;
+	evutil_socket_t fd = s->fd;
+
+	r = connlimit_acquire_ip(s->proto->id, (struct sockaddr *)&s->peer.sa,
+	    s->pc->max_connections, s->pc->max_connection_from_single_ip);
+	s->ip_counted = r == CONNLIMIT_OK;
+	if (r != CONNLIMIT_OK) {
+		log_notice("%s: refused: %s reached", session_tag(s),
+		    r == CONNLIMIT_TOTAL ? "max_connections" :
+					   "max_connection_from_single_ip");
+		/* Saying so over implicit TLS would cost a handshake per
+		 * refused connection, the opposite of what a limit is for. */
+		if (s->implicit_tls) {
+			session_close(s, NULL);
+			return;
+		}
+		s->client = bufferevent_socket_new(w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (s->client == NULL) {
+			session_close(s, NULL);
+			return;
+		}
+		s->fd = -1;
+		s->proto->bye(s, BYE_TOO_MANY_CONN);
+		session_close_after_flush(s, NULL);
+		return;
+	}
+	log_debug("%s: connected to %s", session_tag(s), s->local.str);
+
+	if (s->implicit_tls) {
+		SSL *ssl = tls_server_new(s->conf);
+
+		if (ssl == NULL) {
+			session_close(s, "no TLS context");
+			return;
+		}
+		s->client = bufferevent_openssl_socket_new(w->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (s->client == NULL) {
+			session_close(s, "cannot start TLS");
+			return;
+		}
+		bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
+		s->fd = -1;
+		session_set_state(s, SESSION_TLS_ACCEPT);
+		bufferevent_setcb(s->client, session_read_cb, NULL,
+		    session_event_cb, s);
+		bufferevent_enable(s->client, EV_READ | EV_WRITE);
+		session_set_timeout(s, s->pc->pre_auth_timeout_ms);
+		return;
+	}
+	/* libevent closes the socket once it has let go of it: closing it
+	 * here could come before a deferred event_del on the number. */
+	s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->client == NULL) {
+		session_close(s, "out of memory");
+		return;
+	}
+	s->fd = -1;
+	session_greet(s);
+}
+
+static void
+session_proxy_end(struct session *s)
+{
+	if (s->pw != NULL) {
+		event_free(s->pw->ev);
+		free(s->pw);
+		s->pw = NULL;
+	}
+}
+
+/* Takes what a complete header says about the client. */
+static int
+session_proxy_apply(struct session *s, const struct proxyproto_result *res)
+{
+	if (res->local) {
+		/* A health check of the proxy itself, or a family postern
+		 * does not route: the TCP peer stays the client. */
+		log_debug("%s: PROXY v%d header without a client address",
+		    session_tag(s), res->version);
+		return 0;
+	}
+	if ((s->tcp_peer = malloc(sizeof(*s->tcp_peer))) == NULL)
+		return -1;
+	*s->tcp_peer = s->peer;
+	netaddr_set(&s->peer, (const struct sockaddr *)&res->src,
+	    res->src.ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+					    sizeof(struct sockaddr_in6));
+	netaddr_set(&s->local, (const struct sockaddr *)&res->dst,
+	    res->dst.ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+					    sizeof(struct sockaddr_in6));
+	log_debug("%s: PROXY v%d header from %s", session_tag(s), res->version,
+	    s->tcp_peer->str);
+	return 0;
+}
+
+/*
+ * Reads a trusted proxy's header without taking a byte beyond it: what
+ * follows belongs to TLS or to the protocol.  Bytes are peeked, and only
+ * those that are certainly part of the header are read.
+ */
+static void
+session_proxy_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct proxy_wait *pw = s->pw;
+	struct proxyproto_result res;
+	size_t total, take;
+	bool done = false;
+	ssize_t n;
+
+	(void)what;
+	n = recv(fd, pw->buf + pw->len, sizeof(pw->buf) - pw->len, MSG_PEEK);
+	if (n == 0) {
+		session_close(s, "the client closed the connection before "
+				 "its PROXY header");
+		return;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		session_close(s, "client connection error");
+		return;
+	}
+	total = pw->len + (size_t)n;
+	switch (proxyproto_parse(pw->buf, total, &res)) {
+	case PROXYPROTO_NEED_MORE:
+		take = (size_t)n;
+		break;
+	case PROXYPROTO_DONE:
+		take = res.consumed - pw->len;
+		done = true;
+		break;
+	case PROXYPROTO_INVALID:
+	default:
+		if (pw->len == 0 && res.error == PROXYPROTO_ERR_SIGNATURE) {
+			/* No header: the trusted host is the client. */
+			session_proxy_end(s);
+			session_start(s);
+			return;
+		}
+		log_warnx("%s: invalid PROXY protocol header: %s",
+		    session_tag(s), proxyproto_strerror(res.error));
+		session_close(s, "invalid PROXY protocol header");
+		return;
+	}
+	/* The bytes were peeked, so they are there to be read. */
+	if (recv(fd, pw->buf + pw->len, take, 0) != (ssize_t)take) {
+		session_close(s, "client connection error");
+		return;
+	}
+	pw->len += take;
+	if (!done)
+		return;
+	session_proxy_end(s);
+	if (session_proxy_apply(s, &res) == -1) {
+		session_close(s, "out of memory");
+		return;
+	}
+	session_start(s);
+}
+
+static void
+session_proxy_wait(struct session *s)
+{
+	if ((s->pw = calloc(1, sizeof(*s->pw))) == NULL ||
+	    (s->pw->ev = event_new(s->worker->base, s->fd, EV_READ | EV_PERSIST,
+		 session_proxy_read_cb, s)) == NULL) {
+		free(s->pw);
+		s->pw = NULL;
+		session_close(s, "out of memory");
+		return;
+	}
+	session_set_state(s, SESSION_PROXY);
+	event_add(s->pw->ev, NULL);
+	session_set_timeout(s, SESSION_PROXY_WAIT_MS);
+}
+
 void
 session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
     evutil_socket_t fd, const struct sockaddr *peer, socklen_t peerlen)
@@ -462,7 +717,6 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	socklen_t locallen = sizeof(local);
 	struct conf *c;
 	struct session *s;
-	enum connlimit_result r;
 
 	c = server_conf(w);
 	if (p == NULL || !c->proto[proto].enabled) {
@@ -482,7 +736,6 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	s->pc = &c->proto[proto];
 	s->id = atomic_fetch_add(&session_next_id, 1);
 	s->fd = fd;
-	s->bfd = -1;
 	s->implicit_tls = implicit_tls;
 	s->state = SESSION_PREAUTH;
 	netaddr_set(&s->peer, peer, peerlen);
@@ -491,55 +744,9 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
 	server_session_add(w, s);
 
-	r = connlimit_acquire_ip(proto, (struct sockaddr *)&s->peer.sa,
-	    s->pc->max_connections, s->pc->max_connection_from_single_ip);
-	s->ip_counted = r == CONNLIMIT_OK;
-	if (r != CONNLIMIT_OK) {
-		log_notice("%s: refused: %s reached", session_tag(s),
-		    r == CONNLIMIT_TOTAL ? "max_connections" :
-					   "max_connection_from_single_ip");
-		/* Saying so over implicit TLS would cost a handshake per
-		 * refused connection, the opposite of what a limit is for. */
-		if (implicit_tls) {
-			session_close(s, NULL);
-			return;
-		}
-		s->client = bufferevent_socket_new(w->base, fd, 0);
-		if (s->client == NULL) {
-			session_close(s, NULL);
-			return;
-		}
-		s->proto->bye(s, BYE_TOO_MANY_CONN);
-		session_close_after_flush(s, NULL);
-		return;
-	}
-	log_debug("%s: connected to %s", session_tag(s), s->local.str);
-
-	if (implicit_tls) {
-		SSL *ssl = tls_server_new(c);
-
-		if (ssl == NULL) {
-			session_close(s, "no TLS context");
-			return;
-		}
-		s->client = bufferevent_openssl_socket_new(w->base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-		if (s->client == NULL) {
-			session_close(s, "cannot start TLS");
-			return;
-		}
-		s->fd = -1;
-		session_set_state(s, SESSION_TLS_ACCEPT);
-		bufferevent_setcb(s->client, session_read_cb, NULL,
-		    session_event_cb, s);
-		bufferevent_enable(s->client, EV_READ | EV_WRITE);
-		session_set_timeout(s, s->pc->pre_auth_timeout_ms);
-		return;
-	}
-	s->client = bufferevent_socket_new(w->base, fd, 0);
-	if (s->client == NULL) {
-		session_close(s, "out of memory");
-		return;
-	}
-	session_greet(s);
+	if (c->trusted_proxies != NULL &&
+	    addrset_contains(c->trusted_proxies, (struct sockaddr *)&s->peer.sa))
+		session_proxy_wait(s);
+	else
+		session_start(s);
 }

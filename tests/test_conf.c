@@ -22,6 +22,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <arpa/inet.h>
+
+#include "addrset.h"
 #include "conf.h"
 
 static char tmpdir[PATH_MAX - 64];
@@ -1197,6 +1200,7 @@ Test(conf, dump_known_file)
 	    "BackendCaFile                     :\n"
 	    "BackendServerName                 : ::1\n"
 	    "BackendVerify                     : True\n"
+    "ForwardClientAddress              : none\n"
 	    "BackendTimeout                    : 00:00:01.5000000\n"
 	    "MaxConnections                    : 500\n"
 	    "MaxConnectionFromSingleIP         : unlimited\n"
@@ -1220,6 +1224,7 @@ Test(conf, dump_known_file)
 	    "BackendCaFile                     :\n"
 	    "BackendServerName                 : imap.example.org\n"
 	    "BackendVerify                     : True\n"
+    "ForwardClientAddress              : none\n"
 	    "BackendTimeout                    : 00:00:30\n"
 	    "MaxConnections                    : unlimited\n"
 	    "MaxConnectionFromSingleIP         : unlimited\n"
@@ -1236,6 +1241,7 @@ Test(conf, dump_known_file)
 	    "LogLevel        : notice\n"
 	    "Syslog          : False\n"
 	    "ShutdownTimeout : 00:01:30\n"
+	    "TrustedProxies  : 0 address ranges\n"
 	    "Certificate     :\n"
 	    "PrivateKey      :\n"
 	    "MinVersion      : TLSv1.2\n"
@@ -1333,4 +1339,62 @@ Test(conf, proto_names)
 {
 	cr_expect_str_eq(conf_proto_name(PROTO_POP3), "POP3");
 	cr_expect_str_eq(conf_proto_name(PROTO_IMAP), "IMAP4");
+}
+
+Test(conf, trusted_proxies)
+{
+	struct conf *c;
+	struct sockaddr_in in = {.sin_family = AF_INET};
+
+	c = load_ok("[postern]\ntrusted_proxies = 10.0.0.0/8, 192.0.2.10\n"
+		    "trusted_proxies = 2001:db8::/32\n"
+		    "    198.51.100.1-198.51.100.9\n" NOTLS);
+	cr_assert_not_null(c->trusted_proxies);
+	inet_pton(AF_INET, "10.1.2.3", &in.sin_addr);
+	cr_assert(addrset_contains(c->trusted_proxies, (struct sockaddr *)&in));
+	inet_pton(AF_INET, "198.51.100.5", &in.sin_addr);
+	cr_assert(addrset_contains(c->trusted_proxies, (struct sockaddr *)&in));
+	inet_pton(AF_INET, "192.0.2.11", &in.sin_addr);
+	cr_assert_not(
+	    addrset_contains(c->trusted_proxies, (struct sockaddr *)&in));
+	conf_unref(c);
+
+	c = load_ok(NOTLS);
+	cr_assert_null(c->trusted_proxies);
+	conf_unref(c);
+
+	expect_errors("[postern]\ntrusted_proxies = 10.0.0.0/33\n" NOTLS,
+	    ":2: [postern] trusted_proxies: 10.0.0.0/33: prefix length "
+	    "must be 0 to 32\n");
+}
+
+Test(conf, forward_client_address)
+{
+	struct conf *c;
+
+	c = load_ok(NOTLS "forward_client_address = xclient\n"
+			  "[imap]\nbackend = imap.example.org\n"
+			  "login_type = PlainTextLogin\nssl_bindings =\n"
+			  "forward_client_address = id\n");
+	cr_assert_eq(c->proto[PROTO_POP3].forward_client_address,
+	    FORWARD_XCLIENT);
+	cr_assert_eq(c->proto[PROTO_IMAP].forward_client_address, FORWARD_ID);
+	conf_unref(c);
+
+	c = load_ok(NOTLS "forward_client_address = proxy\n");
+	cr_assert_eq(c->proto[PROTO_POP3].forward_client_address,
+	    FORWARD_PROXY);
+	conf_unref(c);
+
+	expect_errors(NOTLS "forward_client_address = id\n",
+	    ":5: [pop3] forward_client_address = id is for IMAP only (use "
+	    "xclient or proxy here)\n");
+	expect_errors(NOTLS "[imap]\nbackend = imap.example.org\n"
+			    "login_type = PlainTextLogin\nssl_bindings =\n"
+			    "forward_client_address = xclient\n",
+	    ":9: [imap] forward_client_address = xclient is for POP3 only "
+	    "(use id or proxy here)\n");
+	expect_errors(NOTLS "forward_client_address = haproxy\n",
+	    ":5: [pop3] forward_client_address: 'haproxy' is not one of none, "
+	    "id, xclient, proxy\n");
 }

@@ -198,3 +198,18 @@ Test(pop3, capa_lines)
 	cr_assert(capa.sasl_plain);
 	cr_assert(capa.xclient);
 }
+
+Test(pop3, greeting_announces_xclient)
+{
+	const char *dovecot = "+OK [XCLIENT] Dovecot (Debian) ready.";
+	const char *plain = "+OK Dovecot ready.";
+	const char *err = "-ERR [XCLIENT] no";
+	const char *late = "+OK ready [xclient]";
+
+	cr_assert(pop3_greeting_xclient(dovecot, strlen(dovecot)));
+	cr_assert_not(pop3_greeting_xclient(plain, strlen(plain)));
+	cr_assert_not(pop3_greeting_xclient(err, strlen(err)));
+	cr_assert(pop3_greeting_xclient(late, strlen(late)));
+	/* The span ends where it says. */
+	cr_assert_not(pop3_greeting_xclient(dovecot, 10));
+}

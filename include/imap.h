@@ -1,0 +1,257 @@
+/*
+ * imap: the IMAP4 protocol module (RFC 9051 and RFC 3501 clients, RFC 2595
+ * STARTTLS, RFC 4959 SASL-IR, RFC 7888 LITERAL+, RFC 2971 ID, RFC 5530
+ * response codes).
+ *
+ * The parser half (imap_parse.c) is pure: a resumable byte machine over the
+ * client's bytes before login, a classifier for the backend's answer lines,
+ * and the capability lists.  It never looks at a socket or writes a log.
+ * The session half (imap.c) answers the pre-auth commands, logs in to the
+ * backend and fills in the protocol descriptor.
+ */
+#ifndef POSTERN_IMAP_H
+#define POSTERN_IMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+/* Longest tag kept; a longer one is a syntax error answered untagged. */
+#define IMAP_TAG_MAX 64
+
+/* Most values in one pre-auth command; a list counts as one value plus its
+ * members.  RFC 2971 allows 30 ID field-value pairs: 1 + 60 fit. */
+#define IMAP_ARGS_MAX 64
+
+/* Deepest list nesting accepted before login. */
+#define IMAP_LIST_DEPTH_MAX 4
+
+/* Outcome of feeding client bytes to the parser. */
+enum imap_parse_result {
+	IMAP_PARSE_NEED_MORE,	  /* everything consumed, command not complete */
+	IMAP_PARSE_LITERAL_WAIT,  /* a synchronising literal may be sent: answer
+				     "+", call imap_parser_literal_accept() */
+	IMAP_PARSE_COMMAND,	  /* a complete command in parser->cmd */
+	IMAP_PARSE_INVALID,	  /* a bad command line, consumed; see cmd.error */
+	IMAP_PARSE_SASL_RESPONSE, /* a SASL line in cmd.args[0] */
+	IMAP_PARSE_SASL_CANCEL	  /* the client sent "*" (RFC 9051 6.2.2) */
+};
+
+/* The commands postern answers before login; the rest is IMAP_CMD_OTHER. */
+enum imap_verb {
+	IMAP_CMD_OTHER,
+	IMAP_CMD_CAPABILITY,
+	IMAP_CMD_NOOP,
+	IMAP_CMD_LOGOUT,
+	IMAP_CMD_STARTTLS,
+	IMAP_CMD_ID,
+	IMAP_CMD_LOGIN,
+	IMAP_CMD_AUTHENTICATE,
+	IMAP_CMD_ENABLE
+};
+
+/* Why a command line was refused. */
+enum imap_error {
+	IMAP_ERR_NONE,
+	IMAP_ERR_EMPTY,		   /* an empty line */
+	IMAP_ERR_TAG,		   /* missing, invalid or overlong tag */
+	IMAP_ERR_COMMAND,	   /* missing or invalid command name */
+	IMAP_ERR_SYNTAX,	   /* an argument breaks the grammar */
+	IMAP_ERR_TOO_MANY_ARGS,	   /* more than IMAP_ARGS_MAX values */
+	IMAP_ERR_TOO_LONG,	   /* the line passed max_command_size */
+	IMAP_ERR_LITERAL_TOO_BIG,  /* a literal over the pre-auth limit */
+	IMAP_ERR_BAD_BASE64	   /* a SASL line that is not base64 */
+};
+
+/* The kind of one argument value. */
+enum imap_value_type {
+	IMAP_VAL_ATOM,	  /* includes astring characters such as ']' */
+	IMAP_VAL_QUOTED,  /* a quoted string, unescaped */
+	IMAP_VAL_LITERAL, /* a literal's bytes */
+	IMAP_VAL_NIL,	  /* the atom NIL; data is "NIL" */
+	IMAP_VAL_LIST	  /* "(": len is the number of values that follow
+			     and belong to it, nested ones included */
+};
+
+/*
+ * One value.  data points into the parser's store and is NUL-terminated
+ * (a literal may hold a NUL of its own: len is authoritative).
+ */
+struct imap_value {
+	enum imap_value_type type;
+	const char *data;
+	size_t len;
+};
+
+/* One parsed command; valid until the next call into the parser. */
+struct imap_command {
+	char tag[IMAP_TAG_MAX + 1]; /* "" when no valid tag was read */
+	char name[24];		    /* upper case; "" if invalid or overlong */
+	enum imap_verb cmd;
+	struct imap_value args[IMAP_ARGS_MAX];
+	size_t nargs;
+	enum imap_error error; /* with IMAP_PARSE_INVALID */
+	bool fatal;	       /* the connection cannot go on after it */
+};
+
+/* The parser's internal states; callers only zero or reset them. */
+enum imap_parser_state {
+	IMAP_S_START,
+	IMAP_S_TAG,
+	IMAP_S_NAME,
+	IMAP_S_ARG,
+	IMAP_S_AFTER_ARG,
+	IMAP_S_ATOM,
+	IMAP_S_QUOTED,
+	IMAP_S_QUOTED_ESC,
+	IMAP_S_LITLEN,
+	IMAP_S_LITEND,
+	IMAP_S_LITCR,
+	IMAP_S_LITLF,
+	IMAP_S_LITWAIT,
+	IMAP_S_LITDATA,
+	IMAP_S_CR,
+	IMAP_S_SKIP,
+	IMAP_S_SASL,
+	IMAP_S_SASL_CR
+};
+
+/*
+ * A resumable pre-auth parser.  The caller owns the store, which must hold
+ * a whole command's values: max_line + 2 * literal_max bytes is enough.
+ */
+struct imap_parser {
+	enum imap_parser_state state;
+	size_t max_line;    /* max_command_size: bytes outside literals */
+	size_t literal_max; /* longest literal before login */
+	char *store;
+	size_t cap;
+	size_t used;	      /* bytes of store in use */
+	size_t line;	      /* bytes of this command outside literals */
+	size_t taglen, namelen;
+	size_t value_start;   /* where the current value began in store */
+	uint64_t litlen;      /* announced size of the current literal */
+	uint64_t litleft;     /* literal bytes still to come */
+	bool litnonsync;      /* {n+} or {n-} */
+	bool litdigits;	      /* at least one digit seen */
+	bool nametoolong;     /* the command name did not fit in cmd.name */
+	size_t open[IMAP_LIST_DEPTH_MAX]; /* args index of each open list */
+	size_t depth;
+	bool done; /* the last result is still in cmd: start afresh */
+	struct imap_command cmd;
+};
+
+/*
+ * Prepares p to parse commands whose lines are at most max_line bytes
+ * (outside literals) with literals of at most literal_max bytes, values
+ * kept in store[0..cap).  Returns 0, or -1 if cap is too small.
+ */
+int imap_parser_init(struct imap_parser *p, size_t max_line,
+    size_t literal_max, char *store, size_t cap);
+
+/* Forgets any partial command (after STARTTLS, or before a new one). */
+void imap_parser_reset(struct imap_parser *p);
+
+/*
+ * Consumes bytes of buf[0..len) and says what they completed; *consumed is
+ * set to how many were used (the rest belongs to the next call).  After
+ * IMAP_PARSE_COMMAND or IMAP_PARSE_INVALID the result is in p->cmd until
+ * the next call.
+ */
+enum imap_parse_result imap_parse(struct imap_parser *p, const char *buf,
+    size_t len, size_t *consumed);
+
+/* After IMAP_PARSE_LITERAL_WAIT: the "+" was sent, the literal may come. */
+void imap_parser_literal_accept(struct imap_parser *p);
+
+/*
+ * Like imap_parse(), for one line of an AUTHENTICATE exchange: base64 in
+ * cmd.args[0], or "*" to cancel.  The line may be as long as the larger of
+ * max_line and a PLAIN response at its longest.
+ */
+enum imap_parse_result imap_parse_sasl(struct imap_parser *p,
+    const char *buf, size_t len, size_t *consumed);
+
+/* A fixed English text for err, to follow "BAD"; never client data. */
+const char *imap_error_text(enum imap_error err);
+
+/* The kind of a backend line. */
+enum imap_response_kind {
+	IMAP_RESP_TAGGED,	/* "<tag> OK|NO|BAD ..." */
+	IMAP_RESP_UNTAGGED,	/* "* ..." */
+	IMAP_RESP_CONTINUATION, /* "+ ..." */
+	IMAP_RESP_FRAGMENT	/* the rest of a line after a literal */
+};
+
+/* The status word of a response, if it has one. */
+enum imap_status {
+	IMAP_STATUS_NONE, /* untagged data such as "* CAPABILITY ..." */
+	IMAP_STATUS_OK,
+	IMAP_STATUS_NO,
+	IMAP_STATUS_BAD,
+	IMAP_STATUS_PREAUTH,
+	IMAP_STATUS_BYE
+};
+
+/* A span of the line being classified. */
+struct imap_span {
+	const char *p;
+	size_t len;
+};
+
+/* One backend line, pointing into it. */
+struct imap_response {
+	enum imap_response_kind kind;
+	enum imap_status status;
+	struct imap_span tag;  /* tagged responses only */
+	struct imap_span code; /* the response code's name, e.g. "UNAVAILABLE" */
+	struct imap_span text; /* the human-readable text */
+	struct imap_span caps; /* the capability list, space-separated */
+	bool has_caps;	       /* "* CAPABILITY ..." or "[CAPABILITY ...]" */
+	bool has_literal;      /* the line ends in "{n}": n bytes follow */
+	uint64_t literal;
+};
+
+/*
+ * Classifies one backend line (without CRLF).  A line that starts like no
+ * response is IMAP_RESP_FRAGMENT: it is what follows a literal.  Returns 0,
+ * or -1 when the line cannot be IMAP: a NUL in it, or a tag followed by no
+ * status word.
+ */
+int imap_response_parse(const char *line, size_t len, struct imap_response *r);
+
+/* Whether the space-separated list caps[0..len) holds name (any case). */
+bool imap_caps_has(const char *caps, size_t len, const char *name);
+
+/*
+ * Copies the backend's post-login capabilities into out without what
+ * postern cannot relay while it follows the session: STARTTLS,
+ * LOGINDISABLED, AUTH=, SASL-IR, LOGIN-REFERRALS, UNAUTHENTICATE (RFC 8437)
+ * and COMPRESS= (RFC 4978: compression would hide the commands).  Returns
+ * 0, or -1 if out is too small.
+ */
+int imap_caps_filter(const char *caps, size_t len, char *out, size_t cap);
+
+/*
+ * Writes postern's pre-auth capability list: STARTTLS when TLS is not
+ * active but available, and LOGINDISABLED instead of AUTH=PLAIN AUTH=LOGIN
+ * SASL-IR when cleartext login is not allowed.  Returns 0, or -1 if out is
+ * too small.
+ */
+int imap_caps_preauth(bool tls_active, bool tls_available, bool cleartext_ok,
+    char *out, size_t cap);
+
+/*
+ * Writes val[0..len) as an IMAP quoted string into out.  Returns 0, 1 when
+ * the value must go as a literal instead (8-bit or control bytes), or -1 if
+ * out is too small.  *outlen is set on 0.
+ */
+int imap_quote_astring(const char *val, size_t len, char *out, size_t cap,
+    size_t *outlen);
+
+/* The IMAP4 protocol descriptor. */
+extern const struct proto imap_proto;
+
+#endif

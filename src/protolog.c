@@ -1,0 +1,891 @@
+/*
+ * protolog: the writer thread, the files, rollover and retention.
+ *
+ * Event loops call protolog_submit(), which encodes the row, takes a
+ * mutex for a few instructions and appends to a FIFO list: rows from one
+ * worker, hence from one session, keep their order.  The writer thread
+ * takes the whole list at once, groups consecutive rows of a file into
+ * one write(2), and is the only code that touches the log directories.
+ * When the disk stalls the list grows up to a bound; beyond it rows are
+ * counted and dropped, so that a full or hung disk never holds up mail.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "protolog.h"
+
+/* Bytes gathered per protocol before one write(2). */
+#define WRITE_BUF_SIZE (64 * 1024)
+/* At most one warning per minute about the same trouble. */
+#define COMPLAIN_INTERVAL_MS (60 * 1000)
+/* How often retention runs besides when a file is started. */
+#define RETENTION_INTERVAL_MS (10 * 60 * 1000)
+/*
+ * Rows finish out of order by a few ms across workers.  A row a little
+ * older than the newest one goes into the newest one's file, so that a
+ * file is never reopened for a straggler; a clock set back by more than
+ * this is followed.
+ */
+#define CLOCK_SLACK_MS (5 * 60 * 1000)
+
+enum entry_kind { ENTRY_ROW, ENTRY_CONF };
+
+/* One item of the queue: an encoded row or a change of settings. */
+struct entry {
+	struct entry *next;
+	enum entry_kind kind;
+	enum proto_id proto;
+	int64_t time_ms;
+	size_t len;
+	struct protolog_conf *conf; /* ENTRY_CONF: PROTO_COUNT of them */
+	char data[];
+};
+
+/* What the writer knows of one protocol's current file. */
+struct plfile {
+	enum proto_id proto;
+	struct protolog_conf conf; /* directory owned here */
+	int fd;                    /* -1: none open */
+	char name[PROTOLOG_NAME_MAX];
+	char date[16];
+	unsigned n;
+	int64_t pstart, pend; /* the period of the open file */
+	int64_t last_ms;      /* time of the newest row */
+	uint64_t size;        /* of the file, with the bytes in buf */
+	bool has_rows;
+	char *buf;
+	size_t buflen;
+	unsigned bufrows;
+	int64_t complained_ms; /* last warning about this file */
+	uint64_t lost;         /* rows lost since the last success */
+	int64_t retention_ms;  /* next periodic retention */
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t wake; /* the writer waits for rows */
+	pthread_cond_t done; /* protolog_flush() waits for the writer */
+	pthread_t thread;
+	bool running;
+	bool stopping;
+	struct entry *head, **tail;
+	size_t queue_bytes, queue_peak, queue_max;
+	uint64_t queued_seq, done_seq;
+
+	atomic_bool enabled[PROTO_COUNT];
+	atomic_int detail[PROTO_COUNT];
+	atomic_uint_fast64_t dropped, written, failed, bytes, opened, deleted;
+
+	/* The writer thread's own. */
+	struct plfile files[PROTO_COUNT];
+	uint64_t drop_logged, drop_base, drop_seen;
+	int64_t drop_log_ms;
+} pl = {
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .done = PTHREAD_COND_INITIALIZER,
+};
+
+/* Directories. */
+
+/* mkdir -p with mode for the directories it creates. */
+static int
+mkdirs(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	size_t len = strlen(path), i;
+
+	if (len == 0 || len >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+			return -1;
+		tmp[i] = path[i];
+	}
+	return 0;
+}
+
+int
+protolog_check_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (dir == NULL || dir[0] == '\0') {
+		snprintf(err, errlen, "protocol log directory not set");
+		return -1;
+	}
+	if (mkdirs(dir, 0750) == -1 || stat(dir, &st) == -1) {
+		snprintf(err, errlen, "protocol log directory %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen,
+		    "protocol log directory %s: not a directory", dir);
+		return -1;
+	}
+	if (access(dir, W_OK | X_OK) == -1) {
+		snprintf(err, errlen, "protocol log directory %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The highest number of protocol p's files dated date in dir, or 0. */
+static unsigned
+highest_n(const char *dir, enum proto_id p, const char *date)
+{
+	DIR *d;
+	struct dirent *de;
+	char fdate[16];
+	unsigned n, max = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (protolog_name_match(p, de->d_name, fdate, &n) &&
+		    strcmp(fdate, date) == 0 && n > max)
+			max = n;
+	closedir(d);
+	return max;
+}
+
+/* Retention. */
+
+struct rfile {
+	char name[PROTOLOG_NAME_MAX];
+	int64_t mtime_ms;
+	uint64_t size;
+	bool gone;
+};
+
+static int
+rfile_cmp(const void *a, const void *b)
+{
+	const struct rfile *x = a, *y = b;
+
+	if (x->mtime_ms != y->mtime_ms)
+		return x->mtime_ms < y->mtime_ms ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static bool
+rfile_unlink(int dfd, const char *dir, struct rfile *r)
+{
+	if (unlinkat(dfd, r->name, 0) == -1) {
+		if (errno != ENOENT)
+			log_warn(
+			    "protocol log: cannot delete %s/%s", dir, r->name);
+		return false;
+	}
+	r->gone = true;
+	return true;
+}
+
+int
+protolog_retention(const char *dir, enum proto_id p, uint64_t age_limit_ms,
+    uint64_t dir_quota, int64_t now_ms, const char *keep)
+{
+	struct rfile *files = NULL, *nf;
+	size_t nfiles = 0, cap = 0, i;
+	uint64_t total = 0;
+	struct dirent *de;
+	struct stat st;
+	int dfd, deleted = 0;
+	DIR *d;
+
+	if (age_limit_ms == 0 && dir_quota == 0)
+		return 0;
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) >= PROTOLOG_NAME_MAX ||
+		    !protolog_name_match(p, de->d_name, NULL, NULL))
+			continue;
+		/* Never follow a link out of the directory. */
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (nfiles == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nf = realloc(files, cap * sizeof(*files))) ==
+			    NULL) {
+				log_warnx("protocol log: out of memory");
+				break;
+			}
+			files = nf;
+		}
+		snprintf(
+		    files[nfiles].name, PROTOLOG_NAME_MAX, "%s", de->d_name);
+		files[nfiles].mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
+		                         st.st_mtim.tv_nsec / 1000000;
+		files[nfiles].size = (uint64_t)st.st_size;
+		files[nfiles].gone = false;
+		total += (uint64_t)st.st_size;
+		nfiles++;
+	}
+	if (nfiles > 0)
+		qsort(files, nfiles, sizeof(*files), rfile_cmp);
+	for (i = 0; i < nfiles && age_limit_ms > 0; i++) {
+		if (keep != NULL && strcmp(files[i].name, keep) == 0)
+			continue;
+		if (files[i].mtime_ms >= now_ms - (int64_t)age_limit_ms)
+			break;
+		if (rfile_unlink(dfd, dir, &files[i])) {
+			total -= files[i].size;
+			deleted++;
+		}
+	}
+	for (i = 0; i < nfiles && dir_quota > 0 && total > dir_quota; i++) {
+		if (files[i].gone ||
+		    (keep != NULL && strcmp(files[i].name, keep) == 0))
+			continue;
+		if (rfile_unlink(dfd, dir, &files[i])) {
+			total -= files[i].size;
+			deleted++;
+		}
+	}
+	closedir(d);
+	free(files);
+	return deleted;
+}
+
+/* Files. */
+
+static void
+file_complain(struct plfile *f, int64_t now, const char *what)
+{
+	int saved = errno;
+
+	if (now - f->complained_ms < COMPLAIN_INTERVAL_MS)
+		return;
+	f->complained_ms = now;
+	errno = saved;
+	log_warn("%s protocol log: %s %s/%s", conf_proto_name(f->proto), what,
+	    f->conf.directory, f->name[0] ? f->name : "");
+}
+
+static void
+file_retention(struct plfile *f, int64_t now)
+{
+	int n;
+
+	f->retention_ms = now + RETENTION_INTERVAL_MS;
+	n = protolog_retention(f->conf.directory, f->proto,
+	    f->conf.file_age_limit_ms, f->conf.directory_size_quota, now,
+	    f->fd >= 0 ? f->name : NULL);
+	if (n > 0) {
+		atomic_fetch_add(&pl.deleted, (uint64_t)n);
+		log_info("%s protocol log: deleted %d old file(s) in %s",
+		    conf_proto_name(f->proto), n, f->conf.directory);
+	}
+}
+
+/* Writes all of buf; 0, or -1 with errno. */
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, buf, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void
+file_close(struct plfile *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+}
+
+/* Writes the buffered rows; on failure they are lost and counted. */
+static void
+file_flush(struct plfile *f)
+{
+	uint64_t before = f->size - f->buflen;
+	int64_t now;
+
+	if (f->buflen == 0)
+		return;
+	if (f->fd >= 0 && write_all(f->fd, f->buf, f->buflen) == 0) {
+		atomic_fetch_add(&pl.written, f->bufrows);
+		atomic_fetch_add(&pl.bytes, f->buflen);
+		if (f->lost > 0) {
+			log_notice("%s protocol log: writing again to %s/%s, "
+			           "%llu rows were lost",
+			    conf_proto_name(f->proto), f->conf.directory,
+			    f->name, (unsigned long long)f->lost);
+			f->lost = 0;
+		}
+	} else {
+		now = protolog_now();
+		file_complain(f, now, "cannot write");
+		/* Cut what got written of a partial row, so that the next
+		 * row starts on a line of its own. */
+		if (f->fd >= 0 && ftruncate(f->fd, (off_t)before) == -1)
+			file_complain(f, now, "cannot truncate");
+		atomic_fetch_add(&pl.failed, f->bufrows);
+		f->lost += f->bufrows;
+		f->size = before;
+		/* Reopen for the next row: the directory may have been
+		 * replaced or made writable again meanwhile. */
+		file_close(f);
+	}
+	f->buflen = 0;
+	f->bufrows = 0;
+}
+
+/*
+ * Opens the file numbered n (0: the highest existing one, or 1) of date
+ * f->date, and writes the header when it is empty.
+ */
+static int
+file_open(struct plfile *f, unsigned n, int64_t ms)
+{
+	char path[4096 + PROTOLOG_NAME_MAX], hdr[1024];
+	struct stat st;
+	size_t hlen;
+	int fd;
+
+	if (n == 0) {
+		n = highest_n(f->conf.directory, f->proto, f->date);
+		if (n == 0)
+			n = 1;
+		else if (f->conf.per_file_size_quota > 0) {
+			protolog_file_name(f->proto, f->date, n, f->name);
+			snprintf(path, sizeof(path), "%s/%s", f->conf.directory,
+			    f->name);
+			if (stat(path, &st) == 0 &&
+			    (uint64_t)st.st_size >= f->conf.per_file_size_quota)
+				n++;
+		}
+	}
+	f->n = n;
+	protolog_file_name(f->proto, f->date, n, f->name);
+	snprintf(path, sizeof(path), "%s/%s", f->conf.directory, f->name);
+	fd = open(
+	    path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd == -1 && errno == ENOENT && mkdirs(f->conf.directory, 0750) == 0)
+		fd = open(path,
+		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd == -1) {
+		file_complain(f, protolog_now(), "cannot open");
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
+		file_complain(f, protolog_now(), "cannot stat");
+		close(fd);
+		return -1;
+	}
+	f->size = (uint64_t)st.st_size;
+	f->has_rows = f->size > 0;
+	if (f->size == 0) {
+		hlen = protolog_header(f->proto, ms, hdr, sizeof(hdr));
+		if (write_all(fd, hdr, hlen) == -1) {
+			file_complain(f, protolog_now(), "cannot write");
+			/* Never leave half a header behind. */
+			if (ftruncate(fd, 0) == -1)
+				file_complain(
+				    f, protolog_now(), "cannot truncate");
+			close(fd);
+			return -1;
+		}
+		f->size = hlen;
+	}
+	f->fd = fd;
+	atomic_fetch_add(&pl.opened, 1);
+	file_retention(f, protolog_now());
+	return 0;
+}
+
+/* Puts one row into the file it belongs to. */
+static void
+file_row(struct plfile *f, const struct entry *e)
+{
+	int64_t ms = e->time_ms;
+	char date[16];
+
+	if (!f->conf.enabled)
+		return;
+	if (ms < f->last_ms && f->last_ms - ms < CLOCK_SLACK_MS)
+		ms = f->last_ms;
+	f->last_ms = ms;
+	if (f->fd < 0 || ms < f->pstart || ms >= f->pend) {
+		protolog_period(f->conf.rollover, f->conf.per_file_size_quota,
+		    ms, date, &f->pstart, &f->pend);
+		if (f->fd < 0 || strcmp(date, f->date) != 0) {
+			file_flush(f);
+			file_close(f);
+			memcpy(f->date, date, sizeof(date));
+			if (file_open(f, 0, ms) == -1)
+				goto lost;
+		}
+	}
+	/* A file passes its quota by at most one row. */
+	if (f->conf.per_file_size_quota > 0 && f->has_rows &&
+	    f->size >= f->conf.per_file_size_quota) {
+		file_flush(f);
+		file_close(f);
+		if (file_open(f, f->n + 1, ms) == -1)
+			goto lost;
+	}
+	if (f->buflen + e->len > WRITE_BUF_SIZE)
+		file_flush(f);
+	if (f->fd < 0)
+		goto lost;
+	if (e->len > WRITE_BUF_SIZE) {
+		if (write_all(f->fd, e->data, e->len) == 0) {
+			atomic_fetch_add(&pl.written, 1);
+			atomic_fetch_add(&pl.bytes, e->len);
+			f->size += e->len;
+			f->has_rows = true;
+			return;
+		}
+		file_complain(f, protolog_now(), "cannot write");
+		if (ftruncate(f->fd, (off_t)f->size) == -1)
+			file_complain(f, protolog_now(), "cannot truncate");
+		file_close(f);
+		goto lost;
+	}
+	memcpy(f->buf + f->buflen, e->data, e->len);
+	f->buflen += e->len;
+	f->bufrows++;
+	f->size += e->len;
+	f->has_rows = true;
+	return;
+lost:
+	atomic_fetch_add(&pl.failed, 1);
+	f->lost++;
+}
+
+/* Takes over c (a PROTO_COUNT array whose directories it owns). */
+static void
+files_configure(struct protolog_conf *c)
+{
+	struct plfile *f;
+	int p;
+
+	for (p = 0; p < PROTO_COUNT; p++) {
+		f = &pl.files[p];
+		file_flush(f);
+		file_close(f);
+		free(f->conf.directory);
+		f->conf = c[p];
+		f->date[0] = '\0';
+		f->name[0] = '\0';
+		f->pstart = f->pend = 0;
+		f->retention_ms = 0;
+	}
+	free(c);
+}
+
+/* The daemon log hears of dropped rows once a minute, and when they stop. */
+static void
+report_drops(int64_t now)
+{
+	uint64_t d = atomic_load(&pl.dropped);
+
+	if (d > pl.drop_logged &&
+	    now - pl.drop_log_ms >= COMPLAIN_INTERVAL_MS) {
+		log_warnx("protocol log: writer behind, %llu rows dropped",
+		    (unsigned long long)(d - pl.drop_base));
+		pl.drop_logged = d;
+		pl.drop_log_ms = now;
+	} else if (d > pl.drop_base && d == pl.drop_seen) {
+		log_notice("protocol log: writer caught up, %llu rows were "
+		           "dropped",
+		    (unsigned long long)(d - pl.drop_base));
+		pl.drop_base = pl.drop_logged = d;
+	}
+	pl.drop_seen = d;
+}
+
+static void
+periodic(void)
+{
+	int64_t now = protolog_now();
+	struct plfile *f;
+	int p;
+
+	report_drops(now);
+	for (p = 0; p < PROTO_COUNT; p++) {
+		f = &pl.files[p];
+		if (f->conf.enabled && now >= f->retention_ms &&
+		    f->conf.directory != NULL)
+			file_retention(f, now);
+	}
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct entry *batch, *e, *next;
+	struct timespec ts;
+	uint64_t seq;
+	int p;
+
+	(void)arg;
+	pthread_mutex_lock(&pl.mu);
+	for (;;) {
+		while (pl.head == NULL && !pl.stopping) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&pl.wake, &pl.mu, &ts);
+			if (pl.head == NULL) {
+				pthread_mutex_unlock(&pl.mu);
+				periodic();
+				pthread_mutex_lock(&pl.mu);
+			}
+		}
+		if (pl.head == NULL && pl.stopping)
+			break;
+		batch = pl.head;
+		pl.head = NULL;
+		pl.tail = &pl.head;
+		pl.queue_bytes = 0;
+		seq = pl.queued_seq;
+		pthread_mutex_unlock(&pl.mu);
+
+		for (e = batch; e != NULL; e = next) {
+			next = e->next;
+			if (e->kind == ENTRY_CONF)
+				files_configure(e->conf);
+			else
+				file_row(&pl.files[e->proto], e);
+			free(e);
+		}
+		for (p = 0; p < PROTO_COUNT; p++)
+			file_flush(&pl.files[p]);
+		periodic();
+
+		pthread_mutex_lock(&pl.mu);
+		pl.done_seq = seq;
+		pthread_cond_broadcast(&pl.done);
+	}
+	pthread_mutex_unlock(&pl.mu);
+	for (p = 0; p < PROTO_COUNT; p++) {
+		file_flush(&pl.files[p]);
+		file_close(&pl.files[p]);
+	}
+	pl.drop_seen = atomic_load(&pl.dropped);
+	report_drops(protolog_now());
+	return NULL;
+}
+
+/* Control. */
+
+/* Checks the settings and copies them, directories included. */
+static struct protolog_conf *
+conf_copy(
+    const struct protolog_conf conf[PROTO_COUNT], char *err, size_t errlen)
+{
+	struct protolog_conf *c;
+	int p;
+
+	for (p = 0; p < PROTO_COUNT; p++)
+		if (conf[p].enabled &&
+		    protolog_check_dir(conf[p].directory, err, errlen) == -1)
+			return NULL;
+	if ((c = calloc(PROTO_COUNT, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (p = 0; p < PROTO_COUNT; p++) {
+		c[p] = conf[p];
+		c[p].directory = NULL;
+		if (conf[p].directory != NULL &&
+		    (c[p].directory = strdup(conf[p].directory)) == NULL) {
+			while (p-- > 0)
+				free(c[p].directory);
+			free(c);
+			snprintf(err, errlen, "out of memory");
+			return NULL;
+		}
+	}
+	return c;
+}
+
+/* Makes c the settings that submit() follows; with pl.mu held. */
+static void
+publish(const struct protolog_conf *c)
+{
+	int p;
+
+	for (p = 0; p < PROTO_COUNT; p++) {
+		atomic_store(&pl.detail[p], (int)c[p].detail);
+		atomic_store(&pl.enabled[p], c[p].enabled);
+	}
+}
+
+int
+protolog_start(const struct protolog_conf conf[PROTO_COUNT], size_t queue_max,
+    char *err, size_t errlen)
+{
+	struct protolog_conf *c;
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int p, rc;
+
+	if (pl.running) {
+		snprintf(err, errlen, "protocol log writer already running");
+		return -1;
+	}
+	if ((c = conf_copy(conf, err, errlen)) == NULL)
+		return -1;
+	memset(pl.files, 0, sizeof(pl.files));
+	for (p = 0; p < PROTO_COUNT; p++) {
+		pl.files[p].proto = (enum proto_id)p;
+		pl.files[p].fd = -1;
+		if ((pl.files[p].buf = malloc(WRITE_BUF_SIZE)) == NULL) {
+			while (p-- > 0)
+				free(pl.files[p].buf);
+			for (p = 0; p < PROTO_COUNT; p++)
+				free(c[p].directory);
+			free(c);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	files_configure(c);
+
+	/* The writer's timed waits must not jump with the wall clock. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&pl.wake);
+	pthread_cond_init(&pl.wake, &ca);
+	pthread_condattr_destroy(&ca);
+
+	pl.head = NULL;
+	pl.tail = &pl.head;
+	pl.queue_bytes = pl.queue_peak = 0;
+	pl.queue_max = queue_max > 0 ? queue_max : PROTOLOG_QUEUE_MAX_DEFAULT;
+	pl.queued_seq = pl.done_seq = 0;
+	pl.stopping = false;
+	atomic_store(&pl.dropped, 0);
+	atomic_store(&pl.written, 0);
+	atomic_store(&pl.failed, 0);
+	atomic_store(&pl.bytes, 0);
+	atomic_store(&pl.opened, 0);
+	atomic_store(&pl.deleted, 0);
+	pl.drop_logged = pl.drop_base = pl.drop_seen = 0;
+	pl.drop_log_ms = 0;
+
+	/* Signals are for the main thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&pl.thread, NULL, writer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "protocol log writer: %s", strerror(rc));
+		for (p = 0; p < PROTO_COUNT; p++) {
+			free(pl.files[p].buf);
+			free(pl.files[p].conf.directory);
+			pl.files[p].buf = NULL;
+			pl.files[p].conf.directory = NULL;
+		}
+		return -1;
+	}
+	pthread_mutex_lock(&pl.mu);
+	pl.running = true;
+	publish(conf);
+	pthread_mutex_unlock(&pl.mu);
+	return 0;
+}
+
+int
+protolog_reconfigure(
+    const struct protolog_conf conf[PROTO_COUNT], char *err, size_t errlen)
+{
+	struct protolog_conf *c;
+	struct entry *e;
+
+	if ((c = conf_copy(conf, err, errlen)) == NULL)
+		return -1;
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		for (int p = 0; p < PROTO_COUNT; p++)
+			free(c[p].directory);
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	e->kind = ENTRY_CONF;
+	e->conf = c;
+	pthread_mutex_lock(&pl.mu);
+	if (!pl.running) {
+		pthread_mutex_unlock(&pl.mu);
+		for (int p = 0; p < PROTO_COUNT; p++)
+			free(c[p].directory);
+		free(c);
+		free(e);
+		snprintf(err, errlen, "protocol log writer not running");
+		return -1;
+	}
+	/* A change of settings is never dropped: it is small and rare. */
+	*pl.tail = e;
+	pl.tail = &e->next;
+	pl.queued_seq++;
+	publish(conf);
+	pthread_cond_signal(&pl.wake);
+	pthread_mutex_unlock(&pl.mu);
+	return 0;
+}
+
+bool
+protolog_enabled(enum proto_id p)
+{
+	return (unsigned)p < PROTO_COUNT && atomic_load(&pl.enabled[p]);
+}
+
+enum protolog_detail
+protolog_detail(enum proto_id p)
+{
+	if ((unsigned)p >= PROTO_COUNT)
+		return PROTOLOG_DETAIL_COMMANDS;
+	return (enum protolog_detail)atomic_load(&pl.detail[p]);
+}
+
+void
+protolog_submit(enum proto_id p, const struct protolog_row *row)
+{
+	struct protolog_row r;
+	char line[4096];
+	struct entry *e;
+	size_t n, cost;
+	bool was_empty;
+
+	if (!protolog_enabled(p))
+		return;
+	r = *row;
+	if (r.time_ms == 0)
+		r.time_ms = protolog_now();
+	n = protolog_encode(&r, line, sizeof(line));
+	if ((e = malloc(sizeof(*e) + n + 1)) == NULL) {
+		atomic_fetch_add(&pl.dropped, 1);
+		return;
+	}
+	if (n < sizeof(line))
+		memcpy(e->data, line, n);
+	else
+		protolog_encode(&r, e->data, n + 1);
+	e->next = NULL;
+	e->kind = ENTRY_ROW;
+	e->proto = p;
+	e->time_ms = r.time_ms;
+	e->len = n;
+	e->conf = NULL;
+	cost = sizeof(*e) + n;
+
+	pthread_mutex_lock(&pl.mu);
+	if (!pl.running || pl.stopping ||
+	    pl.queue_bytes + cost > pl.queue_max) {
+		pthread_mutex_unlock(&pl.mu);
+		atomic_fetch_add(&pl.dropped, 1);
+		free(e);
+		return;
+	}
+	was_empty = pl.head == NULL;
+	*pl.tail = e;
+	pl.tail = &e->next;
+	pl.queue_bytes += cost;
+	if (pl.queue_bytes > pl.queue_peak)
+		pl.queue_peak = pl.queue_bytes;
+	pl.queued_seq++;
+	/* The writer sleeps only on an empty queue. */
+	if (was_empty)
+		pthread_cond_signal(&pl.wake);
+	pthread_mutex_unlock(&pl.mu);
+}
+
+void
+protolog_flush(void)
+{
+	uint64_t target;
+
+	pthread_mutex_lock(&pl.mu);
+	target = pl.queued_seq;
+	pthread_cond_signal(&pl.wake);
+	while (pl.running && pl.done_seq < target)
+		pthread_cond_wait(&pl.done, &pl.mu);
+	pthread_mutex_unlock(&pl.mu);
+}
+
+void
+protolog_stop(void)
+{
+	int p;
+
+	pthread_mutex_lock(&pl.mu);
+	if (!pl.running) {
+		pthread_mutex_unlock(&pl.mu);
+		return;
+	}
+	for (p = 0; p < PROTO_COUNT; p++)
+		atomic_store(&pl.enabled[p], false);
+	pl.stopping = true;
+	pthread_cond_signal(&pl.wake);
+	pthread_mutex_unlock(&pl.mu);
+	pthread_join(pl.thread, NULL);
+
+	pthread_mutex_lock(&pl.mu);
+	pl.running = false;
+	pl.stopping = false;
+	pthread_cond_broadcast(&pl.done);
+	pthread_mutex_unlock(&pl.mu);
+	for (p = 0; p < PROTO_COUNT; p++) {
+		free(pl.files[p].buf);
+		free(pl.files[p].conf.directory);
+		pl.files[p].buf = NULL;
+		pl.files[p].conf.directory = NULL;
+	}
+}
+
+void
+protolog_get_stats(struct protolog_stats *st)
+{
+	st->rows_written = atomic_load(&pl.written);
+	st->rows_dropped = atomic_load(&pl.dropped);
+	st->rows_failed = atomic_load(&pl.failed);
+	st->bytes_written = atomic_load(&pl.bytes);
+	st->files_opened = atomic_load(&pl.opened);
+	st->files_deleted = atomic_load(&pl.deleted);
+	pthread_mutex_lock(&pl.mu);
+	st->queue_bytes = pl.queue_bytes;
+	st->queue_peak = pl.queue_peak;
+	pthread_mutex_unlock(&pl.mu);
+}

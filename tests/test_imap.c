@@ -1,0 +1,957 @@
+/*
+ * Unit tests of the IMAP4 parser half: pre-auth commands with every kind of
+ * value, literals and their limits, SASL lines, backend lines, capability
+ * lists and quoting.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "imap.h"
+
+#define MAX_LINE 1024
+#define LIT_MAX 1024
+#define STORE_CAP (MAX_LINE + 2 * LIT_MAX)
+#define OUT_MAX 8
+
+/* What one parser result looked like, copied out of the parser. */
+struct outcome {
+	enum imap_parse_result r;
+	char tag[IMAP_TAG_MAX + 1];
+	char name[24];
+	enum imap_verb cmd;
+	size_t nargs;
+	enum imap_value_type type[IMAP_ARGS_MAX];
+	size_t len[IMAP_ARGS_MAX];
+	char data[IMAP_ARGS_MAX][256];
+	enum imap_error error;
+	bool fatal;
+};
+
+struct run {
+	struct outcome out[OUT_MAX];
+	size_t n;
+	size_t consumed; /* bytes consumed until the last result */
+};
+
+static void
+record(struct run *run, const struct imap_parser *p, enum imap_parse_result r)
+{
+	struct outcome *o;
+
+	cr_assert_lt(run->n, OUT_MAX, "too many results");
+	o = &run->out[run->n++];
+	memset(o, 0, sizeof(*o));
+	o->r = r;
+	if (r == IMAP_PARSE_LITERAL_WAIT)
+		return;
+	memcpy(o->tag, p->cmd.tag, sizeof(o->tag));
+	memcpy(o->name, p->cmd.name, sizeof(o->name));
+	o->cmd = p->cmd.cmd;
+	o->nargs = p->cmd.nargs;
+	o->error = p->cmd.error;
+	o->fatal = p->cmd.fatal;
+	for (size_t i = 0; i < p->cmd.nargs; i++) {
+		const struct imap_value *v = &p->cmd.args[i];
+
+		o->type[i] = v->type;
+		o->len[i] = v->len;
+		if (v->type != IMAP_VAL_LIST) {
+			cr_assert_eq(v->data[v->len], '\0',
+			    "value %zu is not NUL-terminated", i);
+			memcpy(o->data[i], v->data,
+			    v->len < 255 ? v->len : 255);
+		}
+	}
+}
+
+/*
+ * Feeds input in chunks of the given size, answering every LITERAL_WAIT at
+ * once the way imap.c does, and records each result.
+ */
+static void
+feed(const char *in, size_t len, size_t chunk, size_t max_line,
+    struct run *run)
+{
+	static char store[STORE_CAP];
+	struct imap_parser p;
+	size_t pos = 0;
+
+	memset(run, 0, sizeof(*run));
+	cr_assert_eq(imap_parser_init(&p, max_line, LIT_MAX, store,
+			 sizeof(store)),
+	    0);
+	while (pos < len) {
+		size_t n = len - pos < chunk ? len - pos : chunk;
+
+		while (n > 0) {
+			size_t used = 0;
+			enum imap_parse_result r;
+
+			r = imap_parse(&p, in + pos, n, &used);
+			cr_assert(used <= n);
+			cr_assert(used > 0 || r != IMAP_PARSE_NEED_MORE,
+			    "no progress at %zu", pos);
+			pos += used;
+			n -= used;
+			if (r == IMAP_PARSE_NEED_MORE)
+				continue;
+			record(run, &p, r);
+			run->consumed = pos;
+			if (r == IMAP_PARSE_LITERAL_WAIT)
+				imap_parser_literal_accept(&p);
+			if (r == IMAP_PARSE_INVALID && p.cmd.fatal)
+				return;
+		}
+	}
+}
+
+static void
+assert_same(const struct run *a, const struct run *b, size_t chunk)
+{
+	cr_assert_eq(a->n, b->n, "chunk %zu: %zu results, whole: %zu", chunk,
+	    b->n, a->n);
+	cr_assert_eq(a->consumed, b->consumed, "chunk %zu: consumed differs",
+	    chunk);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct outcome *x = &a->out[i], *y = &b->out[i];
+
+		cr_assert_eq(x->r, y->r, "chunk %zu result %zu", chunk, i);
+		cr_assert_str_eq(x->tag, y->tag);
+		cr_assert_eq(x->cmd, y->cmd);
+		cr_assert_eq(x->nargs, y->nargs);
+		cr_assert_eq(x->error, y->error);
+		cr_assert_eq(x->fatal, y->fatal);
+		for (size_t k = 0; k < x->nargs; k++) {
+			cr_assert_eq(x->type[k], y->type[k]);
+			cr_assert_eq(x->len[k], y->len[k]);
+			cr_assert(memcmp(x->data[k], y->data[k], 256) == 0,
+			    "chunk %zu: value %zu differs", chunk, k);
+		}
+	}
+}
+
+/*
+ * Parses input whole, then in chunks of every size from one byte up (so
+ * that every byte is a split point at least once), and checks that every
+ * way gives the same results.
+ */
+static void
+parse_all_ways_n(const char *in, size_t len, size_t max_line, struct run *out)
+{
+	static struct run r;
+
+	feed(in, len, len, max_line, out);
+	for (size_t chunk = 1; chunk < len; chunk++) {
+		feed(in, len, chunk, max_line, &r);
+		assert_same(out, &r, chunk);
+	}
+}
+
+static void
+parse_all_ways(const char *in, struct run *out)
+{
+	parse_all_ways_n(in, strlen(in), MAX_LINE, out);
+}
+
+static void
+assert_value(const struct outcome *o, size_t i, enum imap_value_type type,
+    const char *data)
+{
+	cr_assert_lt(i, o->nargs, "value %zu missing (nargs %zu)", i, o->nargs);
+	cr_assert_eq(o->type[i], type, "value %zu type %d, want %d", i,
+	    o->type[i], type);
+	cr_assert_eq(o->len[i], strlen(data), "value %zu length", i);
+	cr_assert(memcmp(o->data[i], data, strlen(data)) == 0,
+	    "value %zu is '%s', want '%s'", i, o->data[i], data);
+}
+
+Test(imap, capability_command)
+{
+	static struct run run;
+
+	parse_all_ways("a1 CAPABILITY\r\n", &run);
+	cr_assert_eq(run.n, 1);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	cr_assert_str_eq(run.out[0].tag, "a1");
+	cr_assert_eq(run.out[0].cmd, IMAP_CMD_CAPABILITY);
+	cr_assert_eq(run.out[0].nargs, 0);
+	cr_assert_eq(run.consumed, 15);
+}
+
+Test(imap, command_names_any_case_and_bare_lf)
+{
+	static struct run run;
+
+	parse_all_ways("x starttls\nY Logout\r\nz1.2 NoOp\r\n", &run);
+	cr_assert_eq(run.n, 3);
+	cr_assert_eq(run.out[0].cmd, IMAP_CMD_STARTTLS);
+	cr_assert_eq(run.out[1].cmd, IMAP_CMD_LOGOUT);
+	cr_assert_eq(run.out[2].cmd, IMAP_CMD_NOOP);
+	cr_assert_str_eq(run.out[2].tag, "z1.2");
+	cr_assert_str_eq(run.out[1].name, "LOGOUT");
+}
+
+Test(imap, unknown_command_is_other_with_its_arguments)
+{
+	static struct run run;
+
+	parse_all_ways("7 SELECT INBOX\r\n8 UID FETCH 1:* (FLAGS)\r\n", &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[0].cmd, IMAP_CMD_OTHER);
+	cr_assert_str_eq(run.out[0].name, "SELECT");
+	assert_value(&run.out[0], 0, IMAP_VAL_ATOM, "INBOX");
+	cr_assert_eq(run.out[1].cmd, IMAP_CMD_OTHER);
+	assert_value(&run.out[1], 1, IMAP_VAL_ATOM, "1:*");
+	cr_assert_eq(run.out[1].type[2], IMAP_VAL_LIST);
+	cr_assert_eq(run.out[1].len[2], 1);
+}
+
+Test(imap, login_with_atoms)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN alice s3cr]t\r\n", &run);
+	cr_assert_eq(run.n, 1);
+	cr_assert_eq(run.out[0].cmd, IMAP_CMD_LOGIN);
+	cr_assert_eq(run.out[0].nargs, 2);
+	assert_value(&run.out[0], 0, IMAP_VAL_ATOM, "alice");
+	assert_value(&run.out[0], 1, IMAP_VAL_ATOM, "s3cr]t");
+}
+
+Test(imap, login_with_quoted_strings_and_escapes)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN \"al\\\"ice\" \"pa\\\\ss word\"\r\n", &run);
+	cr_assert_eq(run.n, 1);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	assert_value(&run.out[0], 0, IMAP_VAL_QUOTED, "al\"ice");
+	assert_value(&run.out[0], 1, IMAP_VAL_QUOTED, "pa\\ss word");
+}
+
+Test(imap, quoted_string_keeps_utf8)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN \"j\xc3\xb6rg\" \"\"\r\n", &run);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	assert_value(&run.out[0], 0, IMAP_VAL_QUOTED, "j\xc3\xb6rg");
+	assert_value(&run.out[0], 1, IMAP_VAL_QUOTED, "");
+}
+
+Test(imap, bad_escape_in_quoted_string)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN \"a\\b\" x\r\nb NOOP\r\n", &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_SYNTAX);
+	cr_assert_str_eq(run.out[0].tag, "a");
+	cr_assert_not(run.out[0].fatal);
+	cr_assert_eq(run.out[1].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[1].cmd, IMAP_CMD_NOOP);
+}
+
+Test(imap, unterminated_quoted_string_ends_at_line_end)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN \"abc\r\nb NOOP\r\n", &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_SYNTAX);
+	cr_assert_eq(run.out[1].cmd, IMAP_CMD_NOOP);
+}
+
+Test(imap, synchronising_literals_wait_for_the_go_ahead)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN {5}\r\nalice {6}\r\nsecret\r\n", &run);
+	cr_assert_eq(run.n, 3);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_LITERAL_WAIT);
+	cr_assert_eq(run.out[1].r, IMAP_PARSE_LITERAL_WAIT);
+	cr_assert_eq(run.out[2].r, IMAP_PARSE_COMMAND);
+	assert_value(&run.out[2], 0, IMAP_VAL_LITERAL, "alice");
+	assert_value(&run.out[2], 1, IMAP_VAL_LITERAL, "secret");
+}
+
+Test(imap, literal_wait_comes_before_the_literal_bytes_are_read)
+{
+	static char store[STORE_CAP];
+	struct imap_parser p;
+	const char *in = "a LOGIN {5}\r\nalice x\r\n";
+	size_t used;
+
+	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
+			 sizeof(store)),
+	    0);
+	cr_assert_eq(imap_parse(&p, in, strlen(in), &used),
+	    IMAP_PARSE_LITERAL_WAIT);
+	/* Nothing after the header is taken before the "+" is sent. */
+	cr_assert_eq(used, 13);
+	imap_parser_literal_accept(&p);
+	cr_assert_eq(imap_parse(&p, in + used, strlen(in) - used, &used),
+	    IMAP_PARSE_COMMAND);
+	cr_assert_eq(p.cmd.nargs, 2);
+	cr_assert_str_eq(p.cmd.args[0].data, "alice");
+}
+
+Test(imap, non_synchronising_literals)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN {5+}\r\nalice {6-}\r\nsecret\r\n", &run);
+	cr_assert_eq(run.n, 1);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	assert_value(&run.out[0], 0, IMAP_VAL_LITERAL, "alice");
+	assert_value(&run.out[0], 1, IMAP_VAL_LITERAL, "secret");
+}
+
+Test(imap, literal_bytes_are_taken_verbatim)
+{
+	static struct run run;
+	const char in[] = "a LOGIN {7+}\r\nx\r\ny\0z\" p\r\n";
+
+	parse_all_ways_n(in, sizeof(in) - 1, MAX_LINE, &run);
+	cr_assert_eq(run.n, 1);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[0].len[0], 7);
+	cr_assert(memcmp(run.out[0].data[0], "x\r\ny\0z\"", 7) == 0);
+	assert_value(&run.out[0], 1, IMAP_VAL_ATOM, "p");
+}
+
+Test(imap, empty_literal)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN alice {0}\r\n\r\n", &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_LITERAL_WAIT);
+	cr_assert_eq(run.out[1].r, IMAP_PARSE_COMMAND);
+	assert_value(&run.out[1], 1, IMAP_VAL_LITERAL, "");
+}
+
+Test(imap, synchronising_literal_over_the_limit_is_refused_before_plus)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN {1025}\r\nb NOOP\r\n", &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_LITERAL_TOO_BIG);
+	cr_assert_not(run.out[0].fatal);
+	cr_assert_str_eq(run.out[0].tag, "a");
+	cr_assert_eq(run.out[1].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[1].cmd, IMAP_CMD_NOOP);
+}
+
+Test(imap, literal_at_the_limit_is_accepted)
+{
+	static struct run run;
+	static char in[LIT_MAX + 64];
+	int n;
+
+	n = snprintf(in, sizeof(in), "a LOGIN u {%d+}\r\n", LIT_MAX);
+	memset(in + n, 'p', LIT_MAX);
+	memcpy(in + n + LIT_MAX, "\r\n", 3);
+	feed(in, strlen(in), strlen(in), MAX_LINE, &run);
+	cr_assert_eq(run.n, 1);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[0].len[1], LIT_MAX);
+}
+
+Test(imap, non_synchronising_literal_over_the_limit_is_fatal)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN {99999+}\r\nxxxx", &run);
+	cr_assert_eq(run.n, 1);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_LITERAL_TOO_BIG);
+	cr_assert(run.out[0].fatal);
+	cr_assert_eq(run.consumed, 18);
+}
+
+Test(imap, literal_size_must_be_a_32_bit_number)
+{
+	static struct run run;
+
+	parse_all_ways("a LOGIN {99999999999}\r\nb NOOP\r\n", &run);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_SYNTAX);
+	cr_assert_eq(run.out[1].cmd, IMAP_CMD_NOOP);
+	parse_all_ways("a LOGIN {}\r\nb LOGIN {+}\r\n", &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_SYNTAX);
+	cr_assert_eq(run.out[1].error, IMAP_ERR_SYNTAX);
+}
+
+Test(imap, tags_of_every_valid_form_are_kept)
+{
+	static struct run run;
+
+	parse_all_ways("A0001 NOOP\r\n]x.7-_!#$&' NOOP\r\n", &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_str_eq(run.out[0].tag, "A0001");
+	cr_assert_str_eq(run.out[1].tag, "]x.7-_!#$&'");
+	cr_assert_eq(run.out[1].r, IMAP_PARSE_COMMAND);
+}
+
+Test(imap, invalid_tags)
+{
+	static const char *const bad[] = {"* NOOP\r\n", "+a NOOP\r\n",
+	    "a+b NOOP\r\n", "a\"b NOOP\r\n", "(x NOOP\r\n", " NOOP\r\n",
+	    "a%b NOOP\r\n", "a{1} NOOP\r\n"};
+	static struct run run;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		parse_all_ways(bad[i], &run);
+		cr_assert_eq(run.n, 1, "%s", bad[i]);
+		cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID, "%s", bad[i]);
+		cr_assert_eq(run.out[0].error, IMAP_ERR_TAG, "%s", bad[i]);
+		cr_assert_str_eq(run.out[0].tag, "", "%s", bad[i]);
+	}
+}
+
+Test(imap, tag_length_limit)
+{
+	static struct run run;
+	char in[IMAP_TAG_MAX + 16];
+
+	memset(in, 't', IMAP_TAG_MAX);
+	strcpy(in + IMAP_TAG_MAX, " NOOP\r\n");
+	parse_all_ways(in, &run);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(strlen(run.out[0].tag), IMAP_TAG_MAX);
+
+	memset(in, 't', IMAP_TAG_MAX + 1);
+	strcpy(in + IMAP_TAG_MAX + 1, " NOOP\r\n");
+	parse_all_ways(in, &run);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_TAG);
+	cr_assert_str_eq(run.out[0].tag, "");
+}
+
+Test(imap, tag_without_command)
+{
+	static struct run run;
+
+	parse_all_ways("a1\r\na2 \r\na3 N@OP\r\n", &run);
+	cr_assert_eq(run.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(run.out[i].r, IMAP_PARSE_INVALID);
+		cr_assert_eq(run.out[i].error, IMAP_ERR_COMMAND);
+	}
+	cr_assert_str_eq(run.out[2].tag, "a3");
+}
+
+Test(imap, empty_line)
+{
+	static struct run run;
+
+	parse_all_ways("\r\na NOOP\r\n", &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_EMPTY);
+	cr_assert_eq(run.out[1].cmd, IMAP_CMD_NOOP);
+}
+
+Test(imap, overlong_line_is_fatal_without_reading_on)
+{
+	static struct run run;
+	static char in[4096];
+
+	memcpy(in, "a LOGIN ", 8);
+	memset(in + 8, 'x', sizeof(in) - 9);
+	feed(in, sizeof(in) - 1, 100, 1024, &run);
+	cr_assert_eq(run.n, 1);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_TOO_LONG);
+	cr_assert(run.out[0].fatal);
+	cr_assert_eq(run.consumed, 1025);
+}
+
+Test(imap, line_at_the_limit_is_accepted)
+{
+	static struct run run;
+	static char in[1024 + 1];
+
+	/* "a LOGIN u " + password + CRLF is exactly 1024 bytes. */
+	memcpy(in, "a LOGIN u ", 10);
+	memset(in + 10, 'p', 1024 - 12);
+	memcpy(in + 1022, "\r\n", 3);
+	feed(in, 1024, 1024, 1024, &run);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[0].len[1], 1024 - 12);
+	feed(in, 1024, 1024, 1023, &run);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert(run.out[0].fatal);
+}
+
+Test(imap, literal_data_does_not_count_against_the_line)
+{
+	static struct run run;
+	static char in[2048];
+	int n;
+
+	/* The line outside the literal is short; the literal is long. */
+	n = snprintf(in, sizeof(in), "a LOGIN u {900+}\r\n");
+	memset(in + n, 'p', 900);
+	memcpy(in + n + 900, "\r\n", 3);
+	feed(in, strlen(in), 64, 100, &run);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[0].len[1], 900);
+}
+
+Test(imap, id_with_field_value_list)
+{
+	static struct run run;
+
+	parse_all_ways("i1 ID (\"name\" \"Thunderbird\" \"version\" "
+		       "\"115.3.1\")\r\n",
+	    &run);
+	cr_assert_eq(run.n, 1);
+	cr_assert_eq(run.out[0].cmd, IMAP_CMD_ID);
+	cr_assert_eq(run.out[0].nargs, 5);
+	cr_assert_eq(run.out[0].type[0], IMAP_VAL_LIST);
+	cr_assert_eq(run.out[0].len[0], 4);
+	assert_value(&run.out[0], 1, IMAP_VAL_QUOTED, "name");
+	assert_value(&run.out[0], 2, IMAP_VAL_QUOTED, "Thunderbird");
+	assert_value(&run.out[0], 4, IMAP_VAL_QUOTED, "115.3.1");
+}
+
+Test(imap, id_nil_and_nil_values)
+{
+	static struct run run;
+
+	parse_all_ways("i1 ID NIL\r\ni2 ID (\"name\" NIL)\r\n", &run);
+	cr_assert_eq(run.n, 2);
+	assert_value(&run.out[0], 0, IMAP_VAL_NIL, "NIL");
+	assert_value(&run.out[1], 2, IMAP_VAL_NIL, "NIL");
+	/* A quoted "NIL" is a string, not NIL. */
+	parse_all_ways("i3 LOGIN \"NIL\" x\r\n", &run);
+	assert_value(&run.out[0], 0, IMAP_VAL_QUOTED, "NIL");
+}
+
+Test(imap, nested_and_empty_lists)
+{
+	static struct run run;
+
+	parse_all_ways("a X () (b (c d) e) f\r\n", &run);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[0].nargs, 8);
+	cr_assert_eq(run.out[0].type[0], IMAP_VAL_LIST);
+	cr_assert_eq(run.out[0].len[0], 0);
+	cr_assert_eq(run.out[0].type[1], IMAP_VAL_LIST);
+	cr_assert_eq(run.out[0].len[1], 5);
+	cr_assert_eq(run.out[0].type[3], IMAP_VAL_LIST);
+	cr_assert_eq(run.out[0].len[3], 2);
+	assert_value(&run.out[0], 7, IMAP_VAL_ATOM, "f");
+}
+
+Test(imap, unbalanced_lists)
+{
+	static const char *const bad[] = {"a X (b\r\n", "a X b)\r\n",
+	    "a X ((b)\r\n", "a X (b )\r\n", "a X ( b)\r\n", "a X (\r\n",
+	    "a X ((((((x))))))\r\n", "a X \"b\"c\r\n"};
+	static struct run run;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		parse_all_ways(bad[i], &run);
+		cr_assert_eq(run.n, 1, "%s", bad[i]);
+		cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID, "%s", bad[i]);
+		cr_assert_eq(run.out[0].error, IMAP_ERR_SYNTAX, "%s", bad[i]);
+		cr_assert_str_eq(run.out[0].tag, "a");
+	}
+}
+
+Test(imap, too_many_arguments)
+{
+	static char in[512];
+	static struct run run;
+	size_t n = 0;
+
+	n += (size_t)snprintf(in, sizeof(in), "a X");
+	for (int i = 0; i < IMAP_ARGS_MAX + 1; i++)
+		n += (size_t)snprintf(in + n, sizeof(in) - n, " %d", i % 10);
+	snprintf(in + n, sizeof(in) - n, "\r\nb NOOP\r\n");
+	parse_all_ways(in, &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_TOO_MANY_ARGS);
+	cr_assert_eq(run.out[1].cmd, IMAP_CMD_NOOP);
+}
+
+Test(imap, authenticate_with_initial_response)
+{
+	static struct run run;
+
+	parse_all_ways("a AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n", &run);
+	cr_assert_eq(run.out[0].cmd, IMAP_CMD_AUTHENTICATE);
+	assert_value(&run.out[0], 0, IMAP_VAL_ATOM, "PLAIN");
+	assert_value(&run.out[0], 1, IMAP_VAL_ATOM, "AGFsaWNlAHNlY3JldA==");
+}
+
+Test(imap, trailing_space_is_tolerated)
+{
+	static struct run run;
+
+	parse_all_ways("a NOOP \r\nb LOGIN x y \r\n", &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[1].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[1].nargs, 2);
+}
+
+Test(imap, control_characters_are_syntax_errors)
+{
+	static struct run run;
+	const char in[] = "a LOGIN al\0ce x\r\nb LOGIN \"a\tb\" c\r\n";
+
+	parse_all_ways_n(in, sizeof(in) - 1, MAX_LINE, &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	/* A tab inside a quoted string is text, as Dovecot takes it. */
+	cr_assert_eq(run.out[1].r, IMAP_PARSE_COMMAND);
+}
+
+Test(imap, reset_forgets_a_partial_command)
+{
+	static char store[STORE_CAP];
+	struct imap_parser p;
+	size_t used;
+
+	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
+			 sizeof(store)),
+	    0);
+	cr_assert_eq(imap_parse(&p, "a LOGIN \"ali", 12, &used),
+	    IMAP_PARSE_NEED_MORE);
+	imap_parser_reset(&p);
+	cr_assert_eq(imap_parse(&p, "b NOOP\r\n", 8, &used),
+	    IMAP_PARSE_COMMAND);
+	cr_assert_str_eq(p.cmd.tag, "b");
+	cr_assert_eq(p.cmd.cmd, IMAP_CMD_NOOP);
+}
+
+Test(imap, init_refuses_a_small_store)
+{
+	static char store[100];
+	struct imap_parser p;
+
+	cr_assert_eq(imap_parser_init(&p, 1024, 1024, store, sizeof(store)),
+	    -1);
+}
+
+/* --- SASL lines --------------------------------------------------------- */
+
+static enum imap_parse_result
+sasl_whole(struct imap_parser *p, const char *in, size_t *used)
+{
+	return imap_parse_sasl(p, in, strlen(in), used);
+}
+
+Test(imap, sasl_response_line)
+{
+	static char store[STORE_CAP];
+	struct imap_parser p;
+	const char *in = "AGFsaWNlAHNlY3JldA==\r\nz NOOP\r\n";
+	size_t used, total = 0;
+	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
+
+	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
+			 sizeof(store)),
+	    0);
+	/* Byte by byte, then the next command with the command parser. */
+	while (r == IMAP_PARSE_NEED_MORE) {
+		r = imap_parse_sasl(&p, in + total, 1, &used);
+		total += used;
+	}
+	cr_assert_eq(r, IMAP_PARSE_SASL_RESPONSE);
+	cr_assert_eq(total, 22);
+	cr_assert_str_eq(p.cmd.args[0].data, "AGFsaWNlAHNlY3JldA==");
+	cr_assert_eq(p.cmd.args[0].len, 20);
+	cr_assert_eq(imap_parse(&p, in + total, strlen(in) - total, &used),
+	    IMAP_PARSE_COMMAND);
+	cr_assert_eq(p.cmd.cmd, IMAP_CMD_NOOP);
+}
+
+Test(imap, sasl_cancel_and_garbage)
+{
+	static char store[STORE_CAP];
+	struct imap_parser p;
+	size_t used;
+
+	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
+			 sizeof(store)),
+	    0);
+	cr_assert_eq(sasl_whole(&p, "*\r\n", &used), IMAP_PARSE_SASL_CANCEL);
+	cr_assert_eq(sasl_whole(&p, "a NOOP\r\n", &used), IMAP_PARSE_INVALID);
+	cr_assert_eq(p.cmd.error, IMAP_ERR_BAD_BASE64);
+	cr_assert_not(p.cmd.fatal);
+	cr_assert_eq(sasl_whole(&p, "YQ\r==\r\n", &used), IMAP_PARSE_INVALID);
+	cr_assert_eq(sasl_whole(&p, "\r\n", &used), IMAP_PARSE_SASL_RESPONSE);
+	cr_assert_eq(p.cmd.args[0].len, 0);
+}
+
+Test(imap, sasl_line_may_hold_the_longest_plain_response)
+{
+	static char store[STORE_CAP];
+	static char in[4096];
+	struct imap_parser p;
+	size_t used;
+
+	/* max_command_size at its minimum still lets a long PLAIN through. */
+	cr_assert_eq(imap_parser_init(&p, 1024, LIT_MAX, store, sizeof(store)),
+	    0);
+	memset(in, 'Q', 2048);
+	memcpy(in + 2048, "\r\n", 3);
+	cr_assert_eq(sasl_whole(&p, in, &used), IMAP_PARSE_SASL_RESPONSE);
+	cr_assert_eq(p.cmd.args[0].len, 2048);
+	memset(in, 'Q', 3000);
+	memcpy(in + 3000, "\r\n", 3);
+	cr_assert_eq(sasl_whole(&p, in, &used), IMAP_PARSE_INVALID);
+	cr_assert(p.cmd.fatal);
+	cr_assert_eq(p.cmd.error, IMAP_ERR_TOO_LONG);
+}
+
+Test(imap, error_texts_are_fixed_strings)
+{
+	for (int e = IMAP_ERR_NONE; e <= IMAP_ERR_BAD_BASE64; e++) {
+		const char *t = imap_error_text((enum imap_error)e);
+
+		cr_assert_not_null(t);
+		cr_assert_gt(strlen(t), 5);
+		cr_assert_null(strchr(t, '%'));
+		cr_assert_null(strchr(t, '\n'));
+	}
+}
+
+/* --- backend lines ------------------------------------------------------ */
+
+static int
+resp(const char *line, struct imap_response *r)
+{
+	return imap_response_parse(line, strlen(line), r);
+}
+
+static bool
+span_is(struct imap_span s, const char *want)
+{
+	return s.len == strlen(want) && memcmp(s.p, want, s.len) == 0;
+}
+
+Test(imap, greeting_with_capabilities)
+{
+	struct imap_response r;
+
+	cr_assert_eq(resp("* OK [CAPABILITY IMAP4rev1 SASL-IR STARTTLS "
+			  "AUTH=PLAIN] Dovecot ready.",
+			 &r),
+	    0);
+	cr_assert_eq(r.kind, IMAP_RESP_UNTAGGED);
+	cr_assert_eq(r.status, IMAP_STATUS_OK);
+	cr_assert(r.has_caps);
+	cr_assert(span_is(r.code, "CAPABILITY"));
+	cr_assert(span_is(r.caps, "IMAP4rev1 SASL-IR STARTTLS AUTH=PLAIN"));
+	cr_assert(span_is(r.text, "Dovecot ready."));
+	cr_assert_not(r.has_literal);
+}
+
+Test(imap, exchange_greeting)
+{
+	struct imap_response r;
+
+	cr_assert_eq(resp("* OK The Microsoft Exchange IMAP4 service is "
+			  "ready.",
+			 &r),
+	    0);
+	cr_assert_eq(r.status, IMAP_STATUS_OK);
+	cr_assert_not(r.has_caps);
+	cr_assert_eq(r.code.len, 0);
+	cr_assert(span_is(r.text,
+	    "The Microsoft Exchange IMAP4 service is ready."));
+}
+
+Test(imap, tagged_answers_with_codes)
+{
+	struct imap_response r;
+
+	cr_assert_eq(resp("A2 NO [UNAVAILABLE] Try again later", &r), 0);
+	cr_assert_eq(r.kind, IMAP_RESP_TAGGED);
+	cr_assert_eq(r.status, IMAP_STATUS_NO);
+	cr_assert(span_is(r.tag, "A2"));
+	cr_assert(span_is(r.code, "UNAVAILABLE"));
+	cr_assert(span_is(r.text, "Try again later"));
+
+	cr_assert_eq(resp("A2 ok [CAPABILITY IMAP4rev1 IDLE] Logged in", &r),
+	    0);
+	cr_assert_eq(r.status, IMAP_STATUS_OK);
+	cr_assert(r.has_caps);
+	cr_assert(span_is(r.caps, "IMAP4rev1 IDLE"));
+
+	cr_assert_eq(resp("A1 OK", &r), 0);
+	cr_assert_eq(r.status, IMAP_STATUS_OK);
+	cr_assert_eq(r.text.len, 0);
+
+	cr_assert_eq(resp("A1 BAD [CAPABILITY] x", &r), 0);
+	cr_assert(r.has_caps);
+	cr_assert_eq(r.caps.len, 0);
+}
+
+Test(imap, untagged_capability_and_data)
+{
+	struct imap_response r;
+
+	cr_assert_eq(resp("* CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN", &r),
+	    0);
+	cr_assert_eq(r.kind, IMAP_RESP_UNTAGGED);
+	cr_assert_eq(r.status, IMAP_STATUS_NONE);
+	cr_assert(r.has_caps);
+	cr_assert(span_is(r.caps, "IMAP4rev1 LITERAL+ AUTH=PLAIN"));
+
+	cr_assert_eq(resp("* 3 EXISTS", &r), 0);
+	cr_assert_eq(r.status, IMAP_STATUS_NONE);
+	cr_assert_not(r.has_caps);
+	cr_assert_eq(resp("* BYE shutting down", &r), 0);
+	cr_assert_eq(r.status, IMAP_STATUS_BYE);
+}
+
+Test(imap, continuation_lines)
+{
+	struct imap_response r;
+
+	cr_assert_eq(resp("+ ", &r), 0);
+	cr_assert_eq(r.kind, IMAP_RESP_CONTINUATION);
+	cr_assert_eq(resp("+", &r), 0);
+	cr_assert_eq(r.kind, IMAP_RESP_CONTINUATION);
+	cr_assert_eq(resp("+ VXNlcm5hbWU6", &r), 0);
+	cr_assert(span_is(r.text, "VXNlcm5hbWU6"));
+}
+
+Test(imap, trailing_literal_is_announced)
+{
+	struct imap_response r;
+
+	cr_assert_eq(resp("* ID (\"name\" {7}", &r), 0);
+	cr_assert(r.has_literal);
+	cr_assert_eq(r.literal, 7);
+	cr_assert_eq(resp("* 1 FETCH (BODY[] {5242880}", &r), 0);
+	cr_assert_eq(r.literal, 5242880);
+	cr_assert_eq(resp("* OK {x}", &r), 0);
+	cr_assert_not(r.has_literal);
+	cr_assert_eq(resp("* OK }", &r), 0);
+	cr_assert_not(r.has_literal);
+}
+
+Test(imap, fragments_and_broken_lines)
+{
+	struct imap_response r;
+
+	cr_assert_eq(resp(")", &r), 0);
+	cr_assert_eq(r.kind, IMAP_RESP_FRAGMENT);
+	cr_assert_eq(resp(" \"version\" \"2.3\")", &r), 0);
+	cr_assert_eq(r.kind, IMAP_RESP_FRAGMENT);
+	cr_assert_eq(resp("", &r), 0);
+	cr_assert_eq(r.kind, IMAP_RESP_FRAGMENT);
+	cr_assert_eq(resp("A1 WHAT is this", &r), -1);
+	cr_assert_eq(resp("A1 PREAUTH", &r), -1);
+	cr_assert_eq(imap_response_parse("* OK\0x", 6, &r), -1);
+}
+
+/* --- capability lists --------------------------------------------------- */
+
+Test(imap, caps_has_matches_whole_words_in_any_case)
+{
+	const char *c = "IMAP4rev1 auth=plain AUTH=PLAINX SASL-IR";
+
+	cr_assert(imap_caps_has(c, strlen(c), "AUTH=PLAIN"));
+	cr_assert(imap_caps_has(c, strlen(c), "sasl-ir"));
+	cr_assert_not(imap_caps_has(c, strlen(c), "AUTH=PLAI"));
+	cr_assert_not(imap_caps_has(c, strlen(c), "STARTTLS"));
+	cr_assert_not(imap_caps_has(c, 0, "IMAP4rev1"));
+	/* The span ends where it says, not at a NUL. */
+	cr_assert_not(imap_caps_has(c, 9, "auth=plain"));
+}
+
+Test(imap, caps_filter_drops_what_cannot_be_relayed)
+{
+	const char *c = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE "
+			"STARTTLS LOGINDISABLED AUTH=PLAIN auth=login "
+			"COMPRESS=DEFLATE UNAUTHENTICATE LITERAL+ MOVE";
+	char out[256];
+
+	cr_assert_eq(imap_caps_filter(c, strlen(c), out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "IMAP4rev1 ID ENABLE IDLE LITERAL+ MOVE");
+	cr_assert_eq(imap_caps_filter(c, strlen(c), out, 10), -1);
+	cr_assert_eq(imap_caps_filter("STARTTLS", 8, out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "");
+}
+
+Test(imap, preauth_caps_follow_the_policy)
+{
+	char out[256];
+
+	cr_assert_eq(imap_caps_preauth(false, true, false, out, sizeof(out)),
+	    0);
+	cr_assert_str_eq(out, "IMAP4rev1 ID LITERAL+ STARTTLS LOGINDISABLED");
+	cr_assert_eq(imap_caps_preauth(true, true, true, out, sizeof(out)), 0);
+	cr_assert_str_eq(out,
+	    "IMAP4rev1 ID LITERAL+ SASL-IR AUTH=PLAIN AUTH=LOGIN");
+	cr_assert_eq(imap_caps_preauth(false, true, true, out, sizeof(out)), 0);
+	cr_assert(strstr(out, "STARTTLS") != NULL);
+	cr_assert(strstr(out, "AUTH=PLAIN") != NULL);
+	cr_assert(strstr(out, "LOGINDISABLED") == NULL);
+	cr_assert_eq(imap_caps_preauth(false, false, true, out, sizeof(out)),
+	    0);
+	cr_assert(strstr(out, "STARTTLS") == NULL);
+	cr_assert_eq(imap_caps_preauth(false, true, false, out, 10), -1);
+}
+
+/* --- quoting for the backend ------------------------------------------- */
+
+Test(imap, quote_astring)
+{
+	char out[64];
+	size_t n;
+
+	cr_assert_eq(imap_quote_astring("alice", 5, out, sizeof(out), &n), 0);
+	cr_assert_str_eq(out, "\"alice\"");
+	cr_assert_eq(n, 7);
+	cr_assert_eq(imap_quote_astring("a\"b\\c d", 7, out, sizeof(out), &n),
+	    0);
+	cr_assert_str_eq(out, "\"a\\\"b\\\\c d\"");
+	cr_assert_eq(n, 11);
+	cr_assert_eq(imap_quote_astring("", 0, out, sizeof(out), &n), 0);
+	cr_assert_str_eq(out, "\"\"");
+	cr_assert_eq(imap_quote_astring("j\xc3\xb6rg", 5, out, sizeof(out),
+			 &n),
+	    1);
+	cr_assert_eq(imap_quote_astring("a\tb", 3, out, sizeof(out), &n), 1);
+	cr_assert_eq(imap_quote_astring("abcdef", 6, out, 8, &n), -1);
+	cr_assert_eq(imap_quote_astring("abcdef", 6, out, 9, &n), 0);
+}
+
+/* A quoted value read back by the parser is the value that was quoted. */
+Test(imap, quote_then_parse_round_trip)
+{
+	static const char *const vals[] = {"p\"a\\s\"s", "\\\\", "\"", "a b"};
+	static struct run run;
+	char q[64], line[160];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		cr_assert_eq(imap_quote_astring(vals[i], strlen(vals[i]), q,
+				 sizeof(q), &n),
+		    0);
+		snprintf(line, sizeof(line), "a LOGIN u %s\r\n", q);
+		parse_all_ways(line, &run);
+		assert_value(&run.out[0], 1, IMAP_VAL_QUOTED, vals[i]);
+	}
+}
