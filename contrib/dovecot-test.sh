@@ -12,7 +12,8 @@
 # 21993).  POP3 and IMAP offer STARTTLS; POP3S and IMAPS are implicit TLS.
 #
 # Other settings from the environment:
-#   DOVECOT_USERS     "name:password ..." (default "demo:demo")
+#   DOVECOT_USERS     "name:password ..." (default "demo:demo"); a password
+#                     may hold anything but blanks and colons
 #   DOVECOT_BIG_SIZE  size in bytes of the large message every user gets,
 #                     0 for none (default 5 MiB)
 #
@@ -113,7 +114,7 @@ start() {
 	local imaps=${5:-${DOVECOT_IMAPS_PORT:-21993}}
 	local users=${DOVECOT_USERS:-demo:demo}
 	local big=${DOVECOT_BIG_SIZE:-5242880}
-	local mail_uid mail_gid internal internal_group login nochroot entry name pass p
+	local mail_uid mail_gid internal internal_group login nochroot entry entries name pass p
 
 	command -v dovecot >/dev/null ||
 		die "dovecot is not installed (dovecot-imapd, dovecot-pop3d)"
@@ -152,7 +153,9 @@ start() {
 
 	make_messages "$dir" "$big"
 	: >"$dir/users"
-	for entry in $users; do
+	# Split on blanks only: a password may hold glob characters.
+	read -r -a entries <<<"$users"
+	for entry in "${entries[@]}"; do
 		name=${entry%%:*}
 		pass=${entry#*:}
 		printf '%s:{PLAIN}%s:%s:%s::%s/mail/%s\n' "$name" "$pass" \
@@ -196,6 +199,12 @@ start() {
 		login_trusted_networks = 127.0.0.0/8 ::1
 		mail_max_userip_connections = 200
 		pop3_uidl_format = %08Xu%08Xv
+
+		# COMPRESS=DEFLATE after login: a proxy that parses the session
+		# must not let it be advertised.
+		protocol imap {
+		  mail_plugins = \$mail_plugins zlib imap_zlib
+		}
 
 		service imap-login {
 		  $nochroot

@@ -16,7 +16,11 @@ import helpers
 
 # One mailbox per purpose, so that tests that change a mailbox (APPEND,
 # DELE, fetchmail) do not disturb those that read one.
-USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+         "judy", "mallory")
+
+# A password that IMAP must quote with escapes or send as a literal.
+SPECIAL_USER = ("ivan", 'q"u\\o{t}e%*')
 
 
 def pytest_configure(config):
@@ -36,7 +40,9 @@ def postern_bin():
 def dovecot():
     if shutil.which("dovecot") is None:
         pytest.skip("dovecot is not installed")
-    d = helpers.Dovecot({u: "pw-" + secrets.token_hex(6) for u in USERS})
+    users = {u: "pw-" + secrets.token_hex(6) for u in USERS}
+    users[SPECIAL_USER[0]] = SPECIAL_USER[1]
+    d = helpers.Dovecot(users)
     yield d
     d.stop()
 
