@@ -23,10 +23,6 @@ USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
 SPECIAL_USER = ("ivan", 'q"u\\o{t}e%*')
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "imap: needs the IMAP4 module")
-
-
 @pytest.fixture(scope="session")
 def postern_bin():
     path = os.environ.get("POSTERN_BIN") or os.path.join(
