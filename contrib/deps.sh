@@ -5,9 +5,9 @@
 # Runs apt-get only when a package is missing.
 
 deps_build=(build-essential autoconf automake pkg-config
-	libevent-dev libssl-dev libinih-dev zlib1g-dev openssl)
+	libevent-dev libssl-dev libinih-dev zlib1g-dev openssl libldap-dev)
 deps_test=(libcriterion-dev dovecot-imapd dovecot-pop3d curl fetchmail
-	openssl python3 python3-pytest procps)
+	openssl python3 python3-pytest procps slapd ldap-utils chromium)
 deps_demo=(dovecot-imapd dovecot-pop3d curl openssl procps)
 
 deps_install() {

@@ -18,6 +18,7 @@
 
 struct ssl_ctx_st;
 struct addrset;
+struct groups_file;
 
 /* The protocols postern serves; also the index into conf->proto[]. */
 enum proto_id {
@@ -104,6 +105,23 @@ struct proto_conf {
 	/* Filled by server_prepare(): the backend's resolved address. */
 	struct sockaddr_storage backend_addr;
 	socklen_t backend_addrlen;
+
+	/* Access policy (see policy.h). */
+	struct addrset *login_type_exempt_ips; /* NULL: no exemption */
+	char *required_group;		       /* NULL: none required */
+	/*
+	 * protolog: the protocol-log settings, under the snake_case names of
+	 * Exchange's Set-PopSettings/Set-ImapSettings parameters.
+	 * conf_protolog() hands them to the protolog module.
+	 */
+	bool protocol_log_enabled;
+	char *log_file_location;
+	int log_file_rollover;		   /* enum protolog_rollover */
+	uint64_t log_per_file_size_quota;  /* bytes; 0: files by time */
+	uint64_t log_file_age_limit_ms;	   /* 0: never deleted by age */
+	uint64_t log_directory_size_quota; /* bytes; 0: no limit */
+	int log_detail;			   /* enum protolog_detail */
+	int log_line; /* where log_file_location (or the section) is */
 };
 
 /* The [tls] section: postern's own server certificate. */
@@ -115,6 +133,80 @@ struct tls_conf {
 	int min_version; /* an OpenSSL TLS1_x_VERSION constant */
 	char *ciphers;	 /* TLS 1.2 and below; NULL: OpenSSL's default */
 	char *ciphersuites; /* TLS 1.3; NULL: OpenSSL's default */
+};
+
+/*
+ * Access policy: [rule "<name>"] sections and the [groups] section.
+ * policy.h evaluates them; groups.h looks groups up.
+ */
+
+/* What an access rule does when it applies. */
+enum rule_action {
+	RULE_ALLOW,
+	RULE_DENY,
+	RULE_AUDIT /* allow, but report that the rule would have denied */
+};
+
+/* Bits of the authentication condition. */
+#define RULE_AUTH_CLEARTEXT_WITHOUT_TLS 0x1u /* a login without TLS */
+#define RULE_AUTH_TLS 0x2u		     /* a login over TLS */
+
+/* A list of strings (user name patterns, group names). */
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+/*
+ * The conditions of a rule, or its exceptions.  An unset condition is
+ * empty (0, NULL or n == 0) and matches everything for a condition, nothing
+ * for an exception.
+ */
+struct rule_match {
+	unsigned protocols;	    /* bit (1u << proto_id) */
+	struct addrset *client_ips; /* finished set */
+	struct strlist usernames;   /* patterns, see policy_user_match() */
+	struct strlist member_of;   /* group names */
+	unsigned authentication;    /* RULE_AUTH_* bits */
+};
+
+/* One access rule. */
+struct rule {
+	char *name;
+	int line; /* of its section header */
+	unsigned priority;
+	enum rule_action action;
+	bool enabled;
+	struct rule_match cond;	  /* all set conditions must match */
+	struct rule_match except; /* any matching exception skips the rule */
+};
+
+/* How nested group memberships are found in the directory. */
+enum ldap_nested {
+	LDAP_NESTED_NO,	      /* the group attribute's values only */
+	LDAP_NESTED_IN_CHAIN, /* AD's LDAP_MATCHING_RULE_IN_CHAIN search */
+	LDAP_NESTED_WALK      /* follow the groups' own group attribute */
+};
+
+/* The [groups] section. */
+struct groups_conf {
+	char *file;			 /* groups file, NULL: none */
+	struct groups_file *file_groups; /* its contents, read at load */
+
+	char *ldap_uri; /* NULL: no directory */
+	char *ldap_ca_file;
+	bool ldap_starttls;  /* for ldap:// URIs */
+	bool ldap_tls_verify;
+	char *ldap_bind_dn;	  /* NULL: anonymous */
+	char *ldap_bind_password_file;
+	char *ldap_bind_password; /* read at load; never logged or dumped */
+	char *ldap_base;
+	char *ldap_user_filter;
+	char *ldap_group_attribute;
+	enum ldap_nested ldap_nested;
+	unsigned ldap_timeout_ms; /* a whole lookup, connect and bind included */
+	unsigned ldap_threads;	  /* lookup threads; not changed by a reload */
+	unsigned cache_ttl_ms;	  /* 0: no caching */
 };
 
 /* A whole configuration snapshot. */
@@ -136,6 +228,12 @@ struct conf {
 
 	/* Filled by the tls module, freed with the snapshot. */
 	struct ssl_ctx_st *server_ssl_ctx;
+
+	/* Access policy. */
+	uint64_t serial;     /* distinct for every snapshot loaded */
+	struct rule *rules;  /* enabled and disabled, by priority */
+	size_t nrules;
+	struct groups_conf groups;
 };
 
 /*
@@ -165,5 +263,15 @@ int conf_parse_duration(const char *s, unsigned *ms);
 
 /* Parses "512", "64k", "10M", "1G" (powers of 1024) into bytes. */
 int conf_parse_size(const char *s, uint64_t *bytes);
+
+/* protolog: the protocol-log settings of c. */
+struct protolog_conf;
+
+/*
+ * Fills out[PROTO_COUNT] with c's protocol-log settings; the directories
+ * point into c, which must outlive out.  A protocol that is not enabled
+ * has its protocol log disabled too.
+ */
+void conf_protolog(const struct conf *c, struct protolog_conf *out);
 
 #endif

@@ -251,6 +251,94 @@ int imap_caps_preauth(bool tls_active, bool tls_available, bool cleartext_ok,
 int imap_quote_astring(const char *val, size_t len, char *out, size_t cap,
     size_t *outlen);
 
+/*
+ * After login: the framing that cuts the relayed bytes into commands and
+ * answers for the protocol log.  Both framers are resumable byte machines
+ * over whatever spans the relay hands them.  Literals ({n}, {n+}, {n-})
+ * are skipped by their count in both directions, never copied or looked
+ * into; only the start of a client command and of a tagged answer is
+ * kept.
+ */
+
+/* What a framer found in the bytes it was given. */
+enum imap_frame {
+	IMAP_FRAME_MORE,	/* every byte consumed, nothing complete yet */
+	IMAP_FRAME_COMMAND,	/* a client command is complete */
+	IMAP_FRAME_DONE,	/* the client's DONE that ends an IDLE */
+	IMAP_FRAME_TAGGED,	/* a tagged server answer is complete */
+	IMAP_FRAME_CONTINUATION /* a server "+" line is complete */
+};
+
+/* Room for the parameters of a command, for its row. */
+#define IMAP_PARAMS_KEPT 256
+/* Room for a command name in lower case, "uid+fetch" included. */
+#define IMAP_VERB_MAX 32
+/* Room for the start of a tagged answer, for its row. */
+#define IMAP_LINE_KEPT 200
+/* Enough of a line's end to hold "{18446744073709551615+}\r". */
+#define IMAP_TAIL_KEPT 32
+
+/* The client's commands after login. */
+struct imap_cframe {
+	int state;
+	int lit;	  /* where a "{n}" at the line's end is */
+	uint64_t litn;	  /* its n so far */
+	uint64_t litleft; /* literal bytes still to skip */
+	int mask;	  /* how much of the parameters may be kept */
+	bool masked;	  /* some was left out */
+	bool idle;	  /* an IDLE was sent: the next line is its DONE */
+	bool done;	  /* the last result is still here */
+	size_t taglen, verblen, paramslen;
+	uint64_t bytes; /* of the command, literals included */
+	/* After IMAP_FRAME_COMMAND or IMAP_FRAME_DONE: */
+	char tag[IMAP_TAG_MAX + 1];   /* for DONE, the tag of the IDLE */
+	char verb[IMAP_VERB_MAX];     /* "fetch", "uid+fetch", "done" */
+	char params[IMAP_PARAMS_KEPT + 8]; /* after the name; LOGIN masked */
+	char idletag[IMAP_TAG_MAX + 1];
+};
+
+/* Prepares f for the first command. */
+void imap_cframe_init(struct imap_cframe *f);
+
+/*
+ * Consumes buf[0..len) up to the end of one command (its line, with the
+ * literals it announces and the lines that follow them); *consumed says
+ * how far.  LOGIN's parameters become "*****" and AUTHENTICATE's keep only
+ * the mechanism.  After a command named IDLE, the next line is taken as
+ * its DONE (IMAP_FRAME_DONE) when it is one.
+ */
+enum imap_frame imap_cframe_feed(struct imap_cframe *f, const char *buf,
+    size_t len, size_t *consumed);
+
+/* The server refused the IDLE: the client's next line is a command. */
+void imap_cframe_idle_refused(struct imap_cframe *f);
+
+/* The server's answers after login. */
+struct imap_sframe {
+	int state;
+	int kind; /* of the current line */
+	uint64_t litleft;
+	size_t taillen;
+	char tail[IMAP_TAIL_KEPT];
+	bool done;
+	/* After IMAP_FRAME_TAGGED: the tag, the status, the line's start. */
+	char tag[IMAP_TAG_MAX + 1];
+	enum imap_status status;
+	size_t linelen;
+	char line[IMAP_LINE_KEPT + 1];
+};
+
+/* Prepares f for the first answer line. */
+void imap_sframe_init(struct imap_sframe *f);
+
+/*
+ * Consumes buf[0..len) up to the end of one tagged answer or continuation
+ * line; untagged lines (and the literals they announce) pass without a
+ * result.  *consumed says how far.
+ */
+enum imap_frame imap_sframe_feed(struct imap_sframe *f, const char *buf,
+    size_t len, size_t *consumed);
+
 /* The IMAP4 protocol descriptor. */
 extern const struct proto imap_proto;
 

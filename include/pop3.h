@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proto.h"
 
@@ -96,6 +97,72 @@ void pop3_capa_line(struct pop3_capa *capa, const char *line, size_t len);
  * response code, "+OK [XCLIENT] ...", not in CAPA.
  */
 bool pop3_greeting_xclient(const char *line, size_t len);
+
+/*
+ * After login: the framing that cuts the relayed bytes into commands and
+ * answers for the protocol log.  Both framers are resumable byte machines
+ * over whatever spans the relay hands them; they copy the start of a line
+ * at most, never a message.
+ */
+
+/* What a framer found in the bytes it was given. */
+enum pop3_frame {
+	POP3_FRAME_MORE,  /* every byte consumed, nothing complete yet */
+	POP3_FRAME_LINE,  /* a client line is complete */
+	POP3_FRAME_ANSWER /* a server answer is complete */
+};
+
+/* Room for the start of a client line: enough for any POP3 command. */
+#define POP3_LINE_KEPT 256
+
+/* The client's lines after login. */
+struct pop3_lines {
+	uint64_t len;		    /* bytes of the current line so far */
+	size_t kept;		    /* bytes of it in buf */
+	bool done;		    /* buf holds a whole line */
+	char buf[POP3_LINE_KEPT + 1]; /* a longer line is cut and ends in LF */
+};
+
+/* Prepares l for the first line. */
+void pop3_lines_init(struct pop3_lines *l);
+
+/*
+ * Consumes buf[0..len) up to the end of one line; *consumed says how far.
+ * After POP3_FRAME_LINE, l->buf[0..l->kept) is the start of the line,
+ * always ending in LF, for pop3_parse(), and l->len its full size.
+ */
+enum pop3_frame pop3_lines_feed(struct pop3_lines *l, const char *buf,
+    size_t len, size_t *consumed);
+
+/*
+ * Whether a +OK answer to cmd is multi-line (RFC 1939, RFC 2449): RETR,
+ * TOP, CAPA, and LIST, UIDL or AUTH without an argument.
+ */
+bool pop3_multiline(const struct pop3_command *cmd);
+
+/* Room for the start of a status line, for the log. */
+#define POP3_STATUS_KEPT 200
+
+/* A server answer after login. */
+struct pop3_answer {
+	int state;
+	bool multiline;	 /* a +OK answer has lines up to "." */
+	bool ok;	 /* the status was +OK */
+	size_t statuslen;/* of status, without the line end */
+	char status[POP3_STATUS_KEPT + 1];
+};
+
+/* Prepares a for the answer to a command (see pop3_multiline()). */
+void pop3_answer_start(struct pop3_answer *a, bool multiline);
+
+/*
+ * Consumes buf[0..len) up to the end of the answer; *consumed says how
+ * far.  A multi-line answer ends with the line "." (RFC 1939 section 3);
+ * a line that starts with ".." is dot-stuffed data.  Only the status line
+ * is copied, and only its first POP3_STATUS_KEPT bytes.
+ */
+enum pop3_frame pop3_answer_feed(struct pop3_answer *a, const char *buf,
+    size_t len, size_t *consumed);
 
 /* The POP3 protocol descriptor. */
 extern const struct proto pop3_proto;

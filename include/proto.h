@@ -9,6 +9,7 @@
 #ifndef POSTERN_PROTO_H
 #define POSTERN_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "conf.h"
@@ -23,7 +24,8 @@ enum bye_reason {
 	BYE_TOO_MANY_ERRORS, /* max_bad_commands or max_login_attempts */
 	BYE_BACKEND,	     /* the backend is unreachable or broke off */
 	BYE_INTERNAL,	     /* out of memory or a similar local failure */
-	BYE_DISABLED	     /* the protocol was disabled by a reload */
+	BYE_DISABLED,	     /* the protocol was disabled by a reload */
+	BYE_DENIED	     /* an access rule refused the client at connect */
 };
 
 /* Outcome of a backend login step, as the protocol reports it. */
@@ -40,7 +42,10 @@ enum login_result {
 	LOGIN_OK,	/* the backend accepted: relay from now on */
 	LOGIN_FAILED,	/* the backend refused the credentials */
 	LOGIN_TEMPFAIL, /* the backend is unreachable or broke off */
-	LOGIN_IN_USE	/* max_connections_per_user reached */
+	LOGIN_IN_USE,	/* max_connections_per_user reached */
+	LOGIN_DENIED,	/* an access rule or required_group refused it */
+	LOGIN_PRIVACY,	/* the login type refused it (no TLS) */
+	LOGIN_TRY_LATER /* the groups could not be looked up: try later */
 };
 
 /* What a protocol module provides to the rest of the daemon. */
@@ -79,6 +84,31 @@ struct proto {
 
 	/* Frees what the protocol allocated for s; NULL if nothing. */
 	void (*free)(struct session *s);
+
+	/* protolog: whether an answer's status line (without its end) is a
+	 * success, which the log writes as R=ok. */
+	bool (*answer_ok)(const char *line, size_t len);
+
+	/*
+	 * protolog, after login with log_detail = commands.  Prepares the
+	 * framing of s's relayed bytes; returns -1 when out of memory.
+	 */
+	int (*relay_log_start)(struct session *s);
+
+	/*
+	 * Frames bytes from the client and returns how many it took: fewer
+	 * than len when the commands waiting for their answers fill the
+	 * ring, and the rest must wait for answers.
+	 */
+	size_t (*relay_log_client)(struct session *s, const char *buf,
+	    size_t len);
+
+	/* Frames bytes from the backend, writing rows of answered commands. */
+	void (*relay_log_backend)(struct session *s, const char *buf,
+	    size_t len);
+
+	/* Writes the rows of commands still waiting; frees the framing. */
+	void (*relay_log_end)(struct session *s);
 };
 
 /* The descriptor of protocol p, or NULL for a protocol not built in. */

@@ -16,6 +16,7 @@
 
 struct event;
 struct event_base;
+struct groups_port;
 struct session;
 
 TAILQ_HEAD(session_list, session);
@@ -35,6 +36,7 @@ struct worker {
 	bool grace_over;
 	struct event *grace;
 	struct conf *conf;	   /* this worker's reference to the snapshot */
+	struct groups_port *gport; /* where group lookups answer; may be NULL */
 	atomic_uint conf_gen;	   /* generation of the snapshot it holds */
 };
 
@@ -46,8 +48,16 @@ struct worker {
 int server_prepare(struct conf *c, FILE *errout);
 
 /*
+ * protolog: checks that this process may write the protocol-log directory
+ * of every protocol that logs, creating missing ones.  Writes
+ * "path:line: message" lines to errout and returns -1 on failure.
+ */
+int server_protolog_check(const struct conf *c, FILE *errout);
+
+/*
  * Runs the daemon on the bound listeners until SIGTERM/SIGINT: starts the
- * workers, handles SIGHUP, and returns the exit status.  Takes over c.
+ * workers and the protocol-log writer, handles SIGHUP, and returns the
+ * exit status.  Takes over c.
  */
 int server_run(struct conf *c, struct listener_set *set);
 

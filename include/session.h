@@ -24,7 +24,10 @@
 #include "sasl.h"
 
 struct bufferevent;
+struct groups_req;
+struct groups_req;
 struct proxy_wait;
+struct sesslog;
 struct worker;
 
 /* Where a session is in its life; changed only by session_set_state(). */
@@ -91,6 +94,14 @@ struct session {
 	bool client_eof;
 	bool backend_eof;
 	bool saw_input; /* the client has sent its first bytes */
+
+	struct sesslog *log; /* protocol-log rows; NULL when not logged */
+	bool log_framed;     /* the relay frames commands for the log */
+	bool log_stalled;    /* ... and waits for answers to read more */
+
+	bool denied;		 /* an access rule refused it at connect */
+	struct groups_req *greq; /* a group lookup for the login, pending */
+	char *policy_err;	 /* the policy's reason, for the log rows */
 };
 
 /*
@@ -148,6 +159,13 @@ int session_login(struct session *s);
 
 /* Called by the backend module when the backend login ended. */
 void session_backend_done(struct session *s, enum backend_result r);
+
+/*
+ * The login name the client gave (USER, LOGIN, a SASL identity), for the
+ * daemon log and the user column of protocol-log rows; before the login
+ * itself is tried.
+ */
+void session_set_user(struct session *s, const char *name, size_t len);
 
 /* Discards credentials, wiping the password. */
 void session_login_clear(struct session *s);

@@ -34,6 +34,8 @@
 
 #include "addrset.h"
 #include "conf.h"
+#include "groups.h"
+#include "protolog.h"
 
 #define WORKERS_MAX 256
 #define BANNER_MAX 200
@@ -53,13 +55,15 @@ enum section {
 	SEC_TLS,
 	SEC_POP3,
 	SEC_IMAP,
+	SEC_GROUPS,
 	SEC_COUNT,
+	SEC_RULE,   /* a [rule "<name>"] section: l->rule */
 	SEC_NONE,   /* before the first section header */
 	SEC_UNKNOWN /* inside a section already reported as unknown */
 };
 
 static const char *const section_names[SEC_COUNT] = {
-    "postern", "tls", "pop3", "imap"};
+    "postern", "tls", "pop3", "imap", "groups"};
 
 /* What inih will make of a line; see conf_classify(). */
 enum line_kind {
@@ -85,6 +89,8 @@ typedef int key_parser(
 #define S_POSTERN 0x1u
 #define S_TLS 0x2u
 #define S_PROTO 0x4u
+#define S_GROUPS 0x8u
+#define S_RULE 0x10u
 
 /* Key flags. */
 #define F_LIST 0x1u      /* may be repeated and continued; appends */
@@ -112,6 +118,12 @@ struct blist {
 	bool replaced; /* the first occurrence replaced the default */
 };
 
+/* One "Name : Value" line of the settings dump. */
+struct dump_row {
+	const char *name;
+	char value[512];
+};
+
 struct conf_error {
 	int line; /* 0: about the file as a whole */
 	size_t seq;
@@ -121,6 +133,12 @@ struct conf_error {
 static key_parser p_workers, p_string, p_abspath, p_enum, p_bool, p_duration,
     p_bindings, p_banner, p_backend, p_cafile, p_hostname, p_uint, p_cmdsize,
     p_addrlist;
+/* protolog */
+static key_parser p_logsize, p_logage;
+
+/* Access policy keys: [rule "<name>"], [groups], and per protocol. */
+static key_parser p_protocols, p_addrset, p_usernames, p_groups, p_group,
+    p_auth, p_ldap_uri, p_password_file, p_ldap_filter, p_ldap_attr;
 
 static const struct enum_name log_levels[] = {{"error", LOGLEVEL_ERROR},
     {"warning", LOGLEVEL_WARNING}, {"notice", LOGLEVEL_NOTICE},
@@ -145,9 +163,26 @@ static const struct enum_name backend_tls_modes[] = {{"none", BACKEND_TLS_NONE},
 static const struct enum_name forward_modes[] = {{"none", FORWARD_NONE},
     {"id", FORWARD_ID}, {"xclient", FORWARD_XCLIENT},
     {"proxy", FORWARD_PROXY}, {NULL, 0}};
+/* Access policy. */
+static const struct enum_name rule_actions[] = {{"allow", RULE_ALLOW},
+    {"deny", RULE_DENY}, {"audit", RULE_AUDIT}, {NULL, 0}};
+
+static const struct enum_name ldap_nested_modes[] = {
+    {"no", LDAP_NESTED_NO}, {"in_chain", LDAP_NESTED_IN_CHAIN},
+    {"walk", LDAP_NESTED_WALK}, {NULL, 0}};
+
+/* protolog: Exchange's LogFileRollOverSettings values, and log_detail. */
+static const struct enum_name log_rollovers[] = {{"Hourly", PROTOLOG_HOURLY},
+    {"Daily", PROTOLOG_DAILY}, {"Weekly", PROTOLOG_WEEKLY},
+    {"Monthly", PROTOLOG_MONTHLY}, {NULL, 0}};
+static const struct enum_name log_details[] = {
+    {"commands", PROTOLOG_DETAIL_COMMANDS}, {"proxy", PROTOLOG_DETAIL_PROXY},
+    {NULL, 0}};
 
 #define CO(f) offsetof(struct conf, f)
 #define PO(f) offsetof(struct proto_conf, f)
+#define RO(f) offsetof(struct rule, f)
+#define GO(f) offsetof(struct groups_conf, f)
 
 static const struct key keys[] = {
     {S_POSTERN, "workers", p_workers, CO(workers), 1, WORKERS_MAX, 0, NULL},
@@ -200,6 +235,66 @@ static const struct key keys[] = {
         NULL},
     {S_PROTO, "max_login_attempts", p_uint, PO(max_login_attempts), 1, 100, 0,
         NULL},
+
+    /* Access policy. */
+    {S_PROTO, "login_type_exempt_ips", p_addrset, PO(login_type_exempt_ips), 0,
+        0, F_LIST, NULL},
+    {S_PROTO, "required_group", p_group, PO(required_group), 0, 0, 0, NULL},
+
+    {S_RULE, "priority", p_uint, RO(priority), 0, LIMIT_MAX, 0, NULL},
+    {S_RULE, "action", p_enum, RO(action), 0, 0, 0, rule_actions},
+    {S_RULE, "enabled", p_bool, RO(enabled), 0, 0, 0, NULL},
+    {S_RULE, "protocols", p_protocols, RO(cond.protocols), 0, 0, F_LIST, NULL},
+    {S_RULE, "client_ips", p_addrset, RO(cond.client_ips), 0, 0, F_LIST, NULL},
+    {S_RULE, "usernames", p_usernames, RO(cond.usernames), 0, 0, F_LIST, NULL},
+    {S_RULE, "member_of", p_groups, RO(cond.member_of), 0, 0, F_LIST, NULL},
+    {S_RULE, "authentication", p_auth, RO(cond.authentication), 0, 0, F_LIST,
+        NULL},
+    {S_RULE, "except_protocols", p_protocols, RO(except.protocols), 0, 0,
+        F_LIST, NULL},
+    {S_RULE, "except_client_ips", p_addrset, RO(except.client_ips), 0, 0,
+        F_LIST, NULL},
+    {S_RULE, "except_usernames", p_usernames, RO(except.usernames), 0, 0,
+        F_LIST, NULL},
+    {S_RULE, "except_member_of", p_groups, RO(except.member_of), 0, 0, F_LIST,
+        NULL},
+    {S_RULE, "except_authentication", p_auth, RO(except.authentication), 0, 0,
+        F_LIST, NULL},
+
+    {S_GROUPS, "file", p_abspath, GO(file), 0, 0, 0, NULL},
+    {S_GROUPS, "ldap_uri", p_ldap_uri, GO(ldap_uri), 0, 0, 0, NULL},
+    {S_GROUPS, "ldap_ca_file", p_cafile, GO(ldap_ca_file), 0, 0, 0, NULL},
+    {S_GROUPS, "ldap_starttls", p_bool, GO(ldap_starttls), 0, 0, 0, NULL},
+    {S_GROUPS, "ldap_tls_verify", p_bool, GO(ldap_tls_verify), 0, 0, 0, NULL},
+    {S_GROUPS, "ldap_bind_dn", p_string, GO(ldap_bind_dn), 0, 0, 0, NULL},
+    {S_GROUPS, "ldap_bind_password_file", p_password_file,
+        GO(ldap_bind_password_file), 0, 0, 0, NULL},
+    {S_GROUPS, "ldap_base", p_string, GO(ldap_base), 0, 0, 0, NULL},
+    {S_GROUPS, "ldap_user_filter", p_ldap_filter, GO(ldap_user_filter), 0, 0,
+        0, NULL},
+    {S_GROUPS, "ldap_group_attribute", p_ldap_attr, GO(ldap_group_attribute),
+        0, 0, 0, NULL},
+    {S_GROUPS, "ldap_nested", p_enum, GO(ldap_nested), 0, 0, 0,
+        ldap_nested_modes},
+    {S_GROUPS, "ldap_timeout", p_duration, GO(ldap_timeout_ms), 100, 5 * MIN_MS,
+        0, NULL},
+    {S_GROUPS, "ldap_threads", p_uint, GO(ldap_threads), 1, 64, 0, NULL},
+    {S_GROUPS, "group_cache_ttl", p_duration, GO(cache_ttl_ms), 0, DAY_MS, 0,
+        NULL},
+    /* protolog: the protocol logs. */
+    {S_PROTO, "protocol_log_enabled", p_bool, PO(protocol_log_enabled), 0, 0,
+        0, NULL},
+    {S_PROTO, "log_file_location", p_abspath, PO(log_file_location), 0, 0, 0,
+        NULL},
+    {S_PROTO, "log_file_rollover_settings", p_enum, PO(log_file_rollover), 0,
+        0, 0, log_rollovers},
+    {S_PROTO, "log_per_file_size_quota", p_logsize,
+        PO(log_per_file_size_quota), 0, 1ULL << 40, F_UNLIMITED, NULL},
+    {S_PROTO, "log_file_age_limit", p_logage, PO(log_file_age_limit_ms), 0,
+        3650ULL * DAY_MS, F_UNLIMITED, NULL},
+    {S_PROTO, "log_directory_size_quota", p_logsize,
+        PO(log_directory_size_quota), 0, 1ULL << 50, F_UNLIMITED, NULL},
+    {S_PROTO, "log_detail", p_enum, PO(log_detail), 0, 0, 0, log_details},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -242,9 +337,29 @@ struct loader {
 	struct conf_error *errs;
 	size_t nerrs, errcap;
 	bool oom;
+
+	/* Access policy: the rule being read and what is known per rule. */
+	struct rule_seen *rseen; /* parallel to c->rules */
+	size_t rule, rulecap;
+	char label[96]; /* "rule \"<name>\"", for messages */
+};
+
+/* Lines of a rule's keys, and of each of its member_of values. */
+struct rule_seen {
+	int seen[NKEYS];
+	int *glines[2]; /* member_of, except_member_of */
+	size_t nglines[2];
 };
 
 static void conf_free(struct conf *);
+static void conf_free_policy(struct conf *);
+static int conf_defaults_policy(struct loader *);
+static void rule_header(struct loader *, const char *);
+/* protolog */
+static int conf_protolog_defaults(struct loader *, struct proto_conf *, int);
+static void conf_protolog_validate(struct loader *, int);
+static void dump_protolog(const struct proto_conf *, struct dump_row *,
+    size_t *);
 
 static void
 conf_verror(struct loader *l, int line, const char *fmt, va_list ap)
@@ -296,6 +411,13 @@ conf_error(struct loader *l, int line, const char *fmt, ...)
 static void key_error(struct loader *, const struct key *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The current section's name for messages: "pop3", "rule \"x\"". */
+static const char *
+sec_name(const struct loader *l)
+{
+	return l->section == SEC_RULE ? l->label : section_names[l->section];
+}
+
 /* An error about the value on the current line, prefixed "[sec] key: ". */
 static void
 key_error(struct loader *l, const struct key *k, const char *fmt, ...)
@@ -306,8 +428,7 @@ key_error(struct loader *l, const struct key *k, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	conf_error(l, l->lineno, "[%s] %s: %s", section_names[l->section],
-	    k->name, msg);
+	conf_error(l, l->lineno, "[%s] %s: %s", sec_name(l), k->name, msg);
 }
 
 static bool
@@ -1074,6 +1195,10 @@ section_mask(enum section s)
 	case SEC_POP3:
 	case SEC_IMAP:
 		return S_PROTO;
+	case SEC_GROUPS:
+		return S_GROUPS;
+	case SEC_RULE:
+		return S_RULE;
 	default:
 		return 0;
 	}
@@ -1177,23 +1302,25 @@ unknown_key(struct loader *l, const char *name)
 			cands[n++] = keys[i].name;
 		else if (strcmp(keys[i].name, name) == 0)
 			where = keys[i].sections & S_POSTERN ? "[postern]"
-			        : keys[i].sections & S_TLS
-			            ? "[tls]"
-			            : "[pop3] and [imap]";
+			        : keys[i].sections & S_TLS   ? "[tls]"
+			        : keys[i].sections & S_PROTO ? "[pop3] and [imap]"
+			        : keys[i].sections & S_GROUPS
+			            ? "[groups]"
+			            : "[rule \"<name>\"] sections";
 	}
 	if (where != NULL) {
 		conf_error(l, l->lineno,
 		    "unknown key '%s' in [%s] (it belongs in %s)", name,
-		    section_names[l->section], where);
+		    sec_name(l), where);
 		return;
 	}
 	if ((s = suggest(name, cands, n)) != NULL)
 		conf_error(l, l->lineno,
 		    "unknown key '%s' in [%s]; did you mean '%s'?", name,
-		    section_names[l->section], s);
+		    sec_name(l), s);
 	else
 		conf_error(l, l->lineno, "unknown key '%s' in [%s]", name,
-		    section_names[l->section]);
+		    sec_name(l));
 }
 
 static int
@@ -1216,7 +1343,7 @@ conf_handler(
 	if (l->section == SEC_NONE) {
 		conf_error(l, l->lineno,
 		    "key '%s' is outside any section ([postern], [tls], "
-		    "[pop3] or [imap])",
+		    "[pop3], [imap], [groups] or [rule \"<name>\"])",
 		    name);
 		return 1;
 	}
@@ -1230,12 +1357,13 @@ conf_handler(
 		return 1;
 	}
 	k = &keys[i];
-	seen = &l->seen[l->section][i];
+	seen = l->section == SEC_RULE ? &l->rseen[l->rule].seen[i]
+	                              : &l->seen[l->section][i];
 	if (l->kind == LINE_CONTINUATION && !(k->flags & F_LIST)) {
 		conf_error(l, l->lineno,
 		    "[%s] %s takes one value: is this line indented by "
 		    "mistake?",
-		    section_names[l->section], k->name);
+		    sec_name(l), k->name);
 		return 1;
 	}
 	if (*seen != 0 && !(k->flags & F_LIST)) {
@@ -1246,8 +1374,10 @@ conf_handler(
 	if (*seen == 0)
 		*seen = l->lineno;
 	l->prev_ignored = false;
-	base = mask == S_PROTO ? (void *)&l->c->proto[l->section - SEC_POP3]
-	                       : (void *)l->c;
+	base = mask == S_PROTO    ? (void *)&l->c->proto[l->section - SEC_POP3]
+	       : mask == S_RULE   ? (void *)&l->c->rules[l->rule]
+	       : mask == S_GROUPS ? (void *)&l->c->groups
+	                          : (void *)l->c;
 	k->parse(l, k, value, (char *)base + k->offset);
 	return 1;
 }
@@ -1290,6 +1420,11 @@ section_header(struct loader *l, const char *name)
 	int i;
 
 	l->prev_name = false;
+	if (strncmp(name, "rule", 4) == 0 &&
+	    (name[4] == ' ' || name[4] == '\t' || name[4] == '"')) {
+		rule_header(l, name + 4);
+		return;
+	}
 	for (i = 0; i < SEC_COUNT; i++)
 		if (strcmp(name, section_names[i]) == 0)
 			break;
@@ -1303,7 +1438,7 @@ section_header(struct loader *l, const char *name)
 		else
 			conf_error(l, l->lineno,
 			    "unknown section [%s] (expected [postern], [tls], "
-			    "[pop3] or [imap])",
+			    "[pop3], [imap], [groups] or [rule \"<name>\"])",
 			    name);
 		return;
 	}
@@ -1437,6 +1572,8 @@ conf_defaults(struct loader *l)
 	int i, t;
 
 	l->workers_auto = true;
+	if (conf_defaults_policy(l) == -1)
+		return -1;
 	c->log_level = LOGLEVEL_INFO;
 	c->shutdown_timeout_ms = 30 * SEC_MS;
 	c->tls.min_version = TLS1_2_VERSION;
@@ -1456,6 +1593,8 @@ conf_defaults(struct loader *l)
 		pc->max_command_size = cmdsize[i].def;
 		pc->max_bad_commands = 10;
 		pc->max_login_attempts = 3;
+		if (conf_protolog_defaults(l, pc, i) == -1)
+			return -1;
 		for (t = 0; t < 2; t++) {
 			for (p = default_bindings[i][t]; p != NULL;
 			     p = e ? e + 1 : NULL) {
@@ -1788,6 +1927,641 @@ conf_check_tls(struct loader *l)
 	SSL_CTX_free(ctx);
 }
 
+/*
+ * Access policy: [rule "<name>"] sections, the [groups] section, and the
+ * protocols' login_type_exempt_ips and required_group.
+ */
+
+/* Longest rule name; it appears in log rows as AccessRuleDenied:<name>. */
+#define RULE_NAME_MAX 64
+#define GROUP_NAME_MAX 1024
+#define ITEM_MAX 256
+
+static int
+strlist_push(struct loader *l, struct strlist *sl, const char *s)
+{
+	char **v;
+
+	if ((v = reallocarray(sl->v, sl->n + 1, sizeof(*v))) == NULL) {
+		l->oom = true;
+		return -1;
+	}
+	sl->v = v;
+	if ((sl->v[sl->n] = xstrdup(l, s)) == NULL)
+		return -1;
+	sl->n++;
+	return 0;
+}
+
+static void
+strlist_free(struct strlist *sl)
+{
+	size_t i;
+
+	for (i = 0; i < sl->n; i++)
+		free(sl->v[i]);
+	free(sl->v);
+	sl->v = NULL;
+	sl->n = 0;
+}
+
+typedef int item_fn(struct loader *, const struct key *, const char *, void *);
+
+/*
+ * Calls fn on each comma-separated item of v, blanks trimmed.  Empty
+ * items are skipped so that a list may end with a comma.  Returns -1 if
+ * any item failed, after trying them all.
+ */
+static int
+for_items(struct loader *l, const struct key *k, const char *v, item_fn *fn,
+    void *dst)
+{
+	char item[ITEM_MAX];
+	const char *p = v, *e;
+	size_t len;
+	int rc = 0;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		e = strchr(p, ',');
+		len = e ? (size_t)(e - p) : strlen(p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len >= sizeof(item)) {
+			key_error(l, k, "'%.20s...' is too long", p);
+			rc = -1;
+		} else if (len > 0) {
+			memcpy(item, p, len);
+			item[len] = '\0';
+			if (fn(l, k, item, dst) == -1)
+				rc = -1;
+		}
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	return rc;
+}
+
+static int
+protocol_item(struct loader *l, const struct key *k, const char *s, void *dst)
+{
+	if (strcasecmp(s, "pop3") == 0)
+		*(unsigned *)dst |= 1u << PROTO_POP3;
+	else if (strcasecmp(s, "imap") == 0 || strcasecmp(s, "imap4") == 0)
+		*(unsigned *)dst |= 1u << PROTO_IMAP;
+	else {
+		key_error(l, k, "'%s' is not pop3 or imap", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+p_protocols(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	return for_items(l, k, v, protocol_item, dst);
+}
+
+static int
+addr_item(struct loader *l, const struct key *k, const char *s, void *dst)
+{
+	struct addrset **set = dst;
+	char err[256];
+
+	if (*set == NULL && (*set = addrset_new()) == NULL) {
+		l->oom = true;
+		return -1;
+	}
+	if (addrset_add(*set, s, err, sizeof(err)) == -1) {
+		key_error(l, k, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+p_addrset(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	return for_items(l, k, v, addr_item, dst);
+}
+
+static int
+user_item(struct loader *l, const struct key *k, const char *s, void *dst)
+{
+	const char *p;
+
+	for (p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+			key_error(l, k,
+			    "'%s' is not a user name pattern (no blanks or "
+			    "control characters)",
+			    s);
+			return -1;
+		}
+	}
+	return strlist_push(l, dst, s);
+}
+
+static int
+p_usernames(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	return for_items(l, k, v, user_item, dst);
+}
+
+/* A group name: a name or a DN, one per value, so commas are allowed. */
+static int
+check_group(struct loader *l, const struct key *k, const char *v)
+{
+	const char *p;
+
+	if (*v == '\0') {
+		key_error(l, k, "empty group name");
+		return -1;
+	}
+	if (strlen(v) >= GROUP_NAME_MAX) {
+		key_error(l, k, "group name longer than %d characters",
+		    GROUP_NAME_MAX - 1);
+		return -1;
+	}
+	for (p = v; *p != '\0'; p++) {
+		if ((unsigned char)*p < ' ' || *p == 0x7f) {
+			key_error(l, k, "control character in group name");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+p_group(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	if (check_group(l, k, v) == -1)
+		return -1;
+	return p_string(l, k, v, dst);
+}
+
+static int
+p_groups(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	struct rule_seen *rs = &l->rseen[l->rule];
+	int which = k->offset == RO(except.member_of) ? 1 : 0, *lines;
+
+	if (check_group(l, k, v) == -1 || strlist_push(l, dst, v) == -1)
+		return -1;
+	lines = reallocarray(
+	    rs->glines[which], rs->nglines[which] + 1, sizeof(*lines));
+	if (lines == NULL) {
+		l->oom = true;
+		return -1;
+	}
+	lines[rs->nglines[which]++] = l->lineno;
+	rs->glines[which] = lines;
+	return 0;
+}
+
+static int
+auth_item(struct loader *l, const struct key *k, const char *s, void *dst)
+{
+	if (strcasecmp(s, "cleartext_without_tls") == 0)
+		*(unsigned *)dst |= RULE_AUTH_CLEARTEXT_WITHOUT_TLS;
+	else if (strcasecmp(s, "tls") == 0)
+		*(unsigned *)dst |= RULE_AUTH_TLS;
+	else {
+		key_error(
+		    l, k, "'%s' is not cleartext_without_tls or tls", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+p_auth(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	return for_items(l, k, v, auth_item, dst);
+}
+
+/* One or more ldap:// or ldaps:// URIs, separated by blanks. */
+static int
+p_ldap_uri(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	const char *p = v;
+	int scheme = 0, s;
+	size_t len;
+
+	while (*p != '\0') {
+		len = strcspn(p, " \t");
+		if (len > 8 && strncasecmp(p, "ldaps://", 8) == 0)
+			s = 2;
+		else if (len > 7 && strncasecmp(p, "ldap://", 7) == 0)
+			s = 1;
+		else {
+			key_error(l, k,
+			    "'%.*s' is not an ldap://host or ldaps://host URI",
+			    (int)len, p);
+			return -1;
+		}
+		if (scheme != 0 && s != scheme) {
+			key_error(l, k, "mixes ldap:// and ldaps:// URIs");
+			return -1;
+		}
+		scheme = s;
+		p += len;
+		p += strspn(p, " \t");
+	}
+	return p_string(l, k, v, dst);
+}
+
+/* Reads the bind password: the file's first line, without its newline. */
+static int
+p_password_file(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	struct groups_conf *gc = &l->c->groups;
+	char buf[1024];
+	size_t n;
+	FILE *fp;
+
+	if ((fp = fopen(v, "re")) == NULL) {
+		key_error(l, k, "cannot open '%s': %s", v, strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0' || strlen(buf) != strcspn(buf, "\r\n")) {
+		key_error(l, k, "'%s' holds no password on its first line", v);
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return -1;
+	}
+	if (gc->ldap_bind_password != NULL) {
+		OPENSSL_cleanse(
+		    gc->ldap_bind_password, strlen(gc->ldap_bind_password));
+		free(gc->ldap_bind_password);
+	}
+	gc->ldap_bind_password = xstrdup(l, buf);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (gc->ldap_bind_password == NULL)
+		return -1;
+	return p_string(l, k, v, dst);
+}
+
+static int
+p_ldap_filter(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	char buf[1024];
+	const char *p;
+	int depth = 0;
+
+	if (groups_ldap_filter(v, "x", buf, sizeof(buf)) == -1) {
+		key_error(l, k,
+		    "'%s': only %%u, %%U and %%%% may follow a '%%' (or the "
+		    "filter is too long)",
+		    v);
+		return -1;
+	}
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '(')
+			depth++;
+		else if (*p == ')' && --depth < 0)
+			break;
+	}
+	if (v[0] != '(' || depth != 0) {
+		key_error(l, k,
+		    "'%s' is not an LDAP filter in parentheses, as "
+		    "(sAMAccountName=%%u)",
+		    v);
+		return -1;
+	}
+	if (strstr(v, "%u") == NULL && strstr(v, "%U") == NULL) {
+		key_error(l, k, "'%s' does not use the user name (%%u or %%U)",
+		    v);
+		return -1;
+	}
+	return p_string(l, k, v, dst);
+}
+
+/* An attribute name (RFC 4512 descr) or numeric OID. */
+static int
+p_ldap_attr(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	const char *p;
+	bool ok = isalpha((unsigned char)v[0]) || isdigit((unsigned char)v[0]);
+
+	for (p = v; ok && *p != '\0'; p++)
+		ok = isalnum((unsigned char)*p) || *p == '-' ||
+		     (*p == '.' && isdigit((unsigned char)v[0]));
+	if (!ok) {
+		key_error(l, k, "'%s' is not an attribute name", v);
+		return -1;
+	}
+	return p_string(l, k, v, dst);
+}
+
+/* A [rule "<name>"] header; rest is what follows "rule". */
+static void
+rule_header(struct loader *l, const char *rest)
+{
+	struct conf *c = l->c;
+	const char *p = rest, *q, *x;
+	struct rule_seen *rs;
+	struct rule *v, *r;
+	size_t len, i;
+
+	l->section = SEC_UNKNOWN;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '"' || (q = strchr(p + 1, '"')) == NULL ||
+	    q[1 + strspn(q + 1, " \t")] != '\0') {
+		conf_error(l, l->lineno,
+		    "expected [rule \"<name>\"], the name in double quotes");
+		return;
+	}
+	p++;
+	len = (size_t)(q - p);
+	if (len == 0 || len > RULE_NAME_MAX || p[0] == ' ' ||
+	    p[len - 1] == ' ') {
+		conf_error(l, l->lineno,
+		    "rule name must be 1-%d characters without blanks at "
+		    "either end",
+		    RULE_NAME_MAX);
+		return;
+	}
+	for (x = p; x < q; x++) {
+		if (*x < 0x20 || *x > 0x7e || *x == '\\' || *x == ';' ||
+		    *x == ']') {
+			conf_error(l, l->lineno,
+			    "rule name must be printable ASCII without '\\', "
+			    "';' or ']'");
+			return;
+		}
+	}
+	for (i = 0; i < c->nrules; i++) {
+		if (strlen(c->rules[i].name) == len &&
+		    strncasecmp(c->rules[i].name, p, len) == 0) {
+			conf_error(l, l->lineno,
+			    "duplicate rule \"%.*s\" (first at line %d)",
+			    (int)len, p, c->rules[i].line);
+			return;
+		}
+	}
+	if (c->nrules == l->rulecap) {
+		size_t cap = l->rulecap ? 2 * l->rulecap : 8;
+
+		if ((v = reallocarray(c->rules, cap, sizeof(*v))) == NULL) {
+			l->oom = true;
+			return;
+		}
+		c->rules = v;
+		if ((rs = reallocarray(l->rseen, cap, sizeof(*rs))) == NULL) {
+			l->oom = true;
+			return;
+		}
+		l->rseen = rs;
+		l->rulecap = cap;
+	}
+	r = &c->rules[c->nrules];
+	memset(r, 0, sizeof(*r));
+	memset(&l->rseen[c->nrules], 0, sizeof(*l->rseen));
+	if ((r->name = strndup(p, len)) == NULL) {
+		l->oom = true;
+		return;
+	}
+	r->line = l->lineno;
+	r->enabled = true;
+	l->rule = c->nrules++;
+	l->section = SEC_RULE;
+	snprintf(l->label, sizeof(l->label), "rule \"%s\"", r->name);
+}
+
+/* The line where the current rule's key was first set, 0 if never. */
+static int
+rule_key_line(const struct rule_seen *rs, const char *name)
+{
+	size_t i = key_index(name);
+
+	return i < NKEYS ? rs->seen[i] : 0;
+}
+
+static void
+groups_file_error(void *arg, int line, const char *msg)
+{
+	struct loader *l = arg;
+	const struct groups_conf *gc = &l->c->groups;
+	int at = key_line(l, SEC_GROUPS, "file");
+
+	if (line > 0)
+		conf_error(l, at, "[groups] file: %s:%d: %s", gc->file, line,
+		    msg);
+	else
+		conf_error(l, at, "[groups] file: %s: %s", gc->file, msg);
+}
+
+/* A group named in the configuration must exist somewhere. */
+static void
+check_group_ref(struct loader *l, int line, const char *where,
+    const char *key, const char *group)
+{
+	const struct groups_conf *gc = &l->c->groups;
+
+	if (gc->file == NULL && gc->ldap_uri == NULL)
+		conf_error(l, line,
+		    "[%s] %s: group '%s' needs a group source: set file or "
+		    "ldap_uri in [groups]",
+		    where, key, group);
+	else if (gc->ldap_uri == NULL && gc->file_groups != NULL &&
+		 !groups_file_has_group(gc->file_groups, group))
+		conf_error(l, line,
+		    "[%s] %s: group '%s' is not in the groups file %s", where,
+		    key, group, gc->file);
+}
+
+/* A condition written with no value matches nothing: refuse it. */
+static void
+check_empty(struct loader *l, const struct rule *r, const struct rule_seen *rs,
+    const char *key, bool empty)
+{
+	int line = rule_key_line(rs, key);
+
+	/* A value already refused has been reported. */
+	if (line != 0 && empty && !has_error_at(l, line))
+		conf_error(l, line,
+		    "[rule \"%s\"] %s: no value (remove the key to leave the "
+		    "condition out)",
+		    r->name, key);
+}
+
+static void
+check_rule_match(struct loader *l, const struct rule *r,
+    const struct rule_seen *rs, const struct rule_match *m, bool except)
+{
+	char key[32];
+
+#define CHECK(name, empty)                                                     \
+	(snprintf(key, sizeof(key), "%s%s", except ? "except_" : "", name),   \
+	    check_empty(l, r, rs, key, empty))
+	CHECK("protocols", m->protocols == 0);
+	CHECK("client_ips",
+	    m->client_ips == NULL || addrset_count(m->client_ips) == 0);
+	CHECK("usernames", m->usernames.n == 0);
+	CHECK("authentication", m->authentication == 0);
+#undef CHECK
+	if (m->client_ips != NULL)
+		addrset_finish(m->client_ips);
+}
+
+static int
+rule_cmp(const void *a, const void *b)
+{
+	const struct rule *x = a, *y = b;
+
+	return x->priority < y->priority ? -1 : x->priority > y->priority;
+}
+
+static void
+conf_validate_policy(struct loader *l)
+{
+	struct conf *c = l->c;
+	struct groups_conf *gc = &c->groups;
+	const struct rule_seen *rs;
+	const struct rule *r;
+	struct proto_conf *pc;
+	char where[RULE_NAME_MAX + 8];
+	size_t i, j, w;
+	int line;
+
+	if (gc->file != NULL)
+		gc->file_groups = groups_file_load(gc->file, groups_file_error, l);
+	if (gc->ldap_uri != NULL) {
+		line = key_line(l, SEC_GROUPS, "ldap_uri");
+		if (gc->ldap_base == NULL)
+			conf_error(l, line,
+			    "[groups] ldap_uri needs ldap_base (where users "
+			    "are searched)");
+		if (gc->ldap_bind_dn != NULL &&
+		    key_line(l, SEC_GROUPS, "ldap_bind_password_file") == 0)
+			conf_error(l, key_line(l, SEC_GROUPS, "ldap_bind_dn"),
+			    "[groups] ldap_bind_dn needs "
+			    "ldap_bind_password_file");
+		if (gc->ldap_bind_dn == NULL &&
+		    key_line(l, SEC_GROUPS, "ldap_bind_password_file") != 0)
+			conf_error(l,
+			    key_line(l, SEC_GROUPS, "ldap_bind_password_file"),
+			    "[groups] ldap_bind_password_file needs "
+			    "ldap_bind_dn");
+	}
+	for (i = 0; i < c->nrules; i++) {
+		r = &c->rules[i];
+		rs = &l->rseen[i];
+		snprintf(where, sizeof(where), "rule \"%s\"", r->name);
+		if (rule_key_line(rs, "priority") == 0)
+			conf_error(l, r->line, "[rule \"%s\"] has no priority",
+			    r->name);
+		if (rule_key_line(rs, "action") == 0)
+			conf_error(l, r->line,
+			    "[rule \"%s\"] has no action (allow, deny or "
+			    "audit)",
+			    r->name);
+		check_rule_match(l, r, rs, &r->cond, false);
+		check_rule_match(l, r, rs, &r->except, true);
+		for (w = 0; w < 2; w++) {
+			const struct strlist *sl =
+			    w ? &r->except.member_of : &r->cond.member_of;
+
+			for (j = 0; j < sl->n; j++)
+				check_group_ref(l, rs->glines[w][j], where,
+				    w ? "except_member_of" : "member_of",
+				    sl->v[j]);
+		}
+		for (j = 0; j < i; j++) {
+			if (rule_key_line(rs, "priority") == 0 ||
+			    rule_key_line(&l->rseen[j], "priority") == 0 ||
+			    c->rules[j].priority != r->priority)
+				continue;
+			conf_error(l, rule_key_line(rs, "priority"),
+			    "[rule \"%s\"] priority %u is also the priority "
+			    "of rule \"%s\" (line %d); priorities must be "
+			    "unique",
+			    r->name, r->priority, c->rules[j].name,
+			    rule_key_line(&l->rseen[j], "priority"));
+			break;
+		}
+	}
+	for (i = 0; i < PROTO_COUNT; i++) {
+		pc = &c->proto[i];
+		if (pc->login_type_exempt_ips != NULL)
+			addrset_finish(pc->login_type_exempt_ips);
+		if (pc->required_group != NULL)
+			check_group_ref(l,
+			    key_line(l, (enum section)(SEC_POP3 + i),
+				"required_group"),
+			    section_names[SEC_POP3 + i], "required_group",
+			    pc->required_group);
+	}
+	if (c->nrules > 1)
+		qsort(c->rules, c->nrules, sizeof(*c->rules), rule_cmp);
+}
+
+static void
+rule_match_free(struct rule_match *m)
+{
+	addrset_free(m->client_ips);
+	strlist_free(&m->usernames);
+	strlist_free(&m->member_of);
+}
+
+static void
+conf_free_policy(struct conf *c)
+{
+	struct groups_conf *gc = &c->groups;
+	size_t i;
+
+	for (i = 0; i < c->nrules; i++) {
+		free(c->rules[i].name);
+		rule_match_free(&c->rules[i].cond);
+		rule_match_free(&c->rules[i].except);
+	}
+	free(c->rules);
+	for (i = 0; i < PROTO_COUNT; i++) {
+		addrset_free(c->proto[i].login_type_exempt_ips);
+		free(c->proto[i].required_group);
+	}
+	free(gc->file);
+	groups_file_free(gc->file_groups);
+	free(gc->ldap_uri);
+	free(gc->ldap_ca_file);
+	free(gc->ldap_bind_dn);
+	free(gc->ldap_bind_password_file);
+	if (gc->ldap_bind_password != NULL) {
+		OPENSSL_cleanse(
+		    gc->ldap_bind_password, strlen(gc->ldap_bind_password));
+		free(gc->ldap_bind_password);
+	}
+	free(gc->ldap_base);
+	free(gc->ldap_user_filter);
+	free(gc->ldap_group_attribute);
+}
+
+static int
+conf_defaults_policy(struct loader *l)
+{
+	struct groups_conf *gc = &l->c->groups;
+	static atomic_uint_fast64_t serials;
+
+	l->c->serial = atomic_fetch_add(&serials, 1) + 1;
+	gc->ldap_starttls = true;
+	gc->ldap_tls_verify = true;
+	gc->ldap_nested = LDAP_NESTED_NO;
+	gc->ldap_timeout_ms = 5 * SEC_MS;
+	gc->ldap_threads = 4;
+	gc->cache_ttl_ms = 5 * MIN_MS;
+	if ((gc->ldap_user_filter = xstrdup(l, "(sAMAccountName=%u)")) == NULL ||
+	    (gc->ldap_group_attribute = xstrdup(l, "memberOf")) == NULL)
+		return -1;
+	return 0;
+}
+
 /* The checks that need the whole file. */
 static void
 conf_validate(struct loader *l)
@@ -1815,6 +2589,7 @@ conf_validate(struct loader *l)
 			return;
 		if (!pc->enabled)
 			continue;
+		conf_protolog_validate(l, i);
 		if ((pc->forward_client_address == FORWARD_ID &&
 			i != PROTO_IMAP) ||
 		    (pc->forward_client_address == FORWARD_XCLIENT &&
@@ -1854,6 +2629,7 @@ conf_validate(struct loader *l)
 		    "enables its protocol unless it says enabled = no)");
 	conf_check_duplicate_bindings(l);
 	conf_check_tls(l);
+	conf_validate_policy(l);
 }
 
 static void
@@ -1917,6 +2693,10 @@ done:
 	for (i = 0; i < PROTO_COUNT; i++)
 		for (t = 0; t < 2; t++)
 			free(l.lists[i][t].v);
+	for (size_t r = 0; r < c->nrules; r++)
+		for (t = 0; t < 2; t++)
+			free(l.rseen[r].glines[t]);
+	free(l.rseen);
 	if (l.nerrs != 0 || l.oom) {
 		conf_report(&l, errout);
 		conf_free(c);
@@ -1957,11 +2737,13 @@ conf_free(struct conf *c)
 		free(pc->backend_port);
 		free(pc->backend_ca_file);
 		free(pc->backend_server_name);
+		free(pc->log_file_location);
 		if (pc->backend_ssl_ctx != NULL)
 			SSL_CTX_free(pc->backend_ssl_ctx);
 	}
 	if (c->server_ssl_ctx != NULL)
 		SSL_CTX_free(c->server_ssl_ctx);
+	conf_free_policy(c);
 	free(c);
 }
 
@@ -1984,10 +2766,6 @@ conf_proto_name(enum proto_id p)
 	return p == PROTO_POP3 ? "POP3" : "IMAP4";
 }
 
-struct dump_row {
-	const char *name;
-	char value[512];
-};
 
 static void
 dump_block(FILE *out, const struct dump_row *rows, size_t n)
@@ -2035,6 +2813,63 @@ fmt_limit(unsigned v, char *buf, size_t len)
 		snprintf(buf, len, "%u", v);
 }
 
+/* Access policy: the dump of address sets, rules and group sources. */
+static void
+fmt_ranges(const struct addrset *set, char *buf, size_t len)
+{
+	size_t n = set != NULL ? addrset_count(set) : 0;
+
+	if (n == 0)
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, "%zu range%s", n, n == 1 ? "" : "s");
+}
+
+static void
+fmt_strlist(const struct strlist *sl, char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	if (sl->n == 0)
+		return;
+	n += (size_t)snprintf(buf, len, "{");
+	for (i = 0; i < sl->n && n < len; i++)
+		n += (size_t)snprintf(
+		    buf + n, len - n, "%s%s", i ? ", " : "", sl->v[i]);
+	if (n < len)
+		snprintf(buf + n, len - n, "}");
+}
+
+static void
+fmt_protocols(unsigned bits, char *buf, size_t len)
+{
+	if (bits == 0)
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, "{%s%s%s}",
+		    bits & (1u << PROTO_POP3) ? "POP3" : "",
+		    bits == ((1u << PROTO_POP3) | (1u << PROTO_IMAP)) ? ", " : "",
+		    bits & (1u << PROTO_IMAP) ? "IMAP4" : "");
+}
+
+static void
+fmt_auth(unsigned bits, char *buf, size_t len)
+{
+	if (bits == 0)
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, "{%s%s%s}",
+		    bits & RULE_AUTH_CLEARTEXT_WITHOUT_TLS ? "cleartext_without_tls"
+		                                           : "",
+		    bits == (RULE_AUTH_CLEARTEXT_WITHOUT_TLS | RULE_AUTH_TLS)
+		        ? ", "
+		        : "",
+		    bits & RULE_AUTH_TLS ? "tls" : "");
+}
+
+static void dump_policy(const struct conf *, FILE *);
+
 #define ROW(n) (r = &rows[nrows++], r->name = (n), r->value)
 #define SET(n, ...) snprintf(ROW(n), sizeof(r->value), __VA_ARGS__)
 #define STR(n, s) SET(n, "%s", (s) ? (s) : "")
@@ -2044,7 +2879,7 @@ static void
 dump_proto(const struct conf *c, enum proto_id p, FILE *out)
 {
 	const struct proto_conf *pc = &c->proto[p];
-	struct dump_row rows[32], *r;
+	struct dump_row rows[48], *r;
 	size_t nrows = 0;
 
 	STR("ProtocolName", conf_proto_name(p));
@@ -2055,6 +2890,9 @@ dump_proto(const struct conf *c, enum proto_id p, FILE *out)
 	STR("Banner", pc->banner);
 	STR("LoginType", enum_label(login_types, (int)pc->login_type));
 	STR("LoginTypeMode", enum_label(login_modes, (int)pc->login_type_mode));
+	fmt_ranges(pc->login_type_exempt_ips, ROW("LoginTypeExemptIps"),
+	    sizeof(r->value));
+	STR("RequiredGroup", pc->required_group);
 	STR("ProxyTargetHost", pc->backend_host);
 	STR("ProxyTargetPort", pc->backend_port);
 	STR("BackendTls", enum_label(backend_tls_modes, (int)pc->backend_tls));
@@ -2077,6 +2915,7 @@ dump_proto(const struct conf *c, enum proto_id p, FILE *out)
 	SET("MaxCommandSize", "%zu", pc->max_command_size);
 	SET("MaxBadCommands", "%u", pc->max_bad_commands);
 	SET("MaxLoginAttempts", "%u", pc->max_login_attempts);
+	dump_protolog(pc, rows, &nrows);
 	dump_block(out, rows, nrows);
 }
 
@@ -2106,4 +2945,291 @@ conf_dump(const struct conf *c, FILE *out)
 	STR("Ciphers", c->tls.ciphers);
 	STR("Ciphersuites", c->tls.ciphersuites);
 	dump_block(out, rows, nrows);
+	dump_policy(c, out);
+}
+
+/* Access policy: one block for the group sources, one per rule. */
+static void
+dump_policy(const struct conf *c, FILE *out)
+{
+	const struct groups_conf *gc = &c->groups;
+	struct dump_row rows[32], *r;
+	const struct rule *rule;
+	size_t nrows, i, w;
+
+	if (gc->file != NULL || gc->ldap_uri != NULL) {
+		nrows = 0;
+		fputc('\n', out);
+		STR("GroupsFile", gc->file);
+		STR("LdapUri", gc->ldap_uri);
+		STR("LdapCaFile", gc->ldap_ca_file);
+		BOOL("LdapStartTls", gc->ldap_starttls);
+		BOOL("LdapTlsVerify", gc->ldap_tls_verify);
+		STR("LdapBindDn", gc->ldap_bind_dn);
+		STR("LdapBindPasswordFile", gc->ldap_bind_password_file);
+		STR("LdapBase", gc->ldap_base);
+		STR("LdapUserFilter", gc->ldap_user_filter);
+		STR("LdapGroupAttribute", gc->ldap_group_attribute);
+		STR("LdapNested", enum_label(ldap_nested_modes, (int)gc->ldap_nested));
+		fmt_timespan(gc->ldap_timeout_ms, ROW("LdapTimeout"),
+		    sizeof(r->value));
+		SET("LdapThreads", "%u", gc->ldap_threads);
+		fmt_timespan(gc->cache_ttl_ms, ROW("GroupCacheTtl"),
+		    sizeof(r->value));
+		dump_block(out, rows, nrows);
+	}
+	for (i = 0; i < c->nrules; i++) {
+		rule = &c->rules[i];
+		nrows = 0;
+		fputc('\n', out);
+		STR("Name", rule->name);
+		SET("Priority", "%u", rule->priority);
+		STR("Action", enum_label(rule_actions, (int)rule->action));
+		BOOL("Enabled", rule->enabled);
+		for (w = 0; w < 2; w++) {
+			const struct rule_match *m =
+			    w ? &rule->except : &rule->cond;
+
+			fmt_protocols(m->protocols,
+			    ROW(w ? "ExceptProtocols" : "Protocols"),
+			    sizeof(r->value));
+			fmt_ranges(m->client_ips,
+			    ROW(w ? "ExceptClientIps" : "ClientIps"),
+			    sizeof(r->value));
+			fmt_strlist(&m->usernames,
+			    ROW(w ? "ExceptUsernames" : "Usernames"),
+			    sizeof(r->value));
+			fmt_strlist(&m->member_of,
+			    ROW(w ? "ExceptMemberOf" : "MemberOf"),
+			    sizeof(r->value));
+			fmt_auth(m->authentication,
+			    ROW(w ? "ExceptAuthentication" : "Authentication"),
+			    sizeof(r->value));
+		}
+		dump_block(out, rows, nrows);
+	}
+}
+
+/* --- protolog: the protocol-log keys ------------------------------------ */
+
+/* A size for the log quotas: bytes or k/M/G, 0 or "unlimited" for none. */
+static int
+p_logsize(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	uint64_t n;
+
+	if (strcasecmp(v, "unlimited") == 0) {
+		*(uint64_t *)dst = 0;
+		return 0;
+	}
+	if (conf_parse_size(v, &n) == -1) {
+		key_error(l, k,
+		    "'%s' is not a size (bytes, or with k/M/G; 0 or "
+		    "'unlimited': no quota)",
+		    v);
+		return -1;
+	}
+	if (n > k->max) {
+		key_error(l, k, "%s is out of range (at most %lluG)", v,
+		    (unsigned long long)(k->max >> 30));
+		return -1;
+	}
+	*(uint64_t *)dst = n;
+	return 0;
+}
+
+/*
+ * The age limit, which may pass the 49 days that conf_parse_duration()'s
+ * unsigned milliseconds hold: a number with a unit, or Exchange's TimeSpan.
+ */
+static int
+p_logage(struct loader *l, const struct key *k, const char *v, void *dst)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ms;
+	} units[] = {{"s", SEC_MS}, {"m", MIN_MS}, {"h", HOUR_MS},
+	    {"d", DAY_MS}};
+	const char *p = v;
+	uint64_t n, ms = 0;
+	size_t i;
+	int rc = -1;
+
+	if (strcasecmp(v, "unlimited") == 0) {
+		*(uint64_t *)dst = 0;
+		return 0;
+	}
+	if (strchr(v, ':') != NULL)
+		rc = parse_timespan(v, &ms);
+	else if (parse_digits(&p, &n) == 0) {
+		if (*p == '\0' && n == 0) {
+			ms = 0;
+			rc = 0;
+		}
+		for (i = 0; rc == -1 && i < sizeof(units) / sizeof(units[0]);
+		     i++)
+			if (strcmp(p, units[i].suffix) == 0 &&
+			    n <= UINT64_MAX / units[i].ms) {
+				ms = n * units[i].ms;
+				rc = 0;
+			}
+	}
+	if (rc == -1) {
+		key_error(l, k,
+		    "'%s' is not an age (as 30d, 12h, or d.hh:mm:ss; 0 or "
+		    "'unlimited': no limit)",
+		    v);
+		return -1;
+	}
+	if (ms > k->max) {
+		key_error(l, k, "%s is out of range (at most %llud)", v,
+		    (unsigned long long)(k->max / DAY_MS));
+		return -1;
+	}
+	*(uint64_t *)dst = ms;
+	return 0;
+}
+
+static int
+conf_protolog_defaults(struct loader *l, struct proto_conf *pc, int p)
+{
+	struct protolog_conf d;
+
+	protolog_conf_defaults(&d, (enum proto_id)p);
+	pc->protocol_log_enabled = d.enabled;
+	if ((pc->log_file_location = xstrdup(l, d.directory)) == NULL)
+		return -1;
+	pc->log_file_rollover = (int)d.rollover;
+	pc->log_per_file_size_quota = d.per_file_size_quota;
+	pc->log_file_age_limit_ms = d.file_age_limit_ms;
+	pc->log_directory_size_quota = d.directory_size_quota;
+	pc->log_detail = (int)d.detail;
+	return 0;
+}
+
+/* Below this a size quota would start a file every few rows. */
+#define LOG_FILE_QUOTA_MIN 4096
+
+static void
+conf_protolog_validate(struct loader *l, int p)
+{
+	struct proto_conf *pc = &l->c->proto[p];
+	int sec = SEC_POP3 + p, line;
+
+	line = key_line(l, sec, "log_file_location");
+	pc->log_line = line != 0 ? line : l->section_line[sec];
+	if (!pc->protocol_log_enabled)
+		return;
+	if (pc->log_file_location == NULL)
+		conf_error(l, pc->log_line,
+		    "[%s] log_file_location must be set when "
+		    "protocol_log_enabled = yes",
+		    section_names[sec]);
+	if (pc->log_per_file_size_quota != 0 &&
+	    pc->log_per_file_size_quota < LOG_FILE_QUOTA_MIN)
+		conf_error(l, key_line(l, sec, "log_per_file_size_quota"),
+		    "[%s] log_per_file_size_quota: %llu bytes is too small "
+		    "(0 for files by time, or at least %d)",
+		    section_names[sec],
+		    (unsigned long long)pc->log_per_file_size_quota,
+		    LOG_FILE_QUOTA_MIN);
+	if (pc->log_directory_size_quota != 0 &&
+	    pc->log_directory_size_quota < pc->log_per_file_size_quota) {
+		line = key_line(l, sec, "log_directory_size_quota");
+		conf_error(l, line != 0 ? line :
+		    key_line(l, sec, "log_per_file_size_quota"),
+		    "[%s] log_directory_size_quota is smaller than "
+		    "log_per_file_size_quota: every file would be deleted "
+		    "as soon as it is full",
+		    section_names[sec]);
+	}
+}
+
+void
+conf_protolog(const struct conf *c, struct protolog_conf *out)
+{
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		const struct proto_conf *pc = &c->proto[p];
+		struct protolog_conf *o = &out[p];
+
+		protolog_conf_defaults(o, (enum proto_id)p);
+		o->enabled = pc->enabled && pc->protocol_log_enabled;
+		if (pc->log_file_location != NULL)
+			o->directory = pc->log_file_location;
+		o->rollover = (enum protolog_rollover)pc->log_file_rollover;
+		o->per_file_size_quota = pc->log_per_file_size_quota;
+		o->file_age_limit_ms = pc->log_file_age_limit_ms;
+		o->directory_size_quota = pc->log_directory_size_quota;
+		o->detail = (enum protolog_detail)pc->log_detail;
+	}
+}
+
+/* Exchange's ByteQuantifiedSize display: "10 MB (10,485,760 bytes)". */
+static void
+fmt_bytes(uint64_t n, const char *zero, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+	char digits[32], grouped[48];
+	size_t nd, i, j = 0;
+	unsigned u = 0;
+	uint64_t whole = n;
+
+	if (n == 0 && zero != NULL) {
+		snprintf(buf, len, "%s", zero);
+		return;
+	}
+	while (u + 1 < sizeof(units) / sizeof(units[0]) && whole >= 1024 &&
+	       whole % 1024 == 0) {
+		whole /= 1024;
+		u++;
+	}
+	nd = (size_t)snprintf(digits, sizeof(digits), "%llu",
+	    (unsigned long long)n);
+	for (i = 0; i < nd; i++) {
+		if (i > 0 && (nd - i) % 3 == 0)
+			grouped[j++] = ',';
+		grouped[j++] = digits[i];
+	}
+	grouped[j] = '\0';
+	snprintf(buf, len, "%llu %s (%s bytes)", (unsigned long long)whole,
+	    units[u], grouped);
+}
+
+/* The age limit as a TimeSpan; it may pass what fmt_timespan() holds. */
+static void
+fmt_age(uint64_t ms, char *buf, size_t len)
+{
+	char rest[32];
+
+	if (ms == 0) {
+		snprintf(buf, len, "Unlimited");
+		return;
+	}
+	fmt_timespan((unsigned)(ms % DAY_MS), rest, sizeof(rest));
+	if (ms >= DAY_MS)
+		snprintf(buf, len, "%llu.%s", (unsigned long long)(ms / DAY_MS),
+		    rest);
+	else
+		snprintf(buf, len, "%s", rest);
+}
+
+/* The rows named as Get-PopSettings names them, then postern's own. */
+static void
+dump_protolog(const struct proto_conf *pc, struct dump_row *rows, size_t *n)
+{
+	struct dump_row *r;
+	size_t nrows = *n;
+
+	BOOL("ProtocolLogEnabled", pc->protocol_log_enabled);
+	STR("LogFileLocation", pc->log_file_location);
+	STR("LogFileRollOverSettings",
+	    enum_label(log_rollovers, pc->log_file_rollover));
+	fmt_bytes(pc->log_per_file_size_quota, "0 B (0 bytes)",
+	    ROW("LogPerFileSizeQuota"), sizeof(r->value));
+	fmt_age(pc->log_file_age_limit_ms, ROW("LogFileAgeLimit"),
+	    sizeof(r->value));
+	fmt_bytes(pc->log_directory_size_quota, "Unlimited",
+	    ROW("LogDirectorySizeQuota"), sizeof(r->value));
+	STR("LogDetail", enum_label(log_details, pc->log_detail));
+	*n = nrows;
 }

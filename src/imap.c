@@ -5,10 +5,12 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -20,6 +22,7 @@
 #include "policy.h"
 #include "sasl.h"
 #include "session.h"
+#include "sesslog.h"
 
 /* Longest literal accepted before login: a password at its longest. */
 #define IMAP_PREAUTH_LITERAL_MAX SASL_PASS_MAX
@@ -133,7 +136,9 @@ imap_caps(struct session *s, char *out, size_t cap)
 	bool tls = imap_tls_active(s);
 
 	if (imap_caps_preauth(tls, session_tls_available(s),
-		policy_advertise_cleartext(s->pc, tls), out, cap) == -1)
+		policy_advertise_cleartext_to(s->pc, tls,
+		    (struct sockaddr *)&s->peer.sa),
+		out, cap) == -1)
 		snprintf(out, cap, "IMAP4rev1");
 }
 
@@ -160,6 +165,7 @@ imap_tls_reset(struct session *s)
 	imap_parser_reset(&is->pre->parser);
 	is->cstate = IMAP_C_COMMAND;
 	is->client_name[0] = is->client_version[0] = '\0';
+	sesslog_client_id(s, NULL, NULL);
 }
 
 static void
@@ -175,6 +181,7 @@ imap_bye(struct session *s, enum bye_reason reason)
 				"unavailable.\r\n",
 		[BYE_INTERNAL] = "* BYE [UNAVAILABLE] Internal error.\r\n",
 		[BYE_DISABLED] = "* BYE [UNAVAILABLE] Service disabled.\r\n",
+		[BYE_DENIED] = "* BYE Access denied.\r\n",
 	};
 
 	imap_reply(s, text[reason]);
@@ -201,21 +208,32 @@ imap_bad(struct session *s, const char *tag, const char *text)
 static bool
 imap_cleartext_ok(struct session *s, const char *tag, bool sent_password)
 {
-	switch (policy_cleartext_login(s->pc, imap_tls_active(s))) {
+	bool exempt = false;
+
+	switch (policy_login_type(s->pc, imap_tls_active(s),
+	    (struct sockaddr *)&s->peer.sa, &exempt)) {
 	case POLICY_ALLOW:
+		if (exempt)
+			log_info("%s: cleartext login without TLS allowed by "
+				 "login_type_exempt_ips",
+			    session_tag(s));
 		return true;
 	case POLICY_AUDIT:
 		log_notice("%s: audit: cleartext login without TLS would be "
 			   "refused by login_type",
 		    session_tag(s));
+		sesslog_audit(s, sesslog_audit_verdict(s->pc));
 		return true;
 	case POLICY_DENY:
 		break;
 	}
-	if (sent_password)
+	sesslog_error(s, "LoginTypeDenied");
+	if (sent_password) {
 		log_notice("%s: refused a cleartext login without TLS; the "
 			   "client sent its password in the clear",
 		    session_tag(s));
+		sesslog_msg(s, "ClearTextPasswordRefused");
+	}
 	imap_tagged(s, tag, "NO [PRIVACYREQUIRED] Plaintext authentication "
 			    "disallowed on non-secure (SSL/TLS) connections.");
 	return false;
@@ -261,6 +279,7 @@ imap_cmd_login(struct session *s, const struct imap_command *cmd)
 		    "NO [AUTHENTICATIONFAILED] Authentication failed.");
 		return session_bad_command(s);
 	}
+	session_set_user(s, cmd->args[0].data, cmd->args[0].len);
 	return imap_login(s, tag, cmd->args[0].data, cmd->args[0].len,
 	    cmd->args[1].data, cmd->args[1].len);
 }
@@ -347,6 +366,7 @@ imap_sasl_line(struct session *s, const char *b64, size_t len)
 		is->userlen = strlen(creds.user);
 		memcpy(is->user, creds.user, is->userlen + 1);
 		sasl_creds_clear(&creds);
+		session_set_user(s, is->user, is->userlen);
 		is->cstate = IMAP_C_LOGIN_PASS;
 		session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
 		return 0;
@@ -395,6 +415,7 @@ imap_cmd_id(struct session *s, const struct imap_command *cmd)
 	if (is->client_name[0] != '\0')
 		log_debug("%s: client says it is %s %s", session_tag(s),
 		    is->client_name, is->client_version);
+	sesslog_client_id(s, is->client_name, is->client_version);
 	imap_reply(s, "* ID (\"name\" \"postern\" \"version\" \"" PACKAGE_VERSION
 		      "\")\r\n");
 	imap_tagged(s, cmd->tag, "OK ID completed.");
@@ -415,6 +436,8 @@ imap_cmd_starttls(struct session *s, const char *tag)
 		log_warnx("%s: STARTTLS injection attempt: %zu bytes after "
 			  "STARTTLS",
 		    session_tag(s), evbuffer_get_length(in));
+		sesslog_error(s, "StartTlsInjection");
+		sesslog_close_error(s, "StartTlsInjection");
 		session_close(s, "STARTTLS command injection");
 		return -1;
 	}
@@ -463,6 +486,91 @@ imap_command(struct session *s, const struct imap_command *cmd)
 				     "before login.");
 }
 
+/* Writes the values of a command as IMAP would, literals as "{n}". */
+static void
+imap_log_args(const struct imap_command *cmd, size_t from, char *out,
+    size_t cap)
+{
+	size_t open[IMAP_LIST_DEPTH_MAX + 1], depth = 0, n = 0;
+	bool fresh = true; /* no space before the next value */
+
+	out[0] = '\0';
+	for (size_t i = from; i < cmd->nargs && n < cap; i++) {
+		const struct imap_value *v = &cmd->args[i];
+		const char *sep = fresh ? "" : " ";
+
+		/* Every list still open counts this value as one of its own. */
+		for (size_t d = 0; d < depth; d++)
+			open[d]--;
+		switch (v->type) {
+		case IMAP_VAL_LIST:
+			n += (size_t)snprintf(out + n, cap - n, "%s(", sep);
+			fresh = true;
+			if (depth <= IMAP_LIST_DEPTH_MAX)
+				open[depth++] = v->len;
+			break;
+		case IMAP_VAL_QUOTED:
+			n += (size_t)snprintf(out + n, cap - n, "%s\"%s\"",
+			    sep, v->data);
+			fresh = false;
+			break;
+		case IMAP_VAL_LITERAL:
+			n += (size_t)snprintf(out + n, cap - n, "%s{%zu}", sep,
+			    v->len);
+			fresh = false;
+			break;
+		default:
+			n += (size_t)snprintf(out + n, cap - n, "%s%s", sep,
+			    v->data);
+			fresh = false;
+			break;
+		}
+		while (depth > 0 && open[depth - 1] == 0 && n < cap) {
+			n += (size_t)snprintf(out + n, cap - n, ")");
+			depth--;
+			fresh = false;
+		}
+	}
+}
+
+/*
+ * Names the row of a pre-auth command: LOGIN shows the user and "*****",
+ * AUTHENTICATE the mechanism, a command postern does not know nothing.
+ */
+static void
+imap_log_command(struct session *s, const struct imap_command *cmd)
+{
+	char name[sizeof(cmd->name)], params[PROTOLOG_PARAMS_MAX + 1];
+	size_t i;
+
+	if (s->log == NULL)
+		return;
+	for (i = 0; cmd->name[i] != '\0'; i++)
+		name[i] = (char)tolower((unsigned char)cmd->name[i]);
+	name[i] = '\0';
+	params[0] = '\0';
+	switch (cmd->cmd) {
+	case IMAP_CMD_LOGIN:
+		if (cmd->nargs >= 1 && cmd->args[0].type != IMAP_VAL_LIST)
+			snprintf(params, sizeof(params), "%s *****",
+			    cmd->args[0].data);
+		break;
+	case IMAP_CMD_AUTHENTICATE:
+		if (cmd->nargs >= 1 && cmd->args[0].type == IMAP_VAL_ATOM)
+			snprintf(params, sizeof(params), "%s",
+			    cmd->args[0].data);
+		break;
+	case IMAP_CMD_OTHER:
+		if (cmd->nargs > 0)
+			snprintf(params, sizeof(params), "*****");
+		break;
+	default:
+		imap_log_args(cmd, 0, params, sizeof(params));
+		break;
+	}
+	sesslog_command(s, name, params, strlen(params));
+}
+
 static int
 imap_client_input(struct session *s)
 {
@@ -479,12 +587,14 @@ imap_client_input(struct session *s)
 
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			return 0;
+		sesslog_begin(s);
 		if (is->cstate == IMAP_C_COMMAND)
 			r = imap_parse(p, v.iov_base, v.iov_len, &consumed);
 		else
 			r = imap_parse_sasl(p, v.iov_base, v.iov_len,
 			    &consumed);
 		evbuffer_drain(in, consumed);
+		sesslog_rq(s, consumed);
 		switch (r) {
 		case IMAP_PARSE_NEED_MORE:
 			continue;
@@ -499,7 +609,13 @@ imap_client_input(struct session *s)
 				snprintf(text, sizeof(text),
 				    "BAD [TOOBIG] %s",
 				    imap_error_text(p->cmd.error));
+			if (is->cstate == IMAP_C_COMMAND)
+				sesslog_invalid(s, p->cmd.name,
+				    strlen(p->cmd.name));
 			if (p->cmd.fatal) {
+				if (p->cmd.error == IMAP_ERR_TOO_LONG)
+					sesslog_close_error(s,
+					    "CommandTooLong");
 				imap_tagged(s, p->cmd.tag, text);
 				imap_bye(s, BYE_TOO_MANY_ERRORS);
 				session_close_after_flush(s,
@@ -523,11 +639,16 @@ imap_client_input(struct session *s)
 			    p->cmd.args[0].len);
 			break;
 		case IMAP_PARSE_COMMAND:
+			imap_log_command(s, &p->cmd);
 			rc = imap_command(s, &p->cmd);
 			break;
 		}
 		if (rc == -1)
 			return -1;
+		/* A login waits for the backend, AUTHENTICATE for the
+		 * client's SASL lines: their row ends with the answer. */
+		if (s->state != SESSION_BACKEND && is->cstate == IMAP_C_COMMAND)
+			sesslog_end(s);
 	}
 	return 0;
 }
@@ -887,6 +1008,19 @@ imap_login_answer(struct session *s, enum login_result r)
 		imap_tagged(s, tag, "NO [LIMIT] Too many connections for this "
 				    "user.");
 		break;
+	case LOGIN_DENIED:
+		/* Never which rule or group: that is for the logs. */
+		imap_tagged(s, tag, "NO [AUTHORIZATIONFAILED] Access denied.");
+		break;
+	case LOGIN_PRIVACY:
+		imap_tagged(s, tag, "NO [PRIVACYREQUIRED] Plaintext "
+				    "authentication disallowed on non-secure "
+				    "(SSL/TLS) connections.");
+		break;
+	case LOGIN_TRY_LATER:
+		imap_tagged(s, tag, "NO [UNAVAILABLE] Temporary failure, try "
+				    "again later.");
+		break;
 	}
 	free(is->caps);
 	is->caps = NULL;
@@ -904,6 +1038,145 @@ imap_free(struct session *s)
 	free(is->answer);
 }
 
+/* --- after login: a row per command ------------------------------------ */
+
+/* An IDLE that has not had its "+" yet. */
+#define IMAP_LOG_IDLE 0x1u
+
+/* The framing of a logged-in session. */
+struct imap_relaylog {
+	struct imap_cframe cf;
+	struct imap_sframe sf;
+	uint64_t rp; /* server bytes since the last answered command */
+	struct sesslog_ring ring;
+};
+
+static bool
+imap_answer_ok(const char *line, size_t len)
+{
+	struct imap_response r;
+
+	return imap_response_parse(line, len, &r) == 0 &&
+	    r.kind == IMAP_RESP_TAGGED && r.status == IMAP_STATUS_OK;
+}
+
+static int
+imap_relay_log_start(struct session *s)
+{
+	struct imap_relaylog *rl = calloc(1, sizeof(*rl));
+
+	if (rl == NULL)
+		return -1;
+	imap_cframe_init(&rl->cf);
+	imap_sframe_init(&rl->sf);
+	s->log->relay = rl;
+	return 0;
+}
+
+static size_t
+imap_relay_log_client(struct session *s, const char *buf, size_t len)
+{
+	struct imap_relaylog *rl = s->log->relay;
+	size_t off = 0, n;
+
+	while (off < len) {
+		struct sesslog_cmd *c;
+		enum imap_frame r;
+
+		/* Full: the next command waits until answers make room. */
+		if ((rl->cf.done || rl->cf.bytes == 0) &&
+		    sesslog_ring_full(&rl->ring))
+			break;
+		r = imap_cframe_feed(&rl->cf, buf + off, len - off, &n);
+		off += n;
+		if (r == IMAP_FRAME_MORE)
+			continue;
+		c = sesslog_ring_push(&rl->ring);
+		clock_gettime(CLOCK_MONOTONIC, &c->t0);
+		c->rq = rl->cf.bytes;
+		snprintf(c->key, sizeof(c->key), "%s", rl->cf.tag);
+		snprintf(c->cmd, sizeof(c->cmd), "%s",
+		    rl->cf.verb[0] != '\0' ? rl->cf.verb : "InvalidCommand");
+		snprintf(c->params, sizeof(c->params), "%s", rl->cf.params);
+		if (r == IMAP_FRAME_COMMAND && strcmp(rl->cf.verb, "idle") == 0)
+			c->flags |= IMAP_LOG_IDLE;
+	}
+	return off;
+}
+
+/* The command answered now: the oldest one waiting with that tag. */
+static struct sesslog_cmd *
+imap_relay_log_find(struct imap_relaylog *rl, const char *tag, bool idle)
+{
+	for (unsigned i = 0; i < rl->ring.n; i++) {
+		struct sesslog_cmd *c = sesslog_ring_at(&rl->ring, i);
+
+		if (c->done)
+			continue;
+		if (idle ? (c->flags & IMAP_LOG_IDLE) != 0 :
+			   strcmp(c->key, tag) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static void
+imap_relay_log_backend(struct session *s, const char *buf, size_t len)
+{
+	struct imap_relaylog *rl = s->log->relay;
+	size_t off = 0, n;
+
+	while (off < len) {
+		struct sesslog_cmd *c;
+		enum imap_frame r;
+		const char *res = "ok";
+
+		r = imap_sframe_feed(&rl->sf, buf + off, len - off, &n);
+		off += n;
+		rl->rp += n;
+		if (r == IMAP_FRAME_TAGGED) {
+			c = imap_relay_log_find(rl, rl->sf.tag, false);
+			if (c == NULL)
+				continue;
+			/* A refused IDLE: no DONE will come. */
+			if (c->flags & IMAP_LOG_IDLE)
+				imap_cframe_idle_refused(&rl->cf);
+			if (rl->sf.status != IMAP_STATUS_OK)
+				res = rl->sf.line;
+		} else if (r == IMAP_FRAME_CONTINUATION) {
+			/* RFC 2177: "+ idling" is the answer to IDLE; other
+			 * continuations belong to the command still coming. */
+			if ((c = imap_relay_log_find(rl, NULL, true)) == NULL)
+				continue;
+		} else
+			continue;
+		c->flags &= ~IMAP_LOG_IDLE;
+		sesslog_row(s, c, rl->rp, res);
+		rl->rp = 0;
+		c->done = true;
+		sesslog_ring_pop_done(&rl->ring);
+	}
+}
+
+static void
+imap_relay_log_end(struct session *s)
+{
+	struct imap_relaylog *rl = s->log->relay;
+	bool first = true;
+
+	/* Commands the session ended before they were answered. */
+	for (unsigned i = 0; i < rl->ring.n; i++) {
+		struct sesslog_cmd *c = sesslog_ring_at(&rl->ring, i);
+
+		if (c->done)
+			continue;
+		sesslog_row(s, c, first ? rl->rp : 0, NULL);
+		first = false;
+	}
+	free(rl);
+	s->log->relay = NULL;
+}
+
 const struct proto imap_proto = {
 	.id = PROTO_IMAP,
 	.name = "IMAP4",
@@ -917,4 +1190,9 @@ const struct proto imap_proto = {
 	.backend_tls_done = imap_backend_tls_done,
 	.login_answer = imap_login_answer,
 	.free = imap_free,
+	.answer_ok = imap_answer_ok,
+	.relay_log_start = imap_relay_log_start,
+	.relay_log_client = imap_relay_log_client,
+	.relay_log_backend = imap_relay_log_backend,
+	.relay_log_end = imap_relay_log_end,
 };

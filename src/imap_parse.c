@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -840,4 +841,390 @@ imap_quote_astring(const char *val, size_t len, char *out, size_t cap,
 	out[o] = '\0';
 	*outlen = o;
 	return 0;
+}
+
+/* --- after login: framing for the protocol log --------------------------- */
+
+/* Where a client command is. */
+enum {
+	IMAP_CF_TAG,
+	IMAP_CF_VERB,
+	IMAP_CF_VERB2, /* the command after "UID " */
+	IMAP_CF_PARAMS,
+	IMAP_CF_LITERAL
+};
+
+/* Where a "{n}" that may end the line is. */
+enum {
+	IMAP_LIT_NONE,
+	IMAP_LIT_OPEN,	 /* "{" */
+	IMAP_LIT_DIGITS, /* "{1" */
+	IMAP_LIT_PLUS,	 /* "{1+" or "{1-" (RFC 7888) */
+	IMAP_LIT_CLOSED	 /* "{1}", "{1+}" */
+};
+
+/* How much of a command's parameters its row may show. */
+enum {
+	IMAP_MASK_NONE,
+	IMAP_MASK_ALL,	     /* LOGIN: the password */
+	IMAP_MASK_AFTER_WORD /* AUTHENTICATE: an initial response */
+};
+
+/* Follows the bytes of a line for a "{n}" right before its end. */
+static int
+imap_lit_step(int st, uint64_t *n, char c)
+{
+	switch (c) {
+	case '{':
+		*n = 0;
+		return IMAP_LIT_OPEN;
+	case '}':
+		return st == IMAP_LIT_DIGITS || st == IMAP_LIT_PLUS ?
+		    IMAP_LIT_CLOSED :
+		    IMAP_LIT_NONE;
+	case '+':
+	case '-':
+		return st == IMAP_LIT_DIGITS ? IMAP_LIT_PLUS : IMAP_LIT_NONE;
+	case '\r':
+		return st == IMAP_LIT_CLOSED ? IMAP_LIT_CLOSED : IMAP_LIT_NONE;
+	default:
+		if (c >= '0' && c <= '9' &&
+		    (st == IMAP_LIT_OPEN || st == IMAP_LIT_DIGITS)) {
+			/* A count beyond any real literal is not one. */
+			if (*n > (UINT64_C(1) << 60) / 10)
+				return IMAP_LIT_NONE;
+			*n = *n * 10 + (uint64_t)(c - '0');
+			return IMAP_LIT_DIGITS;
+		}
+		return IMAP_LIT_NONE;
+	}
+}
+
+void
+imap_cframe_init(struct imap_cframe *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->state = IMAP_CF_TAG;
+}
+
+void
+imap_cframe_idle_refused(struct imap_cframe *f)
+{
+	f->idle = false;
+}
+
+/* Starts a new command, keeping what the previous one left (IDLE). */
+static void
+imap_cframe_next(struct imap_cframe *f)
+{
+	f->state = IMAP_CF_TAG;
+	f->lit = IMAP_LIT_NONE;
+	f->litn = f->litleft = 0;
+	f->mask = IMAP_MASK_NONE;
+	f->masked = false;
+	f->done = false;
+	f->taglen = f->verblen = f->paramslen = 0;
+	f->bytes = 0;
+	f->tag[0] = f->verb[0] = f->params[0] = '\0';
+}
+
+static void
+imap_cframe_verb_char(struct imap_cframe *f, char c)
+{
+	if (f->verblen + 1 < sizeof(f->verb))
+		f->verb[f->verblen++] = (char)tolower((unsigned char)c);
+	f->verb[f->verblen] = '\0';
+}
+
+/* The command name is complete: decide what its parameters may show. */
+static void
+imap_cframe_params_start(struct imap_cframe *f)
+{
+	f->state = IMAP_CF_PARAMS;
+	if (strcmp(f->verb, "login") == 0)
+		f->mask = IMAP_MASK_ALL;
+	else if (strcmp(f->verb, "authenticate") == 0)
+		f->mask = IMAP_MASK_AFTER_WORD;
+}
+
+static void
+imap_cframe_param_char(struct imap_cframe *f, char c)
+{
+	if (c == '\r')
+		return;
+	if (f->mask == IMAP_MASK_ALL ||
+	    (f->mask == IMAP_MASK_AFTER_WORD && c == ' ' &&
+		f->paramslen > 0)) {
+		f->mask = IMAP_MASK_ALL;
+		f->masked = true;
+		return;
+	}
+	if (f->paramslen < IMAP_PARAMS_KEPT)
+		f->params[f->paramslen++] = c;
+}
+
+/* The line ended and no literal follows: the command is complete. */
+static enum imap_frame
+imap_cframe_complete(struct imap_cframe *f)
+{
+	bool was_idle = f->idle;
+
+	f->params[f->paramslen] = '\0';
+	if (f->masked)
+		snprintf(f->params + f->paramslen,
+		    sizeof(f->params) - f->paramslen, "%s*****",
+		    f->paramslen > 0 ? " " : "");
+	f->done = true;
+	f->idle = false;
+	if (was_idle && f->verblen == 0 && f->taglen == 4 &&
+	    strcasecmp(f->tag, "DONE") == 0) {
+		/* RFC 2177: DONE ends the IDLE, whose tag its answer has. */
+		memcpy(f->tag, f->idletag, sizeof(f->tag));
+		snprintf(f->verb, sizeof(f->verb), "done");
+		return IMAP_FRAME_DONE;
+	}
+	if (strcmp(f->verb, "idle") == 0) {
+		f->idle = true;
+		memcpy(f->idletag, f->tag, sizeof(f->idletag));
+	}
+	return IMAP_FRAME_COMMAND;
+}
+
+enum imap_frame
+imap_cframe_feed(struct imap_cframe *f, const char *buf, size_t len,
+    size_t *consumed)
+{
+	size_t i = 0;
+
+	if (f->done)
+		imap_cframe_next(f);
+	while (i < len) {
+		char c;
+
+		if (f->state == IMAP_CF_LITERAL) {
+			/* Skipped by count: literal data is never looked at. */
+			uint64_t n = len - i < f->litleft ? len - i : f->litleft;
+
+			i += (size_t)n;
+			f->bytes += n;
+			f->litleft -= n;
+			if (f->litleft == 0)
+				f->state = IMAP_CF_PARAMS;
+			continue;
+		}
+		c = buf[i++];
+		f->bytes++;
+		if (c == '\n') {
+			if (f->lit == IMAP_LIT_CLOSED) {
+				/* The line goes on after the literal. */
+				if (f->state != IMAP_CF_PARAMS)
+					imap_cframe_params_start(f);
+				f->lit = IMAP_LIT_NONE;
+				if (f->litn > 0) {
+					f->litleft = f->litn;
+					f->state = IMAP_CF_LITERAL;
+				}
+				continue;
+			}
+			*consumed = i;
+			return imap_cframe_complete(f);
+		}
+		f->lit = imap_lit_step(f->lit, &f->litn, c);
+		switch (f->state) {
+		case IMAP_CF_TAG:
+			if (c == ' ') {
+				f->state = IMAP_CF_VERB;
+				break;
+			}
+			if (c != '\r' && f->taglen < IMAP_TAG_MAX)
+				f->tag[f->taglen++] = c;
+			f->tag[f->taglen] = '\0';
+			break;
+		case IMAP_CF_VERB:
+			if (c == ' ') {
+				if (strcmp(f->verb, "uid") == 0) {
+					imap_cframe_verb_char(f, '+');
+					f->state = IMAP_CF_VERB2;
+				} else
+					imap_cframe_params_start(f);
+				break;
+			}
+			if (c != '\r')
+				imap_cframe_verb_char(f, c);
+			break;
+		case IMAP_CF_VERB2:
+			if (c == ' ')
+				imap_cframe_params_start(f);
+			else if (c != '\r')
+				imap_cframe_verb_char(f, c);
+			break;
+		default:
+			imap_cframe_param_char(f, c);
+			break;
+		}
+	}
+	*consumed = len;
+	return IMAP_FRAME_MORE;
+}
+
+/* The kinds of server lines. */
+enum {
+	IMAP_SL_START, /* nothing of the line seen yet */
+	IMAP_SL_UNTAGGED,
+	IMAP_SL_CONTINUATION,
+	IMAP_SL_TAGGED
+};
+
+/* Where a server answer is. */
+enum {
+	IMAP_SF_LINE,
+	IMAP_SF_LITERAL
+};
+
+void
+imap_sframe_init(struct imap_sframe *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->state = IMAP_SF_LINE;
+	f->kind = IMAP_SL_START;
+}
+
+/* Whether t[0..n), the end of a line before its LF, is "{n}" with CR. */
+static bool
+imap_tail_literal(const char *t, size_t n, uint64_t *lit)
+{
+	int st = IMAP_LIT_NONE;
+	size_t i = n;
+
+	/* Back to the '{' that may start it, then forward through it. */
+	while (i > 0 && t[i - 1] != '{' && n - i < IMAP_TAIL_KEPT)
+		i--;
+	if (i == 0 || t[i - 1] != '{')
+		return false;
+	for (i--; i < n; i++)
+		st = imap_lit_step(st, lit, t[i]);
+	return st == IMAP_LIT_CLOSED;
+}
+
+/* Keeps the last IMAP_TAIL_KEPT bytes of the line seen so far. */
+static void
+imap_sframe_tail(struct imap_sframe *f, const char *seg, size_t n)
+{
+	if (n >= IMAP_TAIL_KEPT) {
+		memcpy(f->tail, seg + n - IMAP_TAIL_KEPT, IMAP_TAIL_KEPT);
+		f->taillen = IMAP_TAIL_KEPT;
+		return;
+	}
+	if (f->taillen + n > IMAP_TAIL_KEPT) {
+		size_t drop = f->taillen + n - IMAP_TAIL_KEPT;
+
+		memmove(f->tail, f->tail + drop, f->taillen - drop);
+		f->taillen -= drop;
+	}
+	memcpy(f->tail + f->taillen, seg, n);
+	f->taillen += n;
+}
+
+/* A tagged line is complete: its tag and status word. */
+static void
+imap_sframe_tagged(struct imap_sframe *f)
+{
+	const char *sp, *w;
+	size_t tl, wl;
+
+	if (f->linelen > 0 && f->line[f->linelen - 1] == '\r')
+		f->linelen--;
+	f->line[f->linelen] = '\0';
+	sp = memchr(f->line, ' ', f->linelen);
+	tl = sp != NULL ? (size_t)(sp - f->line) : f->linelen;
+	if (tl > IMAP_TAG_MAX)
+		tl = IMAP_TAG_MAX;
+	memcpy(f->tag, f->line, tl);
+	f->tag[tl] = '\0';
+	f->status = IMAP_STATUS_NONE;
+	if (sp == NULL)
+		return;
+	w = sp + 1;
+	for (wl = 0; w + wl < f->line + f->linelen && w[wl] != ' '; wl++)
+		;
+	if (wl == 2 && strncasecmp(w, "OK", 2) == 0)
+		f->status = IMAP_STATUS_OK;
+	else if (wl == 2 && strncasecmp(w, "NO", 2) == 0)
+		f->status = IMAP_STATUS_NO;
+	else if (wl == 3 && strncasecmp(w, "BAD", 3) == 0)
+		f->status = IMAP_STATUS_BAD;
+}
+
+enum imap_frame
+imap_sframe_feed(struct imap_sframe *f, const char *buf, size_t len,
+    size_t *consumed)
+{
+	size_t i = 0;
+
+	if (f->done) {
+		f->done = false;
+		f->linelen = 0;
+	}
+	while (i < len) {
+		const char *lf;
+		size_t seg;
+		uint64_t lit;
+
+		if (f->state == IMAP_SF_LITERAL) {
+			uint64_t n = len - i < f->litleft ? len - i : f->litleft;
+
+			i += (size_t)n;
+			f->litleft -= n;
+			if (f->litleft == 0)
+				f->state = IMAP_SF_LINE;
+			continue;
+		}
+		if (f->kind == IMAP_SL_START) {
+			f->kind = buf[i] == '*' ? IMAP_SL_UNTAGGED :
+			    buf[i] == '+'	    ? IMAP_SL_CONTINUATION :
+						      IMAP_SL_TAGGED;
+			f->linelen = 0;
+			f->taillen = 0;
+		}
+		lf = memchr(buf + i, '\n', len - i);
+		seg = lf != NULL ? (size_t)(lf - (buf + i)) : len - i;
+		if (f->kind == IMAP_SL_TAGGED && f->linelen < IMAP_LINE_KEPT) {
+			size_t n = IMAP_LINE_KEPT - f->linelen;
+
+			n = n < seg ? n : seg;
+			memcpy(f->line + f->linelen, buf + i, n);
+			f->linelen += n;
+		}
+		imap_sframe_tail(f, buf + i, seg);
+		i += seg;
+		if (lf == NULL)
+			break;
+		i++; /* the LF */
+		if (imap_tail_literal(f->tail, f->taillen, &lit)) {
+			f->taillen = 0;
+			if (lit > 0) {
+				f->litleft = lit;
+				f->state = IMAP_SF_LITERAL;
+			}
+			continue;
+		}
+		switch (f->kind) {
+		case IMAP_SL_TAGGED:
+			f->kind = IMAP_SL_START;
+			imap_sframe_tagged(f);
+			f->done = true;
+			*consumed = i;
+			return IMAP_FRAME_TAGGED;
+		case IMAP_SL_CONTINUATION:
+			f->kind = IMAP_SL_START;
+			f->done = true;
+			*consumed = i;
+			return IMAP_FRAME_CONTINUATION;
+		default:
+			f->kind = IMAP_SL_START;
+			break;
+		}
+	}
+	*consumed = len;
+	return IMAP_FRAME_MORE;
 }

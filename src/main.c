@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -20,6 +21,7 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "protolog.h"
 #include "server.h"
 #include "tls.h"
 
@@ -85,6 +87,103 @@ drop_privileges(const char *user)
 		fatalx("could regain root after dropping privileges");
 }
 
+/* Whether a process running as uid:gid alone has the access want on st. */
+static bool
+may_access(const struct stat *st, uid_t uid, gid_t gid, mode_t want)
+{
+	if (uid == 0)
+		return true;
+	if (st->st_uid == uid)
+		return ((st->st_mode >> 6) & want) == want;
+	if (st->st_gid == gid)
+		return ((st->st_mode >> 3) & want) == want;
+	return (st->st_mode & want) == want;
+}
+
+/*
+ * Creates dir and its missing parents, giving the ones it creates to
+ * uid:gid, then checks that uid:gid (the only ids left after
+ * drop_privileges()) can reach dir and create files in it.
+ */
+static int
+log_dir_for_user(const char *dir, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
+{
+	char path[4096];
+	struct stat st;
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(path)) {
+		snprintf(err, errlen, "invalid directory");
+		return -1;
+	}
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(path, 0750) == 0) {
+			if (chown(path, uid, gid) == -1) {
+				snprintf(err, errlen, "chown %s: %s", path,
+				    strerror(errno));
+				return -1;
+			}
+		} else if (errno != EEXIST) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "%s: not a directory", path);
+			return -1;
+		}
+		if (!may_access(&st, uid, gid,
+			c == '\0' ? S_IWOTH | S_IXOTH : S_IXOTH)) {
+			snprintf(err, errlen, "%s: not %s by the user of "
+			    "[postern]", path,
+			    c == '\0' ? "writable" : "searchable");
+			return -1;
+		}
+		if (c == '\0')
+			return 0;
+		*p = c;
+	}
+}
+
+/*
+ * Protocol-log directories: the writer runs after the privileges are
+ * dropped, so when postern starts as root they must belong to, or at
+ * least be writable by, the user it becomes.
+ */
+static int
+prepare_log_dirs(const struct conf *c, FILE *errout)
+{
+	struct protolog_conf pl[PROTO_COUNT];
+	struct passwd *pw;
+	char err[512];
+	int rc = 0;
+
+	if (geteuid() != 0 || c->user == NULL)
+		return server_protolog_check(c, errout);
+	if ((pw = getpwnam(c->user)) == NULL) {
+		fprintf(errout, "%s: [postern] user %s: no such user\n", c->path,
+		    c->user);
+		return -1;
+	}
+	conf_protolog(c, pl);
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		if (!pl[p].enabled || log_dir_for_user(pl[p].directory,
+		    pw->pw_uid, pw->pw_gid, err, sizeof(err)) == 0)
+			continue;
+		fprintf(errout, "%s:%d: [%s] log_file_location: %s\n", c->path,
+		    c->proto[p].log_line, p == PROTO_POP3 ? "pop3" : "imap",
+		    err);
+		rc = -1;
+	}
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -125,6 +224,10 @@ main(int argc, char *argv[])
 		conf_unref(c);
 		return 1;
 	}
+	if (!dump && prepare_log_dirs(c, stderr) == -1) {
+		conf_unref(c);
+		return 1;
+	}
 	if (test || dump) {
 		if (dump)
 			conf_dump(c, stdout);
@@ -149,6 +252,11 @@ main(int argc, char *argv[])
 		drop_privileges(c->user);
 	else if (geteuid() == 0)
 		log_warnx("running as root: set 'user' in [postern]");
+	/* Now as the user the writer thread will run as. */
+	if (server_protolog_check(c, stderr) == -1) {
+		conf_unref(c);
+		return 1;
+	}
 
 	status = server_run(c, &set);
 	return status;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -18,6 +19,7 @@
 #include "pop3.h"
 #include "sasl.h"
 #include "session.h"
+#include "sesslog.h"
 
 /* Longest SASL response line: a PLAIN message at its longest, CRLF. */
 #define POP3_SASL_LINE_MAX (SASL_PLAIN_B64_MAX + 2)
@@ -111,6 +113,7 @@ pop3_bye(struct session *s, enum bye_reason reason)
 				"unavailable.\r\n",
 		[BYE_INTERNAL] = "-ERR [SYS/TEMP] Internal error.\r\n",
 		[BYE_DISABLED] = "-ERR [SYS/PERM] Service disabled.\r\n",
+		[BYE_DENIED] = "-ERR [AUTH] Access denied.\r\n",
 	};
 
 	pop3_reply(s, text[reason]);
@@ -123,7 +126,8 @@ pop3_capa(struct session *s)
 
 	pop3_reply(s, "+OK Capability list follows\r\n"
 		      "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n");
-	if (policy_advertise_cleartext(s->pc, tls))
+	if (policy_advertise_cleartext_to(s->pc, tls,
+		(struct sockaddr *)&s->peer.sa))
 		pop3_reply(s, "USER\r\nSASL PLAIN LOGIN\r\n");
 	if (!tls && session_tls_available(s))
 		pop3_reply(s, "STLS\r\n");
@@ -138,22 +142,32 @@ pop3_capa(struct session *s)
 static bool
 pop3_cleartext_ok(struct session *s, bool sent_password)
 {
-	switch (policy_cleartext_login(s->pc, pop3_tls_active(s))) {
+	bool exempt = false;
+
+	switch (policy_login_type(s->pc, pop3_tls_active(s),
+	    (struct sockaddr *)&s->peer.sa, &exempt)) {
 	case POLICY_ALLOW:
+		if (exempt)
+			log_info("%s: cleartext login without TLS allowed by "
+				 "login_type_exempt_ips",
+			    session_tag(s));
 		return true;
 	case POLICY_AUDIT:
 		log_notice("%s: audit: cleartext login without TLS would be "
 			   "refused by login_type",
 		    session_tag(s));
+		sesslog_audit(s, sesslog_audit_verdict(s->pc));
 		return true;
 	case POLICY_DENY:
 		break;
 	}
-	if (sent_password)
+	sesslog_error(s, "LoginTypeDenied");
+	if (sent_password) {
 		log_notice("%s: refused a cleartext login without TLS; the "
 			   "client sent its password in the clear",
 		    session_tag(s));
-	else
+		sesslog_msg(s, "ClearTextPasswordRefused");
+	} else
 		log_info("%s: refused USER without TLS", session_tag(s));
 	pop3_reply(s, "-ERR [AUTH] Plaintext authentication disallowed on "
 		      "non-secure (SSL/TLS) connections.\r\n");
@@ -205,6 +219,7 @@ pop3_cmd_user(struct session *s, const struct pop3_command *cmd)
 	ps->user[cmd->arglen] = '\0';
 	ps->userlen = cmd->arglen;
 	ps->cstate = POP3_C_USER;
+	session_set_user(s, cmd->arg, cmd->arglen);
 	pop3_reply(s, "+OK\r\n");
 	return 0;
 }
@@ -258,7 +273,8 @@ pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
 
 	if (cmd->arglen == 0) {
 		/* The mechanism list some clients ask for before CAPA. */
-		if (policy_advertise_cleartext(s->pc, pop3_tls_active(s)))
+		if (policy_advertise_cleartext_to(s->pc, pop3_tls_active(s),
+			(struct sockaddr *)&s->peer.sa))
 			pop3_reply(s, "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
 		else
 			pop3_reply(s, "+OK\r\n.\r\n");
@@ -322,6 +338,7 @@ pop3_sasl_line(struct session *s, const char *line, size_t len)
 		ps->userlen = strlen(creds.user);
 		memcpy(ps->user, creds.user, ps->userlen + 1);
 		sasl_creds_clear(&creds);
+		session_set_user(s, ps->user, ps->userlen);
 		ps->cstate = POP3_C_LOGIN_PASS;
 		session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
 		return 0;
@@ -358,6 +375,8 @@ pop3_cmd_stls(struct session *s)
 	if (evbuffer_get_length(in) > 0) {
 		log_warnx("%s: STLS injection attempt: %zu bytes after STLS",
 		    session_tag(s), evbuffer_get_length(in));
+		sesslog_error(s, "StartTlsInjection");
+		sesslog_close_error(s, "StartTlsInjection");
 		session_close(s, "STLS command injection");
 		return -1;
 	}
@@ -397,6 +416,59 @@ pop3_command(struct session *s, const struct pop3_command *cmd)
 	}
 }
 
+/*
+ * A command's name and parameters for its row, masked: a password never,
+ * a SASL mechanism without its initial response.  POP3 parameters keep
+ * their leading space, as Exchange writes them (" PLAIN").
+ */
+static bool
+pop3_log_params(const struct pop3_command *cmd, char *out, size_t cap)
+{
+	size_t n = cmd->arglen;
+	const char *sp;
+
+	out[0] = '\0';
+	if (cmd->empty || cmd->name[0] == '\0')
+		return false;
+	for (const char *p = cmd->name; *p != '\0'; p++)
+		if (*p < 'a' || *p > 'z')
+			return false;
+	switch (cmd->verb) {
+	case POP3_CMD_PASS:
+		snprintf(out, cap, " *****");
+		return true;
+	case POP3_CMD_AUTH:
+	case POP3_CMD_APOP:
+		/* The mechanism, or APOP's user name; not what follows. */
+		if ((sp = memchr(cmd->arg, ' ', n)) != NULL)
+			n = (size_t)(sp - cmd->arg);
+		snprintf(out, cap, " %.*s%s", (int)n, cmd->arg,
+		    cmd->verb == POP3_CMD_APOP ? " *****" : "");
+		return true;
+	default:
+		if (n > 0)
+			snprintf(out, cap, " %.*s", (int)n, cmd->arg);
+		return true;
+	}
+}
+
+/* Names the row of a command line that starts at line. */
+static void
+pop3_log_command(struct session *s, const struct pop3_command *cmd,
+    const char *line)
+{
+	char params[POP3_LINE_KEPT + 8];
+
+	if (s->log == NULL)
+		return;
+	if (cmd->verb == POP3_CMD_OTHER ||
+	    !pop3_log_params(cmd, params, sizeof(params))) {
+		sesslog_invalid(s, line, cmd->linelen);
+		return;
+	}
+	sesslog_command(s, cmd->name, params, strlen(params));
+}
+
 static int
 pop3_client_input(struct session *s)
 {
@@ -424,10 +496,14 @@ pop3_client_input(struct session *s)
 		if (r == POP3_NEED_MORE)
 			return 0;
 		if (r == POP3_TOO_LONG) {
+			sesslog_close_error(s, "CommandTooLong");
 			pop3_reply(s, "-ERR Command line too long.\r\n");
 			session_close_after_flush(s, "command line too long");
 			return -1;
 		}
+		/* A SASL line belongs to the row of its AUTH. */
+		sesslog_begin(s);
+		sesslog_rq(s, cmd.linelen);
 		if (ps->cstate == POP3_C_PLAIN ||
 		    ps->cstate == POP3_C_LOGIN_USER ||
 		    ps->cstate == POP3_C_LOGIN_PASS) {
@@ -445,6 +521,7 @@ pop3_client_input(struct session *s)
 			/* The command points into the buffer: run it before
 			 * draining, except STLS, which must see the buffer
 			 * without its own line. */
+			pop3_log_command(s, &cmd, buf);
 			if (cmd.verb == POP3_CMD_STLS) {
 				evbuffer_drain(in, cmd.linelen);
 				rc = pop3_cmd_stls(s);
@@ -469,6 +546,12 @@ pop3_client_input(struct session *s)
 		}
 		if (rc == -1)
 			return -1;
+		/* A login waits for the backend, a SASL exchange for the
+		 * client: their row ends with the login's answer. */
+		if (s->state != SESSION_BACKEND && ps->cstate != POP3_C_PLAIN &&
+		    ps->cstate != POP3_C_LOGIN_USER &&
+		    ps->cstate != POP3_C_LOGIN_PASS)
+			sesslog_end(s);
 	}
 	return 0;
 }
@@ -700,8 +783,136 @@ pop3_login_answer(struct session *s, enum login_result r)
 		pop3_reply(s, "-ERR [IN-USE] Too many connections for this "
 			      "user.\r\n");
 		break;
+	case LOGIN_DENIED:
+	case LOGIN_PRIVACY:
+		/* Never which rule or group: that is for the logs. */
+		pop3_reply(s, "-ERR [AUTH] Access denied.\r\n");
+		break;
+	case LOGIN_TRY_LATER:
+		pop3_reply(s, "-ERR [SYS/TEMP] Temporary failure, try again "
+			      "later.\r\n");
+		break;
 	}
 	ps->answer[0] = '\0';
+}
+
+/* --- after login: a row per command ------------------------------------ */
+
+/* The answer to this command has lines up to ".". */
+#define POP3_LOG_MULTILINE 0x1u
+
+/* The framing of a logged-in session. */
+struct pop3_relaylog {
+	struct pop3_lines lines;
+	struct pop3_answer answer;
+	bool answering;	 /* answer is the head command's */
+	uint64_t rp;	 /* bytes of that answer so far */
+	struct sesslog_ring ring;
+};
+
+static bool
+pop3_answer_ok(const char *line, size_t len)
+{
+	return pop3_status(line, len) == POP3_STATUS_OK;
+}
+
+static int
+pop3_relay_log_start(struct session *s)
+{
+	struct pop3_relaylog *rl = calloc(1, sizeof(*rl));
+
+	if (rl == NULL)
+		return -1;
+	pop3_lines_init(&rl->lines);
+	s->log->relay = rl;
+	return 0;
+}
+
+/* A client line is complete: it waits for its answer in the ring. */
+static void
+pop3_relay_log_line(struct pop3_relaylog *rl)
+{
+	struct pop3_command cmd;
+	struct sesslog_cmd *c = sesslog_ring_push(&rl->ring);
+
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	c->rq = rl->lines.len;
+	if (pop3_parse(rl->lines.buf, rl->lines.kept, sizeof(rl->lines.buf),
+		&cmd) != POP3_COMMAND ||
+	    !pop3_log_params(&cmd, c->params, sizeof(c->params)))
+		snprintf(c->cmd, sizeof(c->cmd), "InvalidCommand");
+	else {
+		snprintf(c->cmd, sizeof(c->cmd), "%s", cmd.name);
+		if (pop3_multiline(&cmd))
+			c->flags |= POP3_LOG_MULTILINE;
+	}
+	/* The line may have held a password (PASS after login). */
+	OPENSSL_cleanse(rl->lines.buf, rl->lines.kept);
+}
+
+static size_t
+pop3_relay_log_client(struct session *s, const char *buf, size_t len)
+{
+	struct pop3_relaylog *rl = s->log->relay;
+	size_t off = 0, n;
+
+	while (off < len) {
+		/* Full: the next command waits until answers make room. */
+		if ((rl->lines.done || rl->lines.len == 0) &&
+		    sesslog_ring_full(&rl->ring))
+			break;
+		if (pop3_lines_feed(&rl->lines, buf + off, len - off, &n) ==
+		    POP3_FRAME_LINE)
+			pop3_relay_log_line(rl);
+		off += n;
+	}
+	return off;
+}
+
+static void
+pop3_relay_log_backend(struct session *s, const char *buf, size_t len)
+{
+	struct pop3_relaylog *rl = s->log->relay;
+	size_t off = 0, n;
+
+	while (off < len) {
+		struct sesslog_cmd *c = sesslog_ring_head(&rl->ring);
+
+		/* POP3 servers speak only when spoken to (RFC 1939). */
+		if (c == NULL)
+			return;
+		if (!rl->answering) {
+			pop3_answer_start(&rl->answer,
+			    (c->flags & POP3_LOG_MULTILINE) != 0);
+			rl->answering = true;
+			rl->rp = 0;
+		}
+		if (pop3_answer_feed(&rl->answer, buf + off, len - off, &n) ==
+		    POP3_FRAME_ANSWER) {
+			rl->rp += n;
+			sesslog_row(s, c, rl->rp,
+			    rl->answer.ok ? "ok" : rl->answer.status);
+			c->done = true;
+			sesslog_ring_pop_done(&rl->ring);
+			rl->answering = false;
+		} else
+			rl->rp += n;
+		off += n;
+	}
+}
+
+static void
+pop3_relay_log_end(struct session *s)
+{
+	struct pop3_relaylog *rl = s->log->relay;
+
+	/* Commands the session ended before they were answered. */
+	for (unsigned i = 0; i < rl->ring.n; i++)
+		sesslog_row(s, sesslog_ring_at(&rl->ring, i),
+		    i == 0 && rl->answering ? rl->rp : 0, NULL);
+	OPENSSL_cleanse(&rl->lines, sizeof(rl->lines));
+	free(rl);
+	s->log->relay = NULL;
 }
 
 const struct proto pop3_proto = {
@@ -716,4 +927,9 @@ const struct proto pop3_proto = {
 	.backend_input = pop3_backend_input,
 	.backend_tls_done = pop3_backend_tls_done,
 	.login_answer = pop3_login_answer,
+	.answer_ok = pop3_answer_ok,
+	.relay_log_start = pop3_relay_log_start,
+	.relay_log_client = pop3_relay_log_client,
+	.relay_log_backend = pop3_relay_log_backend,
+	.relay_log_end = pop3_relay_log_end,
 };

@@ -149,3 +149,157 @@ pop3_greeting_xclient(const char *line, size_t len)
 			return true;
 	return false;
 }
+
+/* --- after login: framing for the protocol log --------------------------- */
+
+void
+pop3_lines_init(struct pop3_lines *l)
+{
+	l->len = 0;
+	l->kept = 0;
+	l->done = false;
+}
+
+enum pop3_frame
+pop3_lines_feed(struct pop3_lines *l, const char *buf, size_t len,
+    size_t *consumed)
+{
+	const char *lf = memchr(buf, '\n', len);
+	size_t take = lf != NULL ? (size_t)(lf - buf) + 1 : len, room;
+
+	if (l->done)
+		pop3_lines_init(l);
+	room = POP3_LINE_KEPT - l->kept;
+	memcpy(l->buf + l->kept, buf, take < room ? take : room);
+	l->kept += take < room ? take : room;
+	l->len += take;
+	*consumed = take;
+	if (lf == NULL)
+		return POP3_FRAME_MORE;
+	/* A line cut short still ends in LF, so that pop3_parse() takes
+	 * what was kept of it. */
+	if (l->buf[l->kept - 1] != '\n')
+		l->buf[l->kept++] = '\n';
+	l->done = true;
+	return POP3_FRAME_LINE;
+}
+
+bool
+pop3_multiline(const struct pop3_command *cmd)
+{
+	switch (cmd->verb) {
+	case POP3_CMD_RETR:
+	case POP3_CMD_TOP:
+	case POP3_CMD_CAPA:
+		return true;
+	case POP3_CMD_LIST:
+	case POP3_CMD_UIDL:
+	case POP3_CMD_AUTH:
+		return cmd->arglen == 0;
+	default:
+		return false;
+	}
+}
+
+/* Where an answer is. */
+enum {
+	POP3_A_STATUS, /* in the status line */
+	POP3_A_BOL,    /* at the start of a line of a multi-line answer */
+	POP3_A_LINE,   /* inside such a line */
+	POP3_A_DOT,    /* after a "." that starts a line */
+	POP3_A_DOTCR,  /* after ".\r" at the start of a line */
+	POP3_A_DONE
+};
+
+void
+pop3_answer_start(struct pop3_answer *a, bool multiline)
+{
+	a->state = POP3_A_STATUS;
+	a->multiline = multiline;
+	a->ok = false;
+	a->statuslen = 0;
+	a->status[0] = '\0';
+}
+
+enum pop3_frame
+pop3_answer_feed(struct pop3_answer *a, const char *buf, size_t len,
+    size_t *consumed)
+{
+	size_t i = 0;
+	const char *lf;
+
+	while (i < len) {
+		switch (a->state) {
+		case POP3_A_STATUS: {
+			size_t take, room = POP3_STATUS_KEPT - a->statuslen;
+
+			lf = memchr(buf + i, '\n', len - i);
+			take = lf != NULL ? (size_t)(lf - (buf + i)) : len - i;
+			if (take > room)
+				take = room;
+			memcpy(a->status + a->statuslen, buf + i, take);
+			a->statuslen += take;
+			if (lf == NULL) {
+				i = len;
+				break;
+			}
+			i = (size_t)(lf - buf) + 1;
+			if (a->statuslen > 0 &&
+			    a->status[a->statuslen - 1] == '\r')
+				a->statuslen--;
+			a->status[a->statuslen] = '\0';
+			a->ok = pop3_status(a->status, a->statuslen) ==
+			    POP3_STATUS_OK;
+			if (!a->ok || !a->multiline) {
+				a->state = POP3_A_DONE;
+				*consumed = i;
+				return POP3_FRAME_ANSWER;
+			}
+			a->state = POP3_A_BOL;
+			break;
+		}
+		case POP3_A_BOL:
+			a->state = buf[i] == '.' ? POP3_A_DOT : POP3_A_LINE;
+			if (buf[i] == '\n')
+				a->state = POP3_A_BOL;
+			i++;
+			break;
+		case POP3_A_LINE:
+			/* The body: one memchr per line, nothing copied. */
+			lf = memchr(buf + i, '\n', len - i);
+			if (lf == NULL) {
+				i = len;
+				break;
+			}
+			i = (size_t)(lf - buf) + 1;
+			a->state = POP3_A_BOL;
+			break;
+		case POP3_A_DOT:
+			if (buf[i] == '\n') {
+				*consumed = i + 1;
+				a->state = POP3_A_DONE;
+				return POP3_FRAME_ANSWER;
+			}
+			/* "..": a dot-stuffed line of data. */
+			a->state = buf[i] == '\r' ? POP3_A_DOTCR : POP3_A_LINE;
+			i++;
+			break;
+		case POP3_A_DOTCR:
+			if (buf[i] == '\n') {
+				*consumed = i + 1;
+				a->state = POP3_A_DONE;
+				return POP3_FRAME_ANSWER;
+			}
+			/* ".\r" and more: an odd line of data. */
+			a->state = POP3_A_LINE;
+			i++;
+			break;
+		case POP3_A_DONE:
+		default:
+			*consumed = 0;
+			return POP3_FRAME_ANSWER;
+		}
+	}
+	*consumed = len;
+	return POP3_FRAME_MORE;
+}

@@ -11,8 +11,10 @@
 #include <event2/bufferevent.h>
 
 #include "backend.h"
+#include "log.h"
 #include "relay.h"
 #include "session.h"
+#include "sesslog.h"
 
 /* How long a half-closed session waits for the other side to finish. */
 #define RELAY_LINGER_MS 5000
@@ -38,6 +40,59 @@ relay_move(struct bufferevent *src, struct bufferevent *dst)
 	return n;
 }
 
+/*
+ * protolog with log_detail = commands: the protocol's framer looks at
+ * src's bytes where they lie (evbuffer_peek, nothing copied) before they
+ * move on.  The framer may take fewer than all of them when the commands
+ * waiting for answers fill its ring; the rest stays in src's input, and
+ * src is not read again until an answer made room (s->log_stalled).
+ */
+static size_t
+relay_move_framed(struct session *s, struct bufferevent *src,
+    struct bufferevent *dst, bool from_client)
+{
+	struct evbuffer *in = bufferevent_get_input(src);
+	struct evbuffer *out = bufferevent_get_output(dst);
+	size_t total = evbuffer_get_length(in), taken = 0;
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr at;
+	bool stalled = false;
+
+	while (taken < total && !stalled) {
+		int n;
+
+		if (taken == 0)
+			n = evbuffer_peek(in, -1, NULL, v, 16);
+		else {
+			evbuffer_ptr_set(in, &at, taken, EVBUFFER_PTR_SET);
+			n = evbuffer_peek(in, -1, &at, v, 16);
+		}
+		if (n > 16)
+			n = 16;
+		for (int i = 0; i < n && !stalled; i++) {
+			size_t k = v[i].iov_len;
+
+			if (from_client) {
+				k = s->proto->relay_log_client(s,
+				    v[i].iov_base, v[i].iov_len);
+				stalled = k < v[i].iov_len;
+			} else
+				s->proto->relay_log_backend(s, v[i].iov_base,
+				    v[i].iov_len);
+			taken += k;
+		}
+		if (n <= 0)
+			break;
+	}
+	if (from_client)
+		s->log_stalled = stalled;
+	if (taken == total)
+		evbuffer_add_buffer(out, in);
+	else if (taken > 0)
+		evbuffer_remove_buffer(in, out, taken);
+	return taken;
+}
+
 /* Pauses reading src while dst has too much queued. */
 static void
 relay_throttle(struct bufferevent *src, struct bufferevent *dst,
@@ -53,6 +108,24 @@ relay_throttle(struct bufferevent *src, struct bufferevent *dst,
 	bufferevent_setcb(dst, dst_read_cb, dst_write_cb, dst_event_cb, s);
 }
 
+/* Moves the client's bytes on, through the framer when there is one. */
+static void
+relay_client_move(struct session *s)
+{
+	size_t n;
+
+	if (!s->log_framed) {
+		n = relay_move(s->client, s->backend);
+		s->bytes_in += n;
+		if (s->log != NULL && n > 0)
+			sesslog_proxy(s, n, 0);
+		return;
+	}
+	s->bytes_in += relay_move_framed(s, s->client, s->backend, true);
+	if (s->log_stalled)
+		bufferevent_disable(s->client, EV_READ);
+}
+
 static void
 relay_client_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -60,9 +133,31 @@ relay_client_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	session_touch(s);
-	s->bytes_in += relay_move(s->client, s->backend);
+	relay_client_move(s);
 	relay_throttle(s->client, s->backend, relay_backend_write_cb, s,
 	    relay_backend_read_cb, relay_backend_event_cb);
+}
+
+/* Moves the backend's bytes on; answers may let waiting commands go. */
+static void
+relay_backend_move(struct session *s)
+{
+	size_t n;
+
+	if (!s->log_framed) {
+		n = relay_move(s->backend, s->client);
+		s->bytes_out += n;
+		if (s->log != NULL && n > 0)
+			sesslog_proxy(s, 0, n);
+		return;
+	}
+	s->bytes_out += relay_move_framed(s, s->backend, s->client, false);
+	if (s->log_stalled && !s->client_eof) {
+		relay_client_move(s);
+		if (!s->log_stalled && evbuffer_get_length(bufferevent_get_output(
+					   s->backend)) < RELAY_HIGH_WATER)
+			bufferevent_enable(s->client, EV_READ);
+	}
 }
 
 static void
@@ -72,7 +167,7 @@ relay_backend_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	session_touch(s);
-	s->bytes_out += relay_move(s->backend, s->client);
+	relay_backend_move(s);
 	relay_throttle(s->backend, s->client, relay_client_write_cb, s,
 	    relay_client_read_cb, relay_client_event_cb);
 }
@@ -99,7 +194,7 @@ relay_backend_write_cb(struct bufferevent *bev, void *arg)
 	bufferevent_setcb(bev, relay_backend_read_cb, NULL,
 	    relay_backend_event_cb, s);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	if (!s->client_eof)
+	if (!s->client_eof && !s->log_stalled)
 		bufferevent_enable(s->client, EV_READ);
 }
 
@@ -110,8 +205,10 @@ relay_backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct session *s = arg;
 
 	(void)bev;
-	s->bytes_out += relay_move(s->backend, s->client);
+	relay_backend_move(s);
 	s->backend_eof = true;
+	if (what & BEV_EVENT_ERROR)
+		sesslog_close_error(s, "BackendConnectionLost");
 	session_close_after_flush(s, (what & BEV_EVENT_ERROR) ?
 		"backend connection error" : "backend closed the connection");
 }
@@ -131,6 +228,9 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close(s, "client connection error");
 		return;
 	}
+	relay_client_move(s);
+	/* What a full ring held back goes on unlogged: nothing will be
+	 * read after it. */
 	s->bytes_in += relay_move(s->client, s->backend);
 	s->client_eof = true;
 	bufferevent_disable(s->client, EV_READ);
@@ -141,6 +241,15 @@ void
 relay_start(struct session *s)
 {
 	session_set_state(s, SESSION_RELAY);
+	/* Without a row per command the pump never looks at the bytes. */
+	if (sesslog_commands(s->log)) {
+		if (s->proto->relay_log_start(s) == 0)
+			s->log_framed = true;
+		else
+			log_warnx("%s: out of memory: the commands of this "
+				  "session are not logged",
+			    session_tag(s));
+	}
 	bufferevent_setcb(s->client, relay_client_read_cb, NULL,
 	    relay_client_event_cb, s);
 	bufferevent_setcb(s->backend, relay_backend_read_cb, NULL,

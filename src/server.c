@@ -19,10 +19,13 @@
 
 #include "connlimit.h"
 #include "listener.h"
+#include "groups.h"
 #include "log.h"
 #include "proto.h"
+#include "protolog.h"
 #include "server.h"
 #include "session.h"
+#include "sesslog.h"
 #include "tls.h"
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -30,6 +33,7 @@ static struct conf *current;
 static atomic_uint current_gen = 1;
 
 static struct worker *workers;
+static struct groups *groups_svc;
 static unsigned nworkers;
 
 int
@@ -57,6 +61,45 @@ server_prepare(struct conf *c, FILE *errout)
 		pc->backend_addrlen = res->ai_addrlen;
 		freeaddrinfo(res);
 	}
+	return 0;
+}
+
+int
+server_protolog_check(const struct conf *c, FILE *errout)
+{
+	struct protolog_conf pl[PROTO_COUNT];
+	char err[512];
+	int rc = 0;
+
+	conf_protolog(c, pl);
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		if (!pl[p].enabled ||
+		    protolog_check_dir(pl[p].directory, err, sizeof(err)) == 0)
+			continue;
+		fprintf(errout, "%s:%d: [%s] log_file_location: %s\n", c->path,
+		    c->proto[p].log_line, p == PROTO_POP3 ? "pop3" : "imap",
+		    err);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Starts the writer thread; every protocol may be switched on by reload. */
+static int
+server_protolog_start(const struct conf *c)
+{
+	struct protolog_conf pl[PROTO_COUNT];
+	char err[512];
+
+	conf_protolog(c, pl);
+	if (protolog_start(pl, 0, err, sizeof(err)) == -1) {
+		log_error("%s: %s", c->path, err);
+		return -1;
+	}
+	for (int p = 0; p < PROTO_COUNT; p++)
+		if (pl[p].enabled)
+			log_info("%s protocol log in %s", conf_proto_name(p),
+			    pl[p].directory);
 	return 0;
 }
 
@@ -116,6 +159,7 @@ worker_grace_cb(evutil_socket_t fd, short what, void *arg)
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == SESSION_CLOSING)
 			continue;
+		sesslog_close_error(s, "ServerShutdown");
 		s->proto->bye(s, BYE_SHUTDOWN);
 		session_close_after_flush(s, "shutdown");
 	}
@@ -145,6 +189,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == SESSION_PREAUTH) {
+			sesslog_close_error(s, "ServerShutdown");
 			s->proto->bye(s, BYE_SHUTDOWN);
 			session_close_after_flush(s, "shutdown");
 		}
@@ -166,11 +211,21 @@ worker_main(void *arg)
 	/* Signals belong to the main thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* Group lookups answer on the worker's own loop (groups.h). */
+	if ((w->gport = groups_port_new(groups_svc, w->base)) == NULL)
+		log_warnx("worker %u: cannot receive group lookups: logins "
+			  "that need groups will be told to try later",
+		    w->index);
 	event_base_dispatch(w->base);
 	/* After the loop: sessions still open (a flush that never ended)
 	 * are torn down here, in their own thread. */
-	while (!TAILQ_EMPTY(&w->sessions))
+	while (!TAILQ_EMPTY(&w->sessions)) {
+		sesslog_close_error(TAILQ_FIRST(&w->sessions),
+		    "ServerShutdown");
 		session_close(TAILQ_FIRST(&w->sessions), "shutdown");
+	}
+	groups_port_free(w->gport);
+	w->gport = NULL;
 	return NULL;
 }
 
@@ -233,9 +288,22 @@ server_reload(void)
 	}
 	c = conf_load(current->path, mem);
 	if (c != NULL && (tls_conf_setup(c, mem) == -1 ||
-	    server_prepare(c, mem) == -1)) {
+	    server_prepare(c, mem) == -1 ||
+	    server_protolog_check(c, mem) == -1)) {
 		conf_unref(c);
 		c = NULL;
+	}
+	if (c != NULL) {
+		struct protolog_conf pl[PROTO_COUNT];
+		char err[512];
+
+		/* Last: once it succeeds, new rows follow the new settings. */
+		conf_protolog(c, pl);
+		if (protolog_reconfigure(pl, err, sizeof(err)) == -1) {
+			fprintf(mem, "%s: %s\n", c->path, err);
+			conf_unref(c);
+			c = NULL;
+		}
 	}
 	fclose(mem);
 	if (c == NULL) {
@@ -307,6 +375,10 @@ server_run(struct conf *c, struct listener_set *set)
 		if (sig[i] == NULL || event_add(sig[i], NULL) == -1)
 			fatalx("cannot handle signal %d", signals[i]);
 	}
+	if (server_protolog_start(c) == -1)
+		return 1;
+	if ((groups_svc = groups_new(c)) == NULL)
+		fatalx("out of memory");
 	if ((workers = calloc(nworkers, sizeof(*workers))) == NULL)
 		fatalx("out of memory");
 	for (unsigned i = 0; i < nworkers; i++) {
@@ -356,6 +428,11 @@ server_run(struct conf *c, struct listener_set *set)
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);
 	event_base_free(base);
+	/* Every port is gone with its worker. */
+	groups_free(groups_svc);
+	groups_svc = NULL;
+	/* Every session is closed: their last rows are queued. */
+	protolog_stop();
 	conf_unref(current);
 	current = NULL;
 	log_notice("postern stopped");

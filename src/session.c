@@ -23,11 +23,14 @@
 #include "addrset.h"
 #include "backend.h"
 #include "connlimit.h"
+#include "groups.h"
 #include "log.h"
+#include "policy.h"
 #include "proxyproto.h"
 #include "relay.h"
 #include "server.h"
 #include "session.h"
+#include "sesslog.h"
 #include "tls.h"
 
 /* How long a last answer may take to reach the client. */
@@ -63,6 +66,7 @@ static const char *const state_names[] = {
 static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_start(struct session *s);
+static void session_policy_reason(struct session *s, const char *msg);
 static void session_proxy_end(struct session *s);
 
 const char *
@@ -112,6 +116,7 @@ session_timeout(struct session *s)
 	switch (s->state) {
 	case SESSION_PROXY:
 		if (s->pw->len > 0) {
+			sesslog_close_error(s, "InvalidProxyHeader");
 			session_close(s, "incomplete PROXY protocol header");
 			return;
 		}
@@ -119,19 +124,23 @@ session_timeout(struct session *s)
 		session_start(s);
 		return;
 	case SESSION_PREAUTH:
+		sesslog_close_error(s, "PreAuthTimeout");
 		s->proto->bye(s, BYE_TIMEOUT);
 		session_close_after_flush(s, "pre-auth timeout");
 		return;
 	case SESSION_BACKEND:
+		sesslog_error(s, "ProxyTimeout");
 		session_backend_done(s, BACKEND_BROKEN);
 		return;
 	case SESSION_RELAY:
 		/* In the middle of a relayed stream postern cannot know
 		 * whether a line of its own would land inside an answer. */
+		sesslog_close_error(s, "IdleTimeout");
 		session_close(s, "authenticated idle timeout");
 		return;
 	case SESSION_TLS_ACCEPT:
 	case SESSION_STARTTLS:
+		sesslog_close_error(s, "TlsHandshakeTimeout");
 		session_close(s, "TLS handshake timeout");
 		return;
 	case SESSION_CLOSING:
@@ -165,20 +174,53 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 void
 session_write(struct session *s, const void *data, size_t len)
 {
-	if (s->client != NULL)
-		bufferevent_write(s->client, data, len);
+	if (s->client == NULL)
+		return;
+	bufferevent_write(s->client, data, len);
+	if (s->log != NULL)
+		sesslog_wrote(s, data, len);
 }
 
 void
 session_printf(struct session *s, const char *fmt, ...)
 {
+	char buf[1024], *p = buf;
 	va_list ap;
+	int n;
 
 	if (s->client == NULL)
 		return;
+	/* Formatted here rather than into the buffer, so that the protocol
+	 * log sees the answer too. */
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(bufferevent_get_output(s->client), fmt, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf)) {
+		va_start(ap, fmt);
+		n = vasprintf(&p, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+	}
+	session_write(s, p, (size_t)n);
+	if (p != buf)
+		free(p);
+}
+
+void
+session_set_user(struct session *s, const char *name, size_t len)
+{
+	char *u = malloc(len + 1);
+
+	if (u == NULL)
+		return;
+	for (size_t i = 0; i < len; i++)
+		u[i] = isprint((unsigned char)name[i]) ? name[i] : '?';
+	u[len] = '\0';
+	free(s->user);
+	s->user = u;
 }
 
 bool
@@ -204,7 +246,10 @@ session_close(struct session *s, const char *reason)
 		log_info("%s: closed: %s (in %llu, out %llu bytes)",
 		    session_tag(s), reason, (unsigned long long)s->bytes_in,
 		    (unsigned long long)s->bytes_out);
+	sesslog_close(s);
 	evtimer_del(&s->timer);
+	groups_cancel(s->greq);
+	s->greq = NULL;
 	session_proxy_end(s);
 	backend_close(s);
 	if (s->client != NULL) {
@@ -228,6 +273,7 @@ session_close(struct session *s, const char *reason)
 		s->proto->free(s);
 	free(s->user);
 	free(s->tcp_peer);
+	free(s->policy_err);
 	TAILQ_REMOVE(&s->worker->sessions, s, entry);
 	server_session_gone(s->worker);
 	conf_unref(s->conf);
@@ -256,6 +302,8 @@ session_close_after_flush(struct session *s, const char *reason)
 {
 	if (reason != NULL)
 		log_info("%s: closing: %s", session_tag(s), reason);
+	/* The answer that ends the session is queued: its row is done. */
+	sesslog_end(s);
 	backend_close(s);
 	session_login_clear(s);
 	if (s->client == NULL ||
@@ -277,6 +325,7 @@ session_bad_command(struct session *s)
 {
 	if (++s->bad_commands < s->pc->max_bad_commands)
 		return 0;
+	sesslog_close_error(s, "TooManyBadCommands");
 	s->proto->bye(s, BYE_TOO_MANY_ERRORS);
 	session_close_after_flush(s, "too many bad commands");
 	return -1;
@@ -288,7 +337,16 @@ session_greet(struct session *s)
 	session_set_state(s, SESSION_PREAUTH);
 	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
 	    s);
+	if (s->denied) {
+		/* The protocol's goodbye instead of its greeting, before
+		 * the client could send a password. */
+		sesslog_opened(s);
+		s->proto->bye(s, BYE_DENIED);
+		session_close_after_flush(s, "refused by an access rule");
+		return;
+	}
 	s->proto->greet(s);
+	sesslog_opened(s);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 	session_set_timeout(s, s->pc->pre_auth_timeout_ms);
 }
@@ -316,6 +374,7 @@ session_unexpected_proxy_header(struct session *s)
 	log_warnx("%s: PROXY protocol header from an address that is not in "
 		  "trusted_proxies",
 	    session_tag(s));
+	sesslog_close_error(s, "UntrustedProxyHeader");
 	session_close(s, "untrusted PROXY protocol header");
 	return true;
 }
@@ -357,6 +416,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
 
+		sesslog_tls(s, tls_version(ssl));
 		if (s->state == SESSION_TLS_ACCEPT) {
 			s->tls = SESSION_TLS_IMPLICIT;
 			log_debug("%s: TLS %s", session_tag(s),
@@ -377,6 +437,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (s->state == SESSION_TLS_ACCEPT ||
 		    s->state == SESSION_STARTTLS) {
 			session_log_tls_error(s, "TLS handshake failed");
+			sesslog_close_error(s, "TlsHandshakeFailed");
 			session_close(s, "TLS handshake failed");
 		} else
 			session_close(s, "client connection error");
@@ -450,18 +511,42 @@ session_printable(const char *in, size_t len)
 	return out;
 }
 
-int
-session_login(struct session *s)
+/* Back to reading commands after a refused login. */
+static void
+session_resume_preauth(struct session *s)
+{
+	session_set_state(s, SESSION_PREAUTH);
+	bufferevent_enable(s->client, EV_READ);
+	session_set_timeout(s, s->pc->pre_auth_timeout_ms);
+}
+
+/*
+ * Tells the client its login was refused before any backend was asked.
+ * Returns -1 when that was the last attempt and the session is closing.
+ */
+static int
+session_login_refused(struct session *s, enum login_result r)
+{
+	session_login_clear(s);
+	s->proto->login_answer(s, r);
+	sesslog_login(s, r);
+	/* "Try later" is not the client's fault. */
+	if (r != LOGIN_TRY_LATER &&
+	    ++s->failed_logins >= s->pc->max_login_attempts) {
+		sesslog_close_error(s, "TooManyFailedLogins");
+		s->proto->bye(s, BYE_TOO_MANY_ERRORS);
+		session_close_after_flush(s, "too many failed logins");
+		return -1;
+	}
+	return 0;
+}
+
+/* The login goes on to the backend: the user limit, then connect. */
+static int
+session_login_go(struct session *s)
 {
 	enum connlimit_result r;
 
-	free(s->user);
-	s->user = session_printable(s->login->user, s->login->userlen);
-	if (s->user == NULL) {
-		s->proto->bye(s, BYE_INTERNAL);
-		session_close_after_flush(s, "out of memory");
-		return -1;
-	}
 	r = connlimit_acquire_user(s->proto->id, s->user,
 	    s->pc->max_connections_per_user);
 	if (r != CONNLIMIT_OK) {
@@ -470,7 +555,8 @@ session_login(struct session *s)
 		    s->pc->max_connections_per_user);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_IN_USE);
-		return 0;
+		sesslog_login(s, LOGIN_IN_USE);
+		return 1;
 	}
 	s->user_counted = true;
 	session_set_state(s, SESSION_BACKEND);
@@ -483,6 +569,110 @@ session_login(struct session *s)
 	return 0;
 }
 
+static void
+session_login_facts(struct session *s, struct policy_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->proto = s->proto->id;
+	f->client = (struct sockaddr *)&s->peer.sa;
+	f->tls = s->tls != SESSION_TLS_NONE;
+	f->user = s->login->user;
+}
+
+/*
+ * The login-time decision with what is known of the user's groups (NULL:
+ * not needed, or the lookup failed).  Returns -1 when the session is
+ * closing, 1 when the client was answered and may try again, 0 when the
+ * backend login started.
+ */
+static int
+session_login_decide(struct session *s, const struct group_list *groups)
+{
+	struct policy_facts f;
+	struct policy_decision d;
+	char msg[256];
+
+	session_login_facts(s, &f);
+	f.groups = groups;
+	policy_login(s->conf, &f, &d);
+	policy_errmsg(&d, msg, sizeof(msg));
+	if (msg[0] != '\0')
+		log_notice("%s: user %s: %s", session_tag(s), s->user, msg);
+	session_policy_reason(s, msg);
+	switch (d.verdict) {
+	case POLICY_OUTCOME_AUDIT:
+		sesslog_audit(s, s->policy_err);
+		/* FALLTHROUGH */
+	case POLICY_OUTCOME_ALLOW:
+		return session_login_go(s);
+	case POLICY_OUTCOME_DENY:
+		return session_login_refused(s,
+			   d.reason == POLICY_REASON_LOGIN_TYPE ? LOGIN_PRIVACY :
+								  LOGIN_DENIED) ==
+			-1 ?
+		    -1 :
+		    1;
+	case POLICY_OUTCOME_TEMPFAIL:
+		break;
+	}
+	return session_login_refused(s, LOGIN_TRY_LATER) == -1 ? -1 : 1;
+}
+
+/* The groups of the user are known, or cannot be. */
+static void
+session_groups_cb(enum groups_status st, const struct group_list *gl,
+    const char *err, void *arg)
+{
+	struct session *s = arg;
+	int rc;
+
+	s->greq = NULL;
+	if (st != GROUPS_OK)
+		log_warnx("%s: user %s: group lookup failed: %s",
+		    session_tag(s), s->user, err != NULL ? err : "unknown");
+	rc = session_login_decide(s, st == GROUPS_OK ? gl : NULL);
+	if (rc != 1)
+		return;
+	session_resume_preauth(s);
+	/* The client may have sent more while its groups were looked up. */
+	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+		s->proto->client_input(s);
+}
+
+int
+session_login(struct session *s)
+{
+	struct policy_facts f;
+
+	free(s->user);
+	s->user = session_printable(s->login->user, s->login->userlen);
+	if (s->user == NULL) {
+		s->proto->bye(s, BYE_INTERNAL);
+		session_close_after_flush(s, "out of memory");
+		return -1;
+	}
+	session_login_facts(s, &f);
+	if (!policy_needs_groups(s->conf, &f))
+		/* Called from the protocol's input loop, which goes on
+		 * reading commands after a refusal. */
+		return session_login_decide(s, NULL) == -1 ? -1 : 0;
+	/* Client reads wait for the answer; backend_timeout bounds it. */
+	session_set_state(s, SESSION_BACKEND);
+	bufferevent_disable(s->client, EV_READ);
+	session_set_timeout(s, s->pc->backend_timeout_ms);
+	if (s->worker->gport != NULL)
+		s->greq = groups_lookup(s->worker->gport, s->conf,
+		    s->login->user, session_groups_cb, s);
+	if (s->greq == NULL) {
+		log_warnx("%s: user %s: cannot look up groups", session_tag(s),
+		    s->user);
+		if (session_login_refused(s, LOGIN_TRY_LATER) == -1)
+			return -1;
+		session_resume_preauth(s);
+	}
+	return 0;
+}
+
 void
 session_backend_done(struct session *s, enum backend_result r)
 {
@@ -491,6 +681,7 @@ session_backend_done(struct session *s, enum backend_result r)
 		log_info("%s: user %s logged in", session_tag(s), s->user);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_OK);
+		sesslog_login(s, LOGIN_OK);
 		relay_start(s);
 		return;
 	case BACKEND_AUTH_FAILED:
@@ -501,14 +692,14 @@ session_backend_done(struct session *s, enum backend_result r)
 		connlimit_release_user(s->proto->id, s->user);
 		s->user_counted = false;
 		s->proto->login_answer(s, LOGIN_FAILED);
+		sesslog_login(s, LOGIN_FAILED);
 		if (++s->failed_logins >= s->pc->max_login_attempts) {
+			sesslog_close_error(s, "TooManyFailedLogins");
 			s->proto->bye(s, BYE_TOO_MANY_ERRORS);
 			session_close_after_flush(s, "too many failed logins");
 			return;
 		}
-		session_set_state(s, SESSION_PREAUTH);
-		bufferevent_enable(s->client, EV_READ);
-		session_set_timeout(s, s->pc->pre_auth_timeout_ms);
+		session_resume_preauth(s);
 		/* The client may have sent more while the backend was
 		 * busy with the login. */
 		if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
@@ -519,9 +710,46 @@ session_backend_done(struct session *s, enum backend_result r)
 		    s->pc->backend_host, s->pc->backend_port,
 		    backend_error(s));
 		s->proto->login_answer(s, LOGIN_TEMPFAIL);
+		sesslog_login(s, LOGIN_TEMPFAIL);
+		sesslog_close_error(s, "BackendUnavailable");
 		session_close_after_flush(s, "backend unavailable");
 		return;
 	}
+}
+
+/* Keeps the policy's reason for the log rows (they hold the pointer). */
+static void
+session_policy_reason(struct session *s, const char *msg)
+{
+	free(s->policy_err);
+	s->policy_err = msg[0] != '\0' ? strdup(msg) : NULL;
+	if (s->policy_err != NULL)
+		sesslog_error(s, s->policy_err);
+}
+
+/*
+ * The access rules that need no user, decided before the greeting.
+ * Returns false when the client is refused; it then gets the protocol's
+ * goodbye instead of the greeting (after the handshake on implicit TLS).
+ */
+static bool
+session_policy_connect(struct session *s)
+{
+	struct policy_facts f = {
+		.proto = s->proto->id,
+		.client = (struct sockaddr *)&s->peer.sa,
+		.tls = s->implicit_tls,
+	};
+	struct policy_decision d;
+	char msg[256];
+
+	if (policy_connect(s->conf, &f, &d) != POLICY_OUTCOME_DENY)
+		return true;
+	policy_errmsg(&d, msg, sizeof(msg));
+	log_notice("%s: refused at connect: %s", session_tag(s), msg);
+	session_policy_reason(s, msg);
+	sesslog_close_error(s, s->policy_err);
+	return false;
 }
 
 /* The connection's client is known: limits, then TLS or the greeting. */
@@ -536,6 +764,7 @@ session_start(struct session *s)
 	    s->pc->max_connections, s->pc->max_connection_from_single_ip);
 	s->ip_counted = r == CONNLIMIT_OK;
 	if (r != CONNLIMIT_OK) {
+		sesslog_close_error(s, "ConnectionLimitReached");
 		log_notice("%s: refused: %s reached", session_tag(s),
 		    r == CONNLIMIT_TOTAL ? "max_connections" :
 					   "max_connection_from_single_ip");
@@ -557,6 +786,7 @@ session_start(struct session *s)
 		return;
 	}
 	log_debug("%s: connected to %s", session_tag(s), s->local.str);
+	s->denied = !session_policy_connect(s);
 
 	if (s->implicit_tls) {
 		SSL *ssl = tls_server_new(s->conf);
@@ -673,6 +903,7 @@ session_proxy_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		log_warnx("%s: invalid PROXY protocol header: %s",
 		    session_tag(s), proxyproto_strerror(res.error));
+		sesslog_close_error(s, "InvalidProxyHeader");
 		session_close(s, "invalid PROXY protocol header");
 		return;
 	}
@@ -743,6 +974,7 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 		netaddr_set(&s->local, (struct sockaddr *)&local, locallen);
 	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
 	server_session_add(w, s);
+	sesslog_init(s);
 
 	if (c->trusted_proxies != NULL &&
 	    addrset_contains(c->trusted_proxies, (struct sockaddr *)&s->peer.sa))

@@ -26,6 +26,8 @@
 
 #include "addrset.h"
 #include "conf.h"
+#include "groups.h"
+#include "protolog.h"
 
 static char tmpdir[PATH_MAX - 64];
 
@@ -459,8 +461,8 @@ Test(conf, unknown_sections)
 	expect_errors(NOTLS "[pop]\nbanner = x\n[global]\nfoo = 1\n"
 	                    "[POP3]\n[ imap ]\n",
 	    ":5: unknown section [pop]; did you mean [pop3]?\n"
-	    ":7: unknown section [global] (expected [postern], [tls], [pop3] "
-	    "or [imap])\n"
+	    ":7: unknown section [global] (expected [postern], [tls], [pop3], "
+	    "[imap], [groups] or [rule \"<name>\"])\n"
 	    ":9: unknown section [POP3]; did you mean [pop3]?\n"
 	    ":10: unknown section [ imap ]; did you mean [imap]?\n");
 }
@@ -491,7 +493,7 @@ Test(conf, key_outside_section)
 {
 	expect_errors("workers = 2\n" NOTLS,
 	    ":1: key 'workers' is outside any section ([postern], [tls], "
-	    "[pop3] or [imap])\n");
+	    "[pop3], [imap], [groups] or [rule \"<name>\"])\n");
 }
 
 Test(conf, syntax_errors)
@@ -1063,8 +1065,8 @@ Test(conf, collects_every_error)
 	    ":4: duplicate key 'banner' (first set at line 3)\n"
 	    ":5: [pop3] login_type: 'nope' is not one of PlainTextLogin, "
 	    "PlainTextAuthentication, SecureLogin\n"
-	    ":6: unknown section [nothing] (expected [postern], [tls], [pop3] "
-	    "or [imap])\n");
+	    ":6: unknown section [nothing] (expected [postern], [tls], [pop3], "
+	    "[imap], [groups] or [rule \"<name>\"])\n");
 }
 
 Test(conf, booleans)
@@ -1179,6 +1181,13 @@ Test(conf, dump_known_file)
 	            "login_type_mode = audit\nssl_bindings =\n"
 	            "max_connections = 500\nbackend_timeout = 1500ms\n"
 	            "authenticated_connection_timeout = 1d\n"
+	            "protocol_log_enabled = yes\n"
+	            "log_file_location = /srv/log/pop\n"
+	            "log_file_rollover_settings = daily\n"
+	            "log_per_file_size_quota = 10M\n"
+	            "log_file_age_limit = 90d\n"
+	            "log_directory_size_quota = 1G\n"
+	            "log_detail = proxy\n"
 	            "[imap]\nenabled = no\nbackend = imap.example.org:143\n"
 	            "unencrypted_or_tls_bindings = 127.0.0.1:143\n"
 	            "backend_tls = starttls\n"
@@ -1194,6 +1203,8 @@ Test(conf, dump_known_file)
 	    "Banner                            : POP3 server ready.\n"
 	    "LoginType                         : PlainTextLogin\n"
 	    "LoginTypeMode                     : audit\n"
+	    "LoginTypeExemptIps                :\n"
+	    "RequiredGroup                     :\n"
 	    "ProxyTargetHost                   : ::1\n"
 	    "ProxyTargetPort                   : 1995\n"
 	    "BackendTls                        : none\n"
@@ -1210,6 +1221,13 @@ Test(conf, dump_known_file)
 	    "MaxCommandSize                    : 512\n"
 	    "MaxBadCommands                    : 10\n"
 	    "MaxLoginAttempts                  : 3\n"
+	    "ProtocolLogEnabled                : True\n"
+	    "LogFileLocation                   : /srv/log/pop\n"
+	    "LogFileRollOverSettings           : Daily\n"
+	    "LogPerFileSizeQuota               : 10 MB (10,485,760 bytes)\n"
+	    "LogFileAgeLimit                   : 90.00:00:00\n"
+	    "LogDirectorySizeQuota             : 1 GB (1,073,741,824 bytes)\n"
+	    "LogDetail                         : proxy\n"
 	    "\n"
 	    "ProtocolName                      : IMAP4\n"
 	    "Enabled                           : False\n"
@@ -1218,6 +1236,8 @@ Test(conf, dump_known_file)
 	    "Banner                            : IMAP4 server ready.\n"
 	    "LoginType                         : SecureLogin\n"
 	    "LoginTypeMode                     : enforce\n"
+	    "LoginTypeExemptIps                :\n"
+	    "RequiredGroup                     :\n"
 	    "ProxyTargetHost                   : imap.example.org\n"
 	    "ProxyTargetPort                   : 143\n"
 	    "BackendTls                        : starttls\n"
@@ -1234,6 +1254,13 @@ Test(conf, dump_known_file)
 	    "MaxCommandSize                    : 10240\n"
 	    "MaxBadCommands                    : 10\n"
 	    "MaxLoginAttempts                  : 3\n"
+	    "ProtocolLogEnabled                : False\n"
+	    "LogFileLocation                   : /var/log/postern/Imap4\n"
+	    "LogFileRollOverSettings           : Hourly\n"
+	    "LogPerFileSizeQuota               : 0 B (0 bytes)\n"
+	    "LogFileAgeLimit                   : 30.00:00:00\n"
+	    "LogDirectorySizeQuota             : Unlimited\n"
+	    "LogDetail                         : commands\n"
 	    "\n"
 	    "Workers         : 4\n"
 	    "User            : mail\n"
@@ -1397,4 +1424,349 @@ Test(conf, forward_client_address)
 	expect_errors(NOTLS "forward_client_address = haproxy\n",
 	    ":5: [pop3] forward_client_address: 'haproxy' is not one of none, "
 	    "id, xclient, proxy\n");
+}
+
+/* Access policy: [rule "<name>"], [groups], exemptions, required groups. */
+
+Test(conf, rules_and_groups_loaded)
+{
+	const char *groups = write_file("groups",
+	    "# comment\nPOP3 Access: alice, bob\nIMAP Access: carol\n", 53);
+	char *text = strfmt(NOTLS "login_type_exempt_ips = 192.0.2.0/24\n"
+				  "required_group = POP3 Access\n"
+				  "[groups]\nfile = %s\n"
+				  "[rule \"Block outside\"]\npriority = 10\n"
+				  "action = deny\nprotocols = pop3, IMAP4\n"
+				  "except_client_ips = 10.0.0.0/8,\n"
+				  "    192.0.2.10\n"
+				  "[rule \"b\"]\npriority = 5\naction = audit\n"
+				  "enabled = no\nusernames = a*, b@x\n"
+				  "member_of = IMAP Access\n"
+				  "except_member_of = pop3 access\n"
+				  "authentication = tls\n"
+				  "except_authentication = cleartext_without_tls\n"
+				  "except_protocols = imap\n"
+				  "client_ips = 2001:db8::/32\n"
+				  "except_usernames = root\n",
+	    groups);
+	struct conf *c = load_ok(text);
+	const struct rule *r;
+
+	cr_assert_eq(c->nrules, 2);
+	r = &c->rules[0];
+	cr_expect_str_eq(r->name, "b");
+	cr_expect_eq(r->priority, 5);
+	cr_expect_eq(r->action, RULE_AUDIT);
+	cr_expect_not(r->enabled);
+	cr_expect_eq(r->cond.usernames.n, 2);
+	cr_expect_str_eq(r->cond.usernames.v[1], "b@x");
+	cr_expect_str_eq(r->cond.member_of.v[0], "IMAP Access");
+	cr_expect_str_eq(r->except.member_of.v[0], "pop3 access");
+	cr_expect_eq(r->cond.authentication, RULE_AUTH_TLS);
+	cr_expect_eq(r->except.authentication, RULE_AUTH_CLEARTEXT_WITHOUT_TLS);
+	cr_expect_eq(r->except.protocols, 1u << PROTO_IMAP);
+	cr_expect_eq(addrset_count(r->cond.client_ips), 1);
+	cr_expect_str_eq(r->except.usernames.v[0], "root");
+	r = &c->rules[1];
+	cr_expect_str_eq(r->name, "Block outside");
+	cr_expect_eq(r->line, 9);
+	cr_expect(r->enabled);
+	cr_expect_eq(r->action, RULE_DENY);
+	cr_expect_eq(r->cond.protocols, 3u);
+	cr_expect_eq(addrset_count(r->except.client_ips), 2);
+	cr_expect_str_eq(c->proto[PROTO_POP3].required_group, "POP3 Access");
+	cr_expect_eq(addrset_count(c->proto[PROTO_POP3].login_type_exempt_ips),
+	    1);
+	cr_expect_not_null(c->groups.file_groups);
+	cr_expect_eq(groups_file_count(c->groups.file_groups), 2);
+	cr_expect_null(c->groups.ldap_uri);
+	cr_expect_eq(c->groups.cache_ttl_ms, 300000);
+	cr_expect_eq(c->groups.ldap_timeout_ms, 5000);
+	cr_expect_str_eq(c->groups.ldap_user_filter, "(sAMAccountName=%u)");
+	cr_expect_str_eq(c->groups.ldap_group_attribute, "memberOf");
+	cr_expect(c->groups.ldap_starttls);
+	cr_expect(c->groups.ldap_tls_verify);
+	conf_unref(c);
+	free(text);
+}
+
+Test(conf, serials_differ)
+{
+	struct conf *a = load_ok(NOTLS), *b = load_ok(NOTLS);
+
+	cr_expect_neq(a->serial, 0);
+	cr_expect_neq(a->serial, b->serial);
+	conf_unref(a);
+	conf_unref(b);
+}
+
+Test(conf, rule_errors)
+{
+	expect_errors(NOTLS "[rule \"a\"]\npriority = 10\naction = block\n"
+			    "client_ips = 10.0.0.0/33\n"
+			    "[rule \"b\"]\npriority = 10\naction = deny\n"
+			    "protocols = smtp\nauthentication = kerberos\n"
+			    "[rule \"A\"]\n"
+			    "[rule x]\npriority = 1\n"
+			    "[rule \"\"]\n"
+			    "[rule \"c\"]\nclient_ips =\nusernames = ,\n"
+			    "usernames = a b\nmember_of = G\nfoo = 1\n"
+			    "priority = x\nenabled = maybe\n",
+	    ":7: [rule \"a\"] action: 'block' is not one of allow, deny, "
+	    "audit\n"
+	    ":8: [rule \"a\"] client_ips: 10.0.0.0/33: prefix length must be "
+	    "0 to 32\n"
+	    ":10: [rule \"b\"] priority 10 is also the priority of rule \"a\" "
+	    "(line 6); priorities must be unique\n"
+	    ":12: [rule \"b\"] protocols: 'smtp' is not pop3 or imap\n"
+	    ":13: [rule \"b\"] authentication: 'kerberos' is not "
+	    "cleartext_without_tls or tls\n"
+	    ":14: duplicate rule \"A\" (first at line 5)\n"
+	    ":15: expected [rule \"<name>\"], the name in double quotes\n"
+	    ":17: rule name must be 1-64 characters without blanks at either "
+	    "end\n"
+	    ":18: [rule \"c\"] has no action (allow, deny or audit)\n"
+	    ":19: [rule \"c\"] client_ips: no value (remove the key to leave "
+	    "the condition out)\n"
+	    ":20: [rule \"c\"] usernames: no value (remove the key to leave "
+	    "the condition out)\n"
+	    ":21: [rule \"c\"] usernames: 'a b' is not a user name pattern "
+	    "(no blanks or control characters)\n"
+	    ":22: [rule \"c\"] member_of: group 'G' needs a group source: set "
+	    "file or ldap_uri in [groups]\n"
+	    ":23: unknown key 'foo' in [rule \"c\"]\n"
+	    ":24: [rule \"c\"] priority: 'x' is not a number\n"
+	    ":25: [rule \"c\"] enabled: 'maybe' is not yes or no\n");
+	/* A rule without a priority line. */
+	expect_errors(NOTLS "[rule \"d\"]\naction = allow\n",
+	    ":5: [rule \"d\"] has no priority\n");
+}
+
+Test(conf, group_references)
+{
+	const char *groups = write_file("groups", "Known: a\n", 9);
+	char *text = strfmt(NOTLS "required_group = Unknown\n"
+				  "[imap]\nenabled = no\nbackend = x\n"
+				  "required_group = known\n"
+				  "[groups]\nfile = %s\n"
+				  "[rule \"r\"]\npriority = 1\naction = deny\n"
+				  "member_of = KNOWN\nmember_of = Missing\n"
+				  "except_member_of = CN=x,DC=y\n",
+	    groups);
+	char *want = strfmt(
+	    ":5: [pop3] required_group: group 'Unknown' is not in the groups "
+	    "file %s\n"
+	    ":16: [rule \"r\"] member_of: group 'Missing' is not in the "
+	    "groups file %s\n"
+	    ":17: [rule \"r\"] except_member_of: group 'CN=x,DC=y' is not in "
+	    "the groups file %s\n",
+	    groups, groups, groups);
+
+	expect_errors(text, want);
+	free(text);
+	free(want);
+}
+
+Test(conf, groups_errors)
+{
+	const char *bad = write_file("groups",
+	    "Good: a, b\nno colon here\n: x\n  continued\nG2: a b, ok\n", 53);
+	char *text = strfmt(NOTLS "[groups]\nfile = %s\n"
+				  "ldap_uri = http://dc.example.org\n"
+				  "ldap_user_filter = (uid=%%x)\n"
+				  "ldap_group_attribute = member of\n"
+				  "ldap_nested = maybe\n"
+				  "ldap_timeout = 10m\n"
+				  "ldap_bind_password_file = %s\n"
+				  "group_cache_ttl = 2d\n",
+	    bad, tpath("missing"));
+	char *want = strfmt(
+	    ":6: [groups] file: %s:2: expected 'Group Name: user, user, ...'\n"
+	    ":6: [groups] file: %s:3: missing group name before ':'\n"
+	    ":6: [groups] file: %s:4: indented line without a group line "
+	    "before it\n"
+	    ":6: [groups] file: %s:5: 'a b' is not a user name (no blanks, "
+	    "'*' or ':')\n"
+	    ":7: [groups] ldap_uri: 'http://dc.example.org' is not an "
+	    "ldap://host or ldaps://host URI\n"
+	    ":8: [groups] ldap_user_filter: '(uid=%%x)': only %%u, %%U and "
+	    "%%%% may follow a '%%' (or the filter is too long)\n"
+	    ":9: [groups] ldap_group_attribute: 'member of' is not an "
+	    "attribute name\n"
+	    ":10: [groups] ldap_nested: 'maybe' is not one of no, in_chain, "
+	    "walk\n"
+	    ":11: [groups] ldap_timeout: 10m is out of range (100ms-5m)\n"
+	    ":12: [groups] ldap_bind_password_file: cannot open '%s': No such "
+	    "file or directory\n"
+	    ":13: [groups] group_cache_ttl: 2d is out of range (0s-24h)\n",
+	    bad, bad, bad, bad, tpath("missing"));
+
+	expect_errors(text, want);
+	free(text);
+	free(want);
+}
+
+Test(conf, ldap_settings)
+{
+	const char *pw = write_file("pw", "s3cret\nignored\n", 15);
+	char *text = strfmt(NOTLS "[groups]\n"
+				  "ldap_uri = ldaps://dc1.example.org "
+				  "ldaps://dc2.example.org\n"
+				  "ldap_bind_dn = CN=svc,DC=example,DC=org\n"
+				  "ldap_bind_password_file = %s\n"
+				  "ldap_base = DC=example,DC=org\n"
+				  "ldap_user_filter = (userPrincipalName=%%U)\n"
+				  "ldap_nested = in_chain\n"
+				  "ldap_timeout = 2s\nldap_threads = 3\n"
+				  "group_cache_ttl = 0\n"
+				  "[pop3]\n",
+	    pw);
+	struct conf *c;
+	char *out;
+
+	/* The [pop3] at the end is a duplicate; without it, it loads. */
+	expect_errors(text, ":15: duplicate section [pop3] (first at line 1)\n");
+	text[strlen(text) - strlen("[pop3]\n")] = '\0';
+	c = load_ok(text);
+	cr_expect_str_eq(c->groups.ldap_bind_password, "s3cret");
+	cr_expect_eq(c->groups.ldap_nested, LDAP_NESTED_IN_CHAIN);
+	cr_expect_eq(c->groups.ldap_threads, 3);
+	cr_expect_eq(c->groups.cache_ttl_ms, 0);
+	out = dump(c);
+	cr_expect_null(strstr(out, "s3cret"), "the dump shows the password");
+	cr_expect_not_null(strstr(out, "LdapNested           : in_chain\n"),
+	    "%s", out);
+	conf_unref(c);
+	free(out);
+
+	expect_errors(NOTLS "[groups]\nldap_uri = ldap://dc\n"
+			    "ldap_bind_dn = CN=x\n",
+	    ":6: [groups] ldap_uri needs ldap_base (where users are "
+	    "searched)\n"
+	    ":7: [groups] ldap_bind_dn needs ldap_bind_password_file\n");
+	free(text);
+}
+
+Test(conf, dump_rules)
+{
+	struct conf *c = load_ok(NOTLS "required_group = CN=G,DC=x\n"
+				       "[groups]\nldap_uri = ldap://dc\n"
+				       "ldap_base = DC=x\n"
+				       "[rule \"r\"]\npriority = 3\n"
+				       "action = deny\nprotocols = imap\n"
+				       "client_ips = 10.0.0.0/8, 11.0.0.0/8\n"
+				       "except_usernames = a, b\n"
+				       "except_authentication = tls\n");
+	char *out = dump(c);
+
+	cr_expect_not_null(strstr(out, "RequiredGroup                     : "
+				       "CN=G,DC=x\n"),
+	    "%s", out);
+	cr_expect_not_null(strstr(out,
+			       "\nName                 : r\n"
+			       "Priority             : 3\n"
+			       "Action               : deny\n"
+			       "Enabled              : True\n"
+			       "Protocols            : {IMAP4}\n"
+			       "ClientIps            : 1 range\n"
+			       "Usernames            :\n"
+			       "MemberOf             :\n"
+			       "Authentication       :\n"
+			       "ExceptProtocols      :\n"
+			       "ExceptClientIps      :\n"
+			       "ExceptUsernames      : {a, b}\n"
+			       "ExceptMemberOf       :\n"
+			       "ExceptAuthentication : {tls}\n"),
+	    "%s", out);
+	free(out);
+	conf_unref(c);
+}
+
+/* protolog: the protocol-log keys of a protocol section. */
+Test(conf, protocol_log_keys)
+{
+	struct protolog_conf pl[PROTO_COUNT];
+	struct conf *c;
+
+	c = load_ok(NOTLS);
+	conf_protolog(c, pl);
+	cr_expect_not(pl[PROTO_POP3].enabled);
+	cr_expect_str_eq(pl[PROTO_POP3].directory, "/var/log/postern/Pop3");
+	cr_expect_str_eq(pl[PROTO_IMAP].directory, "/var/log/postern/Imap4");
+	cr_expect_eq(pl[PROTO_POP3].rollover, PROTOLOG_HOURLY);
+	cr_expect_eq(pl[PROTO_POP3].per_file_size_quota, 0);
+	cr_expect_eq(pl[PROTO_POP3].file_age_limit_ms, 30ULL * 86400000);
+	cr_expect_eq(pl[PROTO_POP3].directory_size_quota, 0);
+	cr_expect_eq(pl[PROTO_POP3].detail, PROTOLOG_DETAIL_COMMANDS);
+	conf_unref(c);
+
+	c = load_ok(NOTLS "protocol_log_enabled = yes\n"
+			  "log_file_location = /tmp/pl\n"
+			  "log_file_rollover_settings = Monthly\n"
+			  "log_per_file_size_quota = 64k\n"
+			  "log_file_age_limit = 400d\n"
+			  "log_directory_size_quota = unlimited\n"
+			  "log_detail = PROXY\n");
+	conf_protolog(c, pl);
+	cr_expect(pl[PROTO_POP3].enabled);
+	cr_expect_str_eq(pl[PROTO_POP3].directory, "/tmp/pl");
+	cr_expect_eq(pl[PROTO_POP3].rollover, PROTOLOG_MONTHLY);
+	cr_expect_eq(pl[PROTO_POP3].per_file_size_quota, 65536);
+	/* Past the 49 days an unsigned count of milliseconds holds. */
+	cr_expect_eq(pl[PROTO_POP3].file_age_limit_ms, 400ULL * 86400000);
+	cr_expect_eq(pl[PROTO_POP3].directory_size_quota, 0);
+	cr_expect_eq(pl[PROTO_POP3].detail, PROTOLOG_DETAIL_PROXY);
+	/* The IMAP section is absent: so is its log. */
+	cr_expect_not(pl[PROTO_IMAP].enabled);
+	conf_unref(c);
+
+	c = load_ok(NOTLS "log_file_age_limit = 1.12:00:00\n"
+			  "log_per_file_size_quota = unlimited\n");
+	conf_protolog(c, pl);
+	cr_expect_eq(pl[PROTO_POP3].file_age_limit_ms, 36ULL * 3600000);
+	cr_expect_eq(pl[PROTO_POP3].per_file_size_quota, 0);
+	conf_unref(c);
+
+	c = load_ok(NOTLS "log_file_age_limit = 0\n");
+	conf_protolog(c, pl);
+	cr_expect_eq(pl[PROTO_POP3].file_age_limit_ms, 0);
+	conf_unref(c);
+}
+
+Test(conf, protocol_log_errors)
+{
+	expect_errors(NOTLS "log_file_location = var/log\n",
+	    ":5: [pop3] log_file_location: 'var/log' is not an absolute "
+	    "path\n");
+	expect_errors(NOTLS "log_file_rollover_settings = yearly\n",
+	    ":5: [pop3] log_file_rollover_settings: 'yearly' is not one of "
+	    "Hourly, Daily, Weekly, Monthly\n");
+	expect_errors(NOTLS "log_detail = everything\n",
+	    ":5: [pop3] log_detail: 'everything' is not one of commands, "
+	    "proxy\n");
+	expect_errors(NOTLS "log_per_file_size_quota = 10X\n",
+	    ":5: [pop3] log_per_file_size_quota: '10X' is not a size (bytes, "
+	    "or with k/M/G; 0 or 'unlimited': no quota)\n");
+	expect_errors(NOTLS "log_file_age_limit = 30x\n",
+	    ":5: [pop3] log_file_age_limit: '30x' is not an age (as 30d, 12h, "
+	    "or d.hh:mm:ss; 0 or 'unlimited': no limit)\n");
+	expect_errors(NOTLS "log_file_age_limit = 4000d\n",
+	    ":5: [pop3] log_file_age_limit: 4000d is out of range (at most "
+	    "3650d)\n");
+	expect_errors(NOTLS "protocol_log_enabled = maybe\n",
+	    ":5: [pop3] protocol_log_enabled: 'maybe' is not yes or no\n");
+	expect_errors(NOTLS "protocol_log_enabled = yes\n"
+			    "log_file_location =\n",
+	    ":6: [pop3] log_file_location must be set when "
+	    "protocol_log_enabled = yes\n");
+	expect_errors(NOTLS "protocol_log_enabled = yes\n"
+			    "log_per_file_size_quota = 100\n",
+	    ":6: [pop3] log_per_file_size_quota: 100 bytes is too small (0 "
+	    "for files by time, or at least 4096)\n");
+	expect_errors(NOTLS "protocol_log_enabled = yes\n"
+			    "log_per_file_size_quota = 10M\n"
+			    "log_directory_size_quota = 1M\n",
+	    ":7: [pop3] log_directory_size_quota is smaller than "
+	    "log_per_file_size_quota: every file would be deleted as soon as "
+	    "it is full\n");
 }

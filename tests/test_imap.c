@@ -955,3 +955,198 @@ Test(imap, quote_then_parse_round_trip)
 		assert_value(&run.out[0], 1, IMAP_VAL_QUOTED, vals[i]);
 	}
 }
+
+/* --- after login: the framers, fed at every split ------------------------ */
+
+/* One framer result, as the tests compare them. */
+struct frame_ev {
+	enum imap_frame kind;
+	char tag[IMAP_TAG_MAX + 1];
+	char verb[IMAP_VERB_MAX];
+	char params[IMAP_PARAMS_KEPT + 8];
+	uint64_t bytes; /* client: the command's; server: up to the event */
+	enum imap_status status;
+};
+
+/* Feeds in to a client framer in two parts; returns the events. */
+static size_t
+cframe_split(const char *in, size_t len, size_t split, struct frame_ev *ev,
+    size_t max)
+{
+	struct imap_cframe f;
+	size_t off = 0, c, n = 0, cuts[2] = {split, len};
+
+	imap_cframe_init(&f);
+	for (int k = 0; k < 2; k++)
+		while (off < cuts[k]) {
+			enum imap_frame r =
+			    imap_cframe_feed(&f, in + off, cuts[k] - off, &c);
+
+			cr_assert_leq(c, cuts[k] - off);
+			off += c;
+			if (r == IMAP_FRAME_MORE) {
+				cr_assert_eq(off, cuts[k]);
+				continue;
+			}
+			cr_assert_lt(n, max);
+			ev[n].kind = r;
+			snprintf(ev[n].tag, sizeof(ev[n].tag), "%s", f.tag);
+			snprintf(ev[n].verb, sizeof(ev[n].verb), "%s", f.verb);
+			snprintf(ev[n].params, sizeof(ev[n].params), "%s",
+			    f.params);
+			ev[n].bytes = f.bytes;
+			n++;
+		}
+	return n;
+}
+
+Test(imap, client_commands_pipelined_with_literals_at_every_split)
+{
+	/* A synchronising and a non-synchronising literal, a literal of 0,
+	 * a literal that holds what looks like a line end and a command,
+	 * UID commands, and LOGIN masked. */
+	static const char c1[] = "a1 APPEND INBOX (\\Seen) {11}\r\n"
+				 "hello\r\nb2 X\r\n";
+	static const char c2[] = "a2 UID FETCH 1:* (FLAGS)\r\n";
+	static const char c3[] = "a3 APPEND Drafts {3+}\r\nxyz {0}\r\n\r\n";
+	static const char c4[] = "a4 LOGIN {4}\r\nuser {6}\r\nsecret\r\n";
+	static const char c5[] = "a5 AUTHENTICATE PLAIN AHVzZXIAc2VjcmV0\r\n";
+	static const char c6[] = "a6 NOOP\n";
+	char in[512];
+	size_t len;
+	struct frame_ev ev[8];
+
+	len = (size_t)snprintf(in, sizeof(in), "%s%s%s%s%s%s", c1, c2, c3, c4,
+	    c5, c6);
+	for (size_t split = 0; split <= len; split++) {
+		size_t n = cframe_split(in, len, split, ev, 8);
+
+		cr_assert_eq(n, 6, "split at %zu: %zu events", split, n);
+		cr_expect_str_eq(ev[0].tag, "a1");
+		cr_expect_str_eq(ev[0].verb, "append");
+		cr_expect_str_eq(ev[0].params, "INBOX (\\Seen) {11}");
+		cr_expect_eq(ev[0].bytes, strlen(c1));
+		cr_expect_str_eq(ev[1].verb, "uid+fetch");
+		cr_expect_str_eq(ev[1].params, "1:* (FLAGS)");
+		cr_expect_eq(ev[1].bytes, strlen(c2));
+		/* The literal's bytes are not kept. */
+		cr_expect_str_eq(ev[2].params, "Drafts {3+} {0}");
+		cr_expect_eq(ev[2].bytes, strlen(c3));
+		cr_expect_str_eq(ev[3].verb, "login");
+		cr_expect_str_eq(ev[3].params, "*****");
+		cr_expect_eq(ev[3].bytes, strlen(c4));
+		cr_expect_str_eq(ev[4].params, "PLAIN *****");
+		cr_expect_eq(ev[5].bytes, strlen(c6));
+		for (size_t i = 0; i < n; i++) {
+			cr_expect_eq(ev[i].kind, IMAP_FRAME_COMMAND);
+			cr_expect_null(strstr(ev[i].params, "secret"));
+			cr_expect_null(strstr(ev[i].params, "AHVz"));
+		}
+	}
+}
+
+Test(imap, idle_and_done_at_every_split)
+{
+	static const char in[] = "a1 IDLE\r\nDONE\r\na2 NOOP\r\n";
+	size_t len = sizeof(in) - 1;
+	struct frame_ev ev[4];
+
+	for (size_t split = 0; split <= len; split++) {
+		cr_assert_eq(cframe_split(in, len, split, ev, 4), 3);
+		cr_expect_eq(ev[0].kind, IMAP_FRAME_COMMAND);
+		cr_expect_str_eq(ev[0].verb, "idle");
+		cr_expect_eq(ev[1].kind, IMAP_FRAME_DONE);
+		cr_expect_str_eq(ev[1].tag, "a1");
+		cr_expect_str_eq(ev[1].verb, "done");
+		cr_expect_eq(ev[1].bytes, 6);
+		cr_expect_eq(ev[2].kind, IMAP_FRAME_COMMAND);
+		cr_expect_str_eq(ev[2].tag, "a2");
+	}
+}
+
+Test(imap, refused_idle_leaves_no_done_expected)
+{
+	struct imap_cframe f;
+	size_t c;
+
+	imap_cframe_init(&f);
+	cr_assert_eq(imap_cframe_feed(&f, "a1 IDLE\r\n", 9, &c),
+	    IMAP_FRAME_COMMAND);
+	imap_cframe_idle_refused(&f);
+	/* A tag that reads "done" is then a command like any other. */
+	cr_assert_eq(imap_cframe_feed(&f, "done NOOP\r\n", 11, &c),
+	    IMAP_FRAME_COMMAND);
+	cr_expect_str_eq(f.tag, "done");
+	cr_expect_str_eq(f.verb, "noop");
+}
+
+/* Feeds in to a server framer in two parts; returns the events. */
+static size_t
+sframe_split(const char *in, size_t len, size_t split, struct frame_ev *ev,
+    size_t max)
+{
+	struct imap_sframe f;
+	size_t off = 0, c, n = 0, cuts[2] = {split, len};
+
+	imap_sframe_init(&f);
+	for (int k = 0; k < 2; k++)
+		while (off < cuts[k]) {
+			enum imap_frame r =
+			    imap_sframe_feed(&f, in + off, cuts[k] - off, &c);
+
+			cr_assert_leq(c, cuts[k] - off);
+			off += c;
+			if (r == IMAP_FRAME_MORE) {
+				cr_assert_eq(off, cuts[k]);
+				continue;
+			}
+			cr_assert_lt(n, max);
+			ev[n].kind = r;
+			ev[n].bytes = off;
+			if (r == IMAP_FRAME_TAGGED) {
+				snprintf(ev[n].tag, sizeof(ev[n].tag), "%s",
+				    f.tag);
+				snprintf(ev[n].params, sizeof(ev[n].params),
+				    "%s", f.line);
+				ev[n].status = f.status;
+			}
+			n++;
+		}
+	return n;
+}
+
+Test(imap, server_answers_with_literals_at_every_split)
+{
+	/* A FETCH literal holding lines that look like tagged answers and
+	 * continuations, and a literal that ends in "{3}" itself. */
+	static const char a1[] = "* 1 FETCH (UID 7 BODY[] {34}\r\n"
+				 "a1 OK fake\r\n+ fake\r\nx {3}\r\n)\r\n"
+				 "* 2 EXISTS\r\n"
+				 "a1 OK [READ-WRITE] FETCH done.\r\n";
+	static const char a2[] = "+ Ready for literal data\r\n";
+	static const char a3[] = "a2 NO [TRYCREATE] No such mailbox\n";
+	static const char a4[] = "* BYE\r\na3 BAD Error in IMAP command "
+				 "{5}\r\nhello\r\n";
+	char in[512];
+	size_t len;
+	struct frame_ev ev[8];
+
+	len = (size_t)snprintf(in, sizeof(in), "%s%s%s%s", a1, a2, a3, a4);
+	for (size_t split = 0; split <= len; split++) {
+		size_t n = sframe_split(in, len, split, ev, 8);
+
+		cr_assert_eq(n, 4, "split at %zu: %zu events", split, n);
+		cr_expect_eq(ev[0].kind, IMAP_FRAME_TAGGED);
+		cr_expect_str_eq(ev[0].tag, "a1");
+		cr_expect_eq(ev[0].status, IMAP_STATUS_OK);
+		cr_expect_eq(ev[0].bytes, strlen(a1));
+		cr_expect_eq(ev[1].kind, IMAP_FRAME_CONTINUATION);
+		cr_expect_eq(ev[1].bytes, strlen(a1) + strlen(a2));
+		cr_expect_eq(ev[2].kind, IMAP_FRAME_TAGGED);
+		cr_expect_eq(ev[2].status, IMAP_STATUS_NO);
+		cr_expect_str_eq(ev[2].params,
+		    "a2 NO [TRYCREATE] No such mailbox");
+		cr_expect_eq(ev[3].status, IMAP_STATUS_BAD);
+		cr_expect_eq(ev[3].bytes, len);
+	}
+}

@@ -213,3 +213,196 @@ Test(pop3, greeting_announces_xclient)
 	/* The span ends where it says. */
 	cr_assert_not(pop3_greeting_xclient(dovecot, 10));
 }
+
+/* --- after login: the framers, fed at every split ------------------------ */
+
+/*
+ * Feeds in[0..len) to a fresh answer framer in two parts, split at split,
+ * and returns how many bytes ended the answer (0: not ended).
+ */
+static size_t
+answer_split(struct pop3_answer *a, bool multiline, const char *in,
+    size_t len, size_t split)
+{
+	size_t off = 0, c, end = 0;
+	size_t cuts[2] = {split, len};
+
+	pop3_answer_start(a, multiline);
+	for (int k = 0; k < 2 && end == 0; k++) {
+		while (off < cuts[k]) {
+			enum pop3_frame r =
+			    pop3_answer_feed(a, in + off, cuts[k] - off, &c);
+
+			cr_assert_leq(c, cuts[k] - off);
+			off += c;
+			if (r == POP3_FRAME_ANSWER) {
+				end = off;
+				break;
+			}
+			cr_assert_eq(off, cuts[k], "MORE left bytes unused");
+		}
+	}
+	return end;
+}
+
+Test(pop3, multiline_answer_ends_at_the_dot_line_at_every_split)
+{
+	/* Dot-stuffed lines, a line that is only "..", a dot inside a line
+	 * and a ".x" line: none of them ends the answer. */
+	static const char ans[] = "+OK 120 octets\r\n"
+				  "From: a@example.org\r\n"
+				  "\r\n"
+				  "..\r\n"
+				  "...leading dots\r\n"
+				  "a line with a . in it\r\n"
+				  ".\r\r\n"
+				  "end\r\n"
+				  ".\r\n";
+	static const char next[] = "+OK next\r\n";
+	char in[sizeof(ans) + sizeof(next)];
+	size_t alen = sizeof(ans) - 1, len;
+	struct pop3_answer a;
+
+	memcpy(in, ans, alen);
+	memcpy(in + alen, next, sizeof(next));
+	len = alen + sizeof(next) - 1;
+	for (size_t split = 0; split <= len; split++) {
+		cr_assert_eq(answer_split(&a, true, in, len, split), alen,
+		    "split at %zu", split);
+		cr_expect(a.ok);
+		cr_expect_str_eq(a.status, "+OK 120 octets");
+	}
+}
+
+Test(pop3, terminating_dot_split_across_reads)
+{
+	static const char in[] = "+OK\r\nx\r\n.\r\n";
+	struct pop3_answer a;
+	size_t c;
+
+	/* "\r\n" | "." | "\r" | "\n", one read each. */
+	pop3_answer_start(&a, true);
+	cr_assert_eq(pop3_answer_feed(&a, in, 8, &c), POP3_FRAME_MORE);
+	cr_assert_eq(c, 8);
+	cr_assert_eq(pop3_answer_feed(&a, in + 8, 1, &c), POP3_FRAME_MORE);
+	cr_assert_eq(pop3_answer_feed(&a, in + 9, 1, &c), POP3_FRAME_MORE);
+	cr_assert_eq(pop3_answer_feed(&a, in + 10, 1, &c), POP3_FRAME_ANSWER);
+	cr_assert_eq(c, 1);
+}
+
+Test(pop3, error_to_a_multiline_command_is_one_line)
+{
+	static const char in[] = "-ERR no such message\r\n+OK\r\n";
+
+	for (size_t split = 0; split < sizeof(in); split++) {
+		struct pop3_answer a;
+
+		cr_assert_eq(answer_split(&a, true, in, sizeof(in) - 1, split),
+		    22, "split at %zu", split);
+		cr_expect_not(a.ok);
+		cr_expect_str_eq(a.status, "-ERR no such message");
+	}
+}
+
+Test(pop3, single_line_answer_and_bare_lf)
+{
+	static const char in[] = "+OK 2 320\n.\r\n";
+	struct pop3_answer a;
+
+	for (size_t split = 0; split < sizeof(in); split++) {
+		cr_assert_eq(answer_split(&a, false, in, sizeof(in) - 1, split),
+		    10);
+		cr_expect(a.ok);
+		cr_expect_str_eq(a.status, "+OK 2 320");
+	}
+	/* Multi-line with bare LF line ends, as some servers send. */
+	cr_assert_eq(answer_split(&a, true, "+OK\n1 2\n.\n", 10, 4), 10);
+}
+
+Test(pop3, long_status_line_is_cut_but_framed)
+{
+	char in[600];
+	struct pop3_answer a;
+	size_t c;
+
+	memset(in, 'x', sizeof(in));
+	memcpy(in, "-ERR ", 5);
+	memcpy(in + sizeof(in) - 2, "\r\n", 2);
+	pop3_answer_start(&a, false);
+	cr_assert_eq(pop3_answer_feed(&a, in, sizeof(in), &c),
+	    POP3_FRAME_ANSWER);
+	cr_assert_eq(c, sizeof(in));
+	cr_expect_eq(a.statuslen, POP3_STATUS_KEPT);
+	cr_expect_not(a.ok);
+}
+
+Test(pop3, multiline_commands)
+{
+	static const struct {
+		const char *line;
+		bool multi;
+	} cases[] = {{"RETR 1\r\n", true}, {"TOP 1 10\r\n", true},
+	    {"CAPA\r\n", true}, {"LIST\r\n", true}, {"LIST 3\r\n", false},
+	    {"UIDL\r\n", true}, {"UIDL 3\r\n", false}, {"STAT\r\n", false},
+	    {"DELE 1\r\n", false}, {"QUIT\r\n", false}, {"NOOP\r\n", false},
+	    {"XTND XLST\r\n", false}};
+	struct pop3_command cmd;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(pop3_parse(cases[i].line, strlen(cases[i].line),
+				 512, &cmd),
+		    POP3_COMMAND);
+		cr_expect_eq(pop3_multiline(&cmd), cases[i].multi, "%s",
+		    cases[i].line);
+	}
+}
+
+Test(pop3, client_lines_at_every_split)
+{
+	static const char in[] = "RETR 1\r\nDELE 1\r\nQUIT\r\n";
+	static const char *const want[] = {"RETR 1\r\n", "DELE 1\r\n",
+	    "QUIT\r\n"};
+	size_t len = sizeof(in) - 1;
+
+	for (size_t split = 0; split <= len; split++) {
+		struct pop3_lines l;
+		size_t off = 0, c, n = 0, cuts[2] = {split, len};
+
+		pop3_lines_init(&l);
+		for (int k = 0; k < 2; k++)
+			while (off < cuts[k]) {
+				if (pop3_lines_feed(&l, in + off, cuts[k] - off,
+					&c) == POP3_FRAME_LINE) {
+					cr_assert_lt(n, 3);
+					cr_expect_eq(l.len, strlen(want[n]));
+					cr_expect_eq(l.kept, l.len);
+					cr_expect_eq(
+					    memcmp(l.buf, want[n], l.kept), 0);
+					n++;
+				}
+				off += c;
+			}
+		cr_expect_eq(n, 3, "split at %zu", split);
+	}
+}
+
+Test(pop3, long_client_line_is_cut_and_still_parses)
+{
+	char in[1000];
+	struct pop3_lines l;
+	struct pop3_command cmd;
+	size_t c;
+
+	memset(in, 'a', sizeof(in));
+	memcpy(in, "TOP ", 4);
+	memcpy(in + sizeof(in) - 2, "\r\n", 2);
+	pop3_lines_init(&l);
+	cr_assert_eq(pop3_lines_feed(&l, in, 300, &c), POP3_FRAME_MORE);
+	cr_assert_eq(pop3_lines_feed(&l, in + 300, sizeof(in) - 300, &c),
+	    POP3_FRAME_LINE);
+	cr_expect_eq(l.len, sizeof(in));
+	cr_expect_eq(l.kept, POP3_LINE_KEPT + 1);
+	cr_assert_eq(pop3_parse(l.buf, l.kept, sizeof(l.buf), &cmd),
+	    POP3_COMMAND);
+	cr_expect_eq(cmd.verb, POP3_CMD_TOP);
+}

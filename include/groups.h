@@ -1,0 +1,202 @@
+/*
+ * groups: group membership, from a groups file and from LDAP / Active
+ * Directory, with a per-user cache.
+ *
+ * Three parts:
+ *
+ * - struct group_list: the groups of one user, as names (groups file) or
+ *   distinguished names (LDAP).  group_list_has() compares a configured
+ *   group name with it.
+ *
+ * - struct groups_file: a parsed groups file, immutable.  conf_load() reads
+ *   it into the configuration snapshot, so a SIGHUP that builds a new
+ *   snapshot also re-reads the file, and "postern -t" checks it.
+ *
+ * - struct groups: the lookup service, one per process, created by main
+ *   before the workers start and freed after they have stopped.  It owns
+ *   a small pool of threads that run the LDAP queries (libldap's
+ *   synchronous calls, each bounded by ldap_timeout) and the cache.  An
+ *   event loop never waits for a directory.
+ *
+ * Delivering answers without evthread: each worker creates one struct
+ * groups_port for its event_base, from its own thread.  A port holds a
+ * queue of finished requests (under the service's mutex), an eventfd and
+ * a persistent read event on that base.  A pool thread that finishes a
+ * request appends it to its port's queue and writes the eventfd; the read
+ * event then runs on the worker's thread, takes the finished requests off
+ * the queue and calls their callbacks.  libevent is therefore only ever
+ * called from the thread that runs the base.
+ *
+ * Settings come from the snapshot passed to groups_lookup() (the session's
+ * own), so sessions started before a reload keep the settings they
+ * started with; cache entries are tied to the snapshot's serial number, so
+ * a reload starts with an empty cache.
+ */
+#ifndef POSTERN_GROUPS_H
+#define POSTERN_GROUPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conf;
+struct groups_conf;
+struct event_base;
+
+/* The groups a user is a member of. */
+struct group_list {
+	char **v; /* group names or DNs, as the source gave them */
+	size_t n, cap;
+};
+
+/* Appends a copy of name; returns 0, or -1 when out of memory. */
+int group_list_add(struct group_list *gl, const char *name);
+
+/* Frees the names and empties gl; gl itself stays usable. */
+void group_list_clear(struct group_list *gl);
+
+/*
+ * Whether gl holds the group called name.  Compared case-insensitively
+ * with each entry as a whole, and, for an entry that is a DN whose first
+ * RDN is CN=..., with that CN value (escapes undone): "POP3 Access"
+ * matches "CN=POP3 Access,OU=Groups,DC=example,DC=org".  A name that is
+ * itself a DN therefore matches only that DN.
+ */
+bool group_list_has(const struct group_list *gl, const char *name);
+
+/*
+ * The value of the first RDN of dn when its type is CN (case-insensitive),
+ * with RFC 4514 escapes undone, into buf.  Returns 0, or -1 when dn does
+ * not start with CN= or the value does not fit.
+ */
+int groups_dn_cn(const char *dn, char *buf, size_t len);
+
+/*
+ * Writes filter with "%u" replaced by the user part of user (see
+ * policy_user_bare()), "%U" by the whole login name and "%%" by "%", the
+ * inserted values escaped per RFC 4515 section 3 ('*', '(', ')', '\' and
+ * NUL as \2a, \28, \29, \5c, \00).  Returns 0, or -1 when the result does
+ * not fit in len or filter holds another '%' sequence.
+ */
+int groups_ldap_filter(
+    const char *filter, const char *user, char *buf, size_t len);
+
+/*
+ * Groups file.  Lines "Group Name: user1, user2, ..."; '#' or ';' starts
+ * a comment line; an indented line continues the member list of the line
+ * before; a group named on several lines gets all their members.  Group
+ * names are compared case-insensitively, members as policy_user_match()
+ * compares a pattern without '*' (a member without '@' or '\' is the user
+ * part of any login form).  Lookup is a binary search.
+ */
+struct groups_file;
+
+/* Receives one problem of the file being loaded. */
+typedef void groups_file_error_fn(void *arg, int line, const char *msg);
+
+/*
+ * Reads and parses the file at path.  Returns the parsed file, or NULL
+ * after calling err once per problem (line 0: about the whole file).
+ */
+struct groups_file *groups_file_load(
+    const char *path, groups_file_error_fn *err, void *arg);
+
+/* Whether the file defines a group called name (case-insensitive). */
+bool groups_file_has_group(const struct groups_file *gf, const char *name);
+
+/* Number of groups the file defines. */
+size_t groups_file_count(const struct groups_file *gf);
+
+/* Appends the groups user belongs to; returns 0, or -1 out of memory. */
+int groups_file_lookup(
+    const struct groups_file *gf, const char *user, struct group_list *out);
+
+/* Frees gf; NULL is ignored. */
+void groups_file_free(struct groups_file *gf);
+
+/* The lookup service. */
+struct groups;
+/* A worker's delivery point, see the top of this file. */
+struct groups_port;
+/* One pending lookup. */
+struct groups_req;
+
+/* How a lookup ended. */
+enum groups_status {
+	GROUPS_OK,	 /* gl holds every group found (maybe none) */
+	GROUPS_TEMPFAIL	 /* the directory is down, slow or refused us */
+};
+
+/*
+ * Receives the answer on the port's thread, from its event loop.  gl is
+ * valid until the callback returns (NULL unless GROUPS_OK); err says what
+ * failed (NULL on GROUPS_OK) and holds no secret.  The request handle is
+ * void once the callback runs: forget it, never cancel it.
+ */
+typedef void groups_cb(enum groups_status st, const struct group_list *gl,
+    const char *err, void *arg);
+
+/*
+ * Starts the service with c's ldap_threads lookup threads (started only
+ * when a lookup first needs the directory).  Returns NULL when out of
+ * memory.
+ */
+struct groups *groups_new(const struct conf *c);
+
+/*
+ * Stops the threads and frees the service.  Every port must have been
+ * freed before; a query still running in a thread is waited for, which
+ * takes at most ldap_timeout.
+ */
+void groups_free(struct groups *g);
+
+/*
+ * Creates the port of base; call from the thread that runs base.
+ * Returns NULL on failure (no eventfd, out of memory).
+ */
+struct groups_port *groups_port_new(struct groups *g, struct event_base *base);
+
+/*
+ * Cancels every request of the port (their callbacks never run) and frees
+ * it; call from the port's thread, before freeing its event_base.
+ */
+void groups_port_free(struct groups_port *port);
+
+/*
+ * Looks up the groups of user under the settings of snapshot c: the
+ * groups file's and, if ldap_uri is set, the directory's (from the cache
+ * while fresh).  cb runs later, on the port's thread, never from inside
+ * this call, even when the answer is known at once.  Returns the request
+ * handle, or NULL when out of memory (the caller answers "try later").
+ * c is referenced until the request ends.
+ */
+struct groups_req *groups_lookup(struct groups_port *port, struct conf *c,
+    const char *user, groups_cb *cb, void *arg);
+
+/*
+ * Cancels a request whose callback has not run yet: the callback will
+ * never run.  Call from the port's thread, e.g. when the session closes
+ * while a lookup is pending.  NULL is ignored.
+ */
+void groups_cancel(struct groups_req *req);
+
+/*
+ * The directory query, replaceable for tests: fills out with the user's
+ * groups under gc (serial identifies the snapshot, so a source can keep a
+ * connection per settings) and returns 0, or returns -1 with a reason in
+ * err.  Runs in a pool thread; returns within gc->ldap_timeout_ms.
+ */
+typedef int groups_source_fn(const struct groups_conf *gc, uint64_t serial,
+    const char *user, struct group_list *out, char *err, size_t errlen);
+
+/* The LDAP source (groups_ldap.c), the default. */
+groups_source_fn groups_ldap_query;
+
+/* For tests: replaces the directory query and the clock (ms, monotonic). */
+void groups_set_source(struct groups *g, groups_source_fn *fn);
+void groups_set_clock(struct groups *g, uint64_t (*now_ms)(void));
+
+/* Per-thread LDAP connection teardown, called when a pool thread ends. */
+void groups_ldap_thread_end(void);
+
+#endif

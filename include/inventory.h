@@ -1,0 +1,233 @@
+/*
+ * inventory: turns protocol log rows into the answer a migration team
+ * needs: which clients, users and programs still use POP3 and IMAP4, how
+ * (ports, TLS), and which would break if cleartext login without TLS were
+ * refused (Exchange's SecureLogin, postern's login_type = SecureLogin).
+ *
+ * Rows are fed one file at a time (inv_file_begin / inv_file_row /
+ * inv_file_end).  Rows are grouped into sessions by sessionId inside a
+ * file; a session is added to the aggregates when its CloseSession row
+ * arrives or the file ends.  Memory grows with the number of sessions open
+ * at once and the number of distinct clients, users and programs, never
+ * with the number of rows.
+ *
+ * One inventory is not thread-safe: each thread fills its own and
+ * inventory_merge() adds them up at the end.
+ */
+#ifndef POSTERN_INVENTORY_H
+#define POSTERN_INVENTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "exlogname.h"
+#include "exlogread.h"
+
+/* What the records are keyed by (--by). */
+enum inv_by {
+	INV_BY_CLIENT,	    /* the client's address, without its port */
+	INV_BY_USER,	    /* the login name, compared case-insensitively */
+	INV_BY_CLIENT_USER, /* each pair of the two */
+	INV_BY_SOFTWARE	    /* the IMAP ID name and version, "(none)" without */
+};
+
+/* Protocol bits, and the index of each in per-protocol arrays. */
+#define INV_POP3 1u
+#define INV_IMAP4 2u
+#define INV_PROTO_POP3 0
+#define INV_PROTO_IMAP4 1
+#define INV_NPROTO 2
+
+/* How a login's connection was protected. */
+enum inv_tls { INV_TLS_NONE, INV_TLS_IMPLICIT, INV_TLS_STARTTLS };
+
+/* Most server ports and sample names kept per record. */
+#define INV_PORTS_MAX 8
+#define INV_SAMPLES 4
+
+/* Most malformed rows remembered (all are counted). */
+#define INV_BAD_KEEP 200
+
+/* What to count; filled in by the caller. */
+struct inv_options {
+	int64_t since_ms;   /* rows earlier than this are left out */
+	int64_t until_ms;   /* rows at or after this are left out */
+	unsigned protocols; /* INV_POP3 | INV_IMAP4 */
+	enum inv_by by;
+	const char *const *servers; /* server names, indexed by inv_file_begin() */
+	size_t nservers;
+};
+
+/*
+ * One line of the report.  A login "without TLS" is one on a connection
+ * that was neither implicit TLS nor upgraded with STARTTLS/STLS before
+ * it: SecureLogin refuses those, so a record with cleartext_ok > 0 is a
+ * client that would break.
+ */
+struct inv_record {
+	const char *key;  /* client address, user, or software */
+	const char *key2; /* the user, for INV_BY_CLIENT_USER; else NULL */
+	unsigned protocols;
+	uint16_t ports[INV_PORTS_MAX]; /* server ports, ascending */
+	unsigned nports;
+	bool ports_more; /* more ports than INV_PORTS_MAX */
+	uint64_t sessions;
+	uint64_t logins_ok, logins_failed;
+	uint64_t cleartext_ok;	   /* successful logins without TLS */
+	uint64_t cleartext_failed; /* failed logins without TLS */
+	uint64_t implicit_ok;	   /* successful logins over implicit TLS */
+	uint64_t starttls_ok;	   /* successful logins after STARTTLS/STLS */
+	uint64_t pop3_dele_sessions;  /* POP3 sessions that sent DELE */
+	uint64_t pop3_leave_sessions; /* logged-in POP3 sessions without DELE */
+	int64_t first_ms, last_ms;
+	/*
+	 * By client: the users seen from it; by user: the clients it came
+	 * from; by software: the clients that ran it.  Count and the first
+	 * few in sort order.
+	 */
+	uint64_t nrelated;
+	const char *related[INV_SAMPLES];
+	uint64_t *servers; /* bitset over inv_options.servers */
+	uint64_t hash;	   /* internal */
+};
+
+/* Totals of one protocol. */
+struct inv_proto_totals {
+	uint64_t sessions, logins_ok, logins_failed, cleartext_ok;
+	uint64_t clients, users;
+};
+
+/* The summary at the top of every report. */
+struct inv_summary {
+	uint64_t files, files_skipped, files_failed, bytes;
+	uint64_t rows, rows_bad, rows_filtered, sessions;
+	uint64_t rows_repeated; /* a session's row seen again: left out */
+	int64_t first_ms, last_ms; /* INT64_MAX / INT64_MIN when no row */
+	uint64_t clients, clients_would_break, users, users_would_break;
+	uint64_t records, records_would_break;
+	struct inv_proto_totals proto[INV_NPROTO];
+};
+
+/* Sessions that started on one UTC day, per protocol. */
+struct inv_day {
+	int64_t day; /* days since 1970-01-01 */
+	uint64_t sessions[INV_NPROTO];
+};
+
+/* One input file and what came of it. */
+struct inv_file_info {
+	const char *path;
+	size_t server;
+	uint64_t rows, bad, repeated;
+	bool skipped; /* left out whole by the date in its name */
+	bool failed;  /* could not be read */
+};
+
+/* One malformed row. */
+struct inv_bad_row {
+	size_t file; /* index into inventory_files() */
+	uint64_t line;
+	enum exlog_bad why;
+};
+
+struct inventory;
+struct inv_file;
+
+/* Creates an empty inventory; NULL when out of memory.  opts is copied. */
+struct inventory *inventory_new(const struct inv_options *opts);
+
+/* Frees an inventory and everything it handed out. */
+void inventory_free(struct inventory *inv);
+
+/*
+ * True when a file whose name parsed as nm cannot hold a row inside
+ * [since, until) and need not be read.
+ */
+bool inventory_skip_name(const struct inventory *inv, const struct exlog_name *nm);
+
+/*
+ * Notes a file left out (skipped by its name's date) or unreadable
+ * (failed), so that the summary and the file list account for it.
+ */
+void inventory_note_file(struct inventory *inv, const char *path,
+    size_t server, bool skipped, bool failed);
+
+/*
+ * Starts reading one file of the given server.  proto is what its name
+ * says (EXLOG_PROTO_UNKNOWN for a name that says nothing); backend is
+ * true for Exchange back-end logs.  NULL when out of memory.
+ */
+struct inv_file *inv_file_begin(struct inventory *inv, const char *path,
+    size_t server, enum exlog_proto proto);
+
+/* Adds one well-formed row; logtype is what the file's header said. */
+void inv_file_row(struct inv_file *f, const struct exlog_row *row,
+    enum exlog_logtype logtype);
+
+/* Counts one malformed row and remembers where it was. */
+void inv_file_bad(struct inv_file *f, uint64_t line, enum exlog_bad why);
+
+/* Adds the bytes read so far to the summary (for the size of the input). */
+void inv_file_bytes(struct inv_file *f, uint64_t bytes);
+
+/* Ends the file: its open sessions are counted as they stand.  Returns 0,
+ * or -1 when memory ran out while adding them up. */
+int inv_file_end(struct inv_file *f);
+
+/* Adds everything src counted to dst; src is left unchanged.  0 or -1. */
+int inventory_merge(struct inventory *dst, const struct inventory *src);
+
+/*
+ * Computes the related counts and the summary and sorts the records:
+ * would-break first (most cleartext logins first), then by sessions, then
+ * by key.  Call once, after the last file or merge.  0 or -1.
+ */
+int inventory_finish(struct inventory *inv);
+
+/* The options the inventory was made with. */
+const struct inv_options *inventory_options(const struct inventory *inv);
+
+/* The summary (complete after inventory_finish()). */
+const struct inv_summary *inventory_summary(const struct inventory *inv);
+
+/* The sorted records (after inventory_finish()); returns their number. */
+size_t inventory_records(
+    const struct inventory *inv, const struct inv_record *const **out);
+
+/* The days with sessions, oldest first (after inventory_finish()). */
+size_t inventory_days(const struct inventory *inv, const struct inv_day **out);
+
+/* The files read or left out, in the order they were noted. */
+size_t inventory_files(
+    const struct inventory *inv, const struct inv_file_info **out);
+
+/* The first INV_BAD_KEEP malformed rows. */
+size_t inventory_bad_rows(
+    const struct inventory *inv, const struct inv_bad_row **out);
+
+/*
+ * Parses a --since or --until value into ms since the epoch: a span before
+ * now_ms ("30d", "12h", "2w", "90m", "45s") or a UTC time ("2024-01-31",
+ * "2024-01-31T08:00", "2024-01-31T08:00:00Z").  A bare date stands for
+ * the start of that day, or with end set for the end of it (so that
+ * "--until 2024-01-31" takes in the 31st).  Returns 0 or -1.
+ */
+int inventory_parse_when(const char *s, int64_t now_ms, bool end, int64_t *out);
+
+/* Parses a --by value; 0 or -1. */
+int inventory_parse_by(const char *s, enum inv_by *out);
+
+/* True when a record would break under SecureLogin. */
+bool inv_record_would_break(const struct inv_record *r);
+
+/* The protocol names of a bit set: "pop3", "imap4", "pop3+imap4", "-". */
+const char *inv_protocols_name(unsigned protocols);
+
+/* Formats ms since the epoch as "2023-01-09T13:16:59Z" into buf (>= 21 bytes). */
+void inv_format_time(int64_t ms, char *buf, size_t cap);
+
+/* Formats a day number as "2023-01-09" into buf (>= 11 bytes). */
+void inv_format_day(int64_t day, char *buf, size_t cap);
+
+#endif /* POSTERN_INVENTORY_H */

@@ -1,0 +1,176 @@
+/*
+ * sesslog: the protocol-log rows of one session.
+ *
+ * Before login the protocol module tells sesslog where each command
+ * begins, what it is and how many bytes it took; what the session writes
+ * to the client is counted here (session_write()), and the first status
+ * line of the answer becomes the row's R.  A command that logs in stays
+ * open until the backend answered (sesslog_login()).  After login the
+ * protocol's framers report commands and answers through the ring of
+ * commands waiting for their answer and sesslog_row(), or, with
+ * log_detail = proxy, the relay reports bytes to sesslog_proxy().
+ * session_close() ends it all with sesslog_close(): the open row, the
+ * commands still waiting, then CloseSession.
+ *
+ * Nothing here touches a file: rows go to protolog_submit().
+ */
+#ifndef POSTERN_SESSLOG_H
+#define POSTERN_SESSLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "proto.h"
+#include "protolog.h"
+
+struct session;
+
+/* Commands relayed after login that may wait for their answers at once. */
+#define SESSLOG_PENDING_MAX 16
+/* Room for what the protocol keeps of a relayed command's parameters. */
+#define SESSLOG_PARAMS_KEPT 272
+/* Room for an IMAP tag. */
+#define SESSLOG_KEY_MAX 72
+
+/* A command relayed after login, waiting for its answer. */
+struct sesslog_cmd {
+	struct timespec t0; /* when its last byte was relayed */
+	uint64_t rq;	    /* its bytes */
+	unsigned flags;	    /* the protocol's own */
+	bool done;	    /* answered (IMAP answers may come out of order) */
+	char key[SESSLOG_KEY_MAX]; /* IMAP: the tag */
+	char cmd[32];
+	char params[SESSLOG_PARAMS_KEPT];
+};
+
+/* The commands waiting for their answers, oldest first. */
+struct sesslog_ring {
+	unsigned head, n;
+	struct sesslog_cmd c[SESSLOG_PENDING_MAX];
+};
+
+/* A session's logging state; NULL in struct session when it logs nothing. */
+struct sesslog {
+	enum protolog_detail detail;
+	unsigned seq;
+	struct timespec opened; /* accept */
+	struct timespec t0;	/* when the open row's command began */
+	bool open;		/* a command row is under way */
+	bool status_seen;	/* status[] holds the answer's status line */
+	uint64_t rq, rp;	/* bytes of the open row */
+	const char *errmsg;	/* ErrMsg of the open row */
+	const char *msg;	/* Msg of the open row */
+	const char *audit;	/* LoginTypeAudit of the open row */
+	const char *close_err;	/* ErrMsg of CloseSession */
+	const char *tls_version;
+	uint64_t proxy_in, proxy_out; /* log_detail = proxy: since the last row */
+	struct timespec proxy_last;
+	void *relay; /* the protocol's framing state after login */
+	char cmd[32];
+	char client_name[64];
+	char client_version[32];
+	char status[256];
+	char params[PROTOLOG_PARAMS_MAX + 1];
+};
+
+/* Starts logging s when its protocol's log is on (at accept). */
+void sesslog_init(struct session *s);
+
+/* Writes OpenSession: the greeting was queued (after TLS if implicit). */
+void sesslog_opened(struct session *s);
+
+/* A command begins (its first bytes are being read); opens a row. */
+void sesslog_begin(struct session *s);
+
+/* n more bytes of the open row's command were read. */
+void sesslog_rq(struct session *s, size_t n);
+
+/* Names the open row: the verb and its masked parameters (not NUL-ended). */
+void sesslog_command(struct session *s, const char *cmd, const char *params,
+    size_t paramslen);
+
+/* Writes the open row if it was named; forgets it either way. */
+void sesslog_end(struct session *s);
+
+/*
+ * Names the open row InvalidCommand, with only the first word of line
+ * (when it looks like a command name) and "*****" for the rest: a line
+ * that is no command may be a password or SASL data sent at the wrong
+ * time.
+ */
+void sesslog_invalid(struct session *s, const char *line, size_t len);
+
+/* The login-type audit verdict for pc: what enforcing would have done. */
+const char *sesslog_audit_verdict(const struct proto_conf *pc);
+
+/* ErrMsg, Msg and LoginTypeAudit of the open row (string constants). */
+void sesslog_error(struct session *s, const char *errmsg);
+void sesslog_msg(struct session *s, const char *msg);
+void sesslog_audit(struct session *s, const char *verdict);
+
+/* Why postern ended the session, for CloseSession; the first one stays. */
+void sesslog_close_error(struct session *s, const char *errmsg);
+
+/* What the client said it is (IMAP ID); NULL or "" for nothing. */
+void sesslog_client_id(struct session *s, const char *name,
+    const char *version);
+
+/* The TLS handshake with the client is done. */
+void sesslog_tls(struct session *s, const char *version);
+
+/* The client has its login answer: ends the row of the login command. */
+void sesslog_login(struct session *s, enum login_result r);
+
+/* Bytes queued for the client by the session itself (before login). */
+void sesslog_wrote(struct session *s, const char *data, size_t len);
+
+/* The last rows of s; frees the logging state. */
+void sesslog_close(struct session *s);
+
+/*
+ * After login: writes the row of c, answered with rp bytes; r is the R
+ * value ("ok", or the failed answer's line), NULL for none.
+ */
+void sesslog_row(struct session *s, const struct sesslog_cmd *c, uint64_t rp,
+    const char *r);
+
+/* Room for one more command in r. */
+static inline bool
+sesslog_ring_full(const struct sesslog_ring *r)
+{
+	return r->n == SESSLOG_PENDING_MAX;
+}
+
+/* The oldest waiting command, or NULL. */
+static inline struct sesslog_cmd *
+sesslog_ring_head(struct sesslog_ring *r)
+{
+	return r->n == 0 ? NULL : &r->c[r->head];
+}
+
+/* The i-th waiting command, oldest first. */
+static inline struct sesslog_cmd *
+sesslog_ring_at(struct sesslog_ring *r, unsigned i)
+{
+	return &r->c[(r->head + i) % SESSLOG_PENDING_MAX];
+}
+
+/* A new slot at the end; the caller checked sesslog_ring_full(). */
+struct sesslog_cmd *sesslog_ring_push(struct sesslog_ring *r);
+
+/* Drops the answered commands at the front. */
+void sesslog_ring_pop_done(struct sesslog_ring *r);
+
+/* log_detail = proxy: bytes relayed; writes a proxy row every 30 s. */
+void sesslog_proxy(struct session *s, uint64_t in, uint64_t out);
+
+/* Whether s logs a row per command after login. */
+static inline bool
+sesslog_commands(const struct sesslog *l)
+{
+	return l != NULL && l->detail == PROTOLOG_DETAIL_COMMANDS;
+}
+
+#endif

@@ -1,0 +1,1070 @@
+/*
+ * groups: group lists, the groups file, and the lookup service (thread
+ * pool, cache, delivery to the workers' event loops).
+ */
+#include "config.h"
+
+#include <sys/eventfd.h>
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "groups.h"
+#include "policy.h"
+
+/* Longest group name or DN kept from any source. */
+#define GROUP_NAME_MAX 1024
+/* Cache entries at most; beyond that, answers are not cached. */
+#define CACHE_MAX 100000
+#define CACHE_BUCKETS 4096
+
+int
+group_list_add(struct group_list *gl, const char *name)
+{
+	char **v, *s;
+
+	if (gl->n == gl->cap) {
+		size_t cap = gl->cap ? 2 * gl->cap : 8;
+
+		if ((v = reallocarray(gl->v, cap, sizeof(*v))) == NULL)
+			return -1;
+		gl->v = v;
+		gl->cap = cap;
+	}
+	if ((s = strdup(name)) == NULL)
+		return -1;
+	gl->v[gl->n++] = s;
+	return 0;
+}
+
+void
+group_list_clear(struct group_list *gl)
+{
+	size_t i;
+
+	for (i = 0; i < gl->n; i++)
+		free(gl->v[i]);
+	free(gl->v);
+	gl->v = NULL;
+	gl->n = gl->cap = 0;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int
+groups_dn_cn(const char *dn, char *buf, size_t len)
+{
+	const char *p = dn;
+	size_t n = 0;
+	int hi, lo;
+
+	while (*p == ' ')
+		p++;
+	if (strncasecmp(p, "cn", 2) != 0)
+		return -1;
+	p += 2;
+	while (*p == ' ')
+		p++;
+	if (*p++ != '=')
+		return -1;
+	while (*p == ' ')
+		p++;
+	/* RFC 4514 section 2.4: '\' escapes a special character or gives
+	 * two hex digits; an unescaped ',' or '+' ends the value. */
+	for (; *p != '\0' && *p != ',' && *p != '+'; p++) {
+		char ch = *p;
+
+		if (ch == '\\') {
+			if (p[1] == '\0')
+				return -1;
+			if ((hi = hexval((unsigned char)p[1])) >= 0 &&
+			    (lo = hexval((unsigned char)p[2])) >= 0) {
+				ch = (char)(hi << 4 | lo);
+				p += 2;
+			} else
+				ch = *++p;
+		}
+		if (n + 1 >= len)
+			return -1;
+		buf[n++] = ch;
+	}
+	while (n > 0 && buf[n - 1] == ' ' && (n < 2 || buf[n - 2] != '\\'))
+		n--;
+	buf[n] = '\0';
+	return n == 0 ? -1 : 0;
+}
+
+bool
+group_list_has(const struct group_list *gl, const char *name)
+{
+	char cn[GROUP_NAME_MAX];
+	size_t i;
+
+	for (i = 0; i < gl->n; i++) {
+		if (strcasecmp(gl->v[i], name) == 0)
+			return true;
+		if (groups_dn_cn(gl->v[i], cn, sizeof(cn)) == 0 &&
+		    strcasecmp(cn, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Appends s[0..n) escaped per RFC 4515 section 3. */
+static int
+filter_escape(const char *s, size_t n, char *buf, size_t len, size_t *at)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '*' || ch == '(' || ch == ')' || ch == '\\' ||
+		    ch == '\0') {
+			if (*at + 3 >= len)
+				return -1;
+			buf[(*at)++] = '\\';
+			buf[(*at)++] = hex[ch >> 4];
+			buf[(*at)++] = hex[ch & 0xf];
+		} else {
+			if (*at + 1 >= len)
+				return -1;
+			buf[(*at)++] = (char)ch;
+		}
+	}
+	return 0;
+}
+
+int
+groups_ldap_filter(const char *filter, const char *user, char *buf, size_t len)
+{
+	const char *bare;
+	size_t at = 0, blen;
+	int rc;
+
+	if (len == 0)
+		return -1;
+	bare = policy_user_bare(user, &blen);
+	for (; *filter != '\0'; filter++) {
+		if (*filter != '%') {
+			if (at + 1 >= len)
+				return -1;
+			buf[at++] = *filter;
+			continue;
+		}
+		switch (*++filter) {
+		case 'u':
+			rc = filter_escape(bare, blen, buf, len, &at);
+			break;
+		case 'U':
+			rc = filter_escape(user, strlen(user), buf, len, &at);
+			break;
+		case '%':
+			rc = at + 1 >= len ? -1 : (buf[at++] = '%', 0);
+			break;
+		default:
+			rc = -1;
+		}
+		if (rc == -1)
+			return -1;
+	}
+	buf[at] = '\0';
+	return 0;
+}
+
+/*
+ * The groups file, parsed: group names, and a sorted index of members.
+ * A member without '@' or '\' is indexed by itself and matched against a
+ * login's user part; one with is matched against the whole login name.
+ */
+struct member {
+	char *name; /* lower case */
+	size_t group;
+};
+
+struct groups_file {
+	char **groups; /* as first written */
+	size_t ngroups, capgroups;
+	struct member *members;
+	size_t nmembers, capmembers;
+};
+
+static void
+lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		*--e = '\0';
+	return s;
+}
+
+static void gf_error(groups_file_error_fn *, void *, int, const char *, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+gf_error(groups_file_error_fn *err, void *arg, int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	err(arg, line, msg);
+}
+
+/* The index of group name, added if new; (size_t)-1 when out of memory. */
+static size_t
+gf_group(struct groups_file *gf, const char *name)
+{
+	char **v;
+	size_t i;
+
+	for (i = 0; i < gf->ngroups; i++)
+		if (strcasecmp(gf->groups[i], name) == 0)
+			return i;
+	if (gf->ngroups == gf->capgroups) {
+		size_t cap = gf->capgroups ? 2 * gf->capgroups : 16;
+
+		if ((v = reallocarray(gf->groups, cap, sizeof(*v))) == NULL)
+			return (size_t)-1;
+		gf->groups = v;
+		gf->capgroups = cap;
+	}
+	if ((gf->groups[gf->ngroups] = strdup(name)) == NULL)
+		return (size_t)-1;
+	return gf->ngroups++;
+}
+
+static int
+gf_member(struct groups_file *gf, const char *name, size_t group)
+{
+	struct member *v;
+
+	if (gf->nmembers == gf->capmembers) {
+		size_t cap = gf->capmembers ? 2 * gf->capmembers : 64;
+
+		if ((v = reallocarray(gf->members, cap, sizeof(*v))) == NULL)
+			return -1;
+		gf->members = v;
+		gf->capmembers = cap;
+	}
+	if ((gf->members[gf->nmembers].name = strdup(name)) == NULL)
+		return -1;
+	lower(gf->members[gf->nmembers].name);
+	gf->members[gf->nmembers++].group = group;
+	return 0;
+}
+
+static int
+member_cmp(const void *a, const void *b)
+{
+	const struct member *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->group < y->group ? -1 : x->group > y->group;
+}
+
+static bool
+valid_member(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '*' ||
+		    *s == ':')
+			return false;
+	return true;
+}
+
+/* Adds the comma-separated members of list to group; -1 on errors. */
+static int
+gf_members(struct groups_file *gf, char *list, size_t group, int line,
+    groups_file_error_fn *err, void *arg, bool *oom)
+{
+	char *item, *save = NULL;
+	int rc = 0;
+
+	for (item = strtok_r(list, ",", &save); item != NULL;
+	     item = strtok_r(NULL, ",", &save)) {
+		item = trim(item);
+		if (*item == '\0')
+			continue;
+		if (!valid_member(item)) {
+			gf_error(err, arg, line,
+			    "'%s' is not a user name (no blanks, '*' or ':')",
+			    item);
+			rc = -1;
+			continue;
+		}
+		if (gf_member(gf, item, group) == -1) {
+			*oom = true;
+			return -1;
+		}
+	}
+	return rc;
+}
+
+struct groups_file *
+groups_file_load(const char *path, groups_file_error_fn *err, void *arg)
+{
+	struct groups_file *gf;
+	char *buf = NULL, *line, *colon, *name;
+	size_t cap = 0, i, n, group = (size_t)-1;
+	bool failed = false, oom = false;
+	ssize_t len;
+	int lineno = 0;
+	FILE *fp;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		gf_error(err, arg, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if ((gf = calloc(1, sizeof(*gf))) == NULL) {
+		fclose(fp);
+		err(arg, 0, "out of memory");
+		return NULL;
+	}
+	while (!oom && (len = getline(&buf, &cap, fp)) != -1) {
+		lineno++;
+		if (memchr(buf, '\0', (size_t)len) != NULL) {
+			gf_error(err, arg, lineno, "NUL byte in line");
+			failed = true;
+			continue;
+		}
+		buf[strcspn(buf, "\r\n")] = '\0';
+		line = buf;
+		if (lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+			line += 3;
+		if (*trim(line) == '\0' || *trim(line) == '#' ||
+		    *trim(line) == ';')
+			continue;
+		if (*line == ' ' || *line == '\t') {
+			/* A continuation of the previous member list. */
+			if (group == (size_t)-1) {
+				gf_error(err, arg, lineno,
+				    "indented line without a group line "
+				    "before it");
+				failed = true;
+				continue;
+			}
+			if (gf_members(gf, line, group, lineno, err, arg,
+				&oom) == -1)
+				failed = true;
+			continue;
+		}
+		group = (size_t)-1;
+		if ((colon = strchr(line, ':')) == NULL) {
+			gf_error(err, arg, lineno,
+			    "expected 'Group Name: user, user, ...'");
+			failed = true;
+			continue;
+		}
+		*colon = '\0';
+		name = trim(line);
+		if (*name == '\0') {
+			gf_error(err, arg, lineno, "missing group name before ':'");
+			failed = true;
+			continue;
+		}
+		if (strlen(name) >= GROUP_NAME_MAX) {
+			gf_error(err, arg, lineno, "group name is too long");
+			failed = true;
+			continue;
+		}
+		if ((group = gf_group(gf, name)) == (size_t)-1) {
+			oom = true;
+			break;
+		}
+		if (gf_members(gf, colon + 1, group, lineno, err, arg, &oom) ==
+		    -1)
+			failed = true;
+	}
+	if (ferror(fp)) {
+		gf_error(err, arg, 0, "read error: %s", strerror(errno));
+		failed = true;
+	}
+	fclose(fp);
+	free(buf);
+	if (oom) {
+		err(arg, 0, "out of memory");
+		failed = true;
+	}
+	if (failed) {
+		groups_file_free(gf);
+		return NULL;
+	}
+	qsort(gf->members, gf->nmembers, sizeof(*gf->members), member_cmp);
+	/* Drop repeated (member, group) pairs. */
+	for (n = 0, i = 0; i < gf->nmembers; i++) {
+		if (n > 0 && member_cmp(&gf->members[n - 1], &gf->members[i]) ==
+				 0) {
+			free(gf->members[i].name);
+			continue;
+		}
+		gf->members[n++] = gf->members[i];
+	}
+	gf->nmembers = n;
+	return gf;
+}
+
+bool
+groups_file_has_group(const struct groups_file *gf, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < gf->ngroups; i++)
+		if (strcasecmp(gf->groups[i], name) == 0)
+			return true;
+	return false;
+}
+
+size_t
+groups_file_count(const struct groups_file *gf)
+{
+	return gf->ngroups;
+}
+
+/* Appends the groups of the member called key (lower case). */
+static int
+gf_find(const struct groups_file *gf, const char *key, struct group_list *out)
+{
+	size_t lo = 0, hi = gf->nmembers, i;
+
+	/* The first entry not below key. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(gf->members[mid].name, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < gf->nmembers && strcmp(gf->members[i].name, key) == 0;
+	     i++) {
+		const char *g = gf->groups[gf->members[i].group];
+
+		if (!group_list_has(out, g) && group_list_add(out, g) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+groups_file_lookup(
+    const struct groups_file *gf, const char *user, struct group_list *out)
+{
+	char key[512];
+	const char *bare;
+	size_t len;
+
+	/* Members with '@' or '\' stand for the whole login name. */
+	if (strpbrk(user, "@\\") != NULL &&
+	    snprintf(key, sizeof(key), "%s", user) < (int)sizeof(key)) {
+		lower(key);
+		if (gf_find(gf, key, out) == -1)
+			return -1;
+	}
+	bare = policy_user_bare(user, &len);
+	if (len >= sizeof(key))
+		return 0;
+	memcpy(key, bare, len);
+	key[len] = '\0';
+	lower(key);
+	return gf_find(gf, key, out);
+}
+
+void
+groups_file_free(struct groups_file *gf)
+{
+	size_t i;
+
+	if (gf == NULL)
+		return;
+	for (i = 0; i < gf->ngroups; i++)
+		free(gf->groups[i]);
+	for (i = 0; i < gf->nmembers; i++)
+		free(gf->members[i].name);
+	free(gf->groups);
+	free(gf->members);
+	free(gf);
+}
+
+/*
+ * The service.  One mutex guards the pool queue, every request's state
+ * and every port's queue; another guards the cache.  Lookups happen once
+ * per login, so neither is contended.
+ */
+enum req_state {
+	REQ_QUEUED,  /* in g->queue, waiting for a pool thread */
+	REQ_RUNNING, /* a pool thread works on it */
+	REQ_DONE     /* in port->done, waiting for the port's event */
+};
+
+struct groups_req {
+	struct groups_req *next;
+	struct groups_port *port;
+	struct conf *conf;
+	char *user;
+	groups_cb *cb;
+	void *arg;
+	enum req_state state;
+	bool cancelled; /* cancelled while running: the thread frees it */
+	bool need_ldap;
+	uint64_t deadline; /* ms: give up instead of starting after this */
+	enum groups_status status;
+	struct group_list gl;
+	char err[256];
+};
+
+struct groups_port {
+	struct groups *g;
+	struct event_base *base;
+	struct event *ev;
+	int efd;
+	struct groups_req *done, **done_tail;
+	struct groups_port *next;
+};
+
+struct cache_entry {
+	struct cache_entry *next;
+	uint64_t serial;
+	uint64_t expires;
+	char *user; /* lower case */
+	struct group_list gl;
+};
+
+struct groups {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct groups_req *queue, **queue_tail;
+	size_t nqueued;
+	bool stopping;
+	pthread_t *threads;
+	struct groups_req **running; /* per thread, what it works on */
+	unsigned nthreads, started, idle;
+	struct groups_port *ports;
+
+	pthread_mutex_t cache_mu;
+	struct cache_entry *buckets[CACHE_BUCKETS];
+	size_t ncache;
+
+	groups_source_fn *source;
+	uint64_t (*now_ms)(void);
+};
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct groups *
+groups_new(const struct conf *c)
+{
+	struct groups *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	g->nthreads = c->groups.ldap_threads ? c->groups.ldap_threads : 1;
+	if ((g->threads = calloc(g->nthreads, sizeof(*g->threads))) == NULL ||
+	    (g->running = calloc(g->nthreads, sizeof(*g->running))) == NULL) {
+		free(g->threads);
+		free(g);
+		return NULL;
+	}
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	pthread_mutex_init(&g->cache_mu, NULL);
+	g->queue_tail = &g->queue;
+	g->source = groups_ldap_query;
+	g->now_ms = mono_ms;
+	return g;
+}
+
+void
+groups_set_source(struct groups *g, groups_source_fn *fn)
+{
+	g->source = fn;
+}
+
+void
+groups_set_clock(struct groups *g, uint64_t (*now_ms)(void))
+{
+	g->now_ms = now_ms;
+}
+
+static void
+req_free(struct groups_req *r)
+{
+	group_list_clear(&r->gl);
+	conf_unref(r->conf);
+	free(r->user);
+	free(r);
+}
+
+static unsigned
+cache_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % CACHE_BUCKETS;
+}
+
+static void
+cache_entry_free(struct cache_entry *e)
+{
+	group_list_clear(&e->gl);
+	free(e->user);
+	free(e);
+}
+
+/* Copies the fresh cached groups of key into out; true on a hit. */
+static bool
+cache_get(struct groups *g, uint64_t serial, const char *key,
+    struct group_list *out, bool *oom)
+{
+	struct cache_entry *e;
+	uint64_t now = g->now_ms();
+	bool hit = false;
+	size_t i;
+
+	pthread_mutex_lock(&g->cache_mu);
+	for (e = g->buckets[cache_hash(key)]; e != NULL; e = e->next) {
+		if (e->serial != serial || strcmp(e->user, key) != 0 ||
+		    now >= e->expires)
+			continue;
+		hit = true;
+		for (i = 0; i < e->gl.n; i++)
+			if (group_list_add(out, e->gl.v[i]) == -1) {
+				*oom = true;
+				break;
+			}
+		break;
+	}
+	pthread_mutex_unlock(&g->cache_mu);
+	return hit;
+}
+
+/* Stores gl for key, dropping expired entries of its bucket on the way. */
+static void
+cache_put(struct groups *g, uint64_t serial, unsigned ttl, const char *key,
+    const struct group_list *gl)
+{
+	struct cache_entry *e, **pp;
+	uint64_t now = g->now_ms();
+	unsigned h = cache_hash(key);
+	size_t i;
+
+	if (ttl == 0 || (e = calloc(1, sizeof(*e))) == NULL)
+		return;
+	if ((e->user = strdup(key)) == NULL)
+		goto fail;
+	for (i = 0; i < gl->n; i++)
+		if (group_list_add(&e->gl, gl->v[i]) == -1)
+			goto fail;
+	e->serial = serial;
+	e->expires = now + ttl;
+	pthread_mutex_lock(&g->cache_mu);
+	for (pp = &g->buckets[h]; *pp != NULL;) {
+		struct cache_entry *o = *pp;
+
+		if (now >= o->expires ||
+		    (o->serial == serial && strcmp(o->user, key) == 0)) {
+			*pp = o->next;
+			cache_entry_free(o);
+			g->ncache--;
+		} else
+			pp = &o->next;
+	}
+	if (g->ncache >= CACHE_MAX) {
+		pthread_mutex_unlock(&g->cache_mu);
+		goto fail;
+	}
+	e->next = g->buckets[h];
+	g->buckets[h] = e;
+	g->ncache++;
+	pthread_mutex_unlock(&g->cache_mu);
+	return;
+fail:
+	cache_entry_free(e);
+}
+
+/* Hands a finished request to its port; called with g->mu held. */
+static void
+post_locked(struct groups_req *r)
+{
+	struct groups_port *port = r->port;
+	uint64_t one = 1;
+	ssize_t n;
+
+	r->state = REQ_DONE;
+	r->next = NULL;
+	*port->done_tail = r;
+	port->done_tail = &r->next;
+	/* An eventfd counter only fails to take 1 when it is near 2^64. */
+	do
+		n = write(port->efd, &one, sizeof(one));
+	while (n == -1 && errno == EINTR);
+}
+
+static void
+run_query(struct groups *g, struct groups_req *r)
+{
+	const struct groups_conf *gc = &r->conf->groups;
+	struct group_list found = {0};
+	char key[512];
+	size_t i;
+
+	if (g->now_ms() > r->deadline) {
+		r->status = GROUPS_TEMPFAIL;
+		snprintf(r->err, sizeof(r->err),
+		    "directory lookup waited longer than ldap_timeout");
+		return;
+	}
+	if (g->source(gc, r->conf->serial, r->user, &found, r->err,
+		sizeof(r->err)) == -1) {
+		r->status = GROUPS_TEMPFAIL;
+		group_list_clear(&found);
+		return;
+	}
+	snprintf(key, sizeof(key), "%s", r->user);
+	lower(key);
+	cache_put(g, r->conf->serial, gc->cache_ttl_ms, key, &found);
+	for (i = 0; i < found.n; i++) {
+		if (group_list_add(&r->gl, found.v[i]) == -1) {
+			r->status = GROUPS_TEMPFAIL;
+			snprintf(r->err, sizeof(r->err), "out of memory");
+			break;
+		}
+	}
+	group_list_clear(&found);
+}
+
+struct pool_arg {
+	struct groups *g;
+	unsigned index;
+};
+
+static void *
+pool_main(void *arg)
+{
+	struct groups *g = ((struct pool_arg *)arg)->g;
+	unsigned self = ((struct pool_arg *)arg)->index;
+	struct groups_req *r;
+
+	free(arg);
+	pthread_mutex_lock(&g->mu);
+	for (;;) {
+		g->idle++;
+		while (g->queue == NULL && !g->stopping)
+			pthread_cond_wait(&g->cv, &g->mu);
+		g->idle--;
+		if (g->queue == NULL)
+			break;
+		r = g->queue;
+		if ((g->queue = r->next) == NULL)
+			g->queue_tail = &g->queue;
+		g->nqueued--;
+		r->state = REQ_RUNNING;
+		g->running[self] = r;
+		pthread_mutex_unlock(&g->mu);
+
+		run_query(g, r);
+
+		pthread_mutex_lock(&g->mu);
+		g->running[self] = NULL;
+		if (r->cancelled)
+			req_free(r);
+		else
+			post_locked(r);
+	}
+	pthread_mutex_unlock(&g->mu);
+	groups_ldap_thread_end();
+	return NULL;
+}
+
+/* Starts one more pool thread while there are fewer than allowed and
+ * requests wait; called with g->mu held. */
+static void
+pool_grow_locked(struct groups *g)
+{
+	struct pool_arg *pa;
+
+	if (g->started >= g->nthreads || (pa = malloc(sizeof(*pa))) == NULL)
+		return;
+	pa->g = g;
+	pa->index = g->started;
+	if (pthread_create(&g->threads[g->started], NULL, pool_main, pa) != 0) {
+		free(pa);
+		return;
+	}
+	g->started++;
+}
+
+static void
+port_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct groups_port *port = arg;
+	struct groups *g = port->g;
+	struct groups_req *list, *r;
+	uint64_t count;
+
+	(void)what;
+	if (read(fd, &count, sizeof(count)) == -1 && errno != EAGAIN)
+		return;
+	for (;;) {
+		/* One at a time: a callback may cancel other requests. */
+		pthread_mutex_lock(&g->mu);
+		list = port->done;
+		if (list != NULL && (port->done = list->next) == NULL)
+			port->done_tail = &port->done;
+		pthread_mutex_unlock(&g->mu);
+		if ((r = list) == NULL)
+			break;
+		r->cb(r->status, r->status == GROUPS_OK ? &r->gl : NULL,
+		    r->status == GROUPS_OK ? NULL : r->err, r->arg);
+		req_free(r);
+	}
+}
+
+struct groups_port *
+groups_port_new(struct groups *g, struct event_base *base)
+{
+	struct groups_port *port;
+
+	if ((port = calloc(1, sizeof(*port))) == NULL)
+		return NULL;
+	port->g = g;
+	port->base = base;
+	port->done_tail = &port->done;
+	if ((port->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		free(port);
+		return NULL;
+	}
+	port->ev = event_new(base, port->efd, EV_READ | EV_PERSIST, port_cb,
+	    port);
+	if (port->ev == NULL || event_add(port->ev, NULL) == -1) {
+		if (port->ev != NULL)
+			event_free(port->ev);
+		close(port->efd);
+		free(port);
+		return NULL;
+	}
+	pthread_mutex_lock(&g->mu);
+	port->next = g->ports;
+	g->ports = port;
+	pthread_mutex_unlock(&g->mu);
+	return port;
+}
+
+/* Cancels r; called with g->mu held. */
+static void
+cancel_locked(struct groups_req *r)
+{
+	struct groups *g = r->port->g;
+	struct groups_req **pp;
+
+	switch (r->state) {
+	case REQ_QUEUED:
+		for (pp = &g->queue; *pp != r; pp = &(*pp)->next)
+			;
+		if ((*pp = r->next) == NULL)
+			g->queue_tail = pp;
+		g->nqueued--;
+		req_free(r);
+		break;
+	case REQ_RUNNING:
+		/* The thread cannot be interrupted; it frees r when done. */
+		r->cancelled = true;
+		break;
+	case REQ_DONE:
+		for (pp = &r->port->done; *pp != r; pp = &(*pp)->next)
+			;
+		if ((*pp = r->next) == NULL)
+			r->port->done_tail = pp;
+		req_free(r);
+		break;
+	}
+}
+
+void
+groups_cancel(struct groups_req *r)
+{
+	struct groups *g;
+
+	if (r == NULL)
+		return;
+	g = r->port->g;
+	pthread_mutex_lock(&g->mu);
+	cancel_locked(r);
+	pthread_mutex_unlock(&g->mu);
+}
+
+void
+groups_port_free(struct groups_port *port)
+{
+	struct groups *g;
+	struct groups_req *r, *next, **pp;
+	struct groups_port **ps;
+	unsigned i;
+
+	if (port == NULL)
+		return;
+	g = port->g;
+	pthread_mutex_lock(&g->mu);
+	for (pp = &g->queue; *pp != NULL;) {
+		r = *pp;
+		if (r->port == port) {
+			*pp = r->next;
+			g->nqueued--;
+			req_free(r);
+		} else
+			pp = &r->next;
+	}
+	g->queue_tail = pp;
+	/* A running request would be posted to this port: the thread frees
+	 * it instead. */
+	for (i = 0; i < g->started; i++)
+		if (g->running[i] != NULL && g->running[i]->port == port)
+			g->running[i]->cancelled = true;
+	for (r = port->done; r != NULL; r = next) {
+		next = r->next;
+		req_free(r);
+	}
+	port->done = NULL;
+	for (ps = &g->ports; *ps != port; ps = &(*ps)->next)
+		;
+	*ps = port->next;
+	pthread_mutex_unlock(&g->mu);
+	event_free(port->ev);
+	close(port->efd);
+	free(port);
+}
+
+struct groups_req *
+groups_lookup(struct groups_port *port, struct conf *c, const char *user,
+    groups_cb *cb, void *arg)
+{
+	struct groups *g = port->g;
+	const struct groups_conf *gc = &c->groups;
+	struct groups_req *r;
+	char key[512];
+	bool oom = false;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	if ((r->user = strdup(user)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->port = port;
+	r->conf = conf_ref(c);
+	r->cb = cb;
+	r->arg = arg;
+	r->status = GROUPS_OK;
+	if (gc->file_groups != NULL &&
+	    groups_file_lookup(gc->file_groups, user, &r->gl) == -1)
+		oom = true;
+	if (gc->ldap_uri != NULL && !oom) {
+		snprintf(key, sizeof(key), "%s", user);
+		lower(key);
+		r->need_ldap = !cache_get(g, c->serial, key, &r->gl, &oom);
+	}
+	if (oom) {
+		req_free(r);
+		return NULL;
+	}
+	pthread_mutex_lock(&g->mu);
+	/* A new thread only when the idle ones are all spoken for. */
+	if (r->need_ldap && g->nqueued + 1 > g->idle)
+		pool_grow_locked(g);
+	if (r->need_ldap && g->started == 0) {
+		r->status = GROUPS_TEMPFAIL;
+		snprintf(r->err, sizeof(r->err),
+		    "cannot start a directory lookup thread");
+		r->need_ldap = false;
+	}
+	if (r->need_ldap) {
+		r->deadline = g->now_ms() + gc->ldap_timeout_ms;
+		r->state = REQ_QUEUED;
+		*g->queue_tail = r;
+		g->queue_tail = &r->next;
+		g->nqueued++;
+		pthread_cond_signal(&g->cv);
+	} else
+		post_locked(r);
+	pthread_mutex_unlock(&g->mu);
+	return r;
+}
+
+void
+groups_free(struct groups *g)
+{
+	struct cache_entry *e, *next;
+	struct groups_req *r;
+	unsigned i;
+	size_t b;
+
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->stopping = true;
+	while ((r = g->queue) != NULL) {
+		g->queue = r->next;
+		req_free(r);
+	}
+	g->queue_tail = &g->queue;
+	g->nqueued = 0;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	for (i = 0; i < g->started; i++)
+		pthread_join(g->threads[i], NULL);
+	for (b = 0; b < CACHE_BUCKETS; b++)
+		for (e = g->buckets[b]; e != NULL; e = next) {
+			next = e->next;
+			cache_entry_free(e);
+		}
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cv);
+	pthread_mutex_destroy(&g->cache_mu);
+	free(g->threads);
+	free(g->running);
+	free(g);
+}

@@ -1,0 +1,455 @@
+/*
+ * sesslog: the protocol-log rows of one session.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "protolog.h"
+#include "session.h"
+#include "sesslog.h"
+
+static void
+sesslog_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+void
+sesslog_init(struct session *s)
+{
+	struct sesslog *l;
+
+	if (!protolog_enabled(s->proto->id))
+		return;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return; /* the session goes on, unlogged */
+	l->detail = protolog_detail(s->proto->id);
+	sesslog_now(&l->opened);
+	s->log = l;
+}
+
+/* The keys every row carries. */
+static void
+sesslog_ctx_common(const struct session *s, struct protolog_ctx *ctx)
+{
+	enum protolog_tls t = s->tls == SESSION_TLS_IMPLICIT ?
+	    PROTOLOG_TLS_IMPLICIT :
+	    s->tls == SESSION_TLS_STARTTLS ? PROTOLOG_TLS_STARTTLS :
+					     PROTOLOG_TLS_NONE;
+
+	protolog_ctx_tls(ctx, t, s->log->tls_version);
+}
+
+/* The keys of the rows that describe the session as a whole. */
+static void
+sesslog_ctx_client(const struct session *s, struct protolog_ctx *ctx)
+{
+	const struct sesslog *l = s->log;
+
+	if (l->client_name[0] != '\0')
+		protolog_ctx_set(ctx, PROTOLOG_CLIENTNAME, l->client_name);
+	if (l->client_version[0] != '\0')
+		protolog_ctx_set(ctx, PROTOLOG_CLIENTVERSION,
+		    l->client_version);
+	if (s->tcp_peer != NULL)
+		protolog_ctx_set(ctx, PROTOLOG_PEERIP, s->tcp_peer->str);
+}
+
+static void
+sesslog_submit(struct session *s, const char *cmd, const char *params,
+    uint64_t duration, uint64_t rq, uint64_t rp,
+    const struct protolog_ctx *ctx)
+{
+	struct protolog_row row = {
+		.session_id = s->id,
+		.seq = s->log->seq++,
+		.sip = s->local.str,
+		.cip = s->peer.str,
+		.user = s->user,
+		.duration_ms = duration,
+		.rqsize = rq,
+		.rpsize = rp,
+		.command = cmd,
+		.params = params,
+		.context = ctx,
+	};
+
+	protolog_submit(s->proto->id, &row);
+}
+
+void
+sesslog_opened(struct session *s)
+{
+	struct sesslog *l = s->log;
+	struct protolog_ctx ctx;
+	struct timespec now;
+
+	if (l == NULL || l->seq > 0)
+		return;
+	sesslog_now(&now);
+	protolog_ctx_init(&ctx);
+	sesslog_ctx_common(s, &ctx);
+	sesslog_ctx_client(s, &ctx);
+	sesslog_submit(s, "OpenSession", NULL,
+	    protolog_duration(&l->opened, &now), 0, l->rp, &ctx);
+	l->rp = 0;
+}
+
+void
+sesslog_begin(struct session *s)
+{
+	struct sesslog *l = s->log;
+
+	if (l == NULL || l->open)
+		return;
+	l->open = true;
+	l->rq = l->rp = 0;
+	l->cmd[0] = '\0';
+	l->params[0] = '\0';
+	l->status_seen = false;
+	l->errmsg = l->msg = l->audit = NULL;
+	sesslog_now(&l->t0);
+}
+
+void
+sesslog_rq(struct session *s, size_t n)
+{
+	if (s->log != NULL)
+		s->log->rq += n;
+}
+
+void
+sesslog_command(struct session *s, const char *cmd, const char *params,
+    size_t paramslen)
+{
+	struct sesslog *l = s->log;
+
+	if (l == NULL)
+		return;
+	if (!l->open)
+		sesslog_begin(s);
+	if (l->cmd[0] != '\0')
+		return; /* a SASL line of a command already named */
+	snprintf(l->cmd, sizeof(l->cmd), "%s", cmd);
+	if (paramslen > PROTOLOG_PARAMS_MAX)
+		paramslen = PROTOLOG_PARAMS_MAX;
+	memcpy(l->params, params, paramslen);
+	l->params[paramslen] = '\0';
+}
+
+void
+sesslog_invalid(struct session *s, const char *line, size_t len)
+{
+	char params[32];
+	size_t w = 0;
+	bool word = true;
+
+	if (s->log == NULL)
+		return;
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	while (w < len && line[w] != ' ')
+		w++;
+	for (size_t i = 0; i < w; i++)
+		if (!((line[i] >= 'a' && line[i] <= 'z') ||
+			(line[i] >= 'A' && line[i] <= 'Z')))
+			word = false;
+	/* A base64 blob can be letters only; its length gives it away. */
+	if (w == 0 || w > 16 || (w >= 8 && w % 4 == 0))
+		word = false;
+	snprintf(params, sizeof(params), "%.*s%s%s", word ? (int)w : 0, line,
+	    word && w < len && line[w] == ' ' ? " " : "",
+	    !word || (w < len && line[w] == ' ') ? "*****" : "");
+	if (len == 0)
+		params[0] = '\0';
+	sesslog_command(s, "InvalidCommand", params, strlen(params));
+}
+
+const char *
+sesslog_audit_verdict(const struct proto_conf *pc)
+{
+	return pc->login_type == LOGIN_PLAINTEXT_AUTHENTICATION ?
+	    "WouldDeny:PlainTextAuthentication" :
+	    "WouldDeny:SecureLogin";
+}
+
+/* R of an answer: "ok", or the line itself when it is a failure. */
+static void
+sesslog_ctx_r(const struct session *s, struct protolog_ctx *ctx,
+    const char *line)
+{
+	if (s->proto->answer_ok(line, strlen(line)))
+		protolog_ctx_set(ctx, PROTOLOG_R, "ok");
+	else
+		protolog_ctx_set(ctx, PROTOLOG_R, line);
+}
+
+/*
+ * Writes the open row.  A login row also says which backend the session
+ * was proxied to (Msg, as Exchange's front end writes it) and who the
+ * client is; enc is NULL for other rows.
+ */
+static void
+sesslog_end_with(struct session *s, const char *enc, bool success)
+{
+	struct sesslog *l = s->log;
+	struct protolog_ctx ctx;
+	struct timespec now;
+
+	if (l == NULL || !l->open)
+		return;
+	l->open = false;
+	if (l->cmd[0] == '\0')
+		return; /* bytes of a command that never completed */
+	sesslog_now(&now);
+	protolog_ctx_init(&ctx);
+	if (l->status_seen)
+		sesslog_ctx_r(s, &ctx, l->status);
+	if (enc != NULL)
+		protolog_ctx_proxy(&ctx, s->pc->backend_host, s->pc->backend_port,
+		    enc, success);
+	if (l->msg != NULL)
+		protolog_ctx_set(&ctx, PROTOLOG_MSG, l->msg);
+	if (l->errmsg != NULL)
+		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG, l->errmsg);
+	sesslog_ctx_common(s, &ctx);
+	if (enc != NULL || strcmp(l->cmd, "id") == 0)
+		sesslog_ctx_client(s, &ctx);
+	if (l->audit != NULL)
+		protolog_ctx_set(&ctx, PROTOLOG_LOGINTYPEAUDIT, l->audit);
+	sesslog_submit(s, l->cmd, l->params, protolog_duration(&l->t0, &now),
+	    l->rq, l->rp, &ctx);
+	l->cmd[0] = '\0';
+}
+
+void
+sesslog_end(struct session *s)
+{
+	sesslog_end_with(s, NULL, false);
+}
+
+void
+sesslog_error(struct session *s, const char *errmsg)
+{
+	if (s->log != NULL)
+		s->log->errmsg = errmsg;
+}
+
+void
+sesslog_msg(struct session *s, const char *msg)
+{
+	if (s->log != NULL)
+		s->log->msg = msg;
+}
+
+void
+sesslog_audit(struct session *s, const char *verdict)
+{
+	if (s->log != NULL)
+		s->log->audit = verdict;
+}
+
+void
+sesslog_close_error(struct session *s, const char *errmsg)
+{
+	if (s->log != NULL && s->log->close_err == NULL)
+		s->log->close_err = errmsg;
+}
+
+void
+sesslog_client_id(struct session *s, const char *name, const char *version)
+{
+	struct sesslog *l = s->log;
+
+	if (l == NULL)
+		return;
+	snprintf(l->client_name, sizeof(l->client_name), "%s",
+	    name != NULL ? name : "");
+	snprintf(l->client_version, sizeof(l->client_version), "%s",
+	    version != NULL ? version : "");
+}
+
+void
+sesslog_tls(struct session *s, const char *version)
+{
+	if (s->log != NULL)
+		s->log->tls_version = version;
+}
+
+void
+sesslog_login(struct session *s, enum login_result r)
+{
+	struct sesslog *l = s->log;
+	const struct proto_conf *pc = s->pc;
+	const char *enc;
+
+	if (l == NULL || !l->open)
+		return;
+	enc = pc->backend_tls == BACKEND_TLS_IMPLICIT ? "SSL" :
+	    pc->backend_tls == BACKEND_TLS_STARTTLS   ? "TLS" :
+							"Plaintext";
+	switch (r) {
+	case LOGIN_OK:
+		break;
+	case LOGIN_FAILED:
+		l->errmsg = "ProxyNotAuthenticated";
+		break;
+	case LOGIN_TEMPFAIL:
+		if (l->errmsg == NULL)
+			l->errmsg = "BackendUnavailable";
+		break;
+	case LOGIN_IN_USE:
+		/* Decided before any backend was asked: no Proxy message. */
+		l->errmsg = "UserConnectionLimitReached";
+		sesslog_end_with(s, NULL, false);
+		return;
+	case LOGIN_DENIED:
+	case LOGIN_PRIVACY:
+	case LOGIN_TRY_LATER:
+		/* The policy decided; its reason was set with
+		 * sesslog_error(). */
+		if (l->errmsg == NULL)
+			l->errmsg = r == LOGIN_TRY_LATER ? "GroupLookupFailed" :
+							   "AccessDenied";
+		sesslog_end_with(s, NULL, false);
+		return;
+	}
+	sesslog_end_with(s, enc, r == LOGIN_OK);
+}
+
+/* Keeps the first status line of what the session writes for a row. */
+void
+sesslog_wrote(struct session *s, const char *data, size_t len)
+{
+	struct sesslog *l = s->log;
+
+	l->rp += len;
+	if (!l->open)
+		return;
+	while (!l->status_seen && len > 0) {
+		const char *lf = memchr(data, '\n', len);
+		size_t n = lf != NULL ? (size_t)(lf - data) : len;
+
+		/* Untagged data and continuations are not the outcome. */
+		if (!(n >= 2 && (data[0] == '*' || data[0] == '+') &&
+			data[1] == ' ')) {
+			if (n > 0 && data[n - 1] == '\r')
+				n--;
+			if (n >= sizeof(l->status))
+				n = sizeof(l->status) - 1;
+			memcpy(l->status, data, n);
+			l->status[n] = '\0';
+			l->status_seen = true;
+		}
+		if (lf == NULL)
+			break;
+		len -= (size_t)(lf - data) + 1;
+		data = lf + 1;
+	}
+}
+
+void
+sesslog_row(struct session *s, const struct sesslog_cmd *c, uint64_t rp,
+    const char *r)
+{
+	struct protolog_ctx ctx;
+	struct timespec now;
+
+	sesslog_now(&now);
+	protolog_ctx_init(&ctx);
+	if (r != NULL)
+		protolog_ctx_set(&ctx, PROTOLOG_R, r);
+	sesslog_ctx_common(s, &ctx);
+	sesslog_submit(s, c->cmd, c->params, protolog_duration(&c->t0, &now),
+	    c->rq, rp, &ctx);
+}
+
+struct sesslog_cmd *
+sesslog_ring_push(struct sesslog_ring *r)
+{
+	struct sesslog_cmd *c = sesslog_ring_at(r, r->n);
+
+	r->n++;
+	c->done = false;
+	c->flags = 0;
+	c->key[0] = c->cmd[0] = c->params[0] = '\0';
+	return c;
+}
+
+void
+sesslog_ring_pop_done(struct sesslog_ring *r)
+{
+	while (r->n > 0 && r->c[r->head].done) {
+		r->head = (r->head + 1) % SESSLOG_PENDING_MAX;
+		r->n--;
+	}
+}
+
+/* Exchange's front-end row: the bytes relayed since the last one. */
+static void
+sesslog_proxy_row(struct session *s)
+{
+	struct sesslog *l = s->log;
+	struct protolog_ctx ctx;
+	const struct proto_conf *pc = s->pc;
+	char params[PROTOLOG_VALUE_MAX];
+
+	snprintf(params, sizeof(params), "%s:%s:%s", pc->backend_host,
+	    pc->backend_port,
+	    pc->backend_tls == BACKEND_TLS_IMPLICIT ? "SSL" :
+	    pc->backend_tls == BACKEND_TLS_STARTTLS ? "TLS" :
+						      "Plaintext");
+	protolog_ctx_init(&ctx);
+	sesslog_ctx_common(s, &ctx);
+	sesslog_submit(s, "proxy", params, 0, l->proxy_in, l->proxy_out, &ctx);
+	l->proxy_in = l->proxy_out = 0;
+	sesslog_now(&l->proxy_last);
+}
+
+void
+sesslog_proxy(struct session *s, uint64_t in, uint64_t out)
+{
+	struct sesslog *l = s->log;
+	struct timespec now;
+
+	l->proxy_in += in;
+	l->proxy_out += out;
+	if (l->proxy_last.tv_sec == 0) {
+		/* The first bytes after login start the period. */
+		sesslog_now(&l->proxy_last);
+		return;
+	}
+	sesslog_now(&now);
+	if (protolog_duration(&l->proxy_last, &now) >=
+	    PROTOLOG_PROXY_INTERVAL_MS)
+		sesslog_proxy_row(s);
+}
+
+void
+sesslog_close(struct session *s)
+{
+	struct sesslog *l = s->log;
+	struct protolog_ctx ctx;
+
+	if (l == NULL)
+		return;
+	if (l->seq == 0)
+		sesslog_opened(s); /* closed before its greeting */
+	sesslog_end(s);
+	if (l->relay != NULL && s->proto->relay_log_end != NULL)
+		s->proto->relay_log_end(s);
+	if (l->proxy_in != 0 || l->proxy_out != 0)
+		sesslog_proxy_row(s);
+	protolog_ctx_init(&ctx);
+	if (l->close_err != NULL)
+		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG, l->close_err);
+	sesslog_ctx_common(s, &ctx);
+	sesslog_ctx_client(s, &ctx);
+	sesslog_submit(s, "CloseSession", NULL, 0, 0, 0, &ctx);
+	s->log = NULL;
+	free(l);
+}

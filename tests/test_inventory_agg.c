@@ -1,0 +1,427 @@
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inventory.h"
+#include "inventory_fixture.h"
+#include "inventory_testutil.h"
+#include "invreport.h"
+
+static const char *const servers[] = {"ex1", "ex2"};
+
+static struct inv_options
+opts(enum inv_by by)
+{
+	struct inv_options o = {.since_ms = INT64_MIN, .until_ms = INT64_MAX,
+	    .protocols = INV_POP3 | INV_IMAP4, .by = by, .servers = servers,
+	    .nservers = 2};
+
+	return o;
+}
+
+static int64_t
+at(const char *iso)
+{
+	int64_t ms;
+
+	cr_assert_eq(exlog_time(iso, strlen(iso), &ms), 0);
+	return ms;
+}
+
+/* The fixture, POP3 from server ex1 and IMAP4 from ex2, finished. */
+static struct inventory *
+fixture(struct inv_options o)
+{
+	struct inventory *inv = inventory_new(&o);
+
+	cr_assert_not_null(inv);
+	inv_add_text(inv, "ex1/" FX_POP3_NAME, 0, EXLOG_PROTO_POP3, fx_pop3);
+	inv_add_text(inv, "ex2/" FX_IMAP_NAME, 1, EXLOG_PROTO_IMAP4, fx_imap);
+	cr_assert_eq(inventory_finish(inv), 0);
+	return inv;
+}
+
+Test(inventory, by_client_tls_kinds_and_would_break)
+{
+	struct inventory *inv = fixture(opts(INV_BY_CLIENT));
+	const struct inv_record *const *recs;
+	const struct inv_record *r;
+	size_t n = inventory_records(inv, &recs);
+
+	cr_assert_eq(n, 6);
+	/* Would-break first, most cleartext logins first. */
+	cr_assert_str_eq(recs[0]->key, "192.0.2.10");
+	cr_assert_str_eq(recs[1]->key, "198.51.100.7");
+	for (size_t i = 2; i < n; i++)
+		cr_assert_not(inv_record_would_break(recs[i]), "%s", recs[i]->key);
+
+	r = recs[0];
+	cr_assert_eq(r->protocols, INV_POP3 | INV_IMAP4);
+	cr_assert_eq(r->sessions, 3);
+	cr_assert_eq(r->logins_ok, 3);
+	cr_assert_eq(r->cleartext_ok, 2); /* POP3 on 110 and IMAP4 on 143 */
+	cr_assert_eq(r->implicit_ok, 1);  /* POP3 on 995 */
+	cr_assert_eq(r->starttls_ok, 0);
+	cr_assert_eq(r->nports, 3);
+	cr_assert_eq(r->ports[0], 110);
+	cr_assert_eq(r->ports[1], 143);
+	cr_assert_eq(r->ports[2], 995);
+	cr_assert_eq(r->pop3_dele_sessions, 1);
+	cr_assert_eq(r->pop3_leave_sessions, 1);
+	/* alice and ALICE are one user. */
+	cr_assert_eq(r->nrelated, 1);
+	cr_assert_str_eq(r->related[0], "alice");
+	cr_assert_eq(r->first_ms, at("2026-03-01T10:00:00.000Z"));
+	cr_assert_eq(r->last_ms, at("2026-03-02T12:00:00.300Z"));
+	cr_assert_eq(r->servers[0], 3u); /* ex1 and ex2 */
+
+	r = find_rec(inv, "192.0.2.20", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->starttls_ok, 1);
+	cr_assert_eq(r->cleartext_ok, 0);
+	cr_assert_eq(r->pop3_dele_sessions, 0);
+	cr_assert_eq(r->pop3_leave_sessions, 1);
+	cr_assert_eq(r->servers[0], 1u);
+
+	r = find_rec(inv, "192.0.2.30", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->logins_ok, 0);
+	cr_assert_eq(r->logins_failed, 1);
+	cr_assert_eq(r->cleartext_failed, 1);
+	cr_assert_not(inv_record_would_break(r));
+	cr_assert_eq(r->pop3_leave_sessions, 0);
+
+	r = find_rec(inv, "198.51.100.7", NULL);
+	cr_assert_eq(r->cleartext_ok, 1);
+	cr_assert_eq(r->implicit_ok, 1);
+
+	/* postern's Tls key wins over the port number. */
+	r = find_rec(inv, "198.51.100.8", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->implicit_ok, 1);
+	cr_assert_eq(r->cleartext_ok, 0);
+	cr_assert_eq(r->ports[0], 10993);
+	cr_assert_eq(r->sessions, 1); /* counted at the end of the file */
+
+	/* The brackets and port of an IPv6 client address go. */
+	r = find_rec(inv, "2001:db8::5", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->starttls_ok, 1);
+	inventory_free(inv);
+}
+
+Test(inventory, summary_totals)
+{
+	struct inventory *inv = fixture(opts(INV_BY_CLIENT));
+	const struct inv_summary *s = inventory_summary(inv);
+
+	cr_assert_eq(s->files, 2);
+	cr_assert_eq(s->rows, 20 + 18);
+	cr_assert_eq(s->rows_bad, 0);
+	cr_assert_eq(s->sessions, 9);
+	cr_assert_eq(s->proto[INV_PROTO_POP3].sessions, 4);
+	cr_assert_eq(s->proto[INV_PROTO_IMAP4].sessions, 5);
+	cr_assert_eq(s->proto[INV_PROTO_POP3].logins_ok, 3);
+	cr_assert_eq(s->proto[INV_PROTO_POP3].logins_failed, 1);
+	cr_assert_eq(s->proto[INV_PROTO_POP3].cleartext_ok, 1);
+	cr_assert_eq(s->proto[INV_PROTO_IMAP4].cleartext_ok, 2);
+	cr_assert_eq(s->proto[INV_PROTO_POP3].clients, 3);
+	cr_assert_eq(s->proto[INV_PROTO_IMAP4].clients, 4);
+	cr_assert_eq(s->clients, 6);
+	cr_assert_eq(s->clients_would_break, 2);
+	cr_assert_eq(s->users, 6);
+	cr_assert_eq(s->users_would_break, 2);
+	cr_assert_eq(s->first_ms, at("2026-03-01T10:00:00.000Z"));
+	cr_assert_eq(s->last_ms, at("2026-03-02T12:00:00.300Z"));
+	{
+		const struct inv_day *d;
+
+		cr_assert_eq(inventory_days(inv, &d), 2);
+		cr_assert_eq(d[0].day, at("2026-03-01T00:00:00Z") / 86400000);
+		cr_assert_eq(d[0].sessions[INV_PROTO_POP3], 4);
+		cr_assert_eq(d[0].sessions[INV_PROTO_IMAP4], 0);
+		cr_assert_eq(d[1].sessions[INV_PROTO_IMAP4], 5);
+	}
+	inventory_free(inv);
+}
+
+Test(inventory, by_user_client_user_and_software)
+{
+	struct inventory *inv = fixture(opts(INV_BY_USER));
+	const struct inv_record *r = find_rec(inv, "alice", NULL);
+
+	cr_assert_not_null(r);
+	cr_assert_eq(r->sessions, 3);
+	cr_assert_eq(r->protocols, INV_POP3 | INV_IMAP4);
+	cr_assert_eq(r->nrelated, 1);
+	cr_assert_str_eq(r->related[0], "192.0.2.10");
+	cr_assert_null(find_rec(inv, "ALICE", NULL));
+	r = find_rec(inv, "carol", NULL);
+	cr_assert_eq(r->sessions, 2);
+	cr_assert(inv_record_would_break(r));
+	inventory_free(inv);
+
+	inv = fixture(opts(INV_BY_CLIENT_USER));
+	r = find_rec(inv, "192.0.2.10", "alice");
+	cr_assert_not_null(r);
+	cr_assert_eq(r->sessions, 3);
+	r = find_rec(inv, "198.51.100.7", "carol");
+	cr_assert_eq(r->sessions, 2);
+	cr_assert_eq(inventory_summary(inv)->records, 6);
+	inventory_free(inv);
+
+	inv = fixture(opts(INV_BY_SOFTWARE));
+	r = find_rec(inv, "Thunderbird 115.3", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->sessions, 2);
+	cr_assert_eq(r->nrelated, 1);
+	cr_assert_str_eq(r->related[0], "198.51.100.7");
+	cr_assert(inv_record_would_break(r));
+	r = find_rec(inv, "(none)", NULL);
+	cr_assert_eq(r->sessions, 7);
+	cr_assert_eq(r->nrelated, 5);
+	inventory_free(inv);
+}
+
+Test(inventory, protocol_filter)
+{
+	struct inv_options o = opts(INV_BY_CLIENT);
+	struct inventory *inv;
+
+	o.protocols = INV_IMAP4;
+	inv = fixture(o);
+	cr_assert_eq(inventory_summary(inv)->sessions, 5);
+	cr_assert_eq(inventory_summary(inv)->proto[INV_PROTO_POP3].sessions, 0);
+	cr_assert_null(find_rec(inv, "192.0.2.20", NULL));
+	cr_assert_eq(find_rec(inv, "192.0.2.10", NULL)->protocols, INV_IMAP4);
+	inventory_free(inv);
+}
+
+Test(inventory, since_and_until_filter_rows_and_skip_files_by_name)
+{
+	struct inv_options o = opts(INV_BY_CLIENT);
+	struct inventory *inv;
+	struct exlog_name nm;
+
+	o.since_ms = at("2026-03-02T00:00:00Z");
+	inv = fixture(o);
+	cr_assert_eq(inventory_summary(inv)->rows_filtered, 20);
+	cr_assert_eq(inventory_summary(inv)->sessions, 5);
+	cr_assert_null(find_rec(inv, "192.0.2.20", NULL));
+	cr_assert_eq(find_rec(inv, "192.0.2.10", NULL)->sessions, 1);
+	cr_assert_eq(exlog_name_parse(FX_POP3_NAME, &nm), 0);
+	cr_assert(inventory_skip_name(inv, &nm));
+	cr_assert_eq(exlog_name_parse(FX_IMAP_NAME, &nm), 0);
+	cr_assert_not(inventory_skip_name(inv, &nm));
+	inventory_free(inv);
+
+	o = opts(INV_BY_CLIENT);
+	o.until_ms = at("2026-03-01T11:00:00.300Z");
+	inv = fixture(o);
+	/* Sessions 01 and 03 whole, 02 up to its STLS and USER rows. */
+	cr_assert_eq(inventory_summary(inv)->sessions, 3);
+	cr_assert_eq(find_rec(inv, "192.0.2.20", NULL)->logins_ok, 0);
+	cr_assert_eq(inventory_summary(inv)->last_ms, at("2026-03-01T11:00:00.250Z"));
+	cr_assert_eq(exlog_name_parse(FX_IMAP_NAME, &nm), 0);
+	cr_assert(inventory_skip_name(inv, &nm));
+	inventory_free(inv);
+}
+
+Test(inventory, parse_when)
+{
+	int64_t now = at("2026-03-10T12:00:00Z"), v;
+
+	cr_assert_eq(inventory_parse_when("30d", now, false, &v), 0);
+	cr_assert_eq(v, at("2026-02-08T12:00:00Z"));
+	cr_assert_eq(inventory_parse_when("12h", now, false, &v), 0);
+	cr_assert_eq(v, at("2026-03-10T00:00:00Z"));
+	cr_assert_eq(inventory_parse_when("1w", now, false, &v), 0);
+	cr_assert_eq(v, at("2026-03-03T12:00:00Z"));
+	cr_assert_eq(inventory_parse_when("90m", now, false, &v), 0);
+	cr_assert_eq(v, at("2026-03-10T10:30:00Z"));
+	cr_assert_eq(inventory_parse_when("2026-03-01", now, false, &v), 0);
+	cr_assert_eq(v, at("2026-03-01T00:00:00Z"));
+	/* As an end, a bare date takes in the whole day. */
+	cr_assert_eq(inventory_parse_when("2026-03-01", now, true, &v), 0);
+	cr_assert_eq(v, at("2026-03-02T00:00:00Z"));
+	cr_assert_eq(inventory_parse_when("2026-03-01T08:30", now, true, &v), 0);
+	cr_assert_eq(v, at("2026-03-01T08:30:00Z"));
+	cr_assert_eq(inventory_parse_when("2026-03-01T08:30:15Z", now, false, &v), 0);
+	cr_assert_eq(v, at("2026-03-01T08:30:15Z"));
+	cr_assert_eq(inventory_parse_when("30", now, false, &v), -1);
+	cr_assert_eq(inventory_parse_when("d", now, false, &v), -1);
+	cr_assert_eq(inventory_parse_when("3x", now, false, &v), -1);
+	cr_assert_eq(inventory_parse_when("2026-02-30", now, false, &v), -1);
+	cr_assert_eq(inventory_parse_when("yesterday", now, false, &v), -1);
+	cr_assert_eq(inventory_parse_when("99999999999999999d", now, false, &v), -1);
+}
+
+static char *
+json_of(const struct inventory *inv)
+{
+	struct invreport_options ro = {.format = INVREPORT_JSON, .now_ms = 0,
+	    .version = "test"};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	cr_assert_not_null(fp);
+	cr_assert_eq(invreport_write(fp, inv, &ro), 0);
+	fclose(fp);
+	return buf;
+}
+
+Test(inventory, merging_two_inventories_equals_reading_both)
+{
+	static const enum inv_by bys[] = {INV_BY_CLIENT, INV_BY_USER,
+	    INV_BY_CLIENT_USER, INV_BY_SOFTWARE};
+
+	for (size_t b = 0; b < sizeof(bys) / sizeof(bys[0]); b++) {
+		struct inv_options o = opts(bys[b]);
+		struct inventory *one = fixture(o);
+		struct inventory *x = inventory_new(&o), *y = inventory_new(&o);
+		char *j1, *j2;
+
+		inv_add_text(x, "ex1/" FX_POP3_NAME, 0, EXLOG_PROTO_POP3, fx_pop3);
+		inv_add_text(y, "ex2/" FX_IMAP_NAME, 1, EXLOG_PROTO_IMAP4, fx_imap);
+		cr_assert_eq(inventory_merge(x, y), 0);
+		cr_assert_eq(inventory_finish(x), 0);
+		j1 = json_of(one);
+		j2 = json_of(x);
+		cr_assert_str_eq(j1, j2);
+		free(j1);
+		free(j2);
+		inventory_free(one);
+		inventory_free(x);
+		inventory_free(y);
+	}
+}
+
+Test(inventory, repeated_rows_counted_once_and_restarts)
+{
+	struct inv_options o = opts(INV_BY_CLIENT);
+	struct inventory *inv = inventory_new(&o);
+	const char *t =
+	    "2026-03-01T10:00:00.000Z,01,0,10.0.0.1:143,192.0.2.1:1,,1,0,1,OpenSession,,,\n"
+	    "2026-03-01T10:00:00.100Z,01,1,10.0.0.1:143,192.0.2.1:1,u,1,1,1,login,u *****,R=ok,\n"
+	    "2026-03-01T10:00:00.100Z,01,1,10.0.0.1:143,192.0.2.1:1,u,1,1,1,login,u *****,R=ok,\n"
+	    "2026-03-01T10:00:00.100Z,01,1,10.0.0.1:143,192.0.2.1:1,u,1,1,1,login,u *****,R=ok,\n"
+	    /* The server restarted: session ids begin again. */
+	    "2026-03-01T11:00:00.000Z,01,0,10.0.0.1:143,192.0.2.2:1,,1,0,1,OpenSession,,,\n"
+	    "2026-03-01T11:00:00.100Z,01,1,10.0.0.1:143,192.0.2.2:1,v,1,1,1,login,v *****,R=ok,\n"
+	    "2026-03-01T11:00:00.200Z,01,2,10.0.0.1:143,192.0.2.2:1,v,1,1,1,CloseSession,,,\n";
+	const struct inv_file_info *files;
+
+	inv_add_text(inv, "x.log", 0, EXLOG_PROTO_UNKNOWN, t);
+	cr_assert_eq(inventory_finish(inv), 0);
+	cr_assert_eq(inventory_summary(inv)->rows_repeated, 2);
+	cr_assert_eq(inventory_summary(inv)->sessions, 2);
+	cr_assert_eq(find_rec(inv, "192.0.2.1", NULL)->logins_ok, 1);
+	cr_assert_eq(find_rec(inv, "192.0.2.1", NULL)->cleartext_ok, 1);
+	cr_assert_eq(find_rec(inv, "192.0.2.2", NULL)->logins_ok, 1);
+	/* Port 143 and the verbs say IMAP4 when the name does not. */
+	cr_assert_eq(find_rec(inv, "192.0.2.2", NULL)->protocols, INV_IMAP4);
+	cr_assert_eq(inventory_files(inv, &files), 1);
+	cr_assert_eq(files[0].repeated, 2);
+	inventory_free(inv);
+}
+
+Test(inventory, real_samples_give_sessions_and_failed_logins)
+{
+	static const char *names[] = {"crowdsecurity-hub__exchange-imap-bf.log",
+	    "crowdsecurity-hub__exchange-pop-bf.log",
+	    "msqa-112837__IMAP4-frontend-Exchange2013.log",
+	    "msqa-1156767__IMAP4-frontend-Exchange2013CU23.log"};
+	struct inv_options o = opts(INV_BY_CLIENT);
+	struct inventory *inv = inventory_new(&o);
+	const struct inv_record *r;
+	const struct inv_bad_row *bad;
+	const struct inv_file_info *files;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[4096], *text;
+		size_t len;
+
+		snprintf(path, sizeof(path), "%s/%s", samples_dir(), names[i]);
+		text = slurp(path, &len);
+		inv_add_text(inv, path, 0, EXLOG_PROTO_UNKNOWN, text);
+		free(text);
+	}
+	cr_assert_eq(inventory_finish(inv), 0);
+	/* Brute force from .212: one IMAP4 session on 143 (a row repeated 7
+	 * times) and one POP3 session on 110 (8 times), refused, no TLS. */
+	r = find_rec(inv, "192.168.9.212", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->protocols, INV_POP3 | INV_IMAP4);
+	cr_assert_eq(r->sessions, 2);
+	cr_assert_eq(r->logins_failed, 2);
+	cr_assert_eq(r->cleartext_failed, 2);
+	cr_assert_eq(r->logins_ok, 0);
+	cr_assert_eq(inventory_summary(inv)->rows_repeated, 6 + 7);
+	/* Exchange 2013: the health mailbox probe, refused by the proxy. */
+	r = find_rec(inv, "127.0.0.1", NULL);
+	cr_assert_eq(r->sessions, 3);
+	cr_assert_eq(r->logins_failed, 1);
+	cr_assert_eq(r->protocols, INV_IMAP4);
+	/* The truncated row is counted with its file and line. */
+	cr_assert_eq(inventory_summary(inv)->rows_bad, 1);
+	cr_assert_eq(inventory_bad_rows(inv, &bad), 1);
+	inventory_files(inv, &files);
+	cr_assert_not_null(strstr(files[bad[0].file].path, "msqa-112837"));
+	cr_assert_eq(bad[0].line, 4);
+	cr_assert_eq(bad[0].why, EXLOG_BAD_FIELDS);
+	r = find_rec(inv, "90.187.51.145", NULL);
+	cr_assert_eq(r->logins_failed, 1);
+	cr_assert_eq(r->implicit_ok + r->cleartext_ok, 0);
+	inventory_free(inv);
+}
+
+Test(inventory, bad_time_is_a_malformed_row)
+{
+	struct inv_options o = opts(INV_BY_CLIENT);
+	struct inventory *inv = inventory_new(&o);
+	const struct inv_bad_row *bad;
+
+	inv_add_text(inv, "x.log", 0, EXLOG_PROTO_IMAP4,
+	    "yesterday,01,0,10.0.0.1:143,192.0.2.1:1,,1,0,1,OpenSession,,,\n"
+	    "2026-03-01T10:00:00.000Z,01,0,10.0.0.1:143,192.0.2.1:1,,1,0,1,OpenSession,,,\n");
+	cr_assert_eq(inventory_finish(inv), 0);
+	cr_assert_eq(inventory_summary(inv)->rows_bad, 1);
+	cr_assert_eq(inventory_summary(inv)->rows, 1);
+	cr_assert_eq(inventory_bad_rows(inv, &bad), 1);
+	cr_assert_eq(bad[0].why, EXLOG_BAD_TIME);
+	cr_assert_eq(bad[0].line, 1);
+	inventory_free(inv);
+}
+
+Test(inventory, postern_context_keys)
+{
+	struct inv_options o = opts(INV_BY_SOFTWARE);
+	struct inventory *inv = inventory_new(&o);
+	const struct inv_record *r;
+
+	/* As postern writes them: Tls with STARTTLS in capitals and the TLS
+	 * version, the IMAP ID in ClientName and ClientVersion; the key wins
+	 * over what the port would say. */
+	inv_add_text(inv, "IMAP42026030108-1.LOG", 0, EXLOG_PROTO_IMAP4,
+	    "2026-03-01T08:00:00.000Z,01,0,10.0.0.1:143,192.0.2.1:1,,1,0,1,OpenSession,,Tls=none,\n"
+	    "2026-03-01T08:00:00.100Z,01,1,10.0.0.1:143,192.0.2.1:1,,1,1,1,starttls,,R=ok;Tls=none,\n"
+	    "2026-03-01T08:00:00.200Z,01,2,10.0.0.1:143,192.0.2.1:1,,1,1,1,id,NIL,R=ok;Tls=STARTTLS:TLSv1.3;ClientName=Evolution;ClientVersion=3.46,\n"
+	    "2026-03-01T08:00:00.300Z,01,3,10.0.0.1:143,192.0.2.1:1,u,1,1,1,login,u *****,\"R=ok;Msg=\"\"Proxy:b:143:Plaintext;ProxySuccess\"\";Tls=STARTTLS:TLSv1.3;ClientName=Evolution;ClientVersion=3.46\",\n"
+	    "2026-03-01T08:00:01.000Z,02,0,10.0.0.1:993,192.0.2.2:1,,1,0,1,OpenSession,,Tls=none,\n"
+	    "2026-03-01T08:00:01.100Z,02,1,10.0.0.1:993,192.0.2.2:1,v,1,1,1,login,v *****,R=ok;Tls=none;LoginTypeAudit=WouldDeny:SecureLogin,\n");
+	cr_assert_eq(inventory_finish(inv), 0);
+	r = find_rec(inv, "Evolution 3.46", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->starttls_ok, 1);
+	cr_assert_eq(r->cleartext_ok, 0);
+	r = find_rec(inv, "(none)", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->cleartext_ok, 1);
+	cr_assert_eq(r->implicit_ok, 0);
+	inventory_free(inv);
+}

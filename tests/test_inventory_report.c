@@ -1,0 +1,217 @@
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inventory.h"
+#include "inventory_fixture.h"
+#include "inventory_testutil.h"
+#include "invreport.h"
+
+static const char *const servers[] = {"ex1", "ex2"};
+
+static struct inventory *
+fixture(enum inv_by by, const char *extra_imap)
+{
+	struct inv_options o = {.since_ms = INT64_MIN, .until_ms = INT64_MAX,
+	    .protocols = INV_POP3 | INV_IMAP4, .by = by, .servers = servers,
+	    .nservers = 2};
+	struct inventory *inv = inventory_new(&o);
+
+	cr_assert_not_null(inv);
+	inv_add_text(inv, "ex1/" FX_POP3_NAME, 0, EXLOG_PROTO_POP3, fx_pop3);
+	inv_add_text(inv, "ex2/" FX_IMAP_NAME, 1, EXLOG_PROTO_IMAP4, fx_imap);
+	if (extra_imap != NULL)
+		inv_add_text(inv, "ex2/IMAP420260303-1.LOG", 1,
+		    EXLOG_PROTO_IMAP4, extra_imap);
+	cr_assert_eq(inventory_finish(inv), 0);
+	return inv;
+}
+
+static char *
+report(const struct inventory *inv, enum invreport_format f, unsigned width)
+{
+	struct invreport_options ro = {.format = f, .width = width,
+	    .now_ms = 1772539200000LL, .version = "0.1.0"};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	cr_assert_not_null(fp);
+	cr_assert_eq(invreport_write(fp, inv, &ro), 0);
+	fclose(fp);
+	return buf;
+}
+
+Test(invreport, csv_exact_rows_by_client)
+{
+	struct inventory *inv = fixture(INV_BY_CLIENT, NULL);
+	char *csv = report(inv, INVREPORT_CSV, 0);
+
+	cr_assert_str_eq(csv,
+	    "would_break,client,protocols,ports,sessions,logins_ok,logins_failed,"
+	    "cleartext_logins,cleartext_failed,implicit_tls_logins,"
+	    "starttls_logins,pop3_dele_sessions,pop3_leave_sessions,first_seen,"
+	    "last_seen,users,users_sample,servers\r\n"
+	    "yes,192.0.2.10,pop3+imap4,110;143;995,3,3,0,2,0,1,0,1,1,"
+	    "2026-03-01T10:00:00Z,2026-03-02T12:00:00Z,1,alice,ex1;ex2\r\n"
+	    "yes,198.51.100.7,imap4,143;993,2,2,0,1,0,1,0,0,0,"
+	    "2026-03-02T08:00:00Z,2026-03-02T09:00:00Z,1,carol,ex2\r\n"
+	    "no,192.0.2.20,pop3,110,1,1,0,0,0,0,1,0,1,"
+	    "2026-03-01T11:00:00Z,2026-03-01T11:00:00Z,1,bob,ex1\r\n"
+	    "no,192.0.2.30,pop3,110,1,0,1,0,1,0,0,0,0,"
+	    "2026-03-01T12:00:00Z,2026-03-01T12:00:01Z,1,mallory,ex1\r\n"
+	    "no,198.51.100.8,imap4,10993,1,1,0,0,0,1,0,0,0,"
+	    "2026-03-02T10:00:00Z,2026-03-02T10:00:00Z,1,dave,ex2\r\n"
+	    "no,2001:db8::5,imap4,143,1,1,0,0,0,0,1,0,0,"
+	    "2026-03-02T11:00:00Z,2026-03-02T11:00:00Z,1,erin,ex2\r\n");
+	free(csv);
+	inventory_free(inv);
+}
+
+/* A user name chosen by an attacker, in a row of its own session. */
+static const char evil[] =
+    "2026-03-03T08:00:00.000Z,0000000000000001,0,10.0.0.1:143,203.0.113.9:1,,1,0,60,OpenSession,,,\r\n"
+    "2026-03-03T08:00:00.100Z,0000000000000001,1,10.0.0.1:143,203.0.113.9:1,\"=HYPERLINK(\"\"x\"\"),<script>alert(1)</script>\",9,30,40,login,x *****,R=ok,\r\n"
+    "2026-03-03T08:00:00.200Z,0000000000000002,0,10.0.0.1:143,203.0.113.9:2,,1,0,60,OpenSession,,,\r\n"
+    "2026-03-03T08:00:00.300Z,0000000000000002,1,10.0.0.1:143,203.0.113.9:2,ctl\x01\x1b[2J\xff,9,30,40,login,x *****,R=no,\r\n";
+
+Test(invreport, csv_by_user_quotes_and_defuses_formulas)
+{
+	struct inventory *inv = fixture(INV_BY_USER, evil);
+	char *csv = report(inv, INVREPORT_CSV, 0);
+
+	cr_assert_eq(strncmp(csv, "would_break,user,protocols,", 27), 0);
+	cr_assert_not_null(strstr(csv, ",clients,clients_sample,servers\r\n"));
+	cr_assert_not_null(strstr(csv,
+	    "yes,\"'=HYPERLINK(\"\"x\"\"),<script>alert(1)</script>\",imap4,143,1,1,0,1,"),
+	    "%s", csv);
+	free(csv);
+	inventory_free(inv);
+	inv = fixture(INV_BY_CLIENT_USER, NULL);
+	csv = report(inv, INVREPORT_CSV, 0);
+	cr_assert_eq(strncmp(csv, "would_break,client,user,protocols,", 34), 0);
+	cr_assert_not_null(strstr(csv, "\r\nyes,192.0.2.10,alice,pop3+imap4,"));
+	cr_assert_null(strstr(csv, "_sample"));
+	free(csv);
+	inventory_free(inv);
+}
+
+Test(invreport, json_keys_and_escaping)
+{
+	struct inventory *inv = fixture(INV_BY_USER, evil);
+	char *js = report(inv, INVREPORT_JSON, 0);
+	static const char *keys[] = {"\"schema\": 1", "\"program\": \"postern-inventory\"",
+	    "\"version\": \"0.1.0\"", "\"generated\": \"2026-03-03T12:00:00Z\"",
+	    "\"by\": \"user\"", "\"filter\": {\"since\": null, \"until\": null, "
+	    "\"protocols\": [\"pop3\",\"imap4\"]}",
+	    "\"summary\": {\"files\": 3, ", "\"rows_malformed\": 0",
+	    "\"rows_repeated\": 0", "\"clients_would_break\": 3",
+	    "\"pop3\": {\"sessions\": 4, \"clients\": 3, \"users\": 3, "
+	    "\"logins_ok\": 3, \"logins_failed\": 1, \"cleartext_logins\": 1}",
+	    "\"records\": [", "\"days\": [", "\"files\": [", "\"malformed_rows\": [",
+	    "{\"would_break\": true, \"user\": \"alice\", \"protocols\": "
+	    "[\"pop3\",\"imap4\"], \"ports\": [110,143,995], \"sessions\": 3, "
+	    "\"logins_ok\": 3, \"logins_failed\": 0, \"cleartext_logins\": 2, "
+	    "\"cleartext_failed\": 0, \"implicit_tls_logins\": 1, "
+	    "\"starttls_logins\": 0, \"pop3_dele_sessions\": 1, "
+	    "\"pop3_leave_sessions\": 1, \"first_seen\": \"2026-03-01T10:00:00Z\", "
+	    "\"last_seen\": \"2026-03-02T12:00:00Z\", \"clients\": 1, "
+	    "\"clients_sample\": [\"192.0.2.10\"], \"servers\": [\"ex1\",\"ex2\"]}",
+	    "{\"date\": \"2026-03-01\", \"pop3\": 4, \"imap4\": 0}",
+	    "{\"path\": \"ex1/POP320260301-1.LOG\", \"server\": \"ex1\", \"rows\": 20",
+	    /* control characters and bytes that are not UTF-8 */
+	    "\"user\": \"ctl\\u0001\\u001b[2J\\ufffd\"",
+	    "\"user\": \"=HYPERLINK(\\\"x\\\"),<script>alert(1)</script>\""};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		cr_assert_not_null(strstr(js, keys[i]), "missing %s in %s", keys[i], js);
+	for (const char *p = js; *p != '\0'; p++)
+		cr_assert((unsigned char)*p >= 0x20 || *p == '\n', "raw control byte");
+	free(js);
+	inventory_free(inv);
+}
+
+Test(invreport, html_self_contained_with_chart_and_escaped)
+{
+	struct inventory *inv = fixture(INV_BY_USER, evil);
+	char *html = report(inv, INVREPORT_HTML, 0);
+	const char *wb, *all, *p;
+	int scripts = 0;
+
+	cr_assert_eq(strncmp(html, "<!DOCTYPE html>", 15), 0);
+	/* Nothing fetched from anywhere. */
+	cr_assert_null(strstr(html, "http://"));
+	cr_assert_null(strstr(html, "https://"));
+	cr_assert_null(strstr(html, "src="));
+	cr_assert_null(strstr(html, "<link"));
+	cr_assert_null(strstr(html, "@import"));
+	cr_assert_not_null(strstr(html, "<svg"));
+	cr_assert_not_null(strstr(html, "<rect class=\"pop3\""));
+	cr_assert_not_null(strstr(html, "<rect class=\"imap4\""));
+	cr_assert_not_null(strstr(html, "id=\"summary\""));
+	/* The would-break list comes before the full table. */
+	wb = strstr(html, "id=\"would-break\"");
+	all = strstr(html, "id=\"inventory\"");
+	cr_assert_not_null(wb);
+	cr_assert_not_null(all);
+	cr_assert_lt(wb, all);
+	cr_assert_not_null(strstr(wb, "would break</span></td><td>alice</td>"));
+	/* Client text is escaped: the only script is the page's own. */
+	for (p = html; (p = strstr(p, "<script")) != NULL; p++)
+		scripts++;
+	cr_assert_eq(scripts, 1);
+	cr_assert_not_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+	cr_assert_null(strstr(html, "\x1b"));
+	cr_assert_not_null(strstr(html, "</html>\n"));
+	free(html);
+	inventory_free(inv);
+}
+
+Test(invreport, table_fits_the_width_and_marks_would_break)
+{
+	struct inventory *inv = fixture(INV_BY_CLIENT, evil);
+	unsigned widths[] = {0, 200, 120, 80, 60};
+
+	for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
+		char *t = report(inv, INVREPORT_TABLE, widths[w]);
+		char *line, *save = NULL;
+		bool marked = false, head = false, table = false;
+
+		for (line = strtok_r(t, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			size_t chars = 0;
+
+			for (const char *c = line; *c; c++)
+				chars += ((unsigned char)*c & 0xc0) != 0x80;
+			if (strncmp(line, "!  CLIENT", 9) == 0)
+				head = table = true;
+			/* The summary lines fit 80 columns; the table fits
+			 * whatever it is given. */
+			if (widths[w] > 0 && (table || widths[w] >= 80))
+				cr_assert_leq(chars, widths[w], "width %u: [%s]",
+				    widths[w], line);
+			if (strncmp(line, "!  192.0.2.10 ", 14) == 0)
+				marked = true;
+			cr_assert_null(strchr(line, '\x1b'));
+		}
+		cr_assert(head, "width %u", widths[w]);
+		cr_assert(marked, "width %u", widths[w]);
+		free(t);
+	}
+	inventory_free(inv);
+}
+
+Test(invreport, format_names)
+{
+	enum invreport_format f;
+
+	cr_assert_eq(invreport_parse_format("csv", &f), 0);
+	cr_assert_eq(f, INVREPORT_CSV);
+	cr_assert_eq(invreport_parse_format("HTML", &f), 0);
+	cr_assert_eq(f, INVREPORT_HTML);
+	cr_assert_eq(invreport_parse_format("xml", &f), -1);
+}
