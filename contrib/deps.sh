@@ -1,14 +1,14 @@
 # contrib/deps.sh - sourced: installs the Debian packages a step needs.
 #   deps_install build   compiler, autotools, libraries
 #   deps_install test    + Criterion, Dovecot, clients used by the tests
-#   deps_install demo    + Dovecot and curl
+#   deps_install demo    + Dovecot, curl and openssl
 # Runs apt-get only when a package is missing.
 
 deps_build=(build-essential autoconf automake pkg-config
 	libevent-dev libssl-dev libinih-dev zlib1g-dev openssl libldap-dev)
-deps_test=(libcriterion-dev dovecot-imapd dovecot-pop3d curl
-	python3 python3-pytest procps slapd ldap-utils chromium)
-deps_demo=(dovecot-imapd dovecot-pop3d curl procps)
+deps_test=(libcriterion-dev dovecot-imapd dovecot-pop3d curl fetchmail
+	openssl python3 python3-pytest procps slapd ldap-utils chromium)
+deps_demo=(dovecot-imapd dovecot-pop3d curl openssl procps)
 
 deps_install() {
 	local want=() missing=() p

@@ -1,0 +1,104 @@
+"""Fixtures of the integration tests.
+
+One private Dovecot serves the whole session; postern processes are
+started per test or per module with generated configurations on free
+loopback ports.  POSTERN_BIN names the daemon under test.
+"""
+
+import os
+import secrets
+import shutil
+import tempfile
+
+import pytest
+
+import helpers
+
+# One mailbox per purpose, so that tests that change a mailbox (APPEND,
+# DELE, fetchmail) do not disturb those that read one.
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+         "judy", "mallory")
+
+# A password that IMAP must quote with escapes or send as a literal.
+SPECIAL_USER = ("ivan", 'q"u\\o{t}e%*')
+
+
+@pytest.fixture(scope="session")
+def postern_bin():
+    path = os.environ.get("POSTERN_BIN") or os.path.join(
+        helpers.TOP, "build", "postern")
+    if not os.access(path, os.X_OK):
+        pytest.skip("no postern binary (set POSTERN_BIN)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    if shutil.which("dovecot") is None:
+        pytest.skip("dovecot is not installed")
+    users = {u: "pw-" + secrets.token_hex(6) for u in USERS}
+    users[SPECIAL_USER[0]] = SPECIAL_USER[1]
+    d = helpers.Dovecot(users)
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="session")
+def cert():
+    """postern's certificate and key: (crt, key)."""
+    d = tempfile.mkdtemp(prefix="postern-cert.")
+    yield helpers.make_cert(d, "postern")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+class PosternFactory:
+    """Starts postern processes and, at the end of its scope, stops them,
+    checking that each exited cleanly and without a sanitizer report."""
+
+    def __init__(self, binary, dovecot, cert):
+        self.binary, self.dovecot, self.cert = binary, dovecot, cert
+        self.started = []
+
+    def __call__(self, conf=None, start=True):
+        p = helpers.Postern(self.binary, self.dovecot, self.cert, conf,
+                            start=start)
+        self.started.append(p)
+        return p
+
+    def finish(self):
+        problems = []
+        for p in self.started:
+            if p.proc is None:
+                p.cleanup()
+                continue
+            expected = p.returncode  # a test that stopped it checked it
+            rc = p.stop()
+            if expected is None and rc != 0:
+                problems.append("postern exited with %s:\n%s"
+                                % (rc, p.log()))
+            for report in p.sanitizer_reports():
+                problems.append("sanitizer report:\n" + report)
+            p.cleanup()
+        if problems:
+            pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def start_postern(postern_bin, dovecot, cert):
+    """start_postern(conf=None): a postern for this test only."""
+    f = PosternFactory(postern_bin, dovecot, cert)
+    yield f
+    f.finish()
+
+
+@pytest.fixture(scope="module")
+def module_postern(postern_bin, dovecot, cert):
+    """module_postern(conf=None): a postern shared by a module's tests."""
+    f = PosternFactory(postern_bin, dovecot, cert)
+    yield f
+    f.finish()
+
+
+@pytest.fixture(scope="session")
+def sanitized(postern_bin):
+    return helpers.is_sanitized(postern_bin)

@@ -1,0 +1,384 @@
+"""Helpers for the integration tests: the private Dovecot, postern
+processes with generated configurations, and small line-oriented clients.
+
+Nothing here knows about pytest; conftest.py wires it into fixtures.
+"""
+
+import glob
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+DOVECOT_SCRIPT = os.path.join(TOP, "contrib", "dovecot-test.sh")
+
+# Every blocking network call in the tests gives up after this long, so a
+# hung daemon fails a test instead of the whole run.
+IO_TIMEOUT = 30
+
+
+def free_ports(n):
+    """n distinct loopback ports that nothing listens on right now."""
+    socks, ports = [], []
+    try:
+        while len(ports) < n:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    """Polls predicate until it is true; fails with what after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s"
+                                 % (timeout, what))
+        time.sleep(interval)
+
+
+def private_tmpdir(prefix):
+    """A directory under /tmp that Dovecot's mail user can reach: pytest's
+    own temporary directories sit below a private (0700) directory."""
+    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    os.chmod(d, 0o755)
+    return d
+
+
+def make_cert(directory, name):
+    """A self-signed certificate for localhost and 127.0.0.1; returns
+    (certificate, key) paths."""
+    crt = os.path.join(directory, name + ".crt")
+    key = os.path.join(directory, name + ".key")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-days", "2", "-sha256", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", key, "-out", crt],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return crt, key
+
+
+class Dovecot:
+    """The private Dovecot of contrib/dovecot-test.sh."""
+
+    def __init__(self, users, big_size=5 * 1024 * 1024):
+        self.dir = private_tmpdir("postern-dovecot.")
+        self.users = dict(users)
+        p = free_ports(4)
+        self.ports = {"pop3": p[0], "pop3s": p[1], "imap": p[2],
+                      "imaps": p[3]}
+        env = dict(os.environ)
+        env["DOVECOT_USERS"] = " ".join(
+            "%s:%s" % kv for kv in self.users.items())
+        env["DOVECOT_BIG_SIZE"] = str(big_size)
+        r = subprocess.run(
+            ["bash", DOVECOT_SCRIPT, "start", self.dir,
+             str(p[0]), str(p[1]), str(p[2]), str(p[3])],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            log = self.log()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise RuntimeError("dovecot-test.sh start failed:\n%s\n%s"
+                               % (r.stdout.decode(errors="replace"), log))
+        self.ca = os.path.join(self.dir, "ca.pem")
+
+    def message(self, n):
+        """The bytes message n (1, 2 or the large 3) was stored with."""
+        with open(os.path.join(self.dir, "messages", "%d.eml" % n),
+                  "rb") as f:
+            return f.read()
+
+    def maildir(self, user):
+        return os.path.join(self.dir, "mail", user, "Maildir")
+
+    def deliver(self, user, data):
+        """Puts a message straight into user's Maildir/new, as a local
+        delivery agent would."""
+        md = self.maildir(user)
+        st = os.stat(md)
+        name = "%d.P%dQ%s.postern" % (time.time(), os.getpid(),
+                                      secrets.token_hex(4))
+        tmp = os.path.join(md, "tmp", name)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chown(tmp, st.st_uid, st.st_gid)
+        os.rename(tmp, os.path.join(md, "new", name))
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "dovecot.log"),
+                      errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        subprocess.run(["bash", DOVECOT_SCRIPT, "stop", self.dir],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def render_ini(sections):
+    """INI text from {section: {key: value}}; a list value repeats the key."""
+    out = []
+    for sec, keys in sections.items():
+        if keys is None:
+            continue
+        out.append("[%s]" % sec)
+        for k, v in keys.items():
+            if v is None:
+                continue
+            for item in (v if isinstance(v, list) else [v]):
+                out.append("%s = %s" % (k, item))
+        out.append("")
+    return "\n".join(out)
+
+
+class Postern:
+    """One postern process with its own configuration file and log.
+
+    conf: {section: {key: value}} merged over the defaults: both protocols
+    on their own free loopback ports, PlainTextLogin, the private Dovecot
+    as the cleartext backend.  A section given as None is left out.
+    """
+
+    def __init__(self, binary, dovecot, cert, conf=None, start=True):
+        self.binary = binary
+        self.dovecot = dovecot
+        self.dir = tempfile.mkdtemp(prefix="postern-run.")
+        self.path = os.path.join(self.dir, "postern.ini")
+        self.logpath = os.path.join(self.dir, "postern.log")
+        self.asan_prefix = os.path.join(self.dir, "sanitizer")
+        self.cert, self.key = cert
+        p = free_ports(4)
+        self.ports = {"pop3": p[0], "pop3s": p[1], "imap": p[2],
+                      "imaps": p[3]}
+        self.conf = self.default_conf()
+        self.update(conf or {})
+        self.proc = None
+        self.returncode = None
+        if start:
+            self.start()
+
+    def default_conf(self):
+        d = self.dovecot
+        proto = {}
+        for name in ("pop3", "imap"):
+            proto[name] = {
+                "unencrypted_or_tls_bindings":
+                    "127.0.0.1:%d" % self.ports[name],
+                "ssl_bindings": "127.0.0.1:%d" % self.ports[name + "s"],
+                "login_type": "PlainTextLogin",
+                "backend": "127.0.0.1:%d" % d.ports[name],
+                "backend_tls": "none",
+                "backend_timeout": "10s",
+            }
+        return {
+            "postern": {"workers": "2", "shutdown_timeout": "5s",
+                        "log_level": "info",
+                        "pid_file": os.path.join(self.dir, "postern.pid")},
+            "tls": {"certificate": self.cert, "private_key": self.key},
+            "pop3": proto["pop3"],
+            "imap": proto["imap"],
+        }
+
+    def update(self, conf):
+        """Merges conf into the configuration and writes the file."""
+        for sec, keys in conf.items():
+            if keys is None:
+                self.conf[sec] = None
+                continue
+            if self.conf.get(sec) is None:
+                self.conf[sec] = {}
+            self.conf[sec].update(keys)
+        self.write(render_ini(self.conf))
+
+    def write(self, text):
+        with open(self.path, "w") as f:
+            f.write(text)
+
+    def env(self):
+        # Sanitizer reports go to files of their own: the daemon's log
+        # stays parseable, and a report fails the test that caused it.
+        env = dict(os.environ)
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            opts = env.get(var, "")
+            env[var] = (opts + ":" if opts else "") + \
+                "log_path=" + self.asan_prefix
+        return env
+
+    def start(self):
+        self.logfile = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", self.path], stdin=subprocess.DEVNULL,
+            stdout=self.logfile, stderr=self.logfile, env=self.env())
+        # It has bound every port once it says it has started.
+        deadline = time.monotonic() + 20
+        while "started" not in self.log():
+            if self.proc.poll() is not None:
+                raise RuntimeError("postern exited with %d:\n%s"
+                                   % (self.proc.returncode, self.log()))
+            if time.monotonic() > deadline:
+                raise RuntimeError("postern did not start:\n" + self.log())
+            time.sleep(0.02)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        with open(self.logpath, "r", errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10, count=1):
+        """Waits until pattern (a regex) has matched count log lines."""
+        rx = re.compile(pattern)
+        return wait_for(
+            lambda: len(rx.findall(self.log())) >= count, timeout,
+            "%r in postern's log:\n%s" % (pattern, self.log()))
+
+    def reload(self, conf=None, text=None):
+        if text is not None:
+            self.write(text)
+        elif conf is not None:
+            self.update(conf)
+        self.proc.send_signal(signal.SIGHUP)
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Stops the daemon; returns its exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.returncode = self.proc.returncode
+        self.logfile.close()
+        return self.returncode
+
+    def sanitizer_reports(self):
+        out = []
+        for path in sorted(glob.glob(self.asan_prefix + "*")):
+            with open(path, errors="replace") as f:
+                out.append(f.read())
+        return out
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def client_context(cafile):
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class LineClient:
+    """A raw client for exact dialogues: every byte sent is exactly what
+    the test wrote, and every line read is returned as bytes."""
+
+    def __init__(self, port, tls_ctx=None, host="127.0.0.1",
+                 timeout=IO_TIMEOUT):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls_ctx is not None:
+            self.sock = tls_ctx.wrap_socket(self.sock, server_hostname=host)
+        self.buf = b""
+        self.host = host
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed; unread: %r" % self.buf)
+        self.buf += data
+
+    def readline(self):
+        while b"\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line + b"\n"
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def cmd(self, line):
+        """Sends one line (CRLF added) and returns the first answer line."""
+        self.send(line + b"\r\n")
+        return self.readline()
+
+    def read_until_close(self, timeout=IO_TIMEOUT):
+        """Everything up to the server's close; fails if it stays open."""
+        self.sock.settimeout(timeout)
+        data, self.buf = self.buf, b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                break
+            except ssl.SSLError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def starttls(self, ctx):
+        assert self.buf == b"", "unread bytes before TLS: %r" % self.buf
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=self.host)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def curl(*args, user=None, password=None, cafile=None, timeout=120):
+    """Runs curl; returns the CompletedProcess (stdout as bytes)."""
+    cmd = ["curl", "-sS", "--max-time", str(timeout)]
+    if cafile:
+        cmd += ["--cacert", cafile]
+    if user is not None:
+        cmd += ["-u", "%s:%s" % (user, password)]
+    cmd += list(args)
+    return subprocess.run(cmd, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout + 30)
+
+
+def is_sanitized(binary):
+    """True if the binary was built with AddressSanitizer."""
+    r = subprocess.run(["ldd", binary], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL)
+    return b"libasan" in r.stdout
