@@ -14,6 +14,9 @@
 # Other settings from the environment:
 #   DOVECOT_USERS     "name:password ..." (default "demo:demo"); a password
 #                     may hold anything but blanks and colons
+#   DOVECOT_HAPROXY   "IMAP POP3 IMAPS" ports of listeners that expect a
+#                     PROXY header (haproxy = yes) from 127.0.0.0/8; unset:
+#                     none
 #   DOVECOT_BIG_SIZE  size in bytes of the large message every user gets,
 #                     0 for none (default 5 MiB)
 #
@@ -114,6 +117,7 @@ start() {
 	local imaps=${5:-${DOVECOT_IMAPS_PORT:-21993}}
 	local users=${DOVECOT_USERS:-demo:demo}
 	local big=${DOVECOT_BIG_SIZE:-5242880}
+	local hap_imap= hap_pop3= hap_imaps= hap_trusted= hap_l_imap= hap_l_pop3=
 	local mail_uid mail_gid internal internal_group login nochroot entry entries name pass p
 
 	command -v dovecot >/dev/null ||
@@ -163,6 +167,26 @@ start() {
 		make_mailbox "$dir" "$name"
 	done
 
+	# Listeners that expect a PROXY header, for forward_client_address =
+	# proxy.
+	if [ -n "${DOVECOT_HAPROXY:-}" ]; then
+		read -r hap_imap hap_pop3 hap_imaps <<<"$DOVECOT_HAPROXY"
+		hap_trusted="haproxy_trusted_networks = 127.0.0.0/8 ::1"
+		hap_l_imap="inet_listener imap_haproxy {
+		    port = $hap_imap
+		    haproxy = yes
+		  }
+		  inet_listener imaps_haproxy {
+		    port = $hap_imaps
+		    ssl = yes
+		    haproxy = yes
+		  }"
+		hap_l_pop3="inet_listener pop3_haproxy {
+		    port = $hap_pop3
+		    haproxy = yes
+		  }"
+	fi
+
 	cat >"$dir/dovecot.conf" <<-EOF
 		# Written by contrib/dovecot-test.sh: a private test instance.
 		instance_name = postern-test-$$
@@ -197,6 +221,7 @@ start() {
 		# postern connects from 127.0.0.1 and may forward the client's
 		# address (IMAP ID, POP3 XCLIENT).
 		login_trusted_networks = 127.0.0.0/8 ::1
+		$hap_trusted
 		mail_max_userip_connections = 200
 		pop3_uidl_format = %08Xu%08Xv
 
@@ -215,6 +240,7 @@ start() {
 		    port = $imaps
 		    ssl = yes
 		  }
+		  $hap_l_imap
 		}
 		service pop3-login {
 		  $nochroot
@@ -225,6 +251,7 @@ start() {
 		    port = $pop3s
 		    ssl = yes
 		  }
+		  $hap_l_pop3
 		}
 		service anvil {
 		  $nochroot

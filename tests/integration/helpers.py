@@ -81,10 +81,13 @@ class Dovecot:
     def __init__(self, users, big_size=5 * 1024 * 1024):
         self.dir = private_tmpdir("postern-dovecot.")
         self.users = dict(users)
-        p = free_ports(4)
+        p = free_ports(7)
         self.ports = {"pop3": p[0], "pop3s": p[1], "imap": p[2],
                       "imaps": p[3]}
+        # Listeners that expect a PROXY header from 127.0.0.0/8.
+        self.haproxy_ports = {"imap": p[4], "pop3": p[5], "imaps": p[6]}
         env = dict(os.environ)
+        env["DOVECOT_HAPROXY"] = "%d %d %d" % (p[4], p[5], p[6])
         env["DOVECOT_USERS"] = " ".join(
             "%s:%s" % kv for kv in self.users.items())
         env["DOVECOT_BIG_SIZE"] = str(big_size)

@@ -251,14 +251,6 @@ def closed_within(client, seconds):
         return not isinstance(e, TimeoutError)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug: at shutdown a pre-auth client gets its goodbye line but "
-    "its TCP connection stays open until every worker has finished its "
-    "grace time, when its worker has no other session left: "
-    "session_close() frees the client bufferevent, whose close(2) libevent "
-    "defers to the next loop iteration, and server_session_gone() breaks "
-    "the worker's loop first (server.c), so the descriptor is only closed "
-    "by event_base_free() in server_run() after the other workers end"))
 def test_stop_closes_preauth_connections_promptly(start_postern, dovecot):
     p = start_postern({"postern": {"workers": "2",
                                    "shutdown_timeout": "6s"}})
