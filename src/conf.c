@@ -131,8 +131,7 @@ struct conf_error {
 };
 
 static key_parser p_workers, p_string, p_abspath, p_enum, p_bool, p_duration,
-    p_bindings, p_banner, p_backend, p_cafile, p_hostname, p_uint, p_cmdsize,
-    p_addrlist;
+    p_bindings, p_banner, p_backend, p_cafile, p_hostname, p_uint, p_cmdsize;
 /* protolog */
 static key_parser p_logsize, p_logage;
 
@@ -192,7 +191,7 @@ static const struct key keys[] = {
     {S_POSTERN, "syslog", p_bool, CO(syslog), 0, 0, 0, NULL},
     {S_POSTERN, "shutdown_timeout", p_duration, CO(shutdown_timeout_ms), 0,
         HOUR_MS, 0, NULL},
-    {S_POSTERN, "trusted_proxies", p_addrlist, CO(trusted_proxies), 0, 0,
+    {S_POSTERN, "trusted_proxies", p_addrset, CO(trusted_proxies), 0, 0,
         F_LIST, NULL},
 
     {S_TLS, "certificate", p_string, CO(tls.certificate), 0, 0, 0, NULL},
@@ -1130,45 +1129,6 @@ p_bindings(struct loader *l, const struct key *k, const char *v, void *dst)
 		if (e == NULL)
 			break;
 		p = e + 1;
-	}
-	return rc;
-}
-
-/*
- * A list of addresses, CIDR blocks and a-b ranges, separated by commas or
- * blanks, into the struct addrset * at dst; repeated keys and continuation
- * lines add to it.
- */
-static int
-p_addrlist(struct loader *l, const struct key *k, const char *v, void *dst)
-{
-	struct addrset **set = dst;
-	char item[128], err[256];
-	const char *p = v;
-	size_t len;
-	int rc = 0;
-
-	if (*set == NULL && (*set = addrset_new()) == NULL) {
-		l->oom = true;
-		return -1;
-	}
-	for (;;) {
-		p += strspn(p, " \t,");
-		if (*p == '\0')
-			break;
-		len = strcspn(p, " \t,");
-		if (len >= sizeof(item)) {
-			key_error(l, k, "address '%.20s...' is too long", p);
-			rc = -1;
-		} else {
-			memcpy(item, p, len);
-			item[len] = '\0';
-			if (addrset_add(*set, item, err, sizeof(err)) == -1) {
-				key_error(l, k, "%s", err);
-				rc = -1;
-			}
-		}
-		p += len;
 	}
 	return rc;
 }
