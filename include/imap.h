@@ -339,6 +339,38 @@ void imap_sframe_init(struct imap_sframe *f);
 enum imap_frame imap_sframe_feed(struct imap_sframe *f, const char *buf,
     size_t len, size_t *consumed);
 
+/*
+ * Keeps compression (RFC 4978) from starting after login, on the bytes
+ * postern relays, without buffering them: the guard edits the bytes in
+ * place, keeping their number, and remembers its place across calls.
+ *
+ * Client to backend: a COMPRESS command has the byte after its name
+ * changed ("z COMPRESS DEFLATE" becomes "z COMPRESSXDEFLATE"), so that
+ * the backend answers it with a tagged BAD in the right place of its
+ * stream and the client goes on uncompressed, as RFC 4978 lets it.
+ * Backend to client: in a "* CAPABILITY" line or a "[CAPABILITY ...]"
+ * code, each COMPRESS= capability has its '=' changed to '-', which no
+ * client knows.  Literals in either direction are skipped by count.
+ */
+struct imap_guard {
+	int state;
+	size_t k;	  /* characters of the word being matched */
+	uint64_t lit;	  /* announced literal size, while reading "{n}" */
+	uint64_t litleft; /* literal bytes still to pass */
+	bool litcand;	  /* the line so far ends in "{n}" or "{n+}" */
+	bool inbrace;	  /* reading the n of "{n}" */
+	bool caps;	  /* server: in the list of a capability line */
+};
+
+/* Prepares g for the first line of its direction. */
+void imap_guard_init(struct imap_guard *g);
+
+/* Client to backend; returns the number of commands changed. */
+size_t imap_guard_client(struct imap_guard *g, char *buf, size_t len);
+
+/* Backend to client; returns the number of capabilities changed. */
+size_t imap_guard_server(struct imap_guard *g, char *buf, size_t len);
+
 /* The IMAP4 protocol descriptor. */
 extern const struct proto imap_proto;
 

@@ -10,6 +10,7 @@
 #define POSTERN_PROTO_H
 
 #include <stdbool.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "conf.h"
@@ -109,6 +110,15 @@ struct proto {
 
 	/* Writes the rows of commands still waiting; frees the framing. */
 	void (*relay_log_end)(struct session *s);
+
+	/*
+	 * Looks at relayed bytes before they are sent on, and may change
+	 * them in place (never their number): what the protocol must not
+	 * let through while postern follows the session, such as IMAP's
+	 * COMPRESS.  NULL: the bytes pass untouched.
+	 */
+	void (*relay_guard)(struct session *s, bool from_client, char *buf,
+	    size_t len);
 };
 
 /* The descriptor of protocol p, or NULL for a protocol not built in. */

@@ -86,6 +86,8 @@ struct imap_session {
 	char *answer;  /* backend's refusal passed on, with its code */
 	char client_name[64];
 	char client_version[32];
+	struct imap_guard cguard; /* after login: client to backend */
+	struct imap_guard sguard; /* after login: backend to client */
 };
 
 #define I(s) ((struct imap_session *)(s))
@@ -992,6 +994,8 @@ imap_login_answer(struct session *s, enum login_result r)
 		else
 			session_printf(s, "%s OK Logged in.\r\n", tag);
 		imap_preauth_free(is);
+		imap_guard_init(&is->cguard);
+		imap_guard_init(&is->sguard);
 		break;
 	case LOGIN_FAILED:
 		if (is->answer != NULL)
@@ -1177,6 +1181,28 @@ imap_relay_log_end(struct session *s)
 	s->log->relay = NULL;
 }
 
+/*
+ * RFC 4978 compression would hide the rest of the session from the
+ * protocol log and from any later check; the backend's offer of it is
+ * hidden and a client's COMPRESS is turned into a command the backend
+ * refuses, in its place in the stream.
+ */
+static void
+imap_relay_guard(struct session *s, bool from_client, char *buf, size_t len)
+{
+	struct imap_session *is = I(s);
+	size_t n;
+
+	if (from_client) {
+		n = imap_guard_client(&is->cguard, buf, len);
+		if (n > 0)
+			log_info("%s: COMPRESS refused: postern relays the "
+				 "session uncompressed",
+			    session_tag(s));
+	} else
+		(void)imap_guard_server(&is->sguard, buf, len);
+}
+
 const struct proto imap_proto = {
 	.id = PROTO_IMAP,
 	.name = "IMAP4",
@@ -1195,4 +1221,5 @@ const struct proto imap_proto = {
 	.relay_log_client = imap_relay_log_client,
 	.relay_log_backend = imap_relay_log_backend,
 	.relay_log_end = imap_relay_log_end,
+	.relay_guard = imap_relay_guard,
 };

@@ -1228,3 +1228,214 @@ imap_sframe_feed(struct imap_sframe *f, const char *buf, size_t len,
 	*consumed = len;
 	return IMAP_FRAME_MORE;
 }
+
+/* --- the compression guard --------------------------------------------- */
+
+enum {
+	G_LINE,	   /* at the start of a line */
+	G_TAG,	   /* in the tag, or the server's "*" */
+	G_WORD,	   /* the first letter of the next word */
+	G_NAME,	   /* client: matching COMPRESS */
+	G_OK,	   /* server: matching "OK [CAPABILITY" */
+	G_CAP,	   /* server: matching "CAPABILITY" */
+	G_REST,	   /* the rest of the line */
+	G_LITERAL  /* literal bytes */
+};
+
+static const char guard_verb[] = "COMPRESS";
+static const char guard_ok[] = "OK [CAPABILITY";
+static const char guard_cap[] = "CAPABILITY";
+static const char guard_comp[] = "COMPRESS=";
+
+void
+imap_guard_init(struct imap_guard *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->state = G_LINE;
+}
+
+/* Follows "{n}", "{n+}" or "{n-}" at the end of a line (c is not LF). */
+static void
+imap_guard_litcand(struct imap_guard *g, unsigned char c)
+{
+	if (c == '{') {
+		g->litcand = false;
+		g->inbrace = true;
+		g->lit = 0;
+		return;
+	}
+	if (g->inbrace) {
+		if (c >= '0' && c <= '9' && g->lit < 0xffffffffu) {
+			g->lit = g->lit * 10 + (uint64_t)(c - '0');
+			return;
+		}
+		if (c == '+' || c == '-')
+			return;
+		g->inbrace = false;
+		g->litcand = c == '}';
+		return;
+	}
+	if (c == '\r' && g->litcand)
+		return;
+	g->litcand = false;
+}
+
+/* A line ended: a literal follows, or a new line starts. */
+static void
+imap_guard_eol(struct imap_guard *g)
+{
+	if (g->litcand && g->lit > 0) {
+		g->litleft = g->lit;
+		g->state = G_LITERAL;
+	} else
+		g->state = G_LINE;
+	g->litcand = g->inbrace = g->caps = false;
+	g->lit = 0;
+	g->k = 0;
+}
+
+/* Literal bytes pass; the line they belong to goes on after them. */
+static size_t
+imap_guard_skip(struct imap_guard *g, size_t avail)
+{
+	size_t n = avail < g->litleft ? avail : (size_t)g->litleft;
+
+	g->litleft -= n;
+	if (g->litleft == 0)
+		g->state = G_REST;
+	return n;
+}
+
+/* Matches c against word[g->k]; true while it still matches. */
+static bool
+imap_guard_match(struct imap_guard *g, const char *word, unsigned char c)
+{
+	if (word[g->k] != '\0' && toupper(c) == (unsigned char)word[g->k]) {
+		g->k++;
+		return true;
+	}
+	return false;
+}
+
+size_t
+imap_guard_client(struct imap_guard *g, char *buf, size_t len)
+{
+	size_t i = 0, changed = 0;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (g->state == G_LITERAL) {
+			i += imap_guard_skip(g, len - i);
+			continue;
+		}
+		i++;
+		if (c == '\n') {
+			imap_guard_eol(g);
+			continue;
+		}
+		switch (g->state) {
+		case G_LINE:
+			g->state = G_TAG;
+			break;
+		case G_TAG:
+			if (c == ' ') {
+				g->state = G_NAME;
+				g->k = 0;
+			}
+			break;
+		case G_NAME:
+			if (imap_guard_match(g, guard_verb, c))
+				continue;
+			if (guard_verb[g->k] == '\0' && c == ' ') {
+				/* The byte after the name: this one. */
+				buf[i - 1] = 'X';
+				changed++;
+			}
+			g->state = G_REST;
+			break;
+		default:
+			break;
+		}
+		imap_guard_litcand(g, c);
+	}
+	return changed;
+}
+
+size_t
+imap_guard_server(struct imap_guard *g, char *buf, size_t len)
+{
+	size_t i = 0, changed = 0;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (g->state == G_LITERAL) {
+			i += imap_guard_skip(g, len - i);
+			continue;
+		}
+		i++;
+		if (c == '\n') {
+			imap_guard_eol(g);
+			continue;
+		}
+		switch (g->state) {
+		case G_LINE:
+			g->state = G_TAG;
+			break;
+		case G_TAG:
+			if (c == ' ')
+				g->state = G_WORD;
+			break;
+		case G_WORD:
+			/* "* CAPABILITY ..." or "... OK [CAPABILITY ...". */
+			g->k = 0;
+			if (imap_guard_match(g, guard_ok, c)) {
+				g->state = G_OK;
+				continue;
+			}
+			if (imap_guard_match(g, guard_cap, c)) {
+				g->state = G_CAP;
+				continue;
+			}
+			g->state = G_REST;
+			break;
+		case G_OK:
+		case G_CAP:
+			if (imap_guard_match(g,
+				g->state == G_OK ? guard_ok : guard_cap, c))
+				continue;
+			g->caps = c == ' ' &&
+			    (g->state == G_OK ? guard_ok : guard_cap)[g->k] ==
+				'\0';
+			g->state = G_REST;
+			g->k = 0;
+			break;
+		case G_REST:
+			if (!g->caps)
+				break;
+			/* The words of the list: COMPRESS= at their start. */
+			if (c == ' ' || c == ']') {
+				g->caps = c == ' ';
+				g->k = 0;
+				continue;
+			}
+			if (g->k == SIZE_MAX)
+				continue;
+			if (imap_guard_match(g, guard_comp, c)) {
+				if (guard_comp[g->k] == '\0') {
+					buf[i - 1] = '-';
+					changed++;
+					g->k = SIZE_MAX;
+				}
+				continue;
+			}
+			g->k = SIZE_MAX; /* not this word */
+			continue;
+		default:
+			break;
+		}
+		imap_guard_litcand(g, c);
+	}
+	return changed;
+}

@@ -28,15 +28,53 @@ static void relay_client_event_cb(struct bufferevent *bev, short what,
 static void relay_backend_event_cb(struct bufferevent *bev, short what,
     void *arg);
 
+/*
+ * Lets the protocol's guard see the first n bytes of in, where they lie,
+ * once each, before they move on.
+ */
+static void
+relay_guard(struct session *s, struct evbuffer *in, size_t n,
+    bool from_client)
+{
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr at;
+	size_t done = 0;
+
+	if (s->proto->relay_guard == NULL)
+		return;
+	while (done < n) {
+		int k;
+
+		evbuffer_ptr_set(in, &at, done, EVBUFFER_PTR_SET);
+		k = evbuffer_peek(in, (ev_ssize_t)(n - done), &at, v, 16);
+		if (k <= 0)
+			break;
+		if (k > 16)
+			k = 16;
+		for (int i = 0; i < k && done < n; i++) {
+			size_t len = v[i].iov_len;
+
+			if (len > n - done)
+				len = n - done;
+			s->proto->relay_guard(s, from_client, v[i].iov_base,
+			    len);
+			done += len;
+		}
+	}
+}
+
 /* Moves what src has read to dst; returns the byte count. */
 static size_t
-relay_move(struct bufferevent *src, struct bufferevent *dst)
+relay_move(struct session *s, struct bufferevent *src,
+    struct bufferevent *dst, bool from_client)
 {
 	struct evbuffer *in = bufferevent_get_input(src);
 	size_t n = evbuffer_get_length(in);
 
-	if (n > 0)
+	if (n > 0) {
+		relay_guard(s, in, n, from_client);
 		evbuffer_add_buffer(bufferevent_get_output(dst), in);
+	}
 	return n;
 }
 
@@ -86,6 +124,7 @@ relay_move_framed(struct session *s, struct bufferevent *src,
 	}
 	if (from_client)
 		s->log_stalled = stalled;
+	relay_guard(s, in, taken, from_client);
 	if (taken == total)
 		evbuffer_add_buffer(out, in);
 	else if (taken > 0)
@@ -115,7 +154,7 @@ relay_client_move(struct session *s)
 	size_t n;
 
 	if (!s->log_framed) {
-		n = relay_move(s->client, s->backend);
+		n = relay_move(s, s->client, s->backend, true);
 		s->bytes_in += n;
 		if (s->log != NULL && n > 0)
 			sesslog_proxy(s, n, 0);
@@ -145,7 +184,7 @@ relay_backend_move(struct session *s)
 	size_t n;
 
 	if (!s->log_framed) {
-		n = relay_move(s->backend, s->client);
+		n = relay_move(s, s->backend, s->client, false);
 		s->bytes_out += n;
 		if (s->log != NULL && n > 0)
 			sesslog_proxy(s, 0, n);
@@ -231,7 +270,7 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	relay_client_move(s);
 	/* What a full ring held back goes on unlogged: nothing will be
 	 * read after it. */
-	s->bytes_in += relay_move(s->client, s->backend);
+	s->bytes_in += relay_move(s, s->client, s->backend, true);
 	s->client_eof = true;
 	bufferevent_disable(s->client, EV_READ);
 	session_set_timeout(s, RELAY_LINGER_MS);

@@ -1150,3 +1150,105 @@ Test(imap, server_answers_with_literals_at_every_split)
 		cr_expect_eq(ev[3].bytes, len);
 	}
 }
+
+/* --- the compression guard --------------------------------------------- */
+
+/*
+ * Runs the guard over in, split at every pair of points, and checks that
+ * each way gives want and changes count things.
+ */
+static void
+guard_all_ways(bool client, const char *in, size_t len, const char *want,
+    size_t count)
+{
+	static char buf[4096];
+
+	cr_assert_lt(len, sizeof(buf));
+	for (size_t a = 0; a <= len; a++) {
+		for (size_t b = a; b <= len; b += (len > 200 ? 37 : 1)) {
+			struct imap_guard g;
+			size_t n = 0;
+
+			memcpy(buf, in, len);
+			imap_guard_init(&g);
+			if (client) {
+				n += imap_guard_client(&g, buf, a);
+				n += imap_guard_client(&g, buf + a, b - a);
+				n += imap_guard_client(&g, buf + b, len - b);
+			} else {
+				n += imap_guard_server(&g, buf, a);
+				n += imap_guard_server(&g, buf + a, b - a);
+				n += imap_guard_server(&g, buf + b, len - b);
+			}
+			cr_assert(memcmp(buf, want, len) == 0,
+			    "split %zu/%zu: got '%.*s'", a, b, (int)len, buf);
+			cr_assert_eq(n, count, "split %zu/%zu", a, b);
+		}
+	}
+}
+
+static void
+guard_check(bool client, const char *in, const char *want, size_t count)
+{
+	cr_assert_eq(strlen(in), strlen(want));
+	guard_all_ways(client, in, strlen(in), want, count);
+}
+
+Test(imap, guard_turns_compress_into_an_unknown_command)
+{
+	guard_check(true, "z COMPRESS DEFLATE\r\n", "z COMPRESSXDEFLATE\r\n",
+	    1);
+	guard_check(true, "a NOOP\r\nz compress deflate\r\nb NOOP\r\n",
+	    "a NOOP\r\nz compressXdeflate\r\nb NOOP\r\n", 1);
+	/* Other commands, and words that only start like it, pass. */
+	guard_check(true, "a COMPRESSED x\r\nb SELECT COMPRESS\r\n",
+	    "a COMPRESSED x\r\nb SELECT COMPRESS\r\n", 0);
+}
+
+Test(imap, guard_skips_client_literals)
+{
+	/* An APPEND whose message holds the command line verbatim. */
+	const char *in = "a APPEND INBOX {20+}\r\nz COMPRESS DEFLATE\r\n"
+			 "\r\nz COMPRESS DEFLATE\r\n";
+	const char *want = "a APPEND INBOX {20+}\r\nz COMPRESS DEFLATE\r\n"
+			   "\r\nz COMPRESSXDEFLATE\r\n";
+
+	guard_check(true, in, want, 1);
+	/* A synchronising literal, and a line going on after it. */
+	guard_check(true,
+	    "a LOGIN {18}\r\nz COMPRESS DEFLATE x\r\nz COMPRESS DEFLATE\r\n",
+	    "a LOGIN {18}\r\nz COMPRESS DEFLATE x\r\nz COMPRESSXDEFLATE\r\n",
+	    1);
+}
+
+Test(imap, guard_hides_compress_from_capability_lines)
+{
+	guard_check(false,
+	    "* CAPABILITY IMAP4rev1 COMPRESS=DEFLATE IDLE\r\n",
+	    "* CAPABILITY IMAP4rev1 COMPRESS-DEFLATE IDLE\r\n", 1);
+	guard_check(false,
+	    "* OK [CAPABILITY IMAP4rev1 compress=deflate] ready\r\n"
+	    "a OK [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE COMPRESS=X] done\r\n",
+	    "* OK [CAPABILITY IMAP4rev1 compress-deflate] ready\r\n"
+	    "a OK [CAPABILITY IMAP4rev1 COMPRESS-DEFLATE COMPRESS-X] done\r\n",
+	    3);
+	/* Not a capability list, or not at a word's start. */
+	guard_check(false,
+	    "* OK COMPRESS=DEFLATE\r\n* CAPABILITY XCOMPRESS=DEFLATE\r\n"
+	    "* OK [ALERT] COMPRESS=DEFLATE\r\n",
+	    "* OK COMPRESS=DEFLATE\r\n* CAPABILITY XCOMPRESS=DEFLATE\r\n"
+	    "* OK [ALERT] COMPRESS=DEFLATE\r\n",
+	    0);
+}
+
+Test(imap, guard_skips_server_literals)
+{
+	const char *in = "* 1 FETCH (BODY[] {42}\r\n"
+			 "* CAPABILITY IMAP4rev1 COMPRESS=DEFLATE\r\n)\r\n"
+			 "a OK done\r\n* CAPABILITY COMPRESS=DEFLATE\r\n";
+	const char *want = "* 1 FETCH (BODY[] {42}\r\n"
+			   "* CAPABILITY IMAP4rev1 COMPRESS=DEFLATE\r\n)\r\n"
+			   "a OK done\r\n* CAPABILITY COMPRESS-DEFLATE\r\n";
+
+	guard_check(false, in, want, 1);
+}
