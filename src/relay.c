@@ -290,6 +290,7 @@ struct relay_side {
 	bool writable;
 	bool read_wants_write; /* SSL_read said WANT_WRITE */
 	bool write_wants_read; /* SSL_write said WANT_READ */
+	bool peer_closed;      /* the peer's FIN is in (EV_CLOSED) */
 	bool eof;	       /* nothing more will be read */
 	bool error;	       /* a read or write failed */
 };
@@ -418,8 +419,9 @@ relay_read(struct relay_side *side, struct relay_buf *b)
 		if (n > 0) {
 			b->len += (size_t)n;
 			/* A short read emptied the socket: the next bytes
-			 * bring a new edge. */
-			if ((size_t)n < room)
+			 * bring a new edge.  A FIN that came with them
+			 * brings none, but epoll said so (EV_CLOSED). */
+			if ((size_t)n < room && !side->peer_closed)
 				side->readable = false;
 			return (size_t)n;
 		}
@@ -668,6 +670,8 @@ relay_direct_cb(evutil_socket_t fd, short what, void *arg)
 		side->readable = true;
 	if (what & EV_WRITE)
 		side->writable = true;
+	if (what & EV_CLOSED)
+		side->readable = side->peer_closed = true;
 	relay_pump(side->r);
 }
 
@@ -707,11 +711,14 @@ relay_direct_start(struct session *s)
 {
 	struct relay *r;
 	struct event_base *base = s->worker->base;
+	size_t in, out;
 
 	if (s->client == NULL || s->backend == NULL ||
 	    (r = calloc(1, sizeof(*r))) == NULL)
 		return -1;
 	r->s = s;
+	in = evbuffer_get_length(bufferevent_get_input(s->client));
+	out = evbuffer_get_length(bufferevent_get_input(s->backend));
 	/* What the bufferevents hold goes first: the login answer queued
 	 * for the client, then whatever either side sent after the login.
 	 * A client that pipelined more than the buffer gets a larger one
@@ -728,26 +735,32 @@ relay_direct_start(struct session *s)
 		 * and what moved goes back in order. */
 		for (int i = 0; i < 2; i++) {
 			struct relay_buf *b = &r->buf[i];
-			struct evbuffer *out = bufferevent_get_output(
+			struct evbuffer *to = bufferevent_get_output(
 			    i == RELAY_CLIENT ? s->backend : s->client);
 
 			if (b->len > 0) {
-				evbuffer_unfreeze(out, 1);
-				evbuffer_prepend(out, b->data, b->len);
-				evbuffer_freeze(out, 1);
+				evbuffer_unfreeze(to, 1);
+				evbuffer_prepend(to, b->data, b->len);
+				evbuffer_freeze(to, 1);
 			}
 			free(b->data);
 		}
 		free(r);
 		return -1;
 	}
+	/* Relayed bytes, as the bufferevent pump would have counted. */
+	s->bytes_in += in;
+	s->bytes_out += out;
+	if (s->log != NULL && in + out > 0)
+		sesslog_proxy(s, in, out);
 	relay_side_take(r, RELAY_CLIENT, &s->client);
 	relay_side_take(r, RELAY_BACKEND, &s->backend);
 	for (int i = 0; i < 2; i++) {
 		struct relay_side *side = &r->side[i];
 
 		event_assign(&side->ev, base, side->fd,
-		    EV_READ | EV_WRITE | EV_ET | EV_PERSIST, relay_direct_cb,
+		    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
+		    relay_direct_cb,
 		    side);
 		event_add(&side->ev, NULL);
 	}
