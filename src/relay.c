@@ -576,9 +576,8 @@ relay_direction(struct relay *r, int from, size_t budget)
 				b->len -= b->off;
 				b->off = 0;
 			}
-			if (relay_buf_room(b) == 0)
-				break;
-			if ((n = relay_read(src, b)) > 0) {
+			if (relay_buf_room(b) > 0 &&
+			    (n = relay_read(src, b)) > 0) {
 				total += n;
 				moved = true;
 			}
