@@ -712,7 +712,12 @@ relay_direct_start(struct session *s)
 	struct event_base *base = s->worker->base;
 	size_t in, out;
 
-	if (s->client == NULL || s->backend == NULL ||
+	/* Edges and early FINs are epoll's (the default on Linux); with
+	 * another libevent backend the bufferevent pump serves. */
+	if ((event_base_get_features(base) &
+		(EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE)) !=
+		(EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE) ||
+	    s->client == NULL || s->backend == NULL ||
 	    (r = calloc(1, sizeof(*r))) == NULL)
 		return -1;
 	r->s = s;

@@ -11,6 +11,10 @@
 #  - the client sends QUIT and shuts down its sending side: the answer
 #    still reaches it.
 #
+# Then again with an implicit-TLS backend (the fake one closes without
+# close_notify) and the protocol log counting relayed bytes (log_detail =
+# proxy), which also takes the direct pump.
+#
 # Exit 77 (skipped) without python3.  Run by "make check" from the build
 # directory; POSTERN may name the binary.
 
@@ -63,12 +67,18 @@ def free_ports(n):
         s.close()
     return ports
 
-BPORT, PPORT, SPORT = free_ports(3)
+BPORT, BTPORT, PPORT, SPORT = free_ports(4)
 
 # --- the fake backend ------------------------------------------------------
 progress = {"sent": 0}
 
-def serve(conn):
+def serve(conn, tls):
+    if tls:
+        try:
+            conn = SCTX.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            conn.close()
+            return
     f = conn.makefile("rb")
     conn.sendall(b"+OK fake ready\r\n")
     while True:
@@ -99,59 +109,97 @@ def serve(conn):
             conn.sendall(b"-ERR unknown\r\n")
     conn.close()
 
-lsock = socket.socket()
-lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-lsock.bind(("127.0.0.1", BPORT))
-lsock.listen(16)
+if TLS:
+    SCTX = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    SCTX.load_cert_chain(f"{D}/cert.pem", f"{D}/key.pem")
 
-def accept_loop():
+def listen(port):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(16)
+    return ls
+
+def accept_loop(ls, tls):
     while True:
         try:
-            c, _ = lsock.accept()
+            c, _ = ls.accept()
         except OSError:
             return
-        threading.Thread(target=serve, args=(c,), daemon=True).start()
+        threading.Thread(target=serve, args=(c, tls), daemon=True).start()
 
-threading.Thread(target=accept_loop, daemon=True).start()
+lsocks = [listen(BPORT)]
+threading.Thread(target=accept_loop, args=(lsocks[0], False),
+                 daemon=True).start()
+if TLS:
+    lsocks.append(listen(BTPORT))
+    threading.Thread(target=accept_loop, args=(lsocks[1], True),
+                     daemon=True).start()
 
 # --- postern ----------------------------------------------------------------
-ini = f"""[postern]
+daemon = None
+
+def fail(msg):
+    print("FAIL:", msg)
+    if daemon is not None:
+        daemon.terminate()
+        daemon.wait(10)
+        sys.stdout.write(open(f"{D}/postern.log").read()[-3000:])
+    sys.exit(1)
+
+def start(tls_backend):
+    global daemon
+    ini = f"""[postern]
 workers = 1
 log_level = info
 [pop3]
 unencrypted_or_tls_bindings = 127.0.0.1:{PPORT}
 ssl_bindings = {"127.0.0.1:%d" % SPORT if TLS else ""}
-backend = 127.0.0.1:{BPORT}
 login_type = PlainTextLogin
 """
-if TLS:
-    ini = ini.replace("[pop3]", f"[tls]\ncertificate = {D}/cert.pem\n"
-                      f"private_key = {D}/key.pem\n[pop3]")
-with open(f"{D}/postern.ini", "w") as fp:
-    fp.write(ini)
-env = dict(os.environ)
-# Freed buffers would sit in AddressSanitizer's quarantine and look like
-# growth.
-env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4"
-logf = open(f"{D}/postern.log", "w")
-daemon = subprocess.Popen([POSTERN, "-c", f"{D}/postern.ini"], stdout=logf,
-                          stderr=subprocess.STDOUT, env=env)
-
-def fail(msg):
-    print("FAIL:", msg)
-    daemon.terminate()
-    daemon.wait(10)
-    sys.stdout.write(open(f"{D}/postern.log").read()[-3000:])
-    sys.exit(1)
-
-for _ in range(100):
-    try:
-        socket.create_connection(("127.0.0.1", PPORT), 0.2).close()
-        break
-    except OSError:
-        time.sleep(0.1)
-else:
+    if TLS:
+        ini = ini.replace("[pop3]", f"[tls]\ncertificate = {D}/cert.pem\n"
+                          f"private_key = {D}/key.pem\n[pop3]")
+    if tls_backend:
+        ini += f"""backend = 127.0.0.1:{BTPORT}
+backend_tls = implicit
+backend_verify = no
+protocol_log_enabled = yes
+log_detail = proxy
+log_file_location = {D}/logs
+"""
+    else:
+        ini += f"backend = 127.0.0.1:{BPORT}\n"
+    with open(f"{D}/postern.ini", "w") as fp:
+        fp.write(ini)
+    env = dict(os.environ)
+    # Freed buffers would sit in AddressSanitizer's quarantine and look
+    # like growth.
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4"
+    logf = open(f"{D}/postern.log", "a")
+    daemon = subprocess.Popen([POSTERN, "-c", f"{D}/postern.ini"],
+                              stdout=logf, stderr=subprocess.STDOUT, env=env)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", PPORT), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
     fail("postern did not start")
+
+def stop():
+    global daemon
+    time.sleep(0.5)
+    if daemon.poll() is not None:
+        fail(f"postern exited with {daemon.returncode}")
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        rc = daemon.wait(40)
+    except subprocess.TimeoutExpired:
+        fail("postern did not stop")
+    if rc != 0:
+        fail(f"postern exited with {rc}")
+    daemon = None
 
 def rss_kib():
     with open(f"/proc/{daemon.pid}/status") as fp:
@@ -203,8 +251,8 @@ class Client:
             if not l.startswith(want):
                 fail(f"login: {l!r}")
 
-def run(tls):
-    mode = "tls" if tls else "plain"
+def run(tls, mode=None):
+    mode = mode or ("tls" if tls else "plain")
 
     # Pipelined behind PASS: relayed once the backend took the login.
     c = Client(tls)
@@ -284,22 +332,20 @@ def run(tls):
         fail(f"{mode}: no answer to a QUIT from a half-closed client")
     c.s.close()
 
+start(False)
 run(False)
 if TLS:
     run(True)
-time.sleep(0.5)
-if daemon.poll() is not None:
-    fail(f"postern exited with {daemon.returncode}")
-daemon.send_signal(signal.SIGTERM)
-try:
-    rc = daemon.wait(40)
-except subprocess.TimeoutExpired:
-    fail("postern did not stop")
-lsock.close()
+stop()
+if TLS:
+    start(True)
+    run(True, "tls, tls backend")
+    run(False, "plain, tls backend")
+    stop()
+for l in lsocks:
+    l.close()
 log = open(f"{D}/postern.log").read()
 if "Sanitizer" in log or "runtime error" in log:
     fail("sanitizer report")
-if rc != 0:
-    fail(f"postern exited with {rc}")
 print("relay e2e: ok")
 PYEOF
