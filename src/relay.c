@@ -254,7 +254,6 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	session_set_timeout(s, RELAY_LINGER_MS);
 }
 
-
 /*
  * The direct relay.  A bufferevent costs, per chunk, an ioctl(FIONREAD),
  * a readv, two epoll_ctl calls to switch its write event on and off, a
@@ -271,9 +270,6 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
  * must write, a write that must read); the want_* flags say which one the
  * next attempt waits for.
  */
-
-/* Bytes one direction holds at most (more only at the switch, below). */
-#define RELAY_BUF_SIZE (64 * 1024)
 
 /* Bytes moved by one callback before other sessions get their turn. */
 #define RELAY_BUDGET (1024 * 1024)
