@@ -27,6 +27,7 @@ struct bufferevent;
 struct groups_req;
 struct groups_req;
 struct proxy_wait;
+struct relay;
 struct sesslog;
 struct worker;
 
@@ -70,6 +71,7 @@ struct session {
 
 	struct bufferevent *client;
 	struct bufferevent *backend;
+	struct relay *relay; /* the direct relay, which took both sockets */
 	evutil_socket_t fd; /* the client socket until a bufferevent owns it */
 
 	struct netaddr local; /* the address the client connected to */

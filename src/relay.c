@@ -1,18 +1,35 @@
 /*
  * relay: the two-way pump after login.
  *
- * The shape is libevent's le-proxy: move the whole input buffer to the
- * partner's output, and when the partner has RELAY_HIGH_WATER bytes queued,
- * stop reading until its write callback reports that half has drained.
+ * Two pumps.  The direct one (below) is the default: it reads and writes
+ * the sockets itself.  The bufferevent one has libevent's le-proxy shape:
+ * move the whole input buffer to the partner's output, and when the
+ * partner has RELAY_HIGH_WATER bytes queued, stop reading until its write
+ * callback reports that half has drained.  It serves sessions whose
+ * commands are framed for the protocol log, which looks at the bytes in
+ * the evbuffers.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "backend.h"
 #include "log.h"
 #include "relay.h"
+#include "server.h"
 #include "session.h"
 #include "sesslog.h"
 
@@ -276,6 +293,573 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	session_set_timeout(s, RELAY_LINGER_MS);
 }
 
+/*
+ * The direct relay.  A bufferevent costs, per chunk, an ioctl(FIONREAD),
+ * a readv, two epoll_ctl calls to switch its write event on and off, a
+ * writev and a return to epoll_wait.  Here each socket has one
+ * edge-triggered event for both directions, registered once, and a
+ * callback moves bytes through a fixed buffer per direction until the
+ * source says EAGAIN or the buffer is full (which is the back-pressure:
+ * the source is not read until its partner took some).  The buffers exist
+ * only while bytes are in flight, so an idle session holds none.
+ *
+ * Because epoll reports edges, the sides remember what was last said:
+ * "readable" until a read finds nothing, "writable" until a write finds
+ * the socket full.  OpenSSL may need the opposite readiness (a read that
+ * must write, a write that must read); the want_* flags say which one the
+ * next attempt waits for.
+ */
+
+/* Bytes moved by one callback before other sessions get their turn. */
+#define RELAY_BUDGET (1024 * 1024)
+
+enum { RELAY_CLIENT, RELAY_BACKEND };
+
+struct relay_side {
+	struct event ev;
+	struct relay *r;
+	evutil_socket_t fd; /* -1 once closed */
+	SSL *ssl;	    /* NULL for a plain socket */
+	bool own_fd;	    /* the fd is ours to close; else a bufferevent's */
+	bool readable;
+	bool writable;
+	bool read_wants_write; /* SSL_read said WANT_WRITE */
+	bool write_wants_read; /* SSL_write said WANT_READ */
+	bool peer_closed;      /* the peer's FIN is in (EV_CLOSED) */
+	bool eof;	       /* nothing more will be read */
+	bool error;	       /* a read or write failed */
+};
+
+/* Bytes read from one side, waiting to be written to the other. */
+struct relay_buf {
+	char *data;
+	size_t off; /* first byte not yet written */
+	size_t len; /* end of the bytes read */
+	size_t cap;
+};
+
+struct relay {
+	struct session *s;
+	struct relay_side side[2];
+	struct relay_buf buf[2]; /* buf[i] holds what side i sent */
+	bool closing; /* the backend is gone: flush to the client, close */
+	bool lingering; /* the client is gone: its last bytes go on */
+};
+
+static void relay_direct_cb(evutil_socket_t fd, short what, void *arg);
+
+static size_t
+relay_buf_room(const struct relay_buf *b)
+{
+	return b->cap - b->len;
+}
+
+/* Makes room at the tail; false when out of memory. */
+static bool
+relay_buf_reserve(struct relay_buf *b, size_t want)
+{
+	if (b->data == NULL) {
+		size_t cap = want > RELAY_BUF_SIZE ? want : RELAY_BUF_SIZE;
+
+		if ((b->data = malloc(cap)) == NULL)
+			return false;
+		b->cap = cap;
+		b->off = b->len = 0;
+		return true;
+	}
+	/* OpenSSL takes a moved retry buffer: the contexts set
+	 * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER. */
+	if (b->off > 0 && relay_buf_room(b) < want) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (relay_buf_room(b) < want) {
+		char *p = realloc(b->data, b->len + want);
+
+		if (p == NULL)
+			return false;
+		b->data = p;
+		b->cap = b->len + want;
+	}
+	return true;
+}
+
+/* An empty buffer goes back to the allocator: idle sessions hold none. */
+static void
+relay_buf_release(struct relay_buf *b)
+{
+	if (b->data != NULL && b->off == b->len) {
+		free(b->data);
+		b->data = NULL;
+		b->off = b->len = b->cap = 0;
+	}
+}
+
+/*
+ * Takes over what a bufferevent still holds; false when out of memory.  A
+ * bufferevent's output is frozen at the front (only the bufferevent drains
+ * it), so it is thawed for the move.
+ */
+static bool
+relay_buf_take(struct relay_buf *b, struct evbuffer *from, bool output)
+{
+	size_t n = evbuffer_get_length(from);
+	int got;
+
+	if (n == 0)
+		return true;
+	if (!relay_buf_reserve(b, n))
+		return false;
+	if (output)
+		evbuffer_unfreeze(from, 1);
+	got = evbuffer_remove(from, b->data + b->len, n);
+	if (output)
+		evbuffer_freeze(from, 1);
+	if (got != (int)n)
+		return false;
+	b->len += n;
+	return true;
+}
+
+/* Whether an SSL_read failure is the end of the stream. */
+static bool
+relay_ssl_eof(int err, int n)
+{
+	unsigned long e;
+
+	if (err == SSL_ERROR_ZERO_RETURN)
+		return true;
+	e = ERR_peek_error();
+	/* A peer that closes without close_notify ends the stream: IMAP
+	 * and POP3 frame their own data, so this is no truncation. */
+	if (err == SSL_ERROR_SYSCALL && e == 0 && (n == 0 || errno == 0))
+		return true;
+	return err == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+}
+
+/* Reads from side into b; returns the byte count, 0 when nothing came. */
+static size_t
+relay_read(struct relay_side *side, struct relay_buf *b)
+{
+	size_t room = relay_buf_room(b);
+	ssize_t n;
+	int err;
+
+	if (side->ssl == NULL) {
+		do
+			n = recv(side->fd, b->data + b->len, room, 0);
+		while (n == -1 && errno == EINTR);
+		if (n > 0) {
+			b->len += (size_t)n;
+			/* A short read emptied the socket: the next bytes
+			 * bring a new edge.  A FIN that came with them
+			 * brings none, but epoll said so (EV_CLOSED). */
+			if ((size_t)n < room && !side->peer_closed)
+				side->readable = false;
+			return (size_t)n;
+		}
+		if (n == 0)
+			side->eof = true;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+			side->readable = false;
+		else
+			side->error = true;
+		return 0;
+	}
+	ERR_clear_error();
+	n = SSL_read(side->ssl, b->data + b->len,
+	    room > INT_MAX ? INT_MAX : (int)room);
+	if (n > 0) {
+		b->len += (size_t)n;
+		side->read_wants_write = false;
+		return (size_t)n;
+	}
+	switch (err = SSL_get_error(side->ssl, (int)n)) {
+	case SSL_ERROR_WANT_READ:
+		side->readable = false;
+		side->read_wants_write = false;
+		break;
+	case SSL_ERROR_WANT_WRITE:
+		side->writable = false;
+		side->read_wants_write = true;
+		break;
+	default:
+		if (relay_ssl_eof(err, (int)n))
+			side->eof = true;
+		else
+			side->error = true;
+		ERR_clear_error();
+		break;
+	}
+	return 0;
+}
+
+/* Writes b's bytes to side; returns the byte count. */
+static size_t
+relay_write(struct relay_side *side, struct relay_buf *b)
+{
+	size_t want = b->len - b->off;
+	ssize_t n;
+
+	if (side->ssl == NULL) {
+		do
+			n = send(side->fd, b->data + b->off, want,
+			    MSG_NOSIGNAL);
+		while (n == -1 && errno == EINTR);
+		if (n >= 0) {
+			b->off += (size_t)n;
+			if ((size_t)n < want)
+				side->writable = false;
+			return (size_t)n;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			side->writable = false;
+		else
+			side->error = true;
+		return 0;
+	}
+	ERR_clear_error();
+	n = SSL_write(side->ssl, b->data + b->off,
+	    want > INT_MAX ? INT_MAX : (int)want);
+	if (n > 0) {
+		b->off += (size_t)n;
+		side->write_wants_read = false;
+		return (size_t)n;
+	}
+	switch (SSL_get_error(side->ssl, (int)n)) {
+	case SSL_ERROR_WANT_WRITE:
+		side->writable = false;
+		side->write_wants_read = false;
+		break;
+	case SSL_ERROR_WANT_READ:
+		side->readable = false;
+		side->write_wants_read = true;
+		break;
+	default:
+		side->error = true;
+		ERR_clear_error();
+		break;
+	}
+	return 0;
+}
+
+static bool
+relay_can_read(const struct relay_side *side)
+{
+	if (side->fd == -1 || side->eof || side->error)
+		return false;
+	return side->read_wants_write ? side->writable : side->readable;
+}
+
+static bool
+relay_can_write(const struct relay_side *side)
+{
+	if (side->fd == -1 || side->error)
+		return false;
+	return side->write_wants_read ? side->readable : side->writable;
+}
+
+/* Stops watching a side; a bufferevent that owns the socket closes it. */
+static void
+relay_side_close(struct relay_side *side)
+{
+	if (side->fd == -1)
+		return;
+	event_del(&side->ev);
+	if (side->own_fd)
+		close(side->fd);
+	side->fd = -1;
+}
+
+/*
+ * Moves bytes one way until neither end can go on; returns the bytes read.
+ * from == to never happens: the two sides are distinct.
+ */
+static size_t
+relay_direction(struct relay *r, int from, size_t budget)
+{
+	struct relay_side *src = &r->side[from], *dst = &r->side[!from];
+	struct relay_buf *b = &r->buf[from];
+	size_t total = 0;
+
+	for (;;) {
+		bool moved = false;
+
+		if (b->off < b->len && relay_can_write(dst)) {
+			if (relay_write(dst, b) > 0)
+				moved = true;
+			if (b->off == b->len)
+				b->off = b->len = 0;
+		}
+		if (total < budget && relay_can_read(src) &&
+		    !(from == RELAY_CLIENT && r->closing) &&
+		    (b->len - b->off) < RELAY_BUF_SIZE) {
+			size_t n;
+
+			if (b->data == NULL &&
+			    !relay_buf_reserve(b, RELAY_BUF_SIZE)) {
+				src->error = true;
+				break;
+			}
+			/* Half written: moving the rest to the front costs
+			 * less than waiting for all of it to leave. */
+			if (relay_buf_room(b) == 0 && b->off >= b->cap / 2) {
+				memmove(b->data, b->data + b->off,
+				    b->len - b->off);
+				b->len -= b->off;
+				b->off = 0;
+			}
+			if (relay_buf_room(b) > 0 &&
+			    (n = relay_read(src, b)) > 0) {
+				total += n;
+				moved = true;
+			}
+		}
+		if (!moved)
+			break;
+	}
+	return total;
+}
+
+/* The backend is gone: what it sent still reaches the client. */
+static void
+relay_backend_gone(struct relay *r)
+{
+	struct session *s = r->s;
+	struct relay_side *b = &r->side[RELAY_BACKEND];
+
+	s->backend_eof = true;
+	if (b->error)
+		sesslog_close_error(s, "BackendConnectionLost");
+	session_close_after_flush(s, b->error ? "backend connection error" :
+						"backend closed the connection");
+}
+
+/*
+ * Moves bytes both ways, then acts on an end of either side.  The session
+ * may be closed on return.
+ */
+static void
+relay_pump(struct relay *r)
+{
+	struct session *s = r->s;
+	size_t in, out, budget = RELAY_BUDGET;
+	bool again = false;
+
+	for (;;) {
+		in = relay_direction(r, RELAY_CLIENT, budget);
+		out = relay_direction(r, RELAY_BACKEND, budget);
+		if (in == 0 && out == 0)
+			break;
+		s->bytes_in += in;
+		s->bytes_out += out;
+		if (s->log != NULL)
+			sesslog_proxy(s, in, out);
+		session_touch(s);
+		if (in + out >= budget) {
+			/* Other sessions get their turn; the edges that
+			 * were seen are remembered in the flags. */
+			again = true;
+			break;
+		}
+		budget -= in + out;
+	}
+	relay_buf_release(&r->buf[RELAY_CLIENT]);
+	relay_buf_release(&r->buf[RELAY_BACKEND]);
+
+	if (r->side[RELAY_CLIENT].error) {
+		session_close(s, "client connection error");
+		return;
+	}
+	if (r->closing) {
+		if (r->buf[RELAY_BACKEND].data == NULL) {
+			session_close(s, NULL);
+			return;
+		}
+	} else if (r->side[RELAY_BACKEND].eof ||
+	    r->side[RELAY_BACKEND].error) {
+		relay_backend_gone(r);
+		return;
+	} else if (r->side[RELAY_CLIENT].eof && !r->lingering) {
+		/* The client's last bytes (a QUIT, say) still reach the
+		 * backend, and the backend's answer still reaches a
+		 * client that only shut down its sending side. */
+		r->lingering = true;
+		s->client_eof = true;
+		session_set_timeout(s, RELAY_LINGER_MS);
+	}
+	if (again)
+		event_active(&r->side[RELAY_CLIENT].ev, 0, 1);
+}
+
+static void
+relay_direct_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_side *side = arg;
+
+	(void)fd;
+	if (what & EV_READ)
+		side->readable = true;
+	if (what & EV_WRITE)
+		side->writable = true;
+	if (what & EV_CLOSED)
+		side->readable = side->peer_closed = true;
+	relay_pump(side->r);
+}
+
+/*
+ * Takes a side's socket from its bufferevent.  A plain bufferevent lets go
+ * of the socket and is freed; a TLS one keeps the SSL and the socket (it
+ * frees both with the session) but is silenced: its callbacks cleared and
+ * its events deleted, including one bufferevent_disable() can leave
+ * pending while a write waits for a read.
+ */
+static void
+relay_side_take(struct relay *r, int i, struct bufferevent **bevp)
+{
+	struct relay_side *side = &r->side[i];
+	struct bufferevent *bev = *bevp;
+
+	side->r = r;
+	side->fd = bufferevent_getfd(bev);
+	side->ssl = bufferevent_openssl_get_ssl(bev);
+	side->readable = side->writable = true;
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	if (side->ssl != NULL) {
+		event_del(&bev->ev_read);
+		event_del(&bev->ev_write);
+		return;
+	}
+	side->own_fd = true;
+	bufferevent_setfd(bev, -1);
+	bufferevent_free(bev);
+	*bevp = NULL;
+}
+
+/* Switches s to the direct relay; -1 (nothing changed) when it cannot. */
+static int
+relay_direct_start(struct session *s)
+{
+	struct relay *r;
+	struct event_base *base = s->worker->base;
+	size_t in, out;
+
+	/* Edges and early FINs are epoll's (the default on Linux); with
+	 * another libevent backend the bufferevent pump serves. */
+	if ((event_base_get_features(base) &
+		(EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE)) !=
+		(EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE) ||
+	    s->client == NULL || s->backend == NULL ||
+	    (r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	r->s = s;
+	in = evbuffer_get_length(bufferevent_get_input(s->client));
+	out = evbuffer_get_length(bufferevent_get_input(s->backend));
+	/* What the bufferevents hold goes first: the login answer queued
+	 * for the client, then whatever either side sent after the login.
+	 * A client that pipelined more than the buffer gets a larger one
+	 * once. */
+	if (!relay_buf_take(&r->buf[RELAY_BACKEND],
+		bufferevent_get_output(s->client), true) ||
+	    !relay_buf_take(&r->buf[RELAY_BACKEND],
+		bufferevent_get_input(s->backend), false) ||
+	    !relay_buf_take(&r->buf[RELAY_CLIENT],
+		bufferevent_get_output(s->backend), true) ||
+	    !relay_buf_take(&r->buf[RELAY_CLIENT],
+		bufferevent_get_input(s->client), false)) {
+		/* Nothing was lost: a failed take leaves its source alone,
+		 * and what moved goes back in order. */
+		for (int i = 0; i < 2; i++) {
+			struct relay_buf *b = &r->buf[i];
+			struct evbuffer *to = bufferevent_get_output(
+			    i == RELAY_CLIENT ? s->backend : s->client);
+
+			if (b->len > 0) {
+				evbuffer_unfreeze(to, 1);
+				evbuffer_prepend(to, b->data, b->len);
+				evbuffer_freeze(to, 1);
+			}
+			free(b->data);
+		}
+		free(r);
+		return -1;
+	}
+	/* Relayed bytes, as the bufferevent pump would have counted. */
+	s->bytes_in += in;
+	s->bytes_out += out;
+	if (s->log != NULL && in + out > 0)
+		sesslog_proxy(s, in, out);
+	relay_side_take(r, RELAY_CLIENT, &s->client);
+	relay_side_take(r, RELAY_BACKEND, &s->backend);
+	for (int i = 0; i < 2; i++) {
+		struct relay_side *side = &r->side[i];
+
+		event_assign(&side->ev, base, side->fd,
+		    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
+		    relay_direct_cb,
+		    side);
+		event_add(&side->ev, NULL);
+	}
+	s->relay = r;
+	/* The first round runs from the loop, not inside the backend's
+	 * callback that ended the login. */
+	event_active(&r->side[RELAY_CLIENT].ev, EV_READ | EV_WRITE, 1);
+	event_active(&r->side[RELAY_BACKEND].ev, EV_READ | EV_WRITE, 1);
+	return 0;
+}
+
+void
+relay_client_write(struct session *s, const void *data, size_t len)
+{
+	struct relay *r = s->relay;
+	struct relay_buf *b = &r->buf[RELAY_BACKEND];
+
+	if (len == 0 || r->side[RELAY_CLIENT].fd == -1 ||
+	    !relay_buf_reserve(b, len))
+		return;
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	event_active(&r->side[RELAY_CLIENT].ev, EV_WRITE, 1);
+}
+
+void
+relay_close_after_flush(struct session *s)
+{
+	struct relay *r = s->relay;
+
+	relay_side_close(&r->side[RELAY_BACKEND]);
+	backend_close(s);
+	r->closing = true;
+	session_set_state(s, SESSION_CLOSING);
+	/* Reads stop: the client's bytes have nowhere to go. */
+	free(r->buf[RELAY_CLIENT].data);
+	memset(&r->buf[RELAY_CLIENT], 0, sizeof(r->buf[RELAY_CLIENT]));
+	if (r->buf[RELAY_BACKEND].data == NULL) {
+		session_close(s, NULL);
+		return;
+	}
+	session_set_timeout(s, RELAY_LINGER_MS);
+	event_active(&r->side[RELAY_CLIENT].ev, EV_WRITE, 1);
+}
+
+void
+relay_free(struct session *s)
+{
+	struct relay *r = s->relay;
+
+	if (r == NULL)
+		return;
+	relay_side_close(&r->side[RELAY_CLIENT]);
+	relay_side_close(&r->side[RELAY_BACKEND]);
+	free(r->buf[RELAY_CLIENT].data);
+	free(r->buf[RELAY_BACKEND].data);
+	free(r);
+	s->relay = NULL;
+}
+
 void
 relay_start(struct session *s)
 {
@@ -289,13 +873,15 @@ relay_start(struct session *s)
 				  "session are not logged",
 			    session_tag(s));
 	}
+	session_set_timeout(s, s->pc->auth_timeout_ms);
+	if (!s->log_framed && relay_direct_start(s) == 0)
+		return;
 	bufferevent_setcb(s->client, relay_client_read_cb, NULL,
 	    relay_client_event_cb, s);
 	bufferevent_setcb(s->backend, relay_backend_read_cb, NULL,
 	    relay_backend_event_cb, s);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
-	session_set_timeout(s, s->pc->auth_timeout_ms);
 	/* Whatever either side sent during the login goes on now. */
 	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
 		relay_client_read_cb(s->client, s);

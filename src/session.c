@@ -174,9 +174,12 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 void
 session_write(struct session *s, const void *data, size_t len)
 {
-	if (s->client == NULL)
+	if (s->relay != NULL)
+		relay_client_write(s, data, len);
+	else if (s->client != NULL)
+		bufferevent_write(s->client, data, len);
+	else
 		return;
-	bufferevent_write(s->client, data, len);
 	if (s->log != NULL)
 		sesslog_wrote(s, data, len);
 }
@@ -188,7 +191,7 @@ session_printf(struct session *s, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (s->client == NULL)
+	if (s->client == NULL && s->relay == NULL)
 		return;
 	/* Formatted here rather than into the buffer, so that the protocol
 	 * log sees the answer too. */
@@ -251,6 +254,7 @@ session_close(struct session *s, const char *reason)
 	groups_cancel(s->greq);
 	s->greq = NULL;
 	session_proxy_end(s);
+	relay_free(s);
 	backend_close(s);
 	if (s->client != NULL) {
 		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
@@ -304,8 +308,12 @@ session_close_after_flush(struct session *s, const char *reason)
 		log_info("%s: closing: %s", session_tag(s), reason);
 	/* The answer that ends the session is queued: its row is done. */
 	sesslog_end(s);
-	backend_close(s);
 	session_login_clear(s);
+	if (s->relay != NULL) {
+		relay_close_after_flush(s);
+		return;
+	}
+	backend_close(s);
 	if (s->client == NULL ||
 	    evbuffer_get_length(bufferevent_get_output(s->client)) == 0) {
 		session_close(s, NULL);
