@@ -613,6 +613,10 @@ relay_direction(struct relay *r, int from, size_t budget)
 			}
 			if (relay_buf_room(b) > 0 &&
 			    (n = relay_read(src, b)) > 0) {
+				if (r->s->proto->relay_guard != NULL)
+					r->s->proto->relay_guard(r->s,
+					    from == RELAY_CLIENT,
+					    b->data + b->len - n, n);
 				total += n;
 				moved = true;
 			}
@@ -786,6 +790,19 @@ relay_direct_start(struct session *s)
 		}
 		free(r);
 		return -1;
+	}
+	/* The bytes either side sent after the login are the last ones
+	 * taken into each buffer; the guard sees them once, here. */
+	if (s->proto->relay_guard != NULL) {
+		struct relay_buf *bb = &r->buf[RELAY_BACKEND];
+		struct relay_buf *cb = &r->buf[RELAY_CLIENT];
+
+		if (out > 0)
+			s->proto->relay_guard(s, false,
+			    bb->data + bb->len - out, out);
+		if (in > 0)
+			s->proto->relay_guard(s, true, cb->data + cb->len - in,
+			    in);
 	}
 	/* Relayed bytes, as the bufferevent pump would have counted. */
 	s->bytes_in += in;
