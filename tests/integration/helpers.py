@@ -385,3 +385,70 @@ def is_sanitized(binary):
     r = subprocess.run(["ldd", binary], stdout=subprocess.PIPE,
                        stderr=subprocess.DEVNULL)
     return b"libasan" in r.stdout
+
+
+SLAPD_SCRIPT = os.path.join(TOP, "contrib", "slapd-test.sh")
+
+
+class SlapdMissing(Exception):
+    """slapd, its tools or its modules are not installed."""
+
+
+class Slapd:
+    """The private OpenLDAP slapd of contrib/slapd-test.sh, loaded with
+    the given LDIF text: StartTLS with a certificate from its own CA, the
+    memberof overlay.  Raises SlapdMissing when it cannot run here."""
+
+    def __init__(self, ldif):
+        self.dir = tempfile.mkdtemp(prefix="postern-slapd.")
+        os.chmod(self.dir, 0o755)
+        path = os.path.join(self.dir, "test.ldif")
+        with open(path, "w") as f:
+            f.write(ldif)
+        r = self._script("start", path)
+        if r.returncode == 77:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise SlapdMissing(r.stdout.decode(errors="replace").strip())
+        if r.returncode != 0:
+            out = r.stdout.decode(errors="replace")
+            self.stop()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise RuntimeError("slapd-test.sh start failed:\n" + out)
+        self.env = {}
+        with open(os.path.join(self.dir, "env")) as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("=")
+                self.env[k] = v
+        self.uri = self.env["SLAPD_URI"]
+        self.ca = self.env["SLAPD_CA"]
+        self.base = self.env["SLAPD_BASE"]
+
+    def _script(self, *args):
+        return subprocess.run(["sh", SLAPD_SCRIPT, args[0], self.dir]
+                              + list(args[1:]), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+
+    def modify(self, ldif):
+        """Applies an LDIF change as the directory's administrator."""
+        subprocess.run(
+            ["ldapmodify", "-x", "-H", self.uri,
+             "-D", self.env["SLAPD_ADMIN_DN"],
+             "-y", self.env["SLAPD_ADMIN_PWFILE"]],
+            input=ldif.encode(), check=True, stdout=subprocess.DEVNULL)
+
+    def running(self):
+        return os.path.exists(os.path.join(self.dir, "slapd.pid"))
+
+    def stop(self):
+        self._script("stop")
+
+    def start(self):
+        """Starts it again on the same ports with the same database."""
+        r = self._script("start")
+        if r.returncode != 0:
+            raise RuntimeError("slapd-test.sh start failed:\n"
+                               + r.stdout.decode(errors="replace"))
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
