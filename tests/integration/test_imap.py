@@ -360,10 +360,10 @@ def test_openssl_s_client_starttls_imap(secure, dovecot, cert):
 # --- large APPEND, IDLE -----------------------------------------------------------
 
 def test_large_append_read_back_byte_exact(plain, dovecot):
-    size = 30 * 1024 * 1024
+    size = 50 * 1024 * 1024
     line = b"The quick brown fox jumps over the lazy dog 0123456789.\r\n"
     msg = (b"From: pytest <pytest@example.org>\r\n"
-           b"Subject: thirty megabytes\r\n\r\n" +
+           b"Subject: fifty megabytes\r\n\r\n" +
            line * (size // len(line)))
     imap = imaplib.IMAP4("127.0.0.1", plain.ports["imap"], timeout=120)
     try:
@@ -371,7 +371,7 @@ def test_large_append_read_back_byte_exact(plain, dovecot):
         typ, data = imap.append("INBOX", None, None, msg)
         assert typ == "OK", data
         imap.select("INBOX", readonly=True)
-        typ, data = imap.search(None, "SUBJECT", '"thirty megabytes"')
+        typ, data = imap.search(None, "SUBJECT", '"fifty megabytes"')
         assert typ == "OK" and len(data[0].split()) == 1
         got = fetch_body(imap, int(data[0]))
         assert len(got) == len(msg)

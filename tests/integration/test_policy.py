@@ -155,3 +155,31 @@ def test_directory_down_is_a_temporary_failure(start_postern, dovecot):
     assert "[UNAVAILABLE]" in str(e.value)
     i.logout()
     p.wait_log(r"user erin: GroupLookupFailed", count=2)
+
+
+def test_sighup_reloads_groups_file_and_rules(start_postern, dovecot,
+                                              tmp_path):
+    gf = groups_file(tmp_path, "POP3 Access: alice\n")
+    p = start_postern({"groups": {"file": gf},
+                       "pop3": {"required_group": "POP3 Access"}})
+    pw = dovecot.users
+
+    def pop3_login(user):
+        m = poplib.POP3("127.0.0.1", p.ports["pop3"], timeout=20)
+        m.user(user)
+        try:
+            return m.pass_(pw[user])
+        except poplib.error_proto as e:
+            return e.args[0]
+        finally:
+            m.quit()
+
+    assert pop3_login("frank").startswith(b"-ERR [AUTH]")
+    # The administrator adds frank and, in the same reload, a rule.
+    with open(gf, "w") as f:
+        f.write("POP3 Access: alice, frank\n")
+    p.reload({'rule "no alice"': {"priority": "1", "action": "deny",
+                                  "usernames": "alice"}})
+    p.wait_log(r"reload: configuration .* loaded")
+    assert pop3_login("frank").startswith(b"+OK")
+    assert pop3_login("alice").startswith(b"-ERR [AUTH]")
