@@ -350,7 +350,17 @@ def test_failed_logins_leave_no_secret(start_postern, dovecot, cert, logdir):
     # A blob on its own line is no command: logged masked.
     c.cmd(plain_blob("bob", pw))
     c.cmd(b"QUIT")
+    pcip = c.cip()
     c.close()
+    rows = session_rows(logdir, pcip)
+    assert [r["command"] for r in rows] == [
+        "OpenSession", "user", "pass", "auth", "InvalidCommand", "quit",
+        "CloseSession"]
+    assert rows[2]["parameters"] == " *****"
+    assert ctx_value(rows[2]["context"], "ErrMsg") == "ProxyNotAuthenticated"
+    assert rows[3]["parameters"] == " PLAIN"
+    assert rows[4]["parameters"].endswith("*****")
+    assert all(r["user"] in ("", "bob") for r in rows)
     c = Counted(p.ports["imap"])
     c.readline()
     c.send(b"x1 LOGIN bob {%d}\r\n" % len(wrong))
