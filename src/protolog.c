@@ -39,13 +39,6 @@
  * this is followed.
  */
 #define CLOCK_SLACK_MS (5 * 60 * 1000)
-/*
- * Once a row is queued, the writer lets more gather this long before it
- * takes them: one wake-up and one write(2) for the rows of a moment.
- * Waking it for each row cost the workers more CPU (futex wake-ups,
- * context switches, contention on the queue's lock) than the rows did.
- */
-#define GATHER_MS 100
 
 enum entry_kind { ENTRY_ROW, ENTRY_CONF };
 
@@ -585,7 +578,7 @@ writer_main(void *arg)
 			break;
 		/* Rows go to the file in well under a second all the same. */
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += GATHER_MS * 1000000L;
+		ts.tv_nsec += PROTOLOG_GATHER_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
@@ -848,7 +841,7 @@ protolog_submit(enum proto_id p, const struct protolog_row *row)
 		pl.queue_peak = pl.queue_bytes;
 	pl.queued_seq++;
 	/* The writer sleeps on an empty queue, then gathers rows until
-	 * GATHER_MS passed or the queue is half full. */
+	 * PROTOLOG_GATHER_MS passed or the queue is half full. */
 	if (was_empty || (pl.queue_bytes > pl.queue_max / 2 &&
 	    pl.queue_bytes - cost <= pl.queue_max / 2))
 		pthread_cond_signal(&pl.wake);
