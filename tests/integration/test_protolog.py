@@ -546,6 +546,9 @@ def test_read_only_directory(start_postern, dovecot, logdir):
         conf["postern"] = {"user": "nobody"}
     p = start_postern(conf, start=False)
     os.chmod(logdir, 0o755)
+    if root:
+        # Where a sanitizer report of the unprivileged daemon can go.
+        os.chmod(p.dir, 0o733)
     p.start()
     pw = dovecot.users["alice"]
     msg1 = dovecot.message(1)
