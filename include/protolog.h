@@ -296,6 +296,14 @@ struct protolog_stats {
 
 /* Default bound of the queue between the event loops and the writer. */
 #define PROTOLOG_QUEUE_MAX_DEFAULT (32u * 1024 * 1024)
+/*
+ * Once a row is queued, the writer lets more gather this long (ms) before
+ * it takes them: one wake-up and one write(2) for the rows of a moment.
+ * Waking it for each row cost the workers more CPU (futex wake-ups,
+ * context switches, contention on the queue's lock) than the rows did.
+ * A queue half full, protolog_flush() and protolog_stop() cut it short.
+ */
+#define PROTOLOG_GATHER_MS 100
 
 /*
  * Starts the writer thread with the settings of each protocol (an array

@@ -80,6 +80,7 @@ static struct {
 	pthread_t thread;
 	bool running;
 	bool stopping;
+	bool flush_wanted; /* protolog_flush() waits: no gathering */
 	struct entry *head, **tail;
 	size_t queue_bytes, queue_peak, queue_max;
 	uint64_t queued_seq, done_seq;
@@ -575,6 +576,18 @@ writer_main(void *arg)
 		}
 		if (pl.head == NULL && pl.stopping)
 			break;
+		/* Rows go to the file in well under a second all the same. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += PROTOLOG_GATHER_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!pl.stopping && !pl.flush_wanted &&
+		    pl.queue_bytes <= pl.queue_max / 2 &&
+		    pthread_cond_timedwait(&pl.wake, &pl.mu, &ts) != ETIMEDOUT)
+			;
+		pl.flush_wanted = false;
 		batch = pl.head;
 		pl.head = NULL;
 		pl.tail = &pl.head;
@@ -697,6 +710,7 @@ protolog_start(const struct protolog_conf conf[PROTO_COUNT], size_t queue_max,
 	pl.queue_max = queue_max > 0 ? queue_max : PROTOLOG_QUEUE_MAX_DEFAULT;
 	pl.queued_seq = pl.done_seq = 0;
 	pl.stopping = false;
+	pl.flush_wanted = false;
 	atomic_store(&pl.dropped, 0);
 	atomic_store(&pl.written, 0);
 	atomic_store(&pl.failed, 0);
@@ -826,8 +840,10 @@ protolog_submit(enum proto_id p, const struct protolog_row *row)
 	if (pl.queue_bytes > pl.queue_peak)
 		pl.queue_peak = pl.queue_bytes;
 	pl.queued_seq++;
-	/* The writer sleeps only on an empty queue. */
-	if (was_empty)
+	/* The writer sleeps on an empty queue, then gathers rows until
+	 * PROTOLOG_GATHER_MS passed or the queue is half full. */
+	if (was_empty || (pl.queue_bytes > pl.queue_max / 2 &&
+	    pl.queue_bytes - cost <= pl.queue_max / 2))
 		pthread_cond_signal(&pl.wake);
 	pthread_mutex_unlock(&pl.mu);
 }
@@ -839,6 +855,8 @@ protolog_flush(void)
 
 	pthread_mutex_lock(&pl.mu);
 	target = pl.queued_seq;
+	if (pl.done_seq < target)
+		pl.flush_wanted = true;
 	pthread_cond_signal(&pl.wake);
 	while (pl.running && pl.done_seq < target)
 		pthread_cond_wait(&pl.done, &pl.mu);

@@ -1336,8 +1336,9 @@ Test(protolog, stalled_disk_drops_rows_without_blocking, .init = make_tmpdir,
 	start(c, 8192);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	submit_rows(utc(2026, 1, 2, 3, 4, 5, 678), 0, 1);
-	/* Let the writer take the first row and block on the FIFO. */
-	usleep(100 * 1000);
+	/* Let the writer take the first row (after gathering for a moment)
+	 * and block on the FIFO. */
+	usleep((PROTOLOG_GATHER_MS + 300) * 1000);
 	submit_rows(utc(2026, 1, 2, 3, 4, 5, 678), 1, 2000);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	cr_assert_lt(protolog_duration(&a, &b), 2000);
