@@ -333,8 +333,9 @@ struct relay_side {
 /* Bytes read from one side, waiting to be written to the other. */
 struct relay_buf {
 	char *data;
-	size_t off; /* first byte not yet written */
-	size_t len; /* end of the bytes read */
+	size_t off;    /* first byte not yet written */
+	size_t framed; /* with framing: end of the bytes the framer saw */
+	size_t len;    /* end of the bytes read */
 	size_t cap;
 };
 
@@ -343,6 +344,8 @@ struct relay {
 	struct relay_side side[2];
 	struct relay_buf buf[2]; /* buf[i] holds what side i sent */
 	bool closing; /* the backend is gone: flush to the client, close */
+	bool framing; /* the protocol log frames commands (log_framed) */
+	bool stalled; /* framing: the ring is full, the client waits */
 	bool lingering; /* the client is gone: its last bytes go on */
 };
 
@@ -364,7 +367,7 @@ relay_buf_reserve(struct relay_buf *b, size_t want)
 		if ((b->data = malloc(cap)) == NULL)
 			return false;
 		b->cap = cap;
-		b->off = b->len = 0;
+		b->off = b->len = b->framed = 0;
 		return true;
 	}
 	/* OpenSSL takes a moved retry buffer: the contexts set
@@ -372,6 +375,7 @@ relay_buf_reserve(struct relay_buf *b, size_t want)
 	if (b->off > 0 && relay_buf_room(b) < want) {
 		memmove(b->data, b->data + b->off, b->len - b->off);
 		b->len -= b->off;
+		b->framed = b->framed > b->off ? b->framed - b->off : 0;
 		b->off = 0;
 	}
 	if (relay_buf_room(b) < want) {
@@ -392,7 +396,7 @@ relay_buf_release(struct relay_buf *b)
 	if (b->data != NULL && b->off == b->len) {
 		free(b->data);
 		b->data = NULL;
-		b->off = b->len = b->cap = 0;
+		b->off = b->len = b->framed = b->cap = 0;
 	}
 }
 
@@ -498,9 +502,9 @@ relay_read(struct relay_side *side, struct relay_buf *b)
 
 /* Writes b's bytes to side; returns the byte count. */
 static size_t
-relay_write(struct relay_side *side, struct relay_buf *b)
+relay_write(struct relay_side *side, struct relay_buf *b, size_t end)
 {
-	size_t want = b->len - b->off;
+	size_t want = end - b->off;
 	ssize_t n;
 
 	if (side->ssl == NULL) {
@@ -577,6 +581,36 @@ relay_side_close(struct relay_side *side)
  * Moves bytes one way until neither end can go on; returns the bytes read.
  * from == to never happens: the two sides are distinct.
  */
+/*
+ * protolog with log_detail = commands: the protocol's framer sees the
+ * bytes in the buffer, in order, before they may be written.  A full ring
+ * of commands waiting for answers stops it (and the client's reads) until
+ * answers from the backend make room.
+ */
+static void
+relay_frame(struct relay *r, int from)
+{
+	struct session *s = r->s;
+	struct relay_buf *b = &r->buf[from];
+	size_t k;
+
+	if (!r->framing || b->framed >= b->len)
+		return;
+	if (from == RELAY_CLIENT) {
+		k = s->proto->relay_log_client(s, b->data + b->framed,
+		    b->len - b->framed);
+		b->framed += k;
+		r->stalled = b->framed < b->len;
+	} else {
+		s->proto->relay_log_backend(s, b->data + b->framed,
+		    b->len - b->framed);
+		b->framed = b->len;
+		/* Answers arrived: the client's commands may go on. */
+		if (r->stalled)
+			relay_frame(r, RELAY_CLIENT);
+	}
+}
+
 static size_t
 relay_direction(struct relay *r, int from, size_t budget)
 {
@@ -586,15 +620,19 @@ relay_direction(struct relay *r, int from, size_t budget)
 
 	for (;;) {
 		bool moved = false;
+		size_t end;
 
-		if (b->off < b->len && relay_can_write(dst)) {
-			if (relay_write(dst, b) > 0)
+		/* Answers may have made room for waiting commands. */
+		relay_frame(r, from);
+		end = r->framing ? b->framed : b->len;
+		if (b->off < end && relay_can_write(dst)) {
+			if (relay_write(dst, b, end) > 0)
 				moved = true;
 			if (b->off == b->len)
-				b->off = b->len = 0;
+				b->off = b->len = b->framed = 0;
 		}
 		if (total < budget && relay_can_read(src) &&
-		    !(from == RELAY_CLIENT && r->closing) &&
+		    !(from == RELAY_CLIENT && (r->closing || r->stalled)) &&
 		    (b->len - b->off) < RELAY_BUF_SIZE) {
 			size_t n;
 
@@ -609,6 +647,7 @@ relay_direction(struct relay *r, int from, size_t budget)
 				memmove(b->data, b->data + b->off,
 				    b->len - b->off);
 				b->len -= b->off;
+				b->framed -= b->off;
 				b->off = 0;
 			}
 			if (relay_buf_room(b) > 0 &&
@@ -659,7 +698,7 @@ relay_pump(struct relay *r)
 			break;
 		s->bytes_in += in;
 		s->bytes_out += out;
-		if (s->log != NULL)
+		if (s->log != NULL && !r->framing)
 			sesslog_proxy(s, in, out);
 		session_touch(s);
 		if (in + out >= budget) {
@@ -807,7 +846,15 @@ relay_direct_start(struct session *s)
 	/* Relayed bytes, as the bufferevent pump would have counted. */
 	s->bytes_in += in;
 	s->bytes_out += out;
-	if (s->log != NULL && in + out > 0)
+	r->framing = s->log_framed;
+	if (r->framing) {
+		/* What postern itself queued (the login answer) is no
+		 * answer to a relayed command: the framers start after it. */
+		r->buf[RELAY_BACKEND].framed = r->buf[RELAY_BACKEND].len - out;
+		r->buf[RELAY_CLIENT].framed = r->buf[RELAY_CLIENT].len - in;
+		relay_frame(r, RELAY_CLIENT);
+		relay_frame(r, RELAY_BACKEND);
+	} else if (s->log != NULL && in + out > 0)
 		sesslog_proxy(s, in, out);
 	relay_side_take(r, RELAY_CLIENT, &s->client);
 	relay_side_take(r, RELAY_BACKEND, &s->backend);
@@ -891,7 +938,7 @@ relay_start(struct session *s)
 			    session_tag(s));
 	}
 	session_set_timeout(s, s->pc->auth_timeout_ms);
-	if (!s->log_framed && relay_direct_start(s) == 0)
+	if (relay_direct_start(s) == 0)
 		return;
 	bufferevent_setcb(s->client, relay_client_read_cb, NULL,
 	    relay_client_event_cb, s);
