@@ -592,7 +592,7 @@ relay_frame(struct relay *r, int from)
 {
 	struct session *s = r->s;
 	struct relay_buf *b = &r->buf[from];
-	size_t k;
+	size_t k, f0 = b->framed;
 
 	if (!r->framing || b->framed >= b->len)
 		return;
@@ -605,10 +605,14 @@ relay_frame(struct relay *r, int from)
 		s->proto->relay_log_backend(s, b->data + b->framed,
 		    b->len - b->framed);
 		b->framed = b->len;
-		/* Answers arrived: the client's commands may go on. */
-		if (r->stalled)
-			relay_frame(r, RELAY_CLIENT);
 	}
+	/* The log shows what was sent; the guard acts before it leaves. */
+	if (s->proto->relay_guard != NULL && b->framed > f0)
+		s->proto->relay_guard(s, from == RELAY_CLIENT, b->data + f0,
+		    b->framed - f0);
+	/* Answers arrived: the client's commands may go on. */
+	if (from == RELAY_BACKEND && r->stalled)
+		relay_frame(r, RELAY_CLIENT);
 }
 
 static size_t
@@ -652,7 +656,9 @@ relay_direction(struct relay *r, int from, size_t budget)
 			}
 			if (relay_buf_room(b) > 0 &&
 			    (n = relay_read(src, b)) > 0) {
-				if (r->s->proto->relay_guard != NULL)
+				/* Framed bytes meet the guard once framed. */
+				if (r->s->proto->relay_guard != NULL &&
+				    !r->framing)
 					r->s->proto->relay_guard(r->s,
 					    from == RELAY_CLIENT,
 					    b->data + b->len - n, n);
@@ -832,7 +838,7 @@ relay_direct_start(struct session *s)
 	}
 	/* The bytes either side sent after the login are the last ones
 	 * taken into each buffer; the guard sees them once, here. */
-	if (s->proto->relay_guard != NULL) {
+	if (s->proto->relay_guard != NULL && !s->log_framed) {
 		struct relay_buf *bb = &r->buf[RELAY_BACKEND];
 		struct relay_buf *cb = &r->buf[RELAY_CLIENT];
 
