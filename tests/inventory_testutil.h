@@ -26,18 +26,16 @@ samples_dir(void)
 	static char buf[2048];
 	const char *env = getenv("POSTERN_TESTDATA");
 	const char *src = getenv("POSTERN_SRCDIR");
-	const char *cand[3] = {NULL, NULL, NULL};
-	char c1[1024], c2[1024];
+	const char *cand[2] = {NULL, NULL};
+	char c1[1024];
 	struct stat st;
 
 	if (src == NULL)
 		src = ".";
 	snprintf(c1, sizeof(c1), "%s/tests/data", src);
-	snprintf(c2, sizeof(c2), "%s/../shared/testdata", src);
 	cand[0] = env;
 	cand[1] = c1;
-	cand[2] = c2;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 2; i++) {
 		if (cand[i] == NULL)
 			continue;
 		snprintf(buf, sizeof(buf), "%s/exchange-logs", cand[i]);
