@@ -347,6 +347,7 @@ struct relay {
 	bool framing; /* the protocol log frames commands (log_framed) */
 	bool stalled; /* framing: the ring is full, the client waits */
 	bool lingering; /* the client is gone: its last bytes go on */
+	bool backend_shut; /* ... and then the backend was told so */
 };
 
 static void relay_direct_cb(evutil_socket_t fd, short what, void *arg);
@@ -738,6 +739,24 @@ relay_pump(struct relay *r)
 		r->lingering = true;
 		s->client_eof = true;
 		session_set_timeout(s, RELAY_LINGER_MS);
+	}
+	/*
+	 * Once the client's last bytes are out, the backend hears of the
+	 * end as the client would have told it directly: it answers what
+	 * it still has and closes, instead of holding its session until
+	 * the linger time is over.
+	 */
+	if (r->lingering && !r->backend_shut &&
+	    r->buf[RELAY_CLIENT].data == NULL) {
+		struct relay_side *b = &r->side[RELAY_BACKEND];
+
+		r->backend_shut = true;
+		if (b->ssl != NULL) {
+			ERR_clear_error();
+			(void)SSL_shutdown(b->ssl);
+			ERR_clear_error();
+		} else if (b->fd != -1)
+			(void)shutdown(b->fd, SHUT_WR);
 	}
 	if (again)
 		event_active(&r->side[RELAY_CLIENT].ev, 0, 1);
