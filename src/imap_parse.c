@@ -1317,8 +1317,17 @@ imap_guard_match(struct imap_guard *g, const char *word, unsigned char c)
 	return false;
 }
 
-size_t
-imap_guard_client(struct imap_guard *g, char *buf, size_t len)
+/*
+ * One byte of a line that is neither a line end nor literal data, at *p
+ * (which the step may change); returns whether the byte may end a line in
+ * "{n}", i.e. whether the literal tracking should see it.
+ */
+typedef bool imap_guard_step(struct imap_guard *g, char *p, size_t *changed);
+
+/* What both directions share: line ends, literals, the start of a line. */
+static size_t
+imap_guard_run(struct imap_guard *g, char *buf, size_t len,
+    imap_guard_step *step)
 {
 	size_t i = 0, changed = 0;
 
@@ -1334,108 +1343,106 @@ imap_guard_client(struct imap_guard *g, char *buf, size_t len)
 			imap_guard_eol(g);
 			continue;
 		}
-		switch (g->state) {
-		case G_LINE:
+		if (g->state == G_LINE)
 			g->state = G_TAG;
-			break;
-		case G_TAG:
-			if (c == ' ') {
-				g->state = G_NAME;
-				g->k = 0;
-			}
-			break;
-		case G_NAME:
-			if (imap_guard_match(g, guard_verb, c))
-				continue;
-			if (guard_verb[g->k] == '\0' && c == ' ') {
-				/* The byte after the name: this one. */
-				buf[i - 1] = 'X';
-				changed++;
-			}
-			g->state = G_REST;
-			break;
-		default:
-			break;
-		}
+		else if (!step(g, buf + i - 1, &changed))
+			continue;
 		imap_guard_litcand(g, c);
 	}
 	return changed;
 }
 
+static bool
+imap_guard_client_step(struct imap_guard *g, char *p, size_t *changed)
+{
+	unsigned char c = (unsigned char)*p;
+
+	switch (g->state) {
+	case G_TAG:
+		if (c == ' ') {
+			g->state = G_NAME;
+			g->k = 0;
+		}
+		return true;
+	case G_NAME:
+		if (imap_guard_match(g, guard_verb, c))
+			return false;
+		if (guard_verb[g->k] == '\0' && c == ' ') {
+			/* The byte after the name: this one. */
+			*p = 'X';
+			(*changed)++;
+		}
+		g->state = G_REST;
+		return true;
+	default:
+		return true;
+	}
+}
+
+static bool
+imap_guard_server_step(struct imap_guard *g, char *p, size_t *changed)
+{
+	unsigned char c = (unsigned char)*p;
+	const char *word;
+
+	switch (g->state) {
+	case G_TAG:
+		if (c == ' ')
+			g->state = G_WORD;
+		return true;
+	case G_WORD:
+		/* "* CAPABILITY ..." or "... OK [CAPABILITY ...". */
+		g->k = 0;
+		if (imap_guard_match(g, guard_ok, c)) {
+			g->state = G_OK;
+			return false;
+		}
+		if (imap_guard_match(g, guard_cap, c)) {
+			g->state = G_CAP;
+			return false;
+		}
+		g->state = G_REST;
+		return true;
+	case G_OK:
+	case G_CAP:
+		word = g->state == G_OK ? guard_ok : guard_cap;
+		if (imap_guard_match(g, word, c))
+			return false;
+		g->caps = c == ' ' && word[g->k] == '\0';
+		g->state = G_REST;
+		g->k = 0;
+		return true;
+	case G_REST:
+		if (!g->caps)
+			return true;
+		/* The words of the list: COMPRESS= at their start. */
+		if (c == ' ' || c == ']') {
+			g->caps = c == ' ';
+			g->k = 0;
+		} else if (g->k != SIZE_MAX) {
+			if (!imap_guard_match(g, guard_comp, c))
+				g->k = SIZE_MAX; /* not this word */
+			else if (guard_comp[g->k] == '\0') {
+				*p = '-';
+				(*changed)++;
+				g->k = SIZE_MAX;
+			}
+		}
+		/* A capability list announces no literal. */
+		return false;
+	default:
+		return true;
+	}
+}
+
+size_t
+imap_guard_client(struct imap_guard *g, char *buf, size_t len)
+{
+	return imap_guard_run(g, buf, len, imap_guard_client_step);
+}
+
 size_t
 imap_guard_server(struct imap_guard *g, char *buf, size_t len)
 {
-	size_t i = 0, changed = 0;
-
-	while (i < len) {
-		unsigned char c = (unsigned char)buf[i];
-
-		if (g->state == G_LITERAL) {
-			i += imap_guard_skip(g, len - i);
-			continue;
-		}
-		i++;
-		if (c == '\n') {
-			imap_guard_eol(g);
-			continue;
-		}
-		switch (g->state) {
-		case G_LINE:
-			g->state = G_TAG;
-			break;
-		case G_TAG:
-			if (c == ' ')
-				g->state = G_WORD;
-			break;
-		case G_WORD:
-			/* "* CAPABILITY ..." or "... OK [CAPABILITY ...". */
-			g->k = 0;
-			if (imap_guard_match(g, guard_ok, c)) {
-				g->state = G_OK;
-				continue;
-			}
-			if (imap_guard_match(g, guard_cap, c)) {
-				g->state = G_CAP;
-				continue;
-			}
-			g->state = G_REST;
-			break;
-		case G_OK:
-		case G_CAP:
-			if (imap_guard_match(g,
-				g->state == G_OK ? guard_ok : guard_cap, c))
-				continue;
-			g->caps = c == ' ' &&
-			    (g->state == G_OK ? guard_ok : guard_cap)[g->k] ==
-				'\0';
-			g->state = G_REST;
-			g->k = 0;
-			break;
-		case G_REST:
-			if (!g->caps)
-				break;
-			/* The words of the list: COMPRESS= at their start. */
-			if (c == ' ' || c == ']') {
-				g->caps = c == ' ';
-				g->k = 0;
-				continue;
-			}
-			if (g->k == SIZE_MAX)
-				continue;
-			if (imap_guard_match(g, guard_comp, c)) {
-				if (guard_comp[g->k] == '\0') {
-					buf[i - 1] = '-';
-					changed++;
-					g->k = SIZE_MAX;
-				}
-				continue;
-			}
-			g->k = SIZE_MAX; /* not this word */
-			continue;
-		default:
-			break;
-		}
-		imap_guard_litcand(g, c);
-	}
-	return changed;
+	return imap_guard_run(g, buf, len, imap_guard_server_step);
 }
