@@ -31,6 +31,14 @@ SSL *tls_server_new(const struct conf *c);
 /* A new client-side SSL for pc's backend, with SNI and name checks, or NULL. */
 SSL *tls_backend_new(const struct proto_conf *pc);
 
+/*
+ * A BIO on socket fd for the direct relay: reads and writes as OpenSSL's
+ * socket BIO does, never closes fd and never tells it (BIO_get_fd() is
+ * -1), so that a bufferevent freed after the SSL moved to this BIO
+ * leaves the socket alone.  NULL when out of memory.
+ */
+BIO *tls_sockbio_new(int fd);
+
 /* "TLSv1.3" and the like, for the daemon log. */
 const char *tls_version(SSL *ssl);
 

@@ -32,6 +32,7 @@
 #include "server.h"
 #include "session.h"
 #include "sesslog.h"
+#include "tls.h"
 
 /* How long a half-closed session waits for the other side to finish. */
 #define RELAY_LINGER_MS 5000
@@ -321,6 +322,8 @@ struct relay_side {
 	evutil_socket_t fd; /* -1 once closed */
 	SSL *ssl;	    /* NULL for a plain socket */
 	bool own_fd;	    /* the fd is ours to close; else a bufferevent's */
+	bool own_ssl;	    /* so is the SSL */
+	bool goodbye;	    /* a close_notify is sent when closing (client) */
 	bool readable;
 	bool writable;
 	bool read_wants_write; /* SSL_read said WANT_WRITE */
@@ -566,13 +569,26 @@ relay_can_write(const struct relay_side *side)
 	return side->write_wants_read ? side->readable : side->writable;
 }
 
-/* Stops watching a side; a bufferevent that owns the socket closes it. */
+/*
+ * Stops watching a side and lets go of its socket and SSL; a bufferevent
+ * that still owns them frees them itself.  The client hears a close_notify
+ * first, one try, never waited for, as session_close() says it.
+ */
 static void
 relay_side_close(struct relay_side *side)
 {
 	if (side->fd == -1)
 		return;
 	event_del(&side->ev);
+	if (side->own_ssl) {
+		ERR_clear_error();
+		if (side->goodbye && SSL_is_init_finished(side->ssl))
+			(void)SSL_shutdown(side->ssl);
+		ERR_clear_error();
+		SSL_free(side->ssl);
+		side->ssl = NULL;
+		side->own_ssl = false;
+	}
 	if (side->own_fd)
 		close(side->fd);
 	side->fd = -1;
@@ -778,11 +794,15 @@ relay_direct_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Takes a side's socket from its bufferevent.  A plain bufferevent lets go
- * of the socket and is freed; a TLS one keeps the SSL and the socket (it
- * frees both with the session) but is silenced: its callbacks cleared and
- * its events deleted, including one bufferevent_disable() can leave
- * pending while a write waits for a read.
+ * Takes a side's socket from its bufferevent, which is freed.  A plain
+ * bufferevent lets go of the socket.  A TLS one would close the socket its
+ * SSL's BIO names and free the SSL: the SSL gets a BIO that names none
+ * (tls_sockbio_new()) and one more reference, so that the relay keeps
+ * both and an idle TLS session does not hold a bufferevent (about 1 KiB).
+ * Should that fail, the TLS bufferevent stays, silenced: callbacks
+ * cleared and events deleted, including one bufferevent_disable() can
+ * leave pending while a write waits for a read; it frees both with the
+ * session.
  */
 static void
 relay_side_take(struct relay *r, int i, struct bufferevent **bevp)
@@ -793,12 +813,26 @@ relay_side_take(struct relay *r, int i, struct bufferevent **bevp)
 	side->r = r;
 	side->fd = bufferevent_getfd(bev);
 	side->ssl = bufferevent_openssl_get_ssl(bev);
+	side->goodbye = i == RELAY_CLIENT;
 	side->readable = side->writable = true;
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	if (side->ssl != NULL) {
+		BIO *bio;
+
 		event_del(&bev->ev_read);
 		event_del(&bev->ev_write);
+		if ((bio = tls_sockbio_new(side->fd)) == NULL)
+			return;
+		if (SSL_up_ref(side->ssl) != 1) {
+			BIO_free(bio);
+			return;
+		}
+		SSL_set_bio(side->ssl, bio, bio);
+		side->own_ssl = true;
+		side->own_fd = true;
+		bufferevent_free(bev);
+		*bevp = NULL;
 		return;
 	}
 	side->own_fd = true;

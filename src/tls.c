@@ -4,7 +4,10 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -12,11 +15,112 @@
 #include "log.h"
 #include "tls.h"
 
+static BIO_METHOD *sockbio_method;
+static BIO_METHOD *tls_sockbio_method(void);
+
 void
 tls_init(void)
 {
 	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
 	    OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+	if (sockbio_method == NULL)
+		sockbio_method = tls_sockbio_method();
+}
+
+/*
+ * The socket BIO of the direct relay.  It reads and writes like OpenSSL's
+ * own, but does not tell its descriptor (BIO_get_fd() says -1): the
+ * relay hands a session's SSL over from its bufferevent, which on its
+ * (deferred) free closes whatever descriptor the SSL's BIO names and then
+ * drops its reference to the SSL.  Not closing is what lets the relay
+ * keep both, and the bufferevent's memory goes back.
+ */
+static int
+sockbio_fd(BIO *b)
+{
+	return (int)(intptr_t)BIO_get_data(b);
+}
+
+static int
+sockbio_write(BIO *b, const char *buf, int len)
+{
+	ssize_t n;
+
+	do
+		n = send(sockbio_fd(b), buf, (size_t)len, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	BIO_clear_retry_flags(b);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		BIO_set_retry_write(b);
+	return (int)n;
+}
+
+static int
+sockbio_read(BIO *b, char *buf, int len)
+{
+	ssize_t n;
+
+	do
+		n = recv(sockbio_fd(b), buf, (size_t)len, 0);
+	while (n == -1 && errno == EINTR);
+	BIO_clear_retry_flags(b);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		BIO_set_retry_read(b);
+	else if (n == 0)
+		BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+	return (int)n;
+}
+
+static long
+sockbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_EOF:
+		return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+	case BIO_C_GET_FD:
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+static int
+sockbio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *
+tls_sockbio_method(void)
+{
+	BIO_METHOD *m;
+
+	m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+	    "postern relay socket");
+	if (m == NULL || BIO_meth_set_write(m, sockbio_write) != 1 ||
+	    BIO_meth_set_read(m, sockbio_read) != 1 ||
+	    BIO_meth_set_ctrl(m, sockbio_ctrl) != 1 ||
+	    BIO_meth_set_create(m, sockbio_create) != 1) {
+		BIO_meth_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+BIO *
+tls_sockbio_new(int fd)
+{
+	BIO *b;
+
+	if (sockbio_method == NULL || (b = BIO_new(sockbio_method)) == NULL)
+		return NULL;
+	BIO_set_data(b, (void *)(intptr_t)fd);
+	return b;
 }
 
 const char *
