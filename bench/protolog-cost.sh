@@ -11,6 +11,7 @@
 #
 # Ports 35143 (IMAP) and 35110 (POP3); the log directory and the JSON
 # lines go to WORKDIR (default /dev/shm/plcost, tmpfs like the harness).
+# SCENARIOS narrows the run, e.g. SCENARIOS=imap-bulk:35143.
 set -u
 POSTERN=${1:?postern binary}
 HARNESS=${2:?directory of load.py}
@@ -18,6 +19,7 @@ W=${3:-/dev/shm/plcost}
 ROUNDS=${ROUNDS:-3}
 SECONDS_PER=${SECONDS_PER:-15}
 CONC=${CONC:-20}
+SCENARIOS=${SCENARIOS:-imap-login:35143 pop3-login:35110 imap-bulk:35143}
 TLS=/dev/shm/pbench/tls
 
 mkdir -p "$W"
@@ -76,7 +78,7 @@ for r in $(seq "$ROUNDS"); do
 		rm -rf "$W/logs"
 		start $mode
 		pid=$(cat "$W/postern.pid")
-		for sc in imap-login:35143 pop3-login:35110 imap-bulk:35143; do
+		for sc in $SCENARIOS; do
 			python3 "$HARNESS/load.py" --scenario "${sc%%:*}" \
 			    --port "${sc##*:}" --seconds "$SECONDS_PER" \
 			    --concurrency "$CONC" --proxy-pids "$pid" \
