@@ -425,3 +425,112 @@ Test(inventory, postern_context_keys)
 	cr_assert_eq(r->implicit_ok, 0);
 	inventory_free(inv);
 }
+
+/*
+ * Session ids of 16 hex digits: each digit position tells sessions
+ * apart, letters in either case are the same digit, and an id with a
+ * byte that is no hex digit is still one session of its own.
+ */
+Test(inventory, session_ids_of_sixteen_hex_digits)
+{
+	struct inv_options o = opts(INV_BY_CLIENT);
+	struct inventory *inv = inventory_new(&o);
+	static const char digits[] = "0123456789abcdefABCDEF";
+	static const char *const row[3] = {
+	    "2026-03-01T10:00:00.000Z,%s,0,10.0.0.1:143,192.0.2.9:1,,1,0,1,"
+	    "OpenSession,,,\n",
+	    "2026-03-01T10:00:01.000Z,%s,1,10.0.0.1:143,192.0.2.9:1,u,1,1,1,"
+	    "login,u *****,R=ok,\n",
+	    "2026-03-01T10:00:02.000Z,%s,2,10.0.0.1:143,192.0.2.9:1,,1,0,1,"
+	    "CloseSession,,,\n"};
+	char *t = NULL;
+	size_t tl = 0;
+	FILE *fp = open_memstream(&t, &tl);
+	int n = 0;
+
+	cr_assert_not_null(fp);
+	/* One session per position and digit, all open at once: 16 x 15
+	 * ids and the all-zero one.  Two ids read as one would make a
+	 * row look repeated.  The rows after the first write the letters
+	 * in the other case: A-F and a-f are the same digits. */
+	for (int step = 0; step < 3; step++)
+		for (int pos = 0; pos < 16; pos++)
+			for (int d = pos == 0 ? 0 : 1; d < 16; d++) {
+				char id[17];
+
+				memset(id, '0', 16);
+				id[16] = '\0';
+				id[pos] = digits[d < 10 || step == 0 ? d : d + 6];
+				fprintf(fp, row[step], id);
+				n += step == 0;
+			}
+	/* Not hex: still a session, not merged with 0000000000000000. */
+	fprintf(fp, row[0], "000000000000000G");
+	fprintf(fp, row[1], "000000000000000G");
+	fclose(fp);
+	inv_add_text(inv, "x.log", 0, EXLOG_PROTO_UNKNOWN, t);
+	cr_assert_eq(inventory_finish(inv), 0);
+	cr_assert_eq(n, 241);
+	cr_assert_eq(inventory_summary(inv)->rows_repeated, 0);
+	cr_assert_eq(inventory_summary(inv)->sessions, 242);
+	cr_assert_eq(find_rec(inv, "192.0.2.9", NULL)->logins_ok, 242);
+	inventory_free(inv);
+	free(t);
+}
+
+/*
+ * Many sessions open at once and ended in another order than they began:
+ * every one is counted once, whether it ended with a CloseSession or only
+ * with the end of the file.
+ */
+Test(inventory, many_interleaved_sessions_each_counted_once)
+{
+	struct inv_options o = opts(INV_BY_CLIENT_USER);
+	struct inventory *inv = inventory_new(&o);
+	char *t = NULL;
+	size_t tl = 0;
+	FILE *fp = open_memstream(&t, &tl);
+	const struct inv_record *r;
+	char user[16];
+
+	cr_assert_not_null(fp);
+	for (int i = 0; i < 100; i++)
+		fprintf(fp,
+		    "2026-03-01T10:00:00.000Z,%016X,0,10.0.0.1:995,"
+		    "192.0.2.%d:1,,1,0,1,OpenSession,,,\n"
+		    "2026-03-01T10:00:01.000Z,%016X,1,10.0.0.1:995,"
+		    "192.0.2.%d:1,user%d,1,1,1,pass, *****,R=ok,\n",
+		    i + 1, i % 7, i + 1, i % 7, i % 3);
+	/* Closed backwards; every fifth never closed. */
+	for (int i = 99; i >= 0; i--)
+		if (i % 5 != 0)
+			fprintf(fp,
+			    "2026-03-01T10:00:02.000Z,%016X,2,10.0.0.1:995,"
+			    "192.0.2.%d:1,,1,0,1,CloseSession,,,\n",
+			    i + 1, i % 7);
+	fclose(fp);
+	inv_add_text(inv, "x.log", 0, EXLOG_PROTO_POP3, t);
+	cr_assert_eq(inventory_finish(inv), 0);
+	cr_assert_eq(inventory_summary(inv)->sessions, 100);
+	for (int c = 0; c < 7; c++)
+		for (int u = 0; u < 3; u++) {
+			char cip[16];
+			uint64_t want = 0;
+
+			for (int i = 0; i < 100; i++)
+				want += i % 7 == c && i % 3 == u;
+			snprintf(cip, sizeof(cip), "192.0.2.%d", c);
+			snprintf(user, sizeof(user), "user%d", u);
+			r = find_rec(inv, cip, user);
+			if (want == 0) {
+				cr_assert_null(r);
+				continue;
+			}
+			cr_assert_not_null(r, "%s %s", cip, user);
+			cr_assert_eq(r->sessions, want, "%s %s", cip, user);
+			cr_assert_eq(r->logins_ok, want);
+			cr_assert_eq(r->implicit_ok, want);
+		}
+	inventory_free(inv);
+	free(t);
+}
