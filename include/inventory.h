@@ -202,7 +202,7 @@ size_t inventory_days(const struct inventory *inv, const struct inv_day **out);
 size_t inventory_files(
     const struct inventory *inv, const struct inv_file_info **out);
 
-/* The first INV_BAD_KEEP malformed rows. */
+/* Up to INV_BAD_KEEP malformed rows, in file and line order. */
 size_t inventory_bad_rows(
     const struct inventory *inv, const struct inv_bad_row **out);
 

@@ -1567,6 +1567,72 @@ derive(struct inventory *inv, int t, const struct rec *b, const char *k,
 	return 0;
 }
 
+struct file_order {
+	struct inv_file_info fi;
+	size_t old;
+};
+
+static int
+file_order_cmp(const void *a, const void *b)
+{
+	const struct file_order *x = a, *y = b;
+	int c = strcmp(x->fi.path, y->fi.path);
+
+	if (c != 0)
+		return c;
+	if (x->fi.server != y->fi.server)
+		return x->fi.server < y->fi.server ? -1 : 1;
+	return x->old < y->old ? -1 : x->old > y->old;
+}
+
+static int
+bad_row_cmp(const void *a, const void *b)
+{
+	const struct inv_bad_row *x = a, *y = b;
+
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/*
+ * Files, and the malformed rows that name them, in path order: threads
+ * finish files in any order, and two runs over the same logs should
+ * print the same report.
+ */
+static int
+files_sort(struct inventory *inv)
+{
+	struct file_order *o;
+	size_t *to, i, n = inv->files_n;
+
+	if (n == 0)
+		return 0;
+	o = calloc(n, sizeof(*o));
+	to = calloc(n, sizeof(*to));
+	if (o == NULL || to == NULL) {
+		free(o);
+		free(to);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		o[i].fi = inv->files[i];
+		o[i].old = i;
+	}
+	qsort(o, n, sizeof(*o), file_order_cmp);
+	for (i = 0; i < n; i++) {
+		inv->files[i] = o[i].fi;
+		to[o[i].old] = i;
+	}
+	for (i = 0; i < inv->bad_n; i++)
+		inv->bad[i].file = to[inv->bad[i].file];
+	if (inv->bad_n > 0)
+		qsort(inv->bad, inv->bad_n, sizeof(*inv->bad), bad_row_cmp);
+	free(o);
+	free(to);
+	return 0;
+}
+
 int
 inventory_finish(struct inventory *inv)
 {
@@ -1577,6 +1643,8 @@ inventory_finish(struct inventory *inv)
 	size_t i, n = 0;
 	int p;
 
+	if (files_sort(inv) < 0)
+		return -1;
 	/* Add up the views from the base table. */
 	t = &inv->t[T_BASE];
 	for (i = 0; i < t->cap; i++) {

@@ -534,3 +534,43 @@ Test(inventory, many_interleaved_sessions_each_counted_once)
 	inventory_free(inv);
 	free(t);
 }
+
+/*
+ * Files are listed in path order whatever order they were read in (threads
+ * finish them in any order), and each malformed row still names its own
+ * file, the rows in file and line order.
+ */
+Test(inventory, files_and_bad_rows_in_path_order)
+{
+	struct inv_options o = opts(INV_BY_CLIENT);
+	struct inventory *inv = inventory_new(&o);
+	static const char ok[] = "2026-03-01T10:00:00.000Z,01,0,10.0.0.1:143,"
+				 "192.0.2.1:1,,1,0,1,OpenSession,,,\n";
+	static const char bad[] = "yesterday,01,0,10.0.0.1:143,"
+				  "192.0.2.1:1,,1,0,1,OpenSession,,,\n";
+	const struct inv_file_info *files;
+	const struct inv_bad_row *b;
+	char c[512], a[512];
+
+	snprintf(c, sizeof(c), "%s%s%s", ok, ok, bad);	   /* line 3 */
+	snprintf(a, sizeof(a), "%s%s%s", bad, ok, bad);	   /* lines 1, 3 */
+	inv_add_text(inv, "logs/c.log", 0, EXLOG_PROTO_IMAP4, c);
+	inv_add_text(inv, "logs/b.log", 1, EXLOG_PROTO_IMAP4, ok);
+	inv_add_text(inv, "logs/a.log", 0, EXLOG_PROTO_IMAP4, a);
+	cr_assert_eq(inventory_finish(inv), 0);
+	cr_assert_eq(inventory_files(inv, &files), 3);
+	cr_assert_str_eq(files[0].path, "logs/a.log");
+	cr_assert_str_eq(files[1].path, "logs/b.log");
+	cr_assert_str_eq(files[2].path, "logs/c.log");
+	cr_assert_eq(files[0].bad, 2);
+	cr_assert_eq(files[1].server, 1);
+	cr_assert_eq(files[2].rows, 2);
+	cr_assert_eq(inventory_bad_rows(inv, &b), 3);
+	cr_assert_str_eq(files[b[0].file].path, "logs/a.log");
+	cr_assert_eq(b[0].line, 1);
+	cr_assert_str_eq(files[b[1].file].path, "logs/a.log");
+	cr_assert_eq(b[1].line, 3);
+	cr_assert_str_eq(files[b[2].file].path, "logs/c.log");
+	cr_assert_eq(b[2].line, 3);
+	inventory_free(inv);
+}
