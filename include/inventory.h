@@ -198,7 +198,7 @@ size_t inventory_records(
 /* The days with sessions, oldest first (after inventory_finish()). */
 size_t inventory_days(const struct inventory *inv, const struct inv_day **out);
 
-/* The files read or left out, in the order they were noted. */
+/* The files read or left out; in path order once finished. */
 size_t inventory_files(
     const struct inventory *inv, const struct inv_file_info **out);
 
