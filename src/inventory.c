@@ -83,7 +83,7 @@ enum {
 	T_BASE,	      /* client, user and (for INV_BY_SOFTWARE) software */
 	T_CLIENT,     /* by client address */
 	T_USER,	      /* by user */
-	T_PAIR,	      /* by client address and user */
+	T_PAIR,	      /* by client and user, for INV_BY_SOFTWARE (else T_BASE) */
 	T_SOFT,	      /* by software, only for INV_BY_SOFTWARE */
 	T_SOFTCLIENT, /* software and client pairs, only for INV_BY_SOFTWARE */
 	T_COUNT
@@ -341,6 +341,35 @@ table_get(struct inventory *inv, struct table *t, const char *k, size_t kl,
 {
 	return table_get3(inv, t, k, kl, k2, k2l, pair, NULL, 0, create);
 }
+
+/*
+ * Fetches the slot of hash h into the cache, or (once the slot is there)
+ * the record with that hash: the slots of a probe run lie next to each
+ * other, and the record's block holds the counters, the lookup's fields
+ * at its end and the folded key after it.
+ */
+static void
+table_prefetch(const struct table *t, uint64_t h, bool record)
+{
+	size_t j, mask = t->cap - 1;
+	const struct rec *r;
+
+	if (t->cap == 0)
+		return;
+	if (!record) {
+		__builtin_prefetch(&t->slot[h & mask]);
+		return;
+	}
+	for (j = h & mask; (r = t->slot[j].r) != NULL; j = (j + 1) & mask)
+		if (t->slot[j].hash == h) {
+			for (size_t o = 0; o < sizeof(*r) + 64; o += 64)
+				__builtin_prefetch((const char *)r + o);
+			return;
+		}
+}
+
+/* How many base records ahead the client and user records are fetched. */
+#define DERIVE_AHEAD 16
 
 static void
 rec_add_port(struct inv_record *r, uint16_t port)
@@ -839,7 +868,7 @@ session_defer(struct inv_file *f, const struct session *s,
     enum exlog_logtype lt)
 {
 	struct inventory *inv = f->inv;
-	struct table *t = &inv->t[T_BASE];
+	const struct table *t = &inv->t[T_BASE];
 	unsigned i = f->pipe_next, half = (i + INV_PIPE / 2) % INV_PIPE;
 	struct session *d = &f->pipe[i];
 
@@ -854,20 +883,10 @@ session_defer(struct inv_file *f, const struct session *s,
 	memcpy(d->soft, s->soft, (size_t)s->softlen + 1);
 	f->pipe_lt[i] = lt;
 	f->pipe_next = (i + 1) % INV_PIPE;
-	if (t->cap == 0)
-		return;
 	f->pipe_hash[i] = session_key_hash(inv, d);
-	__builtin_prefetch(&t->slot[f->pipe_hash[i] & (t->cap - 1)]);
-	if (f->pipe_n > INV_PIPE / 2) {
-		const struct slot *sl =
-		    &t->slot[f->pipe_hash[half] & (t->cap - 1)];
-
-		/* The record's block: the counters, the lookup's fields at
-		 * its end and the folded key after it. */
-		if (sl->r != NULL)
-			for (size_t o = 0; o < sizeof(struct rec) + 64; o += 64)
-				__builtin_prefetch((const char *)sl->r + o);
-	}
+	table_prefetch(t, f->pipe_hash[i], false);
+	if (f->pipe_n > INV_PIPE / 2)
+		table_prefetch(t, f->pipe_hash[half], true);
 }
 
 /* Adds what waits in the ring, oldest first. */
@@ -1432,7 +1451,9 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 	size_t i, off = dst->files_n;
 	int t, p;
 
-	/* Only the base table: the others are derived from it at the end. */
+	/* Only the base table: the others are derived from it at the end.
+	 * A record's hash is the same in both: the slot it will find in
+	 * dst, then the record there, are fetched a few records ahead. */
 	for (t = T_BASE; t <= T_BASE; t++) {
 		const struct table *st = &src->t[t];
 
@@ -1440,6 +1461,14 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 			const struct rec *r = st->slot[i].r;
 			struct rec *d;
 
+			if (i + 2 * DERIVE_AHEAD < st->cap &&
+			    st->slot[i + 2 * DERIVE_AHEAD].r != NULL)
+				table_prefetch(&dst->t[t],
+				    st->slot[i + 2 * DERIVE_AHEAD].hash, false);
+			if (i + DERIVE_AHEAD < st->cap &&
+			    st->slot[i + DERIVE_AHEAD].r != NULL)
+				table_prefetch(&dst->t[t],
+				    st->slot[i + DERIVE_AHEAD].hash, true);
 			if (r == NULL)
 				continue;
 			d = table_get3(dst, &dst->t[t], r->pub.key, r->keylen,
@@ -1527,44 +1556,124 @@ day_cmp(const void *a, const void *b)
 }
 
 /* Counts, for each record of table `to`, the distinct partners found in
- * the pair table, and keeps a few of their names. */
+ * the pair table (keyed by that record's key first), and keeps a few of
+ * their names. */
 static void
-relate(struct inventory *inv, int pairs, int to, bool by_second)
+relate(struct inventory *inv, int pairs, int to)
 {
 	const struct table *pt = &inv->t[pairs];
 
 	for (size_t i = 0; i < pt->cap; i++) {
 		const struct rec *p = pt->slot[i].r;
 		struct rec *r;
-		const char *name;
 
 		if (p == NULL || p->keylen == 0 || p->key2len == 0)
 			continue;
-		if (by_second)
-			r = table_get(inv, &inv->t[to], p->pub.key2, p->key2len,
-			    NULL, 0, false, false);
-		else
-			r = table_get(inv, &inv->t[to], p->pub.key, p->keylen,
-			    NULL, 0, false, false);
+		r = table_get(inv, &inv->t[to], p->pub.key, p->keylen, NULL, 0,
+		    false, false);
 		if (r == NULL)
 			continue;
-		name = by_second ? p->pub.key : p->pub.key2;
 		r->pub.nrelated++;
-		rec_add_sample(&r->pub, name);
+		rec_add_sample(&r->pub, p->pub.key2);
 	}
 }
 
 /* Adds base record b into the record of key (k, k2) of table t. */
-static int
+static struct rec *
 derive(struct inventory *inv, int t, const struct rec *b, const char *k,
     size_t kl, const char *k2, size_t k2l)
 {
 	struct rec *r = table_get(inv, &inv->t[t], k, kl, k2, k2l, k2 != NULL, true);
 
-	if (r == NULL)
-		return -1;
-	rec_merge(inv, &r->pub, &b->pub);
-	return 0;
+	if (r != NULL)
+		rec_merge(inv, &r->pub, &b->pub);
+	return r;
+}
+
+/* The hash of a one-part key, as table_get() computes it. */
+static uint64_t
+key_hash(const char *k, size_t kl)
+{
+	char fk[FKEY_MAX];
+
+	return hash_bytes(fk, fold_key(fk, k, kl, NULL, 0, NULL, 0));
+}
+
+/*
+ * Adds every base record into the client and user views, and (by
+ * software) the software views.  Without software in the key a base
+ * record is one client and user pair, so the base table is the pairs'
+ * view itself, and the users seen from a client (or the clients of a
+ * user) are counted here from it.  The lookups are random over tables
+ * larger than the cache: the slot and then the record of each are
+ * fetched while earlier base records are added.
+ */
+static int
+derive_all(struct inventory *inv)
+{
+	const struct table *bt = &inv->t[T_BASE];
+	bool soft = inv->opt.by == INV_BY_SOFTWARE;
+	const struct rec **list;
+	uint64_t *hc, *hu;
+	size_t i, n = 0;
+	int rc = -1;
+
+	if (bt->n == 0)
+		return 0;
+	list = malloc(bt->n * sizeof(*list));
+	hc = malloc(bt->n * sizeof(*hc));
+	hu = malloc(bt->n * sizeof(*hu));
+	if (list == NULL || hc == NULL || hu == NULL)
+		goto out;
+	for (i = 0; i < bt->cap; i++)
+		if (bt->slot[i].r != NULL)
+			list[n++] = bt->slot[i].r;
+	for (i = 0; i < n; i++) {
+		const struct rec *b = list[i];
+		struct rec *c, *u;
+		size_t a = i + DERIVE_AHEAD, h = i + DERIVE_AHEAD / 2;
+
+		if (a < n) {
+			hc[a] = key_hash(list[a]->pub.key, list[a]->keylen);
+			hu[a] = key_hash(list[a]->pub.key2, list[a]->key2len);
+			table_prefetch(&inv->t[T_CLIENT], hc[a], false);
+			table_prefetch(&inv->t[T_USER], hu[a], false);
+		}
+		if (h < n && h >= DERIVE_AHEAD) {
+			table_prefetch(&inv->t[T_CLIENT], hc[h], true);
+			table_prefetch(&inv->t[T_USER], hu[h], true);
+		}
+		if ((c = derive(inv, T_CLIENT, b, b->pub.key, b->keylen, NULL,
+			 0)) == NULL ||
+		    (u = derive(inv, T_USER, b, b->pub.key2, b->key2len, NULL,
+			 0)) == NULL)
+			goto out;
+		if (soft) {
+			if (derive(inv, T_PAIR, b, b->pub.key, b->keylen,
+				b->pub.key2, b->key2len) == NULL ||
+			    derive(inv, T_SOFT, b, b->key3, b->key3len, NULL,
+				0) == NULL ||
+			    derive(inv, T_SOFTCLIENT, b, b->key3, b->key3len,
+				b->pub.key, b->keylen) == NULL)
+				goto out;
+			continue;
+		}
+		if (b->keylen == 0 || b->key2len == 0)
+			continue;
+		if (inv->opt.by == INV_BY_CLIENT) {
+			c->pub.nrelated++;
+			rec_add_sample(&c->pub, b->pub.key2);
+		} else if (inv->opt.by == INV_BY_USER) {
+			u->pub.nrelated++;
+			rec_add_sample(&u->pub, b->pub.key);
+		}
+	}
+	rc = 0;
+out:
+	free(list);
+	free(hc);
+	free(hu);
+	return rc;
 }
 
 struct file_order {
@@ -1636,47 +1745,18 @@ files_sort(struct inventory *inv)
 int
 inventory_finish(struct inventory *inv)
 {
+	/* Without software in the key, the base table is the pairs' view. */
 	static const int which[] = {[INV_BY_CLIENT] = T_CLIENT,
-	    [INV_BY_USER] = T_USER, [INV_BY_CLIENT_USER] = T_PAIR,
+	    [INV_BY_USER] = T_USER, [INV_BY_CLIENT_USER] = T_BASE,
 	    [INV_BY_SOFTWARE] = T_SOFT};
 	const struct table *t;
 	size_t i, n = 0;
 	int p;
 
-	if (files_sort(inv) < 0)
+	if (files_sort(inv) < 0 || derive_all(inv) < 0)
 		return -1;
-	/* Add up the views from the base table. */
-	t = &inv->t[T_BASE];
-	for (i = 0; i < t->cap; i++) {
-		const struct rec *b = t->slot[i].r;
-
-		if (b == NULL)
-			continue;
-		if (derive(inv, T_CLIENT, b, b->pub.key, b->keylen, NULL, 0) < 0 ||
-		    derive(inv, T_USER, b, b->pub.key2, b->key2len, NULL, 0) < 0 ||
-		    derive(inv, T_PAIR, b, b->pub.key, b->keylen, b->pub.key2,
-			b->key2len) < 0)
-			return -1;
-		if (inv->opt.by == INV_BY_SOFTWARE &&
-		    (derive(inv, T_SOFT, b, b->key3, b->key3len, NULL, 0) < 0 ||
-			derive(inv, T_SOFTCLIENT, b, b->key3, b->key3len,
-			    b->pub.key, b->keylen) < 0))
-			return -1;
-	}
-
-	switch (inv->opt.by) {
-	case INV_BY_CLIENT:
-		relate(inv, T_PAIR, T_CLIENT, false);
-		break;
-	case INV_BY_USER:
-		relate(inv, T_PAIR, T_USER, true);
-		break;
-	case INV_BY_SOFTWARE:
-		relate(inv, T_SOFTCLIENT, T_SOFT, false);
-		break;
-	case INV_BY_CLIENT_USER:
-		break;
-	}
+	if (inv->opt.by == INV_BY_SOFTWARE)
+		relate(inv, T_SOFTCLIENT, T_SOFT);
 	t = &inv->t[T_CLIENT];
 	for (i = 0; i < t->cap; i++) {
 		const struct inv_record *r = t->slot[i].r ? &t->slot[i].r->pub : NULL;
