@@ -497,8 +497,17 @@ json_str(FILE *out, const char *s)
 	if (p == NULL)
 		p = (const unsigned char *)"";
 	while (*p != '\0') {
+		const unsigned char *q = p;
 		size_t n;
 
+		/* Plain printable ASCII, most of a report, goes in runs. */
+		while (*q >= 0x20 && *q < 0x7f && *q != '"' && *q != '\\')
+			q++;
+		if (q > p) {
+			fwrite(p, 1, (size_t)(q - p), out);
+			p = q;
+			continue;
+		}
 		if (*p == '"' || *p == '\\') {
 			fputc('\\', out);
 			fputc(*p++, out);
