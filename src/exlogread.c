@@ -205,17 +205,32 @@ split_quoted(const char *s, size_t len, size_t from, int n,
 }
 
 /*
- * What a scanner found from the start of a line: the offsets of its first
- * commas, up to one more than a row may have.
+ * A scanner's progress through a line: the fields it has found go
+ * straight into the row.
  */
 struct scan {
-	size_t comma[EXLOG_FIELDS];
-	int n;
+	const char *s;		/* the line */
+	struct exlog_span *f;	/* the row's fields */
+	size_t start;		/* where the field being read starts */
+	int n;			/* fields found, that is commas seen */
 };
 
 /*
- * Records the commas in mask m (bit i: offset base + i).  Returns true at
- * the comma that makes too many fields, with its offset in *stop.
+ * Records the comma at offset pos.  Returns true when it makes too many
+ * fields.
+ */
+static inline bool
+scan_comma(struct scan *sc, size_t pos)
+{
+	sc->f[sc->n].p = sc->s + sc->start;
+	sc->f[sc->n].len = pos - sc->start;
+	sc->start = pos + 1;
+	return ++sc->n == EXLOG_FIELDS;
+}
+
+/*
+ * Records the commas in mask m (bit i: offset base + i).  Returns true
+ * at the comma that makes too many fields, with its offset in *stop.
  */
 static inline bool
 scan_commas(struct scan *sc, uint32_t m, size_t base, size_t *stop)
@@ -223,8 +238,7 @@ scan_commas(struct scan *sc, uint32_t m, size_t base, size_t *stop)
 	while (m != 0) {
 		size_t pos = base + (size_t)__builtin_ctz(m);
 
-		sc->comma[sc->n++] = pos;
-		if (sc->n == EXLOG_FIELDS) {
+		if (scan_comma(sc, pos)) {
 			*stop = pos;
 			return true;
 		}
@@ -234,10 +248,10 @@ scan_commas(struct scan *sc, uint32_t m, size_t base, size_t *stop)
 }
 
 /*
- * The scanners look at s[i..len) with the commas before i in sc, and
+ * The scanners look at s[i..len), the commas before i recorded in sc, and
  * return the offset of the first '\n' or '"', or of the comma that makes
  * too many fields (sc->n is then EXLOG_FIELDS), or len when there is none
- * of them; sc holds the commas before that offset.
+ * of them; sc then holds the fields before that offset.
  */
 static size_t
 scan_scalar(const char *s, size_t len, size_t i, struct scan *sc)
@@ -245,11 +259,8 @@ scan_scalar(const char *s, size_t len, size_t i, struct scan *sc)
 	for (; i < len; i++) {
 		if (s[i] == '\n' || s[i] == '"')
 			return i;
-		if (s[i] == ',') {
-			sc->comma[sc->n++] = i;
-			if (sc->n == EXLOG_FIELDS)
-				return i;
-		}
+		if (s[i] == ',' && scan_comma(sc, i))
+			return i;
 	}
 	return len;
 }
@@ -269,14 +280,12 @@ scan_sse2(const char *s, size_t len, size_t i, struct scan *sc)
 		c = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma));
 		e = (uint32_t)_mm_movemask_epi8(_mm_or_si128(
 		    _mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, lf)));
-		if (e != 0) {
-			/* Only the commas before the line end or quote count. */
-			if (scan_commas(sc, c & ((e & -e) - 1), i, &stop))
-				return stop;
-			return i + (size_t)__builtin_ctz(e);
-		}
-		if (scan_commas(sc, c, i, &stop))
+		/* Only the commas before the first LF or quote count (with
+		 * none, the mask keeps them all). */
+		if (scan_commas(sc, c & ((e & -e) - 1), i, &stop))
 			return stop;
+		if (e != 0)
+			return i + (size_t)__builtin_ctz(e);
 	}
 	return scan_scalar(s, len, i, sc);
 }
@@ -298,23 +307,24 @@ scan_avx2(const char *s, size_t len, size_t i, struct scan *sc)
 		c = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, comma));
 		e = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
 		    _mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, lf)));
-		if (e != 0) {
-			if (scan_commas(sc, c & ((e & -e) - 1), i, &stop))
-				return stop;
-			return i + (size_t)__builtin_ctz(e);
-		}
-		if (scan_commas(sc, c, i, &stop))
+		if (scan_commas(sc, c & ((e & -e) - 1), i, &stop))
 			return stop;
+		if (e != 0)
+			return i + (size_t)__builtin_ctz(e);
 	}
 	/* The last bytes of a block, where 32 would read past its end. */
 	return scan_scalar(s, len, i, sc);
 }
 #endif
 
-/* Runs the reader's scanner over s[0..len). */
+/* Runs the reader's scanner over s[0..len), filling in row's fields. */
 static inline size_t
-scan(const struct exlog_reader *r, const char *s, size_t len, struct scan *sc)
+scan(const struct exlog_reader *r, const char *s, size_t len,
+    struct exlog_row *row, struct scan *sc)
 {
+	sc->s = s;
+	sc->f = row->f;
+	sc->start = 0;
 	sc->n = 0;
 	switch (r->scanner) {
 #ifdef EXLOG_AVX2
@@ -331,42 +341,30 @@ scan(const struct exlog_reader *r, const char *s, size_t len, struct scan *sc)
 }
 
 /*
- * Makes the row of a complete line s[0..len) (no LF, no CR, not a comment)
- * from what the scanner found in it: stop is where it stopped, len or more
- * when it met neither a quote nor too many fields.
+ * Finishes the row of a complete line s[0..len) (no LF, no CR, not a
+ * comment) that the scanner has been over: stop is where it stopped, len
+ * or more when it met neither a quote nor too many fields.
  */
 static void
 split_line(struct exlog_reader *r, const char *s, size_t len,
     const struct scan *sc, size_t stop, struct exlog_row *row)
 {
-	size_t start = 0;
-	int n;
-
 	row->line = r->line;
 	if (len > EXLOG_LINE_MAX) {
 		row->nfields = 0;
 		row->bad = EXLOG_BAD_TOOLONG;
-		n = 0;
-		goto clear;
-	}
-	for (n = 0; n < sc->n && n < EXLOG_FIELDS - 1; n++) {
-		row->f[n].p = s + start;
-		row->f[n].len = sc->comma[n] - start;
-		start = sc->comma[n] + 1;
-	}
-	if (sc->n == EXLOG_FIELDS) {
-		row->nfields = n;
+	} else if (sc->n == EXLOG_FIELDS) {
+		row->nfields = EXLOG_FIELDS - 1;
 		row->bad = EXLOG_BAD_FIELDS;
 	} else if (stop < len) {
 		/* A quote: the fields before it stand, the rest is split anew. */
-		row->bad = split_quoted(s, len, start, n, row, r->scratch);
+		row->bad = split_quoted(s, len, sc->start, sc->n, row, r->scratch);
 	} else {
-		row->f[n].p = s + start;
-		row->f[n].len = len - start;
-		row->nfields = n + 1;
+		row->f[sc->n].p = s + sc->start;
+		row->f[sc->n].len = len - sc->start;
+		row->nfields = sc->n + 1;
 		row->bad = EXLOG_BAD_NONE;
 	}
-clear:
 	/* Only the fields a short row lacks need clearing. */
 	for (int i = row->nfields; i < EXLOG_FIELDS; i++) {
 		row->f[i].p = s;
@@ -393,6 +391,8 @@ exlog_line(struct exlog_reader *r, const char *s, size_t len,
     struct exlog_row *row)
 {
 	static const char bom[] = "\xef\xbb\xbf";
+	struct scan sc;
+	size_t stop;
 
 	r->line++;
 	if (len > 0 && s[len - 1] == '\r')
@@ -420,13 +420,12 @@ exlog_line(struct exlog_reader *r, const char *s, size_t len,
 		return false;
 	}
 	if (len > EXLOG_LINE_MAX) {
-		split_line(r, s, len, NULL, 0, row);
-	} else {
-		struct scan sc;
-		size_t stop = scan(r, s, len, &sc);
-
-		split_line(r, s, len, &sc, stop, row);
-	}
+		/* Not worth scanning. */
+		stop = len;
+		sc.n = 0;
+	} else
+		stop = scan(r, s, len, row, &sc);
+	split_line(r, s, len, &sc, stop, row);
 	return true;
 }
 
@@ -450,7 +449,7 @@ exlog_read(struct exlog_reader *r, const char *buf, size_t len, size_t *used,
 			 * while looking for its end.
 			 */
 			struct scan sc;
-			size_t stop = scan(r, p, avail, &sc);
+			size_t stop = scan(r, p, avail, row, &sc);
 
 			if (stop == avail)
 				nl = NULL;
