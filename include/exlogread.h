@@ -95,6 +95,7 @@ struct exlog_reader {
 	bool discarding;	   /* inside an overlong line */
 	enum exlog_logtype logtype; /* from the last "#Log-type:" line */
 	uint64_t comments;	   /* '#', field-name and empty lines skipped */
+	int scanner;		   /* the line scanner exlog_reader_init() chose */
 };
 
 /*
@@ -145,6 +146,17 @@ size_t exlog_unescape(const char *p, size_t len, char *out, size_t cap);
  */
 bool exlog_context_get(const char *ctx, size_t len, const char *key,
     struct exlog_span *value);
+
+/*
+ * For tests only: makes the readers initialised from now on use one line
+ * scanner, "avx2", "sse2" or "scalar" (NULL: the best the CPU has, the
+ * default), so that every one can be tested on any machine.  Returns -1,
+ * changing nothing, when the scanner is not built in or the CPU lacks it.
+ */
+int exlog_scanner_force(const char *name);
+
+/* For tests only: the name of the line scanner a reader uses. */
+const char *exlog_scanner_name(const struct exlog_reader *r);
 
 /* A short English name for a bad-row reason. */
 const char *exlog_bad_name(enum exlog_bad bad);

@@ -1,10 +1,12 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "exlogread.h"
 #include "inventory_testutil.h"
@@ -350,4 +352,490 @@ Test(exlogread, context_values)
 	cr_assert_not(exlog_context_get(ctx, strlen(ctx), "Flag", &v));
 	cr_assert_not(exlog_context_get(ctx, strlen(ctx), "ProxySuccess", &v));
 	cr_assert_not(exlog_context_get("", 0, "R", &v));
+}
+
+/*
+ * The line scanners.  Every one (AVX2, SSE2, a byte at a time) is checked
+ * against a reference reader written for clarity alone, a line and a byte
+ * at a time, over generated lines: commas, quotes and line ends at every
+ * offset of a 16-, 32- or 64-byte step, and every input fed split at every
+ * byte so that lines cross block boundaries.
+ */
+
+/* The parameter of a test: names, not pointers, which would not survive
+ * Criterion's running each test in a process of its own. */
+struct scanner {
+	char name[8];
+};
+
+static struct scanner scanners[] = {{"avx2"}, {"sse2"}, {"scalar"}};
+
+/* Makes the readers of this test use the named scanner. */
+static void
+use_scanner(const char *name)
+{
+	struct exlog_reader r;
+
+	if (exlog_scanner_force(name) < 0) {
+		cr_assert_str_neq(name, "scalar", "no scalar scanner");
+#if defined(__x86_64__) && defined(__GNUC__)
+		/* SSE2 is part of x86-64; only AVX2 may be missing. */
+		cr_assert(strcmp(name, "avx2") == 0 && !__builtin_cpu_supports("avx2"),
+		    "scanner %s not available", name);
+#endif
+		cr_skip_test("no %s scanner on this CPU", name);
+	}
+	cr_assert_eq(exlog_reader_init(&r), 0);
+	cr_assert_str_eq(exlog_scanner_name(&r), name);
+	exlog_reader_free(&r);
+}
+
+/* One line (no LF) as the reference sees it; appends the result to sb. */
+static void
+ref_line(struct strbuf *sb, unsigned long long ln, const char *s, size_t len)
+{
+	struct strbuf fields = {0};
+	enum exlog_bad bad = EXLOG_BAD_NONE;
+	size_t i = 0;
+	int n = 0;
+	char tmp[64];
+
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	if (ln == 1 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+		s += 3;
+		len -= 3;
+	}
+	if (len == 0 || s[0] == '#' ||
+	    (len >= 9 && strncasecmp(s, "dateTime,", 9) == 0))
+		return;
+	sb_str(&fields, "");
+	if (len > EXLOG_LINE_MAX)
+		bad = EXLOG_BAD_TOOLONG;
+	while (bad == EXLOG_BAD_NONE) {
+		if (n == EXLOG_FIELDS) {
+			bad = EXLOG_BAD_FIELDS;
+			break;
+		}
+		sb_str(&fields, "|");
+		if (i < len && s[i] == '"') {
+			/* Quoted: up to a quote that is not doubled. */
+			for (i++;; i++) {
+				if (i == len) {
+					bad = EXLOG_BAD_QUOTE;
+					break;
+				}
+				if (s[i] == '"' && i + 1 < len && s[i + 1] == '"')
+					i++;
+				else if (s[i] == '"')
+					break;
+				sb_add(&fields, s + i, 1);
+			}
+			if (bad != EXLOG_BAD_NONE)
+				break;
+			i++;
+			if (i < len && s[i] != ',') {
+				bad = EXLOG_BAD_QUOTE;
+				break;
+			}
+		} else {
+			for (; i < len && s[i] != ','; i++)
+				sb_add(&fields, s + i, 1);
+		}
+		n++;
+		if (i == len)
+			break;
+		i++;
+	}
+	if (bad == EXLOG_BAD_NONE && n < EXLOG_MIN_FIELDS)
+		bad = EXLOG_BAD_FIELDS;
+	if (bad != EXLOG_BAD_NONE)
+		snprintf(tmp, sizeof(tmp), "BAD %llu %d\n", ln, (int)bad);
+	else
+		snprintf(tmp, sizeof(tmp), "ROW %llu %d:", ln, n);
+	sb_str(sb, tmp);
+	if (bad == EXLOG_BAD_NONE) {
+		sb_add(sb, fields.p, fields.len);
+		sb_str(sb, "\n");
+	}
+	free(fields.p);
+}
+
+/* The reference reader: what read_text() must give for text. */
+static char *
+ref_read(const char *text, size_t len)
+{
+	struct strbuf sb = {0};
+	unsigned long long ln = 0;
+	size_t start = 0;
+
+	sb_str(&sb, "");
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] != '\n')
+			continue;
+		ref_line(&sb, ++ln, text + start, i - start);
+		start = i + 1;
+	}
+	if (start < len)
+		ref_line(&sb, ++ln, text + start, len - start);
+	return sb.p;
+}
+
+/* Checks the reader against the reference, whole and, when splits, split
+ * at every byte and fed a byte at a time. */
+static void
+check_ref(const char *text, size_t len, bool splits)
+{
+	char *want = ref_read(text, len);
+	char *got = read_text(text, len, len, 0, NULL);
+
+	cr_assert_str_eq(got, want, "input:\n%.*s", (int)len, text);
+	free(got);
+	if (splits) {
+		for (size_t k = 1; k < len; k++) {
+			got = read_text(text, len, k, 0, NULL);
+			cr_assert_str_eq(got, want, "split at %zu of:\n%.*s", k,
+			    (int)len, text);
+			free(got);
+		}
+		got = read_text(text, len, 0, 1, NULL);
+		cr_assert_str_eq(got, want);
+		free(got);
+	}
+	free(want);
+}
+
+/* A fixed generator, so that a failure can be replayed. */
+static uint32_t
+rnd(uint64_t *st)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 7;
+	*st ^= *st << 17;
+	return (uint32_t)(*st >> 16);
+}
+
+static size_t
+below(uint64_t *st, size_t n)
+{
+	return rnd(st) % n;
+}
+
+/* Appends a field of 0 to 80 characters: plain mostly, sometimes quoted
+ * (with commas and doubled quotes inside), with a stray quote, or with
+ * broken quoting. */
+static void
+gen_field(struct strbuf *sb, uint64_t *st)
+{
+	static const char plain[] = "abcXYZ0189:.;=-_ @\\<>[]*";
+	size_t len = below(st, 81), kind = below(st, 12);
+
+	if (kind == 0 || kind == 1) {
+		sb_str(sb, "\"");
+		for (size_t i = 0; i < len; i++) {
+			size_t c = below(st, 12);
+
+			if (c == 0)
+				sb_str(sb, ",");
+			else if (c == 1)
+				sb_str(sb, "\"\"");
+			else
+				sb_add(sb, plain + below(st, sizeof(plain) - 1), 1);
+		}
+		if (kind == 1 && below(st, 4) == 0)
+			return; /* never closed */
+		sb_str(sb, "\"");
+		if (kind == 1 && below(st, 4) == 0)
+			sb_str(sb, "x"); /* text after the closing quote */
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (kind == 2 && i > 0 && below(st, 16) == 0)
+			sb_str(sb, "\"");
+		else if (below(st, 200) == 0)
+			sb_str(sb, "\r");
+		else
+			sb_add(sb, plain + below(st, sizeof(plain) - 1), 1);
+	}
+}
+
+/* Appends a line: a row of 12 or 13 fields mostly, else one of the
+ * lines the reader skips or rejects, ended by LF or CRLF. */
+static void
+gen_line(struct strbuf *sb, uint64_t *st, bool quotes)
+{
+	size_t kind = below(st, 40), nf;
+
+	switch (kind) {
+	case 0:
+		sb_str(sb, "#Log-type: POP3 Log");
+		break;
+	case 1:
+		sb_str(sb, "dateTime,sessionId,seqNumber");
+		break;
+	case 2:
+		break; /* empty */
+	case 3:
+		sb_str(sb, "d,1,2,3,4,5,6,7,8,9,10,11"); /* a row after all */
+		break;
+	default:
+		/* Too few or too many fields, with quotes half the time
+		 * (a quote stops the fast path before it counts commas). */
+		nf = kind < 8 ? 1 + below(st, 20) : 12 + below(st, 2);
+		quotes = quotes && (kind >= 8 || below(st, 2) == 0);
+		for (size_t i = 0; i < nf; i++) {
+			if (i > 0)
+				sb_str(sb, ",");
+			if (quotes)
+				gen_field(sb, st);
+			else {
+				size_t len = below(st, 81);
+
+				for (size_t j = 0; j < len; j++)
+					sb_add(sb, "abcdefgh" + below(st, 8), 1);
+			}
+		}
+	}
+	sb_str(sb, below(st, 2) ? "\r\n" : "\n");
+}
+
+ParameterizedTestParameters(exlogscan, random_lines_split_at_every_byte)
+{
+	return cr_make_param_array(struct scanner, scanners, 3);
+}
+
+ParameterizedTest(const struct scanner *sc, exlogscan, random_lines_split_at_every_byte)
+{
+	use_scanner(sc->name);
+	for (uint64_t seed = 1; seed <= 80; seed++) {
+		struct strbuf sb = {0};
+		uint64_t st = seed * 0x9e3779b97f4a7c15ULL;
+
+		sb_str(&sb, seed % 5 == 0 ? "\xef\xbb\xbf" : "");
+		while (sb.len < 400)
+			gen_line(&sb, &st, seed % 4 != 0);
+		/* Sometimes without the last line end. */
+		if (seed % 3 == 0)
+			sb.len -= sb.p[sb.len - 2] == '\r' ? 2 : 1;
+		check_ref(sb.p, sb.len, true);
+		free(sb.p);
+	}
+}
+
+ParameterizedTestParameters(exlogscan, many_random_lines_in_pieces)
+{
+	return cr_make_param_array(struct scanner, scanners, 3);
+}
+
+ParameterizedTest(const struct scanner *sc, exlogscan, many_random_lines_in_pieces)
+{
+	static const size_t steps[] = {7, 31, 32, 33, 63, 64, 65, 1000, 4096};
+	struct strbuf sb = {0};
+	uint64_t st = 42;
+	char *want;
+
+	use_scanner(sc->name);
+	sb_str(&sb, "");
+	while (sb.len < 300 * 1000)
+		gen_line(&sb, &st, true);
+	want = ref_read(sb.p, sb.len);
+	cr_assert_geq(strlen(want), 100 * 1000);
+	{
+		char *got = read_text(sb.p, sb.len, sb.len, 0, NULL);
+
+		cr_assert_str_eq(got, want);
+		free(got);
+	}
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		char *got = read_text(sb.p, sb.len, 0, steps[i], NULL);
+
+		cr_assert_str_eq(got, want, "in pieces of %zu", steps[i]);
+		free(got);
+	}
+	free(want);
+	free(sb.p);
+}
+
+ParameterizedTestParameters(exlogscan, line_ends_and_commas_at_every_offset)
+{
+	return cr_make_param_array(struct scanner, scanners, 3);
+}
+
+ParameterizedTest(const struct scanner *sc, exlogscan,
+    line_ends_and_commas_at_every_offset)
+{
+	use_scanner(sc->name);
+	/* Lines of 22 to 213 bytes, starting at every offset of a 64-byte
+	 * step (after a comment line of the right length); the first field
+	 * takes up the length, which moves every comma after it. */
+	for (size_t llen = 0; llen <= 190; llen++) {
+		for (size_t pad = 0; pad < 64; pad++) {
+			struct strbuf sb = {0};
+
+			sb_str(&sb, "#");
+			for (size_t i = 0; i < pad; i++)
+				sb_str(&sb, "-");
+			sb_str(&sb, "\n");
+			/* 13 fields, 12, 13 with CRLF, 14 and 17. */
+			static const char *const rest[] = {
+			    ",a,b,c,d,e,f,g,h,i,j,,", ",a,b,c,d,e,f,g,h,i,j,k",
+			    ",a,b,c,d,e,f,g,h,i,j,,", ",a,b,c,d,e,f,g,h,i,j,k,l,",
+			    ",a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p"};
+
+			for (int l = 0; l < 5; l++) {
+				size_t first = llen + (l == 1);
+
+				for (size_t i = 0; i < first; i++)
+					sb_str(&sb, "f");
+				sb_str(&sb, rest[l]);
+				sb_str(&sb, l == 2 ? "\r\n" : "\n");
+			}
+			check_ref(sb.p, sb.len, pad % 16 == 0 && llen % 8 == 0);
+			free(sb.p);
+		}
+	}
+}
+
+ParameterizedTestParameters(exlogscan, a_quote_at_every_offset)
+{
+	return cr_make_param_array(struct scanner, scanners, 3);
+}
+
+ParameterizedTest(const struct scanner *sc, exlogscan, a_quote_at_every_offset)
+{
+	static const char row[] =
+	    "2026-03-02T15:00:00.010Z,0000004000000004,3,192.0.2.1:995,"
+	    "10.0.10.11:57747,user02940@example.org,8,15,20,pass, *****,"
+	    "R=ok;Msg=Proxy:mbx01.example.org:995:SSL;ProxySuccess,";
+	size_t rl = sizeof(row) - 1;
+
+	use_scanner(sc->name);
+	for (size_t k = 0; k < rl; k++) {
+		for (int how = 0; how < 3; how++) {
+			struct strbuf sb = {0};
+			char line[sizeof(row) + 2];
+
+			/* A quote in place of byte k, two there (a field that
+			 * may be quoted now), and one put in before it. */
+			memcpy(line, row, rl + 1);
+			if (how == 0)
+				line[k] = '"';
+			else if (how == 1 && k + 1 < rl)
+				line[k] = line[k + 1] = '"';
+			else {
+				memmove(line + k + 1, line + k, rl - k + 1);
+				line[k] = '"';
+			}
+			sb_str(&sb, "#\n");
+			sb_str(&sb, line);
+			sb_str(&sb, "\r\n");
+			sb_str(&sb, row);
+			sb_str(&sb, "\n");
+			sb_str(&sb, line);
+			check_ref(sb.p, sb.len, k % 8 == (size_t)how);
+			free(sb.p);
+		}
+	}
+}
+
+ParameterizedTestParameters(exlogscan, real_samples_match_the_reference)
+{
+	return cr_make_param_array(struct scanner, scanners, 3);
+}
+
+ParameterizedTest(const struct scanner *sc, exlogscan, real_samples_match_the_reference)
+{
+	DIR *d = opendir(samples_dir());
+	struct dirent *de;
+	int files = 0;
+
+	use_scanner(sc->name);
+	cr_assert_not_null(d);
+	while ((de = readdir(d)) != NULL) {
+		char path[4096], *text;
+		size_t len;
+
+		if (strstr(de->d_name, ".log") == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", samples_dir(), de->d_name);
+		text = slurp(path, &len);
+		check_ref(text, len, true);
+		free(text);
+		files++;
+	}
+	closedir(d);
+	cr_assert_geq(files, 7);
+}
+
+ParameterizedTestParameters(exlogscan, long_lines_at_the_limit)
+{
+	return cr_make_param_array(struct scanner, scanners, 3);
+}
+
+ParameterizedTest(const struct scanner *sc, exlogscan, long_lines_at_the_limit)
+{
+	static const char *const tails[] = {
+	    ",b,c,d,e,f,g,h,i,j,k,l", ",b,c,d,e,f,g,h,i,j,k,l,m,n",
+	    ",b,c,d,e,f,g,h,i,j,k,\"l\"", ",b,c,\"d", ""};
+	size_t big = EXLOG_LINE_MAX + 2;
+	char *t = malloc(2 * big + 200);
+
+	use_scanner(sc->name);
+	cr_assert_not_null(t);
+	/* Lines of EXLOG_LINE_MAX - 1 to + 1 bytes (without CR, which the
+	 * reader counts differently whole and carried), read in one block,
+	 * and split inside and next to them. */
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		for (size_t llen = EXLOG_LINE_MAX - 1; llen <= EXLOG_LINE_MAX + 1;
+		     llen++) {
+			size_t tl = strlen(tails[i]), len = 0;
+			size_t cuts[] = {1, 2, 1000, llen - 1, llen, llen + 1,
+			    llen + 2, llen + 5};
+
+			memcpy(t, "#\n", 2);
+			len = 2;
+			memset(t + len, 'a', llen - tl);
+			memcpy(t + len + llen - tl, tails[i], tl);
+			len += llen;
+			memcpy(t + len, "\nT,1,0,a,b,u,1,2,3,c,p,x,\n", 26);
+			len += 26;
+			check_ref(t, len, false);
+			for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+				char *want = ref_read(t, len);
+				char *got = read_text(t, len, cuts[c], 0, NULL);
+
+				cr_assert_str_eq(got, want, "tail %zu, length %zu, cut %zu",
+				    i, llen, cuts[c]);
+				free(got);
+				free(want);
+			}
+			/* Without the line end, as the last line. */
+			check_ref(t, 2 + llen, false);
+		}
+	}
+	free(t);
+}
+
+Test(exlogscan, the_default_is_the_best_the_cpu_has)
+{
+	struct exlog_reader r;
+#if defined(__x86_64__) && defined(__GNUC__)
+	const char *best = __builtin_cpu_supports("avx2") ? "avx2" : "sse2";
+#else
+	const char *best = "scalar";
+#endif
+
+	cr_assert_eq(exlog_reader_init(&r), 0);
+	cr_assert_str_eq(exlog_scanner_name(&r), best);
+	exlog_reader_free(&r);
+	/* An unknown name changes nothing; NULL goes back to the best. */
+	cr_assert_eq(exlog_scanner_force("scalar"), 0);
+	cr_assert_eq(exlog_scanner_force("mmx"), -1);
+	cr_assert_eq(exlog_reader_init(&r), 0);
+	cr_assert_str_eq(exlog_scanner_name(&r), "scalar");
+	exlog_reader_free(&r);
+	cr_assert_eq(exlog_scanner_force(NULL), 0);
+	cr_assert_eq(exlog_reader_init(&r), 0);
+	cr_assert_str_eq(exlog_scanner_name(&r), best);
+	exlog_reader_free(&r);
 }
