@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <event2/bufferevent.h>
 #include <openssl/ssl.h>
 
 #include "conf.h"
@@ -38,6 +39,16 @@ SSL *tls_backend_new(const struct proto_conf *pc);
  * leaves the socket alone.  NULL when out of memory.
  */
 BIO *tls_sockbio_new(int fd);
+
+/*
+ * Frees a TLS bufferevent (made with BEV_OPT_CLOSE_ON_FREE on socket fd)
+ * but keeps its SSL and the socket for the caller, who then owns both
+ * (SSL_free(), close()).  libevent's free, which it may defer, closes the
+ * socket the SSL's BIO names and drops its reference to the SSL: the SSL
+ * gets a tls_sockbio_new() BIO and one more reference first.  -1, with
+ * nothing changed, when out of memory.
+ */
+int tls_bufferevent_release(struct bufferevent *bev, evutil_socket_t fd);
 
 /* "TLSv1.3" and the like, for the daemon log. */
 const char *tls_version(SSL *ssl);

@@ -795,11 +795,10 @@ relay_direct_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Takes a side's socket from its bufferevent, which is freed.  A plain
- * bufferevent lets go of the socket.  A TLS one would close the socket its
- * SSL's BIO names and free the SSL: the SSL gets a BIO that names none
- * (tls_sockbio_new()) and one more reference, so that the relay keeps
- * both and an idle TLS session does not hold a bufferevent (about 1 KiB).
- * Should that fail, the TLS bufferevent stays, silenced: callbacks
+ * bufferevent lets go of the socket.  A TLS one hands its SSL over
+ * (tls_bufferevent_release()), so that the relay keeps the SSL and the
+ * socket and an idle TLS session does not hold a bufferevent (about 1
+ * KiB).  Should that fail, the TLS bufferevent stays, silenced: callbacks
  * cleared and events deleted, including one bufferevent_disable() can
  * leave pending while a write waits for a read; it frees both with the
  * session.
@@ -818,20 +817,12 @@ relay_side_take(struct relay *r, int i, struct bufferevent **bevp)
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	if (side->ssl != NULL) {
-		BIO *bio;
-
 		event_del(&bev->ev_read);
 		event_del(&bev->ev_write);
-		if ((bio = tls_sockbio_new(side->fd)) == NULL)
+		if (tls_bufferevent_release(bev, side->fd) < 0)
 			return;
-		if (SSL_up_ref(side->ssl) != 1) {
-			BIO_free(bio);
-			return;
-		}
-		SSL_set_bio(side->ssl, bio, bio);
 		side->own_ssl = true;
 		side->own_fd = true;
-		bufferevent_free(bev);
 		*bevp = NULL;
 		return;
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -121,6 +122,24 @@ tls_sockbio_new(int fd)
 		return NULL;
 	BIO_set_data(b, (void *)(intptr_t)fd);
 	return b;
+}
+
+int
+tls_bufferevent_release(struct bufferevent *bev, evutil_socket_t fd)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	BIO *bio;
+
+	if (ssl == NULL || (bio = tls_sockbio_new(fd)) == NULL)
+		return -1;
+	if (SSL_up_ref(ssl) != 1) {
+		BIO_free(bio);
+		return -1;
+	}
+	/* The bufferevent's own BIO goes; it never closed the socket. */
+	SSL_set_bio(ssl, bio, bio);
+	bufferevent_free(bev);
+	return 0;
 }
 
 const char *
