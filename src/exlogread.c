@@ -27,6 +27,10 @@
 
 #include "exlogread.h"
 
+/* A line being collected across blocks: the longest line there may be,
+ * and the CR before its LF, which exlog_line() strips before it counts. */
+#define CARRY_MAX (EXLOG_LINE_MAX + 1)
+
 enum { SCAN_SCALAR, SCAN_SSE2, SCAN_AVX2 };
 
 static const char *const scan_names[] = {"scalar", "sse2", "avx2"};
@@ -82,7 +86,7 @@ int
 exlog_reader_init(struct exlog_reader *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->carry = malloc(EXLOG_LINE_MAX);
+	r->carry = malloc(CARRY_MAX);
 	r->scratch = malloc(EXLOG_LINE_MAX);
 	if (r->carry == NULL || r->scratch == NULL) {
 		exlog_reader_free(r);
@@ -473,7 +477,7 @@ exlog_read(struct exlog_reader *r, const char *buf, size_t len, size_t *used,
 		if (r->carry_len > 0 || r->discarding) {
 			/* Completing a line that started in an earlier block. */
 			n = nl != NULL ? (size_t)(nl - p) : avail;
-			if (!r->discarding && r->carry_len + n <= EXLOG_LINE_MAX) {
+			if (!r->discarding && r->carry_len + n <= CARRY_MAX) {
 				memcpy(r->carry + r->carry_len, p, n);
 				r->carry_len += n;
 			} else {
@@ -503,7 +507,7 @@ exlog_read(struct exlog_reader *r, const char *buf, size_t len, size_t *used,
 		}
 		if (nl == NULL) {
 			/* Keep the start of the line for the next block. */
-			if (avail <= EXLOG_LINE_MAX) {
+			if (avail <= CARRY_MAX) {
 				memcpy(r->carry, p, avail);
 				r->carry_len = avail;
 			} else

@@ -782,21 +782,24 @@ ParameterizedTest(const struct scanner *sc, exlogscan, long_lines_at_the_limit)
 
 	use_scanner(sc->name);
 	cr_assert_not_null(t);
-	/* Lines of EXLOG_LINE_MAX - 1 to + 1 bytes (without CR, which the
-	 * reader counts differently whole and carried), read in one block,
-	 * and split inside and next to them. */
-	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+	/* Lines of EXLOG_LINE_MAX - 1 to + 1 bytes, with and without a CR
+	 * (which does not count), read in one block, and split inside and
+	 * next to them. */
+	for (size_t i = 0; i < 2 * sizeof(tails) / sizeof(tails[0]); i++) {
 		for (size_t llen = EXLOG_LINE_MAX - 1; llen <= EXLOG_LINE_MAX + 1;
 		     llen++) {
-			size_t tl = strlen(tails[i]), len = 0;
+			const char *tail = tails[i / 2];
+			size_t tl = strlen(tail), len = 0;
 			size_t cuts[] = {1, 2, 1000, llen - 1, llen, llen + 1,
-			    llen + 2, llen + 5};
+			    llen + 2, llen + 3, llen + 5};
 
 			memcpy(t, "#\n", 2);
 			len = 2;
 			memset(t + len, 'a', llen - tl);
-			memcpy(t + len + llen - tl, tails[i], tl);
+			memcpy(t + len + llen - tl, tail, tl);
 			len += llen;
+			if (i % 2 == 1)
+				t[len++] = '\r';
 			memcpy(t + len, "\nT,1,0,a,b,u,1,2,3,c,p,x,\n", 26);
 			len += 26;
 			check_ref(t, len, false);
