@@ -1233,6 +1233,31 @@ id_token(const char *p, const char *e, const char **tp, size_t *tl)
 	return p;
 }
 
+/*
+ * The software a session announced: name and version (at most 64 and 48
+ * bytes of them), control characters shown as '?'.
+ */
+static void
+session_set_software(struct session *s, const char *name, size_t nl,
+    const char *ver, size_t verl)
+{
+	size_t n = nl > 64 ? 64 : nl;
+
+	memcpy(s->soft, name, n);
+	if (verl > 0) {
+		if (verl > 48)
+			verl = 48;
+		s->soft[n++] = ' ';
+		memcpy(s->soft + n, ver, verl);
+		n += verl;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s->soft[i] < 0x20 || s->soft[i] == 0x7f)
+			s->soft[i] = '?';
+	s->soft[n] = '\0';
+	s->softlen = (uint8_t)n;
+}
+
 /* The client's software from the parameters of an IMAP ID command
  * (RFC 2971): ("name" "Thunderbird" "version" "115.3.1"). */
 static void
@@ -1240,7 +1265,7 @@ id_software(struct session *s, const struct exlog_span *params)
 {
 	const char *p = params->p, *e = p + params->len, *k, *v;
 	const char *name = NULL, *ver = NULL;
-	size_t kl, vl, nl = 0, verl = 0, n = 0, i;
+	size_t kl, vl, nl = 0, verl = 0;
 
 	while ((p = id_token(p, e, &k, &kl)) != NULL &&
 	    (p = id_token(p, e, &v, &vl)) != NULL) {
@@ -1254,24 +1279,9 @@ id_software(struct session *s, const struct exlog_span *params)
 	}
 	if (name == NULL || nl == 0 || (nl == 3 && strncasecmp(name, "NIL", 3) == 0))
 		return;
-	if (nl > 64)
-		nl = 64;
 	if (ver != NULL && verl == 3 && strncasecmp(ver, "NIL", 3) == 0)
 		ver = NULL;
-	if (verl > 48)
-		verl = 48;
-	memcpy(s->soft, name, nl);
-	n = nl;
-	if (ver != NULL && verl > 0) {
-		s->soft[n++] = ' ';
-		memcpy(s->soft + n, ver, verl);
-		n += verl;
-	}
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s->soft[i] < 0x20 || s->soft[i] == 0x7f)
-			s->soft[i] = '?';
-	s->soft[n] = '\0';
-	s->softlen = (uint8_t)n;
+	session_set_software(s, name, nl, ver, ver != NULL ? verl : 0);
 }
 
 /* postern's ClientName and ClientVersion keys, from IMAP ID. */
@@ -1279,24 +1289,15 @@ static void
 ctx_software(struct session *s, const struct exlog_span *ctx)
 {
 	struct exlog_span name, ver;
-	size_t n, i;
 
 	if (!exlog_context_get(ctx->p, ctx->len, "ClientName", &name) ||
 	    name.len == 0)
 		return;
-	n = name.len > 64 ? 64 : name.len;
-	memcpy(s->soft, name.p, n);
-	if (exlog_context_get(ctx->p, ctx->len, "ClientVersion", &ver) &&
-	    ver.len > 0) {
-		s->soft[n++] = ' ';
-		memcpy(s->soft + n, ver.p, ver.len > 48 ? 48 : ver.len);
-		n += ver.len > 48 ? 48 : ver.len;
+	if (!exlog_context_get(ctx->p, ctx->len, "ClientVersion", &ver)) {
+		ver.p = NULL;
+		ver.len = 0;
 	}
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s->soft[i] < 0x20 || s->soft[i] == 0x7f)
-			s->soft[i] = '?';
-	s->soft[n] = '\0';
-	s->softlen = (uint8_t)n;
+	session_set_software(s, name.p, name.len, ver.p, ver.len);
 }
 
 static void

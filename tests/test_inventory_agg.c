@@ -574,3 +574,46 @@ Test(inventory, files_and_bad_rows_in_path_order)
 	cr_assert_eq(b[2].line, 3);
 	inventory_free(inv);
 }
+
+/*
+ * The software's name, from IMAP ID or from postern's ClientName and
+ * ClientVersion keys alike: at most 64 bytes of the name and 48 of the
+ * version, a NIL version left out, control characters shown as '?'.
+ */
+Test(inventory, software_names_clamped_and_cleaned)
+{
+	struct inv_options o = opts(INV_BY_SOFTWARE);
+	struct inventory *inv = inventory_new(&o);
+	char name[100], ver[80], want[200], t[2048];
+
+	memset(name, 'N', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	memset(ver, 'v', sizeof(ver) - 1);
+	ver[sizeof(ver) - 1] = '\0';
+	snprintf(t, sizeof(t),
+	    /* IMAP ID: an overlong name and version. */
+	    "2026-03-01T08:00:00.000Z,01,0,10.0.0.1:143,192.0.2.1:1,,1,0,1,OpenSession,,,\n"
+	    "2026-03-01T08:00:00.100Z,01,1,10.0.0.1:143,192.0.2.1:1,,1,1,1,id,"
+	    "(\"name\" \"%s\" \"version\" \"%s\"),R=ok,\n"
+	    "2026-03-01T08:00:00.200Z,01,2,10.0.0.1:143,192.0.2.1:1,u,1,1,1,login,u *****,R=ok,\n"
+	    /* IMAP ID: a NIL version. */
+	    "2026-03-01T08:00:01.000Z,02,0,10.0.0.1:143,192.0.2.2:1,,1,0,1,OpenSession,,,\n"
+	    "2026-03-01T08:00:01.100Z,02,1,10.0.0.1:143,192.0.2.2:1,,1,1,1,id,"
+	    "(\"name\" \"Scanner\" \"version\" NIL),R=ok,\n"
+	    "2026-03-01T08:00:01.200Z,02,2,10.0.0.1:143,192.0.2.2:1,v,1,1,1,login,v *****,R=ok,\n"
+	    /* postern's keys: a raw control byte in the name (as a log
+	     * written elsewhere may hold) and an overlong version. */
+	    "2026-03-01T08:00:02.000Z,03,0,10.0.0.1:143,192.0.2.3:1,,1,0,1,OpenSession,,,\n"
+	    "2026-03-01T08:00:02.200Z,03,1,10.0.0.1:143,192.0.2.3:1,w,1,1,1,login,w *****,"
+	    "R=ok;ClientName=Mail\x01" "App;ClientVersion=%s,\n",
+	    name, ver, ver);
+	inv_add_text(inv, "IMAP42026030108-1.LOG", 0, EXLOG_PROTO_IMAP4, t);
+	cr_assert_eq(inventory_finish(inv), 0);
+	snprintf(want, sizeof(want), "%.64s %.48s", name, ver);
+	cr_assert_not_null(find_rec(inv, want, NULL), "%s", want);
+	cr_assert_not_null(find_rec(inv, "Scanner", NULL));
+	snprintf(want, sizeof(want), "Mail?App %.48s", ver);
+	cr_assert_not_null(find_rec(inv, want, NULL), "%s", want);
+	cr_assert_eq(inventory_summary(inv)->records, 3);
+	inventory_free(inv);
+}
