@@ -706,6 +706,43 @@ binding_equal(const struct binding *a, const struct binding *b)
 }
 
 /*
+ * The error for an unbracketed item with more than one ':' (colon is the
+ * last): the bracket hint only for what is an IPv6 address, with or
+ * without a port after it.
+ */
+static void
+binding_colons_error(const char *s, const char *colon, char *err,
+    size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	struct in6_addr a6;
+	size_t hlen = (size_t)(colon - s);
+
+	host[0] = '\0';
+	if (hlen < sizeof(host)) {
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+	}
+	/* "::1:995" is an address too; a port is required, so read it so. */
+	if (host[0] != '\0' && colon[1] != '\0' &&
+	    strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+	    inet_pton(AF_INET6, host, &a6) == 1)
+		snprintf(err, errlen,
+		    "'%s': an IPv6 address needs brackets, as in [%s]:%s", s,
+		    host, colon + 1);
+	else if (inet_pton(AF_INET6, s, &a6) == 1)
+		snprintf(err, errlen,
+		    "'%s': an IPv6 address needs brackets and a port, as in "
+		    "[%s]:110",
+		    s, s);
+	else
+		snprintf(err, errlen,
+		    "'%s' is not address:port or [IPv6]:port (numeric, as in "
+		    "0.0.0.0:110 or [::]:110)",
+		    s);
+}
+
+/*
  * Parses "a.b.c.d:port" or "[v6]:port" into b.  Numeric only: a listening
  * address that depends on DNS at start-up is a configuration bug.
  */
@@ -725,6 +762,14 @@ parse_binding(const char *s, struct binding *b, char *err, size_t errlen)
 		    "'%s': wildcard address not accepted; use 0.0.0.0%s and "
 		    "[::]%s",
 		    s, colon ? colon : ":port", colon ? colon : ":port");
+		return -1;
+	}
+	/* Blanks inside an item: bindings written as a space-separated list. */
+	if (strpbrk(s, " \t") != NULL) {
+		snprintf(err, errlen,
+		    "'%s': one address:port or [IPv6]:port per item; separate "
+		    "bindings with commas, as in [::]:110, 0.0.0.0:110",
+		    s);
 		return -1;
 	}
 	v6 = s[0] == '[';
@@ -748,10 +793,7 @@ parse_binding(const char *s, struct binding *b, char *err, size_t errlen)
 			return -1;
 		}
 		if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
-			snprintf(err, errlen,
-			    "'%s': an IPv6 address needs brackets, as in "
-			    "[::1]:110",
-			    s);
+			binding_colons_error(s, colon, err, errlen);
 			return -1;
 		}
 		hlen = (size_t)(colon - s);
@@ -1028,6 +1070,14 @@ p_backend(struct loader *l, const struct key *k, const char *v, void *dst)
 	size_t hlen;
 
 	(void)dst;
+	/* A list where one server is expected: say so, not a syntax detail. */
+	if (strpbrk(v, ", \t") != NULL) {
+		key_error(l, k,
+		    "'%s': one server only, as host, host:port or "
+		    "[IPv6]:port",
+		    v);
+		return -1;
+	}
 	if (v[0] == '[') {
 		if ((end = strchr(v, ']')) == NULL) {
 			key_error(l, k, "'%s': missing ']'", v);
@@ -1051,10 +1101,30 @@ p_backend(struct loader *l, const struct key *k, const char *v, void *dst)
 	} else {
 		colon = strchr(v, ':');
 		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-			key_error(l, k,
-			    "'%s': an IPv6 address needs brackets, as in "
-			    "[::1]:%s",
-			    v, default_backend_ports[l->section - SEC_POP3]);
+			colon = strrchr(v, ':');
+			hlen = (size_t)(colon - v);
+			if (hlen < sizeof(host)) {
+				memcpy(host, v, hlen);
+				host[hlen] = '\0';
+			}
+			if (inet_pton(AF_INET6, v, &a6) == 1)
+				key_error(l, k,
+				    "'%s': an IPv6 address needs brackets, as "
+				    "in [%s] or [%s]:%s",
+				    v, v, v,
+				    default_backend_ports[l->section -
+				                          SEC_POP3]);
+			else if (hlen < sizeof(host) &&
+			         inet_pton(AF_INET6, host, &a6) == 1)
+				key_error(l, k,
+				    "'%s': an IPv6 address needs brackets, as "
+				    "in [%s]:%s",
+				    v, host, colon + 1);
+			else
+				key_error(l, k,
+				    "'%s' is not host, host:port or "
+				    "[IPv6]:port",
+				    v);
 			return -1;
 		}
 		hlen = colon ? (size_t)(colon - v) : strlen(v);

@@ -672,7 +672,7 @@ Test(conf, binding_item_errors)
 	    ":4: [pop3] ssl_bindings: '0.0.0.0': missing port (write "
 	    "address:port)\n"
 	    ":4: [pop3] ssl_bindings: '::1:995': an IPv6 address needs "
-	    "brackets, as in [::1]:110\n"
+	    "brackets, as in [::1]:995\n"
 	    ":4: [pop3] ssl_bindings: '[::1:995': missing ']'\n"
 	    ":5: [pop3] ssl_bindings: '[::1]': missing port (write "
 	    "[address]:port)\n"
@@ -875,7 +875,7 @@ Test(conf, backend_forms)
 	              "backend = [::1\n"
 	              "[postern]\n[imap]\n",
 	    ":4: [pop3] backend: '::1': an IPv6 address needs brackets, as in "
-	    "[::1]:1995\n"
+	    "[::1] or [::1]:1995\n"
 	    ":8: [imap] backend: '[::1': missing ']'\n"
 	    ":10: duplicate section [imap] (first at line 5)\n");
 	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
@@ -903,7 +903,49 @@ Test(conf, backend_required)
 	/* A backend that failed to parse is not also reported missing. */
 	expect_errors("[imap]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
 	              "backend = a b\n",
-	    ":4: [imap] backend: 'a b' is not a host name or address\n");
+	    ":4: [imap] backend: 'a b': one server only, as host, host:port "
+	    "or [IPv6]:port\n");
+}
+
+/*
+ * Lists where the key takes one server, and bindings separated by blanks,
+ * are told what the key takes, not that an address lacks brackets.
+ */
+Test(conf, list_mistakes_say_what_the_key_takes)
+{
+	expect_errors("[imap]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
+	              "backend = 10.0.0.1:1993, 10.0.0.2:1993\n"
+	              "[pop3]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
+	              "backend = mail1.example.org mail2.example.org\n"
+	              "unencrypted_or_tls_bindings = 0.0.0.0:110 [::]:110\n"
+	              "unencrypted_or_tls_bindings = 127.0.0.1:110,\n"
+	              "  10.0.0.1:110\t10.0.0.2:110\n",
+	    ":4: [imap] backend: '10.0.0.1:1993, 10.0.0.2:1993': one server "
+	    "only, as host, host:port or [IPv6]:port\n"
+	    ":8: [pop3] backend: 'mail1.example.org mail2.example.org': one "
+	    "server only, as host, host:port or [IPv6]:port\n"
+	    ":9: [pop3] unencrypted_or_tls_bindings: '0.0.0.0:110 [::]:110': "
+	    "one address:port or [IPv6]:port per item; separate bindings with "
+	    "commas, as in [::]:110, 0.0.0.0:110\n"
+	    ":11: [pop3] unencrypted_or_tls_bindings: '10.0.0.1:110\t"
+	    "10.0.0.2:110': one address:port or [IPv6]:port per item; "
+	    "separate bindings with commas, as in [::]:110, 0.0.0.0:110\n");
+	/* Colons that are no IPv6 address get no bracket hint. */
+	expect_errors(NOTLS "unencrypted_or_tls_bindings = 2001:db8::1, "
+	                    "mail:x:110, fe80::1:110\n"
+	                    "[imap]\nlogin_type = PlainTextLogin\n"
+	                    "ssl_bindings =\nbackend = h:1:2\n"
+	                    "[imap]\n",
+	    ":5: [pop3] unencrypted_or_tls_bindings: '2001:db8::1': an IPv6 "
+	    "address needs brackets and a port, as in [2001:db8::1]:110\n"
+	    ":5: [pop3] unencrypted_or_tls_bindings: 'mail:x:110' is not "
+	    "address:port or [IPv6]:port (numeric, as in 0.0.0.0:110 or "
+	    "[::]:110)\n"
+	    ":5: [pop3] unencrypted_or_tls_bindings: 'fe80::1:110': an IPv6 "
+	    "address needs brackets, as in [fe80::1]:110\n"
+	    ":9: [imap] backend: 'h:1:2' is not host, host:port or "
+	    "[IPv6]:port\n"
+	    ":10: duplicate section [imap] (first at line 6)\n");
 }
 
 Test(conf, tls_required)
