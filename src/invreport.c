@@ -758,7 +758,10 @@ static const char html_style[] =
     "tr.wb td{background:#fde2e1}"
     ".badge{background:#c62828;color:#fff;border-radius:3px;padding:0 .3em;"
     "font-size:.8em}"
-    ".meta{color:#555}svg text{font-size:11px;fill:#333}";
+    ".meta{color:#555}svg text{font-size:11px;fill:#333}"
+    /* A wide table scrolls inside its box; the page never does. */
+    ".scroll{overflow-x:auto;max-width:100%}"
+    "svg{max-width:100%;height:auto}";
 
 /* Click a header to sort by it; again to reverse.  Cells carry data-v
  * for a sort value when their text is not it. */
@@ -928,7 +931,9 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	fprintf(out, "<p class=\"meta\">Generated %s by postern-inventory ", a);
 	html_text(out, o->version);
 	fprintf(out, ", by %s.</p>\n", by_name(io->by));
-	fputs("<section id=\"summary\">\n<h2>Summary</h2>\n<table>\n", out);
+	fputs("<section id=\"summary\">\n<h2>Summary</h2>\n"
+	      "<div class=\"scroll\">\n<table>\n",
+	    out);
 	inv_format_time(s->first_ms, a, sizeof(a));
 	inv_format_time(s->last_ms, b, sizeof(b));
 	fprintf(out,
@@ -954,7 +959,7 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 		    pn[p], s->proto[p].sessions, s->proto[p].clients,
 		    s->proto[p].users, s->proto[p].logins_ok,
 		    s->proto[p].logins_failed, s->proto[p].cleartext_ok);
-	fputs("</table>\n</section>\n", out);
+	fputs("</table>\n</div>\n</section>\n", out);
 
 	fprintf(out,
 	    "<section id=\"would-break\">\n<h2>Would break under SecureLogin "
@@ -964,25 +969,27 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	if (s->records_would_break == 0)
 		fputs("<p>None.</p>\n", out);
 	else {
-		fputs("<table>\n<thead>", out);
+		fputs("<div class=\"scroll\">\n<table>\n<thead>", out);
 		html_head_row(out, io->by);
 		fputs("</thead>\n<tbody>\n", out);
 		for (size_t i = 0; i < n && inv_record_would_break(recs[i]); i++)
 			html_row(out, inv, recs[i], io->by);
-		fputs("</tbody>\n</table>\n", out);
+		fputs("</tbody>\n</table>\n</div>\n", out);
 	}
 	fputs("</section>\n<section id=\"sessions-per-day\">\n"
 	      "<h2>Sessions per day</h2>\n",
 	    out);
 	html_chart(out, inv);
 	fputs("</section>\n<section id=\"all\">\n<h2>All (click a column to sort)"
-	      "</h2>\n<table id=\"inventory\" class=\"sortable\">\n<thead>",
+	      "</h2>\n<div class=\"scroll\">\n"
+	      "<table id=\"inventory\" class=\"sortable\">\n<thead>",
 	    out);
 	html_head_row(out, io->by);
 	fputs("</thead>\n<tbody>\n", out);
 	for (size_t i = 0; i < n; i++)
 		html_row(out, inv, recs[i], io->by);
-	fprintf(out, "</tbody>\n</table>\n</section>\n<script>\n%s</script>\n"
+	fprintf(out, "</tbody>\n</table>\n</div>\n</section>\n"
+		     "<script>\n%s</script>\n"
 		     "</body>\n</html>\n",
 	    html_script);
 	return 0;
