@@ -782,12 +782,35 @@ static const char html_script[] =
     "t.setAttribute('data-sortable','ready');\n"
     "})();\n";
 
+/*
+ * The step between grid lines: the smallest of 1, 2 and 5 times a power
+ * of ten that covers max in at most five steps, so that every line stands
+ * at a round, whole number of sessions.
+ */
+static uint64_t
+axis_step(uint64_t max)
+{
+	static const unsigned mult[] = {1, 2, 5};
+	uint64_t mag = 1, step;
+
+	for (;;) {
+		for (size_t i = 0; i < sizeof(mult) / sizeof(mult[0]); i++) {
+			step = mult[i] * mag;
+			if (max / step + (max % step != 0) <= 5)
+				return step;
+		}
+		if (mag > UINT64_MAX / 100)
+			return step;
+		mag *= 10;
+	}
+}
+
 static void
 html_chart(FILE *out, const struct inventory *inv)
 {
 	const struct inv_day *days;
 	size_t nd = inventory_days(inv, &days), i;
-	uint64_t max = 1;
+	uint64_t max = 1, step, top;
 	const int W = 860, H = 260, L = 50, B = 40, T = 20, R = 10;
 	double slot, bw;
 	static const char *const color[INV_NPROTO] = {"#1f77b4", "#ff7f0e"};
@@ -801,21 +824,24 @@ html_chart(FILE *out, const struct inventory *inv)
 		for (int p = 0; p < INV_NPROTO; p++)
 			if (days[i].sessions[p] > max)
 				max = days[i].sessions[p];
+	step = axis_step(max);
+	top = (max / step + (max % step != 0)) * step;
 	slot = (double)(W - L - R) / (double)nd;
 	bw = slot * 0.4;
 	fprintf(out,
 	    "<svg id=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
 	    "role=\"img\" aria-label=\"Sessions per day per protocol\">\n",
 	    W, H, W, H);
-	/* Four grid lines with their values. */
-	for (int g = 0; g <= 4; g++) {
-		double y = T + (double)(H - T - B) * (1.0 - g / 4.0);
+	/* The axis goes up to the grid line at or above the highest bar. */
+	for (uint64_t v = 0; v <= top; v += step) {
+		double y = T + (double)(H - T - B) *
+		    (1.0 - (double)v / (double)top);
 
 		fprintf(out,
 		    "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
 		    "stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
-		    "text-anchor=\"end\">%.0f</text>\n",
-		    L, y, W - R, y, L - 4, y + 4, (double)max * g / 4.0);
+		    "text-anchor=\"end\">%" PRIu64 "</text>\n",
+		    L, y, W - R, y, L - 4, y + 4, v);
 	}
 	for (i = 0; i < nd; i++) {
 		char d[16];
@@ -824,7 +850,7 @@ html_chart(FILE *out, const struct inventory *inv)
 		inv_format_day(days[i].day, d, sizeof(d));
 		for (int p = 0; p < INV_NPROTO; p++) {
 			double h = (double)(H - T - B) *
-			    (double)days[i].sessions[p] / (double)max;
+			    (double)days[i].sessions[p] / (double)top;
 
 			fprintf(out,
 			    "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
