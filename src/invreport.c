@@ -278,6 +278,9 @@ write_summary_text(FILE *out, const struct inventory *inv)
 	    "Rows: %" PRIu64 " read, %" PRIu64 " malformed, %" PRIu64
 	    " repeated, %" PRIu64 " outside the time range\n",
 	    s->rows, s->rows_bad, s->rows_repeated, s->rows_filtered);
+	if (inventory_options(inv)->nexclude_users > 0)
+		fprintf(out, "Excluded users: %" PRIu64 " sessions left out\n",
+		    s->sessions_excluded);
 	inv_format_time(s->first_ms, a, sizeof(a));
 	inv_format_time(s->last_ms, b, sizeof(b));
 	fprintf(out, "Time span: %s .. %s\n", a, b);
@@ -587,16 +590,22 @@ write_json(FILE *out, const struct inventory *inv, const struct invreport_option
 	json_time(out, io->until_ms);
 	fputs(", \"protocols\": ", out);
 	json_protocols(out, io->protocols);
-	fputs("},\n\"summary\": {", out);
+	fputs(", \"exclude_users\": [", out);
+	for (size_t i = 0; i < io->nexclude_users; i++) {
+		fputs(i ? "," : "", out);
+		json_str(out, io->exclude_users[i]);
+	}
+	fputs("]},\n\"summary\": {", out);
 	fprintf(out,
 	    "\"files\": %" PRIu64 ", \"files_skipped\": %" PRIu64
 	    ", \"files_failed\": %" PRIu64 ", \"bytes\": %" PRIu64
 	    ", \"rows\": %" PRIu64 ", \"rows_malformed\": %" PRIu64
 	    ", \"rows_repeated\": %" PRIu64
 	    ", \"rows_outside_time_range\": %" PRIu64 ", \"sessions\": %" PRIu64
-	    ", \"first_seen\": ",
+	    ", \"sessions_excluded\": %" PRIu64 ", \"first_seen\": ",
 	    s->files, s->files_skipped, s->files_failed, s->bytes, s->rows,
-	    s->rows_bad, s->rows_repeated, s->rows_filtered, s->sessions);
+	    s->rows_bad, s->rows_repeated, s->rows_filtered, s->sessions,
+	    s->sessions_excluded);
 	json_time(out, s->first_ms);
 	fputs(", \"last_seen\": ", out);
 	json_time(out, s->last_ms);
@@ -976,6 +985,15 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	    a, b, s->files, s->files_skipped, s->files_failed, s->rows,
 	    s->rows_bad, s->rows_repeated, s->rows_filtered, s->clients_would_break, s->clients,
 	    s->users_would_break, s->users);
+	if (io->nexclude_users > 0) {
+		fputs("<tr><th>Excluded users</th><td colspan=\"6\">", out);
+		for (size_t i = 0; i < io->nexclude_users; i++) {
+			fputs(i ? ", " : "", out);
+			html_text(out, io->exclude_users[i]);
+		}
+		fprintf(out, ": %" PRIu64 " sessions left out</td></tr>\n",
+		    s->sessions_excluded);
+	}
 	for (int p = 0; p < INV_NPROTO; p++)
 		fprintf(out,
 		    "<tr><th>%s</th><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64

@@ -108,7 +108,8 @@ Test(invreport, json_keys_and_escaping)
 	static const char *keys[] = {"\"schema\": 1", "\"program\": \"postern-inventory\"",
 	    "\"version\": \"0.1.0\"", "\"generated\": \"2026-03-03T12:00:00Z\"",
 	    "\"by\": \"user\"", "\"filter\": {\"since\": null, \"until\": null, "
-	    "\"protocols\": [\"pop3\",\"imap4\"]}",
+	    "\"protocols\": [\"pop3\",\"imap4\"], \"exclude_users\": []}",
+	    "\"sessions_excluded\": 0",
 	    "\"summary\": {\"files\": 3, ", "\"rows_malformed\": 0",
 	    "\"rows_repeated\": 0", "\"clients_would_break\": 3",
 	    "\"pop3\": {\"sessions\": 4, \"clients\": 3, \"users\": 3, "
