@@ -126,9 +126,9 @@ struct blist {
 struct dump_row {
 	const char *name;
 	char value[512];
-	char *list;	 /* NULL: the value is in value[] */
+	char *list; /* NULL: the value is in value[] */
 	size_t listlen;
-	bool repeat;	 /* one row per item: the key takes one per line */
+	bool repeat; /* one row per item: the key takes one per line */
 };
 
 struct conf_error {
@@ -718,8 +718,7 @@ binding_equal(const struct binding *a, const struct binding *b)
  * without a port after it.
  */
 static void
-binding_colons_error(const char *s, const char *colon, char *err,
-    size_t errlen)
+binding_colons_error(const char *s, const char *colon, char *err, size_t errlen)
 {
 	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
 	struct in6_addr a6;
@@ -2803,7 +2802,6 @@ conf_proto_name(enum proto_id p)
 	return p == PROTO_POP3 ? "POP3" : "IMAP4";
 }
 
-
 /* Dump lines longer than this are wrapped, where a list allows it. */
 #define DUMP_WIDTH 100
 
@@ -3341,8 +3339,8 @@ dump_protolog(const struct proto_conf *pc, struct dump_row *rows, size_t *n)
 	STR("LogFileLocation", pc->log_file_location);
 	STR("LogFileRollOverSettings",
 	    enum_label(log_rollovers, pc->log_file_rollover));
-	fmt_bytes(pc->log_per_file_size_quota, NULL,
-	    ROW("LogPerFileSizeQuota"), sizeof(r->value));
+	fmt_bytes(pc->log_per_file_size_quota, NULL, ROW("LogPerFileSizeQuota"),
+	    sizeof(r->value));
 	fmt_age(pc->log_file_age_limit_ms, ROW("LogFileAgeLimit"),
 	    sizeof(r->value));
 	fmt_bytes(pc->log_directory_size_quota, "Unlimited",

@@ -850,8 +850,8 @@ inventory_user_match(const char *pattern, const char *user, size_t len)
 			star = ++pattern;
 			resume = i;
 		} else if (*pattern != '\0' &&
-		    tolower((unsigned char)*pattern) ==
-		        tolower((unsigned char)user[i])) {
+		           tolower((unsigned char)*pattern) ==
+		               tolower((unsigned char)user[i])) {
 			pattern++;
 			i++;
 		} else if (star != NULL) {
@@ -872,8 +872,8 @@ session_excluded(const struct inventory *inv, const struct session *s)
 	if (s->userlen == 0)
 		return false;
 	for (size_t i = 0; i < inv->opt.nexclude_users; i++)
-		if (inventory_user_match(inv->opt.exclude_users[i], s->user,
-		        s->userlen))
+		if (inventory_user_match(
+		        inv->opt.exclude_users[i], s->user, s->userlen))
 			return true;
 	return false;
 }

@@ -843,8 +843,8 @@ html_chart(FILE *out, const struct inventory *inv)
 	    W, H, W, H);
 	/* The axis goes up to the grid line at or above the highest bar. */
 	for (uint64_t v = 0; v <= top; v += step) {
-		double y = T + (double)(H - T - B) *
-		    (1.0 - (double)v / (double)top);
+		double y =
+		    T + (double)(H - T - B) * (1.0 - (double)v / (double)top);
 
 		fprintf(out,
 		    "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
@@ -859,7 +859,7 @@ html_chart(FILE *out, const struct inventory *inv)
 		inv_format_day(days[i].day, d, sizeof(d));
 		for (int p = 0; p < INV_NPROTO; p++) {
 			double h = (double)(H - T - B) *
-			    (double)days[i].sessions[p] / (double)top;
+			           (double)days[i].sessions[p] / (double)top;
 
 			fprintf(out,
 			    "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
@@ -1024,17 +1024,19 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	      "<h2>Sessions per day</h2>\n",
 	    out);
 	html_chart(out, inv);
-	fputs("</section>\n<section id=\"all\">\n<h2>All (click a column to sort)"
-	      "</h2>\n<div class=\"scroll\">\n"
-	      "<table id=\"inventory\" class=\"sortable\">\n<thead>",
+	fputs(
+	    "</section>\n<section id=\"all\">\n<h2>All (click a column to sort)"
+	    "</h2>\n<div class=\"scroll\">\n"
+	    "<table id=\"inventory\" class=\"sortable\">\n<thead>",
 	    out);
 	html_head_row(out, io->by);
 	fputs("</thead>\n<tbody>\n", out);
 	for (size_t i = 0; i < n; i++)
 		html_row(out, inv, recs[i], io->by);
-	fprintf(out, "</tbody>\n</table>\n</div>\n</section>\n"
-		     "<script>\n%s</script>\n"
-		     "</body>\n</html>\n",
+	fprintf(out,
+	    "</tbody>\n</table>\n</div>\n</section>\n"
+	    "<script>\n%s</script>\n"
+	    "</body>\n</html>\n",
 	    html_script);
 	return 0;
 }

@@ -1253,7 +1253,7 @@ Test(conf, dump_known_file)
 	    "BackendCaFile                     :\n"
 	    "BackendServerName                 : ::1\n"
 	    "BackendVerify                     : True\n"
-    "ForwardClientAddress              : none\n"
+	    "ForwardClientAddress              : none\n"
 	    "BackendTimeout                    : 00:00:01.5000000\n"
 	    "MaxConnections                    : 500\n"
 	    "MaxConnectionFromSingleIP         : unlimited\n"
@@ -1288,7 +1288,7 @@ Test(conf, dump_known_file)
 	    "BackendCaFile                     :\n"
 	    "BackendServerName                 : imap.example.org\n"
 	    "BackendVerify                     : True\n"
-    "ForwardClientAddress              : none\n"
+	    "ForwardClientAddress              : none\n"
 	    "BackendTimeout                    : 00:00:30\n"
 	    "MaxConnections                    : unlimited\n"
 	    "MaxConnectionFromSingleIP         : unlimited\n"
@@ -1706,21 +1706,20 @@ Test(conf, dump_rules)
 	cr_expect_not_null(strstr(out, "RequiredGroup                     : "
 				       "CN=G,DC=x\n"),
 	    "%s", out);
-	cr_expect_not_null(strstr(out,
-			       "\nName                 : r\n"
-			       "Priority             : 3\n"
-			       "Action               : deny\n"
-			       "Enabled              : True\n"
-			       "Protocols            : IMAP4\n"
-			       "ClientIps            : 10.0.0.0/7\n"
-			       "Usernames            :\n"
-			       "MemberOf             :\n"
-			       "Authentication       :\n"
-			       "ExceptProtocols      :\n"
-			       "ExceptClientIps      :\n"
-			       "ExceptUsernames      : a, b\n"
-			       "ExceptMemberOf       :\n"
-			       "ExceptAuthentication : tls\n"),
+	cr_expect_not_null(strstr(out, "\nName                 : r\n"
+	                               "Priority             : 3\n"
+	                               "Action               : deny\n"
+	                               "Enabled              : True\n"
+	                               "Protocols            : IMAP4\n"
+	                               "ClientIps            : 10.0.0.0/7\n"
+	                               "Usernames            :\n"
+	                               "MemberOf             :\n"
+	                               "Authentication       :\n"
+	                               "ExceptProtocols      :\n"
+	                               "ExceptClientIps      :\n"
+	                               "ExceptUsernames      : a, b\n"
+	                               "ExceptMemberOf       :\n"
+	                               "ExceptAuthentication : tls\n"),
 	    "%s", out);
 	free(out);
 	conf_unref(c);
@@ -1819,16 +1818,16 @@ Test(conf, protocol_log_errors)
  * Where each row of the dump reads back.  section: "proto" (the block's
  * ProtocolName says which), "postern", "tls", "groups" or "rule" (the
  * block's Name).  unset_if_empty: the key has no empty form (a rule's
- * conditions, a group), and an empty row means that it is not set.  A row missing here fails the round trip:
- * every value postern -T prints must be one the file accepts.
+ * conditions, a group), and an empty row means that it is not set.  A row
+ * missing here fails the round trip: every value postern -T prints must be one
+ * the file accepts.
  */
 static const struct dump_key {
 	const char *name, *section, *key;
 	bool unset_if_empty;
 } dump_keys[] = {
     {"Enabled", "proto", "enabled", false},
-    {"UnencryptedOrTLSBindings", "proto", "unencrypted_or_tls_bindings",
-        false},
+    {"UnencryptedOrTLSBindings", "proto", "unencrypted_or_tls_bindings", false},
     {"SSLBindings", "proto", "ssl_bindings", false},
     {"Banner", "proto", "banner", false},
     {"LoginType", "proto", "login_type", false},
@@ -1854,8 +1853,7 @@ static const struct dump_key {
     {"MaxLoginAttempts", "proto", "max_login_attempts", false},
     {"ProtocolLogEnabled", "proto", "protocol_log_enabled", false},
     {"LogFileLocation", "proto", "log_file_location", false},
-    {"LogFileRollOverSettings", "proto", "log_file_rollover_settings",
-        false},
+    {"LogFileRollOverSettings", "proto", "log_file_rollover_settings", false},
     {"LogPerFileSizeQuota", "proto", "log_per_file_size_quota", false},
     {"LogFileAgeLimit", "proto", "log_file_age_limit", false},
     {"LogDirectorySizeQuota", "proto", "log_directory_size_quota", false},
@@ -1901,8 +1899,8 @@ static const struct dump_key {
 };
 
 /* A rule's Enabled is the rule's key, not the protocol's. */
-static const struct dump_key rule_enabled = {"Enabled", "rule", "enabled",
-    false};
+static const struct dump_key rule_enabled = {
+    "Enabled", "rule", "enabled", false};
 
 static const struct dump_key *
 dump_key(const char *name, const char *block)
@@ -1950,10 +1948,12 @@ dump_to_file(const char *dump)
 		}
 		name = line;
 		colon = line + strcspn(line, " ");
-		cr_assert(*colon == ' ', "not a 'Name : Value' row: '%s'", line);
+		cr_assert(
+		    *colon == ' ', "not a 'Name : Value' row: '%s'", line);
 		*colon++ = '\0';
 		colon += strspn(colon, " ");
-		cr_assert(*colon == ':', "not a 'Name : Value' row: '%s'", name);
+		cr_assert(
+		    *colon == ':', "not a 'Name : Value' row: '%s'", name);
 		value = colon[1] == ' ' ? colon + 2 : colon + 1;
 		if (strcmp(name, "ProtocolName") == 0) {
 			block = "proto";
@@ -1984,7 +1984,8 @@ dump_to_file(const char *dump)
 		}
 		k = dump_key(name, block);
 		cr_assert_not_null(k,
-		    "postern -T prints '%s', which no key of the file reads", name);
+		    "postern -T prints '%s', which no key of the file reads",
+		    name);
 		if (sec == NULL || strcmp(sec, k->section) != 0) {
 			fprintf(fp, "[%s]\n", k->section);
 			sec = k->section;
@@ -1999,8 +2000,8 @@ dump_to_file(const char *dump)
 }
 
 static void
-expect_same_addrset(const struct addrset *a, const struct addrset *b,
-    const char *what)
+expect_same_addrset(
+    const struct addrset *a, const struct addrset *b, const char *what)
 {
 	char *ta = NULL, *tb = NULL;
 	size_t la, lb;
@@ -2019,12 +2020,12 @@ expect_same_addrset(const struct addrset *a, const struct addrset *b,
 }
 
 #define SAME_STR(a, b, what)                                                   \
-	cr_expect_str_eq((a) ? (a) : "(unset)", (b) ? (b) : "(unset)", "%s",     \
-	    what)
+	cr_expect_str_eq(                                                      \
+	    (a) ? (a) : "(unset)", (b) ? (b) : "(unset)", "%s", what)
 
 static void
-expect_same_strlist(const struct strlist *a, const struct strlist *b,
-    const char *what)
+expect_same_strlist(
+    const struct strlist *a, const struct strlist *b, const char *what)
 {
 	cr_expect_eq(a->n, b->n, "%s", what);
 	for (size_t i = 0; i < a->n && i < b->n; i++)
@@ -2051,8 +2052,8 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 	cr_expect_eq(a->log_level, b->log_level);
 	cr_expect_eq(a->syslog, b->syslog);
 	cr_expect_eq(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
-	expect_same_addrset(a->trusted_proxies, b->trusted_proxies,
-	    "trusted_proxies");
+	expect_same_addrset(
+	    a->trusted_proxies, b->trusted_proxies, "trusted_proxies");
 	SAME_STR(a->tls.certificate, b->tls.certificate, "certificate");
 	SAME_STR(a->tls.private_key, b->tls.private_key, "private_key");
 	cr_expect_eq(a->tls.min_version, b->tls.min_version);
@@ -2076,24 +2077,24 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 		cr_expect_eq(x->login_type_mode, y->login_type_mode);
 		expect_same_addrset(x->login_type_exempt_ips,
 		    y->login_type_exempt_ips, "login_type_exempt_ips");
-		SAME_STR(x->required_group, y->required_group,
-		    "required_group");
+		SAME_STR(
+		    x->required_group, y->required_group, "required_group");
 		SAME_STR(x->backend_host, y->backend_host, "backend_host");
 		SAME_STR(x->backend_port, y->backend_port, "backend_port");
 		cr_expect_eq(x->backend_tls, y->backend_tls);
-		SAME_STR(x->backend_ca_file, y->backend_ca_file,
-		    "backend_ca_file");
+		SAME_STR(
+		    x->backend_ca_file, y->backend_ca_file, "backend_ca_file");
 		SAME_STR(x->backend_server_name, y->backend_server_name,
 		    "backend_server_name");
 		cr_expect_eq(x->backend_verify, y->backend_verify);
 		cr_expect_eq(x->backend_timeout_ms, y->backend_timeout_ms);
-		cr_expect_eq(x->forward_client_address,
-		    y->forward_client_address);
+		cr_expect_eq(
+		    x->forward_client_address, y->forward_client_address);
 		cr_expect_eq(x->max_connections, y->max_connections);
 		cr_expect_eq(x->max_connection_from_single_ip,
 		    y->max_connection_from_single_ip);
-		cr_expect_eq(x->max_connections_per_user,
-		    y->max_connections_per_user);
+		cr_expect_eq(
+		    x->max_connections_per_user, y->max_connections_per_user);
 		cr_expect_eq(x->pre_auth_timeout_ms, y->pre_auth_timeout_ms);
 		cr_expect_eq(x->auth_timeout_ms, y->auth_timeout_ms);
 		cr_expect_eq(x->max_command_size, y->max_command_size);
@@ -2105,14 +2106,16 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 		cr_expect_eq(x->log_file_rollover, y->log_file_rollover);
 		cr_expect_eq(
 		    x->log_per_file_size_quota, y->log_per_file_size_quota);
-		cr_expect_eq(x->log_file_age_limit_ms, y->log_file_age_limit_ms);
+		cr_expect_eq(
+		    x->log_file_age_limit_ms, y->log_file_age_limit_ms);
 		cr_expect_eq(
 		    x->log_directory_size_quota, y->log_directory_size_quota);
 		cr_expect_eq(x->log_detail, y->log_detail);
 	}
 	SAME_STR(a->groups.file, b->groups.file, "groups file");
 	SAME_STR(a->groups.ldap_uri, b->groups.ldap_uri, "ldap_uri");
-	SAME_STR(a->groups.ldap_ca_file, b->groups.ldap_ca_file, "ldap_ca_file");
+	SAME_STR(
+	    a->groups.ldap_ca_file, b->groups.ldap_ca_file, "ldap_ca_file");
 	cr_expect_eq(a->groups.ldap_starttls, b->groups.ldap_starttls);
 	cr_expect_eq(a->groups.ldap_tls_verify, b->groups.ldap_tls_verify);
 	SAME_STR(a->groups.ldap_bind_dn, b->groups.ldap_bind_dn, "bind_dn");
@@ -2159,8 +2162,10 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	groups = strdup(tpath("groups"));
 	secret = strdup(tpath("bind.secret"));
 	cr_assert(cert && key && groups && secret);
-	write_file("groups", "POP3 Access: alice\nHelpdesk: carol\n"
-	                     "Partners, external: dave\n", 56);
+	write_file("groups",
+	    "POP3 Access: alice\nHelpdesk: carol\n"
+	    "Partners, external: dave\n",
+	    56);
 	write_file("bind.secret", "s3cret\n", 7);
 	file = strfmt(
 	    "[postern]\nworkers = 3\nuser = mail\npid_file = /run/p/p.pid\n"
@@ -2221,8 +2226,8 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	dump1 = dump(c1);
 	back = dump_to_file(dump1);
 	c2 = load_len(back, strlen(back), &errs);
-	cr_assert_str_empty(errs, "the dump does not read back:\n%s\nfile:\n%s",
-	    errs, back);
+	cr_assert_str_empty(
+	    errs, "the dump does not read back:\n%s\nfile:\n%s", errs, back);
 	cr_assert_not_null(c2);
 	expect_same_conf(c1, c2);
 	dump2 = dump(c2);

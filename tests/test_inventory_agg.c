@@ -645,8 +645,8 @@ Test(inventory, user_patterns)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		cr_expect_eq(inventory_user_match(cases[i].pattern, cases[i].user,
-		                 strlen(cases[i].user)),
+		cr_expect_eq(inventory_user_match(cases[i].pattern,
+		                 cases[i].user, strlen(cases[i].user)),
 		    cases[i].match, "'%s' against '%s'", cases[i].pattern,
 		    cases[i].user);
 	/* Only len bytes of the name count. */
@@ -681,8 +681,8 @@ Test(inventory, excluded_users_left_out)
 	cr_expect_eq(s->users_would_break, 0);
 	cr_assert_eq(n, 4);
 	for (size_t i = 0; i < n; i++) {
-		cr_expect(strcasecmp(recs[i]->key, "alice") != 0, "%s",
-		    recs[i]->key);
+		cr_expect(
+		    strcasecmp(recs[i]->key, "alice") != 0, "%s", recs[i]->key);
 		cr_expect(strcmp(recs[i]->key, "carol") != 0);
 	}
 	{

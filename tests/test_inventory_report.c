@@ -105,26 +105,31 @@ Test(invreport, json_keys_and_escaping)
 {
 	struct inventory *inv = fixture(INV_BY_USER, evil);
 	char *js = report(inv, INVREPORT_JSON, 0);
-	static const char *keys[] = {"\"schema\": 1", "\"program\": \"postern-inventory\"",
-	    "\"version\": \"0.1.0\"", "\"generated\": \"2026-03-03T12:00:00Z\"",
-	    "\"by\": \"user\"", "\"filter\": {\"since\": null, \"until\": null, "
+	static const char *keys[] = {"\"schema\": 1",
+	    "\"program\": \"postern-inventory\"", "\"version\": \"0.1.0\"",
+	    "\"generated\": \"2026-03-03T12:00:00Z\"", "\"by\": \"user\"",
+	    "\"filter\": {\"since\": null, \"until\": null, "
 	    "\"protocols\": [\"pop3\",\"imap4\"], \"exclude_users\": []}",
-	    "\"sessions_excluded\": 0",
-	    "\"summary\": {\"files\": 3, ", "\"rows_malformed\": 0",
-	    "\"rows_repeated\": 0", "\"clients_would_break\": 3",
+	    "\"sessions_excluded\": 0", "\"summary\": {\"files\": 3, ",
+	    "\"rows_malformed\": 0", "\"rows_repeated\": 0",
+	    "\"clients_would_break\": 3",
 	    "\"pop3\": {\"sessions\": 4, \"clients\": 3, \"users\": 3, "
 	    "\"logins_ok\": 3, \"logins_failed\": 1, \"cleartext_logins\": 1}",
-	    "\"records\": [", "\"days\": [", "\"files\": [", "\"malformed_rows\": [",
+	    "\"records\": [", "\"days\": [", "\"files\": [",
+	    "\"malformed_rows\": [",
 	    "{\"would_break\": true, \"user\": \"alice\", \"protocols\": "
 	    "[\"pop3\",\"imap4\"], \"ports\": [110,143,995], \"sessions\": 3, "
 	    "\"logins_ok\": 3, \"logins_failed\": 0, \"cleartext_logins\": 2, "
 	    "\"cleartext_failed\": 0, \"implicit_tls_logins\": 1, "
 	    "\"starttls_logins\": 0, \"pop3_dele_sessions\": 1, "
-	    "\"pop3_leave_sessions\": 1, \"first_seen\": \"2026-03-01T10:00:00Z\", "
+	    "\"pop3_leave_sessions\": 1, \"first_seen\": "
+	    "\"2026-03-01T10:00:00Z\", "
 	    "\"last_seen\": \"2026-03-02T12:00:00Z\", \"clients\": 1, "
-	    "\"clients_sample\": [\"192.0.2.10\"], \"servers\": [\"ex1\",\"ex2\"]}",
+	    "\"clients_sample\": [\"192.0.2.10\"], \"servers\": "
+	    "[\"ex1\",\"ex2\"]}",
 	    "{\"date\": \"2026-03-01\", \"pop3\": 4, \"imap4\": 0}",
-	    "{\"path\": \"ex1/POP320260301-1.LOG\", \"server\": \"ex1\", \"rows\": 20",
+	    "{\"path\": \"ex1/POP320260301-1.LOG\", \"server\": \"ex1\", "
+	    "\"rows\": 20",
 	    /* control characters and bytes that are not UTF-8 */
 	    "\"user\": \"ctl\\u0001\\u001b[2J\\ufffd\"",
 	    "\"user\": \"=HYPERLINK(\\\"x\\\"),<script>alert(1)</script>\""};
@@ -222,9 +227,12 @@ Test(invreport, format_names)
 static struct inventory *
 sessions_inventory(unsigned n)
 {
-	struct inv_options o = {.since_ms = INT64_MIN, .until_ms = INT64_MAX,
-	    .protocols = INV_POP3 | INV_IMAP4, .by = INV_BY_CLIENT,
-	    .servers = servers, .nservers = 1};
+	struct inv_options o = {.since_ms = INT64_MIN,
+	    .until_ms = INT64_MAX,
+	    .protocols = INV_POP3 | INV_IMAP4,
+	    .by = INV_BY_CLIENT,
+	    .servers = servers,
+	    .nservers = 1};
 	struct inventory *inv = inventory_new(&o);
 	char *text = NULL;
 	size_t len = 0;
@@ -244,7 +252,8 @@ sessions_inventory(unsigned n)
 		    day, i + 1, day, i + 1);
 	}
 	cr_assert_eq(fclose(fp), 0);
-	inv_add_text(inv, "ex1/IMAP420260302-1.LOG", 0, EXLOG_PROTO_IMAP4, text);
+	inv_add_text(
+	    inv, "ex1/IMAP420260302-1.LOG", 0, EXLOG_PROTO_IMAP4, text);
 	free(text);
 	cr_assert_eq(inventory_finish(inv), 0);
 	return inv;
@@ -257,8 +266,8 @@ sessions_inventory(unsigned n)
  */
 Test(invreport, chart_grid_at_round_steps)
 {
-	static const unsigned counts[] = {1, 2, 3, 4, 6, 7, 9, 10, 11, 13, 23,
-	    48, 99, 101, 250, 1234};
+	static const unsigned counts[] = {
+	    1, 2, 3, 4, 6, 7, 9, 10, 11, 13, 23, 48, 99, 101, 250, 1234};
 
 	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
 		unsigned n = counts[c];
@@ -270,18 +279,18 @@ Test(invreport, chart_grid_at_round_steps)
 
 		chart = strstr(html, "<svg id=\"chart\"");
 		cr_assert_not_null(chart);
-		for (p = chart; (p = strstr(p, "stroke=\"#ddd\"/><text")) != NULL;
-		     p++) {
+		for (p = chart;
+		     (p = strstr(p, "stroke=\"#ddd\"/><text")) != NULL; p++) {
 			const char *q = strstr(p, "text-anchor=\"end\">");
 			char *e;
 
 			cr_assert_lt(k, 16, "n=%u: too many grid lines", n);
-			cr_assert_eq(sscanf(strstr(p, "y=\"") + 3, "%lf", &y[k]),
-			    1);
+			cr_assert_eq(
+			    sscanf(strstr(p, "y=\"") + 3, "%lf", &y[k]), 1);
 			y[k] -= 4; /* the label sits 4 below its line */
 			v[k] = strtoull(q + 18, &e, 10);
-			cr_assert_eq(*e, '<', "n=%u: label '%.12s' is not whole",
-			    n, q + 18);
+			cr_assert_eq(*e, '<',
+			    "n=%u: label '%.12s' is not whole", n, q + 18);
 			k++;
 		}
 		cr_assert_geq(k, 2, "n=%u", n);
@@ -303,10 +312,10 @@ Test(invreport, chart_grid_at_round_steps)
 		p = strstr(chart, "<rect class=\"imap4\"");
 		cr_assert_not_null(p);
 		cr_assert_eq(sscanf(strstr(p, " y=\"") + 4, "%lf", &bar_y), 1);
-		cr_assert_eq(sscanf(strstr(p, "height=\"") + 8, "%lf", &bar_h),
-		    1);
+		cr_assert_eq(
+		    sscanf(strstr(p, "height=\"") + 8, "%lf", &bar_h), 1);
 		cr_expect(fabs(bar_y - (y[0] + (y[k - 1] - y[0]) * n /
-		                           (double)v[k - 1])) < 0.1,
+		                                   (double)v[k - 1])) < 0.1,
 		    "n=%u: bar top at %.2f", n, bar_y);
 		cr_expect(fabs(bar_y + bar_h - y[0]) < 0.1, "n=%u", n);
 		free(html);
