@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 struct addrset;
@@ -45,6 +46,14 @@ bool addrset_contains(const struct addrset *set, const struct sockaddr *sa);
 
 /* Number of intervals held: entries added, or after finish, merged ranges. */
 size_t addrset_count(const struct addrset *set);
+
+/*
+ * Writes the set to out as addrset_add() tokens separated by sep (an
+ * address, a CIDR block where the interval is one, else an "a-b" range),
+ * IPv4 first; adding them all to a new set gives the same set once both
+ * are finished.  Returns the number of tokens written.
+ */
+size_t addrset_write(const struct addrset *set, const char *sep, FILE *out);
 
 /* Frees the set; NULL is ignored. */
 void addrset_free(struct addrset *set);

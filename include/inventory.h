@@ -57,6 +57,10 @@ struct inv_options {
 	enum inv_by by;
 	const char *const *servers; /* server names, indexed by inv_file_begin() */
 	size_t nservers;
+	/* Sessions of users matching one of these (inventory_user_match())
+	 * are left out: Exchange's health probes, service accounts. */
+	const char *const *exclude_users;
+	size_t nexclude_users;
 };
 
 /*
@@ -103,6 +107,7 @@ struct inv_summary {
 	uint64_t files, files_skipped, files_failed, bytes;
 	uint64_t rows, rows_bad, rows_filtered, sessions;
 	uint64_t rows_repeated; /* a session's row seen again: left out */
+	uint64_t sessions_excluded; /* of an excluded user: left out */
 	int64_t first_ms, last_ms; /* INT64_MAX / INT64_MIN when no row */
 	uint64_t clients, clients_would_break, users, users_would_break;
 	uint64_t records, records_would_break;
@@ -214,6 +219,13 @@ size_t inventory_bad_rows(
  * "--until 2024-01-31" takes in the 31st).  Returns 0 or -1.
  */
 int inventory_parse_when(const char *s, int64_t now_ms, bool end, int64_t *out);
+
+/*
+ * Whether the user name (len bytes) matches pattern as a whole: '*'
+ * stands for any run of characters, and letters match in either case, as
+ * Windows account names do.
+ */
+bool inventory_user_match(const char *pattern, const char *user, size_t len);
 
 /* Parses a --by value; 0 or -1. */
 int inventory_parse_by(const char *s, enum inv_by *out);

@@ -477,6 +477,86 @@ addrset_count(const struct addrset *set)
 	return set->n4 + set->n6;
 }
 
+/* The number whose low k bits are set, k in 0..128. */
+static struct u128
+u128_low(unsigned k)
+{
+	struct u128 m = {0, 0};
+
+	if (k >= 64) {
+		m.lo = UINT64_MAX;
+		if (k > 64)
+			m.hi = UINT64_MAX >> (128 - k);
+	} else if (k > 0)
+		m.lo = UINT64_MAX >> (64 - k);
+	return m;
+}
+
+/* The prefix length if [lo, hi] is one CIDR block of a bits-wide space. */
+static int
+block_prefix(struct u128 lo, struct u128 hi, unsigned bits)
+{
+	for (unsigned k = 0; k <= bits; k++) {
+		struct u128 m = u128_low(k);
+
+		if ((lo.hi & m.hi) == 0 && (lo.lo & m.lo) == 0 &&
+		    (hi.hi & m.hi) == m.hi && (hi.lo & m.lo) == m.lo &&
+		    (lo.hi & ~m.hi) == (hi.hi & ~m.hi) &&
+		    (lo.lo & ~m.lo) == (hi.lo & ~m.lo))
+			return (int)(bits - k);
+	}
+	return -1;
+}
+
+static void
+u128_ntop(int family, struct u128 v, char *buf, size_t len)
+{
+	if (family == AF_INET) {
+		struct in_addr in4 = {htonl((uint32_t)v.lo)};
+
+		inet_ntop(AF_INET, &in4, buf, (socklen_t)len);
+	} else {
+		struct in6_addr in6;
+
+		u128_to_in6(v, &in6);
+		inet_ntop(AF_INET6, &in6, buf, (socklen_t)len);
+	}
+}
+
+static void
+write_range(
+    int family, struct u128 lo, struct u128 hi, const char *sep, FILE *out)
+{
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	int prefix;
+
+	u128_ntop(family, lo, a, sizeof(a));
+	fputs(sep, out);
+	if (u128_cmp(lo, hi) == 0) {
+		fputs(a, out);
+	} else if ((prefix = block_prefix(
+	                lo, hi, family == AF_INET ? 32 : 128)) >= 0) {
+		fprintf(out, "%s/%d", a, prefix);
+	} else {
+		u128_ntop(family, hi, b, sizeof(b));
+		fprintf(out, "%s-%s", a, b);
+	}
+}
+
+size_t
+addrset_write(const struct addrset *set, const char *sep, FILE *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < set->n4; i++, n++)
+		write_range(AF_INET, (struct u128){0, set->v4[i].lo},
+		    (struct u128){0, set->v4[i].hi}, n ? sep : "", out);
+	for (i = 0; i < set->n6; i++, n++)
+		write_range(
+		    AF_INET6, set->v6[i].lo, set->v6[i].hi, n ? sep : "", out);
+	return n;
+}
+
 void
 addrset_free(struct addrset *set)
 {

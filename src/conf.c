@@ -118,10 +118,17 @@ struct blist {
 	bool replaced; /* the first occurrence replaced the default */
 };
 
-/* One "Name : Value" line of the settings dump. */
+/*
+ * One "Name : Value" line of the settings dump.  A list is kept apart,
+ * items separated by '\n', so that it can be as long as it is and be
+ * wrapped or repeated the way the file reads lists.
+ */
 struct dump_row {
 	const char *name;
 	char value[512];
+	char *list; /* NULL: the value is in value[] */
+	size_t listlen;
+	bool repeat; /* one row per item: the key takes one per line */
 };
 
 struct conf_error {
@@ -706,6 +713,42 @@ binding_equal(const struct binding *a, const struct binding *b)
 }
 
 /*
+ * The error for an unbracketed item with more than one ':' (colon is the
+ * last): the bracket hint only for what is an IPv6 address, with or
+ * without a port after it.
+ */
+static void
+binding_colons_error(const char *s, const char *colon, char *err, size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	struct in6_addr a6;
+	size_t hlen = (size_t)(colon - s);
+
+	host[0] = '\0';
+	if (hlen < sizeof(host)) {
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+	}
+	/* "::1:995" is an address too; a port is required, so read it so. */
+	if (host[0] != '\0' && colon[1] != '\0' &&
+	    strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+	    inet_pton(AF_INET6, host, &a6) == 1)
+		snprintf(err, errlen,
+		    "'%s': an IPv6 address needs brackets, as in [%s]:%s", s,
+		    host, colon + 1);
+	else if (inet_pton(AF_INET6, s, &a6) == 1)
+		snprintf(err, errlen,
+		    "'%s': an IPv6 address needs brackets and a port, as in "
+		    "[%s]:110",
+		    s, s);
+	else
+		snprintf(err, errlen,
+		    "'%s' is not address:port or [IPv6]:port (numeric, as in "
+		    "0.0.0.0:110 or [::]:110)",
+		    s);
+}
+
+/*
  * Parses "a.b.c.d:port" or "[v6]:port" into b.  Numeric only: a listening
  * address that depends on DNS at start-up is a configuration bug.
  */
@@ -725,6 +768,14 @@ parse_binding(const char *s, struct binding *b, char *err, size_t errlen)
 		    "'%s': wildcard address not accepted; use 0.0.0.0%s and "
 		    "[::]%s",
 		    s, colon ? colon : ":port", colon ? colon : ":port");
+		return -1;
+	}
+	/* Blanks inside an item: bindings written as a space-separated list. */
+	if (strpbrk(s, " \t") != NULL) {
+		snprintf(err, errlen,
+		    "'%s': one address:port or [IPv6]:port per item; separate "
+		    "bindings with commas, as in [::]:110, 0.0.0.0:110",
+		    s);
 		return -1;
 	}
 	v6 = s[0] == '[';
@@ -748,10 +799,7 @@ parse_binding(const char *s, struct binding *b, char *err, size_t errlen)
 			return -1;
 		}
 		if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
-			snprintf(err, errlen,
-			    "'%s': an IPv6 address needs brackets, as in "
-			    "[::1]:110",
-			    s);
+			binding_colons_error(s, colon, err, errlen);
 			return -1;
 		}
 		hlen = (size_t)(colon - s);
@@ -1028,6 +1076,14 @@ p_backend(struct loader *l, const struct key *k, const char *v, void *dst)
 	size_t hlen;
 
 	(void)dst;
+	/* A list where one server is expected: say so, not a syntax detail. */
+	if (strpbrk(v, ", \t") != NULL) {
+		key_error(l, k,
+		    "'%s': one server only, as host, host:port or "
+		    "[IPv6]:port",
+		    v);
+		return -1;
+	}
 	if (v[0] == '[') {
 		if ((end = strchr(v, ']')) == NULL) {
 			key_error(l, k, "'%s': missing ']'", v);
@@ -1051,10 +1107,30 @@ p_backend(struct loader *l, const struct key *k, const char *v, void *dst)
 	} else {
 		colon = strchr(v, ':');
 		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-			key_error(l, k,
-			    "'%s': an IPv6 address needs brackets, as in "
-			    "[::1]:%s",
-			    v, default_backend_ports[l->section - SEC_POP3]);
+			colon = strrchr(v, ':');
+			hlen = (size_t)(colon - v);
+			if (hlen < sizeof(host)) {
+				memcpy(host, v, hlen);
+				host[hlen] = '\0';
+			}
+			if (inet_pton(AF_INET6, v, &a6) == 1)
+				key_error(l, k,
+				    "'%s': an IPv6 address needs brackets, as "
+				    "in [%s] or [%s]:%s",
+				    v, v, v,
+				    default_backend_ports[l->section -
+				                          SEC_POP3]);
+			else if (hlen < sizeof(host) &&
+			         inet_pton(AF_INET6, host, &a6) == 1)
+				key_error(l, k,
+				    "'%s': an IPv6 address needs brackets, as "
+				    "in [%s]:%s",
+				    v, host, colon + 1);
+			else
+				key_error(l, k,
+				    "'%s' is not host, host:port or "
+				    "[IPv6]:port",
+				    v);
 			return -1;
 		}
 		hlen = colon ? (size_t)(colon - v) : strlen(v);
@@ -2726,42 +2802,117 @@ conf_proto_name(enum proto_id p)
 	return p == PROTO_POP3 ? "POP3" : "IMAP4";
 }
 
+/* Dump lines longer than this are wrapped, where a list allows it. */
+#define DUMP_WIDTH 100
+
+/*
+ * Writes a list on the row's line and, past DUMP_WIDTH, on lines indented
+ * under its value: each line but the last ends with a comma, as the
+ * continuation lines of a list key in the file.
+ */
+static void
+dump_list(FILE *out, const char *list, size_t indent)
+{
+	size_t col = indent, len;
+	const char *p = list, *e;
+	bool first = true;
+
+	for (; *p != '\0'; p = *e ? e + 1 : e) {
+		e = strchr(p, '\n');
+		if (e == NULL)
+			e = p + strlen(p);
+		len = (size_t)(e - p);
+		if (!first && col + 2 + len > DUMP_WIDTH) {
+			fprintf(out, ",\n%*s", (int)indent, "");
+			col = indent;
+		} else if (!first) {
+			fputs(", ", out);
+			col += 2;
+		}
+		fwrite(p, 1, len, out);
+		col += len;
+		first = false;
+	}
+}
 
 static void
-dump_block(FILE *out, const struct dump_row *rows, size_t n)
+dump_block(FILE *out, struct dump_row *rows, size_t n)
 {
-	size_t i, w = 0;
+	size_t i, w = 0, len;
+	const char *p, *e;
 
 	for (i = 0; i < n; i++)
 		if (strlen(rows[i].name) > w)
 			w = strlen(rows[i].name);
 	for (i = 0; i < n; i++) {
-		if (rows[i].value[0] == '\0')
-			fprintf(out, "%-*s :\n", (int)w, rows[i].name);
+		struct dump_row *r = &rows[i];
+
+		if (r->list != NULL && r->list[0] != '\0' && r->repeat) {
+			for (p = r->list; *p != '\0'; p = *e ? e + 1 : e) {
+				e = strchr(p, '\n');
+				len = e ? (size_t)(e - p) : strlen(p);
+				e = p + len;
+				fprintf(out, "%-*s : %.*s\n", (int)w, r->name,
+				    (int)len, p);
+			}
+		} else if (r->list != NULL && r->list[0] != '\0') {
+			fprintf(out, "%-*s : ", (int)w, r->name);
+			dump_list(out, r->list, w + 3);
+			fputc('\n', out);
+		} else if (r->list != NULL || r->value[0] == '\0')
+			fprintf(out, "%-*s :\n", (int)w, r->name);
 		else
-			fprintf(out, "%-*s : %s\n", (int)w, rows[i].name,
-			    rows[i].value);
+			fprintf(out, "%-*s : %s\n", (int)w, r->name, r->value);
+		free(r->list);
+		r->list = NULL;
 	}
 }
 
+/*
+ * Makes the row a list; the caller writes its items, each followed by
+ * '\n', and closes the stream.  NULL when out of memory: the row then
+ * says so.
+ */
+static FILE *
+row_list(struct dump_row *r, bool repeat)
+{
+	FILE *fp = open_memstream(&r->list, &r->listlen);
+
+	r->repeat = repeat;
+	if (fp == NULL) {
+		r->list = NULL;
+		snprintf(r->value, sizeof(r->value), "(out of memory)");
+	}
+	return fp;
+}
+
 static void
-fmt_bindings(const struct proto_conf *pc, bool tls, char *buf, size_t len)
+list_close(struct dump_row *r, FILE *fp)
+{
+	if (fp != NULL && fclose(fp) != 0) {
+		free(r->list);
+		r->list = NULL;
+		snprintf(r->value, sizeof(r->value), "(out of memory)");
+	}
+}
+
+/* The bindings of one kind, as the binding keys read them. */
+static void
+fmt_bindings(const struct proto_conf *pc, bool tls, struct dump_row *r)
 {
 	char addr[BINDING_STRLEN];
-	size_t i, n = 0;
-	bool first = true;
+	FILE *fp;
+	size_t i;
 
-	n += (size_t)snprintf(buf, len, "{");
-	for (i = 0; i < pc->nbindings && n < len; i++) {
+	if ((fp = row_list(r, false)) == NULL)
+		return;
+	for (i = 0; i < pc->nbindings; i++) {
 		if (pc->bindings[i].implicit_tls != tls)
 			continue;
 		fmt_binding(&pc->bindings[i], addr, sizeof(addr));
-		n += (size_t)snprintf(
-		    buf + n, len - n, "%s%s", first ? "" : ", ", addr);
-		first = false;
+		fprintf(fp, "%s\n", addr);
 	}
-	if (n < len)
-		snprintf(buf + n, len - n, "}");
+	list_close(r, fp);
 }
 
 static void
@@ -2775,62 +2926,56 @@ fmt_limit(unsigned v, char *buf, size_t len)
 
 /* Access policy: the dump of address sets, rules and group sources. */
 static void
-fmt_ranges(const struct addrset *set, char *buf, size_t len)
+fmt_ranges(const struct addrset *set, struct dump_row *r)
 {
-	size_t n = set != NULL ? addrset_count(set) : 0;
+	FILE *fp;
 
-	if (n == 0)
-		buf[0] = '\0';
-	else
-		snprintf(buf, len, "%zu range%s", n, n == 1 ? "" : "s");
+	if ((fp = row_list(r, false)) == NULL)
+		return;
+	if (set != NULL && addrset_write(set, "\n", fp) > 0)
+		fputc('\n', fp);
+	list_close(r, fp);
 }
 
+/* repeat: one row per item, for keys whose values may hold commas. */
 static void
-fmt_strlist(const struct strlist *sl, char *buf, size_t len)
+fmt_strlist(const struct strlist *sl, bool repeat, struct dump_row *r)
 {
-	size_t i, n = 0;
+	FILE *fp;
+	size_t i;
 
-	buf[0] = '\0';
-	if (sl->n == 0)
+	if ((fp = row_list(r, repeat)) == NULL)
 		return;
-	n += (size_t)snprintf(buf, len, "{");
-	for (i = 0; i < sl->n && n < len; i++)
-		n += (size_t)snprintf(
-		    buf + n, len - n, "%s%s", i ? ", " : "", sl->v[i]);
-	if (n < len)
-		snprintf(buf + n, len - n, "}");
+	for (i = 0; i < sl->n; i++)
+		fprintf(fp, "%s\n", sl->v[i]);
+	list_close(r, fp);
 }
 
 static void
 fmt_protocols(unsigned bits, char *buf, size_t len)
 {
-	if (bits == 0)
-		buf[0] = '\0';
-	else
-		snprintf(buf, len, "{%s%s%s}",
-		    bits & (1u << PROTO_POP3) ? "POP3" : "",
-		    bits == ((1u << PROTO_POP3) | (1u << PROTO_IMAP)) ? ", " : "",
-		    bits & (1u << PROTO_IMAP) ? "IMAP4" : "");
+	snprintf(buf, len, "%s%s%s", bits & (1u << PROTO_POP3) ? "POP3" : "",
+	    bits == ((1u << PROTO_POP3) | (1u << PROTO_IMAP)) ? ", " : "",
+	    bits & (1u << PROTO_IMAP) ? "IMAP4" : "");
 }
 
 static void
 fmt_auth(unsigned bits, char *buf, size_t len)
 {
-	if (bits == 0)
-		buf[0] = '\0';
-	else
-		snprintf(buf, len, "{%s%s%s}",
-		    bits & RULE_AUTH_CLEARTEXT_WITHOUT_TLS ? "cleartext_without_tls"
-		                                           : "",
-		    bits == (RULE_AUTH_CLEARTEXT_WITHOUT_TLS | RULE_AUTH_TLS)
-		        ? ", "
-		        : "",
-		    bits & RULE_AUTH_TLS ? "tls" : "");
+	snprintf(buf, len, "%s%s%s",
+	    bits & RULE_AUTH_CLEARTEXT_WITHOUT_TLS ? "cleartext_without_tls"
+	                                           : "",
+	    bits == (RULE_AUTH_CLEARTEXT_WITHOUT_TLS | RULE_AUTH_TLS) ? ", "
+	                                                              : "",
+	    bits & RULE_AUTH_TLS ? "tls" : "");
 }
 
 static void dump_policy(const struct conf *, FILE *);
 
-#define ROW(n) (r = &rows[nrows++], r->name = (n), r->value)
+#define ROWP(n)                                                                \
+	(r = &rows[nrows++], r->name = (n), r->list = NULL, r->repeat = false, \
+	    r->value[0] = '\0', r)
+#define ROW(n) (ROWP(n)->value)
 #define SET(n, ...) snprintf(ROW(n), sizeof(r->value), __VA_ARGS__)
 #define STR(n, s) SET(n, "%s", (s) ? (s) : "")
 #define BOOL(n, b) SET(n, "%s", (b) ? "True" : "False")
@@ -2844,16 +2989,17 @@ dump_proto(const struct conf *c, enum proto_id p, FILE *out)
 
 	STR("ProtocolName", conf_proto_name(p));
 	BOOL("Enabled", pc->enabled);
-	fmt_bindings(
-	    pc, false, ROW("UnencryptedOrTLSBindings"), sizeof(r->value));
-	fmt_bindings(pc, true, ROW("SSLBindings"), sizeof(r->value));
+	fmt_bindings(pc, false, ROWP("UnencryptedOrTLSBindings"));
+	fmt_bindings(pc, true, ROWP("SSLBindings"));
 	STR("Banner", pc->banner);
 	STR("LoginType", enum_label(login_types, (int)pc->login_type));
 	STR("LoginTypeMode", enum_label(login_modes, (int)pc->login_type_mode));
-	fmt_ranges(pc->login_type_exempt_ips, ROW("LoginTypeExemptIps"),
-	    sizeof(r->value));
+	fmt_ranges(pc->login_type_exempt_ips, ROWP("LoginTypeExemptIps"));
 	STR("RequiredGroup", pc->required_group);
-	STR("ProxyTargetHost", pc->backend_host);
+	/* In brackets if IPv6, so that the backend key reads it back. */
+	SET("ProxyTargetHost",
+	    pc->backend_host && strchr(pc->backend_host, ':') ? "[%s]" : "%s",
+	    pc->backend_host ? pc->backend_host : "");
 	STR("ProxyTargetPort", pc->backend_port);
 	STR("BackendTls", enum_label(backend_tls_modes, (int)pc->backend_tls));
 	STR("BackendCaFile", pc->backend_ca_file);
@@ -2897,8 +3043,7 @@ conf_dump(const struct conf *c, FILE *out)
 	BOOL("Syslog", c->syslog);
 	fmt_timespan(
 	    c->shutdown_timeout_ms, ROW("ShutdownTimeout"), sizeof(r->value));
-	SET("TrustedProxies", "%zu address ranges",
-	    c->trusted_proxies != NULL ? addrset_count(c->trusted_proxies) : 0);
+	fmt_ranges(c->trusted_proxies, ROWP("TrustedProxies"));
 	STR("Certificate", c->tls.certificate);
 	STR("PrivateKey", c->tls.private_key);
 	STR("MinVersion", enum_label(tls_versions, c->tls.min_version));
@@ -2954,14 +3099,12 @@ dump_policy(const struct conf *c, FILE *out)
 			    ROW(w ? "ExceptProtocols" : "Protocols"),
 			    sizeof(r->value));
 			fmt_ranges(m->client_ips,
-			    ROW(w ? "ExceptClientIps" : "ClientIps"),
-			    sizeof(r->value));
-			fmt_strlist(&m->usernames,
-			    ROW(w ? "ExceptUsernames" : "Usernames"),
-			    sizeof(r->value));
-			fmt_strlist(&m->member_of,
-			    ROW(w ? "ExceptMemberOf" : "MemberOf"),
-			    sizeof(r->value));
+			    ROWP(w ? "ExceptClientIps" : "ClientIps"));
+			fmt_strlist(&m->usernames, false,
+			    ROWP(w ? "ExceptUsernames" : "Usernames"));
+			/* A group name may hold commas: one per row. */
+			fmt_strlist(&m->member_of, true,
+			    ROWP(w ? "ExceptMemberOf" : "MemberOf"));
 			fmt_auth(m->authentication,
 			    ROW(w ? "ExceptAuthentication" : "Authentication"),
 			    sizeof(r->value));
@@ -3124,11 +3267,17 @@ conf_protolog(const struct conf *c, struct protolog_conf *out)
 	}
 }
 
-/* Exchange's ByteQuantifiedSize display: "10 MB (10,485,760 bytes)". */
+/*
+ * A size as the quota keys read it (bytes, or k/M/G when exact), then in
+ * a comment, which the file ignores, Exchange's ByteQuantifiedSize
+ * display: "10M ; 10 MB (10,485,760 bytes)".  zero, if not NULL, is what
+ * 0 means, which the keys read as well ("Unlimited").
+ */
 static void
 fmt_bytes(uint64_t n, const char *zero, char *buf, size_t len)
 {
 	static const char *const units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+	static const char file_units[] = {'\0', 'k', 'M', 'G'};
 	char digits[32], grouped[48];
 	size_t nd, i, j = 0;
 	unsigned u = 0;
@@ -3151,8 +3300,14 @@ fmt_bytes(uint64_t n, const char *zero, char *buf, size_t len)
 		grouped[j++] = digits[i];
 	}
 	grouped[j] = '\0';
-	snprintf(buf, len, "%llu %s (%s bytes)", (unsigned long long)whole,
-	    units[u], grouped);
+	if (u < sizeof(file_units))
+		snprintf(buf, len, "%llu%.1s ; %llu %s (%s bytes)",
+		    (unsigned long long)whole, &file_units[u],
+		    (unsigned long long)whole, units[u], grouped);
+	else
+		snprintf(buf, len, "%lluG ; %llu %s (%s bytes)",
+		    (unsigned long long)(n >> 30), (unsigned long long)whole,
+		    units[u], grouped);
 }
 
 /* The age limit as a TimeSpan; it may pass what fmt_timespan() holds. */
@@ -3184,8 +3339,8 @@ dump_protolog(const struct proto_conf *pc, struct dump_row *rows, size_t *n)
 	STR("LogFileLocation", pc->log_file_location);
 	STR("LogFileRollOverSettings",
 	    enum_label(log_rollovers, pc->log_file_rollover));
-	fmt_bytes(pc->log_per_file_size_quota, "0 B (0 bytes)",
-	    ROW("LogPerFileSizeQuota"), sizeof(r->value));
+	fmt_bytes(pc->log_per_file_size_quota, NULL, ROW("LogPerFileSizeQuota"),
+	    sizeof(r->value));
 	fmt_age(pc->log_file_age_limit_ms, ROW("LogFileAgeLimit"),
 	    sizeof(r->value));
 	fmt_bytes(pc->log_directory_size_quota, "Unlimited",

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -836,6 +837,47 @@ rec_add_session(struct inventory *inv, struct rec *r, const struct session *s,
 		p->servers[server / 64] |= (uint64_t)1 << (server % 64);
 }
 
+bool
+inventory_user_match(const char *pattern, const char *user, size_t len)
+{
+	const char *star = NULL;
+	size_t i = 0, resume = 0;
+
+	/* Greedy, going back to the last '*' on a mismatch: linear enough
+	 * for the short names and patterns of a command line. */
+	while (i < len) {
+		if (*pattern == '*') {
+			star = ++pattern;
+			resume = i;
+		} else if (*pattern != '\0' &&
+		           tolower((unsigned char)*pattern) ==
+		               tolower((unsigned char)user[i])) {
+			pattern++;
+			i++;
+		} else if (star != NULL) {
+			pattern = star;
+			i = ++resume;
+		} else
+			return false;
+	}
+	while (*pattern == '*')
+		pattern++;
+	return *pattern == '\0';
+}
+
+/* Whether the session's user is one the report leaves out. */
+static bool
+session_excluded(const struct inventory *inv, const struct session *s)
+{
+	if (s->userlen == 0)
+		return false;
+	for (size_t i = 0; i < inv->opt.nexclude_users; i++)
+		if (inventory_user_match(
+		        inv->opt.exclude_users[i], s->user, s->userlen))
+			return true;
+	return false;
+}
+
 /* Adds a finished session to every table. */
 static void
 session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
@@ -855,6 +897,10 @@ session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
 	if (proto == 0 ? inv->opt.protocols != (INV_POP3 | INV_IMAP4) :
 			 (proto & inv->opt.protocols) == 0)
 		return;
+	if (session_excluded(inv, s)) {
+		inv->sum.sessions_excluded++;
+		return;
+	}
 	inv->sum.sessions++;
 	if (proto != 0) {
 		pi = proto == INV_POP3 ? INV_PROTO_POP3 : INV_PROTO_IMAP4;
@@ -1554,6 +1600,7 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 	dst->sum.rows_bad += src->sum.rows_bad;
 	dst->sum.rows_filtered += src->sum.rows_filtered;
 	dst->sum.rows_repeated += src->sum.rows_repeated;
+	dst->sum.sessions_excluded += src->sum.sessions_excluded;
 	dst->sum.sessions += src->sum.sessions;
 	if (src->sum.first_ms < dst->sum.first_ms)
 		dst->sum.first_ms = src->sum.first_ms;

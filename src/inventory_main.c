@@ -82,7 +82,8 @@ usage(FILE *fp)
 	    "usage: " PROGNAME " [--since 30d] [--until DATE] [--protocol pop3|imap]\n"
 	    "           [--by client|user|client,user|software]\n"
 	    "           [--format table|csv|json|html] [--output FILE]\n"
-	    "           [--threads N] [--quiet] [--server-name NAME] PATH...\n"
+	    "           [--exclude-user PATTERN]... [--threads N] [--quiet]\n"
+	    "           [--server-name NAME] PATH...\n"
 	    "\n"
 	    "Reads POP3/IMAP4 protocol logs written by postern or Microsoft Exchange\n"
 	    "(files or directories, searched recursively for\n"
@@ -454,6 +455,7 @@ main(int argc, char **argv)
 	    {"format", required_argument, NULL, 'f'},
 	    {"output", required_argument, NULL, 'o'},
 	    {"server-name", required_argument, NULL, 'n'},
+	    {"exclude-user", required_argument, NULL, 'x'},
 	    {"threads", required_argument, NULL, 'j'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
@@ -467,7 +469,7 @@ main(int argc, char **argv)
 	const char *output = NULL, *server_name = NULL;
 	const char *since = NULL, *until = NULL;
 	char **paths = NULL;
-	const char **pnames = NULL;
+	const char **pnames = NULL, **excludes = NULL;
 	size_t npaths = 0, i;
 	long want_threads = 0, nthreads = 0; /* workers[0..nthreads) set up */
 	uint64_t total_bytes = 0;
@@ -480,14 +482,15 @@ main(int argc, char **argv)
 	inv_opts.by = INV_BY_CLIENT;
 	ro.now_ms = now_ms();
 	if ((paths = calloc((size_t)argc, sizeof(*paths))) == NULL ||
-	    (pnames = calloc((size_t)argc, sizeof(*pnames))) == NULL) {
+	    (pnames = calloc((size_t)argc, sizeof(*pnames))) == NULL ||
+	    (excludes = calloc((size_t)argc, sizeof(*excludes))) == NULL) {
 		fprintf(stderr, PROGNAME ": out of memory\n");
 		rc = 1;
 		goto finish;
 	}
 	/* A leading '-' hands back the paths in order (as option 1), so that
 	 * --server-name applies to the path that follows it. */
-	while ((c = getopt_long(argc, argv, "-s:u:p:b:f:o:n:j:qhV", longopts,
+	while ((c = getopt_long(argc, argv, "-s:u:p:b:f:o:n:x:j:qhV", longopts,
 		    NULL)) != -1) {
 		switch (c) {
 		case 1:
@@ -535,6 +538,15 @@ main(int argc, char **argv)
 			break;
 		case 'n':
 			server_name = optarg;
+			break;
+		case 'x':
+			if (optarg[0] == '\0') {
+				fprintf(stderr, PROGNAME ": --exclude-user: "
+						"empty pattern\n");
+				rc = 2;
+				goto finish;
+			}
+			excludes[inv_opts.nexclude_users++] = optarg;
 			break;
 		case 'j': {
 			char *ep;
@@ -586,6 +598,22 @@ main(int argc, char **argv)
 		rc = 2;
 		goto finish;
 	}
+
+	/* An empty window is a mistake, not a question with no answer. */
+	if (since != NULL && until != NULL &&
+	    inv_opts.since_ms >= inv_opts.until_ms) {
+		char a[32], b[32];
+
+		inv_format_time(inv_opts.since_ms, a, sizeof(a));
+		inv_format_time(inv_opts.until_ms, b, sizeof(b));
+		fprintf(stderr,
+		    PROGNAME ": --since %s (from %s) is not before --until %s "
+			     "(up to %s): no time left to report on\n",
+		    since, a, until, b);
+		rc = 2;
+		goto finish;
+	}
+	inv_opts.exclude_users = excludes;
 
 	/* First the servers, so that every inventory knows all of them. */
 	for (i = 0; i < npaths; i++) {
@@ -754,5 +782,6 @@ finish:
 	free(servers.v);
 	free(paths);
 	free(pnames);
+	free(excludes);
 	return rc;
 }

@@ -278,6 +278,9 @@ write_summary_text(FILE *out, const struct inventory *inv)
 	    "Rows: %" PRIu64 " read, %" PRIu64 " malformed, %" PRIu64
 	    " repeated, %" PRIu64 " outside the time range\n",
 	    s->rows, s->rows_bad, s->rows_repeated, s->rows_filtered);
+	if (inventory_options(inv)->nexclude_users > 0)
+		fprintf(out, "Excluded users: %" PRIu64 " sessions left out\n",
+		    s->sessions_excluded);
 	inv_format_time(s->first_ms, a, sizeof(a));
 	inv_format_time(s->last_ms, b, sizeof(b));
 	fprintf(out, "Time span: %s .. %s\n", a, b);
@@ -587,16 +590,22 @@ write_json(FILE *out, const struct inventory *inv, const struct invreport_option
 	json_time(out, io->until_ms);
 	fputs(", \"protocols\": ", out);
 	json_protocols(out, io->protocols);
-	fputs("},\n\"summary\": {", out);
+	fputs(", \"exclude_users\": [", out);
+	for (size_t i = 0; i < io->nexclude_users; i++) {
+		fputs(i ? "," : "", out);
+		json_str(out, io->exclude_users[i]);
+	}
+	fputs("]},\n\"summary\": {", out);
 	fprintf(out,
 	    "\"files\": %" PRIu64 ", \"files_skipped\": %" PRIu64
 	    ", \"files_failed\": %" PRIu64 ", \"bytes\": %" PRIu64
 	    ", \"rows\": %" PRIu64 ", \"rows_malformed\": %" PRIu64
 	    ", \"rows_repeated\": %" PRIu64
 	    ", \"rows_outside_time_range\": %" PRIu64 ", \"sessions\": %" PRIu64
-	    ", \"first_seen\": ",
+	    ", \"sessions_excluded\": %" PRIu64 ", \"first_seen\": ",
 	    s->files, s->files_skipped, s->files_failed, s->bytes, s->rows,
-	    s->rows_bad, s->rows_repeated, s->rows_filtered, s->sessions);
+	    s->rows_bad, s->rows_repeated, s->rows_filtered, s->sessions,
+	    s->sessions_excluded);
 	json_time(out, s->first_ms);
 	fputs(", \"last_seen\": ", out);
 	json_time(out, s->last_ms);
@@ -758,7 +767,10 @@ static const char html_style[] =
     "tr.wb td{background:#fde2e1}"
     ".badge{background:#c62828;color:#fff;border-radius:3px;padding:0 .3em;"
     "font-size:.8em}"
-    ".meta{color:#555}svg text{font-size:11px;fill:#333}";
+    ".meta{color:#555}svg text{font-size:11px;fill:#333}"
+    /* A wide table scrolls inside its box; the page never does. */
+    ".scroll{overflow-x:auto;max-width:100%}"
+    "svg{max-width:100%;height:auto}";
 
 /* Click a header to sort by it; again to reverse.  Cells carry data-v
  * for a sort value when their text is not it. */
@@ -779,12 +791,35 @@ static const char html_script[] =
     "t.setAttribute('data-sortable','ready');\n"
     "})();\n";
 
+/*
+ * The step between grid lines: the smallest of 1, 2 and 5 times a power
+ * of ten that covers max in at most five steps, so that every line stands
+ * at a round, whole number of sessions.
+ */
+static uint64_t
+axis_step(uint64_t max)
+{
+	static const unsigned mult[] = {1, 2, 5};
+	uint64_t mag = 1, step;
+
+	for (;;) {
+		for (size_t i = 0; i < sizeof(mult) / sizeof(mult[0]); i++) {
+			step = mult[i] * mag;
+			if (max / step + (max % step != 0) <= 5)
+				return step;
+		}
+		if (mag > UINT64_MAX / 100)
+			return step;
+		mag *= 10;
+	}
+}
+
 static void
 html_chart(FILE *out, const struct inventory *inv)
 {
 	const struct inv_day *days;
 	size_t nd = inventory_days(inv, &days), i;
-	uint64_t max = 1;
+	uint64_t max = 1, step, top;
 	const int W = 860, H = 260, L = 50, B = 40, T = 20, R = 10;
 	double slot, bw;
 	static const char *const color[INV_NPROTO] = {"#1f77b4", "#ff7f0e"};
@@ -798,21 +833,24 @@ html_chart(FILE *out, const struct inventory *inv)
 		for (int p = 0; p < INV_NPROTO; p++)
 			if (days[i].sessions[p] > max)
 				max = days[i].sessions[p];
+	step = axis_step(max);
+	top = (max / step + (max % step != 0)) * step;
 	slot = (double)(W - L - R) / (double)nd;
 	bw = slot * 0.4;
 	fprintf(out,
 	    "<svg id=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
 	    "role=\"img\" aria-label=\"Sessions per day per protocol\">\n",
 	    W, H, W, H);
-	/* Four grid lines with their values. */
-	for (int g = 0; g <= 4; g++) {
-		double y = T + (double)(H - T - B) * (1.0 - g / 4.0);
+	/* The axis goes up to the grid line at or above the highest bar. */
+	for (uint64_t v = 0; v <= top; v += step) {
+		double y =
+		    T + (double)(H - T - B) * (1.0 - (double)v / (double)top);
 
 		fprintf(out,
 		    "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
 		    "stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
-		    "text-anchor=\"end\">%.0f</text>\n",
-		    L, y, W - R, y, L - 4, y + 4, (double)max * g / 4.0);
+		    "text-anchor=\"end\">%" PRIu64 "</text>\n",
+		    L, y, W - R, y, L - 4, y + 4, v);
 	}
 	for (i = 0; i < nd; i++) {
 		char d[16];
@@ -821,7 +859,7 @@ html_chart(FILE *out, const struct inventory *inv)
 		inv_format_day(days[i].day, d, sizeof(d));
 		for (int p = 0; p < INV_NPROTO; p++) {
 			double h = (double)(H - T - B) *
-			    (double)days[i].sessions[p] / (double)max;
+			           (double)days[i].sessions[p] / (double)top;
 
 			fprintf(out,
 			    "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
@@ -928,7 +966,9 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	fprintf(out, "<p class=\"meta\">Generated %s by postern-inventory ", a);
 	html_text(out, o->version);
 	fprintf(out, ", by %s.</p>\n", by_name(io->by));
-	fputs("<section id=\"summary\">\n<h2>Summary</h2>\n<table>\n", out);
+	fputs("<section id=\"summary\">\n<h2>Summary</h2>\n"
+	      "<div class=\"scroll\">\n<table>\n",
+	    out);
 	inv_format_time(s->first_ms, a, sizeof(a));
 	inv_format_time(s->last_ms, b, sizeof(b));
 	fprintf(out,
@@ -945,6 +985,15 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	    a, b, s->files, s->files_skipped, s->files_failed, s->rows,
 	    s->rows_bad, s->rows_repeated, s->rows_filtered, s->clients_would_break, s->clients,
 	    s->users_would_break, s->users);
+	if (io->nexclude_users > 0) {
+		fputs("<tr><th>Excluded users</th><td colspan=\"6\">", out);
+		for (size_t i = 0; i < io->nexclude_users; i++) {
+			fputs(i ? ", " : "", out);
+			html_text(out, io->exclude_users[i]);
+		}
+		fprintf(out, ": %" PRIu64 " sessions left out</td></tr>\n",
+		    s->sessions_excluded);
+	}
 	for (int p = 0; p < INV_NPROTO; p++)
 		fprintf(out,
 		    "<tr><th>%s</th><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64
@@ -954,7 +1003,7 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 		    pn[p], s->proto[p].sessions, s->proto[p].clients,
 		    s->proto[p].users, s->proto[p].logins_ok,
 		    s->proto[p].logins_failed, s->proto[p].cleartext_ok);
-	fputs("</table>\n</section>\n", out);
+	fputs("</table>\n</div>\n</section>\n", out);
 
 	fprintf(out,
 	    "<section id=\"would-break\">\n<h2>Would break under SecureLogin "
@@ -964,26 +1013,30 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	if (s->records_would_break == 0)
 		fputs("<p>None.</p>\n", out);
 	else {
-		fputs("<table>\n<thead>", out);
+		fputs("<div class=\"scroll\">\n<table>\n<thead>", out);
 		html_head_row(out, io->by);
 		fputs("</thead>\n<tbody>\n", out);
 		for (size_t i = 0; i < n && inv_record_would_break(recs[i]); i++)
 			html_row(out, inv, recs[i], io->by);
-		fputs("</tbody>\n</table>\n", out);
+		fputs("</tbody>\n</table>\n</div>\n", out);
 	}
 	fputs("</section>\n<section id=\"sessions-per-day\">\n"
 	      "<h2>Sessions per day</h2>\n",
 	    out);
 	html_chart(out, inv);
-	fputs("</section>\n<section id=\"all\">\n<h2>All (click a column to sort)"
-	      "</h2>\n<table id=\"inventory\" class=\"sortable\">\n<thead>",
+	fputs(
+	    "</section>\n<section id=\"all\">\n<h2>All (click a column to sort)"
+	    "</h2>\n<div class=\"scroll\">\n"
+	    "<table id=\"inventory\" class=\"sortable\">\n<thead>",
 	    out);
 	html_head_row(out, io->by);
 	fputs("</thead>\n<tbody>\n", out);
 	for (size_t i = 0; i < n; i++)
 		html_row(out, inv, recs[i], io->by);
-	fprintf(out, "</tbody>\n</table>\n</section>\n<script>\n%s</script>\n"
-		     "</body>\n</html>\n",
+	fprintf(out,
+	    "</tbody>\n</table>\n</div>\n</section>\n"
+	    "<script>\n%s</script>\n"
+	    "</body>\n</html>\n",
 	    html_script);
 	return 0;
 }

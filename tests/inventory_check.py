@@ -137,6 +137,22 @@ def main():
     check(clients["192.168.9.212"]["cleartext_failed"] == 4 and
           not clients["192.168.9.212"]["would_break"], "samples: brute force client")
     check(clients["127.0.0.1"]["sessions"] == 3, "samples: health probe sessions")
+    # Exchange's health probe logs in as HealthMailbox<id>: left out, in
+    # any case; the probe's sessions that never named a user stay.
+    p = run("--format", "json", "--by", "client,user", "--exclude-user", "healthmailbox*",
+            "--exclude-user", "nobody-at-all", *[os.path.join(samples, n) for n in names])
+    doc = json.loads(p.stdout)
+    check(doc["filter"]["exclude_users"] == ["healthmailbox*", "nobody-at-all"],
+          "exclude filter %r" % doc["filter"])
+    check(doc["summary"]["sessions_excluded"] == 1 and doc["summary"]["sessions"] == 10,
+          "exclude summary %r" % doc["summary"])
+    check(not any(r["user"].lower().startswith("healthmailbox") for r in doc["records"]),
+          "excluded user still listed %r" % doc["records"])
+    check(any(r["client"] == "127.0.0.1" and r["user"] == "" for r in doc["records"]),
+          "probe sessions without a user %r" % doc["records"])
+    p = run("--exclude-user", "HealthMailbox*", *[os.path.join(samples, n) for n in names])
+    check("Excluded users: 1 sessions left out" in p.stdout, "exclude in table %r" % p.stdout)
+    run("--exclude-user", "", *[os.path.join(samples, n) for n in names], rc=2)
     # The sample directory holds no file named like a log.
     p = run(samples, rc=1)
     check("no protocol log files found" in p.stderr, "no logs message")
@@ -207,6 +223,18 @@ def main():
         doc = json.loads(run("--format", "json", "--until", "2026-03-01", top).stdout)
         check(doc["summary"]["files_skipped"] == 2 and
               doc["summary"]["protocols"]["imap4"]["sessions"] == 0, "until %r" % doc["summary"])
+
+        # A window that ends before it starts is refused, not an empty
+        # report; one day given as both ends is that day.
+        p = run("--since", "2026-03-02", "--until", "2026-03-01", top, rc=2)
+        check("--since 2026-03-02" in p.stderr and "--until 2026-03-01" in p.stderr and
+              p.stdout == "", "since after until: %r" % p.stderr)
+        run("--since", "1d", "--until", "30d", top, rc=2)
+        run("--since", "2026-03-01T12:00", "--until", "2026-03-01T12:00", top, rc=2)
+        doc = json.loads(run("--format", "json", "--since", "2026-03-01", "--until",
+                             "2026-03-01", top).stdout)
+        check(doc["summary"]["protocols"]["pop3"]["sessions"] == 3 and
+              doc["summary"]["protocols"]["imap4"]["sessions"] == 0, "one day %r" % doc["summary"])
 
         # HTML: one self-contained file with the chart.
         out = os.path.join(top, "inv.html")

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Opens postern-inventory's HTML report in headless Chromium: the page must
-# render its summary and its SVG chart, and its inline script must run to
-# the end (it marks the table data-sortable="ready").  The page and a
+# render its summary and its SVG chart, its inline script must run to the
+# end (it marks the table data-sortable="ready"), and at 1280 pixels wide
+# the page must not scroll sideways.  The page and a
 # screenshot are left in inventory-html/ under the build directory.
 # Skipped (77) when Chromium is not installed.
 top=${POSTERN_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -25,8 +26,25 @@ set -- --headless --no-sandbox --disable-gpu --no-first-run \
 timeout 120 "$browser" "$@" --dump-dom "$page" > "$out/dom.html" 2> "$out/chromium.log"
 timeout 120 "$browser" "$@" --screenshot="$(pwd)/$out/inventory.png" "$page" \
 	>> "$out/chromium.log" 2>&1
+# The same page with a probe that records, once laid out, how wide the
+# document is against the window: wide tables must scroll inside their
+# own box, never widen the page.
+sed 's|</body>|<script>document.body.setAttribute("data-probe", document.documentElement.scrollWidth + "x" + window.innerWidth);</script></body>|' \
+	"$out/inventory.html" > "$out/probe.html"
+timeout 120 "$browser" "$@" --dump-dom "file://$(cd "$out" && pwd)/probe.html" \
+	> "$out/probe-dom.html" 2>> "$out/chromium.log"
 rm -rf "$out/profile"
 fail=0
+probe=$(sed -n 's/.*data-probe="\([0-9]*x[0-9]*\)".*/\1/p' "$out/probe-dom.html")
+doc_w=${probe%x*} win_w=${probe#*x}
+if [ -z "$probe" ]; then
+	echo "FAIL: the width probe did not run"; fail=1
+elif [ "$win_w" -ne 1280 ]; then
+	echo "FAIL: the window is $win_w pixels wide, not 1280"; fail=1
+elif [ "$doc_w" -gt "$win_w" ]; then
+	echo "FAIL: the page is $doc_w pixels wide in a $win_w pixel window"
+	fail=1
+fi
 check() {
 	grep -q "$1" "$out/dom.html" || { echo "FAIL: rendered page lacks $1"; fail=1; }
 }

@@ -391,3 +391,53 @@ Test(addrset, large_sets_agree_with_a_linear_matcher)
 	cr_assert_lt(hits, 2 * PROBES - PROBES / 10);
 	addrset_free(set);
 }
+
+/* The text addrset_write() gives for set, in a static buffer. */
+static const char *
+written(const struct addrset *set, size_t *ntokens)
+{
+	static char buf[4096];
+	FILE *fp = fmemopen(buf, sizeof(buf), "w");
+
+	cr_assert_not_null(fp);
+	*ntokens = addrset_write(set, ", ", fp);
+	cr_assert_eq(fclose(fp), 0);
+	return buf;
+}
+
+Test(addrset, written_tokens_read_back_as_the_same_set)
+{
+	struct addrset *set = MAKE("192.0.2.10-192.0.2.20", "10.0.0.0/8",
+	    "198.51.100.7", "2001:db8::/32", "2001:db8:1::5-2001:db8:1::9",
+	    "::1", "0.0.0.0/0", "::ffff:203.0.113.0/120");
+	struct addrset *again = addrset_new();
+	char text[4096], *tok, *save = NULL, err[256];
+	size_t n, m;
+
+	snprintf(text, sizeof(text), "%s", written(set, &n));
+	cr_assert_str_eq(text, "0.0.0.0/0, ::1, ::ffff:203.0.113.0/120, "
+	                       "2001:db8::/32");
+	cr_assert_eq(n, 4);
+	for (tok = strtok_r(text, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save))
+		cr_assert_eq(addrset_add(again, tok, err, sizeof(err)), 0,
+		    "%s: %s", tok, err);
+	addrset_finish(again);
+	cr_assert_str_eq(written(again, &m), written(set, &n));
+	addrset_free(set);
+	addrset_free(again);
+}
+
+Test(addrset, written_as_address_block_or_range)
+{
+	struct addrset *set = MAKE("192.0.2.10-192.0.2.20", "10.0.0.0/8",
+	    "198.51.100.7", "2001:db8:1::5-2001:db8:1::9", "2001:db8::/127",
+	    "192.0.2.128-192.0.2.255");
+	size_t n;
+
+	cr_assert_str_eq(written(set, &n),
+	    "10.0.0.0/8, 192.0.2.10-192.0.2.20, 192.0.2.128/25, "
+	    "198.51.100.7, 2001:db8::/127, 2001:db8:1::5-2001:db8:1::9");
+	cr_assert_eq(n, 6);
+	addrset_free(set);
+}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "inventory.h"
 #include "inventory_fixture.h"
@@ -615,5 +616,81 @@ Test(inventory, software_names_clamped_and_cleaned)
 	snprintf(want, sizeof(want), "Mail?App %.48s", ver);
 	cr_assert_not_null(find_rec(inv, want, NULL), "%s", want);
 	cr_assert_eq(inventory_summary(inv)->records, 3);
+	inventory_free(inv);
+}
+
+Test(inventory, user_patterns)
+{
+	static const struct {
+		const char *pattern, *user;
+		bool match;
+	} cases[] = {
+	    {"HealthMailbox*", "HealthMailboxab28d88", true},
+	    {"healthmailbox*", "HEALTHMAILBOX1", true},
+	    {"HealthMailbox*", "xHealthMailbox1", false},
+	    {"HealthMailbox*", "HealthMailbo", false},
+	    {"*Mailbox*", "HealthMailbox1", true},
+	    {"*\\HealthMailbox*", "CONTOSO\\healthmailbox7", true},
+	    {"*@partner.example", "x@PARTNER.Example", true},
+	    {"*@partner.example", "x@partner.example.org", false},
+	    {"a*b*c", "aXbYc", true},
+	    {"a*b*c", "aXbYcZ", false},
+	    {"a*b*c", "abbbcc", true},
+	    {"a**", "a", true},
+	    {"*", "anyone", true},
+	    {"alice", "ALICE", true},
+	    {"alice", "alice2", false},
+	    {"alice", "alic", false},
+	    {"a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cr_expect_eq(inventory_user_match(cases[i].pattern,
+		                 cases[i].user, strlen(cases[i].user)),
+		    cases[i].match, "'%s' against '%s'", cases[i].pattern,
+		    cases[i].user);
+	/* Only len bytes of the name count. */
+	cr_expect(inventory_user_match("bob", "bobby", 3));
+	cr_expect_not(inventory_user_match("bob*y", "bobby", 4));
+}
+
+/*
+ * Sessions of excluded users (any case, '*' patterns) are left out of
+ * every count and record, and counted as excluded.
+ */
+Test(inventory, excluded_users_left_out)
+{
+	static const char *const ex[] = {"ALICE", "c*"};
+	struct inv_options o = opts(INV_BY_USER);
+	struct inventory *inv;
+	const struct inv_summary *s;
+	const struct inv_record *const *recs;
+	size_t n;
+
+	o.exclude_users = ex;
+	o.nexclude_users = 2;
+	inv = fixture(o);
+	s = inventory_summary(inv);
+	n = inventory_records(inv, &recs);
+	/* alice twice on POP3, ALICE and carol twice on IMAP4. */
+	cr_expect_eq(s->sessions_excluded, 5);
+	cr_expect_eq(s->sessions, 4);
+	cr_expect_eq(s->proto[INV_PROTO_POP3].sessions, 2);
+	cr_expect_eq(s->proto[INV_PROTO_IMAP4].sessions, 2);
+	cr_expect_eq(s->users, 4);
+	cr_expect_eq(s->users_would_break, 0);
+	cr_assert_eq(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		cr_expect(
+		    strcasecmp(recs[i]->key, "alice") != 0, "%s", recs[i]->key);
+		cr_expect(strcmp(recs[i]->key, "carol") != 0);
+	}
+	{
+		const struct inv_day *d;
+
+		cr_assert_eq(inventory_days(inv, &d), 2);
+		cr_expect_eq(d[0].sessions[INV_PROTO_POP3], 2);
+		cr_expect_eq(d[1].sessions[INV_PROTO_IMAP4], 2);
+	}
 	inventory_free(inv);
 }

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,25 +105,31 @@ Test(invreport, json_keys_and_escaping)
 {
 	struct inventory *inv = fixture(INV_BY_USER, evil);
 	char *js = report(inv, INVREPORT_JSON, 0);
-	static const char *keys[] = {"\"schema\": 1", "\"program\": \"postern-inventory\"",
-	    "\"version\": \"0.1.0\"", "\"generated\": \"2026-03-03T12:00:00Z\"",
-	    "\"by\": \"user\"", "\"filter\": {\"since\": null, \"until\": null, "
-	    "\"protocols\": [\"pop3\",\"imap4\"]}",
-	    "\"summary\": {\"files\": 3, ", "\"rows_malformed\": 0",
-	    "\"rows_repeated\": 0", "\"clients_would_break\": 3",
+	static const char *keys[] = {"\"schema\": 1",
+	    "\"program\": \"postern-inventory\"", "\"version\": \"0.1.0\"",
+	    "\"generated\": \"2026-03-03T12:00:00Z\"", "\"by\": \"user\"",
+	    "\"filter\": {\"since\": null, \"until\": null, "
+	    "\"protocols\": [\"pop3\",\"imap4\"], \"exclude_users\": []}",
+	    "\"sessions_excluded\": 0", "\"summary\": {\"files\": 3, ",
+	    "\"rows_malformed\": 0", "\"rows_repeated\": 0",
+	    "\"clients_would_break\": 3",
 	    "\"pop3\": {\"sessions\": 4, \"clients\": 3, \"users\": 3, "
 	    "\"logins_ok\": 3, \"logins_failed\": 1, \"cleartext_logins\": 1}",
-	    "\"records\": [", "\"days\": [", "\"files\": [", "\"malformed_rows\": [",
+	    "\"records\": [", "\"days\": [", "\"files\": [",
+	    "\"malformed_rows\": [",
 	    "{\"would_break\": true, \"user\": \"alice\", \"protocols\": "
 	    "[\"pop3\",\"imap4\"], \"ports\": [110,143,995], \"sessions\": 3, "
 	    "\"logins_ok\": 3, \"logins_failed\": 0, \"cleartext_logins\": 2, "
 	    "\"cleartext_failed\": 0, \"implicit_tls_logins\": 1, "
 	    "\"starttls_logins\": 0, \"pop3_dele_sessions\": 1, "
-	    "\"pop3_leave_sessions\": 1, \"first_seen\": \"2026-03-01T10:00:00Z\", "
+	    "\"pop3_leave_sessions\": 1, \"first_seen\": "
+	    "\"2026-03-01T10:00:00Z\", "
 	    "\"last_seen\": \"2026-03-02T12:00:00Z\", \"clients\": 1, "
-	    "\"clients_sample\": [\"192.0.2.10\"], \"servers\": [\"ex1\",\"ex2\"]}",
+	    "\"clients_sample\": [\"192.0.2.10\"], \"servers\": "
+	    "[\"ex1\",\"ex2\"]}",
 	    "{\"date\": \"2026-03-01\", \"pop3\": 4, \"imap4\": 0}",
-	    "{\"path\": \"ex1/POP320260301-1.LOG\", \"server\": \"ex1\", \"rows\": 20",
+	    "{\"path\": \"ex1/POP320260301-1.LOG\", \"server\": \"ex1\", "
+	    "\"rows\": 20",
 	    /* control characters and bytes that are not UTF-8 */
 	    "\"user\": \"ctl\\u0001\\u001b[2J\\ufffd\"",
 	    "\"user\": \"=HYPERLINK(\\\"x\\\"),<script>alert(1)</script>\""};
@@ -214,4 +221,104 @@ Test(invreport, format_names)
 	cr_assert_eq(invreport_parse_format("HTML", &f), 0);
 	cr_assert_eq(f, INVREPORT_HTML);
 	cr_assert_eq(invreport_parse_format("xml", &f), -1);
+}
+
+/* An inventory of n IMAP4 sessions on one day and n / 3 on the next. */
+static struct inventory *
+sessions_inventory(unsigned n)
+{
+	struct inv_options o = {.since_ms = INT64_MIN,
+	    .until_ms = INT64_MAX,
+	    .protocols = INV_POP3 | INV_IMAP4,
+	    .by = INV_BY_CLIENT,
+	    .servers = servers,
+	    .nservers = 1};
+	struct inventory *inv = inventory_new(&o);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+
+	cr_assert_not_null(inv);
+	cr_assert_not_null(fp);
+	fputs(FX_HEADER("IMAP4"), fp);
+	for (unsigned i = 0; i < n + n / 3; i++) {
+		int day = i < n ? 2 : 3;
+
+		fprintf(fp,
+		    "2026-03-0%dT08:00:00.000Z,%016X,0,10.0.0.1:993,"
+		    "198.51.100.7:50001,,1,0,60,OpenSession,,,\r\n"
+		    "2026-03-0%dT08:00:01.000Z,%016X,1,10.0.0.1:993,"
+		    "198.51.100.7:50001,,0,0,0,CloseSession,,,\r\n",
+		    day, i + 1, day, i + 1);
+	}
+	cr_assert_eq(fclose(fp), 0);
+	inv_add_text(
+	    inv, "ex1/IMAP420260302-1.LOG", 0, EXLOG_PROTO_IMAP4, text);
+	free(text);
+	cr_assert_eq(inventory_finish(inv), 0);
+	return inv;
+}
+
+/*
+ * The chart's grid lines stand at whole, round steps (1, 2 or 5 times a
+ * power of ten) from 0 to the first line at or above the highest bar, at
+ * most five steps, and the bars are drawn to the same scale.
+ */
+Test(invreport, chart_grid_at_round_steps)
+{
+	static const unsigned counts[] = {
+	    1, 2, 3, 4, 6, 7, 9, 10, 11, 13, 23, 48, 99, 101, 250, 1234};
+
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		unsigned n = counts[c];
+		struct inventory *inv = sessions_inventory(n);
+		char *html = report(inv, INVREPORT_HTML, 0), *chart, *p;
+		double y[16], bar_y = -1, bar_h = -1;
+		unsigned long long v[16], step, mag;
+		size_t k = 0;
+
+		chart = strstr(html, "<svg id=\"chart\"");
+		cr_assert_not_null(chart);
+		for (p = chart;
+		     (p = strstr(p, "stroke=\"#ddd\"/><text")) != NULL; p++) {
+			const char *q = strstr(p, "text-anchor=\"end\">");
+			char *e;
+
+			cr_assert_lt(k, 16, "n=%u: too many grid lines", n);
+			cr_assert_eq(
+			    sscanf(strstr(p, "y=\"") + 3, "%lf", &y[k]), 1);
+			y[k] -= 4; /* the label sits 4 below its line */
+			v[k] = strtoull(q + 18, &e, 10);
+			cr_assert_eq(*e, '<',
+			    "n=%u: label '%.12s' is not whole", n, q + 18);
+			k++;
+		}
+		cr_assert_geq(k, 2, "n=%u", n);
+		step = v[1] - v[0];
+		cr_expect_eq(v[0], 0, "n=%u", n);
+		for (size_t i = 1; i < k; i++)
+			cr_expect_eq(v[i] - v[i - 1], step,
+			    "n=%u: grid %llu after %llu, step %llu", n, v[i],
+			    v[i - 1], step);
+		for (mag = 1; step / mag >= 10 && step % (mag * 10) == 0;
+		     mag *= 10)
+			;
+		cr_expect(step == mag || step == 2 * mag || step == 5 * mag,
+		    "n=%u: step %llu is not 1, 2 or 5 x 10^k", n, step);
+		cr_expect(v[k - 1] >= n && v[k - 1] - step < n,
+		    "n=%u: top line %llu", n, v[k - 1]);
+		cr_expect_leq(k - 1, 5, "n=%u: %zu steps", n, k - 1);
+		/* The highest bar reaches n on the lines' scale. */
+		p = strstr(chart, "<rect class=\"imap4\"");
+		cr_assert_not_null(p);
+		cr_assert_eq(sscanf(strstr(p, " y=\"") + 4, "%lf", &bar_y), 1);
+		cr_assert_eq(
+		    sscanf(strstr(p, "height=\"") + 8, "%lf", &bar_h), 1);
+		cr_expect(fabs(bar_y - (y[0] + (y[k - 1] - y[0]) * n /
+		                                   (double)v[k - 1])) < 0.1,
+		    "n=%u: bar top at %.2f", n, bar_y);
+		cr_expect(fabs(bar_y + bar_h - y[0]) < 0.1, "n=%u", n);
+		free(html);
+		inventory_free(inv);
+	}
 }

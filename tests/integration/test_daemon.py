@@ -117,8 +117,8 @@ def test_dump_settings(start_postern, postern_bin):
     assert pop3["LoginType"] == "SecureLogin"
     assert pop3["MaxCommandSize"] == "512"
     assert pop3["UnencryptedOrTLSBindings"] == \
-        "{127.0.0.1:%d}" % p.ports["pop3"]
-    assert pop3["SSLBindings"] == "{127.0.0.1:%d}" % p.ports["pop3s"]
+        "127.0.0.1:%d" % p.ports["pop3"]
+    assert pop3["SSLBindings"] == "127.0.0.1:%d" % p.ports["pop3s"]
     assert pop3["ProxyTargetPort"] == str(p.dovecot.ports["pop3"])
     assert imap["LoginType"] == "PlainTextLogin"
     assert imap["MaxCommandSize"] == "2048"
