@@ -242,6 +242,26 @@ session_login_clear(struct session *s)
 	}
 }
 
+/*
+ * Cancels every answer that could still come for s: the group lookup, the
+ * backend connection (its connect, TLS handshake and login dialogue) and
+ * the wait for a PROXY header.  Both ways of closing start here, so that a
+ * closing session takes no callback but those of its last flush: an answer
+ * that came anyway would find the login's credentials gone and the
+ * session's state no longer the one that asked.
+ */
+static void
+session_cancel_pending(struct session *s)
+{
+	groups_cancel(s->greq);
+	s->greq = NULL;
+	session_proxy_end(s);
+	/* The relay lets go of the backend itself, its event before the
+	 * socket. */
+	if (s->relay == NULL)
+		backend_close(s);
+}
+
 void
 session_close(struct session *s, const char *reason)
 {
@@ -251,11 +271,8 @@ session_close(struct session *s, const char *reason)
 		    (unsigned long long)s->bytes_out);
 	sesslog_close(s);
 	evtimer_del(&s->timer);
-	groups_cancel(s->greq);
-	s->greq = NULL;
-	session_proxy_end(s);
 	relay_free(s);
-	backend_close(s);
+	session_cancel_pending(s);
 	if (s->client != NULL) {
 		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
 
@@ -308,12 +325,12 @@ session_close_after_flush(struct session *s, const char *reason)
 		log_info("%s: closing: %s", session_tag(s), reason);
 	/* The answer that ends the session is queued: its row is done. */
 	sesslog_end(s);
+	session_cancel_pending(s);
 	session_login_clear(s);
 	if (s->relay != NULL) {
 		relay_close_after_flush(s);
 		return;
 	}
-	backend_close(s);
 	if (s->client == NULL ||
 	    evbuffer_get_length(bufferevent_get_output(s->client)) == 0) {
 		session_close(s, NULL);
