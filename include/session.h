@@ -18,6 +18,7 @@
 #include <event2/event_struct.h>
 #include <event2/util.h>
 
+#include "backend.h"
 #include "conf.h"
 #include "netaddr.h"
 #include "proto.h"
@@ -104,6 +105,8 @@ struct session {
 	bool denied;		 /* an access rule refused it at connect */
 	struct groups_req *greq; /* a group lookup for the login, pending */
 	char *policy_err;	 /* the policy's reason, for the log rows */
+	enum backend_failure backend_failure; /* why the backend login failed */
+	char *backend_why; /* ... in words (backend_error()); NULL: none */
 };
 
 /*

@@ -130,6 +130,15 @@ session_timeout(struct session *s)
 		return;
 	case SESSION_BACKEND:
 		sesslog_error(s, "ProxyTimeout");
+		if (s->greq != NULL)
+			backend_set_failure(s, BACKEND_FAILURE_TIMEOUT,
+			    "the user's group lookup took longer than "
+			    "backend_timeout (%u ms)",
+			    s->pc->backend_timeout_ms);
+		else
+			backend_set_failure(s, BACKEND_FAILURE_TIMEOUT,
+			    "no login within backend_timeout (%u ms)",
+			    s->pc->backend_timeout_ms);
 		session_backend_done(s, BACKEND_BROKEN);
 		return;
 	case SESSION_RELAY:
@@ -295,6 +304,7 @@ session_close(struct session *s, const char *reason)
 	free(s->user);
 	free(s->tcp_peer);
 	free(s->policy_err);
+	free(s->backend_why);
 	TAILQ_REMOVE(&s->worker->sessions, s, entry);
 	server_session_gone(s->worker);
 	conf_unref(s->conf);
