@@ -96,6 +96,7 @@ struct session {
 	uint64_t bytes_out; /* relayed backend -> client */
 	bool client_eof;
 	bool backend_eof;
+	bool client_logout; /* the client's last command was LOGOUT or QUIT */
 	bool saw_input; /* the client has sent its first bytes */
 
 	struct sesslog *log; /* protocol-log rows; NULL when not logged */
@@ -128,6 +129,14 @@ void session_close(struct session *s, const char *reason);
  * once; a timer bounds the wait.
  */
 void session_close_after_flush(struct session *s, const char *reason);
+
+/*
+ * The backend ended a relayed session (error: with a connection error):
+ * says why, for the logs, and closes after the client has what the
+ * backend sent.  A close that follows the client's LOGOUT or QUIT is the
+ * client's logout, not the backend's doing.
+ */
+void session_backend_gone(struct session *s, bool error);
 
 /* Changes state; logs old -> new at debug level. */
 void session_set_state(struct session *s, enum session_state st);

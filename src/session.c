@@ -355,6 +355,24 @@ session_close_after_flush(struct session *s, const char *reason)
 	session_set_timeout(s, SESSION_FLUSH_MS);
 }
 
+void
+session_backend_gone(struct session *s, bool error)
+{
+	const char *reason;
+
+	if (error) {
+		sesslog_close_error(s, "BackendConnectionLost");
+		reason = "backend connection error";
+	} else if (s->client_logout) {
+		sesslog_close_msg(s, "ClientLogout");
+		reason = "client logged out";
+	} else {
+		sesslog_close_msg(s, "BackendClosed");
+		reason = "backend closed the connection";
+	}
+	session_close_after_flush(s, reason);
+}
+
 int
 session_bad_command(struct session *s)
 {
