@@ -133,8 +133,8 @@ void session_close_after_flush(struct session *s, const char *reason);
 /*
  * The backend ended a relayed session (error: with a connection error):
  * says why, for the logs, and closes after the client has what the
- * backend sent.  A close that follows the client's LOGOUT or QUIT is the
- * client's logout, not the backend's doing.
+ * backend sent.  A close that follows the client's LOGOUT or QUIT, or its
+ * end of the connection, is the client's doing, not the backend's.
  */
 void session_backend_gone(struct session *s, bool error);
 

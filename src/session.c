@@ -366,6 +366,11 @@ session_backend_gone(struct session *s, bool error)
 	} else if (s->client_logout) {
 		sesslog_close_msg(s, "ClientLogout");
 		reason = "client logged out";
+	} else if (s->client_eof) {
+		/* The relay passed the client's end on, and the backend
+		 * closed in turn. */
+		sesslog_close_msg(s, "ClientDisconnected");
+		reason = "client closed the connection";
 	} else {
 		sesslog_close_msg(s, "BackendClosed");
 		reason = "backend closed the connection";

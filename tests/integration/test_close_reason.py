@@ -1,11 +1,12 @@
 """Why a relayed session ended, as the daemon log and the protocol log's
 CloseSession row say it: the client's LOGOUT or QUIT, relayed to the
-backend whose close follows, is the client's logout; a backend that ends
-the session on its own (here Dovecot, after too many bad commands) closed
-it."""
+backend whose close follows, is the client's logout; a client that closes
+its side without one disconnected; a backend that ends the session on its
+own (here Dovecot, after too many bad commands) closed it."""
 
 import re
 import shutil
+import socket
 
 import pytest
 
@@ -88,3 +89,15 @@ def test_backend_close_is_logged_as_such(start_postern, dovecot, logdir,
         c.send(b"QUITX\r\n" + b"BADCOMMAND\r\n" * 30)
     assert ended(p, logdir, c) == ("backend closed the connection",
                                    "BackendClosed", None)
+
+
+@pytest.mark.parametrize("proto", ["imap", "pop3"])
+def test_client_hangup_is_logged_as_such(start_postern, dovecot, logdir,
+                                         proto):
+    p = start_postern(log_conf(logdir))
+    pw = dovecot.users["alice"]
+    c = imap_login(p, pw) if proto == "imap" else pop3_login(p, pw)
+    # The backend hears of the end through the relay and closes in turn.
+    c.sock.shutdown(socket.SHUT_WR)
+    assert ended(p, logdir, c) == ("client closed the connection",
+                                   "ClientDisconnected", None)

@@ -290,6 +290,9 @@ def test_backend_timeout_during_group_lookup_cancels_it(start_postern,
         finally:
             s.close()
     assert p.proc.poll() is None, "postern died:\n" + p.log()
+    # The wait was for the directory, and the log says so.
+    assert "group lookup took longer than backend_timeout (1000 ms)" in \
+        p.log()
     assert "alice logged in" not in p.log()
     assert "group lookup failed" not in p.log()
     # And it still serves.
