@@ -11,7 +11,27 @@
 
 #include <stddef.h>
 
+#include <event2/util.h>
+#include <openssl/ssl.h>
+
+struct bufferevent;
+struct event_base;
 struct session;
+
+/*
+ * Why a backend login failed, kept per session (two sessions of one
+ * worker may fail at once, each for its own reason).  The type says what
+ * went wrong; the text (backend_error()) says it for the daemon log.
+ */
+enum backend_failure {
+	BACKEND_FAILURE_NONE,
+	BACKEND_FAILURE_INTERNAL, /* postern could not set the connection up */
+	BACKEND_FAILURE_CONNECT,  /* no TCP connection */
+	BACKEND_FAILURE_TLS,	  /* the TLS handshake or certificate failed */
+	BACKEND_FAILURE_TIMEOUT,  /* no login within backend_timeout */
+	BACKEND_FAILURE_CLOSED,	  /* the backend closed during the login */
+	BACKEND_FAILURE_PROTOCOL  /* an answer the login cannot go on from */
+};
 
 /*
  * Starts connecting s to its backend.  Returns -1 when it could not even
@@ -30,7 +50,22 @@ void backend_write(struct session *s, const void *data, size_t len);
 void backend_printf(struct session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* A short description of why the backend failed, for the daemon log. */
+/*
+ * Records why the backend login of s failed, replacing what was recorded;
+ * backend_connect() starts each login with none.
+ */
+void backend_set_failure(struct session *s, enum backend_failure type,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A short description of why the backend of s failed, for the daemon log. */
 const char *backend_error(const struct session *s);
+
+/*
+ * A TLS bufferevent connecting on socket fd with ssl, owning both from the
+ * call on: when it cannot be made, both are gone as well (libevent 2.1
+ * frees ssl, this closes fd).
+ */
+struct bufferevent *backend_tls_socket_new(struct event_base *base,
+    evutil_socket_t fd, SSL *ssl);
 
 #endif

@@ -351,6 +351,10 @@ enum imap_frame imap_sframe_feed(struct imap_sframe *f, const char *buf,
  * Backend to client: in a "* CAPABILITY" line or a "[CAPABILITY ...]"
  * code, each COMPRESS= capability has its '=' changed to '-', which no
  * client knows.  Literals in either direction are skipped by count.
+ *
+ * The client's guard also says whether the last complete command was
+ * LOGOUT, so that the backend's close that follows is known for the end
+ * the client asked for.
  */
 struct imap_guard {
 	int state;
@@ -360,6 +364,8 @@ struct imap_guard {
 	bool litcand;	  /* the line so far ends in "{n}" or "{n+}" */
 	bool inbrace;	  /* reading the n of "{n}" */
 	bool caps;	  /* server: in the list of a capability line */
+	bool logout_name; /* client: the name being matched is LOGOUT */
+	bool logout;	  /* client: the last complete line was LOGOUT */
 };
 
 /* Prepares g for the first line of its direction. */

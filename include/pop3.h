@@ -164,6 +164,21 @@ void pop3_answer_start(struct pop3_answer *a, bool multiline);
 enum pop3_frame pop3_answer_feed(struct pop3_answer *a, const char *buf,
     size_t len, size_t *consumed);
 
+/*
+ * Follows the client's bytes after login for its goodbye: quit says
+ * whether the last complete line was QUIT (RFC 1939 section 6), so that a
+ * backend's close that follows is known for the end the client asked for.
+ */
+struct pop3_quitwatch {
+	unsigned k; /* characters of "QUIT" matched, 5 after its CR */
+	bool other; /* the line is something else */
+	bool quit;
+};
+
+/* Takes buf[0..len) of the client's stream; state carries across calls. */
+void pop3_quitwatch_feed(struct pop3_quitwatch *w, const char *buf,
+    size_t len);
+
 /* The POP3 protocol descriptor. */
 extern const struct proto pop3_proto;
 

@@ -115,7 +115,8 @@ struct proto {
 	 * Looks at relayed bytes before they are sent on, and may change
 	 * them in place (never their number): what the protocol must not
 	 * let through while postern follows the session, such as IMAP's
-	 * COMPRESS.  NULL: the bytes pass untouched.
+	 * COMPRESS, and what it must know of, such as the client's logout
+	 * (s->client_logout).  NULL: the bytes pass untouched.
 	 */
 	void (*relay_guard)(struct session *s, bool from_client, char *buf,
 	    size_t len);

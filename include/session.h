@@ -18,6 +18,7 @@
 #include <event2/event_struct.h>
 #include <event2/util.h>
 
+#include "backend.h"
 #include "conf.h"
 #include "netaddr.h"
 #include "proto.h"
@@ -95,6 +96,7 @@ struct session {
 	uint64_t bytes_out; /* relayed backend -> client */
 	bool client_eof;
 	bool backend_eof;
+	bool client_logout; /* the client's last command was LOGOUT or QUIT */
 	bool saw_input; /* the client has sent its first bytes */
 
 	struct sesslog *log; /* protocol-log rows; NULL when not logged */
@@ -104,6 +106,8 @@ struct session {
 	bool denied;		 /* an access rule refused it at connect */
 	struct groups_req *greq; /* a group lookup for the login, pending */
 	char *policy_err;	 /* the policy's reason, for the log rows */
+	enum backend_failure backend_failure; /* why the backend login failed */
+	char *backend_why; /* ... in words (backend_error()); NULL: none */
 };
 
 /*
@@ -125,6 +129,14 @@ void session_close(struct session *s, const char *reason);
  * once; a timer bounds the wait.
  */
 void session_close_after_flush(struct session *s, const char *reason);
+
+/*
+ * The backend ended a relayed session (error: with a connection error):
+ * says why, for the logs, and closes after the client has what the
+ * backend sent.  A close that follows the client's LOGOUT or QUIT, or its
+ * end of the connection, is the client's doing, not the backend's.
+ */
+void session_backend_gone(struct session *s, bool error);
 
 /* Changes state; logs old -> new at debug level. */
 void session_set_state(struct session *s, enum session_state st);

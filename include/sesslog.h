@@ -64,6 +64,7 @@ struct sesslog {
 	const char *msg;	/* Msg of the open row */
 	const char *audit;	/* LoginTypeAudit of the open row */
 	const char *close_err;	/* ErrMsg of CloseSession */
+	const char *close_msg;	/* Msg of CloseSession */
 	const char *tls_version;
 	uint64_t proxy_in, proxy_out; /* log_detail = proxy: since the last row */
 	struct timespec proxy_last;
@@ -112,6 +113,9 @@ void sesslog_audit(struct session *s, const char *verdict);
 
 /* Why postern ended the session, for CloseSession; the first one stays. */
 void sesslog_close_error(struct session *s, const char *errmsg);
+
+/* How a session ended that postern did not end, for CloseSession's Msg. */
+void sesslog_close_msg(struct session *s, const char *msg);
 
 /* What the client said it is (IMAP ID); NULL or "" for nothing. */
 void sesslog_client_id(struct session *s, const char *name,

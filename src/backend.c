@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,27 +39,69 @@ backend_tls_after_header(const struct proto_conf *pc)
 	    pc->forward_client_address == FORWARD_PROXY;
 }
 
-/* The last failure, per thread: only one session runs at a time on one. */
-static _Thread_local char backend_why[256];
+/* What backend_error() says when a failure left no words of its own. */
+static const char *const backend_failure_text[] = {
+	[BACKEND_FAILURE_NONE] = "login dialogue failed",
+	[BACKEND_FAILURE_INTERNAL] = "internal error",
+	[BACKEND_FAILURE_CONNECT] = "connection failed",
+	[BACKEND_FAILURE_TLS] = "TLS failed",
+	[BACKEND_FAILURE_TIMEOUT] = "timed out",
+	[BACKEND_FAILURE_CLOSED] =
+	    "the backend closed the connection during login",
+	[BACKEND_FAILURE_PROTOCOL] = "unexpected answer during login",
+};
 
 const char *
 backend_error(const struct session *s)
 {
-	(void)s;
-	return backend_why[0] != '\0' ? backend_why : "login dialogue failed";
+	if (s->backend_why != NULL)
+		return s->backend_why;
+	return backend_failure_text[s->backend_failure];
 }
 
-static void
-backend_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-backend_fail(const char *fmt, ...)
+void
+backend_set_failure(struct session *s, enum backend_failure type,
+    const char *fmt, ...)
 {
 	va_list ap;
+	char *why;
 
 	va_start(ap, fmt);
-	vsnprintf(backend_why, sizeof(backend_why), fmt, ap);
+	if (vasprintf(&why, fmt, ap) == -1)
+		why = NULL; /* the type's own words serve */
 	va_end(ap);
+	free(s->backend_why);
+	s->backend_why = why;
+	s->backend_failure = type;
+}
+
+/* Forgets the failure of an earlier login of s. */
+static void
+backend_clear_failure(struct session *s)
+{
+	free(s->backend_why);
+	s->backend_why = NULL;
+	s->backend_failure = BACKEND_FAILURE_NONE;
+}
+
+struct bufferevent *
+backend_tls_socket_new(struct event_base *base, evutil_socket_t fd, SSL *ssl)
+{
+	struct bufferevent *bev;
+
+	bev = bufferevent_openssl_socket_new(base, fd, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		/* libevent 2.1 has freed ssl, but the socket BIO it gave
+		 * ssl does not close fd, nor does anything else on this
+		 * path. */
+		close(fd);
+		return NULL;
+	}
+	/* A peer that closes without close_notify ends the stream: IMAP
+	 * and POP3 frame their own data, so this is no truncation. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
 }
 
 void
@@ -103,18 +146,16 @@ backend_start_tls(struct session *s)
 	s->backend = NULL;
 	if ((ssl = tls_backend_new(s->pc)) == NULL) {
 		close(fd);
-		backend_fail("cannot create a TLS session");
+		backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
+		    "cannot create a TLS session");
 		return -1;
 	}
-	s->backend = bufferevent_openssl_socket_new(s->worker->base, fd, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	s->backend = backend_tls_socket_new(s->worker->base, fd, ssl);
 	if (s->backend == NULL) {
-		backend_fail("cannot start TLS");
+		backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
+		    "cannot start TLS");
 		return -1;
 	}
-	/* A peer that closes without close_notify ends the stream: IMAP
-	 * and POP3 frame their own data, so this is no truncation. */
-	bufferevent_openssl_set_allow_dirty_shutdown(s->backend, 1);
 	bufferevent_setcb(s->backend, backend_read_cb, NULL, backend_event_cb,
 	    s);
 	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
@@ -135,8 +176,9 @@ backend_step(struct session *s, enum backend_result r)
 			session_backend_done(s, BACKEND_BROKEN);
 		return;
 	case BACKEND_BROKEN:
-		if (backend_why[0] == '\0')
-			backend_fail("unexpected answer during login");
+		if (s->backend_failure == BACKEND_FAILURE_NONE)
+			backend_set_failure(s, BACKEND_FAILURE_PROTOCOL,
+			    "unexpected answer during login");
 		session_backend_done(s, r);
 		return;
 	case BACKEND_LOGGED_IN:
@@ -179,15 +221,18 @@ backend_tls_error(struct session *s)
 	char buf[160];
 
 	if (v != X509_V_OK)
-		backend_fail("TLS certificate verification failed: %s",
+		backend_set_failure(s, BACKEND_FAILURE_TLS,
+		    "TLS certificate verification failed: %s",
 		    X509_verify_cert_error_string(v));
 	else if (e != 0 && ERR_GET_LIB(e) != 0) {
 		ERR_error_string_n(e, buf, sizeof(buf));
-		backend_fail("TLS failed: %s", buf);
+		backend_set_failure(s, BACKEND_FAILURE_TLS, "TLS failed: %s",
+		    buf);
 	} else if (e != 0)
 		/* No library: a system call failed, the peer went away. */
-		backend_fail("TLS failed: the connection was closed or reset "
-			     "during the handshake (is the port a TLS port?)");
+		backend_set_failure(s, BACKEND_FAILURE_TLS,
+		    "TLS failed: the connection was closed or reset during "
+		    "the handshake (is the port a TLS port?)");
 	while (bufferevent_get_openssl_error(s->backend) != 0)
 		;
 }
@@ -223,11 +268,13 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 
 		if (bufferevent_openssl_get_ssl(s->backend) != NULL)
 			backend_tls_error(s);
-		if (backend_why[0] == '\0')
-			backend_fail("connection failed: %s",
+		if (s->backend_failure == BACKEND_FAILURE_NONE)
+			backend_set_failure(s, BACKEND_FAILURE_CONNECT,
+			    "connection failed: %s",
 			    err != 0 ? strerror(err) : "error");
 	} else if (what & BEV_EVENT_EOF)
-		backend_fail("the backend closed the connection during login");
+		backend_set_failure(s, BACKEND_FAILURE_CLOSED,
+		    "the backend closed the connection during login");
 	session_backend_done(s, BACKEND_BROKEN);
 }
 
@@ -241,8 +288,8 @@ backend_proxy_header(struct session *s)
 	n = proxyproto_build_v2((struct sockaddr *)&s->peer.sa,
 	    (struct sockaddr *)&s->local.sa, hdr, sizeof(hdr));
 	if (n == -1) {
-		backend_fail("cannot write a PROXY header for %s",
-		    s->peer.str);
+		backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
+		    "cannot write a PROXY header for %s", s->peer.str);
 		return -1;
 	}
 	bufferevent_write(s->backend, hdr, (size_t)n);
@@ -256,11 +303,12 @@ backend_connect(struct session *s)
 	struct event_base *base = s->worker->base;
 	int fd, on = 1;
 
-	backend_why[0] = '\0';
+	backend_clear_failure(s);
 	fd = socket(pc->backend_addr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
-		backend_fail("socket: %s", strerror(errno));
+		backend_set_failure(s, BACKEND_FAILURE_INTERNAL, "socket: %s",
+		    strerror(errno));
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
@@ -271,23 +319,23 @@ backend_connect(struct session *s)
 
 		if (ssl == NULL) {
 			close(fd);
-			backend_fail("cannot create a TLS session");
+			backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
+			    "cannot create a TLS session");
 			return -1;
 		}
-		s->backend = bufferevent_openssl_socket_new(base, fd, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		s->backend = backend_tls_socket_new(base, fd, ssl);
 		if (s->backend == NULL) {
-			close(fd);
-			backend_fail("cannot start TLS");
+			backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
+			    "cannot start TLS");
 			return -1;
 		}
-		bufferevent_openssl_set_allow_dirty_shutdown(s->backend, 1);
 	} else {
 		s->backend = bufferevent_socket_new(base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
 		if (s->backend == NULL) {
 			close(fd);
-			backend_fail("out of memory");
+			backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
+			    "out of memory");
 			return -1;
 		}
 	}
@@ -303,7 +351,8 @@ backend_connect(struct session *s)
 	}
 	if (bufferevent_socket_connect(s->backend,
 	    (struct sockaddr *)&pc->backend_addr, pc->backend_addrlen) == -1) {
-		backend_fail("connect: %s", strerror(errno));
+		backend_set_failure(s, BACKEND_FAILURE_CONNECT, "connect: %s",
+		    strerror(errno));
 		backend_close(s);
 		return -1;
 	}

@@ -1199,6 +1199,7 @@ imap_relay_guard(struct session *s, bool from_client, char *buf, size_t len)
 			log_info("%s: COMPRESS refused: postern relays the "
 				 "session uncompressed",
 			    session_tag(s));
+		s->client_logout = is->cguard.logout;
 	} else
 		(void)imap_guard_server(&is->sguard, buf, len);
 }

@@ -1235,7 +1235,7 @@ enum {
 	G_LINE,	   /* at the start of a line */
 	G_TAG,	   /* in the tag, or the server's "*" */
 	G_WORD,	   /* the first letter of the next word */
-	G_NAME,	   /* client: matching COMPRESS */
+	G_NAME,	   /* client: matching COMPRESS or LOGOUT */
 	G_OK,	   /* server: matching "OK [CAPABILITY" */
 	G_CAP,	   /* server: matching "CAPABILITY" */
 	G_REST,	   /* the rest of the line */
@@ -1243,6 +1243,7 @@ enum {
 };
 
 static const char guard_verb[] = "COMPRESS";
+static const char guard_logout[] = "LOGOUT";
 static const char guard_ok[] = "OK [CAPABILITY";
 static const char guard_cap[] = "CAPABILITY";
 static const char guard_comp[] = "COMPRESS=";
@@ -1284,6 +1285,10 @@ imap_guard_litcand(struct imap_guard *g, unsigned char c)
 static void
 imap_guard_eol(struct imap_guard *g)
 {
+	/* The line was "tag LOGOUT", with or without its CR. */
+	g->logout = g->state == G_NAME && g->logout_name &&
+	    guard_logout[g->k] == '\0';
+	g->logout_name = false;
 	if (g->litcand && g->lit > 0) {
 		g->litleft = g->lit;
 		g->state = G_LITERAL;
@@ -1365,6 +1370,19 @@ imap_guard_client_step(struct imap_guard *g, char *p, size_t *changed)
 		}
 		return true;
 	case G_NAME:
+		/* COMPRESS and LOGOUT part at their first letter. */
+		if (g->k == 0)
+			g->logout_name = toupper(c) == 'L';
+		if (g->logout_name) {
+			if (imap_guard_match(g, guard_logout, c))
+				return false;
+			/* Its CR: the line end decides. */
+			if (guard_logout[g->k] == '\0' && c == '\r')
+				return false;
+			g->logout_name = false;
+			g->state = G_REST;
+			return true;
+		}
 		if (imap_guard_match(g, guard_verb, c))
 			return false;
 		if (guard_verb[g->k] == '\0' && c == ' ') {

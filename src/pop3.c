@@ -61,6 +61,7 @@ struct pop3_session {
 	size_t userlen;
 	/* The backend's final answer, passed on to the client. */
 	char answer[512];
+	struct pop3_quitwatch quit; /* after login: the client's goodbye */
 };
 
 #define P(s) ((struct pop3_session *)(s))
@@ -915,6 +916,18 @@ pop3_relay_log_end(struct session *s)
 	s->log->relay = NULL;
 }
 
+/* Nothing is changed: the client's QUIT is only looked for. */
+static void
+pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len)
+{
+	struct pop3_session *ps = P(s);
+
+	if (!from_client)
+		return;
+	pop3_quitwatch_feed(&ps->quit, buf, len);
+	s->client_logout = ps->quit.quit;
+}
+
 const struct proto pop3_proto = {
 	.id = PROTO_POP3,
 	.name = "POP3",
@@ -932,4 +945,5 @@ const struct proto pop3_proto = {
 	.relay_log_client = pop3_relay_log_client,
 	.relay_log_backend = pop3_relay_log_backend,
 	.relay_log_end = pop3_relay_log_end,
+	.relay_guard = pop3_relay_guard,
 };

@@ -303,3 +303,26 @@ pop3_answer_feed(struct pop3_answer *a, const char *buf, size_t len,
 	*consumed = len;
 	return POP3_FRAME_MORE;
 }
+
+void
+pop3_quitwatch_feed(struct pop3_quitwatch *w, const char *buf, size_t len)
+{
+	static const char quit[] = "QUIT";
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c == '\n') {
+			w->quit = !w->other && w->k >= 4;
+			w->k = 0;
+			w->other = false;
+		} else if (w->other)
+			continue;
+		else if (w->k < 4 && toupper(c) == (unsigned char)quit[w->k])
+			w->k++;
+		else if (w->k == 4 && c == '\r')
+			w->k = 5;
+		else
+			w->other = true;
+	}
+}

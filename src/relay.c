@@ -264,10 +264,7 @@ relay_backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	relay_backend_move(s);
 	s->backend_eof = true;
-	if (what & BEV_EVENT_ERROR)
-		sesslog_close_error(s, "BackendConnectionLost");
-	session_close_after_flush(s, (what & BEV_EVENT_ERROR) ?
-		"backend connection error" : "backend closed the connection");
+	session_backend_gone(s, (what & BEV_EVENT_ERROR) != 0);
 }
 
 /*
@@ -697,10 +694,7 @@ relay_backend_gone(struct relay *r)
 	struct relay_side *b = &r->side[RELAY_BACKEND];
 
 	s->backend_eof = true;
-	if (b->error)
-		sesslog_close_error(s, "BackendConnectionLost");
-	session_close_after_flush(s, b->error ? "backend connection error" :
-						"backend closed the connection");
+	session_backend_gone(s, b->error);
 }
 
 /*

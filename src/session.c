@@ -130,6 +130,15 @@ session_timeout(struct session *s)
 		return;
 	case SESSION_BACKEND:
 		sesslog_error(s, "ProxyTimeout");
+		if (s->greq != NULL)
+			backend_set_failure(s, BACKEND_FAILURE_TIMEOUT,
+			    "the user's group lookup took longer than "
+			    "backend_timeout (%u ms)",
+			    s->pc->backend_timeout_ms);
+		else
+			backend_set_failure(s, BACKEND_FAILURE_TIMEOUT,
+			    "no login within backend_timeout (%u ms)",
+			    s->pc->backend_timeout_ms);
 		session_backend_done(s, BACKEND_BROKEN);
 		return;
 	case SESSION_RELAY:
@@ -242,6 +251,26 @@ session_login_clear(struct session *s)
 	}
 }
 
+/*
+ * Cancels every answer that could still come for s: the group lookup, the
+ * backend connection (its connect, TLS handshake and login dialogue) and
+ * the wait for a PROXY header.  Both ways of closing start here, so that a
+ * closing session takes no callback but those of its last flush: an answer
+ * that came anyway would find the login's credentials gone and the
+ * session's state no longer the one that asked.
+ */
+static void
+session_cancel_pending(struct session *s)
+{
+	groups_cancel(s->greq);
+	s->greq = NULL;
+	session_proxy_end(s);
+	/* The relay lets go of the backend itself, its event before the
+	 * socket. */
+	if (s->relay == NULL)
+		backend_close(s);
+}
+
 void
 session_close(struct session *s, const char *reason)
 {
@@ -251,11 +280,8 @@ session_close(struct session *s, const char *reason)
 		    (unsigned long long)s->bytes_out);
 	sesslog_close(s);
 	evtimer_del(&s->timer);
-	groups_cancel(s->greq);
-	s->greq = NULL;
-	session_proxy_end(s);
 	relay_free(s);
-	backend_close(s);
+	session_cancel_pending(s);
 	if (s->client != NULL) {
 		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
 
@@ -278,6 +304,7 @@ session_close(struct session *s, const char *reason)
 	free(s->user);
 	free(s->tcp_peer);
 	free(s->policy_err);
+	free(s->backend_why);
 	TAILQ_REMOVE(&s->worker->sessions, s, entry);
 	server_session_gone(s->worker);
 	conf_unref(s->conf);
@@ -308,12 +335,12 @@ session_close_after_flush(struct session *s, const char *reason)
 		log_info("%s: closing: %s", session_tag(s), reason);
 	/* The answer that ends the session is queued: its row is done. */
 	sesslog_end(s);
+	session_cancel_pending(s);
 	session_login_clear(s);
 	if (s->relay != NULL) {
 		relay_close_after_flush(s);
 		return;
 	}
-	backend_close(s);
 	if (s->client == NULL ||
 	    evbuffer_get_length(bufferevent_get_output(s->client)) == 0) {
 		session_close(s, NULL);
@@ -326,6 +353,29 @@ session_close_after_flush(struct session *s, const char *reason)
 	    session_flush_event_cb, s);
 	bufferevent_enable(s->client, EV_WRITE);
 	session_set_timeout(s, SESSION_FLUSH_MS);
+}
+
+void
+session_backend_gone(struct session *s, bool error)
+{
+	const char *reason;
+
+	if (error) {
+		sesslog_close_error(s, "BackendConnectionLost");
+		reason = "backend connection error";
+	} else if (s->client_logout) {
+		sesslog_close_msg(s, "ClientLogout");
+		reason = "client logged out";
+	} else if (s->client_eof) {
+		/* The relay passed the client's end on, and the backend
+		 * closed in turn. */
+		sesslog_close_msg(s, "ClientDisconnected");
+		reason = "client closed the connection";
+	} else {
+		sesslog_close_msg(s, "BackendClosed");
+		reason = "backend closed the connection";
+	}
+	session_close_after_flush(s, reason);
 }
 
 int

@@ -261,6 +261,13 @@ sesslog_close_error(struct session *s, const char *errmsg)
 }
 
 void
+sesslog_close_msg(struct session *s, const char *msg)
+{
+	if (s->log != NULL)
+		s->log->close_msg = msg;
+}
+
+void
 sesslog_client_id(struct session *s, const char *name, const char *version)
 {
 	struct sesslog *l = s->log;
@@ -445,6 +452,8 @@ sesslog_close(struct session *s)
 	if (l->proxy_in != 0 || l->proxy_out != 0)
 		sesslog_proxy_row(s);
 	protolog_ctx_init(&ctx);
+	if (l->close_msg != NULL)
+		protolog_ctx_set(&ctx, PROTOLOG_MSG, l->close_msg);
 	if (l->close_err != NULL)
 		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG, l->close_err);
 	sesslog_ctx_common(s, &ctx);

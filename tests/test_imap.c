@@ -1252,3 +1252,53 @@ Test(imap, guard_skips_server_literals)
 
 	guard_check(false, in, want, 1);
 }
+
+/* Whether the client's guard finds LOGOUT the last line of in, split
+ * at every pair of points the same way. */
+static bool
+guard_logout(const char *in)
+{
+	static char buf[512];
+	size_t len = strlen(in);
+	bool first = false;
+
+	cr_assert_lt(len, sizeof(buf));
+	for (size_t a = 0; a <= len; a++) {
+		for (size_t b = a; b <= len; b++) {
+			struct imap_guard g;
+
+			memcpy(buf, in, len);
+			imap_guard_init(&g);
+			imap_guard_client(&g, buf, a);
+			imap_guard_client(&g, buf + a, b - a);
+			imap_guard_client(&g, buf + b, len - b);
+			if (a == 0 && b == 0)
+				first = g.logout;
+			cr_assert_eq(g.logout, first, "split %zu/%zu of '%s'",
+			    a, b, in);
+		}
+	}
+	return first;
+}
+
+Test(imap, guard_knows_a_final_logout)
+{
+	cr_assert(guard_logout("a LOGOUT\r\n"));
+	cr_assert(guard_logout("a1 NOOP\r\na2 logout\r\n"));
+	cr_assert(guard_logout("a1 NOOP\r\na2 Logout\n"));
+	/* The last complete line counts: the backend closes after it. */
+	cr_assert(guard_logout("a LOGOUT\r\nb NO"));
+	/* Not finished, not alone, or not the last line. */
+	cr_assert(!guard_logout("a LOGOUT"));
+	cr_assert(!guard_logout("a LOGOUT\r"));
+	cr_assert(!guard_logout("a LOGOUTX\r\n"));
+	cr_assert(!guard_logout("a LOGOUT x\r\n"));
+	cr_assert(!guard_logout("a LOGOUT\r\nb NOOP\r\n"));
+	cr_assert(!guard_logout("a LOGIN x y\r\n"));
+	cr_assert(!guard_logout("LOGOUT\r\n"));
+	/* Literal data is no command, whatever its bytes say; the line
+	 * the literal belongs to goes on after it. */
+	cr_assert(!guard_logout("a APPEND INBOX {10}\r\nb LOGOUT\r\n"));
+	cr_assert(guard_logout("a APPEND INBOX {10}\r\nb LOGOUT\r\n\r\n"
+			       "c LOGOUT\r\n"));
+}

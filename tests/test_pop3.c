@@ -406,3 +406,44 @@ Test(pop3, long_client_line_is_cut_and_still_parses)
 	    POP3_COMMAND);
 	cr_expect_eq(cmd.verb, POP3_CMD_TOP);
 }
+
+/* Whether the watch sees in as ending with QUIT, split at every pair of
+ * points the same way. */
+static bool
+quit_seen(const char *in)
+{
+	size_t len = strlen(in);
+	bool first = false;
+
+	for (size_t a = 0; a <= len; a++) {
+		for (size_t b = a; b <= len; b++) {
+			struct pop3_quitwatch w;
+
+			memset(&w, 0, sizeof(w));
+			pop3_quitwatch_feed(&w, in, a);
+			pop3_quitwatch_feed(&w, in + a, b - a);
+			pop3_quitwatch_feed(&w, in + b, len - b);
+			if (a == 0 && b == 0)
+				first = w.quit;
+			cr_assert_eq(w.quit, first, "split %zu/%zu of '%s'", a,
+			    b, in);
+		}
+	}
+	return first;
+}
+
+Test(pop3, quitwatch_knows_a_final_quit)
+{
+	cr_assert(quit_seen("QUIT\r\n"));
+	cr_assert(quit_seen("STAT\r\nquit\r\n"));
+	cr_assert(quit_seen("RETR 1\r\nQuit\n"));
+	cr_assert(!quit_seen("QUIT"));
+	cr_assert(!quit_seen("QUIT\r"));
+	cr_assert(!quit_seen("QUITX\r\n"));
+	cr_assert(!quit_seen("QUIT now\r\n"));
+	cr_assert(!quit_seen("XQUIT\r\n"));
+	cr_assert(!quit_seen("QUIT\r\nNOOP\r\n"));
+	/* The last complete line counts: the backend closes after it. */
+	cr_assert(quit_seen("QUIT\r\nNO"));
+	cr_assert(!quit_seen("QUI\r\n"));
+}

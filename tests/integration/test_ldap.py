@@ -14,10 +14,13 @@ The directory:
     erin, grace, judy: in no group (grace is added and removed by a test)
 """
 
+import contextlib
 import imaplib
 import os
 import poplib
 import secrets
+import signal
+import socket
 import time
 
 import pytest
@@ -233,3 +236,85 @@ def test_directory_stopped_mid_test_is_a_temporary_failure(
                      20, "logins after the directory came back",
                      interval=0.5)
     assert imap_login(p, "alice", pw)[0] == "OK"
+
+
+# --- a session that ends while its group lookup is pending ---------------
+
+@contextlib.contextmanager
+def directory_frozen(slapd):
+    """slapd stopped with SIGSTOP: the kernel still accepts connections,
+    and nothing answers until the continue function given is called (or
+    the block ends)."""
+    with open(os.path.join(slapd.dir, "slapd.pid")) as f:
+        pid = int(f.read().strip())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield lambda: os.kill(pid, signal.SIGCONT)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def imap_login_unread(p, user, password):
+    """An IMAP client that logs in behind more answers than its socket
+    takes, and reads nothing: once postern gives up on the session, its
+    last answer cannot leave, so the session stays closing (flushing)
+    for a while instead of ending at once.  Returns the socket."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(20)
+    s.connect(("127.0.0.1", p.ports["imap"]))
+    assert s.recv(4096).startswith(b"* OK")
+    s.sendall(b"c CAPABILITY\r\n" * 20000 +
+              b'l LOGIN %s "%s"\r\n' % (user.encode(), password.encode()))
+    return s
+
+
+def test_backend_timeout_during_group_lookup_cancels_it(start_postern,
+                                                         dovecot, slapd):
+    # The lookup may take longer than the login may: ldap_timeout above
+    # backend_timeout, as administrators set them.
+    conf = ldap_conf(slapd, group_cache_ttl="0", ldap_timeout="10s")
+    conf["imap"]["backend_timeout"] = "1s"
+    p = start_postern(conf)
+    with directory_frozen(slapd) as thaw:
+        s = imap_login_unread(p, "alice", dovecot.users["alice"])
+        try:
+            p.wait_log(r"IMAP4 \S+ 127\.0\.0\.1:\d+: closing: ")
+            # The directory answers while the session is closing: the
+            # answer must find the lookup cancelled.
+            thaw()
+            helpers.wait_for(
+                lambda: p.proc.poll() is not None or
+                "timeout while flushing" in p.log(), 15,
+                "the session's flush to time out")
+        finally:
+            s.close()
+    assert p.proc.poll() is None, "postern died:\n" + p.log()
+    # The wait was for the directory, and the log says so.
+    assert "group lookup took longer than backend_timeout (1000 ms)" in \
+        p.log()
+    assert "alice logged in" not in p.log()
+    assert "group lookup failed" not in p.log()
+    # And it still serves.
+    assert imap_login(p, "alice", dovecot.users["alice"])[0] == "OK"
+
+
+def test_shutdown_during_group_lookup_cancels_it(start_postern, dovecot,
+                                                 slapd):
+    conf = ldap_conf(slapd, group_cache_ttl="0", ldap_timeout="10s")
+    conf["postern"] = {"shutdown_timeout": "1s", "log_level": "debug"}
+    p = start_postern(conf)
+    with directory_frozen(slapd) as thaw:
+        s = imap_login_unread(p, "alice", dovecot.users["alice"])
+        try:
+            p.wait_log(r"preauth -> backend")
+            p.proc.send_signal(signal.SIGTERM)
+            p.wait_log(r"closing: shutdown")
+            thaw()
+            rc = p.stop(timeout=30)
+        finally:
+            s.close()
+    assert rc == 0, "postern exited with %s:\n%s" % (rc, p.log())
+    # The session was still closing when the directory answered.
+    assert "timeout while flushing" in p.log()
+    assert "alice logged in" not in p.log()
