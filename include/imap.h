@@ -119,8 +119,11 @@ enum imap_parser_state {
 };
 
 /*
- * A resumable pre-auth parser.  The caller owns the store, which must hold
- * a whole command's values: max_line + 2 * literal_max bytes is enough.
+ * A resumable pre-auth parser.  The caller owns the store, which holds a
+ * command's values with their NULs.  Every write into it is checked: a
+ * command whose values do not fit is refused (IMAP_ERR_TOO_LONG, fatal;
+ * before the "+" for a synchronising literal).  max_line + 2 * literal_max
+ * bytes hold a LOGIN with two literals at their longest.
  */
 struct imap_parser {
 	enum imap_parser_state state;

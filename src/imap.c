@@ -108,6 +108,10 @@ static int
 imap_preauth_alloc(struct session *s)
 {
 	struct imap_session *is = I(s);
+	/* Room for a LOGIN with two literals at their longest.  A command
+	 * may announce more literal bytes than that (up to IMAP_ARGS_MAX
+	 * literals): the parser checks every write against cap and refuses
+	 * what does not fit. */
 	size_t cap = s->pc->max_command_size + 2 * IMAP_PREAUTH_LITERAL_MAX;
 
 	if ((is->pre = malloc(sizeof(*is->pre) + cap)) == NULL)

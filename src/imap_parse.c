@@ -158,28 +158,44 @@ imap_value_begin(struct imap_parser *p, enum imap_value_type type)
 	return 0;
 }
 
+/*
+ * Every byte the pre-auth parser keeps goes through here, the NUL that ends
+ * a value included: a write that does not fit is refused, whatever room the
+ * caller thought there was.  A command's values may outgrow any store
+ * sized in advance (64 values, each up to a literal long), so the store's
+ * size is a budget that this check enforces, not an estimate to trust.
+ */
+static int
+imap_store(struct imap_parser *p, const void *src, size_t n)
+{
+	if (n > p->cap - p->used)
+		return -1;
+	memcpy(p->store + p->used, src, n);
+	p->used += n;
+	return 0;
+}
+
 /* Appends a byte to the current value; -1 when the store is full. */
 static int
 imap_put(struct imap_parser *p, unsigned char c)
 {
-	/* One byte stays free for the value's NUL. */
-	if (p->used + 2 > p->cap)
-		return -1;
-	p->store[p->used++] = (char)c;
-	return 0;
+	return imap_store(p, &c, 1);
 }
 
-static void
+/* Ends the current value with its NUL; -1 when the store is full. */
+static int
 imap_value_end(struct imap_parser *p)
 {
 	struct imap_value *v = &p->cmd.args[p->cmd.nargs];
 
 	v->len = p->used - p->value_start;
-	p->store[p->used++] = '\0';
+	if (imap_store(p, "", 1) == -1)
+		return -1;
 	if (v->type == IMAP_VAL_ATOM && v->len == 3 &&
 	    strcasecmp(v->data, "NIL") == 0)
 		v->type = IMAP_VAL_NIL;
 	p->cmd.nargs++;
+	return 0;
 }
 
 static void
@@ -217,8 +233,9 @@ imap_line_end(struct imap_parser *p, unsigned char c)
 static enum imap_parse_result
 imap_literal_header(struct imap_parser *p)
 {
+	/* The literal's bytes and their NUL. */
 	bool room = p->cmd.nargs < IMAP_ARGS_MAX &&
-	    p->used + p->litlen + 1 < p->cap;
+	    p->litlen < p->cap - p->used;
 
 	if (p->litlen > p->literal_max || !room) {
 		/* A non-synchronising literal is on its way already: the
@@ -227,9 +244,12 @@ imap_literal_header(struct imap_parser *p)
 			return imap_fatal(p, p->litlen > p->literal_max ?
 				IMAP_ERR_LITERAL_TOO_BIG :
 				IMAP_ERR_TOO_LONG);
-		p->cmd.error = p->litlen > p->literal_max ?
-		    IMAP_ERR_LITERAL_TOO_BIG :
-		    IMAP_ERR_TOO_MANY_ARGS;
+		if (p->litlen > p->literal_max)
+			p->cmd.error = IMAP_ERR_LITERAL_TOO_BIG;
+		else if (p->cmd.nargs == IMAP_ARGS_MAX)
+			p->cmd.error = IMAP_ERR_TOO_MANY_ARGS;
+		else
+			p->cmd.error = IMAP_ERR_TOO_LONG;
 		/* RFC 9051 section 7.5: a BAD instead of "+" ends the
 		 * command; the client sends nothing more of it. */
 		return imap_finish(p, IMAP_PARSE_INVALID);
@@ -343,7 +363,8 @@ again:
 				return imap_fatal(p, IMAP_ERR_TOO_LONG);
 			return IMAP_PARSE_NEED_MORE;
 		}
-		imap_value_end(p);
+		if (imap_value_end(p) == -1)
+			return imap_fatal(p, IMAP_ERR_TOO_LONG);
 		p->state = IMAP_S_AFTER_ARG;
 		goto again;
 
@@ -374,7 +395,8 @@ again:
 			p->state = IMAP_S_QUOTED_ESC;
 			return IMAP_PARSE_NEED_MORE;
 		case '"':
-			imap_value_end(p);
+			if (imap_value_end(p) == -1)
+				return imap_fatal(p, IMAP_ERR_TOO_LONG);
 			p->state = IMAP_S_AFTER_ARG;
 			return IMAP_PARSE_NEED_MORE;
 		case '\r':
@@ -475,12 +497,17 @@ imap_parse(struct imap_parser *p, const char *buf, size_t len,
 
 			if (n > p->litleft)
 				n = (size_t)p->litleft;
-			memcpy(p->store + p->used, buf + i, n);
-			p->used += n;
+			if (imap_store(p, buf + i, n) == -1) {
+				r = imap_fatal(p, IMAP_ERR_TOO_LONG);
+				break;
+			}
 			p->litleft -= n;
 			i += n;
 			if (p->litleft == 0) {
-				imap_value_end(p);
+				if (imap_value_end(p) == -1) {
+					r = imap_fatal(p, IMAP_ERR_TOO_LONG);
+					break;
+				}
 				p->state = IMAP_S_AFTER_ARG;
 			}
 			continue;
@@ -498,8 +525,10 @@ imap_parse(struct imap_parser *p, const char *buf, size_t len,
 	/* A zero-length literal is complete as soon as it is accepted. */
 	if (r == IMAP_PARSE_NEED_MORE && p->state == IMAP_S_LITDATA &&
 	    p->litleft == 0) {
-		imap_value_end(p);
-		p->state = IMAP_S_AFTER_ARG;
+		if (imap_value_end(p) == -1)
+			r = imap_fatal(p, IMAP_ERR_TOO_LONG);
+		else
+			p->state = IMAP_S_AFTER_ARG;
 	}
 	*consumed = i;
 	return r;
@@ -539,8 +568,9 @@ imap_parse_sasl(struct imap_parser *p, const char *buf, size_t len,
 			return imap_fatal(p, IMAP_ERR_TOO_LONG);
 		}
 		if (c == '\n') {
-			imap_value_end(p);
 			*consumed = i;
+			if (imap_value_end(p) == -1)
+				return imap_fatal(p, IMAP_ERR_TOO_LONG);
 			if (cmd->args[0].len == 1 && cmd->args[0].data[0] == '*')
 				return imap_finish(p, IMAP_PARSE_SASL_CANCEL);
 			if (cmd->error != IMAP_ERR_NONE ||
