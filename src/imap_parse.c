@@ -72,6 +72,7 @@ imap_cmd_start(struct imap_parser *p)
 	p->depth = 0;
 	p->litlen = p->litleft = 0;
 	p->done = false;
+	p->handover = false;
 	cmd->tag[0] = '\0';
 	cmd->name[0] = '\0';
 	cmd->cmd = IMAP_CMD_OTHER;
@@ -546,9 +547,39 @@ imap_is_base64(const char *s, size_t len)
 	return true;
 }
 
-enum imap_parse_result
-imap_parse_sasl(struct imap_parser *p, const char *buf, size_t len,
-    size_t *consumed)
+/*
+ * The line so far, up to a space, as a tag: the command parser takes over
+ * with it (see imap_parse_refused()).  A base64 line holds no space.
+ */
+static bool
+imap_sasl_handover(struct imap_parser *p)
+{
+	struct imap_command *cmd = &p->cmd;
+
+	if (cmd->error != IMAP_ERR_NONE || p->state != IMAP_S_SASL ||
+	    p->used == 0 || p->used > IMAP_TAG_MAX)
+		return false;
+	for (size_t k = 0; k < p->used; k++)
+		if (!imap_is_tag_char((unsigned char)p->store[k]))
+			return false;
+	memcpy(cmd->tag, p->store, p->used);
+	cmd->tag[p->used] = '\0';
+	p->taglen = p->used;
+	memset(p->store, 0, p->used);
+	p->used = 0;
+	p->state = IMAP_S_NAME;
+	p->handover = true;
+	return true;
+}
+
+/*
+ * One SASL line.  With command_may_follow, a tag and a space hand the line
+ * over to the command parser: IMAP_PARSE_NEED_MORE with p->handover set
+ * and *consumed just past the space.
+ */
+static enum imap_parse_result
+imap_sasl_step(struct imap_parser *p, const char *buf, size_t len,
+    size_t *consumed, bool command_may_follow)
 {
 	struct imap_command *cmd = &p->cmd;
 	size_t i = 0, max = p->max_line;
@@ -581,6 +612,10 @@ imap_parse_sasl(struct imap_parser *p, const char *buf, size_t len,
 			}
 			return imap_finish(p, IMAP_PARSE_SASL_RESPONSE);
 		}
+		if (c == ' ' && command_may_follow && imap_sasl_handover(p)) {
+			*consumed = i;
+			return IMAP_PARSE_NEED_MORE;
+		}
 		if (p->state == IMAP_S_SASL_CR) {
 			/* A CR inside the line. */
 			cmd->error = IMAP_ERR_BAD_BASE64;
@@ -597,6 +632,47 @@ imap_parse_sasl(struct imap_parser *p, const char *buf, size_t len,
 	}
 	*consumed = i;
 	return IMAP_PARSE_NEED_MORE;
+}
+
+enum imap_parse_result
+imap_parse_sasl(struct imap_parser *p, const char *buf, size_t len,
+    size_t *consumed)
+{
+	return imap_sasl_step(p, buf, len, consumed, false);
+}
+
+enum imap_parse_result
+imap_parse_refused(struct imap_parser *p, const char *buf, size_t len,
+    size_t *consumed)
+{
+	enum imap_parse_result r;
+	size_t i = 0, n = 0;
+
+	if (p->handover && !p->done)
+		return imap_parse(p, buf, len, consumed);
+	r = imap_sasl_step(p, buf, len, &i, true);
+	if (r == IMAP_PARSE_NEED_MORE && p->handover) {
+		r = imap_parse(p, buf + i, len - i, &n);
+		*consumed = i + n;
+		return r;
+	}
+	*consumed = i;
+	switch (r) {
+	case IMAP_PARSE_SASL_RESPONSE:
+	case IMAP_PARSE_SASL_CANCEL:
+	case IMAP_PARSE_INVALID:
+		if (p->cmd.fatal)
+			break;
+		/* The credentials of a refused exchange are not kept. */
+		memset(p->store, 0, p->used);
+		p->used = 0;
+		p->cmd.nargs = 0;
+		p->cmd.error = IMAP_ERR_NONE;
+		return IMAP_PARSE_SASL_DISCARD;
+	default:
+		break;
+	}
+	return r;
 }
 
 const char *

@@ -921,6 +921,151 @@ Test(imap, sasl_line_may_hold_the_longest_plain_response)
 	cr_assert_eq(p.cmd.error, IMAP_ERR_TOO_LONG);
 }
 
+/* --- after a refused AUTHENTICATE -------------------------------------- */
+
+/*
+ * Feeds in to imap_parse_refused() in chunks of the given size up to its
+ * first result other than NEED_MORE and LITERAL_WAIT; *pos is how far.
+ */
+static enum imap_parse_result
+refused_chunks(struct imap_parser *p, const char *in, size_t len,
+    size_t chunk, size_t *pos)
+{
+	*pos = 0;
+	while (*pos < len) {
+		size_t n = len - *pos < chunk ? len - *pos : chunk, used = 0;
+		enum imap_parse_result r;
+
+		r = imap_parse_refused(p, in + *pos, n, &used);
+		cr_assert(used <= n);
+		*pos += used;
+		if (r == IMAP_PARSE_LITERAL_WAIT) {
+			imap_parser_literal_accept(p);
+			continue;
+		}
+		if (r != IMAP_PARSE_NEED_MORE)
+			return r;
+	}
+	return IMAP_PARSE_NEED_MORE;
+}
+
+static bool
+store_holds(const char *store, size_t cap, const char *what)
+{
+	size_t n = strlen(what);
+
+	for (size_t i = 0; i + n <= cap; i++)
+		if (memcmp(store + i, what, n) == 0)
+			return true;
+	return false;
+}
+
+Test(imap, refused_sasl_response_is_discarded_and_wiped)
+{
+	static const char *const lines[] = {
+	    "AGFsaWNlAHNlY3JldA==", /* PLAIN: alice, secret */
+	    "AGFsaWNlAHNlY3JldA",   /* unpadded */
+	    "dXNlcjpzZWNyZXQ=",	    /* not PLAIN */
+	    "user:secret",	    /* not base64 at all */
+	    "*",		    /* a cancel */
+	    "",			    /* an empty response */
+	    "sec+ret sec/ret",	    /* a space, but no tag before it */
+	    "secret\rsecret",	    /* a CR inside */
+	};
+	static char store[STORE_CAP];
+	static char in[256];
+
+	for (size_t k = 0; k < sizeof(lines) / sizeof(lines[0]); k++) {
+		size_t len = (size_t)snprintf(in, sizeof(in),
+		    "%s\r\nb NOOP\r\n", lines[k]);
+		size_t line = strlen(lines[k]) + 2;
+
+		for (size_t chunk = 1; chunk <= len; chunk++) {
+			struct imap_parser p;
+			size_t pos, used;
+
+			memset(store, 0, sizeof(store));
+			cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX,
+					 store, sizeof(store)),
+			    0);
+			cr_assert_eq(refused_chunks(&p, in, len, chunk, &pos),
+			    IMAP_PARSE_SASL_DISCARD, "line %zu chunk %zu", k,
+			    chunk);
+			cr_assert_eq(pos, line, "line %zu chunk %zu", k,
+			    chunk);
+			cr_assert_eq(p.cmd.nargs, 0);
+			cr_assert_str_eq(p.cmd.tag, "");
+			cr_assert_not(store_holds(store, sizeof(store), "ec"),
+			    "line %zu: the response stays in the store", k);
+			/* The next command is parsed as usual. */
+			cr_assert_eq(imap_parse(&p, in + pos, len - pos,
+					 &used),
+			    IMAP_PARSE_COMMAND);
+			cr_assert_str_eq(p.cmd.tag, "b");
+			cr_assert_eq(p.cmd.cmd, IMAP_CMD_NOOP);
+		}
+	}
+}
+
+Test(imap, refused_then_a_command_is_a_command)
+{
+	static char store[STORE_CAP];
+	static const char in[] = "a2 LOGIN {5+}\r\nalice {6}\r\nsecret\r\n";
+	size_t len = sizeof(in) - 1;
+
+	for (size_t chunk = 1; chunk <= len; chunk++) {
+		struct imap_parser p;
+		size_t pos;
+
+		cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
+				 sizeof(store)),
+		    0);
+		cr_assert_eq(refused_chunks(&p, in, len, chunk, &pos),
+		    IMAP_PARSE_COMMAND, "chunk %zu", chunk);
+		cr_assert_eq(pos, len);
+		cr_assert_str_eq(p.cmd.tag, "a2");
+		cr_assert_eq(p.cmd.cmd, IMAP_CMD_LOGIN);
+		cr_assert_eq(p.cmd.nargs, 2);
+		cr_assert_str_eq(p.cmd.args[0].data, "alice");
+		cr_assert_str_eq(p.cmd.args[1].data, "secret");
+	}
+}
+
+Test(imap, refused_then_a_bad_command_keeps_its_tag)
+{
+	static char store[STORE_CAP];
+	struct imap_parser p;
+	size_t pos;
+
+	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
+			 sizeof(store)),
+	    0);
+	cr_assert_eq(refused_chunks(&p, "t1 (\r\n", 7, 7, &pos),
+	    IMAP_PARSE_INVALID);
+	cr_assert_str_eq(p.cmd.tag, "t1");
+	cr_assert_not(p.cmd.fatal);
+	cr_assert(p.handover);
+}
+
+Test(imap, refused_overlong_response_is_fatal_and_untagged)
+{
+	static char store[STORE_CAP];
+	static char in[4096];
+	struct imap_parser p;
+	size_t pos;
+
+	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
+			 sizeof(store)),
+	    0);
+	memset(in, 'Q', 3000);
+	memcpy(in + 3000, "\r\n", 3);
+	cr_assert_eq(refused_chunks(&p, in, 3002, 3002, &pos),
+	    IMAP_PARSE_INVALID);
+	cr_assert(p.cmd.fatal);
+	cr_assert_eq(p.cmd.error, IMAP_ERR_TOO_LONG);
+	cr_assert_str_eq(p.cmd.tag, "");
+}
+
 Test(imap, error_texts_are_fixed_strings)
 {
 	for (int e = IMAP_ERR_NONE; e <= IMAP_ERR_BAD_BASE64; e++) {

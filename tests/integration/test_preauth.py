@@ -2,9 +2,13 @@
 must end that client's session only, never the daemon or another
 session, and nothing it sent after AUTHENTICATE/AUTH may reach a log."""
 
+import base64
 import re
 
 from helpers import LineClient
+# The protocol-log fixture and readers of the protocol-log tests.
+from test_protolog import (all_files, ctx_value, log_conf, logdir,  # noqa
+                           session_rows)
 
 
 def tagged(c, tag):
@@ -84,3 +88,118 @@ def test_imap_store_overflow_before_login_ends_only_the_attacker(
     assert c.cmd(b"n NOOP").startswith(b"n OK")
     c.close()
     assert p.proc.poll() is None, p.log()
+
+
+# --- SASL responses after a refused AUTHENTICATE / AUTH ----------------------
+
+def b64(data):
+    return base64.b64encode(data)
+
+
+def assert_nowhere(paths, secrets):
+    """None of the secrets (bytes) in any of the files."""
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        for s in secrets:
+            assert s not in data, "%s holds %r" % (path, s)
+
+
+def discarded(row, size):
+    """A row for a response line that was read and dropped."""
+    return (row["command"] == "InvalidCommand" and
+            row["parameters"] == "*****" and
+            int(row["rqsize"]) == size and int(row["rpsize"]) == 0 and
+            ctx_value(row["context"], "ErrMsg") ==
+            "SaslResponseAfterRefusal")
+
+
+def test_imap_response_after_refused_authenticate_is_never_echoed_or_logged(
+        start_postern, dovecot, logdir):
+    conf = log_conf(logdir)
+    conf["imap"]["login_type"] = "SecureLogin"
+    p = start_postern(conf)
+    pw = dovecot.users["carol"]
+    blob = b64(b"\0carol\0" + pw.encode())
+    token = b64(b"user=carol\x01auth=Bearer " + pw.encode() + b"\x01\x01")
+    c = LineClient(p.ports["imap"])
+    c.readline()
+
+    # PLAIN without waiting for the "+": the response comes at once.
+    c.send(b"a1 AUTHENTICATE PLAIN\r\n" + blob + b"\r\n")
+    assert c.readline().startswith(b"a1 NO [PRIVACYREQUIRED]")
+    # Nothing answers the response line: the next answer is a2's.
+    assert c.cmd(b"a2 NOOP").startswith(b"a2 OK")
+    # LOGIN sends two lines; an unpadded response is still no command.
+    c.send(b"a3 AUTHENTICATE LOGIN\r\n" + b64(b"carol") + b"\r\n" +
+           b64(pw.encode()).rstrip(b"=") + b"\r\n")
+    assert c.readline().startswith(b"a3 NO [PRIVACYREQUIRED]")
+    assert c.cmd(b"a4 NOOP").startswith(b"a4 OK")
+    # A mechanism postern does not offer: the bearer token is refused
+    # the same way.
+    c.send(b"a5 AUTHENTICATE XOAUTH2\r\n" + token + b"\r\n")
+    assert c.readline().startswith(b"a5 NO [CANNOT]")
+    assert c.cmd(b"a6 NOOP").startswith(b"a6 OK")
+    # A client that waits after the refusal loses no command.
+    assert c.cmd(b"a7 AUTHENTICATE PLAIN").startswith(
+        b"a7 NO [PRIVACYREQUIRED]")
+    c.send(b"a8 LOGOUT\r\n")
+    assert c.read_until_close(10) == \
+        b"* BYE Logging out.\r\na8 OK Logout completed.\r\n"
+    cip = "%s:%d" % c.sock.getsockname()[:2]
+    c.close()
+
+    rows = session_rows(logdir, cip)
+    assert [r["command"] for r in rows] == [
+        "OpenSession", "authenticate", "InvalidCommand", "noop",
+        "authenticate", "InvalidCommand", "InvalidCommand", "noop",
+        "authenticate", "InvalidCommand", "noop", "authenticate", "logout",
+        "CloseSession"], rows
+    assert discarded(rows[2], len(blob) + 2)
+    assert discarded(rows[5], len(b64(b"carol")) + 2)
+    assert discarded(rows[6], len(b64(pw.encode()).rstrip(b"=")) + 2)
+    assert discarded(rows[9], len(token) + 2)
+    assert p.proc.poll() is None
+    assert_nowhere(all_files(logdir, p),
+                   [pw.encode(), blob, token, b64(pw.encode()).rstrip(b"="),
+                    b64(b"carol")])
+
+
+def test_pop3_response_after_refused_auth_is_never_run_or_logged(
+        start_postern, dovecot, logdir):
+    conf = log_conf(logdir)
+    conf["pop3"]["login_type"] = "SecureLogin"
+    p = start_postern(conf)
+    pw = dovecot.users["carol"]
+    # Unpadded and made of letters, the response once passed for a word.
+    blob = b64(b"\0carol\0" + pw.encode()).rstrip(b"=")
+    c = LineClient(p.ports["pop3"])
+    c.readline()
+
+    c.send(b"AUTH PLAIN\r\n" + blob + b"\r\n")
+    assert c.readline().startswith(b"-ERR [AUTH] Plaintext")
+    # Nothing answers the response line: the next answer is CAPA's.
+    assert c.cmd(b"CAPA") == b"+OK Capability list follows\r\n"
+    while c.readline() != b".\r\n":
+        pass
+    c.send(b"AUTH LOGIN\r\n" + b64(b"carol") + b"\r\n" +
+           b64(pw.encode()) + b"\r\n")
+    assert c.readline().startswith(b"-ERR [AUTH] Plaintext")
+    # A client that waits after the refusal loses no command.
+    assert c.cmd(b"AUTH PLAIN").startswith(b"-ERR [AUTH] Plaintext")
+    c.send(b"QUIT\r\n")
+    assert c.read_until_close(10) == b"+OK Logging out.\r\n"
+    cip = "%s:%d" % c.sock.getsockname()[:2]
+    c.close()
+
+    rows = session_rows(logdir, cip)
+    assert [r["command"] for r in rows] == [
+        "OpenSession", "auth", "InvalidCommand", "capa", "auth",
+        "InvalidCommand", "InvalidCommand", "auth", "quit",
+        "CloseSession"], rows
+    assert discarded(rows[2], len(blob) + 2)
+    assert discarded(rows[5], len(b64(b"carol")) + 2)
+    assert discarded(rows[6], len(b64(pw.encode())) + 2)
+    assert p.proc.poll() is None
+    assert_nowhere(all_files(logdir, p),
+                   [pw.encode(), blob, b64(pw.encode()), b64(b"carol")])
