@@ -271,6 +271,15 @@ int imap_quote_astring(const char *val, size_t len, char *out, size_t cap,
     size_t *outlen);
 
 /*
+ * Copies an ID field value (RFC 2971) into out[0..cap) for the logs: cut
+ * to fit on a UTF-8 character boundary, and with '?' for each control
+ * character (a literal may hold CR, LF or NUL, which would forge lines in
+ * the daemon log) and each byte that is not UTF-8.  Always NUL-terminates
+ * when cap > 0.
+ */
+void imap_id_value(const char *val, size_t len, char *out, size_t cap);
+
+/*
  * After login: the framing that cuts the relayed bytes into commands and
  * answers for the protocol log.  Both framers are resumable byte machines
  * over whatever spans the relay hands them.  Literals ({n}, {n+}, {n-})

@@ -430,12 +430,12 @@ imap_cmd_id(struct session *s, const struct imap_command *cmd)
 			if (v->type == IMAP_VAL_NIL || v->type == IMAP_VAL_LIST)
 				continue;
 			if (strcasecmp(k->data, "name") == 0)
-				snprintf(is->client_name,
-				    sizeof(is->client_name), "%s", v->data);
+				imap_id_value(v->data, v->len,
+				    is->client_name, sizeof(is->client_name));
 			else if (strcasecmp(k->data, "version") == 0)
-				snprintf(is->client_version,
-				    sizeof(is->client_version), "%s",
-				    v->data);
+				imap_id_value(v->data, v->len,
+				    is->client_version,
+				    sizeof(is->client_version));
 		}
 	}
 	if (is->client_name[0] != '\0')

@@ -187,8 +187,11 @@ imap_put(struct imap_parser *p, unsigned char c)
 static int
 imap_value_end(struct imap_parser *p)
 {
-	struct imap_value *v = &p->cmd.args[p->cmd.nargs];
+	struct imap_value *v;
 
+	if (p->cmd.nargs >= IMAP_ARGS_MAX)
+		return -1;
+	v = &p->cmd.args[p->cmd.nargs];
 	v->len = p->used - p->value_start;
 	if (imap_store(p, "", 1) == -1)
 		return -1;
@@ -947,6 +950,68 @@ imap_quote_astring(const char *val, size_t len, char *out, size_t cap,
 	out[o] = '\0';
 	*outlen = o;
 	return 0;
+}
+
+/*
+ * The length of the valid UTF-8 character at s[0..len), or 0 (RFC 3629
+ * section 4: no overlong forms, no surrogates, nothing above U+10FFFF).
+ */
+static size_t
+imap_utf8_char(const unsigned char *s, size_t len)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < n; k++)
+		if (s[k] < 0x80 || s[k] > 0xbf)
+			return 0;
+	return n;
+}
+
+void
+imap_id_value(const char *val, size_t len, char *out, size_t cap)
+{
+	const unsigned char *v = (const unsigned char *)val;
+	size_t i = 0, o = 0;
+
+	if (cap == 0)
+		return;
+	while (i < len) {
+		size_t n = v[i] >= 0x80 ? imap_utf8_char(v + i, len - i) : 1;
+		bool ok = n > 0 && (v[i] >= 0x80 || (v[i] >= 0x20 && v[i] != 0x7f));
+
+		if (!ok)
+			n = 1;
+		/* Room for the character and the NUL: a character is
+		 * never cut in two. */
+		if (n + 1 > cap - o)
+			break;
+		if (ok)
+			memcpy(out + o, v + i, n);
+		else
+			out[o] = '?';
+		o += ok ? n : 1;
+		i += n;
+	}
+	out[o] = '\0';
 }
 
 /* --- after login: framing for the protocol log --------------------------- */

@@ -1066,6 +1066,61 @@ Test(imap, refused_overlong_response_is_fatal_and_untagged)
 	cr_assert_str_eq(p.cmd.tag, "");
 }
 
+/* --- ID values for the logs ------------------------------------------- */
+
+static void
+assert_id_value(const char *in, size_t len, size_t cap, const char *want)
+{
+	char out[80];
+
+	cr_assert_leq(cap, sizeof(out) - 8);
+	memset(out, 'Z', sizeof(out));
+	imap_id_value(in, len, out, cap);
+	if (cap > 0)
+		cr_assert_str_eq(out, want);
+	for (size_t i = cap; i < sizeof(out); i++)
+		cr_assert_eq(out[i], 'Z', "written at %zu, cap %zu", i, cap);
+}
+
+Test(imap, id_value_control_characters_become_question_marks)
+{
+	assert_id_value("Thunderbird", 11, 64, "Thunderbird");
+	/* A literal may carry line ends and NULs. */
+	assert_id_value("a\r\nX<5>b\0c\x7f\t", 12, 64, "a??X<5>b?c??");
+	assert_id_value("", 0, 64, "");
+}
+
+Test(imap, id_value_is_cut_on_a_character_boundary)
+{
+	static char in[80];
+
+	memset(in, 'x', 70);
+	assert_id_value(in, 70, 64, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				    "xxxxxxxxxxxxxxxxxxxxxxx");
+	/* "\xc3\xa9" would end at byte 64: no room for the NUL, so it
+	 * goes whole, never its first byte alone. */
+	memset(in, 'x', 62);
+	memcpy(in + 62, "\xc3\xa9", 2);
+	assert_id_value(in, 64, 64, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				    "xxxxxxxxxxxxxxxxxxxxxx");
+	assert_id_value(in + 1, 63, 64, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+					"xxxxxxxxxxxxxxxxxxxxx\xc3\xa9");
+	assert_id_value("\xf0\x9f\x98\x80!", 5, 5, "\xf0\x9f\x98\x80");
+	assert_id_value("\xf0\x9f\x98\x80!", 5, 4, "");
+	assert_id_value("abc", 3, 1, "");
+	assert_id_value("abc", 3, 0, NULL);
+}
+
+Test(imap, id_value_bytes_that_are_not_utf8_become_question_marks)
+{
+	assert_id_value("\xc3", 1, 64, "?");		     /* cut short */
+	assert_id_value("\xc0\xaf", 2, 64, "??");	     /* overlong */
+	assert_id_value("\xe0\x80\xaf", 3, 64, "???");    /* overlong */
+	assert_id_value("\xed\xa0\x80", 3, 64, "???");    /* surrogate */
+	assert_id_value("\xf4\x90\x80\x80", 4, 64, "????"); /* > U+10FFFF */
+	assert_id_value("\xff\xe2\x82\xac", 4, 64, "?\xe2\x82\xac");
+}
+
 Test(imap, error_texts_are_fixed_strings)
 {
 	for (int e = IMAP_ERR_NONE; e <= IMAP_ERR_BAD_BASE64; e++) {

@@ -203,3 +203,22 @@ def test_pop3_response_after_refused_auth_is_never_run_or_logged(
     assert p.proc.poll() is None
     assert_nowhere(all_files(logdir, p),
                    [pw.encode(), blob, b64(pw.encode()), b64(b"carol")])
+
+
+# --- ID values in the logs --------------------------------------------------
+
+def test_imap_id_literal_cannot_forge_daemon_log_lines(start_postern):
+    p = start_postern({"postern": {"log_level": "debug"}})
+    forged = b"fake\r\n<0>postern: forged line"
+    c = LineClient(p.ports["imap"])
+    c.readline()
+    c.send(b'i1 ID ("name" {%d+}\r\n' % len(forged) + forged +
+           b' "version" "1")\r\n')
+    assert c.readline().startswith(b"* ID ")
+    assert c.readline() == b"i1 OK ID completed.\r\n"
+    assert c.cmd(b"i2 LOGOUT").startswith(b"* BYE")
+    c.close()
+    p.wait_log(r"client says it is fake")
+    assert not any(line.startswith("<0>")
+                   for line in p.log().splitlines()), p.log()
+    assert "client says it is fake??<0>postern: forged line 1" in p.log()
