@@ -253,18 +253,14 @@ imap_login(struct session *s, const char *tag, const char *user,
 {
 	struct imap_session *is = I(s);
 
-	if ((s->login = calloc(1, sizeof(*s->login))) == NULL) {
+	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
 		imap_bye(s, BYE_INTERNAL);
-		session_close_after_flush(s, "out of memory");
+		session_close_after_flush(s, "cannot keep the credentials");
 		return -1;
 	}
 	/* After a SASL continuation the tag is already is->tag. */
 	if (tag != is->tag)
 		snprintf(is->tag, sizeof(is->tag), "%s", tag);
-	memcpy(s->login->user, user, userlen);
-	s->login->userlen = userlen;
-	memcpy(s->login->pass, pass, passlen);
-	s->login->passlen = passlen;
 	is->cstate = IMAP_C_COMMAND;
 	return session_login(s);
 }

@@ -183,15 +183,11 @@ pop3_login(struct session *s, const char *user, size_t userlen,
 {
 	struct pop3_session *ps = P(s);
 
-	if ((s->login = calloc(1, sizeof(*s->login))) == NULL) {
+	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
 		pop3_bye(s, BYE_INTERNAL);
-		session_close_after_flush(s, "out of memory");
+		session_close_after_flush(s, "cannot keep the credentials");
 		return -1;
 	}
-	memcpy(s->login->user, user, userlen);
-	s->login->userlen = userlen;
-	memcpy(s->login->pass, pass, passlen);
-	s->login->passlen = passlen;
 	pop3_forget_user(ps);
 	return session_login(s);
 }
