@@ -404,7 +404,9 @@ imap_sasl_line(struct session *s, const char *b64, size_t len)
 	case IMAP_C_REFUSED:
 		return 0;
 	}
-	is->cstate = IMAP_C_COMMAND;
+	/* A refused user name: the password line may be on its way. */
+	is->cstate = is->cstate == IMAP_C_LOGIN_USER ? IMAP_C_REFUSED :
+						       IMAP_C_COMMAND;
 	imap_tagged(s, is->tag,
 	    "NO [AUTHENTICATIONFAILED] Authentication failed.");
 	return session_bad_command(s);
@@ -663,7 +665,10 @@ imap_client_input(struct session *s)
 				return -1;
 			}
 			if (is->cstate != IMAP_C_COMMAND) {
-				is->cstate = IMAP_C_COMMAND;
+				/* After a user name, as in imap_sasl_line(). */
+				is->cstate = is->cstate == IMAP_C_LOGIN_USER ?
+				    IMAP_C_REFUSED :
+				    IMAP_C_COMMAND;
 				imap_tagged(s, is->tag, "BAD Invalid SASL "
 							"response.");
 				rc = session_bad_command(s);

@@ -345,9 +345,14 @@ pop3_sasl_line(struct session *s, const char *line, size_t len)
 		return pop3_sasl_plain(s, line, len);
 	case POP3_C_LOGIN_USER:
 		if (sasl_login_decode(line, len, SASL_FIELD_USER, &creds) !=
-		    SASL_OK)
-			return pop3_auth_error(s, "-ERR [AUTH] Authentication "
-						  "failed.\r\n");
+		    SASL_OK) {
+			rc = pop3_auth_error(s, "-ERR [AUTH] Authentication "
+						"failed.\r\n");
+			/* The password line may be on its way. */
+			if (rc == 0)
+				ps->cstate = POP3_C_REFUSED;
+			return rc;
+		}
 		ps->userlen = strlen(creds.user);
 		memcpy(ps->user, creds.user, ps->userlen + 1);
 		sasl_creds_clear(&creds);

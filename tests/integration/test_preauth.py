@@ -205,6 +205,51 @@ def test_pop3_response_after_refused_auth_is_never_run_or_logged(
                    [pw.encode(), blob, b64(pw.encode()), b64(b"carol")])
 
 
+def test_password_line_after_a_refused_login_user_name_is_discarded(
+        start_postern, dovecot, logdir):
+    """AUTH(ENTICATE) LOGIN whose user name is refused: the password line
+    a pipelining client sent after it is no command either."""
+    p = start_postern(log_conf(logdir))
+    pw = dovecot.users["carol"]
+    secret = b64(pw.encode())
+    c = LineClient(p.ports["imap"])
+    c.readline()
+    for tag, name in ((b"b1", b"!!!!"), (b"b2", b64(b"\0"))):
+        assert c.cmd(tag + b" AUTHENTICATE LOGIN") == b"+ VXNlcm5hbWU6\r\n"
+        c.send(name + b"\r\n" + secret + b"\r\n")
+        assert re.match(tag + rb" (BAD|NO) ", c.readline())
+        assert c.cmd(b"n" + tag + b" NOOP").startswith(b"n" + tag + b" OK")
+    assert c.cmd(b"z LOGOUT").startswith(b"* BYE")
+    cip = "%s:%d" % c.sock.getsockname()[:2]
+    c.close()
+    rows = session_rows(logdir, cip)
+    assert [r["command"] for r in rows] == [
+        "OpenSession", "authenticate", "InvalidCommand", "noop",
+        "authenticate", "InvalidCommand", "noop", "logout",
+        "CloseSession"], rows
+    assert discarded(rows[2], len(secret) + 2)
+    assert discarded(rows[5], len(secret) + 2)
+
+    c = LineClient(p.ports["pop3"])
+    c.readline()
+    assert c.cmd(b"AUTH LOGIN") == b"+ VXNlcm5hbWU6\r\n"
+    c.send(b64(b"\0") + b"\r\n" + secret + b"\r\n")
+    assert c.readline().startswith(b"-ERR [AUTH] Authentication failed.")
+    assert c.cmd(b"CAPA") == b"+OK Capability list follows\r\n"
+    while c.readline() != b".\r\n":
+        pass
+    c.send(b"QUIT\r\n")
+    assert c.read_until_close(10) == b"+OK Logging out.\r\n"
+    cip = "%s:%d" % c.sock.getsockname()[:2]
+    c.close()
+    rows = session_rows(logdir, cip)
+    assert [r["command"] for r in rows] == [
+        "OpenSession", "auth", "InvalidCommand", "capa", "quit",
+        "CloseSession"], rows
+    assert discarded(rows[2], len(secret) + 2)
+    assert_nowhere(all_files(logdir, p), [pw.encode(), secret])
+
+
 # --- ID values in the logs --------------------------------------------------
 
 def test_imap_id_literal_cannot_forge_daemon_log_lines(start_postern):
