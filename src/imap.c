@@ -620,6 +620,10 @@ imap_client_input(struct session *s)
 		else
 			r = imap_parse_sasl(p, v.iov_base, v.iov_len,
 			    &consumed);
+		/* SASL lines hold credentials: the parser has its copy, and
+		 * the input buffer keeps none (as pop3.c does). */
+		if (is->cstate != IMAP_C_COMMAND)
+			OPENSSL_cleanse(v.iov_base, consumed);
 		evbuffer_drain(in, consumed);
 		sesslog_rq(s, consumed);
 		/* A line with a tag ends the refused exchange. */
