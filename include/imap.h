@@ -36,7 +36,9 @@ enum imap_parse_result {
 	IMAP_PARSE_COMMAND,	  /* a complete command in parser->cmd */
 	IMAP_PARSE_INVALID,	  /* a bad command line, consumed; see cmd.error */
 	IMAP_PARSE_SASL_RESPONSE, /* a SASL line in cmd.args[0] */
-	IMAP_PARSE_SASL_CANCEL	  /* the client sent "*" (RFC 9051 6.2.2) */
+	IMAP_PARSE_SASL_CANCEL,	  /* the client sent "*" (RFC 9051 6.2.2) */
+	IMAP_PARSE_SASL_DISCARD	  /* imap_parse_refused(): a line of the
+				     refused exchange, consumed and wiped */
 };
 
 /* The commands postern answers before login; the rest is IMAP_CMD_OTHER. */
@@ -119,8 +121,11 @@ enum imap_parser_state {
 };
 
 /*
- * A resumable pre-auth parser.  The caller owns the store, which must hold
- * a whole command's values: max_line + 2 * literal_max bytes is enough.
+ * A resumable pre-auth parser.  The caller owns the store, which holds a
+ * command's values with their NULs.  Every write into it is checked: a
+ * command whose values do not fit is refused (IMAP_ERR_TOO_LONG, fatal;
+ * before the "+" for a synchronising literal).  max_line + 2 * literal_max
+ * bytes hold a LOGIN with two literals at their longest.
  */
 struct imap_parser {
 	enum imap_parser_state state;
@@ -140,6 +145,7 @@ struct imap_parser {
 	size_t open[IMAP_LIST_DEPTH_MAX]; /* args index of each open list */
 	size_t depth;
 	bool done; /* the last result is still in cmd: start afresh */
+	bool handover; /* imap_parse_refused(): the line is a command */
 	struct imap_command cmd;
 };
 
@@ -172,6 +178,19 @@ void imap_parser_literal_accept(struct imap_parser *p);
  * max_line and a PLAIN response at its longest.
  */
 enum imap_parse_result imap_parse_sasl(struct imap_parser *p,
+    const char *buf, size_t len, size_t *consumed);
+
+/*
+ * After a refused AUTHENTICATE: a client that did not wait for the "+"
+ * (RFC 9051 section 6.2.2) may have sent its response line anyway, and
+ * that line holds its credentials.  A line that starts with a tag and a
+ * space is a command, parsed and returned as imap_parse() would; any
+ * other line cannot be one and is taken as the refused exchange's
+ * response: IMAP_PARSE_SASL_DISCARD, with its bytes wiped from the store
+ * and nothing of it in cmd, or IMAP_PARSE_INVALID (fatal, untagged) when
+ * it is longer than a SASL line may be.
+ */
+enum imap_parse_result imap_parse_refused(struct imap_parser *p,
     const char *buf, size_t len, size_t *consumed);
 
 /* A fixed English text for err, to follow "BAD"; never client data. */
@@ -250,6 +269,15 @@ int imap_caps_preauth(bool tls_active, bool tls_available, bool cleartext_ok,
  */
 int imap_quote_astring(const char *val, size_t len, char *out, size_t cap,
     size_t *outlen);
+
+/*
+ * Copies an ID field value (RFC 2971) into out[0..cap) for the logs: cut
+ * to fit on a UTF-8 character boundary, and with '?' for each control
+ * character (a literal may hold CR, LF or NUL, which would forge lines in
+ * the daemon log) and each byte that is not UTF-8.  Always NUL-terminates
+ * when cap > 0.
+ */
+void imap_id_value(const char *val, size_t len, char *out, size_t cap);
 
 /*
  * After login: the framing that cuts the relayed bytes into commands and

@@ -62,6 +62,15 @@ struct pop3_command {
 enum pop3_parse_result pop3_parse(const char *buf, size_t len, size_t max,
     struct pop3_command *cmd);
 
+/*
+ * After a refused AUTH: whether a line (as pop3_parse() cut it out of
+ * buf) is a command rather than the response a client that did not wait
+ * for the "+" sent anyway.  A base64 response has no space and is no
+ * command name: a PLAIN response is at least 8 characters long, and no
+ * user name a LOGIN response may hold encodes to one.
+ */
+bool pop3_line_is_command(const struct pop3_command *cmd, const char *buf);
+
 /* The status of a server answer line. */
 enum pop3_status {
 	POP3_STATUS_OK,

@@ -181,6 +181,14 @@ void session_backend_done(struct session *s, enum backend_result r);
  */
 void session_set_user(struct session *s, const char *name, size_t len);
 
+/*
+ * Keeps copies of the user name and password (which hold no NUL) in a new
+ * s->login, NUL-terminated, replacing any earlier one.  Returns 0, or -1
+ * when memory is short or a value does not fit in struct session_login.
+ */
+int session_login_set(struct session *s, const char *user, size_t userlen,
+    const char *pass, size_t passlen);
+
 /* Discards credentials, wiping the password. */
 void session_login_clear(struct session *s);
 

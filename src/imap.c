@@ -41,7 +41,9 @@ enum imap_client_state {
 	IMAP_C_COMMAND,	   /* reading commands */
 	IMAP_C_PLAIN,	   /* AUTHENTICATE PLAIN, waiting for the response */
 	IMAP_C_LOGIN_USER, /* AUTHENTICATE LOGIN, waiting for the name */
-	IMAP_C_LOGIN_PASS  /* AUTHENTICATE LOGIN, waiting for the password */
+	IMAP_C_LOGIN_PASS, /* AUTHENTICATE LOGIN, waiting for the password */
+	IMAP_C_REFUSED	   /* after a refused AUTHENTICATE: its response
+			      may follow anyway (imap_parse_refused()) */
 };
 
 /* Where the backend login is. */
@@ -108,6 +110,10 @@ static int
 imap_preauth_alloc(struct session *s)
 {
 	struct imap_session *is = I(s);
+	/* Room for a LOGIN with two literals at their longest.  A command
+	 * may announce more literal bytes than that (up to IMAP_ARGS_MAX
+	 * literals): the parser checks every write against cap and refuses
+	 * what does not fit. */
 	size_t cap = s->pc->max_command_size + 2 * IMAP_PREAUTH_LITERAL_MAX;
 
 	if ((is->pre = malloc(sizeof(*is->pre) + cap)) == NULL)
@@ -247,18 +253,14 @@ imap_login(struct session *s, const char *tag, const char *user,
 {
 	struct imap_session *is = I(s);
 
-	if ((s->login = calloc(1, sizeof(*s->login))) == NULL) {
+	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
 		imap_bye(s, BYE_INTERNAL);
-		session_close_after_flush(s, "out of memory");
+		session_close_after_flush(s, "cannot keep the credentials");
 		return -1;
 	}
 	/* After a SASL continuation the tag is already is->tag. */
 	if (tag != is->tag)
 		snprintf(is->tag, sizeof(is->tag), "%s", tag);
-	memcpy(s->login->user, user, userlen);
-	s->login->userlen = userlen;
-	memcpy(s->login->pass, pass, passlen);
-	s->login->passlen = passlen;
 	is->cstate = IMAP_C_COMMAND;
 	return session_login(s);
 }
@@ -312,6 +314,21 @@ imap_sasl_plain(struct session *s, const char *tag, const char *b64,
 
 static int imap_sasl_line(struct session *s, const char *b64, size_t len);
 
+/*
+ * An AUTHENTICATE refused before its exchange began.  Without an initial
+ * response, a client that does not wait for the "+" sends its response
+ * line anyway (RFC 9051 section 6.2.2): that line must be read as part of
+ * the refused command, never answered, echoed or logged as a command of
+ * its own, since it holds the credentials.
+ */
+static int
+imap_auth_refused(struct session *s, bool has_ir)
+{
+	if (!has_ir)
+		I(s)->cstate = IMAP_C_REFUSED;
+	return session_bad_command(s);
+}
+
 static int
 imap_cmd_authenticate(struct session *s, const struct imap_command *cmd)
 {
@@ -319,21 +336,23 @@ imap_cmd_authenticate(struct session *s, const struct imap_command *cmd)
 	const char *tag = cmd->tag, *mech;
 	bool plain, has_ir;
 
+	/* RFC 4959: "=" is an empty initial response. */
+	has_ir = cmd->nargs >= 2 &&
+	    !(cmd->args[1].len == 1 && cmd->args[1].data[0] == '=');
 	if (cmd->nargs < 1 || cmd->nargs > 2 ||
-	    cmd->args[0].type != IMAP_VAL_ATOM)
-		return imap_bad(s, tag, "BAD Invalid arguments.");
+	    cmd->args[0].type != IMAP_VAL_ATOM) {
+		imap_tagged(s, tag, "BAD Invalid arguments.");
+		return imap_auth_refused(s, has_ir);
+	}
 	mech = cmd->args[0].data;
 	plain = strcasecmp(mech, "PLAIN") == 0;
 	if (!plain && strcasecmp(mech, "LOGIN") != 0) {
 		imap_tagged(s, tag,
 		    "NO [CANNOT] Unsupported authentication mechanism.");
-		return session_bad_command(s);
+		return imap_auth_refused(s, has_ir);
 	}
-	/* RFC 4959: "=" is an empty initial response. */
-	has_ir = cmd->nargs == 2 &&
-	    !(cmd->args[1].len == 1 && cmd->args[1].data[0] == '=');
 	if (!imap_cleartext_ok(s, tag, plain && has_ir))
-		return session_bad_command(s);
+		return imap_auth_refused(s, has_ir);
 	snprintf(is->tag, sizeof(is->tag), "%s", tag);
 	if (plain) {
 		if (has_ir)
@@ -382,9 +401,12 @@ imap_sasl_line(struct session *s, const char *b64, size_t len)
 		OPENSSL_cleanse(is->user, sizeof(is->user));
 		return rc;
 	case IMAP_C_COMMAND:
+	case IMAP_C_REFUSED:
 		return 0;
 	}
-	is->cstate = IMAP_C_COMMAND;
+	/* A refused user name: the password line may be on its way. */
+	is->cstate = is->cstate == IMAP_C_LOGIN_USER ? IMAP_C_REFUSED :
+						       IMAP_C_COMMAND;
 	imap_tagged(s, is->tag,
 	    "NO [AUTHENTICATIONFAILED] Authentication failed.");
 	return session_bad_command(s);
@@ -406,12 +428,12 @@ imap_cmd_id(struct session *s, const struct imap_command *cmd)
 			if (v->type == IMAP_VAL_NIL || v->type == IMAP_VAL_LIST)
 				continue;
 			if (strcasecmp(k->data, "name") == 0)
-				snprintf(is->client_name,
-				    sizeof(is->client_name), "%s", v->data);
+				imap_id_value(v->data, v->len,
+				    is->client_name, sizeof(is->client_name));
 			else if (strcasecmp(k->data, "version") == 0)
-				snprintf(is->client_version,
-				    sizeof(is->client_version), "%s",
-				    v->data);
+				imap_id_value(v->data, v->len,
+				    is->client_version,
+				    sizeof(is->client_version));
 		}
 	}
 	if (is->client_name[0] != '\0')
@@ -592,11 +614,23 @@ imap_client_input(struct session *s)
 		sesslog_begin(s);
 		if (is->cstate == IMAP_C_COMMAND)
 			r = imap_parse(p, v.iov_base, v.iov_len, &consumed);
+		else if (is->cstate == IMAP_C_REFUSED)
+			r = imap_parse_refused(p, v.iov_base, v.iov_len,
+			    &consumed);
 		else
 			r = imap_parse_sasl(p, v.iov_base, v.iov_len,
 			    &consumed);
+		/* SASL lines hold credentials: the parser has its copy, and
+		 * the input buffer keeps none (as pop3.c does). */
+		if (is->cstate != IMAP_C_COMMAND)
+			OPENSSL_cleanse(v.iov_base, consumed);
 		evbuffer_drain(in, consumed);
 		sesslog_rq(s, consumed);
+		/* A line with a tag ends the refused exchange. */
+		if (is->cstate == IMAP_C_REFUSED &&
+		    (r == IMAP_PARSE_COMMAND ||
+			(r == IMAP_PARSE_INVALID && p->handover)))
+			is->cstate = IMAP_C_COMMAND;
 		switch (r) {
 		case IMAP_PARSE_NEED_MORE:
 			continue;
@@ -604,6 +638,16 @@ imap_client_input(struct session *s)
 			imap_parser_literal_accept(p);
 			imap_reply(s, "+ Ready for literal data.\r\n");
 			continue;
+		case IMAP_PARSE_SASL_DISCARD:
+			/* Its row says only that it came; no answer, since
+			 * the AUTHENTICATE it belongs to had its own. */
+			log_info("%s: discarded a SASL response sent after a "
+				 "refused AUTHENTICATE",
+			    session_tag(s));
+			sesslog_command(s, "InvalidCommand", "*****", 5);
+			sesslog_error(s, "SaslResponseAfterRefusal");
+			rc = session_bad_command(s);
+			break;
 		case IMAP_PARSE_INVALID:
 			snprintf(text, sizeof(text), "BAD %s",
 			    imap_error_text(p->cmd.error));
@@ -625,10 +669,16 @@ imap_client_input(struct session *s)
 				return -1;
 			}
 			if (is->cstate != IMAP_C_COMMAND) {
-				is->cstate = IMAP_C_COMMAND;
+				/* After a user name, as in imap_sasl_line(). */
+				is->cstate = is->cstate == IMAP_C_LOGIN_USER ?
+				    IMAP_C_REFUSED :
+				    IMAP_C_COMMAND;
 				imap_tagged(s, is->tag, "BAD Invalid SASL "
 							"response.");
 				rc = session_bad_command(s);
+			} else if (p->cmd.cmd == IMAP_CMD_AUTHENTICATE) {
+				imap_tagged(s, p->cmd.tag, text);
+				rc = imap_auth_refused(s, false);
 			} else
 				rc = imap_bad(s, p->cmd.tag, text);
 			break;
@@ -649,7 +699,9 @@ imap_client_input(struct session *s)
 			return -1;
 		/* A login waits for the backend, AUTHENTICATE for the
 		 * client's SASL lines: their row ends with the answer. */
-		if (s->state != SESSION_BACKEND && is->cstate == IMAP_C_COMMAND)
+		if (s->state != SESSION_BACKEND &&
+		    (is->cstate == IMAP_C_COMMAND ||
+			is->cstate == IMAP_C_REFUSED))
 			sesslog_end(s);
 	}
 	return 0;

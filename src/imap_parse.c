@@ -72,6 +72,7 @@ imap_cmd_start(struct imap_parser *p)
 	p->depth = 0;
 	p->litlen = p->litleft = 0;
 	p->done = false;
+	p->handover = false;
 	cmd->tag[0] = '\0';
 	cmd->name[0] = '\0';
 	cmd->cmd = IMAP_CMD_OTHER;
@@ -158,28 +159,47 @@ imap_value_begin(struct imap_parser *p, enum imap_value_type type)
 	return 0;
 }
 
+/*
+ * Every byte the pre-auth parser keeps goes through here, the NUL that ends
+ * a value included: a write that does not fit is refused, whatever room the
+ * caller thought there was.  A command's values may outgrow any store
+ * sized in advance (64 values, each up to a literal long), so the store's
+ * size is a budget that this check enforces, not an estimate to trust.
+ */
+static int
+imap_store(struct imap_parser *p, const void *src, size_t n)
+{
+	if (n > p->cap - p->used)
+		return -1;
+	memcpy(p->store + p->used, src, n);
+	p->used += n;
+	return 0;
+}
+
 /* Appends a byte to the current value; -1 when the store is full. */
 static int
 imap_put(struct imap_parser *p, unsigned char c)
 {
-	/* One byte stays free for the value's NUL. */
-	if (p->used + 2 > p->cap)
-		return -1;
-	p->store[p->used++] = (char)c;
-	return 0;
+	return imap_store(p, &c, 1);
 }
 
-static void
+/* Ends the current value with its NUL; -1 when the store is full. */
+static int
 imap_value_end(struct imap_parser *p)
 {
-	struct imap_value *v = &p->cmd.args[p->cmd.nargs];
+	struct imap_value *v;
 
+	if (p->cmd.nargs >= IMAP_ARGS_MAX)
+		return -1;
+	v = &p->cmd.args[p->cmd.nargs];
 	v->len = p->used - p->value_start;
-	p->store[p->used++] = '\0';
+	if (imap_store(p, "", 1) == -1)
+		return -1;
 	if (v->type == IMAP_VAL_ATOM && v->len == 3 &&
 	    strcasecmp(v->data, "NIL") == 0)
 		v->type = IMAP_VAL_NIL;
 	p->cmd.nargs++;
+	return 0;
 }
 
 static void
@@ -217,8 +237,9 @@ imap_line_end(struct imap_parser *p, unsigned char c)
 static enum imap_parse_result
 imap_literal_header(struct imap_parser *p)
 {
+	/* The literal's bytes and their NUL. */
 	bool room = p->cmd.nargs < IMAP_ARGS_MAX &&
-	    p->used + p->litlen + 1 < p->cap;
+	    p->litlen < p->cap - p->used;
 
 	if (p->litlen > p->literal_max || !room) {
 		/* A non-synchronising literal is on its way already: the
@@ -227,9 +248,12 @@ imap_literal_header(struct imap_parser *p)
 			return imap_fatal(p, p->litlen > p->literal_max ?
 				IMAP_ERR_LITERAL_TOO_BIG :
 				IMAP_ERR_TOO_LONG);
-		p->cmd.error = p->litlen > p->literal_max ?
-		    IMAP_ERR_LITERAL_TOO_BIG :
-		    IMAP_ERR_TOO_MANY_ARGS;
+		if (p->litlen > p->literal_max)
+			p->cmd.error = IMAP_ERR_LITERAL_TOO_BIG;
+		else if (p->cmd.nargs == IMAP_ARGS_MAX)
+			p->cmd.error = IMAP_ERR_TOO_MANY_ARGS;
+		else
+			p->cmd.error = IMAP_ERR_TOO_LONG;
 		/* RFC 9051 section 7.5: a BAD instead of "+" ends the
 		 * command; the client sends nothing more of it. */
 		return imap_finish(p, IMAP_PARSE_INVALID);
@@ -343,7 +367,8 @@ again:
 				return imap_fatal(p, IMAP_ERR_TOO_LONG);
 			return IMAP_PARSE_NEED_MORE;
 		}
-		imap_value_end(p);
+		if (imap_value_end(p) == -1)
+			return imap_fatal(p, IMAP_ERR_TOO_LONG);
 		p->state = IMAP_S_AFTER_ARG;
 		goto again;
 
@@ -374,7 +399,8 @@ again:
 			p->state = IMAP_S_QUOTED_ESC;
 			return IMAP_PARSE_NEED_MORE;
 		case '"':
-			imap_value_end(p);
+			if (imap_value_end(p) == -1)
+				return imap_fatal(p, IMAP_ERR_TOO_LONG);
 			p->state = IMAP_S_AFTER_ARG;
 			return IMAP_PARSE_NEED_MORE;
 		case '\r':
@@ -475,12 +501,17 @@ imap_parse(struct imap_parser *p, const char *buf, size_t len,
 
 			if (n > p->litleft)
 				n = (size_t)p->litleft;
-			memcpy(p->store + p->used, buf + i, n);
-			p->used += n;
+			if (imap_store(p, buf + i, n) == -1) {
+				r = imap_fatal(p, IMAP_ERR_TOO_LONG);
+				break;
+			}
 			p->litleft -= n;
 			i += n;
 			if (p->litleft == 0) {
-				imap_value_end(p);
+				if (imap_value_end(p) == -1) {
+					r = imap_fatal(p, IMAP_ERR_TOO_LONG);
+					break;
+				}
 				p->state = IMAP_S_AFTER_ARG;
 			}
 			continue;
@@ -498,8 +529,10 @@ imap_parse(struct imap_parser *p, const char *buf, size_t len,
 	/* A zero-length literal is complete as soon as it is accepted. */
 	if (r == IMAP_PARSE_NEED_MORE && p->state == IMAP_S_LITDATA &&
 	    p->litleft == 0) {
-		imap_value_end(p);
-		p->state = IMAP_S_AFTER_ARG;
+		if (imap_value_end(p) == -1)
+			r = imap_fatal(p, IMAP_ERR_TOO_LONG);
+		else
+			p->state = IMAP_S_AFTER_ARG;
 	}
 	*consumed = i;
 	return r;
@@ -517,9 +550,39 @@ imap_is_base64(const char *s, size_t len)
 	return true;
 }
 
-enum imap_parse_result
-imap_parse_sasl(struct imap_parser *p, const char *buf, size_t len,
-    size_t *consumed)
+/*
+ * The line so far, up to a space, as a tag: the command parser takes over
+ * with it (see imap_parse_refused()).  A base64 line holds no space.
+ */
+static bool
+imap_sasl_handover(struct imap_parser *p)
+{
+	struct imap_command *cmd = &p->cmd;
+
+	if (cmd->error != IMAP_ERR_NONE || p->state != IMAP_S_SASL ||
+	    p->used == 0 || p->used > IMAP_TAG_MAX)
+		return false;
+	for (size_t k = 0; k < p->used; k++)
+		if (!imap_is_tag_char((unsigned char)p->store[k]))
+			return false;
+	memcpy(cmd->tag, p->store, p->used);
+	cmd->tag[p->used] = '\0';
+	p->taglen = p->used;
+	memset(p->store, 0, p->used);
+	p->used = 0;
+	p->state = IMAP_S_NAME;
+	p->handover = true;
+	return true;
+}
+
+/*
+ * One SASL line.  With command_may_follow, a tag and a space hand the line
+ * over to the command parser: IMAP_PARSE_NEED_MORE with p->handover set
+ * and *consumed just past the space.
+ */
+static enum imap_parse_result
+imap_sasl_step(struct imap_parser *p, const char *buf, size_t len,
+    size_t *consumed, bool command_may_follow)
 {
 	struct imap_command *cmd = &p->cmd;
 	size_t i = 0, max = p->max_line;
@@ -539,8 +602,9 @@ imap_parse_sasl(struct imap_parser *p, const char *buf, size_t len,
 			return imap_fatal(p, IMAP_ERR_TOO_LONG);
 		}
 		if (c == '\n') {
-			imap_value_end(p);
 			*consumed = i;
+			if (imap_value_end(p) == -1)
+				return imap_fatal(p, IMAP_ERR_TOO_LONG);
 			if (cmd->args[0].len == 1 && cmd->args[0].data[0] == '*')
 				return imap_finish(p, IMAP_PARSE_SASL_CANCEL);
 			if (cmd->error != IMAP_ERR_NONE ||
@@ -550,6 +614,10 @@ imap_parse_sasl(struct imap_parser *p, const char *buf, size_t len,
 				return imap_finish(p, IMAP_PARSE_INVALID);
 			}
 			return imap_finish(p, IMAP_PARSE_SASL_RESPONSE);
+		}
+		if (c == ' ' && command_may_follow && imap_sasl_handover(p)) {
+			*consumed = i;
+			return IMAP_PARSE_NEED_MORE;
 		}
 		if (p->state == IMAP_S_SASL_CR) {
 			/* A CR inside the line. */
@@ -567,6 +635,47 @@ imap_parse_sasl(struct imap_parser *p, const char *buf, size_t len,
 	}
 	*consumed = i;
 	return IMAP_PARSE_NEED_MORE;
+}
+
+enum imap_parse_result
+imap_parse_sasl(struct imap_parser *p, const char *buf, size_t len,
+    size_t *consumed)
+{
+	return imap_sasl_step(p, buf, len, consumed, false);
+}
+
+enum imap_parse_result
+imap_parse_refused(struct imap_parser *p, const char *buf, size_t len,
+    size_t *consumed)
+{
+	enum imap_parse_result r;
+	size_t i = 0, n = 0;
+
+	if (p->handover && !p->done)
+		return imap_parse(p, buf, len, consumed);
+	r = imap_sasl_step(p, buf, len, &i, true);
+	if (r == IMAP_PARSE_NEED_MORE && p->handover) {
+		r = imap_parse(p, buf + i, len - i, &n);
+		*consumed = i + n;
+		return r;
+	}
+	*consumed = i;
+	switch (r) {
+	case IMAP_PARSE_SASL_RESPONSE:
+	case IMAP_PARSE_SASL_CANCEL:
+	case IMAP_PARSE_INVALID:
+		if (p->cmd.fatal)
+			break;
+		/* The credentials of a refused exchange are not kept. */
+		memset(p->store, 0, p->used);
+		p->used = 0;
+		p->cmd.nargs = 0;
+		p->cmd.error = IMAP_ERR_NONE;
+		return IMAP_PARSE_SASL_DISCARD;
+	default:
+		break;
+	}
+	return r;
 }
 
 const char *
@@ -841,6 +950,68 @@ imap_quote_astring(const char *val, size_t len, char *out, size_t cap,
 	out[o] = '\0';
 	*outlen = o;
 	return 0;
+}
+
+/*
+ * The length of the valid UTF-8 character at s[0..len), or 0 (RFC 3629
+ * section 4: no overlong forms, no surrogates, nothing above U+10FFFF).
+ */
+static size_t
+imap_utf8_char(const unsigned char *s, size_t len)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < n; k++)
+		if (s[k] < 0x80 || s[k] > 0xbf)
+			return 0;
+	return n;
+}
+
+void
+imap_id_value(const char *val, size_t len, char *out, size_t cap)
+{
+	const unsigned char *v = (const unsigned char *)val;
+	size_t i = 0, o = 0;
+
+	if (cap == 0)
+		return;
+	while (i < len) {
+		size_t n = v[i] >= 0x80 ? imap_utf8_char(v + i, len - i) : 1;
+		bool ok = n > 0 && (v[i] >= 0x80 || (v[i] >= 0x20 && v[i] != 0x7f));
+
+		if (!ok)
+			n = 1;
+		/* Room for the character and the NUL: a character is
+		 * never cut in two. */
+		if (n + 1 > cap - o)
+			break;
+		if (ok)
+			memcpy(out + o, v + i, n);
+		else
+			out[o] = '?';
+		o += ok ? n : 1;
+		i += n;
+	}
+	out[o] = '\0';
 }
 
 /* --- after login: framing for the protocol log --------------------------- */

@@ -33,7 +33,9 @@ enum pop3_client_state {
 	POP3_C_USER,	    /* USER accepted, PASS expected */
 	POP3_C_PLAIN,	    /* AUTH PLAIN, waiting for the response */
 	POP3_C_LOGIN_USER,  /* AUTH LOGIN, waiting for the user name */
-	POP3_C_LOGIN_PASS   /* AUTH LOGIN, waiting for the password */
+	POP3_C_LOGIN_PASS,  /* AUTH LOGIN, waiting for the password */
+	POP3_C_REFUSED	    /* after a refused AUTH: its response may
+			       follow anyway (pop3_line_is_command()) */
 };
 
 /* Where the backend login is. */
@@ -182,15 +184,11 @@ pop3_login(struct session *s, const char *user, size_t userlen,
 {
 	struct pop3_session *ps = P(s);
 
-	if ((s->login = calloc(1, sizeof(*s->login))) == NULL) {
+	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
 		pop3_bye(s, BYE_INTERNAL);
-		session_close_after_flush(s, "out of memory");
+		session_close_after_flush(s, "cannot keep the credentials");
 		return -1;
 	}
-	memcpy(s->login->user, user, userlen);
-	s->login->userlen = userlen;
-	memcpy(s->login->pass, pass, passlen);
-	s->login->passlen = passlen;
 	pop3_forget_user(ps);
 	return session_login(s);
 }
@@ -265,6 +263,21 @@ pop3_sasl_plain(struct session *s, const char *b64, size_t len)
 	return rc;
 }
 
+/*
+ * An AUTH refused before its exchange began.  Without an initial
+ * response, a client that does not wait for the "+" sends its response
+ * line anyway (RFC 5034 section 4): that line holds the credentials and
+ * must be read as part of the refused command, never run or logged as a
+ * command of its own.
+ */
+static int
+pop3_auth_refused(struct session *s, bool has_ir)
+{
+	if (!has_ir)
+		P(s)->cstate = POP3_C_REFUSED;
+	return session_bad_command(s);
+}
+
 static int
 pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
 {
@@ -289,13 +302,13 @@ pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
 	if (!((mechlen == 5 && strncasecmp(mech, "PLAIN", 5) == 0) ||
 		(mechlen == 5 && strncasecmp(mech, "LOGIN", 5) == 0))) {
 		pop3_reply(s, "-ERR Unsupported authentication mechanism.\r\n");
-		return session_bad_command(s);
+		return pop3_auth_refused(s, ir != NULL);
 	}
 	/* An initial response to PLAIN holds the password. */
 	if (!pop3_cleartext_ok(s, ir != NULL && mech[0] != 'L' &&
 		mech[0] != 'l')) {
 		pop3_forget_user(ps);
-		return session_bad_command(s);
+		return pop3_auth_refused(s, ir != NULL);
 	}
 	if (mech[0] == 'P' || mech[0] == 'p') {
 		/* RFC 5034 section 4: "=" is an empty initial response. */
@@ -333,9 +346,14 @@ pop3_sasl_line(struct session *s, const char *line, size_t len)
 		return pop3_sasl_plain(s, line, len);
 	case POP3_C_LOGIN_USER:
 		if (sasl_login_decode(line, len, SASL_FIELD_USER, &creds) !=
-		    SASL_OK)
-			return pop3_auth_error(s, "-ERR [AUTH] Authentication "
-						  "failed.\r\n");
+		    SASL_OK) {
+			rc = pop3_auth_error(s, "-ERR [AUTH] Authentication "
+						"failed.\r\n");
+			/* The password line may be on its way. */
+			if (rc == 0)
+				ps->cstate = POP3_C_REFUSED;
+			return rc;
+		}
 		ps->userlen = strlen(creds.user);
 		memcpy(ps->user, creds.user, ps->userlen + 1);
 		sasl_creds_clear(&creds);
@@ -487,6 +505,7 @@ pop3_client_input(struct session *s)
 			ps->cstate == POP3_C_USER ?
 		    s->pc->max_command_size :
 		    POP3_SASL_LINE_MAX;
+		bool refused = ps->cstate == POP3_C_REFUSED;
 		int rc;
 
 		if (avail == 0)
@@ -496,6 +515,14 @@ pop3_client_input(struct session *s)
 		r = pop3_parse(buf, want, max, &cmd);
 		if (r == POP3_NEED_MORE)
 			return 0;
+		if (refused && r == POP3_COMMAND &&
+		    pop3_line_is_command(&cmd, buf)) {
+			/* A command ends the refused exchange. */
+			ps->cstate = POP3_C_IDLE;
+			refused = false;
+			if (cmd.linelen > s->pc->max_command_size)
+				r = POP3_TOO_LONG;
+		}
 		if (r == POP3_TOO_LONG) {
 			sesslog_close_error(s, "CommandTooLong");
 			pop3_reply(s, "-ERR Command line too long.\r\n");
@@ -505,7 +532,20 @@ pop3_client_input(struct session *s)
 		/* A SASL line belongs to the row of its AUTH. */
 		sesslog_begin(s);
 		sesslog_rq(s, cmd.linelen);
-		if (ps->cstate == POP3_C_PLAIN ||
+		if (refused) {
+			/* Its row says only that it came; no answer, since
+			 * the AUTH it belongs to had its own. */
+			OPENSSL_cleanse(evbuffer_pullup(in,
+					    (ev_ssize_t)cmd.linelen),
+			    cmd.linelen);
+			evbuffer_drain(in, cmd.linelen);
+			log_info("%s: discarded a SASL response sent after a "
+				 "refused AUTH",
+			    session_tag(s));
+			sesslog_command(s, "InvalidCommand", "*****", 5);
+			sesslog_error(s, "SaslResponseAfterRefusal");
+			rc = session_bad_command(s);
+		} else if (ps->cstate == POP3_C_PLAIN ||
 		    ps->cstate == POP3_C_LOGIN_USER ||
 		    ps->cstate == POP3_C_LOGIN_PASS) {
 			/* The whole line is the SASL response. */

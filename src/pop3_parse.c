@@ -67,6 +67,15 @@ pop3_parse(const char *buf, size_t len, size_t max, struct pop3_command *cmd)
 	return POP3_COMMAND;
 }
 
+bool
+pop3_line_is_command(const struct pop3_command *cmd, const char *buf)
+{
+	if (cmd->empty)
+		return false;
+	return cmd->verb != POP3_CMD_OTHER ||
+	    memchr(buf, ' ', cmd->linelen) != NULL;
+}
+
 enum pop3_status
 pop3_status(const char *line, size_t len)
 {

@@ -118,6 +118,10 @@ v1_line(const uint8_t *buf, size_t eol, struct proxyproto_result *out)
 	enum proxyproto_error err;
 	int family, n;
 
+	/* parse_v1() finds the CRLF within the limit; the copy checks its
+	 * room all the same. */
+	if (eol + 2 > PROXYPROTO_V1_MAX)
+		return invalid(out, PROXYPROTO_ERR_V1_TOO_LONG);
 	memcpy(line, buf, eol);
 	line[eol] = '\0';
 	out->version = 1;

@@ -241,6 +241,27 @@ session_tls_available(const struct session *s)
 	return s->conf->server_ssl_ctx != NULL;
 }
 
+int
+session_login_set(struct session *s, const char *user, size_t userlen,
+    const char *pass, size_t passlen)
+{
+	struct session_login *l;
+
+	/* Each value and its NUL must fit: the protocol modules check the
+	 * lengths first, and the copy checks them again where it writes. */
+	if (userlen >= sizeof(l->user) || passlen >= sizeof(l->pass))
+		return -1;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return -1;
+	memcpy(l->user, user, userlen);
+	l->userlen = userlen;
+	memcpy(l->pass, pass, passlen);
+	l->passlen = passlen;
+	session_login_clear(s);
+	s->login = l;
+	return 0;
+}
+
 void
 session_login_clear(struct session *s)
 {

@@ -73,17 +73,15 @@ record(struct run *run, const struct imap_parser *p, enum imap_parse_result r)
  * once the way imap.c does, and records each result.
  */
 static void
-feed(const char *in, size_t len, size_t chunk, size_t max_line,
+feed_store(const char *in, size_t len, size_t chunk, size_t max_line,
+    char *store, size_t cap, void (*check)(const char *, size_t),
     struct run *run)
 {
-	static char store[STORE_CAP];
 	struct imap_parser p;
 	size_t pos = 0;
 
 	memset(run, 0, sizeof(*run));
-	cr_assert_eq(imap_parser_init(&p, max_line, LIT_MAX, store,
-			 sizeof(store)),
-	    0);
+	cr_assert_eq(imap_parser_init(&p, max_line, LIT_MAX, store, cap), 0);
 	while (pos < len) {
 		size_t n = len - pos < chunk ? len - pos : chunk;
 
@@ -92,6 +90,8 @@ feed(const char *in, size_t len, size_t chunk, size_t max_line,
 			enum imap_parse_result r;
 
 			r = imap_parse(&p, in + pos, n, &used);
+			if (check != NULL)
+				check(store, cap);
 			cr_assert(used <= n);
 			cr_assert(used > 0 || r != IMAP_PARSE_NEED_MORE,
 			    "no progress at %zu", pos);
@@ -107,6 +107,15 @@ feed(const char *in, size_t len, size_t chunk, size_t max_line,
 				return;
 		}
 	}
+}
+
+static void
+feed(const char *in, size_t len, size_t chunk, size_t max_line,
+    struct run *run)
+{
+	static char store[STORE_CAP];
+
+	feed_store(in, len, chunk, max_line, store, sizeof(store), NULL, run);
 }
 
 static void
@@ -649,6 +658,200 @@ Test(imap, init_refuses_a_small_store)
 	    -1);
 }
 
+/* --- the store's bounds ------------------------------------------------- */
+
+/*
+ * The store under test sits between two guard regions of a known byte, so
+ * that a write past either end shows even without a sanitizer.
+ */
+#define GUARD 512
+#define GUARD_BYTE 0xa5
+
+static char *
+guarded_store(size_t cap)
+{
+	unsigned char *mem = malloc(cap + 2 * GUARD);
+
+	cr_assert_not_null(mem);
+	memset(mem, GUARD_BYTE, cap + 2 * GUARD);
+	return (char *)mem + GUARD;
+}
+
+static void
+guards_intact(const char *store, size_t cap)
+{
+	const unsigned char *lo = (const unsigned char *)store - GUARD;
+	const unsigned char *hi = (const unsigned char *)store + cap;
+
+	for (size_t i = 0; i < GUARD; i++) {
+		/* One assertion per failure only: this runs after every call. */
+		if (lo[i] != GUARD_BYTE)
+			cr_assert_fail("written %zu bytes before the store",
+			    GUARD - i);
+		if (hi[i] != GUARD_BYTE)
+			cr_assert_fail("written %zu bytes past the store of %zu",
+			    i + 1, cap);
+	}
+}
+
+static void
+guarded_free(char *store)
+{
+	free(store - GUARD);
+}
+
+/*
+ * "a X", then literals ({n+} when nonsync, else {n}) of at most LIT_MAX
+ * bytes that fill a store of cap bytes, NULs included, up to spare bytes
+ * before its end, then ntail copies of " " tail, then CRLF.  Returns the
+ * length.
+ */
+static size_t
+fill_then(char *out, size_t outcap, size_t cap, size_t spare, bool nonsync,
+    const char *tail, int ntail)
+{
+	size_t n, used = 0;
+
+	n = (size_t)snprintf(out, outcap, "a X");
+	while (cap - used >= spare + 1) {
+		size_t lit = cap - used - spare - 1;
+
+		if (lit > LIT_MAX)
+			lit = LIT_MAX;
+		n += (size_t)snprintf(out + n, outcap - n, " {%zu%s}\r\n", lit,
+		    nonsync ? "+" : "");
+		cr_assert_lt(n + lit, outcap);
+		memset(out + n, 'L', lit);
+		n += lit;
+		used += lit + 1;
+	}
+	for (int i = 0; i < ntail; i++)
+		n += (size_t)snprintf(out + n, outcap - n, " %s", tail);
+	n += (size_t)snprintf(out + n, outcap - n, "\r\n");
+	cr_assert_lt(n, outcap);
+	return n;
+}
+
+/*
+ * Feeds in at the given chunk sizes (0 meaning every size) into a guarded
+ * store of cap bytes; the command must be refused as too long, fatally,
+ * without a byte written outside the store.
+ */
+static void
+refused_within_store(const char *in, size_t len, size_t max_line,
+    size_t cap, const size_t *chunks)
+{
+	static struct run run;
+	char *store = guarded_store(cap);
+	size_t chunk;
+
+	for (size_t k = 0; chunks[k] != 0 || k == 0; k++) {
+		chunk = chunks[k] != 0 ? chunks[k] : len;
+		feed_store(in, len, chunk, max_line, store, cap, guards_intact,
+		    &run);
+		cr_assert_gt(run.n, 0, "chunk %zu: no result", chunk);
+		cr_assert_eq(run.out[run.n - 1].r, IMAP_PARSE_INVALID,
+		    "chunk %zu: result %d", chunk, run.out[run.n - 1].r);
+		cr_assert_eq(run.out[run.n - 1].error, IMAP_ERR_TOO_LONG,
+		    "chunk %zu: error %d", chunk, run.out[run.n - 1].error);
+		cr_assert(run.out[run.n - 1].fatal, "chunk %zu", chunk);
+		cr_assert_str_eq(run.out[run.n - 1].tag, "a");
+		if (chunks[k] == 0)
+			break;
+	}
+	guarded_free(store);
+}
+
+/* Every chunk size from 1 to len. */
+static void
+refused_within_store_every_split(const char *in, size_t len,
+    size_t max_line, size_t cap)
+{
+	size_t chunks[2] = {0, 0};
+
+	for (size_t c = 1; c <= len; c++) {
+		chunks[0] = c;
+		refused_within_store(in, len, max_line, cap, chunks);
+	}
+}
+
+Test(imap, empty_strings_after_literals_stay_inside_the_store)
+{
+	static char in[STORE_CAP + 1024];
+	size_t len;
+
+	/* The store filled by literals to its last byte; each "" still
+	 * needs a byte for its NUL. */
+	len = fill_then(in, sizeof(in), STORE_CAP, 1, true, "\"\"", 52);
+	refused_within_store_every_split(in, len, MAX_LINE, STORE_CAP);
+	len = fill_then(in, sizeof(in), STORE_CAP, 1, false, "\"\"", 52);
+	refused_within_store_every_split(in, len, MAX_LINE, STORE_CAP);
+}
+
+Test(imap, every_kind_of_value_after_a_full_store_is_refused)
+{
+	static const char *const tails[] = {"\"\"", "\"x\"", "\"\\\\\"", "a",
+	    "NIL", "{0+}\r\n", "{1+}\r\nz", "(\"\")"};
+	static char in[STORE_CAP + 1024];
+
+	for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+		size_t len = fill_then(in, sizeof(in), STORE_CAP, 1, true,
+		    tails[t], 3);
+
+		refused_within_store_every_split(in, len, MAX_LINE,
+		    STORE_CAP);
+	}
+}
+
+Test(imap, the_reported_overflow_at_the_daemon_default_size)
+{
+	/* max_command_size 10240, literals of up to 1024 bytes: eleven
+	 * {1024+}, one {1011+} and 52 "" wrote 51 bytes past the store. */
+	enum { LINE = 10240, CAP = LINE + 2 * LIT_MAX };
+	static const size_t chunks[] = {1, 2, 3, 5, 7, 64, 1000, 1025, 4096,
+	    0};
+	static char in[CAP + 1024];
+	size_t len = fill_then(in, sizeof(in), CAP, 1, true, "\"\"", 52);
+
+	cr_assert_not_null(strstr(in, "{1011+}"));
+	refused_within_store(in, len, LINE, CAP, chunks);
+}
+
+Test(imap, a_literal_may_fill_the_store_exactly)
+{
+	static char in[STORE_CAP + 1024];
+	static struct run run;
+	char *store = guarded_store(STORE_CAP);
+	/* The last literal's NUL is the store's last byte. */
+	size_t len = fill_then(in, sizeof(in), STORE_CAP, 0, true, "", 0);
+
+	feed_store(in, len, len, MAX_LINE, store, STORE_CAP, guards_intact,
+	    &run);
+	cr_assert_eq(run.n, 1);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_COMMAND);
+	guarded_free(store);
+}
+
+Test(imap, synchronising_literal_without_room_is_refused_before_plus)
+{
+	static char in[STORE_CAP + 1024];
+	static struct run run;
+	char *store = guarded_store(STORE_CAP);
+	size_t len = fill_then(in, sizeof(in), STORE_CAP, 1, true, "{5}", 1);
+
+	memcpy(in + len, "b NOOP\r\n", 9);
+	len += 8;
+	feed_store(in, len, len, MAX_LINE, store, STORE_CAP, guards_intact,
+	    &run);
+	cr_assert_eq(run.n, 2);
+	cr_assert_eq(run.out[0].r, IMAP_PARSE_INVALID);
+	cr_assert_eq(run.out[0].error, IMAP_ERR_TOO_LONG);
+	cr_assert_not(run.out[0].fatal);
+	cr_assert_eq(run.out[1].r, IMAP_PARSE_COMMAND);
+	cr_assert_eq(run.out[1].cmd, IMAP_CMD_NOOP);
+	guarded_free(store);
+}
+
 /* --- SASL lines --------------------------------------------------------- */
 
 static enum imap_parse_result
@@ -719,6 +922,206 @@ Test(imap, sasl_line_may_hold_the_longest_plain_response)
 	cr_assert_eq(sasl_whole(&p, in, &used), IMAP_PARSE_INVALID);
 	cr_assert(p.cmd.fatal);
 	cr_assert_eq(p.cmd.error, IMAP_ERR_TOO_LONG);
+}
+
+/* --- after a refused AUTHENTICATE -------------------------------------- */
+
+/*
+ * Feeds in to imap_parse_refused() in chunks of the given size up to its
+ * first result other than NEED_MORE and LITERAL_WAIT; *pos is how far.
+ */
+static enum imap_parse_result
+refused_chunks(struct imap_parser *p, const char *in, size_t len,
+    size_t chunk, size_t *pos)
+{
+	*pos = 0;
+	while (*pos < len) {
+		size_t n = len - *pos < chunk ? len - *pos : chunk, used = 0;
+		enum imap_parse_result r;
+
+		r = imap_parse_refused(p, in + *pos, n, &used);
+		cr_assert(used <= n);
+		*pos += used;
+		if (r == IMAP_PARSE_LITERAL_WAIT) {
+			imap_parser_literal_accept(p);
+			continue;
+		}
+		if (r != IMAP_PARSE_NEED_MORE)
+			return r;
+	}
+	return IMAP_PARSE_NEED_MORE;
+}
+
+static bool
+store_holds(const char *store, size_t cap, const char *what)
+{
+	size_t n = strlen(what);
+
+	for (size_t i = 0; i + n <= cap; i++)
+		if (memcmp(store + i, what, n) == 0)
+			return true;
+	return false;
+}
+
+Test(imap, refused_sasl_response_is_discarded_and_wiped)
+{
+	static const char *const lines[] = {
+	    "AGFsaWNlAHNlY3JldA==", /* PLAIN: alice, secret */
+	    "AGFsaWNlAHNlY3JldA",   /* unpadded */
+	    "dXNlcjpzZWNyZXQ=",	    /* not PLAIN */
+	    "user:secret",	    /* not base64 at all */
+	    "*",		    /* a cancel */
+	    "",			    /* an empty response */
+	    "sec+ret sec/ret",	    /* a space, but no tag before it */
+	    "secret\rsecret",	    /* a CR inside */
+	};
+	static char store[STORE_CAP];
+	static char in[256];
+
+	for (size_t k = 0; k < sizeof(lines) / sizeof(lines[0]); k++) {
+		size_t len = (size_t)snprintf(in, sizeof(in),
+		    "%s\r\nb NOOP\r\n", lines[k]);
+		size_t line = strlen(lines[k]) + 2;
+
+		for (size_t chunk = 1; chunk <= len; chunk++) {
+			struct imap_parser p;
+			size_t pos, used;
+
+			memset(store, 0, sizeof(store));
+			cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX,
+					 store, sizeof(store)),
+			    0);
+			cr_assert_eq(refused_chunks(&p, in, len, chunk, &pos),
+			    IMAP_PARSE_SASL_DISCARD, "line %zu chunk %zu", k,
+			    chunk);
+			cr_assert_eq(pos, line, "line %zu chunk %zu", k,
+			    chunk);
+			cr_assert_eq(p.cmd.nargs, 0);
+			cr_assert_str_eq(p.cmd.tag, "");
+			cr_assert_not(store_holds(store, sizeof(store), "ec"),
+			    "line %zu: the response stays in the store", k);
+			/* The next command is parsed as usual. */
+			cr_assert_eq(imap_parse(&p, in + pos, len - pos,
+					 &used),
+			    IMAP_PARSE_COMMAND);
+			cr_assert_str_eq(p.cmd.tag, "b");
+			cr_assert_eq(p.cmd.cmd, IMAP_CMD_NOOP);
+		}
+	}
+}
+
+Test(imap, refused_then_a_command_is_a_command)
+{
+	static char store[STORE_CAP];
+	static const char in[] = "a2 LOGIN {5+}\r\nalice {6}\r\nsecret\r\n";
+	size_t len = sizeof(in) - 1;
+
+	for (size_t chunk = 1; chunk <= len; chunk++) {
+		struct imap_parser p;
+		size_t pos;
+
+		cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
+				 sizeof(store)),
+		    0);
+		cr_assert_eq(refused_chunks(&p, in, len, chunk, &pos),
+		    IMAP_PARSE_COMMAND, "chunk %zu", chunk);
+		cr_assert_eq(pos, len);
+		cr_assert_str_eq(p.cmd.tag, "a2");
+		cr_assert_eq(p.cmd.cmd, IMAP_CMD_LOGIN);
+		cr_assert_eq(p.cmd.nargs, 2);
+		cr_assert_str_eq(p.cmd.args[0].data, "alice");
+		cr_assert_str_eq(p.cmd.args[1].data, "secret");
+	}
+}
+
+Test(imap, refused_then_a_bad_command_keeps_its_tag)
+{
+	static char store[STORE_CAP];
+	struct imap_parser p;
+	size_t pos;
+
+	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
+			 sizeof(store)),
+	    0);
+	cr_assert_eq(refused_chunks(&p, "t1 (\r\n", 7, 7, &pos),
+	    IMAP_PARSE_INVALID);
+	cr_assert_str_eq(p.cmd.tag, "t1");
+	cr_assert_not(p.cmd.fatal);
+	cr_assert(p.handover);
+}
+
+Test(imap, refused_overlong_response_is_fatal_and_untagged)
+{
+	static char store[STORE_CAP];
+	static char in[4096];
+	struct imap_parser p;
+	size_t pos;
+
+	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
+			 sizeof(store)),
+	    0);
+	memset(in, 'Q', 3000);
+	memcpy(in + 3000, "\r\n", 3);
+	cr_assert_eq(refused_chunks(&p, in, 3002, 3002, &pos),
+	    IMAP_PARSE_INVALID);
+	cr_assert(p.cmd.fatal);
+	cr_assert_eq(p.cmd.error, IMAP_ERR_TOO_LONG);
+	cr_assert_str_eq(p.cmd.tag, "");
+}
+
+/* --- ID values for the logs ------------------------------------------- */
+
+static void
+assert_id_value(const char *in, size_t len, size_t cap, const char *want)
+{
+	char out[80];
+
+	cr_assert_leq(cap, sizeof(out) - 8);
+	memset(out, 'Z', sizeof(out));
+	imap_id_value(in, len, out, cap);
+	if (cap > 0)
+		cr_assert_str_eq(out, want);
+	for (size_t i = cap; i < sizeof(out); i++)
+		cr_assert_eq(out[i], 'Z', "written at %zu, cap %zu", i, cap);
+}
+
+Test(imap, id_value_control_characters_become_question_marks)
+{
+	assert_id_value("Thunderbird", 11, 64, "Thunderbird");
+	/* A literal may carry line ends and NULs. */
+	assert_id_value("a\r\nX<5>b\0c\x7f\t", 12, 64, "a??X<5>b?c??");
+	assert_id_value("", 0, 64, "");
+}
+
+Test(imap, id_value_is_cut_on_a_character_boundary)
+{
+	static char in[80];
+
+	memset(in, 'x', 70);
+	assert_id_value(in, 70, 64, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				    "xxxxxxxxxxxxxxxxxxxxxxx");
+	/* "\xc3\xa9" would end at byte 64: no room for the NUL, so it
+	 * goes whole, never its first byte alone. */
+	memset(in, 'x', 62);
+	memcpy(in + 62, "\xc3\xa9", 2);
+	assert_id_value(in, 64, 64, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				    "xxxxxxxxxxxxxxxxxxxxxx");
+	assert_id_value(in + 1, 63, 64, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+					"xxxxxxxxxxxxxxxxxxxxx\xc3\xa9");
+	assert_id_value("\xf0\x9f\x98\x80!", 5, 5, "\xf0\x9f\x98\x80");
+	assert_id_value("\xf0\x9f\x98\x80!", 5, 4, "");
+	assert_id_value("abc", 3, 1, "");
+	assert_id_value("abc", 3, 0, NULL);
+}
+
+Test(imap, id_value_bytes_that_are_not_utf8_become_question_marks)
+{
+	assert_id_value("\xc3", 1, 64, "?");		     /* cut short */
+	assert_id_value("\xc0\xaf", 2, 64, "??");	     /* overlong */
+	assert_id_value("\xe0\x80\xaf", 3, 64, "???");    /* overlong */
+	assert_id_value("\xed\xa0\x80", 3, 64, "???");    /* surrogate */
+	assert_id_value("\xf4\x90\x80\x80", 4, 64, "????"); /* > U+10FFFF */
+	assert_id_value("\xff\xe2\x82\xac", 4, 64, "?\xe2\x82\xac");
 }
 
 Test(imap, error_texts_are_fixed_strings)

@@ -153,6 +153,37 @@ Test(pop3, pipelined_lines_are_seen_one_at_a_time)
 	cr_assert_eq(cmd.verb, POP3_CMD_USER);
 }
 
+Test(pop3, after_a_refused_auth_responses_are_no_commands)
+{
+	static const char *const responses[] = {
+	    "AGFsaWNlAHNlY3JldA==\r\n", /* PLAIN: alice, secret */
+	    "AGFsaWNlAHNlY3JldA\r\n",	/* unpadded, letters only */
+	    "AHUAcHc\r\n",		/* short, letters only */
+	    "YWxpY2U=\n",		/* LOGIN: alice */
+	    "user:secret\r\n", "*\r\n", "\r\n", "=\r\n",
+	};
+	static const char *const commands[] = {
+	    "CAPA\r\n", "quit\r\n", "STLS\r\n", "AUTH\r\n",
+	    "AUTH PLAIN\r\n", "USER alice\r\n", "XYZ abc\r\n",
+	    "NOOP\n",
+	};
+	struct pop3_command cmd;
+
+	for (size_t i = 0; i < sizeof(responses) / sizeof(responses[0]);
+	    i++) {
+		cr_assert_eq(feed_every_split(responses[i], 512, &cmd),
+		    POP3_COMMAND);
+		cr_assert_not(pop3_line_is_command(&cmd, responses[i]),
+		    "%s", responses[i]);
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		cr_assert_eq(feed_every_split(commands[i], 512, &cmd),
+		    POP3_COMMAND);
+		cr_assert(pop3_line_is_command(&cmd, commands[i]), "%s",
+		    commands[i]);
+	}
+}
+
 Test(pop3, status_lines)
 {
 	cr_assert_eq(pop3_status("+OK", 3), POP3_STATUS_OK);
