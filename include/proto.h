@@ -80,6 +80,13 @@ struct proto {
 	/* Backend TLS (after STARTTLS) is up: continue the login. */
 	enum backend_result (*backend_tls_done)(struct session *s);
 
+	/*
+	 * Queues the command that ends a backend session which logged in
+	 * but may not be used (QUIT, LOGOUT), so that the backend sees an
+	 * orderly end rather than a dropped connection.
+	 */
+	void (*backend_logout)(struct session *s);
+
 	/* Tells the client how its login ended. */
 	void (*login_answer)(struct session *s, enum login_result r);
 

@@ -129,6 +129,12 @@ session_timeout(struct session *s)
 		session_close_after_flush(s, "pre-auth timeout");
 		return;
 	case SESSION_BACKEND:
+		if (s->backend_logout) {
+			/* The client has its answer; the backend that does
+			 * not hang up after the logout is simply dropped. */
+			session_backend_logged_out(s);
+			return;
+		}
 		sesslog_error(s, "ProxyTimeout");
 		session_backend_done(s, BACKEND_BROKEN);
 		return;
@@ -549,24 +555,13 @@ session_login_refused(struct session *s, enum login_result r)
 	return 0;
 }
 
-/* The login goes on to the backend: the user limit, then connect. */
+/*
+ * The login goes on to the backend.  max_connections_per_user is not
+ * looked at yet: see session_user_slot().
+ */
 static int
 session_login_go(struct session *s)
 {
-	enum connlimit_result r;
-
-	r = connlimit_acquire_user(s->proto->id, s->user,
-	    s->pc->max_connections_per_user);
-	if (r != CONNLIMIT_OK) {
-		log_notice("%s: user %s: max_connections_per_user (%u) "
-		    "reached", session_tag(s), s->user,
-		    s->pc->max_connections_per_user);
-		session_login_clear(s);
-		s->proto->login_answer(s, LOGIN_IN_USE);
-		sesslog_login(s, LOGIN_IN_USE);
-		return 1;
-	}
-	s->user_counted = true;
 	session_set_state(s, SESSION_BACKEND);
 	bufferevent_disable(s->client, EV_READ);
 	session_set_timeout(s, s->pc->backend_timeout_ms);
@@ -681,11 +676,53 @@ session_login(struct session *s)
 	return 0;
 }
 
+/*
+ * Takes one of the user's max_connections_per_user slots once the backend
+ * has accepted the password, never before: a slot held by a login still
+ * being checked would let anyone who knows the name fill them all with
+ * wrong passwords (the backend delays each failure) and lock the user
+ * out.  Check and take are one step under connlimit's lock, so two logins
+ * accepted at once cannot both get the last slot.  Over the limit, the
+ * client is told so and the backend session is logged out politely;
+ * returns false then.
+ */
+static bool
+session_user_slot(struct session *s)
+{
+	if (connlimit_acquire_user(s->proto->id, s->user,
+	    s->pc->max_connections_per_user) == CONNLIMIT_OK) {
+		s->user_counted = true;
+		return true;
+	}
+	log_notice("%s: user %s: max_connections_per_user (%u) reached",
+	    session_tag(s), s->user, s->pc->max_connections_per_user);
+	session_login_clear(s);
+	s->proto->login_answer(s, LOGIN_IN_USE);
+	sesslog_login(s, LOGIN_IN_USE);
+	s->backend_logout = true;
+	session_set_timeout(s, SESSION_FLUSH_MS);
+	backend_logout(s);
+	return false;
+}
+
+void
+session_backend_logged_out(struct session *s)
+{
+	s->backend_logout = false;
+	backend_close(s);
+	session_resume_preauth(s);
+	/* The client may have sent more while the backend logged out. */
+	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+		s->proto->client_input(s);
+}
+
 void
 session_backend_done(struct session *s, enum backend_result r)
 {
 	switch (r) {
 	case BACKEND_LOGGED_IN:
+		if (!session_user_slot(s))
+			return;
 		log_info("%s: user %s logged in", session_tag(s), s->user);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_OK);
@@ -697,8 +734,6 @@ session_backend_done(struct session *s, enum backend_result r)
 		    session_tag(s), s->user);
 		backend_close(s);
 		session_login_clear(s);
-		connlimit_release_user(s->proto->id, s->user);
-		s->user_counted = false;
 		s->proto->login_answer(s, LOGIN_FAILED);
 		sesslog_login(s, LOGIN_FAILED);
 		if (++s->failed_logins >= s->pc->max_login_attempts) {

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -73,4 +74,49 @@ Test(connlimit, users_compare_case_insensitively)
 	for (int i = 0; i < 100; i++)
 		cr_assert_eq(connlimit_acquire_user(PROTO_POP3, "bob", 0),
 		    CONNLIMIT_OK);
+}
+
+/* Logins of one user accepted at the same moment on different workers. */
+struct racer {
+	pthread_barrier_t *start;
+	unsigned got;
+};
+
+static void *
+race_for_slots(void *arg)
+{
+	struct racer *r = arg;
+
+	pthread_barrier_wait(r->start);
+	for (int i = 0; i < 1000; i++)
+		if (connlimit_acquire_user(PROTO_IMAP, "racer", 5) ==
+		    CONNLIMIT_OK)
+			r->got++;
+	return NULL;
+}
+
+Test(connlimit, concurrent_logins_never_pass_the_user_limit)
+{
+	enum { N = 8 };
+	pthread_barrier_t start;
+	pthread_t t[N];
+	struct racer r[N];
+	unsigned total = 0;
+
+	cr_assert_eq(pthread_barrier_init(&start, NULL, N), 0);
+	for (int i = 0; i < N; i++) {
+		r[i] = (struct racer){.start = &start};
+		cr_assert_eq(pthread_create(&t[i], NULL, race_for_slots, &r[i]),
+		    0);
+	}
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		total += r[i].got;
+	}
+	pthread_barrier_destroy(&start);
+	cr_assert_eq(total, 5);
+	for (unsigned i = 0; i < total; i++)
+		connlimit_release_user(PROTO_IMAP, "racer");
+	cr_assert_eq(connlimit_acquire_user(PROTO_IMAP, "racer", 1),
+	    CONNLIMIT_OK);
 }
