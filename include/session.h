@@ -83,6 +83,8 @@ struct session {
 	struct event timer;
 	struct timeval last_active; /* for the idle timeouts */
 	unsigned timeout_ms;	    /* idle limit of the current state */
+	struct timeval login_deadline; /* pre_authenticated_total_timeout
+					  after the accept */
 
 	unsigned bad_commands;
 	unsigned failed_logins;

@@ -184,6 +184,8 @@ imap_bye(struct session *s, enum bye_reason reason)
 		[BYE_INTERNAL] = "* BYE [UNAVAILABLE] Internal error.\r\n",
 		[BYE_DISABLED] = "* BYE [UNAVAILABLE] Service disabled.\r\n",
 		[BYE_DENIED] = "* BYE Access denied.\r\n",
+		[BYE_LOGIN_TIME] = "* BYE Disconnected: too long without "
+				   "logging in.\r\n",
 	};
 
 	imap_reply(s, text[reason]);

@@ -114,6 +114,8 @@ pop3_bye(struct session *s, enum bye_reason reason)
 		[BYE_INTERNAL] = "-ERR [SYS/TEMP] Internal error.\r\n",
 		[BYE_DISABLED] = "-ERR [SYS/PERM] Service disabled.\r\n",
 		[BYE_DENIED] = "-ERR [AUTH] Access denied.\r\n",
+		[BYE_LOGIN_TIME] = "-ERR Disconnected: too long without "
+				   "logging in.\r\n",
 	};
 
 	pop3_reply(s, text[reason]);

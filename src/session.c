@@ -95,19 +95,86 @@ session_touch(struct session *s)
 }
 
 /*
+ * The states before login in which a client, not the backend, is awaited:
+ * pre_authenticated_total_timeout bounds them together.  The
+ * idle timeout alone would let a client that sends a byte now and then
+ * hold its connection (and a place in the limits) forever.
+ */
+static bool
+session_before_login(const struct session *s)
+{
+	switch (s->state) {
+	case SESSION_PROXY:
+	case SESSION_TLS_ACCEPT:
+	case SESSION_PREAUTH:
+	case SESSION_STARTTLS:
+		return true;
+	case SESSION_BACKEND:
+	case SESSION_RELAY:
+	case SESSION_CLOSING:
+		break;
+	}
+	return false;
+}
+
+/* Milliseconds from now to the login deadline; negative once past. */
+static long long
+session_login_left(const struct session *s, const struct timeval *now)
+{
+	struct timeval d;
+
+	timersub(&s->login_deadline, now, &d);
+	return (long long)d.tv_sec * 1000 + d.tv_usec / 1000;
+}
+
+static void
+session_timer_arm(struct session *s, long long ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(&s->timer, &tv);
+}
+
+/*
  * One timer per session, armed once per state: activity only records the
  * time, and the timer re-arms itself for the rest of the period when it
  * finds the session was active.  That keeps the relay's hot path free of
- * timer re-insertions.
+ * timer re-insertions.  Before login it also wakes for the login deadline.
  */
 void
 session_set_timeout(struct session *s, unsigned ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	long long left = ms;
 
 	session_touch(s);
 	s->timeout_ms = ms;
-	evtimer_add(&s->timer, &tv);
+	if (session_before_login(s)) {
+		long long l = session_login_left(s, &s->last_active);
+
+		if (l < left)
+			left = l;
+	}
+	session_timer_arm(s, left);
+}
+
+/* pre_authenticated_total_timeout has passed without a login. */
+static void
+session_login_time_up(struct session *s)
+{
+	sesslog_close_error(s, "PreAuthTimeLimit");
+	if (s->state != SESSION_PREAUTH) {
+		/* In a handshake or a PROXY header a line of the protocol
+		 * would not be understood. */
+		session_close(s, "no login within the total pre-login time");
+		return;
+	}
+	s->proto->bye(s, BYE_LOGIN_TIME);
+	session_close_after_flush(s, "no login within the total pre-login "
+				     "time");
 }
 
 static void
@@ -168,10 +235,18 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	timersub(&now, &s->last_active, &idle);
 	idle_ms = (long long)idle.tv_sec * 1000 + idle.tv_usec / 1000;
 	left = (long long)s->timeout_ms - idle_ms;
-	if (left > 0) {
-		struct timeval tv = {left / 1000, (left % 1000) * 1000};
+	if (session_before_login(s)) {
+		long long l = session_login_left(s, &now);
 
-		evtimer_add(&s->timer, &tv);
+		if (l <= 0) {
+			session_login_time_up(s);
+			return;
+		}
+		if (left > 0 && l < left)
+			left = l;
+	}
+	if (left > 0) {
+		session_timer_arm(s, left);
 		return;
 	}
 	session_timeout(s);
@@ -277,7 +352,7 @@ session_close(struct session *s, const char *reason)
 		connlimit_release_user(s->proto->id, s->user);
 	if (s->ip_counted)
 		connlimit_release_ip(s->proto->id,
-		    (struct sockaddr *)&s->peer.sa);
+		    (struct sockaddr *)&s->peer.sa, s->pc->ipv6_prefix_length);
 	session_login_clear(s);
 	if (s->proto->free != NULL)
 		s->proto->free(s);
@@ -804,7 +879,8 @@ session_start(struct session *s)
 	evutil_socket_t fd = s->fd;
 
 	r = connlimit_acquire_ip(s->proto->id, (struct sockaddr *)&s->peer.sa,
-	    s->pc->max_connections, s->pc->max_connection_from_single_ip);
+	    s->pc->ipv6_prefix_length, s->pc->max_connections,
+	    s->pc->max_connection_from_single_ip);
 	s->ip_counted = r == CONNLIMIT_OK;
 	if (r != CONNLIMIT_OK) {
 		sesslog_close_error(s, "ConnectionLimitReached");
@@ -1016,6 +1092,13 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
 		netaddr_set(&s->local, (struct sockaddr *)&local, locallen);
 	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
+	event_base_gettimeofday_cached(w->base, &s->login_deadline);
+	s->login_deadline.tv_sec += s->pc->pre_auth_total_ms / 1000;
+	s->login_deadline.tv_usec += (s->pc->pre_auth_total_ms % 1000) * 1000;
+	if (s->login_deadline.tv_usec >= 1000000) {
+		s->login_deadline.tv_sec++;
+		s->login_deadline.tv_usec -= 1000000;
+	}
 	server_session_add(w, s);
 	sesslog_init(s);
 

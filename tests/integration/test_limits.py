@@ -152,3 +152,126 @@ def test_user_limit_holds_for_logins_accepted_at_once(
         finally:
             c.close()
     wait_for(gets_in, 10, "a free slot for " + user)
+
+
+# --- the total time before login ---------------------------------------------
+
+GOODBYE = {"imap": b"* BYE Disconnected: too long without logging in.\r\n",
+           "pop3": b"-ERR Disconnected: too long without logging in.\r\n"}
+
+
+@pytest.mark.parametrize("proto", ["imap", "pop3"])
+def test_trickling_client_is_closed_after_the_total_time(
+        start_postern, dovecot, proto):
+    """One byte a second keeps the idle timeout from firing, never the
+    total limit; a client that logged in in time is not affected."""
+    p = start_postern({proto: {"pre_authenticated_connection_timeout": "2s",
+                               "pre_authenticated_total_timeout": "3s"}})
+    user = "erin"
+    inside = LineClient(p.ports[proto])
+    inside.readline()
+    if proto == "imap":
+        assert inside.cmd(imap_login_line(b"a", user, dovecot.users[user])) \
+            .startswith(b"a OK")
+    else:
+        pop3_send_login(inside, user, dovecot.users[user])
+        assert inside.readline().startswith(b"+OK")
+
+    t0 = time.monotonic()
+    slow = LineClient(p.ports[proto])
+    slow.readline()
+    slow.sock.settimeout(0.05)
+    got = b""
+    closed = False
+    # A command that never ends, one byte at a time.
+    for b in (b"x NOOP " + b"y" * 100)[:40]:
+        try:
+            slow.sock.sendall(bytes([b]))
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            try:
+                chunk = slow.sock.recv(4096)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+        if closed:
+            break
+    elapsed = time.monotonic() - t0
+    assert closed, "the trickling client was never closed"
+    assert got == GOODBYE[proto], got
+    assert 2.9 <= elapsed < 6, elapsed
+    p.wait_log(r"closing: no login within the total pre-login time")
+    slow.close()
+
+    # Logged in before the limit: a session is no longer pre-login.
+    if proto == "imap":
+        assert inside.cmd(b"n NOOP").startswith(b"n OK")
+    else:
+        assert inside.cmd(b"NOOP").startswith(b"+OK")
+    inside.close()
+
+
+def test_total_time_bounds_a_tls_handshake_that_trickles(start_postern):
+    """The limit counts from the connection, also through a handshake
+    that the client never finishes."""
+    p = start_postern({"imap": {"pre_authenticated_connection_timeout": "5s",
+                                "pre_authenticated_total_timeout": "2s"}})
+    t0 = time.monotonic()
+    c = LineClient(p.ports["imaps"])
+    # The start of a TLS record header, then nothing more: the idle
+    # timeout (5 s) would not fire before the total limit (2 s).
+    c.send(b"\x16")
+    assert c.read_until_close(10) == b""
+    assert 1.9 <= time.monotonic() - t0 < 4.5
+    c.close()
+
+
+# --- IPv6 clients per prefix --------------------------------------------------
+
+def proxied(port, client, banner):
+    """A connection from the trusted proxy 127.0.0.1 on behalf of the IPv6
+    address client; returns (connection, first line or b"" when closed)."""
+    c = LineClient(port)
+    c.send(b"PROXY TCP6 %s ::1 40000 %d\r\n" % (client.encode(), port))
+    try:
+        line = c.readline()
+    except EOFError:
+        line = b""
+    return c, line
+
+
+@pytest.mark.parametrize("prefix,same_net_limited", [(None, True),
+                                                     ("128", False)])
+def test_ipv6_clients_count_per_prefix(start_postern, prefix,
+                                       same_net_limited):
+    conf = {"max_connection_from_single_ip": "1"}
+    if prefix is not None:
+        conf["ipv6_prefix_length"] = prefix
+    p = start_postern({"postern": {"trusted_proxies": "127.0.0.1"},
+                       "imap": conf})
+    port = p.ports["imap"]
+    a, line = proxied(port, "2001:db8:1:2::10", b"* OK")
+    assert line.startswith(b"* OK"), line
+    # Another address of the same /64.
+    b, line = proxied(port, "2001:db8:1:2:ffff::20", b"* OK")
+    if same_net_limited:
+        assert line.startswith(b"* BYE [UNAVAILABLE] Too many connections"), \
+            line
+        p.wait_log(r"\[2001:db8:1:2:ffff::20\]:40000: refused: "
+                   r"max_connection_from_single_ip reached")
+    else:
+        assert line.startswith(b"* OK"), line
+    # The next /64 is another client.
+    c, line = proxied(port, "2001:db8:1:3::10", b"* OK")
+    assert line.startswith(b"* OK"), line
+    for x in (a, b, c):
+        x.close()
