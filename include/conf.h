@@ -228,8 +228,12 @@ struct conf {
 	struct tls_conf tls;
 	struct proto_conf proto[PROTO_COUNT];
 
-	/* Filled by the tls module, freed with the snapshot. */
-	struct ssl_ctx_st *server_ssl_ctx;
+	/*
+	 * Filled by the tls module, freed with the snapshot: one server
+	 * context per protocol, so that a TLS session (its cache and ticket
+	 * keys) of one protocol cannot be resumed on another.
+	 */
+	struct ssl_ctx_st *server_ssl_ctx[PROTO_COUNT];
 
 	/* Access policy. */
 	uint64_t serial;     /* distinct for every snapshot loaded */

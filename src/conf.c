@@ -2707,8 +2707,9 @@ conf_free(struct conf *c)
 		if (pc->backend_ssl_ctx != NULL)
 			SSL_CTX_free(pc->backend_ssl_ctx);
 	}
-	if (c->server_ssl_ctx != NULL)
-		SSL_CTX_free(c->server_ssl_ctx);
+	for (i = 0; i < PROTO_COUNT; i++)
+		if (c->server_ssl_ctx[i] != NULL)
+			SSL_CTX_free(c->server_ssl_ctx[i]);
 	conf_free_policy(c);
 	free(c);
 }

@@ -310,7 +310,7 @@ session_set_user(struct session *s, const char *name, size_t len)
 bool
 session_tls_available(const struct session *s)
 {
-	return s->conf->server_ssl_ctx != NULL;
+	return s->conf->server_ssl_ctx[s->proto->id] != NULL;
 }
 
 void
@@ -552,7 +552,7 @@ session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
 	bufferevent_setfd(s->client, -1);
 	bufferevent_free(s->client);
 	s->client = NULL;
-	if ((ssl = tls_server_new(s->conf)) == NULL) {
+	if ((ssl = tls_server_new(s->conf, s->proto->id)) == NULL) {
 		session_close(s, "cannot create a TLS session");
 		return;
 	}
@@ -908,7 +908,7 @@ session_start(struct session *s)
 	s->denied = !session_policy_connect(s);
 
 	if (s->implicit_tls) {
-		SSL *ssl = tls_server_new(s->conf);
+		SSL *ssl = tls_server_new(s->conf, s->proto->id);
 
 		if (ssl == NULL) {
 			session_close(s, "no TLS context");

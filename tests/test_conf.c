@@ -273,7 +273,8 @@ Test(conf, defaults)
 	cr_expect_eq(c->tls.min_version, TLS1_2_VERSION);
 	cr_expect_null(c->tls.ciphers);
 	cr_expect_null(c->tls.ciphersuites);
-	cr_expect_null(c->server_ssl_ctx);
+	cr_expect_null(c->server_ssl_ctx[PROTO_POP3]);
+	cr_expect_null(c->server_ssl_ctx[PROTO_IMAP]);
 
 	p = &c->proto[PROTO_POP3];
 	cr_expect(p->enabled);
@@ -1384,9 +1385,9 @@ Test(conf, refcount_and_ssl_contexts)
 	struct conf *c = load_ok(NOTLS);
 
 	/* Another module fills these; the last unref frees them. */
-	c->server_ssl_ctx = SSL_CTX_new(TLS_server_method());
+	c->server_ssl_ctx[PROTO_IMAP] = SSL_CTX_new(TLS_server_method());
 	c->proto[PROTO_POP3].backend_ssl_ctx = SSL_CTX_new(TLS_client_method());
-	cr_assert_not_null(c->server_ssl_ctx);
+	cr_assert_not_null(c->server_ssl_ctx[PROTO_IMAP]);
 	cr_assert_eq(conf_ref(c), c);
 	cr_expect_eq(atomic_load(&c->refs), 2);
 	conf_unref(c);
