@@ -27,7 +27,7 @@ enum bye_reason {
 	BYE_INTERNAL,	     /* out of memory or a similar local failure */
 	BYE_DISABLED,	     /* the protocol was disabled by a reload */
 	BYE_DENIED,	     /* an access rule refused the client at connect */
-	BYE_LOGIN_TIME	     /* no login within the total pre-login time */
+	BYE_LOGIN_TIME	     /* no login in pre_authenticated_total_timeout */
 };
 
 /* Outcome of a backend login step, as the protocol reports it. */

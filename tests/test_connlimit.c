@@ -40,8 +40,8 @@ take6(const char *a, unsigned prefix, unsigned max)
 {
 	struct sockaddr_storage ss = v6(a);
 
-	return connlimit_acquire_ip(PROTO_IMAP, (struct sockaddr *)&ss, prefix,
-	    0, max);
+	return connlimit_acquire_ip(
+	    PROTO_IMAP, (struct sockaddr *)&ss, prefix, 0, max);
 }
 
 static void
@@ -56,8 +56,8 @@ Test(connlimit, ipv6_clients_count_per_64_by_default)
 {
 	connlimit_init();
 	cr_assert_eq(take6("2001:db8:1:2::1", 64, 2), CONNLIMIT_OK);
-	cr_assert_eq(take6("2001:db8:1:2:ffff:ffff:ffff:fffe", 64, 2),
-	    CONNLIMIT_OK);
+	cr_assert_eq(
+	    take6("2001:db8:1:2:ffff:ffff:ffff:fffe", 64, 2), CONNLIMIT_OK);
 	/* A third address of the same /64 is the same client. */
 	cr_assert_eq(take6("2001:db8:1:2:abcd::9", 64, 2), CONNLIMIT_IP);
 	/* The next /64 is another client. */
@@ -97,21 +97,21 @@ Test(connlimit, ipv4_stays_per_address_also_when_mapped)
 	struct sockaddr_storage a = v4("203.0.113.7"), b = v4("203.0.113.8");
 
 	connlimit_init();
-	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&a, 1,
-			 0, 1),
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&a, 1, 0, 1),
 	    CONNLIMIT_OK);
 	/* The prefix is for IPv6 only: the neighbour is another client. */
-	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&b, 1,
-			 0, 1),
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&b, 1, 0, 1),
 	    CONNLIMIT_OK);
 	/* The same IPv4 client written as an IPv4-mapped IPv6 address. */
 	a = v6("::ffff:203.0.113.7");
-	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&a,
-			 64, 0, 1),
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&a, 64, 0, 1),
 	    CONNLIMIT_IP);
 	a = v6("::ffff:203.0.113.9");
-	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&a,
-			 64, 0, 1),
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&a, 64, 0, 1),
 	    CONNLIMIT_OK);
 }
 
@@ -121,16 +121,22 @@ Test(connlimit, per_address_limit_counts_and_releases)
 	const struct sockaddr *sa = (struct sockaddr *)&a;
 
 	connlimit_init();
-	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_OK);
-	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_OK);
-	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_IP);
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_OK);
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_OK);
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_IP);
 	/* Another address and another protocol count apart. */
-	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&b, 64, 0, 2),
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&b, 64, 0, 2),
 	    CONNLIMIT_OK);
-	cr_assert_eq(connlimit_acquire_ip(PROTO_IMAP, sa, 64, 0, 2), CONNLIMIT_OK);
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_IMAP, sa, 64, 0, 2), CONNLIMIT_OK);
 	cr_assert_eq(connlimit_total(PROTO_POP3), 3);
 	connlimit_release_ip(PROTO_POP3, sa, 64);
-	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_OK);
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_OK);
 }
 
 Test(connlimit, total_limit)
@@ -138,30 +144,33 @@ Test(connlimit, total_limit)
 	struct sockaddr_storage a = v4("198.51.100.1"), b = v4("198.51.100.2");
 
 	connlimit_init();
-	cr_assert_eq(connlimit_acquire_ip(PROTO_IMAP, (struct sockaddr *)&a, 64, 2, 0),
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_IMAP, (struct sockaddr *)&a, 64, 2, 0),
 	    CONNLIMIT_OK);
-	cr_assert_eq(connlimit_acquire_ip(PROTO_IMAP, (struct sockaddr *)&b, 64, 2, 0),
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_IMAP, (struct sockaddr *)&b, 64, 2, 0),
 	    CONNLIMIT_OK);
-	cr_assert_eq(connlimit_acquire_ip(PROTO_IMAP, (struct sockaddr *)&b, 64, 2, 0),
+	cr_assert_eq(
+	    connlimit_acquire_ip(PROTO_IMAP, (struct sockaddr *)&b, 64, 2, 0),
 	    CONNLIMIT_TOTAL);
 	cr_assert_eq(connlimit_total(PROTO_IMAP), 2);
 }
 
 Test(connlimit, users_compare_case_insensitively)
 {
-	cr_assert_eq(connlimit_acquire_user(PROTO_POP3, "Alice", 1),
-	    CONNLIMIT_OK);
-	cr_assert_eq(connlimit_acquire_user(PROTO_POP3, "aLICE", 1),
-	    CONNLIMIT_USER);
-	cr_assert_eq(connlimit_acquire_user(PROTO_IMAP, "alice", 1),
-	    CONNLIMIT_OK);
+	cr_assert_eq(
+	    connlimit_acquire_user(PROTO_POP3, "Alice", 1), CONNLIMIT_OK);
+	cr_assert_eq(
+	    connlimit_acquire_user(PROTO_POP3, "aLICE", 1), CONNLIMIT_USER);
+	cr_assert_eq(
+	    connlimit_acquire_user(PROTO_IMAP, "alice", 1), CONNLIMIT_OK);
 	connlimit_release_user(PROTO_POP3, "ALICE");
-	cr_assert_eq(connlimit_acquire_user(PROTO_POP3, "alice", 1),
-	    CONNLIMIT_OK);
+	cr_assert_eq(
+	    connlimit_acquire_user(PROTO_POP3, "alice", 1), CONNLIMIT_OK);
 	/* 0 means no limit. */
 	for (int i = 0; i < 100; i++)
-		cr_assert_eq(connlimit_acquire_user(PROTO_POP3, "bob", 0),
-		    CONNLIMIT_OK);
+		cr_assert_eq(
+		    connlimit_acquire_user(PROTO_POP3, "bob", 0), CONNLIMIT_OK);
 }
 
 /* Logins of one user accepted at the same moment on different workers. */
@@ -194,8 +203,8 @@ Test(connlimit, concurrent_logins_never_pass_the_user_limit)
 	cr_assert_eq(pthread_barrier_init(&start, NULL, N), 0);
 	for (int i = 0; i < N; i++) {
 		r[i] = (struct racer){.start = &start};
-		cr_assert_eq(pthread_create(&t[i], NULL, race_for_slots, &r[i]),
-		    0);
+		cr_assert_eq(
+		    pthread_create(&t[i], NULL, race_for_slots, &r[i]), 0);
 	}
 	for (int i = 0; i < N; i++) {
 		pthread_join(t[i], NULL);
@@ -205,6 +214,6 @@ Test(connlimit, concurrent_logins_never_pass_the_user_limit)
 	cr_assert_eq(total, 5);
 	for (unsigned i = 0; i < total; i++)
 		connlimit_release_user(PROTO_IMAP, "racer");
-	cr_assert_eq(connlimit_acquire_user(PROTO_IMAP, "racer", 1),
-	    CONNLIMIT_OK);
+	cr_assert_eq(
+	    connlimit_acquire_user(PROTO_IMAP, "racer", 1), CONNLIMIT_OK);
 }
