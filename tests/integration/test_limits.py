@@ -275,3 +275,36 @@ def test_ipv6_clients_count_per_prefix(start_postern, prefix,
     assert line.startswith(b"* OK"), line
     for x in (a, b, c):
         x.close()
+
+
+@pytest.mark.parametrize("proto,mode,port", [("imap", "implicit", "imaps"),
+                                             ("pop3", "starttls", "pop3")])
+def test_user_limit_logs_out_a_tls_backend_session(start_postern, dovecot,
+                                                    proto, mode, port):
+    user = "grace"
+    p = start_postern({proto: {
+        "max_connections_per_user": "1",
+        "backend": "127.0.0.1:%d" % dovecot.ports[port],
+        "backend_tls": mode, "backend_ca_file": dovecot.ca}})
+    before = dovecot_logouts(dovecot, proto, user)
+    a = LineClient(p.ports[proto])
+    a.readline()
+    b = LineClient(p.ports[proto])
+    b.readline()
+    if proto == "imap":
+        assert a.cmd(imap_login_line(b"a", user, dovecot.users[user])) \
+            .startswith(b"a OK")
+        assert b.cmd(imap_login_line(b"b", user, dovecot.users[user])) \
+            .startswith(b"b NO [LIMIT]")
+        assert b.cmd(b"c LOGOUT").startswith(b"* BYE")
+    else:
+        pop3_send_login(a, user, dovecot.users[user])
+        assert a.readline().startswith(b"+OK")
+        pop3_send_login(b, user, dovecot.users[user])
+        assert b.readline().startswith(b"-ERR [IN-USE]")
+        assert b.cmd(b"QUIT").startswith(b"+OK")
+    wait_for(lambda: dovecot_logouts(dovecot, proto, user) >= before + 1, 10,
+             "Dovecot to log the refused session out:\n"
+             + dovecot.log()[-3000:])
+    a.close()
+    b.close()
