@@ -40,6 +40,14 @@ enum backend_failure {
  */
 int backend_connect(struct session *s);
 
+/*
+ * Ends a backend session that logged in but is not to be used: sends the
+ * protocol's logout and waits for the backend to close, reading and
+ * dropping what it says.  session_backend_logged_out() follows once it
+ * has closed or failed; the caller bounds the wait with its timer.
+ */
+void backend_logout(struct session *s);
+
 /* Closes the backend connection of s, if there is one. */
 void backend_close(struct session *s);
 

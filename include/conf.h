@@ -92,8 +92,10 @@ struct proto_conf {
 
 	unsigned max_connections;	       /* 0: unlimited */
 	unsigned max_connection_from_single_ip; /* 0: unlimited */
+	unsigned ipv6_prefix_length; /* IPv6 clients count per this prefix */
 	unsigned max_connections_per_user;     /* 0: unlimited */
-	unsigned pre_auth_timeout_ms;
+	unsigned pre_auth_timeout_ms; /* idle time before login */
+	unsigned pre_auth_total_ms;   /* total time before login */
 	unsigned auth_timeout_ms;
 	size_t max_command_size;
 	unsigned max_bad_commands;   /* bad commands before the session ends */
@@ -226,8 +228,12 @@ struct conf {
 	struct tls_conf tls;
 	struct proto_conf proto[PROTO_COUNT];
 
-	/* Filled by the tls module, freed with the snapshot. */
-	struct ssl_ctx_st *server_ssl_ctx;
+	/*
+	 * Filled by the tls module, freed with the snapshot: one server
+	 * context per protocol, so that a TLS session (its cache and ticket
+	 * keys) of one protocol cannot be resumed on another.
+	 */
+	struct ssl_ctx_st *server_ssl_ctx[PROTO_COUNT];
 
 	/* Access policy. */
 	uint64_t serial;     /* distinct for every snapshot loaded */

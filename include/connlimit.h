@@ -25,15 +25,21 @@ enum connlimit_result {
 void connlimit_init(void);
 
 /*
- * Counts one more connection of protocol p from the host of sa unless a
+ * Counts one more connection of protocol p from the client sa unless a
  * limit (0: none) would be passed; on CONNLIMIT_OK the caller must later
- * call connlimit_release_ip() with the same arguments.
+ * call connlimit_release_ip() with the same sa and v6prefix.  An IPv4
+ * client (also one written as ::ffff:a.b.c.d) counts per address, an IPv6
+ * client per network of its first v6prefix bits (1-128): one host is
+ * usually given a whole /64, and counting per address would let it open
+ * max_ip connections from each of its 2^64 addresses.
  */
 enum connlimit_result connlimit_acquire_ip(enum proto_id p,
-    const struct sockaddr *sa, unsigned max_total, unsigned max_ip);
+    const struct sockaddr *sa, unsigned v6prefix, unsigned max_total,
+    unsigned max_ip);
 
 /* Gives back what connlimit_acquire_ip() counted. */
-void connlimit_release_ip(enum proto_id p, const struct sockaddr *sa);
+void connlimit_release_ip(enum proto_id p, const struct sockaddr *sa,
+    unsigned v6prefix);
 
 /*
  * Counts one more session of user (compared case-insensitively) unless max

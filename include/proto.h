@@ -26,7 +26,8 @@ enum bye_reason {
 	BYE_BACKEND,	     /* the backend is unreachable or broke off */
 	BYE_INTERNAL,	     /* out of memory or a similar local failure */
 	BYE_DISABLED,	     /* the protocol was disabled by a reload */
-	BYE_DENIED	     /* an access rule refused the client at connect */
+	BYE_DENIED,	     /* an access rule refused the client at connect */
+	BYE_LOGIN_TIME	     /* no login in pre_authenticated_total_timeout */
 };
 
 /* Outcome of a backend login step, as the protocol reports it. */
@@ -79,6 +80,13 @@ struct proto {
 
 	/* Backend TLS (after STARTTLS) is up: continue the login. */
 	enum backend_result (*backend_tls_done)(struct session *s);
+
+	/*
+	 * Queues the command that ends a backend session which logged in
+	 * but may not be used (QUIT, LOGOUT), so that the backend sees an
+	 * orderly end rather than a dropped connection.
+	 */
+	void (*backend_logout)(struct session *s);
 
 	/* Tells the client how its login ended. */
 	void (*login_answer)(struct session *s, enum login_result r);

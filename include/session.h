@@ -84,11 +84,15 @@ struct session {
 	struct event timer;
 	struct timeval last_active; /* for the idle timeouts */
 	unsigned timeout_ms;	    /* idle limit of the current state */
+	struct timeval login_deadline; /* pre_authenticated_total_timeout
+					  after the accept */
 
 	unsigned bad_commands;
 	unsigned failed_logins;
 	char *user; /* login name once known (for logs and counters) */
-	bool user_counted;
+	bool user_counted;	/* holds a max_connections_per_user slot */
+	bool backend_logout;	/* waiting for a refused backend session to
+				   end (backend_logout()) */
 	bool ip_counted;
 	struct session_login *login;
 
@@ -173,6 +177,12 @@ int session_login(struct session *s);
 
 /* Called by the backend module when the backend login ended. */
 void session_backend_done(struct session *s, enum backend_result r);
+
+/*
+ * Called by the backend module when a backend session ended with
+ * backend_logout() has closed; the client may send commands again.
+ */
+void session_backend_logged_out(struct session *s);
 
 /*
  * The login name the client gave (USER, LOGIN, a SASL identity), for the

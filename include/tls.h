@@ -20,14 +20,14 @@
 void tls_init(void);
 
 /*
- * Builds c->server_ssl_ctx (when a certificate is configured) and each
- * enabled protocol's backend_ssl_ctx (when backend_tls is not none).
+ * Builds each enabled protocol's server_ssl_ctx (when a certificate is
+ * configured) and backend_ssl_ctx (when backend_tls is not none).
  * Writes "path:line: message" lines to errout and returns -1 on failure.
  */
 int tls_conf_setup(struct conf *c, FILE *errout);
 
-/* A new server-side SSL for a client connection, or NULL. */
-SSL *tls_server_new(const struct conf *c);
+/* A new server-side SSL for a client connection of protocol p, or NULL. */
+SSL *tls_server_new(const struct conf *c, enum proto_id p);
 
 /* A new client-side SSL for pc's backend, with SNI and name checks, or NULL. */
 SSL *tls_backend_new(const struct proto_conf *pc);

@@ -278,6 +278,37 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	session_backend_done(s, BACKEND_BROKEN);
 }
 
+/* After the logout: what the backend says (a BYE, +OK) is not wanted. */
+static void
+backend_logout_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	(void)arg;
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void
+backend_logout_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		session_backend_logged_out(arg);
+}
+
+void
+backend_logout(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->backend);
+
+	/* Whatever followed the login's OK (capabilities, say). */
+	evbuffer_drain(in, evbuffer_get_length(in));
+	s->proto->backend_logout(s);
+	bufferevent_setcb(s->backend, backend_logout_read_cb, NULL,
+	    backend_logout_event_cb, s);
+	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
+}
+
 /* Queues a PROXY v2 header naming the client; -1 if it cannot be built. */
 static int
 backend_proxy_header(struct session *s)

@@ -233,6 +233,10 @@ static const struct key keys[] = {
         0, LIMIT_MAX, F_UNLIMITED, NULL},
     {S_PROTO, "pre_authenticated_connection_timeout", p_duration,
         PO(pre_auth_timeout_ms), SEC_MS, HOUR_MS, 0, NULL},
+    {S_PROTO, "pre_authenticated_total_timeout", p_duration,
+        PO(pre_auth_total_ms), SEC_MS, HOUR_MS, 0, NULL},
+    {S_PROTO, "ipv6_prefix_length", p_uint, PO(ipv6_prefix_length), 1, 128, 0,
+        NULL},
     {S_PROTO, "authenticated_connection_timeout", p_duration,
         PO(auth_timeout_ms), SEC_MS, DAY_MS, 0, NULL},
     {S_PROTO, "max_command_size", p_cmdsize, PO(max_command_size), 0, 0, 0,
@@ -1625,6 +1629,8 @@ conf_defaults(struct loader *l)
 		pc->backend_timeout_ms = 30 * SEC_MS;
 		pc->max_connections_per_user = 16;
 		pc->pre_auth_timeout_ms = MIN_MS;
+		pc->pre_auth_total_ms = 3 * MIN_MS;
+		pc->ipv6_prefix_length = 64;
 		pc->auth_timeout_ms = 30 * MIN_MS;
 		pc->max_command_size = cmdsize[i].def;
 		pc->max_bad_commands = 10;
@@ -2777,8 +2783,9 @@ conf_free(struct conf *c)
 		if (pc->backend_ssl_ctx != NULL)
 			SSL_CTX_free(pc->backend_ssl_ctx);
 	}
-	if (c->server_ssl_ctx != NULL)
-		SSL_CTX_free(c->server_ssl_ctx);
+	for (i = 0; i < PROTO_COUNT; i++)
+		if (c->server_ssl_ctx[i] != NULL)
+			SSL_CTX_free(c->server_ssl_ctx[i]);
 	conf_free_policy(c);
 	free(c);
 }
@@ -3012,10 +3019,13 @@ dump_proto(const struct conf *c, enum proto_id p, FILE *out)
 	fmt_limit(pc->max_connections, ROW("MaxConnections"), sizeof(r->value));
 	fmt_limit(pc->max_connection_from_single_ip,
 	    ROW("MaxConnectionFromSingleIP"), sizeof(r->value));
+	SET("IPv6PrefixLength", "%u", pc->ipv6_prefix_length);
 	fmt_limit(pc->max_connections_per_user, ROW("MaxConnectionsPerUser"),
 	    sizeof(r->value));
 	fmt_timespan(pc->pre_auth_timeout_ms,
 	    ROW("PreAuthenticatedConnectionTimeout"), sizeof(r->value));
+	fmt_timespan(pc->pre_auth_total_ms,
+	    ROW("PreAuthenticatedTotalTimeout"), sizeof(r->value));
 	fmt_timespan(pc->auth_timeout_ms, ROW("AuthenticatedConnectionTimeout"),
 	    sizeof(r->value));
 	SET("MaxCommandSize", "%zu", pc->max_command_size);

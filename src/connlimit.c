@@ -122,22 +122,37 @@ connlimit_release(struct connlimit_table *t, const unsigned char *key,
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* The key of a client host: the protocol, then the address bytes. */
+/*
+ * The key of a client: the protocol, then the IPv4 address (4 bytes) or
+ * the IPv6 network, its address with the bits past the prefix cleared
+ * (16 bytes).  The lengths keep the two families apart.
+ */
 static size_t
 connlimit_ip_key(enum proto_id p, const struct sockaddr *sa,
-    unsigned char *key)
+    unsigned v6prefix, unsigned char *key)
 {
+	const struct in6_addr *a6;
+
 	key[0] = (unsigned char)p;
 	if (sa->sa_family == AF_INET) {
 		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 		return 5;
 	}
-	if (sa->sa_family == AF_INET6) {
-		memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr,
-		    16);
-		return 17;
+	if (sa->sa_family != AF_INET6)
+		return 1;
+	a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	/* An IPv4 client seen through a dual-stack socket or a PROXY
+	 * header is the same client as when it comes over IPv4. */
+	if (IN6_IS_ADDR_V4MAPPED(a6)) {
+		memcpy(key + 1, &a6->s6_addr[12], 4);
+		return 5;
 	}
-	return 1;
+	if (v6prefix == 0 || v6prefix > 128)
+		v6prefix = 128;
+	memcpy(key + 1, a6->s6_addr, 16);
+	for (unsigned bit = v6prefix; bit < 128; bit++)
+		key[1 + bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
+	return 17;
 }
 
 /* The key of a user: the protocol, then the name in lower case. */
@@ -154,10 +169,10 @@ connlimit_user_key(enum proto_id p, const char *user, unsigned char *key)
 
 enum connlimit_result
 connlimit_acquire_ip(enum proto_id p, const struct sockaddr *sa,
-    unsigned max_total, unsigned max_ip)
+    unsigned v6prefix, unsigned max_total, unsigned max_ip)
 {
 	unsigned char key[CONNLIMIT_KEYMAX];
-	size_t len = connlimit_ip_key(p, sa, key);
+	size_t len = connlimit_ip_key(p, sa, v6prefix, key);
 	unsigned prev;
 	enum connlimit_result r;
 
@@ -173,10 +188,11 @@ connlimit_acquire_ip(enum proto_id p, const struct sockaddr *sa,
 }
 
 void
-connlimit_release_ip(enum proto_id p, const struct sockaddr *sa)
+connlimit_release_ip(enum proto_id p, const struct sockaddr *sa,
+    unsigned v6prefix)
 {
 	unsigned char key[CONNLIMIT_KEYMAX];
-	size_t len = connlimit_ip_key(p, sa, key);
+	size_t len = connlimit_ip_key(p, sa, v6prefix, key);
 
 	connlimit_release(&by_ip, key, len);
 	atomic_fetch_sub(&totals[p], 1);

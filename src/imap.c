@@ -190,6 +190,8 @@ imap_bye(struct session *s, enum bye_reason reason)
 		[BYE_INTERNAL] = "* BYE [UNAVAILABLE] Internal error.\r\n",
 		[BYE_DISABLED] = "* BYE [UNAVAILABLE] Service disabled.\r\n",
 		[BYE_DENIED] = "* BYE Access denied.\r\n",
+		[BYE_LOGIN_TIME] = "* BYE Disconnected: too long without "
+				   "logging in.\r\n",
 	};
 
 	imap_reply(s, text[reason]);
@@ -1033,6 +1035,12 @@ imap_backend_tls_done(struct session *s)
 }
 
 static void
+imap_backend_logout(struct session *s)
+{
+	backend_printf(s, "A3 LOGOUT\r\n");
+}
+
+static void
 imap_login_answer(struct session *s, enum login_result r)
 {
 	struct imap_session *is = I(s);
@@ -1267,6 +1275,7 @@ const struct proto imap_proto = {
 	.backend_start = imap_backend_start,
 	.backend_input = imap_backend_input,
 	.backend_tls_done = imap_backend_tls_done,
+	.backend_logout = imap_backend_logout,
 	.login_answer = imap_login_answer,
 	.free = imap_free,
 	.answer_ok = imap_answer_ok,

@@ -117,6 +117,8 @@ pop3_bye(struct session *s, enum bye_reason reason)
 		[BYE_INTERNAL] = "-ERR [SYS/TEMP] Internal error.\r\n",
 		[BYE_DISABLED] = "-ERR [SYS/PERM] Service disabled.\r\n",
 		[BYE_DENIED] = "-ERR [AUTH] Access denied.\r\n",
+		[BYE_LOGIN_TIME] = "-ERR Disconnected: too long without "
+				   "logging in.\r\n",
 	};
 
 	pop3_reply(s, text[reason]);
@@ -802,6 +804,12 @@ pop3_backend_tls_done(struct session *s)
 }
 
 static void
+pop3_backend_logout(struct session *s)
+{
+	backend_printf(s, "QUIT\r\n");
+}
+
+static void
 pop3_login_answer(struct session *s, enum login_result r)
 {
 	struct pop3_session *ps = P(s);
@@ -979,6 +987,7 @@ const struct proto pop3_proto = {
 	.backend_start = pop3_backend_start,
 	.backend_input = pop3_backend_input,
 	.backend_tls_done = pop3_backend_tls_done,
+	.backend_logout = pop3_backend_logout,
 	.login_answer = pop3_login_answer,
 	.answer_ok = pop3_answer_ok,
 	.relay_log_start = pop3_relay_log_start,

@@ -95,19 +95,86 @@ session_touch(struct session *s)
 }
 
 /*
+ * The states before login in which a client, not the backend, is awaited:
+ * pre_authenticated_total_timeout bounds them together.  The
+ * idle timeout alone would let a client that sends a byte now and then
+ * hold its connection (and a place in the limits) forever.
+ */
+static bool
+session_before_login(const struct session *s)
+{
+	switch (s->state) {
+	case SESSION_PROXY:
+	case SESSION_TLS_ACCEPT:
+	case SESSION_PREAUTH:
+	case SESSION_STARTTLS:
+		return true;
+	case SESSION_BACKEND:
+	case SESSION_RELAY:
+	case SESSION_CLOSING:
+		break;
+	}
+	return false;
+}
+
+/* Milliseconds from now to the login deadline; negative once past. */
+static long long
+session_login_left(const struct session *s, const struct timeval *now)
+{
+	struct timeval d;
+
+	timersub(&s->login_deadline, now, &d);
+	return (long long)d.tv_sec * 1000 + d.tv_usec / 1000;
+}
+
+static void
+session_timer_arm(struct session *s, long long ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(&s->timer, &tv);
+}
+
+/*
  * One timer per session, armed once per state: activity only records the
  * time, and the timer re-arms itself for the rest of the period when it
  * finds the session was active.  That keeps the relay's hot path free of
- * timer re-insertions.
+ * timer re-insertions.  Before login it also wakes for the login deadline.
  */
 void
 session_set_timeout(struct session *s, unsigned ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	long long left = ms;
 
 	session_touch(s);
 	s->timeout_ms = ms;
-	evtimer_add(&s->timer, &tv);
+	if (session_before_login(s)) {
+		long long l = session_login_left(s, &s->last_active);
+
+		if (l < left)
+			left = l;
+	}
+	session_timer_arm(s, left);
+}
+
+/* pre_authenticated_total_timeout has passed without a login. */
+static void
+session_login_time_up(struct session *s)
+{
+	sesslog_close_error(s, "PreAuthTimeLimit");
+	if (s->state != SESSION_PREAUTH) {
+		/* In a handshake or a PROXY header a line of the protocol
+		 * would not be understood. */
+		session_close(s, "no login within the total pre-login time");
+		return;
+	}
+	s->proto->bye(s, BYE_LOGIN_TIME);
+	session_close_after_flush(s, "no login within the total pre-login "
+				     "time");
 }
 
 static void
@@ -129,6 +196,12 @@ session_timeout(struct session *s)
 		session_close_after_flush(s, "pre-auth timeout");
 		return;
 	case SESSION_BACKEND:
+		if (s->backend_logout) {
+			/* The client has its answer; the backend that does
+			 * not hang up after the logout is simply dropped. */
+			session_backend_logged_out(s);
+			return;
+		}
 		sesslog_error(s, "ProxyTimeout");
 		if (s->greq != NULL)
 			backend_set_failure(s, BACKEND_FAILURE_TIMEOUT,
@@ -171,10 +244,18 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	timersub(&now, &s->last_active, &idle);
 	idle_ms = (long long)idle.tv_sec * 1000 + idle.tv_usec / 1000;
 	left = (long long)s->timeout_ms - idle_ms;
-	if (left > 0) {
-		struct timeval tv = {left / 1000, (left % 1000) * 1000};
+	if (session_before_login(s)) {
+		long long l = session_login_left(s, &now);
 
-		evtimer_add(&s->timer, &tv);
+		if (l <= 0) {
+			session_login_time_up(s);
+			return;
+		}
+		if (left > 0 && l < left)
+			left = l;
+	}
+	if (left > 0) {
+		session_timer_arm(s, left);
 		return;
 	}
 	session_timeout(s);
@@ -238,7 +319,7 @@ session_set_user(struct session *s, const char *name, size_t len)
 bool
 session_tls_available(const struct session *s)
 {
-	return s->conf->server_ssl_ctx != NULL;
+	return s->conf->server_ssl_ctx[s->proto->id] != NULL;
 }
 
 int
@@ -318,7 +399,7 @@ session_close(struct session *s, const char *reason)
 		connlimit_release_user(s->proto->id, s->user);
 	if (s->ip_counted)
 		connlimit_release_ip(s->proto->id,
-		    (struct sockaddr *)&s->peer.sa);
+		    (struct sockaddr *)&s->peer.sa, s->pc->ipv6_prefix_length);
 	session_login_clear(s);
 	if (s->proto->free != NULL)
 		s->proto->free(s);
@@ -542,7 +623,7 @@ session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
 	bufferevent_setfd(s->client, -1);
 	bufferevent_free(s->client);
 	s->client = NULL;
-	if ((ssl = tls_server_new(s->conf)) == NULL) {
+	if ((ssl = tls_server_new(s->conf, s->proto->id)) == NULL) {
 		session_close(s, "cannot create a TLS session");
 		return;
 	}
@@ -620,24 +701,13 @@ session_login_refused(struct session *s, enum login_result r)
 	return 0;
 }
 
-/* The login goes on to the backend: the user limit, then connect. */
+/*
+ * The login goes on to the backend.  max_connections_per_user is not
+ * looked at yet: see session_user_slot().
+ */
 static int
 session_login_go(struct session *s)
 {
-	enum connlimit_result r;
-
-	r = connlimit_acquire_user(s->proto->id, s->user,
-	    s->pc->max_connections_per_user);
-	if (r != CONNLIMIT_OK) {
-		log_notice("%s: user %s: max_connections_per_user (%u) "
-		    "reached", session_tag(s), s->user,
-		    s->pc->max_connections_per_user);
-		session_login_clear(s);
-		s->proto->login_answer(s, LOGIN_IN_USE);
-		sesslog_login(s, LOGIN_IN_USE);
-		return 1;
-	}
-	s->user_counted = true;
 	session_set_state(s, SESSION_BACKEND);
 	bufferevent_disable(s->client, EV_READ);
 	session_set_timeout(s, s->pc->backend_timeout_ms);
@@ -752,11 +822,53 @@ session_login(struct session *s)
 	return 0;
 }
 
+/*
+ * Takes one of the user's max_connections_per_user slots once the backend
+ * has accepted the password, never before: a slot held by a login still
+ * being checked would let anyone who knows the name fill them all with
+ * wrong passwords (the backend delays each failure) and lock the user
+ * out.  Check and take are one step under connlimit's lock, so two logins
+ * accepted at once cannot both get the last slot.  Over the limit, the
+ * client is told so and the backend session is logged out politely;
+ * returns false then.
+ */
+static bool
+session_user_slot(struct session *s)
+{
+	if (connlimit_acquire_user(s->proto->id, s->user,
+	    s->pc->max_connections_per_user) == CONNLIMIT_OK) {
+		s->user_counted = true;
+		return true;
+	}
+	log_notice("%s: user %s: max_connections_per_user (%u) reached",
+	    session_tag(s), s->user, s->pc->max_connections_per_user);
+	session_login_clear(s);
+	s->proto->login_answer(s, LOGIN_IN_USE);
+	sesslog_login(s, LOGIN_IN_USE);
+	s->backend_logout = true;
+	session_set_timeout(s, SESSION_FLUSH_MS);
+	backend_logout(s);
+	return false;
+}
+
+void
+session_backend_logged_out(struct session *s)
+{
+	s->backend_logout = false;
+	backend_close(s);
+	session_resume_preauth(s);
+	/* The client may have sent more while the backend logged out. */
+	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+		s->proto->client_input(s);
+}
+
 void
 session_backend_done(struct session *s, enum backend_result r)
 {
 	switch (r) {
 	case BACKEND_LOGGED_IN:
+		if (!session_user_slot(s))
+			return;
 		log_info("%s: user %s logged in", session_tag(s), s->user);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_OK);
@@ -768,8 +880,6 @@ session_backend_done(struct session *s, enum backend_result r)
 		    session_tag(s), s->user);
 		backend_close(s);
 		session_login_clear(s);
-		connlimit_release_user(s->proto->id, s->user);
-		s->user_counted = false;
 		s->proto->login_answer(s, LOGIN_FAILED);
 		sesslog_login(s, LOGIN_FAILED);
 		if (++s->failed_logins >= s->pc->max_login_attempts) {
@@ -840,7 +950,8 @@ session_start(struct session *s)
 	evutil_socket_t fd = s->fd;
 
 	r = connlimit_acquire_ip(s->proto->id, (struct sockaddr *)&s->peer.sa,
-	    s->pc->max_connections, s->pc->max_connection_from_single_ip);
+	    s->pc->ipv6_prefix_length, s->pc->max_connections,
+	    s->pc->max_connection_from_single_ip);
 	s->ip_counted = r == CONNLIMIT_OK;
 	if (r != CONNLIMIT_OK) {
 		sesslog_close_error(s, "ConnectionLimitReached");
@@ -868,7 +979,7 @@ session_start(struct session *s)
 	s->denied = !session_policy_connect(s);
 
 	if (s->implicit_tls) {
-		SSL *ssl = tls_server_new(s->conf);
+		SSL *ssl = tls_server_new(s->conf, s->proto->id);
 
 		if (ssl == NULL) {
 			session_close(s, "no TLS context");
@@ -1052,6 +1163,13 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
 		netaddr_set(&s->local, (struct sockaddr *)&local, locallen);
 	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
+	event_base_gettimeofday_cached(w->base, &s->login_deadline);
+	s->login_deadline.tv_sec += s->pc->pre_auth_total_ms / 1000;
+	s->login_deadline.tv_usec += (s->pc->pre_auth_total_ms % 1000) * 1000;
+	if (s->login_deadline.tv_usec >= 1000000) {
+		s->login_deadline.tv_sec++;
+		s->login_deadline.tv_usec -= 1000000;
+	}
 	server_session_add(w, s);
 	sesslog_init(s);
 

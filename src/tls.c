@@ -171,9 +171,21 @@ tls_ctx_common(SSL_CTX *ctx, int min_version)
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
 
+/*
+ * The server context of protocol p.  Each protocol has its own, and with
+ * it its own session cache, ticket keys (random per context) and session
+ * id context: a session negotiated for IMAPS must not be resumed on POP3S,
+ * where it would skip a handshake that was never made for that service
+ * (the class of CVE-2013-4584).  A protocol's implicit TLS and STARTTLS
+ * listeners share one, since their settings are the same.
+ */
 static SSL_CTX *
-tls_server_ctx(const struct conf *c, FILE *errout)
+tls_server_ctx(const struct conf *c, enum proto_id p, FILE *errout)
 {
+	static const char *const sid_ctx[PROTO_COUNT] = {
+		[PROTO_POP3] = "postern-pop3",
+		[PROTO_IMAP] = "postern-imap",
+	};
 	const struct tls_conf *t = &c->tls;
 	char err[256];
 	SSL_CTX *ctx;
@@ -217,11 +229,12 @@ tls_server_ctx(const struct conf *c, FILE *errout)
 	}
 	/* Resumption: OpenSSL's internal cache (TLS 1.2 session ids) and
 	 * stateless tickets (TLS 1.3 and 1.2); both are per context, so a
-	 * reload starts a new cache, which is harmless. */
+	 * reload starts a new cache, which is harmless.  OpenSSL resumes a
+	 * session only under the session id context it was made in. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_sess_set_cache_size(ctx, 20480);
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"postern",
-	    7);
+	SSL_CTX_set_session_id_context(ctx,
+	    (const unsigned char *)sid_ctx[p], strlen(sid_ctx[p]));
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -266,13 +279,16 @@ tls_backend_ctx(const struct conf *c, const struct proto_conf *pc,
 int
 tls_conf_setup(struct conf *c, FILE *errout)
 {
-	if (c->tls.certificate != NULL && c->tls.private_key != NULL &&
-	    (c->server_ssl_ctx = tls_server_ctx(c, errout)) == NULL)
-		return -1;
 	for (int p = 0; p < PROTO_COUNT; p++) {
 		struct proto_conf *pc = &c->proto[p];
 
-		if (!pc->enabled || pc->backend_tls == BACKEND_TLS_NONE)
+		if (!pc->enabled)
+			continue;
+		if (c->tls.certificate != NULL && c->tls.private_key != NULL &&
+		    (c->server_ssl_ctx[p] = tls_server_ctx(c, p, errout)) ==
+			NULL)
+			return -1;
+		if (pc->backend_tls == BACKEND_TLS_NONE)
 			continue;
 		pc->backend_ssl_ctx = tls_backend_ctx(c, pc, p, errout);
 		if (pc->backend_ssl_ctx == NULL)
@@ -282,11 +298,11 @@ tls_conf_setup(struct conf *c, FILE *errout)
 }
 
 SSL *
-tls_server_new(const struct conf *c)
+tls_server_new(const struct conf *c, enum proto_id p)
 {
-	if (c->server_ssl_ctx == NULL)
+	if (c->server_ssl_ctx[p] == NULL)
 		return NULL;
-	return SSL_new(c->server_ssl_ctx);
+	return SSL_new(c->server_ssl_ctx[p]);
 }
 
 SSL *

@@ -273,7 +273,8 @@ Test(conf, defaults)
 	cr_expect_eq(c->tls.min_version, TLS1_2_VERSION);
 	cr_expect_null(c->tls.ciphers);
 	cr_expect_null(c->tls.ciphersuites);
-	cr_expect_null(c->server_ssl_ctx);
+	cr_expect_null(c->server_ssl_ctx[PROTO_POP3]);
+	cr_expect_null(c->server_ssl_ctx[PROTO_IMAP]);
 
 	p = &c->proto[PROTO_POP3];
 	cr_expect(p->enabled);
@@ -293,6 +294,8 @@ Test(conf, defaults)
 	cr_expect_eq(p->max_connection_from_single_ip, 0);
 	cr_expect_eq(p->max_connections_per_user, 16);
 	cr_expect_eq(p->pre_auth_timeout_ms, 60000);
+	cr_expect_eq(p->pre_auth_total_ms, 180000);
+	cr_expect_eq(p->ipv6_prefix_length, 64);
 	cr_expect_eq(p->auth_timeout_ms, 1800000);
 	cr_expect_eq(p->max_command_size, 512);
 	cr_expect_eq(p->max_bad_commands, 10);
@@ -363,6 +366,8 @@ Test(conf, every_key)
 	              "max_command_size = 1k\n"
 	              "max_bad_commands = 1000\n"
 	              "max_login_attempts = 100\n"
+	              "pre_authenticated_total_timeout = 90s\n"
+	              "ipv6_prefix_length = 48\n"
 	              "[imap]\n"
 	              "enabled = no\n"
 	              "backend = 192.0.2.7\n"
@@ -404,6 +409,8 @@ Test(conf, every_key)
 	cr_expect_eq(p->max_command_size, 1024);
 	cr_expect_eq(p->max_bad_commands, 1000);
 	cr_expect_eq(p->max_login_attempts, 100);
+	cr_expect_eq(p->pre_auth_total_ms, 90000);
+	cr_expect_eq(p->ipv6_prefix_length, 48);
 
 	i = &c->proto[PROTO_IMAP];
 	cr_expect_not(i->enabled);
@@ -826,6 +833,27 @@ Test(conf, value_errors_ranges)
 	    "(1024-16384)\n");
 }
 
+Test(conf, pre_login_time_and_ipv6_prefix_errors)
+{
+	expect_errors(NOTLS "pre_authenticated_total_timeout = 0\n"
+	                    "ipv6_prefix_length = 0\n"
+	                    "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
+	                    "ssl_bindings =\n"
+	                    "pre_authenticated_total_timeout = 01:00:01\n"
+	                    "ipv6_prefix_length = 129\n",
+	    ":5: [pop3] pre_authenticated_total_timeout: 0 is out of range "
+	    "(1s-1h)\n"
+	    ":6: [pop3] ipv6_prefix_length: 0 is out of range (1-128)\n"
+	    ":11: [imap] pre_authenticated_total_timeout: 01:00:01 is out of "
+	    "range (1s-1h)\n"
+	    ":12: [imap] ipv6_prefix_length: 129 is out of range (1-128)\n");
+	expect_errors(NOTLS "pre_authenticated_total_timeout = forever\n"
+	                    "ipv6_prefix_length = /64\n",
+	    ":5: [pop3] pre_authenticated_total_timeout: 'forever' is not a "
+	    "duration (as 30s, 500ms, 5m, 2h, 1d or hh:mm:ss)\n"
+	    ":6: [pop3] ipv6_prefix_length: '/64' is not a number\n");
+}
+
 Test(conf, enum_errors)
 {
 	expect_errors(NOTLS "[imap]\nenabled = no\nlogin_type = Kerberos\n"
@@ -1234,7 +1262,9 @@ Test(conf, dump_known_file)
 	            "unencrypted_or_tls_bindings = 127.0.0.1:143\n"
 	            "backend_tls = starttls\n"
 	            "pre_authenticated_connection_timeout = 1h\n"
-	            "authenticated_connection_timeout = 12:34:56\n");
+	            "authenticated_connection_timeout = 12:34:56\n"
+	            "pre_authenticated_total_timeout = 45s\n"
+	            "ipv6_prefix_length = 56\n");
 	char *out = dump(c);
 
 	cr_expect_str_eq(out,
@@ -1257,8 +1287,10 @@ Test(conf, dump_known_file)
 	    "BackendTimeout                    : 00:00:01.5000000\n"
 	    "MaxConnections                    : 500\n"
 	    "MaxConnectionFromSingleIP         : unlimited\n"
+	    "IPv6PrefixLength                  : 64\n"
 	    "MaxConnectionsPerUser             : 16\n"
 	    "PreAuthenticatedConnectionTimeout : 00:01:00\n"
+	    "PreAuthenticatedTotalTimeout      : 00:03:00\n"
 	    "AuthenticatedConnectionTimeout    : 1.00:00:00\n"
 	    "MaxCommandSize                    : 512\n"
 	    "MaxBadCommands                    : 10\n"
@@ -1292,8 +1324,10 @@ Test(conf, dump_known_file)
 	    "BackendTimeout                    : 00:00:30\n"
 	    "MaxConnections                    : unlimited\n"
 	    "MaxConnectionFromSingleIP         : unlimited\n"
+	    "IPv6PrefixLength                  : 56\n"
 	    "MaxConnectionsPerUser             : 16\n"
 	    "PreAuthenticatedConnectionTimeout : 01:00:00\n"
+	    "PreAuthenticatedTotalTimeout      : 00:00:45\n"
 	    "AuthenticatedConnectionTimeout    : 12:34:56\n"
 	    "MaxCommandSize                    : 10240\n"
 	    "MaxBadCommands                    : 10\n"
@@ -1395,9 +1429,9 @@ Test(conf, refcount_and_ssl_contexts)
 	struct conf *c = load_ok(NOTLS);
 
 	/* Another module fills these; the last unref frees them. */
-	c->server_ssl_ctx = SSL_CTX_new(TLS_server_method());
+	c->server_ssl_ctx[PROTO_IMAP] = SSL_CTX_new(TLS_server_method());
 	c->proto[PROTO_POP3].backend_ssl_ctx = SSL_CTX_new(TLS_client_method());
-	cr_assert_not_null(c->server_ssl_ctx);
+	cr_assert_not_null(c->server_ssl_ctx[PROTO_IMAP]);
 	cr_assert_eq(conf_ref(c), c);
 	cr_expect_eq(atomic_load(&c->refs), 2);
 	conf_unref(c);

@@ -1,6 +1,7 @@
 /*
  * tls: the relay's socket BIO and the hand-over of an SSL from a TLS
- * bufferevent, on a socket pair.
+ * bufferevent, on a socket pair; session resumption across protocols,
+ * with in-memory handshakes.
  */
 #include "config.h"
 
@@ -13,8 +14,12 @@
 
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
+#include "conf.h"
 #include "tls.h"
 
 static int sv[2];
@@ -140,4 +145,178 @@ Test(tls, plain_free_of_a_tls_bufferevent_closes_the_socket)
 	sv[0] = open("/dev/null", O_RDONLY); /* for teardown's close() */
 	SSL_CTX_free(ctx);
 	event_base_free(base);
+}
+
+/* --- resumption across protocols ----------------------------------------- */
+
+/* A configuration with both protocols and a fresh certificate. */
+static struct conf *
+resume_conf(void)
+{
+	char dir[] = "/tmp/test_tls.XXXXXX", cert[64], key[64], ini[64];
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	struct conf *c;
+	FILE *fp;
+
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_not_null(k);
+	cr_assert_not_null(x);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(ini, sizeof(ini), "%s/t.ini", dir);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, k);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
+	    MBSTRING_ASC, (const unsigned char *)"postern.test", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	cr_assert(X509_sign(x, k, EVP_sha256()) > 0);
+	cr_assert_not_null(fp = fopen(cert, "w"));
+	cr_assert(PEM_write_X509(fp, x));
+	fclose(fp);
+	cr_assert_not_null(fp = fopen(key, "w"));
+	cr_assert(PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL));
+	fclose(fp);
+	cr_assert_not_null(fp = fopen(ini, "w"));
+	fprintf(fp, "[pop3]\nbackend = 127.0.0.1\n[imap]\nbackend = 127.0.0.1\n"
+		    "[tls]\ncertificate = %s\nprivate_key = %s\n",
+	    cert, key);
+	fclose(fp);
+	c = conf_load(ini, stderr);
+	cr_assert_not_null(c);
+	cr_assert_eq(tls_conf_setup(c, stderr), 0);
+	unlink(cert);
+	unlink(key);
+	unlink(ini);
+	rmdir(dir);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return c;
+}
+
+static bool
+tls_want_more(SSL *ssl, int rc)
+{
+	int e = SSL_get_error(ssl, rc);
+
+	return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+}
+
+/*
+ * A client handshake with a postern server SSL of protocol p, offering
+ * sess (NULL: none).  Returns the client's session for a later offer, and
+ * in *reused whether the server resumed sess.
+ */
+static SSL_SESSION *
+handshake(struct conf *c, enum proto_id p, SSL_CTX *cctx, SSL_SESSION *sess,
+    bool *reused)
+{
+	SSL *cl = SSL_new(cctx), *srv = tls_server_new(c, p);
+	BIO *bc, *bs;
+	SSL_SESSION *got;
+	bool cdone = false, sdone = false;
+	char byte;
+
+	cr_assert_not_null(cl);
+	cr_assert_not_null(srv);
+	cr_assert_eq(BIO_new_bio_pair(&bc, 0, &bs, 0), 1);
+	SSL_set_bio(cl, bc, bc);
+	SSL_set_bio(srv, bs, bs);
+	SSL_set_connect_state(cl);
+	SSL_set_accept_state(srv);
+	if (sess != NULL)
+		cr_assert_eq(SSL_set_session(cl, sess), 1);
+	for (int i = 0; i < 50 && !(cdone && sdone); i++) {
+		int rc;
+
+		if (!cdone) {
+			rc = SSL_do_handshake(cl);
+			cdone = rc == 1;
+			cr_assert(cdone || tls_want_more(cl, rc),
+			    "client handshake failed");
+		}
+		if (!sdone) {
+			rc = SSL_do_handshake(srv);
+			sdone = rc == 1;
+			cr_assert(sdone || tls_want_more(srv, rc),
+			    "server handshake failed");
+		}
+	}
+	cr_assert(cdone && sdone);
+	/* TLS 1.3 tickets come after the handshake: a byte of data brings
+	 * them to the client. */
+	cr_assert_eq(SSL_write(srv, "x", 1), 1);
+	cr_assert_eq(SSL_read(cl, &byte, 1), 1);
+	*reused = SSL_session_reused(cl) == 1;
+	cr_assert_eq(*reused, SSL_session_reused(srv) == 1);
+	got = SSL_get1_session(cl);
+	cr_assert_not_null(got);
+	/* An SSL freed without close_notify drops its session from the
+	 * caches as broken; postern's session_close() sends one too. */
+	SSL_shutdown(cl);
+	SSL_shutdown(srv);
+	SSL_free(cl);
+	SSL_free(srv);
+	return got;
+}
+
+/* An IMAPS session resumes on IMAPS but never on POP3S, and back. */
+static void
+expect_resumption_within_protocol_only(int version, bool tickets)
+{
+	struct conf *c = resume_conf();
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	SSL_SESSION *imap, *other;
+	bool reused;
+
+	cr_assert_not_null(cctx);
+	SSL_CTX_set_min_proto_version(cctx, version);
+	SSL_CTX_set_max_proto_version(cctx, version);
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
+	if (!tickets)
+		SSL_CTX_set_options(cctx, SSL_OP_NO_TICKET);
+
+	imap = handshake(c, PROTO_IMAP, cctx, NULL, &reused);
+	cr_assert_not(reused);
+	cr_assert(SSL_SESSION_is_resumable(imap));
+	if (version == TLS1_2_VERSION)
+		cr_assert_eq(SSL_SESSION_has_ticket(imap) == 1, tickets);
+
+	other = handshake(c, PROTO_POP3, cctx, imap, &reused);
+	cr_expect_not(reused, "an IMAP session was resumed on POP3");
+	SSL_SESSION_free(other);
+
+	other = handshake(c, PROTO_IMAP, cctx, imap, &reused);
+	cr_expect(reused, "an IMAP session was not resumed on IMAP");
+	SSL_SESSION_free(other);
+	SSL_SESSION_free(imap);
+
+	/* And the other way round. */
+	other = handshake(c, PROTO_POP3, cctx, NULL, &reused);
+	imap = handshake(c, PROTO_IMAP, cctx, other, &reused);
+	cr_expect_not(reused, "a POP3 session was resumed on IMAP");
+	SSL_SESSION_free(imap);
+	SSL_SESSION_free(other);
+
+	SSL_CTX_free(cctx);
+	conf_unref(c);
+}
+
+Test(tls, tls13_ticket_resumes_only_on_its_own_protocol)
+{
+	expect_resumption_within_protocol_only(TLS1_3_VERSION, true);
+}
+
+Test(tls, tls12_ticket_resumes_only_on_its_own_protocol)
+{
+	expect_resumption_within_protocol_only(TLS1_2_VERSION, true);
+}
+
+Test(tls, tls12_session_id_resumes_only_on_its_own_protocol)
+{
+	expect_resumption_within_protocol_only(TLS1_2_VERSION, false);
 }
