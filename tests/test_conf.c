@@ -1880,6 +1880,9 @@ static const struct dump_key {
     {"MaxConnectionsPerUser", "proto", "max_connections_per_user", false},
     {"PreAuthenticatedConnectionTimeout", "proto",
         "pre_authenticated_connection_timeout", false},
+    {"PreAuthenticatedTotalTimeout", "proto",
+        "pre_authenticated_total_timeout", false},
+    {"IPv6PrefixLength", "proto", "ipv6_prefix_length", false},
     {"AuthenticatedConnectionTimeout", "proto",
         "authenticated_connection_timeout", false},
     {"MaxCommandSize", "proto", "max_command_size", false},
@@ -2130,6 +2133,8 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 		cr_expect_eq(
 		    x->max_connections_per_user, y->max_connections_per_user);
 		cr_expect_eq(x->pre_auth_timeout_ms, y->pre_auth_timeout_ms);
+		cr_expect_eq(x->pre_auth_total_ms, y->pre_auth_total_ms);
+		cr_expect_eq(x->ipv6_prefix_length, y->ipv6_prefix_length);
 		cr_expect_eq(x->auth_timeout_ms, y->auth_timeout_ms);
 		cr_expect_eq(x->max_command_size, y->max_command_size);
 		cr_expect_eq(x->max_bad_commands, y->max_bad_commands);
@@ -2226,6 +2231,8 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	    "max_connections = 500\nmax_connection_from_single_ip = 20\n"
 	    "max_connections_per_user = unlimited\n"
 	    "pre_authenticated_connection_timeout = 45s\n"
+	    "pre_authenticated_total_timeout = 150s\n"
+	    "ipv6_prefix_length = 56\n"
 	    "authenticated_connection_timeout = 12:34:56\n"
 	    "max_command_size = 1000\nmax_bad_commands = 7\n"
 	    "max_login_attempts = 2\n"
