@@ -110,6 +110,19 @@ class Client:
             return True
         return data == b""
 
+    def read_to_close(self):
+        """Everything until the peer closes (a reset counts as a close)."""
+        data = b""
+        try:
+            while True:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+        return data
+
     def close(self):
         self.sock.close()
 
@@ -232,7 +245,12 @@ def test_untrusted_proxy_header_is_refused(start_postern, haproxy_for):
     p = start_postern({"postern": {"trusted_proxies": "192.0.2.1"}})
     h = haproxy_for(p)
     c = Client(h.ports["imap"], "127.0.0.57")
-    assert c.closed_without_greeting()
+    # postern greets as soon as it accepts, and HAProxy's header may be
+    # read before or after the greeting went out: either way the
+    # connection ends with nothing after the greeting.
+    data = c.read_to_close()
+    assert data == b"" or (data.startswith(b"* OK") and
+                           data.count(b"\n") == 1), data
     c.close()
     p.wait_log(r"PROXY protocol header from an address that is not in "
                r"trusted_proxies")
