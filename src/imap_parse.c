@@ -1158,20 +1158,21 @@ imap_cframe_verb_end(struct imap_cframe *f, char *p)
 	}
 }
 
-/* Counts a command the server will answer with a tagged line. */
+/*
+ * Counts a command the server will answer with a tagged line.  A line
+ * without a tag gets an untagged BAD.  One whose tag the server finds
+ * invalid is counted all the same: a count too high only makes a refused
+ * literal wait longer, a count too low could take an earlier command's
+ * answer for the held one's.
+ */
 static void
 imap_cframe_count(struct imap_cframe *f)
 {
 	if (f->counted)
 		return;
 	f->counted = true;
-	/* A line without a valid tag gets an untagged BAD, if anything. */
-	if (f->taglen == 0)
-		return;
-	for (size_t i = 0; i < f->taglen; i++)
-		if (!imap_is_tag_char((unsigned char)f->tag[i]))
-			return;
-	f->pending++;
+	if (f->taglen > 0)
+		f->pending++;
 }
 
 /*

@@ -1909,9 +1909,23 @@ Test(imap, an_answer_to_an_earlier_command_of_the_same_tag_ends_no_hold)
 	    {'C', "c COMPRESS DEFLATE\r\n"},
 	    {'S', "c BAD\r\n"},
 	};
+	/* An 8-bit tag, which Dovecot takes: its answer counts too. */
+	static const struct step tag8[] = {
+	    {'C', "\xe9 NOOP\r\nb NOOP\r\nb APPEND INBOX {17}\r\n"},
+	    {'S', "\xe9 OK NOOP completed.\r\nb OK NOOP completed.\r\n"},
+	    {'S', "+ OK\r\n"},
+	    {'C', "zz X {99999999}\r\n\r\nc COMPRESS DEFLATE\r\n"},
+	    {'S', "b OK Append completed.\r\nc BAD\r\n"},
+	};
 	static struct sim got;
 
 	for (size_t chunk = 1; chunk <= 64; chunk += 63) {
+		sim_run(tag8, 5, 0, 0, chunk, &got);
+		cr_assert_eq(got.nev, 4);
+		cr_assert_str_eq(got.ev[2].verb, "append");
+		cr_assert_str_eq(got.ev[3].verb, "compress");
+		cr_assert_eq(got.passed, got.clen);
+
 		sim_run(st, 5, 0, 0, chunk, &got);
 		cr_assert_eq(got.nev, 3);
 		cr_assert_str_eq(got.ev[1].verb, "append");
