@@ -247,9 +247,10 @@ bool imap_caps_has(const char *caps, size_t len, const char *name);
 /*
  * Copies the backend's post-login capabilities into out without what
  * postern cannot relay while it follows the session: STARTTLS,
- * LOGINDISABLED, AUTH=, SASL-IR, LOGIN-REFERRALS, UNAUTHENTICATE (RFC 8437)
- * and COMPRESS= (RFC 4978: compression would hide the commands).  Returns
- * 0, or -1 if out is too small.
+ * LOGINDISABLED, AUTH=, SASL-IR, LOGIN-REFERRALS, UNAUTHENTICATE (RFC 8437),
+ * COMPRESS= (RFC 4978: compression would hide the commands), LITERAL+ and
+ * LITERAL- (RFC 7888: see the readers below).  Returns 0, or -1 if out is
+ * too small.
  */
 int imap_caps_filter(const char *caps, size_t len, char *out, size_t cap);
 
@@ -280,21 +281,45 @@ int imap_quote_astring(const char *val, size_t len, char *out, size_t cap,
 void imap_id_value(const char *val, size_t len, char *out, size_t cap);
 
 /*
- * After login: the framing that cuts the relayed bytes into commands and
- * answers for the protocol log.  Both framers are resumable byte machines
- * over whatever spans the relay hands them.  Literals ({n}, {n+}, {n-})
- * are skipped by their count in both directions, never copied or looked
- * into; only the start of a client command and of a tagged answer is
- * kept.
+ * After login: one reading of each direction, for the protocol log and for
+ * the compression guard alike (they cannot disagree: they are the same
+ * reading).  Both readers are resumable byte machines over whatever spans
+ * the relay hands them, and change bytes in place, never their number.
+ * Literal data is skipped by its count, never copied or looked into; only
+ * the start of a client command and of a tagged answer is kept.
+ *
+ * The client's reader follows the protocol as the server does:
+ * - a literal header "{n}" or "~{n}" counts only where a string may start
+ *   (after a space, "(", ")", a quoted string or literal data), never
+ *   inside an atom ("x{20}") or a quoted string;
+ * - a synchronising literal's bytes are literal data only after the
+ *   server's "+" (RFC 9051 section 7.5): after the line that announces one,
+ *   and after an IDLE (RFC 2177), the reader stops (IMAP_FRAME_HOLD) and
+ *   the relay holds the client's further bytes until the server answered,
+ *   with "+" or with the command's tagged answer (then they are a new
+ *   command);
+ * - a non-synchronising literal (RFC 7888 "{n+}") cannot be held: a server
+ *   that ends the command before its arguments (Dovecot's NOOP, an unknown
+ *   command) runs the literal's bytes as commands.  Its "+" becomes "X",
+ *   so that the server refuses the header and both ends read what follows
+ *   as commands; LITERAL+ and LITERAL- are not offered after login;
+ * - COMPRESS (RFC 4978) has the byte after its name changed to "X"
+ *   ("z COMPRESS DEFLATE" becomes "z COMPRESSXDEFLATE"), so that the
+ *   server answers it with a tagged BAD in its place in the stream and the
+ *   client goes on uncompressed, as RFC 4978 lets it.
+ * The server's reader finds tagged answers and continuation requests, and
+ * makes COMPRESS=, LITERAL+ and LITERAL- unknown in capability lists.
  */
 
-/* What a framer found in the bytes it was given. */
+/* What a reader found in the bytes it was given. */
 enum imap_frame {
-	IMAP_FRAME_MORE,	/* every byte consumed, nothing complete yet */
-	IMAP_FRAME_COMMAND,	/* a client command is complete */
-	IMAP_FRAME_DONE,	/* the client's DONE that ends an IDLE */
-	IMAP_FRAME_TAGGED,	/* a tagged server answer is complete */
-	IMAP_FRAME_CONTINUATION /* a server "+" line is complete */
+	IMAP_FRAME_MORE,	 /* every byte consumed, nothing complete yet */
+	IMAP_FRAME_COMMAND,	 /* a client command is complete */
+	IMAP_FRAME_DONE,	 /* the client's line that ends an IDLE */
+	IMAP_FRAME_HOLD,	 /* client: the bytes after *consumed wait for
+				    the server's answer (imap_cframe_answer) */
+	IMAP_FRAME_TAGGED,	 /* a tagged server answer is complete */
+	IMAP_FRAME_CONTINUATION	 /* a server "+" line is complete */
 };
 
 /* Room for the parameters of a command, for its row. */
@@ -303,26 +328,38 @@ enum imap_frame {
 #define IMAP_VERB_MAX 32
 /* Room for the start of a tagged answer, for its row. */
 #define IMAP_LINE_KEPT 200
-/* Enough of a line's end to hold "{18446744073709551615+}\r". */
+/* Enough of a line's end to hold " ~{18446744073709551615}\r". */
 #define IMAP_TAIL_KEPT 32
 
 /* The client's commands after login. */
 struct imap_cframe {
 	int state;
-	int lit;	  /* where a "{n}" at the line's end is */
+	int lit;	  /* where a literal header is */
 	uint64_t litn;	  /* its n so far */
 	uint64_t litleft; /* literal bytes still to skip */
+	bool sstart;	  /* a string may start at the next byte */
+	int hold;	  /* what the held line waits for */
+	bool held_answered; /* a tagged answer with the held tag came */
+	bool idling;	  /* the server accepted an IDLE: its end comes */
+	bool counted;	  /* this command is in pending */
+	bool logout;	  /* the last complete line was "tag LOGOUT": the
+			     backend's close that follows is the one the
+			     client asked for */
+	uint64_t pending; /* commands sent whose tagged answer is to come */
 	int mask;	  /* how much of the parameters may be kept */
 	bool masked;	  /* some was left out */
-	bool idle;	  /* an IDLE was sent: the next line is its DONE */
 	bool done;	  /* the last result is still here */
+	size_t refused;	  /* COMPRESS commands made unknown, so far */
+	size_t nonsync;	  /* "{n+}" headers refused, so far */
 	size_t taglen, verblen, paramslen;
 	uint64_t bytes; /* of the command, literals included */
 	/* After IMAP_FRAME_COMMAND or IMAP_FRAME_DONE: */
 	char tag[IMAP_TAG_MAX + 1];   /* for DONE, the tag of the IDLE */
 	char verb[IMAP_VERB_MAX];     /* "fetch", "uid+fetch", "done" */
-	char params[IMAP_PARAMS_KEPT + 8]; /* after the name; LOGIN masked */
-	char idletag[IMAP_TAG_MAX + 1];
+	char params[IMAP_PARAMS_KEPT + 8]; /* after the name; LOGIN masked;
+					      for DONE, a line that was not
+					      DONE */
+	char holdtag[IMAP_TAG_MAX + 1]; /* of the held command or IDLE */
 };
 
 /* Prepares f for the first command. */
@@ -330,25 +367,42 @@ void imap_cframe_init(struct imap_cframe *f);
 
 /*
  * Consumes buf[0..len) up to the end of one command (its line, with the
- * literals it announces and the lines that follow them); *consumed says
- * how far.  LOGIN's parameters become "*****" and AUTHENTICATE's keep only
- * the mechanism.  After a command named IDLE, the next line is taken as
- * its DONE (IMAP_FRAME_DONE) when it is one.
+ * literals it announces and the lines that follow them) or up to a hold;
+ * *consumed says how far, and the bytes up to there may be sent on.
+ * LOGIN's parameters become "*****" and AUTHENTICATE's keep only the
+ * mechanism.  COMPRESS and "{n+}" are changed in buf as said above.
  */
-enum imap_frame imap_cframe_feed(struct imap_cframe *f, const char *buf,
+enum imap_frame imap_cframe_feed(struct imap_cframe *f, char *buf,
     size_t len, size_t *consumed);
 
-/* The server refused the IDLE: the client's next line is a command. */
-void imap_cframe_idle_refused(struct imap_cframe *f);
+/*
+ * Tells f of a server answer (IMAP_FRAME_TAGGED with its tag, or
+ * IMAP_FRAME_CONTINUATION), which may end a hold.  Returns
+ * IMAP_FRAME_COMMAND when the answer refused a held literal: the held
+ * command is complete, as after imap_cframe_feed(); else IMAP_FRAME_MORE.
+ */
+enum imap_frame imap_cframe_answer(struct imap_cframe *f,
+    enum imap_frame kind, const char *tag);
+
+/* Whether f is between commands: nothing of the next one read yet. */
+bool imap_cframe_between(const struct imap_cframe *f);
 
 /* The server's answers after login. */
 struct imap_sframe {
-	int state;
-	int kind; /* of the current line */
+	int kind;	  /* of the current line */
+	int head;	  /* where in the line */
+	bool lits;	  /* the line may announce a literal */
+	bool whole;	  /* tail holds the line since it (or a literal)
+			     began */
+	size_t k;	  /* characters of a capability matched */
+	int cap;	  /* which capability */
+	size_t wlen;	  /* of word */
+	char word[12];	  /* the first word or the code's name, upper case */
 	uint64_t litleft;
 	size_t taillen;
 	char tail[IMAP_TAIL_KEPT];
 	bool done;
+	size_t hidden;	  /* capabilities made unknown, so far */
 	/* After IMAP_FRAME_TAGGED: the tag, the status, the line's start. */
 	char tag[IMAP_TAG_MAX + 1];
 	enum imap_status status;
@@ -362,48 +416,12 @@ void imap_sframe_init(struct imap_sframe *f);
 /*
  * Consumes buf[0..len) up to the end of one tagged answer or continuation
  * line; untagged lines (and the literals they announce) pass without a
- * result.  *consumed says how far.
+ * result.  A literal is announced only by an untagged response that is no
+ * status or capability response, where a string may start.  *consumed
+ * says how far.
  */
-enum imap_frame imap_sframe_feed(struct imap_sframe *f, const char *buf,
+enum imap_frame imap_sframe_feed(struct imap_sframe *f, char *buf,
     size_t len, size_t *consumed);
-
-/*
- * Keeps compression (RFC 4978) from starting after login, on the bytes
- * postern relays, without buffering them: the guard edits the bytes in
- * place, keeping their number, and remembers its place across calls.
- *
- * Client to backend: a COMPRESS command has the byte after its name
- * changed ("z COMPRESS DEFLATE" becomes "z COMPRESSXDEFLATE"), so that
- * the backend answers it with a tagged BAD in the right place of its
- * stream and the client goes on uncompressed, as RFC 4978 lets it.
- * Backend to client: in a "* CAPABILITY" line or a "[CAPABILITY ...]"
- * code, each COMPRESS= capability has its '=' changed to '-', which no
- * client knows.  Literals in either direction are skipped by count.
- *
- * The client's guard also says whether the last complete command was
- * LOGOUT, so that the backend's close that follows is known for the end
- * the client asked for.
- */
-struct imap_guard {
-	int state;
-	size_t k;	  /* characters of the word being matched */
-	uint64_t lit;	  /* announced literal size, while reading "{n}" */
-	uint64_t litleft; /* literal bytes still to pass */
-	bool litcand;	  /* the line so far ends in "{n}" or "{n+}" */
-	bool inbrace;	  /* reading the n of "{n}" */
-	bool caps;	  /* server: in the list of a capability line */
-	bool logout_name; /* client: the name being matched is LOGOUT */
-	bool logout;	  /* client: the last complete line was LOGOUT */
-};
-
-/* Prepares g for the first line of its direction. */
-void imap_guard_init(struct imap_guard *g);
-
-/* Client to backend; returns the number of commands changed. */
-size_t imap_guard_client(struct imap_guard *g, char *buf, size_t len);
-
-/* Backend to client; returns the number of capabilities changed. */
-size_t imap_guard_server(struct imap_guard *g, char *buf, size_t len);
 
 /* The IMAP4 protocol descriptor. */
 extern const struct proto imap_proto;

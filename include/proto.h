@@ -107,12 +107,14 @@ struct proto {
 	/*
 	 * Frames bytes from the client and returns how many it took: fewer
 	 * than len when the commands waiting for their answers fill the
-	 * ring, and the rest must wait for answers.
+	 * ring, and the rest must wait for answers.  NULL when relay_guard
+	 * frames the log itself.
 	 */
 	size_t (*relay_log_client)(struct session *s, const char *buf,
 	    size_t len);
 
-	/* Frames bytes from the backend, writing rows of answered commands. */
+	/* Frames bytes from the backend, writing rows of answered commands;
+	 * NULL when relay_guard frames the log itself. */
 	void (*relay_log_backend)(struct session *s, const char *buf,
 	    size_t len);
 
@@ -120,13 +122,21 @@ struct proto {
 	void (*relay_log_end)(struct session *s);
 
 	/*
-	 * Looks at relayed bytes before they are sent on, and may change
-	 * them in place (never their number): what the protocol must not
-	 * let through while postern follows the session, such as IMAP's
-	 * COMPRESS, and what it must know of, such as the client's logout
-	 * (s->client_logout).  NULL: the bytes pass untouched.
+	 * Reads every relayed byte, in order, once, before it is sent on,
+	 * and may change bytes in place (never their number): what the
+	 * protocol must not let through while postern follows the session,
+	 * such as IMAP's COMPRESS, and what it must know of, such as the
+	 * client's logout (s->client_logout).  It sees the bytes after
+	 * relay_log_client/relay_log_backend took them.  A guard that may
+	 * hold bytes back frames the log itself (s->log_framed, with those
+	 * two NULL), so that one reading serves both and no byte is read
+	 * twice.
+	 * Returns how many of the client's bytes may go on now: the rest
+	 * waits until bytes from the backend were read (an answer the
+	 * reading needs, or room in the log's ring); from the backend,
+	 * always len.  NULL: the bytes pass untouched.
 	 */
-	void (*relay_guard)(struct session *s, bool from_client, char *buf,
+	size_t (*relay_guard)(struct session *s, bool from_client, char *buf,
 	    size_t len);
 };
 

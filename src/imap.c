@@ -88,8 +88,10 @@ struct imap_session {
 	char *answer;  /* backend's refusal passed on, with its code */
 	char client_name[64];
 	char client_version[32];
-	struct imap_guard cguard; /* after login: client to backend */
-	struct imap_guard sguard; /* after login: backend to client */
+	/* After login: the one reading of each direction, for the guard
+	 * and the protocol log. */
+	struct imap_cframe cf;
+	struct imap_sframe sf;
 };
 
 #define I(s) ((struct imap_session *)(s))
@@ -1054,8 +1056,8 @@ imap_login_answer(struct session *s, enum login_result r)
 		else
 			session_printf(s, "%s OK Logged in.\r\n", tag);
 		imap_preauth_free(is);
-		imap_guard_init(&is->cguard);
-		imap_guard_init(&is->sguard);
+		imap_cframe_init(&is->cf);
+		imap_sframe_init(&is->sf);
 		break;
 	case LOGIN_FAILED:
 		if (is->answer != NULL)
@@ -1107,10 +1109,8 @@ imap_free(struct session *s)
 /* An IDLE that has not had its "+" yet. */
 #define IMAP_LOG_IDLE 0x1u
 
-/* The framing of a logged-in session. */
+/* The rows of a logged-in session; the reading is the session's. */
 struct imap_relaylog {
-	struct imap_cframe cf;
-	struct imap_sframe sf;
 	uint64_t rp; /* server bytes since the last answered command */
 	struct sesslog_ring ring;
 };
@@ -1131,41 +1131,25 @@ imap_relay_log_start(struct session *s)
 
 	if (rl == NULL)
 		return -1;
-	imap_cframe_init(&rl->cf);
-	imap_sframe_init(&rl->sf);
 	s->log->relay = rl;
 	return 0;
 }
 
-static size_t
-imap_relay_log_client(struct session *s, const char *buf, size_t len)
+/* A command (or an IDLE's end) is complete in cf: its row waits. */
+static void
+imap_relay_log_push(struct imap_relaylog *rl, const struct imap_cframe *cf,
+    enum imap_frame r)
 {
-	struct imap_relaylog *rl = s->log->relay;
-	size_t off = 0, n;
+	struct sesslog_cmd *c = sesslog_ring_push(&rl->ring);
 
-	while (off < len) {
-		struct sesslog_cmd *c;
-		enum imap_frame r;
-
-		/* Full: the next command waits until answers make room. */
-		if ((rl->cf.done || rl->cf.bytes == 0) &&
-		    sesslog_ring_full(&rl->ring))
-			break;
-		r = imap_cframe_feed(&rl->cf, buf + off, len - off, &n);
-		off += n;
-		if (r == IMAP_FRAME_MORE)
-			continue;
-		c = sesslog_ring_push(&rl->ring);
-		clock_gettime(CLOCK_MONOTONIC, &c->t0);
-		c->rq = rl->cf.bytes;
-		snprintf(c->key, sizeof(c->key), "%s", rl->cf.tag);
-		snprintf(c->cmd, sizeof(c->cmd), "%s",
-		    rl->cf.verb[0] != '\0' ? rl->cf.verb : "InvalidCommand");
-		snprintf(c->params, sizeof(c->params), "%s", rl->cf.params);
-		if (r == IMAP_FRAME_COMMAND && strcmp(rl->cf.verb, "idle") == 0)
-			c->flags |= IMAP_LOG_IDLE;
-	}
-	return off;
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	c->rq = cf->bytes;
+	snprintf(c->key, sizeof(c->key), "%s", cf->tag);
+	snprintf(c->cmd, sizeof(c->cmd), "%s",
+	    cf->verb[0] != '\0' ? cf->verb : "InvalidCommand");
+	snprintf(c->params, sizeof(c->params), "%s", cf->params);
+	if (r == IMAP_FRAME_COMMAND && strcmp(cf->verb, "idle") == 0)
+		c->flags |= IMAP_LOG_IDLE;
 }
 
 /* The command answered now: the oldest one waiting with that tag. */
@@ -1184,42 +1168,30 @@ imap_relay_log_find(struct imap_relaylog *rl, const char *tag, bool idle)
 	return NULL;
 }
 
+/* Writes the row of the command a server line answered, if any. */
 static void
-imap_relay_log_backend(struct session *s, const char *buf, size_t len)
+imap_relay_log_answer(struct session *s, struct imap_relaylog *rl,
+    enum imap_frame r, const struct imap_sframe *sf)
 {
-	struct imap_relaylog *rl = s->log->relay;
-	size_t off = 0, n;
+	struct sesslog_cmd *c;
+	const char *res = "ok";
 
-	while (off < len) {
-		struct sesslog_cmd *c;
-		enum imap_frame r;
-		const char *res = "ok";
-
-		r = imap_sframe_feed(&rl->sf, buf + off, len - off, &n);
-		off += n;
-		rl->rp += n;
-		if (r == IMAP_FRAME_TAGGED) {
-			c = imap_relay_log_find(rl, rl->sf.tag, false);
-			if (c == NULL)
-				continue;
-			/* A refused IDLE: no DONE will come. */
-			if (c->flags & IMAP_LOG_IDLE)
-				imap_cframe_idle_refused(&rl->cf);
-			if (rl->sf.status != IMAP_STATUS_OK)
-				res = rl->sf.line;
-		} else if (r == IMAP_FRAME_CONTINUATION) {
-			/* RFC 2177: "+ idling" is the answer to IDLE; other
-			 * continuations belong to the command still coming. */
-			if ((c = imap_relay_log_find(rl, NULL, true)) == NULL)
-				continue;
-		} else
-			continue;
-		c->flags &= ~IMAP_LOG_IDLE;
-		sesslog_row(s, c, rl->rp, res);
-		rl->rp = 0;
-		c->done = true;
-		sesslog_ring_pop_done(&rl->ring);
+	if (r == IMAP_FRAME_TAGGED) {
+		if ((c = imap_relay_log_find(rl, sf->tag, false)) == NULL)
+			return;
+		if (sf->status != IMAP_STATUS_OK)
+			res = sf->line;
+	} else {
+		/* RFC 2177: "+ idling" is the answer to IDLE; other
+		 * continuations belong to the command still coming. */
+		if ((c = imap_relay_log_find(rl, NULL, true)) == NULL)
+			return;
 	}
+	c->flags &= ~IMAP_LOG_IDLE;
+	sesslog_row(s, c, rl->rp, res);
+	rl->rp = 0;
+	c->done = true;
+	sesslog_ring_pop_done(&rl->ring);
 }
 
 static void
@@ -1242,26 +1214,85 @@ imap_relay_log_end(struct session *s)
 }
 
 /*
- * RFC 4978 compression would hide the rest of the session from the
- * protocol log and from any later check; the backend's offer of it is
- * hidden and a client's COMPRESS is turned into a command the backend
- * refuses, in its place in the stream.
+ * The client's bytes after login, read once for the guard and the log.
+ * Returns how many may go on now: fewer than len when a line waits for
+ * the server's answer (a synchronising literal, an IDLE), or when the
+ * commands waiting for answers fill the log's ring.
  */
-static void
-imap_relay_guard(struct session *s, bool from_client, char *buf, size_t len)
+static size_t
+imap_relay_client(struct session *s, char *buf, size_t len)
 {
 	struct imap_session *is = I(s);
-	size_t n;
+	struct imap_relaylog *rl = s->log_framed ? s->log->relay : NULL;
+	size_t off = 0, n, refused = is->cf.refused, nonsync = is->cf.nonsync;
 
-	if (from_client) {
-		n = imap_guard_client(&is->cguard, buf, len);
-		if (n > 0)
-			log_info("%s: COMPRESS refused: postern relays the "
-				 "session uncompressed",
-			    session_tag(s));
-		s->client_logout = is->cguard.logout;
-	} else
-		(void)imap_guard_server(&is->sguard, buf, len);
+	while (off < len) {
+		enum imap_frame r;
+
+		/* Full: the next command waits until answers make room. */
+		if (rl != NULL && imap_cframe_between(&is->cf) &&
+		    sesslog_ring_full(&rl->ring))
+			break;
+		r = imap_cframe_feed(&is->cf, buf + off, len - off, &n);
+		off += n;
+		if (r == IMAP_FRAME_HOLD)
+			break;
+		if (rl != NULL && r != IMAP_FRAME_MORE)
+			imap_relay_log_push(rl, &is->cf, r);
+	}
+	s->client_logout = is->cf.logout;
+	if (is->cf.refused > refused)
+		log_info("%s: COMPRESS refused: postern relays the session "
+			 "uncompressed",
+		    session_tag(s));
+	if (is->cf.nonsync > nonsync)
+		log_info("%s: a non-synchronising literal refused: postern "
+			 "does not offer LITERAL+ after login",
+		    session_tag(s));
+	return off;
+}
+
+/* The backend's bytes after login: answers may end a hold. */
+static void
+imap_relay_backend(struct session *s, char *buf, size_t len)
+{
+	struct imap_session *is = I(s);
+	struct imap_relaylog *rl = s->log_framed ? s->log->relay : NULL;
+	size_t off = 0, n;
+
+	while (off < len) {
+		enum imap_frame r;
+
+		r = imap_sframe_feed(&is->sf, buf + off, len - off, &n);
+		off += n;
+		if (rl != NULL)
+			rl->rp += n;
+		if (r == IMAP_FRAME_MORE)
+			continue;
+		/* A refused literal ended its command: its row comes
+		 * before the answer that ends it. */
+		if (imap_cframe_answer(&is->cf, r, is->sf.tag) ==
+			IMAP_FRAME_COMMAND &&
+		    rl != NULL)
+			imap_relay_log_push(rl, &is->cf, IMAP_FRAME_COMMAND);
+		if (rl != NULL)
+			imap_relay_log_answer(s, rl, r, &is->sf);
+	}
+}
+
+/*
+ * Every relayed byte after login passes here, logged or not: the reading
+ * that frames the log is the one that keeps compression from starting
+ * (RFC 4978 would hide the rest of the session from the log and from any
+ * later check) and decides where literal data is.
+ */
+static size_t
+imap_relay_guard(struct session *s, bool from_client, char *buf, size_t len)
+{
+	if (from_client)
+		return imap_relay_client(s, buf, len);
+	imap_relay_backend(s, buf, len);
+	return len;
 }
 
 const struct proto imap_proto = {
@@ -1280,8 +1311,6 @@ const struct proto imap_proto = {
 	.free = imap_free,
 	.answer_ok = imap_answer_ok,
 	.relay_log_start = imap_relay_log_start,
-	.relay_log_client = imap_relay_log_client,
-	.relay_log_backend = imap_relay_log_backend,
 	.relay_log_end = imap_relay_log_end,
 	.relay_guard = imap_relay_guard,
 };

@@ -866,8 +866,10 @@ imap_caps_has(const char *caps, size_t len, const char *name)
 static bool
 imap_cap_relayable(const char *c, size_t n)
 {
+	/* LITERAL+ and LITERAL-: the readers after login refuse "{n+}". */
 	static const char *const drop[] = {"STARTTLS", "LOGINDISABLED",
-	    "SASL-IR", "LOGIN-REFERRALS", "UNAUTHENTICATE"};
+	    "SASL-IR", "LOGIN-REFERRALS", "UNAUTHENTICATE", "LITERAL+",
+	    "LITERAL-"};
 
 	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
 		if (imap_word_is(c, n, drop[i]))
@@ -1014,24 +1016,61 @@ imap_id_value(const char *val, size_t len, char *out, size_t cap)
 	out[o] = '\0';
 }
 
-/* --- after login: framing for the protocol log --------------------------- */
+/* --- after login: one reading of each direction ------------------------- */
+
+/*
+ * The client's stream is read once, by one machine, for the protocol log
+ * and for the compression guard alike.  Where a literal is and whether its
+ * bytes are literal data is decided as the server decides it:
+ *
+ * - A literal header "{n}" (or "~{n}", RFC 3516 literal8) counts only where
+ *   a string may start: after a space, "(" or ")", after a quoted string or
+ *   literal data (the server's parser needs no space there), never inside
+ *   an atom ("x{20}") or a quoted string.
+ * - A synchronising literal is literal data only once the server answered
+ *   "+" (RFC 9051 section 7.5); a server that refused the command first
+ *   (tagged NO/BAD, or OK from a command that never reads its arguments,
+ *   as Dovecot's NOOP) reads the next bytes as a new command.  The reader
+ *   stops after such a line (IMAP_FRAME_HOLD) until the answer came.
+ * - A non-synchronising literal (RFC 7888 "{n+}", LITERAL+ and LITERAL-)
+ *   cannot wait for an answer: its data follows at once, and a server that
+ *   ended the command early (Dovecot does, for NOOP or an unknown command)
+ *   runs that data as commands.  postern does not offer LITERAL+ or
+ *   LITERAL- after login and turns the "+" into "X", so that the server
+ *   refuses the header and both ends read the bytes that follow as
+ *   commands.
+ * - After IDLE (RFC 2177) the server's "+" makes the next line the end of
+ *   the IDLE, whatever it says; a tagged answer makes it a command.
+ */
 
 /* Where a client command is. */
 enum {
 	IMAP_CF_TAG,
 	IMAP_CF_VERB,
 	IMAP_CF_VERB2, /* the command after "UID " */
-	IMAP_CF_PARAMS,
-	IMAP_CF_LITERAL
+	IMAP_CF_ARGS,
+	IMAP_CF_QUOTED,
+	IMAP_CF_QESC,	/* after a backslash in a quoted string */
+	IMAP_CF_LITERAL,
+	IMAP_CF_HOLD,	/* waiting for the server's answer */
+	IMAP_CF_IDLE	/* the line that ends an IDLE */
 };
 
-/* Where a "{n}" that may end the line is. */
+/* Where a literal header is. */
 enum {
 	IMAP_LIT_NONE,
+	IMAP_LIT_TILDE,	 /* "~" where a string may start */
 	IMAP_LIT_OPEN,	 /* "{" */
 	IMAP_LIT_DIGITS, /* "{1" */
-	IMAP_LIT_PLUS,	 /* "{1+" or "{1-" (RFC 7888) */
-	IMAP_LIT_CLOSED	 /* "{1}", "{1+}" */
+	IMAP_LIT_CLOSED, /* "{1}" */
+	IMAP_LIT_CR	 /* "{1}\r" */
+};
+
+/* What a held line waits for. */
+enum {
+	IMAP_HOLD_NONE,
+	IMAP_HOLD_LITERAL, /* "+": literal data; tagged: a new command */
+	IMAP_HOLD_IDLE	   /* "+": the IDLE's end; tagged: a new command */
 };
 
 /* How much of a command's parameters its row may show. */
@@ -1041,36 +1080,6 @@ enum {
 	IMAP_MASK_AFTER_WORD /* AUTHENTICATE: an initial response */
 };
 
-/* Follows the bytes of a line for a "{n}" right before its end. */
-static int
-imap_lit_step(int st, uint64_t *n, char c)
-{
-	switch (c) {
-	case '{':
-		*n = 0;
-		return IMAP_LIT_OPEN;
-	case '}':
-		return st == IMAP_LIT_DIGITS || st == IMAP_LIT_PLUS ?
-		    IMAP_LIT_CLOSED :
-		    IMAP_LIT_NONE;
-	case '+':
-	case '-':
-		return st == IMAP_LIT_DIGITS ? IMAP_LIT_PLUS : IMAP_LIT_NONE;
-	case '\r':
-		return st == IMAP_LIT_CLOSED ? IMAP_LIT_CLOSED : IMAP_LIT_NONE;
-	default:
-		if (c >= '0' && c <= '9' &&
-		    (st == IMAP_LIT_OPEN || st == IMAP_LIT_DIGITS)) {
-			/* A count beyond any real literal is not one. */
-			if (*n > (UINT64_C(1) << 60) / 10)
-				return IMAP_LIT_NONE;
-			*n = *n * 10 + (uint64_t)(c - '0');
-			return IMAP_LIT_DIGITS;
-		}
-		return IMAP_LIT_NONE;
-	}
-}
-
 void
 imap_cframe_init(struct imap_cframe *f)
 {
@@ -1078,19 +1087,17 @@ imap_cframe_init(struct imap_cframe *f)
 	f->state = IMAP_CF_TAG;
 }
 
-void
-imap_cframe_idle_refused(struct imap_cframe *f)
-{
-	f->idle = false;
-}
-
-/* Starts a new command, keeping what the previous one left (IDLE). */
+/* Starts a new command, keeping what outlives one (holds, counts). */
 static void
 imap_cframe_next(struct imap_cframe *f)
 {
-	f->state = IMAP_CF_TAG;
+	if (f->hold == IMAP_HOLD_IDLE)
+		f->state = IMAP_CF_HOLD;
+	else
+		f->state = f->idling ? IMAP_CF_IDLE : IMAP_CF_TAG;
 	f->lit = IMAP_LIT_NONE;
 	f->litn = f->litleft = 0;
+	f->sstart = f->counted = false;
 	f->mask = IMAP_MASK_NONE;
 	f->masked = false;
 	f->done = false;
@@ -1109,9 +1116,10 @@ imap_cframe_verb_char(struct imap_cframe *f, char c)
 
 /* The command name is complete: decide what its parameters may show. */
 static void
-imap_cframe_params_start(struct imap_cframe *f)
+imap_cframe_args_start(struct imap_cframe *f)
 {
-	f->state = IMAP_CF_PARAMS;
+	f->state = IMAP_CF_ARGS;
+	f->sstart = true;
 	if (strcmp(f->verb, "login") == 0)
 		f->mask = IMAP_MASK_ALL;
 	else if (strcmp(f->verb, "authenticate") == 0)
@@ -1134,108 +1142,314 @@ imap_cframe_param_char(struct imap_cframe *f, char c)
 		f->params[f->paramslen++] = c;
 }
 
+/*
+ * The end of the command name at *p (a space or CR).  RFC 4978
+ * compression would hide the rest of the session from the log and from
+ * this reader: the byte after COMPRESS becomes "X", so that the server
+ * answers an unknown command with a tagged BAD in its place in the
+ * stream, and the client goes on uncompressed as RFC 4978 lets it.
+ */
+static void
+imap_cframe_verb_end(struct imap_cframe *f, char *p)
+{
+	if (strcmp(f->verb, "compress") == 0) {
+		*p = 'X';
+		f->refused++;
+	}
+}
+
+/*
+ * Counts a command the server will answer with a tagged line.  A line
+ * without a tag gets an untagged BAD.  One whose tag the server finds
+ * invalid is counted all the same: a count too high only makes a refused
+ * literal wait longer, a count too low could take an earlier command's
+ * answer for the held one's.
+ */
+static void
+imap_cframe_count(struct imap_cframe *f)
+{
+	if (f->counted)
+		return;
+	f->counted = true;
+	if (f->taglen > 0)
+		f->pending++;
+}
+
+/*
+ * One byte of the arguments outside quoted strings and literal data, at
+ * *p: follows literal headers and where a string may start.
+ */
+static void
+imap_cframe_arg(struct imap_cframe *f, char *p)
+{
+	char c = *p;
+
+	switch (f->lit) {
+	case IMAP_LIT_TILDE:
+		if (c == '{') {
+			f->lit = IMAP_LIT_OPEN;
+			f->litn = 0;
+			return;
+		}
+		break;
+	case IMAP_LIT_OPEN:
+	case IMAP_LIT_DIGITS:
+		if (c >= '0' && c <= '9') {
+			/* A count no server takes is text. */
+			if (f->litn > (UINT64_MAX - 9) / 10)
+				break;
+			f->litn = f->litn * 10 + (uint64_t)(c - '0');
+			f->lit = IMAP_LIT_DIGITS;
+			return;
+		}
+		if (f->lit == IMAP_LIT_DIGITS && c == '}') {
+			f->lit = IMAP_LIT_CLOSED;
+			return;
+		}
+		if (f->lit == IMAP_LIT_DIGITS && c == '+') {
+			/* RFC 7888 "{n+}": see above. */
+			*p = 'X';
+			f->nonsync++;
+		}
+		break;
+	case IMAP_LIT_CLOSED:
+		if (c == '\r') {
+			f->lit = IMAP_LIT_CR;
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	f->lit = IMAP_LIT_NONE;
+	if (f->sstart) {
+		f->sstart = false;
+		if (c == '"') {
+			f->state = IMAP_CF_QUOTED;
+			return;
+		}
+		if (c == '{') {
+			f->lit = IMAP_LIT_OPEN;
+			f->litn = 0;
+			return;
+		}
+		if (c == '~') {
+			f->lit = IMAP_LIT_TILDE;
+			return;
+		}
+	}
+	f->sstart = c == ' ' || c == '(' || c == ')';
+}
+
 /* The line ended and no literal follows: the command is complete. */
 static enum imap_frame
 imap_cframe_complete(struct imap_cframe *f)
 {
-	bool was_idle = f->idle;
-
 	f->params[f->paramslen] = '\0';
 	if (f->masked)
 		snprintf(f->params + f->paramslen,
 		    sizeof(f->params) - f->paramslen, "%s*****",
 		    f->paramslen > 0 ? " " : "");
 	f->done = true;
-	f->idle = false;
-	if (was_idle && f->verblen == 0 && f->taglen == 4 &&
-	    strcasecmp(f->tag, "DONE") == 0) {
-		/* RFC 2177: DONE ends the IDLE, whose tag its answer has. */
-		memcpy(f->tag, f->idletag, sizeof(f->tag));
-		snprintf(f->verb, sizeof(f->verb), "done");
-		return IMAP_FRAME_DONE;
-	}
-	if (strcmp(f->verb, "idle") == 0) {
-		f->idle = true;
-		memcpy(f->idletag, f->tag, sizeof(f->idletag));
-	}
+	f->state = IMAP_CF_TAG;
 	return IMAP_FRAME_COMMAND;
 }
 
+/* A line ended (its LF was the last byte taken). */
+static enum imap_frame
+imap_cframe_eol(struct imap_cframe *f)
+{
+	bool header = f->state == IMAP_CF_ARGS &&
+	    (f->lit == IMAP_LIT_CLOSED || f->lit == IMAP_LIT_CR);
+
+	imap_cframe_count(f);
+	f->logout = f->state == IMAP_CF_VERB && strcmp(f->verb, "logout") == 0;
+	f->lit = IMAP_LIT_NONE;
+	/* RFC 2177: the server's answer says what the next line is. */
+	if (strcmp(f->verb, "idle") == 0) {
+		f->hold = IMAP_HOLD_IDLE;
+		f->held_answered = false;
+		memcpy(f->holdtag, f->tag, sizeof(f->holdtag));
+		return imap_cframe_complete(f);
+	}
+	if (header) {
+		f->hold = IMAP_HOLD_LITERAL;
+		f->held_answered = false;
+		memcpy(f->holdtag, f->tag, sizeof(f->holdtag));
+		f->state = IMAP_CF_HOLD;
+		return IMAP_FRAME_HOLD;
+	}
+	return imap_cframe_complete(f);
+}
+
+/* The line after an accepted IDLE is complete: it ended the IDLE. */
+static enum imap_frame
+imap_cframe_idle_end(struct imap_cframe *f)
+{
+	bool done;
+
+	f->params[f->paramslen] = '\0';
+	done = strcasecmp(f->params, "DONE") == 0;
+	f->idling = false;
+	f->logout = false;
+	f->done = true;
+	f->state = IMAP_CF_TAG;
+	/* RFC 2177: DONE ends the IDLE, whose tag its answer has; any
+	 * other line ends it too, with a BAD, and is kept for the row. */
+	memcpy(f->tag, f->holdtag, sizeof(f->tag));
+	f->taglen = strlen(f->tag);
+	snprintf(f->verb, sizeof(f->verb), "done");
+	if (done) {
+		f->params[0] = '\0';
+		f->paramslen = 0;
+	}
+	return IMAP_FRAME_DONE;
+}
+
 enum imap_frame
-imap_cframe_feed(struct imap_cframe *f, const char *buf, size_t len,
+imap_cframe_feed(struct imap_cframe *f, char *buf, size_t len,
     size_t *consumed)
 {
 	size_t i = 0;
 
 	if (f->done)
 		imap_cframe_next(f);
-	while (i < len) {
+	while (i < len || f->state == IMAP_CF_HOLD) {
 		char c;
 
-		if (f->state == IMAP_CF_LITERAL) {
+		switch (f->state) {
+		case IMAP_CF_HOLD:
+			*consumed = i;
+			return IMAP_FRAME_HOLD;
+		case IMAP_CF_LITERAL: {
 			/* Skipped by count: literal data is never looked at. */
 			uint64_t n = len - i < f->litleft ? len - i : f->litleft;
 
 			i += (size_t)n;
 			f->bytes += n;
 			f->litleft -= n;
-			if (f->litleft == 0)
-				f->state = IMAP_CF_PARAMS;
+			if (f->litleft == 0) {
+				f->state = IMAP_CF_ARGS;
+				f->sstart = true;
+			}
 			continue;
+		}
+		default:
+			break;
 		}
 		c = buf[i++];
 		f->bytes++;
 		if (c == '\n') {
-			if (f->lit == IMAP_LIT_CLOSED) {
-				/* The line goes on after the literal. */
-				if (f->state != IMAP_CF_PARAMS)
-					imap_cframe_params_start(f);
-				f->lit = IMAP_LIT_NONE;
-				if (f->litn > 0) {
-					f->litleft = f->litn;
-					f->state = IMAP_CF_LITERAL;
-				}
-				continue;
-			}
 			*consumed = i;
-			return imap_cframe_complete(f);
+			if (f->state == IMAP_CF_IDLE)
+				return imap_cframe_idle_end(f);
+			return imap_cframe_eol(f);
 		}
-		f->lit = imap_lit_step(f->lit, &f->litn, c);
 		switch (f->state) {
 		case IMAP_CF_TAG:
-			if (c == ' ') {
+			if (c == ' ')
 				f->state = IMAP_CF_VERB;
-				break;
-			}
-			if (c != '\r' && f->taglen < IMAP_TAG_MAX)
+			else if (c != '\r' && f->taglen < IMAP_TAG_MAX) {
 				f->tag[f->taglen++] = c;
-			f->tag[f->taglen] = '\0';
+				f->tag[f->taglen] = '\0';
+			}
 			break;
 		case IMAP_CF_VERB:
-			if (c == ' ') {
-				if (strcmp(f->verb, "uid") == 0) {
+		case IMAP_CF_VERB2:
+			if (c == ' ' || c == '\r') {
+				imap_cframe_verb_end(f, buf + i - 1);
+				if (c == '\r')
+					break;
+				if (f->state == IMAP_CF_VERB &&
+				    strcmp(f->verb, "uid") == 0) {
 					imap_cframe_verb_char(f, '+');
 					f->state = IMAP_CF_VERB2;
 				} else
-					imap_cframe_params_start(f);
+					imap_cframe_args_start(f);
 				break;
 			}
-			if (c != '\r')
-				imap_cframe_verb_char(f, c);
+			imap_cframe_verb_char(f, c);
 			break;
-		case IMAP_CF_VERB2:
-			if (c == ' ')
-				imap_cframe_params_start(f);
-			else if (c != '\r')
-				imap_cframe_verb_char(f, c);
+		case IMAP_CF_ARGS:
+			imap_cframe_param_char(f, c);
+			imap_cframe_arg(f, buf + i - 1);
 			break;
-		default:
+		case IMAP_CF_QUOTED:
+			imap_cframe_param_char(f, c);
+			if (c == '\\')
+				f->state = IMAP_CF_QESC;
+			else if (c == '"') {
+				f->state = IMAP_CF_ARGS;
+				f->sstart = true;
+			}
+			break;
+		case IMAP_CF_QESC:
+			imap_cframe_param_char(f, c);
+			f->state = IMAP_CF_QUOTED;
+			break;
+		default: /* IMAP_CF_IDLE */
 			imap_cframe_param_char(f, c);
 			break;
 		}
 	}
 	*consumed = len;
 	return IMAP_FRAME_MORE;
+}
+
+enum imap_frame
+imap_cframe_answer(struct imap_cframe *f, enum imap_frame kind,
+    const char *tag)
+{
+	if (kind == IMAP_FRAME_CONTINUATION) {
+		/* Only the held command can have asked: nothing was sent
+		 * after it. */
+		if (f->hold == IMAP_HOLD_LITERAL) {
+			f->hold = IMAP_HOLD_NONE;
+			f->litleft = f->litn;
+			f->state = IMAP_CF_LITERAL;
+			if (f->litleft == 0) {
+				f->state = IMAP_CF_ARGS;
+				f->sstart = true;
+			}
+		} else if (f->hold == IMAP_HOLD_IDLE) {
+			f->hold = IMAP_HOLD_NONE;
+			f->idling = true;
+			if (f->state == IMAP_CF_HOLD)
+				f->state = IMAP_CF_IDLE;
+		}
+		return IMAP_FRAME_MORE;
+	}
+	if (kind != IMAP_FRAME_TAGGED)
+		return IMAP_FRAME_MORE;
+	if (f->pending > 0)
+		f->pending--;
+	if (f->hold == IMAP_HOLD_NONE)
+		return IMAP_FRAME_MORE;
+	if (tag != NULL && strcmp(tag, f->holdtag) == 0)
+		f->held_answered = true;
+	/*
+	 * The held command was answered without "+".  With commands sent
+	 * before it still unanswered, an answer with its tag may belong to
+	 * an earlier command of the same tag: the held one counts as
+	 * answered only once nothing else is outstanding.
+	 */
+	if (!f->held_answered || f->pending > 0)
+		return IMAP_FRAME_MORE;
+	if (f->hold == IMAP_HOLD_IDLE) {
+		f->hold = IMAP_HOLD_NONE;
+		if (f->state == IMAP_CF_HOLD)
+			f->state = IMAP_CF_TAG;
+		return IMAP_FRAME_MORE;
+	}
+	/* The literal was refused: its line was the whole command. */
+	f->hold = IMAP_HOLD_NONE;
+	return imap_cframe_complete(f);
+}
+
+bool
+imap_cframe_between(const struct imap_cframe *f)
+{
+	return f->done || f->bytes == 0;
 }
 
 /* The kinds of server lines. */
@@ -1246,35 +1460,56 @@ enum {
 	IMAP_SL_TAGGED
 };
 
-/* Where a server answer is. */
+/* Where in a server line the reader is. */
 enum {
-	IMAP_SF_LINE,
-	IMAP_SF_LITERAL
+	IMAP_SH_TAG,   /* the tag, or "*" */
+	IMAP_SH_WORD,  /* the first word after it */
+	IMAP_SH_CODE0, /* after a status word: "[" may follow */
+	IMAP_SH_CODE,  /* the response code's name */
+	IMAP_SH_CAPS,  /* a capability list */
+	IMAP_SH_BODY,  /* the rest, up to the line's end */
+	IMAP_SH_LITERAL
 };
 
 void
 imap_sframe_init(struct imap_sframe *f)
 {
 	memset(f, 0, sizeof(*f));
-	f->state = IMAP_SF_LINE;
 	f->kind = IMAP_SL_START;
 }
 
-/* Whether t[0..n), the end of a line before its LF, is "{n}" with CR. */
+/*
+ * Whether t[0..n), the end of an untagged line before its LF, is a literal
+ * header "{n}" with an optional CR, where a string may start (after a
+ * space or "(", optionally with the "~" of literal8); whole says t holds
+ * everything since the line or the last literal began.
+ */
 static bool
-imap_tail_literal(const char *t, size_t n, uint64_t *lit)
+imap_tail_literal(const char *t, size_t n, bool whole, uint64_t *lit)
 {
-	int st = IMAP_LIT_NONE;
-	size_t i = n;
+	size_t i, end = n;
 
-	/* Back to the '{' that may start it, then forward through it. */
-	while (i > 0 && t[i - 1] != '{' && n - i < IMAP_TAIL_KEPT)
-		i--;
-	if (i == 0 || t[i - 1] != '{')
+	if (end > 0 && t[end - 1] == '\r')
+		end--;
+	if (end < 3 || t[end - 1] != '}')
 		return false;
-	for (i--; i < n; i++)
-		st = imap_lit_step(st, lit, t[i]);
-	return st == IMAP_LIT_CLOSED;
+	i = end - 1;
+	while (i > 0 && t[i - 1] >= '0' && t[i - 1] <= '9')
+		i--;
+	if (i == end - 1 || i == 0 || t[i - 1] != '{')
+		return false;
+	*lit = 0;
+	for (size_t k = i; k < end - 1; k++) {
+		if (*lit > (UINT64_MAX - 9) / 10)
+			return false;
+		*lit = *lit * 10 + (uint64_t)(t[k] - '0');
+	}
+	i--; /* the '{' */
+	if (i > 0 && t[i - 1] == '~')
+		i--;
+	if (i == 0)
+		return whole;
+	return t[i - 1] == ' ' || t[i - 1] == '(';
 }
 
 /* Keeps the last IMAP_TAIL_KEPT bytes of the line seen so far. */
@@ -1283,6 +1518,7 @@ imap_sframe_tail(struct imap_sframe *f, const char *seg, size_t n)
 {
 	if (n >= IMAP_TAIL_KEPT) {
 		memcpy(f->tail, seg + n - IMAP_TAIL_KEPT, IMAP_TAIL_KEPT);
+		f->whole = f->whole && f->taillen == 0 && n == IMAP_TAIL_KEPT;
 		f->taillen = IMAP_TAIL_KEPT;
 		return;
 	}
@@ -1291,9 +1527,24 @@ imap_sframe_tail(struct imap_sframe *f, const char *seg, size_t n)
 
 		memmove(f->tail, f->tail + drop, f->taillen - drop);
 		f->taillen -= drop;
+		f->whole = false;
 	}
 	memcpy(f->tail + f->taillen, seg, n);
 	f->taillen += n;
+}
+
+/* Keeps n bytes of the line: the tail, and a tagged line's start. */
+static void
+imap_sframe_keep(struct imap_sframe *f, const char *p, size_t n)
+{
+	if (f->kind == IMAP_SL_TAGGED && f->linelen < IMAP_LINE_KEPT) {
+		size_t k = IMAP_LINE_KEPT - f->linelen;
+
+		k = k < n ? k : n;
+		memcpy(f->line + f->linelen, p, k);
+		f->linelen += k;
+	}
+	imap_sframe_tail(f, p, n);
 }
 
 /* A tagged line is complete: its tag and status word. */
@@ -1326,8 +1577,158 @@ imap_sframe_tagged(struct imap_sframe *f)
 		f->status = IMAP_STATUS_BAD;
 }
 
+/* Whether the word collected so far is w. */
+static bool
+imap_sframe_word_is(const struct imap_sframe *f, const char *w)
+{
+	return f->wlen == strlen(w) && memcmp(f->word, w, f->wlen) == 0;
+}
+
+/*
+ * One byte of a capability list at *p.  What postern cannot relay while
+ * it reads the session is made unknown to the client, keeping the byte
+ * count: "COMPRESS=" becomes "COMPRESS-" (RFC 4978), "LITERAL+" and
+ * "LITERAL-" become "LITERALX" (RFC 7888, see above).
+ */
+static void
+imap_sframe_cap(struct imap_sframe *f, char *p)
+{
+	static const char *const words[] = {"COMPRESS=", "LITERAL+"};
+	unsigned char c = (unsigned char)*p;
+
+	if (c == ' ') {
+		f->k = 0;
+		return;
+	}
+	if (c == ']') {
+		f->head = IMAP_SH_BODY;
+		return;
+	}
+	if (f->k == SIZE_MAX || c == '\r')
+		return;
+	if (f->k == 0)
+		f->cap = toupper(c) == 'C' ? 0 : 1;
+	{
+		const char *w = words[f->cap];
+		unsigned char want = (unsigned char)w[f->k];
+		bool last = w[f->k + 1] == '\0';
+
+		if (toupper(c) != want && !(last && f->cap == 1 && c == '-')) {
+			f->k = SIZE_MAX; /* not this word */
+			return;
+		}
+		if (!last) {
+			f->k++;
+			return;
+		}
+		*p = f->cap == 0 ? '-' : 'X';
+		f->hidden++;
+		f->k = SIZE_MAX;
+	}
+}
+
+/* One byte at the start of a line, before its body (c is not LF). */
+static void
+imap_sframe_head(struct imap_sframe *f, char *p)
+{
+	unsigned char c = (unsigned char)*p;
+
+	switch (f->head) {
+	case IMAP_SH_TAG:
+		if (c == ' ') {
+			f->head = IMAP_SH_WORD;
+			f->wlen = 0;
+		}
+		return;
+	case IMAP_SH_WORD:
+	case IMAP_SH_CODE:
+		if (c != ' ' && c != '\r' && c != ']') {
+			if (f->wlen < sizeof(f->word))
+				f->word[f->wlen++] = (char)toupper(c);
+			else
+				f->wlen = sizeof(f->word) + 1; /* no word */
+			return;
+		}
+		if (f->head == IMAP_SH_CODE) {
+			f->head = IMAP_SH_BODY;
+			if (c == ' ' && imap_sframe_word_is(f, "CAPABILITY")) {
+				f->head = IMAP_SH_CAPS;
+				f->k = 0;
+			}
+			return;
+		}
+		/* RFC 9051 section 7.1: status responses carry text, never
+		 * a literal; the capability list neither. */
+		if (imap_sframe_word_is(f, "OK") ||
+		    imap_sframe_word_is(f, "NO") ||
+		    imap_sframe_word_is(f, "BAD") ||
+		    imap_sframe_word_is(f, "BYE") ||
+		    imap_sframe_word_is(f, "PREAUTH")) {
+			f->head = c == ' ' ? IMAP_SH_CODE0 : IMAP_SH_BODY;
+			return;
+		}
+		f->head = IMAP_SH_BODY;
+		if (f->kind != IMAP_SL_UNTAGGED)
+			return;
+		if (imap_sframe_word_is(f, "CAPABILITY")) {
+			if (c == ' ') {
+				f->head = IMAP_SH_CAPS;
+				f->k = 0;
+			}
+			return;
+		}
+		f->lits = true;
+		return;
+	case IMAP_SH_CODE0:
+		f->head = IMAP_SH_BODY;
+		if (c == '[') {
+			f->head = IMAP_SH_CODE;
+			f->wlen = 0;
+		}
+		return;
+	case IMAP_SH_CAPS:
+		imap_sframe_cap(f, p);
+		return;
+	default:
+		return;
+	}
+}
+
+/* A server line's LF was taken: what it completed. */
+static enum imap_frame
+imap_sframe_eol(struct imap_sframe *f)
+{
+	uint64_t lit;
+	int kind = f->kind;
+
+	if (f->lits &&
+	    imap_tail_literal(f->tail, f->taillen, f->whole, &lit)) {
+		/* The response goes on after the literal. */
+		f->taillen = 0;
+		f->whole = true;
+		f->head = IMAP_SH_BODY;
+		if (lit > 0) {
+			f->litleft = lit;
+			f->head = IMAP_SH_LITERAL;
+		}
+		return IMAP_FRAME_MORE;
+	}
+	f->kind = IMAP_SL_START;
+	switch (kind) {
+	case IMAP_SL_TAGGED:
+		imap_sframe_tagged(f);
+		f->done = true;
+		return IMAP_FRAME_TAGGED;
+	case IMAP_SL_CONTINUATION:
+		f->done = true;
+		return IMAP_FRAME_CONTINUATION;
+	default:
+		return IMAP_FRAME_MORE;
+	}
+}
+
 enum imap_frame
-imap_sframe_feed(struct imap_sframe *f, const char *buf, size_t len,
+imap_sframe_feed(struct imap_sframe *f, char *buf, size_t len,
     size_t *consumed)
 {
 	size_t i = 0;
@@ -1337,301 +1738,51 @@ imap_sframe_feed(struct imap_sframe *f, const char *buf, size_t len,
 		f->linelen = 0;
 	}
 	while (i < len) {
-		const char *lf;
-		size_t seg;
-		uint64_t lit;
+		enum imap_frame r;
 
-		if (f->state == IMAP_SF_LITERAL) {
+		if (f->head == IMAP_SH_LITERAL && f->kind != IMAP_SL_START) {
 			uint64_t n = len - i < f->litleft ? len - i : f->litleft;
 
 			i += (size_t)n;
 			f->litleft -= n;
 			if (f->litleft == 0)
-				f->state = IMAP_SF_LINE;
+				f->head = IMAP_SH_BODY;
 			continue;
 		}
 		if (f->kind == IMAP_SL_START) {
 			f->kind = buf[i] == '*' ? IMAP_SL_UNTAGGED :
 			    buf[i] == '+'	    ? IMAP_SL_CONTINUATION :
 						      IMAP_SL_TAGGED;
+			f->head = f->kind == IMAP_SL_CONTINUATION ?
+			    IMAP_SH_BODY :
+			    IMAP_SH_TAG;
+			f->lits = false;
 			f->linelen = 0;
 			f->taillen = 0;
+			f->whole = true;
 		}
-		lf = memchr(buf + i, '\n', len - i);
-		seg = lf != NULL ? (size_t)(lf - (buf + i)) : len - i;
-		if (f->kind == IMAP_SL_TAGGED && f->linelen < IMAP_LINE_KEPT) {
-			size_t n = IMAP_LINE_KEPT - f->linelen;
+		if (f->head == IMAP_SH_BODY) {
+			const char *lf = memchr(buf + i, '\n', len - i);
+			size_t seg = lf != NULL ? (size_t)(lf - (buf + i)) :
+						  len - i;
 
-			n = n < seg ? n : seg;
-			memcpy(f->line + f->linelen, buf + i, n);
-			f->linelen += n;
-		}
-		imap_sframe_tail(f, buf + i, seg);
-		i += seg;
-		if (lf == NULL)
-			break;
-		i++; /* the LF */
-		if (imap_tail_literal(f->tail, f->taillen, &lit)) {
-			f->taillen = 0;
-			if (lit > 0) {
-				f->litleft = lit;
-				f->state = IMAP_SF_LITERAL;
-			}
+			imap_sframe_keep(f, buf + i, seg);
+			i += seg;
+			if (lf == NULL)
+				break;
+		} else if (buf[i] != '\n') {
+			imap_sframe_head(f, buf + i);
+			imap_sframe_keep(f, buf + i, 1);
+			i++;
 			continue;
 		}
-		switch (f->kind) {
-		case IMAP_SL_TAGGED:
-			f->kind = IMAP_SL_START;
-			imap_sframe_tagged(f);
-			f->done = true;
+		i++; /* the LF */
+		r = imap_sframe_eol(f);
+		if (r != IMAP_FRAME_MORE) {
 			*consumed = i;
-			return IMAP_FRAME_TAGGED;
-		case IMAP_SL_CONTINUATION:
-			f->kind = IMAP_SL_START;
-			f->done = true;
-			*consumed = i;
-			return IMAP_FRAME_CONTINUATION;
-		default:
-			f->kind = IMAP_SL_START;
-			break;
+			return r;
 		}
 	}
 	*consumed = len;
 	return IMAP_FRAME_MORE;
-}
-
-/* --- the compression guard --------------------------------------------- */
-
-enum {
-	G_LINE,	   /* at the start of a line */
-	G_TAG,	   /* in the tag, or the server's "*" */
-	G_WORD,	   /* the first letter of the next word */
-	G_NAME,	   /* client: matching COMPRESS or LOGOUT */
-	G_OK,	   /* server: matching "OK [CAPABILITY" */
-	G_CAP,	   /* server: matching "CAPABILITY" */
-	G_REST,	   /* the rest of the line */
-	G_LITERAL  /* literal bytes */
-};
-
-static const char guard_verb[] = "COMPRESS";
-static const char guard_logout[] = "LOGOUT";
-static const char guard_ok[] = "OK [CAPABILITY";
-static const char guard_cap[] = "CAPABILITY";
-static const char guard_comp[] = "COMPRESS=";
-
-void
-imap_guard_init(struct imap_guard *g)
-{
-	memset(g, 0, sizeof(*g));
-	g->state = G_LINE;
-}
-
-/* Follows "{n}", "{n+}" or "{n-}" at the end of a line (c is not LF). */
-static void
-imap_guard_litcand(struct imap_guard *g, unsigned char c)
-{
-	if (c == '{') {
-		g->litcand = false;
-		g->inbrace = true;
-		g->lit = 0;
-		return;
-	}
-	if (g->inbrace) {
-		if (c >= '0' && c <= '9' && g->lit < 0xffffffffu) {
-			g->lit = g->lit * 10 + (uint64_t)(c - '0');
-			return;
-		}
-		if (c == '+' || c == '-')
-			return;
-		g->inbrace = false;
-		g->litcand = c == '}';
-		return;
-	}
-	if (c == '\r' && g->litcand)
-		return;
-	g->litcand = false;
-}
-
-/* A line ended: a literal follows, or a new line starts. */
-static void
-imap_guard_eol(struct imap_guard *g)
-{
-	/* The line was "tag LOGOUT", with or without its CR. */
-	g->logout = g->state == G_NAME && g->logout_name &&
-	    guard_logout[g->k] == '\0';
-	g->logout_name = false;
-	if (g->litcand && g->lit > 0) {
-		g->litleft = g->lit;
-		g->state = G_LITERAL;
-	} else
-		g->state = G_LINE;
-	g->litcand = g->inbrace = g->caps = false;
-	g->lit = 0;
-	g->k = 0;
-}
-
-/* Literal bytes pass; the line they belong to goes on after them. */
-static size_t
-imap_guard_skip(struct imap_guard *g, size_t avail)
-{
-	size_t n = avail < g->litleft ? avail : (size_t)g->litleft;
-
-	g->litleft -= n;
-	if (g->litleft == 0)
-		g->state = G_REST;
-	return n;
-}
-
-/* Matches c against word[g->k]; true while it still matches. */
-static bool
-imap_guard_match(struct imap_guard *g, const char *word, unsigned char c)
-{
-	if (word[g->k] != '\0' && toupper(c) == (unsigned char)word[g->k]) {
-		g->k++;
-		return true;
-	}
-	return false;
-}
-
-/*
- * One byte of a line that is neither a line end nor literal data, at *p
- * (which the step may change); returns whether the byte may end a line in
- * "{n}", i.e. whether the literal tracking should see it.
- */
-typedef bool imap_guard_step(struct imap_guard *g, char *p, size_t *changed);
-
-/* What both directions share: line ends, literals, the start of a line. */
-static size_t
-imap_guard_run(struct imap_guard *g, char *buf, size_t len,
-    imap_guard_step *step)
-{
-	size_t i = 0, changed = 0;
-
-	while (i < len) {
-		unsigned char c = (unsigned char)buf[i];
-
-		if (g->state == G_LITERAL) {
-			i += imap_guard_skip(g, len - i);
-			continue;
-		}
-		i++;
-		if (c == '\n') {
-			imap_guard_eol(g);
-			continue;
-		}
-		if (g->state == G_LINE)
-			g->state = G_TAG;
-		else if (!step(g, buf + i - 1, &changed))
-			continue;
-		imap_guard_litcand(g, c);
-	}
-	return changed;
-}
-
-static bool
-imap_guard_client_step(struct imap_guard *g, char *p, size_t *changed)
-{
-	unsigned char c = (unsigned char)*p;
-
-	switch (g->state) {
-	case G_TAG:
-		if (c == ' ') {
-			g->state = G_NAME;
-			g->k = 0;
-		}
-		return true;
-	case G_NAME:
-		/* COMPRESS and LOGOUT part at their first letter. */
-		if (g->k == 0)
-			g->logout_name = toupper(c) == 'L';
-		if (g->logout_name) {
-			if (imap_guard_match(g, guard_logout, c))
-				return false;
-			/* Its CR: the line end decides. */
-			if (guard_logout[g->k] == '\0' && c == '\r')
-				return false;
-			g->logout_name = false;
-			g->state = G_REST;
-			return true;
-		}
-		if (imap_guard_match(g, guard_verb, c))
-			return false;
-		if (guard_verb[g->k] == '\0' && c == ' ') {
-			/* The byte after the name: this one. */
-			*p = 'X';
-			(*changed)++;
-		}
-		g->state = G_REST;
-		return true;
-	default:
-		return true;
-	}
-}
-
-static bool
-imap_guard_server_step(struct imap_guard *g, char *p, size_t *changed)
-{
-	unsigned char c = (unsigned char)*p;
-	const char *word;
-
-	switch (g->state) {
-	case G_TAG:
-		if (c == ' ')
-			g->state = G_WORD;
-		return true;
-	case G_WORD:
-		/* "* CAPABILITY ..." or "... OK [CAPABILITY ...". */
-		g->k = 0;
-		if (imap_guard_match(g, guard_ok, c)) {
-			g->state = G_OK;
-			return false;
-		}
-		if (imap_guard_match(g, guard_cap, c)) {
-			g->state = G_CAP;
-			return false;
-		}
-		g->state = G_REST;
-		return true;
-	case G_OK:
-	case G_CAP:
-		word = g->state == G_OK ? guard_ok : guard_cap;
-		if (imap_guard_match(g, word, c))
-			return false;
-		g->caps = c == ' ' && word[g->k] == '\0';
-		g->state = G_REST;
-		g->k = 0;
-		return true;
-	case G_REST:
-		if (!g->caps)
-			return true;
-		/* The words of the list: COMPRESS= at their start. */
-		if (c == ' ' || c == ']') {
-			g->caps = c == ' ';
-			g->k = 0;
-		} else if (g->k != SIZE_MAX) {
-			if (!imap_guard_match(g, guard_comp, c))
-				g->k = SIZE_MAX; /* not this word */
-			else if (guard_comp[g->k] == '\0') {
-				*p = '-';
-				(*changed)++;
-				g->k = SIZE_MAX;
-			}
-		}
-		/* A capability list announces no literal. */
-		return false;
-	default:
-		return true;
-	}
-}
-
-size_t
-imap_guard_client(struct imap_guard *g, char *buf, size_t len)
-{
-	return imap_guard_run(g, buf, len, imap_guard_client_step);
-}
-
-size_t
-imap_guard_server(struct imap_guard *g, char *buf, size_t len)
-{
-	return imap_guard_run(g, buf, len, imap_guard_server_step);
 }

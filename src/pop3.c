@@ -965,15 +965,16 @@ pop3_relay_log_end(struct session *s)
 }
 
 /* Nothing is changed: the client's QUIT is only looked for. */
-static void
+static size_t
 pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len)
 {
 	struct pop3_session *ps = P(s);
 
 	if (!from_client)
-		return;
+		return len;
 	pop3_quitwatch_feed(&ps->quit, buf, len);
 	s->client_logout = ps->quit.quit;
+	return len;
 }
 
 const struct proto pop3_proto = {

@@ -46,65 +46,44 @@ static void relay_client_event_cb(struct bufferevent *bev, short what,
 static void relay_backend_event_cb(struct bufferevent *bev, short what,
     void *arg);
 
-/*
- * Lets the protocol's guard see the first n bytes of in, where they lie,
- * once each, before they move on.
- */
-static void
-relay_guard(struct session *s, struct evbuffer *in, size_t n,
-    bool from_client)
+/* Whether the protocol reads the relayed bytes: a guard, or the log. */
+static bool
+relay_reads(const struct session *s)
 {
-	struct evbuffer_iovec v[16];
-	struct evbuffer_ptr at;
-	size_t done = 0;
-
-	if (s->proto->relay_guard == NULL)
-		return;
-	while (done < n) {
-		int k;
-
-		evbuffer_ptr_set(in, &at, done, EVBUFFER_PTR_SET);
-		k = evbuffer_peek(in, (ev_ssize_t)(n - done), &at, v, 16);
-		if (k <= 0)
-			break;
-		if (k > 16)
-			k = 16;
-		for (int i = 0; i < k && done < n; i++) {
-			size_t len = v[i].iov_len;
-
-			if (len > n - done)
-				len = n - done;
-			s->proto->relay_guard(s, from_client, v[i].iov_base,
-			    len);
-			done += len;
-		}
-	}
+	return s->proto->relay_guard != NULL || s->log_framed;
 }
 
-/* Moves what src has read to dst; returns the byte count. */
+/*
+ * Lets the protocol read buf[0..len) before it goes on: the log's framer
+ * (when the protocol has one of its own), then the guard.  Returns how
+ * many bytes may go on now; from the client, the rest waits for the
+ * backend's bytes.
+ */
+static size_t
+relay_read_bytes(struct session *s, bool from_client, char *buf, size_t len)
+{
+	const struct proto *p = s->proto;
+	size_t k = len;
+
+	if (s->log_framed && from_client && p->relay_log_client != NULL)
+		k = p->relay_log_client(s, buf, len);
+	else if (s->log_framed && !from_client && p->relay_log_backend != NULL)
+		p->relay_log_backend(s, buf, len);
+	if (p->relay_guard != NULL)
+		k = p->relay_guard(s, from_client, buf, k);
+	return k;
+}
+
+/*
+ * Moves what src has read to dst; returns the byte count.  When the
+ * protocol reads the bytes, it sees them where they lie (evbuffer_peek,
+ * nothing copied) before they move on, and may take fewer than all of
+ * them (a line waiting for the backend's answer, a full ring of commands
+ * waiting for theirs): the rest stays in src's input, and src is not read
+ * again until the backend's bytes let it go on (s->log_stalled).
+ */
 static size_t
 relay_move(struct session *s, struct bufferevent *src,
-    struct bufferevent *dst, bool from_client)
-{
-	struct evbuffer *in = bufferevent_get_input(src);
-	size_t n = evbuffer_get_length(in);
-
-	if (n > 0) {
-		relay_guard(s, in, n, from_client);
-		evbuffer_add_buffer(bufferevent_get_output(dst), in);
-	}
-	return n;
-}
-
-/*
- * protolog with log_detail = commands: the protocol's framer looks at
- * src's bytes where they lie (evbuffer_peek, nothing copied) before they
- * move on.  The framer may take fewer than all of them when the commands
- * waiting for answers fill its ring; the rest stays in src's input, and
- * src is not read again until an answer made room (s->log_stalled).
- */
-static size_t
-relay_move_framed(struct session *s, struct bufferevent *src,
     struct bufferevent *dst, bool from_client)
 {
 	struct evbuffer *in = bufferevent_get_input(src);
@@ -114,6 +93,10 @@ relay_move_framed(struct session *s, struct bufferevent *src,
 	struct evbuffer_ptr at;
 	bool stalled = false;
 
+	if (!relay_reads(s)) {
+		evbuffer_add_buffer(out, in);
+		return total;
+	}
 	while (taken < total && !stalled) {
 		int n;
 
@@ -126,15 +109,10 @@ relay_move_framed(struct session *s, struct bufferevent *src,
 		if (n > 16)
 			n = 16;
 		for (int i = 0; i < n && !stalled; i++) {
-			size_t k = v[i].iov_len;
+			size_t k = relay_read_bytes(s, from_client,
+			    v[i].iov_base, v[i].iov_len);
 
-			if (from_client) {
-				k = s->proto->relay_log_client(s,
-				    v[i].iov_base, v[i].iov_len);
-				stalled = k < v[i].iov_len;
-			} else
-				s->proto->relay_log_backend(s, v[i].iov_base,
-				    v[i].iov_len);
+			stalled = k < v[i].iov_len;
 			taken += k;
 		}
 		if (n <= 0)
@@ -142,7 +120,6 @@ relay_move_framed(struct session *s, struct bufferevent *src,
 	}
 	if (from_client)
 		s->log_stalled = stalled;
-	relay_guard(s, in, taken, from_client);
 	if (taken == total)
 		evbuffer_add_buffer(out, in);
 	else if (taken > 0)
@@ -165,20 +142,15 @@ relay_throttle(struct bufferevent *src, struct bufferevent *dst,
 	bufferevent_setcb(dst, dst_read_cb, dst_write_cb, dst_event_cb, s);
 }
 
-/* Moves the client's bytes on, through the framer when there is one. */
+/* Moves the client's bytes on, as far as the protocol's reading lets. */
 static void
 relay_client_move(struct session *s)
 {
-	size_t n;
+	size_t n = relay_move(s, s->client, s->backend, true);
 
-	if (!s->log_framed) {
-		n = relay_move(s, s->client, s->backend, true);
-		s->bytes_in += n;
-		if (s->log != NULL && n > 0)
-			sesslog_proxy(s, n, 0);
-		return;
-	}
-	s->bytes_in += relay_move_framed(s, s->client, s->backend, true);
+	s->bytes_in += n;
+	if (s->log != NULL && !s->log_framed && n > 0)
+		sesslog_proxy(s, n, 0);
 	if (s->log_stalled)
 		bufferevent_disable(s->client, EV_READ);
 }
@@ -195,24 +167,21 @@ relay_client_read_cb(struct bufferevent *bev, void *arg)
 	    relay_backend_read_cb, relay_backend_event_cb);
 }
 
-/* Moves the backend's bytes on; answers may let waiting commands go. */
+/* Moves the backend's bytes on; answers may let the client's go on. */
 static void
 relay_backend_move(struct session *s)
 {
-	size_t n;
+	size_t n = relay_move(s, s->backend, s->client, false);
 
-	if (!s->log_framed) {
-		n = relay_move(s, s->backend, s->client, false);
-		s->bytes_out += n;
-		if (s->log != NULL && n > 0)
-			sesslog_proxy(s, 0, n);
-		return;
-	}
-	s->bytes_out += relay_move_framed(s, s->backend, s->client, false);
-	if (s->log_stalled && !s->client_eof) {
+	s->bytes_out += n;
+	if (s->log != NULL && !s->log_framed && n > 0)
+		sesslog_proxy(s, 0, n);
+	/* Held bytes go on even after the client's end: they were sent. */
+	if (s->log_stalled) {
 		relay_client_move(s);
-		if (!s->log_stalled && evbuffer_get_length(bufferevent_get_output(
-					   s->backend)) < RELAY_HIGH_WATER)
+		if (!s->log_stalled && !s->client_eof &&
+		    evbuffer_get_length(bufferevent_get_output(s->backend)) <
+			RELAY_HIGH_WATER)
 			bufferevent_enable(s->client, EV_READ);
 	}
 }
@@ -282,10 +251,9 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close(s, "client connection error");
 		return;
 	}
+	/* What the reading holds back waits for the backend's answers:
+	 * it never goes on unread. */
 	relay_client_move(s);
-	/* What a full ring held back goes on unlogged: nothing will be
-	 * read after it. */
-	s->bytes_in += relay_move(s, s->client, s->backend, true);
 	s->client_eof = true;
 	bufferevent_disable(s->client, EV_READ);
 	session_set_timeout(s, RELAY_LINGER_MS);
@@ -334,7 +302,7 @@ struct relay_side {
 struct relay_buf {
 	char *data;
 	size_t off;    /* first byte not yet written */
-	size_t framed; /* with framing: end of the bytes the framer saw */
+	size_t framed; /* end of the bytes the protocol read: may go */
 	size_t len;    /* end of the bytes read */
 	size_t cap;
 };
@@ -345,7 +313,7 @@ struct relay {
 	struct relay_buf buf[2]; /* buf[i] holds what side i sent */
 	bool closing; /* the backend is gone: flush to the client, close */
 	bool framing; /* the protocol log frames commands (log_framed) */
-	bool stalled; /* framing: the ring is full, the client waits */
+	bool stalled; /* the reading stopped short: the client waits */
 	bool lingering; /* the client is gone: its last bytes go on */
 	bool backend_shut; /* ... and then the backend was told so */
 };
@@ -596,36 +564,29 @@ relay_side_close(struct relay_side *side)
  * from == to never happens: the two sides are distinct.
  */
 /*
- * protolog with log_detail = commands: the protocol's framer sees the
- * bytes in the buffer, in order, before they may be written.  A full ring
- * of commands waiting for answers stops it (and the client's reads) until
- * answers from the backend make room.
+ * The protocol reads the bytes in the buffer (its guard, the protocol
+ * log's framer), in order, before they may be written.  From the client
+ * it may stop short (a line waiting for the backend's answer, a full ring
+ * of commands waiting for theirs): the rest, and the client's reads, wait
+ * until bytes from the backend let them go on.
  */
 static void
 relay_frame(struct relay *r, int from)
 {
 	struct session *s = r->s;
 	struct relay_buf *b = &r->buf[from];
-	size_t k, f0 = b->framed;
 
-	if (!r->framing || b->framed >= b->len)
+	if (b->framed >= b->len)
 		return;
-	if (from == RELAY_CLIENT) {
-		k = s->proto->relay_log_client(s, b->data + b->framed,
-		    b->len - b->framed);
-		b->framed += k;
-		r->stalled = b->framed < b->len;
-	} else {
-		s->proto->relay_log_backend(s, b->data + b->framed,
-		    b->len - b->framed);
+	if (!relay_reads(s)) {
 		b->framed = b->len;
+		return;
 	}
-	/* The log shows what was sent; the guard acts before it leaves. */
-	if (s->proto->relay_guard != NULL && b->framed > f0)
-		s->proto->relay_guard(s, from == RELAY_CLIENT, b->data + f0,
-		    b->framed - f0);
-	/* Answers arrived: the client's commands may go on. */
-	if (from == RELAY_BACKEND && r->stalled)
+	b->framed += relay_read_bytes(s, from == RELAY_CLIENT,
+	    b->data + b->framed, b->len - b->framed);
+	if (from == RELAY_CLIENT)
+		r->stalled = b->framed < b->len;
+	else if (r->stalled)
 		relay_frame(r, RELAY_CLIENT);
 }
 
@@ -642,7 +603,7 @@ relay_direction(struct relay *r, int from, size_t budget)
 
 		/* Answers may have made room for waiting commands. */
 		relay_frame(r, from);
-		end = r->framing ? b->framed : b->len;
+		end = b->framed;
 		if (b->off < end && relay_can_write(dst)) {
 			if (relay_write(dst, b, end) > 0)
 				moved = true;
@@ -670,12 +631,6 @@ relay_direction(struct relay *r, int from, size_t budget)
 			}
 			if (relay_buf_room(b) > 0 &&
 			    (n = relay_read(src, b)) > 0) {
-				/* Framed bytes meet the guard once framed. */
-				if (r->s->proto->relay_guard != NULL &&
-				    !r->framing)
-					r->s->proto->relay_guard(r->s,
-					    from == RELAY_CLIENT,
-					    b->data + b->len - n, n);
 				total += n;
 				moved = true;
 			}
@@ -874,31 +829,18 @@ relay_direct_start(struct session *s)
 		free(r);
 		return -1;
 	}
-	/* The bytes either side sent after the login are the last ones
-	 * taken into each buffer; the guard sees them once, here. */
-	if (s->proto->relay_guard != NULL && !s->log_framed) {
-		struct relay_buf *bb = &r->buf[RELAY_BACKEND];
-		struct relay_buf *cb = &r->buf[RELAY_CLIENT];
-
-		if (out > 0)
-			s->proto->relay_guard(s, false,
-			    bb->data + bb->len - out, out);
-		if (in > 0)
-			s->proto->relay_guard(s, true, cb->data + cb->len - in,
-			    in);
-	}
 	/* Relayed bytes, as the bufferevent pump would have counted. */
 	s->bytes_in += in;
 	s->bytes_out += out;
 	r->framing = s->log_framed;
-	if (r->framing) {
-		/* What postern itself queued (the login answer) is no
-		 * answer to a relayed command: the framers start after it. */
-		r->buf[RELAY_BACKEND].framed = r->buf[RELAY_BACKEND].len - out;
-		r->buf[RELAY_CLIENT].framed = r->buf[RELAY_CLIENT].len - in;
-		relay_frame(r, RELAY_CLIENT);
-		relay_frame(r, RELAY_BACKEND);
-	} else if (s->log != NULL && in + out > 0)
+	/* What postern itself queued (the login answer, its own commands
+	 * to the backend) is not relayed: the reading starts after it, with
+	 * the bytes either side sent after the login. */
+	r->buf[RELAY_BACKEND].framed = r->buf[RELAY_BACKEND].len - out;
+	r->buf[RELAY_CLIENT].framed = r->buf[RELAY_CLIENT].len - in;
+	relay_frame(r, RELAY_CLIENT);
+	relay_frame(r, RELAY_BACKEND);
+	if (!r->framing && s->log != NULL && in + out > 0)
 		sesslog_proxy(s, in, out);
 	relay_side_take(r, RELAY_CLIENT, &s->client);
 	relay_side_take(r, RELAY_BACKEND, &s->backend);
