@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +13,35 @@
 
 #include "log.h"
 
-static enum log_level log_threshold = LOGLEVEL_INFO;
-static bool log_syslog;
+/*
+ * A reload (SIGHUP, main thread) changes both while workers log: atomics,
+ * so that a worker sees either the old or the new value.  Relaxed order is
+ * enough: nothing else is published through them, and glibc's syslog()
+ * and openlog() take their own lock.
+ */
+static atomic_int log_threshold = LOGLEVEL_INFO;
+static atomic_bool log_syslog;
 
 void
 log_init(enum log_level level, bool use_syslog)
 {
-	if (use_syslog && !log_syslog)
+	bool was = atomic_load_explicit(&log_syslog, memory_order_relaxed);
+
+	if (use_syslog && !was)
 		openlog("postern", LOG_PID | LOG_NDELAY, LOG_MAIL);
-	else if (!use_syslog && log_syslog)
+	atomic_store_explicit(&log_threshold, (int)level, memory_order_relaxed);
+	atomic_store_explicit(&log_syslog, use_syslog, memory_order_relaxed);
+	/* After the switch, so that few workers still use syslog; one that
+	 * does gets its message through, as syslog() reconnects by itself. */
+	if (!use_syslog && was)
 		closelog();
-	log_threshold = level;
-	log_syslog = use_syslog;
 }
 
 bool
 log_enabled(enum log_level level)
 {
-	return level <= log_threshold;
+	return (int)level <=
+	    atomic_load_explicit(&log_threshold, memory_order_relaxed);
 }
 
 static void
@@ -45,7 +57,7 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 		return;
 	if (errnum != 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
-	if (log_syslog) {
+	if (atomic_load_explicit(&log_syslog, memory_order_relaxed)) {
 		syslog((int)level, "%s", msg);
 		return;
 	}
