@@ -12,6 +12,7 @@
 #include <syslog.h>
 
 #include "log.h"
+#include "utf8.h"
 
 /*
  * A reload (SIGHUP, main thread) changes both while workers log: atomics,
@@ -44,10 +45,50 @@ log_enabled(enum log_level level)
 	    atomic_load_explicit(&log_threshold, memory_order_relaxed);
 }
 
+size_t
+log_escape(char *dst, size_t cap, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)src;
+	size_t i = 0, o = 0, n;
+
+	if (cap == 0)
+		return 0;
+	while (i < len) {
+		n = utf8_seq_len(u + i, len - i);
+		if (n == 1 && (u[i] < 0x20 || u[i] == 0x7f || u[i] == '\\'))
+			n = 0;
+		if (n > 0) {
+			if (cap - o <= n)
+				break;
+			memcpy(dst + o, src + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		if (cap - o <= 4)
+			break;
+		dst[o++] = '\\';
+		dst[o++] = 'x';
+		dst[o++] = hex[u[i] >> 4];
+		dst[o++] = hex[u[i] & 0xf];
+		i++;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+/*
+ * Every message is escaped here, whole, rather than each client-supplied
+ * argument by its caller: a caller that forgets cannot let a client write
+ * a line of its own (CR, LF), move the cursor of the terminal that shows
+ * the log (ESC) or leave bytes that are not UTF-8 in the journal.
+ * postern's own wording never needs the bytes that are escaped.
+ */
 static void
 log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char msg[1024], out[4 * sizeof(msg)];
 	int n;
 
 	if (!log_enabled(level))
@@ -57,12 +98,13 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 		return;
 	if (errnum != 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
+	log_escape(out, sizeof(out), msg, strlen(msg));
 	if (atomic_load_explicit(&log_syslog, memory_order_relaxed)) {
-		syslog((int)level, "%s", msg);
+		syslog((int)level, "%s", out);
 		return;
 	}
 	/* One fprintf call per line, so that threads do not interleave. */
-	fprintf(stderr, "<%d>%s\n", (int)level, msg);
+	fprintf(stderr, "<%d>%s\n", (int)level, out);
 }
 
 #define LOG_FUNC(name, level, use_errno)                                  \
