@@ -1,6 +1,7 @@
 """Several workers at once: concurrent POP3 and IMAP sessions spread over
 four workers by SO_REUSEPORT, with the protocol log, group lookups, the
-per-user counters and reloads (SIGHUP) in the middle of it all.  Built
+per-user counters and reloads (SIGHUP) that change the log level and the
+protocol log's detail in the middle of it all.  Built
 with --enable-tsan, the daemon reports any data race between its threads
 to a file that fails the test (conftest.py)."""
 
@@ -38,6 +39,7 @@ def imap_session(port, user, pw):
     i = imaplib.IMAP4("127.0.0.1", port, timeout=helpers.IO_TIMEOUT)
     i.login(user, pw)
     assert i.select("INBOX")[0] == "OK"
+    assert i.noop()[0] == "OK"
     i.logout()
 
 
@@ -71,11 +73,14 @@ def test_workers_sessions_and_reloads_together(start_postern, dovecot,
         t.start()
 
     def reloader():
-        # The log level and the snapshot change under running sessions.
-        level = ["info", "debug"]
+        # The log level, the snapshot and the protocol log's settings
+        # change under running sessions.
         n = 0
         while not done.wait(0.3):
-            p.reload({"postern": {"log_level": level[n % 2]}})
+            detail = ("commands", "proxy")[n // 2 % 2]
+            p.reload({"postern": {"log_level": ("info", "debug")[n % 2]},
+                      "pop3": {"log_detail": detail},
+                      "imap": {"log_detail": detail}})
             n += 1
 
     rl = threading.Thread(target=reloader)
