@@ -525,13 +525,13 @@ Test(protolog, encode_keeps_valid_utf8)
 Test(protolog, encode_bounds_values_that_are_not_utf8)
 {
 	struct protolog_row r = base_row();
-	static char params[5000 + 1];
+	static char user[1000 + 1], params[5000 + 1];
 	char f[MAXF][8192];
 	const char *out;
 	size_t i;
 
-	memset(params, 0x80, sizeof(params) - 1);
-	r.params = params;
+	memset(user, 0x80, sizeof(user) - 1);
+	r.user = user;
 	out = enc(&r);
 	cr_assert(valid_utf8(out, strlen(out)));
 	{
@@ -541,9 +541,17 @@ Test(protolog, encode_bounds_values_that_are_not_utf8)
 		line[strlen(line) - 2] = '\0';
 		cr_assert_eq(csv_split(line, f), 13);
 	}
-	cr_assert_eq(strlen(f[10]), 4 * PROTOLOG_PARAMS_MAX);
-	for (i = 0; i < PROTOLOG_PARAMS_MAX; i++)
-		cr_assert_eq(memcmp(f[10] + 4 * i, "\\x80", 4), 0);
+	cr_assert_eq(strlen(f[5]), 4 * PROTOLOG_USER_MAX);
+	for (i = 0; i < PROTOLOG_USER_MAX; i++)
+		cr_assert_eq(memcmp(f[5] + 4 * i, "\\x80", 4), 0);
+	/* The parameters' escaped form is longer than csv_split() takes. */
+	memset(params, 0x80, sizeof(params) - 1);
+	r.user = NULL;
+	r.params = params;
+	out = enc(&r);
+	cr_assert(valid_utf8(out, strlen(out)));
+	cr_assert_eq(strlen(out), strlen(ROW_PREFIX ",1,15,143,capability,,,\r\n") +
+	    4 * PROTOLOG_PARAMS_MAX);
 }
 
 /* Random bytes always give valid UTF-8; random UTF-8 comes out as it is. */
