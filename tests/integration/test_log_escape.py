@@ -64,11 +64,14 @@ def test_id_literal_cannot_forge_a_daemon_log_line(start_postern, dovecot):
                    for l in lines), raw
     assert b"\x1b" not in raw and b"\x07" not in raw and b"\r" not in raw
     raw.decode("utf-8")  # strict: fails on any byte that is not UTF-8
+    # The whole ID value stays on one line (the IMAP module may already
+    # have replaced its control bytes; the log escapes whatever is left).
     said = [l for l in lines if b"client says it is" in l]
     assert len(said) == 1, raw
-    assert said[0].endswith(
-        b"client says it is Evil\\x0d\\x0a<3>forged line\\x0d\\x0amore "
-        b"\\x1b[2J\\x1b]0;owned\\x07 1.0"), said[0]
+    assert re.search(rb"client says it is Evil.{1,8}<3>forged line.{1,8}more "
+                     rb".{1,4}\[2J.{1,4}\]0;owned.{1,4} 1\.0$", said[0]), said[0]
+    # The user name reaches the log raw from the session: the log's own
+    # escape is what shows here (ESC became '?' in the session already).
     assert re.search(rb"user \?\[31meve\\xff\\xc0\\xaf: login refused",
                      raw), raw
     # Every line is one of postern's: a level, then its text.
@@ -111,7 +114,9 @@ def test_bytes_that_are_not_utf8_reach_the_protocol_log_escaped(
     login = [r for r in rows if r["command"] == "login"]
     assert login[0]["parameters"] == "b\u00e9" + esc + " *****", login
     assert login[0]["user"] == "b\u00e9" + esc, login
-    assert "ClientName=\"Mutt\\xf5\\x80 \u00e9\"" in by["id"]["context"], rows
+    # "Mutt\\xf5\\x80 \u00e9", or '?' for what the IMAP module replaced.
+    assert re.search(r'ClientName="Mutt(\\xf5\\x80|\?\?) \u00e9"',
+                     by["id"]["context"]), by["id"]
     assert by["select"]["parameters"] == \
         '"Entw\u00fcrfe\\xfe\U0001f4e7\\x1b[1m"', by["select"]
     x = [r for r in rows if r["parameters"].endswith(esc)]
