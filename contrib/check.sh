@@ -1,7 +1,9 @@
 #!/bin/bash
 # contrib/check.sh - install what the build and the tests need (Debian 12),
 # build with warnings as errors, run every test, then build again with
-# AddressSanitizer + UndefinedBehaviorSanitizer and run every test again.
+# AddressSanitizer + UndefinedBehaviorSanitizer and run every test again,
+# then once more with ThreadSanitizer (the daemon's workers, the protocol
+# log's writer and the LDAP pool are threads).
 #
 # Usage (from the top of a checkout, as root or with sudo available):
 #   bash contrib/check.sh
@@ -22,7 +24,7 @@ run_pass() {
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	(cd "$dir" && "$top/configure" -q "$@" && make -j"$(nproc)" -s &&
-	 make -s check -j"$(nproc)" VERBOSE=1) ||
+	 ${CHECK_WRAP:-} make -s check -j"$(nproc)" VERBOSE=1) ||
 		{ echo "check.sh: the $name pass failed" >&2; return 1; }
 }
 
@@ -30,10 +32,19 @@ run_pass werror --enable-werror
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_pass sanitizers --enable-werror --enable-sanitizers
+# TSan's shadow memory needs the layout of at most 28 random mmap bits;
+# where the kernel uses more (vm.mmap_rnd_bits), the tests of this pass
+# run without address-space randomisation.
+rnd=$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 28)
+[ "$rnd" -le 28 ] || CHECK_WRAP="setarch $(uname -m) -R"
+CHECK_WRAP=${CHECK_WRAP:-} \
+TSAN_OPTIONS="second_deadlock_stack=1:suppressions=$top/tests/tsan.supp" \
+	run_pass tsan --enable-werror --enable-tsan
 
-# One closing line over both passes, from automake's own counts.
+# One closing line over every pass, from automake's own counts.
 pass=0 fail=0
-for f in build/werror/test-suite.log build/sanitizers/test-suite.log; do
+for f in build/werror/test-suite.log build/sanitizers/test-suite.log \
+    build/tsan/test-suite.log; do
 	p=$(sed -n 's/^# PASS: *//p' "$f" | head -n1)
 	x=$(sed -n 's/^# FAIL: *//p' "$f" | head -n1)
 	e=$(sed -n 's/^# ERROR: *//p' "$f" | head -n1)

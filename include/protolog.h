@@ -200,7 +200,10 @@ struct protolog_row {
  * Encodes row as one CSV line ending in CRLF, 13 fields with an empty
  * puid.  CSV as Exchange writes it: a field is quoted only when it holds
  * ',' or '"', a '"' is doubled, CR and LF become the two characters "\r"
- * and "\n".  On top of that, as docs/protocol-log.md requires:
+ * and "\n".  Bytes that are not part of well-formed UTF-8, the other
+ * control bytes but tab, and DEL become "\xNN" (two lowercase hex
+ * digits), so that every file is valid UTF-8; well-formed UTF-8 is kept.
+ * On top of that, as docs/protocol-log.md requires:
  *  - user: '\' becomes '/', and ',' and '"' become '_' and '\'' so that
  *    nothing before the command column is ever quoted (scripts split on
  *    commas); cut at PROTOLOG_USER_MAX characters;

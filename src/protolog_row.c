@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "protolog.h"
+#include "utf8.h"
 
 /* An snprintf-like output: counts everything, stores what fits. */
 struct obuf {
@@ -75,11 +76,15 @@ ob_uint(struct obuf *o, uint64_t v)
 static size_t
 utf8_prefix_chars(const char *s, size_t len, size_t max)
 {
-	size_t i, chars = 0;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i, n, chars = 0;
 
-	for (i = 0; i < len; i++) {
-		if (((unsigned char)s[i] & 0xc0) != 0x80 && chars++ == max)
+	for (i = 0; i < len; i += n) {
+		if (chars++ == max)
 			return i;
+		n = utf8_seq_len(u + i, len - i);
+		if (n == 0)
+			n = 1;
 	}
 	return len;
 }
@@ -102,20 +107,39 @@ enum field_kind {
 	FIELD_USER    /* from the client, and never quoted */
 };
 
-static bool
-csv_special(unsigned char c, enum field_kind kind)
+/*
+ * The length of the run at s[0..len) that a field copies as it is: up to
+ * the first byte that csv_field() must rewrite.  Besides the CSV rules,
+ * these are bytes that are not part of well-formed UTF-8, control bytes
+ * other than tab, and DEL: every file stays valid UTF-8 (a strict reader
+ * such as Import-Csv or Python's csv over a decoded file takes all of it)
+ * and shows no client's terminal escape sequence to whoever pages it.
+ */
+static size_t
+csv_plain_run(const char *s, size_t len, enum field_kind kind)
 {
-	switch (c) {
-	case '"':
-	case '\r':
-	case '\n':
-		return true;
-	case '\\':
-	case ',':
-		return kind == FIELD_USER;
-	default:
-		return false;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, n;
+
+	while (i < len) {
+		switch (u[i]) {
+		case '"':
+			return i;
+		case '\\':
+		case ',':
+			if (kind == FIELD_USER)
+				return i;
+			break;
+		default:
+			if ((u[i] < 0x20 && u[i] != '\t') || u[i] == 0x7f)
+				return i;
+			break;
+		}
+		if ((n = utf8_seq_len(u + i, len - i)) == 0)
+			return i;
+		i += n;
 	}
+	return i;
 }
 
 /* Writes one field's value with the CSV rules; see protolog_encode(). */
@@ -136,9 +160,7 @@ csv_field(struct obuf *o, const char *s, size_t len, enum field_kind kind)
 	if (kind != FIELD_PLAIN && strchr("=+-@\t", s[0]) != NULL)
 		ob_putc(o, '\'');
 	for (i = 0; i < len; i = j + 1) {
-		for (j = i; j < len && !csv_special((unsigned char)s[j], kind);
-		     j++)
-			;
+		j = i + csv_plain_run(s + i, len - i, kind);
 		ob_put(o, s + i, j - i);
 		if (j == len)
 			break;
@@ -161,6 +183,14 @@ csv_field(struct obuf *o, const char *s, size_t len, enum field_kind kind)
 		case ',':
 			ob_putc(o, '_');
 			break;
+		default: {
+			static const char hex[] = "0123456789abcdef";
+			unsigned char b = (unsigned char)s[j];
+			char x[4] = {'\\', 'x', hex[b >> 4], hex[b & 0xf]};
+
+			ob_put(o, x, sizeof(x));
+			break;
+		}
 		}
 	}
 	if (quote)

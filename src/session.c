@@ -309,8 +309,9 @@ session_set_user(struct session *s, const char *name, size_t len)
 
 	if (u == NULL)
 		return;
+	/* Control bytes as '?', as session_printable() does. */
 	for (size_t i = 0; i < len; i++)
-		u[i] = isprint((unsigned char)name[i]) ? name[i] : '?';
+		u[i] = iscntrl((unsigned char)name[i]) ? '?' : name[i];
 	u[len] = '\0';
 	free(s->user);
 	s->user = u;
@@ -657,7 +658,12 @@ session_starttls(struct session *s)
 	return 0;
 }
 
-/* The characters of a user name that may appear in the daemon log. */
+/*
+ * A user name for the logs and the policy: control bytes become '?'.
+ * Bytes from 0x80 up are kept, so that a name in UTF-8 ("jürgen") stays
+ * itself for the access rules and in both logs; each log's writer escapes
+ * whatever is not well-formed UTF-8.
+ */
 static char *
 session_printable(const char *in, size_t len)
 {
@@ -666,7 +672,7 @@ session_printable(const char *in, size_t len)
 	if (out == NULL)
 		return NULL;
 	for (size_t i = 0; i < len; i++)
-		out[i] = isprint((unsigned char)in[i]) ? in[i] : '?';
+		out[i] = iscntrl((unsigned char)in[i]) ? '?' : in[i];
 	out[len] = '\0';
 	return out;
 }

@@ -694,3 +694,48 @@ Test(inventory, excluded_users_left_out)
 	}
 	inventory_free(inv);
 }
+
+/*
+ * Rows as postern writes what a client sent that is not UTF-8
+ * (postern-log(5)): "\xNN" in the user, the parameters and the context
+ * values, next to a name in UTF-8 written as it is.  Every row reads; the
+ * escaped name and the UTF-8 one are two users.
+ */
+Test(inventory, rows_with_escaped_bytes_read_whole)
+{
+	struct inv_options o = opts(INV_BY_USER);
+	struct inventory *inv = inventory_new(&o);
+	static const char t[] =
+	    "2026-03-01T08:00:00.000Z,01,0,10.0.0.1:143,192.0.2.1:1,,1,0,1,OpenSession,,Tls=none,\n"
+	    "2026-03-01T08:00:00.100Z,01,1,10.0.0.1:143,192.0.2.1:1,,1,1,1,id,"
+	    "(\"name\" \"Mutt\\xf5\\x80\" \"version\" \"2\"),"
+	    "R=ok;ClientName=Mutt\\xf5\\x80;ClientVersion=2,\n"
+	    "2026-03-01T08:00:00.200Z,01,2,10.0.0.1:143,192.0.2.1:1,b\\xe9a\\x80\\xc0\\xaf,1,1,1,login,"
+	    "b\\xe9a\\x80\\xc0\\xaf *****,R=ok,\n"
+	    "2026-03-01T08:00:00.300Z,01,3,10.0.0.1:143,192.0.2.1:1,b\\xe9a\\x80\\xc0\\xaf,1,1,1,select,"
+	    "\"\"\"Entw\xc3\xbcrfe\\xfe\\x1b[1m\"\"\",R=ok,\n"
+	    "2026-03-01T08:00:00.400Z,01,4,10.0.0.1:143,192.0.2.1:1,b\\xe9a\\x80\\xc0\\xaf,1,1,1,CloseSession,,,\n"
+	    "2026-03-01T08:00:01.000Z,02,0,10.0.0.1:143,192.0.2.2:1,,1,0,1,OpenSession,,Tls=none,\n"
+	    "2026-03-01T08:00:01.100Z,02,1,10.0.0.1:143,192.0.2.2:1,b\xc3\xa9" "a,1,1,1,login,"
+	    "b\xc3\xa9" "a *****,R=ok,\n";
+	const struct inv_record *r;
+
+	inv_add_text(inv, "IMAP42026030108-1.LOG", 0, EXLOG_PROTO_IMAP4, t);
+	cr_assert_eq(inventory_finish(inv), 0);
+	cr_assert_eq(inventory_summary(inv)->rows, 7);
+	cr_assert_eq(inventory_summary(inv)->rows_bad, 0);
+	r = find_rec(inv, "b\\xe9a\\x80\\xc0\\xaf", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->sessions, 1);
+	r = find_rec(inv, "b\xc3\xa9" "a", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->sessions, 1);
+	inventory_free(inv);
+
+	o = opts(INV_BY_SOFTWARE);
+	inv = inventory_new(&o);
+	inv_add_text(inv, "IMAP42026030108-1.LOG", 0, EXLOG_PROTO_IMAP4, t);
+	cr_assert_eq(inventory_finish(inv), 0);
+	cr_assert_not_null(find_rec(inv, "Mutt\\xf5\\x80 2", NULL));
+	inventory_free(inv);
+}

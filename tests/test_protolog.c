@@ -403,6 +403,210 @@ Test(protolog, encode_reports_full_length_when_cut)
 	cr_assert_eq(protolog_encode(&r, NULL, 0), n);
 }
 
+/*
+ * Whether s[0..len) is valid UTF-8, decoded code point by code point:
+ * written apart from the encoder's own check so that the two can disagree.
+ */
+static bool
+valid_utf8(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned cp, min, n, k;
+
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((u[i] & 0xe0) == 0xc0)
+			n = 2, cp = u[i] & 0x1f, min = 0x80;
+		else if ((u[i] & 0xf0) == 0xe0)
+			n = 3, cp = u[i] & 0x0f, min = 0x800;
+		else if ((u[i] & 0xf8) == 0xf0)
+			n = 4, cp = u[i] & 0x07, min = 0x10000;
+		else
+			return false;
+		if (i + n > len)
+			return false;
+		for (k = 1; k < n; k++) {
+			if ((u[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (u[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+/* Bad input and what a parameters field shows for it. */
+static const char *const not_utf8[][2] = {
+    {"a\x80z", "a\\x80z"},                 /* lone continuation byte */
+    {"\xbf\xbf", "\\xbf\\xbf"},
+    {"\xc0\xaf", "\\xc0\\xaf"},             /* overlong "/" */
+    {"\xc1\x81", "\\xc1\\x81"},
+    {"\xe0\x80\xaf", "\\xe0\\x80\\xaf"},     /* overlong, three bytes */
+    {"\xf0\x80\x80\xaf", "\\xf0\\x80\\x80\\xaf"},
+    {"\xed\xa0\x80", "\\xed\\xa0\\x80"},     /* surrogate U+D800 */
+    {"\xed\xbf\xbf", "\\xed\\xbf\\xbf"},     /* surrogate U+DFFF */
+    {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"}, /* above U+10FFFF */
+    {"caf\xc3", "caf\\xc3"},               /* truncated at the end */
+    {"\xe2\x82z", "\\xe2\\x82z"},           /* truncated before ASCII */
+    {"\xf0\x9f\x98 x", "\\xf0\\x9f\\x98 x"},
+    {"\xc3\xc3\xa9", "\\xc3\xc3\xa9"},       /* cut, then a whole "é" */
+    {"\xff", "\\xff"},
+    {"\xfe\xff", "\\xfe\\xff"},
+    {"\xf8\x88\x80\x80\x80", "\\xf8\\x88\\x80\\x80\\x80"}, /* 5 bytes */
+    {"x\x1b[2Jy", "x\\x1b[2Jy"},           /* a terminal escape */
+    {"\x7f\x01", "\\x7f\\x01"},
+};
+
+Test(protolog, encode_escapes_bytes_that_are_not_utf8)
+{
+	struct protolog_row r = base_row();
+	char expect[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(not_utf8) / sizeof(not_utf8[0]); i++) {
+		r.params = not_utf8[i][0];
+		snprintf(expect, sizeof(expect),
+		    ROW_PREFIX ",1,15,143,capability,%s,,\r\n", not_utf8[i][1]);
+		cr_assert_str_eq(enc(&r), expect, "input %zu", i);
+		cr_assert(valid_utf8(enc(&r), strlen(enc(&r))));
+	}
+}
+
+Test(protolog, encode_escapes_every_client_field)
+{
+	struct protolog_row r = base_row();
+	struct protolog_ctx ctx;
+
+	protolog_ctx_init(&ctx);
+	protolog_ctx_set(&ctx, PROTOLOG_CLIENTNAME, "Mutt\xff\x1b");
+	protolog_ctx_set(&ctx, PROTOLOG_CLIENTVERSION, "2.2\xc0\xaf");
+	r.user = "b\xe9r\\n";
+	r.command = "x\x80";
+	r.params = "\xed\xa0\x80";
+	r.context = &ctx;
+	cr_assert_str_eq(enc(&r), ROW_PREFIX "b\\xe9r/n,1,15,143,x\\x80,"
+	                                     "\\xed\\xa0\\x80,"
+	                                     "ClientName=Mutt\\xff\\x1b;"
+	                                     "ClientVersion=2.2\\xc0\\xaf,\r\n");
+}
+
+Test(protolog, encode_keeps_valid_utf8)
+{
+	struct protolog_row r = base_row();
+	struct protolog_ctx ctx;
+
+	protolog_ctx_init(&ctx);
+	protolog_ctx_set(&ctx, PROTOLOG_CLIENTNAME, "K-9 \xe2\x80\x94 M\xc3\xa4il");
+	r.user = "j\xc3\xbcrgen@b\xc3\xa9" "b\xc3\xa9.example";
+	r.command = "select";
+	r.params = "\"Entw\xc3\xbcrfe \xf0\x9f\x93\x81\" \xe2\x82\xac\x09\xef\xbf\xbf"
+		   "\xf4\x8f\xbf\xbf\xc2\x80\xed\x9f\xbf\xee\x80\x80";
+	r.context = &ctx;
+	cr_assert_str_eq(enc(&r),
+	    ROW_PREFIX "j\xc3\xbcrgen@b\xc3\xa9" "b\xc3\xa9.example,1,15,143,"
+	               "select,\"\"\"Entw\xc3\xbcrfe \xf0\x9f\x93\x81\"\" "
+	               "\xe2\x82\xac\x09\xef\xbf\xbf\xf4\x8f\xbf\xbf\xc2\x80"
+	               "\xed\x9f\xbf\xee\x80\x80\","
+	               "\"ClientName=\"\"K-9 \xe2\x80\x94 M\xc3\xa4il\"\"\""
+	               ",\r\n");
+}
+
+/*
+ * A value of nothing but continuation bytes is still cut at the bound:
+ * each byte that is not UTF-8 counts as a character.
+ */
+Test(protolog, encode_bounds_values_that_are_not_utf8)
+{
+	struct protolog_row r = base_row();
+	static char user[1000 + 1], params[5000 + 1];
+	char f[MAXF][8192];
+	const char *out;
+	size_t i;
+
+	memset(user, 0x80, sizeof(user) - 1);
+	r.user = user;
+	out = enc(&r);
+	cr_assert(valid_utf8(out, strlen(out)));
+	{
+		static char line[65536];
+
+		snprintf(line, sizeof(line), "%s", out);
+		line[strlen(line) - 2] = '\0';
+		cr_assert_eq(csv_split(line, f), 13);
+	}
+	cr_assert_eq(strlen(f[5]), 4 * PROTOLOG_USER_MAX);
+	for (i = 0; i < PROTOLOG_USER_MAX; i++)
+		cr_assert_eq(memcmp(f[5] + 4 * i, "\\x80", 4), 0);
+	/* The parameters' escaped form is longer than csv_split() takes. */
+	memset(params, 0x80, sizeof(params) - 1);
+	r.user = NULL;
+	r.params = params;
+	out = enc(&r);
+	cr_assert(valid_utf8(out, strlen(out)));
+	cr_assert_eq(strlen(out), strlen(ROW_PREFIX ",1,15,143,capability,,,\r\n") +
+	    4 * PROTOLOG_PARAMS_MAX);
+}
+
+/* Random bytes always give valid UTF-8; random UTF-8 comes out as it is. */
+Test(protolog, encode_output_is_always_utf8)
+{
+	struct protolog_row r = base_row();
+	static const unsigned cps[] = {0x41, 0x7e, 0xe9, 0x7ff, 0x800, 0x20ac,
+	    0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000, 0x1f600, 0x10ffff};
+	char in[200], want[400];
+	unsigned seed = 12345;
+	const char *out;
+	size_t i, n;
+	int round;
+
+	for (round = 0; round < 2000; round++) {
+		n = (size_t)rand_r(&seed) % (sizeof(in) - 1);
+		for (i = 0; i < n; i++)
+			in[i] = (char)(rand_r(&seed) % 255 + 1);
+		in[n] = '\0';
+		r.params = in;
+		out = enc(&r);
+		cr_assert(valid_utf8(out, strlen(out)), "round %d", round);
+	}
+	for (round = 0; round < 500; round++) {
+		size_t len = 0;
+
+		n = (size_t)rand_r(&seed) % 40;
+		for (i = 0; i < n; i++) {
+			unsigned cp = cps[rand_r(&seed) % (sizeof(cps) /
+			    sizeof(cps[0]))];
+
+			if (cp < 0x80)
+				in[len++] = (char)cp;
+			else if (cp < 0x800) {
+				in[len++] = (char)(0xc0 | cp >> 6);
+				in[len++] = (char)(0x80 | (cp & 0x3f));
+			} else if (cp < 0x10000) {
+				in[len++] = (char)(0xe0 | cp >> 12);
+				in[len++] = (char)(0x80 | (cp >> 6 & 0x3f));
+				in[len++] = (char)(0x80 | (cp & 0x3f));
+			} else {
+				in[len++] = (char)(0xf0 | cp >> 18);
+				in[len++] = (char)(0x80 | (cp >> 12 & 0x3f));
+				in[len++] = (char)(0x80 | (cp >> 6 & 0x3f));
+				in[len++] = (char)(0x80 | (cp & 0x3f));
+			}
+		}
+		in[len] = '\0';
+		r.params = in;
+		snprintf(want, sizeof(want),
+		    ROW_PREFIX ",1,15,143,capability,%s,,\r\n", in);
+		cr_assert_str_eq(enc(&r), want, "round %d", round);
+	}
+}
+
 Test(protolog, format_time)
 {
 	char b[25];
