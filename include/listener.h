@@ -1,14 +1,17 @@
 /*
  * listener: listening sockets.
  *
- * The main thread binds every binding once per worker (SO_REUSEPORT) while
- * it still has the privileges for ports below 1024; each worker then
- * accepts on its own copies, so the kernel spreads connections and no
- * accept lock exists.
+ * The main thread binds every binding once, while it still has the
+ * privileges for ports below 1024, and every worker accepts on the same
+ * socket from its own event loop.  The sockets are opened without
+ * SO_REUSEPORT: with it, any other process of the same user could bind the
+ * same addresses and silently take a share of the connections; without it,
+ * a second instance on the same bindings fails to start with EADDRINUSE.
  */
 #ifndef POSTERN_LISTENER_H
 #define POSTERN_LISTENER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -19,36 +22,61 @@ struct event_base;
 struct evconnlistener;
 struct worker;
 
-/* One bound socket of one binding, owned by one worker. */
+/* The bound socket of one binding, shared by every worker. */
 struct listener {
 	int fd;
 	enum proto_id proto;
 	bool implicit_tls;
 	struct netaddr addr;
-	struct evconnlistener *ev; /* set by listener_attach() */
-	struct event *retry;	   /* re-enables accepting after EMFILE */
-	struct worker *worker;
+	atomic_uint users; /* workers attached; the last to leave closes fd */
 };
 
-/* The sockets of every enabled binding, nworkers copies of each. */
+/* One worker's accepting on one shared listener. */
+struct acceptor {
+	struct listener *l;
+	struct worker *worker;
+	struct evconnlistener *ev;
+	struct event *retry; /* re-enables accepting after EMFILE */
+};
+
+/* The sockets of every enabled binding, one each. */
 struct listener_set {
 	struct listener *l;
 	size_t n;
 };
 
 /*
- * Binds and listens on every binding of every enabled protocol, nworkers
- * times.  On failure writes "path:line: cannot listen on ADDR: reason" to
- * errout, closes what it opened and returns -1.
+ * Binds and listens on every binding of every enabled protocol, once.  On
+ * failure writes "path:line: cannot listen on ADDR: reason" to errout,
+ * closes what it opened and returns -1.
  */
-int listener_bind_all(const struct conf *c, unsigned nworkers,
-    struct listener_set *set, FILE *errout);
+int listener_bind_all(const struct conf *c, struct listener_set *set,
+    FILE *errout);
 
-/* Starts accepting on l in base; accepted sockets go to session_accept(). */
-int listener_attach(struct listener *l, struct worker *w,
-    struct event_base *base);
+/*
+ * For "postern -t": tries to bind every binding of every enabled protocol
+ * and releases it at once.  Writes one "path:line: warning: cannot listen
+ * on ADDR: reason" line to errout per binding that is in use (by another
+ * process, such as a running postern) or not an address of this host, and
+ * returns how many.
+ */
+int listener_probe(const struct conf *c, FILE *errout);
 
-/* Stops accepting on l and closes its socket. */
+/*
+ * Starts accepting on l in w's loop base; accepted sockets go to
+ * session_accept().  Fills a; returns -1 on failure (a is then empty).
+ */
+int listener_attach(struct listener *l, struct acceptor *a,
+    struct worker *w, struct event_base *base);
+
+/*
+ * Stops a's accepting; the last worker to detach from a listener closes
+ * its socket, so that new connections are refused from then on.  Call
+ * from a's worker (or after it has stopped).
+ */
+void listener_detach(struct acceptor *a);
+
+/* Closes l's socket if no worker was ever attached to it. */
 void listener_close(struct listener *l);
 
 /* Whether the bindings of a and b (enabled protocols only) are the same. */

@@ -28,8 +28,8 @@ struct worker {
 	struct event_base *base;
 	struct event *notify; /* woken by the main thread through notify_fd */
 	int notify_fd;	      /* eventfd */
-	struct listener **listeners;
-	size_t nlisteners;
+	struct acceptor *acceptors; /* one per shared listener */
+	size_t nacceptors;
 	struct session_list sessions;
 	unsigned nsessions;
 	atomic_bool stopping;

@@ -139,9 +139,9 @@ server_session_gone(struct worker *w)
 static void
 worker_stop_listening(struct worker *w)
 {
-	for (size_t i = 0; i < w->nlisteners; i++)
-		listener_close(w->listeners[i]);
-	w->nlisteners = 0;
+	for (size_t i = 0; i < w->nacceptors; i++)
+		listener_detach(&w->acceptors[i]);
+	w->nacceptors = 0;
 }
 
 /* The grace time is over: tell every remaining client goodbye. */
@@ -257,14 +257,16 @@ worker_setup(struct worker *w, unsigned index, struct listener_set *set)
 	    worker_notify_cb, w);
 	if (w->notify == NULL || event_add(w->notify, NULL) == -1)
 		return -1;
-	w->listeners = calloc(set->n ? set->n : 1, sizeof(*w->listeners));
-	if (w->listeners == NULL)
+	w->acceptors = calloc(set->n ? set->n : 1, sizeof(*w->acceptors));
+	if (w->acceptors == NULL)
 		return -1;
-	/* Copy i of every binding goes to worker i. */
-	for (size_t i = index; i < set->n; i += nworkers) {
-		if (listener_attach(&set->l[i], w, w->base) == -1)
+	/* Every worker accepts on every shared socket: whichever loop
+	 * wakes first takes the connection, the others see EAGAIN. */
+	for (size_t i = 0; i < set->n; i++) {
+		if (listener_attach(&set->l[i], &w->acceptors[i], w,
+		    w->base) == -1)
 			return -1;
-		w->listeners[w->nlisteners++] = &set->l[i];
+		w->nacceptors++;
 	}
 	return 0;
 }
@@ -423,12 +425,14 @@ server_run(struct conf *c, struct listener_set *set)
 			event_free(w->notify);
 		if (w->notify_fd != -1)
 			close(w->notify_fd);
-		free(w->listeners);
+		free(w->acceptors);
 		conf_unref(w->conf);
 		if (w->base != NULL)
 			event_base_free(w->base);
 	}
 	free(workers);
+	for (size_t i = 0; i < set->n; i++)
+		listener_close(&set->l[i]);
 	free(set->l);
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);

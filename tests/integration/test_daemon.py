@@ -283,3 +283,45 @@ def test_stop_without_sessions_is_quick(start_postern):
     t0 = time.monotonic()
     assert p.stop() == 0
     assert time.monotonic() - t0 < 5
+
+
+# --- one instance per binding ------------------------------------------------------
+
+def test_second_instance_on_same_bindings_refuses_to_start(start_postern,
+                                                           postern_bin):
+    first = start_postern({"pop3": {"banner": "First instance."}})
+    second = start_postern({"pop3": {"banner": "Second instance."}},
+                           start=False)
+    # The second one is given exactly the first one's bindings.
+    for name in ("pop3", "imap"):
+        for key in ("unencrypted_or_tls_bindings", "ssl_bindings"):
+            second.conf[name][key] = first.conf[name][key]
+    second.update({})
+    with open(second.path) as f:
+        text = f.read()
+    addr = first.conf["pop3"]["unencrypted_or_tls_bindings"]
+
+    # The check warns that the ports are taken ...
+    r = run_postern(postern_bin, "-t", "-c", second.path)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert "%s:%d: warning: cannot listen on %s: Address already in use " \
+        "(another postern" % (second.path, line_of(text, addr), addr) \
+        in err, err
+    assert "would refuse to start" in err, err
+
+    # ... and the daemon refuses to start, naming the address.
+    r = run_postern(postern_bin, "-c", second.path)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert re.search(r"^%s:%d: cannot listen on %s: Address already in use"
+                     % (re.escape(second.path), line_of(text, addr),
+                        re.escape(addr)), err, re.M), err
+
+    # The first one keeps every connection.
+    banners = []
+    for _ in range(20):
+        c = LineClient(first.ports["pop3"])
+        banners.append(c.readline())
+        c.close()
+    assert banners == [b"+OK First instance.\r\n"] * 20, banners
