@@ -160,8 +160,7 @@ worker_grace_cb(evutil_socket_t fd, short what, void *arg)
 		if (s->state == SESSION_CLOSING)
 			continue;
 		sesslog_close_error(s, "ServerShutdown");
-		s->proto->bye(s, BYE_SHUTDOWN);
-		session_close_after_flush(s, "shutdown");
+		session_goodbye(s, BYE_SHUTDOWN, "shutdown");
 	}
 }
 
@@ -190,8 +189,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == SESSION_PREAUTH) {
 			sesslog_close_error(s, "ServerShutdown");
-			s->proto->bye(s, BYE_SHUTDOWN);
-			session_close_after_flush(s, "shutdown");
+			session_goodbye(s, BYE_SHUTDOWN, "shutdown");
 		}
 	}
 	ms = w->conf != NULL ? w->conf->shutdown_timeout_ms : 30000;

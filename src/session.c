@@ -215,10 +215,8 @@ session_timeout(struct session *s)
 		session_backend_done(s, BACKEND_BROKEN);
 		return;
 	case SESSION_RELAY:
-		/* In the middle of a relayed stream postern cannot know
-		 * whether a line of its own would land inside an answer. */
 		sesslog_close_error(s, "IdleTimeout");
-		session_close(s, "authenticated idle timeout");
+		session_goodbye(s, BYE_TIMEOUT, "authenticated idle timeout");
 		return;
 	case SESSION_TLS_ACCEPT:
 	case SESSION_STARTTLS:
@@ -420,6 +418,17 @@ session_flushed_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	session_close(s, NULL);
+}
+
+void
+session_goodbye(struct session *s, enum bye_reason reason, const char *why)
+{
+	/* Inside a relayed answer the goodbye would become part of it (a
+	 * client would store a message with postern's line in the middle);
+	 * an answer cut without a word is at least seen as cut. */
+	if (s->state != SESSION_RELAY || relay_at_boundary(s))
+		s->proto->bye(s, reason);
+	session_close_after_flush(s, why);
 }
 
 static void
