@@ -32,6 +32,13 @@ static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conf *current;
 static atomic_uint current_gen = 1;
 
+/*
+ * The grace time of the stop under way, as the main thread read it from
+ * the current snapshot when the signal came: a worker's own snapshot is
+ * only as new as its last accepted connection.
+ */
+static atomic_uint stop_grace_ms;
+
 static struct worker *workers;
 static struct groups *groups_svc;
 static unsigned nworkers;
@@ -192,7 +199,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 			session_goodbye(s, BYE_SHUTDOWN, "shutdown");
 		}
 	}
-	ms = w->conf != NULL ? w->conf->shutdown_timeout_ms : 30000;
+	ms = atomic_load(&stop_grace_ms);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	w->grace = evtimer_new(w->base, worker_grace_cb, w);
@@ -278,6 +285,40 @@ worker_wake(struct worker *w)
 		log_warn("cannot wake worker %u", w->index);
 }
 
+static bool
+same_string(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * Settings read once at start-up.  Everything else takes effect at the
+ * reload: per-session settings for the sessions that start afterwards,
+ * log_level, syslog and the protocol log at once, shutdown_timeout at the
+ * next stop.
+ */
+static void
+server_reload_restart_only(const struct conf *old, const struct conf *c)
+{
+	const char *changed[4];
+	size_t n = 0;
+
+	if (old->workers != c->workers)
+		changed[n++] = "[postern] workers";
+	if (!same_string(old->user, c->user))
+		changed[n++] = "[postern] user";
+	if (!same_string(old->pid_file, c->pid_file))
+		changed[n++] = "[postern] pid_file";
+	if (old->groups.ldap_threads != c->groups.ldap_threads)
+		changed[n++] = "[groups] ldap_threads";
+	for (size_t i = 0; i < n; i++)
+		log_warnx("reload: %s changed; it takes effect only after a "
+		    "restart", changed[i]);
+	if (!listener_same_bindings(old, c))
+		log_warnx("reload: bindings changed; they take effect only "
+		    "after a restart");
+}
+
 /* Reads the file again; a broken one is refused and the old one kept. */
 static void
 server_reload(void)
@@ -323,9 +364,7 @@ server_reload(void)
 		return;
 	}
 	free(errs);
-	if (!listener_same_bindings(current, c))
-		log_warnx("reload: bindings changed; they take effect only "
-		    "after a restart");
+	server_reload_restart_only(current, c);
 	for (int p = 0; p < PROTO_COUNT; p++)
 		if (current->proto[p].enabled && !c->proto[p].enabled)
 			log_warnx("reload: %s disabled: new connections "
@@ -353,6 +392,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	log_notice("received signal %d: stopping (grace time %u ms)",
 	    (int)sig, current->shutdown_timeout_ms);
+	atomic_store(&stop_grace_ms, current->shutdown_timeout_ms);
 	for (unsigned i = 0; i < nworkers; i++) {
 		atomic_store(&workers[i].stopping, true);
 		worker_wake(&workers[i]);

@@ -325,3 +325,41 @@ def test_second_instance_on_same_bindings_refuses_to_start(start_postern,
         banners.append(c.readline())
         c.close()
     assert banners == [b"+OK First instance.\r\n"] * 20, banners
+
+
+# --- settings changed by SIGHUP ---------------------------------------------------
+
+def test_reloaded_shutdown_timeout_applies_without_new_sessions(
+        start_postern, dovecot):
+    p = start_postern({"postern": {"shutdown_timeout": "30s"}})
+    # Sessions on every worker, accepted before the reload; none after.
+    held = [pop3_login(p.ports["pop3"], dovecot, u)
+            for u in ("grace", "heidi", "judy", "mallory")]
+    p.reload({"postern": {"shutdown_timeout": "1s"}})
+    p.wait_log(r"reload: configuration .* loaded")
+    t0 = time.monotonic()
+    p.proc.send_signal(signal.SIGTERM)
+    try:
+        p.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        pass
+    elapsed = time.monotonic() - t0
+    assert elapsed < 6, "stopped after %.1f s, not after the 1 s the " \
+        "reload set" % elapsed
+    assert p.proc.returncode == 0
+    p.returncode = 0
+    assert "grace time 1000 ms" in p.log()
+    for c in held:
+        c.sock.close()
+
+
+def test_reload_names_settings_that_need_a_restart(start_postern):
+    p = start_postern({"postern": {"workers": "2"}})
+    p.reload({"postern": {"workers": "3", "shutdown_timeout": "2s"},
+              "pop3": {"banner": "Reloaded."}})
+    p.wait_log(r"reload: configuration .* loaded")
+    log = p.log()
+    assert re.search(r"reload: \[postern\] workers changed; it takes "
+                     r"effect only after a restart", log), log
+    assert "shutdown_timeout" not in log
+    assert "banner" not in log
