@@ -108,6 +108,7 @@ struct session {
 	bool log_stalled;    /* ... and waits for answers to read more */
 
 	bool denied;		 /* an access rule refused it at connect */
+	bool disabled;		 /* its protocol was disabled by a reload */
 	struct groups_req *greq; /* a group lookup for the login, pending */
 	char *policy_err;	 /* the policy's reason, for the log rows */
 	enum backend_failure backend_failure; /* why the backend login failed */

@@ -368,8 +368,8 @@ server_reload(void)
 	for (int p = 0; p < PROTO_COUNT; p++)
 		if (current->proto[p].enabled && !c->proto[p].enabled)
 			log_warnx("reload: %s disabled: new connections "
-			    "will be refused until a restart closes its "
-			    "ports", conf_proto_name(p));
+			    "are told so and closed until a restart closes "
+			    "its ports", conf_proto_name(p));
 	log_init(c->log_level, c->syslog);
 	pthread_mutex_lock(&current_lock);
 	old = current;

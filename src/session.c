@@ -506,6 +506,14 @@ session_greet(struct session *s)
 	session_set_state(s, SESSION_PREAUTH);
 	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
 	    s);
+	if (s->disabled) {
+		/* Its ports stay open until a restart: a client hears why
+		 * instead of a bare close it would retry at once. */
+		sesslog_opened(s);
+		s->proto->bye(s, BYE_DISABLED);
+		session_close_after_flush(s, "protocol disabled");
+		return;
+	}
 	if (s->denied) {
 		/* The protocol's goodbye instead of its greeting, before
 		 * the client could send a password. */
@@ -1149,7 +1157,7 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	struct session *s;
 
 	c = server_conf(w);
-	if (p == NULL || !c->proto[proto].enabled) {
+	if (p == NULL) {
 		conf_unref(c);
 		close(fd);
 		return;
@@ -1167,6 +1175,7 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	s->id = atomic_fetch_add(&session_next_id, 1);
 	s->fd = fd;
 	s->implicit_tls = implicit_tls;
+	s->disabled = !c->proto[proto].enabled;
 	s->state = SESSION_PREAUTH;
 	netaddr_set(&s->peer, peer, peerlen);
 	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)

@@ -363,3 +363,30 @@ def test_reload_names_settings_that_need_a_restart(start_postern):
                      r"effect only after a restart", log), log
     assert "shutdown_timeout" not in log
     assert "banner" not in log
+
+
+@pytest.mark.parametrize("proto,bye", [
+    ("imap", b"* BYE [UNAVAILABLE] Service disabled.\r\n"),
+    ("pop3", b"-ERR [SYS/PERM] Service disabled.\r\n"),
+])
+def test_protocol_disabled_by_reload_says_so(start_postern, cert, proto,
+                                             bye):
+    import helpers
+    p = start_postern()
+    p.reload({proto: {"enabled": "no"}})
+    p.wait_log(r"reload: configuration .* loaded")
+    assert re.search(r"reload: %s disabled" % ("IMAP4" if proto == "imap"
+                                                else "POP3"), p.log())
+    c = LineClient(p.ports[proto])
+    assert c.read_until_close(10) == bye
+    c.close()
+    # Over implicit TLS too, after the handshake.
+    c = LineClient(p.ports[proto + "s"],
+                   tls_ctx=helpers.client_context(cert[0]))
+    assert c.read_until_close(10) == bye
+    c.close()
+    # The other protocol goes on.
+    other = "pop3" if proto == "imap" else "imap"
+    c = LineClient(p.ports[other])
+    assert c.readline().startswith(b"+OK" if other == "pop3" else b"* OK")
+    c.close()
