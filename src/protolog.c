@@ -73,7 +73,8 @@ struct plfile {
 	/* Rows lost to write errors; see lost_report(). */
 	uint64_t lost_total;      /* since start-up */
 	uint64_t lost_unreported; /* not yet in a message */
-	int64_t lost_report_ms;   /* last message about lost rows */
+	int64_t warned_ms;        /* last "cannot write" about lost rows */
+	int64_t noticed_ms;       /* last "writing again" */
 	bool failing;             /* the last attempt to write failed */
 	bool recovered;           /* wrote again since, not yet said */
 	const char *fail_what;    /* how the last attempt failed ... */
@@ -307,10 +308,12 @@ file_failed(struct plfile *f, const char *what)
 /*
  * The daemon log hears of lost rows with their number, so that the
  * numbers of all the messages add up to every row lost: while writing
- * fails, at most once a minute; when writing works again (but no sooner
- * than a minute after the last message, so that a disk that stays nearly
- * full does not fill the daemon log instead); and, whatever the minute
- * says, at reload and at exit (when, non-NULL) if any row was ever lost.
+ * fails, at most once a minute; when writing works again, at most once a
+ * minute too, so that a disk that stays nearly full, taking some writes
+ * and refusing others, does not fill the daemon log instead (a recovery
+ * within the minute is told when it is over, from periodic(), unless
+ * writing failed again meanwhile); and, whatever the minute says, at
+ * reload and at exit (when, non-NULL) if any row was ever lost.
  */
 static void
 lost_report(struct plfile *f, int64_t now, const char *when)
@@ -325,15 +328,19 @@ lost_report(struct plfile *f, int64_t now, const char *when)
 			  "report, %llu in all",
 		    proto, when, n, all);
 		f->recovered = false;
-	} else if (now - f->lost_report_ms < COMPLAIN_INTERVAL_MS) {
-		return;
 	} else if (f->failing && n > 0) {
+		if (now - f->warned_ms < COMPLAIN_INTERVAL_MS)
+			return;
+		f->warned_ms = now;
 		log_warnx("%s protocol log: %s %s/%s: %s; %llu rows lost since "
 			  "the last report, %llu in all",
 		    proto, f->fail_what != NULL ? f->fail_what : "cannot write",
 		    f->conf.directory != NULL ? f->conf.directory : "",
 		    f->name, strerror(f->fail_errno), n, all);
 	} else if (f->recovered) {
+		if (now - f->noticed_ms < COMPLAIN_INTERVAL_MS)
+			return;
+		f->noticed_ms = now;
 		log_notice("%s protocol log: writing again to %s/%s; %llu rows "
 			   "lost since the last report, %llu in all",
 		    proto, f->conf.directory != NULL ? f->conf.directory : "",
@@ -342,7 +349,6 @@ lost_report(struct plfile *f, int64_t now, const char *when)
 	} else
 		return;
 	f->lost_unreported = 0;
-	f->lost_report_ms = now;
 }
 
 /* rows could not be written: counted here, and only here. */
