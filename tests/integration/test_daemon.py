@@ -254,9 +254,9 @@ def closed_within(client, seconds):
 def test_stop_closes_preauth_connections_promptly(start_postern, dovecot):
     p = start_postern({"postern": {"workers": "2",
                                    "shutdown_timeout": "6s"}})
-    # A logged-in session keeps its worker busy for the grace time; with
-    # 16 pre-auth sessions spread over 2 workers by SO_REUSEPORT, some
-    # land on the other worker but for a 1 in 65536 chance.
+    # A logged-in session keeps its worker busy for the grace time; the
+    # 16 pre-auth sessions go to whichever of the 2 workers sharing the
+    # listening socket accepts first, so some land on each as a rule.
     logged_in = LineClient(p.ports["pop3"])
     logged_in.readline()
     logged_in.cmd(b"USER bob")
