@@ -22,13 +22,18 @@ struct event_base;
 struct evconnlistener;
 struct worker;
 
-/* The bound socket of one binding, shared by every worker. */
+/*
+ * The bound socket of one binding, shared by every worker.  Counted
+ * references: one for each listener_set that lists it and one for each
+ * worker's acceptor; the last to let go closes the socket, so that new
+ * connections are refused from then on.
+ */
 struct listener {
 	int fd;
 	enum proto_id proto;
 	bool implicit_tls;
-	struct netaddr addr;
-	atomic_uint users; /* workers attached; the last to leave closes fd */
+	struct netaddr addr; /* as configured, for matching and messages */
+	atomic_uint refs;
 };
 
 /* One worker's accepting on one shared listener. */
@@ -39,9 +44,9 @@ struct acceptor {
 	struct event *retry; /* re-enables accepting after EMFILE */
 };
 
-/* The sockets of every enabled binding, one each. */
+/* The listeners of one configuration, each holding a reference. */
 struct listener_set {
-	struct listener *l;
+	struct listener **l;
 	size_t n;
 };
 
@@ -54,6 +59,23 @@ int listener_bind_all(const struct conf *c, struct listener_set *set,
     FILE *errout);
 
 /*
+ * For a reload: the listeners of c in set, taken from old where old has
+ * the same address, protocol and kind (the socket is kept, and with it
+ * the connections waiting in its queue), bound anew otherwise.  Listeners
+ * of protocols that c disables stay (their clients are told so until a
+ * restart).  Errors as listener_bind_all(); old is not changed.
+ */
+int listener_rebind(const struct conf *c, const struct listener_set *old,
+    struct listener_set *set, FILE *errout);
+
+/* Lets go of set's references and empties it. */
+void listener_set_release(struct listener_set *set);
+
+/* Whether set lists l. */
+bool listener_set_has(const struct listener_set *set,
+    const struct listener *l);
+
+/*
  * For "postern -t": tries to bind every binding of every enabled protocol
  * and releases it at once.  Writes one "path:line: warning: cannot listen
  * on ADDR: reason" line to errout per binding that is in use (by another
@@ -63,23 +85,14 @@ int listener_bind_all(const struct conf *c, struct listener_set *set,
 int listener_probe(const struct conf *c, FILE *errout);
 
 /*
- * Starts accepting on l in w's loop base; accepted sockets go to
- * session_accept().  Fills a; returns -1 on failure (a is then empty).
+ * Starts accepting on l in w's loop base, taking a reference; accepted
+ * sockets go to session_accept().  Fills a; returns -1 on failure (a is
+ * then empty).
  */
 int listener_attach(struct listener *l, struct acceptor *a,
     struct worker *w, struct event_base *base);
 
-/*
- * Stops a's accepting; the last worker to detach from a listener closes
- * its socket, so that new connections are refused from then on.  Call
- * from a's worker (or after it has stopped).
- */
+/* Stops a's accepting and lets go of its reference.  From a's worker. */
 void listener_detach(struct acceptor *a);
-
-/* Closes l's socket if no worker was ever attached to it. */
-void listener_close(struct listener *l);
-
-/* Whether the bindings of a and b (enabled protocols only) are the same. */
-bool listener_same_bindings(const struct conf *a, const struct conf *b);
 
 #endif

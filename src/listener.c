@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -59,11 +60,90 @@ fail:
 	return -1;
 }
 
-int
-listener_bind_all(const struct conf *c, struct listener_set *set,
-    FILE *errout)
+static struct listener *
+listener_new(const struct binding *b, enum proto_id p, int fd)
 {
-	size_t total = 0, n = 0;
+	struct listener *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	l->fd = fd;
+	l->proto = p;
+	l->implicit_tls = b->implicit_tls;
+	netaddr_set(&l->addr, (const struct sockaddr *)&b->addr, b->addrlen);
+	atomic_init(&l->refs, 1);
+	return l;
+}
+
+static void
+listener_ref(struct listener *l)
+{
+	atomic_fetch_add(&l->refs, 1);
+}
+
+static void
+listener_unref(struct listener *l)
+{
+	if (atomic_fetch_sub(&l->refs, 1) != 1)
+		return;
+	close(l->fd);
+	free(l);
+}
+
+static bool
+listener_same_addr(const struct listener *l, const struct binding *b)
+{
+	return l->addr.len == b->addrlen &&
+	    memcmp(&l->addr.sa, &b->addr, b->addrlen) == 0;
+}
+
+/* The listener of old on b's address, or NULL. */
+static struct listener *
+listener_find(const struct listener_set *old, const struct binding *b)
+{
+	for (size_t i = 0; old != NULL && i < old->n; i++)
+		if (listener_same_addr(old->l[i], b))
+			return old->l[i];
+	return NULL;
+}
+
+/* Whether c serves addr with an enabled protocol. */
+static bool
+listener_in_conf(const struct conf *c, const struct listener *l)
+{
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		const struct proto_conf *pc = &c->proto[p];
+
+		for (size_t i = 0; pc->enabled && i < pc->nbindings; i++)
+			if (listener_same_addr(l, &pc->bindings[i]))
+				return true;
+	}
+	return false;
+}
+
+void
+listener_set_release(struct listener_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		listener_unref(set->l[i]);
+	free(set->l);
+	memset(set, 0, sizeof(*set));
+}
+
+bool
+listener_set_has(const struct listener_set *set, const struct listener *l)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (set->l[i] == l)
+			return true;
+	return false;
+}
+
+int
+listener_rebind(const struct conf *c, const struct listener_set *old,
+    struct listener_set *set, FILE *errout)
+{
+	size_t total = old != NULL ? old->n : 0;
 
 	memset(set, 0, sizeof(*set));
 	for (int p = 0; p < PROTO_COUNT; p++)
@@ -82,31 +162,64 @@ listener_bind_all(const struct conf *c, struct listener_set *set,
 			continue;
 		for (size_t i = 0; i < pc->nbindings; i++) {
 			const struct binding *b = &pc->bindings[i];
-			struct listener *l = &set->l[n];
+			struct listener *l = listener_find(old, b);
 			char why[192];
+			int fd;
 
-			netaddr_set(&l->addr, (const struct sockaddr *)&b->addr,
-			    b->addrlen);
-			l->proto = p;
-			l->implicit_tls = b->implicit_tls;
-			atomic_init(&l->users, 0);
-			l->fd = listener_socket(b, true, why, sizeof(why));
-			if (l->fd == -1) {
+			if (l != NULL && l->proto == (enum proto_id)p &&
+			    l->implicit_tls == b->implicit_tls) {
+				listener_ref(l);
+				set->l[set->n++] = l;
+				continue;
+			}
+			/* The address changes protocol or kind: the same
+			 * socket serves under its new role, since binding
+			 * again would fail while the old one listens. */
+			if (l != NULL)
+				fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+			else
+				fd = listener_socket(b, true, why, sizeof(why));
+			if (fd == -1) {
+				struct netaddr a;
+
+				if (l != NULL)
+					snprintf(why, sizeof(why), "%s",
+					    strerror(errno));
+				netaddr_set(&a, (const struct sockaddr *)&b->addr,
+				    b->addrlen);
 				fprintf(errout, "%s:%d: cannot listen on %s: "
-				    "%s\n", c->path, b->line, l->addr.str, why);
+				    "%s\n", c->path, b->line, a.str, why);
 				goto fail;
 			}
-			n++;
+			if ((set->l[set->n] = listener_new(b, p, fd)) == NULL) {
+				close(fd);
+				fprintf(errout, "%s: out of memory\n", c->path);
+				goto fail;
+			}
+			set->n++;
 		}
 	}
-	set->n = n;
+	/* A protocol disabled by this reload keeps its ports until a
+	 * restart, so that its clients hear why they are turned away. */
+	for (size_t i = 0; old != NULL && i < old->n; i++) {
+		struct listener *l = old->l[i];
+
+		if (!c->proto[l->proto].enabled && !listener_in_conf(c, l)) {
+			listener_ref(l);
+			set->l[set->n++] = l;
+		}
+	}
 	return 0;
 fail:
-	for (size_t i = 0; i < n; i++)
-		close(set->l[i].fd);
-	free(set->l);
-	memset(set, 0, sizeof(*set));
+	listener_set_release(set);
 	return -1;
+}
+
+int
+listener_bind_all(const struct conf *c, struct listener_set *set,
+    FILE *errout)
+{
+	return listener_rebind(c, NULL, set, errout);
 }
 
 int
@@ -197,7 +310,7 @@ listener_attach(struct listener *l, struct acceptor *a, struct worker *w,
 	memset(a, 0, sizeof(*a));
 	a->l = l;
 	a->worker = w;
-	/* No LEV_OPT_CLOSE_ON_FREE: the socket is shared (listener_detach). */
+	/* No LEV_OPT_CLOSE_ON_FREE: the socket is shared (listener.h). */
 	a->ev = evconnlistener_new(base, listener_accept_cb, a, 0, 0, l->fd);
 	if (a->ev == NULL)
 		return -1;
@@ -207,7 +320,7 @@ listener_attach(struct listener *l, struct acceptor *a, struct worker *w,
 		a->ev = NULL;
 		return -1;
 	}
-	atomic_fetch_add(&l->users, 1);
+	listener_ref(l);
 	return 0;
 }
 
@@ -220,40 +333,6 @@ listener_detach(struct acceptor *a)
 	evconnlistener_free(a->ev);
 	a->retry = NULL;
 	a->ev = NULL;
-	/* Every other worker has already removed the socket from its loop,
-	 * so closing it here cannot leave a stale descriptor in one. */
-	if (atomic_fetch_sub(&a->l->users, 1) == 1) {
-		close(a->l->fd);
-		a->l->fd = -1;
-	}
-}
-
-void
-listener_close(struct listener *l)
-{
-	if (l->fd != -1 && atomic_load(&l->users) == 0) {
-		close(l->fd);
-		l->fd = -1;
-	}
-}
-
-bool
-listener_same_bindings(const struct conf *a, const struct conf *b)
-{
-	for (int p = 0; p < PROTO_COUNT; p++) {
-		const struct proto_conf *x = &a->proto[p], *y = &b->proto[p];
-		size_t nx = x->enabled ? x->nbindings : 0;
-		size_t ny = y->enabled ? y->nbindings : 0;
-
-		if (nx != ny)
-			return false;
-		for (size_t i = 0; i < nx; i++)
-			if (x->bindings[i].implicit_tls !=
-				y->bindings[i].implicit_tls ||
-			    x->bindings[i].addrlen != y->bindings[i].addrlen ||
-			    memcmp(&x->bindings[i].addr, &y->bindings[i].addr,
-				x->bindings[i].addrlen) != 0)
-				return false;
-	}
-	return true;
+	/* Whoever lets go last closes the socket: by then no loop has it. */
+	listener_unref(a->l);
 }

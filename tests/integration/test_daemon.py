@@ -4,6 +4,7 @@ import os
 import poplib
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -390,3 +391,61 @@ def test_protocol_disabled_by_reload_says_so(start_postern, cert, proto,
     c = LineClient(p.ports[other])
     assert c.readline().startswith(b"+OK" if other == "pop3" else b"* OK")
     c.close()
+
+
+def listening_inode(port):
+    """The inode of the socket listening on 127.0.0.1:port, or None."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want and fields[3] == "0A":  # LISTEN
+                return fields[9]
+    return None
+
+
+def test_reload_rebinds_changed_bindings_only(start_postern):
+    import helpers
+    p = start_postern()
+    old_pop3, imap = p.ports["pop3"], p.ports["imap"]
+    imap_inode = listening_inode(imap)
+    assert imap_inode is not None
+    new_pop3, taken = helpers.free_ports(2)
+
+    # A port another process listens on: the reload is refused whole.
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", taken))
+    blocker.listen()
+    p.reload({"pop3": {"unencrypted_or_tls_bindings":
+                       "127.0.0.1:%d" % taken}})
+    p.wait_log(r"reload: configuration refused")
+    assert re.search(r"reload: .*:\d+: cannot listen on 127\.0\.0\.1:%d: "
+                     r"Address already in use" % taken, p.log()), p.log()
+    blocker.close()
+    c = LineClient(old_pop3)
+    assert c.readline().startswith(b"+OK")
+    c.close()
+
+    p.reload({"pop3": {"unencrypted_or_tls_bindings":
+                       "127.0.0.1:%d" % new_pop3}})
+    p.wait_log(r"reload: configuration .* loaded")
+    assert "reload: POP3 listening on 127.0.0.1:%d" % new_pop3 in p.log()
+    assert "reload: POP3 no longer listening on 127.0.0.1:%d" % old_pop3 \
+        in p.log()
+    # The new binding serves, the removed one is closed ...
+    c = LineClient(new_pop3)
+    assert c.readline().startswith(b"+OK")
+    c.close()
+    wait_for(lambda: listening_inode(old_pop3) is None, 5,
+             "the removed binding to close")
+    with pytest.raises(ConnectionRefusedError):
+        LineClient(old_pop3)
+    # ... and an unchanged one is the same socket, still serving.
+    assert listening_inode(imap) == imap_inode
+    c = LineClient(imap)
+    assert c.readline().startswith(b"* OK")
+    c.close()
+    # After the stop nothing listens any more.
+    assert p.stop() == 0
+    assert listening_inode(new_pop3) is None
+    assert listening_inode(imap) is None
