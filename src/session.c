@@ -995,6 +995,12 @@ session_start(struct session *s)
 	log_debug("%s: connected to %s", session_tag(s), s->local.str);
 	s->denied = !session_policy_connect(s);
 
+	/* The snapshot holds TLS contexts for enabled protocols only: a
+	 * disabled one cannot say why over implicit TLS. */
+	if (s->implicit_tls && s->disabled) {
+		session_close(s, "protocol disabled");
+		return;
+	}
 	if (s->implicit_tls) {
 		SSL *ssl = tls_server_new(s->conf, s->proto->id);
 
