@@ -423,6 +423,13 @@ void imap_sframe_init(struct imap_sframe *f);
 enum imap_frame imap_sframe_feed(struct imap_sframe *f, char *buf,
     size_t len, size_t *consumed);
 
+/*
+ * Whether f stands between two answer lines: not inside a line nor inside
+ * a literal, so that an untagged line of postern's own (RFC 9051 section
+ * 7.1.5, BYE) may be written there.
+ */
+bool imap_sframe_at_boundary(const struct imap_sframe *f);
+
 /* The IMAP4 protocol descriptor. */
 extern const struct proto imap_proto;
 

@@ -1,14 +1,17 @@
 /*
  * listener: listening sockets.
  *
- * The main thread binds every binding once per worker (SO_REUSEPORT) while
- * it still has the privileges for ports below 1024; each worker then
- * accepts on its own copies, so the kernel spreads connections and no
- * accept lock exists.
+ * The main thread binds every binding once, while it still has the
+ * privileges for ports below 1024, and every worker accepts on the same
+ * socket from its own event loop.  The sockets are opened without
+ * SO_REUSEPORT: with it, any other process of the same user could bind the
+ * same addresses and silently take a share of the connections; without it,
+ * a second instance on the same bindings fails to start with EADDRINUSE.
  */
 #ifndef POSTERN_LISTENER_H
 #define POSTERN_LISTENER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -19,39 +22,77 @@ struct event_base;
 struct evconnlistener;
 struct worker;
 
-/* One bound socket of one binding, owned by one worker. */
+/*
+ * The bound socket of one binding, shared by every worker.  Counted
+ * references: one for each listener_set that lists it and one for each
+ * worker's acceptor; the last to let go closes the socket, so that new
+ * connections are refused from then on.
+ */
 struct listener {
 	int fd;
 	enum proto_id proto;
 	bool implicit_tls;
-	struct netaddr addr;
-	struct evconnlistener *ev; /* set by listener_attach() */
-	struct event *retry;	   /* re-enables accepting after EMFILE */
-	struct worker *worker;
+	struct netaddr addr; /* as configured, for matching and messages */
+	atomic_uint refs;
 };
 
-/* The sockets of every enabled binding, nworkers copies of each. */
-struct listener_set {
+/* One worker's accepting on one shared listener. */
+struct acceptor {
 	struct listener *l;
+	struct worker *worker;
+	struct evconnlistener *ev;
+	struct event *retry; /* re-enables accepting after EMFILE */
+};
+
+/* The listeners of one configuration, each holding a reference. */
+struct listener_set {
+	struct listener **l;
 	size_t n;
 };
 
 /*
- * Binds and listens on every binding of every enabled protocol, nworkers
- * times.  On failure writes "path:line: cannot listen on ADDR: reason" to
- * errout, closes what it opened and returns -1.
+ * Binds and listens on every binding of every enabled protocol, once.  On
+ * failure writes "path:line: cannot listen on ADDR: reason" to errout,
+ * closes what it opened and returns -1.
  */
-int listener_bind_all(const struct conf *c, unsigned nworkers,
+int listener_bind_all(const struct conf *c, struct listener_set *set,
+    FILE *errout);
+
+/*
+ * For a reload: the listeners of c in set, taken from old where old has
+ * the same address, protocol and kind (the socket is kept, and with it
+ * the connections waiting in its queue), bound anew otherwise.  Listeners
+ * of protocols that c disables stay (their clients are told so until a
+ * restart).  Errors as listener_bind_all(); old is not changed.
+ */
+int listener_rebind(const struct conf *c, const struct listener_set *old,
     struct listener_set *set, FILE *errout);
 
-/* Starts accepting on l in base; accepted sockets go to session_accept(). */
-int listener_attach(struct listener *l, struct worker *w,
-    struct event_base *base);
+/* Lets go of set's references and empties it. */
+void listener_set_release(struct listener_set *set);
 
-/* Stops accepting on l and closes its socket. */
-void listener_close(struct listener *l);
+/* Whether set lists l. */
+bool listener_set_has(const struct listener_set *set,
+    const struct listener *l);
 
-/* Whether the bindings of a and b (enabled protocols only) are the same. */
-bool listener_same_bindings(const struct conf *a, const struct conf *b);
+/*
+ * For "postern -t": tries to bind every binding of every enabled protocol
+ * and releases it at once.  Writes one "path:line: warning: cannot listen
+ * on ADDR: reason" line to errout per binding that is in use (by another
+ * process, such as a running postern) or not an address of this host, and
+ * returns how many.
+ */
+int listener_probe(const struct conf *c, FILE *errout);
+
+/*
+ * Starts accepting on l in w's loop base, taking a reference; accepted
+ * sockets go to session_accept().  Fills a; returns -1 on failure (a is
+ * then empty).
+ */
+int listener_attach(struct listener *l, struct acceptor *a,
+    struct worker *w, struct event_base *base);
+
+/* Stops a's accepting and lets go of its reference.  From a's worker. */
+void listener_detach(struct acceptor *a);
 
 #endif

@@ -138,6 +138,14 @@ struct proto {
 	 */
 	size_t (*relay_guard)(struct session *s, bool from_client, char *buf,
 	    size_t len);
+
+	/*
+	 * After login: whether the backend's bytes the protocol has read
+	 * so far end where a line of postern's own may follow, with no
+	 * answer line, literal (IMAP) or multi-line answer (POP3)
+	 * unfinished.  false when it does not read them.  NULL: never.
+	 */
+	bool (*relay_at_boundary)(const struct session *s);
 };
 
 /* The descriptor of protocol p, or NULL for a protocol not built in. */

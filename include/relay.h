@@ -15,6 +15,7 @@
 #ifndef POSTERN_RELAY_H
 #define POSTERN_RELAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct session;
@@ -40,5 +41,13 @@ void relay_start(struct session *s);
 void relay_client_write(struct session *s, const void *data, size_t len);
 void relay_close_after_flush(struct session *s);
 void relay_free(struct session *s);
+
+/*
+ * Whether a line of postern's own written to s's client now would follow
+ * a complete answer rather than land inside one (a literal, a RETR body).
+ * false when that is not known: IMAP always reads the answers; POP3 only
+ * while the protocol log frames the session's commands.
+ */
+bool relay_at_boundary(const struct session *s);
 
 #endif

@@ -28,8 +28,9 @@ struct worker {
 	struct event_base *base;
 	struct event *notify; /* woken by the main thread through notify_fd */
 	int notify_fd;	      /* eventfd */
-	struct listener **listeners;
-	size_t nlisteners;
+	struct acceptor **acceptors; /* one per shared listener */
+	size_t nacceptors;
+	unsigned listeners_gen;	     /* of the listener set it accepts on */
 	struct session_list sessions;
 	unsigned nsessions;
 	atomic_bool stopping;
@@ -57,7 +58,7 @@ int server_protolog_check(const struct conf *c, FILE *errout);
 /*
  * Runs the daemon on the bound listeners until SIGTERM/SIGINT: starts the
  * workers and the protocol-log writer, handles SIGHUP, and returns the
- * exit status.  Takes over c.
+ * exit status.  Takes over c and set.
  */
 int server_run(struct conf *c, struct listener_set *set);
 

@@ -108,6 +108,7 @@ struct session {
 	bool log_stalled;    /* ... and waits for answers to read more */
 
 	bool denied;		 /* an access rule refused it at connect */
+	bool disabled;		 /* its protocol was disabled by a reload */
 	struct groups_req *greq; /* a group lookup for the login, pending */
 	char *policy_err;	 /* the policy's reason, for the log rows */
 	enum backend_failure backend_failure; /* why the backend login failed */
@@ -141,6 +142,15 @@ void session_close_after_flush(struct session *s, const char *reason);
  * end of the connection, is the client's doing, not the backend's.
  */
 void session_backend_gone(struct session *s, bool error);
+
+/*
+ * Ends s on postern's own initiative: writes the protocol's goodbye for
+ * reason, except into a relayed stream that is not at an answer boundary
+ * (relay_at_boundary()), then closes after the flush.  Every goodbye that
+ * may meet a relayed stream goes through here.
+ */
+void session_goodbye(struct session *s, enum bye_reason reason,
+    const char *why);
 
 /* Changes state; logs old -> new at debug level. */
 void session_set_state(struct session *s, enum session_state st);

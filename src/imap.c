@@ -1194,6 +1194,13 @@ imap_relay_log_answer(struct session *s, struct imap_relaylog *rl,
 	sesslog_ring_pop_done(&rl->ring);
 }
 
+/* The guard reads every answer, logged or not (imap_relay_guard()). */
+static bool
+imap_relay_at_boundary(const struct session *s)
+{
+	return imap_sframe_at_boundary(&I(s)->sf);
+}
+
 static void
 imap_relay_log_end(struct session *s)
 {
@@ -1311,6 +1318,7 @@ const struct proto imap_proto = {
 	.free = imap_free,
 	.answer_ok = imap_answer_ok,
 	.relay_log_start = imap_relay_log_start,
+	.relay_at_boundary = imap_relay_at_boundary,
 	.relay_log_end = imap_relay_log_end,
 	.relay_guard = imap_relay_guard,
 };

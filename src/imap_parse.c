@@ -1786,3 +1786,11 @@ imap_sframe_feed(struct imap_sframe *f, char *buf, size_t len,
 	*consumed = len;
 	return IMAP_FRAME_MORE;
 }
+
+bool
+imap_sframe_at_boundary(const struct imap_sframe *f)
+{
+	/* A literal belongs to the line that announced it: the line's
+	 * kind is kept until the line ends after it. */
+	return f->kind == IMAP_SL_START;
+}

@@ -231,6 +231,13 @@ main(int argc, char *argv[])
 	if (test || dump) {
 		if (dump)
 			conf_dump(c, stdout);
+		/* Only a warning: the running instance of this very file holds
+		 * its ports, and "postern -t" runs before every reload. */
+		if (test && listener_probe(c, stderr) > 0)
+			fprintf(stderr, "postern: %s: warning: a postern "
+			    "started with this file now would refuse to start "
+			    "(fine if it is the running instance being "
+			    "checked before a reload)\n", path);
 		if (test)
 			fprintf(stderr, "postern: %s: configuration is valid\n",
 			    path);
@@ -240,7 +247,7 @@ main(int argc, char *argv[])
 
 	log_init(c->log_level, c->syslog);
 	raise_fd_limit();
-	if (listener_bind_all(c, c->workers, &set, stderr) == -1) {
+	if (listener_bind_all(c, &set, stderr) == -1) {
 		conf_unref(c);
 		return 1;
 	}

@@ -950,6 +950,23 @@ pop3_relay_log_backend(struct session *s, const char *buf, size_t len)
 	}
 }
 
+/*
+ * Between answers, a line of postern's own is read as the answer to the
+ * next command, if any; inside one (a RETR body above all) it would be
+ * taken for message text.
+ */
+static bool
+pop3_relay_at_boundary(const struct session *s)
+{
+	const struct pop3_relaylog *rl;
+
+	/* Without the log's framing nothing reads the answers. */
+	if (!s->log_framed || s->log == NULL || s->log->relay == NULL)
+		return false;
+	rl = s->log->relay;
+	return !rl->answering;
+}
+
 static void
 pop3_relay_log_end(struct session *s)
 {
@@ -996,4 +1013,5 @@ const struct proto pop3_proto = {
 	.relay_log_backend = pop3_relay_log_backend,
 	.relay_log_end = pop3_relay_log_end,
 	.relay_guard = pop3_relay_guard,
+	.relay_at_boundary = pop3_relay_at_boundary,
 };

@@ -69,8 +69,16 @@ struct plfile {
 	size_t buflen;
 	unsigned bufrows;
 	int64_t complained_ms; /* last warning about this file */
-	uint64_t lost;         /* rows lost since the last success */
 	int64_t retention_ms;  /* next periodic retention */
+	/* Rows lost to write errors; see lost_report(). */
+	uint64_t lost_total;      /* since start-up */
+	uint64_t lost_unreported; /* not yet in a message */
+	int64_t warned_ms;        /* last "cannot write" about lost rows */
+	int64_t noticed_ms;       /* last "writing again" */
+	bool failing;             /* the last attempt to write failed */
+	bool recovered;           /* wrote again since, not yet said */
+	const char *fail_what;    /* how the last attempt failed ... */
+	int fail_errno;           /* ... and why */
 };
 
 static struct {
@@ -289,6 +297,83 @@ file_complain(struct plfile *f, int64_t now, const char *what)
 	    f->conf.directory, f->name[0] ? f->name : "");
 }
 
+/* An attempt to open or write failed: remembered for lost_report(). */
+static void
+file_failed(struct plfile *f, const char *what)
+{
+	f->fail_what = what;
+	f->fail_errno = errno;
+}
+
+/*
+ * The daemon log hears of lost rows with their number, so that the
+ * numbers of all the messages add up to every row lost: while writing
+ * fails, at most once a minute; when writing works again, at most once a
+ * minute too, so that a disk that stays nearly full, taking some writes
+ * and refusing others, does not fill the daemon log instead (a recovery
+ * within the minute is told when it is over, from periodic(), unless
+ * writing failed again meanwhile); and, whatever the minute says, at
+ * reload and at exit (when, non-NULL) if any row was ever lost.
+ */
+static void
+lost_report(struct plfile *f, int64_t now, const char *when)
+{
+	const char *proto = conf_proto_name(f->proto);
+	unsigned long long n = f->lost_unreported, all = f->lost_total;
+
+	if (when != NULL) {
+		if (all == 0)
+			return;
+		log_warnx("%s protocol log: %s: %llu rows lost since the last "
+			  "report, %llu in all",
+		    proto, when, n, all);
+		f->recovered = false;
+	} else if (f->failing && n > 0) {
+		if (now - f->warned_ms < COMPLAIN_INTERVAL_MS)
+			return;
+		f->warned_ms = now;
+		log_warnx("%s protocol log: %s %s/%s: %s; %llu rows lost since "
+			  "the last report, %llu in all",
+		    proto, f->fail_what != NULL ? f->fail_what : "cannot write",
+		    f->conf.directory != NULL ? f->conf.directory : "",
+		    f->name, strerror(f->fail_errno), n, all);
+	} else if (f->recovered) {
+		if (now - f->noticed_ms < COMPLAIN_INTERVAL_MS)
+			return;
+		f->noticed_ms = now;
+		log_notice("%s protocol log: writing again to %s/%s; %llu rows "
+			   "lost since the last report, %llu in all",
+		    proto, f->conf.directory != NULL ? f->conf.directory : "",
+		    f->name, n, all);
+		f->recovered = false;
+	} else
+		return;
+	f->lost_unreported = 0;
+}
+
+/* rows could not be written: counted here, and only here. */
+static void
+file_lost(struct plfile *f, uint64_t rows)
+{
+	atomic_fetch_add(&pl.failed, rows);
+	f->lost_total += rows;
+	f->lost_unreported += rows;
+	f->failing = true;
+	f->recovered = false;
+	lost_report(f, protolog_now(), NULL);
+}
+
+/* Rows reached the file. */
+static void
+file_wrote(struct plfile *f)
+{
+	if (!f->failing)
+		return;
+	f->failing = false;
+	f->recovered = true;
+	lost_report(f, protolog_now(), NULL);
+}
+
 static void
 file_retention(struct plfile *f, int64_t now)
 {
@@ -340,29 +425,21 @@ static void
 file_flush(struct plfile *f)
 {
 	uint64_t before = f->size - f->buflen;
-	int64_t now;
 
 	if (f->buflen == 0)
 		return;
 	if (f->fd >= 0 && write_all(f->fd, f->buf, f->buflen) == 0) {
 		atomic_fetch_add(&pl.written, f->bufrows);
 		atomic_fetch_add(&pl.bytes, f->buflen);
-		if (f->lost > 0) {
-			log_notice("%s protocol log: writing again to %s/%s, "
-			           "%llu rows were lost",
-			    conf_proto_name(f->proto), f->conf.directory,
-			    f->name, (unsigned long long)f->lost);
-			f->lost = 0;
-		}
+		file_wrote(f);
 	} else {
-		now = protolog_now();
-		file_complain(f, now, "cannot write");
+		file_failed(f, "cannot write");
 		/* Cut what got written of a partial row, so that the next
-		 * row starts on a line of its own. */
+		 * row starts on a line of its own: the rows of the buffer
+		 * are then wholly lost, as they are counted. */
 		if (f->fd >= 0 && ftruncate(f->fd, (off_t)before) == -1)
-			file_complain(f, now, "cannot truncate");
-		atomic_fetch_add(&pl.failed, f->bufrows);
-		f->lost += f->bufrows;
+			file_complain(f, protolog_now(), "cannot truncate");
+		file_lost(f, f->bufrows);
 		f->size = before;
 		/* Reopen for the next row: the directory may have been
 		 * replaced or made writable again meanwhile. */
@@ -406,11 +483,11 @@ file_open(struct plfile *f, unsigned n, int64_t ms)
 		fd = open(path,
 		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 	if (fd == -1) {
-		file_complain(f, protolog_now(), "cannot open");
+		file_failed(f, "cannot open");
 		return -1;
 	}
 	if (fstat(fd, &st) == -1) {
-		file_complain(f, protolog_now(), "cannot stat");
+		file_failed(f, "cannot stat");
 		close(fd);
 		return -1;
 	}
@@ -419,7 +496,7 @@ file_open(struct plfile *f, unsigned n, int64_t ms)
 	if (f->size == 0) {
 		hlen = protolog_header(f->proto, ms, hdr, sizeof(hdr));
 		if (write_all(fd, hdr, hlen) == -1) {
-			file_complain(f, protolog_now(), "cannot write");
+			file_failed(f, "cannot write");
 			/* Never leave half a header behind. */
 			if (ftruncate(fd, 0) == -1)
 				file_complain(
@@ -476,9 +553,10 @@ file_row(struct plfile *f, const struct entry *e)
 			atomic_fetch_add(&pl.bytes, e->len);
 			f->size += e->len;
 			f->has_rows = true;
+			file_wrote(f);
 			return;
 		}
-		file_complain(f, protolog_now(), "cannot write");
+		file_failed(f, "cannot write");
 		if (ftruncate(f->fd, (off_t)f->size) == -1)
 			file_complain(f, protolog_now(), "cannot truncate");
 		file_close(f);
@@ -491,8 +569,7 @@ file_row(struct plfile *f, const struct entry *e)
 	f->has_rows = true;
 	return;
 lost:
-	atomic_fetch_add(&pl.failed, 1);
-	f->lost++;
+	file_lost(f, 1);
 }
 
 /* Takes over c (a PROTO_COUNT array whose directories it owns). */
@@ -506,6 +583,7 @@ files_configure(struct protolog_conf *c)
 		f = &pl.files[p];
 		file_flush(f);
 		file_close(f);
+		lost_report(f, protolog_now(), "at reload");
 		free(f->conf.directory);
 		f->conf = c[p];
 		f->date[0] = '\0';
@@ -547,6 +625,7 @@ periodic(void)
 	report_drops(now);
 	for (p = 0; p < PROTO_COUNT; p++) {
 		f = &pl.files[p];
+		lost_report(f, now, NULL);
 		if (f->conf.enabled && now >= f->retention_ms &&
 		    f->conf.directory != NULL)
 			file_retention(f, now);
@@ -615,6 +694,7 @@ writer_main(void *arg)
 	for (p = 0; p < PROTO_COUNT; p++) {
 		file_flush(&pl.files[p]);
 		file_close(&pl.files[p]);
+		lost_report(&pl.files[p], protolog_now(), "at exit");
 	}
 	pl.drop_seen = atomic_load(&pl.dropped);
 	report_drops(protolog_now());

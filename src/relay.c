@@ -895,6 +895,20 @@ relay_close_after_flush(struct session *s)
 	event_active(&r->side[RELAY_CLIENT].ev, EV_WRITE, 1);
 }
 
+bool
+relay_at_boundary(const struct session *s)
+{
+	const struct relay *r = s->relay;
+
+	if (!relay_reads(s) || s->proto->relay_at_boundary == NULL)
+		return false;
+	/* Bytes received but not read yet would come before postern's. */
+	if (r != NULL && r->buf[RELAY_BACKEND].framed <
+	    r->buf[RELAY_BACKEND].len)
+		return false;
+	return s->proto->relay_at_boundary(s);
+}
+
 void
 relay_free(struct session *s)
 {

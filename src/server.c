@@ -31,6 +31,16 @@
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conf *current;
 static atomic_uint current_gen = 1;
+/* The listeners of current (with current_lock), and their generation. */
+static struct listener_set listeners;
+static unsigned listeners_gen = 1;
+
+/*
+ * The grace time of the stop under way, as the main thread read it from
+ * the current snapshot when the signal came: a worker's own snapshot is
+ * only as new as its last accepted connection.
+ */
+static atomic_uint stop_grace_ms;
 
 static struct worker *workers;
 static struct groups *groups_svc;
@@ -139,9 +149,65 @@ server_session_gone(struct worker *w)
 static void
 worker_stop_listening(struct worker *w)
 {
-	for (size_t i = 0; i < w->nlisteners; i++)
-		listener_close(w->listeners[i]);
-	w->nlisteners = 0;
+	for (size_t i = 0; i < w->nacceptors; i++) {
+		listener_detach(w->acceptors[i]);
+		free(w->acceptors[i]);
+	}
+	w->nacceptors = 0;
+}
+
+/*
+ * A reload changed the listeners: stop accepting on those that are gone,
+ * start on the new ones, keep the others (and their queued connections).
+ */
+static void
+worker_sync_listeners(struct worker *w)
+{
+	struct acceptor **acc;
+	size_t n = 0;
+
+	pthread_mutex_lock(&current_lock);
+	if (w->listeners_gen == listeners_gen) {
+		pthread_mutex_unlock(&current_lock);
+		return;
+	}
+	acc = calloc(listeners.n + w->nacceptors + 1, sizeof(*acc));
+	if (acc == NULL) {
+		pthread_mutex_unlock(&current_lock);
+		log_warnx("worker %u: out of memory: listeners not changed",
+		    w->index);
+		return;
+	}
+	for (size_t i = 0; i < w->nacceptors; i++) {
+		if (listener_set_has(&listeners, w->acceptors[i]->l)) {
+			acc[n++] = w->acceptors[i];
+			continue;
+		}
+		listener_detach(w->acceptors[i]);
+		free(w->acceptors[i]);
+	}
+	for (size_t i = 0; i < listeners.n; i++) {
+		struct acceptor *a;
+		bool have = false;
+
+		for (size_t k = 0; k < n && !have; k++)
+			have = acc[k]->l == listeners.l[i];
+		if (have)
+			continue;
+		if ((a = malloc(sizeof(*a))) == NULL ||
+		    listener_attach(listeners.l[i], a, w, w->base) == -1) {
+			free(a);
+			log_warnx("worker %u: cannot accept on %s", w->index,
+			    listeners.l[i]->addr.str);
+			continue;
+		}
+		acc[n++] = a;
+	}
+	w->listeners_gen = listeners_gen;
+	pthread_mutex_unlock(&current_lock);
+	free(w->acceptors);
+	w->acceptors = acc;
+	w->nacceptors = n;
 }
 
 /* The grace time is over: tell every remaining client goodbye. */
@@ -160,8 +226,7 @@ worker_grace_cb(evutil_socket_t fd, short what, void *arg)
 		if (s->state == SESSION_CLOSING)
 			continue;
 		sesslog_close_error(s, "ServerShutdown");
-		s->proto->bye(s, BYE_SHUTDOWN);
-		session_close_after_flush(s, "shutdown");
+		session_goodbye(s, BYE_SHUTDOWN, "shutdown");
 	}
 }
 
@@ -177,7 +242,11 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &v, sizeof(v)) != sizeof(v))
 		return;
-	if (!atomic_load(&w->stopping) || w->grace != NULL)
+	if (!atomic_load(&w->stopping)) {
+		worker_sync_listeners(w);
+		return;
+	}
+	if (w->grace != NULL)
 		return;
 	worker_stop_listening(w);
 	if (w->nsessions == 0) {
@@ -190,11 +259,10 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == SESSION_PREAUTH) {
 			sesslog_close_error(s, "ServerShutdown");
-			s->proto->bye(s, BYE_SHUTDOWN);
-			session_close_after_flush(s, "shutdown");
+			session_goodbye(s, BYE_SHUTDOWN, "shutdown");
 		}
 	}
-	ms = w->conf != NULL ? w->conf->shutdown_timeout_ms : 30000;
+	ms = atomic_load(&stop_grace_ms);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	w->grace = evtimer_new(w->base, worker_grace_cb, w);
@@ -257,15 +325,22 @@ worker_setup(struct worker *w, unsigned index, struct listener_set *set)
 	    worker_notify_cb, w);
 	if (w->notify == NULL || event_add(w->notify, NULL) == -1)
 		return -1;
-	w->listeners = calloc(set->n ? set->n : 1, sizeof(*w->listeners));
-	if (w->listeners == NULL)
+	w->acceptors = calloc(set->n ? set->n : 1, sizeof(*w->acceptors));
+	if (w->acceptors == NULL)
 		return -1;
-	/* Copy i of every binding goes to worker i. */
-	for (size_t i = index; i < set->n; i += nworkers) {
-		if (listener_attach(&set->l[i], w, w->base) == -1)
+	/* Every worker accepts on every shared socket: whichever loop
+	 * wakes first takes the connection, the others see EAGAIN. */
+	for (size_t i = 0; i < set->n; i++) {
+		struct acceptor *a = malloc(sizeof(*a));
+
+		if (a == NULL || listener_attach(set->l[i], a, w,
+		    w->base) == -1) {
+			free(a);
 			return -1;
-		w->listeners[w->nlisteners++] = &set->l[i];
+		}
+		w->acceptors[w->nacceptors++] = a;
 	}
+	w->listeners_gen = listeners_gen;
 	return 0;
 }
 
@@ -278,6 +353,54 @@ worker_wake(struct worker *w)
 		log_warn("cannot wake worker %u", w->index);
 }
 
+static bool
+same_string(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * Settings read once at start-up.  Everything else takes effect at the
+ * reload: per-session settings for the sessions that start afterwards,
+ * log_level, syslog and the protocol log at once, shutdown_timeout at the
+ * next stop.
+ */
+static void
+server_reload_restart_only(const struct conf *old, const struct conf *c)
+{
+	const char *changed[4];
+	size_t n = 0;
+
+	if (old->workers != c->workers)
+		changed[n++] = "[postern] workers";
+	if (!same_string(old->user, c->user))
+		changed[n++] = "[postern] user";
+	if (!same_string(old->pid_file, c->pid_file))
+		changed[n++] = "[postern] pid_file";
+	if (old->groups.ldap_threads != c->groups.ldap_threads)
+		changed[n++] = "[groups] ldap_threads";
+	for (size_t i = 0; i < n; i++)
+		log_warnx("reload: %s changed; it takes effect only after a "
+		    "restart", changed[i]);
+}
+
+/* The daemon log says which addresses a reload opened and closed. */
+static void
+server_log_listeners(const struct listener_set *old,
+    const struct listener_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (!listener_set_has(old, set->l[i]))
+			log_notice("reload: %s listening on %s",
+			    conf_proto_name(set->l[i]->proto),
+			    set->l[i]->addr.str);
+	for (size_t i = 0; i < old->n; i++)
+		if (!listener_set_has(set, old->l[i]))
+			log_notice("reload: %s no longer listening on %s",
+			    conf_proto_name(old->l[i]->proto),
+			    old->l[i]->addr.str);
+}
+
 /* Reads the file again; a broken one is refused and the old one kept. */
 static void
 server_reload(void)
@@ -286,15 +409,19 @@ server_reload(void)
 	size_t errlen = 0;
 	FILE *mem;
 	struct conf *c = NULL, *old;
+	struct listener_set set = {0}, oldset;
 
 	if ((mem = open_memstream(&errs, &errlen)) == NULL) {
 		log_warn("reload: open_memstream");
 		return;
 	}
 	c = conf_load(current->path, mem);
+	/* Privileges are gone: a new port below 1024 cannot be bound, and
+	 * the reload is refused with that reason. */
 	if (c != NULL && (tls_conf_setup(c, mem) == -1 ||
 	    server_prepare(c, mem) == -1 ||
-	    server_protolog_check(c, mem) == -1)) {
+	    server_protolog_check(c, mem) == -1 ||
+	    listener_rebind(c, &listeners, &set, mem) == -1)) {
 		conf_unref(c);
 		c = NULL;
 	}
@@ -308,6 +435,7 @@ server_reload(void)
 			fprintf(mem, "%s: %s\n", c->path, err);
 			conf_unref(c);
 			c = NULL;
+			listener_set_release(&set);
 		}
 	}
 	fclose(mem);
@@ -323,21 +451,27 @@ server_reload(void)
 		return;
 	}
 	free(errs);
-	if (!listener_same_bindings(current, c))
-		log_warnx("reload: bindings changed; they take effect only "
-		    "after a restart");
+	server_reload_restart_only(current, c);
 	for (int p = 0; p < PROTO_COUNT; p++)
 		if (current->proto[p].enabled && !c->proto[p].enabled)
 			log_warnx("reload: %s disabled: new connections "
-			    "will be refused until a restart closes its "
-			    "ports", conf_proto_name(p));
+			    "are told so and closed until a restart closes "
+			    "its ports", conf_proto_name(p));
 	log_init(c->log_level, c->syslog);
+	server_log_listeners(&listeners, &set);
 	pthread_mutex_lock(&current_lock);
 	old = current;
 	current = c;
 	atomic_fetch_add(&current_gen, 1);
+	oldset = listeners;
+	listeners = set;
+	listeners_gen++;
 	pthread_mutex_unlock(&current_lock);
 	conf_unref(old);
+	/* Sockets no worker accepts on any more close with the last one. */
+	listener_set_release(&oldset);
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_wake(&workers[i]);
 	log_notice("reload: configuration %s loaded", c->path);
 }
 
@@ -353,6 +487,12 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	log_notice("received signal %d: stopping (grace time %u ms)",
 	    (int)sig, current->shutdown_timeout_ms);
+	atomic_store(&stop_grace_ms, current->shutdown_timeout_ms);
+	/* The last worker to stop accepting closes each socket. */
+	pthread_mutex_lock(&current_lock);
+	listener_set_release(&listeners);
+	listeners_gen++;
+	pthread_mutex_unlock(&current_lock);
 	for (unsigned i = 0; i < nworkers; i++) {
 		atomic_store(&workers[i].stopping, true);
 		worker_wake(&workers[i]);
@@ -370,6 +510,7 @@ server_run(struct conf *c, struct listener_set *set)
 	unsigned started = 0;
 
 	current = c;
+	listeners = *set;
 	nworkers = c->workers;
 	connlimit_init();
 	signal(SIGPIPE, SIG_IGN);
@@ -387,7 +528,7 @@ server_run(struct conf *c, struct listener_set *set)
 	if ((workers = calloc(nworkers, sizeof(*workers))) == NULL)
 		fatalx("out of memory");
 	for (unsigned i = 0; i < nworkers; i++) {
-		if (worker_setup(&workers[i], i, set) == -1)
+		if (worker_setup(&workers[i], i, &listeners) == -1)
 			fatal("cannot set up worker %u", i);
 		workers[i].conf = conf_ref(c);
 		atomic_store(&workers[i].conf_gen, atomic_load(&current_gen));
@@ -423,13 +564,13 @@ server_run(struct conf *c, struct listener_set *set)
 			event_free(w->notify);
 		if (w->notify_fd != -1)
 			close(w->notify_fd);
-		free(w->listeners);
+		free(w->acceptors);
 		conf_unref(w->conf);
 		if (w->base != NULL)
 			event_base_free(w->base);
 	}
 	free(workers);
-	free(set->l);
+	listener_set_release(&listeners);
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);
 	event_base_free(base);

@@ -215,10 +215,8 @@ session_timeout(struct session *s)
 		session_backend_done(s, BACKEND_BROKEN);
 		return;
 	case SESSION_RELAY:
-		/* In the middle of a relayed stream postern cannot know
-		 * whether a line of its own would land inside an answer. */
 		sesslog_close_error(s, "IdleTimeout");
-		session_close(s, "authenticated idle timeout");
+		session_goodbye(s, BYE_TIMEOUT, "authenticated idle timeout");
 		return;
 	case SESSION_TLS_ACCEPT:
 	case SESSION_STARTTLS:
@@ -423,6 +421,17 @@ session_flushed_cb(struct bufferevent *bev, void *arg)
 	session_close(s, NULL);
 }
 
+void
+session_goodbye(struct session *s, enum bye_reason reason, const char *why)
+{
+	/* Inside a relayed answer the goodbye would become part of it (a
+	 * client would store a message with postern's line in the middle);
+	 * an answer cut without a word is at least seen as cut. */
+	if (s->state != SESSION_RELAY || relay_at_boundary(s))
+		s->proto->bye(s, reason);
+	session_close_after_flush(s, why);
+}
+
 static void
 session_flush_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -498,6 +507,14 @@ session_greet(struct session *s)
 	session_set_state(s, SESSION_PREAUTH);
 	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
 	    s);
+	if (s->disabled) {
+		/* Its ports stay open until a restart: a client hears why
+		 * instead of a bare close it would retry at once. */
+		sesslog_opened(s);
+		s->proto->bye(s, BYE_DISABLED);
+		session_close_after_flush(s, "protocol disabled");
+		return;
+	}
 	if (s->denied) {
 		/* The protocol's goodbye instead of its greeting, before
 		 * the client could send a password. */
@@ -984,6 +1001,12 @@ session_start(struct session *s)
 	log_debug("%s: connected to %s", session_tag(s), s->local.str);
 	s->denied = !session_policy_connect(s);
 
+	/* The snapshot holds TLS contexts for enabled protocols only: a
+	 * disabled one cannot say why over implicit TLS. */
+	if (s->implicit_tls && s->disabled) {
+		session_close(s, "protocol disabled");
+		return;
+	}
 	if (s->implicit_tls) {
 		SSL *ssl = tls_server_new(s->conf, s->proto->id);
 
@@ -1146,7 +1169,7 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	struct session *s;
 
 	c = server_conf(w);
-	if (p == NULL || !c->proto[proto].enabled) {
+	if (p == NULL) {
 		conf_unref(c);
 		close(fd);
 		return;
@@ -1164,6 +1187,7 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	s->id = atomic_fetch_add(&session_next_id, 1);
 	s->fd = fd;
 	s->implicit_tls = implicit_tls;
+	s->disabled = !c->proto[proto].enabled;
 	s->state = SESSION_PREAUTH;
 	netaddr_set(&s->peer, peer, peerlen);
 	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)

@@ -2202,3 +2202,34 @@ Test(imap, guard_knows_a_final_logout)
 	cr_assert(guard_logout("a APPEND INBOX {10}\r\nb LOGOUT\r\n\r\n"
 			       "c LOGOUT\r\n"));
 }
+
+/* Byte by byte through answers: where postern may add a line of its own. */
+Test(imap, sframe_boundary_only_between_answer_lines)
+{
+	char in[] = "* 1 FETCH (BODY[] {14}\r\n* BYE inside\r\n)\r\n"
+		    "+ go\r\na OK done\r\n";
+	/* Offsets after which a boundary is reported: the end of each
+	 * line that is not followed by a literal. */
+	const size_t at[] = {strlen("* 1 FETCH (BODY[] {14}\r\n* BYE inside"
+				 "\r\n)\r\n"),
+	    strlen("* 1 FETCH (BODY[] {14}\r\n* BYE inside\r\n)\r\n+ go\r\n"),
+	    strlen(in)};
+	struct imap_sframe f;
+	size_t len = strlen(in), k = 0;
+
+	imap_sframe_init(&f);
+	cr_assert(imap_sframe_at_boundary(&f));
+	for (size_t i = 0; i < len; i++) {
+		size_t c;
+		bool want;
+
+		imap_sframe_feed(&f, in + i, 1, &c);
+		cr_assert_eq(c, 1);
+		want = k < 3 && i + 1 == at[k];
+		if (want)
+			k++;
+		cr_assert_eq(imap_sframe_at_boundary(&f), want,
+		    "after %zu bytes", i + 1);
+	}
+	cr_assert_eq(k, 3);
+}

@@ -1565,3 +1565,92 @@ Test(protolog, stalled_disk_drops_rows_without_blocking, .init = make_tmpdir,
 	cr_assert_eq(count(fr.buf, "\r\n"), 6 + st.rows_written);
 	free(fr.buf);
 }
+
+/*
+ * Sums the "N rows lost since the last report" of every message in text,
+ * and returns the last "M in all".
+ */
+static uint64_t
+reported_lost(const char *text, uint64_t *sum)
+{
+	const char *p = text;
+	unsigned long long n, all = 0;
+
+	*sum = 0;
+	while ((p = strstr(p, " rows lost since the last report, ")) !=
+	    NULL) {
+		const char *q = p;
+
+		while (q > text && q[-1] >= '0' && q[-1] <= '9')
+			q--;
+		cr_assert(q < p, "no count before: %.60s", p);
+		cr_assert_eq(sscanf(q, "%llu rows lost since the last report, "
+					"%llu in all", &n, &all), 2);
+		*sum += n;
+		p++;
+	}
+	return all;
+}
+
+/*
+ * A file that cannot be written stands for a full disk without one: the
+ * log files of two hours are links to /dev/full, which refuses every
+ * write with ENOSPC.  Every row lost is counted, and the numbers in the
+ * daemon log add up to them, messages at recovery and at exit included.
+ */
+Test(protolog, rows_lost_to_a_full_disk_are_counted_and_reported,
+    .init = make_tmpdir, .fini = drop_tmpdir)
+{
+	struct protolog_conf c[PROTO_COUNT];
+	struct protolog_stats st;
+	char full1[8192], full2[8192], errpath[8192];
+	int64_t t1 = utc(2026, 1, 2, 3, 4, 5, 678);
+	int64_t t2 = utc(2026, 1, 2, 4, 4, 5, 678);
+	int saved, fd;
+	uint64_t sum, all;
+	char *text;
+
+	snprintf(full1, sizeof(full1), "%s/POP32026010203-1.LOG", tmpdir);
+	snprintf(full2, sizeof(full2), "%s/POP32026010204-1.LOG", tmpdir);
+	snprintf(errpath, sizeof(errpath), "%s/daemon.log", tmpdir);
+	cr_assert_eq(symlink("/dev/full", full1), 0);
+	cr_assert_eq(symlink("/dev/full", full2), 0);
+	/* The daemon log (stderr) goes to a file the test reads. */
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert(saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	close(fd);
+
+	conf_for(c, tmpdir);
+	start(c, 0);
+	submit_rows(t1, 0, 7); /* lost: the first hour's file is full */
+	protolog_flush();
+	cr_assert_eq(unlink(full1), 0);
+	submit_rows(t1 + 1000, 7, 10); /* written: room again */
+	protolog_flush();
+	submit_rows(t2, 10, 15); /* lost: the next hour's file is full */
+	protolog_flush();
+	protolog_get_stats(&st);
+	cr_assert_eq(st.rows_failed, 12);
+	cr_assert_eq(st.rows_written, 3);
+	protolog_stop();
+
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	text = slurp(tmpdir, "daemon.log", NULL);
+	cr_assert_not_null(text);
+	all = reported_lost(text, &sum);
+	cr_assert_eq(sum, 12, "reported %llu lost rows:\n%s",
+	    (unsigned long long)sum, text);
+	cr_assert_eq(all, 12, "%s", text);
+	cr_assert_neq(strstr(text, "No space left on device"), NULL, "%s",
+	    text);
+	cr_assert_neq(strstr(text, "at exit: "), NULL, "%s", text);
+	free(text);
+	text = slurp(tmpdir, "POP32026010203-1.LOG", NULL);
+	cr_assert_eq(check_seqs(text, 7), 10);
+	free(text);
+}

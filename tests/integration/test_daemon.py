@@ -4,6 +4,8 @@ import os
 import poplib
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import time
 
@@ -254,9 +256,9 @@ def closed_within(client, seconds):
 def test_stop_closes_preauth_connections_promptly(start_postern, dovecot):
     p = start_postern({"postern": {"workers": "2",
                                    "shutdown_timeout": "6s"}})
-    # A logged-in session keeps its worker busy for the grace time; with
-    # 16 pre-auth sessions spread over 2 workers by SO_REUSEPORT, some
-    # land on the other worker but for a 1 in 65536 chance.
+    # A logged-in session keeps its worker busy for the grace time; the
+    # 16 pre-auth sessions go to whichever of the 2 workers sharing the
+    # listening socket accepts first, so some land on each as a rule.
     logged_in = LineClient(p.ports["pop3"])
     logged_in.readline()
     logged_in.cmd(b"USER bob")
@@ -283,3 +285,168 @@ def test_stop_without_sessions_is_quick(start_postern):
     t0 = time.monotonic()
     assert p.stop() == 0
     assert time.monotonic() - t0 < 5
+
+
+# --- one instance per binding ------------------------------------------------------
+
+def test_second_instance_on_same_bindings_refuses_to_start(start_postern,
+                                                           postern_bin):
+    first = start_postern({"pop3": {"banner": "First instance."}})
+    second = start_postern({"pop3": {"banner": "Second instance."}},
+                           start=False)
+    # The second one is given exactly the first one's bindings.
+    for name in ("pop3", "imap"):
+        for key in ("unencrypted_or_tls_bindings", "ssl_bindings"):
+            second.conf[name][key] = first.conf[name][key]
+    second.update({})
+    with open(second.path) as f:
+        text = f.read()
+    addr = first.conf["pop3"]["unencrypted_or_tls_bindings"]
+
+    # The check warns that the ports are taken ...
+    r = run_postern(postern_bin, "-t", "-c", second.path)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert "%s:%d: warning: cannot listen on %s: Address already in use " \
+        "(another postern" % (second.path, line_of(text, addr), addr) \
+        in err, err
+    assert "would refuse to start" in err, err
+
+    # ... and the daemon refuses to start, naming the address.
+    r = run_postern(postern_bin, "-c", second.path)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert re.search(r"^%s:%d: cannot listen on %s: Address already in use"
+                     % (re.escape(second.path), line_of(text, addr),
+                        re.escape(addr)), err, re.M), err
+
+    # The first one keeps every connection.
+    banners = []
+    for _ in range(20):
+        c = LineClient(first.ports["pop3"])
+        banners.append(c.readline())
+        c.close()
+    assert banners == [b"+OK First instance.\r\n"] * 20, banners
+
+
+# --- settings changed by SIGHUP ---------------------------------------------------
+
+def test_reloaded_shutdown_timeout_applies_without_new_sessions(
+        start_postern, dovecot):
+    p = start_postern({"postern": {"shutdown_timeout": "30s"}})
+    # Sessions on every worker, accepted before the reload; none after.
+    held = [pop3_login(p.ports["pop3"], dovecot, u)
+            for u in ("grace", "heidi", "judy", "mallory")]
+    p.reload({"postern": {"shutdown_timeout": "1s"}})
+    p.wait_log(r"reload: configuration .* loaded")
+    t0 = time.monotonic()
+    p.proc.send_signal(signal.SIGTERM)
+    try:
+        p.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        pass
+    elapsed = time.monotonic() - t0
+    assert elapsed < 6, "stopped after %.1f s, not after the 1 s the " \
+        "reload set" % elapsed
+    assert p.proc.returncode == 0
+    p.returncode = 0
+    assert "grace time 1000 ms" in p.log()
+    for c in held:
+        c.sock.close()
+
+
+def test_reload_names_settings_that_need_a_restart(start_postern):
+    p = start_postern({"postern": {"workers": "2"}})
+    p.reload({"postern": {"workers": "3", "shutdown_timeout": "2s"},
+              "pop3": {"banner": "Reloaded."}})
+    p.wait_log(r"reload: configuration .* loaded")
+    log = p.log()
+    assert re.search(r"reload: \[postern\] workers changed; it takes "
+                     r"effect only after a restart", log), log
+    assert "shutdown_timeout" not in log
+    assert "banner" not in log
+
+
+@pytest.mark.parametrize("proto,bye", [
+    ("imap", b"* BYE [UNAVAILABLE] Service disabled.\r\n"),
+    ("pop3", b"-ERR [SYS/PERM] Service disabled.\r\n"),
+])
+def test_protocol_disabled_by_reload_says_so(start_postern, cert, proto,
+                                             bye):
+    import helpers
+    p = start_postern()
+    p.reload({proto: {"enabled": "no"}})
+    p.wait_log(r"reload: configuration .* loaded")
+    assert re.search(r"reload: %s disabled" % ("IMAP4" if proto == "imap"
+                                                else "POP3"), p.log())
+    c = LineClient(p.ports[proto])
+    assert c.read_until_close(10) == bye
+    c.close()
+    # Over implicit TLS no context is kept for the disabled protocol:
+    # the connection ends before the handshake.
+    with pytest.raises((ssl.SSLError, OSError)):
+        LineClient(p.ports[proto + "s"],
+                   tls_ctx=helpers.client_context(cert[0]))
+    # The other protocol goes on.
+    other = "pop3" if proto == "imap" else "imap"
+    c = LineClient(p.ports[other])
+    assert c.readline().startswith(b"+OK" if other == "pop3" else b"* OK")
+    c.close()
+
+
+def listening_inode(port):
+    """The inode of the socket listening on 127.0.0.1:port, or None."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want and fields[3] == "0A":  # LISTEN
+                return fields[9]
+    return None
+
+
+def test_reload_rebinds_changed_bindings_only(start_postern):
+    import helpers
+    p = start_postern()
+    old_pop3, imap = p.ports["pop3"], p.ports["imap"]
+    imap_inode = listening_inode(imap)
+    assert imap_inode is not None
+    new_pop3, taken = helpers.free_ports(2)
+
+    # A port another process listens on: the reload is refused whole.
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", taken))
+    blocker.listen()
+    p.reload({"pop3": {"unencrypted_or_tls_bindings":
+                       "127.0.0.1:%d" % taken}})
+    p.wait_log(r"reload: configuration refused")
+    assert re.search(r"reload: .*:\d+: cannot listen on 127\.0\.0\.1:%d: "
+                     r"Address already in use" % taken, p.log()), p.log()
+    blocker.close()
+    c = LineClient(old_pop3)
+    assert c.readline().startswith(b"+OK")
+    c.close()
+
+    p.reload({"pop3": {"unencrypted_or_tls_bindings":
+                       "127.0.0.1:%d" % new_pop3}})
+    p.wait_log(r"reload: configuration .* loaded")
+    assert "reload: POP3 listening on 127.0.0.1:%d" % new_pop3 in p.log()
+    assert "reload: POP3 no longer listening on 127.0.0.1:%d" % old_pop3 \
+        in p.log()
+    # The new binding serves, the removed one is closed ...
+    c = LineClient(new_pop3)
+    assert c.readline().startswith(b"+OK")
+    c.close()
+    wait_for(lambda: listening_inode(old_pop3) is None, 5,
+             "the removed binding to close")
+    with pytest.raises(ConnectionRefusedError):
+        LineClient(old_pop3)
+    # ... and an unchanged one is the same socket, still serving.
+    assert listening_inode(imap) == imap_inode
+    c = LineClient(imap)
+    assert c.readline().startswith(b"* OK")
+    c.close()
+    # After the stop nothing listens any more.
+    assert p.stop() == 0
+    assert listening_inode(new_pop3) is None
+    assert listening_inode(imap) is None

@@ -13,6 +13,7 @@ import pwd
 import re
 import shutil
 import socket
+import subprocess
 import time
 
 import pytest
@@ -599,11 +600,14 @@ def test_read_only_directory(start_postern, dovecot, logdir):
     finally:
         os.chmod(pop, 0o755)
     after = session()
-    p.wait_log(r"POP3 protocol log: writing again to %s/POP3\d+-\d+\.LOG, "
-               r"\d+ rows were lost" % re.escape(pop))
+    p.wait_log(r"POP3 protocol log: writing again to %s/POP3\d+-\d+\.LOG; "
+               r"\d+ rows lost since the last report, \d+ in all"
+               % re.escape(pop))
     session_rows(logdir, after)
-    lost = int(re.search(r"writing again .*, (\d+) rows were lost",
-                         p.log()).group(1))
+    # What the warning told and what the notice adds.
+    lost = sum(int(n) for n in re.findall(
+        r"POP3 protocol log: .*?(\d+) rows lost since the last report",
+        p.log()))
     rows = read_logs(logdir)
     assert lost > 0
     # The count is exact: each session of the outage has six rows
@@ -617,3 +621,91 @@ def test_read_only_directory(start_postern, dovecot, logdir):
             "OpenSession", "user", "pass", "retr", "quit", "CloseSession"]
     # Nothing half-written: every file still parses (read_logs checks).
     assert_no_secrets(all_files(logdir, p), [("alice", pw)])
+
+
+# --- a full disk -------------------------------------------------------------------
+
+def fill(path):
+    """Writes path until the file system is full."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError as e:
+            assert e.errno == 28, e  # ENOSPC
+
+
+def preauth_sessions(port, n):
+    """n short POP3 sessions: greeting, CAPA, QUIT, each closed by the
+    server; the same rows each time."""
+    for _ in range(n):
+        c = LineClient(port)
+        assert c.readline().startswith(b"+OK")
+        assert c.cmd(b"CAPA").startswith(b"+OK")
+        while c.readline() != b".\r\n":
+            pass
+        assert c.cmd(b"QUIT").startswith(b"+OK")
+        c.read_until_close(10)
+        c.close()
+
+
+def count_rows(base):
+    return len(read_logs(base, check=False))
+
+
+def test_rows_lost_to_a_full_disk_are_all_reported(start_postern, logdir):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs for the log directory needs "
+                    "root")
+    mnt = os.path.join(logdir, "Pop3")
+    os.mkdir(mnt)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755",
+                        "tmpfs", mnt], stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.decode())
+    try:
+        p = start_postern({"pop3": {"protocol_log_enabled": "yes",
+                                    "log_file_location": mnt},
+                           "imap": {"protocol_log_enabled": "no"}})
+        port = p.ports["pop3"]
+        filler = os.path.join(mnt, "filler")
+        # Room: how many rows one session writes.
+        preauth_sessions(port, 4)
+        per = wait_for(lambda: count_rows(logdir) // 4 if
+                       count_rows(logdir) % 4 == 0 and
+                       count_rows(logdir) > 0 else None,
+                       10, "the rows of 4 sessions")
+        time.sleep(0.5)
+        assert count_rows(logdir) == 4 * per
+        sessions = 4
+        # Full, room again, full again, and the stop.
+        fill(filler)
+        preauth_sessions(port, 30)
+        sessions += 30
+        time.sleep(0.5)
+        assert count_rows(logdir) < sessions * per, "no row was lost"
+        os.unlink(filler)
+        time.sleep(0.3)
+        preauth_sessions(port, 10)
+        sessions += 10
+        time.sleep(0.5)
+        kept = count_rows(logdir)
+        fill(filler)
+        preauth_sessions(port, 30)
+        sessions += 30
+        time.sleep(0.5)
+        assert count_rows(logdir) < kept + 30 * per, "no row was lost"
+        assert p.stop() == 0
+        missing = sessions * per - count_rows(logdir)
+        log = p.log()
+        counts = [int(n) for n in re.findall(
+            r"POP3 protocol log: .*?(\d+) rows lost since the last "
+            r"report, \d+ in all", log)]
+        alls = re.findall(r"POP3 protocol log: at exit: \d+ rows lost "
+                          r"since the last report, (\d+) in all", log)
+        assert "No space left on device" in log, log
+        assert "dropped" not in log, log
+        assert sum(counts) == missing, (missing, counts, log)
+        assert alls == [str(missing)], log
+    finally:
+        subprocess.run(["umount", "-l", mnt])
