@@ -135,9 +135,21 @@ struct proto {
 	 * waits until bytes from the backend were read (an answer the
 	 * reading needs, or room in the log's ring); from the backend,
 	 * always len.  NULL: the bytes pass untouched.
+	 * Sets *end when the client's bytes after those taken must never
+	 * reach the backend (IMAP's non-synchronising literals): the relay
+	 * passes the bytes taken, reads no more and calls relay_guard_end.
 	 */
 	size_t (*relay_guard)(struct session *s, bool from_client, char *buf,
-	    size_t len);
+	    size_t len, bool *end);
+
+	/*
+	 * Ends s after relay_guard set *end, through session_close_after_flush
+	 * (the session's one teardown), with the log's reasons and, when
+	 * server_read says that every byte read from the backend was read
+	 * by the guard too and the protocol finds them at an answer's end,
+	 * the protocol's goodbye.  NULL when relay_guard never sets *end.
+	 */
+	void (*relay_guard_end)(struct session *s, bool server_read);
 
 	/*
 	 * After login: whether the backend's bytes the protocol has read

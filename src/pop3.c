@@ -983,10 +983,12 @@ pop3_relay_log_end(struct session *s)
 
 /* Nothing is changed: the client's QUIT is only looked for. */
 static size_t
-pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len)
+pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
+    bool *end)
 {
 	struct pop3_session *ps = P(s);
 
+	(void)end;
 	if (!from_client)
 		return len;
 	pop3_quitwatch_feed(&ps->quit, buf, len);
