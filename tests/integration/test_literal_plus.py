@@ -1,0 +1,105 @@
+"""A non-synchronising literal (RFC 7888 "{n+}") after login ends the
+session: its data must never reach the backend, where Dovecot would run it
+as commands (an APPEND's message lines, or the bytes after a NOOP that
+Dovecot ends before its arguments).  Sent raw to a real Dovecot through
+both relay pumps, with and without the protocol log; checked through a
+second, ordinary session."""
+
+import re
+import secrets
+
+import pytest
+
+from helpers import LineClient
+from test_protolog import ctx_value, log_conf, logdir, session_rows  # noqa: F401
+
+USER = "grace"
+BYE = b"* BYE [ALERT] LITERAL+ is not available after login.\r\n"
+
+
+def login(c, dovecot, tag=b"a"):
+    c.readline()
+    c.send(b"%s LOGIN %s %s\r\n" % (tag, USER.encode(),
+                                   dovecot.users[USER].encode()))
+    while True:
+        line = c.readline()
+        if line.startswith(tag + b" "):
+            assert line.startswith(tag + b" OK"), line
+            return
+
+
+def append_attack(evil):
+    msg = (b"From: a@example.org\r\nSubject: lines\r\n\r\n"
+           b"x DELETE INBOX\r\nc CREATE %s\r\n" % evil)
+    return b"b APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n", \
+        ("append", "INBOX {%d+" % len(msg))
+
+
+def noop_attack(evil):
+    return b"b NOOP {20+}\r\nc COMPRESS DEFLATE\r\nd CREATE %s\r\n" % evil, \
+        ("noop", "{20+")
+
+
+ATTACKS = {"append": append_attack, "noop": noop_attack}
+
+
+def mailboxes(p, dovecot):
+    """The mailbox names, through a new ordinary session."""
+    c = LineClient(p.ports["imap"], timeout=10)
+    login(c, dovecot)
+    c.send(b'l LIST "" *\r\n')
+    names = []
+    while True:
+        line = c.readline()
+        if line.startswith(b"l "):
+            assert line.startswith(b"l OK"), line
+            break
+        m = re.match(rb'\* LIST \([^)]*\) (?:"[^"]*"|NIL) "?([^"\r]*)"?\r\n',
+                     line)
+        if m:
+            names.append(m.group(1))
+    c.send(b"z LOGOUT\r\n")
+    c.read_until_close()
+    c.close()
+    return names
+
+
+@pytest.mark.parametrize("pump", ["direct", "bufferevent"])
+@pytest.mark.parametrize("logged", [True, False])
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_non_synchronising_literal_ends_the_session(
+        start_postern, dovecot, logdir, monkeypatch, pump,  # noqa: F811
+        logged, attack):
+    if pump == "bufferevent":
+        monkeypatch.setenv("EVENT_NOEPOLL", "1")
+    p = start_postern(log_conf(logdir) if logged else None)
+    before = mailboxes(p, dovecot)
+    assert b"INBOX" in before, before
+    evil = b"Evil" + secrets.token_hex(4).encode()
+    data, row = ATTACKS[attack](evil)
+
+    c = LineClient(p.ports["imap"], timeout=10)
+    cip = "%s:%d" % c.sock.getsockname()[:2]
+    login(c, dovecot)
+    c.send(data)
+    rest = c.read_until_close()
+    c.close()
+    # Nothing was answered, compression never began: a BYE between
+    # answers (here, right after the login's), or a bare close.
+    assert b"compression" not in rest, rest
+    assert rest in (b"", BYE), rest
+
+    after = mailboxes(p, dovecot)
+    assert b"INBOX" in after, after
+    assert evil not in after, after
+    assert sorted(after) == sorted(before), (before, after)
+    p.wait_log(r"non-synchronising literal \(LITERAL\+\) after login")
+    assert len(re.findall(r"non-synchronising literal \(LITERAL\+\)",
+                          p.log())) == 1, p.log()
+    if logged:
+        rows = session_rows(logdir, cip)
+        cmds = [(r["command"], r["parameters"]) for r in rows]
+        i = [r[0] for r in cmds].index("login")
+        assert cmds[i + 1:] == [row, ("CloseSession", cmds[-1][1])], cmds
+        assert ctx_value(rows[-1]["context"], "ErrMsg") == \
+            "LiteralPlusRefused", rows[-1]
