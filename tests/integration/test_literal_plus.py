@@ -103,3 +103,48 @@ def test_non_synchronising_literal_ends_the_session(
         assert cmds[i + 1:] == [row, ("CloseSession", cmds[-1][1])], cmds
         assert ctx_value(rows[-1]["context"], "ErrMsg") == \
             "LiteralPlusRefused", rows[-1]
+
+
+@pytest.mark.parametrize("pump", ["direct", "bufferevent"])
+def test_no_goodbye_inside_an_answer(start_postern, dovecot, monkeypatch,
+                                     pump):
+    # Inside a FETCH's literal a BYE would become part of the message:
+    # the session ends without a word, and the client sees it cut.
+    if pump == "bufferevent":
+        monkeypatch.setenv("EVENT_NOEPOLL", "1")
+    p = start_postern()
+    box = b"big" + secrets.token_hex(4).encode()
+    body = b"Subject: big\r\n\r\n" + (b"a" * 998 + b"\r\n") * 16384
+    c = LineClient(p.ports["imap"], timeout=30)
+    login(c, dovecot)
+    c.send(b"b CREATE %s\r\n" % box)
+    assert c.readline().startswith(b"b OK")
+    c.send(b"c APPEND %s {%d}\r\n" % (box, len(body)))
+    assert c.readline().startswith(b"+ ")
+    c.send(body + b"\r\n")
+    while not (line := c.readline()).startswith(b"c "):
+        pass
+    assert line.startswith(b"c OK"), line
+    c.send(b"d SELECT %s\r\n" % box)
+    while not (line := c.readline()).startswith(b"d "):
+        pass
+    c.send(b"e FETCH 1 BODY[]\r\n")
+    head = c.readline()
+    assert re.search(rb"\{%d\}\r\n$" % len(body), head), head
+    # The body is far from read: the backend's stream is inside it.
+    c.send(b"f NOOP {5+}\r\nhello\r\n")
+    rest = c.read_until_close(timeout=30)
+    c.close()
+    assert len(rest) < len(body), len(rest)
+    assert BYE not in rest
+    p.wait_log(r"non-synchronising literal \(LITERAL\+\) after login")
+    # The daemon serves the next client; the mailbox is cleaned up.
+    c = LineClient(p.ports["imap"], timeout=10)
+    login(c, dovecot)
+    c.send(b"g DELETE %s\r\n" % box)
+    while not (line := c.readline()).startswith(b"g "):
+        pass
+    assert line.startswith(b"g OK"), line
+    c.send(b"z LOGOUT\r\n")
+    c.read_until_close()
+    c.close()
