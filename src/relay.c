@@ -95,8 +95,10 @@ relay_guard_ended(struct session *s, bool server_read)
 static bool
 relay_bev_guard_ended(struct session *s)
 {
-	return relay_guard_ended(s, s->backend == NULL ||
-		evbuffer_get_length(bufferevent_get_input(s->backend)) == 0);
+	bool server_read = s->backend == NULL ||
+	    evbuffer_get_length(bufferevent_get_input(s->backend)) == 0;
+
+	return relay_guard_ended(s, server_read);
 }
 
 /*
