@@ -27,7 +27,9 @@ enum bye_reason {
 	BYE_INTERNAL,	     /* out of memory or a similar local failure */
 	BYE_DISABLED,	     /* the protocol was disabled by a reload */
 	BYE_DENIED,	     /* an access rule refused the client at connect */
-	BYE_LOGIN_TIME	     /* no login in pre_authenticated_total_timeout */
+	BYE_LOGIN_TIME,	     /* no login in pre_authenticated_total_timeout */
+	BYE_UNRELAYABLE	     /* the client sent what may not reach the backend
+				(IMAP: a non-synchronising literal after login) */
 };
 
 /* Outcome of a backend login step, as the protocol reports it. */
@@ -143,13 +145,11 @@ struct proto {
 	    size_t len, bool *end);
 
 	/*
-	 * Ends s after relay_guard set *end, through session_close_after_flush
-	 * (the session's one teardown), with the log's reasons and, when
-	 * server_read says that every byte read from the backend was read
-	 * by the guard too and the protocol finds them at an answer's end,
-	 * the protocol's goodbye.  NULL when relay_guard never sets *end.
+	 * Ends s after relay_guard set *end, with the logs' reasons, through
+	 * session_goodbye() (a goodbye only between answers, then the
+	 * session's one teardown).  NULL when relay_guard never sets *end.
 	 */
-	void (*relay_guard_end)(struct session *s, bool server_read);
+	void (*relay_guard_end)(struct session *s);
 
 	/*
 	 * After login: whether the backend's bytes the protocol has read

@@ -194,6 +194,8 @@ imap_bye(struct session *s, enum bye_reason reason)
 		[BYE_DENIED] = "* BYE Access denied.\r\n",
 		[BYE_LOGIN_TIME] = "* BYE Disconnected: too long without "
 				   "logging in.\r\n",
+		[BYE_UNRELAYABLE] = "* BYE [ALERT] LITERAL+ is not available "
+				    "after login.\r\n",
 	};
 
 	imap_reply(s, text[reason]);
@@ -1315,22 +1317,17 @@ imap_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
  * before its arguments (Dovecot's NOOP, an unknown command), runs the
  * data as commands, so that a message holding "x DELETE INBOX" would
  * delete the mailbox.  The backend saw at most an unfinished line, which
- * it cannot run, and its connection is closed now.  The BYE goes out only
- * between two answers: inside one it would become part of it.
+ * it cannot run, and its connection is closed now.
  */
 static void
-imap_relay_guard_end(struct session *s, bool server_read)
+imap_relay_guard_end(struct session *s)
 {
-	struct imap_session *is = I(s);
-
 	log_warnx("%s: a non-synchronising literal (LITERAL+) after login: "
 		  "the session ends, its data would run as commands",
 	    session_tag(s));
 	sesslog_close_error(s, "LiteralPlusRefused");
-	if (server_read && imap_sframe_at_boundary(&is->sf))
-		imap_reply(s, "* BYE [ALERT] LITERAL+ is not available after "
-			      "login.\r\n");
-	session_close_after_flush(s, "non-synchronising literal after login");
+	session_goodbye(s, BYE_UNRELAYABLE,
+	    "non-synchronising literal after login");
 }
 
 const struct proto imap_proto = {

@@ -119,6 +119,8 @@ pop3_bye(struct session *s, enum bye_reason reason)
 		[BYE_DENIED] = "-ERR [AUTH] Access denied.\r\n",
 		[BYE_LOGIN_TIME] = "-ERR Disconnected: too long without "
 				   "logging in.\r\n",
+		/* No POP3 command is refused this way; for completeness. */
+		[BYE_UNRELAYABLE] = "-ERR Command not relayed.\r\n",
 	};
 
 	pop3_reply(s, text[reason]);

@@ -78,27 +78,16 @@ relay_read_bytes(struct session *s, bool from_client, char *buf, size_t len)
 
 /*
  * The guard refused the client's next bytes (s->guard_end): the session
- * ends through the protocol, which knows why and whether a goodbye fits
- * (server_read: no byte read from the backend is still unread by the
- * guard).  Returns whether it did; the session may be freed then.
+ * ends through the protocol, which knows why.  Returns whether it did;
+ * the session may be freed then.
  */
 static bool
-relay_guard_ended(struct session *s, bool server_read)
+relay_guard_ended(struct session *s)
 {
 	if (!s->guard_end)
 		return false;
-	s->proto->relay_guard_end(s, server_read);
+	s->proto->relay_guard_end(s);
 	return true;
-}
-
-/* The bufferevent pump's view: bytes in the backend's input are unread. */
-static bool
-relay_bev_guard_ended(struct session *s)
-{
-	bool server_read = s->backend == NULL ||
-	    evbuffer_get_length(bufferevent_get_input(s->backend)) == 0;
-
-	return relay_guard_ended(s, server_read);
 }
 
 /*
@@ -190,7 +179,7 @@ relay_client_read_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	session_touch(s);
 	relay_client_move(s);
-	if (relay_bev_guard_ended(s))
+	if (relay_guard_ended(s))
 		return;
 	relay_throttle(s->client, s->backend, relay_backend_write_cb, s,
 	    relay_backend_read_cb, relay_backend_event_cb);
@@ -211,7 +200,7 @@ relay_backend_move(struct session *s)
 	/* Held bytes go on even after the client's end: they were sent. */
 	if (s->log_stalled) {
 		relay_client_move(s);
-		if (relay_bev_guard_ended(s))
+		if (relay_guard_ended(s))
 			return false;
 		if (!s->log_stalled && !s->client_eof &&
 		    evbuffer_get_length(bufferevent_get_output(s->backend)) <
@@ -291,7 +280,7 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	/* What the reading holds back waits for the backend's answers:
 	 * it never goes on unread. */
 	relay_client_move(s);
-	if (relay_bev_guard_ended(s))
+	if (relay_guard_ended(s))
 		return;
 	s->client_eof = true;
 	bufferevent_disable(s->client, EV_READ);
@@ -727,11 +716,7 @@ relay_pump(struct relay *r)
 		session_close(s, "client connection error");
 		return;
 	}
-	/* Every byte read from the backend was framed above: relay_direction
-	 * frames what it read before it stops. */
-	if (!r->closing &&
-	    relay_guard_ended(s, r->buf[RELAY_BACKEND].framed ==
-		    r->buf[RELAY_BACKEND].len))
+	if (!r->closing && relay_guard_ended(s))
 		return;
 	if (r->closing) {
 		if (r->buf[RELAY_BACKEND].data == NULL) {
