@@ -298,11 +298,13 @@ void imap_id_value(const char *val, size_t len, char *out, size_t cap);
  *   the relay holds the client's further bytes until the server answered,
  *   with "+" or with the command's tagged answer (then they are a new
  *   command);
- * - a non-synchronising literal (RFC 7888 "{n+}") cannot be held: a server
- *   that ends the command before its arguments (Dovecot's NOOP, an unknown
- *   command) runs the literal's bytes as commands.  Its "+" becomes "X",
- *   so that the server refuses the header and both ends read what follows
- *   as commands; LITERAL+ and LITERAL- are not offered after login;
+ * - a non-synchronising literal (RFC 7888 "{n+}", and "{n-}") cannot be
+ *   held: a server that ends the command before its arguments (Dovecot's
+ *   NOOP, an unknown command) runs the literal's bytes as commands, and a
+ *   header made invalid would have the server run them (an APPEND's
+ *   message) as commands too.  The reader stops at its header
+ *   (IMAP_FRAME_REFUSED): the session ends there; LITERAL+ and LITERAL-
+ *   are not offered after login;
  * - COMPRESS (RFC 4978) has the byte after its name changed to "X"
  *   ("z COMPRESS DEFLATE" becomes "z COMPRESSXDEFLATE"), so that the
  *   server answers it with a tagged BAD in its place in the stream and the
@@ -319,7 +321,12 @@ enum imap_frame {
 	IMAP_FRAME_HOLD,	 /* client: the bytes after *consumed wait for
 				    the server's answer (imap_cframe_answer) */
 	IMAP_FRAME_TAGGED,	 /* a tagged server answer is complete */
-	IMAP_FRAME_CONTINUATION	 /* a server "+" line is complete */
+	IMAP_FRAME_CONTINUATION, /* a server "+" line is complete */
+	IMAP_FRAME_REFUSED	 /* client: a non-synchronising literal; the
+				    bytes before *consumed (the header's
+				    start) may go on, none after: the session
+				    must end.  Every later feed says so again,
+				    consuming nothing. */
 };
 
 /* Room for the parameters of a command, for its row. */
@@ -350,7 +357,6 @@ struct imap_cframe {
 	bool masked;	  /* some was left out */
 	bool done;	  /* the last result is still here */
 	size_t refused;	  /* COMPRESS commands made unknown, so far */
-	size_t nonsync;	  /* "{n+}" headers refused, so far */
 	size_t taglen, verblen, paramslen;
 	uint64_t bytes; /* of the command, literals included */
 	/* After IMAP_FRAME_COMMAND or IMAP_FRAME_DONE: */
@@ -370,7 +376,9 @@ void imap_cframe_init(struct imap_cframe *f);
  * literals it announces and the lines that follow them) or up to a hold;
  * *consumed says how far, and the bytes up to there may be sent on.
  * LOGIN's parameters become "*****" and AUTHENTICATE's keep only the
- * mechanism.  COMPRESS and "{n+}" are changed in buf as said above.
+ * mechanism.  COMPRESS is changed in buf as said above.  After
+ * IMAP_FRAME_REFUSED the command's tag, verb and parameters (up to the
+ * header's "+") are kept, as after IMAP_FRAME_COMMAND.
  */
 enum imap_frame imap_cframe_feed(struct imap_cframe *f, char *buf,
     size_t len, size_t *consumed);

@@ -27,7 +27,9 @@ enum bye_reason {
 	BYE_INTERNAL,	     /* out of memory or a similar local failure */
 	BYE_DISABLED,	     /* the protocol was disabled by a reload */
 	BYE_DENIED,	     /* an access rule refused the client at connect */
-	BYE_LOGIN_TIME	     /* no login in pre_authenticated_total_timeout */
+	BYE_LOGIN_TIME,	     /* no login in pre_authenticated_total_timeout */
+	BYE_UNRELAYABLE	     /* the client sent what may not reach the backend
+				(IMAP: a non-synchronising literal after login) */
 };
 
 /* Outcome of a backend login step, as the protocol reports it. */
@@ -135,9 +137,19 @@ struct proto {
 	 * waits until bytes from the backend were read (an answer the
 	 * reading needs, or room in the log's ring); from the backend,
 	 * always len.  NULL: the bytes pass untouched.
+	 * Sets *end when the client's bytes after those taken must never
+	 * reach the backend (IMAP's non-synchronising literals): the relay
+	 * passes the bytes taken, reads no more and calls relay_guard_end.
 	 */
 	size_t (*relay_guard)(struct session *s, bool from_client, char *buf,
-	    size_t len);
+	    size_t len, bool *end);
+
+	/*
+	 * Ends s after relay_guard set *end, with the logs' reasons, through
+	 * session_goodbye() (a goodbye only between answers, then the
+	 * session's one teardown).  NULL when relay_guard never sets *end.
+	 */
+	void (*relay_guard_end)(struct session *s);
 
 	/*
 	 * After login: whether the backend's bytes the protocol has read

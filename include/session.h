@@ -106,6 +106,7 @@ struct session {
 	struct sesslog *log; /* protocol-log rows; NULL when not logged */
 	bool log_framed;     /* the relay frames commands for the log */
 	bool log_stalled;    /* ... and waits for answers to read more */
+	bool guard_end;	     /* the relay's guard ended the session */
 
 	bool denied;		 /* an access rule refused it at connect */
 	bool disabled;		 /* its protocol was disabled by a reload */

@@ -194,6 +194,8 @@ imap_bye(struct session *s, enum bye_reason reason)
 		[BYE_DENIED] = "* BYE Access denied.\r\n",
 		[BYE_LOGIN_TIME] = "* BYE Disconnected: too long without "
 				   "logging in.\r\n",
+		[BYE_UNRELAYABLE] = "* BYE [ALERT] LITERAL+ is not available "
+				    "after login.\r\n",
 	};
 
 	imap_reply(s, text[reason]);
@@ -1224,14 +1226,15 @@ imap_relay_log_end(struct session *s)
  * The client's bytes after login, read once for the guard and the log.
  * Returns how many may go on now: fewer than len when a line waits for
  * the server's answer (a synchronising literal, an IDLE), or when the
- * commands waiting for answers fill the log's ring.
+ * commands waiting for answers fill the log's ring; or, with *end set,
+ * when a non-synchronising literal ends the session.
  */
 static size_t
-imap_relay_client(struct session *s, char *buf, size_t len)
+imap_relay_client(struct session *s, char *buf, size_t len, bool *end)
 {
 	struct imap_session *is = I(s);
 	struct imap_relaylog *rl = s->log_framed ? s->log->relay : NULL;
-	size_t off = 0, n, refused = is->cf.refused, nonsync = is->cf.nonsync;
+	size_t off = 0, n, refused = is->cf.refused;
 
 	while (off < len) {
 		enum imap_frame r;
@@ -1244,6 +1247,14 @@ imap_relay_client(struct session *s, char *buf, size_t len)
 		off += n;
 		if (r == IMAP_FRAME_HOLD)
 			break;
+		if (r == IMAP_FRAME_REFUSED) {
+			/* Its row says what the client tried; the session's
+			 * end says why it ended. */
+			if (rl != NULL && !*end)
+				imap_relay_log_push(rl, &is->cf, r);
+			*end = true;
+			break;
+		}
 		if (rl != NULL && r != IMAP_FRAME_MORE)
 			imap_relay_log_push(rl, &is->cf, r);
 	}
@@ -1251,10 +1262,6 @@ imap_relay_client(struct session *s, char *buf, size_t len)
 	if (is->cf.refused > refused)
 		log_info("%s: COMPRESS refused: postern relays the session "
 			 "uncompressed",
-		    session_tag(s));
-	if (is->cf.nonsync > nonsync)
-		log_info("%s: a non-synchronising literal refused: postern "
-			 "does not offer LITERAL+ after login",
 		    session_tag(s));
 	return off;
 }
@@ -1294,12 +1301,33 @@ imap_relay_backend(struct session *s, char *buf, size_t len)
  * later check) and decides where literal data is.
  */
 static size_t
-imap_relay_guard(struct session *s, bool from_client, char *buf, size_t len)
+imap_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
+    bool *end)
 {
 	if (from_client)
-		return imap_relay_client(s, buf, len);
+		return imap_relay_client(s, buf, len, end);
 	imap_relay_backend(s, buf, len);
 	return len;
+}
+
+/*
+ * A non-synchronising literal (RFC 7888) after login ends the session.
+ * Its data cannot be held for an answer, and no rewriting of its header
+ * is safe: a server that takes the header as invalid, or ends the command
+ * before its arguments (Dovecot's NOOP, an unknown command), runs the
+ * data as commands, so that a message holding "x DELETE INBOX" would
+ * delete the mailbox.  The backend saw at most an unfinished line, which
+ * it cannot run, and its connection is closed now.
+ */
+static void
+imap_relay_guard_end(struct session *s)
+{
+	log_warnx("%s: a non-synchronising literal (LITERAL+) after login: "
+		  "the session ends, its data would run as commands",
+	    session_tag(s));
+	sesslog_close_error(s, "LiteralPlusRefused");
+	session_goodbye(s, BYE_UNRELAYABLE,
+	    "non-synchronising literal after login");
 }
 
 const struct proto imap_proto = {
@@ -1321,4 +1349,5 @@ const struct proto imap_proto = {
 	.relay_at_boundary = imap_relay_at_boundary,
 	.relay_log_end = imap_relay_log_end,
 	.relay_guard = imap_relay_guard,
+	.relay_guard_end = imap_relay_guard_end,
 };

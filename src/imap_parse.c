@@ -912,8 +912,11 @@ imap_caps_preauth(bool tls_active, bool tls_available, bool cleartext_ok,
 	int n;
 
 	/* Only IMAP4rev1: the backend decides after login what it speaks,
-	 * and its own list reaches the client with the login's answer. */
-	n = snprintf(out, cap, "IMAP4rev1 ID LITERAL+%s%s",
+	 * and its own list reaches the client with the login's answer.  No
+	 * LITERAL+ (RFC 7888), though the parser takes "{n+}": a client
+	 * that kept this list would use it after login, where it ends the
+	 * session (see the client's reader below). */
+	n = snprintf(out, cap, "IMAP4rev1 ID%s%s",
 	    !tls_active && tls_available ? " STARTTLS" : "",
 	    cleartext_ok ? " SASL-IR AUTH=PLAIN AUTH=LOGIN" : " LOGINDISABLED");
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
@@ -1032,13 +1035,15 @@ imap_id_value(const char *val, size_t len, char *out, size_t cap)
  *   (tagged NO/BAD, or OK from a command that never reads its arguments,
  *   as Dovecot's NOOP) reads the next bytes as a new command.  The reader
  *   stops after such a line (IMAP_FRAME_HOLD) until the answer came.
- * - A non-synchronising literal (RFC 7888 "{n+}", LITERAL+ and LITERAL-)
- *   cannot wait for an answer: its data follows at once, and a server that
- *   ended the command early (Dovecot does, for NOOP or an unknown command)
- *   runs that data as commands.  postern does not offer LITERAL+ or
- *   LITERAL- after login and turns the "+" into "X", so that the server
- *   refuses the header and both ends read the bytes that follow as
- *   commands.
+ * - A non-synchronising literal (RFC 7888 "{n+}", LITERAL+ and LITERAL-,
+ *   and "{n-}" alike) cannot wait for an answer: its data follows at once,
+ *   and a server that ended the command early (Dovecot does, for NOOP, an
+ *   unknown command, CHECK or "~{n+}" outside APPEND) runs that data as
+ *   commands.  Nor can the header be made invalid and the data passed on:
+ *   the server would then run the data (an APPEND's message lines) as
+ *   commands.  postern does not offer LITERAL+ or LITERAL- after login;
+ *   the reader stops at such a header (IMAP_FRAME_REFUSED), nothing from
+ *   the header on is relayed, and the session ends.
  * - After IDLE (RFC 2177) the server's "+" makes the next line the end of
  *   the IDLE, whatever it says; a tagged answer makes it a command.
  */
@@ -1053,7 +1058,8 @@ enum {
 	IMAP_CF_QESC,	/* after a backslash in a quoted string */
 	IMAP_CF_LITERAL,
 	IMAP_CF_HOLD,	/* waiting for the server's answer */
-	IMAP_CF_IDLE	/* the line that ends an IDLE */
+	IMAP_CF_IDLE,	/* the line that ends an IDLE */
+	IMAP_CF_REFUSED /* after a non-synchronising literal: nothing more */
 };
 
 /* Where a literal header is. */
@@ -1175,21 +1181,26 @@ imap_cframe_count(struct imap_cframe *f)
 		f->pending++;
 }
 
-/*
- * One byte of the arguments outside quoted strings and literal data, at
- * *p: follows literal headers and where a string may start.
- */
-static void
-imap_cframe_arg(struct imap_cframe *f, char *p)
-{
-	char c = *p;
+/* What one byte of the arguments was. */
+enum {
+	IMAP_ARG_TEXT,	 /* nothing to note */
+	IMAP_ARG_HEADER, /* the first byte of a literal header ("{" or "~") */
+	IMAP_ARG_NONSYNC /* the "+" or "-" of a non-synchronising header */
+};
 
+/*
+ * One byte of the arguments outside quoted strings and literal data, c:
+ * follows literal headers and where a string may start.
+ */
+static int
+imap_cframe_arg(struct imap_cframe *f, char c)
+{
 	switch (f->lit) {
 	case IMAP_LIT_TILDE:
 		if (c == '{') {
 			f->lit = IMAP_LIT_OPEN;
 			f->litn = 0;
-			return;
+			return IMAP_ARG_TEXT;
 		}
 		break;
 	case IMAP_LIT_OPEN:
@@ -1200,22 +1211,21 @@ imap_cframe_arg(struct imap_cframe *f, char *p)
 				break;
 			f->litn = f->litn * 10 + (uint64_t)(c - '0');
 			f->lit = IMAP_LIT_DIGITS;
-			return;
+			return IMAP_ARG_TEXT;
 		}
 		if (f->lit == IMAP_LIT_DIGITS && c == '}') {
 			f->lit = IMAP_LIT_CLOSED;
-			return;
+			return IMAP_ARG_TEXT;
 		}
-		if (f->lit == IMAP_LIT_DIGITS && c == '+') {
-			/* RFC 7888 "{n+}": see above. */
-			*p = 'X';
-			f->nonsync++;
-		}
+		/* RFC 7888 "{n+}" (and "{n-}", which no server should take
+		 * but which costs nothing to refuse): see above. */
+		if (f->lit == IMAP_LIT_DIGITS && (c == '+' || c == '-'))
+			return IMAP_ARG_NONSYNC;
 		break;
 	case IMAP_LIT_CLOSED:
 		if (c == '\r') {
 			f->lit = IMAP_LIT_CR;
-			return;
+			return IMAP_ARG_TEXT;
 		}
 		break;
 	default:
@@ -1226,19 +1236,36 @@ imap_cframe_arg(struct imap_cframe *f, char *p)
 		f->sstart = false;
 		if (c == '"') {
 			f->state = IMAP_CF_QUOTED;
-			return;
+			return IMAP_ARG_TEXT;
 		}
 		if (c == '{') {
 			f->lit = IMAP_LIT_OPEN;
 			f->litn = 0;
-			return;
+			return IMAP_ARG_HEADER;
 		}
 		if (c == '~') {
 			f->lit = IMAP_LIT_TILDE;
-			return;
+			return IMAP_ARG_HEADER;
 		}
 	}
 	f->sstart = c == ' ' || c == '(' || c == ')';
+	return IMAP_ARG_TEXT;
+}
+
+/*
+ * A non-synchronising literal's header: the command ends here, unrelayed
+ * from its header on, and so does the reading.  Its row keeps what came
+ * before, the header included.
+ */
+static enum imap_frame
+imap_cframe_refuse(struct imap_cframe *f)
+{
+	imap_cframe_count(f);
+	f->params[f->paramslen] = '\0';
+	f->state = IMAP_CF_REFUSED;
+	f->lit = IMAP_LIT_NONE;
+	f->done = false;
+	return IMAP_FRAME_REFUSED;
 }
 
 /* The line ended and no literal follows: the command is complete. */
@@ -1310,17 +1337,21 @@ enum imap_frame
 imap_cframe_feed(struct imap_cframe *f, char *buf, size_t len,
     size_t *consumed)
 {
-	size_t i = 0;
+	size_t i = 0, header = 0;
 
 	if (f->done)
 		imap_cframe_next(f);
-	while (i < len || f->state == IMAP_CF_HOLD) {
+	while (i < len || f->state == IMAP_CF_HOLD ||
+	    f->state == IMAP_CF_REFUSED) {
 		char c;
 
 		switch (f->state) {
 		case IMAP_CF_HOLD:
 			*consumed = i;
 			return IMAP_FRAME_HOLD;
+		case IMAP_CF_REFUSED:
+			*consumed = 0;
+			return IMAP_FRAME_REFUSED;
 		case IMAP_CF_LITERAL: {
 			/* Skipped by count: literal data is never looked at. */
 			uint64_t n = len - i < f->litleft ? len - i : f->litleft;
@@ -1372,7 +1403,18 @@ imap_cframe_feed(struct imap_cframe *f, char *buf, size_t len,
 			break;
 		case IMAP_CF_ARGS:
 			imap_cframe_param_char(f, c);
-			imap_cframe_arg(f, buf + i - 1);
+			switch (imap_cframe_arg(f, c)) {
+			case IMAP_ARG_HEADER:
+				header = i - 1;
+				break;
+			case IMAP_ARG_NONSYNC:
+				/* The header's start, or what of it is in
+				 * buf: the bytes before it may go on. */
+				*consumed = header;
+				return imap_cframe_refuse(f);
+			default:
+				break;
+			}
 			break;
 		case IMAP_CF_QUOTED:
 			imap_cframe_param_char(f, c);

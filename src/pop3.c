@@ -119,6 +119,8 @@ pop3_bye(struct session *s, enum bye_reason reason)
 		[BYE_DENIED] = "-ERR [AUTH] Access denied.\r\n",
 		[BYE_LOGIN_TIME] = "-ERR Disconnected: too long without "
 				   "logging in.\r\n",
+		/* No POP3 command is refused this way; for completeness. */
+		[BYE_UNRELAYABLE] = "-ERR Command not relayed.\r\n",
 	};
 
 	pop3_reply(s, text[reason]);
@@ -983,10 +985,12 @@ pop3_relay_log_end(struct session *s)
 
 /* Nothing is changed: the client's QUIT is only looked for. */
 static size_t
-pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len)
+pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
+    bool *end)
 {
 	struct pop3_session *ps = P(s);
 
+	(void)end;
 	if (!from_client)
 		return len;
 	pop3_quitwatch_feed(&ps->quit, buf, len);

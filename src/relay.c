@@ -57,7 +57,7 @@ relay_reads(const struct session *s)
  * Lets the protocol read buf[0..len) before it goes on: the log's framer
  * (when the protocol has one of its own), then the guard.  Returns how
  * many bytes may go on now; from the client, the rest waits for the
- * backend's bytes.
+ * backend's bytes, or, once the guard set s->guard_end, never goes on.
  */
 static size_t
 relay_read_bytes(struct session *s, bool from_client, char *buf, size_t len)
@@ -65,13 +65,29 @@ relay_read_bytes(struct session *s, bool from_client, char *buf, size_t len)
 	const struct proto *p = s->proto;
 	size_t k = len;
 
+	if (from_client && s->guard_end)
+		return 0;
 	if (s->log_framed && from_client && p->relay_log_client != NULL)
 		k = p->relay_log_client(s, buf, len);
 	else if (s->log_framed && !from_client && p->relay_log_backend != NULL)
 		p->relay_log_backend(s, buf, len);
 	if (p->relay_guard != NULL)
-		k = p->relay_guard(s, from_client, buf, k);
+		k = p->relay_guard(s, from_client, buf, k, &s->guard_end);
 	return k;
+}
+
+/*
+ * The guard refused the client's next bytes (s->guard_end): the session
+ * ends through the protocol, which knows why.  Returns whether it did;
+ * the session may be freed then.
+ */
+static bool
+relay_guard_ended(struct session *s)
+{
+	if (!s->guard_end)
+		return false;
+	s->proto->relay_guard_end(s);
+	return true;
 }
 
 /*
@@ -163,12 +179,17 @@ relay_client_read_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	session_touch(s);
 	relay_client_move(s);
+	if (relay_guard_ended(s))
+		return;
 	relay_throttle(s->client, s->backend, relay_backend_write_cb, s,
 	    relay_backend_read_cb, relay_backend_event_cb);
 }
 
-/* Moves the backend's bytes on; answers may let the client's go on. */
-static void
+/*
+ * Moves the backend's bytes on; answers may let the client's go on.
+ * Returns false when the guard ended the session (it may be freed).
+ */
+static bool
 relay_backend_move(struct session *s)
 {
 	size_t n = relay_move(s, s->backend, s->client, false);
@@ -179,11 +200,14 @@ relay_backend_move(struct session *s)
 	/* Held bytes go on even after the client's end: they were sent. */
 	if (s->log_stalled) {
 		relay_client_move(s);
+		if (relay_guard_ended(s))
+			return false;
 		if (!s->log_stalled && !s->client_eof &&
 		    evbuffer_get_length(bufferevent_get_output(s->backend)) <
 			RELAY_HIGH_WATER)
 			bufferevent_enable(s->client, EV_READ);
 	}
+	return true;
 }
 
 static void
@@ -193,7 +217,8 @@ relay_backend_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	session_touch(s);
-	relay_backend_move(s);
+	if (!relay_backend_move(s))
+		return;
 	relay_throttle(s->backend, s->client, relay_client_write_cb, s,
 	    relay_client_read_cb, relay_client_event_cb);
 }
@@ -231,7 +256,8 @@ relay_backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct session *s = arg;
 
 	(void)bev;
-	relay_backend_move(s);
+	if (!relay_backend_move(s))
+		return;
 	s->backend_eof = true;
 	session_backend_gone(s, (what & BEV_EVENT_ERROR) != 0);
 }
@@ -254,6 +280,8 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	/* What the reading holds back waits for the backend's answers:
 	 * it never goes on unread. */
 	relay_client_move(s);
+	if (relay_guard_ended(s))
+		return;
 	s->client_eof = true;
 	bufferevent_disable(s->client, EV_READ);
 	session_set_timeout(s, RELAY_LINGER_MS);
@@ -688,6 +716,8 @@ relay_pump(struct relay *r)
 		session_close(s, "client connection error");
 		return;
 	}
+	if (!r->closing && relay_guard_ended(s))
+		return;
 	if (r->closing) {
 		if (r->buf[RELAY_BACKEND].data == NULL) {
 			session_close(s, NULL);

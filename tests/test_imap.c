@@ -1305,10 +1305,9 @@ Test(imap, preauth_caps_follow_the_policy)
 
 	cr_assert_eq(imap_caps_preauth(false, true, false, out, sizeof(out)),
 	    0);
-	cr_assert_str_eq(out, "IMAP4rev1 ID LITERAL+ STARTTLS LOGINDISABLED");
+	cr_assert_str_eq(out, "IMAP4rev1 ID STARTTLS LOGINDISABLED");
 	cr_assert_eq(imap_caps_preauth(true, true, true, out, sizeof(out)), 0);
-	cr_assert_str_eq(out,
-	    "IMAP4rev1 ID LITERAL+ SASL-IR AUTH=PLAIN AUTH=LOGIN");
+	cr_assert_str_eq(out, "IMAP4rev1 ID SASL-IR AUTH=PLAIN AUTH=LOGIN");
 	cr_assert_eq(imap_caps_preauth(false, true, true, out, sizeof(out)), 0);
 	cr_assert(strstr(out, "STARTTLS") != NULL);
 	cr_assert(strstr(out, "AUTH=PLAIN") != NULL);
@@ -1394,7 +1393,10 @@ struct sim {
 	size_t clen, passed;
 	char server[SIM_MAX];
 	size_t slen, sfed;
-	size_t refused, nonsync, hidden;
+	size_t refused, hidden;
+	/* A non-synchronising literal's header: where it starts, and its
+	 * "+" or "-" (0: none). */
+	size_t hdr, plus;
 };
 
 static void
@@ -1431,6 +1433,7 @@ sim_run(const struct step *st, size_t n, size_t ccut, size_t scut,
 	struct imap_cframe f;
 	struct imap_sframe g;
 	size_t need[16], send[16], ns = 0;
+	bool ended = false;
 
 	memset(o, 0, sizeof(*o));
 	for (size_t i = 0; i < n; i++) {
@@ -1455,7 +1458,7 @@ sim_run(const struct step *st, size_t n, size_t ccut, size_t scut,
 		bool progress = false;
 		size_t avail = 0;
 
-		while (o->passed < o->clen) {
+		while (o->passed < o->clen && !ended) {
 			size_t end = sim_end(o->passed, o->clen, ccut, chunk), c;
 			enum imap_frame r = imap_cframe_feed(&f,
 			    o->client + o->passed, end - o->passed, &c);
@@ -1470,6 +1473,15 @@ sim_run(const struct step *st, size_t n, size_t ccut, size_t scut,
 				continue;
 			}
 			sim_event(o, r, &f);
+			if (r == IMAP_FRAME_REFUSED) {
+				/* It says so again, and takes nothing. */
+				cr_assert_eq(imap_cframe_feed(&f,
+						 o->client + o->passed,
+						 o->clen - o->passed, &c),
+				    IMAP_FRAME_REFUSED);
+				cr_assert_eq(c, 0);
+				ended = true;
+			}
 		}
 		for (size_t k = 0; k < ns && need[k] <= o->passed; k++)
 			avail = send[k];
@@ -1491,7 +1503,6 @@ sim_run(const struct step *st, size_t n, size_t ccut, size_t scut,
 			break;
 	}
 	o->refused = f.refused;
-	o->nonsync = f.nonsync;
 	o->hidden = g.hidden;
 }
 
@@ -1526,10 +1537,12 @@ ref_answer(struct ref_server *rs, const char *tag)
 
 /*
  * Whether buf[a..e) ends in a literal header at a string's start outside
- * quoted strings: its size in *n, the position of a "+" in *plus (or 0).
+ * quoted strings: its size in *n, the position of a "+" or "-" in *plus
+ * (or 0), where the header starts in *hdr.
  */
 static bool
-ref_literal(const char *buf, size_t a, size_t e, uint64_t *n, size_t *plus)
+ref_literal(const char *buf, size_t a, size_t e, uint64_t *n, size_t *plus,
+    size_t *hdr)
 {
 	size_t p = e, q = 0;
 
@@ -1537,7 +1550,7 @@ ref_literal(const char *buf, size_t a, size_t e, uint64_t *n, size_t *plus)
 	if (p <= a || buf[p - 1] != '}')
 		return false;
 	p--;
-	if (p > a && buf[p - 1] == '+')
+	if (p > a && (buf[p - 1] == '+' || buf[p - 1] == '-'))
 		*plus = --p;
 	while (p > a && buf[p - 1] >= '0' && buf[p - 1] <= '9')
 		p--;
@@ -1548,6 +1561,7 @@ ref_literal(const char *buf, size_t a, size_t e, uint64_t *n, size_t *plus)
 	p--;
 	if (p > a && buf[p - 1] == '~')
 		p--;
+	*hdr = p;
 	for (size_t i = a; i < p; i++) {
 		if (buf[i] == '\\' && q % 2 == 1)
 			i++;
@@ -1639,14 +1653,20 @@ ref_run(const struct step *st, size_t n, struct sim *o)
 		}
 		for (;;) {
 			uint64_t lit;
-			size_t plus;
+			size_t plus, hdr;
 			bool is_lit = strcmp(ev->verb, "idle") != 0 &&
-			    ref_literal(o->client, a, e, &lit, &plus);
+			    ref_literal(o->client, a, e, &lit, &plus, &hdr);
 
 			if (is_lit && plus != 0) {
-				o->client[plus] = 'X';
-				o->nonsync++;
-				is_lit = false;
+				/* The session ends: nothing from the header
+				 * on is sent. */
+				ev->kind = IMAP_FRAME_REFUSED;
+				ev->bytes = plus + 1 - start;
+				o->nev++;
+				o->hdr = hdr;
+				o->plus = plus;
+				o->clen = hdr;
+				return;
 			}
 			pos = (size_t)(nl - o->client) + 1;
 			if (!is_lit || ref_answer(&rs, ev->tag) != '+')
@@ -1674,9 +1694,11 @@ ref_run(const struct step *st, size_t n, struct sim *o)
 	}
 }
 
-/* Checks a reader run against the reference reading of the same steps. */
+/* Checks a reader run against the reference reading of the same steps;
+ * passed: how far the reader should have let the client's bytes go. */
 static void
-sim_matches(const struct sim *got, const struct sim *want, const char *how)
+sim_matches(const struct sim *got, const struct sim *want, size_t passed,
+    const char *how)
 {
 	cr_assert_eq(got->nev, want->nev, "%s: %zu events, want %zu", how,
 	    got->nev, want->nev);
@@ -1690,13 +1712,28 @@ sim_matches(const struct sim *got, const struct sim *want, const char *how)
 		cr_assert_eq(got->ev[i].bytes, want->ev[i].bytes,
 		    "%s: ev %zu bytes", how, i);
 	}
-	cr_assert_eq(got->passed, want->clen, "%s: %zu of %zu bytes passed",
-	    how, got->passed, want->clen);
+	cr_assert_eq(got->passed, passed, "%s: %zu of %zu bytes passed",
+	    how, got->passed, passed);
 	cr_assert(memcmp(got->client, want->client, want->clen) == 0,
 	    "%s: sent '%.*s', want '%.*s'", how, (int)got->clen, got->client,
 	    (int)want->clen, want->client);
 	cr_assert_eq(got->refused, want->refused, "%s", how);
-	cr_assert_eq(got->nonsync, want->nonsync, "%s", how);
+}
+
+/*
+ * How far the client's bytes go when they come cut at cut (0: whole):
+ * before a refused header, all; with one, up to its start, or, when the
+ * header began in an earlier span (already sent, an unfinished line the
+ * closed connection never completes), up to the span that holds its "+".
+ */
+static size_t
+sim_passed(const struct sim *want, size_t cut)
+{
+	if (want->plus == 0)
+		return want->clen;
+	if (cut > want->hdr && cut <= want->plus)
+		return cut;
+	return want->hdr;
 }
 
 /*
@@ -1711,16 +1748,17 @@ sim_all_ways(const struct step *st, size_t n, struct sim *want)
 
 	ref_run(st, n, want);
 	sim_run(st, n, 0, 0, 1, &got);
-	sim_matches(&got, want, "byte by byte");
-	for (size_t cut = 0; cut <= want->clen; cut++) {
+	sim_matches(&got, want, want->plus != 0 ? want->plus : want->clen,
+	    "byte by byte");
+	for (size_t cut = 0; cut <= got.clen; cut++) {
 		snprintf(how, sizeof(how), "client cut at %zu", cut);
 		sim_run(st, n, cut, 0, SIZE_MAX, &got);
-		sim_matches(&got, want, how);
+		sim_matches(&got, want, sim_passed(want, cut), how);
 	}
 	for (size_t cut = 0; cut <= got.slen; cut++) {
 		snprintf(how, sizeof(how), "server cut at %zu", cut);
 		sim_run(st, n, 0, cut, SIZE_MAX, &got);
-		sim_matches(&got, want, how);
+		sim_matches(&got, want, sim_passed(want, 0), how);
 	}
 }
 
@@ -1808,29 +1846,95 @@ Test(imap, accepted_synchronising_literal_is_data)
 	cr_assert_str_eq(want.ev[0].verb, "append");
 }
 
-Test(imap, non_synchronising_literals_are_refused)
+/* One refused header: the event, and what of the client's bytes went. */
+static void
+expect_refused(const struct step *st, size_t n, const char *sent,
+    size_t nev, const char *tag, const char *verb)
+{
+	struct sim want;
+
+	sim_all_ways(st, n, &want);
+	expect_sent(&want, sent);
+	cr_assert_eq(want.nev, nev);
+	cr_assert_eq(want.ev[nev - 1].kind, IMAP_FRAME_REFUSED);
+	cr_assert_str_eq(want.ev[nev - 1].tag, tag);
+	cr_assert_str_eq(want.ev[nev - 1].verb, verb);
+}
+
+Test(imap, non_synchronising_literals_end_the_reading)
 {
 	/* RFC 7888 LITERAL+ and LITERAL-: Dovecot ends a NOOP before its
-	 * arguments and runs the literal's bytes as commands; postern makes
-	 * the header one the server refuses, and reads on as it does. */
-	static const struct step plus[] = {
+	 * arguments and runs the literal's bytes as commands, and an
+	 * APPEND's refused header would have it run the message's lines:
+	 * nothing from the header on may go, at any split. */
+	static const struct step noop[] = {
 	    {'C', "b NOOP {20+}\r\nc COMPRESS DEFLATE\r\n"},
-	    {'S', "b OK NOOP completed.\r\nc BAD Unknown command.\r\n"},
-	    {'C', "a APPEND INBOX {5+}\r\nhello\r\n"},
-	    {'S', "a BAD Invalid literal size.\r\nhello BAD\r\n"},
-	    /* "{n-}" is no literal in any RFC: text. */
+	};
+	static const struct step append[] = {
+	    {'C', "z NOOP\r\n"},
+	    {'S', "z OK NOOP completed.\r\n"},
+	    {'C', "a APPEND INBOX {16+}\r\nx DELETE INBOX\r\n\r\n"},
+	};
+	static const struct step minus[] = {
 	    {'C', "s SELECT {5-}\r\nINBOX\r\n"},
-	    {'S', "s BAD Invalid literal size.\r\nINBOX BAD\r\n"},
+	};
+	static const struct step tilde[] = {
+	    {'C', "a APPEND INBOX ~{3+}\r\nxyz\r\n"},
+	};
+	/* After a synchronising literal's data, a string may start. */
+	static const struct step after[] = {
+	    {'C', "a APPEND INBOX {3}\r\n"},
+	    {'S', "+ OK\r\n"},
+	    {'C', "abc {12+}\r\nc CREATE Evil\r\n"},
+	};
+
+	expect_refused(noop, 1, "b NOOP ", 1, "b", "noop");
+	expect_refused(append, 3, "z NOOP\r\na APPEND INBOX ", 2, "a",
+	    "append");
+	expect_refused(minus, 1, "s SELECT ", 1, "s", "select");
+	expect_refused(tilde, 1, "a APPEND INBOX ", 1, "a", "append");
+	expect_refused(after, 3, "a APPEND INBOX {3}\r\nabc ", 1, "a",
+	    "append");
+}
+
+Test(imap, refused_literal_keeps_its_command_for_the_row)
+{
+	struct imap_cframe f;
+	char buf[] = "t2 APPEND INBOX (\\Seen) {99+}\r\nx DELETE INBOX\r\n";
+	size_t n;
+
+	imap_cframe_init(&f);
+	cr_assert_eq(imap_cframe_feed(&f, buf, strlen(buf), &n),
+	    IMAP_FRAME_REFUSED);
+	cr_assert_eq(n, strlen("t2 APPEND INBOX (\\Seen) "));
+	cr_assert_str_eq(f.tag, "t2");
+	cr_assert_str_eq(f.verb, "append");
+	cr_assert_str_eq(f.params, "INBOX (\\Seen) {99+");
+	/* Nothing of the buffer was changed: none of it goes on anyway. */
+	cr_assert_str_eq(buf,
+	    "t2 APPEND INBOX (\\Seen) {99+}\r\nx DELETE INBOX\r\n");
+}
+
+Test(imap, non_synchronising_header_as_text_is_no_literal)
+{
+	/* Inside an atom or a quoted string "{20+}" is text, as the server
+	 * reads it: the commands go on. */
+	static const struct step st[] = {
+	    {'C', "b NOOP x{20+}\r\n"},
+	    {'S', "b OK NOOP completed.\r\n"},
+	    {'C', "c SEARCH SUBJECT \"{20+}\"\r\n"},
+	    {'S', "c OK Search completed.\r\n"},
+	    {'C', "d SEARCH SUBJECT \"a\\\"{20+}\"\r\n"},
+	    {'S', "d OK Search completed.\r\n"},
 	};
 	struct sim want;
 
-	sim_all_ways(plus, 6, &want);
-	expect_sent(&want, "b NOOP {20X}\r\nc COMPRESSXDEFLATE\r\n"
-			   "a APPEND INBOX {5X}\r\nhello\r\n"
-			   "s SELECT {5-}\r\nINBOX\r\n");
-	cr_assert_eq(want.nev, 6);
-	cr_assert_eq(want.nonsync, 2);
-	cr_assert_str_eq(want.ev[3].tag, "hello");
+	sim_all_ways(st, 6, &want);
+	expect_sent(&want, "b NOOP x{20+}\r\nc SEARCH SUBJECT \"{20+}\"\r\n"
+			   "d SEARCH SUBJECT \"a\\\"{20+}\"\r\n");
+	cr_assert_eq(want.nev, 3);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(want.ev[i].kind, IMAP_FRAME_COMMAND);
 }
 
 Test(imap, idle_and_its_end_at_every_split)

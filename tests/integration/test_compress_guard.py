@@ -1,8 +1,8 @@
 """A logged-in client can neither start COMPRESS behind postern nor hide a
 command from the protocol log, however it dresses its bytes up: a "{n}"
-inside an atom, a synchronising literal the server never accepted, a
-non-synchronising literal the server ended early, an IDLE with more
-behind it.  Sent raw to a real Dovecot, which starts compression for any
+inside an atom, a synchronising literal the server never accepted, an
+IDLE with more behind it (a non-synchronising literal ends the session:
+test_literal_plus.py).  Sent raw to a real Dovecot, which starts compression for any
 of these when nothing stands between; checked on what the client gets
 and on the rows of the protocol log (one row per command, none folded
 into another)."""
@@ -132,16 +132,6 @@ def refused_rows(box):
             ("list", '"" %s' % box)]
 
 
-def non_synchronising(c):
-    # RFC 7888: Dovecot would run the literal's bytes as a command.
-    c.send(b"b NOOP {20+}\r\nc COMPRESS DEFLATE\r\n")
-    got, _ = c.answers(b"b", b"c")
-    assert got[b"b"].startswith(b"b OK") and refused(got[b"c"]), got
-
-
-NONSYNC_ROWS = [("noop", "{20+}"), ("compress", "DEFLATE")]
-
-
 def idle(c):
     # Sent at once: the server's "+" makes the second line the IDLE's
     # end, which Dovecot answers with BAD; then a plain COMPRESS.
@@ -201,7 +191,6 @@ def accepted_rows(box):
 CASES = {
     "atom": (lambda box: atom_brace, lambda box: ATOM_ROWS),
     "refused": (refused_literals, refused_rows),
-    "nonsync": (lambda box: non_synchronising, lambda box: NONSYNC_ROWS),
     "idle": (lambda box: idle, lambda box: IDLE_ROWS),
     "accepted": (accepted_literal, accepted_rows),
 }
