@@ -513,6 +513,7 @@ server_run(struct conf *c, struct listener_set *set)
 	listeners = *set;
 	nworkers = c->workers;
 	connlimit_init();
+	session_ids_init();
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the main event loop");
