@@ -65,7 +65,7 @@ def test_restart_never_reuses_a_session_id(start_postern, dovecot, logdir):
     opened = {}
     for name, r in rows:
         if r[9] == "OpenSession":
-            opened.setdefault((name, r[1]), []).append(r[0])
+            opened.setdefault(r[1], []).append((name, r[0]))
     assert sum(map(len, opened.values())) == 6, opened
     twice = {k: v for k, v in opened.items() if len(v) > 1}
     assert not twice, "one id for two sessions: %r" % twice
