@@ -25,8 +25,14 @@
  *       the TCP peer, when cIp holds the address a trusted PROXY-protocol
  *       hop reported instead;
  *   LoginTypeAudit=<verdict>
- *       in audit mode, what the login-type policy would have done, e.g.
- *       WouldDeny:SecureLogin.
+ *       on a login that went through, what the login-type policy would
+ *       have done without login_type_mode = audit (WouldDeny:SecureLogin,
+ *       WouldDeny:PlainTextAuthentication), or Exempt when
+ *       login_type_exempt_ips let it through;
+ *   AccessRuleAudit=WouldDeny:<rule>
+ *       on a login that went through, the access rule with action = audit
+ *       that would have refused it.
+ * Neither is ever in ErrMsg, which log tools read as a failure.
  */
 #ifndef POSTERN_PROTOLOG_H
 #define POSTERN_PROTOLOG_H
@@ -110,6 +116,7 @@ enum protolog_key {
 	PROTOLOG_CLIENTVERSION,
 	PROTOLOG_PEERIP,
 	PROTOLOG_LOGINTYPEAUDIT,
+	PROTOLOG_ACCESSRULEAUDIT,
 	PROTOLOG_NKEYS
 };
 

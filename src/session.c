@@ -800,11 +800,10 @@ session_login_decide(struct session *s, const struct group_list *groups)
 	policy_errmsg(&d, msg, sizeof(msg));
 	if (msg[0] != '\0')
 		log_notice("%s: user %s: %s", session_tag(s), s->user, msg);
-	session_policy_reason(s, msg);
+	session_policy_reason(s, policy_refusal(&d, msg, sizeof(msg)));
+	sesslog_policy(s, &d);
 	switch (d.verdict) {
 	case POLICY_OUTCOME_AUDIT:
-		sesslog_audit(s, s->policy_err);
-		/* FALLTHROUGH */
 	case POLICY_OUTCOME_ALLOW:
 		return session_login_go(s);
 	case POLICY_OUTCOME_DENY:
