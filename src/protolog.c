@@ -95,6 +95,7 @@ struct dirlock {
 	dev_t dev;
 	ino_t ino;
 };
+_Static_assert(PROTO_COUNT == 2, "pl.locks is initialised for two");
 
 static struct {
 	pthread_mutex_t mu;
@@ -112,7 +113,8 @@ static struct {
 	atomic_int detail[PROTO_COUNT];
 	atomic_uint_fast64_t dropped, written, failed, bytes, opened, deleted;
 
-	/* The main thread's: the directories this instance holds. */
+	/* The main thread's: the directories this instance holds (none yet:
+	 * a descriptor 0 here would be closed as a lock). */
 	struct dirlock locks[PROTO_COUNT];
 
 	/* The writer thread's own. */
@@ -120,6 +122,7 @@ static struct {
 	uint64_t drop_logged, drop_base, drop_seen;
 	int64_t drop_log_ms;
 } pl = {
+    .locks = {{.fd = -1}, {.fd = -1}},
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
     .done = PTHREAD_COND_INITIALIZER,
