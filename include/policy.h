@@ -156,13 +156,22 @@ enum policy_outcome policy_login(const struct conf *c,
 bool policy_needs_groups(const struct conf *c, const struct policy_facts *f);
 
 /*
- * The text for a log row's ErrMsg: the refusal first
+ * The decision in words for the daemon log: the refusal first
  * ("AccessRuleDenied:<rule>", "NotInGroup:<group>", "LoginTypeDenied",
  * "GroupLookupFailed"), then the audits ("AuditLoginTypeDenied",
  * "AuditAccessRuleDenied:<rule>"), then "LoginTypeExempt", joined with
  * ';'.  Empty for a plain allow.  Returns buf.
  */
 const char *policy_errmsg(const struct policy_decision *d, char *buf,
+    size_t len);
+
+/*
+ * The refusal alone, for a protocol-log row's ErrMsg: empty unless the
+ * login was refused or could not be decided.  Log tools read ErrMsg as a
+ * failure, so the audits and the exemption, on logins that go through,
+ * are written in keys of their own (sesslog_policy()).  Returns buf.
+ */
+const char *policy_refusal(const struct policy_decision *d, char *buf,
     size_t len);
 
 /* "allow", "deny", "audit" or "tempfail". */

@@ -25,8 +25,14 @@
  *       the TCP peer, when cIp holds the address a trusted PROXY-protocol
  *       hop reported instead;
  *   LoginTypeAudit=<verdict>
- *       in audit mode, what the login-type policy would have done, e.g.
- *       WouldDeny:SecureLogin.
+ *       on a login that went through, what the login-type policy would
+ *       have done without login_type_mode = audit (WouldDeny:SecureLogin,
+ *       WouldDeny:PlainTextAuthentication), or Exempt when
+ *       login_type_exempt_ips let it through;
+ *   AccessRuleAudit=WouldDeny:<rule>
+ *       on a login that went through, the access rule with action = audit
+ *       that would have refused it.
+ * Neither is ever in ErrMsg, which log tools read as a failure.
  */
 #ifndef POSTERN_PROTOLOG_H
 #define POSTERN_PROTOLOG_H
@@ -110,6 +116,7 @@ enum protolog_key {
 	PROTOLOG_CLIENTVERSION,
 	PROTOLOG_PEERIP,
 	PROTOLOG_LOGINTYPEAUDIT,
+	PROTOLOG_ACCESSRULEAUDIT,
 	PROTOLOG_NKEYS
 };
 
@@ -285,6 +292,19 @@ int protolog_retention(const char *dir, enum proto_id p, uint64_t age_limit_ms,
  */
 int protolog_check_dir(const char *dir, char *err, size_t errlen);
 
+/*
+ * The file in each protocol log directory that the running instance holds
+ * a lock on (flock(2)), with its pid: a second instance refuses the
+ * directory, since two writers would interleave rows in one hourly file.
+ */
+#define PROTOLOG_LOCK "postern.lock"
+
+/*
+ * Whether another process holds dir's lock: 1 with a message naming dir
+ * and the holder's pid in err, else 0.  For "postern -t".
+ */
+int protolog_dir_in_use(const char *dir, char *err, size_t errlen);
+
 /* Counters since protolog_start(). */
 struct protolog_stats {
 	uint64_t rows_written;
@@ -311,7 +331,9 @@ struct protolog_stats {
 /*
  * Starts the writer thread with the settings of each protocol (an array
  * of PROTO_COUNT, indexed by enum proto_id) and a queue bound in bytes (0:
- * the default).  The directories of enabled protocols are checked first.
+ * the default).  The directories of enabled protocols are checked first
+ * and locked (PROTOLOG_LOCK) until protolog_stop() or a reconfiguration
+ * that no longer uses them; one that another instance holds is refused.
  * Returns 0, or -1 with the reason in err (a configuration error).
  */
 int protolog_start(const struct protolog_conf conf[PROTO_COUNT],
@@ -319,8 +341,9 @@ int protolog_start(const struct protolog_conf conf[PROTO_COUNT],
 
 /*
  * Switches to new settings (on SIGHUP): rows submitted from now on follow
- * them, rows queued before still go where the old ones said.  Returns 0,
- * or -1 with the reason in err, and then nothing changes.
+ * them, rows queued before still go where the old ones said.  A new
+ * directory is locked as by protolog_start().  Returns 0, or -1 with the
+ * reason in err, and then nothing changes.
  */
 int protolog_reconfigure(
     const struct protolog_conf conf[PROTO_COUNT], char *err, size_t errlen);

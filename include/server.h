@@ -56,6 +56,12 @@ int server_prepare(struct conf *c, FILE *errout);
 int server_protolog_check(const struct conf *c, FILE *errout);
 
 /*
+ * For "postern -t": writes a line to errout for each protocol-log
+ * directory another running postern holds, and returns how many.
+ */
+int server_protolog_probe(const struct conf *c, FILE *errout);
+
+/*
  * Runs the daemon on the bound listeners until SIGTERM/SIGINT: starts the
  * workers and the protocol-log writer, handles SIGHUP, and returns the
  * exit status.  Takes over c and set.

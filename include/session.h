@@ -117,6 +117,25 @@ struct session {
 };
 
 /*
+ * Session ids are unique across restarts and instances: they count up
+ * from a start taken from the wall clock, milliseconds since 2020 in the
+ * high 42 bits, with a random start in the lower half of the low 22 bits.
+ * A run that started at t ms has used ids below (now + 1) << 22 as long
+ * as it opened fewer than 2^21 sessions per millisecond, so a later run's
+ * first id is above every id of an earlier one; the random part keeps two
+ * instances started in the same millisecond apart.  Only a wall clock set
+ * back across a restart can bring old ids again.  The 42 bits last until
+ * the year 2159; then the count wraps to 0 like any unsigned counter.
+ */
+#define SESSION_ID_COUNT_BITS 22
+
+/* The first session id of a run started at now_ms with randomness rnd. */
+uint64_t session_id_seed(uint64_t now_ms, uint32_t rnd);
+
+/* Seeds the session ids from the clock and getrandom(2); once, at start. */
+void session_ids_init(void);
+
+/*
  * Starts a session for an accepted socket on the calling worker.  Takes
  * ownership of fd (closed on any failure).
  */

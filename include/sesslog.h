@@ -25,6 +25,7 @@
 #include "proto.h"
 #include "protolog.h"
 
+struct policy_decision;
 struct session;
 
 /* Commands relayed after login that may wait for their answers at once. */
@@ -63,6 +64,7 @@ struct sesslog {
 	const char *errmsg;	/* ErrMsg of the open row */
 	const char *msg;	/* Msg of the open row */
 	const char *audit;	/* LoginTypeAudit of the open row */
+	char rule_audit[80];	/* AccessRuleAudit of the open row, or "" */
 	const char *close_err;	/* ErrMsg of CloseSession */
 	const char *close_msg;	/* Msg of CloseSession */
 	const char *tls_version;
@@ -110,6 +112,13 @@ const char *sesslog_audit_verdict(const struct proto_conf *pc);
 void sesslog_error(struct session *s, const char *errmsg);
 void sesslog_msg(struct session *s, const char *msg);
 void sesslog_audit(struct session *s, const char *verdict);
+
+/*
+ * The audits of the access policy's login decision d for the open row:
+ * LoginTypeAudit (WouldDeny:<login_type>, or Exempt) and AccessRuleAudit
+ * (WouldDeny:<rule>).  The refusal, if any, goes in with sesslog_error().
+ */
+void sesslog_policy(struct session *s, const struct policy_decision *d);
 
 /* Why postern ended the session, for CloseSession; the first one stays. */
 void sesslog_close_error(struct session *s, const char *errmsg);

@@ -233,7 +233,8 @@ main(int argc, char *argv[])
 			conf_dump(c, stdout);
 		/* Only a warning: the running instance of this very file holds
 		 * its ports, and "postern -t" runs before every reload. */
-		if (test && listener_probe(c, stderr) > 0)
+		if (test && (listener_probe(c, stderr) +
+		    server_protolog_probe(c, stderr)) > 0)
 			fprintf(stderr, "postern: %s: warning: a postern "
 			    "started with this file now would refuse to start "
 			    "(fine if it is the running instance being "

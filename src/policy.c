@@ -371,6 +371,39 @@ append(char *buf, size_t len, size_t *n, const char *a, const char *b)
 		*n += (size_t)w;
 }
 
+/* The refusal part of policy_errmsg(); *n is the length written. */
+static void
+refusal(const struct policy_decision *d, char *buf, size_t len, size_t *n)
+{
+	buf[0] = '\0';
+	if (d->verdict == POLICY_OUTCOME_DENY) {
+		switch (d->reason) {
+		case POLICY_REASON_RULE:
+			append(buf, len, n, "AccessRuleDenied:", d->name);
+			break;
+		case POLICY_REASON_NOT_IN_GROUP:
+			append(buf, len, n, "NotInGroup:", d->name);
+			break;
+		case POLICY_REASON_LOGIN_TYPE:
+			append(buf, len, n, "LoginTypeDenied", NULL);
+			break;
+		default:
+			break;
+		}
+	} else if (d->verdict == POLICY_OUTCOME_TEMPFAIL)
+		append(buf, len, n, "GroupLookupFailed", NULL);
+}
+
+const char *
+policy_refusal(const struct policy_decision *d, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (len > 0)
+		refusal(d, buf, len, &n);
+	return buf;
+}
+
 const char *
 policy_errmsg(const struct policy_decision *d, char *buf, size_t len)
 {
@@ -378,23 +411,7 @@ policy_errmsg(const struct policy_decision *d, char *buf, size_t len)
 
 	if (len == 0)
 		return buf;
-	buf[0] = '\0';
-	if (d->verdict == POLICY_OUTCOME_DENY) {
-		switch (d->reason) {
-		case POLICY_REASON_RULE:
-			append(buf, len, &n, "AccessRuleDenied:", d->name);
-			break;
-		case POLICY_REASON_NOT_IN_GROUP:
-			append(buf, len, &n, "NotInGroup:", d->name);
-			break;
-		case POLICY_REASON_LOGIN_TYPE:
-			append(buf, len, &n, "LoginTypeDenied", NULL);
-			break;
-		default:
-			break;
-		}
-	} else if (d->verdict == POLICY_OUTCOME_TEMPFAIL)
-		append(buf, len, &n, "GroupLookupFailed", NULL);
+	refusal(d, buf, len, &n);
 	if (d->audit_login_type)
 		append(buf, len, &n, "AuditLoginTypeDenied", NULL);
 	if (d->audit_rule != NULL)

@@ -14,12 +14,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +83,20 @@ struct plfile {
 	int fail_errno;           /* ... and why */
 };
 
+/*
+ * The lock on one log directory.  Two instances appending to one hourly
+ * file would interleave their rows; each holds flock(2) on PROTOLOG_LOCK
+ * in its directories, and a second one refuses them.  flock() locks of
+ * two open(2)s of one file conflict even in one process, so a directory
+ * shared by the protocols is locked once (matched by device and inode).
+ */
+struct dirlock {
+	int fd; /* -1: none */
+	dev_t dev;
+	ino_t ino;
+};
+_Static_assert(PROTO_COUNT == 2, "pl.locks is initialised for two");
+
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t wake; /* the writer waits for rows */
@@ -97,11 +113,16 @@ static struct {
 	atomic_int detail[PROTO_COUNT];
 	atomic_uint_fast64_t dropped, written, failed, bytes, opened, deleted;
 
+	/* The main thread's: the directories this instance holds (none yet:
+	 * a descriptor 0 here would be closed as a lock). */
+	struct dirlock locks[PROTO_COUNT];
+
 	/* The writer thread's own. */
 	struct plfile files[PROTO_COUNT];
 	uint64_t drop_logged, drop_base, drop_seen;
 	int64_t drop_log_ms;
 } pl = {
+    .locks = {{.fd = -1}, {.fd = -1}},
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
     .done = PTHREAD_COND_INITIALIZER,
@@ -157,6 +178,164 @@ protolog_check_dir(const char *dir, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* The pid written in dir's lock file, or 0 when it cannot be read. */
+static long
+lock_pid(int fd)
+{
+	char buf[24];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+/* Describes who holds dir's lock, for the error message. */
+static void
+lock_refused(int fd, const char *dir, char *err, size_t errlen)
+{
+	long pid = lock_pid(fd);
+
+	if (pid > 0)
+		snprintf(err, errlen, "protocol log directory %s: in use by "
+		    "another postern (pid %ld, lock file %s)", dir, pid,
+		    PROTOLOG_LOCK);
+	else
+		snprintf(err, errlen, "protocol log directory %s: in use by "
+		    "another postern (lock file %s)", dir, PROTOLOG_LOCK);
+}
+
+int
+protolog_dir_in_use(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd, rc = 0;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, PROTOLOG_LOCK) >=
+	    (int)sizeof(path))
+		return 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK) {
+			lock_refused(fd, dir, err, errlen);
+			rc = 1;
+		}
+	} else
+		flock(fd, LOCK_UN);
+	close(fd);
+	return rc;
+}
+
+/* Whether fd is one of the locks in set. */
+static bool
+lock_in(int fd, const struct dirlock set[PROTO_COUNT])
+{
+	for (int p = 0; p < PROTO_COUNT; p++)
+		if (set[p].fd == fd)
+			return true;
+	return false;
+}
+
+/* Takes dir's lock into l, or the one held already in old[]. */
+static int
+lock_dir(const char *dir, struct dirlock *l, const struct dirlock *old,
+    const struct dirlock *taken, size_t ntaken, char *err, size_t errlen)
+{
+	char path[PATH_MAX], pid[24];
+	struct stat st;
+	size_t i;
+	int fd, n;
+
+	if (stat(dir, &st) == -1) {
+		snprintf(err, errlen, "protocol log directory %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < ntaken; i++)
+		if (taken[i].fd != -1 && taken[i].dev == st.st_dev &&
+		    taken[i].ino == st.st_ino)
+			return 0; /* shared with another protocol */
+	for (i = 0; i < PROTO_COUNT; i++)
+		if (old[i].fd != -1 && old[i].dev == st.st_dev &&
+		    old[i].ino == st.st_ino) {
+			*l = old[i];
+			return 0;
+		}
+	if (snprintf(path, sizeof(path), "%s/%s", dir, PROTOLOG_LOCK) >=
+	    (int)sizeof(path)) {
+		snprintf(err, errlen, "protocol log directory %s: name too "
+		    "long", dir);
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
+		snprintf(err, errlen, "protocol log directory %s: %s: %s", dir,
+		    PROTOLOG_LOCK, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			lock_refused(fd, dir, err, errlen);
+		else
+			snprintf(err, errlen, "protocol log directory %s: "
+			    "lock %s: %s", dir, PROTOLOG_LOCK, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* The pid is only for the message of a refused instance. */
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("protocol log directory %s: %s", dir, PROTOLOG_LOCK);
+	l->fd = fd;
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	return 0;
+}
+
+/*
+ * Locks the directories of the enabled protocols of conf, keeping those
+ * held already; on success releases the rest, on failure changes nothing.
+ */
+static int
+lock_dirs(const struct protolog_conf conf[PROTO_COUNT], char *err,
+    size_t errlen)
+{
+	struct dirlock next[PROTO_COUNT];
+	int p;
+
+	for (p = 0; p < PROTO_COUNT; p++)
+		next[p].fd = -1;
+	for (p = 0; p < PROTO_COUNT; p++) {
+		if (!conf[p].enabled)
+			continue;
+		if (lock_dir(conf[p].directory, &next[p], pl.locks, next,
+		    (size_t)p, err, errlen) == -1) {
+			for (p = 0; p < PROTO_COUNT; p++)
+				if (next[p].fd != -1 &&
+				    !lock_in(next[p].fd, pl.locks))
+					close(next[p].fd);
+			return -1;
+		}
+	}
+	for (p = 0; p < PROTO_COUNT; p++)
+		if (pl.locks[p].fd != -1 && !lock_in(pl.locks[p].fd, next))
+			close(pl.locks[p].fd);
+	memcpy(pl.locks, next, sizeof(next));
+	return 0;
+}
+
+/* Releases every directory (at stop). */
+static void
+unlock_dirs(void)
+{
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		if (pl.locks[p].fd != -1)
+			close(pl.locks[p].fd);
+		pl.locks[p].fd = -1;
+	}
 }
 
 /* The highest number of protocol p's files dated date in dir, or 0. */
@@ -761,6 +940,14 @@ protolog_start(const struct protolog_conf conf[PROTO_COUNT], size_t queue_max,
 	}
 	if ((c = conf_copy(conf, err, errlen)) == NULL)
 		return -1;
+	for (p = 0; p < PROTO_COUNT; p++)
+		pl.locks[p].fd = -1;
+	if (lock_dirs(conf, err, errlen) == -1) {
+		for (p = 0; p < PROTO_COUNT; p++)
+			free(c[p].directory);
+		free(c);
+		return -1;
+	}
 	memset(pl.files, 0, sizeof(pl.files));
 	for (p = 0; p < PROTO_COUNT; p++) {
 		pl.files[p].proto = (enum proto_id)p;
@@ -771,6 +958,7 @@ protolog_start(const struct protolog_conf conf[PROTO_COUNT], size_t queue_max,
 			for (p = 0; p < PROTO_COUNT; p++)
 				free(c[p].directory);
 			free(c);
+			unlock_dirs();
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
@@ -813,6 +1001,7 @@ protolog_start(const struct protolog_conf conf[PROTO_COUNT], size_t queue_max,
 			pl.files[p].buf = NULL;
 			pl.files[p].conf.directory = NULL;
 		}
+		unlock_dirs();
 		return -1;
 	}
 	pthread_mutex_lock(&pl.mu);
@@ -838,11 +1027,19 @@ protolog_reconfigure(
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (lock_dirs(conf, err, errlen) == -1) {
+		for (int p = 0; p < PROTO_COUNT; p++)
+			free(c[p].directory);
+		free(c);
+		free(e);
+		return -1;
+	}
 	e->kind = ENTRY_CONF;
 	e->conf = c;
 	pthread_mutex_lock(&pl.mu);
 	if (!pl.running) {
 		pthread_mutex_unlock(&pl.mu);
+		unlock_dirs();
 		for (int p = 0; p < PROTO_COUNT; p++)
 			free(c[p].directory);
 		free(c);
@@ -971,6 +1168,7 @@ protolog_stop(void)
 		pl.files[p].buf = NULL;
 		pl.files[p].conf.directory = NULL;
 	}
+	unlock_dirs();
 }
 
 void

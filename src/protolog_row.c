@@ -359,6 +359,7 @@ static const char *const key_names[PROTOLOG_NKEYS] = {
     [PROTOLOG_CLIENTVERSION] = "ClientVersion",
     [PROTOLOG_PEERIP] = "PeerIp",
     [PROTOLOG_LOGINTYPEAUDIT] = "LoginTypeAudit",
+    [PROTOLOG_ACCESSRULEAUDIT] = "AccessRuleAudit",
 };
 
 const char *

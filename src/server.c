@@ -94,6 +94,29 @@ server_protolog_check(const struct conf *c, FILE *errout)
 	return rc;
 }
 
+int
+server_protolog_probe(const struct conf *c, FILE *errout)
+{
+	struct protolog_conf pl[PROTO_COUNT];
+	char err[512];
+	int n = 0;
+
+	conf_protolog(c, pl);
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		/* A directory shared by both protocols is told once. */
+		if (!pl[p].enabled || (p > 0 && pl[p - 1].enabled &&
+		    strcmp(pl[p - 1].directory, pl[p].directory) == 0))
+			continue;
+		if (protolog_dir_in_use(pl[p].directory, err, sizeof(err))) {
+			fprintf(errout, "%s:%d: [%s] log_file_location: %s\n",
+			    c->path, c->proto[p].log_line,
+			    p == PROTO_POP3 ? "pop3" : "imap", err);
+			n++;
+		}
+	}
+	return n;
+}
+
 /* Starts the writer thread; every protocol may be switched on by reload. */
 static int
 server_protolog_start(const struct conf *c)
@@ -513,6 +536,7 @@ server_run(struct conf *c, struct listener_set *set)
 	listeners = *set;
 	nworkers = c->workers;
 	connlimit_init();
+	session_ids_init();
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the main event loop");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,6 +53,35 @@ struct proxy_wait {
 };
 
 static atomic_uint_fast64_t session_next_id = 1;
+
+/* 2020-01-01T00:00:00Z: the session id's clock starts here. */
+#define SESSION_ID_EPOCH_MS 1577836800000ULL
+
+uint64_t
+session_id_seed(uint64_t now_ms, uint32_t rnd)
+{
+	uint64_t ms = now_ms > SESSION_ID_EPOCH_MS ?
+	    now_ms - SESSION_ID_EPOCH_MS : 0;
+
+	return (ms << SESSION_ID_COUNT_BITS) |
+	    (rnd & ((1U << (SESSION_ID_COUNT_BITS - 1)) - 1));
+}
+
+void
+session_ids_init(void)
+{
+	struct timespec ts;
+	uint32_t rnd = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* Without entropy the clock alone still orders restarts. */
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = 0;
+	atomic_store(&session_next_id,
+	    session_id_seed((uint64_t)ts.tv_sec * 1000 +
+		    (uint64_t)ts.tv_nsec / 1000000,
+		rnd));
+}
 
 static const char *const state_names[] = {
 	[SESSION_PROXY] = "proxy",
@@ -770,11 +800,10 @@ session_login_decide(struct session *s, const struct group_list *groups)
 	policy_errmsg(&d, msg, sizeof(msg));
 	if (msg[0] != '\0')
 		log_notice("%s: user %s: %s", session_tag(s), s->user, msg);
-	session_policy_reason(s, msg);
+	session_policy_reason(s, policy_refusal(&d, msg, sizeof(msg)));
+	sesslog_policy(s, &d);
 	switch (d.verdict) {
 	case POLICY_OUTCOME_AUDIT:
-		sesslog_audit(s, s->policy_err);
-		/* FALLTHROUGH */
 	case POLICY_OUTCOME_ALLOW:
 		return session_login_go(s);
 	case POLICY_OUTCOME_DENY:

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "policy.h"
 #include "protolog.h"
 #include "session.h"
 #include "sesslog.h"
@@ -112,6 +113,7 @@ sesslog_begin(struct session *s)
 	l->params[0] = '\0';
 	l->status_seen = false;
 	l->errmsg = l->msg = l->audit = NULL;
+	l->rule_audit[0] = '\0';
 	sesslog_now(&l->t0);
 }
 
@@ -221,6 +223,8 @@ sesslog_end_with(struct session *s, const char *enc, bool success)
 		sesslog_ctx_client(s, &ctx);
 	if (l->audit != NULL)
 		protolog_ctx_set(&ctx, PROTOLOG_LOGINTYPEAUDIT, l->audit);
+	if (l->rule_audit[0] != '\0')
+		protolog_ctx_set(&ctx, PROTOLOG_ACCESSRULEAUDIT, l->rule_audit);
 	sesslog_submit(s, l->cmd, l->params, protolog_duration(&l->t0, &now),
 	    l->rq, l->rp, &ctx);
 	l->cmd[0] = '\0';
@@ -251,6 +255,23 @@ sesslog_audit(struct session *s, const char *verdict)
 {
 	if (s->log != NULL)
 		s->log->audit = verdict;
+}
+
+void
+sesslog_policy(struct session *s, const struct policy_decision *d)
+{
+	struct sesslog *l = s->log;
+
+	if (l == NULL)
+		return;
+	if (d->audit_login_type)
+		l->audit = sesslog_audit_verdict(s->pc);
+	else if (d->login_type_exempt)
+		l->audit = "Exempt";
+	/* Rule names are at most 64 characters (conf.c RULE_NAME_MAX). */
+	if (d->audit_rule != NULL)
+		snprintf(l->rule_audit, sizeof(l->rule_audit), "WouldDeny:%s",
+		    d->audit_rule);
 }
 
 void

@@ -743,6 +743,38 @@ Test(policy, audits_combine_with_refusals)
 	conf_unref(c);
 }
 
+/* ErrMsg is for failures: an allowed or audited login has no refusal. */
+Test(policy, refusal_leaves_audits_and_exemptions_out)
+{
+	struct conf *c = load("[rule \"watch\"]\npriority = 1\naction = audit\n"
+			      "usernames = old*\n"
+			      "[rule \"never\"]\npriority = 2\naction = deny\n"
+			      "usernames = bad\n");
+	struct policy_facts f;
+	struct policy_decision d;
+	char buf[256];
+
+	c->proto[PROTO_POP3].login_type = LOGIN_SECURE_LOGIN;
+	c->proto[PROTO_POP3].login_type_mode = LOGIN_MODE_AUDIT;
+	f = facts(PROTO_POP3, "10.0.0.1", false, "olddevice", NULL);
+	cr_assert_eq(policy_login(c, &f, &d), POLICY_OUTCOME_AUDIT);
+	cr_expect(d.audit_login_type);
+	cr_expect_str_eq(d.audit_rule, "watch");
+	cr_expect_str_eq(policy_refusal(&d, buf, sizeof(buf)), "");
+	f = facts(PROTO_POP3, "10.0.0.1", false, "bad", NULL);
+	cr_assert_eq(policy_login(c, &f, &d), POLICY_OUTCOME_DENY);
+	cr_expect_str_eq(policy_refusal(&d, buf, sizeof(buf)),
+	    "AccessRuleDenied:never");
+	conf_unref(c);
+
+	memset(&d, 0, sizeof(d));
+	d.verdict = POLICY_OUTCOME_ALLOW;
+	d.login_type_exempt = true;
+	cr_expect_str_eq(policy_refusal(&d, buf, sizeof(buf)), "");
+	d.verdict = POLICY_OUTCOME_TEMPFAIL;
+	cr_expect_str_eq(policy_refusal(&d, buf, 4), "Gro");
+}
+
 Test(policy, errmsg_truncates_safely)
 {
 	struct policy_decision d = {0};

@@ -12,7 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "policy.h"
+#include "pop3.h"
 #include "protolog.h"
+#include "session.h"
+#include "sesslog.h"
 
 /* Paths in these tests are short; GCC cannot know that. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -1653,4 +1657,102 @@ Test(protolog, rows_lost_to_a_full_disk_are_counted_and_reported,
 	text = slurp(tmpdir, "POP32026010203-1.LOG", NULL);
 	cr_assert_eq(check_seqs(text, 7), 10);
 	free(text);
+}
+
+/*
+ * The row of a login that login_type_mode = audit and an audit rule let
+ * through: R=ok, no ErrMsg (log tools read it as a failure), the audit
+ * verdicts in postern's keys.
+ */
+Test(protolog, audited_login_row, .init = make_tmpdir, .fini = drop_tmpdir)
+{
+	struct protolog_conf c[PROTO_COUNT];
+	struct proto_conf pc = {
+		.login_type = LOGIN_SECURE_LOGIN,
+		.login_type_mode = LOGIN_MODE_AUDIT,
+		.backend_host = "127.0.0.1",
+		.backend_port = "110",
+		.backend_tls = BACKEND_TLS_NONE,
+	};
+	struct policy_decision d = {
+		.verdict = POLICY_OUTCOME_AUDIT,
+		.reason = POLICY_REASON_LOGIN_TYPE,
+		.audit_login_type = true,
+		.audit_rule = "old devices",
+	};
+	struct session s;
+	char *text, *row, *end;
+	struct dirent *de;
+	DIR *dir;
+
+	memset(&s, 0, sizeof(s));
+	s.proto = &pop3_proto;
+	s.pc = &pc;
+	s.id = 0x2a;
+	s.user = (char *)"olddevice";
+	snprintf(s.local.str, sizeof(s.local.str), "127.0.0.1:110");
+	snprintf(s.peer.str, sizeof(s.peer.str), "127.0.0.9:4000");
+	conf_for(c, tmpdir);
+	start(c, 0);
+	sesslog_init(&s);
+	cr_assert_not_null(s.log);
+	sesslog_opened(&s);
+	sesslog_begin(&s);
+	sesslog_command(&s, "pass", " *****", 6);
+	sesslog_policy(&s, &d);
+	sesslog_wrote(&s, "+OK Logged in.\r\n", 16);
+	sesslog_login(&s, LOGIN_OK);
+	sesslog_close(&s);
+	protolog_stop();
+
+	cr_assert_not_null(dir = opendir(tmpdir));
+	text = NULL;
+	while ((de = readdir(dir)) != NULL)
+		if (strncmp(de->d_name, "POP3", 4) == 0)
+			text = slurp(tmpdir, de->d_name, NULL);
+	closedir(dir);
+	cr_assert_not_null(text);
+	cr_assert_not_null(row = strstr(text, ",pass, *****,"), "%s", text);
+	cr_assert_not_null(end = strstr(row, "\r\n"));
+	*end = '\0';
+	cr_expect(strstr(row, "R=ok;") != NULL, "%s", row);
+	cr_expect(strstr(row, "ErrMsg") == NULL, "%s", row);
+	cr_expect(strstr(row, ";LoginTypeAudit=WouldDeny:SecureLogin") != NULL,
+	    "%s", row);
+	cr_expect(strstr(row, ";AccessRuleAudit=\"\"WouldDeny:old devices\"\"")
+		!= NULL, "%s", row);
+	free(text);
+}
+
+/* A directory the writer uses is held: another open of the lock conflicts. */
+Test(protolog, directories_in_use_are_locked, .init = make_tmpdir,
+    .fini = drop_tmpdir)
+{
+	struct protolog_conf c[PROTO_COUNT];
+	char other[8192], err[512] = "";
+
+	snprintf(other, sizeof(other), "%s/other", tmpdir);
+	cr_assert_eq(mkdir(other, 0700), 0);
+	cr_assert_eq(protolog_dir_in_use(tmpdir, err, sizeof(err)), 0);
+	conf_for(c, tmpdir);
+	/* Both protocols in one directory: locked once, no conflict. */
+	c[PROTO_IMAP].enabled = true;
+	c[PROTO_IMAP].directory = tmpdir;
+	start(c, 0);
+	cr_assert_eq(protolog_dir_in_use(tmpdir, err, sizeof(err)), 1);
+	cr_expect(strstr(err, tmpdir) != NULL, "%s", err);
+	cr_expect(strstr(err, "in use by another postern") != NULL, "%s", err);
+	cr_assert_eq(protolog_dir_in_use(other, err, sizeof(err)), 0);
+
+	/* A reload moves IMAP4 away; the shared one stays held. */
+	c[PROTO_IMAP].directory = other;
+	cr_assert_eq(protolog_reconfigure(c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(protolog_dir_in_use(tmpdir, err, sizeof(err)), 1);
+	cr_assert_eq(protolog_dir_in_use(other, err, sizeof(err)), 1);
+	/* Switched off: released. */
+	c[PROTO_IMAP].enabled = false;
+	cr_assert_eq(protolog_reconfigure(c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(protolog_dir_in_use(other, err, sizeof(err)), 0);
+	protolog_stop();
+	cr_assert_eq(protolog_dir_in_use(tmpdir, err, sizeof(err)), 0);
 }
