@@ -26,7 +26,12 @@
  *       hop reported instead;
  *   LoginTypeAudit=<verdict>
  *       in audit mode, what the login-type policy would have done, e.g.
- *       WouldDeny:SecureLogin.
+ *       WouldDeny:SecureLogin;
+ *   Reason=<reason>
+ *       on a refused login, which is written in Exchange's shape (ErrMsg=
+ *       AuthFailed:LogonDenied), why postern refused it:
+ *       ProxyNotAuthenticated (the backend refused the credentials) or the
+ *       access policy's reason (AccessRuleDenied:<rule>, NotInGroup:<group>).
  */
 #ifndef POSTERN_PROTOLOG_H
 #define POSTERN_PROTOLOG_H
@@ -90,7 +95,10 @@ void protolog_conf_defaults(struct protolog_conf *c, enum proto_id p);
 
 /*
  * The context keys, in the order they appear in a row: Exchange's first
- * (the order of its own logs), then postern's (see the top of this file).
+ * (the order of its own logs), then postern's (see the top of this file),
+ * then ErrMsg.  Exchange writes ErrMsg last, and tools that read its logs
+ * rely on that: CrowdSec's Exchange parsers only match a row whose context
+ * ends in "ErrMsg=AuthFailed:LogonDenied".
  */
 enum protolog_key {
 	PROTOLOG_R,
@@ -104,12 +112,13 @@ enum protolog_key {
 	PROTOLOG_FOLDERCOUNT,
 	PROTOLOG_ITEMSDELETED,
 	PROTOLOG_CAFEACTIVITYID,
-	PROTOLOG_ERRMSG,
 	PROTOLOG_TLS,
 	PROTOLOG_CLIENTNAME,
 	PROTOLOG_CLIENTVERSION,
 	PROTOLOG_PEERIP,
 	PROTOLOG_LOGINTYPEAUDIT,
+	PROTOLOG_REASON,
+	PROTOLOG_ERRMSG,
 	PROTOLOG_NKEYS
 };
 

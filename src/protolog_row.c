@@ -353,12 +353,13 @@ static const char *const key_names[PROTOLOG_NKEYS] = {
     [PROTOLOG_FOLDERCOUNT] = "FolderCount",
     [PROTOLOG_ITEMSDELETED] = "ItemsDeleted",
     [PROTOLOG_CAFEACTIVITYID] = "CafeActivityId",
-    [PROTOLOG_ERRMSG] = "ErrMsg",
     [PROTOLOG_TLS] = "Tls",
     [PROTOLOG_CLIENTNAME] = "ClientName",
     [PROTOLOG_CLIENTVERSION] = "ClientVersion",
     [PROTOLOG_PEERIP] = "PeerIp",
     [PROTOLOG_LOGINTYPEAUDIT] = "LoginTypeAudit",
+    [PROTOLOG_REASON] = "Reason",
+    [PROTOLOG_ERRMSG] = "ErrMsg",
 };
 
 const char *

@@ -669,10 +669,13 @@ Test(protolog, context_order_and_quoting)
 	protolog_ctx_set(&c, PROTOLOG_CLIENTVERSION, "115.3");
 	protolog_ctx_set(&c, PROTOLOG_PEERIP, "10.0.0.5:41000");
 	protolog_ctx_tls(&c, PROTOLOG_TLS_STARTTLS, "TLSv1.3");
+	protolog_ctx_set(&c, PROTOLOG_REASON, "ProxyNotAuthenticated");
+	/* ErrMsg last, as Exchange writes it, after postern's own keys. */
 	cr_assert_str_eq(ctxs(&c),
-	    "R=ok;ErrMsg=AuthFailed:LogonDenied;Tls=STARTTLS:TLSv1.3;"
+	    "R=ok;Tls=STARTTLS:TLSv1.3;"
 	    "ClientName=Thunderbird;ClientVersion=115.3;PeerIp=10.0.0.5:41000;"
-	    "LoginTypeAudit=WouldDeny:SecureLogin");
+	    "LoginTypeAudit=WouldDeny:SecureLogin;Reason=ProxyNotAuthenticated;"
+	    "ErrMsg=AuthFailed:LogonDenied");
 	protolog_ctx_init(&c);
 	protolog_ctx_set(&c, PROTOLOG_CLIENTNAME, "a;b");
 	protolog_ctx_set(&c, PROTOLOG_CLIENTVERSION, "");
@@ -705,10 +708,10 @@ Test(protolog, context_proxy_and_tls)
 	protolog_ctx_tls(&c, PROTOLOG_TLS_NONE, NULL);
 	cr_assert_str_eq(ctxs(&c),
 	    "R=\"a1 NO [AUTHENTICATIONFAILED] Authentication failed.\";"
-	    "Msg=Proxy:10.1.1.1:143:Plaintext;ErrMsg=ProxyNotAuthenticated;"
-	    "Tls=none");
+	    "Msg=Proxy:10.1.1.1:143:Plaintext;Tls=none;"
+	    "ErrMsg=ProxyNotAuthenticated");
 	protolog_ctx_tls(&c, PROTOLOG_TLS_IMPLICIT, "TLSv1.2");
-	cr_assert(strstr(ctxs(&c), ";Tls=implicit:TLSv1.2") != NULL);
+	cr_assert(strstr(ctxs(&c), ";Tls=implicit:TLSv1.2;") != NULL);
 	cr_assert_str_eq(
 	    protolog_key_name(PROTOLOG_CAFEACTIVITYID), "CafeActivityId");
 	cr_assert_eq(protolog_key_lookup("ErrMsg", 6), PROTOLOG_ERRMSG);

@@ -358,7 +358,8 @@ def test_failed_logins_leave_no_secret(start_postern, dovecot, cert, logdir):
         "OpenSession", "user", "pass", "auth", "InvalidCommand", "quit",
         "CloseSession"]
     assert rows[2]["parameters"] == " *****"
-    assert ctx_value(rows[2]["context"], "ErrMsg") == "ProxyNotAuthenticated"
+    assert ctx_value(rows[2]["context"], "ErrMsg") == "AuthFailed:LogonDenied"
+    assert ctx_value(rows[2]["context"], "Reason") == "ProxyNotAuthenticated"
     assert rows[3]["parameters"] == " PLAIN"
     assert rows[4]["parameters"].endswith("*****")
     assert all(r["user"] in ("", "bob") for r in rows)
@@ -381,7 +382,8 @@ def test_failed_logins_leave_no_secret(start_postern, dovecot, cert, logdir):
         "OpenSession", "login", "authenticate", "login", "logout",
         "CloseSession"]
     assert rows[1]["parameters"] == "bob *****"
-    assert ctx_value(rows[1]["context"], "ErrMsg") == "ProxyNotAuthenticated"
+    assert ctx_value(rows[1]["context"], "ErrMsg") == "AuthFailed:LogonDenied"
+    assert ctx_value(rows[1]["context"], "Reason") == "ProxyNotAuthenticated"
     assert rows[2]["parameters"] == "PLAIN"
     time.sleep(1.5)
     for r in read_logs(logdir):
@@ -428,8 +430,8 @@ def test_policy_errmsg_in_rows(start_postern, dovecot, logdir, tmp_path):
     passrow = [r for r in rows if r["command"] == "pass"][0]
     assert passrow["user"] == "bob"
     assert passrow["parameters"] == " *****"
-    assert ctx_value(passrow["context"], "ErrMsg") == \
-        "NotInGroup:POP3 Access"
+    assert ctx_value(passrow["context"], "ErrMsg") == "AuthFailed:LogonDenied"
+    assert ctx_value(passrow["context"], "Reason") == "NotInGroup:POP3 Access"
     assert "ProxySuccess" not in passrow["context"]
     assert_no_secrets(all_files(logdir, p), [("bob", pw)])
 
