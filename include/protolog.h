@@ -177,8 +177,11 @@ const char *protolog_key_name(enum protolog_key key);
 /* The key with that name (exact case), or -1. */
 int protolog_key_lookup(const char *name, size_t len);
 
-/* Room for a formatted context with its NUL: values plus keys and quotes. */
-#define PROTOLOG_CONTEXT_STRMAX (PROTOLOG_CONTEXT_MAX + 24 * PROTOLOG_NKEYS)
+/*
+ * Room for a formatted context with its NUL: values (each quote in them
+ * doubled) plus keys and quotes.
+ */
+#define PROTOLOG_CONTEXT_STRMAX (2 * PROTOLOG_CONTEXT_MAX + 24 * PROTOLOG_NKEYS)
 
 /*
  * Writes the context as Exchange does: "Key=Value" pairs joined by ';' in

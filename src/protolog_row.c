@@ -387,18 +387,16 @@ protolog_ctx_init(struct protolog_ctx *ctx)
 	ctx->used = 0;
 }
 
-/* Appends s[0..len) to the arena without '"'; returns the bytes stored. */
+/* Appends s[0..len) to the arena as it is; returns the bytes stored. */
 static size_t
 ctx_append(struct protolog_ctx *ctx, const char *s, size_t len, size_t max)
 {
-	char *d = ctx->arena + ctx->used;
-	size_t i, room = sizeof(ctx->arena) - ctx->used;
+	size_t room = sizeof(ctx->arena) - ctx->used;
 
 	if (max > room)
 		max = room;
 	len = utf8_prefix_bytes(s, len, max);
-	for (i = 0; i < len; i++)
-		d[i] = s[i] == '"' ? '\'' : s[i];
+	memcpy(ctx->arena + ctx->used, s, len);
 	ctx->used += (uint16_t)len;
 	return len;
 }
@@ -500,12 +498,26 @@ protolog_ctx_format(const struct protolog_ctx *ctx, char *buf, size_t cap)
 		vlen = ctx->len[k];
 		quote = false;
 		for (i = 0; i < vlen && !quote; i++)
-			quote = v[i] == ' ' || v[i] == ',' || v[i] == ';';
-		if (quote)
-			ob_putc(&o, '"');
-		ob_put(&o, v, vlen);
-		if (quote)
-			ob_putc(&o, '"');
+			quote = v[i] == ' ' || v[i] == ',' || v[i] == ';' ||
+			    v[i] == '"';
+		if (!quote) {
+			ob_put(&o, v, vlen);
+			continue;
+		}
+		/*
+		 * A quote inside a value is doubled, as CSV does and as the
+		 * context field's own quotes are: the value stays exactly what
+		 * the client or the backend sent (an IMAP ID version such as
+		 * 16.0 "x"), and no value can end its quotes early to forge a
+		 * key.
+		 */
+		ob_putc(&o, '"');
+		for (i = 0; i < vlen; i++) {
+			if (v[i] == '"')
+				ob_putc(&o, '"');
+			ob_putc(&o, v[i]);
+		}
+		ob_putc(&o, '"');
 	}
 	return ob_end(&o);
 }

@@ -688,7 +688,41 @@ Test(protolog, context_values_cannot_forge_keys)
 
 	protolog_ctx_init(&c);
 	protolog_ctx_set(&c, PROTOLOG_CLIENTNAME, "x\";ErrMsg=\"none");
-	cr_assert_str_eq(ctxs(&c), "ClientName=\"x';ErrMsg='none\"");
+	cr_assert_str_eq(ctxs(&c), "ClientName=\"x\"\";ErrMsg=\"\"none\"");
+}
+
+Test(protolog, context_values_keep_their_quotes)
+{
+	struct protolog_ctx c;
+	static char big[PROTOLOG_CONTEXT_MAX + 1];
+	const char *out;
+	size_t n, i, quotes = 0;
+	int k;
+
+	/* Outlook's ID version with quotes in it, as RFC 3501 decodes it. */
+	protolog_ctx_init(&c);
+	protolog_ctx_set(&c, PROTOLOG_CLIENTNAME, "Microsoft Outlook");
+	protolog_ctx_set(&c, PROTOLOG_CLIENTVERSION, "16.0 \"x\"");
+	cr_assert_str_eq(ctxs(&c), "ClientName=\"Microsoft Outlook\";"
+				   "ClientVersion=\"16.0 \"\"x\"\"\"");
+	/* A quote alone is enough to quote the value. */
+	protolog_ctx_init(&c);
+	protolog_ctx_set(&c, PROTOLOG_CLIENTVERSION, "\"");
+	cr_assert_str_eq(ctxs(&c), "ClientVersion=\"\"\"\"");
+	/* Values of nothing but quotes, filling every key: nothing is cut. */
+	memset(big, '"', sizeof(big) - 1);
+	protolog_ctx_init(&c);
+	for (k = 0; k < PROTOLOG_NKEYS; k++)
+		protolog_ctx_set(&c, (enum protolog_key)k, big);
+	out = ctxs(&c);
+	n = strlen(out);
+	cr_assert_lt(n, PROTOLOG_CONTEXT_STRMAX - 1);
+	/* Every value kept (the arena's room) is doubled and closed. */
+	cr_assert_eq(strncmp(out, "R=\"\"\"", 5), 0);
+	for (i = 0; out[i] != '\0'; i++)
+		quotes += out[i] == '"';
+	/* Four values of 1024 fill the arena; each is doubled and closed. */
+	cr_assert_eq(quotes, 2 * PROTOLOG_CONTEXT_MAX + 2 * 4);
 }
 
 Test(protolog, context_proxy_and_tls)

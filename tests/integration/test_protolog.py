@@ -127,12 +127,13 @@ def session_rows(base, cip, timeout=10):
 
 
 def ctx_value(ctx, key):
-    """The value of key in a context field, without its quotes."""
-    m = re.search(r'(?:^|;)%s=("[^"]*"|[^;]*)' % re.escape(key), ctx)
+    """The value of key in a context field, without its quotes (a quote
+    inside a quoted value is doubled)."""
+    m = re.search(r'(?:^|;)%s=("(?:[^"]|"")*"|[^;]*)' % re.escape(key), ctx)
     if m is None:
         return None
     v = m.group(1)
-    return v[1:-1] if v.startswith('"') else v
+    return v[1:-1].replace('""', '"') if v.startswith('"') else v
 
 
 def check_session(rows, want, sip, cip, tls=None):
