@@ -216,9 +216,8 @@ struct protolog_row {
  * control bytes but tab, and DEL become "\xNN" (two lowercase hex
  * digits), so that every file is valid UTF-8; well-formed UTF-8 is kept.
  * On top of that, as docs/protocol-log.md requires:
- *  - user: '\' becomes '/', and ',' and '"' become '_' and '\'' so that
- *    nothing before the command column is ever quoted (scripts split on
- *    commas); cut at PROTOLOG_USER_MAX characters;
+ *  - user: kept as the client sent it (DOMAIN\user, quoted like any field
+ *    when it holds ',' or '"'), cut at PROTOLOG_USER_MAX characters;
  *  - parameters: cut at PROTOLOG_PARAMS_MAX characters;
  *  - user, command and parameters come from the client: when one would
  *    start with '=', '+', '-', '@' or a tab, a '\'' is put before it so

@@ -102,9 +102,8 @@ utf8_prefix_bytes(const char *s, size_t len, size_t max)
 
 /* How a field's value is treated beyond Exchange's CSV rules. */
 enum field_kind {
-	FIELD_PLAIN,  /* written by postern itself */
-	FIELD_CLIENT, /* from the client: no formula */
-	FIELD_USER    /* from the client, and never quoted */
+	FIELD_PLAIN, /* written by postern itself */
+	FIELD_CLIENT /* from the client: no formula */
 };
 
 /*
@@ -116,7 +115,7 @@ enum field_kind {
  * and shows no client's terminal escape sequence to whoever pages it.
  */
 static size_t
-csv_plain_run(const char *s, size_t len, enum field_kind kind)
+csv_plain_run(const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, n;
@@ -125,11 +124,6 @@ csv_plain_run(const char *s, size_t len, enum field_kind kind)
 		switch (u[i]) {
 		case '"':
 			return i;
-		case '\\':
-		case ',':
-			if (kind == FIELD_USER)
-				return i;
-			break;
 		default:
 			if ((u[i] < 0x20 && u[i] != '\t') || u[i] == 0x7f)
 				return i;
@@ -151,37 +145,27 @@ csv_field(struct obuf *o, const char *s, size_t len, enum field_kind kind)
 
 	if (len == 0)
 		return;
-	if (kind != FIELD_USER)
-		for (i = 0; i < len && !quote; i++)
-			quote = s[i] == ',' || s[i] == '"';
+	for (i = 0; i < len && !quote; i++)
+		quote = s[i] == ',' || s[i] == '"';
 	if (quote)
 		ob_putc(o, '"');
 	/* OWASP's list of the characters that start a spreadsheet formula. */
 	if (kind != FIELD_PLAIN && strchr("=+-@\t", s[0]) != NULL)
 		ob_putc(o, '\'');
 	for (i = 0; i < len; i = j + 1) {
-		j = i + csv_plain_run(s + i, len - i, kind);
+		j = i + csv_plain_run(s + i, len - i);
 		ob_put(o, s + i, j - i);
 		if (j == len)
 			break;
 		switch (s[j]) {
 		case '"':
-			if (kind == FIELD_USER)
-				ob_putc(o, '\'');
-			else
-				ob_put(o, "\"\"", 2);
+			ob_put(o, "\"\"", 2);
 			break;
 		case '\r':
 			ob_put(o, "\\r", 2);
 			break;
 		case '\n':
 			ob_put(o, "\\n", 2);
-			break;
-		case '\\':
-			ob_putc(o, '/');
-			break;
-		case ',':
-			ob_putc(o, '_');
 			break;
 		default: {
 			static const char hex[] = "0123456789abcdef";
@@ -293,7 +277,13 @@ protolog_encode(const struct protolog_row *row, char *buf, size_t cap)
 	ob_putc(&o, ',');
 	csv_str(&o, row->cip, FIELD_PLAIN, 0);
 	ob_putc(&o, ',');
-	csv_str(&o, row->user, FIELD_USER, PROTOLOG_USER_MAX);
+	/*
+	 * The user as Exchange writes it, DOMAIN\user with its backslash and
+	 * quoted when it holds ',' or '"', so that the log matches the
+	 * directory's names.  cIp, the column scripts take by position, comes
+	 * before it and never needs quoting.
+	 */
+	csv_str(&o, row->user, FIELD_CLIENT, PROTOLOG_USER_MAX);
 	ob_putc(&o, ',');
 	ob_uint(&o, row->duration_ms);
 	ob_putc(&o, ',');
