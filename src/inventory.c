@@ -1304,14 +1304,19 @@ session_set_software(struct session *s, const char *name, size_t nl,
 	s->softlen = (uint8_t)n;
 }
 
-/* An ID string's value with RFC 3501's quoted-string escapes undone. */
+/*
+ * An ID string's value with RFC 3501's quoted-string escapes undone.  Only
+ * a backslash before a quote or a backslash is IMAP's (section 9,
+ * quoted-specials); any other is the log's own \xNN for a byte and stays.
+ */
 static size_t
 id_unquote(const char *p, size_t len, char *out, size_t cap)
 {
 	size_t i, o = 0;
 
 	for (i = 0; i < len && o + 1 < cap; i++) {
-		if (p[i] == '\\' && i + 1 < len)
+		if (p[i] == '\\' && i + 1 < len &&
+		    (p[i + 1] == '"' || p[i + 1] == '\\'))
 			i++;
 		out[o++] = p[i];
 	}
