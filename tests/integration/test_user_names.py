@@ -16,9 +16,8 @@ import pytest
 from test_crowdsec import run_parallel
 from test_protolog import ctx_value, log_conf, logdir, read_logs  # noqa: F401
 
-# (A name with '"' is covered by the encoder's unit test: through Dovecot
-# such a login times out at the backend, whatever the log does.)
-NAMES = ["CORP\\dave,jr", "CORP\\nancy", "CORP\\o'brien", "dave@corp.example"]
+NAMES = ["CORP\\dave,jr", 'CORP\\o"brien', "CORP\\nancy", "CORP\\o'brien",
+         "dave@corp.example"]
 
 
 def inventory_bin(postern_bin):
