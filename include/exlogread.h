@@ -142,10 +142,19 @@ size_t exlog_unescape(const char *p, size_t len, char *out, size_t cap);
 /*
  * Finds the value of key in a context field ("R=ok;Msg=...") and returns
  * it without its surrounding quotes; returns true when the key is there.
- * Keys compare case-insensitively.
+ * Keys compare case-insensitively.  A quote inside a quoted value is
+ * doubled (postern writes it so); the span keeps it doubled: see
+ * exlog_context_value().
  */
 bool exlog_context_get(const char *ctx, size_t len, const char *key,
     struct exlog_span *value);
+
+/*
+ * Copies a value found by exlog_context_get() to out (cap bytes, NUL
+ * included) with its doubled quotes made single; returns its length.
+ */
+size_t exlog_context_value(const struct exlog_span *v, char *out,
+    size_t cap);
 
 /*
  * For tests only: makes the readers initialised from now on use one line

@@ -31,8 +31,13 @@
  *       login_type_exempt_ips let it through;
  *   AccessRuleAudit=WouldDeny:<rule>
  *       on a login that went through, the access rule with action = audit
- *       that would have refused it.
- * Neither is ever in ErrMsg, which log tools read as a failure.
+ *       that would have refused it;
+ *   Reason=<reason>
+ *       on a refused login, which is written in Exchange's shape (ErrMsg=
+ *       AuthFailed:LogonDenied), why postern refused it:
+ *       ProxyNotAuthenticated (the backend refused the credentials) or the
+ *       access policy's reason (AccessRuleDenied:<rule>, NotInGroup:<group>).
+ * The audit keys are never in ErrMsg, which log tools read as a failure.
  */
 #ifndef POSTERN_PROTOLOG_H
 #define POSTERN_PROTOLOG_H
@@ -96,7 +101,10 @@ void protolog_conf_defaults(struct protolog_conf *c, enum proto_id p);
 
 /*
  * The context keys, in the order they appear in a row: Exchange's first
- * (the order of its own logs), then postern's (see the top of this file).
+ * (the order of its own logs), then postern's (see the top of this file),
+ * then ErrMsg.  Exchange writes ErrMsg last, and tools that read its logs
+ * rely on that: CrowdSec's Exchange parsers only match a row whose context
+ * ends in "ErrMsg=AuthFailed:LogonDenied".
  */
 enum protolog_key {
 	PROTOLOG_R,
@@ -110,13 +118,14 @@ enum protolog_key {
 	PROTOLOG_FOLDERCOUNT,
 	PROTOLOG_ITEMSDELETED,
 	PROTOLOG_CAFEACTIVITYID,
-	PROTOLOG_ERRMSG,
 	PROTOLOG_TLS,
 	PROTOLOG_CLIENTNAME,
 	PROTOLOG_CLIENTVERSION,
 	PROTOLOG_PEERIP,
 	PROTOLOG_LOGINTYPEAUDIT,
 	PROTOLOG_ACCESSRULEAUDIT,
+	PROTOLOG_REASON,
+	PROTOLOG_ERRMSG,
 	PROTOLOG_NKEYS
 };
 
@@ -175,8 +184,11 @@ const char *protolog_key_name(enum protolog_key key);
 /* The key with that name (exact case), or -1. */
 int protolog_key_lookup(const char *name, size_t len);
 
-/* Room for a formatted context with its NUL: values plus keys and quotes. */
-#define PROTOLOG_CONTEXT_STRMAX (PROTOLOG_CONTEXT_MAX + 24 * PROTOLOG_NKEYS)
+/*
+ * Room for a formatted context with its NUL: values (each quote in them
+ * doubled) plus keys and quotes.
+ */
+#define PROTOLOG_CONTEXT_STRMAX (2 * PROTOLOG_CONTEXT_MAX + 24 * PROTOLOG_NKEYS)
 
 /*
  * Writes the context as Exchange does: "Key=Value" pairs joined by ';' in
@@ -211,9 +223,8 @@ struct protolog_row {
  * control bytes but tab, and DEL become "\xNN" (two lowercase hex
  * digits), so that every file is valid UTF-8; well-formed UTF-8 is kept.
  * On top of that, as docs/protocol-log.md requires:
- *  - user: '\' becomes '/', and ',' and '"' become '_' and '\'' so that
- *    nothing before the command column is ever quoted (scripts split on
- *    commas); cut at PROTOLOG_USER_MAX characters;
+ *  - user: kept as the client sent it (DOMAIN\user, quoted like any field
+ *    when it holds ',' or '"'), cut at PROTOLOG_USER_MAX characters;
  *  - parameters: cut at PROTOLOG_PARAMS_MAX characters;
  *  - user, command and parameters come from the client: when one would
  *    start with '=', '+', '-', '@' or a tab, a '\'' is put before it so

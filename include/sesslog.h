@@ -60,6 +60,7 @@ struct sesslog {
 	struct timespec t0;	/* when the open row's command began */
 	bool open;		/* a command row is under way */
 	bool status_seen;	/* status[] holds the answer's status line */
+	bool logon_denied;	/* the open row is a refused login */
 	uint64_t rq, rp;	/* bytes of the open row */
 	const char *errmsg;	/* ErrMsg of the open row */
 	const char *msg;	/* Msg of the open row */

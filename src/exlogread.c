@@ -647,7 +647,8 @@ exlog_context_get(const char *ctx, size_t len, const char *key,
 	size_t klen = strlen(key), i = 0;
 
 	/* Pairs are "Key=Value" joined by ';'; a value holding a space, a
-	 * quote, ',' or ';' is wrapped in quotes with no escaping inside. */
+	 * quote, ',' or ';' is wrapped in quotes, a quote inside doubled
+	 * (Exchange's own values never hold one). */
 	while (i < len) {
 		size_t ks = i, vs, ve;
 		bool match;
@@ -665,6 +666,9 @@ exlog_context_get(const char *ctx, size_t len, const char *key,
 
 			vs = i + 1;
 			q = memchr(ctx + vs, '"', len - vs);
+			while (q != NULL && (size_t)(q - ctx) + 1 < len &&
+			    q[1] == '"')
+				q = memchr(q + 2, '"', len - (size_t)(q + 2 - ctx));
 			ve = q != NULL ? (size_t)(q - ctx) : len;
 			i = q != NULL ? ve + 1 : len;
 			while (i < len && ctx[i] != ';')
@@ -683,4 +687,20 @@ exlog_context_get(const char *ctx, size_t len, const char *key,
 		i++; /* ';' */
 	}
 	return false;
+}
+
+size_t
+exlog_context_value(const struct exlog_span *v, char *out, size_t cap)
+{
+	size_t i, o = 0;
+
+	if (cap == 0)
+		return 0;
+	for (i = 0; i < v->len && o + 1 < cap; i++) {
+		out[o++] = v->p[i];
+		if (v->p[i] == '"' && i + 1 < v->len && v->p[i + 1] == '"')
+			i++;
+	}
+	out[o] = '\0';
+	return o;
 }

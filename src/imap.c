@@ -516,6 +516,33 @@ imap_command(struct session *s, const struct imap_command *cmd)
 				     "before login.");
 }
 
+/*
+ * Appends a quoted string to out[n..cap) with RFC 3501's escapes put back
+ * (section 4.3: '\\' and '"' are written with a '\\'), so that the row shows
+ * the value as the client sent it.  Returns the new length, which stops
+ * short of cap.
+ */
+static size_t
+imap_log_quoted(char *out, size_t n, size_t cap, const char *sep,
+    const char *v)
+{
+	size_t need = strlen(sep) + 2;
+
+	for (const char *c = v; *c != '\0'; c++)
+		need += *c == '"' || *c == '\\' ? 2 : 1;
+	if (n + need >= cap)
+		return cap; /* cut: the caller stops */
+	n += (size_t)snprintf(out + n, cap - n, "%s\"", sep);
+	for (; *v != '\0'; v++) {
+		if (*v == '"' || *v == '\\')
+			out[n++] = '\\';
+		out[n++] = *v;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return n;
+}
+
 /* Writes the values of a command as IMAP would, literals as "{n}". */
 static void
 imap_log_args(const struct imap_command *cmd, size_t from, char *out,
@@ -540,8 +567,7 @@ imap_log_args(const struct imap_command *cmd, size_t from, char *out,
 				open[depth++] = v->len;
 			break;
 		case IMAP_VAL_QUOTED:
-			n += (size_t)snprintf(out + n, cap - n, "%s\"%s\"",
-			    sep, v->data);
+			n = imap_log_quoted(out, n, cap, sep, v->data);
 			fresh = false;
 			break;
 		case IMAP_VAL_LITERAL:

@@ -1304,6 +1304,26 @@ session_set_software(struct session *s, const char *name, size_t nl,
 	s->softlen = (uint8_t)n;
 }
 
+/*
+ * An ID string's value with RFC 3501's quoted-string escapes undone.  Only
+ * a backslash before a quote or a backslash is IMAP's (section 9,
+ * quoted-specials); any other is the log's own \xNN for a byte and stays.
+ */
+static size_t
+id_unquote(const char *p, size_t len, char *out, size_t cap)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 1 < cap; i++) {
+		if (p[i] == '\\' && i + 1 < len &&
+		    (p[i + 1] == '"' || p[i + 1] == '\\'))
+			i++;
+		out[o++] = p[i];
+	}
+	out[o] = '\0';
+	return o;
+}
+
 /* The client's software from the parameters of an IMAP ID command
  * (RFC 2971): ("name" "Thunderbird" "version" "115.3.1"). */
 static void
@@ -1312,6 +1332,7 @@ id_software(struct session *s, const struct exlog_span *params)
 	const char *p = params->p, *e = p + params->len, *k, *v;
 	const char *name = NULL, *ver = NULL;
 	size_t kl, vl, nl = 0, verl = 0;
+	char nbuf[128], vbuf[128];
 
 	while ((p = id_token(p, e, &k, &kl)) != NULL &&
 	    (p = id_token(p, e, &v, &vl)) != NULL) {
@@ -1327,7 +1348,9 @@ id_software(struct session *s, const struct exlog_span *params)
 		return;
 	if (ver != NULL && verl == 3 && strncasecmp(ver, "NIL", 3) == 0)
 		ver = NULL;
-	session_set_software(s, name, nl, ver, ver != NULL ? verl : 0);
+	nl = id_unquote(name, nl, nbuf, sizeof(nbuf));
+	verl = ver != NULL ? id_unquote(ver, verl, vbuf, sizeof(vbuf)) : 0;
+	session_set_software(s, nbuf, nl, vbuf, verl);
 }
 
 /* postern's ClientName and ClientVersion keys, from IMAP ID. */
@@ -1335,15 +1358,16 @@ static void
 ctx_software(struct session *s, const struct exlog_span *ctx)
 {
 	struct exlog_span name, ver;
+	char nbuf[128], vbuf[128];
+	size_t nl, verl = 0;
 
 	if (!exlog_context_get(ctx->p, ctx->len, "ClientName", &name) ||
 	    name.len == 0)
 		return;
-	if (!exlog_context_get(ctx->p, ctx->len, "ClientVersion", &ver)) {
-		ver.p = NULL;
-		ver.len = 0;
-	}
-	session_set_software(s, name.p, name.len, ver.p, ver.len);
+	nl = exlog_context_value(&name, nbuf, sizeof(nbuf));
+	if (exlog_context_get(ctx->p, ctx->len, "ClientVersion", &ver))
+		verl = exlog_context_value(&ver, vbuf, sizeof(vbuf));
+	session_set_software(s, nbuf, nl, vbuf, verl);
 }
 
 static void

@@ -102,9 +102,8 @@ utf8_prefix_bytes(const char *s, size_t len, size_t max)
 
 /* How a field's value is treated beyond Exchange's CSV rules. */
 enum field_kind {
-	FIELD_PLAIN,  /* written by postern itself */
-	FIELD_CLIENT, /* from the client: no formula */
-	FIELD_USER    /* from the client, and never quoted */
+	FIELD_PLAIN, /* written by postern itself */
+	FIELD_CLIENT /* from the client: no formula */
 };
 
 /*
@@ -116,7 +115,7 @@ enum field_kind {
  * and shows no client's terminal escape sequence to whoever pages it.
  */
 static size_t
-csv_plain_run(const char *s, size_t len, enum field_kind kind)
+csv_plain_run(const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, n;
@@ -125,11 +124,6 @@ csv_plain_run(const char *s, size_t len, enum field_kind kind)
 		switch (u[i]) {
 		case '"':
 			return i;
-		case '\\':
-		case ',':
-			if (kind == FIELD_USER)
-				return i;
-			break;
 		default:
 			if ((u[i] < 0x20 && u[i] != '\t') || u[i] == 0x7f)
 				return i;
@@ -151,37 +145,27 @@ csv_field(struct obuf *o, const char *s, size_t len, enum field_kind kind)
 
 	if (len == 0)
 		return;
-	if (kind != FIELD_USER)
-		for (i = 0; i < len && !quote; i++)
-			quote = s[i] == ',' || s[i] == '"';
+	for (i = 0; i < len && !quote; i++)
+		quote = s[i] == ',' || s[i] == '"';
 	if (quote)
 		ob_putc(o, '"');
 	/* OWASP's list of the characters that start a spreadsheet formula. */
 	if (kind != FIELD_PLAIN && strchr("=+-@\t", s[0]) != NULL)
 		ob_putc(o, '\'');
 	for (i = 0; i < len; i = j + 1) {
-		j = i + csv_plain_run(s + i, len - i, kind);
+		j = i + csv_plain_run(s + i, len - i);
 		ob_put(o, s + i, j - i);
 		if (j == len)
 			break;
 		switch (s[j]) {
 		case '"':
-			if (kind == FIELD_USER)
-				ob_putc(o, '\'');
-			else
-				ob_put(o, "\"\"", 2);
+			ob_put(o, "\"\"", 2);
 			break;
 		case '\r':
 			ob_put(o, "\\r", 2);
 			break;
 		case '\n':
 			ob_put(o, "\\n", 2);
-			break;
-		case '\\':
-			ob_putc(o, '/');
-			break;
-		case ',':
-			ob_putc(o, '_');
 			break;
 		default: {
 			static const char hex[] = "0123456789abcdef";
@@ -293,7 +277,13 @@ protolog_encode(const struct protolog_row *row, char *buf, size_t cap)
 	ob_putc(&o, ',');
 	csv_str(&o, row->cip, FIELD_PLAIN, 0);
 	ob_putc(&o, ',');
-	csv_str(&o, row->user, FIELD_USER, PROTOLOG_USER_MAX);
+	/*
+	 * The user as Exchange writes it, DOMAIN\user with its backslash and
+	 * quoted when it holds ',' or '"', so that the log matches the
+	 * directory's names.  cIp, the column scripts take by position, comes
+	 * before it and never needs quoting.
+	 */
+	csv_str(&o, row->user, FIELD_CLIENT, PROTOLOG_USER_MAX);
 	ob_putc(&o, ',');
 	ob_uint(&o, row->duration_ms);
 	ob_putc(&o, ',');
@@ -353,13 +343,14 @@ static const char *const key_names[PROTOLOG_NKEYS] = {
     [PROTOLOG_FOLDERCOUNT] = "FolderCount",
     [PROTOLOG_ITEMSDELETED] = "ItemsDeleted",
     [PROTOLOG_CAFEACTIVITYID] = "CafeActivityId",
-    [PROTOLOG_ERRMSG] = "ErrMsg",
     [PROTOLOG_TLS] = "Tls",
     [PROTOLOG_CLIENTNAME] = "ClientName",
     [PROTOLOG_CLIENTVERSION] = "ClientVersion",
     [PROTOLOG_PEERIP] = "PeerIp",
     [PROTOLOG_LOGINTYPEAUDIT] = "LoginTypeAudit",
     [PROTOLOG_ACCESSRULEAUDIT] = "AccessRuleAudit",
+    [PROTOLOG_REASON] = "Reason",
+    [PROTOLOG_ERRMSG] = "ErrMsg",
 };
 
 const char *
@@ -387,18 +378,16 @@ protolog_ctx_init(struct protolog_ctx *ctx)
 	ctx->used = 0;
 }
 
-/* Appends s[0..len) to the arena without '"'; returns the bytes stored. */
+/* Appends s[0..len) to the arena as it is; returns the bytes stored. */
 static size_t
 ctx_append(struct protolog_ctx *ctx, const char *s, size_t len, size_t max)
 {
-	char *d = ctx->arena + ctx->used;
-	size_t i, room = sizeof(ctx->arena) - ctx->used;
+	size_t room = sizeof(ctx->arena) - ctx->used;
 
 	if (max > room)
 		max = room;
 	len = utf8_prefix_bytes(s, len, max);
-	for (i = 0; i < len; i++)
-		d[i] = s[i] == '"' ? '\'' : s[i];
+	memcpy(ctx->arena + ctx->used, s, len);
 	ctx->used += (uint16_t)len;
 	return len;
 }
@@ -500,12 +489,26 @@ protolog_ctx_format(const struct protolog_ctx *ctx, char *buf, size_t cap)
 		vlen = ctx->len[k];
 		quote = false;
 		for (i = 0; i < vlen && !quote; i++)
-			quote = v[i] == ' ' || v[i] == ',' || v[i] == ';';
-		if (quote)
-			ob_putc(&o, '"');
-		ob_put(&o, v, vlen);
-		if (quote)
-			ob_putc(&o, '"');
+			quote = v[i] == ' ' || v[i] == ',' || v[i] == ';' ||
+			    v[i] == '"';
+		if (!quote) {
+			ob_put(&o, v, vlen);
+			continue;
+		}
+		/*
+		 * A quote inside a value is doubled, as CSV does and as the
+		 * context field's own quotes are: the value stays exactly what
+		 * the client or the backend sent (an IMAP ID version such as
+		 * 16.0 "x"), and no value can end its quotes early to forge a
+		 * key.
+		 */
+		ob_putc(&o, '"');
+		for (i = 0; i < vlen; i++) {
+			if (v[i] == '"')
+				ob_putc(&o, '"');
+			ob_putc(&o, v[i]);
+		}
+		ob_putc(&o, '"');
 	}
 	return ob_end(&o);
 }

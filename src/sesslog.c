@@ -112,6 +112,7 @@ sesslog_begin(struct session *s)
 	l->cmd[0] = '\0';
 	l->params[0] = '\0';
 	l->status_seen = false;
+	l->logon_denied = false;
 	l->errmsg = l->msg = l->audit = NULL;
 	l->rule_audit[0] = '\0';
 	sesslog_now(&l->t0);
@@ -216,7 +217,20 @@ sesslog_end_with(struct session *s, const char *enc, bool success)
 		    enc, success);
 	if (l->msg != NULL)
 		protolog_ctx_set(&ctx, PROTOLOG_MSG, l->msg);
-	if (l->errmsg != NULL)
+	if (l->logon_denied) {
+		/*
+		 * Exchange's own words for a refused login, which tools that
+		 * watch Exchange for password guessing (CrowdSec's
+		 * exchange-bf) look for; postern's reason goes to a key of its
+		 * own, since ErrMsg must stay exactly this and last.
+		 */
+		protolog_ctx_setf(&ctx, PROTOLOG_MSG,
+		    "AuthFailed:LogonDenied,User: %s",
+		    s->user != NULL ? s->user : "");
+		protolog_ctx_set(&ctx, PROTOLOG_REASON, l->errmsg);
+		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG,
+		    "AuthFailed:LogonDenied");
+	} else if (l->errmsg != NULL)
 		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG, l->errmsg);
 	sesslog_ctx_common(s, &ctx);
 	if (enc != NULL || strcmp(l->cmd, "id") == 0)
@@ -325,6 +339,7 @@ sesslog_login(struct session *s, enum login_result r)
 		break;
 	case LOGIN_FAILED:
 		l->errmsg = "ProxyNotAuthenticated";
+		l->logon_denied = true;
 		break;
 	case LOGIN_TEMPFAIL:
 		if (l->errmsg == NULL)
@@ -343,6 +358,13 @@ sesslog_login(struct session *s, enum login_result r)
 		if (l->errmsg == NULL)
 			l->errmsg = r == LOGIN_TRY_LATER ? "GroupLookupFailed" :
 							   "AccessDenied";
+		/*
+		 * Refused for who the user is: a failed login like a wrong
+		 * password, so that guessing against refused accounts is seen
+		 * too.  A refusal for the connection's protection
+		 * (LoginTypeDenied) or a failed group lookup is no guess.
+		 */
+		l->logon_denied = r == LOGIN_DENIED;
 		sesslog_end_with(s, NULL, false);
 		return;
 	}

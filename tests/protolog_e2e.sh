@@ -458,7 +458,9 @@ if rs:
 rs = match("pop3", pop, exp["pop3"][1], "bob")
 if rs:
     p = rs[2]
-    check("ErrMsg=ProxyNotAuthenticated" in ctx(p), "failed pass: %r" % ctx(p))
+    check("Reason=ProxyNotAuthenticated;" in ctx(p)
+          and ctx(p).endswith(";ErrMsg=AuthFailed:LogonDenied"),
+          "failed pass: %r" % ctx(p))
     check("ProxySuccess" not in ctx(p), "failed pass says ProxySuccess")
     check(rs[3]["command"] == "InvalidCommand" and rs[3]["parameters"] == "FOO *****",
           "invalid command row %r" % rs[3])
@@ -503,7 +505,8 @@ ok = False
 for rs in imap.values():
     for r in rs:
         if r["command"] == "login" and r["user"] == "bob":
-            ok = ("ErrMsg=ProxyNotAuthenticated" in ctx(r)
+            ok = ("Reason=ProxyNotAuthenticated;" in ctx(r)
+                  and ctx(r).endswith(";ErrMsg=AuthFailed:LogonDenied")
                   and r["parameters"] == "bob *****"
                   and ctx(r).startswith('R="x1 NO'))
 check(ok, "failed IMAP login row")

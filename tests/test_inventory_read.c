@@ -331,6 +331,26 @@ Test(exlogread, time_parsing)
 	cr_assert_eq(exlog_time("2023-0a-01T00:00:00.000Z", 24, &ms), -1);
 }
 
+Test(exlogread, context_values_with_quotes)
+{
+	/* What postern writes for an ID version 16.0 "x" (quotes doubled). */
+	const char *ctx = "ClientName=\"Microsoft Outlook\";"
+			  "ClientVersion=\"16.0 \"\"x\"\"\";ErrMsg=\"\"\"\"";
+	struct exlog_span v;
+	char out[32];
+
+	cr_assert(exlog_context_get(ctx, strlen(ctx), "ClientVersion", &v));
+	cr_assert_eq(exlog_context_value(&v, out, sizeof(out)), 8);
+	cr_assert_str_eq(out, "16.0 \"x\"");
+	cr_assert(exlog_context_get(ctx, strlen(ctx), "ErrMsg", &v));
+	cr_assert_eq(exlog_context_value(&v, out, sizeof(out)), 1);
+	cr_assert_str_eq(out, "\"");
+	/* A short buffer cuts, never overruns. */
+	cr_assert(exlog_context_get(ctx, strlen(ctx), "ClientName", &v));
+	cr_assert_eq(exlog_context_value(&v, out, 5), 4);
+	cr_assert_str_eq(out, "Micr");
+}
+
 Test(exlogread, context_values)
 {
 	const char *ctx = "R=\"a1 NO [AUTHENTICATIONFAILED] failed.\";"

@@ -147,9 +147,8 @@ static char fields[MAXF][8192];
 
 /*
  * Every real row re-encoded by postern must come out byte for byte as
- * Exchange wrote it, with the differences docs/protocol-log.md asks for:
- * 13 fields (2013's 12-field rows gain the empty puid) and '\' in user
- * names written as '/'.
+ * Exchange wrote it, but for 13 fields (2013's 12-field rows gain the
+ * empty puid); user names keep their '\' as Exchange writes them.
  */
 Test(protolog, real_rows_reencode_byte_identical)
 {
@@ -160,7 +159,6 @@ Test(protolog, real_rows_reencode_byte_identical)
 	struct dirent *de;
 	int nf, rows = 0, files = 0;
 	size_t len;
-	char *uf;
 	FILE *fp;
 	DIR *d;
 
@@ -209,13 +207,6 @@ Test(protolog, real_rows_reencode_byte_identical)
 			}
 			snprintf(expect, sizeof(expect), "%s%s\r\n", line,
 			    nf == 12 ? "," : "");
-			/* The user column is the sixth: no comma before. */
-			uf = expect;
-			for (int i = 0; i < 5; i++)
-				uf = strchr(uf, ',') + 1;
-			for (; *uf != ','; uf++)
-				if (*uf == '\\')
-					*uf = '/';
 			len = protolog_encode(&r, out, sizeof(out));
 			cr_assert_eq(len, strlen(out));
 			cr_assert_str_eq(out, expect, "from %s", de->d_name);
@@ -313,7 +304,7 @@ Test(protolog, encode_neutralises_client_formulas)
 	}
 	r.params = NULL;
 	r.user = "=HYPERLINK(\"x\")";
-	cr_assert_str_eq(enc(&r), ROW_PREFIX "'=HYPERLINK('x'),1,15,143,"
+	cr_assert_str_eq(enc(&r), ROW_PREFIX "\"'=HYPERLINK(\"\"x\"\")\",1,15,143,"
 	                                     "capability,,,\r\n");
 	r.user = NULL;
 	r.command = "-x";
@@ -339,16 +330,20 @@ Test(protolog, encode_neutralises_client_formulas)
 	}
 }
 
-Test(protolog, encode_user_never_quoted)
+Test(protolog, encode_user_as_exchange_writes_it)
 {
 	struct protolog_row r = base_row();
 
+	/* Exchange keeps the backslash (tests/data/exchange-logs). */
 	r.user = "DOMAIN\\user\\shared";
 	cr_assert_str_eq(enc(&r),
-	    ROW_PREFIX "DOMAIN/user/shared,1,15,143,capability,,,\r\n");
+	    ROW_PREFIX "DOMAIN\\user\\shared,1,15,143,capability,,,\r\n");
+	r.user = "CORP\\dave,jr";
+	cr_assert_str_eq(enc(&r),
+	    ROW_PREFIX "\"CORP\\dave,jr\",1,15,143,capability,,,\r\n");
 	r.user = "Doe, \"John\"";
-	cr_assert_str_eq(
-	    enc(&r), ROW_PREFIX "Doe_ 'John',1,15,143,capability,,,\r\n");
+	cr_assert_str_eq(enc(&r),
+	    ROW_PREFIX "\"Doe, \"\"John\"\"\",1,15,143,capability,,,\r\n");
 	r.user = "a\r\nb";
 	cr_assert_str_eq(
 	    enc(&r), ROW_PREFIX "a\\r\\nb,1,15,143,capability,,,\r\n");
@@ -495,7 +490,7 @@ Test(protolog, encode_escapes_every_client_field)
 	r.command = "x\x80";
 	r.params = "\xed\xa0\x80";
 	r.context = &ctx;
-	cr_assert_str_eq(enc(&r), ROW_PREFIX "b\\xe9r/n,1,15,143,x\\x80,"
+	cr_assert_str_eq(enc(&r), ROW_PREFIX "b\\xe9r\\n,1,15,143,x\\x80,"
 	                                     "\\xed\\xa0\\x80,"
 	                                     "ClientName=Mutt\\xff\\x1b;"
 	                                     "ClientVersion=2.2\\xc0\\xaf,\r\n");
@@ -673,10 +668,13 @@ Test(protolog, context_order_and_quoting)
 	protolog_ctx_set(&c, PROTOLOG_CLIENTVERSION, "115.3");
 	protolog_ctx_set(&c, PROTOLOG_PEERIP, "10.0.0.5:41000");
 	protolog_ctx_tls(&c, PROTOLOG_TLS_STARTTLS, "TLSv1.3");
+	protolog_ctx_set(&c, PROTOLOG_REASON, "ProxyNotAuthenticated");
+	/* ErrMsg last, as Exchange writes it, after postern's own keys. */
 	cr_assert_str_eq(ctxs(&c),
-	    "R=ok;ErrMsg=AuthFailed:LogonDenied;Tls=STARTTLS:TLSv1.3;"
+	    "R=ok;Tls=STARTTLS:TLSv1.3;"
 	    "ClientName=Thunderbird;ClientVersion=115.3;PeerIp=10.0.0.5:41000;"
-	    "LoginTypeAudit=WouldDeny:SecureLogin");
+	    "LoginTypeAudit=WouldDeny:SecureLogin;Reason=ProxyNotAuthenticated;"
+	    "ErrMsg=AuthFailed:LogonDenied");
 	protolog_ctx_init(&c);
 	protolog_ctx_set(&c, PROTOLOG_CLIENTNAME, "a;b");
 	protolog_ctx_set(&c, PROTOLOG_CLIENTVERSION, "");
@@ -689,7 +687,41 @@ Test(protolog, context_values_cannot_forge_keys)
 
 	protolog_ctx_init(&c);
 	protolog_ctx_set(&c, PROTOLOG_CLIENTNAME, "x\";ErrMsg=\"none");
-	cr_assert_str_eq(ctxs(&c), "ClientName=\"x';ErrMsg='none\"");
+	cr_assert_str_eq(ctxs(&c), "ClientName=\"x\"\";ErrMsg=\"\"none\"");
+}
+
+Test(protolog, context_values_keep_their_quotes)
+{
+	struct protolog_ctx c;
+	static char big[PROTOLOG_CONTEXT_MAX + 1];
+	const char *out;
+	size_t n, i, quotes = 0;
+	int k;
+
+	/* Outlook's ID version with quotes in it, as RFC 3501 decodes it. */
+	protolog_ctx_init(&c);
+	protolog_ctx_set(&c, PROTOLOG_CLIENTNAME, "Microsoft Outlook");
+	protolog_ctx_set(&c, PROTOLOG_CLIENTVERSION, "16.0 \"x\"");
+	cr_assert_str_eq(ctxs(&c), "ClientName=\"Microsoft Outlook\";"
+				   "ClientVersion=\"16.0 \"\"x\"\"\"");
+	/* A quote alone is enough to quote the value. */
+	protolog_ctx_init(&c);
+	protolog_ctx_set(&c, PROTOLOG_CLIENTVERSION, "\"");
+	cr_assert_str_eq(ctxs(&c), "ClientVersion=\"\"\"\"");
+	/* Values of nothing but quotes, filling every key: nothing is cut. */
+	memset(big, '"', sizeof(big) - 1);
+	protolog_ctx_init(&c);
+	for (k = 0; k < PROTOLOG_NKEYS; k++)
+		protolog_ctx_set(&c, (enum protolog_key)k, big);
+	out = ctxs(&c);
+	n = strlen(out);
+	cr_assert_lt(n, PROTOLOG_CONTEXT_STRMAX - 1);
+	/* Every value kept (the arena's room) is doubled and closed. */
+	cr_assert_eq(strncmp(out, "R=\"\"\"", 5), 0);
+	for (i = 0; out[i] != '\0'; i++)
+		quotes += out[i] == '"';
+	/* Four values of 1024 fill the arena; each is doubled and closed. */
+	cr_assert_eq(quotes, 2 * PROTOLOG_CONTEXT_MAX + 2 * 4);
 }
 
 Test(protolog, context_proxy_and_tls)
@@ -709,10 +741,10 @@ Test(protolog, context_proxy_and_tls)
 	protolog_ctx_tls(&c, PROTOLOG_TLS_NONE, NULL);
 	cr_assert_str_eq(ctxs(&c),
 	    "R=\"a1 NO [AUTHENTICATIONFAILED] Authentication failed.\";"
-	    "Msg=Proxy:10.1.1.1:143:Plaintext;ErrMsg=ProxyNotAuthenticated;"
-	    "Tls=none");
+	    "Msg=Proxy:10.1.1.1:143:Plaintext;Tls=none;"
+	    "ErrMsg=ProxyNotAuthenticated");
 	protolog_ctx_tls(&c, PROTOLOG_TLS_IMPLICIT, "TLSv1.2");
-	cr_assert(strstr(ctxs(&c), ";Tls=implicit:TLSv1.2") != NULL);
+	cr_assert(strstr(ctxs(&c), ";Tls=implicit:TLSv1.2;") != NULL);
 	cr_assert_str_eq(
 	    protolog_key_name(PROTOLOG_CAFEACTIVITYID), "CafeActivityId");
 	cr_assert_eq(protolog_key_lookup("ErrMsg", 6), PROTOLOG_ERRMSG);

@@ -127,12 +127,13 @@ def session_rows(base, cip, timeout=10):
 
 
 def ctx_value(ctx, key):
-    """The value of key in a context field, without its quotes."""
-    m = re.search(r'(?:^|;)%s=("[^"]*"|[^;]*)' % re.escape(key), ctx)
+    """The value of key in a context field, without its quotes (a quote
+    inside a quoted value is doubled)."""
+    m = re.search(r'(?:^|;)%s=("(?:[^"]|"")*"|[^;]*)' % re.escape(key), ctx)
     if m is None:
         return None
     v = m.group(1)
-    return v[1:-1] if v.startswith('"') else v
+    return v[1:-1].replace('""', '"') if v.startswith('"') else v
 
 
 def check_session(rows, want, sip, cip, tls=None):
@@ -358,7 +359,8 @@ def test_failed_logins_leave_no_secret(start_postern, dovecot, cert, logdir):
         "OpenSession", "user", "pass", "auth", "InvalidCommand", "quit",
         "CloseSession"]
     assert rows[2]["parameters"] == " *****"
-    assert ctx_value(rows[2]["context"], "ErrMsg") == "ProxyNotAuthenticated"
+    assert ctx_value(rows[2]["context"], "ErrMsg") == "AuthFailed:LogonDenied"
+    assert ctx_value(rows[2]["context"], "Reason") == "ProxyNotAuthenticated"
     assert rows[3]["parameters"] == " PLAIN"
     assert rows[4]["parameters"].endswith("*****")
     assert all(r["user"] in ("", "bob") for r in rows)
@@ -381,7 +383,8 @@ def test_failed_logins_leave_no_secret(start_postern, dovecot, cert, logdir):
         "OpenSession", "login", "authenticate", "login", "logout",
         "CloseSession"]
     assert rows[1]["parameters"] == "bob *****"
-    assert ctx_value(rows[1]["context"], "ErrMsg") == "ProxyNotAuthenticated"
+    assert ctx_value(rows[1]["context"], "ErrMsg") == "AuthFailed:LogonDenied"
+    assert ctx_value(rows[1]["context"], "Reason") == "ProxyNotAuthenticated"
     assert rows[2]["parameters"] == "PLAIN"
     time.sleep(1.5)
     for r in read_logs(logdir):
@@ -428,8 +431,8 @@ def test_policy_errmsg_in_rows(start_postern, dovecot, logdir, tmp_path):
     passrow = [r for r in rows if r["command"] == "pass"][0]
     assert passrow["user"] == "bob"
     assert passrow["parameters"] == " *****"
-    assert ctx_value(passrow["context"], "ErrMsg") == \
-        "NotInGroup:POP3 Access"
+    assert ctx_value(passrow["context"], "ErrMsg") == "AuthFailed:LogonDenied"
+    assert ctx_value(passrow["context"], "Reason") == "NotInGroup:POP3 Access"
     assert "ProxySuccess" not in passrow["context"]
     assert_no_secrets(all_files(logdir, p), [("bob", pw)])
 
