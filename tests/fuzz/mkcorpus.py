@@ -229,6 +229,11 @@ def main():
         put("imap_preauth", s, settings=0x40)
         put("imap_preauth", s, settings=0x00, splits=(1,))
         put("imap_preauth", s, settings=0x40, splits=(7, 3, 250))
+    for s in IMAP_PRE[:13]:
+        put("session", s, settings=1)
+    for s in POP3_PRE:
+        put("session", s, settings=0)
+    put("session", crlf(['1 LOGOUT']), settings=1, splits=(1,))
     for s in IMAP_CLIENT:
         put("imap_frame", s, settings=0)
         put("imap_frame", s, settings=0, splits=(1, 5))
