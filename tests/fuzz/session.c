@@ -13,8 +13,9 @@
  * one row of 13 fields; and no password shows up in any field: the second
  * argument of an IMAP LOGIN, the argument of a POP3 PASS, and the initial
  * response of AUTHENTICATE PLAIN or AUTH PLAIN (base64 and decoded).  A
- * password is only looked for when it is at least 6 bytes long and
- * appears nowhere else in the input (a user name may equal it).
+ * password is only looked for when it holds the marker "PW-MARKER", as the
+ * seeds' passwords do, and appears nowhere else in the input, in any case
+ * (a user name may equal it; names are logged in lower case).
  */
 #include "config.h"
 
@@ -41,6 +42,8 @@
 #include "session.h"
 
 #define PW_MIN 6
+/* What the seeds' passwords hold (tests/fuzz/mkcorpus.py). */
+#define MARKER "PW-MARKER"
 #define PW_MAX 64
 
 static char dir[4096];
@@ -53,24 +56,30 @@ struct secrets {
 	char *v[PW_MAX];
 };
 
+/* Occurrences of v in s, in any case. */
 static size_t
 count(const uint8_t *s, size_t len, const char *v, size_t vlen)
 {
 	size_t n = 0;
 
-	for (const uint8_t *p = s;
-	    (p = memmem(p, len - (size_t)(p - s), v, vlen)) != NULL; p++)
-		n++;
+	for (size_t i = 0; i + vlen <= len; i++)
+		if (strncasecmp((const char *)s + i, v, vlen) == 0)
+			n++;
 	return n;
 }
 
 static void
 secret_add(struct secrets *sec, const uint8_t *in, size_t inlen,
-    const char *v, size_t len, bool raw)
+    const char *v, size_t len, bool raw, bool marked)
 {
 	if (len < PW_MIN || sec->n == PW_MAX || memchr(v, '\0', len) != NULL)
 		return;
-	/* Elsewhere in the input it may be logged as what it is there. */
+	/* Only passwords with the marker: any other string may also be a
+	 * word of an answer or of the log's own text. */
+	if (!marked && memmem(v, len, MARKER, strlen(MARKER)) == NULL)
+		return;
+	/* Elsewhere in the input it may be logged as what it is there (names
+	 * are logged in lower case). */
 	if (count(in, inlen, v, len) > (raw ? 1u : 0u))
 		return;
 	sec->v[sec->n] = malloc(len + 1);
@@ -85,21 +94,23 @@ secret_plain(struct secrets *sec, const uint8_t *in, size_t inlen,
     const char *b64, size_t len)
 {
 	char buf[SASL_PLAIN_MAX + 1];
-	const char *nul;
-	size_t n;
+	const char *pw, *nul;
+	size_t n, pwlen;
 
-	secret_add(sec, in, inlen, b64, len, true);
 	if (sasl_b64_decode(b64, len, buf, sizeof(buf), &n) == -1)
 		return;
 	if ((nul = memchr(buf, '\0', n)) == NULL ||
 	    (nul = memchr(nul + 1, '\0', n - (size_t)(nul + 1 - buf))) == NULL)
 		return;
-	nul++;
+	pw = nul + 1;
+	pwlen = n - (size_t)(pw - buf);
 	/* Not when the user names hold it: they are logged. */
-	if (memmem(buf, (size_t)(nul - buf), nul,
-		n - (size_t)(nul - buf)) != NULL)
+	if (pwlen == 0 || memmem(buf, (size_t)(pw - buf), pw, pwlen) != NULL ||
+	    memmem(pw, pwlen, MARKER, strlen(MARKER)) == NULL)
 		return;
-	secret_add(sec, in, inlen, nul, n - (size_t)(nul - buf), false);
+	secret_add(sec, in, inlen, pw, pwlen, false, true);
+	/* The base64 is as good as the password. */
+	secret_add(sec, in, inlen, b64, len, true, true);
 }
 
 /* Whether a quoted value was escaped in the stream (RFC 9051 4.3). */
@@ -133,7 +144,7 @@ secrets_imap(struct secrets *sec, const uint8_t *s, size_t len)
 		    p->cmd.args[1].type != IMAP_VAL_LIST)
 			secret_add(sec, s, len, p->cmd.args[1].data,
 			    p->cmd.args[1].len,
-			    !imap_escaped(&p->cmd.args[1]));
+			    !imap_escaped(&p->cmd.args[1]), false);
 		if (p->cmd.cmd == IMAP_CMD_AUTHENTICATE &&
 		    p->cmd.args[1].type == IMAP_VAL_ATOM &&
 		    strcasecmp(p->cmd.args[0].data, "PLAIN") == 0)
@@ -157,7 +168,8 @@ secrets_pop3(struct secrets *sec, const uint8_t *s, size_t len)
 			break;
 		i += cmd.linelen;
 		if (cmd.verb == POP3_CMD_PASS)
-			secret_add(sec, s, len, cmd.arg, cmd.arglen, true);
+			secret_add(sec, s, len, cmd.arg, cmd.arglen, true,
+			    false);
 		if (cmd.verb == POP3_CMD_AUTH && cmd.arglen > 6 &&
 		    strncasecmp(cmd.arg, "PLAIN ", 6) == 0)
 			secret_plain(sec, s, len, cmd.arg + 6, cmd.arglen - 6);
