@@ -11,7 +11,7 @@
  *  - what is kept (tag, verb, parameters, the start of a tagged line) fits
  *    its array and ends in its NUL;
  *  - LOGIN keeps no parameter and AUTHENTICATE nothing after its
- *    mechanism: only the mask "*****" may follow;
+ *    mechanism (its first word): only the mask "*****" may follow;
  *  - the guard changes no byte count; each byte it changes is the space
  *    after a client's COMPRESS or the '=' of a server's COMPRESS=, and it
  *    counts them right;
@@ -124,8 +124,11 @@ client(const uint8_t *stream, size_t len, struct fuzz_split *sp)
 			if (strcmp(f->verb, "login") == 0)
 				FUZZ_CHECK(f->params[0] == '\0' ||
 				    strcmp(f->params, "*****") == 0);
+			/* AUTHENTICATE: one word, the mechanism (after a
+			 * space the framer keeps when the client sent two). */
+			sp1 = f->params + (f->params[0] == ' ');
 			if (strcmp(f->verb, "authenticate") == 0 &&
-			    (sp1 = strchr(f->params, ' ')) != NULL)
+			    (sp1 = strchr(sp1, ' ')) != NULL)
 				FUZZ_CHECK(strcmp(sp1, " *****") == 0);
 			h = fuzz_hash_u64(h, (uint64_t)r << 56 | last);
 			h = fuzz_hash(h, f->tag, strlen(f->tag) + 1);
