@@ -49,6 +49,7 @@
 static char dir[4096];
 static struct worker *w;
 static int lfd = -1;
+static uint32_t nconn;
 
 /* The passwords of one input that must not reach the log. */
 struct secrets {
@@ -342,7 +343,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_split sp;
 	struct secrets sec = {0};
 	struct linger lin = {1, 0};
-	struct sockaddr_in a, peer;
+	struct sockaddr_in a, peer, src;
 	socklen_t alen = sizeof(a), plen = sizeof(peer);
 	enum proto_id proto;
 	size_t off = 0;
@@ -364,6 +365,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * no TIME_WAIT behind to use up the ephemeral ports. */
 	FUZZ_CHECK(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lin,
 		       sizeof(lin)) == 0);
+	/* And a source address of its own in 127/8 each time: the sessions
+	 * close first, and their TIME_WAITs would use up the ports of one
+	 * source address within a minute at this rate. */
+	memset(&src, 0, sizeof(src));
+	src.sin_family = AF_INET;
+	src.sin_addr.s_addr = htonl(0x7f000002u + (++nconn % 0xfffff0u));
+	FUZZ_CHECK(bind(cfd, (struct sockaddr *)&src, sizeof(src)) == 0);
 	FUZZ_CHECK(connect(cfd, (struct sockaddr *)&a, alen) == 0);
 	FUZZ_CHECK((sfd = accept(lfd, (struct sockaddr *)&peer, &plen)) != -1);
 	FUZZ_CHECK(evutil_make_socket_nonblocking(sfd) == 0);
