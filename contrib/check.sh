@@ -52,3 +52,17 @@ for f in build/werror/test-suite.log build/sanitizers/test-suite.log \
 done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
+
+# libFuzzer harnesses (tests/fuzz): built with clang in a third directory
+# and run for 45 seconds in all from temporary copies of their in-tree
+# corpora; a crash, leak or timeout fails the check.
+deps_install fuzz
+echo "=== check.sh: fuzz build ==="
+rm -rf "$top/build/fuzz"
+mkdir -p "$top/build/fuzz"
+(cd "$top/build/fuzz" &&
+ "$top/configure" -q CC=clang --enable-werror --enable-fuzzing &&
+ make -j"$(nproc)" -s fuzz-build) ||
+	{ echo "check.sh: the fuzz build failed" >&2; exit 1; }
+bash "$top/tests/fuzz/run.sh" "$top/build/fuzz" 45 ||
+	{ echo "check.sh: a fuzz harness found a crash" >&2; exit 1; }

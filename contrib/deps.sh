@@ -2,6 +2,7 @@
 #   deps_install build   compiler, autotools, libraries
 #   deps_install test    + Criterion, Dovecot, clients used by the tests
 #   deps_install demo    + Dovecot, curl and openssl
+#   deps_install fuzz    clang and libFuzzer (--enable-fuzzing), llvm-cov
 # Runs apt-get only when a package is missing.
 
 deps_build=(build-essential autoconf automake pkg-config
@@ -10,6 +11,7 @@ deps_test=(libcriterion-dev dovecot-imapd dovecot-pop3d curl fetchmail
 	openssl python3 python3-pytest python3-yaml procps slapd ldap-utils chromium
 	haproxy isync systemd)
 deps_demo=(dovecot-imapd dovecot-pop3d curl openssl procps)
+deps_fuzz=(clang libclang-rt-14-dev llvm)
 
 deps_install() {
 	local want=() missing=() p
@@ -18,6 +20,7 @@ deps_install() {
 		build) want+=("${deps_build[@]}") ;;
 		test) want+=("${deps_test[@]}") ;;
 		demo) want+=("${deps_demo[@]}") ;;
+		fuzz) want+=("${deps_fuzz[@]}") ;;
 		esac
 	done
 	for p in "${want[@]}"; do
