@@ -41,6 +41,24 @@ CHECK_WRAP=${CHECK_WRAP:-} \
 TSAN_OPTIONS="second_deadlock_stack=1:suppressions=$top/tests/tsan.supp" \
 	run_pass tsan --enable-werror --enable-tsan
 
+# libFuzzer harnesses (tests/fuzz): built with clang in a fourth directory
+# and run for 45 seconds in all from temporary copies of their in-tree
+# corpora; a crash, leak or timeout counts as a failed test.
+deps_install fuzz
+echo "=== check.sh: fuzz build ==="
+rm -rf "$top/build/fuzz"
+mkdir -p "$top/build/fuzz"
+fuzz_ok=1
+if ! (cd "$top/build/fuzz" &&
+    "$top/configure" -q CC=clang --enable-werror --enable-fuzzing &&
+    make -j"$(nproc)" -s fuzz-build); then
+	echo "check.sh: the fuzz build failed" >&2
+	fuzz_ok=0
+elif ! bash "$top/tests/fuzz/run.sh" "$top/build/fuzz" 45; then
+	echo "check.sh: a fuzz harness found a crash" >&2
+	fuzz_ok=0
+fi
+
 # One closing line over every pass, from automake's own counts.
 pass=0 fail=0
 for f in build/werror/test-suite.log build/sanitizers/test-suite.log \
@@ -50,19 +68,7 @@ for f in build/werror/test-suite.log build/sanitizers/test-suite.log \
 	e=$(sed -n 's/^# ERROR: *//p' "$f" | head -n1)
 	pass=$((pass + ${p:-0})); fail=$((fail + ${x:-0} + ${e:-0}))
 done
+if [ "$fuzz_ok" -eq 1 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
 
-# libFuzzer harnesses (tests/fuzz): built with clang in a third directory
-# and run for 45 seconds in all from temporary copies of their in-tree
-# corpora; a crash, leak or timeout fails the check.
-deps_install fuzz
-echo "=== check.sh: fuzz build ==="
-rm -rf "$top/build/fuzz"
-mkdir -p "$top/build/fuzz"
-(cd "$top/build/fuzz" &&
- "$top/configure" -q CC=clang --enable-werror --enable-fuzzing &&
- make -j"$(nproc)" -s fuzz-build) ||
-	{ echo "check.sh: the fuzz build failed" >&2; exit 1; }
-bash "$top/tests/fuzz/run.sh" "$top/build/fuzz" 45 ||
-	{ echo "check.sh: a fuzz harness found a crash" >&2; exit 1; }
