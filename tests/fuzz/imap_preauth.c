@@ -8,6 +8,10 @@
  * whole configurable range: a small one makes the store small enough for
  * the fuzzer to fill.
  *
+ * Bit 7 of the settings byte refuses every AUTHENTICATE without an
+ * initial response, as the login-type policy does, so that the next line
+ * goes through imap_parse_refused().
+ *
  * Invariants: the store never holds more than its capacity; every value
  * lies inside it and ends in its NUL; a refused command carries no values
  * and a reason; the parser consumes everything unless it has a result;
@@ -89,14 +93,15 @@ check_command(const struct imap_parser *p, enum imap_parse_result r,
 
 /* Parses stream[0..len), in chunks when sp is not NULL; returns a digest. */
 static uint64_t
-run(const uint8_t *stream, size_t len, struct fuzz_split *sp, size_t max_line)
+run(const uint8_t *stream, size_t len, struct fuzz_split *sp, size_t max_line,
+    bool refuse)
 {
 	size_t cap = max_line + 2 * LITERAL_MAX, off = 0;
 	char *store = malloc(cap);
 	struct imap_parser *p = malloc(sizeof(*p));
 	uint64_t h = FUZZ_HASH_INIT;
 	int sasl_lines = 0;
-	bool over = false;
+	bool over = false, refused = false;
 
 	FUZZ_CHECK(store != NULL && p != NULL);
 	FUZZ_CHECK(imap_parser_init(p, max_line, LITERAL_MAX, store, cap) == 0);
@@ -109,10 +114,16 @@ run(const uint8_t *stream, size_t len, struct fuzz_split *sp, size_t max_line)
 		while (i < chunk && !over) {
 			enum imap_parse_result r;
 			size_t used = (size_t)-1;
-			bool sasl = sasl_lines > 0;
+			bool sasl = sasl_lines > 0, wasrefused = refused;
 
-			r = sasl ? imap_parse_sasl(p, buf + i, chunk - i, &used) :
-				   imap_parse(p, buf + i, chunk - i, &used);
+			if (refused)
+				r = imap_parse_refused(p, buf + i, chunk - i,
+				    &used);
+			else if (sasl)
+				r = imap_parse_sasl(p, buf + i, chunk - i,
+				    &used);
+			else
+				r = imap_parse(p, buf + i, chunk - i, &used);
 			FUZZ_CHECK(used <= chunk - i);
 			FUZZ_CHECK(p->used <= p->cap);
 			if (r == IMAP_PARSE_NEED_MORE)
@@ -134,7 +145,16 @@ run(const uint8_t *stream, size_t len, struct fuzz_split *sp, size_t max_line)
 			case IMAP_PARSE_SASL_CANCEL:
 				h = check_command(p, r, h);
 				break;
+			case IMAP_PARSE_SASL_DISCARD:
+				/* Only a refused exchange discards, and then
+				 * nothing of the line stays in the command. */
+				FUZZ_CHECK(wasrefused);
+				FUZZ_CHECK(p->cmd.nargs == 0);
+				break;
 			}
+			if (wasrefused && r != IMAP_PARSE_NEED_MORE &&
+			    r != IMAP_PARSE_LITERAL_WAIT)
+				refused = false;
 			if (p->cmd.fatal) {
 				/* imap.c closes the connection. */
 				over = true;
@@ -145,10 +165,18 @@ run(const uint8_t *stream, size_t len, struct fuzz_split *sp, size_t max_line)
 				    sasl_lines - 1 : 0;
 			else if (r == IMAP_PARSE_COMMAND &&
 			    p->cmd.cmd == IMAP_CMD_AUTHENTICATE &&
-			    p->cmd.nargs == 1)
-				/* LOGIN asks twice, PLAIN once (RFC 4616). */
-				sasl_lines = strcasecmp(p->cmd.args[0].data,
-						 "LOGIN") == 0 ? 2 : 1;
+			    p->cmd.nargs == 1) {
+				if (refuse)
+					refused = true;
+				else
+					/* LOGIN asks twice, PLAIN once
+					 * (RFC 4616). */
+					sasl_lines = strcasecmp(
+							 p->cmd.args[0].data,
+							 "LOGIN") == 0 ?
+					    2 :
+					    1;
+			}
 		}
 		free(buf);
 		off += chunk;
@@ -172,7 +200,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		max_line = 16384;
 	if (sp.settings & 64)
 		max_line = 10240; /* the default */
-	FUZZ_CHECK(run(sp.stream, sp.len, &sp, max_line) ==
-	    run(sp.stream, sp.len, NULL, max_line));
+	FUZZ_CHECK(run(sp.stream, sp.len, &sp, max_line, sp.settings & 128) ==
+	    run(sp.stream, sp.len, NULL, max_line, sp.settings & 128));
 	return 0;
 }

@@ -196,7 +196,11 @@ check_logs(const struct secrets *sec, const char *sub)
 		size_t len, at = 0, used;
 		FILE *fp;
 
-		if (e->d_name[0] == '.')
+		size_t nl = strlen(e->d_name);
+
+		/* The logs only: postern.lock holds the instance's pid. */
+		if (e->d_name[0] == '.' || nl < 4 ||
+		    strcasecmp(e->d_name + nl - 4, ".LOG") != 0)
 			continue;
 		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
 		FUZZ_CHECK((fp = fopen(file, "r+")) != NULL);
