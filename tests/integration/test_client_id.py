@@ -31,6 +31,15 @@ CLIENTS = [
     ("127.0.0.85", rb'("version" "21B101" "os" "iOS" "name" "iPhone Mail" '
                    rb'"os-version" "17.1.2 (21B101)")',
      "iPhone Mail", "21B101"),
+    # K-9 Mail (Android), as its ImapStore sends it.
+    ("127.0.0.87", rb'("name" "K-9" "version" "5.600" '
+                   rb'"vendor" "K-9 Dog Walkers" '
+                   rb'"contact" "k-9-dev@googlegroups.com" '
+                   rb'"os" "Android" "os-version" "28")',
+     "K-9", "5.600"),
+    # Evolution's list as Scalix servers expect it (KMail imitates it).
+    ("127.0.0.88", rb'("name" "Evolution" "version" "2.10.0")',
+     "Evolution", "2.10.0"),
     ("127.0.0.86", rb'("name" "a;b,c\\d" "version" "1 \"2\";3")',
      "a;b,c\\d", '1 "2";3'),
 ]
