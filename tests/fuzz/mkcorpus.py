@@ -87,43 +87,74 @@ IMAP_PRE = [
     b'a X' + b' {3+}\r\nabc' * 20 + b'\r\n',
 ]
 
-# --- IMAP after login -----------------------------------------------------
-IMAP_CLIENT = [
-    crlf(['5 select "INBOX"', '6 UID fetch 1:* (FLAGS)',
-          '7 UID fetch 41 (UID RFC822.SIZE FLAGS BODY.PEEK[])', '8 IDLE',
-          'DONE', '9 logout']),
-    crlf(['A005 SELECT INBOX',
-          'A006 UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE '
-          'BODY.PEEK[HEADER.FIELDS (DATE FROM SUBJECT TO CC MESSAGE-ID '
-          'REFERENCES CONTENT-TYPE IN-REPLY-TO)])',
-          'A007 UID STORE 41 +FLAGS.SILENT (\\Seen)', 'A008 EXPUNGE']),
-    b'10 append "Sent" (\\Seen) {38}\r\nSubject: hi\r\n\r\nA008 COMPRESS DEFLATE\r\n\r\n'
-    b'11 COMPRESS DEFLATE\r\n',
-    b'12 APPEND Drafts {5+}\r\nhello\r\n13 LOGIN a b\r\n'
-    b'14 AUTHENTICATE PLAIN ' + PLAIN.encode() + b'\r\n',
-    b'15 UID SEARCH CHARSET UTF-8 SUBJECT {6}\r\n\xc3\xa9t\xc3\xa9\r\n'
-    b'16 compress deflate\r\n',
-    crlf(['1 NAMESPACE', '2 LIST "" "*"', '3 LSUB "" "*"',
-          '4 STATUS "INBOX" (MESSAGES UNSEEN UIDNEXT)', '5 ENABLE QRESYNC',
-          '6 IDLE', 'done', '7 IDLE', 'x NOOP']),
-]
-IMAP_SERVER = [
-    crlf(['* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE '
-          'IDLE LITERAL+ COMPRESS=DEFLATE AUTH=PLAIN] Dovecot ready.',
-          '* CAPABILITY IMAP4rev1 LITERAL+ COMPRESS=DEFLATE NAMESPACE',
-          '5 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).']),
-    b'* 1 FETCH (UID 41 RFC822.SIZE 20 FLAGS (\\Seen) BODY[] {20}\r\n'
-    b'6 OK fake tagged\r\n\r\n)\r\n7 OK Fetch completed.\r\n+ idling\r\n'
-    b'* 2 EXISTS\r\n8 OK Idle completed.\r\n',
-    crlf(['* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)',
-          '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen '
-          '\\Draft \\*)] Flags permitted.',
-          '* 3 EXISTS', '* 0 RECENT', '* OK [UIDVALIDITY 1700000000] UIDs valid',
-          'A005 OK [READ-WRITE] SELECT completed.',
-          'A008 BAD Unknown command COMPRESSXDEFLATE',
-          '* BYE Logging out', 'A009 OK LOGOUT completed.']),
-    b'* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {0}\r\n)\r\n'
-    b'* 2 FETCH (BODY[] {4}\r\n{4}\r\n)\r\nz NO [OVERQUOTA] Quota exceeded\r\n',
+# --- IMAP after login: the client's and the server's turns, in order ------
+C, S = 0, 0x80
+
+
+def turns(*ts):
+    """imap_frame's stream: steps of a direction byte | length (<= 127)."""
+    out = b""
+    for d, data in ts:
+        if isinstance(data, list):
+            data = crlf(data)
+        for i in range(0, len(data), 127):
+            piece = data[i:i + 127]
+            out += bytes([d | len(piece)]) + piece
+    return out
+
+
+MSG = b"From: a@example.org\r\nSubject: hi\r\n\r\nA008 COMPRESS DEFLATE\r\n"
+IMAP_SESSIONS = [
+    # Thunderbird: SELECT, FETCH with a literal in the answer, IDLE/DONE.
+    turns((C, ['5 select "INBOX"']),
+          (S, ['* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)',
+               '* 3 EXISTS', '* OK [UIDVALIDITY 1700000000] UIDs valid',
+               '5 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).']),
+          (C, ['6 UID fetch 41 (UID RFC822.SIZE FLAGS BODY.PEEK[])']),
+          (S, b'* 1 FETCH (UID 41 RFC822.SIZE 20 FLAGS (\\Seen) BODY[] {20}\r\n'
+              b'6 OK fake tagged\r\n\r\n)\r\n6 OK Fetch completed.\r\n'),
+          (C, ['7 IDLE']), (S, ['+ idling', '* 4 EXISTS']),
+          (C, ['DONE']), (S, ['7 OK Idle completed.']),
+          (C, ['8 logout']), (S, ['* BYE Logging out', '8 OK Logout completed.'])),
+    # APPEND with a synchronising literal answered by "+"; the message
+    # holds a line that looks like COMPRESS, which stays as it is.
+    turns((C, b'10 APPEND "Sent" (\\Seen) {%d}\r\n' % len(MSG) + MSG + b'\r\n'),
+          (S, ['+ OK']),
+          (S, ['10 OK [APPENDUID 1700000000 42] Append completed.']),
+          (C, ['11 COMPRESS DEFLATE']),
+          (S, ['11 BAD Error in IMAP command COMPRESSXDEFLATE: Unknown command.'])),
+    # An APPEND the server refuses before "+": the held bytes are a new
+    # command.
+    turns((C, b'12 APPEND Drafts {5}\r\nhello\r\n'),
+          (S, ['12 NO [OVERQUOTA] Quota exceeded']),
+          (S, ['* BAD Error in IMAP command HELLO: Unknown command.'])),
+    # Capabilities: COMPRESS= and LITERAL+ made unknown; then the client
+    # tries LITERAL+ all the same and the session ends.
+    turns((C, ['1 CAPABILITY']),
+          (S, ['* CAPABILITY IMAP4rev1 SASL-IR LITERAL+ LITERAL- IDLE '
+               'COMPRESS=DEFLATE NAMESPACE',
+               '1 OK [CAPABILITY IMAP4rev1 LITERAL+ COMPRESS=DEFLATE] Done.']),
+          (C, b'2 APPEND Drafts {5+}\r\nhello\r\n3 LOGIN a b\r\n'),
+          (S, ['* 1 EXISTS'])),
+    # LOGIN and AUTHENTICATE after login (refused by the server), a search
+    # with a literal, lower-case compress.
+    turns((C, ['13 LOGIN alice PW-MARKER-s3cr3t',
+               '14 AUTHENTICATE PLAIN ' + PLAIN]),
+          (S, ['13 BAD Already logged in', '14 BAD Already logged in']),
+          (C, b'15 UID SEARCH CHARSET UTF-8 SUBJECT {6}\r\n'),
+          (S, ['+ Ready for literal data']),
+          (C, b'\xc3\xa9t\xc3\xa9\r\n16 compress deflate\r\n'),
+          (S, ['* SEARCH 41', '15 OK Search completed.',
+               '16 BAD Unknown command'])),
+    # mbsync: pipelined commands, LIST, STATUS, an IDLE refused.
+    turns((C, ['1 NAMESPACE', '2 LIST "" "*"',
+               '4 STATUS "INBOX" (MESSAGES UNSEEN UIDNEXT)', '6 IDLE']),
+          (S, ['* NAMESPACE (("" "/")) NIL NIL', '1 OK Namespace completed.',
+               '* LIST (\\HasNoChildren) "/" INBOX', '* LIST () "/" {5}',
+               'Sent\r', '2 OK List completed.',
+               '* STATUS INBOX (MESSAGES 3 UNSEEN 0 UIDNEXT 43)',
+               '4 OK Status completed.', '6 NO IDLE not allowed']),
+          (C, ['7 NOOP']), (S, ['7 OK NOOP completed.'])),
 ]
 
 # --- POP3 before login ----------------------------------------------------
@@ -234,12 +265,9 @@ def main():
     for s in POP3_PRE:
         put("session", s, settings=0)
     put("session", crlf(['1 LOGOUT']), settings=1, splits=(1,))
-    for s in IMAP_CLIENT:
-        put("imap_frame", s, settings=0)
-        put("imap_frame", s, settings=0, splits=(1, 5))
-    for s in IMAP_SERVER:
-        put("imap_frame", s, settings=1)
-        put("imap_frame", s, settings=1, splits=(3,))
+    for s in IMAP_SESSIONS:
+        put("imap_frame", s)
+        put("imap_frame", s, splits=(1, 5, 3))
     for s in POP3_PRE:
         put("pop3_preauth", s, settings=0x80)
         put("pop3_preauth", s, settings=0, splits=(2, 9))
