@@ -24,6 +24,7 @@
 #endif
 
 #include "inventory.h"
+#include "wildmatch.h"
 
 #define DAY_MS (24 * 3600 * (int64_t)1000)
 
@@ -840,29 +841,7 @@ rec_add_session(struct inventory *inv, struct rec *r, const struct session *s,
 bool
 inventory_user_match(const char *pattern, const char *user, size_t len)
 {
-	const char *star = NULL;
-	size_t i = 0, resume = 0;
-
-	/* Greedy, going back to the last '*' on a mismatch: linear enough
-	 * for the short names and patterns of a command line. */
-	while (i < len) {
-		if (*pattern == '*') {
-			star = ++pattern;
-			resume = i;
-		} else if (*pattern != '\0' &&
-		           tolower((unsigned char)*pattern) ==
-		               tolower((unsigned char)user[i])) {
-			pattern++;
-			i++;
-		} else if (star != NULL) {
-			pattern = star;
-			i = ++resume;
-		} else
-			return false;
-	}
-	while (*pattern == '*')
-		pattern++;
-	return *pattern == '\0';
+	return wildmatch(pattern, user, len);
 }
 
 /* Whether the session's user is one the report leaves out. */

@@ -16,6 +16,7 @@
 
 #include "addrset.h"
 #include "policy.h"
+#include "wildmatch.h"
 
 enum tri { T_FALSE, T_TRUE, T_UNKNOWN };
 
@@ -78,37 +79,6 @@ policy_user_bare(const char *user, size_t *len)
 	}
 	*len = strlen(user);
 	return user;
-}
-
-/*
- * '*' matches any run.  On a mismatch the last '*' takes one more
- * character, which is enough for patterns with only '*': the match is
- * O(pattern * subject) at worst and needs no recursion.
- */
-static bool
-wildmatch(const char *pat, const char *s, size_t n)
-{
-	const char *star = NULL;
-	size_t i = 0, retry = 0;
-
-	while (i < n) {
-		if (*pat == '*') {
-			star = ++pat;
-			retry = i;
-		} else if (*pat != '\0' &&
-			   tolower((unsigned char)*pat) ==
-			       tolower((unsigned char)s[i])) {
-			pat++;
-			i++;
-		} else if (star != NULL) {
-			pat = star;
-			i = ++retry;
-		} else
-			return false;
-	}
-	while (*pat == '*')
-		pat++;
-	return *pat == '\0';
 }
 
 bool
