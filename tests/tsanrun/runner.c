@@ -105,6 +105,13 @@ print_message(const char *fmt, va_list ap)
 	fputc('\n', out);
 }
 
+static void
+send_verdict(char v)
+{
+	if (write(verdict_fd, &v, 1) != 1)
+		exit(1);
+}
+
 /* A failed cr_assert: the test's thread unwinds to the end of the phase. */
 static void __attribute__((noreturn))
 abort_test(void)
@@ -114,6 +121,7 @@ abort_test(void)
 	/* A thread the test started cannot unwind the test's thread. */
 	fprintf(out, "  %s: fatal failure outside the test's thread\n",
 	    current_name);
+	send_verdict('f');
 	exit(1);
 }
 
@@ -156,13 +164,6 @@ tsanrun_str(bool fatal, bool want_equal, const char *a, const char *b,
 	atomic_store(&failed, true);
 	if (fatal)
 		abort_test();
-}
-
-static void
-send_verdict(char v)
-{
-	if (write(verdict_fd, &v, 1) != 1)
-		exit(1);
 }
 
 void
@@ -253,6 +254,7 @@ run_child(const struct tsanrun_test *t, void *param)
 	if (!run_phase(sd != NULL ? sd->init : NULL, t->data.init, NULL, NULL)) {
 		/* Criterion aborts when the set-up fails: no test, no .fini. */
 		fprintf(out, "  %s: set-up failed\n", current_name);
+		send_verdict('f');
 		exit(1);
 	}
 	if (t->fn != NULL)
@@ -309,6 +311,9 @@ run_one(const struct tsanrun_test *t, void *param)
 		    strsignal(WTERMSIG(status)));
 		return FAILED;
 	}
+	/* A failed check has told its own story. */
+	if (v == 'f' && WEXITSTATUS(status) == 1)
+		return FAILED;
 	if (WEXITSTATUS(status) != 0) {
 		fprintf(out, "  %s: exit status %d%s\n", current_name,
 		    WEXITSTATUS(status),
