@@ -51,6 +51,7 @@ static jmp_buf phase_jmp;
 static bool in_phase;
 static atomic_bool failed;
 static int verdict_fd = -1;
+static pid_t child_pid;
 static FILE *captured;
 
 static void
@@ -105,18 +106,19 @@ print_message(const char *fmt, va_list ap)
 	fputc('\n', out);
 }
 
+/* Only the test's process speaks for it, not one the test forked. */
 static void
 send_verdict(char v)
 {
-	if (write(verdict_fd, &v, 1) != 1)
+	if (getpid() != child_pid || write(verdict_fd, &v, 1) != 1)
 		exit(1);
 }
 
 /* A failed cr_assert: the test's thread unwinds to the end of the phase. */
-static void __attribute__((noreturn))
-abort_test(void)
+static void __attribute__((noreturn)) abort_test(void)
 {
-	if (pthread_equal(pthread_self(), main_thread) && in_phase)
+	if (getpid() == child_pid &&
+	    pthread_equal(pthread_self(), main_thread) && in_phase)
 		longjmp(phase_jmp, 1);
 	/* A thread the test started cannot unwind the test's thread. */
 	fprintf(out, "  %s: fatal failure outside the test's thread\n",
@@ -250,8 +252,10 @@ run_child(const struct tsanrun_test *t, void *param)
 {
 	const struct criterion_test_extra_data *sd = suite_data(t->suite);
 
+	child_pid = getpid();
 	main_thread = pthread_self();
-	if (!run_phase(sd != NULL ? sd->init : NULL, t->data.init, NULL, NULL)) {
+	if (!run_phase(
+	        sd != NULL ? sd->init : NULL, t->data.init, NULL, NULL)) {
 		/* Criterion aborts when the set-up fails: no test, no .fini. */
 		fprintf(out, "  %s: set-up failed\n", current_name);
 		send_verdict('f');
@@ -318,7 +322,7 @@ run_one(const struct tsanrun_test *t, void *param)
 		fprintf(out, "  %s: exit status %d%s\n", current_name,
 		    WEXITSTATUS(status),
 		    WEXITSTATUS(status) == 66 ? " (a ThreadSanitizer report)"
-					      : "");
+		                              : "");
 		return FAILED;
 	}
 	if (v == 'p')
@@ -364,7 +368,7 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc)
 			filter = argv[++i];
 		else if (strncmp(argv[i], "--jobs=", 7) == 0 ||
-		    strncmp(argv[i], "-j", 2) == 0)
+		         strncmp(argv[i], "-j", 2) == 0)
 			continue;
 		else if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc)
 			i++;

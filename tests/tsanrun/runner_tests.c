@@ -1,8 +1,8 @@
 /*
- * Tests of the tests/tsanrun runner itself, run by tests/tsanrun/runner_tests.sh
- * in the --enable-tsan build.  Each test's name starts with the verdict the
- * runner must give it (pass_, fail_, skip_); the "mark:" lines let the
- * script check what ran and in which order.
+ * Tests of the tests/tsanrun runner itself, run by
+ * tests/tsanrun/runner_tests.sh in the --enable-tsan build.  Each test's name
+ * starts with the verdict the runner must give it (pass_, fail_, skip_); the
+ * "mark:" lines let the script check what ran and in which order.
  */
 #include "config.h"
 

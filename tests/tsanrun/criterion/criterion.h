@@ -82,7 +82,7 @@ void tsanrun_log(const char *level, const char *fmt, ...)
 
 #define TestSuite(Suite, ...)                                                  \
 	static struct tsanrun_suite TSANRUN_ID(suite, Suite, ) = {             \
-		#Suite, { 0, __VA_ARGS__ }};                                   \
+	    #Suite, {0, __VA_ARGS__}};                                         \
 	__attribute__((constructor)) static void TSANRUN_ID(sreg, Suite, )(    \
 	    void)                                                              \
 	{                                                                      \
@@ -91,9 +91,8 @@ void tsanrun_log(const char *level, const char *fmt, ...)
 
 #define Test(Suite, Name, ...)                                                 \
 	static void TSANRUN_ID(fn, Suite, Name)(void);                         \
-	static struct tsanrun_test TSANRUN_ID(test, Suite, Name) = {           \
-		#Suite, #Name, TSANRUN_ID(fn, Suite, Name), NULL, NULL,        \
-		{ 0, __VA_ARGS__ }};                                           \
+	static struct tsanrun_test TSANRUN_ID(test, Suite, Name) = {#Suite,    \
+	    #Name, TSANRUN_ID(fn, Suite, Name), NULL, NULL, {0, __VA_ARGS__}}; \
 	__attribute__((constructor)) static void TSANRUN_ID(reg, Suite, Name)( \
 	    void)                                                              \
 	{                                                                      \
@@ -114,8 +113,8 @@ void tsanrun_log(const char *level, const char *fmt, ...)
 #define tsanrun_check(Fatal, Cond, Expr, ...)                                  \
 	do {                                                                   \
 		if (!(Cond))                                                   \
-			tsanrun_fail(Fatal, __FILE__, __LINE__, Expr,          \
-			    " " __VA_ARGS__);                                  \
+			tsanrun_fail(                                          \
+			    Fatal, __FILE__, __LINE__, Expr, " " __VA_ARGS__); \
 	} while (0)
 
 #define tsanrun_op(Fatal, Op, A, B, ...)                                       \
@@ -131,7 +130,8 @@ void tsanrun_log(const char *level, const char *fmt, ...)
 	tsanrun_check(true, !(Cond), "!(" #Cond ")", __VA_ARGS__)
 #define cr_expect_not(Cond, ...)                                               \
 	tsanrun_check(false, !(Cond), "!(" #Cond ")", __VA_ARGS__)
-#define cr_assert_fail(...) tsanrun_check(true, 0, "cr_assert_fail", __VA_ARGS__)
+#define cr_assert_fail(...)                                                    \
+	tsanrun_check(true, 0, "cr_assert_fail", __VA_ARGS__)
 #define cr_expect_fail(...)                                                    \
 	tsanrun_check(false, 0, "cr_expect_fail", __VA_ARGS__)
 

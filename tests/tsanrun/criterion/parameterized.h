@@ -13,7 +13,8 @@
 /* The remaining arguments are the array's length (and its cleanup). */
 #define cr_make_param_array(Type, Array, ...)                                  \
 	((struct criterion_test_params){.size = sizeof(Type),                  \
-	    .params = (void *)(Array), .length = __VA_ARGS__})
+	    .params = (void *)(Array),                                         \
+	    .length = __VA_ARGS__})
 
 #define ParameterizedTestParameters(Suite, Name)                               \
 	static struct criterion_test_params TSANRUN_ID(params, Suite, Name)(   \
@@ -27,9 +28,9 @@
 	{                                                                      \
 		TSANRUN_ID(pfn, Suite, Name)(p);                               \
 	}                                                                      \
-	static struct tsanrun_test TSANRUN_ID(test, Suite, Name) = {           \
-		#Suite, #Name, NULL, TSANRUN_ID(ptramp, Suite, Name),          \
-		TSANRUN_ID(params, Suite, Name), { 0, __VA_ARGS__ }};          \
+	static struct tsanrun_test TSANRUN_ID(test, Suite, Name) = {#Suite,    \
+	    #Name, NULL, TSANRUN_ID(ptramp, Suite, Name),                      \
+	    TSANRUN_ID(params, Suite, Name), {0, __VA_ARGS__}};                \
 	__attribute__((constructor)) static void TSANRUN_ID(reg, Suite, Name)( \
 	    void)                                                              \
 	{                                                                      \
