@@ -3,7 +3,8 @@
 # build with warnings as errors, run every test, then build again with
 # AddressSanitizer + UndefinedBehaviorSanitizer and run every test again,
 # then once more with ThreadSanitizer (the daemon's workers, the protocol
-# log's writer and the LDAP pool are threads).
+# log's writer and the LDAP pool are threads; Criterion cannot start under
+# TSan, so there the unit tests run through tests/tsanrun's runner).
 #
 # Usage (from the top of a checkout, as root or with sudo available):
 #   bash contrib/check.sh

@@ -12,12 +12,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 SLAPD_TEST="$here/../contrib/slapd-test.sh"
 TEST=${TEST_GROUPS:-./tests/test_groups}
 [ -x "$TEST" ] || { echo "slapd.sh: $TEST not built: skipped"; exit 77; }
-# Criterion cannot run under ThreadSanitizer (see Makefile.am); the LDAP
-# pool's threads are then tested through the daemon (test_ldap.py).
-if ldd "$TEST" 2>/dev/null | grep -q libtsan; then
-	echo "slapd.sh: $TEST is built with ThreadSanitizer: skipped"
-	exit 77
-fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/postern-slapd.XXXXXX")
 cleanup() {
