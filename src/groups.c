@@ -1218,12 +1218,12 @@ groups_free(struct groups *g)
 		pthread_join(g->threads[i], NULL);
 	for (i = 0; i < OUTAGE_URIS; i++) {
 		struct outage *o = &g->outages[i];
+		uint64_t secs = (g->now_ms() - o->b.since + 500) / 1000;
 
 		if (o->uri != NULL && o->b.down)
 			log_notice("LDAP server %s still unreachable at exit, "
 			    "after %llu s; %lu lookup%s failed meanwhile",
-			    o->uri, (unsigned long long)((g->now_ms() -
-			    o->b.since + 500) / 1000), o->b.failed,
+			    o->uri, (unsigned long long)secs, o->b.failed,
 			    o->b.failed == 1 ? "" : "s");
 		free(o->uri);
 	}
