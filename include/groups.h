@@ -184,8 +184,12 @@ void groups_cancel(struct groups_req *req);
  * The directory query, replaceable for tests: fills out with the user's
  * groups under gc (serial identifies the snapshot, so a source can keep a
  * connection per settings) and returns 0, or returns -1 with a reason in
- * err.  Runs in a pool thread; returns within gc->ldap_timeout_ms.
+ * err, or GROUPS_SOURCE_DOWN (with a reason) when the directory could not
+ * be reached or did not answer in time, which starts the back-off below.
+ * Runs in a pool thread; returns within gc->ldap_timeout_ms.
  */
+#define GROUPS_SOURCE_DOWN (-2)
+
 typedef int groups_source_fn(const struct groups_conf *gc, uint64_t serial,
     const char *user, struct group_list *out, char *err, size_t errlen);
 
@@ -195,6 +199,59 @@ groups_source_fn groups_ldap_query;
 /* For tests: replaces the directory query and the clock (ms, monotonic). */
 void groups_set_source(struct groups *g, groups_source_fn *fn);
 void groups_set_clock(struct groups *g, uint64_t (*now_ms)(void));
+
+/*
+ * A directory that is down.  Without a pause, every login would open a
+ * connection of its own to a server that is not there (more than a
+ * thousand a second under load), each logging its failure.  Once a
+ * lookup finds the directory unreachable (GROUPS_SOURCE_DOWN: no
+ * connection, or no answer within ldap_timeout), lookups fail at once as
+ * temporary failures for GROUPS_BACKOFF_MIN_MS; then a single lookup, the
+ * probe, asks the directory again while the others go on failing fast.
+ * Each failed probe doubles the pause, up to GROUPS_BACKOFF_MAX_MS; any
+ * answer ends the outage.  A lookup that fails this way is never an
+ * allow: the login is refused for now.
+ *
+ * The state, on a clock the caller passes (ms, monotonic); the service
+ * keeps one per ldap_uri under its lock.
+ */
+#define GROUPS_BACKOFF_MIN_MS 1000
+#define GROUPS_BACKOFF_MAX_MS 60000
+
+struct groups_backoff {
+	bool down;	      /* the directory is taken to be unreachable */
+	bool probing;	      /* a probe is under way */
+	uint64_t since;	      /* ms: when the outage began */
+	uint64_t retry_at;    /* ms: the next probe may start then */
+	unsigned delay_ms;    /* the current pause */
+	unsigned long failed; /* lookups failed since the outage began */
+};
+
+/* What a lookup about to start does. */
+enum groups_backoff_go {
+	GROUPS_BACKOFF_ASK,   /* not down: ask the directory */
+	GROUPS_BACKOFF_PROBE, /* down, and this lookup is the probe */
+	GROUPS_BACKOFF_FAIL   /* down: fail at once (counted in failed) */
+};
+
+/* What a lookup's end changed. */
+enum groups_backoff_change {
+	GROUPS_BACKOFF_SAME,
+	GROUPS_BACKOFF_DOWN, /* an outage began: pause for delay_ms */
+	GROUPS_BACKOFF_UP    /* it ended; since and failed still tell it */
+};
+
+/* Decides whether a lookup starting at now may ask the directory. */
+enum groups_backoff_go groups_backoff_start(
+    struct groups_backoff *b, uint64_t now);
+
+/*
+ * Records the end, at now, of a lookup that started as go (ASK or PROBE)
+ * and found the directory reachable (it answered, even with an error) or
+ * not.
+ */
+enum groups_backoff_change groups_backoff_end(struct groups_backoff *b,
+    uint64_t now, enum groups_backoff_go go, bool reachable);
 
 /* Per-thread LDAP connection teardown, called when a pool thread ends. */
 void groups_ldap_thread_end(void);

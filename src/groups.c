@@ -20,6 +20,7 @@
 
 #include "conf.h"
 #include "groups.h"
+#include "log.h"
 #include "policy.h"
 
 /* Longest group name or DN kept from any source. */
@@ -27,6 +28,9 @@
 /* Cache entries at most; beyond that, answers are not cached. */
 #define CACHE_MAX 100000
 #define CACHE_BUCKETS 4096
+/* Directories whose outages are followed at once (ldap_uri may change on
+ * reload while sessions of the old settings still log in). */
+#define OUTAGE_URIS 4
 
 int
 group_list_add(struct group_list *gl, const char *name)
@@ -565,6 +569,13 @@ struct cache_entry {
 	struct group_list gl;
 };
 
+/* The back-off state of one ldap_uri. */
+struct outage {
+	char *uri;
+	uint64_t used; /* ms: last lookup, to reuse the oldest entry */
+	struct groups_backoff b;
+};
+
 struct groups {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -582,6 +593,8 @@ struct groups {
 
 	groups_source_fn *source;
 	uint64_t (*now_ms)(void);
+
+	struct outage outages[OUTAGE_URIS]; /* under mu */
 };
 
 static uint64_t
@@ -744,6 +757,154 @@ post_locked(struct groups_req *r)
 	while (n == -1 && errno == EINTR);
 }
 
+enum groups_backoff_go
+groups_backoff_start(struct groups_backoff *b, uint64_t now)
+{
+	if (!b->down)
+		return GROUPS_BACKOFF_ASK;
+	if (b->probing || now < b->retry_at) {
+		b->failed++;
+		return GROUPS_BACKOFF_FAIL;
+	}
+	b->probing = true;
+	return GROUPS_BACKOFF_PROBE;
+}
+
+enum groups_backoff_change
+groups_backoff_end(struct groups_backoff *b, uint64_t now,
+    enum groups_backoff_go go, bool reachable)
+{
+	if (go == GROUPS_BACKOFF_PROBE)
+		b->probing = false;
+	if (reachable) {
+		if (!b->down)
+			return GROUPS_BACKOFF_SAME;
+		/* Whichever lookup got an answer, probe or one that started
+		 * before the outage was noticed: the directory is back. */
+		b->down = false;
+		b->probing = false;
+		return GROUPS_BACKOFF_UP;
+	}
+	if (!b->down) {
+		b->down = true;
+		b->probing = false;
+		b->since = now;
+		b->delay_ms = GROUPS_BACKOFF_MIN_MS;
+		b->retry_at = now + b->delay_ms;
+		b->failed = 1;
+		return GROUPS_BACKOFF_DOWN;
+	}
+	b->failed++;
+	/* Only the probe's failure says the pause was too short: lookups
+	 * that were under way when the outage began fail too, and must not
+	 * each double it. */
+	if (go == GROUPS_BACKOFF_PROBE) {
+		b->delay_ms = b->delay_ms >= GROUPS_BACKOFF_MAX_MS / 2 ?
+				  GROUPS_BACKOFF_MAX_MS :
+				  2 * b->delay_ms;
+		b->retry_at = now + b->delay_ms;
+	}
+	return GROUPS_BACKOFF_SAME;
+}
+
+/* Whether entry a is better to reuse than entry b. */
+static bool
+outage_before(const struct outage *a, const struct outage *b)
+{
+	if ((a->uri == NULL) != (b->uri == NULL))
+		return a->uri == NULL;
+	if (a->b.down != b->b.down)
+		return !a->b.down;
+	return a->used < b->used;
+}
+
+/*
+ * The back-off state of uri: its own, else a free entry, else the least
+ * recently used one, preferring one that is not down.  NULL when out of
+ * memory: the lookup then asks the directory as without back-off.
+ * Called with g->mu held.
+ */
+static struct groups_backoff *
+outage_get_locked(struct groups *g, const char *uri, uint64_t now)
+{
+	struct outage *o, *pick = NULL;
+	char *copy;
+	size_t i;
+
+	for (i = 0; i < OUTAGE_URIS; i++) {
+		o = &g->outages[i];
+		if (o->uri != NULL && strcmp(o->uri, uri) == 0) {
+			o->used = now;
+			return &o->b;
+		}
+		if (pick == NULL || outage_before(o, pick))
+			pick = o;
+	}
+	if ((copy = strdup(uri)) == NULL)
+		return NULL;
+	free(pick->uri);
+	memset(pick, 0, sizeof(*pick));
+	pick->uri = copy;
+	pick->used = now;
+	return &pick->b;
+}
+
+/* Asks the source, unless the directory is down; logs an outage's start
+ * and end.  Returns what the source returned. */
+static int
+ask_source(struct groups *g, struct groups_req *r, struct group_list *found)
+{
+	const struct groups_conf *gc = &r->conf->groups;
+	struct groups_backoff *b, copy = {0};
+	enum groups_backoff_go go = GROUPS_BACKOFF_ASK;
+	enum groups_backoff_change change = GROUPS_BACKOFF_SAME;
+	uint64_t now = g->now_ms();
+	int rc;
+
+	pthread_mutex_lock(&g->mu);
+	if ((b = outage_get_locked(g, gc->ldap_uri, now)) != NULL)
+		go = groups_backoff_start(b, now);
+	pthread_mutex_unlock(&g->mu);
+	if (go == GROUPS_BACKOFF_FAIL) {
+		/* Constant wording: the session's warning about it is
+		 * limited per distinct text (log_limited()). */
+		snprintf(r->err, sizeof(r->err),
+		    "directory unreachable, lookups fail at once until it "
+		    "answers again");
+		return GROUPS_SOURCE_DOWN;
+	}
+	rc = g->source(gc, r->conf->serial, r->user, found, r->err,
+	    sizeof(r->err));
+	now = g->now_ms();
+	pthread_mutex_lock(&g->mu);
+	if ((b = outage_get_locked(g, gc->ldap_uri, now)) != NULL) {
+		change = groups_backoff_end(b, now, go,
+		    rc != GROUPS_SOURCE_DOWN);
+		copy = *b;
+	}
+	pthread_mutex_unlock(&g->mu);
+	switch (change) {
+	case GROUPS_BACKOFF_DOWN:
+		log_warnx("LDAP server %s unreachable: %s; failing lookups "
+		    "fast for %u s", gc->ldap_uri, r->err,
+		    copy.delay_ms / 1000);
+		break;
+	case GROUPS_BACKOFF_UP:
+		log_notice("LDAP server %s reachable again after %llu s; %lu "
+		    "lookup%s failed meanwhile", gc->ldap_uri,
+		    (unsigned long long)((now - copy.since + 500) / 1000),
+		    copy.failed, copy.failed == 1 ? "" : "s");
+		break;
+	case GROUPS_BACKOFF_SAME:
+		if (go == GROUPS_BACKOFF_PROBE && rc == GROUPS_SOURCE_DOWN)
+			log_debug("LDAP server %s still unreachable: %s; "
+			    "failing lookups fast for %u s", gc->ldap_uri,
+			    r->err, copy.delay_ms / 1000);
+		break;
+	}
+	return rc;
+}
+
 static void
 run_query(struct groups *g, struct groups_req *r)
 {
@@ -758,8 +919,7 @@ run_query(struct groups *g, struct groups_req *r)
 		    "directory lookup waited longer than ldap_timeout");
 		return;
 	}
-	if (g->source(gc, r->conf->serial, r->user, &found, r->err,
-		sizeof(r->err)) == -1) {
+	if (ask_source(g, r, &found) != 0) {
 		r->status = GROUPS_TEMPFAIL;
 		group_list_clear(&found);
 		return;
@@ -1056,6 +1216,17 @@ groups_free(struct groups *g)
 	pthread_mutex_unlock(&g->mu);
 	for (i = 0; i < g->started; i++)
 		pthread_join(g->threads[i], NULL);
+	for (i = 0; i < OUTAGE_URIS; i++) {
+		struct outage *o = &g->outages[i];
+		uint64_t secs = (g->now_ms() - o->b.since + 500) / 1000;
+
+		if (o->uri != NULL && o->b.down)
+			log_notice("LDAP server %s still unreachable at exit, "
+			    "after %llu s; %lu lookup%s failed meanwhile",
+			    o->uri, (unsigned long long)secs, o->b.failed,
+			    o->b.failed == 1 ? "" : "s");
+		free(o->uri);
+	}
 	for (b = 0; b < CACHE_BUCKETS; b++)
 		for (e = g->buckets[b]; e != NULL; e = next) {
 			next = e->next;

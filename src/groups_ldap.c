@@ -93,6 +93,15 @@ conn_lost(int rc)
 	       rc == LDAP_UNAVAILABLE;
 }
 
+/* Whether rc says the directory could not be reached or did not answer
+ * in time, as opposed to an answer (a refused bind, a bad filter). */
+static bool
+unreachable(int rc)
+{
+	return rc == LDAP_TIMEOUT || conn_lost(rc);
+}
+
+/* Opens and binds conn; returns an LDAP result code. */
 static int
 conn_open(const struct groups_conf *gc, uint64_t deadline, char *err,
     size_t errlen)
@@ -105,7 +114,7 @@ conn_open(const struct groups_conf *gc, uint64_t deadline, char *err,
 	conn_close();
 	if ((rc = ldap_initialize(&ld, gc->ldap_uri)) != LDAP_SUCCESS) {
 		ld_error(NULL, rc, "ldap_uri", err, errlen);
-		return -1;
+		return rc;
 	}
 	if (remaining(deadline, &tv) == -1)
 		goto timeout;
@@ -123,6 +132,7 @@ conn_open(const struct groups_conf *gc, uint64_t deadline, char *err,
 		    gc->ldap_ca_file) != 0) ||
 	    ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != 0) {
 		snprintf(err, errlen, "cannot set up the LDAP connection");
+		rc = LDAP_LOCAL_ERROR;
 		goto fail;
 	}
 	if (gc->ldap_starttls && strncasecmp(gc->ldap_uri, "ldap://", 7) == 0 &&
@@ -146,12 +156,13 @@ conn_open(const struct groups_conf *gc, uint64_t deadline, char *err,
 		}
 	}
 	conn.ld = ld;
-	return 0;
+	return LDAP_SUCCESS;
 timeout:
 	snprintf(err, errlen, "directory did not answer within ldap_timeout");
+	rc = LDAP_TIMEOUT;
 fail:
 	ldap_unbind_ext_s(ld, NULL, NULL);
-	return -1;
+	return rc;
 }
 
 static bool
@@ -374,8 +385,10 @@ groups_ldap_query(const struct groups_conf *gc, uint64_t serial,
 	for (attempt = 0; attempt < 2; attempt++) {
 		reused = conn.ld != NULL && conn.serial == serial;
 		if (!reused) {
-			if (conn_open(gc, deadline, err, errlen) == -1)
-				return -1;
+			if ((rc = conn_open(gc, deadline, err, errlen)) !=
+			    LDAP_SUCCESS)
+				return unreachable(rc) ? GROUPS_SOURCE_DOWN :
+							 -1;
 			conn.serial = serial;
 		}
 		group_list_clear(out);
@@ -390,9 +403,11 @@ groups_ldap_query(const struct groups_conf *gc, uint64_t serial,
 	if (rc == LDAP_TIMEOUT)
 		snprintf(err, errlen,
 		    "directory did not answer within ldap_timeout");
-	/* After a timeout or a lost connection its state is unknown. */
-	if (rc == LDAP_TIMEOUT || conn_lost(rc))
-		conn_close();
 	group_list_clear(out);
+	/* After a timeout or a lost connection its state is unknown. */
+	if (unreachable(rc)) {
+		conn_close();
+		return GROUPS_SOURCE_DOWN;
+	}
 	return -1;
 }

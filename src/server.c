@@ -523,11 +523,23 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(base);
 }
 
+/* The counts of repeated warnings held back, once their interval ends
+ * (log_limited()): a storm that stops still gets its count written. */
+static void
+server_log_limit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_limit_flush(false);
+}
+
 int
 server_run(struct conf *c, struct listener_set *set)
 {
 	struct event_base *base;
-	struct event *sig[3];
+	struct event *sig[3], *limit_ev;
+	struct timeval second = {1, 0};
 	int signals[3] = {SIGTERM, SIGINT, SIGHUP};
 	int status = 0;
 	unsigned started = 0;
@@ -547,6 +559,9 @@ server_run(struct conf *c, struct listener_set *set)
 	}
 	if (server_protolog_start(c) == -1)
 		return 1;
+	limit_ev = event_new(base, -1, EV_PERSIST, server_log_limit_cb, NULL);
+	if (limit_ev == NULL || event_add(limit_ev, &second) == -1)
+		fatalx("cannot start the log timer");
 	if ((groups_svc = groups_new(c)) == NULL)
 		fatalx("out of memory");
 	if ((workers = calloc(nworkers, sizeof(*workers))) == NULL)
@@ -597,6 +612,7 @@ server_run(struct conf *c, struct listener_set *set)
 	listener_set_release(&listeners);
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);
+	event_free(limit_ev);
 	event_base_free(base);
 	/* Every port is gone with its worker. */
 	groups_free(groups_svc);
@@ -605,6 +621,7 @@ server_run(struct conf *c, struct listener_set *set)
 	protolog_stop();
 	conf_unref(current);
 	current = NULL;
+	log_limit_flush(true);
 	log_notice("postern stopped");
 	return status;
 }

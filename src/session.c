@@ -828,9 +828,16 @@ session_groups_cb(enum groups_status st, const struct group_list *gl,
 	int rc;
 
 	s->greq = NULL;
-	if (st != GROUPS_OK)
-		log_warnx("%s: user %s: group lookup failed: %s",
-		    session_tag(s), s->user, err != NULL ? err : "unknown");
+	if (st != GROUPS_OK) {
+		char key[LOG_LIMIT_KEY_MAX];
+
+		/* A directory outage fails every login alike: limited. */
+		snprintf(key, sizeof(key), "group lookup failed: %s",
+		    err != NULL ? err : "unknown");
+		log_limited(LOGLEVEL_WARNING, key,
+		    "%s: user %s: group lookup failed: %s", session_tag(s),
+		    s->user, err != NULL ? err : "unknown");
+	}
 	rc = session_login_decide(s, st == GROUPS_OK ? gl : NULL);
 	if (rc != 1)
 		return;
@@ -865,7 +872,8 @@ session_login(struct session *s)
 		s->greq = groups_lookup(s->worker->gport, s->conf,
 		    s->login->user, session_groups_cb, s);
 	if (s->greq == NULL) {
-		log_warnx("%s: user %s: cannot look up groups", session_tag(s),
+		log_limited(LOGLEVEL_WARNING, "cannot look up groups",
+		    "%s: user %s: cannot look up groups", session_tag(s),
 		    s->user);
 		if (session_login_refused(s, LOGIN_TRY_LATER) == -1)
 			return -1;
@@ -914,6 +922,22 @@ session_backend_logged_out(struct session *s)
 		s->proto->client_input(s);
 }
 
+/*
+ * A backend that is down fails every login alike: its warning is limited
+ * per backend and reason (the protocol log still has every session).
+ */
+static void
+session_backend_warn(struct session *s)
+{
+	char key[LOG_LIMIT_KEY_MAX];
+
+	snprintf(key, sizeof(key), "backend %s:%s: %s", s->pc->backend_host,
+	    s->pc->backend_port, backend_error(s));
+	log_limited(LOGLEVEL_WARNING, key, "%s: backend %s:%s: %s",
+	    session_tag(s), s->pc->backend_host, s->pc->backend_port,
+	    backend_error(s));
+}
+
 void
 session_backend_done(struct session *s, enum backend_result r)
 {
@@ -947,9 +971,7 @@ session_backend_done(struct session *s, enum backend_result r)
 			s->proto->client_input(s);
 		return;
 	default:
-		log_warnx("%s: backend %s:%s: %s", session_tag(s),
-		    s->pc->backend_host, s->pc->backend_port,
-		    backend_error(s));
+		session_backend_warn(s);
 		s->proto->login_answer(s, LOGIN_TEMPFAIL);
 		sesslog_login(s, LOGIN_TEMPFAIL);
 		sesslog_close_error(s, "BackendUnavailable");

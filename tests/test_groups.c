@@ -1,8 +1,9 @@
 /*
  * Unit tests of the groups module: group lists and DN matching, LDAP
  * filter escaping, the groups file, and the lookup service (delivery on
- * the event loop, cache, cancellation, failures) with a fake directory
- * and with unreachable or silent LDAP servers.
+ * the event loop, cache, cancellation, failures, the back-off from a
+ * directory that is down) with a fake directory and with unreachable or
+ * silent LDAP servers.
  */
 #include "config.h"
 
@@ -296,7 +297,7 @@ make_conf(const char *uri, unsigned timeout_ms, unsigned ttl_ms)
 static pthread_mutex_t fake_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fake_cv = PTHREAD_COND_INITIALIZER;
 static int fake_calls, fake_running;
-static bool fake_block, fake_fail;
+static bool fake_block, fake_fail, fake_down;
 
 static int
 fake_source(const struct groups_conf *gc, uint64_t serial, const char *user,
@@ -316,6 +317,10 @@ fake_source(const struct groups_conf *gc, uint64_t serial, const char *user,
 		snprintf(err, errlen, "fake directory is down");
 		return -1;
 	}
+	if (fake_down) {
+		snprintf(err, errlen, "fake directory is unreachable");
+		return GROUPS_SOURCE_DOWN;
+	}
 	group_list_add(out, "CN=Dir Group,DC=example,DC=org");
 	if (strcmp(user, "alice") == 0)
 		group_list_add(out, "CN=IMAP Access,DC=example,DC=org");
@@ -327,7 +332,7 @@ fake_reset(void)
 {
 	pthread_mutex_lock(&fake_mu);
 	fake_calls = fake_running = 0;
-	fake_block = fake_fail = false;
+	fake_block = fake_fail = fake_down = false;
 	pthread_mutex_unlock(&fake_mu);
 }
 
@@ -622,6 +627,197 @@ Test(groups, two_ports_two_threads)
 	event_base_free(b2);
 }
 
+/* --- a directory that is down: the back-off ------------------------- */
+
+Test(groups, backoff_pauses_double_up_to_the_cap)
+{
+	struct groups_backoff b = {0};
+	uint64_t t = 5000;
+	unsigned expect = GROUPS_BACKOFF_MIN_MS;
+	int i;
+
+	cr_assert_eq(groups_backoff_start(&b, t), GROUPS_BACKOFF_ASK);
+	cr_assert_eq(groups_backoff_end(&b, t, GROUPS_BACKOFF_ASK, false),
+	    GROUPS_BACKOFF_DOWN);
+	cr_assert_eq(b.delay_ms, 1000);
+	cr_assert_eq(b.since, 5000);
+	for (i = 0; i < 10; i++) {
+		/* Nobody asks before the pause is over... */
+		cr_assert_eq(groups_backoff_start(&b, t + expect - 1),
+		    GROUPS_BACKOFF_FAIL);
+		/* ...then one lookup does, and fails again. */
+		t += expect;
+		cr_assert_eq(groups_backoff_start(&b, t), GROUPS_BACKOFF_PROBE);
+		cr_assert_eq(groups_backoff_end(&b, t, GROUPS_BACKOFF_PROBE,
+				 false),
+		    GROUPS_BACKOFF_SAME);
+		expect = expect * 2 > GROUPS_BACKOFF_MAX_MS ?
+			     GROUPS_BACKOFF_MAX_MS :
+			     expect * 2;
+		cr_assert_eq(b.delay_ms, expect, "after probe %d", i);
+		cr_assert_eq(b.retry_at, t + expect);
+	}
+	cr_assert_eq(b.delay_ms, 60000, "capped");
+	/* Every failure counted: the first, 10 fast ones, 10 probes. */
+	cr_assert_eq(b.failed, 21);
+}
+
+Test(groups, backoff_one_probe_at_a_time)
+{
+	struct groups_backoff b = {0};
+
+	groups_backoff_end(&b, 0, GROUPS_BACKOFF_ASK, false);
+	cr_assert_eq(groups_backoff_start(&b, 1000), GROUPS_BACKOFF_PROBE);
+	/* While the probe waits for the directory (up to ldap_timeout),
+	 * the others fail at once. */
+	cr_assert_eq(groups_backoff_start(&b, 1001), GROUPS_BACKOFF_FAIL);
+	cr_assert_eq(groups_backoff_start(&b, 9000), GROUPS_BACKOFF_FAIL);
+	/* A probe that timed out counts as a failed one. */
+	cr_assert_eq(groups_backoff_end(&b, 9000, GROUPS_BACKOFF_PROBE, false),
+	    GROUPS_BACKOFF_SAME);
+	cr_assert_eq(b.retry_at, 11000);
+	cr_assert_eq(groups_backoff_start(&b, 10999), GROUPS_BACKOFF_FAIL);
+	cr_assert_eq(groups_backoff_start(&b, 11000), GROUPS_BACKOFF_PROBE);
+	cr_assert_eq(groups_backoff_start(&b, 11000), GROUPS_BACKOFF_FAIL);
+}
+
+Test(groups, backoff_only_the_probe_lengthens_the_pause)
+{
+	struct groups_backoff b = {0};
+	int i;
+
+	/* Four lookups were under way when the directory went away: the
+	 * first failure starts the outage, the others only count. */
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(groups_backoff_start(&b, 0), GROUPS_BACKOFF_ASK);
+	cr_assert_eq(groups_backoff_end(&b, 100, GROUPS_BACKOFF_ASK, false),
+	    GROUPS_BACKOFF_DOWN);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(groups_backoff_end(&b, 200, GROUPS_BACKOFF_ASK,
+				 false),
+		    GROUPS_BACKOFF_SAME);
+	cr_assert_eq(b.delay_ms, 1000);
+	cr_assert_eq(b.retry_at, 1100);
+	cr_assert_eq(b.failed, 4);
+}
+
+Test(groups, backoff_an_answer_ends_the_outage)
+{
+	struct groups_backoff b = {0};
+	enum groups_backoff_go go;
+
+	cr_assert_eq(groups_backoff_end(&b, 0, GROUPS_BACKOFF_ASK, true),
+	    GROUPS_BACKOFF_SAME);
+	groups_backoff_end(&b, 1000, GROUPS_BACKOFF_ASK, false);
+	groups_backoff_start(&b, 1500);
+	groups_backoff_start(&b, 1600);
+	cr_assert_eq(go = groups_backoff_start(&b, 2000),
+	    GROUPS_BACKOFF_PROBE);
+	/* Any answer, even a refusal, means the directory is there. */
+	cr_assert_eq(groups_backoff_end(&b, 2050, go, true), GROUPS_BACKOFF_UP);
+	cr_assert_eq(b.since, 1000, "the outage is still described");
+	cr_assert_eq(b.failed, 3);
+	cr_assert_eq(groups_backoff_start(&b, 2051), GROUPS_BACKOFF_ASK);
+	/* The next outage starts from the shortest pause again. */
+	cr_assert_eq(groups_backoff_end(&b, 3000, GROUPS_BACKOFF_ASK, false),
+	    GROUPS_BACKOFF_DOWN);
+	cr_assert_eq(b.delay_ms, 1000);
+	cr_assert_eq(b.failed, 1);
+	cr_assert_eq(b.since, 3000);
+}
+
+/* Looks user up on port and returns its answer. */
+static struct answer
+lookup_now(struct event_base *base, struct groups_port *port, struct conf *c,
+    const char *user)
+{
+	struct answer a = {0};
+
+	cr_assert_not_null(groups_lookup(port, c, user, on_answer, &a));
+	run_until(base, &a, 1, 5000);
+	cr_assert_eq(a.calls, 1);
+	return a;
+}
+
+Test(groups, directory_down_fails_fast_with_one_probe)
+{
+	struct event_base *base = event_base_new();
+	struct conf *c = make_conf("ldap://unused", 1000, 0);
+	struct groups *g;
+	struct groups_port *port;
+	struct answer a, held = {0};
+	int i;
+
+	cr_assert_not_null(g = groups_new(c));
+	groups_set_source(g, fake_source);
+	groups_set_clock(g, fake_clock);
+	fake_reset();
+	fake_down = true;
+	cr_assert_not_null(port = groups_port_new(g, base));
+	a = lookup_now(base, port, c, "alice");
+	cr_expect_eq(a.st, GROUPS_TEMPFAIL);
+	cr_expect_str_eq(a.err, "fake directory is unreachable");
+	/* The directory is not asked again during the pause, and no answer
+	 * is an allow. */
+	for (i = 0; i < 20; i++) {
+		a = lookup_now(base, port, c, "alice");
+		cr_expect_eq(a.st, GROUPS_TEMPFAIL);
+		cr_expect_str_eq(a.err, "directory unreachable, lookups fail "
+					"at once until it answers again");
+	}
+	cr_expect_eq(fake_calls, 1);
+	/* After the pause, one lookup asks while the others fail fast. */
+	__atomic_add_fetch(&fake_now, GROUPS_BACKOFF_MIN_MS, __ATOMIC_SEQ_CST);
+	fake_block = true;
+	cr_assert_not_null(groups_lookup(port, c, "bob", on_answer, &held));
+	fake_wait_running(1);
+	for (i = 0; i < 5; i++)
+		cr_expect_eq(lookup_now(base, port, c, "carol").st,
+		    GROUPS_TEMPFAIL);
+	cr_expect_eq(fake_calls, 2);
+	/* The directory is back as the probe asks it. */
+	fake_down = false;
+	fake_release();
+	run_until(base, &held, 1, 5000);
+	cr_expect_eq(held.st, GROUPS_OK);
+	cr_expect_eq(lookup_now(base, port, c, "alice").st, GROUPS_OK);
+	cr_expect_eq(fake_calls, 3);
+	groups_port_free(port);
+	groups_free(g);
+	conf_unref(c);
+	event_base_free(base);
+}
+
+/* A reload that points ldap_uri elsewhere does not inherit the pause. */
+Test(groups, backoff_is_per_directory)
+{
+	struct event_base *base = event_base_new();
+	struct conf *c = make_conf("ldap://down", 1000, 0);
+	struct conf *c2 = make_conf("ldap://other", 1000, 0);
+	struct groups *g;
+	struct groups_port *port;
+
+	cr_assert_not_null(g = groups_new(c));
+	groups_set_source(g, fake_source);
+	groups_set_clock(g, fake_clock);
+	fake_reset();
+	fake_down = true;
+	cr_assert_not_null(port = groups_port_new(g, base));
+	lookup_now(base, port, c, "alice");
+	lookup_now(base, port, c, "alice");
+	cr_expect_eq(fake_calls, 1);
+	fake_down = false;
+	cr_expect_eq(lookup_now(base, port, c2, "alice").st, GROUPS_OK);
+	cr_expect_eq(fake_calls, 2);
+	cr_expect_eq(lookup_now(base, port, c, "alice").st, GROUPS_TEMPFAIL);
+	cr_expect_eq(fake_calls, 2);
+	groups_port_free(port);
+	groups_free(g);
+	conf_unref(c);
+	conf_unref(c2);
+	event_base_free(base);
+}
+
 static long
 elapsed_ms(const struct timespec *start)
 {
@@ -682,6 +878,120 @@ Test(groups, ldap_silent_server_is_tempfail)
 	snprintf(uri, sizeof(uri), "ldap://127.0.0.1:%u", ntohs(sin.sin_port));
 	ldap_expect_tempfail(uri, 700);
 	close(fd);
+}
+
+/* A loopback listener that counts the connections made to it, and
+ * either closes each at once or holds it without a word. */
+struct counter {
+	int fd;
+	bool hang_up;
+	atomic_int accepted;
+	int held[64];
+	int nheld;
+	pthread_t thread;
+	char uri[64];
+};
+
+static void *
+counter_main(void *arg)
+{
+	struct counter *ct = arg;
+	int fd;
+
+	while ((fd = accept(ct->fd, NULL, NULL)) != -1) {
+		atomic_fetch_add(&ct->accepted, 1);
+		if (ct->hang_up || ct->nheld == (int)(sizeof(ct->held) /
+						      sizeof(ct->held[0])))
+			close(fd);
+		else
+			ct->held[ct->nheld++] = fd;
+	}
+	return NULL;
+}
+
+static void
+counter_start(struct counter *ct, bool hang_up)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+
+	memset(ct, 0, sizeof(*ct));
+	ct->hang_up = hang_up;
+	cr_assert_neq(ct->fd = socket(AF_INET, SOCK_STREAM, 0), -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(ct->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(listen(ct->fd, 64), 0);
+	cr_assert_eq(getsockname(ct->fd, (struct sockaddr *)&sin, &len), 0);
+	snprintf(ct->uri, sizeof(ct->uri), "ldap://127.0.0.1:%u",
+	    ntohs(sin.sin_port));
+	cr_assert_eq(pthread_create(&ct->thread, NULL, counter_main, ct), 0);
+}
+
+static void
+counter_stop(struct counter *ct)
+{
+	int i;
+
+	/* Wakes the accept() up with an error. */
+	shutdown(ct->fd, SHUT_RDWR);
+	pthread_join(ct->thread, NULL);
+	close(ct->fd);
+	for (i = 0; i < ct->nheld; i++)
+		close(ct->held[i]);
+}
+
+/* Lookups one after the other against ct's directory; each answer must
+ * be a temporary failure within max_ms. */
+static void
+ldap_lookups(struct counter *ct, unsigned timeout_ms, int n, long max_ms)
+{
+	struct event_base *base = event_base_new();
+	struct conf *c = make_conf(ct->uri, timeout_ms, 60000);
+	struct groups *g = groups_new(c);
+	struct groups_port *port = groups_port_new(g, base);
+	struct timespec start;
+	struct answer a;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		memset(&a, 0, sizeof(a));
+		cr_assert_not_null(groups_lookup(port, c, "alice", on_answer,
+		    &a));
+		run_until(base, &a, 1, timeout_ms * 4 + 2000);
+		cr_assert_eq(a.calls, 1);
+		cr_expect_eq(a.st, GROUPS_TEMPFAIL);
+		cr_expect_leq(elapsed_ms(&start), i == 0 ? (long)timeout_ms *
+		    3 + 500 : max_ms, "lookup %d: %s", i, a.err);
+	}
+	groups_port_free(port);
+	groups_free(g);
+	conf_unref(c);
+	event_base_free(base);
+}
+
+Test(groups, ldap_server_that_hangs_up_is_asked_once_per_pause)
+{
+	struct counter ct;
+
+	counter_start(&ct, true);
+	ldap_lookups(&ct, 2000, 10, 200);
+	counter_stop(&ct);
+	cr_expect_eq(atomic_load(&ct.accepted), 1);
+}
+
+/* A frozen directory (connections accepted, nothing answered): after the
+ * first timeout, lookups fail at once instead of each waiting. */
+Test(groups, ldap_silent_server_backs_off_after_a_timeout)
+{
+	struct counter ct;
+
+	counter_start(&ct, false);
+	ldap_lookups(&ct, 500, 5, 200);
+	counter_stop(&ct);
+	cr_expect_eq(atomic_load(&ct.accepted), 1);
 }
 
 /*

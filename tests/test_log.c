@@ -1,9 +1,10 @@
 /*
- * Unit tests of the daemon log's escaping and of the UTF-8 recogniser
- * behind it.
+ * Unit tests of the daemon log's escaping, of the UTF-8 recogniser behind
+ * it and of its limiter of repeated messages.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -146,4 +147,227 @@ Test(log, threshold_applies_after_init)
 	cr_assert(!log_enabled(LOGLEVEL_INFO));
 	log_init(LOGLEVEL_DEBUG, false);
 	cr_assert(log_enabled(LOGLEVEL_DEBUG));
+}
+
+/* --- repeated messages: log_limit ------------------------------------ */
+
+struct report {
+	int calls;
+	char key[LOG_LIMIT_KEY_MAX];
+	int level;
+	unsigned long n;
+	unsigned span;
+};
+
+static void
+on_report(void *arg, const char *key, int level, unsigned long n,
+    unsigned span)
+{
+	struct report *r = arg;
+
+	r->calls++;
+	snprintf(r->key, sizeof(r->key), "%s", key);
+	r->level = level;
+	r->n = n;
+	r->span = span;
+}
+
+Test(log_limit, one_message_per_key_and_interval_with_the_count)
+{
+	struct log_limit *ll = log_limit_new(10000, 8);
+	unsigned long n;
+	unsigned span;
+	int i;
+
+	cr_assert_not_null(ll);
+	cr_assert(log_limit_check(ll, "backend down", 4, 1000, &n, &span));
+	cr_assert_eq(n, 0);
+	for (i = 0; i < 5; i++)
+		cr_assert_not(log_limit_check(ll, "backend down", 4,
+		    1000 + 1999 * (unsigned)i, &n, &span));
+	/* One millisecond short of the interval: still held back. */
+	cr_assert_not(log_limit_check(ll, "backend down", 4, 10999, &n,
+	    &span));
+	cr_assert(log_limit_check(ll, "backend down", 4, 11000, &n, &span));
+	cr_assert_eq(n, 6);
+	cr_assert_eq(span, 10);
+	/* The count starts again with the line just let through. */
+	cr_assert_not(log_limit_check(ll, "backend down", 4, 12000, &n,
+	    &span));
+	cr_assert(log_limit_check(ll, "backend down", 4, 40000, &n, &span));
+	cr_assert_eq(n, 1);
+	cr_assert_eq(span, 29);
+	/* A message after a quiet spell has nothing to report. */
+	cr_assert(log_limit_check(ll, "backend down", 4, 90000, &n, &span));
+	cr_assert_eq(n, 0);
+	log_limit_free(ll);
+}
+
+Test(log_limit, keys_are_limited_each_on_their_own)
+{
+	struct log_limit *ll = log_limit_new(10000, 8);
+	unsigned long n;
+	unsigned span;
+
+	cr_assert(log_limit_check(ll, "backend a: refused", 4, 0, &n, &span));
+	cr_assert(log_limit_check(ll, "backend a: timeout", 4, 1, &n, &span));
+	cr_assert(log_limit_check(ll, "backend b: refused", 4, 2, &n, &span));
+	cr_assert_not(log_limit_check(ll, "backend a: refused", 4, 3, &n,
+	    &span));
+	cr_assert_not(log_limit_check(ll, "backend a: refused", 4, 4, &n,
+	    &span));
+	cr_assert_not(log_limit_check(ll, "backend b: refused", 4, 5, &n,
+	    &span));
+	/* A key that starts like another is another. */
+	cr_assert(log_limit_check(ll, "backend a: refusedX", 4, 6, &n, &span));
+	cr_assert(log_limit_check(ll, "backend a: refused", 4, 10000, &n,
+	    &span));
+	cr_assert_eq(n, 2);
+	cr_assert(log_limit_check(ll, "backend b: refused", 4, 10002, &n,
+	    &span));
+	cr_assert_eq(n, 1);
+	cr_assert(log_limit_check(ll, "backend a: timeout", 4, 10003, &n,
+	    &span));
+	cr_assert_eq(n, 0);
+	log_limit_free(ll);
+}
+
+Test(log_limit, counts_are_reported_when_due_and_at_exit)
+{
+	struct log_limit *ll = log_limit_new(10000, 8);
+	struct report r = {0};
+	unsigned long n;
+	unsigned span;
+	int i;
+
+	cr_assert(log_limit_check(ll, "quiet", 4, 0, &n, &span));
+	cr_assert(log_limit_check(ll, "loud", 5, 0, &n, &span));
+	for (i = 1; i <= 3; i++)
+		cr_assert_not(log_limit_check(ll, "loud", 5, (unsigned)i, &n,
+		    &span));
+	/* Nothing is due before the interval ends. */
+	log_limit_report(ll, 9999, false, on_report, &r);
+	cr_assert_eq(r.calls, 0);
+	log_limit_report(ll, 12000, false, on_report, &r);
+	cr_assert_eq(r.calls, 1, "only the key with a count");
+	cr_assert_str_eq(r.key, "loud");
+	cr_assert_eq(r.level, 5);
+	cr_assert_eq(r.n, 3);
+	cr_assert_eq(r.span, 12);
+	/* Reported counts are not reported again, and the report starts a
+	 * new interval. */
+	memset(&r, 0, sizeof(r));
+	log_limit_report(ll, 30000, false, on_report, &r);
+	cr_assert_eq(r.calls, 0);
+	cr_assert_not(log_limit_check(ll, "loud", 5, 12001, &n, &span));
+	/* At exit every count goes out, due or not. */
+	log_limit_report(ll, 12500, false, on_report, &r);
+	cr_assert_eq(r.calls, 0);
+	log_limit_report(ll, 12500, true, on_report, &r);
+	cr_assert_eq(r.calls, 1);
+	cr_assert_eq(r.n, 1);
+	cr_assert_eq(r.span, 1, "at least a second");
+	log_limit_free(ll);
+}
+
+Test(log_limit, keys_beyond_the_table_share_the_last_slot)
+{
+	/* Two slots of its own, one shared. */
+	struct log_limit *ll = log_limit_new(10000, 3);
+	struct report r = {0};
+	unsigned long n;
+	unsigned span;
+
+	cr_assert(log_limit_check(ll, "a", 4, 0, &n, &span));
+	cr_assert(log_limit_check(ll, "b", 4, 0, &n, &span));
+	cr_assert_not(log_limit_check(ll, "a", 4, 1, &n, &span));
+	cr_assert(log_limit_check(ll, "c", 4, 1, &n, &span));
+	/* d finds no room either: held back with c, and counted. */
+	cr_assert_not(log_limit_check(ll, "d", 4, 2, &n, &span));
+	cr_assert_not(log_limit_check(ll, "e", 4, 3, &n, &span));
+	log_limit_report(ll, 3, true, on_report, &r);
+	cr_assert_eq(r.calls, 2);
+	cr_assert_str_eq(r.key, "other repeated messages");
+	cr_assert_eq(r.n, 2);
+	/* A slot whose key was quiet for an interval goes to a new key. */
+	cr_assert(log_limit_check(ll, "f", 4, 20000, &n, &span));
+	cr_assert_not(log_limit_check(ll, "f", 4, 20001, &n, &span));
+	cr_assert(log_limit_check(ll, "g", 4, 20002, &n, &span));
+	cr_assert_not(log_limit_check(ll, "g", 4, 20003, &n, &span));
+	memset(&r, 0, sizeof(r));
+	log_limit_report(ll, 20004, true, on_report, &r);
+	cr_assert_eq(r.calls, 2, "f and g each in a slot of their own");
+	log_limit_free(ll);
+}
+
+#define RACE_THREADS 8
+#define RACE_CALLS 5000
+
+struct race {
+	struct log_limit *ll;
+	unsigned long allowed;
+};
+
+static void *
+race_main(void *arg)
+{
+	struct race *rc = arg;
+	unsigned long n;
+	unsigned span;
+	int i;
+
+	for (i = 0; i < RACE_CALLS; i++)
+		if (log_limit_check(rc->ll, "same", 4, 5000, &n, &span))
+			rc->allowed++;
+	return NULL;
+}
+
+/* Workers are threads: every message is either written or counted. */
+Test(log_limit, counts_are_exact_across_threads)
+{
+	struct log_limit *ll = log_limit_new(10000, 4);
+	struct race rc[RACE_THREADS];
+	pthread_t t[RACE_THREADS];
+	struct report r = {0};
+	unsigned long allowed = 0;
+	int i;
+
+	for (i = 0; i < RACE_THREADS; i++) {
+		rc[i].ll = ll;
+		rc[i].allowed = 0;
+		cr_assert_eq(pthread_create(&t[i], NULL, race_main, &rc[i]), 0);
+	}
+	for (i = 0; i < RACE_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		allowed += rc[i].allowed;
+	}
+	cr_assert_eq(allowed, 1);
+	log_limit_report(ll, 5000, true, on_report, &r);
+	cr_assert_eq(r.n, RACE_THREADS * RACE_CALLS - 1);
+	log_limit_free(ll);
+}
+
+/* The process's limiter writes the count after the key's next line or at
+ * exit, in the words the manual gives. */
+Test(log_limit, limited_messages_and_their_count_on_stderr,
+    .init = cr_redirect_stderr)
+{
+	int i;
+
+	log_init(LOGLEVEL_INFO, false);
+	for (i = 0; i < 4; i++)
+		log_limited(LOGLEVEL_WARNING, "backend x: refused",
+		    "IMAP4 %d: backend x: refused", i);
+	log_limited(LOGLEVEL_WARNING, "other", "other %s", "message");
+	/* Below the threshold: neither written nor counted. */
+	log_limited(LOGLEVEL_DEBUG, "backend x: refused", "debug");
+	log_limit_flush(false);
+	log_limit_flush(true);
+	log_limit_flush(true);
+	fflush(stderr);
+	cr_assert_stderr_eq_str(
+	    "<4>IMAP4 0: backend x: refused\n"
+	    "<4>other message\n"
+	    "<4>backend x: refused (3 similar messages suppressed in the "
+	    "last 1 s)\n");
 }

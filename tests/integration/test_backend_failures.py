@@ -1,9 +1,18 @@
 """Why a backend login failed, as the daemon log says it: each session
 with its own reason, even when sessions of one worker fail one after the
 other while another's login is still under way.  The backend is a
-scripted listener on loopback that behaves differently per connection."""
+scripted listener on loopback that behaves differently per connection.
+And a backend that is down during a burst of logins: the daemon log says
+so a bounded number of times with a count, the protocol log has every
+session."""
 
+import concurrent.futures
+import csv
+import glob
+import io
+import os
 import re
+import shutil
 import socket
 import threading
 
@@ -133,3 +142,73 @@ def test_bad_answer_and_close_each_logged_with_their_own_reason(
     assert reason(p, a, b) == "unexpected answer during login"
     a.close()
     c.close()
+
+
+SUPPRESSED = re.compile(r"\((\d+) similar messages? suppressed in the last "
+                        r"(\d+) s\)$")
+
+
+def test_backend_down_burst_is_logged_a_bounded_number_of_times(
+        start_postern):
+    logdir = helpers.private_tmpdir("postern-backend-down.")
+    # Nothing listens there: the backend is down (connection refused),
+    # as a stopped Dovecot is.
+    down = helpers.free_ports(1)[0]
+    backend = "127.0.0.1:%d" % down
+    # At log_level = notice: info has a line per session by design
+    # ("closing: backend unavailable"), warnings must not.
+    p = start_postern({
+        "postern": {"log_level": "notice"},
+        "imap": {"backend": backend,
+                 "protocol_log_enabled": "yes",
+                 "log_file_location": os.path.join(logdir, "Imap4")}})
+    try:
+        before = len(p.log().splitlines())
+        n = 200
+
+        def one(i):
+            c = LineClient(p.ports["imap"])
+            try:
+                assert c.readline().startswith(b"* OK")
+                c.send(b"a LOGIN alice secret\r\n")
+                return c.readline()
+            finally:
+                c.close()
+
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            answers = list(ex.map(one, range(n)))
+        assert all(a.startswith(b"a NO [UNAVAILABLE]") for a in answers), \
+            set(answers)
+        assert p.stop() == 0
+        lines = p.log().splitlines()[before:]
+        about = [l for l in lines if "backend " + backend in l]
+        # Once when the burst began, maybe once more if it lasted over
+        # the 10 s interval, and the count at exit; not once a session.
+        assert 2 <= len(about) <= 6, "\n".join(about)
+        # Every failure is written or counted, none lost.
+        written = counted = 0
+        for l in about:
+            m = SUPPRESSED.search(l)
+            if m is None:
+                written += 1
+                continue
+            counted += int(m.group(1))
+            if not re.search(r"IMAP4 [0-9A-F]{16} ", l):
+                continue  # the count at exit, on a line of its own
+            written += 1
+        assert written + counted == n, "\n".join(about)
+        assert any(SUPPRESSED.search(l) for l in about)
+        # The whole log, not only these lines, stays small.
+        assert len(lines) <= 20, "\n".join(lines)
+        # The protocol log is not limited: every session has its row
+        # with its error.
+        sessions = set()
+        for path in glob.glob(os.path.join(logdir, "Imap4", "*.LOG")):
+            with open(path, newline="", encoding="utf-8") as f:
+                text = "".join(l for l in f if not l.startswith("#"))
+            for row in csv.DictReader(io.StringIO(text)):
+                if "ErrMsg=BackendUnavailable" in row["context"]:
+                    sessions.add(row["sessionId"])
+        assert len(sessions) == n
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)

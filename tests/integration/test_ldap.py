@@ -14,13 +14,17 @@ The directory:
     erin, grace, judy: in no group (grace is added and removed by a test)
 """
 
+import concurrent.futures
 import contextlib
 import imaplib
+import math
 import os
+import re
 import poplib
 import secrets
 import signal
 import socket
+import threading
 import time
 
 import pytest
@@ -236,6 +240,130 @@ def test_directory_stopped_mid_test_is_a_temporary_failure(
                      20, "logins after the directory came back",
                      interval=0.5)
     assert imap_login(p, "alice", pw)[0] == "OK"
+
+
+# --- a directory that is down is not a storm ----------------------------
+
+class CountingListener:
+    """Listens on a loopback port in slapd's place and counts the
+    connections made to it: each is one attempt of postern's to reach the
+    directory.  Each is closed at once, so every attempt fails quickly,
+    as against a directory that is down."""
+
+    def __init__(self, port):
+        self.count = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # slapd's port may take a moment to be free after its stop.
+        helpers.wait_for(lambda: self._bind(port), 10,
+                         "slapd's port %d to be free" % port)
+        self.sock.listen(128)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _bind(self, port):
+        try:
+            self.sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.count += 1
+            c.close()
+
+    def close(self):
+        # shutdown() wakes the accept() up; close() alone may not.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(5)
+
+
+def test_directory_down_during_a_burst_is_not_a_storm(start_postern,
+                                                      dovecot, slapd):
+    threads = 2
+    # No cache: every login asks the directory.
+    p = start_postern(ldap_conf(slapd, group_cache_ttl="0",
+                                ldap_timeout="2s",
+                                ldap_threads=str(threads)))
+    pw = dovecot.users["alice"]
+    assert pop3_login(p, "alice", pw).startswith(b"+OK")
+    port = int(slapd.uri.rsplit(":", 1)[1])
+    slapd.stop()
+    counter = CountingListener(port)
+    n = 200
+
+    def paced(i):
+        # Spread over about 4 s, so that pauses end during the burst and
+        # their probes are counted too.
+        answer = pop3_login(p, "alice", pw)
+        time.sleep(0.15)
+        return answer
+
+    try:
+        start = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            answers = list(ex.map(paced, range(n)))
+        elapsed = time.monotonic() - start
+        attempts = counter.count
+    finally:
+        counter.close()
+        slapd.start()
+    # Never an allow while nobody's groups can be known.
+    assert all(a.startswith(b"-ERR [SYS/TEMP]") for a in answers), \
+        set(answers)
+    # Without a back-off every login made an attempt of its own.  With
+    # it: the lookups under way when the directory went (one per thread),
+    # then one probe after each pause (1 s, 2 s, 4 s, ...).
+    probes = 2 + int(math.log2(elapsed + 1))
+    assert 1 <= attempts <= threads + probes, \
+        "%d attempts in %.1f s" % (attempts, elapsed)
+    # The outage is told once, not once a login.
+    down = re.findall(r"LDAP server %s unreachable: .*; failing lookups "
+                      r"fast for 1 s" % re.escape(slapd.uri), p.log())
+    assert len(down) == 1, p.log()
+    warned = [l for l in p.log().splitlines() if "group lookup failed" in l]
+    assert len(warned) <= 6, "\n".join(warned)
+    # Once the directory is back, so are the logins (after at most one
+    # pause), and the log says how many failed meanwhile.
+    helpers.wait_for(lambda: pop3_login(p, "alice", pw).startswith(b"+OK"),
+                     30, "logins after the directory came back",
+                     interval=0.5)
+    p.wait_log(r"LDAP server %s reachable again after \d+ s; \d+ "
+               r"lookups failed meanwhile" % re.escape(slapd.uri))
+    m = re.search(r"reachable again after \d+ s; (\d+) lookups", p.log())
+    assert int(m.group(1)) >= n
+    assert imap_login(p, "alice", pw)[0] == "OK"
+
+
+def test_frozen_directory_is_waited_for_once(start_postern, dovecot, slapd):
+    """A directory that accepts connections and answers nothing: the first
+    lookup waits ldap_timeout, the ones after it fail at once instead of
+    each waiting as long."""
+    p = start_postern(ldap_conf(slapd, group_cache_ttl="0",
+                                ldap_timeout="1s"))
+    pw = dovecot.users["alice"]
+    assert pop3_login(p, "alice", pw).startswith(b"+OK")
+    with directory_frozen(slapd):
+        start = time.monotonic()
+        answers = [pop3_login(p, "alice", pw) for _ in range(8)]
+        elapsed = time.monotonic() - start
+    assert all(a.startswith(b"-ERR [SYS/TEMP]") for a in answers), answers
+    # Eight timeouts one after the other would take 8 s; the pauses let
+    # at most one lookup of each (1 s, then 2 s) wait.
+    assert elapsed < 4.5, "%.1f s" % elapsed
+    p.wait_log(r"LDAP server \S+ unreachable: .*(ldap_timeout|Timed out)"
+               r".*; failing lookups fast")
+    helpers.wait_for(lambda: pop3_login(p, "alice", pw).startswith(b"+OK"),
+                     30, "logins after the directory thawed", interval=0.5)
 
 
 # --- a session that ends while its group lookup is pending ---------------
