@@ -16,6 +16,7 @@
 #include "conf.h"
 
 struct session;
+struct session_login_ops;
 
 /* Why the daemon ends a session on its own; the protocol picks the words. */
 enum bye_reason {
@@ -92,6 +93,9 @@ struct proto {
 
 	/* Tells the client how its login ended. */
 	void (*login_answer)(struct session *s, enum login_result r);
+
+	/* The protocol's words at the login steps the session takes. */
+	const struct session_login_ops *login_ops;
 
 	/* Frees what the protocol allocated for s; NULL if nothing. */
 	void (*free)(struct session *s);

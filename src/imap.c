@@ -215,60 +215,23 @@ imap_bad(struct session *s, const char *tag, const char *text)
 	return session_bad_command(s);
 }
 
-/*
- * Applies the login-type policy to a LOGIN or AUTHENTICATE.  Returns true
- * when the login may go on; otherwise the client has its NO.
- */
-static bool
-imap_cleartext_ok(struct session *s, const char *tag, bool sent_password)
+static void
+imap_cleartext_refused(struct session *s, const char *tag)
 {
-	bool exempt = false;
-
-	switch (policy_login_type(s->pc, imap_tls_active(s),
-	    (struct sockaddr *)&s->peer.sa, &exempt)) {
-	case POLICY_ALLOW:
-		if (exempt)
-			log_info("%s: cleartext login without TLS allowed by "
-				 "login_type_exempt_ips",
-			    session_tag(s));
-		return true;
-	case POLICY_AUDIT:
-		log_notice("%s: audit: cleartext login without TLS would be "
-			   "refused by login_type",
-		    session_tag(s));
-		sesslog_audit(s, sesslog_audit_verdict(s->pc));
-		return true;
-	case POLICY_DENY:
-		break;
-	}
-	sesslog_error(s, "LoginTypeDenied");
-	if (sent_password) {
-		log_notice("%s: refused a cleartext login without TLS; the "
-			   "client sent its password in the clear",
-		    session_tag(s));
-		sesslog_msg(s, "ClearTextPasswordRefused");
-	}
 	imap_tagged(s, tag, "NO [PRIVACYREQUIRED] Plaintext authentication "
 			    "disallowed on non-secure (SSL/TLS) connections.");
-	return false;
 }
 
-static int
-imap_login(struct session *s, const char *tag, const char *user,
-    size_t userlen, const char *pass, size_t passlen)
+/* The login's answer goes to tag; the client is back to commands. */
+static void
+imap_login_begin(struct session *s, const char *tag)
 {
 	struct imap_session *is = I(s);
 
-	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
-		imap_bye(s, BYE_INTERNAL);
-		session_close_after_flush(s, "cannot keep the credentials");
-		return -1;
-	}
 	/* After a SASL continuation the tag is already is->tag. */
 	if (tag != is->tag)
 		snprintf(is->tag, sizeof(is->tag), "%s", tag);
 	is->cstate = IMAP_C_COMMAND;
-	return session_login(s);
 }
 
 static int
@@ -276,7 +239,7 @@ imap_cmd_login(struct session *s, const struct imap_command *cmd)
 {
 	const char *tag = cmd->tag;
 
-	if (!imap_cleartext_ok(s, tag, true))
+	if (!session_cleartext_ok(s, tag, true))
 		return session_bad_command(s);
 	if (cmd->nargs != 2 || cmd->args[0].type == IMAP_VAL_LIST ||
 	    cmd->args[1].type == IMAP_VAL_LIST)
@@ -290,32 +253,15 @@ imap_cmd_login(struct session *s, const struct imap_command *cmd)
 		return session_bad_command(s);
 	}
 	session_set_user(s, cmd->args[0].data, cmd->args[0].len);
-	return imap_login(s, tag, cmd->args[0].data, cmd->args[0].len,
+	return session_login(s, tag, cmd->args[0].data, cmd->args[0].len,
 	    cmd->args[1].data, cmd->args[1].len);
 }
 
-/* Decodes a PLAIN response and logs in with it. */
-static int
-imap_sasl_plain(struct session *s, const char *tag, const char *b64,
-    size_t len)
+static void
+imap_auth_failed(struct session *s, const char *tag)
 {
-	struct sasl_creds creds;
-	enum sasl_error err;
-	int rc;
-
 	I(s)->cstate = IMAP_C_COMMAND;
-	err = sasl_plain_decode(b64, len, &creds);
-	if (err != SASL_OK) {
-		log_info("%s: AUTHENTICATE PLAIN refused: %s", session_tag(s),
-		    sasl_strerror(err));
-		imap_tagged(s, tag,
-		    "NO [AUTHENTICATIONFAILED] Authentication failed.");
-		return session_bad_command(s);
-	}
-	rc = imap_login(s, tag, creds.user, strlen(creds.user), creds.pass,
-	    strlen(creds.pass));
-	sasl_creds_clear(&creds);
-	return rc;
+	imap_tagged(s, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
 }
 
 static int imap_sasl_line(struct session *s, const char *b64, size_t len);
@@ -357,12 +303,12 @@ imap_cmd_authenticate(struct session *s, const struct imap_command *cmd)
 		    "NO [CANNOT] Unsupported authentication mechanism.");
 		return imap_auth_refused(s, has_ir);
 	}
-	if (!imap_cleartext_ok(s, tag, plain && has_ir))
+	if (!session_cleartext_ok(s, tag, plain && has_ir))
 		return imap_auth_refused(s, has_ir);
 	snprintf(is->tag, sizeof(is->tag), "%s", tag);
 	if (plain) {
 		if (has_ir)
-			return imap_sasl_plain(s, tag, cmd->args[1].data,
+			return session_login_plain(s, tag, cmd->args[1].data,
 			    cmd->args[1].len);
 		is->cstate = IMAP_C_PLAIN;
 		imap_reply(s, "+ \r\n");
@@ -385,7 +331,7 @@ imap_sasl_line(struct session *s, const char *b64, size_t len)
 
 	switch (is->cstate) {
 	case IMAP_C_PLAIN:
-		return imap_sasl_plain(s, is->tag, b64, len);
+		return session_login_plain(s, is->tag, b64, len);
 	case IMAP_C_LOGIN_USER:
 		if (sasl_login_decode(b64, len, SASL_FIELD_USER, &creds) !=
 		    SASL_OK)
@@ -401,7 +347,7 @@ imap_sasl_line(struct session *s, const char *b64, size_t len)
 		if (sasl_login_decode(b64, len, SASL_FIELD_PASS, &creds) !=
 		    SASL_OK)
 			break;
-		rc = imap_login(s, is->tag, is->user, is->userlen, creds.pass,
+		rc = session_login(s, is->tag, is->user, is->userlen, creds.pass,
 		    strlen(creds.pass));
 		sasl_creds_clear(&creds);
 		OPENSSL_cleanse(is->user, sizeof(is->user));
@@ -451,28 +397,17 @@ imap_cmd_id(struct session *s, const struct imap_command *cmd)
 	imap_tagged(s, cmd->tag, "OK ID completed.");
 }
 
-static int
-imap_cmd_starttls(struct session *s, const char *tag)
+static void
+imap_starttls_refused(struct session *s, const char *tag, bool active)
 {
-	struct evbuffer *in = bufferevent_get_input(s->client);
+	imap_tagged(s, tag, active ? "BAD TLS is already active." :
+				     "BAD Unknown command.");
+}
 
-	if (imap_tls_active(s))
-		return imap_bad(s, tag, "BAD TLS is already active.");
-	if (!session_tls_available(s))
-		return imap_bad(s, tag, "BAD Unknown command.");
-	/* Bytes after the STARTTLS line were sent before the client could
-	 * have seen the answer: an injection (CVE-2011-0411). */
-	if (evbuffer_get_length(in) > 0) {
-		log_warnx("%s: STARTTLS injection attempt: %zu bytes after "
-			  "STARTTLS",
-		    session_tag(s), evbuffer_get_length(in));
-		sesslog_error(s, "StartTlsInjection");
-		sesslog_close_error(s, "StartTlsInjection");
-		session_close(s, "STARTTLS command injection");
-		return -1;
-	}
+static void
+imap_starttls_go_ahead(struct session *s, const char *tag)
+{
 	imap_tagged(s, tag, "OK Begin TLS negotiation now.");
-	return session_starttls(s);
 }
 
 static int
@@ -496,7 +431,7 @@ imap_command(struct session *s, const struct imap_command *cmd)
 		session_close_after_flush(s, "client logged out before login");
 		return -1;
 	case IMAP_CMD_STARTTLS:
-		return imap_cmd_starttls(s, cmd->tag);
+		return session_starttls(s, cmd->tag);
 	case IMAP_CMD_ID:
 		imap_cmd_id(s, cmd);
 		return 0;
@@ -1356,6 +1291,17 @@ imap_relay_guard_end(struct session *s)
 	    "non-synchronising literal after login");
 }
 
+static const struct session_login_ops imap_login_ops = {
+	.starttls_name = "STARTTLS",
+	.auth_name = "AUTHENTICATE",
+	.auth_failed = imap_auth_failed,
+	.cleartext_refused_log = NULL,
+	.cleartext_refused = imap_cleartext_refused,
+	.starttls_refused = imap_starttls_refused,
+	.starttls_go_ahead = imap_starttls_go_ahead,
+	.login_begin = imap_login_begin,
+};
+
 const struct proto imap_proto = {
 	.id = PROTO_IMAP,
 	.name = "IMAP4",
@@ -1369,6 +1315,7 @@ const struct proto imap_proto = {
 	.backend_tls_done = imap_backend_tls_done,
 	.backend_logout = imap_backend_logout,
 	.login_answer = imap_login_answer,
+	.login_ops = &imap_login_ops,
 	.free = imap_free,
 	.answer_ok = imap_answer_ok,
 	.relay_log_start = imap_relay_log_start,

@@ -141,60 +141,21 @@ pop3_capa(struct session *s)
 	pop3_reply(s, "IMPLEMENTATION postern\r\n.\r\n");
 }
 
-/*
- * Applies the login-type policy before credentials are used.  Returns true
- * when the login may go on.  sent_password says whether the client has
- * already sent its password in the clear, which the log must record.
- */
-static bool
-pop3_cleartext_ok(struct session *s, bool sent_password)
+static void
+pop3_cleartext_refused(struct session *s, const char *ref)
 {
-	bool exempt = false;
-
-	switch (policy_login_type(s->pc, pop3_tls_active(s),
-	    (struct sockaddr *)&s->peer.sa, &exempt)) {
-	case POLICY_ALLOW:
-		if (exempt)
-			log_info("%s: cleartext login without TLS allowed by "
-				 "login_type_exempt_ips",
-			    session_tag(s));
-		return true;
-	case POLICY_AUDIT:
-		log_notice("%s: audit: cleartext login without TLS would be "
-			   "refused by login_type",
-		    session_tag(s));
-		sesslog_audit(s, sesslog_audit_verdict(s->pc));
-		return true;
-	case POLICY_DENY:
-		break;
-	}
-	sesslog_error(s, "LoginTypeDenied");
-	if (sent_password) {
-		log_notice("%s: refused a cleartext login without TLS; the "
-			   "client sent its password in the clear",
-		    session_tag(s));
-		sesslog_msg(s, "ClearTextPasswordRefused");
-	} else
-		log_info("%s: refused USER without TLS", session_tag(s));
+	(void)ref;
 	pop3_reply(s, "-ERR [AUTH] Plaintext authentication disallowed on "
 		      "non-secure (SSL/TLS) connections.\r\n");
-	return false;
 }
 
-/* Hands the credentials to the session, which logs in to the backend. */
-static int
-pop3_login(struct session *s, const char *user, size_t userlen,
-    const char *pass, size_t passlen)
+/* The credentials are the session's now: the user name kept for PASS or
+ * for the second line of AUTH LOGIN is not needed any more. */
+static void
+pop3_login_begin(struct session *s, const char *ref)
 {
-	struct pop3_session *ps = P(s);
-
-	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
-		pop3_bye(s, BYE_INTERNAL);
-		session_close_after_flush(s, "cannot keep the credentials");
-		return -1;
-	}
-	pop3_forget_user(ps);
-	return session_login(s);
+	(void)ref;
+	pop3_forget_user(P(s));
 }
 
 /* A refused login attempt: counted like a bad command. */
@@ -211,7 +172,7 @@ pop3_cmd_user(struct session *s, const struct pop3_command *cmd)
 {
 	struct pop3_session *ps = P(s);
 
-	if (!pop3_cleartext_ok(s, false)) {
+	if (!session_cleartext_ok(s, NULL, false)) {
 		pop3_forget_user(ps);
 		return session_bad_command(s);
 	}
@@ -232,7 +193,7 @@ pop3_cmd_pass(struct session *s, const struct pop3_command *cmd)
 {
 	struct pop3_session *ps = P(s);
 
-	if (!pop3_cleartext_ok(s, true)) {
+	if (!session_cleartext_ok(s, NULL, true)) {
 		pop3_forget_user(ps);
 		return session_bad_command(s);
 	}
@@ -242,29 +203,16 @@ pop3_cmd_pass(struct session *s, const struct pop3_command *cmd)
 	    SASL_OK)
 		return pop3_auth_error(s, "-ERR [AUTH] Authentication "
 					  "failed.\r\n");
-	return pop3_login(s, ps->user, ps->userlen, cmd->arg, cmd->arglen);
+	return session_login(s, NULL, ps->user, ps->userlen, cmd->arg,
+	    cmd->arglen);
 }
 
-/* Decodes an AUTH PLAIN response and logs in with it. */
-static int
-pop3_sasl_plain(struct session *s, const char *b64, size_t len)
+static void
+pop3_auth_failed(struct session *s, const char *ref)
 {
-	struct sasl_creds creds;
-	enum sasl_error err;
-	int rc;
-
-	err = sasl_plain_decode(b64, len, &creds);
-	if (err != SASL_OK) {
-		log_info("%s: AUTH PLAIN refused: %s", session_tag(s),
-		    sasl_strerror(err));
-		sasl_creds_clear(&creds);
-		return pop3_auth_error(s, "-ERR [AUTH] Authentication "
-					  "failed.\r\n");
-	}
-	rc = pop3_login(s, creds.user, strlen(creds.user), creds.pass,
-	    strlen(creds.pass));
-	sasl_creds_clear(&creds);
-	return rc;
+	(void)ref;
+	pop3_forget_user(P(s));
+	pop3_reply(s, "-ERR [AUTH] Authentication failed.\r\n");
 }
 
 /*
@@ -309,7 +257,7 @@ pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
 		return pop3_auth_refused(s, ir != NULL);
 	}
 	/* An initial response to PLAIN holds the password. */
-	if (!pop3_cleartext_ok(s, ir != NULL && mech[0] != 'L' &&
+	if (!session_cleartext_ok(s, NULL, ir != NULL && mech[0] != 'L' &&
 		mech[0] != 'l')) {
 		pop3_forget_user(ps);
 		return pop3_auth_refused(s, ir != NULL);
@@ -317,7 +265,7 @@ pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
 	if (mech[0] == 'P' || mech[0] == 'p') {
 		/* RFC 5034 section 4: "=" is an empty initial response. */
 		if (ir != NULL && !(irlen == 1 && ir[0] == '='))
-			return pop3_sasl_plain(s, ir, irlen);
+			return session_login_plain(s, NULL, ir, irlen);
 		ps->cstate = POP3_C_PLAIN;
 		pop3_reply(s, "+ \r\n");
 		return 0;
@@ -347,7 +295,7 @@ pop3_sasl_line(struct session *s, const char *line, size_t len)
 	switch (ps->cstate) {
 	case POP3_C_PLAIN:
 		ps->cstate = POP3_C_IDLE;
-		return pop3_sasl_plain(s, line, len);
+		return session_login_plain(s, NULL, line, len);
 	case POP3_C_LOGIN_USER:
 		if (sasl_login_decode(line, len, SASL_FIELD_USER, &creds) !=
 		    SASL_OK) {
@@ -370,7 +318,7 @@ pop3_sasl_line(struct session *s, const char *line, size_t len)
 		    SASL_OK)
 			return pop3_auth_error(s, "-ERR [AUTH] Authentication "
 						  "failed.\r\n");
-		rc = pop3_login(s, ps->user, ps->userlen, creds.pass,
+		rc = session_login(s, NULL, ps->user, ps->userlen, creds.pass,
 		    strlen(creds.pass));
 		sasl_creds_clear(&creds);
 		return rc;
@@ -379,32 +327,19 @@ pop3_sasl_line(struct session *s, const char *line, size_t len)
 	}
 }
 
-static int
-pop3_cmd_stls(struct session *s)
+static void
+pop3_starttls_refused(struct session *s, const char *ref, bool active)
 {
-	struct evbuffer *in = bufferevent_get_input(s->client);
+	(void)ref;
+	pop3_reply(s, active ? "-ERR TLS is already active.\r\n" :
+			       "-ERR Unknown command.\r\n");
+}
 
-	if (pop3_tls_active(s)) {
-		pop3_reply(s, "-ERR TLS is already active.\r\n");
-		return session_bad_command(s);
-	}
-	if (!session_tls_available(s)) {
-		pop3_reply(s, "-ERR Unknown command.\r\n");
-		return session_bad_command(s);
-	}
-	/* Anything after the STLS line was sent before the client could
-	 * have seen our answer: a man in the middle injecting commands
-	 * that would run inside the TLS session (CVE-2011-0411). */
-	if (evbuffer_get_length(in) > 0) {
-		log_warnx("%s: STLS injection attempt: %zu bytes after STLS",
-		    session_tag(s), evbuffer_get_length(in));
-		sesslog_error(s, "StartTlsInjection");
-		sesslog_close_error(s, "StartTlsInjection");
-		session_close(s, "STLS command injection");
-		return -1;
-	}
+static void
+pop3_starttls_go_ahead(struct session *s, const char *ref)
+{
+	(void)ref;
 	pop3_reply(s, "+OK Begin TLS negotiation now.\r\n");
-	return session_starttls(s);
 }
 
 /*
@@ -569,7 +504,7 @@ pop3_client_input(struct session *s)
 			pop3_log_command(s, &cmd, buf);
 			if (cmd.verb == POP3_CMD_STLS) {
 				evbuffer_drain(in, cmd.linelen);
-				rc = pop3_cmd_stls(s);
+				rc = session_starttls(s, NULL);
 			} else if (cmd.empty) {
 				evbuffer_drain(in, cmd.linelen);
 				pop3_reply(s, "-ERR Unknown command.\r\n");
@@ -998,6 +933,17 @@ pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
 	return len;
 }
 
+static const struct session_login_ops pop3_login_ops = {
+	.starttls_name = "STLS",
+	.auth_name = "AUTH",
+	.auth_failed = pop3_auth_failed,
+	.cleartext_refused_log = "refused USER without TLS",
+	.cleartext_refused = pop3_cleartext_refused,
+	.starttls_refused = pop3_starttls_refused,
+	.starttls_go_ahead = pop3_starttls_go_ahead,
+	.login_begin = pop3_login_begin,
+};
+
 const struct proto pop3_proto = {
 	.id = PROTO_POP3,
 	.name = "POP3",
@@ -1011,6 +957,7 @@ const struct proto pop3_proto = {
 	.backend_tls_done = pop3_backend_tls_done,
 	.backend_logout = pop3_backend_logout,
 	.login_answer = pop3_login_answer,
+	.login_ops = &pop3_login_ops,
 	.answer_ok = pop3_answer_ok,
 	.relay_log_start = pop3_relay_log_start,
 	.relay_log_client = pop3_relay_log_client,

@@ -692,8 +692,31 @@ session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
 }
 
 int
-session_starttls(struct session *s)
+session_starttls(struct session *s, const char *ref)
 {
+	const struct session_login_ops *ops = s->proto->login_ops;
+	size_t after = evbuffer_get_length(bufferevent_get_input(s->client));
+	char why[64];
+
+	if (s->tls != SESSION_TLS_NONE || !session_tls_available(s)) {
+		ops->starttls_refused(s, ref, s->tls != SESSION_TLS_NONE);
+		return session_bad_command(s);
+	}
+	/* Bytes after the command were sent before the client could have
+	 * seen the go-ahead: commands injected by a man in the middle,
+	 * which would run inside the TLS session (CVE-2011-0411). */
+	if (after > 0) {
+		log_warnx("%s: %s injection attempt: %zu bytes after %s",
+		    session_tag(s), ops->starttls_name, after,
+		    ops->starttls_name);
+		sesslog_error(s, "StartTlsInjection");
+		sesslog_close_error(s, "StartTlsInjection");
+		snprintf(why, sizeof(why), "%s command injection",
+		    ops->starttls_name);
+		session_close(s, why);
+		return -1;
+	}
+	ops->starttls_go_ahead(s, ref);
 	session_set_state(s, SESSION_STARTTLS);
 	/* Nothing more is read in cleartext: the next bytes the client
 	 * sends must be its TLS ClientHello, read by OpenSSL. */
@@ -840,8 +863,47 @@ session_groups_cb(enum groups_status st, const struct group_list *gl,
 		s->proto->client_input(s);
 }
 
-int
-session_login(struct session *s)
+bool
+session_cleartext_ok(struct session *s, const char *ref, bool sent_password)
+{
+	const struct session_login_ops *ops = s->proto->login_ops;
+	bool exempt = false;
+
+	switch (policy_login_type(s->pc, s->tls != SESSION_TLS_NONE,
+	    (struct sockaddr *)&s->peer.sa, &exempt)) {
+	case POLICY_ALLOW:
+		if (exempt)
+			log_info("%s: cleartext login without TLS allowed by "
+				 "login_type_exempt_ips",
+			    session_tag(s));
+		return true;
+	case POLICY_AUDIT:
+		log_notice("%s: audit: cleartext login without TLS would be "
+			   "refused by login_type",
+		    session_tag(s));
+		sesslog_audit(s, sesslog_audit_verdict(s->pc));
+		return true;
+	case POLICY_DENY:
+		break;
+	}
+	sesslog_error(s, "LoginTypeDenied");
+	if (sent_password) {
+		log_notice("%s: refused a cleartext login without TLS; the "
+			   "client sent its password in the clear",
+		    session_tag(s));
+		sesslog_msg(s, "ClearTextPasswordRefused");
+	} else if (ops->cleartext_refused_log != NULL)
+		log_info("%s: %s", session_tag(s), ops->cleartext_refused_log);
+	ops->cleartext_refused(s, ref);
+	return false;
+}
+
+/*
+ * Asks the policy (and the groups it needs) about the login in s->login;
+ * the backend login follows when it allows it.
+ */
+static int
+session_login_check(struct session *s)
 {
 	struct policy_facts f;
 
@@ -872,6 +934,42 @@ session_login(struct session *s)
 		session_resume_preauth(s);
 	}
 	return 0;
+}
+
+int
+session_login(struct session *s, const char *ref, const char *user,
+    size_t userlen, const char *pass, size_t passlen)
+{
+	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
+		s->proto->bye(s, BYE_INTERNAL);
+		session_close_after_flush(s, "cannot keep the credentials");
+		return -1;
+	}
+	s->proto->login_ops->login_begin(s, ref);
+	return session_login_check(s);
+}
+
+int
+session_login_plain(struct session *s, const char *ref, const char *b64,
+    size_t len)
+{
+	const struct session_login_ops *ops = s->proto->login_ops;
+	struct sasl_creds creds;
+	enum sasl_error err;
+	int rc;
+
+	err = sasl_plain_decode(b64, len, &creds);
+	if (err != SASL_OK) {
+		log_info("%s: %s PLAIN refused: %s", session_tag(s),
+		    ops->auth_name, sasl_strerror(err));
+		sasl_creds_clear(&creds);
+		ops->auth_failed(s, ref);
+		return session_bad_command(s);
+	}
+	rc = session_login(s, ref, creds.user, strlen(creds.user), creds.pass,
+	    strlen(creds.pass));
+	sasl_creds_clear(&creds);
+	return rc;
 }
 
 /*
