@@ -15,6 +15,7 @@
 
 #include "conf.h"
 
+struct backend_line;
 struct session;
 struct session_login_ops;
 
@@ -78,8 +79,14 @@ struct proto {
 	/* Backend connected (TCP, or TLS for implicit TLS): reset its state. */
 	void (*backend_start)(struct session *s);
 
-	/* Drives the backend login with the bytes the backend sent. */
-	enum backend_result (*backend_input)(struct session *s);
+	/*
+	 * Drives the backend login with one complete line the backend sent
+	 * (see backend_input()); lines over backend_line_max bytes end the
+	 * login before they get here.
+	 */
+	enum backend_result (*backend_line)(struct session *s,
+	    const struct backend_line *line);
+	size_t backend_line_max;
 
 	/* Backend TLS (after STARTTLS) is up: continue the login. */
 	enum backend_result (*backend_tls_done)(struct session *s);

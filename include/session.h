@@ -114,6 +114,8 @@ struct session {
 	char *policy_err;	 /* the policy's reason, for the log rows */
 	enum backend_failure backend_failure; /* why the backend login failed */
 	char *backend_why; /* ... in words (backend_error()); NULL: none */
+	uint64_t backend_skip; /* literal bytes of the backend to pass over
+				  (backend_skip()) */
 };
 
 /*

@@ -82,8 +82,6 @@ struct imap_session {
 	bool backend_id;
 	bool id_done; /* the client address was offered, or could not be */
 	bool have_caps;
-	uint64_t skip; /* literal bytes of an untagged backend line */
-	size_t after;  /* bytes buffered after the backend line being read */
 	char *caps;    /* post-login capabilities for the client */
 	char *answer;  /* backend's refusal passed on, with its code */
 	char client_name[64];
@@ -684,7 +682,6 @@ imap_backend_start(struct session *s)
 	is->bstate = IMAP_B_GREETING;
 	is->have_caps = false;
 	is->id_done = false;
-	is->skip = 0;
 }
 
 /*
@@ -866,15 +863,15 @@ imap_backend_final(struct session *s, const struct imap_response *r)
 }
 
 static enum backend_result
-imap_backend_line(struct session *s, const char *line, size_t len)
+imap_backend_line(struct session *s, const struct backend_line *line)
 {
 	struct imap_session *is = I(s);
 	struct imap_response r;
 
-	if (imap_response_parse(line, len, &r) == -1)
+	if (imap_response_parse(line->p, line->len, &r) == -1)
 		return BACKEND_BROKEN;
 	if (r.has_literal)
-		is->skip = r.literal;
+		backend_skip(s, r.literal);
 	if (r.has_caps)
 		imap_backend_caps(is, &r);
 	switch (is->bstate) {
@@ -895,7 +892,7 @@ imap_backend_line(struct session *s, const char *line, size_t len)
 			return BACKEND_BROKEN;
 		/* RFC 2595 section 3.1: no byte may follow the go-ahead in
 		 * cleartext. */
-		if (is->after > 0)
+		if (line->after > 0)
 			return BACKEND_BROKEN;
 		return BACKEND_STARTTLS;
 	case IMAP_B_ID:
@@ -930,7 +927,7 @@ imap_backend_line(struct session *s, const char *line, size_t len)
 			backend_write(s, l->user, l->userlen);
 			backend_printf(s, " {%zu}\r\n", l->passlen);
 			is->bstate = IMAP_B_LOGIN;
-			is->skip = 0;
+			backend_skip(s, 0);
 			return BACKEND_MORE;
 		}
 		if (r.kind == IMAP_RESP_TAGGED)
@@ -948,44 +945,6 @@ imap_backend_line(struct session *s, const char *line, size_t len)
 		return BACKEND_MORE;
 	}
 	return BACKEND_BROKEN;
-}
-
-static enum backend_result
-imap_backend_input(struct session *s)
-{
-	struct imap_session *is = I(s);
-	struct evbuffer *in = bufferevent_get_input(s->backend);
-
-	for (;;) {
-		struct evbuffer_ptr eol;
-		size_t eollen, n;
-		char *line;
-		enum backend_result r;
-
-		if (is->skip > 0) {
-			size_t have = evbuffer_get_length(in);
-			size_t d = have < is->skip ? have : (size_t)is->skip;
-
-			evbuffer_drain(in, d);
-			is->skip -= d;
-			if (is->skip > 0)
-				return BACKEND_MORE;
-		}
-		eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_CRLF);
-		if (eol.pos == -1)
-			return evbuffer_get_length(in) > IMAP_BACKEND_LINE_MAX ?
-			    BACKEND_BROKEN :
-			    BACKEND_MORE;
-		n = (size_t)eol.pos;
-		if (n > IMAP_BACKEND_LINE_MAX)
-			return BACKEND_BROKEN;
-		line = (char *)evbuffer_pullup(in, (ev_ssize_t)(n + eollen));
-		is->after = evbuffer_get_length(in) - (n + eollen);
-		r = imap_backend_line(s, line, n);
-		evbuffer_drain(in, n + eollen);
-		if (r != BACKEND_MORE)
-			return r;
-	}
 }
 
 static enum backend_result
@@ -1311,7 +1270,8 @@ const struct proto imap_proto = {
 	.tls_reset = imap_tls_reset,
 	.bye = imap_bye,
 	.backend_start = imap_backend_start,
-	.backend_input = imap_backend_input,
+	.backend_line = imap_backend_line,
+	.backend_line_max = IMAP_BACKEND_LINE_MAX,
 	.backend_tls_done = imap_backend_tls_done,
 	.backend_logout = imap_backend_logout,
 	.login_answer = imap_login_answer,

@@ -538,34 +538,6 @@ pop3_client_input(struct session *s)
 
 /* --- the backend login -------------------------------------------------- */
 
-/*
- * Reads one line from the backend into buf (without its end).  Returns 1
- * for a line, 0 for "not yet", -1 for a line over the limit.
- */
-static int
-pop3_backend_line(struct session *s, char *buf, size_t cap, size_t *len)
-{
-	struct evbuffer *in = bufferevent_get_input(s->backend);
-	struct evbuffer_ptr eol;
-	size_t n, eollen;
-
-	eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_CRLF);
-	if (eol.pos == -1)
-		return evbuffer_get_length(in) > POP3_BACKEND_LINE_MAX ? -1 : 0;
-	n = (size_t)eol.pos;
-	if (n >= cap) {
-		evbuffer_drain(in, n + eollen);
-		buf[0] = '\0';
-		*len = 0;
-		return -1;
-	}
-	evbuffer_remove(in, buf, n);
-	evbuffer_drain(in, eollen);
-	buf[n] = '\0';
-	*len = n;
-	return 1;
-}
-
 static void
 pop3_backend_start(struct session *s)
 {
@@ -644,13 +616,14 @@ pop3_backend_final(struct session *s, const char *line, size_t len)
 
 	switch (pop3_status(line, len)) {
 	case POP3_STATUS_OK:
-		snprintf(ps->answer, sizeof(ps->answer), "%s", line);
+		snprintf(ps->answer, sizeof(ps->answer), "%.*s", (int)len, line);
 		return BACKEND_LOGGED_IN;
 	case POP3_STATUS_ERR:
 		/* Kept only when it is not about the credentials: then the
 		 * client sees the backend's own reason (mailbox in use). */
 		if (pop3_err_is_system(line, len))
-			snprintf(ps->answer, sizeof(ps->answer), "%s", line);
+			snprintf(ps->answer, sizeof(ps->answer), "%.*s",
+			    (int)len, line);
 		else
 			ps->answer[0] = '\0';
 		return BACKEND_AUTH_FAILED;
@@ -660,71 +633,64 @@ pop3_backend_final(struct session *s, const char *line, size_t len)
 }
 
 static enum backend_result
-pop3_backend_input(struct session *s)
+pop3_backend_line(struct session *s, const struct backend_line *l)
 {
 	struct pop3_session *ps = P(s);
-	char line[POP3_BACKEND_LINE_MAX + 1];
-	size_t len;
-	int rc;
+	const char *line = l->p;
+	size_t len = l->len;
+	enum pop3_status st = pop3_status(line, len);
 
-	while ((rc = pop3_backend_line(s, line, sizeof(line), &len)) == 1) {
-		enum pop3_status st = pop3_status(line, len);
-
-		switch (ps->bstate) {
-		case POP3_B_GREETING:
-			if (st != POP3_STATUS_OK)
-				return BACKEND_BROKEN;
-			ps->greeting_xclient = pop3_greeting_xclient(line, len);
-			backend_printf(s, "CAPA\r\n");
-			ps->bstate = POP3_B_CAPA_STATUS;
-			break;
-		case POP3_B_CAPA_STATUS:
-			if (st == POP3_STATUS_OK) {
-				ps->bstate = POP3_B_CAPA_LINES;
-				break;
-			}
-			if (st != POP3_STATUS_ERR)
-				return BACKEND_BROKEN;
-			/* A backend without CAPA: USER/PASS it is. */
-			return pop3_backend_login(s);
-		case POP3_B_CAPA_LINES:
-			if (len == 1 && line[0] == '.')
-				return pop3_backend_login(s);
-			pop3_capa_line(&ps->capa, line, len);
-			break;
-		case POP3_B_STLS:
-			if (st != POP3_STATUS_OK)
-				return BACKEND_BROKEN;
-			/* Bytes after the go-ahead would be read as if they
-			 * came over TLS: refuse them (RFC 2595 section 4). */
-			if (evbuffer_get_length(
-				bufferevent_get_input(s->backend)) > 0)
-				return BACKEND_BROKEN;
-			return BACKEND_STARTTLS;
-		case POP3_B_XCLIENT:
-			if (st == POP3_STATUS_ERR)
-				log_notice("%s: the backend refused XCLIENT: "
-					   "the client address is not "
-					   "forwarded",
-				    session_tag(s));
-			else if (st != POP3_STATUS_OK)
-				return BACKEND_BROKEN;
-			return pop3_backend_login(s);
-		case POP3_B_USER:
-			if (st == POP3_STATUS_ERR)
-				return pop3_backend_final(s, line, len);
-			if (st != POP3_STATUS_OK)
-				return BACKEND_BROKEN;
-			backend_printf(s, "PASS %s\r\n", s->login->pass);
-			ps->bstate = POP3_B_PASS;
-			break;
-		case POP3_B_PASS:
-		case POP3_B_AUTH:
-			return pop3_backend_final(s, line, len);
+	switch (ps->bstate) {
+	case POP3_B_GREETING:
+		if (st != POP3_STATUS_OK)
+			return BACKEND_BROKEN;
+		ps->greeting_xclient = pop3_greeting_xclient(line, len);
+		backend_printf(s, "CAPA\r\n");
+		ps->bstate = POP3_B_CAPA_STATUS;
+		return BACKEND_MORE;
+	case POP3_B_CAPA_STATUS:
+		if (st == POP3_STATUS_OK) {
+			ps->bstate = POP3_B_CAPA_LINES;
+			return BACKEND_MORE;
 		}
+		if (st != POP3_STATUS_ERR)
+			return BACKEND_BROKEN;
+		/* A backend without CAPA: USER/PASS it is. */
+		return pop3_backend_login(s);
+	case POP3_B_CAPA_LINES:
+		if (len == 1 && line[0] == '.')
+			return pop3_backend_login(s);
+		pop3_capa_line(&ps->capa, line, len);
+		return BACKEND_MORE;
+	case POP3_B_STLS:
+		if (st != POP3_STATUS_OK)
+			return BACKEND_BROKEN;
+		/* Bytes after the go-ahead would be read as if they came
+		 * over TLS: refuse them (RFC 2595 section 4). */
+		if (l->after > 0)
+			return BACKEND_BROKEN;
+		return BACKEND_STARTTLS;
+	case POP3_B_XCLIENT:
+		if (st == POP3_STATUS_ERR)
+			log_notice("%s: the backend refused XCLIENT: the "
+				   "client address is not forwarded",
+			    session_tag(s));
+		else if (st != POP3_STATUS_OK)
+			return BACKEND_BROKEN;
+		return pop3_backend_login(s);
+	case POP3_B_USER:
+		if (st == POP3_STATUS_ERR)
+			return pop3_backend_final(s, line, len);
+		if (st != POP3_STATUS_OK)
+			return BACKEND_BROKEN;
+		backend_printf(s, "PASS %s\r\n", s->login->pass);
+		ps->bstate = POP3_B_PASS;
+		return BACKEND_MORE;
+	case POP3_B_PASS:
+	case POP3_B_AUTH:
+		return pop3_backend_final(s, line, len);
 	}
-	OPENSSL_cleanse(line, sizeof(line));
-	return rc == -1 ? BACKEND_BROKEN : BACKEND_MORE;
+	return BACKEND_BROKEN;
 }
 
 static enum backend_result
@@ -953,7 +919,8 @@ const struct proto pop3_proto = {
 	.tls_reset = pop3_tls_reset,
 	.bye = pop3_bye,
 	.backend_start = pop3_backend_start,
-	.backend_input = pop3_backend_input,
+	.backend_line = pop3_backend_line,
+	.backend_line_max = POP3_BACKEND_LINE_MAX,
 	.backend_tls_done = pop3_backend_tls_done,
 	.backend_logout = pop3_backend_logout,
 	.login_answer = pop3_login_answer,
