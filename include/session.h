@@ -3,8 +3,11 @@
  *
  * The session owns the client socket, the backend socket once there is one,
  * the timer, the configuration snapshot it started with and its places in
- * the connection counters.  Everything that ends a session goes through
- * session_close(); a callback returns right after calling it.
+ * the connection counters.  It takes the login steps that are the same
+ * for every protocol (the login type, the credential hand-off, STARTTLS),
+ * with the protocol's words (struct session_login_ops).  Everything that
+ * ends a session goes through session_close(); a callback returns right
+ * after calling it.
  */
 #ifndef POSTERN_SESSION_H
 #define POSTERN_SESSION_H
@@ -25,7 +28,6 @@
 #include "sasl.h"
 
 struct bufferevent;
-struct groups_req;
 struct groups_req;
 struct proxy_wait;
 struct relay;
