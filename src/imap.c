@@ -60,8 +60,6 @@ enum imap_backend_state {
 /* What only exists before login; freed when the relay starts. */
 struct imap_preauth {
 	struct imap_parser parser;
-	char *pending_pass; /* LOGIN literal dialogue: the second literal */
-	size_t pending_passlen;
 	char store[];
 };
 
@@ -118,8 +116,6 @@ imap_preauth_alloc(struct session *s)
 
 	if ((is->pre = malloc(sizeof(*is->pre) + cap)) == NULL)
 		return -1;
-	is->pre->pending_pass = NULL;
-	is->pre->pending_passlen = 0;
 	return imap_parser_init(&is->pre->parser, s->pc->max_command_size,
 	    IMAP_PREAUTH_LITERAL_MAX, is->pre->store, cap);
 }

@@ -141,10 +141,12 @@ pop3_capa(struct session *s)
 	pop3_reply(s, "IMPLEMENTATION postern\r\n.\r\n");
 }
 
+/* The refused login's user name is forgotten with it. */
 static void
 pop3_cleartext_refused(struct session *s, const char *ref)
 {
 	(void)ref;
+	pop3_forget_user(P(s));
 	pop3_reply(s, "-ERR [AUTH] Plaintext authentication disallowed on "
 		      "non-secure (SSL/TLS) connections.\r\n");
 }
@@ -172,10 +174,8 @@ pop3_cmd_user(struct session *s, const struct pop3_command *cmd)
 {
 	struct pop3_session *ps = P(s);
 
-	if (!session_cleartext_ok(s, NULL, false)) {
-		pop3_forget_user(ps);
+	if (!session_cleartext_ok(s, NULL, false))
 		return session_bad_command(s);
-	}
 	if (sasl_check_plain_value(SASL_FIELD_USER, cmd->arg, cmd->arglen) !=
 	    SASL_OK)
 		return pop3_auth_error(s, "-ERR Invalid user name.\r\n");
@@ -193,10 +193,8 @@ pop3_cmd_pass(struct session *s, const struct pop3_command *cmd)
 {
 	struct pop3_session *ps = P(s);
 
-	if (!session_cleartext_ok(s, NULL, true)) {
-		pop3_forget_user(ps);
+	if (!session_cleartext_ok(s, NULL, true))
 		return session_bad_command(s);
-	}
 	if (ps->cstate != POP3_C_USER)
 		return pop3_auth_error(s, "-ERR No user name given.\r\n");
 	if (sasl_check_plain_value(SASL_FIELD_PASS, cmd->arg, cmd->arglen) !=
@@ -258,10 +256,8 @@ pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
 	}
 	/* An initial response to PLAIN holds the password. */
 	if (!session_cleartext_ok(s, NULL, ir != NULL && mech[0] != 'L' &&
-		mech[0] != 'l')) {
-		pop3_forget_user(ps);
+		mech[0] != 'l'))
 		return pop3_auth_refused(s, ir != NULL);
-	}
 	if (mech[0] == 'P' || mech[0] == 'p') {
 		/* RFC 5034 section 4: "=" is an empty initial response. */
 		if (ir != NULL && !(irlen == 1 && ir[0] == '='))
