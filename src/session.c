@@ -657,12 +657,42 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/*
+ * Puts the client socket s->fd under TLS, postern being the server, read
+ * through the session's callbacks (not yet enabled).  Returns -1 after
+ * closing the session; no_ssl is the daemon log's reason when no TLS
+ * session can be made.
+ */
+static int
+session_tls_accept(struct session *s, const char *no_ssl)
+{
+	SSL *ssl = tls_server_new(s->conf, s->proto->id);
+
+	if (ssl == NULL) {
+		session_close(s, no_ssl);
+		return -1;
+	}
+	/* libevent owns ssl from here on, even if this fails. */
+	s->client = bufferevent_openssl_socket_new(s->worker->base, s->fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (s->client == NULL) {
+		session_close(s, "cannot start TLS");
+		return -1;
+	}
+	/* A peer that closes without close_notify ends the stream: IMAP
+	 * and POP3 frame their own data, so this is no truncation. */
+	bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
+	s->fd = -1;
+	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
+	    s);
+	return 0;
+}
+
 /* The "go ahead" answer has left: switch the socket to TLS. */
 static void
 session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
-	SSL *ssl;
 
 	(void)bev;
 	/* Detached first, so that freeing the cleartext bufferevent (which
@@ -671,23 +701,8 @@ session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
 	bufferevent_setfd(s->client, -1);
 	bufferevent_free(s->client);
 	s->client = NULL;
-	if ((ssl = tls_server_new(s->conf, s->proto->id)) == NULL) {
-		session_close(s, "cannot create a TLS session");
+	if (session_tls_accept(s, "cannot create a TLS session") == -1)
 		return;
-	}
-	/* libevent owns ssl from here on, even if this fails. */
-	s->client = bufferevent_openssl_socket_new(s->worker->base, s->fd, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (s->client == NULL) {
-		session_close(s, "cannot start TLS");
-		return;
-	}
-	/* A peer that closes without close_notify ends the stream: IMAP
-	 * and POP3 frame their own data, so this is no truncation. */
-	bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
-	s->fd = -1;
-	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
-	    s);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 }
 
@@ -1135,23 +1150,9 @@ session_start(struct session *s)
 		return;
 	}
 	if (s->implicit_tls) {
-		SSL *ssl = tls_server_new(s->conf, s->proto->id);
-
-		if (ssl == NULL) {
-			session_close(s, "no TLS context");
+		if (session_tls_accept(s, "no TLS context") == -1)
 			return;
-		}
-		s->client = bufferevent_openssl_socket_new(w->base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-		if (s->client == NULL) {
-			session_close(s, "cannot start TLS");
-			return;
-		}
-		bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
-		s->fd = -1;
 		session_set_state(s, SESSION_TLS_ACCEPT);
-		bufferevent_setcb(s->client, session_read_cb, NULL,
-		    session_event_cb, s);
 		bufferevent_enable(s->client, EV_READ | EV_WRITE);
 		session_set_timeout(s, s->pc->pre_auth_timeout_ms);
 		return;
