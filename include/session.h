@@ -267,6 +267,26 @@ int session_login(struct session *s, const char *ref, const char *user,
 int session_login_plain(struct session *s, const char *ref, const char *b64,
     size_t len);
 
+/*
+ * The first response of a SASL LOGIN exchange, the user name (base64):
+ * decoded into user[0..cap) with its length in *userlen, for the protocol
+ * to keep until the password comes, named to the logs, and answered with
+ * the password prompt.  A response that cannot be decoded (or does not
+ * fit) is refused as session_login_plain() refuses one.  Returns 1 when
+ * the name was kept, 0 when it was refused, -1 after closing the session.
+ */
+int session_login_user(struct session *s, const char *ref, const char *b64,
+    size_t len, char *user, size_t cap, size_t *userlen);
+
+/*
+ * The second response of a SASL LOGIN exchange, the password (base64):
+ * hands it on with user as session_login() does, wiping the decoded copy,
+ * or refuses it as session_login_plain() does.  Returns -1 after closing
+ * the session.
+ */
+int session_login_pass(struct session *s, const char *ref, const char *b64,
+    size_t len, const char *user, size_t userlen);
+
 /* Called by the backend module when the backend login ended. */
 void session_backend_done(struct session *s, enum backend_result r);
 

@@ -216,7 +216,10 @@ imap_cleartext_refused(struct session *s, const char *tag)
 			    "disallowed on non-secure (SSL/TLS) connections.");
 }
 
-/* The login's answer goes to tag; the client is back to commands. */
+/*
+ * The login's answer goes to tag; the client is back to commands, and the
+ * user name of an AUTHENTICATE LOGIN is the session's now.
+ */
 static void
 imap_login_begin(struct session *s, const char *tag)
 {
@@ -226,6 +229,7 @@ imap_login_begin(struct session *s, const char *tag)
 	if (tag != is->tag)
 		snprintf(is->tag, sizeof(is->tag), "%s", tag);
 	is->cstate = IMAP_C_COMMAND;
+	OPENSSL_cleanse(is->user, sizeof(is->user));
 }
 
 static int
@@ -320,42 +324,26 @@ static int
 imap_sasl_line(struct session *s, const char *b64, size_t len)
 {
 	struct imap_session *is = I(s);
-	struct sasl_creds creds;
 	int rc;
 
 	switch (is->cstate) {
 	case IMAP_C_PLAIN:
 		return session_login_plain(s, is->tag, b64, len);
 	case IMAP_C_LOGIN_USER:
-		if (sasl_login_decode(b64, len, SASL_FIELD_USER, &creds) !=
-		    SASL_OK)
-			break;
-		is->userlen = strlen(creds.user);
-		memcpy(is->user, creds.user, is->userlen + 1);
-		sasl_creds_clear(&creds);
-		session_set_user(s, is->user, is->userlen);
-		is->cstate = IMAP_C_LOGIN_PASS;
-		session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
-		return 0;
+		rc = session_login_user(s, is->tag, b64, len, is->user,
+		    sizeof(is->user), &is->userlen);
+		/* After a refused user name the password line may be on its
+		 * way. */
+		is->cstate = rc == 1 ? IMAP_C_LOGIN_PASS : IMAP_C_REFUSED;
+		return rc == 1 ? 0 : rc;
 	case IMAP_C_LOGIN_PASS:
-		if (sasl_login_decode(b64, len, SASL_FIELD_PASS, &creds) !=
-		    SASL_OK)
-			break;
-		rc = session_login(s, is->tag, is->user, is->userlen, creds.pass,
-		    strlen(creds.pass));
-		sasl_creds_clear(&creds);
-		OPENSSL_cleanse(is->user, sizeof(is->user));
-		return rc;
+		return session_login_pass(s, is->tag, b64, len, is->user,
+		    is->userlen);
 	case IMAP_C_COMMAND:
 	case IMAP_C_REFUSED:
-		return 0;
+		break;
 	}
-	/* A refused user name: the password line may be on its way. */
-	is->cstate = is->cstate == IMAP_C_LOGIN_USER ? IMAP_C_REFUSED :
-						       IMAP_C_COMMAND;
-	imap_tagged(s, is->tag,
-	    "NO [AUTHENTICATIONFAILED] Authentication failed.");
-	return session_bad_command(s);
+	return 0;
 }
 
 /* Keeps the client's name and version from ID for the logs. */

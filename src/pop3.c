@@ -280,7 +280,6 @@ static int
 pop3_sasl_line(struct session *s, const char *line, size_t len)
 {
 	struct pop3_session *ps = P(s);
-	struct sasl_creds creds;
 	int rc;
 
 	if (sasl_is_cancel(line, len)) {
@@ -293,31 +292,15 @@ pop3_sasl_line(struct session *s, const char *line, size_t len)
 		ps->cstate = POP3_C_IDLE;
 		return session_login_plain(s, NULL, line, len);
 	case POP3_C_LOGIN_USER:
-		if (sasl_login_decode(line, len, SASL_FIELD_USER, &creds) !=
-		    SASL_OK) {
-			rc = pop3_auth_error(s, "-ERR [AUTH] Authentication "
-						"failed.\r\n");
-			/* The password line may be on its way. */
-			if (rc == 0)
-				ps->cstate = POP3_C_REFUSED;
-			return rc;
-		}
-		ps->userlen = strlen(creds.user);
-		memcpy(ps->user, creds.user, ps->userlen + 1);
-		sasl_creds_clear(&creds);
-		session_set_user(s, ps->user, ps->userlen);
-		ps->cstate = POP3_C_LOGIN_PASS;
-		session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
-		return 0;
+		rc = session_login_user(s, NULL, line, len, ps->user,
+		    sizeof(ps->user), &ps->userlen);
+		/* After a refused user name the password line may be on its
+		 * way. */
+		ps->cstate = rc == 1 ? POP3_C_LOGIN_PASS : POP3_C_REFUSED;
+		return rc == 1 ? 0 : rc;
 	case POP3_C_LOGIN_PASS:
-		if (sasl_login_decode(line, len, SASL_FIELD_PASS, &creds) !=
-		    SASL_OK)
-			return pop3_auth_error(s, "-ERR [AUTH] Authentication "
-						  "failed.\r\n");
-		rc = session_login(s, NULL, ps->user, ps->userlen, creds.pass,
-		    strlen(creds.pass));
-		sasl_creds_clear(&creds);
-		return rc;
+		return session_login_pass(s, NULL, line, len, ps->user,
+		    ps->userlen);
 	default:
 		return 0;
 	}

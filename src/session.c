@@ -964,11 +964,20 @@ session_login(struct session *s, const char *ref, const char *user,
 	return session_login_check(s);
 }
 
+/* A SASL response whose credentials cannot be read: a bad command. */
+static int
+session_auth_refused(struct session *s, const char *ref,
+    struct sasl_creds *creds)
+{
+	sasl_creds_clear(creds);
+	s->proto->login_ops->auth_failed(s, ref);
+	return session_bad_command(s);
+}
+
 int
 session_login_plain(struct session *s, const char *ref, const char *b64,
     size_t len)
 {
-	const struct session_login_ops *ops = s->proto->login_ops;
 	struct sasl_creds creds;
 	enum sasl_error err;
 	int rc;
@@ -976,12 +985,43 @@ session_login_plain(struct session *s, const char *ref, const char *b64,
 	err = sasl_plain_decode(b64, len, &creds);
 	if (err != SASL_OK) {
 		log_info("%s: %s PLAIN refused: %s", session_tag(s),
-		    ops->auth_name, sasl_strerror(err));
-		sasl_creds_clear(&creds);
-		ops->auth_failed(s, ref);
-		return session_bad_command(s);
+		    s->proto->login_ops->auth_name, sasl_strerror(err));
+		return session_auth_refused(s, ref, &creds);
 	}
 	rc = session_login(s, ref, creds.user, strlen(creds.user), creds.pass,
+	    strlen(creds.pass));
+	sasl_creds_clear(&creds);
+	return rc;
+}
+
+int
+session_login_user(struct session *s, const char *ref, const char *b64,
+    size_t len, char *user, size_t cap, size_t *userlen)
+{
+	struct sasl_creds creds;
+	size_t n;
+
+	if (sasl_login_decode(b64, len, SASL_FIELD_USER, &creds) != SASL_OK ||
+	    (n = strlen(creds.user)) >= cap)
+		return session_auth_refused(s, ref, &creds) == -1 ? -1 : 0;
+	memcpy(user, creds.user, n + 1);
+	*userlen = n;
+	sasl_creds_clear(&creds);
+	session_set_user(s, user, n);
+	session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
+	return 1;
+}
+
+int
+session_login_pass(struct session *s, const char *ref, const char *b64,
+    size_t len, const char *user, size_t userlen)
+{
+	struct sasl_creds creds;
+	int rc;
+
+	if (sasl_login_decode(b64, len, SASL_FIELD_PASS, &creds) != SASL_OK)
+		return session_auth_refused(s, ref, &creds);
+	rc = session_login(s, ref, user, userlen, creds.pass,
 	    strlen(creds.pass));
 	sasl_creds_clear(&creds);
 	return rc;
