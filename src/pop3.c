@@ -595,7 +595,8 @@ pop3_backend_final(struct session *s, const char *line, size_t len)
 
 	switch (pop3_status(line, len)) {
 	case POP3_STATUS_OK:
-		snprintf(ps->answer, sizeof(ps->answer), "%.*s", (int)len, line);
+		snprintf(ps->answer, sizeof(ps->answer), "%.*s", (int)len,
+		    line);
 		return BACKEND_LOGGED_IN;
 	case POP3_STATUS_ERR:
 		/* Kept only when it is not about the credentials: then the

@@ -8,8 +8,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,9 +18,9 @@
 
 #include "backend.h"
 #include "imap.h"
-#include "netaddr.h"
 #include "pop3.h"
 #include "session.h"
+#include "session_fixture.h"
 
 static struct event_base *base;
 static struct proto_conf pc;
@@ -47,92 +45,22 @@ teardown(void)
 
 TestSuite(backend_login, .init = setup, .fini = teardown);
 
-static void
-set_addr(struct netaddr *na, uint16_t port)
-{
-	struct sockaddr_in sin;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	netaddr_set(na, (struct sockaddr *)&sin, sizeof(sin));
-}
-
-/*
- * A bufferevent on no socket that is never enabled: what postern writes
- * to it stays in its output buffer for the test to read (libevent keeps
- * the front of an output buffer frozen for its own writer).
- */
-static struct bufferevent *
-sink(void)
-{
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
-
-	cr_assert_not_null(bev);
-	bufferevent_disable(bev, EV_READ | EV_WRITE);
-	evbuffer_unfreeze(bufferevent_get_output(bev), 1);
-	return bev;
-}
-
 /* A session of protocol p whose client gave user and pass (with tag). */
 static struct session *
 login_session(const struct proto *p, const char *tag, const char *user,
     const char *pass)
 {
-	struct session *s = calloc(1, p->session_size);
+	struct session *s = fixture_session(p, base, &pc);
 
-	cr_assert_not_null(s);
-	s->proto = p;
-	s->pc = &pc;
 	s->id = 0x1234;
-	s->fd = -1;
 	s->state = SESSION_BACKEND;
-	set_addr(&s->peer, 40000);
-	set_addr(&s->local, 143);
-	s->client = sink();
-	s->backend = sink();
+	s->backend = fixture_sink(base);
 	cr_assert_eq(session_login_set(s, user, strlen(user), pass,
 			 strlen(pass)),
 	    0);
 	p->login_ops->login_begin(s, tag);
 	p->backend_start(s);
 	return s;
-}
-
-static void
-session_free(struct session *s)
-{
-	if (s->proto->free != NULL)
-		s->proto->free(s);
-	session_login_clear(s);
-	bufferevent_free(s->client);
-	bufferevent_free(s->backend);
-	free(s->backend_why);
-	free(s);
-}
-
-/* Takes what postern queued on bev, as a string. */
-static char *
-taken(struct bufferevent *bev)
-{
-	struct evbuffer *out = bufferevent_get_output(bev);
-	size_t n = evbuffer_get_length(out);
-	char *p = malloc(n + 1);
-
-	cr_assert_not_null(p);
-	evbuffer_remove(out, p, n);
-	p[n] = '\0';
-	return p;
-}
-
-static void
-expect_sent(struct bufferevent *bev, const char *want)
-{
-	char *got = taken(bev);
-
-	cr_expect_str_eq(got, want);
-	free(got);
 }
 
 /* The backend sends bytes in one piece. */
@@ -177,7 +105,8 @@ play(const struct proto *p, const struct step *steps, size_t n, size_t chunk)
 
 			if (off + k < len) {
 				cr_assert_eq(feed(s, b + off, k), BACKEND_MORE,
-				    "step %zu, chunk %zu at %zu", i, chunk, off);
+				    "step %zu, chunk %zu at %zu", i, chunk,
+				    off);
 				cr_assert_eq(evbuffer_get_length(
 						 bufferevent_get_output(
 						     s->backend)),
@@ -188,7 +117,7 @@ play(const struct proto *p, const struct step *steps, size_t n, size_t chunk)
 		}
 		cr_assert_eq(r, steps[i].r, "step %zu, chunk %zu: %d", i,
 		    chunk, r);
-		expect_sent(s->backend, steps[i].to_backend);
+		fixture_expect_sent(s->backend, steps[i].to_backend);
 	}
 	return s;
 }
@@ -203,7 +132,7 @@ play_all_ways(const struct proto *p, const struct step *steps, size_t n)
 		struct session *s = play(p, steps, n, chunks[c]);
 
 		cr_expect_eq(s->backend_failure, BACKEND_FAILURE_NONE);
-		session_free(s);
+		fixture_session_free(s);
 		evbuffer_drain(in, evbuffer_get_length(in));
 	}
 }
@@ -236,8 +165,8 @@ Test(backend_login, pop3_sasl_plain_when_offered)
 	s = play(&pop3_proto, steps, NSTEPS(steps), 0);
 	/* The backend's own +OK reaches the client. */
 	s->proto->login_answer(s, LOGIN_OK);
-	expect_sent(s->client, "+OK Logged in.\r\n");
-	session_free(s);
+	fixture_expect_sent(s->client, "+OK Logged in.\r\n");
+	fixture_session_free(s);
 }
 
 Test(backend_login, pop3_user_pass_without_sasl)
@@ -254,8 +183,9 @@ Test(backend_login, pop3_user_pass_without_sasl)
 	play_all_ways(&pop3_proto, steps, NSTEPS(steps));
 	s = play(&pop3_proto, steps, NSTEPS(steps), 0);
 	s->proto->login_answer(s, LOGIN_FAILED);
-	expect_sent(s->client, "-ERR [AUTH] Authentication failed.\r\n");
-	session_free(s);
+	fixture_expect_sent(s->client,
+	    "-ERR [AUTH] Authentication failed.\r\n");
+	fixture_session_free(s);
 }
 
 Test(backend_login, pop3_without_capa_uses_user_pass)
@@ -281,9 +211,9 @@ Test(backend_login, pop3_system_error_reaches_the_client)
 	struct session *s = play(&pop3_proto, steps, NSTEPS(steps), 0);
 
 	s->proto->login_answer(s, LOGIN_FAILED);
-	expect_sent(s->client,
+	fixture_expect_sent(s->client,
 	    "-ERR [IN-USE] Mailbox locked by another session\r\n");
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, pop3_all_answers_in_one_read)
@@ -295,8 +225,9 @@ Test(backend_login, pop3_all_answers_in_one_read)
 	 * the one read without waiting for more. */
 	cr_assert_eq(feeds(s, "+OK ready\r\n+OK\r\nSASL PLAIN\r\n.\r\n"),
 	    BACKEND_MORE);
-	expect_sent(s->backend, "CAPA\r\nAUTH PLAIN " PLAIN_ALICE "\r\n");
-	session_free(s);
+	fixture_expect_sent(s->backend,
+	    "CAPA\r\nAUTH PLAIN " PLAIN_ALICE "\r\n");
+	fixture_session_free(s);
 }
 
 Test(backend_login, pop3_bare_lf_and_inner_cr)
@@ -305,10 +236,10 @@ Test(backend_login, pop3_bare_lf_and_inner_cr)
 	    "secret");
 
 	cr_assert_eq(feeds(s, "+OK a\rb\n"), BACKEND_MORE);
-	expect_sent(s->backend, "CAPA\r\n");
+	fixture_expect_sent(s->backend, "CAPA\r\n");
 	cr_assert_eq(feeds(s, "+OK\n.\n"), BACKEND_MORE);
-	expect_sent(s->backend, "USER alice\r\n");
-	session_free(s);
+	fixture_expect_sent(s->backend, "USER alice\r\n");
+	fixture_session_free(s);
 }
 
 Test(backend_login, pop3_refused_greeting_is_a_protocol_failure)
@@ -317,9 +248,9 @@ Test(backend_login, pop3_refused_greeting_is_a_protocol_failure)
 	    "secret");
 
 	cr_assert_eq(feeds(s, "-ERR go away\r\n"), BACKEND_BROKEN);
-	expect_sent(s->backend, "");
+	fixture_expect_sent(s->backend, "");
 	expect_protocol_failure(s);
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, pop3_starttls)
@@ -336,10 +267,10 @@ Test(backend_login, pop3_starttls)
 	s = play(&pop3_proto, steps, NSTEPS(steps), 0);
 	/* RFC 2595 section 4: what was learnt before TLS is asked again. */
 	cr_assert_eq(s->proto->backend_tls_done(s), BACKEND_MORE);
-	expect_sent(s->backend, "CAPA\r\n");
+	fixture_expect_sent(s->backend, "CAPA\r\n");
 	cr_assert_eq(feeds(s, "+OK\r\nSASL PLAIN\r\n.\r\n"), BACKEND_MORE);
-	expect_sent(s->backend, "AUTH PLAIN " PLAIN_ALICE "\r\n");
-	session_free(s);
+	fixture_expect_sent(s->backend, "AUTH PLAIN " PLAIN_ALICE "\r\n");
+	fixture_session_free(s);
 }
 
 Test(backend_login, pop3_bytes_after_the_stls_answer_are_refused)
@@ -350,10 +281,10 @@ Test(backend_login, pop3_bytes_after_the_stls_answer_are_refused)
 	pc.backend_tls = BACKEND_TLS_STARTTLS;
 	cr_assert_eq(feeds(s, "+OK ready\r\n+OK\r\nSTLS\r\n.\r\n"),
 	    BACKEND_MORE);
-	expect_sent(s->backend, "CAPA\r\nSTLS\r\n");
+	fixture_expect_sent(s->backend, "CAPA\r\nSTLS\r\n");
 	cr_assert_eq(feeds(s, "+OK go\r\n+OK injected\r\n"), BACKEND_BROKEN);
 	expect_protocol_failure(s);
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, pop3_starttls_not_offered)
@@ -365,9 +296,9 @@ Test(backend_login, pop3_starttls_not_offered)
 	cr_assert_eq(feeds(s, "+OK ready\r\n"), BACKEND_MORE);
 	cr_assert_eq(feeds(s, "+OK\r\nUSER\r\n.\r\n"), BACKEND_BROKEN);
 	/* Never the credentials over cleartext. */
-	expect_sent(s->backend, "CAPA\r\n");
+	fixture_expect_sent(s->backend, "CAPA\r\n");
 	expect_protocol_failure(s);
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, pop3_xclient_from_the_greeting)
@@ -426,9 +357,9 @@ Test(backend_login, pop3_line_limit)
 
 	/* A line of exactly the limit is read. */
 	cr_assert_eq(feeds(s, line), BACKEND_MORE);
-	expect_sent(s->backend, "CAPA\r\n");
+	fixture_expect_sent(s->backend, "CAPA\r\n");
 	free(line);
-	session_free(s);
+	fixture_session_free(s);
 
 	/* One byte more is not, with its end or without. */
 	s = login_session(&pop3_proto, NULL, "alice", "secret");
@@ -436,17 +367,17 @@ Test(backend_login, pop3_line_limit)
 	cr_assert_eq(feeds(s, line), BACKEND_BROKEN);
 	expect_protocol_failure(s);
 	free(line);
-	session_free(s);
+	fixture_session_free(s);
 	evbuffer_drain(in, evbuffer_get_length(in));
 
 	s = login_session(&pop3_proto, NULL, "alice", "secret");
 	line = long_line(max, "+OK ", "");
 	cr_assert_eq(feeds(s, line), BACKEND_MORE);
 	cr_assert_eq(feeds(s, "x"), BACKEND_BROKEN);
-	expect_sent(s->backend, "");
+	fixture_expect_sent(s->backend, "");
 	expect_protocol_failure(s);
 	free(line);
-	session_free(s);
+	fixture_session_free(s);
 }
 
 /* --- IMAP4 ------------------------------------------------------------- */
@@ -465,9 +396,9 @@ Test(backend_login, imap_sasl_ir_from_the_greeting)
 	s = play(&imap_proto, steps, NSTEPS(steps), 0);
 	/* The client's own tag, and the capabilities it may use. */
 	s->proto->login_answer(s, LOGIN_OK);
-	expect_sent(s->client,
+	fixture_expect_sent(s->client,
 	    "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in.\r\n");
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, imap_capability_asked_then_plain_continuation)
@@ -485,9 +416,9 @@ Test(backend_login, imap_capability_asked_then_plain_continuation)
 	play_all_ways(&imap_proto, steps, NSTEPS(steps));
 	s = play(&imap_proto, steps, NSTEPS(steps), 0);
 	s->proto->login_answer(s, LOGIN_FAILED);
-	expect_sent(s->client,
+	fixture_expect_sent(s->client,
 	    "a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, imap_login_quoted_and_system_refusal)
@@ -504,8 +435,8 @@ Test(backend_login, imap_login_quoted_and_system_refusal)
 	s = play(&imap_proto, steps, NSTEPS(steps), 0);
 	/* RFC 5530: not about the credentials, so the client hears it. */
 	s->proto->login_answer(s, LOGIN_FAILED);
-	expect_sent(s->client, "a1 NO [UNAVAILABLE] Try later\r\n");
-	session_free(s);
+	fixture_expect_sent(s->client, "a1 NO [UNAVAILABLE] Try later\r\n");
+	fixture_session_free(s);
 }
 
 Test(backend_login, imap_login_literals_wait_for_the_continuation)
@@ -515,13 +446,13 @@ Test(backend_login, imap_login_literals_wait_for_the_continuation)
 
 	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1] ready\r\n"),
 	    BACKEND_MORE);
-	expect_sent(s->backend, "A2 LOGIN {7}\r\n");
+	fixture_expect_sent(s->backend, "A2 LOGIN {7}\r\n");
 	cr_assert_eq(feeds(s, "+ go\r\n"), BACKEND_MORE);
-	expect_sent(s->backend, "j\xc3\xbcrgen {6}\r\n");
+	fixture_expect_sent(s->backend, "j\xc3\xbcrgen {6}\r\n");
 	cr_assert_eq(feeds(s, "+ go\r\n"), BACKEND_MORE);
-	expect_sent(s->backend, "secret\r\n");
+	fixture_expect_sent(s->backend, "secret\r\n");
 	cr_assert_eq(feeds(s, "A2 OK done\r\n"), BACKEND_LOGGED_IN);
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, imap_login_literal_plus)
@@ -531,9 +462,9 @@ Test(backend_login, imap_login_literal_plus)
 
 	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"),
 	    BACKEND_MORE);
-	expect_sent(s->backend,
+	fixture_expect_sent(s->backend,
 	    "A2 LOGIN {7+}\r\nj\xc3\xbcrgen {6+}\r\nsecret\r\n");
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, imap_literal_data_is_not_read_as_lines)
@@ -567,8 +498,8 @@ Test(backend_login, imap_starttls)
 	s = play(&imap_proto, steps, NSTEPS(steps), 0);
 	/* RFC 2595 section 3.1: the capabilities are asked again. */
 	cr_assert_eq(s->proto->backend_tls_done(s), BACKEND_MORE);
-	expect_sent(s->backend, "A0 CAPABILITY\r\n");
-	session_free(s);
+	fixture_expect_sent(s->backend, "A0 CAPABILITY\r\n");
+	fixture_session_free(s);
 }
 
 Test(backend_login, imap_bytes_after_the_starttls_answer_are_refused)
@@ -579,11 +510,11 @@ Test(backend_login, imap_bytes_after_the_starttls_answer_are_refused)
 	pc.backend_tls = BACKEND_TLS_STARTTLS;
 	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n"),
 	    BACKEND_MORE);
-	expect_sent(s->backend, "A1 STARTTLS\r\n");
+	fixture_expect_sent(s->backend, "A1 STARTTLS\r\n");
 	cr_assert_eq(feeds(s, "A1 OK go\r\n* OK injected\r\n"),
 	    BACKEND_BROKEN);
 	expect_protocol_failure(s);
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, imap_starttls_not_offered)
@@ -594,9 +525,9 @@ Test(backend_login, imap_starttls_not_offered)
 	pc.backend_tls = BACKEND_TLS_STARTTLS;
 	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n"),
 	    BACKEND_BROKEN);
-	expect_sent(s->backend, "");
+	fixture_expect_sent(s->backend, "");
 	expect_protocol_failure(s);
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, imap_logindisabled_without_plain)
@@ -608,9 +539,9 @@ Test(backend_login, imap_logindisabled_without_plain)
 			      "hi\r\n"),
 	    BACKEND_BROKEN);
 	/* RFC 9051 section 6.2.3: no LOGIN then. */
-	expect_sent(s->backend, "");
+	fixture_expect_sent(s->backend, "");
 	expect_protocol_failure(s);
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, imap_id_forwards_the_client_address)
@@ -644,9 +575,9 @@ Test(backend_login, imap_bad_greetings_are_protocol_failures)
 		    "secret");
 
 		cr_assert_eq(feeds(s, bad[i]), BACKEND_BROKEN, "%s", bad[i]);
-		expect_sent(s->backend, "");
+		fixture_expect_sent(s->backend, "");
 		expect_protocol_failure(s);
-		session_free(s);
+		fixture_session_free(s);
 		evbuffer_drain(in, evbuffer_get_length(in));
 	}
 }
@@ -658,7 +589,7 @@ Test(backend_login, imap_nul_in_a_line_is_a_protocol_failure)
 
 	cr_assert_eq(feed(s, "* OK a\0b\r\n", 10), BACKEND_BROKEN);
 	expect_protocol_failure(s);
-	session_free(s);
+	fixture_session_free(s);
 }
 
 Test(backend_login, imap_line_limit)
@@ -669,15 +600,15 @@ Test(backend_login, imap_line_limit)
 	char *line = long_line(max + 2, "* OK ", "\r\n");
 
 	cr_assert_eq(feeds(s, line), BACKEND_MORE);
-	expect_sent(s->backend, "A0 CAPABILITY\r\n");
+	fixture_expect_sent(s->backend, "A0 CAPABILITY\r\n");
 	free(line);
-	session_free(s);
+	fixture_session_free(s);
 
 	s = login_session(&imap_proto, "a1", "alice", "secret");
 	line = long_line(max + 3, "* OK ", "\r\n");
 	cr_assert_eq(feeds(s, line), BACKEND_BROKEN);
-	expect_sent(s->backend, "");
+	fixture_expect_sent(s->backend, "");
 	expect_protocol_failure(s);
 	free(line);
-	session_free(s);
+	fixture_session_free(s);
 }

@@ -6,8 +6,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +20,7 @@
 #include "pop3.h"
 #include "sasl.h"
 #include "session.h"
+#include "session_fixture.h"
 
 static char user[SASL_USER_MAX + 2], pass[SASL_PASS_MAX + 2];
 
@@ -135,55 +134,22 @@ login_teardown(void)
 
 TestSuite(session_login, .init = login_setup, .fini = login_teardown);
 
-/* A client of protocol p on a socketless bufferevent (never enabled, so
- * that what postern answers stays in its output buffer). */
+/* A client of protocol p, before login. */
 static struct session *
 client(const struct proto *p)
 {
-	struct session *s = calloc(1, p->session_size);
-	struct sockaddr_in sin;
+	struct session *s = fixture_session(p, base, &pc);
 
-	cr_assert_not_null(s);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(40000);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	netaddr_set(&s->peer, (struct sockaddr *)&sin, sizeof(sin));
-	s->proto = p;
-	s->pc = &pc;
 	s->conf = &conf;
-	s->fd = -1;
 	s->state = SESSION_PREAUTH;
-	cr_assert_not_null(s->client = bufferevent_socket_new(base, -1, 0));
-	bufferevent_disable(s->client, EV_READ | EV_WRITE);
-	evbuffer_unfreeze(bufferevent_get_output(s->client), 1);
 	return s;
-}
-
-static void
-client_free(struct session *s)
-{
-	if (s->proto->free != NULL)
-		s->proto->free(s);
-	session_login_clear(s);
-	bufferevent_free(s->client);
-	free(s->user);
-	free(s);
 }
 
 /* What postern answered the client since the last look. */
 static void
 expect_answer(struct session *s, const char *want)
 {
-	struct evbuffer *out = bufferevent_get_output(s->client);
-	size_t n = evbuffer_get_length(out);
-	char *got = malloc(n + 1);
-
-	cr_assert_not_null(got);
-	evbuffer_remove(out, got, n);
-	got[n] = '\0';
-	cr_expect_str_eq(got, want);
-	free(got);
+	fixture_expect_sent(s->client, want);
 }
 
 Test(session_login, login_type_refuses_cleartext_in_each_protocols_words)
@@ -196,8 +162,8 @@ Test(session_login, login_type_refuses_cleartext_in_each_protocols_words)
 	cr_assert_not(session_cleartext_ok(i, "a7", false));
 	expect_answer(i, "a7 NO [PRIVACYREQUIRED] Plaintext authentication "
 			 "disallowed on non-secure (SSL/TLS) connections.\r\n");
-	client_free(p);
-	client_free(i);
+	fixture_session_free(p);
+	fixture_session_free(i);
 }
 
 Test(session_login, login_type_lets_tls_and_audit_through_silently)
@@ -214,7 +180,7 @@ Test(session_login, login_type_lets_tls_and_audit_through_silently)
 	cr_assert(session_cleartext_ok(s, "a1", true));
 	expect_answer(s, "");
 	cr_assert_eq(s->bad_commands, 0);
-	client_free(s);
+	fixture_session_free(s);
 }
 
 Test(session_login, unreadable_sasl_responses_are_bad_commands)
@@ -231,8 +197,8 @@ Test(session_login, unreadable_sasl_responses_are_bad_commands)
 	expect_answer(i, "x1 NO [AUTHENTICATIONFAILED] Authentication "
 			 "failed.\r\n");
 	cr_assert_eq(i->bad_commands, 1);
-	client_free(p);
-	client_free(i);
+	fixture_session_free(p);
+	fixture_session_free(i);
 }
 
 Test(session_login, sasl_login_user_name_is_kept_and_the_password_asked)
@@ -255,7 +221,7 @@ Test(session_login, sasl_login_user_name_is_kept_and_the_password_asked)
 	    0);
 	expect_answer(s, "-ERR [AUTH] Authentication failed.\r\n");
 	cr_assert_eq(s->bad_commands, 1);
-	client_free(s);
+	fixture_session_free(s);
 }
 
 Test(session_login, starttls_refused_when_active_or_not_configured)
@@ -274,8 +240,8 @@ Test(session_login, starttls_refused_when_active_or_not_configured)
 	i->tls = SESSION_TLS_STARTTLS;
 	cr_assert_eq(session_starttls(i, "s2"), 0);
 	expect_answer(i, "s2 BAD TLS is already active.\r\n");
-	client_free(p);
-	client_free(i);
+	fixture_session_free(p);
+	fixture_session_free(i);
 }
 
 /*
@@ -313,7 +279,7 @@ Test(session_log, login_steps_write_the_same_daemon_log_lines,
 	    "refused: %s\n",
 	    sasl_strerror(SASL_ERR_BASE64), sasl_strerror(SASL_ERR_BASE64));
 	cr_assert_stderr_eq_str(want);
-	client_free(p);
-	client_free(i);
+	fixture_session_free(p);
+	fixture_session_free(i);
 	login_teardown();
 }
