@@ -1,22 +1,70 @@
 /*
  * backend: the connection to the backend server and its login dialogue.
  *
- * The protocol module speaks the dialogue (proto->backend_input); this
- * module owns the socket: connecting with a deadline, implicit TLS or the
- * upgrade after STARTTLS, certificate verification, and reporting the end
- * of the login through session_backend_done().
+ * This module owns the socket: connecting with a deadline, implicit TLS or
+ * the upgrade after STARTTLS, certificate verification, cutting what the
+ * backend says into lines, and reporting the end of the login through
+ * session_backend_done().  The protocol module speaks the dialogue one
+ * complete line at a time (proto->backend_line), so that the dialogue
+ * can be driven without a server.
  */
 #ifndef POSTERN_BACKEND_H
 #define POSTERN_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/util.h>
 #include <openssl/ssl.h>
 
+#include "proto.h"
+
 struct bufferevent;
 struct event_base;
+struct evbuffer;
 struct session;
+
+/* What backend_line_split() found at the start of the bytes. */
+enum backend_split {
+	BACKEND_SPLIT_MORE,	/* no line end yet, and not too long yet */
+	BACKEND_SPLIT_LINE,	/* a complete line */
+	BACKEND_SPLIT_TOO_LONG	/* a line over the limit */
+};
+
+/*
+ * Looks for one line of the backend at the start of buf[0..len).  A line
+ * ends in LF, with or without a CR before it; a CR elsewhere is part of
+ * the line.  After BACKEND_SPLIT_LINE, *linelen is the line's length
+ * without its end and *eollen the end's (1 or 2).  A line longer than max
+ * bytes without its end is BACKEND_SPLIT_TOO_LONG, as are more than max
+ * bytes without a line end.  Keeps no state and looks at nothing but buf.
+ */
+enum backend_split backend_line_split(const char *buf, size_t len,
+    size_t max, size_t *linelen, size_t *eollen);
+
+/* One complete line of the backend's login dialogue. */
+struct backend_line {
+	const char *p; /* the line without its end; not NUL-terminated */
+	size_t len;
+	size_t after;  /* bytes the backend sent after the line's end */
+};
+
+/*
+ * Hands the complete lines in "in" (the backend's bytes) one by one to
+ * s->proto->backend_line(), draining each after the protocol saw it,
+ * until it answers something other than BACKEND_MORE or no line is
+ * complete.  A line over s->proto->backend_line_max ends the login.  A
+ * BACKEND_BROKEN without a recorded reason is recorded as
+ * BACKEND_FAILURE_PROTOCOL.
+ */
+enum backend_result backend_input(struct session *s, struct evbuffer *in);
+
+/*
+ * From a protocol's backend_line(): the n bytes that follow the current
+ * line are data (an IMAP literal), passed over rather than read as lines;
+ * 0 cancels.
+ */
+void backend_skip(struct session *s, uint64_t n);
 
 /*
  * Why a backend login failed, kept per session (two sessions of one

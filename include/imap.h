@@ -6,8 +6,11 @@
  * The parser half (imap_parse.c) is pure: a resumable byte machine over the
  * client's bytes before login, a classifier for the backend's answer lines,
  * and the capability lists.  It never looks at a socket or writes a log.
- * The session half (imap.c) answers the pre-auth commands, logs in to the
- * backend and fills in the protocol descriptor.
+ * The session half (imap.c) answers the pre-auth commands, speaks the
+ * backend login dialogue one line at a time (the backend module reads the
+ * lines) and fills in the protocol descriptor; the login steps both
+ * protocols share (login type, credential hand-off, STARTTLS) are the
+ * session module's, with IMAP's words from imap.c.
  */
 #ifndef POSTERN_IMAP_H
 #define POSTERN_IMAP_H

@@ -3,8 +3,11 @@
  * RFC 5034 AUTH, RFC 3206 response codes).
  *
  * The parser half (pop3_parse.c) is pure: it looks at bytes and never at
- * sockets.  The session half (pop3.c) answers pre-auth commands, logs in
- * to the backend and fills in the protocol descriptor.
+ * sockets.  The session half (pop3.c) answers pre-auth commands, speaks
+ * the backend login dialogue one line at a time (the backend module reads
+ * the lines) and fills in the protocol descriptor; the login steps both
+ * protocols share (login type, credential hand-off, STLS) are the session
+ * module's, with POP3's words from pop3.c.
  */
 #ifndef POSTERN_POP3_H
 #define POSTERN_POP3_H

@@ -15,7 +15,9 @@
 
 #include "conf.h"
 
+struct backend_line;
 struct session;
+struct session_login_ops;
 
 /* Why the daemon ends a session on its own; the protocol picks the words. */
 enum bye_reason {
@@ -77,8 +79,14 @@ struct proto {
 	/* Backend connected (TCP, or TLS for implicit TLS): reset its state. */
 	void (*backend_start)(struct session *s);
 
-	/* Drives the backend login with the bytes the backend sent. */
-	enum backend_result (*backend_input)(struct session *s);
+	/*
+	 * Drives the backend login with one complete line the backend sent
+	 * (see backend_input()); lines over backend_line_max bytes end the
+	 * login before they get here.
+	 */
+	enum backend_result (*backend_line)(struct session *s,
+	    const struct backend_line *line);
+	size_t backend_line_max;
 
 	/* Backend TLS (after STARTTLS) is up: continue the login. */
 	enum backend_result (*backend_tls_done)(struct session *s);
@@ -92,6 +100,9 @@ struct proto {
 
 	/* Tells the client how its login ended. */
 	void (*login_answer)(struct session *s, enum login_result r);
+
+	/* The protocol's words at the login steps the session takes. */
+	const struct session_login_ops *login_ops;
 
 	/* Frees what the protocol allocated for s; NULL if nothing. */
 	void (*free)(struct session *s);

@@ -1,16 +1,21 @@
 /*
  * relay: the two-way pump after login.
  *
- * By default the relay takes both sockets from their bufferevents and
- * moves bytes itself: one edge-triggered event per socket, a buffer of at
- * most RELAY_BUF_SIZE per direction that exists only while bytes are in
+ * The relay takes both sockets from their bufferevents and moves bytes
+ * itself: one edge-triggered event per socket, a buffer of at most
+ * RELAY_BUF_SIZE per direction that exists only while bytes are in
  * flight, recv/send or SSL_read/SSL_write until the kernel says "later".
- * When the protocol log frames commands, the bufferevents stay and bytes
- * move between them without copying (evbuffer_add_buffer).  Either way a
- * side whose partner has a bounded amount queued stops being read until
- * the partner drains (back-pressure), so a slow client never makes postern
- * hold a whole message.  When one side ends, what it sent is delivered to
- * the other before the session closes.
+ * The protocol's guard and, when the protocol log frames commands, its
+ * framer read the bytes in those buffers before they go on, and may hold
+ * the client's back until the backend answered.  Only where the event
+ * loop has no edge-triggered events with early close notices (a backend
+ * other than epoll), or the buffers cannot be had, do the bufferevents
+ * stay, with bytes moving between them without copying
+ * (evbuffer_add_buffer).  Either way a side whose partner has a bounded
+ * amount queued stops being read until the partner drains
+ * (back-pressure), so a slow client never makes postern hold a whole
+ * message.  When one side ends, what it sent is delivered to the other
+ * before the session closes.
  */
 #ifndef POSTERN_RELAY_H
 #define POSTERN_RELAY_H

@@ -3,8 +3,11 @@
  *
  * The session owns the client socket, the backend socket once there is one,
  * the timer, the configuration snapshot it started with and its places in
- * the connection counters.  Everything that ends a session goes through
- * session_close(); a callback returns right after calling it.
+ * the connection counters.  It takes the login steps that are the same
+ * for every protocol (the login type, the credential hand-off, STARTTLS),
+ * with the protocol's words (struct session_login_ops).  Everything that
+ * ends a session goes through session_close(); a callback returns right
+ * after calling it.
  */
 #ifndef POSTERN_SESSION_H
 #define POSTERN_SESSION_H
@@ -25,7 +28,6 @@
 #include "sasl.h"
 
 struct bufferevent;
-struct groups_req;
 struct groups_req;
 struct proxy_wait;
 struct relay;
@@ -114,6 +116,39 @@ struct session {
 	char *policy_err;	 /* the policy's reason, for the log rows */
 	enum backend_failure backend_failure; /* why the backend login failed */
 	char *backend_why; /* ... in words (backend_error()); NULL: none */
+	uint64_t backend_skip; /* literal bytes of the backend to pass over
+				  (backend_skip()) */
+};
+
+/*
+ * What a protocol says at the steps of the login that the session module
+ * takes for every protocol (the login type, the credential hand-off,
+ * STARTTLS): its wording and framing only, as Dovecot's client_vfuncs.
+ * ref is the protocol's own reference to the command being answered (the
+ * IMAP tag; NULL for POP3), passed through untouched.
+ */
+struct session_login_ops {
+	/* The client's TLS command, for the daemon log: "STLS". */
+	const char *starttls_name;
+	/* The client's SASL command, for the daemon log: "AUTH". */
+	const char *auth_name;
+	/* Logged when login_type refuses a login before the client sent a
+	 * password; NULL: nothing is logged then. */
+	const char *cleartext_refused_log;
+	/* Answers a login that login_type refuses without TLS. */
+	void (*cleartext_refused)(struct session *s, const char *ref);
+	/* Answers STLS/STARTTLS when TLS is active already (active) or not
+	 * configured. */
+	void (*starttls_refused)(struct session *s, const char *ref,
+	    bool active);
+	/* Answers a SASL response whose credentials cannot be read; the
+	 * protocol forgets the exchange (the caller counts a bad command). */
+	void (*auth_failed)(struct session *s, const char *ref);
+	/* Queues the go-ahead for the client's TLS handshake. */
+	void (*starttls_go_ahead)(struct session *s, const char *ref);
+	/* The credentials are in s->login and the backend login starts:
+	 * the protocol forgets its own copies and notes ref for its answer. */
+	void (*login_begin)(struct session *s, const char *ref);
 };
 
 /*
@@ -183,11 +218,16 @@ void session_printf(struct session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /*
- * Starts the client's TLS handshake after the protocol queued its "go
- * ahead" answer.  The caller has checked that no byte follows the command;
- * returns -1 after closing the session.
+ * Answers the client's STLS/STARTTLS (its line already taken from the
+ * input buffer) and starts the TLS handshake.  Refuses it, as a bad
+ * command, when TLS is active already or not configured.  Any byte after
+ * the command was sent before the client could have seen the go-ahead: a
+ * man in the middle injecting commands that would run inside the TLS
+ * session (CVE-2011-0411, RFC 2595 section 3.1), so the session ends
+ * there without an answer.  ref is passed to the protocol's ops.  Returns
+ * -1 after closing the session.
  */
-int session_starttls(struct session *s);
+int session_starttls(struct session *s, const char *ref);
 
 /* Whether a server certificate is configured, so STLS/STARTTLS may be offered. */
 bool session_tls_available(const struct session *s);
@@ -199,11 +239,53 @@ bool session_tls_available(const struct session *s);
 int session_bad_command(struct session *s);
 
 /*
- * Starts the backend login with s->login filled in.  Client reads pause
- * until the protocol's login_answer has been sent.  Returns -1 after
- * closing the session.
+ * Applies login_type to a login before its credentials are used.  Returns
+ * true when the login may go on; otherwise the client has the protocol's
+ * refusal (ops->cleartext_refused) and the caller counts a bad command.
+ * sent_password says whether the client has already sent its password in
+ * the clear, which the logs must record.
  */
-int session_login(struct session *s);
+bool session_cleartext_ok(struct session *s, const char *ref,
+    bool sent_password);
+
+/*
+ * The credential hand-off: copies the user name and password into
+ * s->login (the caller wipes its own copies), lets the protocol forget
+ * what it kept of them (ops->login_begin), and starts the backend login.
+ * Client reads pause until the protocol's login_answer has been sent.
+ * Returns -1 after closing the session.
+ */
+int session_login(struct session *s, const char *ref, const char *user,
+    size_t userlen, const char *pass, size_t passlen);
+
+/*
+ * Decodes a SASL PLAIN response (RFC 4616) and hands its credentials on
+ * as session_login() does, wiping the decoded copy; a response that
+ * cannot be read is refused (ops->auth_failed) and counted as a bad
+ * command.  Returns -1 after closing the session.
+ */
+int session_login_plain(struct session *s, const char *ref, const char *b64,
+    size_t len);
+
+/*
+ * The first response of a SASL LOGIN exchange, the user name (base64):
+ * decoded into user[0..cap) with its length in *userlen, for the protocol
+ * to keep until the password comes, named to the logs, and answered with
+ * the password prompt.  A response that cannot be decoded (or does not
+ * fit) is refused as session_login_plain() refuses one.  Returns 1 when
+ * the name was kept, 0 when it was refused, -1 after closing the session.
+ */
+int session_login_user(struct session *s, const char *ref, const char *b64,
+    size_t len, char *user, size_t cap, size_t *userlen);
+
+/*
+ * The second response of a SASL LOGIN exchange, the password (base64):
+ * hands it on with user as session_login() does, wiping the decoded copy,
+ * or refuses it as session_login_plain() does.  Returns -1 after closing
+ * the session.
+ */
+int session_login_pass(struct session *s, const char *ref, const char *b64,
+    size_t len, const char *user, size_t userlen);
 
 /* Called by the backend module when the backend login ended. */
 void session_backend_done(struct session *s, enum backend_result r);

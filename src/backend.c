@@ -162,6 +162,85 @@ backend_start_tls(struct session *s)
 	return 0;
 }
 
+enum backend_split
+backend_line_split(const char *buf, size_t len, size_t max, size_t *linelen,
+    size_t *eollen)
+{
+	const char *lf = memchr(buf, '\n', len);
+	size_t n;
+
+	if (lf == NULL)
+		return len > max ? BACKEND_SPLIT_TOO_LONG : BACKEND_SPLIT_MORE;
+	n = (size_t)(lf - buf);
+	*eollen = 1;
+	if (n > 0 && buf[n - 1] == '\r') {
+		n--;
+		*eollen = 2;
+	}
+	*linelen = n;
+	return n > max ? BACKEND_SPLIT_TOO_LONG : BACKEND_SPLIT_LINE;
+}
+
+void
+backend_skip(struct session *s, uint64_t n)
+{
+	s->backend_skip = n;
+}
+
+/* A dialogue that broke off without saying why broke the protocol. */
+static enum backend_result
+backend_classify(struct session *s, enum backend_result r)
+{
+	if (r == BACKEND_BROKEN && s->backend_failure == BACKEND_FAILURE_NONE)
+		backend_set_failure(s, BACKEND_FAILURE_PROTOCOL,
+		    "unexpected answer during login");
+	return r;
+}
+
+enum backend_result
+backend_input(struct session *s, struct evbuffer *in)
+{
+	size_t max = s->proto->backend_line_max;
+
+	for (;;) {
+		size_t have, want, linelen = 0, eollen = 0;
+		struct backend_line line;
+		enum backend_result r;
+		const char *buf;
+
+		if (s->backend_skip > 0) {
+			have = evbuffer_get_length(in);
+			want = have < s->backend_skip ? have :
+							(size_t)s->backend_skip;
+			evbuffer_drain(in, want);
+			s->backend_skip -= want;
+			if (s->backend_skip > 0)
+				return BACKEND_MORE;
+		}
+		/* A line end within max + 2 bytes, or the line is too long:
+		 * no more than that is made contiguous. */
+		if ((have = evbuffer_get_length(in)) == 0)
+			return BACKEND_MORE;
+		want = have < max + 2 ? have : max + 2;
+		buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+		switch (backend_line_split(buf, want, max, &linelen, &eollen)) {
+		case BACKEND_SPLIT_MORE:
+			return BACKEND_MORE;
+		case BACKEND_SPLIT_TOO_LONG:
+			return backend_classify(s, BACKEND_BROKEN);
+		case BACKEND_SPLIT_LINE:
+			break;
+		}
+		line.p = buf;
+		line.len = linelen;
+		line.after = have - (linelen + eollen);
+		r = s->proto->backend_line(s, &line);
+		evbuffer_drain(in, linelen + eollen);
+		if (r != BACKEND_MORE)
+			return backend_classify(s, r);
+	}
+}
+
 /* Acts on what the protocol's login step said. */
 static void
 backend_step(struct session *s, enum backend_result r)
@@ -176,10 +255,7 @@ backend_step(struct session *s, enum backend_result r)
 			session_backend_done(s, BACKEND_BROKEN);
 		return;
 	case BACKEND_BROKEN:
-		if (s->backend_failure == BACKEND_FAILURE_NONE)
-			backend_set_failure(s, BACKEND_FAILURE_PROTOCOL,
-			    "unexpected answer during login");
-		session_backend_done(s, r);
+		session_backend_done(s, backend_classify(s, r));
 		return;
 	case BACKEND_LOGGED_IN:
 	case BACKEND_AUTH_FAILED:
@@ -206,10 +282,9 @@ backend_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
 	if (s->state != SESSION_BACKEND)
 		return;
-	backend_step(s, s->proto->backend_input(s));
+	backend_step(s, backend_input(s, bufferevent_get_input(bev)));
 }
 
 static void
@@ -335,6 +410,7 @@ backend_connect(struct session *s)
 	int fd, on = 1;
 
 	backend_clear_failure(s);
+	s->backend_skip = 0;
 	fd = socket(pc->backend_addr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {

@@ -60,8 +60,6 @@ enum imap_backend_state {
 /* What only exists before login; freed when the relay starts. */
 struct imap_preauth {
 	struct imap_parser parser;
-	char *pending_pass; /* LOGIN literal dialogue: the second literal */
-	size_t pending_passlen;
 	char store[];
 };
 
@@ -82,8 +80,6 @@ struct imap_session {
 	bool backend_id;
 	bool id_done; /* the client address was offered, or could not be */
 	bool have_caps;
-	uint64_t skip; /* literal bytes of an untagged backend line */
-	size_t after;  /* bytes buffered after the backend line being read */
 	char *caps;    /* post-login capabilities for the client */
 	char *answer;  /* backend's refusal passed on, with its code */
 	char client_name[64];
@@ -120,8 +116,6 @@ imap_preauth_alloc(struct session *s)
 
 	if ((is->pre = malloc(sizeof(*is->pre) + cap)) == NULL)
 		return -1;
-	is->pre->pending_pass = NULL;
-	is->pre->pending_passlen = 0;
 	return imap_parser_init(&is->pre->parser, s->pc->max_command_size,
 	    IMAP_PREAUTH_LITERAL_MAX, is->pre->store, cap);
 }
@@ -215,60 +209,27 @@ imap_bad(struct session *s, const char *tag, const char *text)
 	return session_bad_command(s);
 }
 
-/*
- * Applies the login-type policy to a LOGIN or AUTHENTICATE.  Returns true
- * when the login may go on; otherwise the client has its NO.
- */
-static bool
-imap_cleartext_ok(struct session *s, const char *tag, bool sent_password)
+static void
+imap_cleartext_refused(struct session *s, const char *tag)
 {
-	bool exempt = false;
-
-	switch (policy_login_type(s->pc, imap_tls_active(s),
-	    (struct sockaddr *)&s->peer.sa, &exempt)) {
-	case POLICY_ALLOW:
-		if (exempt)
-			log_info("%s: cleartext login without TLS allowed by "
-				 "login_type_exempt_ips",
-			    session_tag(s));
-		return true;
-	case POLICY_AUDIT:
-		log_notice("%s: audit: cleartext login without TLS would be "
-			   "refused by login_type",
-		    session_tag(s));
-		sesslog_audit(s, sesslog_audit_verdict(s->pc));
-		return true;
-	case POLICY_DENY:
-		break;
-	}
-	sesslog_error(s, "LoginTypeDenied");
-	if (sent_password) {
-		log_notice("%s: refused a cleartext login without TLS; the "
-			   "client sent its password in the clear",
-		    session_tag(s));
-		sesslog_msg(s, "ClearTextPasswordRefused");
-	}
 	imap_tagged(s, tag, "NO [PRIVACYREQUIRED] Plaintext authentication "
 			    "disallowed on non-secure (SSL/TLS) connections.");
-	return false;
 }
 
-static int
-imap_login(struct session *s, const char *tag, const char *user,
-    size_t userlen, const char *pass, size_t passlen)
+/*
+ * The login's answer goes to tag; the client is back to commands, and the
+ * user name of an AUTHENTICATE LOGIN is the session's now.
+ */
+static void
+imap_login_begin(struct session *s, const char *tag)
 {
 	struct imap_session *is = I(s);
 
-	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
-		imap_bye(s, BYE_INTERNAL);
-		session_close_after_flush(s, "cannot keep the credentials");
-		return -1;
-	}
 	/* After a SASL continuation the tag is already is->tag. */
 	if (tag != is->tag)
 		snprintf(is->tag, sizeof(is->tag), "%s", tag);
 	is->cstate = IMAP_C_COMMAND;
-	return session_login(s);
+	OPENSSL_cleanse(is->user, sizeof(is->user));
 }
 
 static int
@@ -276,7 +237,7 @@ imap_cmd_login(struct session *s, const struct imap_command *cmd)
 {
 	const char *tag = cmd->tag;
 
-	if (!imap_cleartext_ok(s, tag, true))
+	if (!session_cleartext_ok(s, tag, true))
 		return session_bad_command(s);
 	if (cmd->nargs != 2 || cmd->args[0].type == IMAP_VAL_LIST ||
 	    cmd->args[1].type == IMAP_VAL_LIST)
@@ -290,32 +251,15 @@ imap_cmd_login(struct session *s, const struct imap_command *cmd)
 		return session_bad_command(s);
 	}
 	session_set_user(s, cmd->args[0].data, cmd->args[0].len);
-	return imap_login(s, tag, cmd->args[0].data, cmd->args[0].len,
+	return session_login(s, tag, cmd->args[0].data, cmd->args[0].len,
 	    cmd->args[1].data, cmd->args[1].len);
 }
 
-/* Decodes a PLAIN response and logs in with it. */
-static int
-imap_sasl_plain(struct session *s, const char *tag, const char *b64,
-    size_t len)
+static void
+imap_auth_failed(struct session *s, const char *tag)
 {
-	struct sasl_creds creds;
-	enum sasl_error err;
-	int rc;
-
 	I(s)->cstate = IMAP_C_COMMAND;
-	err = sasl_plain_decode(b64, len, &creds);
-	if (err != SASL_OK) {
-		log_info("%s: AUTHENTICATE PLAIN refused: %s", session_tag(s),
-		    sasl_strerror(err));
-		imap_tagged(s, tag,
-		    "NO [AUTHENTICATIONFAILED] Authentication failed.");
-		return session_bad_command(s);
-	}
-	rc = imap_login(s, tag, creds.user, strlen(creds.user), creds.pass,
-	    strlen(creds.pass));
-	sasl_creds_clear(&creds);
-	return rc;
+	imap_tagged(s, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
 }
 
 static int imap_sasl_line(struct session *s, const char *b64, size_t len);
@@ -357,12 +301,12 @@ imap_cmd_authenticate(struct session *s, const struct imap_command *cmd)
 		    "NO [CANNOT] Unsupported authentication mechanism.");
 		return imap_auth_refused(s, has_ir);
 	}
-	if (!imap_cleartext_ok(s, tag, plain && has_ir))
+	if (!session_cleartext_ok(s, tag, plain && has_ir))
 		return imap_auth_refused(s, has_ir);
 	snprintf(is->tag, sizeof(is->tag), "%s", tag);
 	if (plain) {
 		if (has_ir)
-			return imap_sasl_plain(s, tag, cmd->args[1].data,
+			return session_login_plain(s, tag, cmd->args[1].data,
 			    cmd->args[1].len);
 		is->cstate = IMAP_C_PLAIN;
 		imap_reply(s, "+ \r\n");
@@ -380,42 +324,26 @@ static int
 imap_sasl_line(struct session *s, const char *b64, size_t len)
 {
 	struct imap_session *is = I(s);
-	struct sasl_creds creds;
 	int rc;
 
 	switch (is->cstate) {
 	case IMAP_C_PLAIN:
-		return imap_sasl_plain(s, is->tag, b64, len);
+		return session_login_plain(s, is->tag, b64, len);
 	case IMAP_C_LOGIN_USER:
-		if (sasl_login_decode(b64, len, SASL_FIELD_USER, &creds) !=
-		    SASL_OK)
-			break;
-		is->userlen = strlen(creds.user);
-		memcpy(is->user, creds.user, is->userlen + 1);
-		sasl_creds_clear(&creds);
-		session_set_user(s, is->user, is->userlen);
-		is->cstate = IMAP_C_LOGIN_PASS;
-		session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
-		return 0;
+		rc = session_login_user(s, is->tag, b64, len, is->user,
+		    sizeof(is->user), &is->userlen);
+		/* After a refused user name the password line may be on its
+		 * way. */
+		is->cstate = rc == 1 ? IMAP_C_LOGIN_PASS : IMAP_C_REFUSED;
+		return rc == 1 ? 0 : rc;
 	case IMAP_C_LOGIN_PASS:
-		if (sasl_login_decode(b64, len, SASL_FIELD_PASS, &creds) !=
-		    SASL_OK)
-			break;
-		rc = imap_login(s, is->tag, is->user, is->userlen, creds.pass,
-		    strlen(creds.pass));
-		sasl_creds_clear(&creds);
-		OPENSSL_cleanse(is->user, sizeof(is->user));
-		return rc;
+		return session_login_pass(s, is->tag, b64, len, is->user,
+		    is->userlen);
 	case IMAP_C_COMMAND:
 	case IMAP_C_REFUSED:
-		return 0;
+		break;
 	}
-	/* A refused user name: the password line may be on its way. */
-	is->cstate = is->cstate == IMAP_C_LOGIN_USER ? IMAP_C_REFUSED :
-						       IMAP_C_COMMAND;
-	imap_tagged(s, is->tag,
-	    "NO [AUTHENTICATIONFAILED] Authentication failed.");
-	return session_bad_command(s);
+	return 0;
 }
 
 /* Keeps the client's name and version from ID for the logs. */
@@ -451,28 +379,17 @@ imap_cmd_id(struct session *s, const struct imap_command *cmd)
 	imap_tagged(s, cmd->tag, "OK ID completed.");
 }
 
-static int
-imap_cmd_starttls(struct session *s, const char *tag)
+static void
+imap_starttls_refused(struct session *s, const char *tag, bool active)
 {
-	struct evbuffer *in = bufferevent_get_input(s->client);
+	imap_tagged(s, tag, active ? "BAD TLS is already active." :
+				     "BAD Unknown command.");
+}
 
-	if (imap_tls_active(s))
-		return imap_bad(s, tag, "BAD TLS is already active.");
-	if (!session_tls_available(s))
-		return imap_bad(s, tag, "BAD Unknown command.");
-	/* Bytes after the STARTTLS line were sent before the client could
-	 * have seen the answer: an injection (CVE-2011-0411). */
-	if (evbuffer_get_length(in) > 0) {
-		log_warnx("%s: STARTTLS injection attempt: %zu bytes after "
-			  "STARTTLS",
-		    session_tag(s), evbuffer_get_length(in));
-		sesslog_error(s, "StartTlsInjection");
-		sesslog_close_error(s, "StartTlsInjection");
-		session_close(s, "STARTTLS command injection");
-		return -1;
-	}
+static void
+imap_starttls_go_ahead(struct session *s, const char *tag)
+{
 	imap_tagged(s, tag, "OK Begin TLS negotiation now.");
-	return session_starttls(s);
 }
 
 static int
@@ -496,7 +413,7 @@ imap_command(struct session *s, const struct imap_command *cmd)
 		session_close_after_flush(s, "client logged out before login");
 		return -1;
 	case IMAP_CMD_STARTTLS:
-		return imap_cmd_starttls(s, cmd->tag);
+		return session_starttls(s, cmd->tag);
 	case IMAP_CMD_ID:
 		imap_cmd_id(s, cmd);
 		return 0;
@@ -749,7 +666,6 @@ imap_backend_start(struct session *s)
 	is->bstate = IMAP_B_GREETING;
 	is->have_caps = false;
 	is->id_done = false;
-	is->skip = 0;
 }
 
 /*
@@ -931,15 +847,15 @@ imap_backend_final(struct session *s, const struct imap_response *r)
 }
 
 static enum backend_result
-imap_backend_line(struct session *s, const char *line, size_t len)
+imap_backend_line(struct session *s, const struct backend_line *line)
 {
 	struct imap_session *is = I(s);
 	struct imap_response r;
 
-	if (imap_response_parse(line, len, &r) == -1)
+	if (imap_response_parse(line->p, line->len, &r) == -1)
 		return BACKEND_BROKEN;
 	if (r.has_literal)
-		is->skip = r.literal;
+		backend_skip(s, r.literal);
 	if (r.has_caps)
 		imap_backend_caps(is, &r);
 	switch (is->bstate) {
@@ -960,7 +876,7 @@ imap_backend_line(struct session *s, const char *line, size_t len)
 			return BACKEND_BROKEN;
 		/* RFC 2595 section 3.1: no byte may follow the go-ahead in
 		 * cleartext. */
-		if (is->after > 0)
+		if (line->after > 0)
 			return BACKEND_BROKEN;
 		return BACKEND_STARTTLS;
 	case IMAP_B_ID:
@@ -995,7 +911,7 @@ imap_backend_line(struct session *s, const char *line, size_t len)
 			backend_write(s, l->user, l->userlen);
 			backend_printf(s, " {%zu}\r\n", l->passlen);
 			is->bstate = IMAP_B_LOGIN;
-			is->skip = 0;
+			backend_skip(s, 0);
 			return BACKEND_MORE;
 		}
 		if (r.kind == IMAP_RESP_TAGGED)
@@ -1013,44 +929,6 @@ imap_backend_line(struct session *s, const char *line, size_t len)
 		return BACKEND_MORE;
 	}
 	return BACKEND_BROKEN;
-}
-
-static enum backend_result
-imap_backend_input(struct session *s)
-{
-	struct imap_session *is = I(s);
-	struct evbuffer *in = bufferevent_get_input(s->backend);
-
-	for (;;) {
-		struct evbuffer_ptr eol;
-		size_t eollen, n;
-		char *line;
-		enum backend_result r;
-
-		if (is->skip > 0) {
-			size_t have = evbuffer_get_length(in);
-			size_t d = have < is->skip ? have : (size_t)is->skip;
-
-			evbuffer_drain(in, d);
-			is->skip -= d;
-			if (is->skip > 0)
-				return BACKEND_MORE;
-		}
-		eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_CRLF);
-		if (eol.pos == -1)
-			return evbuffer_get_length(in) > IMAP_BACKEND_LINE_MAX ?
-			    BACKEND_BROKEN :
-			    BACKEND_MORE;
-		n = (size_t)eol.pos;
-		if (n > IMAP_BACKEND_LINE_MAX)
-			return BACKEND_BROKEN;
-		line = (char *)evbuffer_pullup(in, (ev_ssize_t)(n + eollen));
-		is->after = evbuffer_get_length(in) - (n + eollen);
-		r = imap_backend_line(s, line, n);
-		evbuffer_drain(in, n + eollen);
-		if (r != BACKEND_MORE)
-			return r;
-	}
 }
 
 static enum backend_result
@@ -1356,6 +1234,17 @@ imap_relay_guard_end(struct session *s)
 	    "non-synchronising literal after login");
 }
 
+static const struct session_login_ops imap_login_ops = {
+	.starttls_name = "STARTTLS",
+	.auth_name = "AUTHENTICATE",
+	.auth_failed = imap_auth_failed,
+	.cleartext_refused_log = NULL,
+	.cleartext_refused = imap_cleartext_refused,
+	.starttls_refused = imap_starttls_refused,
+	.starttls_go_ahead = imap_starttls_go_ahead,
+	.login_begin = imap_login_begin,
+};
+
 const struct proto imap_proto = {
 	.id = PROTO_IMAP,
 	.name = "IMAP4",
@@ -1365,10 +1254,12 @@ const struct proto imap_proto = {
 	.tls_reset = imap_tls_reset,
 	.bye = imap_bye,
 	.backend_start = imap_backend_start,
-	.backend_input = imap_backend_input,
+	.backend_line = imap_backend_line,
+	.backend_line_max = IMAP_BACKEND_LINE_MAX,
 	.backend_tls_done = imap_backend_tls_done,
 	.backend_logout = imap_backend_logout,
 	.login_answer = imap_login_answer,
+	.login_ops = &imap_login_ops,
 	.free = imap_free,
 	.answer_ok = imap_answer_ok,
 	.relay_log_start = imap_relay_log_start,

@@ -141,60 +141,23 @@ pop3_capa(struct session *s)
 	pop3_reply(s, "IMPLEMENTATION postern\r\n.\r\n");
 }
 
-/*
- * Applies the login-type policy before credentials are used.  Returns true
- * when the login may go on.  sent_password says whether the client has
- * already sent its password in the clear, which the log must record.
- */
-static bool
-pop3_cleartext_ok(struct session *s, bool sent_password)
+/* The refused login's user name is forgotten with it. */
+static void
+pop3_cleartext_refused(struct session *s, const char *ref)
 {
-	bool exempt = false;
-
-	switch (policy_login_type(s->pc, pop3_tls_active(s),
-	    (struct sockaddr *)&s->peer.sa, &exempt)) {
-	case POLICY_ALLOW:
-		if (exempt)
-			log_info("%s: cleartext login without TLS allowed by "
-				 "login_type_exempt_ips",
-			    session_tag(s));
-		return true;
-	case POLICY_AUDIT:
-		log_notice("%s: audit: cleartext login without TLS would be "
-			   "refused by login_type",
-		    session_tag(s));
-		sesslog_audit(s, sesslog_audit_verdict(s->pc));
-		return true;
-	case POLICY_DENY:
-		break;
-	}
-	sesslog_error(s, "LoginTypeDenied");
-	if (sent_password) {
-		log_notice("%s: refused a cleartext login without TLS; the "
-			   "client sent its password in the clear",
-		    session_tag(s));
-		sesslog_msg(s, "ClearTextPasswordRefused");
-	} else
-		log_info("%s: refused USER without TLS", session_tag(s));
+	(void)ref;
+	pop3_forget_user(P(s));
 	pop3_reply(s, "-ERR [AUTH] Plaintext authentication disallowed on "
 		      "non-secure (SSL/TLS) connections.\r\n");
-	return false;
 }
 
-/* Hands the credentials to the session, which logs in to the backend. */
-static int
-pop3_login(struct session *s, const char *user, size_t userlen,
-    const char *pass, size_t passlen)
+/* The credentials are the session's now: the user name kept for PASS or
+ * for the second line of AUTH LOGIN is not needed any more. */
+static void
+pop3_login_begin(struct session *s, const char *ref)
 {
-	struct pop3_session *ps = P(s);
-
-	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
-		pop3_bye(s, BYE_INTERNAL);
-		session_close_after_flush(s, "cannot keep the credentials");
-		return -1;
-	}
-	pop3_forget_user(ps);
-	return session_login(s);
+	(void)ref;
+	pop3_forget_user(P(s));
 }
 
 /* A refused login attempt: counted like a bad command. */
@@ -211,10 +174,8 @@ pop3_cmd_user(struct session *s, const struct pop3_command *cmd)
 {
 	struct pop3_session *ps = P(s);
 
-	if (!pop3_cleartext_ok(s, false)) {
-		pop3_forget_user(ps);
+	if (!session_cleartext_ok(s, NULL, false))
 		return session_bad_command(s);
-	}
 	if (sasl_check_plain_value(SASL_FIELD_USER, cmd->arg, cmd->arglen) !=
 	    SASL_OK)
 		return pop3_auth_error(s, "-ERR Invalid user name.\r\n");
@@ -232,39 +193,24 @@ pop3_cmd_pass(struct session *s, const struct pop3_command *cmd)
 {
 	struct pop3_session *ps = P(s);
 
-	if (!pop3_cleartext_ok(s, true)) {
-		pop3_forget_user(ps);
+	if (!session_cleartext_ok(s, NULL, true))
 		return session_bad_command(s);
-	}
 	if (ps->cstate != POP3_C_USER)
 		return pop3_auth_error(s, "-ERR No user name given.\r\n");
 	if (sasl_check_plain_value(SASL_FIELD_PASS, cmd->arg, cmd->arglen) !=
 	    SASL_OK)
 		return pop3_auth_error(s, "-ERR [AUTH] Authentication "
 					  "failed.\r\n");
-	return pop3_login(s, ps->user, ps->userlen, cmd->arg, cmd->arglen);
+	return session_login(s, NULL, ps->user, ps->userlen, cmd->arg,
+	    cmd->arglen);
 }
 
-/* Decodes an AUTH PLAIN response and logs in with it. */
-static int
-pop3_sasl_plain(struct session *s, const char *b64, size_t len)
+static void
+pop3_auth_failed(struct session *s, const char *ref)
 {
-	struct sasl_creds creds;
-	enum sasl_error err;
-	int rc;
-
-	err = sasl_plain_decode(b64, len, &creds);
-	if (err != SASL_OK) {
-		log_info("%s: AUTH PLAIN refused: %s", session_tag(s),
-		    sasl_strerror(err));
-		sasl_creds_clear(&creds);
-		return pop3_auth_error(s, "-ERR [AUTH] Authentication "
-					  "failed.\r\n");
-	}
-	rc = pop3_login(s, creds.user, strlen(creds.user), creds.pass,
-	    strlen(creds.pass));
-	sasl_creds_clear(&creds);
-	return rc;
+	(void)ref;
+	pop3_forget_user(P(s));
+	pop3_reply(s, "-ERR [AUTH] Authentication failed.\r\n");
 }
 
 /*
@@ -309,15 +255,13 @@ pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
 		return pop3_auth_refused(s, ir != NULL);
 	}
 	/* An initial response to PLAIN holds the password. */
-	if (!pop3_cleartext_ok(s, ir != NULL && mech[0] != 'L' &&
-		mech[0] != 'l')) {
-		pop3_forget_user(ps);
+	if (!session_cleartext_ok(s, NULL, ir != NULL && mech[0] != 'L' &&
+		mech[0] != 'l'))
 		return pop3_auth_refused(s, ir != NULL);
-	}
 	if (mech[0] == 'P' || mech[0] == 'p') {
 		/* RFC 5034 section 4: "=" is an empty initial response. */
 		if (ir != NULL && !(irlen == 1 && ir[0] == '='))
-			return pop3_sasl_plain(s, ir, irlen);
+			return session_login_plain(s, NULL, ir, irlen);
 		ps->cstate = POP3_C_PLAIN;
 		pop3_reply(s, "+ \r\n");
 		return 0;
@@ -336,7 +280,6 @@ static int
 pop3_sasl_line(struct session *s, const char *line, size_t len)
 {
 	struct pop3_session *ps = P(s);
-	struct sasl_creds creds;
 	int rc;
 
 	if (sasl_is_cancel(line, len)) {
@@ -347,64 +290,35 @@ pop3_sasl_line(struct session *s, const char *line, size_t len)
 	switch (ps->cstate) {
 	case POP3_C_PLAIN:
 		ps->cstate = POP3_C_IDLE;
-		return pop3_sasl_plain(s, line, len);
+		return session_login_plain(s, NULL, line, len);
 	case POP3_C_LOGIN_USER:
-		if (sasl_login_decode(line, len, SASL_FIELD_USER, &creds) !=
-		    SASL_OK) {
-			rc = pop3_auth_error(s, "-ERR [AUTH] Authentication "
-						"failed.\r\n");
-			/* The password line may be on its way. */
-			if (rc == 0)
-				ps->cstate = POP3_C_REFUSED;
-			return rc;
-		}
-		ps->userlen = strlen(creds.user);
-		memcpy(ps->user, creds.user, ps->userlen + 1);
-		sasl_creds_clear(&creds);
-		session_set_user(s, ps->user, ps->userlen);
-		ps->cstate = POP3_C_LOGIN_PASS;
-		session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
-		return 0;
+		rc = session_login_user(s, NULL, line, len, ps->user,
+		    sizeof(ps->user), &ps->userlen);
+		/* After a refused user name the password line may be on its
+		 * way. */
+		ps->cstate = rc == 1 ? POP3_C_LOGIN_PASS : POP3_C_REFUSED;
+		return rc == 1 ? 0 : rc;
 	case POP3_C_LOGIN_PASS:
-		if (sasl_login_decode(line, len, SASL_FIELD_PASS, &creds) !=
-		    SASL_OK)
-			return pop3_auth_error(s, "-ERR [AUTH] Authentication "
-						  "failed.\r\n");
-		rc = pop3_login(s, ps->user, ps->userlen, creds.pass,
-		    strlen(creds.pass));
-		sasl_creds_clear(&creds);
-		return rc;
+		return session_login_pass(s, NULL, line, len, ps->user,
+		    ps->userlen);
 	default:
 		return 0;
 	}
 }
 
-static int
-pop3_cmd_stls(struct session *s)
+static void
+pop3_starttls_refused(struct session *s, const char *ref, bool active)
 {
-	struct evbuffer *in = bufferevent_get_input(s->client);
+	(void)ref;
+	pop3_reply(s, active ? "-ERR TLS is already active.\r\n" :
+			       "-ERR Unknown command.\r\n");
+}
 
-	if (pop3_tls_active(s)) {
-		pop3_reply(s, "-ERR TLS is already active.\r\n");
-		return session_bad_command(s);
-	}
-	if (!session_tls_available(s)) {
-		pop3_reply(s, "-ERR Unknown command.\r\n");
-		return session_bad_command(s);
-	}
-	/* Anything after the STLS line was sent before the client could
-	 * have seen our answer: a man in the middle injecting commands
-	 * that would run inside the TLS session (CVE-2011-0411). */
-	if (evbuffer_get_length(in) > 0) {
-		log_warnx("%s: STLS injection attempt: %zu bytes after STLS",
-		    session_tag(s), evbuffer_get_length(in));
-		sesslog_error(s, "StartTlsInjection");
-		sesslog_close_error(s, "StartTlsInjection");
-		session_close(s, "STLS command injection");
-		return -1;
-	}
+static void
+pop3_starttls_go_ahead(struct session *s, const char *ref)
+{
+	(void)ref;
 	pop3_reply(s, "+OK Begin TLS negotiation now.\r\n");
-	return session_starttls(s);
 }
 
 /*
@@ -569,7 +483,7 @@ pop3_client_input(struct session *s)
 			pop3_log_command(s, &cmd, buf);
 			if (cmd.verb == POP3_CMD_STLS) {
 				evbuffer_drain(in, cmd.linelen);
-				rc = pop3_cmd_stls(s);
+				rc = session_starttls(s, NULL);
 			} else if (cmd.empty) {
 				evbuffer_drain(in, cmd.linelen);
 				pop3_reply(s, "-ERR Unknown command.\r\n");
@@ -602,34 +516,6 @@ pop3_client_input(struct session *s)
 }
 
 /* --- the backend login -------------------------------------------------- */
-
-/*
- * Reads one line from the backend into buf (without its end).  Returns 1
- * for a line, 0 for "not yet", -1 for a line over the limit.
- */
-static int
-pop3_backend_line(struct session *s, char *buf, size_t cap, size_t *len)
-{
-	struct evbuffer *in = bufferevent_get_input(s->backend);
-	struct evbuffer_ptr eol;
-	size_t n, eollen;
-
-	eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_CRLF);
-	if (eol.pos == -1)
-		return evbuffer_get_length(in) > POP3_BACKEND_LINE_MAX ? -1 : 0;
-	n = (size_t)eol.pos;
-	if (n >= cap) {
-		evbuffer_drain(in, n + eollen);
-		buf[0] = '\0';
-		*len = 0;
-		return -1;
-	}
-	evbuffer_remove(in, buf, n);
-	evbuffer_drain(in, eollen);
-	buf[n] = '\0';
-	*len = n;
-	return 1;
-}
 
 static void
 pop3_backend_start(struct session *s)
@@ -709,13 +595,15 @@ pop3_backend_final(struct session *s, const char *line, size_t len)
 
 	switch (pop3_status(line, len)) {
 	case POP3_STATUS_OK:
-		snprintf(ps->answer, sizeof(ps->answer), "%s", line);
+		snprintf(ps->answer, sizeof(ps->answer), "%.*s", (int)len,
+		    line);
 		return BACKEND_LOGGED_IN;
 	case POP3_STATUS_ERR:
 		/* Kept only when it is not about the credentials: then the
 		 * client sees the backend's own reason (mailbox in use). */
 		if (pop3_err_is_system(line, len))
-			snprintf(ps->answer, sizeof(ps->answer), "%s", line);
+			snprintf(ps->answer, sizeof(ps->answer), "%.*s",
+			    (int)len, line);
 		else
 			ps->answer[0] = '\0';
 		return BACKEND_AUTH_FAILED;
@@ -725,71 +613,64 @@ pop3_backend_final(struct session *s, const char *line, size_t len)
 }
 
 static enum backend_result
-pop3_backend_input(struct session *s)
+pop3_backend_line(struct session *s, const struct backend_line *l)
 {
 	struct pop3_session *ps = P(s);
-	char line[POP3_BACKEND_LINE_MAX + 1];
-	size_t len;
-	int rc;
+	const char *line = l->p;
+	size_t len = l->len;
+	enum pop3_status st = pop3_status(line, len);
 
-	while ((rc = pop3_backend_line(s, line, sizeof(line), &len)) == 1) {
-		enum pop3_status st = pop3_status(line, len);
-
-		switch (ps->bstate) {
-		case POP3_B_GREETING:
-			if (st != POP3_STATUS_OK)
-				return BACKEND_BROKEN;
-			ps->greeting_xclient = pop3_greeting_xclient(line, len);
-			backend_printf(s, "CAPA\r\n");
-			ps->bstate = POP3_B_CAPA_STATUS;
-			break;
-		case POP3_B_CAPA_STATUS:
-			if (st == POP3_STATUS_OK) {
-				ps->bstate = POP3_B_CAPA_LINES;
-				break;
-			}
-			if (st != POP3_STATUS_ERR)
-				return BACKEND_BROKEN;
-			/* A backend without CAPA: USER/PASS it is. */
-			return pop3_backend_login(s);
-		case POP3_B_CAPA_LINES:
-			if (len == 1 && line[0] == '.')
-				return pop3_backend_login(s);
-			pop3_capa_line(&ps->capa, line, len);
-			break;
-		case POP3_B_STLS:
-			if (st != POP3_STATUS_OK)
-				return BACKEND_BROKEN;
-			/* Bytes after the go-ahead would be read as if they
-			 * came over TLS: refuse them (RFC 2595 section 4). */
-			if (evbuffer_get_length(
-				bufferevent_get_input(s->backend)) > 0)
-				return BACKEND_BROKEN;
-			return BACKEND_STARTTLS;
-		case POP3_B_XCLIENT:
-			if (st == POP3_STATUS_ERR)
-				log_notice("%s: the backend refused XCLIENT: "
-					   "the client address is not "
-					   "forwarded",
-				    session_tag(s));
-			else if (st != POP3_STATUS_OK)
-				return BACKEND_BROKEN;
-			return pop3_backend_login(s);
-		case POP3_B_USER:
-			if (st == POP3_STATUS_ERR)
-				return pop3_backend_final(s, line, len);
-			if (st != POP3_STATUS_OK)
-				return BACKEND_BROKEN;
-			backend_printf(s, "PASS %s\r\n", s->login->pass);
-			ps->bstate = POP3_B_PASS;
-			break;
-		case POP3_B_PASS:
-		case POP3_B_AUTH:
-			return pop3_backend_final(s, line, len);
+	switch (ps->bstate) {
+	case POP3_B_GREETING:
+		if (st != POP3_STATUS_OK)
+			return BACKEND_BROKEN;
+		ps->greeting_xclient = pop3_greeting_xclient(line, len);
+		backend_printf(s, "CAPA\r\n");
+		ps->bstate = POP3_B_CAPA_STATUS;
+		return BACKEND_MORE;
+	case POP3_B_CAPA_STATUS:
+		if (st == POP3_STATUS_OK) {
+			ps->bstate = POP3_B_CAPA_LINES;
+			return BACKEND_MORE;
 		}
+		if (st != POP3_STATUS_ERR)
+			return BACKEND_BROKEN;
+		/* A backend without CAPA: USER/PASS it is. */
+		return pop3_backend_login(s);
+	case POP3_B_CAPA_LINES:
+		if (len == 1 && line[0] == '.')
+			return pop3_backend_login(s);
+		pop3_capa_line(&ps->capa, line, len);
+		return BACKEND_MORE;
+	case POP3_B_STLS:
+		if (st != POP3_STATUS_OK)
+			return BACKEND_BROKEN;
+		/* Bytes after the go-ahead would be read as if they came
+		 * over TLS: refuse them (RFC 2595 section 4). */
+		if (l->after > 0)
+			return BACKEND_BROKEN;
+		return BACKEND_STARTTLS;
+	case POP3_B_XCLIENT:
+		if (st == POP3_STATUS_ERR)
+			log_notice("%s: the backend refused XCLIENT: the "
+				   "client address is not forwarded",
+			    session_tag(s));
+		else if (st != POP3_STATUS_OK)
+			return BACKEND_BROKEN;
+		return pop3_backend_login(s);
+	case POP3_B_USER:
+		if (st == POP3_STATUS_ERR)
+			return pop3_backend_final(s, line, len);
+		if (st != POP3_STATUS_OK)
+			return BACKEND_BROKEN;
+		backend_printf(s, "PASS %s\r\n", s->login->pass);
+		ps->bstate = POP3_B_PASS;
+		return BACKEND_MORE;
+	case POP3_B_PASS:
+	case POP3_B_AUTH:
+		return pop3_backend_final(s, line, len);
 	}
-	OPENSSL_cleanse(line, sizeof(line));
-	return rc == -1 ? BACKEND_BROKEN : BACKEND_MORE;
+	return BACKEND_BROKEN;
 }
 
 static enum backend_result
@@ -998,6 +879,17 @@ pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
 	return len;
 }
 
+static const struct session_login_ops pop3_login_ops = {
+	.starttls_name = "STLS",
+	.auth_name = "AUTH",
+	.auth_failed = pop3_auth_failed,
+	.cleartext_refused_log = "refused USER without TLS",
+	.cleartext_refused = pop3_cleartext_refused,
+	.starttls_refused = pop3_starttls_refused,
+	.starttls_go_ahead = pop3_starttls_go_ahead,
+	.login_begin = pop3_login_begin,
+};
+
 const struct proto pop3_proto = {
 	.id = PROTO_POP3,
 	.name = "POP3",
@@ -1007,10 +899,12 @@ const struct proto pop3_proto = {
 	.tls_reset = pop3_tls_reset,
 	.bye = pop3_bye,
 	.backend_start = pop3_backend_start,
-	.backend_input = pop3_backend_input,
+	.backend_line = pop3_backend_line,
+	.backend_line_max = POP3_BACKEND_LINE_MAX,
 	.backend_tls_done = pop3_backend_tls_done,
 	.backend_logout = pop3_backend_logout,
 	.login_answer = pop3_login_answer,
+	.login_ops = &pop3_login_ops,
 	.answer_ok = pop3_answer_ok,
 	.relay_log_start = pop3_relay_log_start,
 	.relay_log_client = pop3_relay_log_client,

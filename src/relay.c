@@ -1,13 +1,14 @@
 /*
  * relay: the two-way pump after login.
  *
- * Two pumps.  The direct one (below) is the default: it reads and writes
- * the sockets itself.  The bufferevent one has libevent's le-proxy shape:
- * move the whole input buffer to the partner's output, and when the
- * partner has RELAY_HIGH_WATER bytes queued, stop reading until its write
- * callback reports that half has drained.  It serves sessions whose
- * commands are framed for the protocol log, which looks at the bytes in
- * the evbuffers.
+ * Two pumps.  The direct one (below) serves every session where it can:
+ * it reads and writes the sockets itself, framed sessions included.  The
+ * bufferevent one has libevent's le-proxy shape: move the whole input
+ * buffer to the partner's output, and when the partner has
+ * RELAY_HIGH_WATER bytes queued, stop reading until its write callback
+ * reports that half has drained.  It serves where the direct one cannot
+ * start (no edge-triggered events with early close notices, or no memory
+ * for its buffers).
  */
 #include "config.h"
 

@@ -657,12 +657,42 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/*
+ * Puts the client socket s->fd under TLS, postern being the server, read
+ * through the session's callbacks (not yet enabled).  Returns -1 after
+ * closing the session; no_ssl is the daemon log's reason when no TLS
+ * session can be made.
+ */
+static int
+session_tls_accept(struct session *s, const char *no_ssl)
+{
+	SSL *ssl = tls_server_new(s->conf, s->proto->id);
+
+	if (ssl == NULL) {
+		session_close(s, no_ssl);
+		return -1;
+	}
+	/* libevent owns ssl from here on, even if this fails. */
+	s->client = bufferevent_openssl_socket_new(s->worker->base, s->fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (s->client == NULL) {
+		session_close(s, "cannot start TLS");
+		return -1;
+	}
+	/* A peer that closes without close_notify ends the stream: IMAP
+	 * and POP3 frame their own data, so this is no truncation. */
+	bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
+	s->fd = -1;
+	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
+	    s);
+	return 0;
+}
+
 /* The "go ahead" answer has left: switch the socket to TLS. */
 static void
 session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
-	SSL *ssl;
 
 	(void)bev;
 	/* Detached first, so that freeing the cleartext bufferevent (which
@@ -671,29 +701,37 @@ session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
 	bufferevent_setfd(s->client, -1);
 	bufferevent_free(s->client);
 	s->client = NULL;
-	if ((ssl = tls_server_new(s->conf, s->proto->id)) == NULL) {
-		session_close(s, "cannot create a TLS session");
+	if (session_tls_accept(s, "cannot create a TLS session") == -1)
 		return;
-	}
-	/* libevent owns ssl from here on, even if this fails. */
-	s->client = bufferevent_openssl_socket_new(s->worker->base, s->fd, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (s->client == NULL) {
-		session_close(s, "cannot start TLS");
-		return;
-	}
-	/* A peer that closes without close_notify ends the stream: IMAP
-	 * and POP3 frame their own data, so this is no truncation. */
-	bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
-	s->fd = -1;
-	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
-	    s);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 }
 
 int
-session_starttls(struct session *s)
+session_starttls(struct session *s, const char *ref)
 {
+	const struct session_login_ops *ops = s->proto->login_ops;
+	size_t after = evbuffer_get_length(bufferevent_get_input(s->client));
+	char why[64];
+
+	if (s->tls != SESSION_TLS_NONE || !session_tls_available(s)) {
+		ops->starttls_refused(s, ref, s->tls != SESSION_TLS_NONE);
+		return session_bad_command(s);
+	}
+	/* Bytes after the command were sent before the client could have
+	 * seen the go-ahead: commands injected by a man in the middle,
+	 * which would run inside the TLS session (CVE-2011-0411). */
+	if (after > 0) {
+		log_warnx("%s: %s injection attempt: %zu bytes after %s",
+		    session_tag(s), ops->starttls_name, after,
+		    ops->starttls_name);
+		sesslog_error(s, "StartTlsInjection");
+		sesslog_close_error(s, "StartTlsInjection");
+		snprintf(why, sizeof(why), "%s command injection",
+		    ops->starttls_name);
+		session_close(s, why);
+		return -1;
+	}
+	ops->starttls_go_ahead(s, ref);
 	session_set_state(s, SESSION_STARTTLS);
 	/* Nothing more is read in cleartext: the next bytes the client
 	 * sends must be its TLS ClientHello, read by OpenSSL. */
@@ -847,8 +885,47 @@ session_groups_cb(enum groups_status st, const struct group_list *gl,
 		s->proto->client_input(s);
 }
 
-int
-session_login(struct session *s)
+bool
+session_cleartext_ok(struct session *s, const char *ref, bool sent_password)
+{
+	const struct session_login_ops *ops = s->proto->login_ops;
+	bool exempt = false;
+
+	switch (policy_login_type(s->pc, s->tls != SESSION_TLS_NONE,
+	    (struct sockaddr *)&s->peer.sa, &exempt)) {
+	case POLICY_ALLOW:
+		if (exempt)
+			log_info("%s: cleartext login without TLS allowed by "
+				 "login_type_exempt_ips",
+			    session_tag(s));
+		return true;
+	case POLICY_AUDIT:
+		log_notice("%s: audit: cleartext login without TLS would be "
+			   "refused by login_type",
+		    session_tag(s));
+		sesslog_audit(s, sesslog_audit_verdict(s->pc));
+		return true;
+	case POLICY_DENY:
+		break;
+	}
+	sesslog_error(s, "LoginTypeDenied");
+	if (sent_password) {
+		log_notice("%s: refused a cleartext login without TLS; the "
+			   "client sent its password in the clear",
+		    session_tag(s));
+		sesslog_msg(s, "ClearTextPasswordRefused");
+	} else if (ops->cleartext_refused_log != NULL)
+		log_info("%s: %s", session_tag(s), ops->cleartext_refused_log);
+	ops->cleartext_refused(s, ref);
+	return false;
+}
+
+/*
+ * Asks the policy (and the groups it needs) about the login in s->login;
+ * the backend login follows when it allows it.
+ */
+static int
+session_login_check(struct session *s)
 {
 	struct policy_facts f;
 
@@ -880,6 +957,82 @@ session_login(struct session *s)
 		session_resume_preauth(s);
 	}
 	return 0;
+}
+
+int
+session_login(struct session *s, const char *ref, const char *user,
+    size_t userlen, const char *pass, size_t passlen)
+{
+	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
+		s->proto->bye(s, BYE_INTERNAL);
+		session_close_after_flush(s, "cannot keep the credentials");
+		return -1;
+	}
+	s->proto->login_ops->login_begin(s, ref);
+	return session_login_check(s);
+}
+
+/* A SASL response whose credentials cannot be read: a bad command. */
+static int
+session_auth_refused(struct session *s, const char *ref,
+    struct sasl_creds *creds)
+{
+	sasl_creds_clear(creds);
+	s->proto->login_ops->auth_failed(s, ref);
+	return session_bad_command(s);
+}
+
+int
+session_login_plain(struct session *s, const char *ref, const char *b64,
+    size_t len)
+{
+	struct sasl_creds creds;
+	enum sasl_error err;
+	int rc;
+
+	err = sasl_plain_decode(b64, len, &creds);
+	if (err != SASL_OK) {
+		log_info("%s: %s PLAIN refused: %s", session_tag(s),
+		    s->proto->login_ops->auth_name, sasl_strerror(err));
+		return session_auth_refused(s, ref, &creds);
+	}
+	rc = session_login(s, ref, creds.user, strlen(creds.user), creds.pass,
+	    strlen(creds.pass));
+	sasl_creds_clear(&creds);
+	return rc;
+}
+
+int
+session_login_user(struct session *s, const char *ref, const char *b64,
+    size_t len, char *user, size_t cap, size_t *userlen)
+{
+	struct sasl_creds creds;
+	size_t n;
+
+	if (sasl_login_decode(b64, len, SASL_FIELD_USER, &creds) != SASL_OK ||
+	    (n = strlen(creds.user)) >= cap)
+		return session_auth_refused(s, ref, &creds) == -1 ? -1 : 0;
+	memcpy(user, creds.user, n + 1);
+	*userlen = n;
+	sasl_creds_clear(&creds);
+	session_set_user(s, user, n);
+	session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
+	return 1;
+}
+
+int
+session_login_pass(struct session *s, const char *ref, const char *b64,
+    size_t len, const char *user, size_t userlen)
+{
+	struct sasl_creds creds;
+	int rc;
+
+	if (sasl_login_decode(b64, len, SASL_FIELD_PASS, &creds) != SASL_OK)
+		return session_auth_refused(s, ref, &creds);
+	rc = session_login(s, ref, user, userlen, creds.pass,
+	    strlen(creds.pass));
+	sasl_creds_clear(&creds);
+	return rc;
 }
 
 /*
@@ -1059,23 +1212,9 @@ session_start(struct session *s)
 		return;
 	}
 	if (s->implicit_tls) {
-		SSL *ssl = tls_server_new(s->conf, s->proto->id);
-
-		if (ssl == NULL) {
-			session_close(s, "no TLS context");
+		if (session_tls_accept(s, "no TLS context") == -1)
 			return;
-		}
-		s->client = bufferevent_openssl_socket_new(w->base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-		if (s->client == NULL) {
-			session_close(s, "cannot start TLS");
-			return;
-		}
-		bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
-		s->fd = -1;
 		session_set_state(s, SESSION_TLS_ACCEPT);
-		bufferevent_setcb(s->client, session_read_cb, NULL,
-		    session_event_cb, s);
 		bufferevent_enable(s->client, EV_READ | EV_WRITE);
 		session_set_timeout(s, s->pc->pre_auth_timeout_ms);
 		return;

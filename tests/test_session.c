@@ -1,15 +1,26 @@
 /*
- * Unit tests of the session module's own stores: the copy of a login's
- * credentials.
+ * Unit tests of the session module's own stores (the copy of a login's
+ * credentials, the session ids) and of the login steps it takes for both
+ * protocols with their words: the login type, SASL responses that cannot
+ * be read, STARTTLS that cannot be started.
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 
+#include "imap.h"
+#include "log.h"
+#include "pop3.h"
 #include "sasl.h"
 #include "session.h"
+#include "session_fixture.h"
 
 static char user[SASL_USER_MAX + 2], pass[SASL_PASS_MAX + 2];
 
@@ -96,4 +107,179 @@ Test(session, ids_are_far_from_the_old_count_and_fit_until_2159)
 	/* 2159-01-01: the clock still fits above the count bits. */
 	cr_assert_gt(session_id_seed(5964278400000ULL, 0),
 	    session_id_seed(5964278399999ULL, 0));
+}
+
+/* --- the login steps, with each protocol's words ---------------------- */
+
+static struct event_base *base;
+static struct proto_conf pc;
+static struct conf conf; /* no TLS context: STARTTLS is not offered */
+
+static void
+login_setup(void)
+{
+	cr_assert_not_null(base = event_base_new());
+	memset(&pc, 0, sizeof(pc));
+	memset(&conf, 0, sizeof(conf));
+	pc.login_type = LOGIN_SECURE_LOGIN;
+	pc.login_type_mode = LOGIN_MODE_ENFORCE;
+	pc.max_bad_commands = 10;
+}
+
+static void
+login_teardown(void)
+{
+	event_base_free(base);
+}
+
+TestSuite(session_login, .init = login_setup, .fini = login_teardown);
+
+/* A client of protocol p, before login. */
+static struct session *
+client(const struct proto *p)
+{
+	struct session *s = fixture_session(p, base, &pc);
+
+	s->conf = &conf;
+	s->state = SESSION_PREAUTH;
+	return s;
+}
+
+/* What postern answered the client since the last look. */
+static void
+expect_answer(struct session *s, const char *want)
+{
+	fixture_expect_sent(s->client, want);
+}
+
+Test(session_login, login_type_refuses_cleartext_in_each_protocols_words)
+{
+	struct session *p = client(&pop3_proto), *i = client(&imap_proto);
+
+	cr_assert_not(session_cleartext_ok(p, NULL, true));
+	expect_answer(p, "-ERR [AUTH] Plaintext authentication disallowed on "
+			 "non-secure (SSL/TLS) connections.\r\n");
+	cr_assert_not(session_cleartext_ok(i, "a7", false));
+	expect_answer(i, "a7 NO [PRIVACYREQUIRED] Plaintext authentication "
+			 "disallowed on non-secure (SSL/TLS) connections.\r\n");
+	fixture_session_free(p);
+	fixture_session_free(i);
+}
+
+Test(session_login, login_type_lets_tls_and_audit_through_silently)
+{
+	struct session *s = client(&imap_proto);
+
+	s->tls = SESSION_TLS_STARTTLS;
+	cr_assert(session_cleartext_ok(s, "a1", true));
+	s->tls = SESSION_TLS_NONE;
+	pc.login_type_mode = LOGIN_MODE_AUDIT;
+	cr_assert(session_cleartext_ok(s, "a1", true));
+	pc.login_type_mode = LOGIN_MODE_ENFORCE;
+	pc.login_type = LOGIN_PLAINTEXT_LOGIN;
+	cr_assert(session_cleartext_ok(s, "a1", true));
+	expect_answer(s, "");
+	cr_assert_eq(s->bad_commands, 0);
+	fixture_session_free(s);
+}
+
+Test(session_login, unreadable_sasl_responses_are_bad_commands)
+{
+	struct session *p = client(&pop3_proto), *i = client(&imap_proto);
+
+	cr_assert_eq(session_login_plain(p, NULL, "!!!!", 4), 0);
+	expect_answer(p, "-ERR [AUTH] Authentication failed.\r\n");
+	cr_assert_eq(session_login_pass(p, NULL, "%", 1, "alice", 5), 0);
+	expect_answer(p, "-ERR [AUTH] Authentication failed.\r\n");
+	cr_assert_eq(p->bad_commands, 2);
+	cr_assert_null(p->login);
+	cr_assert_eq(session_login_plain(i, "x1", "!!!!", 4), 0);
+	expect_answer(i, "x1 NO [AUTHENTICATIONFAILED] Authentication "
+			 "failed.\r\n");
+	cr_assert_eq(i->bad_commands, 1);
+	fixture_session_free(p);
+	fixture_session_free(i);
+}
+
+Test(session_login, sasl_login_user_name_is_kept_and_the_password_asked)
+{
+	struct session *s = client(&pop3_proto);
+	char name[SASL_USER_MAX + 1];
+	size_t userlen = 0;
+
+	/* base64("alice") */
+	cr_assert_eq(session_login_user(s, NULL, "YWxpY2U=", 8, name,
+			 sizeof(name), &userlen),
+	    1);
+	cr_assert_eq(userlen, 5);
+	cr_assert_str_eq(name, "alice");
+	cr_assert_str_eq(s->user, "alice");
+	expect_answer(s, "+ UGFzc3dvcmQ6\r\n");
+	/* A store too small for the name: refused, never overrun. */
+	cr_assert_eq(session_login_user(s, NULL, "YWxpY2U=", 8, name, 5,
+			 &userlen),
+	    0);
+	expect_answer(s, "-ERR [AUTH] Authentication failed.\r\n");
+	cr_assert_eq(s->bad_commands, 1);
+	fixture_session_free(s);
+}
+
+Test(session_login, starttls_refused_when_active_or_not_configured)
+{
+	struct session *p = client(&pop3_proto), *i = client(&imap_proto);
+
+	cr_assert_eq(session_starttls(p, NULL), 0);
+	expect_answer(p, "-ERR Unknown command.\r\n");
+	p->tls = SESSION_TLS_IMPLICIT;
+	cr_assert_eq(session_starttls(p, NULL), 0);
+	expect_answer(p, "-ERR TLS is already active.\r\n");
+	cr_assert_eq(p->bad_commands, 2);
+	cr_assert_eq(p->state, SESSION_PREAUTH);
+	cr_assert_eq(session_starttls(i, "s1"), 0);
+	expect_answer(i, "s1 BAD Unknown command.\r\n");
+	i->tls = SESSION_TLS_STARTTLS;
+	cr_assert_eq(session_starttls(i, "s2"), 0);
+	expect_answer(i, "s2 BAD TLS is already active.\r\n");
+	fixture_session_free(p);
+	fixture_session_free(i);
+}
+
+/*
+ * The daemon log says what it said when each protocol wrote these steps
+ * itself, in each protocol's words.
+ */
+Test(session_log, login_steps_write_the_same_daemon_log_lines,
+    .init = cr_redirect_stderr)
+{
+	struct session *p, *i;
+	char want[1024];
+
+	login_setup();
+	log_init(LOGLEVEL_INFO, false);
+	p = client(&pop3_proto);
+	i = client(&imap_proto);
+	cr_assert_not(session_cleartext_ok(p, NULL, false));
+	cr_assert_not(session_cleartext_ok(i, "a1", false));
+	cr_assert_not(session_cleartext_ok(i, "a2", true));
+	pc.login_type_mode = LOGIN_MODE_AUDIT;
+	cr_assert(session_cleartext_ok(p, NULL, true));
+	cr_assert_eq(session_login_plain(p, NULL, "!!!!", 4), 0);
+	cr_assert_eq(session_login_plain(i, "a3", "!!!!", 4), 0);
+	fflush(stderr);
+	snprintf(want, sizeof(want),
+	    "<6>POP3 0000000000000000 127.0.0.1:40000: refused USER without "
+	    "TLS\n"
+	    "<5>IMAP4 0000000000000000 127.0.0.1:40000: refused a cleartext "
+	    "login without TLS; the client sent its password in the clear\n"
+	    "<5>POP3 0000000000000000 127.0.0.1:40000: audit: cleartext login "
+	    "without TLS would be refused by login_type\n"
+	    "<6>POP3 0000000000000000 127.0.0.1:40000: AUTH PLAIN refused: "
+	    "%s\n"
+	    "<6>IMAP4 0000000000000000 127.0.0.1:40000: AUTHENTICATE PLAIN "
+	    "refused: %s\n",
+	    sasl_strerror(SASL_ERR_BASE64), sasl_strerror(SASL_ERR_BASE64));
+	cr_assert_stderr_eq_str(want);
+	fixture_session_free(p);
+	fixture_session_free(i);
+	login_teardown();
 }
