@@ -22,6 +22,7 @@
 #include "listener.h"
 #include "log.h"
 #include "protolog.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
 
@@ -205,9 +206,10 @@ main(int argc, char *argv[])
 			dump = true;
 			break;
 		case 'V':
-			printf("postern %s (%s, libevent %s)\n",
+			printf("postern %s (%s, libevent %s%s)\n",
 			    PACKAGE_VERSION, OpenSSL_version(OPENSSL_VERSION),
-			    event_get_version());
+			    event_get_version(),
+			    sdnotify_supported() ? ", systemd notify" : "");
 			return 0;
 		default:
 			usage();

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "proto.h"
 #include "protolog.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "session.h"
 #include "sesslog.h"
@@ -265,6 +266,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &v, sizeof(v)) != sizeof(v))
 		return;
+	atomic_fetch_add(&w->beats, 1);
 	if (!atomic_load(&w->stopping)) {
 		worker_sync_listeners(w);
 		return;
@@ -424,8 +426,11 @@ server_log_listeners(const struct listener_set *old,
 			    old->l[i]->addr.str);
 }
 
-/* Reads the file again; a broken one is refused and the old one kept. */
-static void
+/*
+ * Reads the file again; a broken one is refused and the old one kept.
+ * Returns 0 when the new configuration was taken, -1 when it was refused.
+ */
+static int
 server_reload(void)
 {
 	char *errs = NULL;
@@ -436,7 +441,7 @@ server_reload(void)
 
 	if ((mem = open_memstream(&errs, &errlen)) == NULL) {
 		log_warn("reload: open_memstream");
-		return;
+		return -1;
 	}
 	c = conf_load(current->path, mem);
 	/* Privileges are gone: a new port below 1024 cannot be bound, and
@@ -471,7 +476,7 @@ server_reload(void)
 		log_error("reload: configuration refused; still running "
 		    "with the previous one");
 		free(errs);
-		return;
+		return -1;
 	}
 	free(errs);
 	server_reload_restart_only(current, c);
@@ -496,6 +501,66 @@ server_reload(void)
 	for (unsigned i = 0; i < nworkers; i++)
 		worker_wake(&workers[i]);
 	log_notice("reload: configuration %s loaded", c->path);
+	return 0;
+}
+
+/* What systemctl status shows while postern serves. */
+static void
+server_ready(const char *what)
+{
+	char status[256];
+
+	snprintf(status, sizeof(status), "%s: %zu listening address%s, %u "
+	    "worker%s", what, listeners.n, listeners.n == 1 ? "" : "es",
+	    nworkers, nworkers == 1 ? "" : "s");
+	sdnotify_ready(status);
+}
+
+/*
+ * A reload, whoever asked for it.  systemd is told RELOADING=1 first and
+ * READY=1 after, also when the file is refused: the daemon then still
+ * serves, with the previous configuration, and STATUS= says so.
+ */
+static int
+server_reload_notify(void)
+{
+	int rc;
+
+	sdnotify_reloading();
+	rc = server_reload();
+	server_ready(rc == 0 ? "Configuration reloaded" :
+	    "Reload refused (see the log), running the previous "
+	    "configuration");
+	return rc;
+}
+
+/*
+ * The watchdog: WATCHDOG=1 only when every worker has answered the wake of
+ * the previous turn, so that a worker stuck in a loop gets the daemon
+ * restarted rather than serving half its connections.
+ */
+static void
+server_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	bool alive = true;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (unsigned i = 0; i < nworkers; i++) {
+		unsigned b = atomic_load(&workers[i].beats);
+
+		if (b == workers[i].beats_seen) {
+			alive = false;
+			log_warnx("worker %u does not answer: no watchdog "
+			    "keep-alive this turn", i);
+		}
+		workers[i].beats_seen = b;
+	}
+	if (alive)
+		sdnotify_watchdog();
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_wake(&workers[i]);
 }
 
 static void
@@ -505,11 +570,18 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		server_reload();
+		server_reload_notify();
 		return;
 	}
 	log_notice("received signal %d: stopping (grace time %u ms)",
 	    (int)sig, current->shutdown_timeout_ms);
+	{
+		char status[128];
+
+		snprintf(status, sizeof(status), "Stopping: open sessions "
+		    "have %u ms to finish", current->shutdown_timeout_ms);
+		sdnotify_stopping(status);
+	}
 	atomic_store(&stop_grace_ms, current->shutdown_timeout_ms);
 	/* The last worker to stop accepting closes each socket. */
 	pthread_mutex_lock(&current_lock);
@@ -538,11 +610,12 @@ int
 server_run(struct conf *c, struct listener_set *set)
 {
 	struct event_base *base;
-	struct event *sig[3], *limit_ev;
+	struct event *sig[3], *limit_ev, *watchdog = NULL;
 	struct timeval second = {1, 0};
 	int signals[3] = {SIGTERM, SIGINT, SIGHUP};
 	int status = 0;
 	unsigned started = 0;
+	uint64_t wd_usec;
 
 	current = c;
 	listeners = *set;
@@ -581,9 +654,28 @@ server_run(struct conf *c, struct listener_set *set)
 		}
 		started++;
 	}
+	/* A third of the interval: one turn may pass without every worker's
+	 * answer and the next keep-alive still be in time. */
+	if (started == nworkers && (wd_usec = sdnotify_watchdog_usec()) > 0) {
+		struct timeval tv;
+
+		wd_usec /= 3;
+		tv.tv_sec = (time_t)(wd_usec / 1000000);
+		tv.tv_usec = (suseconds_t)(wd_usec % 1000000);
+		watchdog = event_new(base, -1, EV_PERSIST, server_watchdog_cb,
+		    NULL);
+		if (watchdog == NULL || event_add(watchdog, &tv) == -1)
+			fatalx("cannot set up the watchdog timer");
+		log_info("systemd watchdog: keep-alive every %llu ms",
+		    (unsigned long long)wd_usec / 1000);
+		/* The first turn's question. */
+		for (unsigned i = 0; i < nworkers; i++)
+			worker_wake(&workers[i]);
+	}
 	if (started == nworkers) {
 		log_notice("postern %s started: %u worker%s", PACKAGE_VERSION,
 		    nworkers, nworkers == 1 ? "" : "s");
+		server_ready("Serving");
 		event_base_dispatch(base);
 	} else {
 		for (unsigned i = 0; i < started; i++) {
@@ -613,6 +705,8 @@ server_run(struct conf *c, struct listener_set *set)
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);
 	event_free(limit_ev);
+	if (watchdog != NULL)
+		event_free(watchdog);
 	event_base_free(base);
 	/* Every port is gone with its worker. */
 	groups_free(groups_svc);

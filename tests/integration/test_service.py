@@ -18,6 +18,7 @@ import pytest
 
 import helpers
 from helpers import LineClient, render_ini, wait_for
+from test_notify import NotifySocket
 
 UNIT_IN = os.path.join(helpers.TOP, "contrib", "postern.service.in")
 SAMPLE_INI = os.path.join(helpers.TOP, "etc", "postern.ini")
@@ -55,12 +56,21 @@ def one(unit, key, default=None):
     return v[-1] if v else default
 
 
-def generate(sbindir, sysconfdir):
+def service_type(binary):
+    """Type= as configure chooses it: notify when postern was built with
+    libsystemd, exec otherwise."""
+    out = subprocess.run([binary, "-V"], stdout=subprocess.PIPE,
+                         timeout=30).stdout.decode()
+    return "notify" if "systemd notify" in out else "exec"
+
+
+def generate(binary, sysconfdir):
     """The unit as Makefile.am makes it, with these directories."""
     with open(UNIT_IN) as f:
         text = f.read()
-    return text.replace("@sbindir@", sbindir).replace("@sysconfdir@",
-                                                       sysconfdir)
+    return text.replace("@sbindir@", os.path.dirname(binary)).replace(
+        "@sysconfdir@", sysconfdir).replace("@SERVICE_TYPE@",
+                                            service_type(binary))
 
 
 def sample_log_locations():
@@ -82,7 +92,7 @@ def test_unit_verifies(postern_bin):
     try:
         path = os.path.join(d, "postern.service")
         with open(path, "w") as f:
-            f.write(generate(os.path.dirname(postern_bin), "/etc"))
+            f.write(generate(postern_bin, "/etc"))
         r = subprocess.run(["systemd-analyze", "verify", "--man=no", path],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=120)
@@ -138,7 +148,7 @@ class UnitRun:
         os.makedirs(self.confdir)
         os.chmod(etc, 0o755)
         os.chmod(self.confdir, 0o755)
-        self.unit = parse_unit(generate(os.path.dirname(binary), etc))
+        self.unit = parse_unit(generate(binary, etc))
         self.conf_path = os.path.join(self.confdir, "postern.ini")
         for cmd in self.commands("ExecStart"):
             assert cmd[-2:] == ["-c", self.conf_path], cmd
@@ -175,6 +185,10 @@ class UnitRun:
             }
         self.write_conf()
         self.proc = None
+        # Type=notify: systemd's end of sd_notify(3).
+        self.notify = None
+        if one(self.unit, "Type") == "notify":
+            self.notify = NotifySocket()
 
     def below(self, path):
         return os.path.join(self.root, path.lstrip("/"))
@@ -223,6 +237,8 @@ class UnitRun:
             opts = os.environ.get(var, "")
             env[var] = (opts + ":" if opts else "") + "log_path=" + \
                 os.path.join(self.sanitizer, "report")
+        if self.notify is not None:
+            env["NOTIFY_SOCKET"] = self.notify.path
         return env
 
     def umask(self):
@@ -252,6 +268,8 @@ class UnitRun:
         wait_for(lambda: b"started" in self.log_bytes()[since:] or
                  self.proc.poll() is not None, 20, "postern to start")
         assert self.proc.poll() is None, self.log()
+        if self.notify is not None:
+            self.notify.expect("READY", self.proc.pid)
 
     def reload(self):
         """ExecReload, each command in turn, as systemctl reload runs
@@ -261,11 +279,16 @@ class UnitRun:
                    for a in cmd]
             r = self.run(cmd)
             assert r.returncode == 0, (cmd, r.stdout.decode())
+        if self.notify is not None:
+            self.notify.expect("RELOADING", self.proc.pid)
+            self.notify.expect("READY", self.proc.pid)
 
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(signal.SIGTERM)
+        if self.notify is not None:
+            self.notify.expect("STOPPING", self.proc.pid)
         try:
             return self.proc.wait(30)
         except subprocess.TimeoutExpired:
@@ -286,6 +309,8 @@ class UnitRun:
 
     def cleanup(self):
         self.stop()
+        if self.notify is not None:
+            self.notify.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
