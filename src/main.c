@@ -22,6 +22,7 @@
 #include "listener.h"
 #include "log.h"
 #include "protolog.h"
+#include "reloadctl.h"
 #include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
@@ -32,11 +33,14 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: postern [-c FILE] [-t] [-T] [-V]\n"
+	    "usage: postern [-c FILE] [-t] [-T] [-V] [-R PID]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -T       print the effective settings and exit\n"
-	    "  -V       print the version and exit\n",
+	    "  -V       print the version and exit\n"
+	    "  -R PID   make the postern with process id PID reload its "
+	    "configuration;\n"
+	    "           fails when it refuses the file\n",
 	    DEFAULT_CONF);
 	exit(2);
 }
@@ -194,8 +198,26 @@ main(int argc, char *argv[])
 	struct conf *c;
 	int ch, status;
 
-	while ((ch = getopt(argc, argv, "c:tTV")) != -1) {
+	while ((ch = getopt(argc, argv, "c:tTVR:")) != -1) {
 		switch (ch) {
+		case 'R': {
+			char *end;
+			long pid;
+
+			errno = 0;
+			pid = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    pid <= 0 || pid != (pid_t)pid) {
+				fprintf(stderr, "postern: -R %s: not a process "
+				    "id\n", optarg);
+				return 2;
+			}
+			if (optind != argc)
+				usage();
+			/* Longer than any reload: the daemon answers as soon
+			 * as it has read the file and rebound its ports. */
+			return reloadctl_request((pid_t)pid, 90, stderr);
+		}
 		case 'c':
 			path = optarg;
 			break;

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "proto.h"
 #include "protolog.h"
+#include "reloadctl.h"
 #include "sdnotify.h"
 #include "server.h"
 #include "session.h"
@@ -46,6 +47,10 @@ static atomic_uint stop_grace_ms;
 static struct worker *workers;
 static struct groups *groups_svc;
 static unsigned nworkers;
+
+/* Where "postern -R" asks for a reload (reloadctl.h); the main thread's. */
+static int reload_fd = -1;
+static struct event *reload_ev;
 
 int
 server_prepare(struct conf *c, FILE *errout)
@@ -428,10 +433,12 @@ server_log_listeners(const struct listener_set *old,
 
 /*
  * Reads the file again; a broken one is refused and the old one kept.
- * Returns 0 when the new configuration was taken, -1 when it was refused.
+ * Returns 0 when the new configuration was taken, -1 when it was refused;
+ * then *why, when why is not NULL, holds the reasons, one per line (free
+ * it), or NULL.
  */
 static int
-server_reload(void)
+server_reload(char **why)
 {
 	char *errs = NULL;
 	size_t errlen = 0;
@@ -439,6 +446,8 @@ server_reload(void)
 	struct conf *c = NULL, *old;
 	struct listener_set set = {0}, oldset;
 
+	if (why != NULL)
+		*why = NULL;
 	if ((mem = open_memstream(&errs, &errlen)) == NULL) {
 		log_warn("reload: open_memstream");
 		return -1;
@@ -470,6 +479,8 @@ server_reload(void)
 	if (c == NULL) {
 		char *line, *save = NULL;
 
+		if (why != NULL)
+			*why = strdup(errs);
 		for (line = strtok_r(errs, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save))
 			log_error("reload: %s", line);
@@ -522,16 +533,49 @@ server_ready(const char *what)
  * serves, with the previous configuration, and STATUS= says so.
  */
 static int
-server_reload_notify(void)
+server_reload_notify(char **why)
 {
 	int rc;
 
 	sdnotify_reloading();
-	rc = server_reload();
+	rc = server_reload(why);
 	server_ready(rc == 0 ? "Configuration reloaded" :
 	    "Reload refused (see the log), running the previous "
 	    "configuration");
 	return rc;
+}
+
+/* "postern -R": a reload whose outcome the asking process learns. */
+static void
+server_reload_request_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	char denied[256], *why = NULL;
+	int fd, rc;
+
+	(void)what;
+	(void)arg;
+	if ((fd = reloadctl_accept(lfd, denied, sizeof(denied))) == -1) {
+		if (denied[0] != '\0')
+			log_warnx("%s", denied);
+		return;
+	}
+	log_notice("reload asked for by postern -R");
+	rc = server_reload_notify(&why);
+	reloadctl_answer(fd, rc == 0, rc == 0 ? NULL :
+	    why != NULL ? why : "(the reasons are in the daemon log)\n");
+	free(why);
+}
+
+/* Stops taking reload requests (at stop: a request then fails at once). */
+static void
+server_reload_close(void)
+{
+	if (reload_ev != NULL)
+		event_free(reload_ev);
+	reload_ev = NULL;
+	if (reload_fd != -1)
+		close(reload_fd);
+	reload_fd = -1;
 }
 
 /*
@@ -570,7 +614,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		server_reload_notify();
+		server_reload_notify(NULL);
 		return;
 	}
 	log_notice("received signal %d: stopping (grace time %u ms)",
@@ -582,6 +626,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		    "have %u ms to finish", current->shutdown_timeout_ms);
 		sdnotify_stopping(status);
 	}
+	server_reload_close();
 	atomic_store(&stop_grace_ms, current->shutdown_timeout_ms);
 	/* The last worker to stop accepting closes each socket. */
 	pthread_mutex_lock(&current_lock);
@@ -635,6 +680,13 @@ server_run(struct conf *c, struct listener_set *set)
 	limit_ev = event_new(base, -1, EV_PERSIST, server_log_limit_cb, NULL);
 	if (limit_ev == NULL || event_add(limit_ev, &second) == -1)
 		fatalx("cannot start the log timer");
+	/* Without it SIGHUP still reloads; only "postern -R" cannot ask. */
+	if ((reload_fd = reloadctl_listen()) == -1)
+		log_warn("cannot take reload requests (postern -R)");
+	else if ((reload_ev = event_new(base, reload_fd, EV_READ | EV_PERSIST,
+	    server_reload_request_cb, NULL)) == NULL ||
+	    event_add(reload_ev, NULL) == -1)
+		fatalx("cannot listen for reload requests");
 	if ((groups_svc = groups_new(c)) == NULL)
 		fatalx("out of memory");
 	if ((workers = calloc(nworkers, sizeof(*workers))) == NULL)
@@ -707,6 +759,7 @@ server_run(struct conf *c, struct listener_set *set)
 	event_free(limit_ev);
 	if (watchdog != NULL)
 		event_free(watchdog);
+	server_reload_close();
 	event_base_free(base);
 	/* Every port is gone with its worker. */
 	groups_free(groups_svc);

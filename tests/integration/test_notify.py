@@ -65,6 +65,14 @@ class NotifySocket:
             assert fields.get(key) == "1", (key, fields)
             return fields
 
+    def skip_to(self, key, pid, timeout=20):
+        """The next message from pid that holds key=1, passing over the
+        others."""
+        while True:
+            sender, fields = self.recv(timeout)
+            if sender == pid and fields.get(key) == "1":
+                return fields
+
     def close(self):
         self.sock.close()
         shutil.rmtree(self.dir, ignore_errors=True)
