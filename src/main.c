@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -189,6 +190,103 @@ prepare_log_dirs(const struct conf *c, FILE *errout)
 	return rc;
 }
 
+/* A file that the daemon reads again at every reload. */
+struct reread {
+	const char *what; /* "[section] key" */
+	const char *path;
+	int line; /* 0: not known */
+};
+
+/* Collects the files a reload reads; returns how many (at most max). */
+static size_t
+reread_files(const struct conf *c, struct reread *f, size_t max)
+{
+	size_t n = 0;
+
+#define ADD(w, p, l)                                                           \
+	do {                                                                   \
+		if ((p) != NULL && n < max)                                    \
+			f[n++] = (struct reread){(w), (p), (l)};               \
+	} while (0)
+	ADD("the configuration file", c->path, 0);
+	ADD("[tls] certificate", c->tls.certificate, c->tls.certificate_line);
+	ADD("[tls] private_key", c->tls.private_key, c->tls.private_key_line);
+	for (int p = 0; p < PROTO_COUNT; p++)
+		if (c->proto[p].enabled)
+			ADD(p == PROTO_POP3 ? "[pop3] backend_ca_file" :
+			    "[imap] backend_ca_file", c->proto[p].backend_ca_file,
+			    0);
+	ADD("[groups] file", c->groups.file, 0);
+	ADD("[groups] ldap_ca_file", c->groups.ldap_ca_file, 0);
+	ADD("[groups] ldap_bind_password_file",
+	    c->groups.ldap_bind_password_file, 0);
+#undef ADD
+	return n;
+}
+
+/*
+ * "postern -t" as root with a user: a reload reads the configuration, the
+ * certificate, the key and the other files again after the privileges are
+ * gone, and is refused when one of them cannot be read.  A child becomes
+ * the user exactly as the daemon does and tries to open each file, so that
+ * ACLs, the directories on the way and the groups count as they will.
+ * Returns how many warnings it wrote.
+ */
+static int
+warn_unreadable_at_reload(const struct conf *c, FILE *errout)
+{
+	struct reread f[16];
+	size_t n = reread_files(c, f, sizeof(f) / sizeof(f[0]));
+	struct passwd *pw;
+	int status, nwarn = 0;
+	pid_t pid;
+
+	if (geteuid() != 0 || c->user == NULL ||
+	    (pw = getpwnam(c->user)) == NULL || pw->pw_uid == 0)
+		return 0;
+	fflush(errout);
+	if ((pid = fork()) == -1) {
+		fprintf(errout, "postern: %s: warning: cannot check what user "
+		    "%s can read: fork: %s\n", c->path, c->user,
+		    strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		if (setgroups(1, &pw->pw_gid) == -1 ||
+		    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+			_exit(255);
+		for (size_t i = 0; i < n; i++) {
+			int fd = open(f[i].path, O_RDONLY | O_CLOEXEC);
+
+			if (fd != -1) {
+				close(fd);
+				continue;
+			}
+			if (f[i].line > 0)
+				fprintf(errout, "%s:%d: ", c->path, f[i].line);
+			else
+				fprintf(errout, "%s: ", c->path);
+			fprintf(errout, "warning: %s %s: not readable by user "
+			    "%s (%s): a reload (SIGHUP, systemctl reload) "
+			    "will be refused, since postern runs as %s by "
+			    "then\n", f[i].what, f[i].path, c->user,
+			    strerror(errno), c->user);
+			nwarn++;
+		}
+		fflush(errout);
+		_exit(nwarn > 254 ? 254 : nwarn);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255) {
+		fprintf(errout, "postern: %s: warning: cannot check what user "
+		    "%s can read\n", c->path, c->user);
+		return 1;
+	}
+	return WEXITSTATUS(status);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -257,6 +355,8 @@ main(int argc, char *argv[])
 			conf_dump(c, stdout);
 		/* Only a warning: the running instance of this very file holds
 		 * its ports, and "postern -t" runs before every reload. */
+		if (test)
+			warn_unreadable_at_reload(c, stderr);
 		if (test && (listener_probe(c, stderr) +
 		    server_protolog_probe(c, stderr)) > 0)
 			fprintf(stderr, "postern: %s: warning: a postern "
