@@ -146,9 +146,21 @@ log_dir_for_user(const char *dir, uid_t uid, gid_t gid, char *err,
 		}
 		if (!may_access(&st, uid, gid,
 			c == '\0' ? S_IWOTH | S_IXOTH : S_IXOTH)) {
-			snprintf(err, errlen, "%s: not %s by the user of "
-			    "[postern]", path,
-			    c == '\0' ? "writable" : "searchable");
+			/* postern gives its user only the directories it
+			 * creates: never one that was there before, which
+			 * may be shared (a log_file_location of /var/log). */
+			if (c == '\0')
+				snprintf(err, errlen, "%s: not writable by the "
+				    "user of [postern] (postern gives that user "
+				    "only the directories it creates: choose a "
+				    "new directory, or give this one to the "
+				    "user)", path);
+			else
+				snprintf(err, errlen, "%s: not searchable by "
+				    "the user of [postern], who must pass it to "
+				    "reach the protocol logs after the start "
+				    "(mode 0755 does; under systemd, "
+				    "LogsDirectoryMode=0755)", path);
 			return -1;
 		}
 		if (c == '\0')

@@ -435,3 +435,25 @@ def test_unit_reload_fails_when_the_daemon_refuses(unit_run, dovecot):
     assert "login_type" in out, out
     assert pop3_session(u.ports["pop3"], dovecot) == b"+OK Taken.\r\n"
     assert u.stop() == 0, u.log()
+
+
+def test_unit_log_directory_not_searchable_is_explained(unit_run):
+    """A drop-in with LogsDirectoryMode=0750 makes /var/log/postern root's
+    and closed to the user, who could not reach the protocol logs after
+    the start: the unit's ExecStartPre says so, naming the directory and
+    the setting, and postern does not change the directory systemd
+    manages."""
+    u = unit_run
+    u.unit["Service"].append(("LogsDirectoryMode", "0750"))
+    u.prepare_directories()
+    top = os.path.dirname(u.logdirs[0])
+    assert os.stat(top).st_mode & 0o777 == 0o750
+    for cmd in u.commands("ExecStartPre"):
+        r = u.run(cmd)
+        out = r.stdout.decode(errors="replace")
+        assert r.returncode == 1, out
+        assert "%s: not searchable by the user of [postern]" % top in out, \
+            out
+        assert "LogsDirectoryMode=0755" in out, out
+    st = os.stat(top)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, 0, 0o750)
