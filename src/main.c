@@ -109,7 +109,7 @@ may_access(const struct stat *st, uid_t uid, gid_t gid, mode_t want)
 /*
  * Creates dir and its missing parents, giving the ones it creates to
  * uid:gid, then checks that uid:gid (the only ids left after
- * drop_privileges()) can reach dir and create files in it.
+ * drop_privileges()) can create files in dir.
  */
 static int
 log_dir_for_user(const char *dir, uid_t uid, gid_t gid, char *err,
@@ -144,23 +144,16 @@ log_dir_for_user(const char *dir, uid_t uid, gid_t gid, char *err,
 			snprintf(err, errlen, "%s: not a directory", path);
 			return -1;
 		}
-		if (!may_access(&st, uid, gid,
-			c == '\0' ? S_IWOTH | S_IXOTH : S_IXOTH)) {
-			/* postern gives its user only the directories it
-			 * creates: never one that was there before, which
-			 * may be shared (a log_file_location of /var/log). */
-			if (c == '\0')
-				snprintf(err, errlen, "%s: not writable by the "
-				    "user of [postern] (postern gives that user "
-				    "only the directories it creates: choose a "
-				    "new directory, or give this one to the "
-				    "user)", path);
-			else
-				snprintf(err, errlen, "%s: not searchable by "
-				    "the user of [postern], who must pass it to "
-				    "reach the protocol logs after the start "
-				    "(mode 0755 does; under systemd, "
-				    "LogsDirectoryMode=0755)", path);
+		/* postern gives its user only the directories it creates:
+		 * never one that was there before, which may be shared (a
+		 * log_file_location of /var/log).  The directories above
+		 * need not let the user pass (protolog_pin_dir()). */
+		if (c == '\0' &&
+		    !may_access(&st, uid, gid, S_IWOTH | S_IXOTH)) {
+			snprintf(err, errlen, "%s: not writable by the user of "
+			    "[postern] (postern gives that user only the "
+			    "directories it creates: choose a new directory, "
+			    "or give this one to the user)", path);
 			return -1;
 		}
 		if (c == '\0')
@@ -299,6 +292,33 @@ warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 	return WEXITSTATUS(status);
 }
 
+/*
+ * Opens the protocol-log directories while still root, so that the user
+ * reaches them through those descriptors: the directories above them may
+ * stay closed to it, as a root-owned 0750 /var/log/postern made by
+ * systemd's LogsDirectory= is.  The way Debian's nginx opens its logs
+ * before it gives up root, without changing any directory's owner or
+ * mode.
+ */
+static int
+pin_log_dirs(const struct conf *c)
+{
+	struct protolog_conf pl[PROTO_COUNT];
+	char err[512];
+
+	conf_protolog(c, pl);
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		if (!pl[p].enabled ||
+		    protolog_pin_dir(pl[p].directory, err, sizeof(err)) == 0)
+			continue;
+		fprintf(stderr, "%s:%d: [%s] log_file_location: %s\n", c->path,
+		    c->proto[p].log_line, p == PROTO_POP3 ? "pop3" : "imap",
+		    err);
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -392,6 +412,10 @@ main(int argc, char *argv[])
 		log_warnx("%s: no protocol is enabled: nothing to serve", path);
 	if (c->pid_file != NULL)
 		write_pid_file(c->pid_file);
+	if (c->user != NULL && geteuid() == 0 && pin_log_dirs(c) == -1) {
+		conf_unref(c);
+		return 1;
+	}
 	if (c->user != NULL)
 		drop_privileges(c->user);
 	else if (geteuid() == 0)
