@@ -5,7 +5,7 @@
 #   deps_install fuzz    clang and libFuzzer (--enable-fuzzing), llvm-cov
 # Runs apt-get only when a package is missing.
 
-deps_build=(build-essential autoconf automake pkg-config
+deps_build=(build-essential autoconf automake pkg-config libsystemd-dev
 	libevent-dev libssl-dev libinih-dev zlib1g-dev openssl libldap-dev)
 deps_test=(libcriterion-dev dovecot-imapd dovecot-pop3d curl fetchmail
 	openssl python3 python3-pytest python3-yaml procps slapd ldap-utils chromium

@@ -304,6 +304,16 @@ int protolog_retention(const char *dir, enum proto_id p, uint64_t age_limit_ms,
 int protolog_check_dir(const char *dir, char *err, size_t errlen);
 
 /*
+ * Keeps dir open for the rest of the process, called as root before the
+ * privileges are dropped: the writer then reaches it through that
+ * descriptor, so the directories above it need not let the user pass (a
+ * root-owned 0750 LogsDirectory=).  dir itself must still be writable by
+ * the user.  A pinned directory that was removed or replaced is reached
+ * by its name again.  Returns 0, or -1 with a reason in err.
+ */
+int protolog_pin_dir(const char *dir, char *err, size_t errlen);
+
+/*
  * The file in each protocol log directory that the running instance holds
  * a lock on (flock(2)), with its pid: a second instance refuses the
  * directory, since two writers would interleave rows in one hourly file.

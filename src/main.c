@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -22,6 +23,8 @@
 #include "listener.h"
 #include "log.h"
 #include "protolog.h"
+#include "reloadctl.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
 
@@ -31,11 +34,14 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: postern [-c FILE] [-t] [-T] [-V]\n"
+	    "usage: postern [-c FILE] [-t] [-T] [-V] [-R PID]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -T       print the effective settings and exit\n"
-	    "  -V       print the version and exit\n",
+	    "  -V       print the version and exit\n"
+	    "  -R PID   make the postern with process id PID reload its "
+	    "configuration;\n"
+	    "           fails when it refuses the file\n",
 	    DEFAULT_CONF);
 	exit(2);
 }
@@ -103,7 +109,7 @@ may_access(const struct stat *st, uid_t uid, gid_t gid, mode_t want)
 /*
  * Creates dir and its missing parents, giving the ones it creates to
  * uid:gid, then checks that uid:gid (the only ids left after
- * drop_privileges()) can reach dir and create files in it.
+ * drop_privileges()) can create files in dir.
  */
 static int
 log_dir_for_user(const char *dir, uid_t uid, gid_t gid, char *err,
@@ -138,11 +144,16 @@ log_dir_for_user(const char *dir, uid_t uid, gid_t gid, char *err,
 			snprintf(err, errlen, "%s: not a directory", path);
 			return -1;
 		}
-		if (!may_access(&st, uid, gid,
-			c == '\0' ? S_IWOTH | S_IXOTH : S_IXOTH)) {
-			snprintf(err, errlen, "%s: not %s by the user of "
-			    "[postern]", path,
-			    c == '\0' ? "writable" : "searchable");
+		/* postern gives its user only the directories it creates:
+		 * never one that was there before, which may be shared (a
+		 * log_file_location of /var/log).  The directories above
+		 * need not let the user pass (protolog_pin_dir()). */
+		if (c == '\0' &&
+		    !may_access(&st, uid, gid, S_IWOTH | S_IXOTH)) {
+			snprintf(err, errlen, "%s: not writable by the user of "
+			    "[postern] (postern gives that user only the "
+			    "directories it creates: choose a new directory, "
+			    "or give this one to the user)", path);
 			return -1;
 		}
 		if (c == '\0')
@@ -184,6 +195,130 @@ prepare_log_dirs(const struct conf *c, FILE *errout)
 	return rc;
 }
 
+/* A file that the daemon reads again at every reload. */
+struct reread {
+	const char *what; /* "[section] key" */
+	const char *path;
+	int line; /* 0: not known */
+};
+
+/* Collects the files a reload reads; returns how many (at most max). */
+static size_t
+reread_files(const struct conf *c, struct reread *f, size_t max)
+{
+	size_t n = 0;
+
+#define ADD(w, p, l)                                                           \
+	do {                                                                   \
+		if ((p) != NULL && n < max)                                    \
+			f[n++] = (struct reread){(w), (p), (l)};               \
+	} while (0)
+	ADD("the configuration file", c->path, 0);
+	ADD("[tls] certificate", c->tls.certificate, c->tls.certificate_line);
+	ADD("[tls] private_key", c->tls.private_key, c->tls.private_key_line);
+	for (int p = 0; p < PROTO_COUNT; p++)
+		if (c->proto[p].enabled)
+			ADD(p == PROTO_POP3 ? "[pop3] backend_ca_file" :
+			    "[imap] backend_ca_file", c->proto[p].backend_ca_file,
+			    0);
+	ADD("[groups] file", c->groups.file, 0);
+	ADD("[groups] ldap_ca_file", c->groups.ldap_ca_file, 0);
+	ADD("[groups] ldap_bind_password_file",
+	    c->groups.ldap_bind_password_file, 0);
+#undef ADD
+	return n;
+}
+
+/*
+ * "postern -t" as root with a user: a reload reads the configuration, the
+ * certificate, the key and the other files again after the privileges are
+ * gone, and is refused when one of them cannot be read.  A child becomes
+ * the user exactly as the daemon does and tries to open each file, so that
+ * ACLs, the directories on the way and the groups count as they will.
+ * Returns how many warnings it wrote.
+ */
+static int
+warn_unreadable_at_reload(const struct conf *c, FILE *errout)
+{
+	struct reread f[16];
+	size_t n = reread_files(c, f, sizeof(f) / sizeof(f[0]));
+	struct passwd *pw;
+	int status, nwarn = 0;
+	pid_t pid;
+
+	if (geteuid() != 0 || c->user == NULL ||
+	    (pw = getpwnam(c->user)) == NULL || pw->pw_uid == 0)
+		return 0;
+	fflush(errout);
+	if ((pid = fork()) == -1) {
+		fprintf(errout, "postern: %s: warning: cannot check what user "
+		    "%s can read: fork: %s\n", c->path, c->user,
+		    strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		if (setgroups(1, &pw->pw_gid) == -1 ||
+		    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+			_exit(255);
+		for (size_t i = 0; i < n; i++) {
+			int fd = open(f[i].path, O_RDONLY | O_CLOEXEC);
+
+			if (fd != -1) {
+				close(fd);
+				continue;
+			}
+			if (f[i].line > 0)
+				fprintf(errout, "%s:%d: ", c->path, f[i].line);
+			else
+				fprintf(errout, "%s: ", c->path);
+			fprintf(errout, "warning: %s %s: not readable by user "
+			    "%s (%s): a reload (SIGHUP, systemctl reload) "
+			    "will be refused, since postern runs as %s by "
+			    "then\n", f[i].what, f[i].path, c->user,
+			    strerror(errno), c->user);
+			nwarn++;
+		}
+		fflush(errout);
+		_exit(nwarn > 254 ? 254 : nwarn);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255) {
+		fprintf(errout, "postern: %s: warning: cannot check what user "
+		    "%s can read\n", c->path, c->user);
+		return 1;
+	}
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Opens the protocol-log directories while still root, so that the user
+ * reaches them through those descriptors: the directories above them may
+ * stay closed to it, as a root-owned 0750 /var/log/postern made by
+ * systemd's LogsDirectory= is.  The way Debian's nginx opens its logs
+ * before it gives up root, without changing any directory's owner or
+ * mode.
+ */
+static int
+pin_log_dirs(const struct conf *c)
+{
+	struct protolog_conf pl[PROTO_COUNT];
+	char err[512];
+
+	conf_protolog(c, pl);
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		if (!pl[p].enabled ||
+		    protolog_pin_dir(pl[p].directory, err, sizeof(err)) == 0)
+			continue;
+		fprintf(stderr, "%s:%d: [%s] log_file_location: %s\n", c->path,
+		    c->proto[p].log_line, p == PROTO_POP3 ? "pop3" : "imap",
+		    err);
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -193,8 +328,26 @@ main(int argc, char *argv[])
 	struct conf *c;
 	int ch, status;
 
-	while ((ch = getopt(argc, argv, "c:tTV")) != -1) {
+	while ((ch = getopt(argc, argv, "c:tTVR:")) != -1) {
 		switch (ch) {
+		case 'R': {
+			char *end;
+			long pid;
+
+			errno = 0;
+			pid = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    pid <= 0 || pid != (pid_t)pid) {
+				fprintf(stderr, "postern: -R %s: not a process "
+				    "id\n", optarg);
+				return 2;
+			}
+			if (optind != argc)
+				usage();
+			/* Longer than any reload: the daemon answers as soon
+			 * as it has read the file and rebound its ports. */
+			return reloadctl_request((pid_t)pid, 90, stderr);
+		}
 		case 'c':
 			path = optarg;
 			break;
@@ -205,9 +358,10 @@ main(int argc, char *argv[])
 			dump = true;
 			break;
 		case 'V':
-			printf("postern %s (%s, libevent %s)\n",
+			printf("postern %s (%s, libevent %s%s)\n",
 			    PACKAGE_VERSION, OpenSSL_version(OPENSSL_VERSION),
-			    event_get_version());
+			    event_get_version(),
+			    sdnotify_supported() ? ", systemd notify" : "");
 			return 0;
 		default:
 			usage();
@@ -233,6 +387,8 @@ main(int argc, char *argv[])
 			conf_dump(c, stdout);
 		/* Only a warning: the running instance of this very file holds
 		 * its ports, and "postern -t" runs before every reload. */
+		if (test)
+			warn_unreadable_at_reload(c, stderr);
 		if (test && (listener_probe(c, stderr) +
 		    server_protolog_probe(c, stderr)) > 0)
 			fprintf(stderr, "postern: %s: warning: a postern "
@@ -256,6 +412,10 @@ main(int argc, char *argv[])
 		log_warnx("%s: no protocol is enabled: nothing to serve", path);
 	if (c->pid_file != NULL)
 		write_pid_file(c->pid_file);
+	if (c->user != NULL && geteuid() == 0 && pin_log_dirs(c) == -1) {
+		conf_unref(c);
+		return 1;
+	}
 	if (c->user != NULL)
 		drop_privileges(c->user);
 	else if (geteuid() == 0)

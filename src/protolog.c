@@ -130,6 +130,75 @@ static struct {
 
 /* Directories. */
 
+/*
+ * Directories opened as root before the privileges were dropped
+ * (protolog_pin_dir()); written only before the threads start, read-only
+ * afterwards.
+ */
+static struct {
+	char *path;
+	int fd;
+} pins[PROTO_COUNT];
+static size_t npins;
+
+int
+protolog_pin_dir(const char *dir, char *err, size_t errlen)
+{
+	int fd;
+
+	for (size_t i = 0; i < npins; i++)
+		if (strcmp(pins[i].path, dir) == 0)
+			return 0;
+	if (npins == PROTO_COUNT) {
+		snprintf(err, errlen, "protocol log directory %s: too many "
+		    "directories", dir);
+		return -1;
+	}
+	/* O_PATH: root may lack CAP_DAC_OVERRIDE (the unit's bounding set)
+	 * and so may not read a directory that is already the user's; it
+	 * needs only to pass the parents, which are root's. */
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1) {
+		snprintf(err, errlen, "protocol log directory %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if ((pins[npins].path = strdup(dir)) == NULL) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	pins[npins++].fd = fd;
+	return 0;
+}
+
+/*
+ * A new descriptor of directory dir (close it), or -1 with errno: the
+ * pinned one while it is still the directory of that name, otherwise dir
+ * opened by its name.  When the name cannot be looked up (the user may not
+ * pass a parent), the pinned directory is trusted if it has not been
+ * removed.
+ */
+static int
+dir_open(const char *dir)
+{
+	struct stat ps, fs;
+
+	for (size_t i = 0; i < npins; i++) {
+		if (strcmp(pins[i].path, dir) != 0)
+			continue;
+		if (fstat(pins[i].fd, &fs) == -1 || fs.st_nlink == 0)
+			break;
+		if (stat(dir, &ps) == 0 &&
+		    (ps.st_dev != fs.st_dev || ps.st_ino != fs.st_ino))
+			break;
+		/* As the user, who owns the directory itself. */
+		return openat(pins[i].fd, ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* mkdir -p with mode for the directories it creates. */
 static int
 mkdirs(const char *path, mode_t mode)
@@ -157,26 +226,33 @@ int
 protolog_check_dir(const char *dir, char *err, size_t errlen)
 {
 	struct stat st;
+	int dfd;
 
 	if (dir == NULL || dir[0] == '\0') {
 		snprintf(err, errlen, "protocol log directory not set");
 		return -1;
 	}
-	if (mkdirs(dir, 0750) == -1 || stat(dir, &st) == -1) {
-		snprintf(err, errlen, "protocol log directory %s: %s", dir,
-		    strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
+	if ((dfd = dir_open(dir)) == -1 && errno == ENOTDIR) {
 		snprintf(err, errlen,
 		    "protocol log directory %s: not a directory", dir);
 		return -1;
 	}
-	if (access(dir, W_OK | X_OK) == -1) {
+	if (dfd == -1 && (mkdirs(dir, 0750) == -1 ||
+	    (dfd = dir_open(dir)) == -1)) {
 		snprintf(err, errlen, "protocol log directory %s: %s", dir,
 		    strerror(errno));
 		return -1;
 	}
+	/* Through the descriptor: a pinned directory's parents need not
+	 * let this process pass. */
+	if (fstat(dfd, &st) == -1 ||
+	    faccessat(dfd, ".", W_OK | X_OK, 0) == -1) {
+		snprintf(err, errlen, "protocol log directory %s: %s", dir,
+		    strerror(errno));
+		close(dfd);
+		return -1;
+	}
+	close(dfd);
 	return 0;
 }
 
@@ -245,33 +321,34 @@ static int
 lock_dir(const char *dir, struct dirlock *l, const struct dirlock *old,
     const struct dirlock *taken, size_t ntaken, char *err, size_t errlen)
 {
-	char path[PATH_MAX], pid[24];
+	char pid[24];
 	struct stat st;
 	size_t i;
-	int fd, n;
+	int fd, n, dfd;
 
-	if (stat(dir, &st) == -1) {
+	if ((dfd = dir_open(dir)) == -1 || fstat(dfd, &st) == -1) {
 		snprintf(err, errlen, "protocol log directory %s: %s", dir,
 		    strerror(errno));
+		if (dfd != -1)
+			close(dfd);
 		return -1;
 	}
 	for (i = 0; i < ntaken; i++)
 		if (taken[i].fd != -1 && taken[i].dev == st.st_dev &&
-		    taken[i].ino == st.st_ino)
+		    taken[i].ino == st.st_ino) {
+			close(dfd);
 			return 0; /* shared with another protocol */
+		}
 	for (i = 0; i < PROTO_COUNT; i++)
 		if (old[i].fd != -1 && old[i].dev == st.st_dev &&
 		    old[i].ino == st.st_ino) {
+			close(dfd);
 			*l = old[i];
 			return 0;
 		}
-	if (snprintf(path, sizeof(path), "%s/%s", dir, PROTOLOG_LOCK) >=
-	    (int)sizeof(path)) {
-		snprintf(err, errlen, "protocol log directory %s: name too "
-		    "long", dir);
-		return -1;
-	}
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
+	fd = openat(dfd, PROTOLOG_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	close(dfd);
+	if (fd == -1) {
 		snprintf(err, errlen, "protocol log directory %s: %s: %s", dir,
 		    PROTOLOG_LOCK, strerror(errno));
 		return -1;
@@ -346,9 +423,14 @@ highest_n(const char *dir, enum proto_id p, const char *date)
 	struct dirent *de;
 	char fdate[16];
 	unsigned n, max = 0;
+	int dfd;
 
-	if ((d = opendir(dir)) == NULL)
+	if ((dfd = dir_open(dir)) == -1)
 		return 0;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return 0;
+	}
 	while ((de = readdir(d)) != NULL)
 		if (protolog_name_match(p, de->d_name, fdate, &n) &&
 		    strcmp(fdate, date) == 0 && n > max)
@@ -403,7 +485,7 @@ protolog_retention(const char *dir, enum proto_id p, uint64_t age_limit_ms,
 
 	if (age_limit_ms == 0 && dir_quota == 0)
 		return 0;
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((dfd = dir_open(dir)) == -1)
 		return -1;
 	if ((d = fdopendir(dfd)) == NULL) {
 		close(dfd);
@@ -635,32 +717,36 @@ file_flush(struct plfile *f)
 static int
 file_open(struct plfile *f, unsigned n, int64_t ms)
 {
-	char path[4096 + PROTOLOG_NAME_MAX], hdr[1024];
+	char hdr[1024];
 	struct stat st;
 	size_t hlen;
-	int fd;
+	int fd, dfd;
 
+	/* The directory may have been removed meanwhile: made again. */
+	dfd = dir_open(f->conf.directory);
+	if (dfd == -1 && errno == ENOENT &&
+	    mkdirs(f->conf.directory, 0750) == 0)
+		dfd = dir_open(f->conf.directory);
+	if (dfd == -1) {
+		file_failed(f, "cannot open");
+		return -1;
+	}
 	if (n == 0) {
 		n = highest_n(f->conf.directory, f->proto, f->date);
 		if (n == 0)
 			n = 1;
 		else if (f->conf.per_file_size_quota > 0) {
 			protolog_file_name(f->proto, f->date, n, f->name);
-			snprintf(path, sizeof(path), "%s/%s", f->conf.directory,
-			    f->name);
-			if (stat(path, &st) == 0 &&
+			if (fstatat(dfd, f->name, &st, 0) == 0 &&
 			    (uint64_t)st.st_size >= f->conf.per_file_size_quota)
 				n++;
 		}
 	}
 	f->n = n;
 	protolog_file_name(f->proto, f->date, n, f->name);
-	snprintf(path, sizeof(path), "%s/%s", f->conf.directory, f->name);
-	fd = open(
-	    path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-	if (fd == -1 && errno == ENOENT && mkdirs(f->conf.directory, 0750) == 0)
-		fd = open(path,
-		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	fd = openat(dfd, f->name,
+	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	close(dfd);
 	if (fd == -1) {
 		file_failed(f, "cannot open");
 		return -1;

@@ -23,6 +23,8 @@
 #include "log.h"
 #include "proto.h"
 #include "protolog.h"
+#include "reloadctl.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "session.h"
 #include "sesslog.h"
@@ -45,6 +47,10 @@ static atomic_uint stop_grace_ms;
 static struct worker *workers;
 static struct groups *groups_svc;
 static unsigned nworkers;
+
+/* Where "postern -R" asks for a reload (reloadctl.h); the main thread's. */
+static int reload_fd = -1;
+static struct event *reload_ev;
 
 int
 server_prepare(struct conf *c, FILE *errout)
@@ -265,6 +271,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &v, sizeof(v)) != sizeof(v))
 		return;
+	atomic_fetch_add(&w->beats, 1);
 	if (!atomic_load(&w->stopping)) {
 		worker_sync_listeners(w);
 		return;
@@ -424,9 +431,14 @@ server_log_listeners(const struct listener_set *old,
 			    old->l[i]->addr.str);
 }
 
-/* Reads the file again; a broken one is refused and the old one kept. */
-static void
-server_reload(void)
+/*
+ * Reads the file again; a broken one is refused and the old one kept.
+ * Returns 0 when the new configuration was taken, -1 when it was refused;
+ * then *why, when why is not NULL, holds the reasons, one per line (free
+ * it), or NULL.
+ */
+static int
+server_reload(char **why)
 {
 	char *errs = NULL;
 	size_t errlen = 0;
@@ -434,9 +446,11 @@ server_reload(void)
 	struct conf *c = NULL, *old;
 	struct listener_set set = {0}, oldset;
 
+	if (why != NULL)
+		*why = NULL;
 	if ((mem = open_memstream(&errs, &errlen)) == NULL) {
 		log_warn("reload: open_memstream");
-		return;
+		return -1;
 	}
 	c = conf_load(current->path, mem);
 	/* Privileges are gone: a new port below 1024 cannot be bound, and
@@ -465,13 +479,15 @@ server_reload(void)
 	if (c == NULL) {
 		char *line, *save = NULL;
 
+		if (why != NULL)
+			*why = strdup(errs);
 		for (line = strtok_r(errs, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save))
 			log_error("reload: %s", line);
 		log_error("reload: configuration refused; still running "
 		    "with the previous one");
 		free(errs);
-		return;
+		return -1;
 	}
 	free(errs);
 	server_reload_restart_only(current, c);
@@ -496,6 +512,99 @@ server_reload(void)
 	for (unsigned i = 0; i < nworkers; i++)
 		worker_wake(&workers[i]);
 	log_notice("reload: configuration %s loaded", c->path);
+	return 0;
+}
+
+/* What systemctl status shows while postern serves. */
+static void
+server_ready(const char *what)
+{
+	char status[256];
+
+	snprintf(status, sizeof(status), "%s: %zu listening address%s, %u "
+	    "worker%s", what, listeners.n, listeners.n == 1 ? "" : "es",
+	    nworkers, nworkers == 1 ? "" : "s");
+	sdnotify_ready(status);
+}
+
+/*
+ * A reload, whoever asked for it.  systemd is told RELOADING=1 first and
+ * READY=1 after, also when the file is refused: the daemon then still
+ * serves, with the previous configuration, and STATUS= says so.
+ */
+static int
+server_reload_notify(char **why)
+{
+	int rc;
+
+	sdnotify_reloading();
+	rc = server_reload(why);
+	server_ready(rc == 0 ? "Configuration reloaded" :
+	    "Reload refused (see the log), running the previous "
+	    "configuration");
+	return rc;
+}
+
+/* "postern -R": a reload whose outcome the asking process learns. */
+static void
+server_reload_request_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	char denied[256], *why = NULL;
+	int fd, rc;
+
+	(void)what;
+	(void)arg;
+	if ((fd = reloadctl_accept(lfd, denied, sizeof(denied))) == -1) {
+		if (denied[0] != '\0')
+			log_warnx("%s", denied);
+		return;
+	}
+	log_notice("reload asked for by postern -R");
+	rc = server_reload_notify(&why);
+	reloadctl_answer(fd, rc == 0, rc == 0 ? NULL :
+	    why != NULL ? why : "(the reasons are in the daemon log)\n");
+	free(why);
+}
+
+/* Stops taking reload requests (at stop: a request then fails at once). */
+static void
+server_reload_close(void)
+{
+	if (reload_ev != NULL)
+		event_free(reload_ev);
+	reload_ev = NULL;
+	if (reload_fd != -1)
+		close(reload_fd);
+	reload_fd = -1;
+}
+
+/*
+ * The watchdog: WATCHDOG=1 only when every worker has answered the wake of
+ * the previous turn, so that a worker stuck in a loop gets the daemon
+ * restarted rather than serving half its connections.
+ */
+static void
+server_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	bool alive = true;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (unsigned i = 0; i < nworkers; i++) {
+		unsigned b = atomic_load(&workers[i].beats);
+
+		if (b == workers[i].beats_seen) {
+			alive = false;
+			log_warnx("worker %u does not answer: no watchdog "
+			    "keep-alive this turn", i);
+		}
+		workers[i].beats_seen = b;
+	}
+	if (alive)
+		sdnotify_watchdog();
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_wake(&workers[i]);
 }
 
 static void
@@ -505,11 +614,19 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		server_reload();
+		server_reload_notify(NULL);
 		return;
 	}
 	log_notice("received signal %d: stopping (grace time %u ms)",
 	    (int)sig, current->shutdown_timeout_ms);
+	{
+		char status[128];
+
+		snprintf(status, sizeof(status), "Stopping: open sessions "
+		    "have %u ms to finish", current->shutdown_timeout_ms);
+		sdnotify_stopping(status);
+	}
+	server_reload_close();
 	atomic_store(&stop_grace_ms, current->shutdown_timeout_ms);
 	/* The last worker to stop accepting closes each socket. */
 	pthread_mutex_lock(&current_lock);
@@ -538,11 +655,12 @@ int
 server_run(struct conf *c, struct listener_set *set)
 {
 	struct event_base *base;
-	struct event *sig[3], *limit_ev;
+	struct event *sig[3], *limit_ev, *watchdog = NULL;
 	struct timeval second = {1, 0};
 	int signals[3] = {SIGTERM, SIGINT, SIGHUP};
 	int status = 0;
 	unsigned started = 0;
+	uint64_t wd_usec;
 
 	current = c;
 	listeners = *set;
@@ -562,6 +680,13 @@ server_run(struct conf *c, struct listener_set *set)
 	limit_ev = event_new(base, -1, EV_PERSIST, server_log_limit_cb, NULL);
 	if (limit_ev == NULL || event_add(limit_ev, &second) == -1)
 		fatalx("cannot start the log timer");
+	/* Without it SIGHUP still reloads; only "postern -R" cannot ask. */
+	if ((reload_fd = reloadctl_listen()) == -1)
+		log_warn("cannot take reload requests (postern -R)");
+	else if ((reload_ev = event_new(base, reload_fd, EV_READ | EV_PERSIST,
+	    server_reload_request_cb, NULL)) == NULL ||
+	    event_add(reload_ev, NULL) == -1)
+		fatalx("cannot listen for reload requests");
 	if ((groups_svc = groups_new(c)) == NULL)
 		fatalx("out of memory");
 	if ((workers = calloc(nworkers, sizeof(*workers))) == NULL)
@@ -581,9 +706,28 @@ server_run(struct conf *c, struct listener_set *set)
 		}
 		started++;
 	}
+	/* A third of the interval: one turn may pass without every worker's
+	 * answer and the next keep-alive still be in time. */
+	if (started == nworkers && (wd_usec = sdnotify_watchdog_usec()) > 0) {
+		struct timeval tv;
+
+		wd_usec /= 3;
+		tv.tv_sec = (time_t)(wd_usec / 1000000);
+		tv.tv_usec = (suseconds_t)(wd_usec % 1000000);
+		watchdog = event_new(base, -1, EV_PERSIST, server_watchdog_cb,
+		    NULL);
+		if (watchdog == NULL || event_add(watchdog, &tv) == -1)
+			fatalx("cannot set up the watchdog timer");
+		log_info("systemd watchdog: keep-alive every %llu ms",
+		    (unsigned long long)wd_usec / 1000);
+		/* The first turn's question. */
+		for (unsigned i = 0; i < nworkers; i++)
+			worker_wake(&workers[i]);
+	}
 	if (started == nworkers) {
 		log_notice("postern %s started: %u worker%s", PACKAGE_VERSION,
 		    nworkers, nworkers == 1 ? "" : "s");
+		server_ready("Serving");
 		event_base_dispatch(base);
 	} else {
 		for (unsigned i = 0; i < started; i++) {
@@ -613,6 +757,9 @@ server_run(struct conf *c, struct listener_set *set)
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);
 	event_free(limit_ev);
+	if (watchdog != NULL)
+		event_free(watchdog);
+	server_reload_close();
 	event_base_free(base);
 	/* Every port is gone with its worker. */
 	groups_free(groups_svc);

@@ -1,0 +1,115 @@
+"""postern -t run as root with a user: it warns of every file that a
+reload reads again and that the user postern changes to cannot read (the
+reload would be refused, since the privileges are dropped by then)."""
+
+import os
+import pwd
+import shutil
+import subprocess
+
+import pytest
+
+import helpers
+from helpers import render_ini
+
+USER = "nobody"
+
+
+@pytest.fixture
+def setup(postern_bin, dovecot):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: postern -t checks as the user of "
+                    "[postern]")
+    try:
+        pw = pwd.getpwnam(USER)
+    except KeyError:
+        pytest.skip("no user %s" % USER)
+    d = helpers.private_tmpdir("postern-files.")
+    crt, key = helpers.make_cert(d, "postern")
+    os.chmod(crt, 0o644)
+    # As certbot leaves a renewed key: root's, mode 0600.
+    os.chmod(key, 0o600)
+    groups = os.path.join(d, "groups")
+    with open(groups, "w") as f:
+        f.write("Mail Users: carol\n")
+    os.chmod(groups, 0o600)
+    ports = helpers.free_ports(2)
+    conf = {
+        "postern": {"user": USER},
+        "tls": {"certificate": crt, "private_key": key},
+        "groups": {"file": groups},
+    }
+    for name, port in zip(("pop3", "imap"), ports):
+        conf[name] = {"unencrypted_or_tls_bindings": "127.0.0.1:%d" % port,
+                      "ssl_bindings": "",
+                      "login_type": "PlainTextLogin",
+                      "backend": "127.0.0.1:%d" % dovecot.ports[name]}
+    path = os.path.join(d, "postern.ini")
+    with open(path, "w") as f:
+        f.write(render_ini(conf))
+    os.chmod(path, 0o644)
+    yield {"dir": d, "path": path, "crt": crt, "key": key,
+           "groups": groups, "gid": pw.pw_gid}
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def check(binary, path):
+    r = subprocess.run([binary, "-t", "-c", path], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    return r.returncode, r.stderr.decode()
+
+
+def line_of(path, needle):
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            if line.startswith(needle):
+                return i
+    raise AssertionError(needle)
+
+
+def test_check_warns_of_files_the_user_cannot_read(postern_bin, setup):
+    s = setup
+    rc, err = check(postern_bin, s["path"])
+    # Only a warning: the daemon starts, as root, with this file.
+    assert rc == 0, err
+    assert "configuration is valid" in err, err
+    key_line = line_of(s["path"], "private_key")
+    assert ("%s:%d: warning: [tls] private_key %s: not readable by user "
+            "%s" % (s["path"], key_line, s["key"], USER)) in err, err
+    assert "[groups] file %s: not readable" % s["groups"] in err, err
+    # Readable files are not named.
+    assert "[tls] certificate" not in err, err
+    assert "the configuration file" not in err, err
+
+    # The usual fix: the key's group is the user's, mode 0640.
+    os.chown(s["key"], 0, s["gid"])
+    os.chmod(s["key"], 0o640)
+    os.chmod(s["groups"], 0o644)
+    rc, err = check(postern_bin, s["path"])
+    assert rc == 0, err
+    assert "not readable" not in err, err
+
+
+def test_check_warns_of_an_unreachable_configuration(postern_bin, setup):
+    """The directory on the way counts too: the file itself is 0644 but
+    the user cannot enter its directory."""
+    s = setup
+    os.chmod(s["key"], 0o644)
+    os.chmod(s["groups"], 0o644)
+    os.chmod(s["dir"], 0o700)
+    rc, err = check(postern_bin, s["path"])
+    assert rc == 0, err
+    assert ("%s: warning: the configuration file %s: not readable by user "
+            "%s (Permission denied)" % (s["path"], s["path"], USER)) in err, \
+        err
+
+
+def test_check_without_user_warns_of_nothing(postern_bin, setup):
+    s = setup
+    with open(s["path"]) as f:
+        text = f.read().replace("user = %s\n" % USER, "")
+    with open(s["path"], "w") as f:
+        f.write(text)
+    rc, err = check(postern_bin, s["path"])
+    assert rc == 0, err
+    assert "not readable" not in err, err
