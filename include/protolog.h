@@ -67,9 +67,10 @@ enum protolog_detail {
 /* Exchange's front end writes at most one proxy row per 30 seconds. */
 #define PROTOLOG_PROXY_INTERVAL_MS 30000
 
-/* Default settings, as the issue and Exchange 2016/2019 have them. */
-#define PROTOLOG_POP3_DIR "/var/log/postern/Pop3"
-#define PROTOLOG_IMAP_DIR "/var/log/postern/Imap4"
+/*
+ * Default settings, as Exchange 2016/2019 has them; each protocol's
+ * default directory is in its descriptor (proto.h).
+ */
 #define PROTOLOG_AGE_LIMIT_DEFAULT_MS (30ULL * 24 * 3600 * 1000)
 
 /* The protocol-log settings of one protocol. */

@@ -35,6 +35,7 @@
 #include "addrset.h"
 #include "conf.h"
 #include "groups.h"
+#include "proto.h"
 #include "protolog.h"
 
 #define WORKERS_MAX 256
@@ -308,21 +309,6 @@ static const struct key keys[] = {
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
-
-/* Exchange's MaxCommandSize ranges and defaults, per protocol. */
-static const struct {
-	size_t min, max, def;
-} cmdsize[PROTO_COUNT] = {{40, 1024, 512}, {1024, 16384, 10240}};
-
-static const char *const default_bindings[PROTO_COUNT][2] = {
-    {"[::]:110, 0.0.0.0:110", "[::]:995, 0.0.0.0:995"},
-    {"[::]:143, 0.0.0.0:143", "[::]:993, 0.0.0.0:993"}};
-
-static const char *const default_banners[PROTO_COUNT] = {
-    "POP3 server ready.", "IMAP4 server ready."};
-
-/* Exchange's ProxyTargetPort defaults. */
-static const char *const default_backend_ports[PROTO_COUNT] = {"1995", "1993"};
 
 struct loader {
 	FILE *fp;
@@ -926,16 +912,16 @@ p_uint(struct loader *l, const struct key *k, const char *v, void *dst)
 static int
 p_cmdsize(struct loader *l, const struct key *k, const char *v, void *dst)
 {
-	int p = l->section - SEC_POP3;
+	const struct proto *d = proto_get(l->section - SEC_POP3);
 	uint64_t n;
 
 	if (conf_parse_size(v, &n) == -1) {
 		key_error(l, k, "'%s' is not a size (bytes, or with k/M/G)", v);
 		return -1;
 	}
-	if (n < cmdsize[p].min || n > cmdsize[p].max) {
+	if (n < d->command_size_min || n > d->command_size_max) {
 		key_error(l, k, "%s is out of range (%zu-%zu)", v,
-		    cmdsize[p].min, cmdsize[p].max);
+		    d->command_size_min, d->command_size_max);
 		return -1;
 	}
 	*(size_t *)dst = (size_t)n;
@@ -1122,8 +1108,8 @@ p_backend(struct loader *l, const struct key *k, const char *v, void *dst)
 				    "'%s': an IPv6 address needs brackets, as "
 				    "in [%s] or [%s]:%s",
 				    v, v, v,
-				    default_backend_ports[l->section -
-				                          SEC_POP3]);
+				    proto_get(l->section - SEC_POP3)
+				        ->default_backend_port);
 			else if (hlen < sizeof(host) &&
 			         inet_pton(AF_INET6, host, &a6) == 1)
 				key_error(l, k,
@@ -1158,7 +1144,7 @@ p_backend(struct loader *l, const struct key *k, const char *v, void *dst)
 		snprintf(pbuf, sizeof(pbuf), "%u", portnum);
 		port = pbuf;
 	} else
-		port = default_backend_ports[l->section - SEC_POP3];
+		port = proto_get(l->section - SEC_POP3)->default_backend_port;
 	if ((pc->backend_host = xstrdup(l, host)) == NULL ||
 	    (pc->backend_port = xstrdup(l, port)) == NULL)
 		return -1;
@@ -1618,9 +1604,11 @@ conf_defaults(struct loader *l)
 	c->shutdown_timeout_ms = 30 * SEC_MS;
 	c->tls.min_version = TLS1_2_VERSION;
 	for (i = 0; i < PROTO_COUNT; i++) {
+		const struct proto *d = proto_get(i);
+
 		pc = &c->proto[i];
 		pc->enabled = true;
-		if ((pc->banner = xstrdup(l, default_banners[i])) == NULL)
+		if ((pc->banner = xstrdup(l, d->default_banner)) == NULL)
 			return -1;
 		pc->login_type = LOGIN_SECURE_LOGIN;
 		pc->login_type_mode = LOGIN_MODE_ENFORCE;
@@ -1632,13 +1620,15 @@ conf_defaults(struct loader *l)
 		pc->pre_auth_total_ms = 3 * MIN_MS;
 		pc->ipv6_prefix_length = 64;
 		pc->auth_timeout_ms = 30 * MIN_MS;
-		pc->max_command_size = cmdsize[i].def;
+		pc->max_command_size = d->command_size_default;
 		pc->max_bad_commands = 10;
 		pc->max_login_attempts = 3;
 		if (conf_protolog_defaults(l, pc, i) == -1)
 			return -1;
 		for (t = 0; t < 2; t++) {
-			for (p = default_bindings[i][t]; p != NULL;
+			for (p = t ? d->default_ssl_bindings
+			           : d->default_bindings;
+			     p != NULL;
 			     p = e ? e + 1 : NULL) {
 				while (*p == ' ')
 					p++;
@@ -2046,18 +2036,29 @@ for_items(struct loader *l, const struct key *k, const char *v, item_fn *fn,
 	return rc;
 }
 
+/* A protocol by its section's name or by Exchange's: pop3, imap, imap4. */
 static int
 protocol_item(struct loader *l, const struct key *k, const char *s, void *dst)
 {
-	if (strcasecmp(s, "pop3") == 0)
-		*(unsigned *)dst |= 1u << PROTO_POP3;
-	else if (strcasecmp(s, "imap") == 0 || strcasecmp(s, "imap4") == 0)
-		*(unsigned *)dst |= 1u << PROTO_IMAP;
-	else {
-		key_error(l, k, "'%s' is not pop3 or imap", s);
-		return -1;
+	char list[64];
+	size_t n = 0;
+	int p;
+
+	for (p = 0; p < PROTO_COUNT; p++) {
+		const struct proto *d = proto_get(p);
+
+		if (strcasecmp(s, d->section) == 0 ||
+		    strcasecmp(s, d->name) == 0) {
+			*(unsigned *)dst |= 1u << p;
+			return 0;
+		}
 	}
-	return 0;
+	list[0] = '\0';
+	for (p = 0; p < PROTO_COUNT && n < sizeof(list); p++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+		    p == 0 ? "" : " or ", proto_get(p)->section);
+	key_error(l, k, "'%s' is not %s", s, list);
+	return -1;
 }
 
 static int
@@ -2604,6 +2605,43 @@ conf_defaults_policy(struct loader *l)
 	return 0;
 }
 
+/*
+ * A forward_client_address mode that protocol p does not speak: the
+ * message names the protocol that does (its section's name in capitals)
+ * and p's own mode.
+ */
+static void
+check_forward_mode(struct loader *l, int p)
+{
+	const struct proto *d = proto_get(p), *other = NULL;
+	enum forward_addr m = l->c->proto[p].forward_client_address;
+	const struct enum_name *own = NULL, *e;
+	char name[16];
+	size_t i;
+	int q;
+
+	if (d->forward_modes & (1u << m))
+		return;
+	for (q = 0; q < PROTO_COUNT && other == NULL; q++)
+		if (proto_get(q)->forward_modes & (1u << m))
+			other = proto_get(q);
+	for (e = forward_modes; e->name != NULL && own == NULL; e++)
+		if (e->value != FORWARD_NONE && e->value != FORWARD_PROXY &&
+		    (d->forward_modes & (1u << e->value)))
+			own = e;
+	for (i = 0; other != NULL && other->section[i] != '\0' &&
+	            i + 1 < sizeof(name);
+	     i++)
+		name[i] = (char)toupper((unsigned char)other->section[i]);
+	name[i] = '\0';
+	conf_error(l, key_line(l, SEC_POP3 + p, "forward_client_address"),
+	    "[%s] forward_client_address = %s is for %s only (use %s%s"
+	    "proxy here)",
+	    d->section, enum_label(forward_modes, (int)m),
+	    other != NULL ? name : "no protocol", own ? own->name : "",
+	    own ? " or " : "");
+}
+
 /* The checks that need the whole file. */
 static void
 conf_validate(struct loader *l)
@@ -2632,18 +2670,7 @@ conf_validate(struct loader *l)
 		if (!pc->enabled)
 			continue;
 		conf_protolog_validate(l, i);
-		if ((pc->forward_client_address == FORWARD_ID &&
-			i != PROTO_IMAP) ||
-		    (pc->forward_client_address == FORWARD_XCLIENT &&
-			i != PROTO_POP3))
-			conf_error(l, key_line(l, sec, "forward_client_address"),
-			    "[%s] forward_client_address = %s is for %s only "
-			    "(use %s or proxy here)",
-			    section_names[sec],
-			    enum_label(forward_modes,
-				(int)pc->forward_client_address),
-			    i == PROTO_IMAP ? "POP3" : "IMAP",
-			    i == PROTO_IMAP ? "id" : "xclient");
+		check_forward_mode(l, i);
 		if (key_line(l, sec, "backend") == 0)
 			conf_error(l, l->section_line[sec],
 			    "[%s] backend is required (host, host:port or "
@@ -2665,7 +2692,9 @@ conf_validate(struct loader *l)
 	}
 	if (c->trusted_proxies != NULL)
 		addrset_finish(c->trusted_proxies);
-	if (!c->proto[PROTO_POP3].enabled && !c->proto[PROTO_IMAP].enabled)
+	for (i = 0; i < PROTO_COUNT && !c->proto[i].enabled; i++)
+		;
+	if (i == PROTO_COUNT)
 		conf_error(l, 0,
 		    "no protocol is enabled (a [pop3] or [imap] section "
 		    "enables its protocol unless it says enabled = no)");
@@ -2807,7 +2836,7 @@ conf_unref(struct conf *c)
 const char *
 conf_proto_name(enum proto_id p)
 {
-	return p == PROTO_POP3 ? "POP3" : "IMAP4";
+	return proto_name(p);
 }
 
 /* Dump lines longer than this are wrapped, where a list allows it. */
@@ -2962,9 +2991,14 @@ fmt_strlist(const struct strlist *sl, bool repeat, struct dump_row *r)
 static void
 fmt_protocols(unsigned bits, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s", bits & (1u << PROTO_POP3) ? "POP3" : "",
-	    bits == ((1u << PROTO_POP3) | (1u << PROTO_IMAP)) ? ", " : "",
-	    bits & (1u << PROTO_IMAP) ? "IMAP4" : "");
+	size_t n = 0;
+	int p;
+
+	buf[0] = '\0';
+	for (p = 0; p < PROTO_COUNT && n < len; p++)
+		if (bits & (1u << p))
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+			    n == 0 ? "" : ", ", proto_name(p));
 }
 
 static void

@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "proto.h"
 #include "protolog.h"
 #include "reloadctl.h"
 #include "sdnotify.h"
@@ -188,7 +189,7 @@ prepare_log_dirs(const struct conf *c, FILE *errout)
 		    pw->pw_uid, pw->pw_gid, err, sizeof(err)) == 0)
 			continue;
 		fprintf(errout, "%s:%d: [%s] log_file_location: %s\n", c->path,
-		    c->proto[p].log_line, p == PROTO_POP3 ? "pop3" : "imap",
+		    c->proto[p].log_line, proto_get(p)->section,
 		    err);
 		rc = -1;
 	}

@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "log.h"
+#include "proto.h"
 #include "tls.h"
 
 static BIO_METHOD *sockbio_method;
@@ -182,12 +183,8 @@ tls_ctx_common(SSL_CTX *ctx, int min_version)
 static SSL_CTX *
 tls_server_ctx(const struct conf *c, enum proto_id p, FILE *errout)
 {
-	static const char *const sid_ctx[PROTO_COUNT] = {
-		[PROTO_POP3] = "postern-pop3",
-		[PROTO_IMAP] = "postern-imap",
-	};
 	const struct tls_conf *t = &c->tls;
-	char err[256];
+	char err[256], sid_ctx[32];
 	SSL_CTX *ctx;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
@@ -233,8 +230,9 @@ tls_server_ctx(const struct conf *c, enum proto_id p, FILE *errout)
 	 * session only under the session id context it was made in. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_sess_set_cache_size(ctx, 20480);
+	snprintf(sid_ctx, sizeof(sid_ctx), "postern-%s", proto_get(p)->section);
 	SSL_CTX_set_session_id_context(ctx,
-	    (const unsigned char *)sid_ctx[p], strlen(sid_ctx[p]));
+	    (const unsigned char *)sid_ctx, strlen(sid_ctx));
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -263,7 +261,7 @@ tls_backend_ctx(const struct conf *c, const struct proto_conf *pc,
 		if (ok != 1) {
 			fprintf(errout, "%s: [%s] cannot load the CA "
 			    "certificates %s: %s\n", c->path,
-			    p == PROTO_POP3 ? "pop3" : "imap",
+			    proto_get(p)->section,
 			    pc->backend_ca_file != NULL ?
 				pc->backend_ca_file : "(system default)",
 			    tls_error(err, sizeof(err)));
