@@ -5,6 +5,10 @@
  * never changed afterwards.  Sessions hold a reference to the snapshot they
  * started with; SIGHUP builds a new snapshot and swaps it in for new
  * sessions only.  Every error names the file and line it comes from.
+ *
+ * The snapshot holds each module's settings, typed; each module reads,
+ * defaults, checks, frees and prints its own (conf_table.h), and conf.c
+ * is the engine that drives them.
  */
 #ifndef POSTERN_CONF_H
 #define POSTERN_CONF_H

@@ -256,4 +256,9 @@ enum groups_backoff_change groups_backoff_end(struct groups_backoff *b,
 /* Per-thread LDAP connection teardown, called when a pool thread ends. */
 void groups_ldap_thread_end(void);
 
+struct conf_module;
+
+/* The configuration of the [groups] section (groups_conf.c). */
+extern const struct conf_module groups_conf_module;
+
 #endif

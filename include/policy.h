@@ -192,4 +192,9 @@ bool policy_user_match(const char *pattern, const char *user);
 /* The user part of a login name (see above): start, and length in *len. */
 const char *policy_user_bare(const char *user, size_t *len);
 
+struct conf_module;
+
+/* The configuration of the [rule "<name>"] sections and the protocols' access keys (policy_conf.c). */
+extern const struct conf_module policy_conf_module;
+
 #endif

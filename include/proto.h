@@ -192,4 +192,9 @@ const struct proto *proto_get(enum proto_id p);
 /* Protocol p's name as Exchange gives it ("POP3", "IMAP4"), or "?". */
 const char *proto_name(enum proto_id p);
 
+struct conf_module;
+
+/* The configuration of the protocol sections, [pop3] and [imap] (proto_conf.c). */
+extern const struct conf_module proto_conf_module;
+
 #endif

@@ -56,4 +56,9 @@ const char *tls_version(SSL *ssl);
 /* Writes the OpenSSL error queue (or "unknown") into buf; clears the queue. */
 const char *tls_error(char *buf, size_t len);
 
+struct conf_module;
+
+/* The configuration of the [tls] section (tls_conf.c). */
+extern const struct conf_module tls_conf_module;
+
 #endif
