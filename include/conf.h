@@ -139,6 +139,12 @@ struct tls_conf {
 	int min_version; /* an OpenSSL TLS1_x_VERSION constant */
 	char *ciphers;	 /* TLS 1.2 and below; NULL: OpenSSL's default */
 	char *ciphersuites; /* TLS 1.3; NULL: OpenSSL's default */
+	/*
+	 * The certificate and key as the load read and checked them, with
+	 * the ciphers: the context tls_conf_setup() builds the protocols'
+	 * server contexts from.  NULL without a certificate.
+	 */
+	struct ssl_ctx_st *ctx;
 };
 
 /*

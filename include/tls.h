@@ -21,7 +21,9 @@ void tls_init(void);
 
 /*
  * Builds each enabled protocol's server_ssl_ctx (when a certificate is
- * configured) and backend_ssl_ctx (when backend_tls is not none).
+ * configured: from c->tls.ctx, which the load built and checked, so the
+ * files are not read again) and backend_ssl_ctx (when backend_tls is
+ * not none).
  * Writes "path:line: message" lines to errout and returns -1 on failure.
  */
 int tls_conf_setup(struct conf *c, FILE *errout);

@@ -134,7 +134,7 @@ tls_check(struct conf_loader *l, struct conf *c)
 	EVP_PKEY *pkey = NULL;
 	SSL_CTX *ctx;
 	FILE *fp;
-	bool cert_ok = false;
+	bool cert_ok = false, key_ok = false;
 
 	t->certificate_line = conf_key_line(l, "tls", 0, "certificate");
 	t->private_key_line = conf_key_line(l, "tls", 0, "private_key");
@@ -185,6 +185,8 @@ tls_check(struct conf_loader *l, struct conf *c)
 				    "certificate '%s' (line %d)",
 				    t->private_key, t->certificate,
 				    t->certificate_line);
+			else if (pkey != NULL && cert_ok)
+				key_ok = SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
 			EVP_PKEY_free(pkey);
 		}
 		ERR_clear_error();
@@ -201,7 +203,15 @@ tls_check(struct conf_loader *l, struct conf *c)
 		    "ciphersuite list",
 		    t->ciphersuites);
 	ERR_clear_error();
-	SSL_CTX_free(ctx);
+	/*
+	 * The context that passed is the configuration's: tls_conf_setup()
+	 * makes it a protocol's server context, so that the files are read
+	 * and checked once, here.
+	 */
+	if (cert_ok && key_ok)
+		t->ctx = ctx;
+	else
+		SSL_CTX_free(ctx);
 }
 
 
@@ -214,6 +224,8 @@ tls_free(struct conf *c)
 	free(c->tls.private_key);
 	free(c->tls.ciphers);
 	free(c->tls.ciphersuites);
+	if (c->tls.ctx != NULL)
+		SSL_CTX_free(c->tls.ctx);
 	for (i = 0; i < PROTO_COUNT; i++) {
 		if (c->server_ssl_ctx[i] != NULL)
 			SSL_CTX_free(c->server_ssl_ctx[i]);
