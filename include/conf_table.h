@@ -98,7 +98,8 @@ struct conf_module {
 	int (*defaults)(struct conf_loader *l, struct conf *c);
 	/* After the whole file is read: derived values and checks. */
 	void (*check)(struct conf_loader *l, struct conf *c);
-	/* Frees what its scratch holds (not the scratch itself). */
+	/* Frees what its scratch holds (not the scratch itself); the
+	 * snapshot may be gone already. */
 	void (*load_end)(struct conf_loader *l);
 	/* Frees its settings in c. */
 	void (*free)(struct conf *c);

@@ -29,7 +29,7 @@ struct rule_lines {
 /* While a file is read: parallel to c->rules until the check sorts it. */
 struct policy_load {
 	struct rule_lines *rl;
-	size_t cap;
+	size_t n, cap;
 };
 
 static const struct conf_enum rule_actions[] = {{"allow", RULE_ALLOW},
@@ -317,6 +317,7 @@ rule_open(struct conf_loader *l, const char *rest, char *label, size_t size)
 	r->line = conf_lineno(l);
 	r->enabled = true;
 	snprintf(label, size, "rule \"%s\"", r->name);
+	st->n = c->nrules + 1;
 	return (int)c->nrules++;
 }
 
@@ -474,11 +475,10 @@ static void
 policy_load_end(struct conf_loader *l)
 {
 	struct policy_load *st = conf_state(l, &policy_conf_module);
-	struct conf *c = conf_loader_conf(l);
 	size_t r;
 	int t;
 
-	for (r = 0; r < c->nrules && st->rl != NULL; r++)
+	for (r = 0; r < st->n; r++)
 		for (t = 0; t < 2; t++)
 			free(st->rl[r].glines[t]);
 	free(st->rl);
