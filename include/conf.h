@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "protolog_conf.h"
+
 struct ssl_ctx_st;
 struct addrset;
 struct groups_file;
@@ -116,17 +118,11 @@ struct proto_conf {
 	struct addrset *login_type_exempt_ips; /* NULL: no exemption */
 	char *required_group;		       /* NULL: none required */
 	/*
-	 * protolog: the protocol-log settings, under the snake_case names of
-	 * Exchange's Set-PopSettings/Set-ImapSettings parameters.
-	 * conf_protolog() hands them to the protolog module.
+	 * The protocol log (protolog_conf.c); log.directory is owned here.
+	 * log.enabled is as configured: conf_protolog() says whether the
+	 * log is written, which needs the protocol enabled too.
 	 */
-	bool protocol_log_enabled;
-	char *log_file_location;
-	int log_file_rollover;		   /* enum protolog_rollover */
-	uint64_t log_per_file_size_quota;  /* bytes; 0: files by time */
-	uint64_t log_file_age_limit_ms;	   /* 0: never deleted by age */
-	uint64_t log_directory_size_quota; /* bytes; 0: no limit */
-	int log_detail;			   /* enum protolog_detail */
+	struct protolog_conf log;
 	int log_line; /* where log_file_location (or the section) is */
 };
 
@@ -279,9 +275,6 @@ int conf_parse_duration(const char *s, unsigned *ms);
 
 /* Parses "512", "64k", "10M", "1G" (powers of 1024) into bytes. */
 int conf_parse_size(const char *s, uint64_t *bytes);
-
-/* protolog: the protocol-log settings of c. */
-struct protolog_conf;
 
 /*
  * Fills out[PROTO_COUNT] with c's protocol-log settings; the directories

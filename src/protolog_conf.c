@@ -111,19 +111,19 @@ p_logage(struct conf_loader *l, const struct conf_key *k, const char *v,
 #define PO(f) offsetof(struct proto_conf, f)
 
 static const struct conf_key keys[] = {
-    {"protocol_log_enabled", conf_key_bool, PO(protocol_log_enabled), 0, 0,
+    {"protocol_log_enabled", conf_key_bool, PO(log.enabled), 0, 0,
         0, NULL},
-    {"log_file_location", conf_key_abspath, PO(log_file_location), 0, 0, 0,
+    {"log_file_location", conf_key_abspath, PO(log.directory), 0, 0, 0,
         NULL},
-    {"log_file_rollover_settings", conf_key_enum, PO(log_file_rollover), 0,
+    {"log_file_rollover_settings", conf_key_enum, PO(log.rollover), 0,
         0, 0, log_rollovers},
-    {"log_per_file_size_quota", p_logsize, PO(log_per_file_size_quota), 0,
+    {"log_per_file_size_quota", p_logsize, PO(log.per_file_size_quota), 0,
         1ULL << 40, CONF_UNLIMITED, NULL},
-    {"log_file_age_limit", p_logage, PO(log_file_age_limit_ms), 0,
+    {"log_file_age_limit", p_logage, PO(log.file_age_limit_ms), 0,
         3650ULL * DAY_MS, CONF_UNLIMITED, NULL},
-    {"log_directory_size_quota", p_logsize, PO(log_directory_size_quota), 0,
+    {"log_directory_size_quota", p_logsize, PO(log.directory_size_quota), 0,
         1ULL << 50, CONF_UNLIMITED, NULL},
-    {"log_detail", conf_key_enum, PO(log_detail), 0, 0, 0, log_details},
+    {"log_detail", conf_key_enum, PO(log.detail), 0, 0, 0, log_details},
 };
 
 static void *
@@ -138,22 +138,14 @@ static const struct conf_table tables[] = {
 static int
 protolog_defaults(struct conf_loader *l, struct conf *c)
 {
-	struct protolog_conf d;
-	struct proto_conf *pc;
+	struct protolog_conf *pl;
 	int p;
 
 	for (p = 0; p < PROTO_COUNT; p++) {
-		pc = &c->proto[p];
-		protolog_conf_defaults(&d, (enum proto_id)p);
-		pc->protocol_log_enabled = d.enabled;
-		if ((pc->log_file_location = conf_strdup(l, d.directory)) ==
-		    NULL)
+		pl = &c->proto[p].log;
+		protolog_conf_defaults(pl, (enum proto_id)p);
+		if ((pl->directory = conf_strdup(l, pl->directory)) == NULL)
 			return -1;
-		pc->log_file_rollover = (int)d.rollover;
-		pc->log_per_file_size_quota = d.per_file_size_quota;
-		pc->log_file_age_limit_ms = d.file_age_limit_ms;
-		pc->log_directory_size_quota = d.directory_size_quota;
-		pc->log_detail = (int)d.detail;
 	}
 	return 0;
 }
@@ -177,25 +169,25 @@ protolog_check(struct conf_loader *l, struct conf *c)
 		line = conf_key_line(l, "protocol", p, "log_file_location");
 		pc->log_line =
 		    line != 0 ? line : conf_section_line(l, "protocol", p);
-		if (!pc->protocol_log_enabled)
+		if (!pc->log.enabled)
 			continue;
-		if (pc->log_file_location == NULL)
+		if (pc->log.directory == NULL)
 			conf_error(l, pc->log_line,
 			    "[%s] log_file_location must be set when "
 			    "protocol_log_enabled = yes",
 			    sec);
-		if (pc->log_per_file_size_quota != 0 &&
-		    pc->log_per_file_size_quota < LOG_FILE_QUOTA_MIN)
+		if (pc->log.per_file_size_quota != 0 &&
+		    pc->log.per_file_size_quota < LOG_FILE_QUOTA_MIN)
 			conf_error(l,
 			    conf_key_line(
 				l, "protocol", p, "log_per_file_size_quota"),
 			    "[%s] log_per_file_size_quota: %llu bytes is too "
 			    "small (0 for files by time, or at least %d)",
-			    sec, (unsigned long long)pc->log_per_file_size_quota,
+			    sec, (unsigned long long)pc->log.per_file_size_quota,
 			    LOG_FILE_QUOTA_MIN);
-		if (pc->log_directory_size_quota != 0 &&
-		    pc->log_directory_size_quota <
-		        pc->log_per_file_size_quota) {
+		if (pc->log.directory_size_quota != 0 &&
+		    pc->log.directory_size_quota <
+		        pc->log.per_file_size_quota) {
 			line = conf_key_line(
 			    l, "protocol", p, "log_directory_size_quota");
 			conf_error(l,
@@ -216,25 +208,15 @@ protolog_conf_free(struct conf *c)
 	int p;
 
 	for (p = 0; p < PROTO_COUNT; p++)
-		free(c->proto[p].log_file_location);
+		free(c->proto[p].log.directory);
 }
 
 void
 conf_protolog(const struct conf *c, struct protolog_conf *out)
 {
 	for (int p = 0; p < PROTO_COUNT; p++) {
-		const struct proto_conf *pc = &c->proto[p];
-		struct protolog_conf *o = &out[p];
-
-		protolog_conf_defaults(o, (enum proto_id)p);
-		o->enabled = pc->enabled && pc->protocol_log_enabled;
-		if (pc->log_file_location != NULL)
-			o->directory = pc->log_file_location;
-		o->rollover = (enum protolog_rollover)pc->log_file_rollover;
-		o->per_file_size_quota = pc->log_per_file_size_quota;
-		o->file_age_limit_ms = pc->log_file_age_limit_ms;
-		o->directory_size_quota = pc->log_directory_size_quota;
-		o->detail = (enum protolog_detail)pc->log_detail;
+		out[p] = c->proto[p].log;
+		out[p].enabled = c->proto[p].enabled && c->proto[p].log.enabled;
 	}
 }
 
@@ -306,18 +288,18 @@ protolog_dump(const struct conf *c, unsigned p, struct conf_dump *d)
 {
 	const struct proto_conf *pc = &c->proto[p];
 
-	conf_dump_bool(d, "ProtocolLogEnabled", pc->protocol_log_enabled);
-	conf_dump_str(d, "LogFileLocation", pc->log_file_location);
+	conf_dump_bool(d, "ProtocolLogEnabled", pc->log.enabled);
+	conf_dump_str(d, "LogFileLocation", pc->log.directory);
 	conf_dump_str(d, "LogFileRollOverSettings",
-	    conf_enum_name(log_rollovers, pc->log_file_rollover));
-	fmt_bytes(pc->log_per_file_size_quota, NULL,
+	    conf_enum_name(log_rollovers, (int)pc->log.rollover));
+	fmt_bytes(pc->log.per_file_size_quota, NULL,
 	    conf_dump_row(d, "LogPerFileSizeQuota"), CONF_DUMP_VALUE);
-	fmt_age(pc->log_file_age_limit_ms, conf_dump_row(d, "LogFileAgeLimit"),
+	fmt_age(pc->log.file_age_limit_ms, conf_dump_row(d, "LogFileAgeLimit"),
 	    CONF_DUMP_VALUE);
-	fmt_bytes(pc->log_directory_size_quota, "Unlimited",
+	fmt_bytes(pc->log.directory_size_quota, "Unlimited",
 	    conf_dump_row(d, "LogDirectorySizeQuota"), CONF_DUMP_VALUE);
 	conf_dump_str(
-	    d, "LogDetail", conf_enum_name(log_details, pc->log_detail));
+	    d, "LogDetail", conf_enum_name(log_details, (int)pc->log.detail));
 }
 
 const struct conf_module protolog_conf_module = {
