@@ -20,18 +20,13 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "log.h"
+#include "proto_id.h"
 #include "protolog_conf.h"
 
 struct ssl_ctx_st;
 struct addrset;
 struct groups_file;
-
-/* The protocols postern serves; also the index into conf->proto[]. */
-enum proto_id {
-	PROTO_POP3 = 0,
-	PROTO_IMAP = 1,
-	PROTO_COUNT
-};
 
 /* Exchange's LoginType values, under the names Exchange uses. */
 enum login_type {
@@ -59,15 +54,6 @@ enum forward_addr {
 	FORWARD_ID,	/* IMAP: ID with x-originating-ip and friends */
 	FORWARD_XCLIENT, /* POP3: XCLIENT ADDR= PORT= SESSION= */
 	FORWARD_PROXY	/* a PROXY protocol v2 header on the connection */
-};
-
-/* Daemon log levels, in the order syslog uses. */
-enum log_level {
-	LOGLEVEL_ERROR = 3,
-	LOGLEVEL_WARNING = 4,
-	LOGLEVEL_NOTICE = 5,
-	LOGLEVEL_INFO = 6,
-	LOGLEVEL_DEBUG = 7
 };
 
 /* One listening address of one protocol. */

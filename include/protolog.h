@@ -48,7 +48,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "conf.h"
+#include "proto_id.h"
 #include "protolog_conf.h"
 
 /* Exchange's front end writes at most one proxy row per 30 seconds. */

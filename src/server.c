@@ -224,7 +224,8 @@ worker_sync_listeners(struct worker *w)
 		if (have)
 			continue;
 		if ((a = malloc(sizeof(*a))) == NULL ||
-		    listener_attach(listeners.l[i], a, w, w->base) == -1) {
+		    listener_attach(listeners.l[i], a, w, w->base,
+		    session_accept) == -1) {
 			free(a);
 			log_warnx("worker %u: cannot accept on %s", w->index,
 			    listeners.l[i]->addr.str);
@@ -364,7 +365,7 @@ worker_setup(struct worker *w, unsigned index, struct listener_set *set)
 		struct acceptor *a = malloc(sizeof(*a));
 
 		if (a == NULL || listener_attach(set->l[i], a, w,
-		    w->base) == -1) {
+		    w->base, session_accept) == -1) {
 			free(a);
 			return -1;
 		}
