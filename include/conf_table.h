@@ -170,11 +170,12 @@ conf_parser conf_key_addrset;
 
 /*
  * Calls fn on each comma-separated item of v, blanks trimmed, skipping
- * empty items (a list may end with a comma).  Returns -1 if any failed,
+ * empty items (a list may end with a comma).  An item too long for fn is
+ * reported as "<what>'item...' is too long".  Returns -1 if any failed,
  * after trying them all.
  */
 int conf_for_items(struct conf_loader *l, const struct conf_key *k,
-    const char *v, conf_parser *fn, void *dst);
+    const char *v, const char *what, conf_parser *fn, void *dst);
 
 /* Digits into *out, advancing *sp; -1 when none or on overflow. */
 int conf_parse_digits(const char **sp, uint64_t *out);

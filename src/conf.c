@@ -669,7 +669,7 @@ conf_key_hostname(struct conf_loader *l, const struct conf_key *k, const char *v
 
 int
 conf_for_items(struct conf_loader *l, const struct conf_key *k,
-    const char *v, conf_parser *fn, void *dst)
+    const char *v, const char *what, conf_parser *fn, void *dst)
 {
 	char item[ITEM_MAX];
 	const char *p = v, *e;
@@ -684,7 +684,8 @@ conf_for_items(struct conf_loader *l, const struct conf_key *k,
 		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
 			len--;
 		if (len >= sizeof(item)) {
-			conf_key_error(l, k, "'%.20s...' is too long", p);
+			conf_key_error(
+			    l, k, "%s'%.20s...' is too long", what, p);
 			rc = -1;
 		} else if (len > 0) {
 			memcpy(item, p, len);
@@ -721,7 +722,7 @@ int
 conf_key_addrset(struct conf_loader *l, const struct conf_key *k,
     const char *v, void *dst)
 {
-	return conf_for_items(l, k, v, addr_item, dst);
+	return conf_for_items(l, k, v, "", addr_item, dst);
 }
 
 const char *

@@ -129,21 +129,21 @@ static int
 p_protocols(struct conf_loader *l, const struct conf_key *k, const char *v,
     void *dst)
 {
-	return conf_for_items(l, k, v, protocol_item, dst);
+	return conf_for_items(l, k, v, "", protocol_item, dst);
 }
 
 static int
 p_usernames(struct conf_loader *l, const struct conf_key *k, const char *v,
     void *dst)
 {
-	return conf_for_items(l, k, v, user_item, dst);
+	return conf_for_items(l, k, v, "", user_item, dst);
 }
 
 static int
 p_auth(struct conf_loader *l, const struct conf_key *k, const char *v,
     void *dst)
 {
-	return conf_for_items(l, k, v, auth_item, dst);
+	return conf_for_items(l, k, v, "", auth_item, dst);
 }
 
 /* A group name: a name or a DN, one per value, so commas are allowed. */

@@ -27,6 +27,7 @@
 struct blist {
 	struct binding *v;
 	size_t n, cap;
+	bool tls;      /* ssl_bindings */
 	bool replaced; /* the first occurrence replaced the default */
 };
 
@@ -383,55 +384,39 @@ p_backend(struct conf_loader *l, const struct conf_key *k, const char *v,
 	return 0;
 }
 
+/* One item of a binding list into the list (dst). */
+static int
+binding_item(struct conf_loader *l, const struct conf_key *k, const char *s,
+    void *dst)
+{
+	struct blist *bl = dst;
+	char err[320];
+	struct binding b;
+
+	if (parse_binding(s, &b, err, sizeof(err)) == -1) {
+		conf_key_error(l, k, "%s", err);
+		load_state(l)->bad_bindings[conf_instance(l)] = true;
+		return -1;
+	}
+	b.implicit_tls = bl->tls;
+	b.line = conf_lineno(l);
+	return blist_push(l, bl, &b);
+}
+
 /* tls: ssl_bindings rather than unencrypted_or_tls_bindings. */
 static int
 bindings(struct conf_loader *l, const struct conf_key *k, const char *v,
     bool tls)
 {
-	struct proto_load *st = load_state(l);
-	struct blist *bl = &st->lists[conf_instance(l)][tls ? 1 : 0];
-	char item[256], err[320];
-	const char *p = v, *e;
-	struct binding b;
-	size_t len;
-	int rc = 0;
+	struct blist *bl = &load_state(l)->lists[conf_instance(l)][tls ? 1 : 0];
 
 	if (!bl->replaced) {
 		bl->n = 0;
 		bl->replaced = true;
 	}
-	/* Empty items are skipped so that a list may end with a comma. */
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		e = strchr(p, ',');
-		len = e ? (size_t)(e - p) : strlen(p);
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (len >= sizeof(item)) {
-			conf_key_error(l, k, "binding '%.20s...' is too long", p);
-			rc = -1;
-		} else if (len > 0) {
-			memcpy(item, p, len);
-			item[len] = '\0';
-			if (parse_binding(item, &b, err, sizeof(err)) == -1) {
-				conf_key_error(l, k, "%s", err);
-				st->bad_bindings[conf_instance(l)] = true;
-				rc = -1;
-			} else {
-				b.implicit_tls = tls;
-				b.line = conf_lineno(l);
-				if (blist_push(l, bl, &b) == -1)
-					return -1;
-			}
-		}
-		if (e == NULL)
-			break;
-		p = e + 1;
-	}
-	return rc;
+	bl->tls = tls;
+	return conf_for_items(l, k, v, "binding ", binding_item, bl);
 }
-
 
 static int
 p_plain_bindings(struct conf_loader *l, const struct conf_key *k,
@@ -756,7 +741,8 @@ proto_check(struct conf_loader *l, struct conf *c)
 	struct proto_load *st = load_state(l);
 	struct proto_conf *pc;
 	const char *sec;
-	char why[128];
+	char why[128], list[64];
+	size_t n;
 	int i, line;
 
 	if (join_bindings(l, c) == -1)
@@ -796,10 +782,16 @@ proto_check(struct conf_loader *l, struct conf *c)
 	}
 	for (i = 0; i < PROTO_COUNT && !c->proto[i].enabled; i++)
 		;
-	if (i == PROTO_COUNT)
+	if (i == PROTO_COUNT) {
+		for (i = 0, n = 0; i < PROTO_COUNT && n < sizeof(list); i++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n,
+			    "%s[%s]", i == 0 ? "" : " or ",
+			    section_name((unsigned)i));
 		conf_error(l, 0,
-		    "no protocol is enabled (a [pop3] or [imap] section "
-		    "enables its protocol unless it says enabled = no)");
+		    "no protocol is enabled (a %s section enables its "
+		    "protocol unless it says enabled = no)",
+		    list);
+	}
 	check_duplicate_bindings(l, c);
 	/* postern's own certificate is the protocols' need. */
 	if (c->tls.certificate == NULL && c->tls.private_key == NULL &&
