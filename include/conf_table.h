@@ -80,8 +80,9 @@ struct conf_section {
 
 /* A module's keys in one kind of section. */
 struct conf_table {
-	const char *section;			/* a struct conf_section name */
-	void *(*base)(struct conf *c, unsigned inst); /* the keys' targets */
+	const char *section; /* a struct conf_section name */
+	/* Where the keys' offsets lead, for section instance inst. */
+	void *(*base)(struct conf *c, unsigned inst);
 	const struct conf_key *keys;
 	size_t nkeys;
 };

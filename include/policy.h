@@ -189,7 +189,10 @@ bool policy_user_match(const char *pattern, const char *user);
 
 struct conf_module;
 
-/* The configuration of the [rule "<name>"] sections and the protocols' access keys (policy_conf.c). */
+/*
+ * The configuration of the [rule "<name>"] sections and the protocols'
+ * access keys (policy_conf.c).
+ */
 extern const struct conf_module policy_conf_module;
 
 #endif

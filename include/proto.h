@@ -173,7 +173,7 @@ struct proto {
 	 * Configuration: the protocol's section of the file and its
 	 * defaults, which are Exchange's (Get-PopSettings, Get-ImapSettings).
 	 */
-	const char *section;		  /* "pop3": [pop3], and rules' name */
+	const char *section; /* "pop3": [pop3], and rules' name */
 	const char *default_bindings;	  /* unencrypted_or_tls_bindings */
 	const char *default_ssl_bindings; /* ssl_bindings */
 	const char *default_banner;
@@ -194,7 +194,7 @@ const char *proto_name(enum proto_id p);
 
 struct conf_module;
 
-/* The configuration of the protocol sections, [pop3] and [imap] (proto_conf.c). */
+/* The protocol sections, [pop3] and [imap] (proto_conf.c). */
 extern const struct conf_module proto_conf_module;
 
 #endif

@@ -372,7 +372,7 @@ void protolog_get_stats(struct protolog_stats *st);
 
 struct conf_module;
 
-/* The configuration of the protocol-log keys of the protocol sections (protolog_conf.c). */
+/* The protocol-log keys of the protocol sections (protolog_conf.c). */
 extern const struct conf_module protolog_conf_module;
 
 #endif

@@ -196,7 +196,8 @@ conf_parse_port(const char *s, unsigned *port)
 	const char *p = s;
 	uint64_t n;
 
-	if (conf_parse_digits(&p, &n) == -1 || *p != '\0' || n == 0 || n > 65535)
+	if (conf_parse_digits(&p, &n) == -1 || *p != '\0' || n == 0 ||
+	    n > 65535)
 		return -1;
 	*port = (unsigned)n;
 	return 0;
@@ -291,8 +292,8 @@ conf_key_uint(struct conf_loader *l, const struct conf_key *k, const char *v,
 }
 
 int
-conf_key_duration(struct conf_loader *l, const struct conf_key *k, const char *v,
-    void *dst)
+conf_key_duration(struct conf_loader *l, const struct conf_key *k,
+    const char *v, void *dst)
 {
 	char lo[32], hi[32];
 	unsigned ms;
@@ -389,8 +390,8 @@ conf_key_cafile(struct conf_loader *l, const struct conf_key *k, const char *v,
 }
 
 int
-conf_key_hostname(struct conf_loader *l, const struct conf_key *k, const char *v,
-    void *dst)
+conf_key_hostname(struct conf_loader *l, const struct conf_key *k,
+    const char *v, void *dst)
 {
 	if (*v != '\0' && !conf_valid_hostname(v)) {
 		conf_key_error(l, k, "'%s' is not a host name or address", v);

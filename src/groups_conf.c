@@ -70,7 +70,8 @@ p_password_file(struct conf_loader *l, const struct conf_key *k, const char *v,
 	FILE *fp;
 
 	if ((fp = fopen(v, "re")) == NULL) {
-		conf_key_error(l, k, "cannot open '%s': %s", v, strerror(errno));
+		conf_key_error(
+		    l, k, "cannot open '%s': %s", v, strerror(errno));
 		return -1;
 	}
 	n = fread(buf, 1, sizeof(buf) - 1, fp);
@@ -78,7 +79,8 @@ p_password_file(struct conf_loader *l, const struct conf_key *k, const char *v,
 	buf[n] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (buf[0] == '\0' || strlen(buf) != strcspn(buf, "\r\n")) {
-		conf_key_error(l, k, "'%s' holds no password on its first line", v);
+		conf_key_error(
+		    l, k, "'%s' holds no password on its first line", v);
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return -1;
 	}
@@ -123,8 +125,8 @@ p_ldap_filter(struct conf_loader *l, const struct conf_key *k, const char *v,
 		return -1;
 	}
 	if (strstr(v, "%u") == NULL && strstr(v, "%U") == NULL) {
-		conf_key_error(l, k, "'%s' does not use the user name (%%u or %%U)",
-		    v);
+		conf_key_error(l, k,
+		    "'%s' does not use the user name (%%u or %%U)", v);
 		return -1;
 	}
 	return conf_key_string(l, k, v, dst);

@@ -251,7 +251,8 @@ p_cmdsize(struct conf_loader *l, const struct conf_key *k, const char *v,
 	uint64_t n;
 
 	if (conf_parse_size(v, &n) == -1) {
-		conf_key_error(l, k, "'%s' is not a size (bytes, or with k/M/G)", v);
+		conf_key_error(
+		    l, k, "'%s' is not a size (bytes, or with k/M/G)", v);
 		return -1;
 	}
 	if (n < d->command_size_min || n > d->command_size_max) {
@@ -316,7 +317,8 @@ p_backend(struct conf_loader *l, const struct conf_key *k, const char *v,
 		if (end[1] == ':')
 			port = end + 2;
 		else if (end[1] != '\0') {
-			conf_key_error(l, k, "'%s': expected ':port' after ']'", v);
+			conf_key_error(
+			    l, k, "'%s': expected ':port' after ']'", v);
 			return -1;
 		}
 		hlen = (size_t)(end - v - 1);
@@ -325,7 +327,8 @@ p_backend(struct conf_loader *l, const struct conf_key *k, const char *v,
 		memcpy(host, v + 1, hlen);
 		host[hlen] = '\0';
 		if (inet_pton(AF_INET6, host, &a6) != 1) {
-			conf_key_error(l, k, "'%s' is not an IPv6 address", host);
+			conf_key_error(
+			    l, k, "'%s' is not an IPv6 address", host);
 			return -1;
 		}
 	} else {
@@ -342,7 +345,8 @@ p_backend(struct conf_loader *l, const struct conf_key *k, const char *v,
 				    "'%s': an IPv6 address needs brackets, as "
 				    "in [%s] or [%s]:%s",
 				    v, v, v,
-				    proto_get(conf_instance(l))->default_backend_port);
+				    proto_get(conf_instance(l))
+				        ->default_backend_port);
 			else if (hlen < sizeof(host) &&
 			         inet_pton(AF_INET6, host, &a6) == 1)
 				conf_key_error(l, k,
@@ -607,14 +611,16 @@ duplicate_binding(
 	if (first->b->line != 0)
 		conf_error(l, line,
 		    "[%s] %s: duplicate binding %s (first at line %d, [%s] %s)",
-		    section_name((unsigned)second->p), binding_key(second->b), addr,
+		    section_name((unsigned)second->p),
+		    binding_key(second->b), addr,
 		    first->b->line, section_name((unsigned)first->p),
 		    binding_key(first->b));
 	else
 		conf_error(l, line,
 		    "[%s] %s: duplicate binding %s (also the default of [%s] "
 		    "%s)",
-		    section_name((unsigned)second->p), binding_key(second->b), addr,
+		    section_name((unsigned)second->p),
+		    binding_key(second->b), addr,
 		    section_name((unsigned)first->p), binding_key(first->b));
 }
 
@@ -678,18 +684,22 @@ tls_needed(const struct conf_loader *l, const struct conf *c, int *line,
 				continue;
 			*line = pc->bindings[x].line;
 			if (*line == 0)
-				*line = conf_section_line(l, "protocol", (unsigned)i);
+				*line = conf_section_line(
+				    l, "protocol", (unsigned)i);
 			snprintf(why, len,
 			    "[%s] listens for implicit TLS (ssl_bindings)",
 			    sec);
 			return true;
 		}
 		if (pc->login_type != LOGIN_PLAINTEXT_LOGIN) {
-			*line = conf_key_line(l, "protocol", (unsigned)i, "login_type");
+			*line = conf_key_line(
+			    l, "protocol", (unsigned)i, "login_type");
 			if (*line == 0)
-				*line = conf_section_line(l, "protocol", (unsigned)i);
+				*line = conf_section_line(
+				    l, "protocol", (unsigned)i);
 			snprintf(why, len, "[%s] login_type %s needs STARTTLS",
-			    sec, conf_enum_name(login_types, (int)pc->login_type));
+			    sec,
+			    conf_enum_name(login_types, (int)pc->login_type));
 			return true;
 		}
 	}
@@ -761,7 +771,8 @@ proto_check(struct conf_loader *l, struct conf *c)
 			continue;
 		check_forward_mode(l, c, i);
 		if (conf_key_line(l, "protocol", (unsigned)i, "backend") == 0)
-			conf_error(l, conf_section_line(l, "protocol", (unsigned)i),
+			conf_error(l,
+			    conf_section_line(l, "protocol", (unsigned)i),
 			    "[%s] backend is required (host, host:port or "
 			    "[address]:port of the server to proxy to), or "
 			    "set enabled = no",
@@ -830,8 +841,8 @@ proto_free(struct conf *c)
 
 /* The bindings of one kind, as the binding keys read them. */
 static void
-dump_bindings(
-    struct conf_dump *d, const char *name, const struct proto_conf *pc, bool tls)
+dump_bindings(struct conf_dump *d, const char *name,
+    const struct proto_conf *pc, bool tls)
 {
 	char addr[BINDING_STRLEN];
 	FILE *fp;

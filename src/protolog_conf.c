@@ -183,7 +183,8 @@ protolog_check(struct conf_loader *l, struct conf *c)
 				l, "protocol", p, "log_per_file_size_quota"),
 			    "[%s] log_per_file_size_quota: %llu bytes is too "
 			    "small (0 for files by time, or at least %d)",
-			    sec, (unsigned long long)pc->log.per_file_size_quota,
+			    sec,
+			    (unsigned long long)pc->log.per_file_size_quota,
 			    LOG_FILE_QUOTA_MIN);
 		if (pc->log.directory_size_quota != 0 &&
 		    pc->log.directory_size_quota <
