@@ -73,7 +73,7 @@ int groups_dn_cn(const char *dn, char *buf, size_t len);
 
 /*
  * Writes filter with "%u" replaced by the user part of user (see
- * policy_user_bare()), "%U" by the whole login name and "%%" by "%", the
+ * username_bare()), "%U" by the whole login name and "%%" by "%", the
  * inserted values escaped per RFC 4515 section 3 ('*', '(', ')', '\' and
  * NUL as \2a, \28, \29, \5c, \00).  Returns 0, or -1 when the result does
  * not fit in len or filter holds another '%' sequence.
@@ -85,9 +85,10 @@ int groups_ldap_filter(
  * Groups file.  Lines "Group Name: user1, user2, ..."; '#' or ';' starts
  * a comment line; an indented line continues the member list of the line
  * before; a group named on several lines gets all their members.  Group
- * names are compared case-insensitively, members as policy_user_match()
- * compares a pattern without '*' (a member without '@' or '\' is the user
- * part of any login form).  Lookup is a binary search.
+ * names are compared case-insensitively, members as the access rules
+ * compare a user name pattern without '*' (a member without '@' or '\'
+ * is the user part of any login form, username.h).  Lookup is a binary
+ * search.
  */
 struct groups_file;
 
@@ -255,5 +256,10 @@ enum groups_backoff_change groups_backoff_end(struct groups_backoff *b,
 
 /* Per-thread LDAP connection teardown, called when a pool thread ends. */
 void groups_ldap_thread_end(void);
+
+struct conf_module;
+
+/* The configuration of the [groups] section (groups_conf.c). */
+extern const struct conf_module groups_conf_module;
 
 #endif

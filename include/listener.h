@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <event2/util.h>
+
 #include "conf.h"
 #include "netaddr.h"
 
@@ -36,10 +38,19 @@ struct listener {
 	atomic_uint refs;
 };
 
+/*
+ * Takes a socket accepted on a listener of protocol proto, in worker w's
+ * loop; owns fd from then on (session_accept() is the daemon's).
+ */
+typedef void listener_accept_fn(struct worker *w, enum proto_id proto,
+    bool implicit_tls, evutil_socket_t fd, const struct sockaddr *peer,
+    socklen_t peerlen);
+
 /* One worker's accepting on one shared listener. */
 struct acceptor {
 	struct listener *l;
 	struct worker *worker;
+	listener_accept_fn *accept;
 	struct evconnlistener *ev;
 	struct event *retry; /* re-enables accepting after EMFILE */
 };
@@ -86,11 +97,11 @@ int listener_probe(const struct conf *c, FILE *errout);
 
 /*
  * Starts accepting on l in w's loop base, taking a reference; accepted
- * sockets go to session_accept().  Fills a; returns -1 on failure (a is
- * then empty).
+ * sockets go to accept.  Fills a; returns -1 on failure (a is then
+ * empty).
  */
 int listener_attach(struct listener *l, struct acceptor *a,
-    struct worker *w, struct event_base *base);
+    struct worker *w, struct event_base *base, listener_accept_fn *accept);
 
 /* Stops a's accepting and lets go of its reference.  From a's worker. */
 void listener_detach(struct acceptor *a);

@@ -13,7 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conf.h"
+/* Daemon log levels, in the order syslog uses. */
+enum log_level {
+	LOGLEVEL_ERROR = 3,
+	LOGLEVEL_WARNING = 4,
+	LOGLEVEL_NOTICE = 5,
+	LOGLEVEL_INFO = 6,
+	LOGLEVEL_DEBUG = 7
+};
 
 /* Sets the threshold and the destination; callable again on reload. */
 void log_init(enum log_level level, bool use_syslog);

@@ -178,9 +178,7 @@ const char *policy_refusal(const struct policy_decision *d, char *buf,
 const char *policy_outcome_name(enum policy_outcome v);
 
 /*
- * User name patterns.  A login name has one of three forms: "user",
- * "user@domain" or "DOMAIN\user"; its user part is "user" (after the
- * first '\' if there is one, else before the last '@', else all of it).
+ * User name patterns, on the forms of a login name (username.h).
  * A pattern with '@' or '\' is matched against the whole login name, any
  * other pattern against the user part only: "alice" matches "alice",
  * "Alice@example.org" and "EXAMPLE\alice"; "*@example.org" matches only
@@ -189,7 +187,12 @@ const char *policy_outcome_name(enum policy_outcome v);
  */
 bool policy_user_match(const char *pattern, const char *user);
 
-/* The user part of a login name (see above): start, and length in *len. */
-const char *policy_user_bare(const char *user, size_t *len);
+struct conf_module;
+
+/*
+ * The configuration of the [rule "<name>"] sections and the protocols'
+ * access keys (policy_conf.c).
+ */
+extern const struct conf_module policy_conf_module;
 
 #endif

@@ -10,7 +10,6 @@
 #define POSTERN_PROTO_H
 
 #include <stdbool.h>
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "conf.h"
@@ -169,9 +168,33 @@ struct proto {
 	 * unfinished.  false when it does not read them.  NULL: never.
 	 */
 	bool (*relay_at_boundary)(const struct session *s);
+
+	/*
+	 * Configuration: the protocol's section of the file and its
+	 * defaults, which are Exchange's (Get-PopSettings, Get-ImapSettings).
+	 */
+	const char *section; /* "pop3": [pop3], and rules' name */
+	const char *default_bindings;	  /* unencrypted_or_tls_bindings */
+	const char *default_ssl_bindings; /* ssl_bindings */
+	const char *default_banner;
+	const char *default_backend_port; /* Exchange's ProxyTargetPort */
+	size_t command_size_min;	  /* MaxCommandSize range, bytes */
+	size_t command_size_max;
+	size_t command_size_default;
+	/* The forward_client_address values it supports: bits 1u << mode. */
+	unsigned forward_modes;
+	const char *log_directory; /* log_file_location */
 };
 
 /* The descriptor of protocol p, or NULL for a protocol not built in. */
 const struct proto *proto_get(enum proto_id p);
+
+/* Protocol p's name as Exchange gives it ("POP3", "IMAP4"), or "?". */
+const char *proto_name(enum proto_id p);
+
+struct conf_module;
+
+/* The protocol sections, [pop3] and [imap] (proto_conf.c). */
+extern const struct conf_module proto_conf_module;
 
 #endif

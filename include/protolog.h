@@ -48,40 +48,18 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "conf.h"
-
-/* How often a new file starts when there is no per-file size quota. */
-enum protolog_rollover {
-	PROTOLOG_HOURLY, /* yyyyMMddHH, Exchange 2016/2019's default */
-	PROTOLOG_DAILY,  /* yyyyMMdd */
-	PROTOLOG_WEEKLY, /* yyyyMMWn, n the week of the month, 1-6 */
-	PROTOLOG_MONTHLY /* yyyyMM */
-};
-
-/* What is logged after a successful login. */
-enum protolog_detail {
-	PROTOLOG_DETAIL_COMMANDS, /* one row per client command (default) */
-	PROTOLOG_DETAIL_PROXY     /* Exchange's front-end "proxy" rows */
-};
+#include "proto_id.h"
+#include "protolog_conf.h"
 
 /* Exchange's front end writes at most one proxy row per 30 seconds. */
 #define PROTOLOG_PROXY_INTERVAL_MS 30000
 
-/* Default settings, as the issue and Exchange 2016/2019 have them. */
-#define PROTOLOG_POP3_DIR "/var/log/postern/Pop3"
-#define PROTOLOG_IMAP_DIR "/var/log/postern/Imap4"
+/*
+ * Default settings, as Exchange 2016/2019 has them; each protocol's
+ * default directory is in its descriptor (proto.h).
+ */
 #define PROTOLOG_AGE_LIMIT_DEFAULT_MS (30ULL * 24 * 3600 * 1000)
 
-/* The protocol-log settings of one protocol. */
-struct protolog_conf {
-	bool enabled;
-	char *directory; /* copied by protolog_start()/_reconfigure() */
-	enum protolog_rollover rollover;
-	uint64_t per_file_size_quota;  /* bytes; 0: files by time only */
-	uint64_t file_age_limit_ms;    /* 0: never delete by age */
-	uint64_t directory_size_quota; /* bytes; 0: no limit */
-	enum protolog_detail detail;
-};
 
 /*
  * Fills c with the defaults for protocol p: disabled, the default
@@ -391,5 +369,10 @@ void protolog_stop(void);
 
 /* Copies the counters into st. */
 void protolog_get_stats(struct protolog_stats *st);
+
+struct conf_module;
+
+/* The protocol-log keys of the protocol sections (protolog_conf.c). */
+extern const struct conf_module protolog_conf_module;
 
 #endif

@@ -79,4 +79,9 @@ void server_session_gone(struct worker *w);
 /* Adds s to w's list of sessions. */
 void server_session_add(struct worker *w, struct session *s);
 
+struct conf_module;
+
+/* The configuration of the [postern] section. */
+extern const struct conf_module server_conf_module;
+
 #endif

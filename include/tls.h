@@ -21,7 +21,9 @@ void tls_init(void);
 
 /*
  * Builds each enabled protocol's server_ssl_ctx (when a certificate is
- * configured) and backend_ssl_ctx (when backend_tls is not none).
+ * configured: from c->tls.ctx, which the load built and checked, so the
+ * files are not read again) and backend_ssl_ctx (when backend_tls is
+ * not none).
  * Writes "path:line: message" lines to errout and returns -1 on failure.
  */
 int tls_conf_setup(struct conf *c, FILE *errout);
@@ -55,5 +57,10 @@ const char *tls_version(SSL *ssl);
 
 /* Writes the OpenSSL error queue (or "unknown") into buf; clears the queue. */
 const char *tls_error(char *buf, size_t len);
+
+struct conf_module;
+
+/* The configuration of the [tls] section (tls_conf.c). */
+extern const struct conf_module tls_conf_module;
 
 #endif

@@ -21,7 +21,7 @@
 #include "conf.h"
 #include "groups.h"
 #include "log.h"
-#include "policy.h"
+#include "username.h"
 
 /* Longest group name or DN kept from any source. */
 #define GROUP_NAME_MAX 1024
@@ -168,7 +168,7 @@ groups_ldap_filter(const char *filter, const char *user, char *buf, size_t len)
 
 	if (len == 0)
 		return -1;
-	bare = policy_user_bare(user, &blen);
+	bare = username_bare(user, &blen);
 	for (; *filter != '\0'; filter++) {
 		if (*filter != '%') {
 			if (at + 1 >= len)
@@ -500,7 +500,7 @@ groups_file_lookup(
 		if (gf_find(gf, key, out) == -1)
 			return -1;
 	}
-	bare = policy_user_bare(user, &len);
+	bare = username_bare(user, &len);
 	if (len >= sizeof(key))
 		return 0;
 	memcpy(key, bare, len);

@@ -16,8 +16,6 @@
 
 #include "listener.h"
 #include "log.h"
-#include "server.h"
-#include "session.h"
 
 #define LISTEN_BACKLOG 4096
 #define ACCEPT_RETRY_MS 100
@@ -269,7 +267,7 @@ listener_accept_cb(struct evconnlistener *ev, evutil_socket_t fd,
 	 * ones that wait for hours with no traffic. */
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	session_accept(a->worker, a->l->proto, a->l->implicit_tls, fd, sa,
+	a->accept(a->worker, a->l->proto, a->l->implicit_tls, fd, sa,
 	    (socklen_t)salen);
 }
 
@@ -305,11 +303,12 @@ listener_error_cb(struct evconnlistener *ev, void *arg)
 
 int
 listener_attach(struct listener *l, struct acceptor *a, struct worker *w,
-    struct event_base *base)
+    struct event_base *base, listener_accept_fn *accept)
 {
 	memset(a, 0, sizeof(*a));
 	a->l = l;
 	a->worker = w;
+	a->accept = accept;
 	/* No LEV_OPT_CLOSE_ON_FREE: the socket is shared (listener.h). */
 	a->ev = evconnlistener_new(base, listener_accept_cb, a, 0, 0, l->fd);
 	if (a->ev == NULL)

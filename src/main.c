@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "proto.h"
 #include "protolog.h"
 #include "reloadctl.h"
 #include "sdnotify.h"
@@ -188,7 +189,7 @@ prepare_log_dirs(const struct conf *c, FILE *errout)
 		    pw->pw_uid, pw->pw_gid, err, sizeof(err)) == 0)
 			continue;
 		fprintf(errout, "%s:%d: [%s] log_file_location: %s\n", c->path,
-		    c->proto[p].log_line, p == PROTO_POP3 ? "pop3" : "imap",
+		    c->proto[p].log_line, proto_get(p)->section,
 		    err);
 		rc = -1;
 	}
@@ -197,7 +198,7 @@ prepare_log_dirs(const struct conf *c, FILE *errout)
 
 /* A file that the daemon reads again at every reload. */
 struct reread {
-	const char *what; /* "[section] key" */
+	char what[64]; /* "[section] key" */
 	const char *path;
 	int line; /* 0: not known */
 };
@@ -210,17 +211,24 @@ reread_files(const struct conf *c, struct reread *f, size_t max)
 
 #define ADD(w, p, l)                                                           \
 	do {                                                                   \
-		if ((p) != NULL && n < max)                                    \
-			f[n++] = (struct reread){(w), (p), (l)};               \
+		if ((p) != NULL && n < max) {                                  \
+			snprintf(f[n].what, sizeof(f[n].what), "%s", (w));     \
+			f[n].path = (p);                                       \
+			f[n++].line = (l);                                     \
+		}                                                              \
 	} while (0)
 	ADD("the configuration file", c->path, 0);
 	ADD("[tls] certificate", c->tls.certificate, c->tls.certificate_line);
 	ADD("[tls] private_key", c->tls.private_key, c->tls.private_key_line);
-	for (int p = 0; p < PROTO_COUNT; p++)
-		if (c->proto[p].enabled)
-			ADD(p == PROTO_POP3 ? "[pop3] backend_ca_file" :
-			    "[imap] backend_ca_file", c->proto[p].backend_ca_file,
-			    0);
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		char what[64];
+
+		if (!c->proto[p].enabled)
+			continue;
+		snprintf(what, sizeof(what), "[%s] backend_ca_file",
+		    proto_get(p)->section);
+		ADD(what, c->proto[p].backend_ca_file, 0);
+	}
 	ADD("[groups] file", c->groups.file, 0);
 	ADD("[groups] ldap_ca_file", c->groups.ldap_ca_file, 0);
 	ADD("[groups] ldap_bind_password_file",
@@ -312,8 +320,7 @@ pin_log_dirs(const struct conf *c)
 		    protolog_pin_dir(pl[p].directory, err, sizeof(err)) == 0)
 			continue;
 		fprintf(stderr, "%s:%d: [%s] log_file_location: %s\n", c->path,
-		    c->proto[p].log_line, p == PROTO_POP3 ? "pop3" : "imap",
-		    err);
+		    c->proto[p].log_line, proto_get(p)->section, err);
 		return -1;
 	}
 	return 0;

@@ -16,6 +16,7 @@
 
 #include "addrset.h"
 #include "policy.h"
+#include "username.h"
 #include "wildmatch.h"
 
 enum tri { T_FALSE, T_TRUE, T_UNKNOWN };
@@ -64,23 +65,6 @@ policy_advertise_cleartext_to(const struct proto_conf *pc, bool tls_active,
 	return policy_login_type(pc, tls_active, client, NULL) != POLICY_DENY;
 }
 
-const char *
-policy_user_bare(const char *user, size_t *len)
-{
-	const char *p;
-
-	if ((p = strchr(user, '\\')) != NULL) {
-		*len = strlen(p + 1);
-		return p + 1;
-	}
-	if ((p = strrchr(user, '@')) != NULL) {
-		*len = (size_t)(p - user);
-		return user;
-	}
-	*len = strlen(user);
-	return user;
-}
-
 bool
 policy_user_match(const char *pattern, const char *user)
 {
@@ -89,7 +73,7 @@ policy_user_match(const char *pattern, const char *user)
 
 	if (strpbrk(pattern, "@\\") != NULL)
 		return wildmatch(pattern, user, strlen(user));
-	bare = policy_user_bare(user, &len);
+	bare = username_bare(user, &len);
 	return wildmatch(pattern, bare, len);
 }
 

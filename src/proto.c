@@ -21,3 +21,11 @@ proto_get(enum proto_id p)
 		return NULL;
 	}
 }
+
+const char *
+proto_name(enum proto_id p)
+{
+	const struct proto *d = proto_get(p);
+
+	return d != NULL ? d->name : "?";
+}

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proto.h"
 #include "protolog.h"
 
 /* Bytes gathered per protocol before one write(2). */
@@ -554,7 +555,7 @@ file_complain(struct plfile *f, int64_t now, const char *what)
 		return;
 	f->complained_ms = now;
 	errno = saved;
-	log_warn("%s protocol log: %s %s/%s", conf_proto_name(f->proto), what,
+	log_warn("%s protocol log: %s %s/%s", proto_name(f->proto), what,
 	    f->conf.directory, f->name[0] ? f->name : "");
 }
 
@@ -579,7 +580,7 @@ file_failed(struct plfile *f, const char *what)
 static void
 lost_report(struct plfile *f, int64_t now, const char *when)
 {
-	const char *proto = conf_proto_name(f->proto);
+	const char *proto = proto_name(f->proto);
 	unsigned long long n = f->lost_unreported, all = f->lost_total;
 
 	if (when != NULL) {
@@ -647,7 +648,7 @@ file_retention(struct plfile *f, int64_t now)
 	if (n > 0) {
 		atomic_fetch_add(&pl.deleted, (uint64_t)n);
 		log_info("%s protocol log: deleted %d old file(s) in %s",
-		    conf_proto_name(f->proto), n, f->conf.directory);
+		    proto_name(f->proto), n, f->conf.directory);
 	}
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto.h"
 #include "protolog.h"
 #include "utf8.h"
 
@@ -529,7 +530,7 @@ protolog_header(enum proto_id p, int64_t ms, char *buf, size_t cap)
 	                    "#Log-type: %s Log\r\n"
 	                    "#Date: %s\r\n"
 	                    "#Fields: " PROTOLOG_FIELDS "\r\n",
-	    PACKAGE_VERSION, conf_proto_name(p), date);
+	    PACKAGE_VERSION, proto_name(p), date);
 	return n < 0 ? 0 : (size_t)n;
 }
 
@@ -599,7 +600,7 @@ protolog_file_name(
     enum proto_id p, const char *date, unsigned n, char buf[PROTOLOG_NAME_MAX])
 {
 	snprintf(
-	    buf, PROTOLOG_NAME_MAX, "%s%s-%u.LOG", conf_proto_name(p), date, n);
+	    buf, PROTOLOG_NAME_MAX, "%s%s-%u.LOG", proto_name(p), date, n);
 }
 
 static size_t
@@ -615,7 +616,7 @@ count_digits(const char *s)
 bool
 protolog_name_match(enum proto_id p, const char *name, char *date, unsigned *n)
 {
-	const char *prefix = conf_proto_name(p), *s, *d;
+	const char *prefix = proto_name(p), *s, *d;
 	size_t plen = strlen(prefix), nd, dlen;
 	unsigned long num;
 
@@ -649,8 +650,7 @@ protolog_conf_defaults(struct protolog_conf *c, enum proto_id p)
 {
 	memset(c, 0, sizeof(*c));
 	c->enabled = false;
-	c->directory =
-	    (char *)(p == PROTO_POP3 ? PROTOLOG_POP3_DIR : PROTOLOG_IMAP_DIR);
+	c->directory = (char *)proto_get(p)->log_directory;
 	c->rollover = PROTOLOG_HOURLY;
 	c->file_age_limit_ms = PROTOLOG_AGE_LIMIT_DEFAULT_MS;
 	c->detail = PROTOLOG_DETAIL_COMMANDS;

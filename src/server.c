@@ -69,7 +69,7 @@ server_prepare(struct conf *c, FILE *errout)
 		    &res);
 		if (rc != 0) {
 			fprintf(errout, "%s: [%s] backend %s: cannot resolve: "
-			    "%s\n", c->path, p == PROTO_POP3 ? "pop3" : "imap",
+			    "%s\n", c->path, proto_get(p)->section,
 			    pc->backend_host, gai_strerror(rc));
 			return -1;
 		}
@@ -93,7 +93,7 @@ server_protolog_check(const struct conf *c, FILE *errout)
 		    protolog_check_dir(pl[p].directory, err, sizeof(err)) == 0)
 			continue;
 		fprintf(errout, "%s:%d: [%s] log_file_location: %s\n", c->path,
-		    c->proto[p].log_line, p == PROTO_POP3 ? "pop3" : "imap",
+		    c->proto[p].log_line, proto_get(p)->section,
 		    err);
 		rc = -1;
 	}
@@ -116,7 +116,7 @@ server_protolog_probe(const struct conf *c, FILE *errout)
 		if (protolog_dir_in_use(pl[p].directory, err, sizeof(err))) {
 			fprintf(errout, "%s:%d: [%s] log_file_location: %s\n",
 			    c->path, c->proto[p].log_line,
-			    p == PROTO_POP3 ? "pop3" : "imap", err);
+			    proto_get(p)->section, err);
 			n++;
 		}
 	}
@@ -137,7 +137,7 @@ server_protolog_start(const struct conf *c)
 	}
 	for (int p = 0; p < PROTO_COUNT; p++)
 		if (pl[p].enabled)
-			log_info("%s protocol log in %s", conf_proto_name(p),
+			log_info("%s protocol log in %s", proto_name(p),
 			    pl[p].directory);
 	return 0;
 }
@@ -224,7 +224,8 @@ worker_sync_listeners(struct worker *w)
 		if (have)
 			continue;
 		if ((a = malloc(sizeof(*a))) == NULL ||
-		    listener_attach(listeners.l[i], a, w, w->base) == -1) {
+		    listener_attach(listeners.l[i], a, w, w->base,
+		    session_accept) == -1) {
 			free(a);
 			log_warnx("worker %u: cannot accept on %s", w->index,
 			    listeners.l[i]->addr.str);
@@ -364,7 +365,7 @@ worker_setup(struct worker *w, unsigned index, struct listener_set *set)
 		struct acceptor *a = malloc(sizeof(*a));
 
 		if (a == NULL || listener_attach(set->l[i], a, w,
-		    w->base) == -1) {
+		    w->base, session_accept) == -1) {
 			free(a);
 			return -1;
 		}
@@ -422,12 +423,12 @@ server_log_listeners(const struct listener_set *old,
 	for (size_t i = 0; i < set->n; i++)
 		if (!listener_set_has(old, set->l[i]))
 			log_notice("reload: %s listening on %s",
-			    conf_proto_name(set->l[i]->proto),
+			    proto_name(set->l[i]->proto),
 			    set->l[i]->addr.str);
 	for (size_t i = 0; i < old->n; i++)
 		if (!listener_set_has(set, old->l[i]))
 			log_notice("reload: %s no longer listening on %s",
-			    conf_proto_name(old->l[i]->proto),
+			    proto_name(old->l[i]->proto),
 			    old->l[i]->addr.str);
 }
 
@@ -495,7 +496,7 @@ server_reload(char **why)
 		if (current->proto[p].enabled && !c->proto[p].enabled)
 			log_warnx("reload: %s disabled: new connections "
 			    "are told so and closed until a restart closes "
-			    "its ports", conf_proto_name(p));
+			    "its ports", proto_name(p));
 	log_init(c->log_level, c->syslog);
 	server_log_listeners(&listeners, &set);
 	pthread_mutex_lock(&current_lock);

@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "log.h"
+#include "proto.h"
 #include "tls.h"
 
 static BIO_METHOD *sockbio_method;
@@ -172,49 +173,55 @@ tls_ctx_common(SSL_CTX *ctx, int min_version)
 }
 
 /*
+ * A server context with the certificate, chain and key of base (the
+ * configuration's, which the load read and checked), without reading
+ * the files again.
+ */
+static SSL_CTX *
+tls_ctx_copy(SSL_CTX *base)
+{
+	STACK_OF(X509) *chain = NULL;
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		return NULL;
+	if (SSL_CTX_use_certificate(ctx, SSL_CTX_get0_certificate(base)) !=
+	        1 ||
+	    SSL_CTX_use_PrivateKey(ctx, SSL_CTX_get0_privatekey(base)) != 1 ||
+	    SSL_CTX_get0_chain_certs(base, &chain) != 1 ||
+	    (chain != NULL && SSL_CTX_set1_chain(ctx, chain) != 1)) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
  * The server context of protocol p.  Each protocol has its own, and with
  * it its own session cache, ticket keys (random per context) and session
  * id context: a session negotiated for IMAPS must not be resumed on POP3S,
  * where it would skip a handshake that was never made for that service
  * (the class of CVE-2013-4584).  A protocol's implicit TLS and STARTTLS
- * listeners share one, since their settings are the same.
+ * listeners share one, since their settings are the same.  The first
+ * protocol takes the configuration's own context (c->tls.ctx); the
+ * others get a copy of its certificate and key.
  */
 static SSL_CTX *
-tls_server_ctx(const struct conf *c, enum proto_id p, FILE *errout)
+tls_server_ctx(const struct conf *c, enum proto_id p, bool first,
+    FILE *errout)
 {
-	static const char *const sid_ctx[PROTO_COUNT] = {
-		[PROTO_POP3] = "postern-pop3",
-		[PROTO_IMAP] = "postern-imap",
-	};
 	const struct tls_conf *t = &c->tls;
-	char err[256];
+	char err[256], sid_ctx[32];
 	SSL_CTX *ctx;
 
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+	if (first && SSL_CTX_up_ref(t->ctx) == 1)
+		ctx = t->ctx;
+	else if ((ctx = tls_ctx_copy(t->ctx)) == NULL) {
 		fprintf(errout, "%s: cannot create a TLS context: %s\n",
 		    c->path, tls_error(err, sizeof(err)));
 		return NULL;
 	}
 	tls_ctx_common(ctx, t->min_version);
-	if (SSL_CTX_use_certificate_chain_file(ctx, t->certificate) != 1) {
-		fprintf(errout, "%s:%d: cannot load certificate %s: %s\n",
-		    c->path, t->certificate_line, t->certificate,
-		    tls_error(err, sizeof(err)));
-		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, t->private_key,
-	    SSL_FILETYPE_PEM) != 1) {
-		fprintf(errout, "%s:%d: cannot load private key %s: %s\n",
-		    c->path, t->private_key_line, t->private_key,
-		    tls_error(err, sizeof(err)));
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		fprintf(errout, "%s:%d: private key %s does not match "
-		    "certificate %s\n", c->path, t->private_key_line,
-		    t->private_key, t->certificate);
-		goto fail;
-	}
 	if (t->ciphers != NULL &&
 	    SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1) {
 		fprintf(errout, "%s: ciphers not accepted: %s\n", c->path,
@@ -233,8 +240,9 @@ tls_server_ctx(const struct conf *c, enum proto_id p, FILE *errout)
 	 * session only under the session id context it was made in. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_sess_set_cache_size(ctx, 20480);
+	snprintf(sid_ctx, sizeof(sid_ctx), "postern-%s", proto_get(p)->section);
 	SSL_CTX_set_session_id_context(ctx,
-	    (const unsigned char *)sid_ctx[p], strlen(sid_ctx[p]));
+	    (const unsigned char *)sid_ctx, strlen(sid_ctx));
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -263,7 +271,7 @@ tls_backend_ctx(const struct conf *c, const struct proto_conf *pc,
 		if (ok != 1) {
 			fprintf(errout, "%s: [%s] cannot load the CA "
 			    "certificates %s: %s\n", c->path,
-			    p == PROTO_POP3 ? "pop3" : "imap",
+			    proto_get(p)->section,
 			    pc->backend_ca_file != NULL ?
 				pc->backend_ca_file : "(system default)",
 			    tls_error(err, sizeof(err)));
@@ -279,15 +287,20 @@ tls_backend_ctx(const struct conf *c, const struct proto_conf *pc,
 int
 tls_conf_setup(struct conf *c, FILE *errout)
 {
+	bool first = true;
+
 	for (int p = 0; p < PROTO_COUNT; p++) {
 		struct proto_conf *pc = &c->proto[p];
 
 		if (!pc->enabled)
 			continue;
-		if (c->tls.certificate != NULL && c->tls.private_key != NULL &&
-		    (c->server_ssl_ctx[p] = tls_server_ctx(c, p, errout)) ==
-			NULL)
-			return -1;
+		if (c->tls.ctx != NULL) {
+			c->server_ssl_ctx[p] = tls_server_ctx(c, p, first,
+			    errout);
+			if (c->server_ssl_ctx[p] == NULL)
+				return -1;
+			first = false;
+		}
 		if (pc->backend_tls == BACKEND_TLS_NONE)
 			continue;
 		pc->backend_ssl_ctx = tls_backend_ctx(c, pc, p, errout);

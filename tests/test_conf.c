@@ -2139,17 +2139,17 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 		cr_expect_eq(x->max_command_size, y->max_command_size);
 		cr_expect_eq(x->max_bad_commands, y->max_bad_commands);
 		cr_expect_eq(x->max_login_attempts, y->max_login_attempts);
-		cr_expect_eq(x->protocol_log_enabled, y->protocol_log_enabled);
-		SAME_STR(x->log_file_location, y->log_file_location,
+		cr_expect_eq(x->log.enabled, y->log.enabled);
+		SAME_STR(x->log.directory, y->log.directory,
 		    "log_file_location");
-		cr_expect_eq(x->log_file_rollover, y->log_file_rollover);
+		cr_expect_eq(x->log.rollover, y->log.rollover);
 		cr_expect_eq(
-		    x->log_per_file_size_quota, y->log_per_file_size_quota);
+		    x->log.per_file_size_quota, y->log.per_file_size_quota);
 		cr_expect_eq(
-		    x->log_file_age_limit_ms, y->log_file_age_limit_ms);
+		    x->log.file_age_limit_ms, y->log.file_age_limit_ms);
 		cr_expect_eq(
-		    x->log_directory_size_quota, y->log_directory_size_quota);
-		cr_expect_eq(x->log_detail, y->log_detail);
+		    x->log.directory_size_quota, y->log.directory_size_quota);
+		cr_expect_eq(x->log.detail, y->log.detail);
 	}
 	SAME_STR(a->groups.file, b->groups.file, "groups file");
 	SAME_STR(a->groups.ldap_uri, b->groups.ldap_uri, "ldap_uri");

@@ -20,6 +20,7 @@
 
 #include "addrset.h"
 #include "policy.h"
+#include "username.h"
 
 static char tmpdir[PATH_MAX - 64];
 
@@ -577,10 +578,10 @@ Test(policy, user_patterns)
 		cr_expect_eq(policy_user_match(cases[i].pattern, cases[i].user),
 		    cases[i].match, "%s vs %s", cases[i].pattern,
 		    cases[i].user);
-	bare = policy_user_bare("DOM\\u@x", &len);
+	bare = username_bare("DOM\\u@x", &len);
 	cr_expect_eq(len, 3);
 	cr_expect_eq(strncmp(bare, "u@x", len), 0);
-	bare = policy_user_bare("u@x@y", &len);
+	bare = username_bare("u@x@y", &len);
 	cr_expect_eq(len, 3);
 	cr_expect_eq(strncmp(bare, "u@x", len), 0);
 }

@@ -320,3 +320,28 @@ Test(tls, tls12_session_id_resumes_only_on_its_own_protocol)
 {
 	expect_resumption_within_protocol_only(TLS1_2_VERSION, false);
 }
+
+/*
+ * The certificate and key are read and checked once, by the load: its
+ * context becomes the first protocol's, and the other protocol gets its
+ * own context (a session cache of its own) with the same certificate.
+ */
+Test(tls, load_context_is_reused_by_the_protocols)
+{
+	struct conf *c = resume_conf();
+	SSL_CTX *pop = c->server_ssl_ctx[PROTO_POP3];
+	SSL_CTX *imap = c->server_ssl_ctx[PROTO_IMAP];
+
+	cr_assert_not_null(c->tls.ctx);
+	cr_assert_not_null(SSL_CTX_get0_privatekey(c->tls.ctx));
+	cr_expect_eq(pop, c->tls.ctx);
+	cr_assert_not_null(imap);
+	cr_expect_neq(imap, pop);
+	cr_expect_eq(X509_cmp(SSL_CTX_get0_certificate(imap),
+	                 SSL_CTX_get0_certificate(pop)),
+	    0);
+	cr_expect_eq(EVP_PKEY_eq(SSL_CTX_get0_privatekey(imap),
+	                 SSL_CTX_get0_privatekey(pop)),
+	    1);
+	conf_unref(c);
+}
