@@ -403,6 +403,8 @@ main(int argc, char *argv[])
 			    "(fine if it is the running instance being "
 			    "checked before a reload)\n", path);
 		if (test)
+			tls_conf_warn(c, stderr);
+		if (test)
 			fprintf(stderr, "postern: %s: configuration is valid\n",
 			    path);
 		conf_unref(c);
