@@ -2051,7 +2051,8 @@ Test(conf, protocol_log_errors)
 
 /*
  * Where each row of the dump reads back.  section: "proto" (the block's
- * ProtocolName says which), "postern", "tls", "groups" or "rule" (the
+ * ProtocolName says which), "postern", "tls", "tls_name" (a [tls
+ * "<name>"] section: the block's ServerName), "groups" or "rule" (the
  * block's Name).  unset_if_empty: the key has no empty form (a rule's
  * conditions, a group), and an empty row means that it is not set.  A row
  * missing here fails the round trip: every value postern -T prints must be one
@@ -2108,6 +2109,8 @@ static const struct dump_key {
     {"MinVersion", "tls", "min_version", false},
     {"Ciphers", "tls", "ciphers", false},
     {"Ciphersuites", "tls", "ciphersuites", false},
+    {"Certificate", "tls_name", "certificate", false},
+    {"PrivateKey", "tls_name", "private_key", false},
     {"GroupsFile", "groups", "file", false},
     {"LdapUri", "groups", "ldap_uri", false},
     {"LdapCaFile", "groups", "ldap_ca_file", false},
@@ -2205,6 +2208,11 @@ dump_to_file(const char *dump)
 			fprintf(fp, "[rule \"%s\"]\n", value);
 			continue;
 		}
+		if (strcmp(name, "ServerName") == 0) {
+			block = sec = "tls_name";
+			fprintf(fp, "[tls \"%s\"]\n", value);
+			continue;
+		}
 		if (strcmp(name, "Workers") == 0)
 			block = "postern";
 		else if (strcmp(name, "GroupsFile") == 0)
@@ -2297,6 +2305,15 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 	cr_expect_eq(a->tls.min_version, b->tls.min_version);
 	SAME_STR(a->tls.ciphers, b->tls.ciphers, "ciphers");
 	SAME_STR(a->tls.ciphersuites, b->tls.ciphersuites, "ciphersuites");
+	cr_expect_eq(a->tls.nnames, b->tls.nnames);
+	for (size_t n = 0; n < a->tls.nnames && n < b->tls.nnames; n++) {
+		SAME_STR(a->tls.names[n].name, b->tls.names[n].name,
+		    "tls name");
+		SAME_STR(a->tls.names[n].certificate,
+		    b->tls.names[n].certificate, "tls name certificate");
+		SAME_STR(a->tls.names[n].private_key,
+		    b->tls.names[n].private_key, "tls name private_key");
+	}
 	for (int p = 0; p < PROTO_COUNT; p++) {
 		const struct proto_conf *x = &a->proto[p], *y = &b->proto[p];
 		char bx[128], by[128];
@@ -2415,6 +2432,7 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	    "[tls]\ncertificate = %s\nprivate_key = %s\n"
 	    "min_version = TLSv1.3\nciphers = HIGH:!aNULL\n"
 	    "ciphersuites = TLS_AES_256_GCM_SHA384\n"
+	    "[tls \"*.Example.org.\"]\ncertificate = %s\nprivate_key = %s\n"
 	    "[pop3]\n"
 	    "unencrypted_or_tls_bindings = 127.0.0.1:1101, 127.0.0.1:1102,\n"
 	    "  127.0.0.1:1103, 127.0.0.1:1104, 127.0.0.1:1105, [::1]:1106,\n"
@@ -2463,7 +2481,7 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	    "[rule \"Audit\"]\npriority = 10\naction = audit\nenabled = no\n"
 	    "except_protocols = pop3\nexcept_usernames = admin\n"
 	    "except_authentication = tls\n",
-	    cert, key, cert, tmpdir, groups, cert, secret);
+	    cert, key, cert, key, cert, tmpdir, groups, cert, secret);
 	c1 = load_ok(file);
 	dump1 = dump(c1);
 	back = dump_to_file(dump1);
