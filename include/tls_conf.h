@@ -24,6 +24,8 @@ struct tls_name {
 	int line; /* of the section header */
 	char *certificate;
 	char *private_key;
+	int certificate_line;
+	int private_key_line;
 	/* The pair as the load read and checked it; NULL until then. */
 	struct ssl_ctx_st *ctx;
 };

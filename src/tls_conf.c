@@ -352,10 +352,10 @@ tls_check_names(struct conf_loader *l, struct conf *c)
 	for (i = 0; i < t->nnames; i++) {
 		n = &t->names[i];
 		snprintf(sec, sizeof(sec), "tls \"%s\"", n->name);
-		cline = conf_key_line(l, "tls", (unsigned)i,
-		    "certificate");
-		kline = conf_key_line(l, "tls", (unsigned)i,
-		    "private_key");
+		cline = n->certificate_line = conf_key_line(l, "tls",
+		    (unsigned)i, "certificate");
+		kline = n->private_key_line = conf_key_line(l, "tls",
+		    (unsigned)i, "private_key");
 		if (n->certificate == NULL)
 			conf_error(l, n->line, "[%s] has no certificate", sec);
 		if (n->private_key == NULL)
