@@ -171,3 +171,52 @@ def test_session_is_not_resumed_under_another_name(start_postern, cert,
     # The same name resumes.
     _, resumed, der = tls_connect(ctx, port, EXACT, sess)
     assert resumed, "a session was not resumed under its own name"
+
+
+def test_named_chain_and_key_type_replace_the_defaults(start_postern,
+                                                       certs):
+    """A section's certificate file may hold its chain, which is sent;
+    and its pair replaces the default whatever the key types: an RSA
+    name beside an ECDSA default must not let the client's preference for
+    ECDSA pick the default."""
+    d = certs["dir"]
+    ec_crt, ec_key = os.path.join(d, "ec.crt"), os.path.join(d, "ec.key")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+         "/CN=ec-default", "-keyout", ec_key, "-out", ec_crt],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ca_crt, ca_key = make_named_cert(d, "ca", "ca.example.org")
+    leaf_key = os.path.join(d, "leaf.key")
+    leaf_csr = os.path.join(d, "leaf.csr")
+    leaf_crt = os.path.join(d, "leaf.crt")
+    subprocess.run(
+        ["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes",
+         "-subj", "/CN=leaf", "-keyout", leaf_key, "-out", leaf_csr],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["openssl", "x509", "-req", "-in", leaf_csr, "-CA", ca_crt,
+         "-CAkey", ca_key, "-CAcreateserial", "-days", "2",
+         "-out", leaf_crt],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chain = os.path.join(d, "leaf-chain.crt")
+    with open(chain, "w") as f:
+        for path in (leaf_crt, ca_crt):
+            with open(path) as g:
+                f.write(g.read())
+    p = start_postern({"tls": {"certificate": ec_crt, "private_key": ec_key},
+                       'tls "rsa.example.org"': {"certificate": chain,
+                                                 "private_key": leaf_key}})
+    for version in ("-tls1_2", "-tls1_3"):
+        r = subprocess.run(
+            ["openssl", "s_client", version, "-showcerts", "-connect",
+             "127.0.0.1:%d" % p.ports["imaps"], "-servername",
+             "rsa.example.org"],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=20,
+            text=True)
+        sent = re.findall(
+            r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----",
+            r.stdout, re.S)
+        assert [ssl.PEM_cert_to_DER_cert(c) for c in sent] == \
+            [der_of(leaf_crt), der_of(ca_crt)], r.stdout + r.stderr
+    assert s_client_cert(p.ports["imaps"], None) == der_of(ec_crt)
