@@ -58,7 +58,7 @@ tls_name_base(struct conf *c, unsigned inst)
 /*
  * Whether s (lower case, no trailing dot) is a host name a client may
  * send by SNI, or "*." and one: LDH labels of 1-63 characters (RFC 1123
- * section 2.1), 253 in all.  The wildcard stands for exactly one whole
+ * section 2.1).  The wildcard stands for exactly one whole
  * label (RFC 6125 section 6.4.3) and needs two labels after it, so that
  * it never covers a whole top-level domain.  An address is refused: SNI
  * carries host names only (RFC 6066 section 3).
@@ -72,8 +72,9 @@ tls_name_invalid(const char *s)
 
 	if (wild)
 		s += 2;
-	if (*s == '\0' || strlen(s) > TLS_NAME_MAX - 2)
-		return "is empty or longer than 253 characters";
+	/* The length is checked already, with the '*.' if any. */
+	if (*s == '\0')
+		return "is empty";
 	for (label = p = s;; p++) {
 		if (*p == '.' || *p == '\0') {
 			if (p == label || p - label > 63)

@@ -1230,43 +1230,62 @@ Test(conf, tls_name_errors)
 	    "belongs in [tls])\n");
 	free(file);
 
-	/* Names: one each, host names only, wildcards one whole label. */
-	file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
-	                     "certificate = %s\nprivate_key = %s\n"
-	                     "[tls \"A.example.org.\"]\n"
-	                     "[tls \"*.org\"]\n"
-	                     "[tls \"a.*.org\"]\n"
-	                     "[tls \"f*.example.org\"]\n"
-	                     "[tls \"192.0.2.1\"]\n"
-	                     "[tls \"a..org\"]\n"
-	                     "[tls \"-a.org\"]\n"
-	                     "[tls \"a_b.org\"]\n"
-	                     "[tls \"\"]\n"
-	                     "[tls a.org]\n"),
-	    crt, key, crt,
-	    key);
-	expect_errors(file,
-	    ":11: duplicate section [tls \"a.example.org\"] (first at line "
-	    "8)\n"
-	    ":12: [tls \"*.org\"]: the name covers a whole top-level "
-	    "domain\n"
-	    ":13: [tls \"a.*.org\"]: the name has a '*' other than a whole "
-	    "first label\n"
-	    ":14: [tls \"f*.example.org\"]: the name has a '*' other than a "
-	    "whole first label\n"
-	    ":15: [tls \"192.0.2.1\"]: the name is an address or ends in a "
-	    "numeric label: clients send host names only\n"
-	    ":16: [tls \"a..org\"]: the name has an empty label or one "
-	    "longer than 63 characters\n"
-	    ":17: [tls \"-a.org\"]: the name has a label that begins or "
-	    "ends with '-'\n"
-	    ":18: [tls \"a_b.org\"]: the name is not a host name (letters, "
-	    "digits, '-' and '.')\n"
-	    ":19: [tls \"\"]: the name is empty or longer than 253 "
-	    "characters\n"
-	    ":20: expected [tls \"<host name>\"], the name in double "
-	    "quotes\n");
-	free(file);
+	/* Names: one each, host names only, wildcards one whole label,
+	 * labels of 63 characters at most (a name of two such labels is
+	 * taken: it lacks only its files).  A whole name of 253 characters
+	 * does not fit on one line of the file. */
+	{
+		char l63[65], longest[140], toolong[80];
+
+		memset(l63, 'a', 64);
+		l63[64] = '\0';
+		snprintf(toolong, sizeof(toolong), "*.%s.org", l63);
+		l63[63] = '\0';
+		snprintf(longest, sizeof(longest), "%s.%s.org", l63, l63);
+		file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
+		                     "certificate = %s\nprivate_key = %s\n"
+		                     "[tls \"A.example.org.\"]\n"
+		                     "[tls \"*.org\"]\n"
+		                     "[tls \"a.*.org\"]\n"
+		                     "[tls \"f*.example.org\"]\n"
+		                     "[tls \"192.0.2.1\"]\n"
+		                     "[tls \"a..org\"]\n"
+		                     "[tls \"-a.org\"]\n"
+		                     "[tls \"a_b.org\"]\n"
+		                     "[tls \"\"]\n"
+		                     "[tls \"%s\"]\n"
+		                     "[tls \"%s.\"]\n"
+		                     "[tls a.org]\n"),
+		    crt, key, crt, key, toolong, longest);
+		want = strfmt(
+		    ":11: duplicate section [tls \"a.example.org\"] (first at "
+		    "line 8)\n"
+		    ":12: [tls \"*.org\"]: the name covers a whole top-level "
+		    "domain\n"
+		    ":13: [tls \"a.*.org\"]: the name has a '*' other than a "
+		    "whole first label\n"
+		    ":14: [tls \"f*.example.org\"]: the name has a '*' other "
+		    "than a whole first label\n"
+		    ":15: [tls \"192.0.2.1\"]: the name is an address or ends "
+		    "in a numeric label: clients send host names only\n"
+		    ":16: [tls \"a..org\"]: the name has an empty label or one "
+		    "longer than 63 characters\n"
+		    ":17: [tls \"-a.org\"]: the name has a label that begins "
+		    "or ends with '-'\n"
+		    ":18: [tls \"a_b.org\"]: the name is not a host name "
+		    "(letters, digits, '-' and '.')\n"
+		    ":19: [tls \"\"]: the name is empty\n"
+		    ":20: [tls \"%s\"]: the name has an empty label or one "
+		    "longer than 63 characters\n"
+		    ":21: [tls \"%s\"] has no certificate\n"
+		    ":21: [tls \"%s\"] has no private_key\n"
+		    ":22: expected [tls \"<host name>\"], the name in double "
+		    "quotes\n",
+		    toolong, longest, longest);
+		expect_errors(file, want);
+		free(want);
+		free(file);
+	}
 
 	/* Clients that send no name need the default pair. */
 	file = strfmt(NOTLS "[tls \"a.example.org\"]\n"
