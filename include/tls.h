@@ -28,6 +28,19 @@ void tls_init(void);
  */
 int tls_conf_setup(struct conf *c, FILE *errout);
 
+/*
+ * The [tls "<name>"] section that a client asking for sni by SNI gets:
+ * its index in c->tls.names, or -1 for the default certificate.  Exact
+ * names win over wildcards; case and a trailing dot do not matter.
+ */
+int tls_name_match(const struct tls_conf *t, const char *sni);
+
+/*
+ * For "postern -t": writes a "path:line: warning" to out for each [tls
+ * "<name>"] whose certificate does not cover its name; returns how many.
+ */
+int tls_conf_warn(const struct conf *c, FILE *out);
+
 /* A new server-side SSL for a client connection of protocol p, or NULL. */
 SSL *tls_server_new(const struct conf *c, enum proto_id p);
 

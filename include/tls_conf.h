@@ -4,7 +4,37 @@
 #ifndef POSTERN_TLS_CONF_H
 #define POSTERN_TLS_CONF_H
 
+#include <stddef.h>
+
+#include "proto_id.h"
+
 struct ssl_ctx_st;
+struct tls_conf;
+
+/* The longest host name (RFC 1035 section 2.3.4, without the root dot). */
+#define TLS_NAME_MAX 253
+
+/*
+ * A [tls "<name>"] section: the certificate for clients that ask for
+ * name by SNI.  name is in lower case without a trailing dot, an exact
+ * host name or "*.<domain>" (one label, RFC 6125 section 6.4.3).
+ */
+struct tls_name {
+	char *name;
+	int line; /* of the section header */
+	char *certificate;
+	char *private_key;
+	int certificate_line;
+	int private_key_line;
+	/* The pair as the load read and checked it; NULL until then. */
+	struct ssl_ctx_st *ctx;
+};
+
+/* The server contexts' callback argument: the names, per protocol. */
+struct tls_hello {
+	const struct tls_conf *tls;
+	enum proto_id proto;
+};
 
 /* The [tls] section: postern's own server certificate. */
 struct tls_conf {
@@ -21,6 +51,10 @@ struct tls_conf {
 	 * server contexts from.  NULL without a certificate.
 	 */
 	struct ssl_ctx_st *ctx;
+	/* The [tls "<name>"] sections, in the file's order. */
+	struct tls_name *names;
+	size_t nnames;
+	struct tls_hello hello[PROTO_COUNT];
 };
 
 #endif

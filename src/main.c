@@ -198,7 +198,7 @@ prepare_log_dirs(const struct conf *c, FILE *errout)
 
 /* A file that the daemon reads again at every reload. */
 struct reread {
-	char what[64]; /* "[section] key" */
+	char what[300]; /* "[section] key"; a [tls "<name>"] is long */
 	const char *path;
 	int line; /* 0: not known */
 };
@@ -220,6 +220,17 @@ reread_files(const struct conf *c, struct reread *f, size_t max)
 	ADD("the configuration file", c->path, 0);
 	ADD("[tls] certificate", c->tls.certificate, c->tls.certificate_line);
 	ADD("[tls] private_key", c->tls.private_key, c->tls.private_key_line);
+	for (size_t i = 0; i < c->tls.nnames; i++) {
+		const struct tls_name *tn = &c->tls.names[i];
+		char what[300];
+
+		snprintf(what, sizeof(what), "[tls \"%s\"] certificate",
+		    tn->name);
+		ADD(what, tn->certificate, tn->certificate_line);
+		snprintf(what, sizeof(what), "[tls \"%s\"] private_key",
+		    tn->name);
+		ADD(what, tn->private_key, tn->private_key_line);
+	}
 	for (int p = 0; p < PROTO_COUNT; p++) {
 		char what[64];
 
@@ -248,8 +259,8 @@ reread_files(const struct conf *c, struct reread *f, size_t max)
 static int
 warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 {
-	struct reread f[16];
-	size_t n = reread_files(c, f, sizeof(f) / sizeof(f[0]));
+	size_t max = 16 + 2 * c->tls.nnames, n;
+	struct reread *f;
 	struct passwd *pw;
 	int status, nwarn = 0;
 	pid_t pid;
@@ -257,11 +268,18 @@ warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 	if (geteuid() != 0 || c->user == NULL ||
 	    (pw = getpwnam(c->user)) == NULL || pw->pw_uid == 0)
 		return 0;
+	if ((f = calloc(max, sizeof(*f))) == NULL) {
+		fprintf(errout, "postern: %s: warning: cannot check what user "
+		    "%s can read: out of memory\n", c->path, c->user);
+		return 1;
+	}
+	n = reread_files(c, f, max);
 	fflush(errout);
 	if ((pid = fork()) == -1) {
 		fprintf(errout, "postern: %s: warning: cannot check what user "
 		    "%s can read: fork: %s\n", c->path, c->user,
 		    strerror(errno));
+		free(f);
 		return 1;
 	}
 	if (pid == 0) {
@@ -289,6 +307,7 @@ warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 		fflush(errout);
 		_exit(nwarn > 254 ? 254 : nwarn);
 	}
+	free(f);
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
 			return 0;
@@ -402,6 +421,8 @@ main(int argc, char *argv[])
 			    "started with this file now would refuse to start "
 			    "(fine if it is the running instance being "
 			    "checked before a reload)\n", path);
+		if (test)
+			tls_conf_warn(c, stderr);
 		if (test)
 			fprintf(stderr, "postern: %s: configuration is valid\n",
 			    path);

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -249,6 +250,129 @@ fail:
 	return NULL;
 }
 
+int
+tls_name_match(const struct tls_conf *t, const char *sni)
+{
+	char name[TLS_NAME_MAX + 2];
+	const char *dot;
+	size_t len = strlen(sni), i;
+
+	if (len > 0 && sni[len - 1] == '.')
+		len--;
+	if (len == 0 || len > TLS_NAME_MAX)
+		return -1;
+	for (i = 0; i < len; i++)
+		name[i] = (char)tolower((unsigned char)sni[i]);
+	name[len] = '\0';
+	for (i = 0; i < t->nnames; i++)
+		if (strcmp(t->names[i].name, name) == 0)
+			return (int)i;
+	/* "*.example.org" stands for one whole label: "a.example.org", but
+	 * neither "example.org" nor "a.b.example.org" (RFC 6125 6.4.3). */
+	if ((dot = strchr(name, '.')) == NULL || dot == name)
+		return -1;
+	for (i = 0; i < t->nnames; i++)
+		if (t->names[i].name[0] == '*' &&
+		    strcmp(t->names[i].name + 1, dot) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The host name of a ClientHello's server_name extension (RFC 6066
+ * section 3) into name, or -1 if there is none or it does not fit.
+ * OpenSSL checks the extension itself later and fails a malformed one;
+ * until then it is only read, within its bounds.
+ */
+static int
+tls_hello_name(SSL *ssl, char *name, size_t size)
+{
+	const unsigned char *p;
+	size_t len, list, n;
+
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p,
+	        &len) != 1 || len < 2)
+		return -1;
+	list = (size_t)p[0] << 8 | p[1];
+	if (list != len - 2 || list < 3)
+		return -1;
+	p += 2;
+	/* One entry, of type host_name (0): the only one there is. */
+	n = (size_t)p[1] << 8 | p[2];
+	if (p[0] != TLSEXT_NAMETYPE_host_name || n + 3 > list || n == 0 ||
+	    n >= size || memchr(p + 3, '\0', n) != NULL)
+		return -1;
+	memcpy(name, p + 3, n);
+	name[n] = '\0';
+	return 0;
+}
+
+/*
+ * Chooses the certificate by the name the client asks for.  This runs
+ * first in the handshake, before OpenSSL looks at a session the client
+ * offers: the servername callback would run after a TLS 1.2 session was
+ * resumed already.  A name's certificate comes with a session id context
+ * of its own, the protocol's with the section's index: OpenSSL resumes
+ * a session (cached, ticket, or TLS 1.3 PSK) only under the context it
+ * was made in, so a session made for one name, which never showed this
+ * name's certificate, gets a full handshake here instead.  The index is
+ * enough: a reload makes new contexts and with them new ticket keys and
+ * caches, so no session outlives its snapshot.
+ */
+static int
+tls_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+	const struct tls_hello *h = arg;
+	const struct tls_name *n;
+	STACK_OF(X509) *chain = NULL;
+	char name[TLS_NAME_MAX + 2], sid_ctx[SSL_MAX_SID_CTX_LENGTH];
+	int i, len;
+
+	if (tls_hello_name(ssl, name, sizeof(name)) == -1 ||
+	    (i = tls_name_match(h->tls, name)) < 0)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	n = &h->tls->names[i];
+	len = snprintf(sid_ctx, sizeof(sid_ctx), "postern-%s/%d",
+	    proto_get(h->proto)->section, i);
+	/* The protocol's own certificates go, whatever their key types:
+	 * OpenSSL would otherwise choose among both by signature
+	 * algorithm. */
+	SSL_certs_clear(ssl);
+	if (SSL_CTX_get0_chain_certs(n->ctx, &chain) != 1 ||
+	    SSL_use_cert_and_key(ssl, SSL_CTX_get0_certificate(n->ctx),
+	        SSL_CTX_get0_privatekey(n->ctx), chain, 1) != 1 ||
+	    len < 0 || (size_t)len >= sizeof(sid_ctx) ||
+	    SSL_set_session_id_context(ssl, (const unsigned char *)sid_ctx,
+	        (unsigned)len) != 1) {
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+int
+tls_conf_warn(const struct conf *c, FILE *out)
+{
+	const struct tls_name *n;
+	int warned = 0;
+
+	for (size_t i = 0; i < c->tls.nnames; i++) {
+		n = &c->tls.names[i];
+		/* OpenSSL's wildcard also matches a literal "*", so a
+		 * "*.example.org" section is checked as it is written. */
+		if (X509_check_host(SSL_CTX_get0_certificate(n->ctx), n->name,
+		        0, 0, NULL) == 1)
+			continue;
+		fprintf(out, "%s:%d: warning: [tls \"%s\"] certificate '%s' "
+		    "does not cover %s: clients that check it will refuse "
+		    "it\n", c->path, n->line, n->name, n->certificate,
+		    n->name);
+		warned++;
+	}
+	ERR_clear_error();
+	return warned;
+}
+
 static SSL_CTX *
 tls_backend_ctx(const struct conf *c, const struct proto_conf *pc,
     enum proto_id p, FILE *errout)
@@ -300,6 +424,12 @@ tls_conf_setup(struct conf *c, FILE *errout)
 			if (c->server_ssl_ctx[p] == NULL)
 				return -1;
 			first = false;
+			c->tls.hello[p].tls = &c->tls;
+			c->tls.hello[p].proto = p;
+			if (c->tls.nnames > 0)
+				SSL_CTX_set_client_hello_cb(
+				    c->server_ssl_ctx[p], tls_hello_cb,
+				    &c->tls.hello[p]);
 		}
 		if (pc->backend_tls == BACKEND_TLS_NONE)
 			continue;

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +42,152 @@ tls_base(struct conf *c, unsigned inst)
 	return &c->tls;
 }
 
-static const struct conf_section sections[] = {{"tls", 1, NULL, NULL}};
+#define NO(f) offsetof(struct tls_name, f)
+
+static const struct conf_key name_keys[] = {
+    {"certificate", conf_key_string, NO(certificate), 0, 0, 0, NULL},
+    {"private_key", conf_key_string, NO(private_key), 0, 0, 0, NULL},
+};
+
+static void *
+tls_name_base(struct conf *c, unsigned inst)
+{
+	return &c->tls.names[inst];
+}
+
+/*
+ * Whether s (lower case, no trailing dot) is a host name a client may
+ * send by SNI, or "*." and one: LDH labels of 1-63 characters (RFC 1123
+ * section 2.1).  The wildcard stands for exactly one whole
+ * label (RFC 6125 section 6.4.3) and needs two labels after it, so that
+ * it never covers a whole top-level domain.  An address is refused: SNI
+ * carries host names only (RFC 6066 section 3).
+ */
+static const char *
+tls_name_invalid(const char *s)
+{
+	const char *p, *label;
+	bool wild = strncmp(s, "*.", 2) == 0, digits = true;
+	size_t dots = 0;
+
+	if (wild)
+		s += 2;
+	/* The length is checked already, with the '*.' if any. */
+	if (*s == '\0')
+		return "is empty";
+	for (label = p = s;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (p == label || p - label > 63)
+				return "has an empty label or one longer "
+				       "than 63 characters";
+			if (label[0] == '-' || p[-1] == '-')
+				return "has a label that begins or ends "
+				       "with '-'";
+			if (*p == '\0')
+				break;
+			dots++;
+			label = p + 1;
+			digits = true;
+		} else if (*p == '*')
+			return "has a '*' other than a whole first label";
+		else if (!(*p >= 'a' && *p <= 'z') &&
+		    !(*p >= '0' && *p <= '9') && *p != '-')
+			return "is not a host name (letters, digits, '-' and "
+			       "'.')";
+		else if (!(*p >= '0' && *p <= '9'))
+			digits = false;
+	}
+	if (digits)
+		return "is an address or ends in a numeric label: clients "
+		       "send host names only";
+	if (wild && dots == 0)
+		return "covers a whole top-level domain";
+	return NULL;
+}
+
+/* A [tls "<name>"] header; rest is what follows "tls". */
+static int
+tls_name_open(
+    struct conf_loader *l, const char *rest, char *label, size_t size)
+{
+	struct conf *c = conf_loader_conf(l);
+	struct tls_conf *t = &c->tls;
+	char name[TLS_NAME_MAX + 2];
+	const char *p = rest, *q, *why;
+	struct tls_name *v;
+	size_t len, i;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '"' || (q = strchr(p + 1, '"')) == NULL ||
+	    q[1 + strspn(q + 1, " \t")] != '\0') {
+		conf_error(l, conf_lineno(l),
+		    "expected [tls \"<host name>\"], the name in double "
+		    "quotes");
+		return -1;
+	}
+	p++;
+	len = (size_t)(q - p);
+	/* Names compare without case and without the root's dot. */
+	if (len > 0 && p[len - 1] == '.')
+		len--;
+	if (len > TLS_NAME_MAX) {
+		conf_error(l, conf_lineno(l),
+		    "[tls \"%.40s...\"]: a host name has at most %d "
+		    "characters",
+		    p, TLS_NAME_MAX);
+		return -1;
+	}
+	for (i = 0; i < len; i++)
+		name[i] = (char)tolower((unsigned char)p[i]);
+	name[len] = '\0';
+	if ((why = tls_name_invalid(name)) != NULL) {
+		conf_error(l, conf_lineno(l), "[tls \"%.*s\"]: the name %s",
+		    (int)(q - p), p, why);
+		return -1;
+	}
+	for (i = 0; i < t->nnames; i++) {
+		if (strcmp(t->names[i].name, name) == 0) {
+			conf_error(l, conf_lineno(l),
+			    "duplicate section [tls \"%s\"] (first at line "
+			    "%d)",
+			    name, t->names[i].line);
+			return -1;
+		}
+	}
+	if ((v = reallocarray(t->names, t->nnames + 1, sizeof(*v))) == NULL) {
+		conf_oom(l);
+		return -1;
+	}
+	t->names = v;
+	memset(&v[t->nnames], 0, sizeof(*v));
+	if ((v[t->nnames].name = conf_strdup(l, name)) == NULL)
+		return -1;
+	v[t->nnames].line = conf_lineno(l);
+	snprintf(label, size, "tls \"%s\"", name);
+	return (int)t->nnames++;
+}
+
+static const char *
+tls_default_name(unsigned i)
+{
+	(void)i;
+	return "tls";
+}
+
+/*
+ * A labelled section is known by the word that opens it, so [tls
+ * "<name>"] is the kind named "tls", and [tls] is one fixed section of a
+ * kind of its own, "tls_default", that only its header calls "tls".
+ */
+static const struct conf_section sections[] = {
+    {"tls_default", 1, tls_default_name, NULL},
+    {"tls", 0, NULL, tls_name_open}};
 
 static const struct conf_table tables[] = {
-    {"tls", tls_base, keys, sizeof(keys) / sizeof(keys[0])}};
+    {"tls_default", tls_base, keys, sizeof(keys) / sizeof(keys[0])},
+    {"tls", tls_name_base, name_keys,
+        sizeof(name_keys) / sizeof(name_keys[0])}};
 
 static int
 tls_defaults(struct conf_loader *l, struct conf *c)
@@ -75,11 +218,13 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 }
 
 /*
- * Reads the private key from fp.  An encrypted key is refused with its own
- * message: postern starts unattended and cannot ask for a pass phrase.
+ * Reads the private key of section sec (set at line) from fp.  An
+ * encrypted key is refused with its own message: postern starts
+ * unattended and cannot ask for a pass phrase.
  */
 static EVP_PKEY *
-tls_read_key(struct conf_loader *l, const struct tls_conf *t, FILE *fp)
+tls_read_key(struct conf_loader *l, const char *sec, const char *path,
+    int line, FILE *fp)
 {
 	EVP_PKEY *pkey = NULL;
 	char *buf;
@@ -93,23 +238,23 @@ tls_read_key(struct conf_loader *l, const struct tls_conf *t, FILE *fp)
 	n = fread(buf, 1, KEYFILE_MAX + 1, fp);
 	if (ferror(fp) || n > KEYFILE_MAX) {
 		if (n > KEYFILE_MAX)
-			conf_error(l, t->private_key_line,
-			    "[tls] private_key: '%s' is larger than %d bytes",
-			    t->private_key, KEYFILE_MAX);
+			conf_error(l, line,
+			    "[%s] private_key: '%s' is larger than %d bytes",
+			    sec, path, KEYFILE_MAX);
 		else
-			conf_error(l, t->private_key_line,
-			    "[tls] private_key: cannot read '%s': %s",
-			    t->private_key, strerror(errno));
+			conf_error(l, line,
+			    "[%s] private_key: cannot read '%s': %s", sec,
+			    path, strerror(errno));
 		OPENSSL_cleanse(buf, n);
 		free(buf);
 		return NULL;
 	}
 	buf[n] = '\0';
 	if (strstr(buf, "ENCRYPTED") != NULL) {
-		conf_error(l, t->private_key_line,
-		    "[tls] private_key: '%s' is encrypted; postern needs it "
+		conf_error(l, line,
+		    "[%s] private_key: '%s' is encrypted; postern needs it "
 		    "without a pass phrase",
-		    t->private_key);
+		    sec, path);
 		OPENSSL_cleanse(buf, n);
 		free(buf);
 		return NULL;
@@ -121,84 +266,144 @@ tls_read_key(struct conf_loader *l, const struct tls_conf *t, FILE *fp)
 	OPENSSL_cleanse(buf, n);
 	free(buf);
 	if (pkey == NULL)
-		conf_error(l, t->private_key_line,
-		    "[tls] private_key: '%s' holds no PEM private key",
-		    t->private_key);
+		conf_error(l, line,
+		    "[%s] private_key: '%s' holds no PEM private key", sec,
+		    path);
 	return pkey;
 }
 
-static void
-tls_check(struct conf_loader *l, struct conf *c)
+/*
+ * Reads and checks the certificate (with its chain, as the file may
+ * hold it) and key of section sec into a new server context.  NULL
+ * after reporting what is wrong, or when either file is unset.
+ */
+static SSL_CTX *
+tls_load_pair(struct conf_loader *l, const char *sec, const char *cert,
+    int cert_line, const char *key, int key_line)
 {
-	struct tls_conf *t = &c->tls;
 	EVP_PKEY *pkey = NULL;
 	SSL_CTX *ctx;
 	FILE *fp;
 	bool cert_ok = false, key_ok = false;
 
-	t->certificate_line = conf_key_line(l, "tls", 0, "certificate");
-	t->private_key_line = conf_key_line(l, "tls", 0, "private_key");
-	if (t->certificate != NULL && t->private_key == NULL)
-		conf_error(l, t->certificate_line,
-		    "[tls] certificate is set but private_key is not");
-	if (t->private_key != NULL && t->certificate == NULL)
-		conf_error(l, t->private_key_line,
-		    "[tls] private_key is set but certificate is not");
-
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		conf_error(
 		    l, 0, "cannot create a TLS context: %s", ssl_reason());
 		ERR_clear_error();
-		return;
+		return NULL;
 	}
-	if (t->certificate != NULL) {
-		if ((fp = fopen(t->certificate, "r")) == NULL)
-			conf_error(l, t->certificate_line,
-			    "[tls] certificate: cannot open '%s': %s",
-			    t->certificate, strerror(errno));
+	if (cert != NULL) {
+		if ((fp = fopen(cert, "r")) == NULL)
+			conf_error(l, cert_line,
+			    "[%s] certificate: cannot open '%s': %s", sec,
+			    cert, strerror(errno));
 		else {
 			fclose(fp);
-			if (SSL_CTX_use_certificate_chain_file(
-			        ctx, t->certificate) != 1)
-				conf_error(l, t->certificate_line,
-				    "[tls] certificate: '%s' is not a PEM "
+			if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+				conf_error(l, cert_line,
+				    "[%s] certificate: '%s' is not a PEM "
 				    "certificate chain (%s)",
-				    t->certificate, ssl_reason());
+				    sec, cert, ssl_reason());
 			else
 				cert_ok = true;
 		}
 		ERR_clear_error();
 	}
-	if (t->private_key != NULL) {
-		if ((fp = fopen(t->private_key, "r")) == NULL)
-			conf_error(l, t->private_key_line,
-			    "[tls] private_key: cannot open '%s': %s",
-			    t->private_key, strerror(errno));
+	if (key != NULL) {
+		if ((fp = fopen(key, "r")) == NULL)
+			conf_error(l, key_line,
+			    "[%s] private_key: cannot open '%s': %s", sec, key,
+			    strerror(errno));
 		else {
-			pkey = tls_read_key(l, t, fp);
+			pkey = tls_read_key(l, sec, key, key_line, fp);
 			fclose(fp);
 			if (pkey != NULL && cert_ok &&
 			    X509_check_private_key(
 			        SSL_CTX_get0_certificate(ctx), pkey) != 1)
-				conf_error(l, t->private_key_line,
-				    "[tls] private_key: '%s' does not match "
+				conf_error(l, key_line,
+				    "[%s] private_key: '%s' does not match "
 				    "certificate '%s' (line %d)",
-				    t->private_key, t->certificate,
-				    t->certificate_line);
+				    sec, key, cert, cert_line);
 			else if (pkey != NULL && cert_ok)
 				key_ok = SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
 			EVP_PKEY_free(pkey);
 		}
 		ERR_clear_error();
 	}
+	if (cert_ok && key_ok)
+		return ctx;
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/*
+ * Each [tls "<name>"] section's pair.  A name needs the default [tls]
+ * pair too: a client that sends no name, or one no section has, gets
+ * that one.
+ */
+static void
+tls_check_names(struct conf_loader *l, struct conf *c)
+{
+	struct tls_conf *t = &c->tls;
+	struct tls_name *n;
+	char sec[TLS_NAME_MAX + 8];
+	int cline, kline;
+	size_t i;
+
+	for (i = 0; i < t->nnames; i++) {
+		n = &t->names[i];
+		snprintf(sec, sizeof(sec), "tls \"%s\"", n->name);
+		cline = n->certificate_line = conf_key_line(l, "tls",
+		    (unsigned)i, "certificate");
+		kline = n->private_key_line = conf_key_line(l, "tls",
+		    (unsigned)i, "private_key");
+		if (n->certificate == NULL)
+			conf_error(l, n->line, "[%s] has no certificate", sec);
+		if (n->private_key == NULL)
+			conf_error(l, n->line, "[%s] has no private_key", sec);
+		n->ctx = tls_load_pair(l, sec, n->certificate, cline,
+		    n->private_key, kline);
+	}
+	if (t->nnames > 0 && t->certificate == NULL)
+		conf_error(l, t->names[0].line,
+		    "[tls \"%s\"] needs the default certificate and "
+		    "private_key in [tls], for clients that send no name or "
+		    "another one",
+		    t->names[0].name);
+}
+
+static void
+tls_check(struct conf_loader *l, struct conf *c)
+{
+	struct tls_conf *t = &c->tls;
+	SSL_CTX *ctx;
+
+	t->certificate_line = conf_key_line(l, "tls_default", 0, "certificate");
+	t->private_key_line = conf_key_line(l, "tls_default", 0, "private_key");
+	if (t->certificate != NULL && t->private_key == NULL)
+		conf_error(l, t->certificate_line,
+		    "[tls] certificate is set but private_key is not");
+	if (t->private_key != NULL && t->certificate == NULL)
+		conf_error(l, t->private_key_line,
+		    "[tls] private_key is set but certificate is not");
+	tls_check_names(l, c);
+
+	ctx = tls_load_pair(l, "tls", t->certificate, t->certificate_line,
+	    t->private_key, t->private_key_line);
+	/* The ciphers are checked without a certificate too. */
+	if (ctx == NULL && (ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		ERR_clear_error();
+		return;
+	}
 	if (t->ciphers != NULL && SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1)
-		conf_error(l, conf_key_line(l, "tls", 0, "ciphers"),
+		conf_error(l, conf_key_line(l, "tls_default", 0, "ciphers"),
 		    "[tls] ciphers: OpenSSL accepts no cipher in '%s'",
 		    t->ciphers);
 	ERR_clear_error();
 	if (t->ciphersuites != NULL &&
 	    SSL_CTX_set_ciphersuites(ctx, t->ciphersuites) != 1)
-		conf_error(l, conf_key_line(l, "tls", 0, "ciphersuites"),
+		conf_error(l,
+		    conf_key_line(l, "tls_default", 0, "ciphersuites"),
 		    "[tls] ciphersuites: '%s' is not a valid TLS 1.3 "
 		    "ciphersuite list",
 		    t->ciphersuites);
@@ -208,12 +413,12 @@ tls_check(struct conf_loader *l, struct conf *c)
 	 * makes it a protocol's server context, so that the files are read
 	 * and checked once, here.
 	 */
-	if (cert_ok && key_ok)
+	if (SSL_CTX_get0_certificate(ctx) != NULL &&
+	    SSL_CTX_get0_privatekey(ctx) != NULL)
 		t->ctx = ctx;
 	else
 		SSL_CTX_free(ctx);
 }
-
 
 static void
 tls_free(struct conf *c)
@@ -226,6 +431,13 @@ tls_free(struct conf *c)
 	free(c->tls.ciphersuites);
 	if (c->tls.ctx != NULL)
 		SSL_CTX_free(c->tls.ctx);
+	for (i = 0; i < (int)c->tls.nnames; i++) {
+		free(c->tls.names[i].name);
+		free(c->tls.names[i].certificate);
+		free(c->tls.names[i].private_key);
+		SSL_CTX_free(c->tls.names[i].ctx);
+	}
+	free(c->tls.names);
 	for (i = 0; i < PROTO_COUNT; i++) {
 		if (c->server_ssl_ctx[i] != NULL)
 			SSL_CTX_free(c->server_ssl_ctx[i]);
@@ -244,14 +456,21 @@ tls_dump(const struct conf *c, unsigned inst, struct conf_dump *d)
 	    d, "MinVersion", conf_enum_name(tls_versions, c->tls.min_version));
 	conf_dump_str(d, "Ciphers", c->tls.ciphers);
 	conf_dump_str(d, "Ciphersuites", c->tls.ciphersuites);
+	/* A block for each [tls "<name>"]; the caller ends the last one. */
+	for (size_t i = 0; i < c->tls.nnames; i++) {
+		conf_dump_block(d);
+		conf_dump_str(d, "ServerName", c->tls.names[i].name);
+		conf_dump_str(d, "Certificate", c->tls.names[i].certificate);
+		conf_dump_str(d, "PrivateKey", c->tls.names[i].private_key);
+	}
 }
 
 const struct conf_module tls_conf_module = {
     .name = "tls",
     .sections = sections,
-    .nsections = 1,
+    .nsections = 2,
     .tables = tables,
-    .ntables = 1,
+    .ntables = 2,
     .defaults = tls_defaults,
     .check = tls_check,
     .free = tls_free,

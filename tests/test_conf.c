@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "groups.h"
 #include "protolog.h"
+#include "tls.h"
 
 static char tmpdir[PATH_MAX - 64];
 
@@ -468,8 +469,9 @@ Test(conf, unknown_sections)
 	expect_errors(NOTLS "[pop]\nbanner = x\n[global]\nfoo = 1\n"
 	                    "[POP3]\n[ imap ]\n",
 	    ":5: unknown section [pop]; did you mean [pop3]?\n"
-	    ":7: unknown section [global] (expected [postern], [tls], [pop3], "
-	    "[imap], [groups] or [rule \"<name>\"])\n"
+	    ":7: unknown section [global] (expected [postern], [tls], "
+	    "[tls \"<name>\"], [pop3], [imap], [groups] or [rule "
+	    "\"<name>\"])\n"
 	    ":9: unknown section [POP3]; did you mean [pop3]?\n"
 	    ":10: unknown section [ imap ]; did you mean [imap]?\n");
 }
@@ -500,7 +502,8 @@ Test(conf, key_outside_section)
 {
 	expect_errors("workers = 2\n" NOTLS,
 	    ":1: key 'workers' is outside any section ([postern], [tls], "
-	    "[pop3], [imap], [groups] or [rule \"<name>\"])\n");
+	    "[tls \"<name>\"], [pop3], [imap], [groups] or [rule "
+	    "\"<name>\"])\n");
 }
 
 Test(conf, syntax_errors)
@@ -1085,6 +1088,222 @@ Test(conf, tls_files)
 	EVP_PKEY_free(b);
 }
 
+/* [tls] with cert.pem and key.pem after NOTLS (lines 5-7). */
+#define DEFTLS(fmt) NOTLS "[tls]\ncertificate = %s\nprivate_key = %s\n" fmt
+
+Test(conf, tls_names)
+{
+	struct conf *c;
+	char *file, *dump, *crt, *key;
+	size_t len;
+	FILE *fp;
+
+	make_cert();
+	/* tpath() has four buffers: the paths are needed more often. */
+	crt = strdup(tpath("cert.pem"));
+	key = strdup(tpath("key.pem"));
+	cr_assert(crt != NULL && key != NULL);
+	file = strfmt(DEFTLS("[tls \"Mail.Example.ORG.\"]\n"
+	                     "certificate = %s\nprivate_key = %s\n"
+	                     "[tls \"*.example.org\"]\n"
+	                     "private_key = %s\ncertificate = %s\n"),
+	    crt, key, crt,
+	    key, key, crt);
+	c = load_ok(file);
+	cr_assert_eq(c->tls.nnames, 2);
+	cr_expect_str_eq(c->tls.names[0].name, "mail.example.org");
+	cr_expect_eq(c->tls.names[0].line, 8);
+	cr_expect_str_eq(c->tls.names[0].certificate, crt);
+	cr_expect_str_eq(c->tls.names[1].name, "*.example.org");
+	cr_expect_eq(c->tls.names[1].line, 11);
+	cr_expect_str_eq(c->tls.names[1].private_key, key);
+	cr_expect_not_null(c->tls.names[0].ctx);
+	cr_expect_not_null(c->tls.names[1].ctx);
+
+	/* Exact names win over the wildcard, which is one whole label. */
+	cr_expect_eq(tls_name_match(&c->tls, "mail.example.org"), 0);
+	cr_expect_eq(tls_name_match(&c->tls, "MAIL.example.Org."), 0);
+	cr_expect_eq(tls_name_match(&c->tls, "pop.example.org"), 1);
+	cr_expect_eq(tls_name_match(&c->tls, "POP.EXAMPLE.ORG."), 1);
+	cr_expect_eq(tls_name_match(&c->tls, "a.pop.example.org"), -1);
+	cr_expect_eq(tls_name_match(&c->tls, "example.org"), -1);
+	cr_expect_eq(tls_name_match(&c->tls, ".example.org"), -1);
+	cr_expect_eq(tls_name_match(&c->tls, "*.example.org"), 1);
+	cr_expect_eq(tls_name_match(&c->tls, "mail.example.org.x"), -1);
+	cr_expect_eq(tls_name_match(&c->tls, "xmail.example.org"), 1);
+	cr_expect_eq(tls_name_match(&c->tls, "example.net"), -1);
+	cr_expect_eq(tls_name_match(&c->tls, ""), -1);
+	cr_expect_eq(tls_name_match(&c->tls, "."), -1);
+
+	/* postern -T: a block per section. */
+	fp = open_memstream(&dump, &len);
+	cr_assert_not_null(fp);
+	conf_dump(c, fp);
+	fclose(fp);
+	cr_expect_not_null(strstr(dump, "\n\nServerName  : mail.example.org\n"
+	                                "Certificate : "),
+	    "%s", dump);
+	cr_expect_not_null(strstr(dump, "\n\nServerName  : *.example.org\n"),
+	    "%s", dump);
+	free(dump);
+
+	/* postern -t: the test certificate is for postern.test only. */
+	fp = open_memstream(&dump, &len);
+	cr_assert_not_null(fp);
+	cr_expect_eq(tls_conf_warn(c, fp), 2);
+	fclose(fp);
+	{
+		char *want = strfmt("%s:8: warning: [tls \"mail.example.org\"] "
+		                    "certificate '%s' does not cover "
+		                    "mail.example.org",
+		    tpath("t.ini"), crt);
+
+		cr_expect_not_null(strstr(dump, want), "%s", dump);
+		free(want);
+	}
+	free(dump);
+	conf_unref(c);
+	free(file);
+
+	file = strfmt(DEFTLS("[tls \"postern.test\"]\n"
+	                     "certificate = %s\nprivate_key = %s\n"),
+	    crt, key, crt,
+	    key);
+	c = load_ok(file);
+	fp = open_memstream(&dump, &len);
+	cr_assert_not_null(fp);
+	cr_expect_eq(tls_conf_warn(c, fp), 0);
+	fclose(fp);
+	cr_expect_str_empty(dump);
+	free(dump);
+	conf_unref(c);
+	free(file);
+	free(crt);
+	free(key);
+}
+
+Test(conf, tls_name_errors)
+{
+	EVP_PKEY *b = make_key();
+	char *file, *want, *crt, *key, *bcrt, *bkey, *junk;
+
+	make_cert();
+	crt = strdup(tpath("cert.pem"));
+	key = strdup(tpath("key.pem"));
+	bcrt = strdup(tpath("b.crt"));
+	bkey = strdup(tpath("b.key"));
+	junk = strdup(tpath("junk.pem"));
+	cr_assert(crt && key && bcrt && bkey && junk);
+	make_pair(bcrt, b, bkey, b);
+	write_file("junk.pem", "not a PEM file\n", 15);
+
+	/* A broken pair: the file and line of the key that names it. */
+	file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
+	                     "certificate = %s\nprivate_key = %s\n"),
+	    crt, key, junk,
+	    bkey);
+	want = strfmt(":9: [tls \"a.example.org\"] certificate: '%s' is not "
+	              "a PEM certificate chain (no start line)\n",
+	    junk);
+	expect_errors(file, want);
+	free(want);
+	free(file);
+
+	file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
+	                     "certificate = %s\nprivate_key = %s\n"),
+	    crt, key, bcrt,
+	    key);
+	want = strfmt(":10: [tls \"a.example.org\"] private_key: '%s' does "
+	              "not match certificate '%s' (line 9)\n",
+	    key, bcrt);
+	expect_errors(file, want);
+	free(want);
+	free(file);
+
+	/* Both keys, and a section of its own kind. */
+	file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
+	                     "certificate = %s\nmin_version = TLSv1.3\n"),
+	    crt, key, crt);
+	expect_errors(file,
+	    ":8: [tls \"a.example.org\"] has no private_key\n"
+	    ":10: unknown key 'min_version' in [tls \"a.example.org\"] (it "
+	    "belongs in [tls])\n");
+	free(file);
+
+	/* Names: one each, host names only, wildcards one whole label,
+	 * labels of 63 characters at most (a name of two such labels is
+	 * taken: it lacks only its files).  A whole name of 253 characters
+	 * does not fit on one line of the file. */
+	{
+		char l63[65], longest[140], toolong[80];
+
+		memset(l63, 'a', 64);
+		l63[64] = '\0';
+		snprintf(toolong, sizeof(toolong), "*.%s.org", l63);
+		l63[63] = '\0';
+		snprintf(longest, sizeof(longest), "%s.%s.org", l63, l63);
+		file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
+		                     "certificate = %s\nprivate_key = %s\n"
+		                     "[tls \"A.example.org.\"]\n"
+		                     "[tls \"*.org\"]\n"
+		                     "[tls \"a.*.org\"]\n"
+		                     "[tls \"f*.example.org\"]\n"
+		                     "[tls \"192.0.2.1\"]\n"
+		                     "[tls \"a..org\"]\n"
+		                     "[tls \"-a.org\"]\n"
+		                     "[tls \"a_b.org\"]\n"
+		                     "[tls \"\"]\n"
+		                     "[tls \"%s\"]\n"
+		                     "[tls \"%s.\"]\n"
+		                     "[tls a.org]\n"),
+		    crt, key, crt, key, toolong, longest);
+		want = strfmt(
+		    ":11: duplicate section [tls \"a.example.org\"] (first at "
+		    "line 8)\n"
+		    ":12: [tls \"*.org\"]: the name covers a whole top-level "
+		    "domain\n"
+		    ":13: [tls \"a.*.org\"]: the name has a '*' other than a "
+		    "whole first label\n"
+		    ":14: [tls \"f*.example.org\"]: the name has a '*' other "
+		    "than a whole first label\n"
+		    ":15: [tls \"192.0.2.1\"]: the name is an address or ends "
+		    "in a numeric label: clients send host names only\n"
+		    ":16: [tls \"a..org\"]: the name has an empty label or one "
+		    "longer than 63 characters\n"
+		    ":17: [tls \"-a.org\"]: the name has a label that begins "
+		    "or ends with '-'\n"
+		    ":18: [tls \"a_b.org\"]: the name is not a host name "
+		    "(letters, digits, '-' and '.')\n"
+		    ":19: [tls \"\"]: the name is empty\n"
+		    ":20: [tls \"%s\"]: the name has an empty label or one "
+		    "longer than 63 characters\n"
+		    ":21: [tls \"%s\"] has no certificate\n"
+		    ":21: [tls \"%s\"] has no private_key\n"
+		    ":22: expected [tls \"<host name>\"], the name in double "
+		    "quotes\n",
+		    toolong, longest, longest);
+		expect_errors(file, want);
+		free(want);
+		free(file);
+	}
+
+	/* Clients that send no name need the default pair. */
+	file = strfmt(NOTLS "[tls \"a.example.org\"]\n"
+	                    "certificate = %s\nprivate_key = %s\n",
+	    crt, key);
+	expect_errors(file,
+	    ":5: [tls \"a.example.org\"] needs the default certificate and "
+	    "private_key in [tls], for clients that send no name or another "
+	    "one\n");
+	free(file);
+	EVP_PKEY_free(b);
+	free(crt);
+	free(key);
+	free(bcrt);
+	free(bkey);
+	free(junk);
+}
+
 Test(conf, tls_ciphers)
 {
 	expect_errors(NOTLS "[tls]\nmin_version = SSLv3\nciphers = NOPE\n"
@@ -1135,8 +1354,9 @@ Test(conf, collects_every_error)
 	    ":4: duplicate key 'banner' (first set at line 3)\n"
 	    ":5: [pop3] login_type: 'nope' is not one of PlainTextLogin, "
 	    "PlainTextAuthentication, SecureLogin\n"
-	    ":6: unknown section [nothing] (expected [postern], [tls], [pop3], "
-	    "[imap], [groups] or [rule \"<name>\"])\n");
+	    ":6: unknown section [nothing] (expected [postern], [tls], "
+	    "[tls \"<name>\"], [pop3], [imap], [groups] or [rule "
+	    "\"<name>\"])\n");
 }
 
 Test(conf, booleans)
@@ -1850,7 +2070,8 @@ Test(conf, protocol_log_errors)
 
 /*
  * Where each row of the dump reads back.  section: "proto" (the block's
- * ProtocolName says which), "postern", "tls", "groups" or "rule" (the
+ * ProtocolName says which), "postern", "tls", "tls_name" (a [tls
+ * "<name>"] section: the block's ServerName), "groups" or "rule" (the
  * block's Name).  unset_if_empty: the key has no empty form (a rule's
  * conditions, a group), and an empty row means that it is not set.  A row
  * missing here fails the round trip: every value postern -T prints must be one
@@ -1907,6 +2128,8 @@ static const struct dump_key {
     {"MinVersion", "tls", "min_version", false},
     {"Ciphers", "tls", "ciphers", false},
     {"Ciphersuites", "tls", "ciphersuites", false},
+    {"Certificate", "tls_name", "certificate", false},
+    {"PrivateKey", "tls_name", "private_key", false},
     {"GroupsFile", "groups", "file", false},
     {"LdapUri", "groups", "ldap_uri", false},
     {"LdapCaFile", "groups", "ldap_ca_file", false},
@@ -2004,6 +2227,11 @@ dump_to_file(const char *dump)
 			fprintf(fp, "[rule \"%s\"]\n", value);
 			continue;
 		}
+		if (strcmp(name, "ServerName") == 0) {
+			block = sec = "tls_name";
+			fprintf(fp, "[tls \"%s\"]\n", value);
+			continue;
+		}
 		if (strcmp(name, "Workers") == 0)
 			block = "postern";
 		else if (strcmp(name, "GroupsFile") == 0)
@@ -2096,6 +2324,15 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 	cr_expect_eq(a->tls.min_version, b->tls.min_version);
 	SAME_STR(a->tls.ciphers, b->tls.ciphers, "ciphers");
 	SAME_STR(a->tls.ciphersuites, b->tls.ciphersuites, "ciphersuites");
+	cr_expect_eq(a->tls.nnames, b->tls.nnames);
+	for (size_t n = 0; n < a->tls.nnames && n < b->tls.nnames; n++) {
+		SAME_STR(a->tls.names[n].name, b->tls.names[n].name,
+		    "tls name");
+		SAME_STR(a->tls.names[n].certificate,
+		    b->tls.names[n].certificate, "tls name certificate");
+		SAME_STR(a->tls.names[n].private_key,
+		    b->tls.names[n].private_key, "tls name private_key");
+	}
 	for (int p = 0; p < PROTO_COUNT; p++) {
 		const struct proto_conf *x = &a->proto[p], *y = &b->proto[p];
 		char bx[128], by[128];
@@ -2214,6 +2451,7 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	    "[tls]\ncertificate = %s\nprivate_key = %s\n"
 	    "min_version = TLSv1.3\nciphers = HIGH:!aNULL\n"
 	    "ciphersuites = TLS_AES_256_GCM_SHA384\n"
+	    "[tls \"*.Example.org.\"]\ncertificate = %s\nprivate_key = %s\n"
 	    "[pop3]\n"
 	    "unencrypted_or_tls_bindings = 127.0.0.1:1101, 127.0.0.1:1102,\n"
 	    "  127.0.0.1:1103, 127.0.0.1:1104, 127.0.0.1:1105, [::1]:1106,\n"
@@ -2262,7 +2500,7 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	    "[rule \"Audit\"]\npriority = 10\naction = audit\nenabled = no\n"
 	    "except_protocols = pop3\nexcept_usernames = admin\n"
 	    "except_authentication = tls\n",
-	    cert, key, cert, tmpdir, groups, cert, secret);
+	    cert, key, cert, key, cert, tmpdir, groups, cert, secret);
 	c1 = load_ok(file);
 	dump1 = dump(c1);
 	back = dump_to_file(dump1);

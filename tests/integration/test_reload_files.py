@@ -113,3 +113,29 @@ def test_check_without_user_warns_of_nothing(postern_bin, setup):
     rc, err = check(postern_bin, s["path"])
     assert rc == 0, err
     assert "not readable" not in err, err
+
+
+def test_check_warns_of_every_named_sections_key(postern_bin, setup):
+    """Each [tls "NAME"] section's files are read again too; many sections
+    are all checked, each warned of with its line."""
+    s = setup
+    os.chmod(s["key"], 0o644)
+    os.chmod(s["groups"], 0o644)
+    keys = []
+    with open(s["path"], "a") as f:
+        for i in range(12):
+            key = os.path.join(s["dir"], "n%d.key" % i)
+            shutil.copy(s["key"], key)
+            os.chmod(key, 0o600)
+            keys.append(key)
+            f.write('\n[tls "n%d.example.org"]\ncertificate = %s\n'
+                    'private_key = %s\n' % (i, s["crt"], key))
+    rc, err = check(postern_bin, s["path"])
+    assert rc == 0, err
+    for i, key in enumerate(keys):
+        line = line_of(s["path"], "private_key = %s" % key)
+        assert ('%s:%d: warning: [tls "n%d.example.org"] private_key %s: '
+                'not readable by user %s' % (s["path"], line, i, key, USER)) \
+            in err, err
+    assert err.count("not readable") == len(keys), err
+    assert "[tls] private_key" not in err, err
