@@ -1,7 +1,7 @@
 /*
  * imap_frame: the two readers of an IMAP session after login
  * (imap_cframe, imap_sframe), driven the way the relay drives them
- * (imap_relay_guard() in src/imap.c), and imap_response_parse() over every
+ * (imap_relay_guard() in src/daemon/imap.c), and imap_response_parse() over every
  * server line.
  *
  * After the fuzz.h header (the settings byte is unused) the stream is a
@@ -18,7 +18,7 @@
  * or continuation to imap_cframe_answer.
  *
  * Checked besides memory safety:
- *  - every byte a reader changes is one the header comment of include/imap.h
+ *  - every byte a reader changes is one the header comment of include/daemon/imap.h
  *    documents (the client's byte after COMPRESS becomes "X"; a server
  *    capability list's "COMPRESS=" becomes "COMPRESS-", "LITERAL+" and
  *    "LITERAL-" "LITERALX"), inside what it consumed, and counted;

@@ -1,6 +1,6 @@
 /*
- * protolog_row: the protocol-log row encoder (src/protolog_row.c) against
- * the reader (src/exlogread.c).  The input is the facts of one row:
+ * protolog_row: the protocol-log row encoder (src/daemon/protolog_row.c) against
+ * the reader (src/common/exlogread.c).  The input is the facts of one row:
  *
  *   40 bytes  time, session id, sequence, duration, request and reply
  *             sizes (little-endian; the time is taken modulo year 10000)

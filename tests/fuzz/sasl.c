@@ -1,5 +1,5 @@
 /*
- * sasl: the credential decoders (src/sasl.c) on a client's line: strict
+ * sasl: the credential decoders (src/daemon/sasl.c) on a client's line: strict
  * base64, SASL PLAIN, SASL LOGIN, cleartext values.  The input is the line
  * (without CRLF), in a heap copy of its exact size.
  *

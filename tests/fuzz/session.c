@@ -1,6 +1,6 @@
 /*
  * session: POP3 and IMAP before login through the real session code
- * (src/session.c with pop3.c or imap.c), on a TCP connection over
+ * (src/daemon/session.c with pop3.c or imap.c), on a TCP connection over
  * loopback whose far end the harness writes the input to, chunk by chunk
  * (split points from the input, fuzz.h; bit 0 of the settings byte picks
  * IMAP).  The worker's event loop runs without blocking between chunks.
