@@ -304,7 +304,7 @@ Test(throttle, new_limits_apply_to_the_kept_counts)
 	throttle_free(t);
 }
 
-Test(throttle, table_stays_within_max_entries_oldest_first, .timeout = 120)
+Test(throttle, table_stays_within_max_entries_oldest_first)
 {
 	struct throttle *t = throttle_new();
 	struct throttle_conf tc = conf(5, 0);
