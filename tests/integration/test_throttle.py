@@ -251,13 +251,36 @@ def test_imap_ban_is_per_user_too_and_survives_a_reload(
         throttled
 
 
-def test_shipped_jail_names_the_filter():
-    """The jail enables the filter shipped beside it, on the default
-    protocol-log directories."""
+def test_shipped_jail_loads_in_fail2ban(tmp_path):
+    """The jail, on the default protocol-log directories, and the filter
+    beside it load in fail2ban's own configuration (its Debian files,
+    copied), which sets up the postern jail with the filter's regex."""
     with open(JAIL) as f:
         jail = f.read()
-    assert re.search(r"^\[postern\]", jail, re.M)
-    assert re.search(r"^filter\s*=\s*postern\b", jail, re.M)
-    assert "/var/log/postern/Pop3/" in jail
-    assert "/var/log/postern/Imap4/" in jail
-    assert os.path.exists(FILTER)
+    assert "/var/log/postern/Pop3/POP3*.LOG" in jail
+    assert "/var/log/postern/Imap4/IMAP4*.LOG" in jail
+    if shutil.which("fail2ban-client") is None or \
+            not os.path.isdir("/etc/fail2ban"):
+        pytest.skip("fail2ban is not installed")
+    conf = tmp_path / "fail2ban"
+    shutil.copytree("/etc/fail2ban", conf)
+    for name in os.listdir(conf / "jail.d"):
+        os.unlink(conf / "jail.d" / name)
+    shutil.copy(FILTER, conf / "filter.d" / "postern.conf")
+    # fail2ban wants each log file to exist.
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "POP3x.LOG").write_text("")
+    (logs / "IMAP4x.LOG").write_text("")
+    (conf / "jail.d" / "postern.conf").write_text(
+        jail.replace("/var/log/postern/Pop3/", str(logs) + "/")
+        .replace("/var/log/postern/Imap4/", str(logs) + "/"))
+    r = subprocess.run(["fail2ban-client", "-c", str(conf), "-d"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=120)
+    out = r.stdout.decode(errors="replace")
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    assert "['add', 'postern'" in out, out
+    assert "ErrMsg=(?:AuthFailed:LogonDenied|Throttled)" in out, out
+    for name in ("POP3x.LOG", "IMAP4x.LOG"):
+        assert "'addlogpath', '%s'" % (logs / name) in out, out
