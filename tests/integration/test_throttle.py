@@ -284,3 +284,26 @@ def test_shipped_jail_loads_in_fail2ban(tmp_path):
     assert "ErrMsg=(?:AuthFailed:LogonDenied|Throttled)" in out, out
     for name in ("POP3x.LOG", "IMAP4x.LOG"):
         assert "'addlogpath', '%s'" % (logs / name) in out, out
+
+
+def test_shutdown_during_a_delay_ends_the_session(start_postern, dovecot,
+                                                  logdir):
+    """A session waiting out its delay is closed like any other: the
+    shutdown's grace time ends it, and its timer goes with it."""
+    conf = throttle_conf(logdir, failure_delay="15s")
+    conf["postern"] = {"shutdown_timeout": "1s"}
+    p = start_postern(conf)
+    c = SourceClient(p.ports["pop3"], THROTTLED)
+    try:
+        assert c.readline().startswith(b"+OK")
+        assert c.cmd(b"USER frank").startswith(b"+OK")
+        c.send(b"PASS wrong\r\n")
+        p.wait_log(r"user frank: login refused by the backend .*answer in "
+                   r"15000 ms")
+        t0 = time.monotonic()
+        assert p.stop() == 0, p.log()
+        assert time.monotonic() - t0 < 10, p.log()
+        rest = c.read_until_close(timeout=10)
+        assert b"Authentication failed" not in rest, rest
+    finally:
+        c.close()
