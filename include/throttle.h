@@ -51,11 +51,11 @@ enum throttle_verdict {
 /* The outcome of throttle_check() and throttle_failed(). */
 struct throttle_result {
 	enum throttle_verdict verdict;
-	uint64_t ban_left_ms;	 /* of the ban found or just begun */
-	unsigned delay_ms;	 /* throttle_failed(): before the answer */
-	unsigned ip_failures;	 /* in the address's window, this one too */
-	unsigned user_failures;	 /* in the user's window, this one too */
-	bool ban_started;	 /* throttle_failed(): this failure banned */
+	uint64_t ban_left_ms;   /* of the ban found or just begun */
+	unsigned delay_ms;      /* throttle_failed(): before the answer */
+	unsigned ip_failures;   /* in the address's window, this one too */
+	unsigned user_failures; /* in the user's window, this one too */
+	bool ban_started;       /* throttle_failed(): this failure banned */
 };
 
 /* A new empty table, or NULL when out of memory. */

@@ -11,12 +11,12 @@ struct addrset;
 /* The [throttle] section: brute-force protection (throttle.h). */
 struct throttle_conf {
 	bool enabled;
-	unsigned failure_delay_ms; /* the first delay; doubles per failure */
-	unsigned max_failures_per_ip;	/* 0: no ban of addresses */
+	unsigned failure_delay_ms;    /* the first delay; doubles per failure */
+	unsigned max_failures_per_ip; /* 0: no ban of addresses */
 	unsigned max_failures_per_user; /* 0: no ban of user names */
-	unsigned window_ms;		/* failures older than this are gone */
+	unsigned window_ms;             /* failures older than this are gone */
 	unsigned ban_time_ms;
-	unsigned max_entries;	   /* addresses, users and pairs together */
+	unsigned max_entries;       /* addresses, users and pairs together */
 	struct addrset *exempt_ips; /* never counted, delayed or refused */
 };
 

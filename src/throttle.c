@@ -32,10 +32,10 @@
 enum throttle_kind { KIND_IP = 1, KIND_USER, KIND_PAIR };
 
 struct throttle_entry {
-	struct throttle_entry *hnext;	      /* in its bucket */
+	struct throttle_entry *hnext;         /* in its bucket */
 	struct throttle_entry *older, *newer; /* by last touch */
-	uint64_t window_start;		      /* of the current failures */
-	uint64_t ban_until;		      /* 0: not banned */
+	uint64_t window_start;                /* of the current failures */
+	uint64_t ban_until;                   /* 0: not banned */
 	unsigned failures;
 	uint32_t hash;
 	size_t keylen;
@@ -104,8 +104,8 @@ unsigned
 throttle_delay(unsigned first_ms, unsigned n)
 {
 	uint64_t d = first_ms;
-	unsigned cap = first_ms > THROTTLE_DELAY_CAP_MS ? first_ms :
-							  THROTTLE_DELAY_CAP_MS;
+	unsigned cap =
+	    first_ms > THROTTLE_DELAY_CAP_MS ? first_ms : THROTTLE_DELAY_CAP_MS;
 
 	for (unsigned i = 1; i < n && d < cap; i++)
 		d *= 2;
@@ -138,8 +138,8 @@ throttle_hash(const struct throttle *t, const unsigned char *k, size_t len)
  * byte and the bytes; returns how many were written.
  */
 static size_t
-throttle_ip_key(const struct sockaddr *sa, unsigned v6prefix,
-    unsigned char *key)
+throttle_ip_key(
+    const struct sockaddr *sa, unsigned v6prefix, unsigned char *key)
 {
 	const struct in6_addr *a6;
 
@@ -243,9 +243,9 @@ throttle_find(struct throttle *t, const struct throttle_conf *tc,
 {
 	uint32_t h = throttle_hash(t, key, keylen);
 	struct throttle_entry *e;
-	size_t max = tc->max_entries < THROTTLE_MIN_ENTRIES ?
-	    THROTTLE_MIN_ENTRIES :
-	    tc->max_entries;
+	size_t max = tc->max_entries < THROTTLE_MIN_ENTRIES
+	                 ? THROTTLE_MIN_ENTRIES
+	                 : tc->max_entries;
 
 	for (e = t->bucket[h % THROTTLE_BUCKETS]; e != NULL; e = e->hnext)
 		if (e->hash == h && e->keylen == keylen &&
@@ -287,8 +287,8 @@ throttle_keys(const struct throttle_limits *lim, const struct sockaddr *sa,
 	k->ip[0] = KIND_IP;
 	k->iplen = 1 + throttle_ip_key(sa, lim->v6prefix, k->ip + 1);
 	k->user[0] = KIND_USER;
-	k->userlen = 1 + throttle_user_key(user, k->user + 1,
-			     sizeof(k->user) - 1);
+	k->userlen =
+	    1 + throttle_user_key(user, k->user + 1, sizeof(k->user) - 1);
 	k->pair[0] = KIND_PAIR;
 	n = throttle_ip_key(sa, lim->v6prefix, k->pair + 1);
 	memcpy(k->pair + 1 + n, k->user + 1, k->userlen - 1);
@@ -299,16 +299,14 @@ static bool
 throttle_exempt(const struct throttle_limits *lim, const struct sockaddr *sa)
 {
 	return lim->tc->exempt_ips != NULL &&
-	    addrset_contains(lim->tc->exempt_ips, sa);
+	       addrset_contains(lim->tc->exempt_ips, sa);
 }
 
 /* The failures of e still in the window at now. */
 static unsigned
-throttle_live(const struct throttle_entry *e, unsigned window_ms,
-    uint64_t now)
+throttle_live(const struct throttle_entry *e, unsigned window_ms, uint64_t now)
 {
-	if (e == NULL || e->failures == 0 ||
-	    now - e->window_start >= window_ms)
+	if (e == NULL || e->failures == 0 || now - e->window_start >= window_ms)
 		return 0;
 	return e->failures;
 }
@@ -395,8 +393,8 @@ throttle_failed(struct throttle *t, const struct throttle_limits *lim,
 		res->user_failures = throttle_count(u, tc->window_ms, now);
 	if (pair != NULL)
 		throttle_count(pair, tc->window_ms, now);
-	n = res->ip_failures > res->user_failures ? res->ip_failures :
-						    res->user_failures;
+	n = res->ip_failures > res->user_failures ? res->ip_failures
+	                                          : res->user_failures;
 	if (n > 0 && tc->failure_delay_ms > 0)
 		res->delay_ms = throttle_delay(tc->failure_delay_ms, n);
 	if (ip != NULL && tc->max_failures_per_ip != 0 &&
@@ -404,7 +402,7 @@ throttle_failed(struct throttle *t, const struct throttle_limits *lim,
 		throttle_ban(ip, tc->ban_time_ms, now);
 		res->verdict = THROTTLE_BANNED_IP;
 	} else if (u != NULL && tc->max_failures_per_user != 0 &&
-	    res->user_failures >= tc->max_failures_per_user) {
+	           res->user_failures >= tc->max_failures_per_user) {
 		throttle_ban(u, tc->ban_time_ms, now);
 		res->verdict = THROTTLE_BANNED_USER;
 	}
