@@ -249,6 +249,8 @@ def test_imap_ban_is_per_user_too_and_survives_a_reload(
                  if "ErrMsg=Throttled" in r]
     assert len(throttled) == 1 and "Reason=UserBanned" in throttled[0], \
         throttled
+    fail2ban_check(os.path.join(logdir, "imap"),
+                   {"127.0.78.%d" % i: 1 for i in (1, 2, 3, 4)})
 
 
 def test_shipped_jail_loads_in_fail2ban(tmp_path):
