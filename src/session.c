@@ -1227,10 +1227,10 @@ session_throttle_failed(struct session *s)
 		 "in %u ms)",
 	    session_tag(s), s->user, res.ip_failures, res.user_failures,
 	    res.delay_ms);
+	/* Once per ban, after max_failures lines of failures: not limited,
+	 * so that every ban can be found in the log. */
 	if (res.ban_started)
-		log_limited(LOGLEVEL_NOTICE,
-		    res.verdict == THROTTLE_BANNED_IP ? "throttle: address ban" :
-							"throttle: user ban",
+		log_notice(
 		    "%s: user %s: too many failed logins: %s refused for %u s",
 		    session_tag(s), s->user,
 		    res.verdict == THROTTLE_BANNED_IP ? "the client's address" :

@@ -177,6 +177,8 @@ def test_pop3_delays_grow_then_the_address_is_refused_until_the_ban_ends(
     answer, _ = pop3_try(port, OTHER, user, good)
     assert answer.startswith(b"+OK"), answer
     p.wait_log(r"throttled: the client's address is banned for another")
+    p.wait_log(r"user frank: too many failed logins: the client's address "
+               r"refused for %d s" % BAN)
 
     # After the ban the right password works from there again.
     time.sleep(max(0.0, ban_end + 0.5 - time.monotonic()))
@@ -244,6 +246,7 @@ def test_imap_ban_is_per_user_too_and_survives_a_reload(
     answer = imap_try(port, EXEMPT, user, good)
     assert answer.startswith(b"a OK"), answer
     p.wait_log(r"throttled: the user is banned for another")
+    p.wait_log(r"user grace: too many failed logins: the user refused for")
     p.stop()
     throttled = [r for r in rows(os.path.join(logdir, "imap"))
                  if "ErrMsg=Throttled" in r]
