@@ -470,8 +470,8 @@ Test(conf, unknown_sections)
 	                    "[POP3]\n[ imap ]\n",
 	    ":5: unknown section [pop]; did you mean [pop3]?\n"
 	    ":7: unknown section [global] (expected [postern], [tls], "
-	    "[tls \"<name>\"], [pop3], [imap], [groups] or [rule "
-	    "\"<name>\"])\n"
+	    "[tls \"<name>\"], [pop3], [imap], [groups], [rule "
+	    "\"<name>\"] or [throttle])\n"
 	    ":9: unknown section [POP3]; did you mean [pop3]?\n"
 	    ":10: unknown section [ imap ]; did you mean [imap]?\n");
 }
@@ -502,8 +502,8 @@ Test(conf, key_outside_section)
 {
 	expect_errors("workers = 2\n" NOTLS,
 	    ":1: key 'workers' is outside any section ([postern], [tls], "
-	    "[tls \"<name>\"], [pop3], [imap], [groups] or [rule "
-	    "\"<name>\"])\n");
+	    "[tls \"<name>\"], [pop3], [imap], [groups], [rule "
+	    "\"<name>\"] or [throttle])\n");
 }
 
 Test(conf, syntax_errors)
@@ -1355,8 +1355,8 @@ Test(conf, collects_every_error)
 	    ":5: [pop3] login_type: 'nope' is not one of PlainTextLogin, "
 	    "PlainTextAuthentication, SecureLogin\n"
 	    ":6: unknown section [nothing] (expected [postern], [tls], "
-	    "[tls \"<name>\"], [pop3], [imap], [groups] or [rule "
-	    "\"<name>\"])\n");
+	    "[tls \"<name>\"], [pop3], [imap], [groups], [rule "
+	    "\"<name>\"] or [throttle])\n");
 }
 
 Test(conf, booleans)
@@ -1571,7 +1571,16 @@ Test(conf, dump_known_file)
 	    "PrivateKey      :\n"
 	    "MinVersion      : TLSv1.2\n"
 	    "Ciphers         :\n"
-	    "Ciphersuites    :\n");
+	    "Ciphersuites    :\n"
+	    "\n"
+	    "ThrottleEnabled            : True\n"
+	    "ThrottleFailureDelay       : 2s\n"
+	    "ThrottleMaxFailuresPerIP   : 10\n"
+	    "ThrottleMaxFailuresPerUser : 20\n"
+	    "ThrottleWindow             : 10m\n"
+	    "ThrottleBanTime            : 10m\n"
+	    "ThrottleExemptIPs          :\n"
+	    "ThrottleMaxEntries         : 100000\n");
 	free(out);
 	conf_unref(c);
 }
@@ -1664,6 +1673,45 @@ Test(conf, proto_names)
 {
 	cr_expect_str_eq(conf_proto_name(PROTO_POP3), "POP3");
 	cr_expect_str_eq(conf_proto_name(PROTO_IMAP), "IMAP4");
+}
+
+Test(conf, throttle_section)
+{
+	struct conf *c;
+	struct sockaddr_in in = {.sin_family = AF_INET};
+
+	/* On by default, with Dovecot's first delay and fail2ban's times. */
+	c = load_ok(NOTLS);
+	cr_assert(c->throttle.enabled);
+	cr_assert_eq(c->throttle.failure_delay_ms, 2000);
+	cr_assert_eq(c->throttle.max_failures_per_ip, 10);
+	cr_assert_eq(c->throttle.max_failures_per_user, 20);
+	cr_assert_eq(c->throttle.window_ms, 600000);
+	cr_assert_eq(c->throttle.ban_time_ms, 600000);
+	cr_assert_eq(c->throttle.max_entries, 100000);
+	cr_assert_null(c->throttle.exempt_ips);
+	conf_unref(c);
+
+	c = load_ok(NOTLS "[throttle]\nfailure_delay = 500ms\n"
+		    "max_failures_per_ip = 5\nmax_failures_per_user = "
+		    "unlimited\nwindow = 1h\nban_time = 30s\n"
+		    "exempt_ips = 127.0.0.1, 10.0.0.0/8\nmax_entries = 5000\n");
+	cr_assert_eq(c->throttle.failure_delay_ms, 500);
+	cr_assert_eq(c->throttle.max_failures_per_ip, 5);
+	cr_assert_eq(c->throttle.max_failures_per_user, 0);
+	cr_assert_eq(c->throttle.window_ms, 3600000);
+	cr_assert_eq(c->throttle.ban_time_ms, 30000);
+	cr_assert_eq(c->throttle.max_entries, 5000);
+	inet_pton(AF_INET, "10.9.8.7", &in.sin_addr);
+	cr_assert(
+	    addrset_contains(c->throttle.exempt_ips, (struct sockaddr *)&in));
+	conf_unref(c);
+
+	expect_errors(NOTLS "[throttle]\nmax_entries = 3\nwindow = 0\n"
+			    "failure_delay = 1m\n",
+	    ":6: [throttle] max_entries: 3 is out of range (16-10000000)\n"
+	    ":7: [throttle] window: 0 is out of range (1s-24h)\n"
+	    ":8: [throttle] failure_delay: 1m is out of range (0s-15s)\n");
 }
 
 Test(conf, trusted_proxies)
@@ -2156,6 +2204,15 @@ static const struct dump_key {
     {"ExceptUsernames", "rule", "except_usernames", true},
     {"ExceptMemberOf", "rule", "except_member_of", true},
     {"ExceptAuthentication", "rule", "except_authentication", true},
+    {"ThrottleEnabled", "throttle", "enabled", false},
+    {"ThrottleFailureDelay", "throttle", "failure_delay", false},
+    {"ThrottleMaxFailuresPerIP", "throttle", "max_failures_per_ip", false},
+    {"ThrottleMaxFailuresPerUser", "throttle", "max_failures_per_user",
+        false},
+    {"ThrottleWindow", "throttle", "window", false},
+    {"ThrottleBanTime", "throttle", "ban_time", false},
+    {"ThrottleExemptIPs", "throttle", "exempt_ips", false},
+    {"ThrottleMaxEntries", "throttle", "max_entries", false},
 };
 
 /* A rule's Enabled is the rule's key, not the protocol's. */
@@ -2236,6 +2293,8 @@ dump_to_file(const char *dump)
 			block = "postern";
 		else if (strcmp(name, "GroupsFile") == 0)
 			block = "groups";
+		else if (strcmp(name, "ThrottleEnabled") == 0)
+			block = "throttle";
 		cr_assert_not_null(block, "row '%s' before any block", name);
 		/* Exchange's two rows of the one backend key. */
 		if (strcmp(name, "ProxyTargetHost") == 0) {

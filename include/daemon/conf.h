@@ -25,6 +25,7 @@
 #include "policy_conf.h"
 #include "proto_conf.h"
 #include "proto_id.h"
+#include "throttle_conf.h"
 #include "tls_conf.h"
 
 struct ssl_ctx_st;
@@ -63,6 +64,7 @@ struct conf {
 	struct rule *rules;  /* enabled and disabled, by priority */
 	size_t nrules;
 	struct groups_conf groups;
+	struct throttle_conf throttle;
 };
 
 /*

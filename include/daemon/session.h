@@ -114,6 +114,7 @@ struct session {
 	bool disabled;		 /* its protocol was disabled by a reload */
 	struct groups_req *greq; /* a group lookup for the login, pending */
 	char *policy_err;	 /* the policy's reason, for the log rows */
+	struct event *throttle_wait; /* the failure answer's delay (throttle.h) */
 	enum backend_failure backend_failure; /* why the backend login failed */
 	char *backend_why; /* ... in words (backend_error()); NULL: none */
 	uint64_t backend_skip; /* literal bytes of the backend to pass over

@@ -63,6 +63,7 @@ struct sesslog {
 	bool logon_denied;	/* the open row is a refused login */
 	uint64_t rq, rp;	/* bytes of the open row */
 	const char *errmsg;	/* ErrMsg of the open row */
+	const char *reason;	/* Reason of the open row (throttled) */
 	const char *msg;	/* Msg of the open row */
 	const char *audit;	/* LoginTypeAudit of the open row */
 	char rule_audit[80];	/* AccessRuleAudit of the open row, or "" */
@@ -136,6 +137,13 @@ void sesslog_tls(struct session *s, const char *version);
 
 /* The client has its login answer: ends the row of the login command. */
 void sesslog_login(struct session *s, enum login_result r);
+
+/*
+ * The client has a failure answer to a login that the throttle refused
+ * without asking the backend: ends its row with ErrMsg=Throttled and
+ * reason (a string constant) as its Reason.
+ */
+void sesslog_throttled(struct session *s, const char *reason);
 
 /* Bytes queued for the client by the session itself (before login). */
 void sesslog_wrote(struct session *s, const char *data, size_t len);

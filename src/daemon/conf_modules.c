@@ -17,6 +17,7 @@
 #include "proto.h"
 #include "protolog.h"
 #include "server.h"
+#include "throttle_conf.h"
 #include "tls.h"
 
 const struct conf_module *const conf_modules[] = {
@@ -26,6 +27,7 @@ const struct conf_module *const conf_modules[] = {
     &protolog_conf_module, /* their protocol-log keys */
     &groups_conf_module,   /* [groups] */
     &policy_conf_module,   /* [rule "<name>"], and the protocols' policy */
+    &throttle_conf_module, /* [throttle] */
 };
 
 const size_t conf_nmodules = sizeof(conf_modules) / sizeof(conf_modules[0]);
@@ -33,7 +35,7 @@ const size_t conf_nmodules = sizeof(conf_modules) / sizeof(conf_modules[0]);
 /*
  * The protocols first, each in one block with its protocol-log settings,
  * as Get-PopSettings and Get-ImapSettings show them; then [postern] and
- * [tls] together; then the group sources and each rule.
+ * [tls] together; then the group sources, each rule, and the throttle.
  */
 void
 conf_dump_modules(const struct conf *c, struct conf_dump *d)
@@ -54,4 +56,6 @@ conf_dump_modules(const struct conf *c, struct conf_dump *d)
 		policy_conf_module.dump(c, i, d);
 		conf_dump_block(d);
 	}
+	throttle_conf_module.dump(c, 0, d);
+	conf_dump_block(d);
 }

@@ -32,6 +32,7 @@
 #include "server.h"
 #include "session.h"
 #include "sesslog.h"
+#include "throttle.h"
 #include "tls.h"
 
 /* How long a last answer may take to reach the client. */
@@ -396,6 +397,10 @@ session_cancel_pending(struct session *s)
 	groups_cancel(s->greq);
 	s->greq = NULL;
 	session_proxy_end(s);
+	if (s->throttle_wait != NULL) {
+		event_free(s->throttle_wait);
+		s->throttle_wait = NULL;
+	}
 	/* The relay lets go of the backend itself, its event before the
 	 * socket. */
 	if (s->relay == NULL)
@@ -792,6 +797,70 @@ session_login_refused(struct session *s, enum login_result r)
 	return 0;
 }
 
+/* The shared throttle table and this session's limits; false when off. */
+static bool
+session_throttle(const struct session *s, struct throttle **t,
+    struct throttle_limits *lim)
+{
+	if (!s->conf->throttle.enabled || (*t = throttle_shared()) == NULL)
+		return false;
+	lim->tc = &s->conf->throttle;
+	lim->v6prefix = s->pc->ipv6_prefix_length;
+	return true;
+}
+
+static uint64_t
+session_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Refuses a login from a banned address or for a banned user without
+ * asking the backend: the answer is the one a wrong password gets, so
+ * that a guesser learns nothing, and its guesses are never checked.
+ * Returns 0 when the login may go on, 1 when it was refused and the
+ * client may send commands, -1 when the session is closing.
+ */
+static int
+session_throttle_check(struct session *s)
+{
+	struct throttle *t;
+	struct throttle_limits lim;
+	struct throttle_result res;
+	enum throttle_verdict v;
+	bool ip;
+
+	if (!session_throttle(s, &t, &lim))
+		return 0;
+	v = throttle_check(t, &lim, (struct sockaddr *)&s->peer.sa,
+	    s->user, session_now_ms(), &res);
+	if (v == THROTTLE_OK)
+		return 0;
+	ip = v == THROTTLE_BANNED_IP;
+	/* A spray from many addresses must not flood the daemon log: the
+	 * protocol log has a row for every refused attempt. */
+	log_limited(LOGLEVEL_NOTICE,
+	    ip ? "throttled: address banned" : "throttled: user banned",
+	    "%s: user %s: throttled: %s banned for another %llu s",
+	    session_tag(s), s->user, ip ? "the client's address is" :
+					  "the user is",
+	    (unsigned long long)(res.ban_left_ms + 999) / 1000);
+	session_login_clear(s);
+	s->proto->login_answer(s, LOGIN_FAILED);
+	sesslog_throttled(s, ip ? "ClientBanned" : "UserBanned");
+	if (++s->failed_logins >= s->pc->max_login_attempts) {
+		sesslog_close_error(s, "TooManyFailedLogins");
+		s->proto->bye(s, BYE_TOO_MANY_ERRORS);
+		session_close_after_flush(s, "too many failed logins");
+		return -1;
+	}
+	return 1;
+}
+
 /*
  * The login goes on to the backend.  max_connections_per_user is not
  * looked at yet: see session_user_slot().
@@ -934,6 +1003,14 @@ session_login_check(struct session *s)
 	if (s->user == NULL) {
 		s->proto->bye(s, BYE_INTERNAL);
 		session_close_after_flush(s, "out of memory");
+		return -1;
+	}
+	switch (session_throttle_check(s)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	default:
 		return -1;
 	}
 	session_login_facts(s, &f);
@@ -1091,11 +1168,101 @@ session_backend_warn(struct session *s)
 	    backend_error(s));
 }
 
+/* The answer to a password the backend refused. */
+static void
+session_auth_failed(struct session *s)
+{
+	s->proto->login_answer(s, LOGIN_FAILED);
+	sesslog_login(s, LOGIN_FAILED);
+	if (++s->failed_logins >= s->pc->max_login_attempts) {
+		sesslog_close_error(s, "TooManyFailedLogins");
+		s->proto->bye(s, BYE_TOO_MANY_ERRORS);
+		session_close_after_flush(s, "too many failed logins");
+		return;
+	}
+	session_resume_preauth(s);
+	/* The client may have sent more while the backend was busy with
+	 * the login. */
+	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+		s->proto->client_input(s);
+}
+
+static void
+session_throttle_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(s->throttle_wait);
+	s->throttle_wait = NULL;
+	session_auth_failed(s);
+}
+
+/*
+ * Counts the refused password against the client's address and the user
+ * and holds the answer back for the throttle's delay, during which the
+ * session reads nothing and stays in SESSION_BACKEND (a close meanwhile
+ * frees the timer in session_cancel_pending()).  Returns true when the
+ * answer waits, false when it is due now.
+ */
+static bool
+session_throttle_failed(struct session *s)
+{
+	struct throttle *t;
+	struct throttle_limits lim;
+	struct throttle_result res;
+	struct timeval tv;
+
+	session_login_clear(s);
+	if (!session_throttle(s, &t, &lim)) {
+		log_info("%s: user %s: login refused by the backend",
+		    session_tag(s), s->user);
+		return false;
+	}
+	throttle_failed(t, &lim, (struct sockaddr *)&s->peer.sa, s->user,
+	    session_now_ms(), &res);
+	log_info("%s: user %s: login refused by the backend (failures in "
+		 "the window: %u from the address, %u of the user; answer "
+		 "in %u ms)",
+	    session_tag(s), s->user, res.ip_failures, res.user_failures,
+	    res.delay_ms);
+	/* Once per ban, after max_failures lines of failures: not limited,
+	 * so that every ban can be found in the log. */
+	if (res.ban_started)
+		log_notice(
+		    "%s: user %s: too many failed logins: %s refused for %u s",
+		    session_tag(s), s->user,
+		    res.verdict == THROTTLE_BANNED_IP ? "the client's address" :
+							"the user",
+		    lim.tc->ban_time_ms / 1000);
+	if (res.delay_ms == 0)
+		return false;
+	s->throttle_wait = evtimer_new(s->worker->base,
+	    session_throttle_wait_cb, s);
+	if (s->throttle_wait == NULL)
+		return false; /* answered at once: no worse than no throttle */
+	tv.tv_sec = (time_t)(res.delay_ms / 1000);
+	tv.tv_usec = (suseconds_t)(res.delay_ms % 1000) * 1000;
+	evtimer_add(s->throttle_wait, &tv);
+	/* The session timer only guards against a lost wake-up now. */
+	session_set_timeout(s, res.delay_ms + SESSION_FLUSH_MS);
+	return true;
+}
+
 void
 session_backend_done(struct session *s, enum backend_result r)
 {
+	struct throttle *t;
+	struct throttle_limits lim;
+
 	switch (r) {
 	case BACKEND_LOGGED_IN:
+		/* The password was right, whatever the limits say next. */
+		if (session_throttle(s, &t, &lim))
+			throttle_succeeded(t, &lim,
+			    (struct sockaddr *)&s->peer.sa, s->user,
+			    session_now_ms());
 		if (!session_user_slot(s))
 			return;
 		log_info("%s: user %s logged in", session_tag(s), s->user);
@@ -1105,23 +1272,10 @@ session_backend_done(struct session *s, enum backend_result r)
 		relay_start(s);
 		return;
 	case BACKEND_AUTH_FAILED:
-		log_info("%s: user %s: login refused by the backend",
-		    session_tag(s), s->user);
 		backend_close(s);
-		session_login_clear(s);
-		s->proto->login_answer(s, LOGIN_FAILED);
-		sesslog_login(s, LOGIN_FAILED);
-		if (++s->failed_logins >= s->pc->max_login_attempts) {
-			sesslog_close_error(s, "TooManyFailedLogins");
-			s->proto->bye(s, BYE_TOO_MANY_ERRORS);
-			session_close_after_flush(s, "too many failed logins");
+		if (session_throttle_failed(s))
 			return;
-		}
-		session_resume_preauth(s);
-		/* The client may have sent more while the backend was
-		 * busy with the login. */
-		if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
-			s->proto->client_input(s);
+		session_auth_failed(s);
 		return;
 	default:
 		session_backend_warn(s);

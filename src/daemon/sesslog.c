@@ -113,7 +113,7 @@ sesslog_begin(struct session *s)
 	l->params[0] = '\0';
 	l->status_seen = false;
 	l->logon_denied = false;
-	l->errmsg = l->msg = l->audit = NULL;
+	l->errmsg = l->msg = l->audit = l->reason = NULL;
 	l->rule_audit[0] = '\0';
 	sesslog_now(&l->t0);
 }
@@ -230,8 +230,11 @@ sesslog_end_with(struct session *s, const char *enc, bool success)
 		protolog_ctx_set(&ctx, PROTOLOG_REASON, l->errmsg);
 		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG,
 		    "AuthFailed:LogonDenied");
-	} else if (l->errmsg != NULL)
+	} else if (l->errmsg != NULL) {
+		if (l->reason != NULL)
+			protolog_ctx_set(&ctx, PROTOLOG_REASON, l->reason);
 		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG, l->errmsg);
+	}
 	sesslog_ctx_common(s, &ctx);
 	if (enc != NULL || strcmp(l->cmd, "id") == 0)
 		sesslog_ctx_client(s, &ctx);
@@ -369,6 +372,24 @@ sesslog_login(struct session *s, enum login_result r)
 		return;
 	}
 	sesslog_end_with(s, enc, r == LOGIN_OK);
+}
+
+/*
+ * Not Exchange's failed login (AuthFailed:LogonDenied): no password was
+ * checked, and a tool that counts those rows to ban an address would
+ * otherwise count the refusals of an address it already banned.  A
+ * fail2ban filter or a report looks for ErrMsg=Throttled.
+ */
+void
+sesslog_throttled(struct session *s, const char *reason)
+{
+	struct sesslog *l = s->log;
+
+	if (l == NULL || !l->open)
+		return;
+	l->errmsg = "Throttled";
+	l->reason = reason;
+	sesslog_end_with(s, NULL, false);
 }
 
 /* Keeps the first status line of what the session writes for a row. */
