@@ -1913,6 +1913,10 @@ conf_check_tls(struct loader *l)
 	    conf_tls_needed(l, &line, why, sizeof(why)))
 		conf_error(l, line,
 		    "[tls] certificate and private_key are required: %s", why);
+	/* Nothing below to check: spare the costly TLS context. */
+	if (t->certificate == NULL && t->private_key == NULL &&
+	    t->ciphers == NULL && t->ciphersuites == NULL)
+		return;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		conf_error(
