@@ -75,7 +75,6 @@ fi
 make -C "$build" -s -j2 fuzz-build
 
 out=$build/fuzz-coverage
-rm -rf "$out"
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/postern-fuzzcov.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -88,6 +87,7 @@ for h in "${harnesses[@]}"; do
 	for f in $(targets "$h"); do
 		files+=("$top/$f")
 	done
+	rm -f "$out/$h".*
 	# A copy: libFuzzer may write into the directory it reads.
 	mkdir -p "$work/$h"
 	cp -R "$corpora/$h/." "$work/$h/"
