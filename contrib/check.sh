@@ -58,6 +58,9 @@ if ! (cd "$top/build/fuzz" &&
 elif ! bash "$top/tests/fuzz/run.sh" "$top/build/fuzz" 45; then
 	echo "check.sh: a fuzz harness found a crash" >&2
 	fuzz_ok=0
+elif ! bash "$top/tests/fuzz/alarm.sh" "$top/build/fuzz"; then
+	echo "check.sh: the session harness fails under libFuzzer's alarm" >&2
+	fuzz_ok=0
 fi
 
 # One closing line over every pass, from automake's own counts.

@@ -327,6 +327,10 @@ suggest(const char *word, const char *const *cands, size_t n)
 	}
 	for (i = 0; i < n; i++) {
 		normalize(cands[i], c, sizeof(c));
+		/* The distance is at least the difference in length. */
+		if (strlen(w) > strlen(c) + bestd ||
+		    strlen(c) > strlen(w) + bestd)
+			continue;
 		d = edit_distance(w, c);
 		if (d < bestd) {
 			bestd = d;

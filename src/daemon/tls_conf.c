@@ -387,6 +387,10 @@ tls_check(struct conf_loader *l, struct conf *c)
 		conf_error(l, t->private_key_line,
 		    "[tls] private_key is set but certificate is not");
 	tls_check_names(l, c);
+	/* Nothing below to check: spare the costly TLS context. */
+	if (t->certificate == NULL && t->private_key == NULL &&
+	    t->ciphers == NULL && t->ciphersuites == NULL)
+		return;
 
 	ctx = tls_load_pair(l, "tls", t->certificate, t->certificate_line,
 	    t->private_key, t->private_key_line);

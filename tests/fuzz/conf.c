@@ -6,7 +6,8 @@
  *
  * Invariants: the loader returns (it neither exits nor aborts), leaks
  * nothing (libFuzzer's leak check runs after every input), and a refusal
- * writes at least one "path:line: message" line.
+ * writes at least one "path:line: message" line.  The file lies in $TMPDIR,
+ * or else in /dev/shm when there is one.
  *
  * Inputs that name files under dev/, proc/ or sys/ are skipped: a
  * certificate of /dev/zero or /dev/stdin would make the loader read
@@ -57,8 +58,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *dir = getenv("TMPDIR");
 		int fd;
 
-		snprintf(path, sizeof(path), "%s/postern-fuzz-conf.XXXXXX",
-		    dir != NULL && *dir != '\0' ? dir : "/tmp");
+		/*
+		 * The file is written for every input: on a disk's file system
+		 * the open, truncate and close cost more than the loading.
+		 */
+		if (dir == NULL || *dir == '\0')
+			dir = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm"
+			                                           : "/tmp";
+		snprintf(
+		    path, sizeof(path), "%s/postern-fuzz-conf.XXXXXX", dir);
 		if ((fd = mkstemp(path)) == -1)
 			abort();
 		close(fd);
