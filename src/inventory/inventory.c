@@ -240,7 +240,7 @@ fold(unsigned char c)
 /* A multiply-and-shift hash eight bytes at a time (splitmix64's mixer).
  * Keys are logged values, not secrets; the table only needs spread. */
 static uint64_t
-hash_bytes(const char *p, size_t n)
+inv_hash_bytes(const char *p, size_t n)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
 
@@ -261,7 +261,7 @@ hash_bytes(const char *p, size_t n)
 
 /* Writes k NUL k2 NUL k3 case-folded into buf; returns the length. */
 static size_t
-fold_key(char *buf, const char *k, size_t kl, const char *k2, size_t k2l,
+inv_fold_key(char *buf, const char *k, size_t kl, const char *k2, size_t k2l,
     const char *k3, size_t k3l)
 {
 	const char *part[3] = {k, k2, k3};
@@ -319,13 +319,13 @@ table_find(const struct table *t, uint64_t h, const char *fk, size_t flen)
 /* Finds the record of a key, creating it when asked; NULL when absent or
  * out of memory. */
 static struct rec *
-table_get3(struct inventory *inv, struct table *t, const char *k, size_t kl,
+inv_table_get3(struct inventory *inv, struct table *t, const char *k, size_t kl,
     const char *k2, size_t k2l, bool pair, const char *k3, size_t k3l,
     bool create)
 {
 	char fk[FKEY_MAX];
-	size_t flen = fold_key(fk, k, kl, k2, k2l, k3, k3l), i, sz;
-	uint64_t h = hash_bytes(fk, flen);
+	size_t flen = inv_fold_key(fk, k, kl, k2, k2l, k3, k3l), i, sz;
+	uint64_t h = inv_hash_bytes(fk, flen);
 	struct rec *r;
 	char *p;
 
@@ -382,7 +382,7 @@ static struct rec *
 table_get(struct inventory *inv, struct table *t, const char *k, size_t kl,
     const char *k2, size_t k2l, bool pair, bool create)
 {
-	return table_get3(inv, t, k, kl, k2, k2l, pair, NULL, 0, create);
+	return inv_table_get3(inv, t, k, kl, k2, k2l, pair, NULL, 0, create);
 }
 
 /*
@@ -392,7 +392,7 @@ table_get(struct inventory *inv, struct table *t, const char *k, size_t kl,
  * at its end and the folded key after it.
  */
 static void
-table_prefetch(const struct table *t, uint64_t h, bool record)
+inv_table_prefetch(const struct table *t, uint64_t h, bool record)
 {
 	size_t j, mask = t->cap - 1;
 	const struct rec *r;
@@ -415,7 +415,7 @@ table_prefetch(const struct table *t, uint64_t h, bool record)
 #define DERIVE_AHEAD 16
 
 static void
-rec_add_port(struct inv_record *r, uint16_t port)
+inv_rec_add_port(struct inv_record *r, uint16_t port)
 {
 	unsigned i;
 
@@ -468,7 +468,7 @@ rec_merge(struct inventory *inv, struct inv_record *d, const struct inv_record *
 
 	d->protocols |= s->protocols;
 	for (i = 0; i < s->nports; i++)
-		rec_add_port(d, s->ports[i]);
+		inv_rec_add_port(d, s->ports[i]);
 	d->ports_more |= s->ports_more;
 	d->sessions += s->sessions;
 	d->logins_ok += s->logins_ok;
@@ -533,7 +533,7 @@ inventory_skip_name(const struct inventory *inv, const struct exlog_name *nm)
 }
 
 static struct inv_file_info *
-file_add(struct inventory *inv, const char *path, size_t server)
+inv_file_add(struct inventory *inv, const char *path, size_t server)
 {
 	struct inv_file_info *fi;
 
@@ -560,7 +560,7 @@ void
 inventory_note_file(struct inventory *inv, const char *path, size_t server,
     bool skipped, bool failed)
 {
-	struct inv_file_info *fi = file_add(inv, path, server);
+	struct inv_file_info *fi = inv_file_add(inv, path, server);
 
 	if (fi == NULL) {
 		inv->nomem = true;
@@ -575,7 +575,7 @@ inventory_note_file(struct inventory *inv, const char *path, size_t server,
 }
 
 static int
-day_add(struct inventory *inv, int64_t day, int proto, uint64_t n)
+inv_day_add(struct inventory *inv, int64_t day, int proto, uint64_t n)
 {
 	size_t i;
 
@@ -816,7 +816,7 @@ rec_add_session(struct inventory *inv, struct rec *r, const struct session *s,
 	struct inv_record *p = &r->pub;
 
 	p->protocols |= proto;
-	rec_add_port(p, s->port);
+	inv_rec_add_port(p, s->port);
 	p->sessions++;
 	p->logins_ok += s->logins_ok;
 	p->logins_failed += s->logins_failed;
@@ -887,7 +887,7 @@ session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
 		inv->sum.proto[pi].logins_ok += s->logins_ok;
 		inv->sum.proto[pi].logins_failed += s->logins_failed;
 		inv->sum.proto[pi].cleartext_ok += s->cleartext_ok;
-		if (day_add(inv, s->first_ms >= 0 ? s->first_ms / DAY_MS :
+		if (inv_day_add(inv, s->first_ms >= 0 ? s->first_ms / DAY_MS :
 						    (s->first_ms + 1) / DAY_MS - 1,
 			pi, 1) < 0)
 			inv->nomem = true;
@@ -898,7 +898,7 @@ session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
 		soft = NULL;
 		softlen = 0;
 	}
-	if ((r = table_get3(inv, &inv->t[T_BASE], s->cip, s->ciplen, s->user,
+	if ((r = inv_table_get3(inv, &inv->t[T_BASE], s->cip, s->ciplen, s->user,
 		 s->userlen, true, soft, softlen, true)) != NULL)
 		rec_add_session(inv, r, s, proto, f->server);
 }
@@ -916,8 +916,8 @@ session_key_hash(const struct inventory *inv, const struct session *s)
 		k3 = s->softlen > 0 ? s->soft : none;
 		k3l = s->softlen > 0 ? s->softlen : sizeof(none) - 1;
 	}
-	flen = fold_key(fk, s->cip, s->ciplen, s->user, s->userlen, k3, k3l);
-	return hash_bytes(fk, flen);
+	flen = inv_fold_key(fk, s->cip, s->ciplen, s->user, s->userlen, k3, k3l);
+	return inv_hash_bytes(fk, flen);
 }
 
 /*
@@ -950,9 +950,9 @@ session_defer(struct inv_file *f, const struct session *s,
 	f->pipe_lt[i] = lt;
 	f->pipe_next = (i + 1) % INV_PIPE;
 	f->pipe_hash[i] = session_key_hash(inv, d);
-	table_prefetch(t, f->pipe_hash[i], false);
+	inv_table_prefetch(t, f->pipe_hash[i], false);
 	if (f->pipe_n > INV_PIPE / 2)
-		table_prefetch(t, f->pipe_hash[half], true);
+		inv_table_prefetch(t, f->pipe_hash[half], true);
 }
 
 /* Adds what waits in the ring, oldest first. */
@@ -973,7 +973,7 @@ inv_file_begin(struct inventory *inv, const char *path, size_t server,
 {
 	struct inv_file *f = calloc(1, sizeof(*f));
 
-	if (f == NULL || file_add(inv, path, server) == NULL) {
+	if (f == NULL || inv_file_add(inv, path, server) == NULL) {
 		free(f);
 		inv->nomem = true;
 		return NULL;
@@ -1118,7 +1118,7 @@ session_id(const struct exlog_span *sp)
 	}
 	/* Not the usual 16 hex digits: hash it (collisions only merge two
 	 * odd sessions). */
-	return hash_bytes(sp->p, sp->len);
+	return inv_hash_bytes(sp->p, sp->len);
 }
 
 /* seqNumber, or -1 when it is not a number. */
@@ -1554,18 +1554,18 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 
 			if (i + 2 * DERIVE_AHEAD < st->cap &&
 			    st->slot[i + 2 * DERIVE_AHEAD].r != NULL)
-				table_prefetch(&dst->t[t],
+				inv_table_prefetch(&dst->t[t],
 				    st->slot[i + 2 * DERIVE_AHEAD].hash, false);
 			if (i + DERIVE_AHEAD < st->cap &&
 			    st->slot[i + DERIVE_AHEAD].r != NULL)
-				table_prefetch(&dst->t[t],
+				inv_table_prefetch(&dst->t[t],
 				    st->slot[i + DERIVE_AHEAD].hash, true);
 			if (r == NULL)
 				continue;
 			/* Same folded key, same hash: no need to make them. */
 			d = table_find(&dst->t[t], r->pub.hash, r->fkey, r->flen);
 			if (d == NULL)
-				d = table_get3(dst, &dst->t[t], r->pub.key,
+				d = inv_table_get3(dst, &dst->t[t], r->pub.key,
 				    r->keylen, r->pub.key2, r->key2len,
 				    r->pub.key2 != NULL, r->key3, r->key3len, true);
 			if (d == NULL)
@@ -1575,12 +1575,12 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 	}
 	for (i = 0; i < src->days_cap; i++)
 		for (p = 0; p < INV_NPROTO && src->days[i].used; p++)
-			if (day_add(dst, src->days[i].d.day, p,
+			if (inv_day_add(dst, src->days[i].d.day, p,
 				src->days[i].d.sessions[p]) < 0)
 				return -1;
 	for (i = 0; i < src->files_n; i++) {
 		const struct inv_file_info *sf = &src->files[i];
-		struct inv_file_info *df = file_add(dst, sf->path, sf->server);
+		struct inv_file_info *df = inv_file_add(dst, sf->path, sf->server);
 
 		if (df == NULL)
 			return -1;
@@ -1691,7 +1691,7 @@ key_hash(const char *k, size_t kl)
 {
 	char fk[FKEY_MAX];
 
-	return hash_bytes(fk, fold_key(fk, k, kl, NULL, 0, NULL, 0));
+	return inv_hash_bytes(fk, inv_fold_key(fk, k, kl, NULL, 0, NULL, 0));
 }
 
 /*
@@ -1731,12 +1731,12 @@ derive_all(struct inventory *inv)
 		if (a < n) {
 			hc[a] = key_hash(list[a]->pub.key, list[a]->keylen);
 			hu[a] = key_hash(list[a]->pub.key2, list[a]->key2len);
-			table_prefetch(&inv->t[T_CLIENT], hc[a], false);
-			table_prefetch(&inv->t[T_USER], hu[a], false);
+			inv_table_prefetch(&inv->t[T_CLIENT], hc[a], false);
+			inv_table_prefetch(&inv->t[T_USER], hu[a], false);
 		}
 		if (h < n && h >= DERIVE_AHEAD) {
-			table_prefetch(&inv->t[T_CLIENT], hc[h], true);
-			table_prefetch(&inv->t[T_USER], hu[h], true);
+			inv_table_prefetch(&inv->t[T_CLIENT], hc[h], true);
+			inv_table_prefetch(&inv->t[T_USER], hu[h], true);
 		}
 		if ((c = derive(inv, T_CLIENT, b, b->pub.key, b->keylen, NULL,
 			 0)) == NULL ||
