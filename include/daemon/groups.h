@@ -81,6 +81,10 @@ int groups_dn_cn(const char *dn, char *buf, size_t len);
 int groups_ldap_filter(
     const char *filter, const char *user, char *buf, size_t len);
 
+/* Lower-cases s in place (ASCII), as the groups file and the cache key
+ * users and members. */
+void groups_lower(char *s);
+
 /*
  * Groups file.  Lines "Group Name: user1, user2, ..."; '#' or ';' starts
  * a comment line; an indented line continues the member list of the line

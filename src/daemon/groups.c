@@ -213,8 +213,8 @@ struct groups_file {
 	size_t nmembers, capmembers;
 };
 
-static void
-lower(char *s)
+void
+groups_lower(char *s)
 {
 	for (; *s != '\0'; s++)
 		*s = (char)tolower((unsigned char)*s);
@@ -286,7 +286,7 @@ gf_member(struct groups_file *gf, const char *name, size_t group)
 	}
 	if ((gf->members[gf->nmembers].name = strdup(name)) == NULL)
 		return -1;
-	lower(gf->members[gf->nmembers].name);
+	groups_lower(gf->members[gf->nmembers].name);
 	gf->members[gf->nmembers++].group = group;
 	return 0;
 }
@@ -496,7 +496,7 @@ groups_file_lookup(
 	/* Members with '@' or '\' stand for the whole login name. */
 	if (strpbrk(user, "@\\") != NULL &&
 	    snprintf(key, sizeof(key), "%s", user) < (int)sizeof(key)) {
-		lower(key);
+		groups_lower(key);
 		if (gf_find(gf, key, out) == -1)
 			return -1;
 	}
@@ -505,7 +505,7 @@ groups_file_lookup(
 		return 0;
 	memcpy(key, bare, len);
 	key[len] = '\0';
-	lower(key);
+	groups_lower(key);
 	return gf_find(gf, key, out);
 }
 
@@ -925,7 +925,7 @@ run_query(struct groups *g, struct groups_req *r)
 		return;
 	}
 	snprintf(key, sizeof(key), "%s", r->user);
-	lower(key);
+	groups_lower(key);
 	cache_put(g, r->conf->serial, gc->cache_ttl_ms, key, &found);
 	for (i = 0; i < found.n; i++) {
 		if (group_list_add(&r->gl, found.v[i]) == -1) {
@@ -1164,7 +1164,7 @@ groups_lookup(struct groups_port *port, struct conf *c, const char *user,
 		oom = true;
 	if (gc->ldap_uri != NULL && !oom) {
 		snprintf(key, sizeof(key), "%s", user);
-		lower(key);
+		groups_lower(key);
 		r->need_ldap = !cache_get(g, c->serial, key, &r->gl, &oom);
 	}
 	if (oom) {
