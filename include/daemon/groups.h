@@ -12,11 +12,11 @@
  *   it into the configuration snapshot, so a SIGHUP that builds a new
  *   snapshot also re-reads the file, and "postern -t" checks it.
  *
- * - struct groups: the lookup service, one per process, created by main
- *   before the workers start and freed after they have stopped.  It owns
- *   a small pool of threads that run the LDAP queries (libldap's
- *   synchronous calls, each bounded by ldap_timeout) and the cache.  An
- *   event loop never waits for a directory.
+ * - struct groups (groups_service.c): the lookup service, one per process,
+ *   created by main before the workers start and freed after they have
+ *   stopped.  It owns a small pool of threads that run the LDAP queries
+ *   (libldap's synchronous calls, each bounded by ldap_timeout) and the
+ *   cache.  An event loop never waits for a directory.
  *
  * Delivering answers without evthread: each worker creates one struct
  * groups_port for its event_base, from its own thread.  A port holds a
@@ -80,6 +80,10 @@ int groups_dn_cn(const char *dn, char *buf, size_t len);
  */
 int groups_ldap_filter(
     const char *filter, const char *user, char *buf, size_t len);
+
+/* Lower-cases s in place (ASCII), as the groups file and the cache key
+ * users and members. */
+void groups_lower(char *s);
 
 /*
  * Groups file.  Lines "Group Name: user1, user2, ..."; '#' or ';' starts

@@ -3,9 +3,11 @@
  * STARTTLS, RFC 4959 SASL-IR, RFC 7888 LITERAL+, RFC 2971 ID, RFC 5530
  * response codes).
  *
- * The parser half (imap_parse.c) is pure: a resumable byte machine over the
- * client's bytes before login, a classifier for the backend's answer lines,
- * and the capability lists.  It never looks at a socket or writes a log.
+ * The parser half is pure: imap_parse.c holds a resumable byte machine over
+ * the client's bytes before login, a classifier for the backend's answer
+ * lines, and the capability lists; imap_frame.c the relay readers of each
+ * direction after login (protocol log and compression guard).  It never
+ * looks at a socket or writes a log.
  * The session half (imap.c) answers the pre-auth commands, speaks the
  * backend login dialogue one line at a time (the backend module reads the
  * lines) and fills in the protocol descriptor; the login steps both
