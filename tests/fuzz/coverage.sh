@@ -36,7 +36,7 @@ targets() {
 	case $1 in
 	imap_preauth) echo src/daemon/imap_parse.c src/daemon/sasl.c ;;
 	pop3_preauth) echo src/daemon/pop3_parse.c src/daemon/sasl.c ;;
-	imap_frame) echo src/daemon/imap_parse.c ;;
+	imap_frame) echo src/daemon/imap_frame.c ;;
 	pop3_frame) echo src/daemon/pop3_parse.c ;;
 	proxyproto) echo src/daemon/proxyproto.c ;;
 	sasl) echo src/daemon/sasl.c ;;
