@@ -4,7 +4,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer and run every test again,
 # then once more with ThreadSanitizer (the daemon's workers, the protocol
 # log's writer and the LDAP pool are threads; Criterion cannot start under
-# TSan, so there the unit tests run through tests/tsanrun's runner).
+# TSan, so there the unit tests run through tests/tsanrun's runner), then
+# build and briefly run the fuzz harnesses and check the formatting.
 #
 # Usage (from the top of a checkout, as root or with sudo available):
 #   bash contrib/check.sh
@@ -63,6 +64,15 @@ elif ! bash "$top/tests/fuzz/alarm.sh" "$top/build/fuzz"; then
 	fuzz_ok=0
 fi
 
+# Formatting: the tree as .clang-format writes it ("make format" fixes it).
+deps_install format
+echo "=== check.sh: format ==="
+format_ok=1
+if ! (cd "$top/build/werror" && make -s format-check); then
+	echo "check.sh: files differ from .clang-format's layout; run make format" >&2
+	format_ok=0
+fi
+
 # One closing line over every pass, from automake's own counts.
 pass=0 fail=0
 for f in build/werror/test-suite.log build/sanitizers/test-suite.log \
@@ -72,7 +82,9 @@ for f in build/werror/test-suite.log build/sanitizers/test-suite.log \
 	e=$(sed -n 's/^# ERROR: *//p' "$f" | head -n1)
 	pass=$((pass + ${p:-0})); fail=$((fail + ${x:-0} + ${e:-0}))
 done
-if [ "$fuzz_ok" -eq 1 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+for ok in "$fuzz_ok" "$format_ok"; do
+	if [ "$ok" -eq 1 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
 

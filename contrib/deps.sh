@@ -3,6 +3,7 @@
 #   deps_install test    + Criterion, Dovecot, clients used by the tests
 #   deps_install demo    + Dovecot, curl and openssl
 #   deps_install fuzz    clang and libFuzzer (--enable-fuzzing), llvm-cov
+#   deps_install format  clang-format (make format, make format-check)
 # Runs apt-get only when a package is missing.
 
 deps_build=(build-essential autoconf automake pkg-config libsystemd-dev
@@ -12,6 +13,7 @@ deps_test=(libcriterion-dev dovecot-imapd dovecot-pop3d curl fetchmail
 	haproxy isync systemd fail2ban)
 deps_demo=(dovecot-imapd dovecot-pop3d curl openssl procps)
 deps_fuzz=(clang libclang-rt-14-dev llvm)
+deps_format=(clang-format)
 
 deps_install() {
 	local want=() missing=() p
@@ -21,6 +23,7 @@ deps_install() {
 		test) want+=("${deps_test[@]}") ;;
 		demo) want+=("${deps_demo[@]}") ;;
 		fuzz) want+=("${deps_fuzz[@]}") ;;
+		format) want+=("${deps_format[@]}") ;;
 		esac
 	done
 	for p in "${want[@]}"; do

@@ -427,6 +427,29 @@ Test(inventory, postern_context_keys)
 	inventory_free(inv);
 }
 
+/* Row step (0 open, 1 login, 2 close) of the session id. */
+static void
+session_row(FILE *fp, int step, const char *id)
+{
+	switch (step) {
+	case 0:
+		fprintf(fp, "2026-03-01T10:00:00.000Z,%s,0,10.0.0.1:143,"
+			    "192.0.2.9:1,,1,0,1,OpenSession,,,\n",
+		    id);
+		break;
+	case 1:
+		fprintf(fp, "2026-03-01T10:00:01.000Z,%s,1,10.0.0.1:143,"
+			    "192.0.2.9:1,u,1,1,1,login,u *****,R=ok,\n",
+		    id);
+		break;
+	default:
+		fprintf(fp, "2026-03-01T10:00:02.000Z,%s,2,10.0.0.1:143,"
+			    "192.0.2.9:1,,1,0,1,CloseSession,,,\n",
+		    id);
+		break;
+	}
+}
+
 /*
  * Session ids of 16 hex digits: each digit position tells sessions
  * apart, letters in either case are the same digit, and an id with a
@@ -437,13 +460,6 @@ Test(inventory, session_ids_of_sixteen_hex_digits)
 	struct inv_options o = opts(INV_BY_CLIENT);
 	struct inventory *inv = inventory_new(&o);
 	static const char digits[] = "0123456789abcdefABCDEF";
-	static const char *const row[3] = {
-	    "2026-03-01T10:00:00.000Z,%s,0,10.0.0.1:143,192.0.2.9:1,,1,0,1,"
-	    "OpenSession,,,\n",
-	    "2026-03-01T10:00:01.000Z,%s,1,10.0.0.1:143,192.0.2.9:1,u,1,1,1,"
-	    "login,u *****,R=ok,\n",
-	    "2026-03-01T10:00:02.000Z,%s,2,10.0.0.1:143,192.0.2.9:1,,1,0,1,"
-	    "CloseSession,,,\n"};
 	char *t = NULL;
 	size_t tl = 0;
 	FILE *fp = open_memstream(&t, &tl);
@@ -462,12 +478,12 @@ Test(inventory, session_ids_of_sixteen_hex_digits)
 				memset(id, '0', 16);
 				id[16] = '\0';
 				id[pos] = digits[d < 10 || step == 0 ? d : d + 6];
-				fprintf(fp, row[step], id);
+				session_row(fp, step, id);
 				n += step == 0;
 			}
 	/* Not hex: still a session, not merged with 0000000000000000. */
-	fprintf(fp, row[0], "000000000000000G");
-	fprintf(fp, row[1], "000000000000000G");
+	session_row(fp, 0, "000000000000000G");
+	session_row(fp, 1, "000000000000000G");
 	fclose(fp);
 	inv_add_text(inv, "x.log", 0, EXLOG_PROTO_UNKNOWN, t);
 	cr_assert_eq(inventory_finish(inv), 0);

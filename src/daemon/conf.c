@@ -93,6 +93,9 @@ struct conf_loader {
 	bool oom;
 };
 
+static void conf_verror(struct conf_loader *, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 conf_verror(struct conf_loader *l, int line, const char *fmt, va_list ap)
 

@@ -101,6 +101,9 @@ log_put(enum log_level level, const char *msg)
 	fprintf(stderr, "<%d>%s\n", (int)level, out);
 }
 
+static void log_vwrite(enum log_level, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 {

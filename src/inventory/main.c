@@ -93,14 +93,13 @@ usage(FILE *fp)
 	    "See postern-inventory(1).\n");
 }
 
+/* "postern-inventory: PATH: WHAT" unless --quiet. */
 static void
-warnx_(const char *fmt, const char *a, const char *b)
+warn_path(const char *path, const char *what)
 {
 	if (quiet)
 		return;
-	fprintf(stderr, PROGNAME ": ");
-	fprintf(stderr, fmt, a, b);
-	fputc('\n', stderr);
+	fprintf(stderr, PROGNAME ": %s: %s\n", path, what);
 }
 
 static int
@@ -176,7 +175,7 @@ walk(struct inventory *notes, const char *dir, size_t server, int depth)
 	if (depth > 32)
 		return 0;
 	if ((d = opendir(dir)) == NULL) {
-		warnx_("%s: %s", dir, strerror(errno));
+		warn_path(dir, strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -287,14 +286,14 @@ read_file(struct worker *w, const struct job *j, char *buf)
 	int fd, err = 0;
 
 	if ((fd = open(j->path, O_RDONLY | O_CLOEXEC)) < 0) {
-		warnx_("%s: %s", j->path, strerror(errno));
+		warn_path(j->path, strerror(errno));
 		inventory_note_file(w->inv, j->path, j->server, false, true);
 		w->failed++;
 		return;
 	}
 	if (exlog_reader_init(&r) < 0 ||
 	    (f = inv_file_begin(w->inv, j->path, j->server, j->proto)) == NULL) {
-		warnx_("%s: %s", j->path, strerror(ENOMEM));
+		warn_path(j->path, strerror(ENOMEM));
 		exlog_reader_free(&r);
 		close(fd);
 		w->failed++;
@@ -327,7 +326,7 @@ read_file(struct worker *w, const struct job *j, char *buf)
 				int zerr;
 				const char *msg = gzerror(gz, &zerr);
 
-				warnx_("%s: %s", j->path, msg);
+				warn_path(j->path, msg);
 				w->failed++;
 			}
 			inv_file_bytes(f, (uint64_t)gzoffset(gz));
@@ -348,7 +347,7 @@ read_file(struct worker *w, const struct job *j, char *buf)
 		close(fd);
 	}
 	if (err != 0) {
-		warnx_("%s: %s", j->path, strerror(err));
+		warn_path(j->path, strerror(err));
 		w->failed++;
 	}
 done:
