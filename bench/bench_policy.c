@@ -41,7 +41,7 @@ main(int argc, char **argv)
 	struct sockaddr_in sin;
 	struct policy_facts f;
 	struct policy_decision d;
-	struct group_list gl = { 0 };
+	struct group_list gl = {0};
 	char user[32];
 	unsigned long i, n = 1000000;
 	double t0, t;

@@ -36,7 +36,7 @@ fill_row(struct protolog_row *r, struct protolog_ctx *ctx)
 	r->rpsize = 1834;
 	r->command = "uid+fetch";
 	r->params = "1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS "
-	            "(From To Cc Subject Date Message-ID)])";
+		    "(From To Cc Subject Date Message-ID)])";
 	r->context = ctx;
 }
 
@@ -121,8 +121,8 @@ main(int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	s = seconds(&a, &b);
-	printf(
-	    "encode: %.0f rows/s (%zu bytes per row)\n", 1e6 / s, n / 1000000);
+	printf("encode: %.0f rows/s (%zu bytes per row)\n", 1e6 / s,
+	    n / 1000000);
 
 	protolog_conf_defaults(&c[PROTO_POP3], PROTO_POP3);
 	protolog_conf_defaults(&c[PROTO_IMAP], PROTO_IMAP);

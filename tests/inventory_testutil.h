@@ -42,7 +42,8 @@ samples_dir(void)
 		if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
 			return buf;
 	}
-	cr_assert_fail("no exchange-logs sample directory: set POSTERN_TESTDATA");
+	cr_assert_fail(
+	    "no exchange-logs sample directory: set POSTERN_TESTDATA");
 	return NULL;
 }
 
@@ -103,8 +104,8 @@ sb_result(struct strbuf *sb, enum exlog_result res, const struct exlog_row *row)
 		sb_str(sb, tmp);
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "ROW %llu %d:", (unsigned long long)row->line,
-	    row->nfields);
+	snprintf(tmp, sizeof(tmp),
+	    "ROW %llu %d:", (unsigned long long)row->line, row->nfields);
 	sb_str(sb, tmp);
 	for (int i = 0; i < row->nfields; i++) {
 		sb_str(sb, "|");
@@ -133,7 +134,8 @@ read_text(const char *text, size_t len, size_t split, size_t step,
 	cr_assert_eq(exlog_reader_init(&r), 0);
 	sb_str(&sb, "");
 	while (pos < len) {
-		size_t end = step > 0 ? pos + step : (pos < split ? split : len);
+		size_t end =
+		    step > 0 ? pos + step : (pos < split ? split : len);
 		size_t off = pos, used;
 
 		if (end > len)
@@ -145,8 +147,8 @@ read_text(const char *text, size_t len, size_t split, size_t step,
 		cr_assert_not_null(piece);
 		memcpy(piece, copy + pos, end - pos);
 		while (off < end) {
-			enum exlog_result res = exlog_read(&r, piece + (off - pos),
-			    end - off, &used, &row);
+			enum exlog_result res = exlog_read(&r,
+			    piece + (off - pos), end - off, &used, &row);
 
 			cr_assert_leq(used, end - off);
 			off += used;
@@ -215,8 +217,8 @@ find_rec(const struct inventory *inv, const char *key, const char *key2)
 
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(recs[i]->key, key) == 0 &&
-		    (key2 == NULL ||
-			(recs[i]->key2 != NULL && strcmp(recs[i]->key2, key2) == 0)))
+		    (key2 == NULL || (recs[i]->key2 != NULL &&
+					 strcmp(recs[i]->key2, key2) == 0)))
 			return recs[i];
 	return NULL;
 }

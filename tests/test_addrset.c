@@ -23,7 +23,7 @@ sa(const char *text)
 		((struct sockaddr_in *)&ss)->sin_port = htons(12345);
 	} else {
 		cr_assert_eq(inet_pton(AF_INET6, text,
-		                 &((struct sockaddr_in6 *)&ss)->sin6_addr),
+				 &((struct sockaddr_in6 *)&ss)->sin6_addr),
 		    1, "bad test address %s", text);
 		ss.ss_family = AF_INET6;
 	}
@@ -235,9 +235,9 @@ Test(addrset, bad_tokens_are_refused_with_a_reason)
 	    {"", "empty"},
 	    {"   ", "empty"},
 	    {"10.0.0.1/8", "host bits set after the prefix (network is "
-	                   "10.0.0.0/8)"},
+			   "10.0.0.0/8)"},
 	    {"2001:db8::1/32", "host bits set after the prefix (network is "
-	                       "2001:db8::/32)"},
+			       "2001:db8::/32)"},
 	    {"10.0.0.0/33", "prefix length must be 0 to 32"},
 	    {"2001:db8::/129", "prefix length must be 0 to 128"},
 	    {"10.0.0.0/", "prefix length"},
@@ -260,7 +260,7 @@ Test(addrset, bad_tokens_are_refused_with_a_reason)
 	    {"10.0.0.0/8-10.0.0.9", "must be addresses"},
 	    {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff-ffff:ffff:ffff:ffff:ffff:"
 	     "ffff:ffff:ffff/128-and-some-more-text",
-	        "too long"},
+		"too long"},
 	};
 	struct addrset *set = addrset_new();
 	char err[256];
@@ -324,8 +324,8 @@ Test(addrset, large_sets_agree_with_a_linear_matcher)
 		fmt4(lo4[i], a);
 		fmt4(hi4[i], b);
 		snprintf(tok, sizeof(tok), "%s-%s", a, b);
-		cr_assert_eq(
-		    addrset_add(set, tok, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(addrset_add(set, tok, err, sizeof(err)), 0, "%s",
+		    err);
 
 		/* 2001:db8::/32, random in the upper 48 bits of the rest. */
 		memset(&r6[i], 0, sizeof(r6[i]));
@@ -342,8 +342,8 @@ Test(addrset, large_sets_agree_with_a_linear_matcher)
 		inet_ntop(AF_INET6, r6[i].lo, a, sizeof(a));
 		inet_ntop(AF_INET6, r6[i].hi, b, sizeof(b));
 		snprintf(tok, sizeof(tok), "%s-%s", a, b);
-		cr_assert_eq(
-		    addrset_add(set, tok, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(addrset_add(set, tok, err, sizeof(err)), 0, "%s",
+		    err);
 	}
 	addrset_finish(set);
 	cr_assert_lt(addrset_count(set), 2 * N, "nothing was merged");
@@ -416,7 +416,7 @@ Test(addrset, written_tokens_read_back_as_the_same_set)
 
 	snprintf(text, sizeof(text), "%s", written(set, &n));
 	cr_assert_str_eq(text, "0.0.0.0/0, ::1, ::ffff:203.0.113.0/120, "
-	                       "2001:db8::/32");
+			       "2001:db8::/32");
 	cr_assert_eq(n, 4);
 	for (tok = strtok_r(text, ",", &save); tok != NULL;
 	     tok = strtok_r(NULL, ",", &save))

@@ -55,9 +55,8 @@ login_session(const struct proto *p, const char *tag, const char *user,
 	s->id = 0x1234;
 	s->state = SESSION_BACKEND;
 	s->backend = fixture_sink(base);
-	cr_assert_eq(session_login_set(s, user, strlen(user), pass,
-			 strlen(pass)),
-	    0);
+	cr_assert_eq(
+	    session_login_set(s, user, strlen(user), pass, strlen(pass)), 0);
 	p->login_ops->login_begin(s, tag);
 	p->backend_start(s);
 	return s;
@@ -100,23 +99,23 @@ play(const struct proto *p, const struct step *steps, size_t n, size_t chunk)
 		enum backend_result r = BACKEND_MORE;
 
 		while (off < len) {
-			size_t k = chunk == 0 || len - off < chunk ? len - off :
-								     chunk;
+			size_t k =
+			    chunk == 0 || len - off < chunk ? len - off : chunk;
 
 			if (off + k < len) {
 				cr_assert_eq(feed(s, b + off, k), BACKEND_MORE,
 				    "step %zu, chunk %zu at %zu", i, chunk,
 				    off);
-				cr_assert_eq(evbuffer_get_length(
-						 bufferevent_get_output(
-						     s->backend)),
+				cr_assert_eq(
+				    evbuffer_get_length(
+					bufferevent_get_output(s->backend)),
 				    0, "step %zu sent early", i);
 			} else
 				r = feed(s, b + off, k);
 			off += k;
 		}
-		cr_assert_eq(r, steps[i].r, "step %zu, chunk %zu: %d", i,
-		    chunk, r);
+		cr_assert_eq(r, steps[i].r, "step %zu, chunk %zu: %d", i, chunk,
+		    r);
 		fixture_expect_sent(s->backend, steps[i].to_backend);
 	}
 	return s;
@@ -154,10 +153,10 @@ expect_protocol_failure(struct session *s)
 Test(backend_login, pop3_sasl_plain_when_offered)
 {
 	static const struct step steps[] = {
-		{"+OK Dovecot ready.\r\n", "CAPA\r\n", BACKEND_MORE},
-		{"+OK\r\nTOP\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n",
-		    "AUTH PLAIN " PLAIN_ALICE "\r\n", BACKEND_MORE},
-		{"+OK Logged in.\r\n", "", BACKEND_LOGGED_IN},
+	    {"+OK Dovecot ready.\r\n", "CAPA\r\n", BACKEND_MORE},
+	    {"+OK\r\nTOP\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n",
+		"AUTH PLAIN " PLAIN_ALICE "\r\n", BACKEND_MORE},
+	    {"+OK Logged in.\r\n", "", BACKEND_LOGGED_IN},
 	};
 	struct session *s;
 
@@ -172,11 +171,10 @@ Test(backend_login, pop3_sasl_plain_when_offered)
 Test(backend_login, pop3_user_pass_without_sasl)
 {
 	static const struct step steps[] = {
-		{"+OK ready\r\n", "CAPA\r\n", BACKEND_MORE},
-		{"+OK\r\nUSER\r\n.\r\n", "USER alice\r\n", BACKEND_MORE},
-		{"+OK\r\n", "PASS secret\r\n", BACKEND_MORE},
-		{"-ERR [AUTH] Authentication failed.\r\n", "",
-		    BACKEND_AUTH_FAILED},
+	    {"+OK ready\r\n", "CAPA\r\n", BACKEND_MORE},
+	    {"+OK\r\nUSER\r\n.\r\n", "USER alice\r\n", BACKEND_MORE},
+	    {"+OK\r\n", "PASS secret\r\n", BACKEND_MORE},
+	    {"-ERR [AUTH] Authentication failed.\r\n", "", BACKEND_AUTH_FAILED},
 	};
 	struct session *s;
 
@@ -191,9 +189,9 @@ Test(backend_login, pop3_user_pass_without_sasl)
 Test(backend_login, pop3_without_capa_uses_user_pass)
 {
 	static const struct step steps[] = {
-		{"+OK ready\r\n", "CAPA\r\n", BACKEND_MORE},
-		{"-ERR unknown command\r\n", "USER alice\r\n", BACKEND_MORE},
-		{"-ERR no such user\r\n", "", BACKEND_AUTH_FAILED},
+	    {"+OK ready\r\n", "CAPA\r\n", BACKEND_MORE},
+	    {"-ERR unknown command\r\n", "USER alice\r\n", BACKEND_MORE},
+	    {"-ERR no such user\r\n", "", BACKEND_AUTH_FAILED},
 	};
 
 	play_all_ways(&pop3_proto, steps, NSTEPS(steps));
@@ -202,11 +200,11 @@ Test(backend_login, pop3_without_capa_uses_user_pass)
 Test(backend_login, pop3_system_error_reaches_the_client)
 {
 	static const struct step steps[] = {
-		{"+OK ready\r\n", "CAPA\r\n", BACKEND_MORE},
-		{"+OK\r\n.\r\n", "USER alice\r\n", BACKEND_MORE},
-		{"+OK\r\n", "PASS secret\r\n", BACKEND_MORE},
-		{"-ERR [IN-USE] Mailbox locked by another session\r\n", "",
-		    BACKEND_AUTH_FAILED},
+	    {"+OK ready\r\n", "CAPA\r\n", BACKEND_MORE},
+	    {"+OK\r\n.\r\n", "USER alice\r\n", BACKEND_MORE},
+	    {"+OK\r\n", "PASS secret\r\n", BACKEND_MORE},
+	    {"-ERR [IN-USE] Mailbox locked by another session\r\n", "",
+		BACKEND_AUTH_FAILED},
 	};
 	struct session *s = play(&pop3_proto, steps, NSTEPS(steps), 0);
 
@@ -218,8 +216,7 @@ Test(backend_login, pop3_system_error_reaches_the_client)
 
 Test(backend_login, pop3_all_answers_in_one_read)
 {
-	struct session *s = login_session(&pop3_proto, NULL, "alice",
-	    "secret");
+	struct session *s = login_session(&pop3_proto, NULL, "alice", "secret");
 
 	/* Greeting and CAPA answer together: the dialogue goes on from
 	 * the one read without waiting for more. */
@@ -232,8 +229,7 @@ Test(backend_login, pop3_all_answers_in_one_read)
 
 Test(backend_login, pop3_bare_lf_and_inner_cr)
 {
-	struct session *s = login_session(&pop3_proto, NULL, "alice",
-	    "secret");
+	struct session *s = login_session(&pop3_proto, NULL, "alice", "secret");
 
 	cr_assert_eq(feeds(s, "+OK a\rb\n"), BACKEND_MORE);
 	fixture_expect_sent(s->backend, "CAPA\r\n");
@@ -244,8 +240,7 @@ Test(backend_login, pop3_bare_lf_and_inner_cr)
 
 Test(backend_login, pop3_refused_greeting_is_a_protocol_failure)
 {
-	struct session *s = login_session(&pop3_proto, NULL, "alice",
-	    "secret");
+	struct session *s = login_session(&pop3_proto, NULL, "alice", "secret");
 
 	cr_assert_eq(feeds(s, "-ERR go away\r\n"), BACKEND_BROKEN);
 	fixture_expect_sent(s->backend, "");
@@ -256,9 +251,9 @@ Test(backend_login, pop3_refused_greeting_is_a_protocol_failure)
 Test(backend_login, pop3_starttls)
 {
 	static const struct step steps[] = {
-		{"+OK ready\r\n", "CAPA\r\n", BACKEND_MORE},
-		{"+OK\r\nSTLS\r\nUSER\r\n.\r\n", "STLS\r\n", BACKEND_MORE},
-		{"+OK Begin TLS negotiation now.\r\n", "", BACKEND_STARTTLS},
+	    {"+OK ready\r\n", "CAPA\r\n", BACKEND_MORE},
+	    {"+OK\r\nSTLS\r\nUSER\r\n.\r\n", "STLS\r\n", BACKEND_MORE},
+	    {"+OK Begin TLS negotiation now.\r\n", "", BACKEND_STARTTLS},
 	};
 	struct session *s;
 
@@ -275,8 +270,7 @@ Test(backend_login, pop3_starttls)
 
 Test(backend_login, pop3_bytes_after_the_stls_answer_are_refused)
 {
-	struct session *s = login_session(&pop3_proto, NULL, "alice",
-	    "secret");
+	struct session *s = login_session(&pop3_proto, NULL, "alice", "secret");
 
 	pc.backend_tls = BACKEND_TLS_STARTTLS;
 	cr_assert_eq(feeds(s, "+OK ready\r\n+OK\r\nSTLS\r\n.\r\n"),
@@ -289,8 +283,7 @@ Test(backend_login, pop3_bytes_after_the_stls_answer_are_refused)
 
 Test(backend_login, pop3_starttls_not_offered)
 {
-	struct session *s = login_session(&pop3_proto, NULL, "alice",
-	    "secret");
+	struct session *s = login_session(&pop3_proto, NULL, "alice", "secret");
 
 	pc.backend_tls = BACKEND_TLS_STARTTLS;
 	cr_assert_eq(feeds(s, "+OK ready\r\n"), BACKEND_MORE);
@@ -304,14 +297,14 @@ Test(backend_login, pop3_starttls_not_offered)
 Test(backend_login, pop3_xclient_from_the_greeting)
 {
 	static const struct step steps[] = {
-		{"+OK [XCLIENT] ready\r\n", "CAPA\r\n", BACKEND_MORE},
-		{"+OK\r\nUSER\r\n.\r\n",
-		    "XCLIENT ADDR=127.0.0.1 PORT=40000 "
-		    "SESSION=postern-0000000000001234\r\n",
-		    BACKEND_MORE},
-		{"+OK\r\n", "USER alice\r\n", BACKEND_MORE},
-		{"+OK\r\n", "PASS secret\r\n", BACKEND_MORE},
-		{"+OK Logged in.\r\n", "", BACKEND_LOGGED_IN},
+	    {"+OK [XCLIENT] ready\r\n", "CAPA\r\n", BACKEND_MORE},
+	    {"+OK\r\nUSER\r\n.\r\n",
+		"XCLIENT ADDR=127.0.0.1 PORT=40000 "
+		"SESSION=postern-0000000000001234\r\n",
+		BACKEND_MORE},
+	    {"+OK\r\n", "USER alice\r\n", BACKEND_MORE},
+	    {"+OK\r\n", "PASS secret\r\n", BACKEND_MORE},
+	    {"+OK Logged in.\r\n", "", BACKEND_LOGGED_IN},
 	};
 
 	pc.forward_client_address = FORWARD_XCLIENT;
@@ -321,12 +314,12 @@ Test(backend_login, pop3_xclient_from_the_greeting)
 Test(backend_login, pop3_refused_xclient_goes_on)
 {
 	static const struct step steps[] = {
-		{"+OK ready\r\n", "CAPA\r\n", BACKEND_MORE},
-		{"+OK\r\nXCLIENT\r\n.\r\n",
-		    "XCLIENT ADDR=127.0.0.1 PORT=40000 "
-		    "SESSION=postern-0000000000001234\r\n",
-		    BACKEND_MORE},
-		{"-ERR not trusted\r\n", "USER alice\r\n", BACKEND_MORE},
+	    {"+OK ready\r\n", "CAPA\r\n", BACKEND_MORE},
+	    {"+OK\r\nXCLIENT\r\n.\r\n",
+		"XCLIENT ADDR=127.0.0.1 PORT=40000 "
+		"SESSION=postern-0000000000001234\r\n",
+		BACKEND_MORE},
+	    {"-ERR not trusted\r\n", "USER alice\r\n", BACKEND_MORE},
 	};
 
 	pc.forward_client_address = FORWARD_XCLIENT;
@@ -351,8 +344,7 @@ long_line(size_t len, const char *start, const char *end)
 Test(backend_login, pop3_line_limit)
 {
 	size_t max = pop3_proto.backend_line_max;
-	struct session *s = login_session(&pop3_proto, NULL, "alice",
-	    "secret");
+	struct session *s = login_session(&pop3_proto, NULL, "alice", "secret");
 	char *line = long_line(max + 2, "+OK ", "\r\n");
 
 	/* A line of exactly the limit is read. */
@@ -385,10 +377,10 @@ Test(backend_login, pop3_line_limit)
 Test(backend_login, imap_sasl_ir_from_the_greeting)
 {
 	static const struct step steps[] = {
-		{"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready\r\n",
-		    "A2 AUTHENTICATE PLAIN " PLAIN_ALICE "\r\n", BACKEND_MORE},
-		{"A2 OK [CAPABILITY IMAP4rev1 IDLE STARTTLS] Logged in\r\n",
-		    "", BACKEND_LOGGED_IN},
+	    {"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready\r\n",
+		"A2 AUTHENTICATE PLAIN " PLAIN_ALICE "\r\n", BACKEND_MORE},
+	    {"A2 OK [CAPABILITY IMAP4rev1 IDLE STARTTLS] Logged in\r\n", "",
+		BACKEND_LOGGED_IN},
 	};
 	struct session *s;
 
@@ -404,12 +396,12 @@ Test(backend_login, imap_sasl_ir_from_the_greeting)
 Test(backend_login, imap_capability_asked_then_plain_continuation)
 {
 	static const struct step steps[] = {
-		{"* OK ready\r\n", "A0 CAPABILITY\r\n", BACKEND_MORE},
-		{"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nA0 OK done\r\n",
-		    "A2 AUTHENTICATE PLAIN\r\n", BACKEND_MORE},
-		{"+ \r\n", PLAIN_ALICE "\r\n", BACKEND_MORE},
-		{"A2 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n", "",
-		    BACKEND_AUTH_FAILED},
+	    {"* OK ready\r\n", "A0 CAPABILITY\r\n", BACKEND_MORE},
+	    {"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nA0 OK done\r\n",
+		"A2 AUTHENTICATE PLAIN\r\n", BACKEND_MORE},
+	    {"+ \r\n", PLAIN_ALICE "\r\n", BACKEND_MORE},
+	    {"A2 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n", "",
+		BACKEND_AUTH_FAILED},
 	};
 	struct session *s;
 
@@ -424,10 +416,10 @@ Test(backend_login, imap_capability_asked_then_plain_continuation)
 Test(backend_login, imap_login_quoted_and_system_refusal)
 {
 	static const struct step steps[] = {
-		{"* OK [CAPABILITY IMAP4rev1] ready\r\n",
-		    "A2 LOGIN \"alice\" \"secret\"\r\n", BACKEND_MORE},
-		{"* BYE going down\r\nA2 NO [UNAVAILABLE] Try later\r\n", "",
-		    BACKEND_AUTH_FAILED},
+	    {"* OK [CAPABILITY IMAP4rev1] ready\r\n",
+		"A2 LOGIN \"alice\" \"secret\"\r\n", BACKEND_MORE},
+	    {"* BYE going down\r\nA2 NO [UNAVAILABLE] Try later\r\n", "",
+		BACKEND_AUTH_FAILED},
 	};
 	struct session *s;
 
@@ -441,8 +433,8 @@ Test(backend_login, imap_login_quoted_and_system_refusal)
 
 Test(backend_login, imap_login_literals_wait_for_the_continuation)
 {
-	struct session *s = login_session(&imap_proto, "a1", "j\xc3\xbcrgen",
-	    "secret");
+	struct session *s =
+	    login_session(&imap_proto, "a1", "j\xc3\xbcrgen", "secret");
 
 	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1] ready\r\n"),
 	    BACKEND_MORE);
@@ -457,8 +449,8 @@ Test(backend_login, imap_login_literals_wait_for_the_continuation)
 
 Test(backend_login, imap_login_literal_plus)
 {
-	struct session *s = login_session(&imap_proto, "a1", "j\xc3\xbcrgen",
-	    "secret");
+	struct session *s =
+	    login_session(&imap_proto, "a1", "j\xc3\xbcrgen", "secret");
 
 	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"),
 	    BACKEND_MORE);
@@ -472,12 +464,12 @@ Test(backend_login, imap_literal_data_is_not_read_as_lines)
 	/* The literal holds what looks like the tagged answer: only the
 	 * real one after it may go on with the login. */
 	static const struct step steps[] = {
-		{"* OK ready\r\n", "A0 CAPABILITY\r\n", BACKEND_MORE},
-		{"* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR\r\n"
-		 "* XFOO {12}\r\nA0 OK fake\r\n)\r\n",
-		    "", BACKEND_MORE},
-		{"A0 OK done\r\n", "A2 AUTHENTICATE PLAIN " PLAIN_ALICE "\r\n",
-		    BACKEND_MORE},
+	    {"* OK ready\r\n", "A0 CAPABILITY\r\n", BACKEND_MORE},
+	    {"* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR\r\n"
+	     "* XFOO {12}\r\nA0 OK fake\r\n)\r\n",
+		"", BACKEND_MORE},
+	    {"A0 OK done\r\n", "A2 AUTHENTICATE PLAIN " PLAIN_ALICE "\r\n",
+		BACKEND_MORE},
 	};
 
 	play_all_ways(&imap_proto, steps, NSTEPS(steps));
@@ -486,10 +478,9 @@ Test(backend_login, imap_literal_data_is_not_read_as_lines)
 Test(backend_login, imap_starttls)
 {
 	static const struct step steps[] = {
-		{"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n",
-		    "A1 STARTTLS\r\n", BACKEND_MORE},
-		{"A1 OK Begin TLS negotiation now.\r\n", "",
-		    BACKEND_STARTTLS},
+	    {"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n",
+		"A1 STARTTLS\r\n", BACKEND_MORE},
+	    {"A1 OK Begin TLS negotiation now.\r\n", "", BACKEND_STARTTLS},
 	};
 	struct session *s;
 
@@ -504,23 +495,20 @@ Test(backend_login, imap_starttls)
 
 Test(backend_login, imap_bytes_after_the_starttls_answer_are_refused)
 {
-	struct session *s = login_session(&imap_proto, "a1", "alice",
-	    "secret");
+	struct session *s = login_session(&imap_proto, "a1", "alice", "secret");
 
 	pc.backend_tls = BACKEND_TLS_STARTTLS;
 	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n"),
 	    BACKEND_MORE);
 	fixture_expect_sent(s->backend, "A1 STARTTLS\r\n");
-	cr_assert_eq(feeds(s, "A1 OK go\r\n* OK injected\r\n"),
-	    BACKEND_BROKEN);
+	cr_assert_eq(feeds(s, "A1 OK go\r\n* OK injected\r\n"), BACKEND_BROKEN);
 	expect_protocol_failure(s);
 	fixture_session_free(s);
 }
 
 Test(backend_login, imap_starttls_not_offered)
 {
-	struct session *s = login_session(&imap_proto, "a1", "alice",
-	    "secret");
+	struct session *s = login_session(&imap_proto, "a1", "alice", "secret");
 
 	pc.backend_tls = BACKEND_TLS_STARTTLS;
 	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n"),
@@ -532,8 +520,7 @@ Test(backend_login, imap_starttls_not_offered)
 
 Test(backend_login, imap_logindisabled_without_plain)
 {
-	struct session *s = login_session(&imap_proto, "a1", "alice",
-	    "secret");
+	struct session *s = login_session(&imap_proto, "a1", "alice", "secret");
 
 	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] "
 			      "hi\r\n"),
@@ -547,14 +534,14 @@ Test(backend_login, imap_logindisabled_without_plain)
 Test(backend_login, imap_id_forwards_the_client_address)
 {
 	static const struct step steps[] = {
-		{"* OK [CAPABILITY IMAP4rev1 ID AUTH=PLAIN SASL-IR] hi\r\n",
-		    "A3 ID (\"x-originating-ip\" \"127.0.0.1\" "
-		    "\"x-originating-port\" \"40000\" \"x-connected-ip\" "
-		    "\"127.0.0.1\" \"x-connected-port\" \"143\" "
-		    "\"x-session-id\" \"postern-0000000000001234\")\r\n",
-		    BACKEND_MORE},
-		{"* ID NIL\r\nA3 NO not now\r\n",
-		    "A2 AUTHENTICATE PLAIN " PLAIN_ALICE "\r\n", BACKEND_MORE},
+	    {"* OK [CAPABILITY IMAP4rev1 ID AUTH=PLAIN SASL-IR] hi\r\n",
+		"A3 ID (\"x-originating-ip\" \"127.0.0.1\" "
+		"\"x-originating-port\" \"40000\" \"x-connected-ip\" "
+		"\"127.0.0.1\" \"x-connected-port\" \"143\" "
+		"\"x-session-id\" \"postern-0000000000001234\")\r\n",
+		BACKEND_MORE},
+	    {"* ID NIL\r\nA3 NO not now\r\n",
+		"A2 AUTHENTICATE PLAIN " PLAIN_ALICE "\r\n", BACKEND_MORE},
 	};
 
 	pc.forward_client_address = FORWARD_ID;
@@ -564,15 +551,15 @@ Test(backend_login, imap_id_forwards_the_client_address)
 Test(backend_login, imap_bad_greetings_are_protocol_failures)
 {
 	static const char *const bad[] = {
-		"* BYE go away\r\n",
-		"* NO not today\r\n",
-		"A1 OK early\r\n",
-		"+ what\r\n",
+	    "* BYE go away\r\n",
+	    "* NO not today\r\n",
+	    "A1 OK early\r\n",
+	    "+ what\r\n",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct session *s = login_session(&imap_proto, "a1", "alice",
-		    "secret");
+		struct session *s =
+		    login_session(&imap_proto, "a1", "alice", "secret");
 
 		cr_assert_eq(feeds(s, bad[i]), BACKEND_BROKEN, "%s", bad[i]);
 		fixture_expect_sent(s->backend, "");
@@ -584,8 +571,7 @@ Test(backend_login, imap_bad_greetings_are_protocol_failures)
 
 Test(backend_login, imap_nul_in_a_line_is_a_protocol_failure)
 {
-	struct session *s = login_session(&imap_proto, "a1", "alice",
-	    "secret");
+	struct session *s = login_session(&imap_proto, "a1", "alice", "secret");
 
 	cr_assert_eq(feed(s, "* OK a\0b\r\n", 10), BACKEND_BROKEN);
 	expect_protocol_failure(s);
@@ -595,8 +581,7 @@ Test(backend_login, imap_nul_in_a_line_is_a_protocol_failure)
 Test(backend_login, imap_line_limit)
 {
 	size_t max = imap_proto.backend_line_max;
-	struct session *s = login_session(&imap_proto, "a1", "alice",
-	    "secret");
+	struct session *s = login_session(&imap_proto, "a1", "alice", "secret");
 	char *line = long_line(max + 2, "* OK ", "\r\n");
 
 	cr_assert_eq(feeds(s, line), BACKEND_MORE);

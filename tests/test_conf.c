@@ -158,8 +158,8 @@ fmt_addr(const struct binding *b, char *buf, size_t len)
 	char host[NI_MAXHOST], serv[NI_MAXSERV];
 
 	cr_assert_eq(getnameinfo((const struct sockaddr *)&b->addr, b->addrlen,
-	                 host, sizeof(host), serv, sizeof(serv),
-	                 NI_NUMERICHOST | NI_NUMERICSERV),
+			 host, sizeof(host), serv, sizeof(serv),
+			 NI_NUMERICHOST | NI_NUMERICSERV),
 	    0);
 	snprintf(buf, len, b->addr.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
 	    host, serv);
@@ -254,14 +254,14 @@ Test(conf, defaults)
 
 	make_cert();
 	file = strfmt("[pop3]\nbackend = mail.example.org\n[tls]\n"
-	              "certificate = %s\nprivate_key = %s\n",
+		      "certificate = %s\nprivate_key = %s\n",
 	    tpath("cert.pem"), tpath("key.pem"));
 	c = load_ok(file);
 	cr_expect_eq(atomic_load(&c->refs), 1);
 	cr_expect_str_eq(c->path, tpath("t.ini"));
-	cr_expect_eq(c->workers, (unsigned)(ncpu < 1     ? 1
-	                                    : ncpu > 256 ? 256
-	                                                 : ncpu));
+	cr_expect_eq(c->workers, (unsigned)(ncpu < 1   ? 1 :
+					    ncpu > 256 ? 256 :
+							 ncpu));
 	cr_expect_null(c->user);
 	cr_expect_null(c->pid_file);
 	cr_expect_eq(c->log_level, LOGLEVEL_INFO);
@@ -280,7 +280,7 @@ Test(conf, defaults)
 	p = &c->proto[PROTO_POP3];
 	cr_expect(p->enabled);
 	expect_bindings(p, "[::]:110/plain/0 0.0.0.0:110/plain/0 "
-	                   "[::]:995/ssl/0 0.0.0.0:995/ssl/0");
+			   "[::]:995/ssl/0 0.0.0.0:995/ssl/0");
 	cr_expect_str_eq(p->banner, "POP3 server ready.");
 	cr_expect_eq(p->login_type, LOGIN_SECURE_LOGIN);
 	cr_expect_eq(p->login_type_mode, LOGIN_MODE_ENFORCE);
@@ -307,7 +307,7 @@ Test(conf, defaults)
 	i = &c->proto[PROTO_IMAP];
 	cr_expect_not(i->enabled);
 	expect_bindings(i, "[::]:143/plain/0 0.0.0.0:143/plain/0 "
-	                   "[::]:993/ssl/0 0.0.0.0:993/ssl/0");
+			   "[::]:993/ssl/0 0.0.0.0:993/ssl/0");
 	cr_expect_str_eq(i->banner, "IMAP4 server ready.");
 	cr_expect_eq(i->max_command_size, 10240);
 	cr_expect_null(i->backend_host);
@@ -320,8 +320,8 @@ Test(conf, no_certificate_needed_for_plaintext_only)
 	struct conf *c = load_ok(NOTLS);
 
 	cr_expect(c->proto[PROTO_POP3].enabled);
-	expect_bindings(
-	    &c->proto[PROTO_POP3], "[::]:110/plain/0 0.0.0.0:110/plain/0");
+	expect_bindings(&c->proto[PROTO_POP3],
+	    "[::]:110/plain/0 0.0.0.0:110/plain/0");
 	cr_expect_null(c->tls.certificate);
 	conf_unref(c);
 }
@@ -334,47 +334,47 @@ Test(conf, every_key)
 
 	make_cert();
 	file = strfmt("[postern]\n"
-	              "workers = 7\n"
-	              "user = postern\n"
-	              "pid_file = /run/postern.pid\n"
-	              "log_level = debug\n"
-	              "syslog = yes\n"
-	              "shutdown_timeout = 2m\n"
-	              "[tls]\n"
-	              "certificate = %s\n"
-	              "private_key = %s\n"
-	              "min_version = TLSv1.3\n"
-	              "ciphers = HIGH:!aNULL\n"
-	              "ciphersuites = TLS_AES_256_GCM_SHA384\n"
-	              "[pop3]\n"
-	              "enabled = true\n"
-	              "unencrypted_or_tls_bindings = 127.0.0.1:1110\n"
-	              "ssl_bindings = [::1]:1995\n"
-	              "banner = Hello there ; an inline comment\n"
-	              "login_type = plaintextauthentication\n"
-	              "login_type_mode = audit\n"
-	              "backend = [2001:db8::1]:995\n"
-	              "backend_tls = implicit\n"
-	              "backend_ca_file = %s\n"
-	              "backend_server_name = pop.example.org\n"
-	              "backend_verify = off\n"
-	              "backend_timeout = 00:00:10\n"
-	              "max_connections = 1000\n"
-	              "max_connection_from_single_ip = unlimited\n"
-	              "max_connections_per_user = 0\n"
-	              "pre_authenticated_connection_timeout = 30s\n"
-	              "authenticated_connection_timeout = 1.00:00:00\n"
-	              "max_command_size = 1k\n"
-	              "max_bad_commands = 1000\n"
-	              "max_login_attempts = 100\n"
-	              "pre_authenticated_total_timeout = 90s\n"
-	              "ipv6_prefix_length = 48\n"
-	              "[imap]\n"
-	              "enabled = no\n"
-	              "backend = 192.0.2.7\n"
-	              "login_type = PlainTextLogin\n"
-	              "backend_tls = starttls\n"
-	              "max_command_size = 16k\n",
+		      "workers = 7\n"
+		      "user = postern\n"
+		      "pid_file = /run/postern.pid\n"
+		      "log_level = debug\n"
+		      "syslog = yes\n"
+		      "shutdown_timeout = 2m\n"
+		      "[tls]\n"
+		      "certificate = %s\n"
+		      "private_key = %s\n"
+		      "min_version = TLSv1.3\n"
+		      "ciphers = HIGH:!aNULL\n"
+		      "ciphersuites = TLS_AES_256_GCM_SHA384\n"
+		      "[pop3]\n"
+		      "enabled = true\n"
+		      "unencrypted_or_tls_bindings = 127.0.0.1:1110\n"
+		      "ssl_bindings = [::1]:1995\n"
+		      "banner = Hello there ; an inline comment\n"
+		      "login_type = plaintextauthentication\n"
+		      "login_type_mode = audit\n"
+		      "backend = [2001:db8::1]:995\n"
+		      "backend_tls = implicit\n"
+		      "backend_ca_file = %s\n"
+		      "backend_server_name = pop.example.org\n"
+		      "backend_verify = off\n"
+		      "backend_timeout = 00:00:10\n"
+		      "max_connections = 1000\n"
+		      "max_connection_from_single_ip = unlimited\n"
+		      "max_connections_per_user = 0\n"
+		      "pre_authenticated_connection_timeout = 30s\n"
+		      "authenticated_connection_timeout = 1.00:00:00\n"
+		      "max_command_size = 1k\n"
+		      "max_bad_commands = 1000\n"
+		      "max_login_attempts = 100\n"
+		      "pre_authenticated_total_timeout = 90s\n"
+		      "ipv6_prefix_length = 48\n"
+		      "[imap]\n"
+		      "enabled = no\n"
+		      "backend = 192.0.2.7\n"
+		      "login_type = PlainTextLogin\n"
+		      "backend_tls = starttls\n"
+		      "max_command_size = 16k\n",
 	    tpath("cert.pem"), tpath("key.pem"), tpath("cert.pem"));
 	c = load_ok(file);
 	cr_expect_eq(c->workers, 7);
@@ -467,7 +467,7 @@ Test(conf, no_protocol_enabled)
 Test(conf, unknown_sections)
 {
 	expect_errors(NOTLS "[pop]\nbanner = x\n[global]\nfoo = 1\n"
-	                    "[POP3]\n[ imap ]\n",
+			    "[POP3]\n[ imap ]\n",
 	    ":5: unknown section [pop]; did you mean [pop3]?\n"
 	    ":7: unknown section [global] (expected [postern], [tls], "
 	    "[tls \"<name>\"], [pop3], [imap], [groups], [rule "
@@ -479,13 +479,13 @@ Test(conf, unknown_sections)
 Test(conf, unknown_keys)
 {
 	expect_errors(NOTLS "baner = x\n"
-	                    "workers = 2\n"
-	                    "LoginTypeMode = audit\n"
-	                    "frobnicate = 1\n"
-	                    "max_connection = 3\n"
-	                    "[tls]\n"
-	                    "backend = x\n"
-	                    "cert = x\n",
+			    "workers = 2\n"
+			    "LoginTypeMode = audit\n"
+			    "frobnicate = 1\n"
+			    "max_connection = 3\n"
+			    "[tls]\n"
+			    "backend = x\n"
+			    "cert = x\n",
 	    ":5: unknown key 'baner' in [pop3]; did you mean 'banner'?\n"
 	    ":6: unknown key 'workers' in [pop3] (it belongs in [postern])\n"
 	    ":7: unknown key 'LoginTypeMode' in [pop3]; did you mean "
@@ -509,10 +509,10 @@ Test(conf, key_outside_section)
 Test(conf, syntax_errors)
 {
 	expect_errors(NOTLS "[imap\n"
-	                    "just some words\n"
-	                    "[tls] trailing\n"
-	                    "= value\n"
-	                    "[postern] ; a comment is fine\n",
+			    "just some words\n"
+			    "[tls] trailing\n"
+			    "= value\n"
+			    "[postern] ; a comment is fine\n",
 	    ":5: section header without closing ']'\n"
 	    ":6: expected 'key = value', a [section] or a comment\n"
 	    ":7: unexpected text after section header: 'trailing'\n"
@@ -522,11 +522,11 @@ Test(conf, syntax_errors)
 Test(conf, duplicate_key_and_section)
 {
 	expect_errors(NOTLS "banner = one\n"
-	                    "banner = two\n"
-	                    "[postern]\n"
-	                    "workers = 1\n"
-	                    "[pop3]\n"
-	                    "login_type = SecureLogin\n",
+			    "banner = two\n"
+			    "[postern]\n"
+			    "workers = 1\n"
+			    "[pop3]\n"
+			    "login_type = SecureLogin\n",
 	    ":6: duplicate key 'banner' (first set at line 5)\n"
 	    ":9: duplicate section [pop3] (first at line 1)\n"
 	    ":10: duplicate key 'login_type' (first set at line 3)\n");
@@ -554,7 +554,7 @@ Test(conf, long_lines)
 	ok = line_of(199, "banner = ", "\n");
 	crlf = line_of(199, "banner = ", "\r\n");
 	file = strfmt(NOTLS "%s[imap]\r\nbackend = b\r\nlogin_type = "
-	                    "PlainTextLogin\r\nssl_bindings=\r\n%s",
+			    "PlainTextLogin\r\nssl_bindings=\r\n%s",
 	    ok, crlf);
 	c = load_ok(file);
 	cr_expect_eq(strlen(c->proto[PROTO_POP3].banner), 190);
@@ -594,8 +594,8 @@ Test(conf, nul_byte)
 Test(conf, bom_and_crlf)
 {
 	struct conf *c = load_ok("\xEF\xBB\xBF[pop3]\r\nbackend = h\r\n"
-	                         "login_type = PlainTextLogin\r\n"
-	                         "ssl_bindings =\r\nbanner = B\r\n");
+				 "login_type = PlainTextLogin\r\n"
+				 "ssl_bindings =\r\nbanner = B\r\n");
 
 	cr_expect_str_eq(c->proto[PROTO_POP3].banner, "B");
 	conf_unref(c);
@@ -608,18 +608,18 @@ Test(conf, list_continuation_and_repeats)
 
 	make_cert();
 	file = strfmt("[pop3]\n"
-	              "backend = h\n"
-	              "login_type = PlainTextLogin\n"
-	              "unencrypted_or_tls_bindings = 127.0.0.1:110,\n"
-	              "    127.0.0.2:110 , [::1]:110\n"
-	              "; a comment does not end the list\n"
-	              "\n"
-	              "\t127.0.0.3:110,\n"
-	              "ssl_bindings = 127.0.0.1:995\n"
-	              "unencrypted_or_tls_bindings = 127.0.0.4:110\n"
-	              "ssl_bindings =\n"
-	              "ssl_bindings = 127.0.0.2:995,,\n"
-	              "[tls]\ncertificate = %s\nprivate_key = %s\n",
+		      "backend = h\n"
+		      "login_type = PlainTextLogin\n"
+		      "unencrypted_or_tls_bindings = 127.0.0.1:110,\n"
+		      "    127.0.0.2:110 , [::1]:110\n"
+		      "; a comment does not end the list\n"
+		      "\n"
+		      "\t127.0.0.3:110,\n"
+		      "ssl_bindings = 127.0.0.1:995\n"
+		      "unencrypted_or_tls_bindings = 127.0.0.4:110\n"
+		      "ssl_bindings =\n"
+		      "ssl_bindings = 127.0.0.2:995,,\n"
+		      "[tls]\ncertificate = %s\nprivate_key = %s\n",
 	    tpath("cert.pem"), tpath("key.pem"));
 	c = load_ok(file);
 	free(file);
@@ -637,8 +637,8 @@ Test(conf, empty_list_means_none)
 
 	make_cert();
 	file = strfmt("[imap]\nbackend = h\nunencrypted_or_tls_bindings =\n"
-	              "ssl_bindings = 127.0.0.1:993\n[tls]\ncertificate = %s\n"
-	              "private_key = %s\n",
+		      "ssl_bindings = 127.0.0.1:993\n[tls]\ncertificate = %s\n"
+		      "private_key = %s\n",
 	    tpath("cert.pem"), tpath("key.pem"));
 	c = load_ok(file);
 	free(file);
@@ -646,12 +646,12 @@ Test(conf, empty_list_means_none)
 	conf_unref(c);
 	/* ...but then TLS is needed, and the error names the line. */
 	expect_errors("[imap]\nbackend = h\nunencrypted_or_tls_bindings =\n"
-	              "ssl_bindings = 127.0.0.1:993\n",
+		      "ssl_bindings = 127.0.0.1:993\n",
 	    ":4: [tls] certificate and private_key are required: [imap] "
 	    "listens for implicit TLS (ssl_bindings)\n");
 	expect_errors("[imap]\nbackend = h\nssl_bindings =\n"
-	              "unencrypted_or_tls_bindings =\n"
-	              "login_type = PlainTextLogin\n",
+		      "unencrypted_or_tls_bindings =\n"
+		      "login_type = PlainTextLogin\n",
 	    ":4: [imap] has no bindings: set unencrypted_or_tls_bindings or "
 	    "ssl_bindings, or enabled = no\n");
 }
@@ -659,7 +659,7 @@ Test(conf, empty_list_means_none)
 Test(conf, continuation_of_scalar_key)
 {
 	expect_errors(NOTLS "banner = one\n  two\n"
-	                    "frob = 1\n  ignored, as frob is reported\n",
+			    "frob = 1\n  ignored, as frob is reported\n",
 	    ":6: [pop3] banner takes one value: is this line indented by "
 	    "mistake?\n"
 	    ":7: unknown key 'frob' in [pop3]\n");
@@ -675,10 +675,10 @@ Test(conf, wildcard_binding)
 Test(conf, binding_item_errors)
 {
 	expect_errors("[pop3]\nbackend = h\nlogin_type = PlainTextLogin\n"
-	              "ssl_bindings = 0.0.0.0, ::1:995, [::1:995\n"
-	              "  [::1], 300.0.0.1:1, localhost:110\n"
-	              "  1.2.3.4:0, 1.2.3.4:65536, [::1]:x, [1.2.3.4]:5\n"
-	              "  []:1, :1, *\n",
+		      "ssl_bindings = 0.0.0.0, ::1:995, [::1:995\n"
+		      "  [::1], 300.0.0.1:1, localhost:110\n"
+		      "  1.2.3.4:0, 1.2.3.4:65536, [::1]:x, [1.2.3.4]:5\n"
+		      "  []:1, :1, *\n",
 	    ":4: [pop3] ssl_bindings: '0.0.0.0': missing port (write "
 	    "address:port)\n"
 	    ":4: [pop3] ssl_bindings: '::1:995': an IPv6 address needs "
@@ -707,12 +707,12 @@ Test(conf, duplicate_bindings)
 
 	/* Within one key, across keys, across protocols, against a default. */
 	expect_errors("[pop3]\nbackend = h\nlogin_type = PlainTextLogin\n"
-	              "unencrypted_or_tls_bindings = 127.0.0.1:110,\n"
-	              "  127.0.0.1:110\n"
-	              "ssl_bindings = 127.0.0.1:110, 0.0.0.0:143\n"
-	              "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
-	              "ssl_bindings = [::1]:2000\n"
-	              "ssl_bindings = [::1]:2000\n",
+		      "unencrypted_or_tls_bindings = 127.0.0.1:110,\n"
+		      "  127.0.0.1:110\n"
+		      "ssl_bindings = 127.0.0.1:110, 0.0.0.0:143\n"
+		      "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
+		      "ssl_bindings = [::1]:2000\n"
+		      "ssl_bindings = [::1]:2000\n",
 	    ":5: [pop3] unencrypted_or_tls_bindings: duplicate binding "
 	    "127.0.0.1:110 (first at line 4, [pop3] "
 	    "unencrypted_or_tls_bindings)\n"
@@ -730,20 +730,20 @@ Test(conf, duplicate_bindings)
 	/* [::]:110 and 0.0.0.0:110 differ; a disabled protocol binds
 	 * nothing, so it cannot collide. */
 	c = load_ok(NOTLS "unencrypted_or_tls_bindings = [::]:110, "
-	                  "0.0.0.0:110\n[imap]\nenabled = no\n"
-	                  "unencrypted_or_tls_bindings = 0.0.0.0:110\n");
+			  "0.0.0.0:110\n[imap]\nenabled = no\n"
+			  "unencrypted_or_tls_bindings = 0.0.0.0:110\n");
 	conf_unref(c);
 }
 
 Test(conf, value_errors_postern)
 {
 	expect_errors(NOTLS "[postern]\n"
-	                    "workers = 0\n"
-	                    "user = nobody\n"
-	                    "pid_file = run/postern.pid\n"
-	                    "log_level = verbose\n"
-	                    "syslog = maybe\n"
-	                    "shutdown_timeout = 2h\n",
+			    "workers = 0\n"
+			    "user = nobody\n"
+			    "pid_file = run/postern.pid\n"
+			    "log_level = verbose\n"
+			    "syslog = maybe\n"
+			    "shutdown_timeout = 2h\n",
 	    ":6: [postern] workers: 0 is out of range (1-256)\n"
 	    ":8: [postern] pid_file: 'run/postern.pid' is not an absolute "
 	    "path\n"
@@ -763,22 +763,22 @@ Test(conf, value_errors_postern)
 Test(conf, value_errors_proto)
 {
 	expect_errors(NOTLS "enabled = perhaps\n"
-	                    "banner = tab\there\n"
-	                    "login_type_mode = enforce\n"
-	                    "login_type_mode = warn\n"
-	                    "backend_tls = ssl\n"
-	                    "backend_ca_file = /nonexistent/ca.pem\n"
-	                    "backend_server_name = bad name\n"
-	                    "backend_verify = 2\n"
-	                    "backend_timeout = 0s\n"
-	                    "max_connections = 1000001\n"
-	                    "max_connection_from_single_ip = -1\n"
-	                    "max_connections_per_user = lots\n"
-	                    "pre_authenticated_connection_timeout = 2h\n"
-	                    "authenticated_connection_timeout = 500ms\n"
-	                    "max_command_size = 39\n"
-	                    "max_bad_commands = 0\n"
-	                    "max_login_attempts = 101\n",
+			    "banner = tab\there\n"
+			    "login_type_mode = enforce\n"
+			    "login_type_mode = warn\n"
+			    "backend_tls = ssl\n"
+			    "backend_ca_file = /nonexistent/ca.pem\n"
+			    "backend_server_name = bad name\n"
+			    "backend_verify = 2\n"
+			    "backend_timeout = 0s\n"
+			    "max_connections = 1000001\n"
+			    "max_connection_from_single_ip = -1\n"
+			    "max_connections_per_user = lots\n"
+			    "pre_authenticated_connection_timeout = 2h\n"
+			    "authenticated_connection_timeout = 500ms\n"
+			    "max_command_size = 39\n"
+			    "max_bad_commands = 0\n"
+			    "max_login_attempts = 101\n",
 	    ":5: [pop3] enabled: 'perhaps' is not yes or no\n"
 	    ":6: [pop3] banner: must be printable ASCII (no control or "
 	    "non-ASCII characters)\n"
@@ -809,14 +809,14 @@ Test(conf, value_errors_proto)
 Test(conf, value_errors_ranges)
 {
 	expect_errors(NOTLS "max_command_size = 1025\n"
-	                    "pre_authenticated_connection_timeout = 0\n"
-	                    "authenticated_connection_timeout = 1.00:00:01\n"
-	                    "max_bad_commands = 1001\n"
-	                    "max_login_attempts = 0\n"
-	                    "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
-	                    "ssl_bindings =\n"
-	                    "max_command_size = 1023\n"
-	                    "[imap]\n",
+			    "pre_authenticated_connection_timeout = 0\n"
+			    "authenticated_connection_timeout = 1.00:00:01\n"
+			    "max_bad_commands = 1001\n"
+			    "max_login_attempts = 0\n"
+			    "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
+			    "ssl_bindings =\n"
+			    "max_command_size = 1023\n"
+			    "[imap]\n",
 	    ":5: [pop3] max_command_size: 1025 is out of range (40-1024)\n"
 	    ":6: [pop3] pre_authenticated_connection_timeout: 0 is out of "
 	    "range (1s-1h)\n"
@@ -828,8 +828,8 @@ Test(conf, value_errors_ranges)
 	    "(1024-16384)\n"
 	    ":15: duplicate section [imap] (first at line 10)\n");
 	expect_errors(NOTLS "max_command_size = 512b\n"
-	                    "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
-	                    "ssl_bindings =\nmax_command_size = 17k\n",
+			    "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
+			    "ssl_bindings =\nmax_command_size = 17k\n",
 	    ":5: [pop3] max_command_size: '512b' is not a size (bytes, or with "
 	    "k/M/G)\n"
 	    ":10: [imap] max_command_size: 17k is out of range "
@@ -839,11 +839,11 @@ Test(conf, value_errors_ranges)
 Test(conf, pre_login_time_and_ipv6_prefix_errors)
 {
 	expect_errors(NOTLS "pre_authenticated_total_timeout = 0\n"
-	                    "ipv6_prefix_length = 0\n"
-	                    "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
-	                    "ssl_bindings =\n"
-	                    "pre_authenticated_total_timeout = 01:00:01\n"
-	                    "ipv6_prefix_length = 129\n",
+			    "ipv6_prefix_length = 0\n"
+			    "[imap]\nbackend = h\nlogin_type = PlainTextLogin\n"
+			    "ssl_bindings =\n"
+			    "pre_authenticated_total_timeout = 01:00:01\n"
+			    "ipv6_prefix_length = 129\n",
 	    ":5: [pop3] pre_authenticated_total_timeout: 0 is out of range "
 	    "(1s-1h)\n"
 	    ":6: [pop3] ipv6_prefix_length: 0 is out of range (1-128)\n"
@@ -851,7 +851,7 @@ Test(conf, pre_login_time_and_ipv6_prefix_errors)
 	    "range (1s-1h)\n"
 	    ":12: [imap] ipv6_prefix_length: 129 is out of range (1-128)\n");
 	expect_errors(NOTLS "pre_authenticated_total_timeout = forever\n"
-	                    "ipv6_prefix_length = /64\n",
+			    "ipv6_prefix_length = /64\n",
 	    ":5: [pop3] pre_authenticated_total_timeout: 'forever' is not a "
 	    "duration (as 30s, 500ms, 5m, 2h, 1d or hh:mm:ss)\n"
 	    ":6: [pop3] ipv6_prefix_length: '/64' is not a number\n");
@@ -860,7 +860,7 @@ Test(conf, pre_login_time_and_ipv6_prefix_errors)
 Test(conf, enum_errors)
 {
 	expect_errors(NOTLS "[imap]\nenabled = no\nlogin_type = Kerberos\n"
-	                    "login_type_mode = warn\n",
+			    "login_type_mode = warn\n",
 	    ":7: [imap] login_type: 'Kerberos' is not one of PlainTextLogin, "
 	    "PlainTextAuthentication, SecureLogin\n"
 	    ":8: [imap] login_type_mode: 'warn' is not one of enforce, "
@@ -869,8 +869,8 @@ Test(conf, enum_errors)
 
 Test(conf, banner_rules)
 {
-	expect_errors(
-	    NOTLS "banner =\n", ":5: [pop3] banner: must not be empty\n");
+	expect_errors(NOTLS "banner =\n",
+	    ":5: [pop3] banner: must not be empty\n");
 	expect_errors(NOTLS "banner = caf\xc3\xa9\n",
 	    ":5: [pop3] banner: must be printable ASCII (no control or "
 	    "non-ASCII characters)\n");
@@ -892,7 +892,7 @@ Test(conf, backend_forms)
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		file = strfmt("[pop3]\nbackend = %s\nlogin_type = "
-		              "PlainTextLogin\nssl_bindings =\n",
+			      "PlainTextLogin\nssl_bindings =\n",
 		    ok[i].value);
 		c = load_ok(file);
 		cr_expect_str_eq(c->proto[PROTO_POP3].backend_host, ok[i].host);
@@ -901,28 +901,28 @@ Test(conf, backend_forms)
 		free(file);
 	}
 	expect_errors("[pop3]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
-	              "backend = ::1\n"
-	              "[imap]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
-	              "backend = [::1\n"
-	              "[postern]\n[imap]\n",
+		      "backend = ::1\n"
+		      "[imap]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
+		      "backend = [::1\n"
+		      "[postern]\n[imap]\n",
 	    ":4: [pop3] backend: '::1': an IPv6 address needs brackets, as in "
 	    "[::1] or [::1]:1995\n"
 	    ":8: [imap] backend: '[::1': missing ']'\n"
 	    ":10: duplicate section [imap] (first at line 5)\n");
 	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
-	                    "ssl_bindings =\nbackend = [::1]x\n",
+			    "ssl_bindings =\nbackend = [::1]x\n",
 	    ":8: [imap] backend: '[::1]x': expected ':port' after ']'\n");
 	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
-	                    "ssl_bindings =\nbackend = [mail]:143\n",
+			    "ssl_bindings =\nbackend = [mail]:143\n",
 	    ":8: [imap] backend: 'mail' is not an IPv6 address\n");
 	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
-	                    "ssl_bindings =\nbackend = h:99999\n",
+			    "ssl_bindings =\nbackend = h:99999\n",
 	    ":8: [imap] backend: 'h:99999': port must be 1-65535\n");
 	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
-	                    "ssl_bindings =\nbackend = mail/x:143\n",
+			    "ssl_bindings =\nbackend = mail/x:143\n",
 	    ":8: [imap] backend: 'mail/x' is not a host name or address\n");
 	expect_errors(NOTLS "[imap]\nlogin_type = PlainTextLogin\n"
-	                    "ssl_bindings =\nbackend = :143\n",
+			    "ssl_bindings =\nbackend = :143\n",
 	    ":8: [imap] backend: '' is not a host name or address\n");
 }
 
@@ -933,7 +933,7 @@ Test(conf, backend_required)
 	    "[address]:port of the server to proxy to), or set enabled = no\n");
 	/* A backend that failed to parse is not also reported missing. */
 	expect_errors("[imap]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
-	              "backend = a b\n",
+		      "backend = a b\n",
 	    ":4: [imap] backend: 'a b': one server only, as host, host:port "
 	    "or [IPv6]:port\n");
 }
@@ -945,12 +945,12 @@ Test(conf, backend_required)
 Test(conf, list_mistakes_say_what_the_key_takes)
 {
 	expect_errors("[imap]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
-	              "backend = 10.0.0.1:1993, 10.0.0.2:1993\n"
-	              "[pop3]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
-	              "backend = mail1.example.org mail2.example.org\n"
-	              "unencrypted_or_tls_bindings = 0.0.0.0:110 [::]:110\n"
-	              "unencrypted_or_tls_bindings = 127.0.0.1:110,\n"
-	              "  10.0.0.1:110\t10.0.0.2:110\n",
+		      "backend = 10.0.0.1:1993, 10.0.0.2:1993\n"
+		      "[pop3]\nlogin_type = PlainTextLogin\nssl_bindings =\n"
+		      "backend = mail1.example.org mail2.example.org\n"
+		      "unencrypted_or_tls_bindings = 0.0.0.0:110 [::]:110\n"
+		      "unencrypted_or_tls_bindings = 127.0.0.1:110,\n"
+		      "  10.0.0.1:110\t10.0.0.2:110\n",
 	    ":4: [imap] backend: '10.0.0.1:1993, 10.0.0.2:1993': one server "
 	    "only, as host, host:port or [IPv6]:port\n"
 	    ":8: [pop3] backend: 'mail1.example.org mail2.example.org': one "
@@ -963,10 +963,10 @@ Test(conf, list_mistakes_say_what_the_key_takes)
 	    "separate bindings with commas, as in [::]:110, 0.0.0.0:110\n");
 	/* Colons that are no IPv6 address get no bracket hint. */
 	expect_errors(NOTLS "unencrypted_or_tls_bindings = 2001:db8::1, "
-	                    "mail:x:110, fe80::1:110\n"
-	                    "[imap]\nlogin_type = PlainTextLogin\n"
-	                    "ssl_bindings =\nbackend = h:1:2\n"
-	                    "[imap]\n",
+			    "mail:x:110, fe80::1:110\n"
+			    "[imap]\nlogin_type = PlainTextLogin\n"
+			    "ssl_bindings =\nbackend = h:1:2\n"
+			    "[imap]\n",
 	    ":5: [pop3] unencrypted_or_tls_bindings: '2001:db8::1': an IPv6 "
 	    "address needs brackets and a port, as in [2001:db8::1]:110\n"
 	    ":5: [pop3] unencrypted_or_tls_bindings: 'mail:x:110' is not "
@@ -990,7 +990,7 @@ Test(conf, tls_required)
 	    ":1: [tls] certificate and private_key are required: [pop3] "
 	    "login_type SecureLogin needs STARTTLS\n");
 	expect_errors("[pop3]\nbackend = h\nssl_bindings =\n"
-	              "login_type = PlainTextAuthentication\n",
+		      "login_type = PlainTextAuthentication\n",
 	    ":4: [tls] certificate and private_key are required: [pop3] "
 	    "login_type PlainTextAuthentication needs STARTTLS\n");
 	/* A disabled protocol needs nothing. */
@@ -1017,7 +1017,7 @@ Test(conf, tls_files)
 	    tpath("a.crt"), tpath("b.key"));
 	{
 		char *want = strfmt(":7: [tls] private_key: '%s' does not "
-		                    "match certificate '%s' (line 6)\n",
+				    "match certificate '%s' (line 6)\n",
 		    tpath("b.key"), tpath("a.crt"));
 
 		expect_errors(file, want);
@@ -1068,7 +1068,7 @@ Test(conf, tls_files)
 	    tpath("a.crt"), tpath("enc.key"));
 	{
 		char *want = strfmt(":7: [tls] private_key: '%s' is encrypted; "
-		                    "postern needs it without a pass phrase\n",
+				    "postern needs it without a pass phrase\n",
 		    tpath("enc.key"));
 
 		expect_errors(file, want);
@@ -1104,11 +1104,10 @@ Test(conf, tls_names)
 	key = strdup(tpath("key.pem"));
 	cr_assert(crt != NULL && key != NULL);
 	file = strfmt(DEFTLS("[tls \"Mail.Example.ORG.\"]\n"
-	                     "certificate = %s\nprivate_key = %s\n"
-	                     "[tls \"*.example.org\"]\n"
-	                     "private_key = %s\ncertificate = %s\n"),
-	    crt, key, crt,
-	    key, key, crt);
+			     "certificate = %s\nprivate_key = %s\n"
+			     "[tls \"*.example.org\"]\n"
+			     "private_key = %s\ncertificate = %s\n"),
+	    crt, key, crt, key, key, crt);
 	c = load_ok(file);
 	cr_assert_eq(c->tls.nnames, 2);
 	cr_expect_str_eq(c->tls.names[0].name, "mail.example.org");
@@ -1141,7 +1140,7 @@ Test(conf, tls_names)
 	conf_dump(c, fp);
 	fclose(fp);
 	cr_expect_not_null(strstr(dump, "\n\nServerName  : mail.example.org\n"
-	                                "Certificate : "),
+					"Certificate : "),
 	    "%s", dump);
 	cr_expect_not_null(strstr(dump, "\n\nServerName  : *.example.org\n"),
 	    "%s", dump);
@@ -1154,8 +1153,8 @@ Test(conf, tls_names)
 	fclose(fp);
 	{
 		char *want = strfmt("%s:8: warning: [tls \"mail.example.org\"] "
-		                    "certificate '%s' does not cover "
-		                    "mail.example.org",
+				    "certificate '%s' does not cover "
+				    "mail.example.org",
 		    tpath("t.ini"), crt);
 
 		cr_expect_not_null(strstr(dump, want), "%s", dump);
@@ -1166,9 +1165,8 @@ Test(conf, tls_names)
 	free(file);
 
 	file = strfmt(DEFTLS("[tls \"postern.test\"]\n"
-	                     "certificate = %s\nprivate_key = %s\n"),
-	    crt, key, crt,
-	    key);
+			     "certificate = %s\nprivate_key = %s\n"),
+	    crt, key, crt, key);
 	c = load_ok(file);
 	fp = open_memstream(&dump, &len);
 	cr_assert_not_null(fp);
@@ -1199,22 +1197,20 @@ Test(conf, tls_name_errors)
 
 	/* A broken pair: the file and line of the key that names it. */
 	file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
-	                     "certificate = %s\nprivate_key = %s\n"),
-	    crt, key, junk,
-	    bkey);
+			     "certificate = %s\nprivate_key = %s\n"),
+	    crt, key, junk, bkey);
 	want = strfmt(":9: [tls \"a.example.org\"] certificate: '%s' is not "
-	              "a PEM certificate chain (no start line)\n",
+		      "a PEM certificate chain (no start line)\n",
 	    junk);
 	expect_errors(file, want);
 	free(want);
 	free(file);
 
 	file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
-	                     "certificate = %s\nprivate_key = %s\n"),
-	    crt, key, bcrt,
-	    key);
+			     "certificate = %s\nprivate_key = %s\n"),
+	    crt, key, bcrt, key);
 	want = strfmt(":10: [tls \"a.example.org\"] private_key: '%s' does "
-	              "not match certificate '%s' (line 9)\n",
+		      "not match certificate '%s' (line 9)\n",
 	    key, bcrt);
 	expect_errors(file, want);
 	free(want);
@@ -1222,7 +1218,7 @@ Test(conf, tls_name_errors)
 
 	/* Both keys, and a section of its own kind. */
 	file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
-	                     "certificate = %s\nmin_version = TLSv1.3\n"),
+			     "certificate = %s\nmin_version = TLSv1.3\n"),
 	    crt, key, crt);
 	expect_errors(file,
 	    ":8: [tls \"a.example.org\"] has no private_key\n"
@@ -1243,19 +1239,19 @@ Test(conf, tls_name_errors)
 		l63[63] = '\0';
 		snprintf(longest, sizeof(longest), "%s.%s.org", l63, l63);
 		file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
-		                     "certificate = %s\nprivate_key = %s\n"
-		                     "[tls \"A.example.org.\"]\n"
-		                     "[tls \"*.org\"]\n"
-		                     "[tls \"a.*.org\"]\n"
-		                     "[tls \"f*.example.org\"]\n"
-		                     "[tls \"192.0.2.1\"]\n"
-		                     "[tls \"a..org\"]\n"
-		                     "[tls \"-a.org\"]\n"
-		                     "[tls \"a_b.org\"]\n"
-		                     "[tls \"\"]\n"
-		                     "[tls \"%s\"]\n"
-		                     "[tls \"%s.\"]\n"
-		                     "[tls a.org]\n"),
+				     "certificate = %s\nprivate_key = %s\n"
+				     "[tls \"A.example.org.\"]\n"
+				     "[tls \"*.org\"]\n"
+				     "[tls \"a.*.org\"]\n"
+				     "[tls \"f*.example.org\"]\n"
+				     "[tls \"192.0.2.1\"]\n"
+				     "[tls \"a..org\"]\n"
+				     "[tls \"-a.org\"]\n"
+				     "[tls \"a_b.org\"]\n"
+				     "[tls \"\"]\n"
+				     "[tls \"%s\"]\n"
+				     "[tls \"%s.\"]\n"
+				     "[tls a.org]\n"),
 		    crt, key, crt, key, toolong, longest);
 		want = strfmt(
 		    ":11: duplicate section [tls \"a.example.org\"] (first at "
@@ -1289,7 +1285,7 @@ Test(conf, tls_name_errors)
 
 	/* Clients that send no name need the default pair. */
 	file = strfmt(NOTLS "[tls \"a.example.org\"]\n"
-	                    "certificate = %s\nprivate_key = %s\n",
+			    "certificate = %s\nprivate_key = %s\n",
 	    crt, key);
 	expect_errors(file,
 	    ":5: [tls \"a.example.org\"] needs the default certificate and "
@@ -1307,7 +1303,7 @@ Test(conf, tls_name_errors)
 Test(conf, tls_ciphers)
 {
 	expect_errors(NOTLS "[tls]\nmin_version = SSLv3\nciphers = NOPE\n"
-	                    "ciphersuites = TLS_NOPE\n",
+			    "ciphersuites = TLS_NOPE\n",
 	    ":6: [tls] min_version: 'SSLv3' is not one of TLSv1, TLSv1.1, "
 	    "TLSv1.2, TLSv1.3\n"
 	    ":7: [tls] ciphers: OpenSSL accepts no cipher in 'NOPE'\n"
@@ -1338,14 +1334,14 @@ Test(conf, min_versions)
 Test(conf, collects_every_error)
 {
 	expect_errors("[pop3]\n"
-	              "workers = 2\n"
-	              "banner = a\n"
-	              "banner = b\n"
-	              "login_type = nope\n"
-	              "[nothing]\n"
-	              "x = y\n"
-	              "[imap]\n"
-	              "backend = h\n",
+		      "workers = 2\n"
+		      "banner = a\n"
+		      "banner = b\n"
+		      "login_type = nope\n"
+		      "[nothing]\n"
+		      "x = y\n"
+		      "[imap]\n"
+		      "backend = h\n",
 	    ":1: [pop3] backend is required (host, host:port or "
 	    "[address]:port of the server to proxy to), or set enabled = no\n"
 	    ":1: [tls] certificate and private_key are required: [pop3] "
@@ -1373,11 +1369,11 @@ Test(conf, booleans)
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		file = strfmt(NOTLS "backend_verify = %s\n[postern]\n"
-		                    "syslog = %s\n",
+				    "syslog = %s\n",
 		    t[i].s, t[i].s);
 		c = load_ok(file);
-		cr_expect_eq(
-		    c->proto[PROTO_POP3].backend_verify, t[i].v, "%s", t[i].s);
+		cr_expect_eq(c->proto[PROTO_POP3].backend_verify, t[i].v, "%s",
+		    t[i].s);
 		cr_expect_eq(c->syslog, t[i].v, "%s", t[i].s);
 		conf_unref(c);
 		free(file);
@@ -1407,14 +1403,14 @@ Test(conf, parse_duration)
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		ms = 12345;
-		cr_expect_eq(
-		    conf_parse_duration(ok[i].s, &ms), 0, "'%s'", ok[i].s);
+		cr_expect_eq(conf_parse_duration(ok[i].s, &ms), 0, "'%s'",
+		    ok[i].s);
 		cr_expect_eq(ms, ok[i].ms, "'%s': %u", ok[i].s, ms);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ms = 12345;
-		cr_expect_eq(
-		    conf_parse_duration(bad[i], &ms), -1, "'%s'", bad[i]);
+		cr_expect_eq(conf_parse_duration(bad[i], &ms), -1, "'%s'",
+		    bad[i]);
 		cr_expect_eq(ms, 12345, "'%s' changed the output", bad[i]);
 	}
 	cr_expect_eq(conf_parse_duration(NULL, &ms), -1);
@@ -1466,25 +1462,25 @@ Test(conf, dump_known_file)
 {
 	struct conf *c =
 	    load_ok("[postern]\nworkers = 4\nuser = mail\nlog_level = notice\n"
-	            "shutdown_timeout = 90s\n"
-	            "[pop3]\nbackend = [::1]\nlogin_type = PlainTextLogin\n"
-	            "login_type_mode = audit\nssl_bindings =\n"
-	            "max_connections = 500\nbackend_timeout = 1500ms\n"
-	            "authenticated_connection_timeout = 1d\n"
-	            "protocol_log_enabled = yes\n"
-	            "log_file_location = /srv/log/pop\n"
-	            "log_file_rollover_settings = daily\n"
-	            "log_per_file_size_quota = 10M\n"
-	            "log_file_age_limit = 90d\n"
-	            "log_directory_size_quota = 1G\n"
-	            "log_detail = proxy\n"
-	            "[imap]\nenabled = no\nbackend = imap.example.org:143\n"
-	            "unencrypted_or_tls_bindings = 127.0.0.1:143\n"
-	            "backend_tls = starttls\n"
-	            "pre_authenticated_connection_timeout = 1h\n"
-	            "authenticated_connection_timeout = 12:34:56\n"
-	            "pre_authenticated_total_timeout = 45s\n"
-	            "ipv6_prefix_length = 56\n");
+		    "shutdown_timeout = 90s\n"
+		    "[pop3]\nbackend = [::1]\nlogin_type = PlainTextLogin\n"
+		    "login_type_mode = audit\nssl_bindings =\n"
+		    "max_connections = 500\nbackend_timeout = 1500ms\n"
+		    "authenticated_connection_timeout = 1d\n"
+		    "protocol_log_enabled = yes\n"
+		    "log_file_location = /srv/log/pop\n"
+		    "log_file_rollover_settings = daily\n"
+		    "log_per_file_size_quota = 10M\n"
+		    "log_file_age_limit = 90d\n"
+		    "log_directory_size_quota = 1G\n"
+		    "log_detail = proxy\n"
+		    "[imap]\nenabled = no\nbackend = imap.example.org:143\n"
+		    "unencrypted_or_tls_bindings = 127.0.0.1:143\n"
+		    "backend_tls = starttls\n"
+		    "pre_authenticated_connection_timeout = 1h\n"
+		    "authenticated_connection_timeout = 12:34:56\n"
+		    "pre_authenticated_total_timeout = 45s\n"
+		    "ipv6_prefix_length = 56\n");
 	char *out = dump(c);
 
 	cr_expect_str_eq(out,
@@ -1596,10 +1592,10 @@ read_source_file(const char *rel)
 	FILE *fp;
 
 	cr_assert_not_null(top, "POSTERN_SRCDIR is not set (run via make "
-	                        "check)");
+				"check)");
 	snprintf(path, sizeof(path), "%s/%s", top, rel);
-	cr_assert_not_null(
-	    fp = fopen(path, "r"), "%s: %s", path, strerror(errno));
+	cr_assert_not_null(fp = fopen(path, "r"), "%s: %s", path,
+	    strerror(errno));
 	n = getdelim(&buf, &cap, '\0', fp);
 	cr_assert(n > 0);
 	fclose(fp);
@@ -1639,8 +1635,8 @@ Test(conf, sample_loads_with_defaults)
 
 	/* Every value the sample shows is the default. */
 	file = strfmt("[pop3]\nbackend = mailstore.example.org\n"
-	              "[imap]\nbackend = mailstore.example.org\n"
-	              "[tls]\ncertificate = %s\nprivate_key = %s\n",
+		      "[imap]\nbackend = mailstore.example.org\n"
+		      "[tls]\ncertificate = %s\nprivate_key = %s\n",
 	    tpath("cert.pem"), tpath("key.pem"));
 	d = load_ok(file);
 	want = dump(d);
@@ -1692,10 +1688,11 @@ Test(conf, throttle_section)
 	cr_assert_null(c->throttle.exempt_ips);
 	conf_unref(c);
 
-	c = load_ok(NOTLS "[throttle]\nfailure_delay = 500ms\n"
-		    "max_failures_per_ip = 5\nmax_failures_per_user = "
-		    "unlimited\nwindow = 1h\nban_time = 30s\n"
-		    "exempt_ips = 127.0.0.1, 10.0.0.0/8\nmax_entries = 5000\n");
+	c = load_ok(
+	    NOTLS "[throttle]\nfailure_delay = 500ms\n"
+		  "max_failures_per_ip = 5\nmax_failures_per_user = "
+		  "unlimited\nwindow = 1h\nban_time = 30s\n"
+		  "exempt_ips = 127.0.0.1, 10.0.0.0/8\nmax_entries = 5000\n");
 	cr_assert_eq(c->throttle.failure_delay_ms, 500);
 	cr_assert_eq(c->throttle.max_failures_per_ip, 5);
 	cr_assert_eq(c->throttle.max_failures_per_user, 0);
@@ -1778,23 +1775,24 @@ Test(conf, rules_and_groups_loaded)
 {
 	const char *groups = write_file("groups",
 	    "# comment\nPOP3 Access: alice, bob\nIMAP Access: carol\n", 53);
-	char *text = strfmt(NOTLS "login_type_exempt_ips = 192.0.2.0/24\n"
-				  "required_group = POP3 Access\n"
-				  "[groups]\nfile = %s\n"
-				  "[rule \"Block outside\"]\npriority = 10\n"
-				  "action = deny\nprotocols = pop3, IMAP4\n"
-				  "except_client_ips = 10.0.0.0/8,\n"
-				  "    192.0.2.10\n"
-				  "[rule \"b\"]\npriority = 5\naction = audit\n"
-				  "enabled = no\nusernames = a*, b@x\n"
-				  "member_of = IMAP Access\n"
-				  "except_member_of = pop3 access\n"
-				  "authentication = tls\n"
-				  "except_authentication = cleartext_without_tls\n"
-				  "except_protocols = imap\n"
-				  "client_ips = 2001:db8::/32\n"
-				  "except_usernames = root\n",
-	    groups);
+	char *text =
+	    strfmt(NOTLS "login_type_exempt_ips = 192.0.2.0/24\n"
+			 "required_group = POP3 Access\n"
+			 "[groups]\nfile = %s\n"
+			 "[rule \"Block outside\"]\npriority = 10\n"
+			 "action = deny\nprotocols = pop3, IMAP4\n"
+			 "except_client_ips = 10.0.0.0/8,\n"
+			 "    192.0.2.10\n"
+			 "[rule \"b\"]\npriority = 5\naction = audit\n"
+			 "enabled = no\nusernames = a*, b@x\n"
+			 "member_of = IMAP Access\n"
+			 "except_member_of = pop3 access\n"
+			 "authentication = tls\n"
+			 "except_authentication = cleartext_without_tls\n"
+			 "except_protocols = imap\n"
+			 "client_ips = 2001:db8::/32\n"
+			 "except_usernames = root\n",
+		groups);
 	struct conf *c = load_ok(text);
 	const struct rule *r;
 
@@ -1971,7 +1969,8 @@ Test(conf, ldap_settings)
 	char *out;
 
 	/* The [pop3] at the end is a duplicate; without it, it loads. */
-	expect_errors(text, ":15: duplicate section [pop3] (first at line 1)\n");
+	expect_errors(text,
+	    ":15: duplicate section [pop3] (first at line 1)\n");
 	text[strlen(text) - strlen("[pop3]\n")] = '\0';
 	c = load_ok(text);
 	cr_expect_str_eq(c->groups.ldap_bind_password, "s3cret");
@@ -2009,19 +2008,19 @@ Test(conf, dump_rules)
 				       "CN=G,DC=x\n"),
 	    "%s", out);
 	cr_expect_not_null(strstr(out, "\nName                 : r\n"
-	                               "Priority             : 3\n"
-	                               "Action               : deny\n"
-	                               "Enabled              : True\n"
-	                               "Protocols            : IMAP4\n"
-	                               "ClientIps            : 10.0.0.0/7\n"
-	                               "Usernames            :\n"
-	                               "MemberOf             :\n"
-	                               "Authentication       :\n"
-	                               "ExceptProtocols      :\n"
-	                               "ExceptClientIps      :\n"
-	                               "ExceptUsernames      : a, b\n"
-	                               "ExceptMemberOf       :\n"
-	                               "ExceptAuthentication : tls\n"),
+				       "Priority             : 3\n"
+				       "Action               : deny\n"
+				       "Enabled              : True\n"
+				       "Protocols            : IMAP4\n"
+				       "ClientIps            : 10.0.0.0/7\n"
+				       "Usernames            :\n"
+				       "MemberOf             :\n"
+				       "Authentication       :\n"
+				       "ExceptProtocols      :\n"
+				       "ExceptClientIps      :\n"
+				       "ExceptUsernames      : a, b\n"
+				       "ExceptMemberOf       :\n"
+				       "ExceptAuthentication : tls\n"),
 	    "%s", out);
 	free(out);
 	conf_unref(c);
@@ -2145,15 +2144,15 @@ static const struct dump_key {
     {"BackendTimeout", "proto", "backend_timeout", false},
     {"MaxConnections", "proto", "max_connections", false},
     {"MaxConnectionFromSingleIP", "proto", "max_connection_from_single_ip",
-        false},
+	false},
     {"MaxConnectionsPerUser", "proto", "max_connections_per_user", false},
     {"PreAuthenticatedConnectionTimeout", "proto",
-        "pre_authenticated_connection_timeout", false},
-    {"PreAuthenticatedTotalTimeout", "proto",
-        "pre_authenticated_total_timeout", false},
+	"pre_authenticated_connection_timeout", false},
+    {"PreAuthenticatedTotalTimeout", "proto", "pre_authenticated_total_timeout",
+	false},
     {"IPv6PrefixLength", "proto", "ipv6_prefix_length", false},
     {"AuthenticatedConnectionTimeout", "proto",
-        "authenticated_connection_timeout", false},
+	"authenticated_connection_timeout", false},
     {"MaxCommandSize", "proto", "max_command_size", false},
     {"MaxBadCommands", "proto", "max_bad_commands", false},
     {"MaxLoginAttempts", "proto", "max_login_attempts", false},
@@ -2207,8 +2206,7 @@ static const struct dump_key {
     {"ThrottleEnabled", "throttle", "enabled", false},
     {"ThrottleFailureDelay", "throttle", "failure_delay", false},
     {"ThrottleMaxFailuresPerIP", "throttle", "max_failures_per_ip", false},
-    {"ThrottleMaxFailuresPerUser", "throttle", "max_failures_per_user",
-        false},
+    {"ThrottleMaxFailuresPerUser", "throttle", "max_failures_per_user", false},
     {"ThrottleWindow", "throttle", "window", false},
     {"ThrottleBanTime", "throttle", "ban_time", false},
     {"ThrottleExemptIPs", "throttle", "exempt_ips", false},
@@ -2216,8 +2214,8 @@ static const struct dump_key {
 };
 
 /* A rule's Enabled is the rule's key, not the protocol's. */
-static const struct dump_key rule_enabled = {
-    "Enabled", "rule", "enabled", false};
+static const struct dump_key rule_enabled = {"Enabled", "rule", "enabled",
+    false};
 
 static const struct dump_key *
 dump_key(const char *name, const char *block)
@@ -2229,8 +2227,8 @@ dump_key(const char *name, const char *block)
 
 		if (strcmp(dump_keys[i].name, name) == 0 &&
 		    (strcmp(sec, block) == 0 ||
-		        (strcmp(block, "postern") == 0 &&
-		            strcmp(sec, "tls") == 0)))
+			(strcmp(block, "postern") == 0 &&
+			    strcmp(sec, "tls") == 0)))
 			return &dump_keys[i];
 	}
 	if (strcmp(name, "Enabled") == 0 && strcmp(block, "rule") == 0)
@@ -2265,12 +2263,12 @@ dump_to_file(const char *dump)
 		}
 		name = line;
 		colon = line + strcspn(line, " ");
-		cr_assert(
-		    *colon == ' ', "not a 'Name : Value' row: '%s'", line);
+		cr_assert(*colon == ' ', "not a 'Name : Value' row: '%s'",
+		    line);
 		*colon++ = '\0';
 		colon += strspn(colon, " ");
-		cr_assert(
-		    *colon == ':', "not a 'Name : Value' row: '%s'", name);
+		cr_assert(*colon == ':', "not a 'Name : Value' row: '%s'",
+		    name);
 		value = colon[1] == ' ' ? colon + 2 : colon + 1;
 		if (strcmp(name, "ProtocolName") == 0) {
 			block = "proto";
@@ -2324,8 +2322,8 @@ dump_to_file(const char *dump)
 }
 
 static void
-expect_same_addrset(
-    const struct addrset *a, const struct addrset *b, const char *what)
+expect_same_addrset(const struct addrset *a, const struct addrset *b,
+    const char *what)
 {
 	char *ta = NULL, *tb = NULL;
 	size_t la, lb;
@@ -2344,12 +2342,12 @@ expect_same_addrset(
 }
 
 #define SAME_STR(a, b, what)                                                   \
-	cr_expect_str_eq(                                                      \
-	    (a) ? (a) : "(unset)", (b) ? (b) : "(unset)", "%s", what)
+	cr_expect_str_eq((a) ? (a) : "(unset)", (b) ? (b) : "(unset)", "%s",   \
+	    what)
 
 static void
-expect_same_strlist(
-    const struct strlist *a, const struct strlist *b, const char *what)
+expect_same_strlist(const struct strlist *a, const struct strlist *b,
+    const char *what)
 {
 	cr_expect_eq(a->n, b->n, "%s", what);
 	for (size_t i = 0; i < a->n && i < b->n; i++)
@@ -2376,8 +2374,8 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 	cr_expect_eq(a->log_level, b->log_level);
 	cr_expect_eq(a->syslog, b->syslog);
 	cr_expect_eq(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
-	expect_same_addrset(
-	    a->trusted_proxies, b->trusted_proxies, "trusted_proxies");
+	expect_same_addrset(a->trusted_proxies, b->trusted_proxies,
+	    "trusted_proxies");
 	SAME_STR(a->tls.certificate, b->tls.certificate, "certificate");
 	SAME_STR(a->tls.private_key, b->tls.private_key, "private_key");
 	cr_expect_eq(a->tls.min_version, b->tls.min_version);
@@ -2410,24 +2408,24 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 		cr_expect_eq(x->login_type_mode, y->login_type_mode);
 		expect_same_addrset(x->login_type_exempt_ips,
 		    y->login_type_exempt_ips, "login_type_exempt_ips");
-		SAME_STR(
-		    x->required_group, y->required_group, "required_group");
+		SAME_STR(x->required_group, y->required_group,
+		    "required_group");
 		SAME_STR(x->backend_host, y->backend_host, "backend_host");
 		SAME_STR(x->backend_port, y->backend_port, "backend_port");
 		cr_expect_eq(x->backend_tls, y->backend_tls);
-		SAME_STR(
-		    x->backend_ca_file, y->backend_ca_file, "backend_ca_file");
+		SAME_STR(x->backend_ca_file, y->backend_ca_file,
+		    "backend_ca_file");
 		SAME_STR(x->backend_server_name, y->backend_server_name,
 		    "backend_server_name");
 		cr_expect_eq(x->backend_verify, y->backend_verify);
 		cr_expect_eq(x->backend_timeout_ms, y->backend_timeout_ms);
-		cr_expect_eq(
-		    x->forward_client_address, y->forward_client_address);
+		cr_expect_eq(x->forward_client_address,
+		    y->forward_client_address);
 		cr_expect_eq(x->max_connections, y->max_connections);
 		cr_expect_eq(x->max_connection_from_single_ip,
 		    y->max_connection_from_single_ip);
-		cr_expect_eq(
-		    x->max_connections_per_user, y->max_connections_per_user);
+		cr_expect_eq(x->max_connections_per_user,
+		    y->max_connections_per_user);
 		cr_expect_eq(x->pre_auth_timeout_ms, y->pre_auth_timeout_ms);
 		cr_expect_eq(x->pre_auth_total_ms, y->pre_auth_total_ms);
 		cr_expect_eq(x->ipv6_prefix_length, y->ipv6_prefix_length);
@@ -2439,18 +2437,18 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 		SAME_STR(x->log.directory, y->log.directory,
 		    "log_file_location");
 		cr_expect_eq(x->log.rollover, y->log.rollover);
-		cr_expect_eq(
-		    x->log.per_file_size_quota, y->log.per_file_size_quota);
-		cr_expect_eq(
-		    x->log.file_age_limit_ms, y->log.file_age_limit_ms);
-		cr_expect_eq(
-		    x->log.directory_size_quota, y->log.directory_size_quota);
+		cr_expect_eq(x->log.per_file_size_quota,
+		    y->log.per_file_size_quota);
+		cr_expect_eq(x->log.file_age_limit_ms,
+		    y->log.file_age_limit_ms);
+		cr_expect_eq(x->log.directory_size_quota,
+		    y->log.directory_size_quota);
 		cr_expect_eq(x->log.detail, y->log.detail);
 	}
 	SAME_STR(a->groups.file, b->groups.file, "groups file");
 	SAME_STR(a->groups.ldap_uri, b->groups.ldap_uri, "ldap_uri");
-	SAME_STR(
-	    a->groups.ldap_ca_file, b->groups.ldap_ca_file, "ldap_ca_file");
+	SAME_STR(a->groups.ldap_ca_file, b->groups.ldap_ca_file,
+	    "ldap_ca_file");
 	cr_expect_eq(a->groups.ldap_starttls, b->groups.ldap_starttls);
 	cr_expect_eq(a->groups.ldap_tls_verify, b->groups.ldap_tls_verify);
 	SAME_STR(a->groups.ldap_bind_dn, b->groups.ldap_bind_dn, "bind_dn");
@@ -2564,8 +2562,8 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	dump1 = dump(c1);
 	back = dump_to_file(dump1);
 	c2 = load_len(back, strlen(back), &errs);
-	cr_assert_str_empty(
-	    errs, "the dump does not read back:\n%s\nfile:\n%s", errs, back);
+	cr_assert_str_empty(errs, "the dump does not read back:\n%s\nfile:\n%s",
+	    errs, back);
 	cr_assert_not_null(c2);
 	expect_same_conf(c1, c2);
 	dump2 = dump(c2);

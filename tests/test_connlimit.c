@@ -40,8 +40,8 @@ take6(const char *a, unsigned prefix, unsigned max)
 {
 	struct sockaddr_storage ss = v6(a);
 
-	return connlimit_acquire_ip(
-	    PROTO_IMAP, (struct sockaddr *)&ss, prefix, 0, max);
+	return connlimit_acquire_ip(PROTO_IMAP, (struct sockaddr *)&ss, prefix,
+	    0, max);
 }
 
 static void
@@ -56,8 +56,8 @@ Test(connlimit, ipv6_clients_count_per_64_by_default)
 {
 	connlimit_init();
 	cr_assert_eq(take6("2001:db8:1:2::1", 64, 2), CONNLIMIT_OK);
-	cr_assert_eq(
-	    take6("2001:db8:1:2:ffff:ffff:ffff:fffe", 64, 2), CONNLIMIT_OK);
+	cr_assert_eq(take6("2001:db8:1:2:ffff:ffff:ffff:fffe", 64, 2),
+	    CONNLIMIT_OK);
 	/* A third address of the same /64 is the same client. */
 	cr_assert_eq(take6("2001:db8:1:2:abcd::9", 64, 2), CONNLIMIT_IP);
 	/* The next /64 is another client. */
@@ -121,22 +121,22 @@ Test(connlimit, per_address_limit_counts_and_releases)
 	const struct sockaddr *sa = (struct sockaddr *)&a;
 
 	connlimit_init();
-	cr_assert_eq(
-	    connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_OK);
-	cr_assert_eq(
-	    connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_OK);
-	cr_assert_eq(
-	    connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_IP);
+	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2),
+	    CONNLIMIT_OK);
+	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2),
+	    CONNLIMIT_OK);
+	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2),
+	    CONNLIMIT_IP);
 	/* Another address and another protocol count apart. */
 	cr_assert_eq(
 	    connlimit_acquire_ip(PROTO_POP3, (struct sockaddr *)&b, 64, 0, 2),
 	    CONNLIMIT_OK);
-	cr_assert_eq(
-	    connlimit_acquire_ip(PROTO_IMAP, sa, 64, 0, 2), CONNLIMIT_OK);
+	cr_assert_eq(connlimit_acquire_ip(PROTO_IMAP, sa, 64, 0, 2),
+	    CONNLIMIT_OK);
 	cr_assert_eq(connlimit_total(PROTO_POP3), 3);
 	connlimit_release_ip(PROTO_POP3, sa, 64);
-	cr_assert_eq(
-	    connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2), CONNLIMIT_OK);
+	cr_assert_eq(connlimit_acquire_ip(PROTO_POP3, sa, 64, 0, 2),
+	    CONNLIMIT_OK);
 }
 
 Test(connlimit, total_limit)
@@ -158,19 +158,19 @@ Test(connlimit, total_limit)
 
 Test(connlimit, users_compare_case_insensitively)
 {
-	cr_assert_eq(
-	    connlimit_acquire_user(PROTO_POP3, "Alice", 1), CONNLIMIT_OK);
-	cr_assert_eq(
-	    connlimit_acquire_user(PROTO_POP3, "aLICE", 1), CONNLIMIT_USER);
-	cr_assert_eq(
-	    connlimit_acquire_user(PROTO_IMAP, "alice", 1), CONNLIMIT_OK);
+	cr_assert_eq(connlimit_acquire_user(PROTO_POP3, "Alice", 1),
+	    CONNLIMIT_OK);
+	cr_assert_eq(connlimit_acquire_user(PROTO_POP3, "aLICE", 1),
+	    CONNLIMIT_USER);
+	cr_assert_eq(connlimit_acquire_user(PROTO_IMAP, "alice", 1),
+	    CONNLIMIT_OK);
 	connlimit_release_user(PROTO_POP3, "ALICE");
-	cr_assert_eq(
-	    connlimit_acquire_user(PROTO_POP3, "alice", 1), CONNLIMIT_OK);
+	cr_assert_eq(connlimit_acquire_user(PROTO_POP3, "alice", 1),
+	    CONNLIMIT_OK);
 	/* 0 means no limit. */
 	for (int i = 0; i < 100; i++)
-		cr_assert_eq(
-		    connlimit_acquire_user(PROTO_POP3, "bob", 0), CONNLIMIT_OK);
+		cr_assert_eq(connlimit_acquire_user(PROTO_POP3, "bob", 0),
+		    CONNLIMIT_OK);
 }
 
 /* Logins of one user accepted at the same moment on different workers. */
@@ -203,8 +203,8 @@ Test(connlimit, concurrent_logins_never_pass_the_user_limit)
 	cr_assert_eq(pthread_barrier_init(&start, NULL, N), 0);
 	for (int i = 0; i < N; i++) {
 		r[i] = (struct racer){.start = &start};
-		cr_assert_eq(
-		    pthread_create(&t[i], NULL, race_for_slots, &r[i]), 0);
+		cr_assert_eq(pthread_create(&t[i], NULL, race_for_slots, &r[i]),
+		    0);
 	}
 	for (int i = 0; i < N; i++) {
 		pthread_join(t[i], NULL);
@@ -214,6 +214,6 @@ Test(connlimit, concurrent_logins_never_pass_the_user_limit)
 	cr_assert_eq(total, 5);
 	for (unsigned i = 0; i < total; i++)
 		connlimit_release_user(PROTO_IMAP, "racer");
-	cr_assert_eq(
-	    connlimit_acquire_user(PROTO_IMAP, "racer", 1), CONNLIMIT_OK);
+	cr_assert_eq(connlimit_acquire_user(PROTO_IMAP, "racer", 1),
+	    CONNLIMIT_OK);
 }

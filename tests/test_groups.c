@@ -135,8 +135,8 @@ Test(groups, filter_escaping)
 	    0);
 	cr_expect_str_eq(buf, "(userPrincipalName=bob@example.org)");
 	/* RFC 4515: * ( ) \ are escaped as \2a \28 \29 \5c. */
-	cr_expect_eq(groups_ldap_filter("(&(uid=%u)(x=%U))", "*)(uid=*",
-			 buf, sizeof(buf)),
+	cr_expect_eq(groups_ldap_filter("(&(uid=%u)(x=%U))", "*)(uid=*", buf,
+			 sizeof(buf)),
 	    0);
 	cr_expect_str_eq(buf, "(&(uid=\\2a\\29\\28uid=\\2a)(x=\\2a\\29\\28uid="
 			      "\\2a))");
@@ -147,9 +147,8 @@ Test(groups, filter_escaping)
 	    0);
 	cr_expect_str_eq(buf, "(x=100%u)");
 	/* Non-ASCII UTF-8 goes through as it is. */
-	cr_expect_eq(groups_ldap_filter("(uid=%u)", "j\xc3\xb6rg", buf,
-			 sizeof(buf)),
-	    0);
+	cr_expect_eq(
+	    groups_ldap_filter("(uid=%u)", "j\xc3\xb6rg", buf, sizeof(buf)), 0);
 	cr_expect_str_eq(buf, "(uid=j\xc3\xb6rg)");
 	/* Unknown sequences and overflow are refused. */
 	cr_expect_eq(groups_ldap_filter("(uid=%s)", "u", buf, sizeof(buf)), -1);
@@ -214,16 +213,16 @@ file_groups(const struct groups_file *gf, const char *user)
 
 Test(groups, file_parsing_and_lookup)
 {
-	struct groups_file *gf = load_groups(
-	    "\xEF\xBB\xBF# POP3 and IMAP access\n"
-	    "POP3 Access: alice, Bob,\n"
-	    "    carol@example.org,\n"
-	    "\tEXAMPLE\\dave\n"
-	    "; another comment\n"
-	    "\n"
-	    "IMAP Access : alice\r\n"
-	    "pop3 access: erin, alice\n"
-	    "Empty:\n");
+	struct groups_file *gf =
+	    load_groups("\xEF\xBB\xBF# POP3 and IMAP access\n"
+			"POP3 Access: alice, Bob,\n"
+			"    carol@example.org,\n"
+			"\tEXAMPLE\\dave\n"
+			"; another comment\n"
+			"\n"
+			"IMAP Access : alice\r\n"
+			"pop3 access: erin, alice\n"
+			"Empty:\n");
 
 	cr_assert_not_null(gf, "%s", errors);
 	cr_expect_eq(groups_file_count(gf), 3);
@@ -479,8 +478,9 @@ Test(groups, directory_and_cache_ttl)
 	cr_assert_not_null(groups_lookup(port, c, "alice", on_answer, &a[0]));
 	run_until(base, a, 1, 2000);
 	cr_expect_eq(a[0].st, GROUPS_OK);
-	cr_expect_str_eq(a[0].groups, "POP3 Access;CN=Dir Group,DC=example,"
-				      "DC=org;CN=IMAP Access,DC=example,DC=org");
+	cr_expect_str_eq(a[0].groups,
+	    "POP3 Access;CN=Dir Group,DC=example,"
+	    "DC=org;CN=IMAP Access,DC=example,DC=org");
 	cr_expect(pthread_equal(a[0].thread, pthread_self()));
 	cr_expect_eq(fake_calls, 1);
 
@@ -648,8 +648,8 @@ Test(groups, backoff_pauses_double_up_to_the_cap)
 		/* ...then one lookup does, and fails again. */
 		t += expect;
 		cr_assert_eq(groups_backoff_start(&b, t), GROUPS_BACKOFF_PROBE);
-		cr_assert_eq(groups_backoff_end(&b, t, GROUPS_BACKOFF_PROBE,
-				 false),
+		cr_assert_eq(
+		    groups_backoff_end(&b, t, GROUPS_BACKOFF_PROBE, false),
 		    GROUPS_BACKOFF_SAME);
 		expect = expect * 2 > GROUPS_BACKOFF_MAX_MS ?
 			     GROUPS_BACKOFF_MAX_MS :
@@ -693,8 +693,8 @@ Test(groups, backoff_only_the_probe_lengthens_the_pause)
 	cr_assert_eq(groups_backoff_end(&b, 100, GROUPS_BACKOFF_ASK, false),
 	    GROUPS_BACKOFF_DOWN);
 	for (i = 0; i < 3; i++)
-		cr_assert_eq(groups_backoff_end(&b, 200, GROUPS_BACKOFF_ASK,
-				 false),
+		cr_assert_eq(
+		    groups_backoff_end(&b, 200, GROUPS_BACKOFF_ASK, false),
 		    GROUPS_BACKOFF_SAME);
 	cr_assert_eq(b.delay_ms, 1000);
 	cr_assert_eq(b.retry_at, 1100);
@@ -711,8 +711,7 @@ Test(groups, backoff_an_answer_ends_the_outage)
 	groups_backoff_end(&b, 1000, GROUPS_BACKOFF_ASK, false);
 	groups_backoff_start(&b, 1500);
 	groups_backoff_start(&b, 1600);
-	cr_assert_eq(go = groups_backoff_start(&b, 2000),
-	    GROUPS_BACKOFF_PROBE);
+	cr_assert_eq(go = groups_backoff_start(&b, 2000), GROUPS_BACKOFF_PROBE);
 	/* Any answer, even a refusal, means the directory is there. */
 	cr_assert_eq(groups_backoff_end(&b, 2050, go, true), GROUPS_BACKOFF_UP);
 	cr_assert_eq(b.since, 1000, "the outage is still described");
@@ -900,8 +899,8 @@ counter_main(void *arg)
 
 	while ((fd = accept(ct->fd, NULL, NULL)) != -1) {
 		atomic_fetch_add(&ct->accepted, 1);
-		if (ct->hang_up || ct->nheld == (int)(sizeof(ct->held) /
-						      sizeof(ct->held[0])))
+		if (ct->hang_up ||
+		    ct->nheld == (int)(sizeof(ct->held) / sizeof(ct->held[0])))
 			close(fd);
 		else
 			ct->held[ct->nheld++] = fd;
@@ -958,13 +957,14 @@ ldap_lookups(struct counter *ct, unsigned timeout_ms, int n, long max_ms)
 	for (i = 0; i < n; i++) {
 		clock_gettime(CLOCK_MONOTONIC, &start);
 		memset(&a, 0, sizeof(a));
-		cr_assert_not_null(groups_lookup(port, c, "alice", on_answer,
-		    &a));
+		cr_assert_not_null(
+		    groups_lookup(port, c, "alice", on_answer, &a));
 		run_until(base, &a, 1, timeout_ms * 4 + 2000);
 		cr_assert_eq(a.calls, 1);
 		cr_expect_eq(a.st, GROUPS_TEMPFAIL);
-		cr_expect_leq(elapsed_ms(&start), i == 0 ? (long)timeout_ms *
-		    3 + 500 : max_ms, "lookup %d: %s", i, a.err);
+		cr_expect_leq(elapsed_ms(&start),
+		    i == 0 ? (long)timeout_ms * 3 + 500 : max_ms,
+		    "lookup %d: %s", i, a.err);
 	}
 	groups_port_free(port);
 	groups_free(g);
@@ -1020,8 +1020,8 @@ slapd_conf(const char *uri, const char *ca, enum ldap_nested nested)
 	char pw[64];
 	FILE *fp;
 
-	cr_assert_not_null(fp = fopen(slapd_env("POSTERN_TEST_LDAP_PWFILE"),
-			       "r"));
+	cr_assert_not_null(
+	    fp = fopen(slapd_env("POSTERN_TEST_LDAP_PWFILE"), "r"));
 	cr_assert_not_null(fgets(pw, sizeof(pw), fp));
 	fclose(fp);
 	pw[strcspn(pw, "\n")] = '\0';

@@ -111,8 +111,7 @@ feed_store(const char *in, size_t len, size_t chunk, size_t max_line,
 }
 
 static void
-feed(const char *in, size_t len, size_t chunk, size_t max_line,
-    struct run *run)
+feed(const char *in, size_t len, size_t chunk, size_t max_line, struct run *run)
 {
 	static char store[STORE_CAP];
 
@@ -299,9 +298,8 @@ Test(imap, literal_wait_comes_before_the_literal_bytes_are_read)
 	const char *in = "a LOGIN {5}\r\nalice x\r\n";
 	size_t used;
 
-	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
-			 sizeof(store)),
-	    0);
+	cr_assert_eq(
+	    imap_parser_init(&p, MAX_LINE, LIT_MAX, store, sizeof(store)), 0);
 	cr_assert_eq(imap_parse(&p, in, strlen(in), &used),
 	    IMAP_PARSE_LITERAL_WAIT);
 	/* Nothing after the header is taken before the "+" is sent. */
@@ -638,9 +636,8 @@ Test(imap, reset_forgets_a_partial_command)
 	struct imap_parser p;
 	size_t used;
 
-	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
-			 sizeof(store)),
-	    0);
+	cr_assert_eq(
+	    imap_parser_init(&p, MAX_LINE, LIT_MAX, store, sizeof(store)), 0);
 	cr_assert_eq(imap_parse(&p, "a LOGIN \"ali", 12, &used),
 	    IMAP_PARSE_NEED_MORE);
 	imap_parser_reset(&p);
@@ -685,13 +682,15 @@ guards_intact(const char *store, size_t cap)
 	const unsigned char *hi = (const unsigned char *)store + cap;
 
 	for (size_t i = 0; i < GUARD; i++) {
-		/* One assertion per failure only: this runs after every call. */
+		/* One assertion per failure only: this runs after every call.
+		 */
 		if (lo[i] != GUARD_BYTE)
 			cr_assert_fail("written %zu bytes before the store",
 			    GUARD - i);
 		if (hi[i] != GUARD_BYTE)
-			cr_assert_fail("written %zu bytes past the store of %zu",
-			    i + 1, cap);
+			cr_assert_fail(
+			    "written %zu bytes past the store of %zu", i + 1,
+			    cap);
 	}
 }
 
@@ -739,8 +738,8 @@ fill_then(char *out, size_t outcap, size_t cap, size_t spare, bool nonsync,
  * without a byte written outside the store.
  */
 static void
-refused_within_store(const char *in, size_t len, size_t max_line,
-    size_t cap, const size_t *chunks)
+refused_within_store(const char *in, size_t len, size_t max_line, size_t cap,
+    const size_t *chunks)
 {
 	static struct run run;
 	char *store = guarded_store(cap);
@@ -765,8 +764,8 @@ refused_within_store(const char *in, size_t len, size_t max_line,
 
 /* Every chunk size from 1 to len. */
 static void
-refused_within_store_every_split(const char *in, size_t len,
-    size_t max_line, size_t cap)
+refused_within_store_every_split(const char *in, size_t len, size_t max_line,
+    size_t cap)
 {
 	size_t chunks[2] = {0, 0};
 
@@ -796,11 +795,10 @@ Test(imap, every_kind_of_value_after_a_full_store_is_refused)
 	static char in[STORE_CAP + 1024];
 
 	for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
-		size_t len = fill_then(in, sizeof(in), STORE_CAP, 1, true,
-		    tails[t], 3);
+		size_t len =
+		    fill_then(in, sizeof(in), STORE_CAP, 1, true, tails[t], 3);
 
-		refused_within_store_every_split(in, len, MAX_LINE,
-		    STORE_CAP);
+		refused_within_store_every_split(in, len, MAX_LINE, STORE_CAP);
 	}
 }
 
@@ -809,8 +807,7 @@ Test(imap, the_reported_overflow_at_the_daemon_default_size)
 	/* max_command_size 10240, literals of up to 1024 bytes: eleven
 	 * {1024+}, one {1011+} and 52 "" wrote 51 bytes past the store. */
 	enum { LINE = 10240, CAP = LINE + 2 * LIT_MAX };
-	static const size_t chunks[] = {1, 2, 3, 5, 7, 64, 1000, 1025, 4096,
-	    0};
+	static const size_t chunks[] = {1, 2, 3, 5, 7, 64, 1000, 1025, 4096, 0};
 	static char in[CAP + 1024];
 	size_t len = fill_then(in, sizeof(in), CAP, 1, true, "\"\"", 52);
 
@@ -869,9 +866,8 @@ Test(imap, sasl_response_line)
 	size_t used, total = 0;
 	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
 
-	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
-			 sizeof(store)),
-	    0);
+	cr_assert_eq(
+	    imap_parser_init(&p, MAX_LINE, LIT_MAX, store, sizeof(store)), 0);
 	/* Byte by byte, then the next command with the command parser. */
 	while (r == IMAP_PARSE_NEED_MORE) {
 		r = imap_parse_sasl(&p, in + total, 1, &used);
@@ -892,9 +888,8 @@ Test(imap, sasl_cancel_and_garbage)
 	struct imap_parser p;
 	size_t used;
 
-	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
-			 sizeof(store)),
-	    0);
+	cr_assert_eq(
+	    imap_parser_init(&p, MAX_LINE, LIT_MAX, store, sizeof(store)), 0);
 	cr_assert_eq(sasl_whole(&p, "*\r\n", &used), IMAP_PARSE_SASL_CANCEL);
 	cr_assert_eq(sasl_whole(&p, "a NOOP\r\n", &used), IMAP_PARSE_INVALID);
 	cr_assert_eq(p.cmd.error, IMAP_ERR_BAD_BASE64);
@@ -932,8 +927,8 @@ Test(imap, sasl_line_may_hold_the_longest_plain_response)
  * first result other than NEED_MORE and LITERAL_WAIT; *pos is how far.
  */
 static enum imap_parse_result
-refused_chunks(struct imap_parser *p, const char *in, size_t len,
-    size_t chunk, size_t *pos)
+refused_chunks(struct imap_parser *p, const char *in, size_t len, size_t chunk,
+    size_t *pos)
 {
 	*pos = 0;
 	while (*pos < len) {
@@ -969,12 +964,12 @@ Test(imap, refused_sasl_response_is_discarded_and_wiped)
 	static const char *const lines[] = {
 	    "AGFsaWNlAHNlY3JldA==", /* PLAIN: alice, secret */
 	    "AGFsaWNlAHNlY3JldA",   /* unpadded */
-	    "dXNlcjpzZWNyZXQ=",	    /* not PLAIN */
-	    "user:secret",	    /* not base64 at all */
-	    "*",		    /* a cancel */
-	    "",			    /* an empty response */
-	    "sec+ret sec/ret",	    /* a space, but no tag before it */
-	    "secret\rsecret",	    /* a CR inside */
+	    "dXNlcjpzZWNyZXQ=",     /* not PLAIN */
+	    "user:secret",          /* not base64 at all */
+	    "*",                    /* a cancel */
+	    "",                     /* an empty response */
+	    "sec+ret sec/ret",      /* a space, but no tag before it */
+	    "secret\rsecret",       /* a CR inside */
 	};
 	static char store[STORE_CAP];
 	static char in[256];
@@ -995,15 +990,13 @@ Test(imap, refused_sasl_response_is_discarded_and_wiped)
 			cr_assert_eq(refused_chunks(&p, in, len, chunk, &pos),
 			    IMAP_PARSE_SASL_DISCARD, "line %zu chunk %zu", k,
 			    chunk);
-			cr_assert_eq(pos, line, "line %zu chunk %zu", k,
-			    chunk);
+			cr_assert_eq(pos, line, "line %zu chunk %zu", k, chunk);
 			cr_assert_eq(p.cmd.nargs, 0);
 			cr_assert_str_eq(p.cmd.tag, "");
 			cr_assert_not(store_holds(store, sizeof(store), "ec"),
 			    "line %zu: the response stays in the store", k);
 			/* The next command is parsed as usual. */
-			cr_assert_eq(imap_parse(&p, in + pos, len - pos,
-					 &used),
+			cr_assert_eq(imap_parse(&p, in + pos, len - pos, &used),
 			    IMAP_PARSE_COMMAND);
 			cr_assert_str_eq(p.cmd.tag, "b");
 			cr_assert_eq(p.cmd.cmd, IMAP_CMD_NOOP);
@@ -1041,9 +1034,8 @@ Test(imap, refused_then_a_bad_command_keeps_its_tag)
 	struct imap_parser p;
 	size_t pos;
 
-	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
-			 sizeof(store)),
-	    0);
+	cr_assert_eq(
+	    imap_parser_init(&p, MAX_LINE, LIT_MAX, store, sizeof(store)), 0);
 	cr_assert_eq(refused_chunks(&p, "t1 (\r\n", 7, 7, &pos),
 	    IMAP_PARSE_INVALID);
 	cr_assert_str_eq(p.cmd.tag, "t1");
@@ -1058,9 +1050,8 @@ Test(imap, refused_overlong_response_is_fatal_and_untagged)
 	struct imap_parser p;
 	size_t pos;
 
-	cr_assert_eq(imap_parser_init(&p, MAX_LINE, LIT_MAX, store,
-			 sizeof(store)),
-	    0);
+	cr_assert_eq(
+	    imap_parser_init(&p, MAX_LINE, LIT_MAX, store, sizeof(store)), 0);
 	memset(in, 'Q', 3000);
 	memcpy(in + 3000, "\r\n", 3);
 	cr_assert_eq(refused_chunks(&p, in, 3002, 3002, &pos),
@@ -1099,16 +1090,19 @@ Test(imap, id_value_is_cut_on_a_character_boundary)
 	static char in[80];
 
 	memset(in, 'x', 70);
-	assert_id_value(in, 70, 64, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-				    "xxxxxxxxxxxxxxxxxxxxxxx");
+	assert_id_value(in, 70, 64,
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxx");
 	/* "\xc3\xa9" would end at byte 64: no room for the NUL, so it
 	 * goes whole, never its first byte alone. */
 	memset(in, 'x', 62);
 	memcpy(in + 62, "\xc3\xa9", 2);
-	assert_id_value(in, 64, 64, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-				    "xxxxxxxxxxxxxxxxxxxxxx");
-	assert_id_value(in + 1, 63, 64, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-					"xxxxxxxxxxxxxxxxxxxxx\xc3\xa9");
+	assert_id_value(in, 64, 64,
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxx");
+	assert_id_value(in + 1, 63, 64,
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxx\xc3\xa9");
 	assert_id_value("\xf0\x9f\x98\x80!", 5, 5, "\xf0\x9f\x98\x80");
 	assert_id_value("\xf0\x9f\x98\x80!", 5, 4, "");
 	assert_id_value("abc", 3, 1, "");
@@ -1117,10 +1111,10 @@ Test(imap, id_value_is_cut_on_a_character_boundary)
 
 Test(imap, id_value_bytes_that_are_not_utf8_become_question_marks)
 {
-	assert_id_value("\xc3", 1, 64, "?");		     /* cut short */
-	assert_id_value("\xc0\xaf", 2, 64, "??");	     /* overlong */
-	assert_id_value("\xe0\x80\xaf", 3, 64, "???");    /* overlong */
-	assert_id_value("\xed\xa0\x80", 3, 64, "???");    /* surrogate */
+	assert_id_value("\xc3", 1, 64, "?");                /* cut short */
+	assert_id_value("\xc0\xaf", 2, 64, "??");           /* overlong */
+	assert_id_value("\xe0\x80\xaf", 3, 64, "???");      /* overlong */
+	assert_id_value("\xed\xa0\x80", 3, 64, "???");      /* surrogate */
 	assert_id_value("\xf4\x90\x80\x80", 4, 64, "????"); /* > U+10FFFF */
 	assert_id_value("\xff\xe2\x82\xac", 4, 64, "?\xe2\x82\xac");
 }
@@ -1179,8 +1173,8 @@ Test(imap, exchange_greeting)
 	cr_assert_eq(r.status, IMAP_STATUS_OK);
 	cr_assert_not(r.has_caps);
 	cr_assert_eq(r.code.len, 0);
-	cr_assert(span_is(r.text,
-	    "The Microsoft Exchange IMAP4 service is ready."));
+	cr_assert(
+	    span_is(r.text, "The Microsoft Exchange IMAP4 service is ready."));
 }
 
 Test(imap, tagged_answers_with_codes)
@@ -1213,8 +1207,7 @@ Test(imap, untagged_capability_and_data)
 {
 	struct imap_response r;
 
-	cr_assert_eq(resp("* CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN", &r),
-	    0);
+	cr_assert_eq(resp("* CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN", &r), 0);
 	cr_assert_eq(r.kind, IMAP_RESP_UNTAGGED);
 	cr_assert_eq(r.status, IMAP_STATUS_NONE);
 	cr_assert(r.has_caps);
@@ -1334,8 +1327,7 @@ Test(imap, quote_astring)
 	cr_assert_eq(n, 11);
 	cr_assert_eq(imap_quote_astring("", 0, out, sizeof(out), &n), 0);
 	cr_assert_str_eq(out, "\"\"");
-	cr_assert_eq(imap_quote_astring("j\xc3\xb6rg", 5, out, sizeof(out),
-			 &n),
+	cr_assert_eq(imap_quote_astring("j\xc3\xb6rg", 5, out, sizeof(out), &n),
 	    1);
 	cr_assert_eq(imap_quote_astring("a\tb", 3, out, sizeof(out), &n), 1);
 	cr_assert_eq(imap_quote_astring("abcdef", 6, out, 8, &n), -1);
@@ -1427,8 +1419,8 @@ sim_end(size_t at, size_t len, size_t cut, size_t chunk)
 }
 
 static void
-sim_run(const struct step *st, size_t n, size_t ccut, size_t scut,
-    size_t chunk, struct sim *o)
+sim_run(const struct step *st, size_t n, size_t ccut, size_t scut, size_t chunk,
+    struct sim *o)
 {
 	struct imap_cframe f;
 	struct imap_sframe g;
@@ -1459,7 +1451,8 @@ sim_run(const struct step *st, size_t n, size_t ccut, size_t scut,
 		size_t avail = 0;
 
 		while (o->passed < o->clen && !ended) {
-			size_t end = sim_end(o->passed, o->clen, ccut, chunk), c;
+			size_t end = sim_end(o->passed, o->clen, ccut, chunk),
+			       c;
 			enum imap_frame r = imap_cframe_feed(&f,
 			    o->client + o->passed, end - o->passed, &c);
 
@@ -1554,8 +1547,7 @@ ref_literal(const char *buf, size_t a, size_t e, uint64_t *n, size_t *plus,
 		*plus = --p;
 	while (p > a && buf[p - 1] >= '0' && buf[p - 1] <= '9')
 		p--;
-	if (p == a || buf[p - 1] != '{' ||
-	    p == (*plus != 0 ? *plus : e - 1))
+	if (p == a || buf[p - 1] != '{' || p == (*plus != 0 ? *plus : e - 1))
 		return false;
 	*n = strtoull(buf + p, NULL, 10);
 	p--;
@@ -1594,7 +1586,7 @@ ref_run(const struct step *st, size_t n, struct sim *o)
 		}
 		sl += l + 1;
 		for (char *line = strtok(b, "\n"); line != NULL;
-		    line = strtok(NULL, "\n"))
+		     line = strtok(NULL, "\n"))
 			rs.lines[rs.n++] = line;
 	}
 	while (pos < o->clen) {
@@ -1630,7 +1622,7 @@ ref_run(const struct step *st, size_t n, struct sim *o)
 			while (w < e && o->client[w] != ' ')
 				w++;
 			for (size_t i = v; i < w && i - v + 1 < IMAP_VERB_MAX;
-			    i++)
+			     i++)
 				ev->verb[i - v] =
 				    (char)tolower((unsigned char)o->client[i]);
 			if (strcmp(ev->verb, "compress") == 0 &&
@@ -1654,7 +1646,8 @@ ref_run(const struct step *st, size_t n, struct sim *o)
 		for (;;) {
 			uint64_t lit;
 			size_t plus, hdr;
-			bool is_lit = strcmp(ev->verb, "idle") != 0 &&
+			bool is_lit =
+			    strcmp(ev->verb, "idle") != 0 &&
 			    ref_literal(o->client, a, e, &lit, &plus, &hdr);
 
 			if (is_lit && plus != 0) {
@@ -1712,8 +1705,8 @@ sim_matches(const struct sim *got, const struct sim *want, size_t passed,
 		cr_assert_eq(got->ev[i].bytes, want->ev[i].bytes,
 		    "%s: ev %zu bytes", how, i);
 	}
-	cr_assert_eq(got->passed, passed, "%s: %zu of %zu bytes passed",
-	    how, got->passed, passed);
+	cr_assert_eq(got->passed, passed, "%s: %zu of %zu bytes passed", how,
+	    got->passed, passed);
 	cr_assert(memcmp(got->client, want->client, want->clen) == 0,
 	    "%s: sent '%.*s', want '%.*s'", how, (int)got->clen, got->client,
 	    (int)want->clen, want->client);
@@ -1767,8 +1760,8 @@ static void
 expect_sent(const struct sim *want, const char *sent)
 {
 	cr_assert_eq(want->clen, strlen(sent));
-	cr_assert(memcmp(want->client, sent, want->clen) == 0,
-	    "sent '%.*s'", (int)want->clen, want->client);
+	cr_assert(memcmp(want->client, sent, want->clen) == 0, "sent '%.*s'",
+	    (int)want->clen, want->client);
 }
 
 Test(imap, brace_inside_an_atom_is_no_literal)
@@ -1848,8 +1841,8 @@ Test(imap, accepted_synchronising_literal_is_data)
 
 /* One refused header: the event, and what of the client's bytes went. */
 static void
-expect_refused(const struct step *st, size_t n, const char *sent,
-    size_t nev, const char *tag, const char *verb)
+expect_refused(const struct step *st, size_t n, const char *sent, size_t nev,
+    const char *tag, const char *verb)
 {
 	struct sim want;
 
@@ -2157,8 +2150,8 @@ Test(imap, server_answers_with_literals_at_every_split)
 	size_t len;
 	struct frame_ev ev[8];
 
-	len = (size_t)snprintf(in, sizeof(in), "%s%s%s%s%s", a1, a2, a3, a4,
-	    a5);
+	len =
+	    (size_t)snprintf(in, sizeof(in), "%s%s%s%s%s", a1, a2, a3, a4, a5);
 	for (size_t split = 0; split <= len; split++) {
 		size_t n = sframe_split(in, len, split, ev, 8);
 
@@ -2223,8 +2216,9 @@ Test(imap, capability_lines_offer_no_compression_and_no_literal_plus)
 	    "a OK [CAPABILITY IMAP4rev1 COMPRESS-DEFLATE literalX] done\r\n",
 	    3);
 	/* Not a capability list, or not at a word's start. */
-	server_all_ways("* OK COMPRESS=DEFLATE\r\n* CAPABILITY XCOMPRESS=DEFLATE "
-			"XLITERAL+\r\n* OK [ALERT] COMPRESS=DEFLATE\r\n",
+	server_all_ways(
+	    "* OK COMPRESS=DEFLATE\r\n* CAPABILITY XCOMPRESS=DEFLATE "
+	    "XLITERAL+\r\n* OK [ALERT] COMPRESS=DEFLATE\r\n",
 	    "* OK COMPRESS=DEFLATE\r\n* CAPABILITY XCOMPRESS=DEFLATE "
 	    "XLITERAL+\r\n* OK [ALERT] COMPRESS=DEFLATE\r\n",
 	    0);
@@ -2243,8 +2237,7 @@ Test(imap, capability_lines_offer_no_compression_and_no_literal_plus)
  * literal ("+") the reader holds for.
  */
 static void
-reader_feed_accepting(struct imap_cframe *f, char *buf, size_t from,
-    size_t to)
+reader_feed_accepting(struct imap_cframe *f, char *buf, size_t from, size_t to)
 {
 	while (from < to) {
 		size_t c;
@@ -2315,7 +2308,7 @@ Test(imap, sframe_boundary_only_between_answer_lines)
 	/* Offsets after which a boundary is reported: the end of each
 	 * line that is not followed by a literal. */
 	const size_t at[] = {strlen("* 1 FETCH (BODY[] {14}\r\n* BYE inside"
-				 "\r\n)\r\n"),
+				    "\r\n)\r\n"),
 	    strlen("* 1 FETCH (BODY[] {14}\r\n* BYE inside\r\n)\r\n+ go\r\n"),
 	    strlen(in)};
 	struct imap_sframe f;

@@ -17,8 +17,11 @@ static const char *const servers[] = {"ex1", "ex2"};
 static struct inv_options
 opts(enum inv_by by)
 {
-	struct inv_options o = {.since_ms = INT64_MIN, .until_ms = INT64_MAX,
-	    .protocols = INV_POP3 | INV_IMAP4, .by = by, .servers = servers,
+	struct inv_options o = {.since_ms = INT64_MIN,
+	    .until_ms = INT64_MAX,
+	    .protocols = INV_POP3 | INV_IMAP4,
+	    .by = by,
+	    .servers = servers,
 	    .nservers = 2};
 
 	return o;
@@ -58,7 +61,8 @@ Test(inventory, by_client_tls_kinds_and_would_break)
 	cr_assert_str_eq(recs[0]->key, "192.0.2.10");
 	cr_assert_str_eq(recs[1]->key, "198.51.100.7");
 	for (size_t i = 2; i < n; i++)
-		cr_assert_not(inv_record_would_break(recs[i]), "%s", recs[i]->key);
+		cr_assert_not(inv_record_would_break(recs[i]), "%s",
+		    recs[i]->key);
 
 	r = recs[0];
 	cr_assert_eq(r->protocols, INV_POP3 | INV_IMAP4);
@@ -226,7 +230,8 @@ Test(inventory, since_and_until_filter_rows_and_skip_files_by_name)
 	/* Sessions 01 and 03 whole, 02 up to its STLS and USER rows. */
 	cr_assert_eq(inventory_summary(inv)->sessions, 3);
 	cr_assert_eq(find_rec(inv, "192.0.2.20", NULL)->logins_ok, 0);
-	cr_assert_eq(inventory_summary(inv)->last_ms, at("2026-03-01T11:00:00.250Z"));
+	cr_assert_eq(inventory_summary(inv)->last_ms,
+	    at("2026-03-01T11:00:00.250Z"));
 	cr_assert_eq(exlog_name_parse(FX_IMAP_NAME, &nm), 0);
 	cr_assert(inventory_skip_name(inv, &nm));
 	inventory_free(inv);
@@ -249,22 +254,26 @@ Test(inventory, parse_when)
 	/* As an end, a bare date takes in the whole day. */
 	cr_assert_eq(inventory_parse_when("2026-03-01", now, true, &v), 0);
 	cr_assert_eq(v, at("2026-03-02T00:00:00Z"));
-	cr_assert_eq(inventory_parse_when("2026-03-01T08:30", now, true, &v), 0);
+	cr_assert_eq(inventory_parse_when("2026-03-01T08:30", now, true, &v),
+	    0);
 	cr_assert_eq(v, at("2026-03-01T08:30:00Z"));
-	cr_assert_eq(inventory_parse_when("2026-03-01T08:30:15Z", now, false, &v), 0);
+	cr_assert_eq(
+	    inventory_parse_when("2026-03-01T08:30:15Z", now, false, &v), 0);
 	cr_assert_eq(v, at("2026-03-01T08:30:15Z"));
 	cr_assert_eq(inventory_parse_when("30", now, false, &v), -1);
 	cr_assert_eq(inventory_parse_when("d", now, false, &v), -1);
 	cr_assert_eq(inventory_parse_when("3x", now, false, &v), -1);
 	cr_assert_eq(inventory_parse_when("2026-02-30", now, false, &v), -1);
 	cr_assert_eq(inventory_parse_when("yesterday", now, false, &v), -1);
-	cr_assert_eq(inventory_parse_when("99999999999999999d", now, false, &v), -1);
+	cr_assert_eq(inventory_parse_when("99999999999999999d", now, false, &v),
+	    -1);
 }
 
 static char *
 json_of(const struct inventory *inv)
 {
-	struct invreport_options ro = {.format = INVREPORT_JSON, .now_ms = 0,
+	struct invreport_options ro = {.format = INVREPORT_JSON,
+	    .now_ms = 0,
 	    .version = "test"};
 	char *buf = NULL;
 	size_t len = 0;
@@ -287,8 +296,10 @@ Test(inventory, merging_two_inventories_equals_reading_both)
 		struct inventory *x = inventory_new(&o), *y = inventory_new(&o);
 		char *j1, *j2;
 
-		inv_add_text(x, "ex1/" FX_POP3_NAME, 0, EXLOG_PROTO_POP3, fx_pop3);
-		inv_add_text(y, "ex2/" FX_IMAP_NAME, 1, EXLOG_PROTO_IMAP4, fx_imap);
+		inv_add_text(x, "ex1/" FX_POP3_NAME, 0, EXLOG_PROTO_POP3,
+		    fx_pop3);
+		inv_add_text(y, "ex2/" FX_IMAP_NAME, 1, EXLOG_PROTO_IMAP4,
+		    fx_imap);
 		cr_assert_eq(inventory_merge(x, y), 0);
 		cr_assert_eq(inventory_finish(x), 0);
 		j1 = json_of(one);
@@ -433,18 +444,21 @@ session_row(FILE *fp, int step, const char *id)
 {
 	switch (step) {
 	case 0:
-		fprintf(fp, "2026-03-01T10:00:00.000Z,%s,0,10.0.0.1:143,"
-			    "192.0.2.9:1,,1,0,1,OpenSession,,,\n",
+		fprintf(fp,
+		    "2026-03-01T10:00:00.000Z,%s,0,10.0.0.1:143,"
+		    "192.0.2.9:1,,1,0,1,OpenSession,,,\n",
 		    id);
 		break;
 	case 1:
-		fprintf(fp, "2026-03-01T10:00:01.000Z,%s,1,10.0.0.1:143,"
-			    "192.0.2.9:1,u,1,1,1,login,u *****,R=ok,\n",
+		fprintf(fp,
+		    "2026-03-01T10:00:01.000Z,%s,1,10.0.0.1:143,"
+		    "192.0.2.9:1,u,1,1,1,login,u *****,R=ok,\n",
 		    id);
 		break;
 	default:
-		fprintf(fp, "2026-03-01T10:00:02.000Z,%s,2,10.0.0.1:143,"
-			    "192.0.2.9:1,,1,0,1,CloseSession,,,\n",
+		fprintf(fp,
+		    "2026-03-01T10:00:02.000Z,%s,2,10.0.0.1:143,"
+		    "192.0.2.9:1,,1,0,1,CloseSession,,,\n",
 		    id);
 		break;
 	}
@@ -477,7 +491,8 @@ Test(inventory, session_ids_of_sixteen_hex_digits)
 
 				memset(id, '0', 16);
 				id[16] = '\0';
-				id[pos] = digits[d < 10 || step == 0 ? d : d + 6];
+				id[pos] =
+				    digits[d < 10 || step == 0 ? d : d + 6];
 				session_row(fp, step, id);
 				n += step == 0;
 			}
@@ -569,8 +584,8 @@ Test(inventory, files_and_bad_rows_in_path_order)
 	const struct inv_bad_row *b;
 	char c[512], a[512];
 
-	snprintf(c, sizeof(c), "%s%s%s", ok, ok, bad);	   /* line 3 */
-	snprintf(a, sizeof(a), "%s%s%s", bad, ok, bad);	   /* lines 1, 3 */
+	snprintf(c, sizeof(c), "%s%s%s", ok, ok, bad);  /* line 3 */
+	snprintf(a, sizeof(a), "%s%s%s", bad, ok, bad); /* lines 1, 3 */
 	inv_add_text(inv, "logs/c.log", 0, EXLOG_PROTO_IMAP4, c);
 	inv_add_text(inv, "logs/b.log", 1, EXLOG_PROTO_IMAP4, ok);
 	inv_add_text(inv, "logs/a.log", 0, EXLOG_PROTO_IMAP4, a);
@@ -622,7 +637,8 @@ Test(inventory, software_names_clamped_and_cleaned)
 	     * written elsewhere may hold) and an overlong version. */
 	    "2026-03-01T08:00:02.000Z,03,0,10.0.0.1:143,192.0.2.3:1,,1,0,1,OpenSession,,,\n"
 	    "2026-03-01T08:00:02.200Z,03,1,10.0.0.1:143,192.0.2.3:1,w,1,1,1,login,w *****,"
-	    "R=ok;ClientName=Mail\x01" "App;ClientVersion=%s,\n",
+	    "R=ok;ClientName=Mail\x01"
+	    "App;ClientVersion=%s,\n",
 	    name, ver, ver);
 	inv_add_text(inv, "IMAP42026030108-1.LOG", 0, EXLOG_PROTO_IMAP4, t);
 	cr_assert_eq(inventory_finish(inv), 0);
@@ -662,7 +678,7 @@ Test(inventory, user_patterns)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		cr_expect_eq(inventory_user_match(cases[i].pattern,
-		                 cases[i].user, strlen(cases[i].user)),
+				 cases[i].user, strlen(cases[i].user)),
 		    cases[i].match, "'%s' against '%s'", cases[i].pattern,
 		    cases[i].user);
 	/* Only len bytes of the name count. */
@@ -697,8 +713,8 @@ Test(inventory, excluded_users_left_out)
 	cr_expect_eq(s->users_would_break, 0);
 	cr_assert_eq(n, 4);
 	for (size_t i = 0; i < n; i++) {
-		cr_expect(
-		    strcasecmp(recs[i]->key, "alice") != 0, "%s", recs[i]->key);
+		cr_expect(strcasecmp(recs[i]->key, "alice") != 0, "%s",
+		    recs[i]->key);
 		cr_expect(strcmp(recs[i]->key, "carol") != 0);
 	}
 	{
@@ -732,8 +748,10 @@ Test(inventory, rows_with_escaped_bytes_read_whole)
 	    "\"\"\"Entw\xc3\xbcrfe\\xfe\\x1b[1m\"\"\",R=ok,\n"
 	    "2026-03-01T08:00:00.400Z,01,4,10.0.0.1:143,192.0.2.1:1,b\\xe9a\\x80\\xc0\\xaf,1,1,1,CloseSession,,,\n"
 	    "2026-03-01T08:00:01.000Z,02,0,10.0.0.1:143,192.0.2.2:1,,1,0,1,OpenSession,,Tls=none,\n"
-	    "2026-03-01T08:00:01.100Z,02,1,10.0.0.1:143,192.0.2.2:1,b\xc3\xa9" "a,1,1,1,login,"
-	    "b\xc3\xa9" "a *****,R=ok,\n";
+	    "2026-03-01T08:00:01.100Z,02,1,10.0.0.1:143,192.0.2.2:1,b\xc3\xa9"
+	    "a,1,1,1,login,"
+	    "b\xc3\xa9"
+	    "a *****,R=ok,\n";
 	const struct inv_record *r;
 
 	inv_add_text(inv, "IMAP42026030108-1.LOG", 0, EXLOG_PROTO_IMAP4, t);
@@ -743,7 +761,10 @@ Test(inventory, rows_with_escaped_bytes_read_whole)
 	r = find_rec(inv, "b\\xe9a\\x80\\xc0\\xaf", NULL);
 	cr_assert_not_null(r);
 	cr_assert_eq(r->sessions, 1);
-	r = find_rec(inv, "b\xc3\xa9" "a", NULL);
+	r = find_rec(inv,
+	    "b\xc3\xa9"
+	    "a",
+	    NULL);
 	cr_assert_not_null(r);
 	cr_assert_eq(r->sessions, 1);
 	inventory_free(inv);

@@ -88,16 +88,16 @@ Test(exlogname, backend_prefixes_case_and_gzip)
 Test(exlogname, rejects_other_names)
 {
 	static const char *bad[] = {"IMAP42026112209-1.LOG.bak",
-	    "IMAP42026112209.LOG", "IMAP42026112209-.LOG", "IMAP42026112209-1.TXT",
-	    "IMAP4202611220-1.LOG",  /* 9 digits */
-	    "IMAP420261122091-1.LOG", /* 11 digits */
-	    "IMAP42026132209-1.LOG",  /* month 13 */
-	    "IMAP42026022909-1.LOG",  /* 29 February 2026 */
-	    "IMAP42026112224-1.LOG",  /* hour 24 */
+	    "IMAP42026112209.LOG", "IMAP42026112209-.LOG",
+	    "IMAP42026112209-1.TXT", "IMAP4202611220-1.LOG", /* 9 digits */
+	    "IMAP420261122091-1.LOG",                        /* 11 digits */
+	    "IMAP42026132209-1.LOG",                         /* month 13 */
+	    "IMAP42026022909-1.LOG", /* 29 February 2026 */
+	    "IMAP42026112224-1.LOG", /* hour 24 */
 	    "IMAP4202611W7-1.LOG", "IMAP4202611W0-1.LOG", "IMAP4202611W-1.LOG",
-	    "SMTP2026112209-1.LOG", "POP3XX2026112209-1.LOG", "POP2026112209-1.LOG",
-	    "IMAP2026112209-1.LOG", "xIMAP42026112209-1.LOG", "IMAP4-1.LOG",
-	    "POP3BE-1.LOG", ""};
+	    "SMTP2026112209-1.LOG", "POP3XX2026112209-1.LOG",
+	    "POP2026112209-1.LOG", "IMAP2026112209-1.LOG",
+	    "xIMAP42026112209-1.LOG", "IMAP4-1.LOG", "POP3BE-1.LOG", ""};
 	struct exlog_name n;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

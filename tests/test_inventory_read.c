@@ -70,7 +70,8 @@ Test(exlogread, every_real_sample_reads_the_same_split_at_every_byte)
 
 		if (strstr(de->d_name, ".log") == NULL)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", samples_dir(), de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", samples_dir(),
+		    de->d_name);
 		text = slurp(path, &len);
 		rows = check_splits(text, len);
 		/* Every line is either a row (good or bad) or a comment. */
@@ -78,8 +79,9 @@ Test(exlogread, every_real_sample_reads_the_same_split_at_every_byte)
 			nl += text[i] == '\n';
 		if (len > 0 && text[len - 1] != '\n')
 			nl++;
-		cr_assert_eq(count_prefix(rows, "ROW ") + count_prefix(rows, "BAD ") +
-			count_prefix(text, "#"),
+		cr_assert_eq(count_prefix(rows, "ROW ") +
+				 count_prefix(rows, "BAD ") +
+				 count_prefix(text, "#"),
 		    nl, "%s", de->d_name);
 		free(rows);
 		free(text);
@@ -118,12 +120,14 @@ Test(exlogread, real_samples_row_counts_and_the_truncated_row)
 	}
 	{
 		size_t len;
-		char *text = sample("msqa-112837__IMAP4-frontend-Exchange2013.log", &len);
+		char *text = sample(
+		    "msqa-112837__IMAP4-frontend-Exchange2013.log", &len);
 		char *rows = read_text(text, len, len, 0, NULL);
 		char want_bad[32];
 
 		/* The poster cut the last row short: 11 fields on line 4. */
-		snprintf(want_bad, sizeof(want_bad), "BAD 4 %d\n", EXLOG_BAD_FIELDS);
+		snprintf(want_bad, sizeof(want_bad), "BAD 4 %d\n",
+		    EXLOG_BAD_FIELDS);
 		cr_assert_not_null(strstr(rows, want_bad), "%s", rows);
 		free(rows);
 		free(text);
@@ -146,7 +150,8 @@ Test(exlogread, real_rows_fields_and_quoting)
 	    "ErrMsg=AuthFailed:LogonDenied|\n");
 	free(rows);
 	free(text);
-	text = sample("msqa-1156767__IMAP4-frontend-Exchange2013CU23.log", &len);
+	text =
+	    sample("msqa-1156767__IMAP4-frontend-Exchange2013CU23.log", &len);
 	rows = read_text(text, len, len, 0, NULL);
 	/* Exchange 2013: 12 fields. */
 	cr_assert_not_null(strstr(rows,
@@ -196,10 +201,12 @@ Test(exlogread, header_block_skipped_anywhere_and_log_type_read)
 
 Test(exlogread, crlf_and_lf_give_the_same_rows)
 {
-	const char *lf = "2026-01-01T00:00:00.000Z,1,0,a:1,b:2,u,1,2,3,c,p,R=ok,\n"
-			 "2026-01-01T00:00:00.000Z,1,1,a:1,b:2,u,1,2,3,d,p,R=ok\n";
-	const char *crlf = "2026-01-01T00:00:00.000Z,1,0,a:1,b:2,u,1,2,3,c,p,R=ok,\r\n"
-			   "2026-01-01T00:00:00.000Z,1,1,a:1,b:2,u,1,2,3,d,p,R=ok\r\n";
+	const char *lf =
+	    "2026-01-01T00:00:00.000Z,1,0,a:1,b:2,u,1,2,3,c,p,R=ok,\n"
+	    "2026-01-01T00:00:00.000Z,1,1,a:1,b:2,u,1,2,3,d,p,R=ok\n";
+	const char *crlf =
+	    "2026-01-01T00:00:00.000Z,1,0,a:1,b:2,u,1,2,3,c,p,R=ok,\r\n"
+	    "2026-01-01T00:00:00.000Z,1,1,a:1,b:2,u,1,2,3,d,p,R=ok\r\n";
 	char *a = read_text(lf, strlen(lf), strlen(lf), 0, NULL);
 	char *b = check_splits(crlf, strlen(crlf));
 
@@ -213,14 +220,16 @@ Test(exlogread, crlf_and_lf_give_the_same_rows)
 
 Test(exlogread, field_counts_other_than_12_or_13_are_bad_not_fatal)
 {
-	const char *t = "2026-01-01T00:00:00.000Z,1,0,a,b,u,1,2,3,c,p\n" /* 11 */
-			"2026-01-01T00:00:00.000Z,1,0,a,b,u,1,2,3,c,p,x,y,z\n" /* 14 */
-			"2026-01-01T00:00:00.000Z,1,0,a,b,u,1,2,3,c,p,x,\n";   /* 13 */
+	const char *t =
+	    "2026-01-01T00:00:00.000Z,1,0,a,b,u,1,2,3,c,p\n"       /* 11 */
+	    "2026-01-01T00:00:00.000Z,1,0,a,b,u,1,2,3,c,p,x,y,z\n" /* 14 */
+	    "2026-01-01T00:00:00.000Z,1,0,a,b,u,1,2,3,c,p,x,\n";   /* 13 */
 	char *rows = check_splits(t, strlen(t));
 	char want[128];
 
-	snprintf(want, sizeof(want), "BAD 1 %d\nBAD 2 %d\nROW 3 13:",
-	    EXLOG_BAD_FIELDS, EXLOG_BAD_FIELDS);
+	snprintf(want, sizeof(want),
+	    "BAD 1 %d\nBAD 2 %d\nROW 3 13:", EXLOG_BAD_FIELDS,
+	    EXLOG_BAD_FIELDS);
 	cr_assert_eq(strncmp(rows, want, strlen(want)), 0, "%s", rows);
 	free(rows);
 }
@@ -257,10 +266,11 @@ Test(exlogread, quoting_edge_cases)
 
 Test(exlogread, utf8_bom_and_no_final_newline)
 {
-	const char *t = "\xef\xbb\xbf"
-			"dateTime,sessionId,seqNumber,sIp,cIp,user,duration,rqsize,"
-			"rpsize,command,parameters,context,puid\n"
-			"T,1,0,a,b,u,1,2,3,c,p,x,";
+	const char *t =
+	    "\xef\xbb\xbf"
+	    "dateTime,sessionId,seqNumber,sIp,cIp,user,duration,rqsize,"
+	    "rpsize,command,parameters,context,puid\n"
+	    "T,1,0,a,b,u,1,2,3,c,p,x,";
 	char *rows = check_splits(t, strlen(t));
 
 	cr_assert_str_eq(rows, "ROW 2 13:|T|1|0|a|b|u|1|2|3|c|p|x|\n");
@@ -278,7 +288,8 @@ Test(exlogread, overlong_line_is_bad_and_reading_goes_on)
 	for (i = 20; i < big; i++)
 		t[i] = 'x';
 	strcpy(t + big, "\nT,1,1,a,b,u,1,2,3,c,p,x,\n");
-	snprintf(want, sizeof(want), "BAD 1 %d\nROW 2 13:|T|1|1|a|b|u|1|2|3|c|p|x|\n",
+	snprintf(want, sizeof(want),
+	    "BAD 1 %d\nROW 2 13:|T|1|1|a|b|u|1|2|3|c|p|x|\n",
 	    EXLOG_BAD_TOOLONG);
 	/* Whole, split inside the long line, and in 1000-byte pieces. */
 	rows = read_text(t, strlen(t), strlen(t), 0, NULL);
@@ -353,9 +364,10 @@ Test(exlogread, context_values_with_quotes)
 
 Test(exlogread, context_values)
 {
-	const char *ctx = "R=\"a1 NO [AUTHENTICATIONFAILED] failed.\";"
-			  "Msg=\"Proxy:h:993:SSL;ProxySuccess\";ErrMsg=AuthFailed;"
-			  "Tls=starttls:TLSv1.3;Empty=;Flag";
+	const char *ctx =
+	    "R=\"a1 NO [AUTHENTICATIONFAILED] failed.\";"
+	    "Msg=\"Proxy:h:993:SSL;ProxySuccess\";ErrMsg=AuthFailed;"
+	    "Tls=starttls:TLSv1.3;Empty=;Flag";
 	struct exlog_span v;
 
 	cr_assert(exlog_context_get(ctx, strlen(ctx), "R", &v));
@@ -400,7 +412,8 @@ use_scanner(const char *name)
 		cr_assert_str_neq(name, "scalar", "no scalar scanner");
 #if defined(__x86_64__) && defined(__GNUC__)
 		/* SSE2 is part of x86-64; only AVX2 may be missing. */
-		cr_assert(strcmp(name, "avx2") == 0 && !__builtin_cpu_supports("avx2"),
+		cr_assert(strcmp(name, "avx2") == 0 &&
+			      !__builtin_cpu_supports("avx2"),
 		    "scanner %s not available", name);
 #endif
 		cr_skip_test("no %s scanner on this CPU", name);
@@ -445,7 +458,8 @@ ref_line(struct strbuf *sb, unsigned long long ln, const char *s, size_t len)
 					bad = EXLOG_BAD_QUOTE;
 					break;
 				}
-				if (s[i] == '"' && i + 1 < len && s[i + 1] == '"')
+				if (s[i] == '"' && i + 1 < len &&
+				    s[i + 1] == '"')
 					i++;
 				else if (s[i] == '"')
 					break;
@@ -560,7 +574,8 @@ gen_field(struct strbuf *sb, uint64_t *st)
 			else if (c == 1)
 				sb_str(sb, "\"\"");
 			else
-				sb_add(sb, plain + below(st, sizeof(plain) - 1), 1);
+				sb_add(sb, plain + below(st, sizeof(plain) - 1),
+				    1);
 		}
 		if (kind == 1 && below(st, 4) == 0)
 			return; /* never closed */
@@ -612,7 +627,8 @@ gen_line(struct strbuf *sb, uint64_t *st, bool quotes)
 				size_t len = below(st, 81);
 
 				for (size_t j = 0; j < len; j++)
-					sb_add(sb, "abcdefgh" + below(st, 8), 1);
+					sb_add(sb, "abcdefgh" + below(st, 8),
+					    1);
 			}
 		}
 	}
@@ -624,7 +640,8 @@ ParameterizedTestParameters(exlogscan, random_lines_split_at_every_byte)
 	return cr_make_param_array(struct scanner, scanners, 3);
 }
 
-ParameterizedTest(const struct scanner *sc, exlogscan, random_lines_split_at_every_byte)
+ParameterizedTest(const struct scanner *sc, exlogscan,
+    random_lines_split_at_every_byte)
 {
 	use_scanner(sc->name);
 	for (uint64_t seed = 1; seed <= 80; seed++) {
@@ -647,7 +664,8 @@ ParameterizedTestParameters(exlogscan, many_random_lines_in_pieces)
 	return cr_make_param_array(struct scanner, scanners, 3);
 }
 
-ParameterizedTest(const struct scanner *sc, exlogscan, many_random_lines_in_pieces)
+ParameterizedTest(const struct scanner *sc, exlogscan,
+    many_random_lines_in_pieces)
 {
 	static const size_t steps[] = {7, 31, 32, 33, 63, 64, 65, 1000, 4096};
 	struct strbuf sb = {0};
@@ -699,7 +717,8 @@ ParameterizedTest(const struct scanner *sc, exlogscan,
 			/* 13 fields, 12, 13 with CRLF, 14 and 17. */
 			static const char *const rest[] = {
 			    ",a,b,c,d,e,f,g,h,i,j,,", ",a,b,c,d,e,f,g,h,i,j,k",
-			    ",a,b,c,d,e,f,g,h,i,j,,", ",a,b,c,d,e,f,g,h,i,j,k,l,",
+			    ",a,b,c,d,e,f,g,h,i,j,,",
+			    ",a,b,c,d,e,f,g,h,i,j,k,l,",
 			    ",a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p"};
 
 			for (int l = 0; l < 5; l++) {
@@ -763,7 +782,8 @@ ParameterizedTestParameters(exlogscan, real_samples_match_the_reference)
 	return cr_make_param_array(struct scanner, scanners, 3);
 }
 
-ParameterizedTest(const struct scanner *sc, exlogscan, real_samples_match_the_reference)
+ParameterizedTest(const struct scanner *sc, exlogscan,
+    real_samples_match_the_reference)
 {
 	DIR *d = opendir(samples_dir());
 	struct dirent *de;
@@ -777,7 +797,8 @@ ParameterizedTest(const struct scanner *sc, exlogscan, real_samples_match_the_re
 
 		if (strstr(de->d_name, ".log") == NULL)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", samples_dir(), de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", samples_dir(),
+		    de->d_name);
 		text = slurp(path, &len);
 		check_ref(text, len, true);
 		free(text);
@@ -794,9 +815,9 @@ ParameterizedTestParameters(exlogscan, long_lines_at_the_limit)
 
 ParameterizedTest(const struct scanner *sc, exlogscan, long_lines_at_the_limit)
 {
-	static const char *const tails[] = {
-	    ",b,c,d,e,f,g,h,i,j,k,l", ",b,c,d,e,f,g,h,i,j,k,l,m,n",
-	    ",b,c,d,e,f,g,h,i,j,k,\"l\"", ",b,c,\"d", ""};
+	static const char *const tails[] = {",b,c,d,e,f,g,h,i,j,k,l",
+	    ",b,c,d,e,f,g,h,i,j,k,l,m,n", ",b,c,d,e,f,g,h,i,j,k,\"l\"",
+	    ",b,c,\"d", ""};
 	size_t big = EXLOG_LINE_MAX + 2;
 	char *t = malloc(2 * big + 200);
 
@@ -806,8 +827,8 @@ ParameterizedTest(const struct scanner *sc, exlogscan, long_lines_at_the_limit)
 	 * (which does not count), read in one block, and split inside and
 	 * next to them. */
 	for (size_t i = 0; i < 2 * sizeof(tails) / sizeof(tails[0]); i++) {
-		for (size_t llen = EXLOG_LINE_MAX - 1; llen <= EXLOG_LINE_MAX + 1;
-		     llen++) {
+		for (size_t llen = EXLOG_LINE_MAX - 1;
+		     llen <= EXLOG_LINE_MAX + 1; llen++) {
 			const char *tail = tails[i / 2];
 			size_t tl = strlen(tail), len = 0;
 			size_t cuts[] = {1, 2, 1000, llen - 1, llen, llen + 1,
@@ -823,12 +844,14 @@ ParameterizedTest(const struct scanner *sc, exlogscan, long_lines_at_the_limit)
 			memcpy(t + len, "\nT,1,0,a,b,u,1,2,3,c,p,x,\n", 26);
 			len += 26;
 			check_ref(t, len, false);
-			for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+			for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]);
+			     c++) {
 				char *want = ref_read(t, len);
 				char *got = read_text(t, len, cuts[c], 0, NULL);
 
-				cr_assert_str_eq(got, want, "tail %zu, length %zu, cut %zu",
-				    i, llen, cuts[c]);
+				cr_assert_str_eq(got, want,
+				    "tail %zu, length %zu, cut %zu", i, llen,
+				    cuts[c]);
 				free(got);
 				free(want);
 			}

@@ -17,8 +17,11 @@ static const char *const servers[] = {"ex1", "ex2"};
 static struct inventory *
 fixture(enum inv_by by, const char *extra_imap)
 {
-	struct inv_options o = {.since_ms = INT64_MIN, .until_ms = INT64_MAX,
-	    .protocols = INV_POP3 | INV_IMAP4, .by = by, .servers = servers,
+	struct inv_options o = {.since_ms = INT64_MIN,
+	    .until_ms = INT64_MAX,
+	    .protocols = INV_POP3 | INV_IMAP4,
+	    .by = by,
+	    .servers = servers,
 	    .nservers = 2};
 	struct inventory *inv = inventory_new(&o);
 
@@ -35,8 +38,10 @@ fixture(enum inv_by by, const char *extra_imap)
 static char *
 report(const struct inventory *inv, enum invreport_format f, unsigned width)
 {
-	struct invreport_options ro = {.format = f, .width = width,
-	    .now_ms = 1772539200000LL, .version = "0.1.0"};
+	struct invreport_options ro = {.format = f,
+	    .width = width,
+	    .now_ms = 1772539200000LL,
+	    .version = "0.1.0"};
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *fp = open_memstream(&buf, &len);
@@ -87,8 +92,9 @@ Test(invreport, csv_by_user_quotes_and_defuses_formulas)
 
 	cr_assert_eq(strncmp(csv, "would_break,user,protocols,", 27), 0);
 	cr_assert_not_null(strstr(csv, ",clients,clients_sample,servers\r\n"));
-	cr_assert_not_null(strstr(csv,
-	    "yes,\"'=HYPERLINK(\"\"x\"\"),<script>alert(1)</script>\",imap4,143,1,1,0,1,"),
+	cr_assert_not_null(
+	    strstr(csv,
+		"yes,\"'=HYPERLINK(\"\"x\"\"),<script>alert(1)</script>\",imap4,143,1,1,0,1,"),
 	    "%s", csv);
 	free(csv);
 	inventory_free(inv);
@@ -135,9 +141,11 @@ Test(invreport, json_keys_and_escaping)
 	    "\"user\": \"=HYPERLINK(\\\"x\\\"),<script>alert(1)</script>\""};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		cr_assert_not_null(strstr(js, keys[i]), "missing %s in %s", keys[i], js);
+		cr_assert_not_null(strstr(js, keys[i]), "missing %s in %s",
+		    keys[i], js);
 	for (const char *p = js; *p != '\0'; p++)
-		cr_assert((unsigned char)*p >= 0x20 || *p == '\n', "raw control byte");
+		cr_assert((unsigned char)*p >= 0x20 || *p == '\n',
+		    "raw control byte");
 	free(js);
 	inventory_free(inv);
 }
@@ -171,7 +179,8 @@ Test(invreport, html_self_contained_with_chart_and_escaped)
 	for (p = html; (p = strstr(p, "<script")) != NULL; p++)
 		scripts++;
 	cr_assert_eq(scripts, 1);
-	cr_assert_not_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+	cr_assert_not_null(
+	    strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
 	cr_assert_null(strstr(html, "\x1b"));
 	cr_assert_not_null(strstr(html, "</html>\n"));
 	free(html);
@@ -189,7 +198,7 @@ Test(invreport, table_fits_the_width_and_marks_would_break)
 		bool marked = false, head = false, table = false;
 
 		for (line = strtok_r(t, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save)) {
+		     line = strtok_r(NULL, "\n", &save)) {
 			size_t chars = 0;
 
 			for (const char *c = line; *c; c++)
@@ -199,8 +208,8 @@ Test(invreport, table_fits_the_width_and_marks_would_break)
 			/* The summary lines fit 80 columns; the table fits
 			 * whatever it is given. */
 			if (widths[w] > 0 && (table || widths[w] >= 80))
-				cr_assert_leq(chars, widths[w], "width %u: [%s]",
-				    widths[w], line);
+				cr_assert_leq(chars, widths[w],
+				    "width %u: [%s]", widths[w], line);
 			if (strncmp(line, "!  192.0.2.10 ", 14) == 0)
 				marked = true;
 			cr_assert_null(strchr(line, '\x1b'));
@@ -252,8 +261,8 @@ sessions_inventory(unsigned n)
 		    day, i + 1, day, i + 1);
 	}
 	cr_assert_eq(fclose(fp), 0);
-	inv_add_text(
-	    inv, "ex1/IMAP420260302-1.LOG", 0, EXLOG_PROTO_IMAP4, text);
+	inv_add_text(inv, "ex1/IMAP420260302-1.LOG", 0, EXLOG_PROTO_IMAP4,
+	    text);
 	free(text);
 	cr_assert_eq(inventory_finish(inv), 0);
 	return inv;
@@ -266,8 +275,8 @@ sessions_inventory(unsigned n)
  */
 Test(invreport, chart_grid_at_round_steps)
 {
-	static const unsigned counts[] = {
-	    1, 2, 3, 4, 6, 7, 9, 10, 11, 13, 23, 48, 99, 101, 250, 1234};
+	static const unsigned counts[] = {1, 2, 3, 4, 6, 7, 9, 10, 11, 13, 23,
+	    48, 99, 101, 250, 1234};
 
 	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
 		unsigned n = counts[c];
@@ -312,10 +321,10 @@ Test(invreport, chart_grid_at_round_steps)
 		p = strstr(chart, "<rect class=\"imap4\"");
 		cr_assert_not_null(p);
 		cr_assert_eq(sscanf(strstr(p, " y=\"") + 4, "%lf", &bar_y), 1);
-		cr_assert_eq(
-		    sscanf(strstr(p, "height=\"") + 8, "%lf", &bar_h), 1);
+		cr_assert_eq(sscanf(strstr(p, "height=\"") + 8, "%lf", &bar_h),
+		    1);
 		cr_expect(fabs(bar_y - (y[0] + (y[k - 1] - y[0]) * n /
-		                                   (double)v[k - 1])) < 0.1,
+						   (double)v[k - 1])) < 0.1,
 		    "n=%u: bar top at %.2f", n, bar_y);
 		cr_expect(fabs(bar_y + bar_h - y[0]) < 0.1, "n=%u", n);
 		free(html);

@@ -24,7 +24,7 @@ Test(utf8, accepts_every_length_and_the_edges)
 {
 	cr_assert_eq(seq("a"), 1);
 	cr_assert_eq(seq("\x7f"), 1);
-	cr_assert_eq(seq("\xc2\x80"), 2);         /* U+0080 */
+	cr_assert_eq(seq("\xc2\x80"), 2);          /* U+0080 */
 	cr_assert_eq(seq("\xc3\xa9t\xc3\xa9"), 2); /* é */
 	cr_assert_eq(seq("\xdf\xbf"), 2);          /* U+07FF */
 	cr_assert_eq(seq("\xe0\xa0\x80"), 3);      /* U+0800 */
@@ -38,11 +38,11 @@ Test(utf8, accepts_every_length_and_the_edges)
 
 Test(utf8, refuses_what_rfc3629_forbids)
 {
-	cr_assert_eq(seq("\x80"), 0);             /* lone continuation */
+	cr_assert_eq(seq("\x80"), 0); /* lone continuation */
 	cr_assert_eq(seq("\xbf\x80"), 0);
-	cr_assert_eq(seq("\xc0\xaf"), 0);         /* overlong '/' */
+	cr_assert_eq(seq("\xc0\xaf"), 0); /* overlong '/' */
 	cr_assert_eq(seq("\xc1\xbf"), 0);
-	cr_assert_eq(seq("\xe0\x80\xaf"), 0);     /* overlong, 3 bytes */
+	cr_assert_eq(seq("\xe0\x80\xaf"), 0); /* overlong, 3 bytes */
 	cr_assert_eq(seq("\xe0\x9f\xbf"), 0);
 	cr_assert_eq(seq("\xf0\x80\x80\xaf"), 0); /* overlong, 4 bytes */
 	cr_assert_eq(seq("\xf0\x8f\xbf\xbf"), 0);
@@ -52,10 +52,10 @@ Test(utf8, refuses_what_rfc3629_forbids)
 	cr_assert_eq(seq("\xf5\x80\x80\x80"), 0);
 	cr_assert_eq(seq("\xfe"), 0);
 	cr_assert_eq(seq("\xff"), 0);
-	cr_assert_eq(seq("\xc3"), 0);             /* cut short */
+	cr_assert_eq(seq("\xc3"), 0); /* cut short */
 	cr_assert_eq(seq("\xe2\x82"), 0);
 	cr_assert_eq(seq("\xf0\x9f\x98"), 0);
-	cr_assert_eq(seq("\xc3(("), 0);           /* not a continuation */
+	cr_assert_eq(seq("\xc3(("), 0); /* not a continuation */
 	cr_assert_eq(seq("\xe2\x28\xa1"), 0);
 	cr_assert_eq(seq("\xe2\x82\x28"), 0);
 	cr_assert_eq(seq("\xf0\x9f\x28\x80"), 0);
@@ -160,8 +160,7 @@ struct report {
 };
 
 static void
-on_report(void *arg, const char *key, int level, unsigned long n,
-    unsigned span)
+on_report(void *arg, const char *key, int level, unsigned long n, unsigned span)
 {
 	struct report *r = arg;
 
@@ -186,14 +185,12 @@ Test(log_limit, one_message_per_key_and_interval_with_the_count)
 		cr_assert_not(log_limit_check(ll, "backend down", 4,
 		    1000 + 1999 * (unsigned)i, &n, &span));
 	/* One millisecond short of the interval: still held back. */
-	cr_assert_not(log_limit_check(ll, "backend down", 4, 10999, &n,
-	    &span));
+	cr_assert_not(log_limit_check(ll, "backend down", 4, 10999, &n, &span));
 	cr_assert(log_limit_check(ll, "backend down", 4, 11000, &n, &span));
 	cr_assert_eq(n, 6);
 	cr_assert_eq(span, 10);
 	/* The count starts again with the line just let through. */
-	cr_assert_not(log_limit_check(ll, "backend down", 4, 12000, &n,
-	    &span));
+	cr_assert_not(log_limit_check(ll, "backend down", 4, 12000, &n, &span));
 	cr_assert(log_limit_check(ll, "backend down", 4, 40000, &n, &span));
 	cr_assert_eq(n, 1);
 	cr_assert_eq(span, 29);
@@ -212,22 +209,22 @@ Test(log_limit, keys_are_limited_each_on_their_own)
 	cr_assert(log_limit_check(ll, "backend a: refused", 4, 0, &n, &span));
 	cr_assert(log_limit_check(ll, "backend a: timeout", 4, 1, &n, &span));
 	cr_assert(log_limit_check(ll, "backend b: refused", 4, 2, &n, &span));
-	cr_assert_not(log_limit_check(ll, "backend a: refused", 4, 3, &n,
-	    &span));
-	cr_assert_not(log_limit_check(ll, "backend a: refused", 4, 4, &n,
-	    &span));
-	cr_assert_not(log_limit_check(ll, "backend b: refused", 4, 5, &n,
-	    &span));
+	cr_assert_not(
+	    log_limit_check(ll, "backend a: refused", 4, 3, &n, &span));
+	cr_assert_not(
+	    log_limit_check(ll, "backend a: refused", 4, 4, &n, &span));
+	cr_assert_not(
+	    log_limit_check(ll, "backend b: refused", 4, 5, &n, &span));
 	/* A key that starts like another is another. */
 	cr_assert(log_limit_check(ll, "backend a: refusedX", 4, 6, &n, &span));
-	cr_assert(log_limit_check(ll, "backend a: refused", 4, 10000, &n,
-	    &span));
+	cr_assert(
+	    log_limit_check(ll, "backend a: refused", 4, 10000, &n, &span));
 	cr_assert_eq(n, 2);
-	cr_assert(log_limit_check(ll, "backend b: refused", 4, 10002, &n,
-	    &span));
+	cr_assert(
+	    log_limit_check(ll, "backend b: refused", 4, 10002, &n, &span));
 	cr_assert_eq(n, 1);
-	cr_assert(log_limit_check(ll, "backend a: timeout", 4, 10003, &n,
-	    &span));
+	cr_assert(
+	    log_limit_check(ll, "backend a: timeout", 4, 10003, &n, &span));
 	cr_assert_eq(n, 0);
 	log_limit_free(ll);
 }
@@ -243,8 +240,8 @@ Test(log_limit, counts_are_reported_when_due_and_at_exit)
 	cr_assert(log_limit_check(ll, "quiet", 4, 0, &n, &span));
 	cr_assert(log_limit_check(ll, "loud", 5, 0, &n, &span));
 	for (i = 1; i <= 3; i++)
-		cr_assert_not(log_limit_check(ll, "loud", 5, (unsigned)i, &n,
-		    &span));
+		cr_assert_not(
+		    log_limit_check(ll, "loud", 5, (unsigned)i, &n, &span));
 	/* Nothing is due before the interval ends. */
 	log_limit_report(ll, 9999, false, on_report, &r);
 	cr_assert_eq(r.calls, 0);

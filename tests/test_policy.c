@@ -137,7 +137,8 @@ addr(const char *s)
 	if (inet_pton(AF_INET, s, &s4->sin_addr) == 1)
 		s4->sin_family = AF_INET;
 	else {
-		cr_assert_eq(inet_pton(AF_INET6, s, &s6->sin6_addr), 1, "%s", s);
+		cr_assert_eq(inet_pton(AF_INET6, s, &s6->sin6_addr), 1, "%s",
+		    s);
 		s6->sin6_family = AF_INET6;
 	}
 	return (const struct sockaddr *)ss;
@@ -194,8 +195,8 @@ groups_of(const char *csv)
 
 Test(policy, plaintext_login_allows_cleartext_everywhere)
 {
-	struct proto_conf pc = pc_with(LOGIN_PLAINTEXT_LOGIN,
-	    LOGIN_MODE_ENFORCE);
+	struct proto_conf pc =
+	    pc_with(LOGIN_PLAINTEXT_LOGIN, LOGIN_MODE_ENFORCE);
 
 	cr_assert_eq(policy_cleartext_login(&pc, false), POLICY_ALLOW);
 	cr_assert_eq(policy_cleartext_login(&pc, true), POLICY_ALLOW);
@@ -204,8 +205,7 @@ Test(policy, plaintext_login_allows_cleartext_everywhere)
 
 Test(policy, secure_login_refuses_cleartext_without_tls)
 {
-	struct proto_conf pc = pc_with(LOGIN_SECURE_LOGIN,
-	    LOGIN_MODE_ENFORCE);
+	struct proto_conf pc = pc_with(LOGIN_SECURE_LOGIN, LOGIN_MODE_ENFORCE);
 
 	cr_assert_eq(policy_cleartext_login(&pc, false), POLICY_DENY);
 	cr_assert_eq(policy_cleartext_login(&pc, true), POLICY_ALLOW);
@@ -215,8 +215,8 @@ Test(policy, secure_login_refuses_cleartext_without_tls)
 
 Test(policy, plaintext_authentication_behaves_like_secure_login)
 {
-	struct proto_conf pc = pc_with(LOGIN_PLAINTEXT_AUTHENTICATION,
-	    LOGIN_MODE_ENFORCE);
+	struct proto_conf pc =
+	    pc_with(LOGIN_PLAINTEXT_AUTHENTICATION, LOGIN_MODE_ENFORCE);
 
 	cr_assert_eq(policy_cleartext_login(&pc, false), POLICY_DENY);
 	cr_assert_eq(policy_cleartext_login(&pc, true), POLICY_ALLOW);
@@ -253,39 +253,40 @@ Test(policy, login_type_exemptions)
 	cr_expect_eq(policy_login_type(pc, false, addr("192.0.2.16"), &exempt),
 	    POLICY_DENY);
 	cr_expect_not(exempt);
-	cr_expect_eq(policy_login_type(pc, false, addr("::ffff:192.0.2.1"),
-			 &exempt),
+	cr_expect_eq(
+	    policy_login_type(pc, false, addr("::ffff:192.0.2.1"), &exempt),
 	    POLICY_ALLOW);
 	cr_expect_eq(policy_login_type(pc, false, NULL, &exempt), POLICY_DENY);
 	/* Over TLS the exemption is not used, so not reported. */
 	cr_expect_eq(policy_login_type(pc, true, addr("192.0.2.1"), &exempt),
 	    POLICY_ALLOW);
 	cr_expect_not(exempt);
-	cr_expect(policy_advertise_cleartext_to(pc, false, addr("2001:db8::5")));
+	cr_expect(
+	    policy_advertise_cleartext_to(pc, false, addr("2001:db8::5")));
 	cr_expect_not(
 	    policy_advertise_cleartext_to(pc, false, addr("2001:db8::6")));
 
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "192.0.2.3", false, "a",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "192.0.2.3", false, "a", NULL)),
 	    "allow LoginTypeExempt");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "192.0.2.99", false, "a",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "192.0.2.99", false, "a", NULL)),
 	    "deny LoginTypeDenied");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "192.0.2.99", true, "a",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "192.0.2.99", true, "a", NULL)),
 	    "allow ");
 
 	/* Audit: the exempt address is not audited, the others are. */
 	pc->login_type_mode = LOGIN_MODE_AUDIT;
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "192.0.2.3", false, "a",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "192.0.2.3", false, "a", NULL)),
 	    "allow LoginTypeExempt");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "192.0.2.99", false, "a",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "192.0.2.99", false, "a", NULL)),
 	    "audit AuditLoginTypeDenied");
 	/* IMAP has no such setting: PlainTextLogin. */
-	cr_expect_str_eq(login(c, facts(PROTO_IMAP, "192.0.2.99", false, "a",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_IMAP, "192.0.2.99", false, "a", NULL)),
 	    "allow ");
 	conf_unref(c);
 }
@@ -302,15 +303,15 @@ Test(policy, exemption_from_configuration)
 
 	pc->login_type = LOGIN_SECURE_LOGIN;
 	cr_expect_eq(addrset_count(pc->login_type_exempt_ips), 3);
-	cr_expect_eq(policy_login_type(pc, false, addr("198.51.100.9"),
-			 &exempt),
+	cr_expect_eq(
+	    policy_login_type(pc, false, addr("198.51.100.9"), &exempt),
 	    POLICY_ALLOW);
 	cr_expect(exempt);
-	cr_expect_eq(policy_login_type(pc, false, addr("2001:db8::1:2"),
-			 &exempt),
+	cr_expect_eq(
+	    policy_login_type(pc, false, addr("2001:db8::1:2"), &exempt),
 	    POLICY_ALLOW);
-	cr_expect_eq(policy_login_type(pc, false, addr("2001:db8:0:1::"),
-			 &exempt),
+	cr_expect_eq(
+	    policy_login_type(pc, false, addr("2001:db8:0:1::"), &exempt),
 	    POLICY_DENY);
 	cr_expect_null(c->proto[PROTO_IMAP].login_type_exempt_ips);
 	conf_unref(c);
@@ -320,7 +321,8 @@ Test(policy, no_rules_allow)
 {
 	struct conf *c = load("");
 	struct policy_decision d;
-	struct policy_facts f = facts(PROTO_IMAP, "10.1.2.3", false, NULL, NULL);
+	struct policy_facts f =
+	    facts(PROTO_IMAP, "10.1.2.3", false, NULL, NULL);
 
 	cr_expect_eq(policy_connect(c, &f, &d), POLICY_OUTCOME_ALLOW);
 	cr_expect_eq(d.reason, POLICY_REASON_NONE);
@@ -339,11 +341,11 @@ Test(policy, priority_order_not_file_order)
 			      "[rule \"early\"]\npriority = 10\naction = deny\n"
 			      "client_ips = 10.0.0.0/8\n");
 
-	cr_expect_str_eq(connect_(c, facts(PROTO_POP3, "10.9.9.9", false,
-					 NULL, NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_POP3, "10.9.9.9", false, NULL, NULL)),
 	    "deny AccessRuleDenied:early");
-	cr_expect_str_eq(connect_(c, facts(PROTO_POP3, "11.0.0.1", false,
-					 NULL, NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_POP3, "11.0.0.1", false, NULL, NULL)),
 	    "allow ");
 	cr_expect_str_eq(c->rules[0].name, "early");
 	conf_unref(c);
@@ -357,21 +359,21 @@ Test(policy, conditions_and_values_or)
 			      "usernames = alice, bob\n");
 
 	/* All three conditions hold: denied. */
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "192.0.2.1", true, "bob",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "192.0.2.1", true, "bob", NULL)),
 	    "deny AccessRuleDenied:r");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "198.51.100.200", true,
-				      "alice", NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "198.51.100.200", true, "alice", NULL)),
 	    "deny AccessRuleDenied:r");
 	/* Any one fails: the rule does not apply. */
-	cr_expect_str_eq(login(c, facts(PROTO_IMAP, "192.0.2.1", true, "bob",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_IMAP, "192.0.2.1", true, "bob", NULL)),
 	    "allow ");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "192.0.2.2", true, "bob",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "192.0.2.2", true, "bob", NULL)),
 	    "allow ");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "192.0.2.1", true, "carol",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "192.0.2.1", true, "carol", NULL)),
 	    "allow ");
 	conf_unref(c);
 }
@@ -385,18 +387,18 @@ Test(policy, exception_skips_to_next_rule)
 			      "[rule \"scanner-audit\"]\npriority = 20\n"
 			      "action = audit\nclient_ips = 192.0.2.10\n");
 
-	cr_expect_str_eq(connect_(c, facts(PROTO_IMAP, "203.0.113.5", false,
-					 NULL, NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_IMAP, "203.0.113.5", false, NULL, NULL)),
 	    "deny AccessRuleDenied:outside");
-	cr_expect_str_eq(connect_(c, facts(PROTO_IMAP, "10.200.1.1", false,
-					 NULL, NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_IMAP, "10.200.1.1", false, NULL, NULL)),
 	    "allow ");
 	/* Skipped by its exception, the scanner meets the next rule. */
-	cr_expect_str_eq(connect_(c, facts(PROTO_IMAP, "192.0.2.10", false,
-					 NULL, NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_IMAP, "192.0.2.10", false, NULL, NULL)),
 	    "audit AuditAccessRuleDenied:scanner-audit");
-	cr_expect_str_eq(login(c, facts(PROTO_IMAP, "192.0.2.10", false, "x",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_IMAP, "192.0.2.10", false, "x", NULL)),
 	    "audit AuditAccessRuleDenied:scanner-audit");
 	conf_unref(c);
 }
@@ -408,17 +410,17 @@ Test(policy, first_applicable_rule_decides)
 			      "[rule \"deny-all\"]\npriority = 2\n"
 			      "action = deny\n");
 
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "10.0.0.1", true, "alice",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "10.0.0.1", true, "alice", NULL)),
 	    "allow ");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "10.0.0.1", true, "bob",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "10.0.0.1", true, "bob", NULL)),
 	    "deny AccessRuleDenied:deny-all");
 
 	/* At connect the user is unknown: the allow rule could apply, so
 	 * the deny rule after it must wait for the login. */
-	cr_expect_str_eq(connect_(c, facts(PROTO_POP3, "10.0.0.1", false, NULL,
-					 NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_POP3, "10.0.0.1", false, NULL, NULL)),
 	    "allow  pending");
 	conf_unref(c);
 }
@@ -452,8 +454,8 @@ Test(policy, connect_time_split)
 	f = facts(PROTO_IMAP, "198.51.100.1", false, "guest1", NULL);
 	cr_expect_eq(policy_connect(c, &f, &d), POLICY_OUTCOME_ALLOW);
 	cr_expect_str_eq(login(c, f), "deny AccessRuleDenied:users");
-	cr_expect_str_eq(login(c, facts(PROTO_IMAP, "10.0.0.1", false, "boss",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_IMAP, "10.0.0.1", false, "boss", NULL)),
 	    "allow ");
 	conf_unref(c);
 }
@@ -463,11 +465,11 @@ Test(policy, disabled_rule_is_skipped)
 	struct conf *c = load("[rule \"off\"]\npriority = 1\naction = deny\n"
 			      "enabled = no\n");
 
-	cr_expect_str_eq(connect_(c, facts(PROTO_POP3, "10.0.0.1", false, NULL,
-					 NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_POP3, "10.0.0.1", false, NULL, NULL)),
 	    "allow ");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "10.0.0.1", false, "u",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "10.0.0.1", false, "u", NULL)),
 	    "allow ");
 	conf_unref(c);
 }
@@ -527,11 +529,11 @@ Test(policy, many_ranges_stay_sorted)
 		    i / 100, (i % 100) * 2);
 	c = load(text);
 	cr_expect_eq(addrset_count(c->rules[0].cond.client_ips), 2000);
-	cr_expect_str_eq(connect_(c, facts(PROTO_POP3, "10.19.198.77", false,
-					 NULL, NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_POP3, "10.19.198.77", false, NULL, NULL)),
 	    "deny AccessRuleDenied:many");
-	cr_expect_str_eq(connect_(c, facts(PROTO_POP3, "10.19.199.77", false,
-					 NULL, NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_POP3, "10.19.199.77", false, NULL, NULL)),
 	    "allow ");
 	free(text);
 	conf_unref(c);
@@ -612,29 +614,28 @@ Test(policy, authentication_condition)
 			      "[rule \"tls\"]\npriority = 2\naction = audit\n"
 			      "authentication = tls\nprotocols = imap\n");
 
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "10.0.0.1", false, "u",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "10.0.0.1", false, "u", NULL)),
 	    "deny AccessRuleDenied:clear");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "127.0.0.1", false, "u",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "127.0.0.1", false, "u", NULL)),
 	    "allow ");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "10.0.0.1", true, "u",
-				      NULL)),
-	    "allow ");
-	cr_expect_str_eq(login(c, facts(PROTO_IMAP, "10.0.0.1", true, "u",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "10.0.0.1", true, "u", NULL)), "allow ");
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_IMAP, "10.0.0.1", true, "u", NULL)),
 	    "audit AuditAccessRuleDenied:tls");
 	/* The authentication is known only at login. */
-	cr_expect_str_eq(connect_(c, facts(PROTO_POP3, "10.0.0.1", false, NULL,
-					 NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_POP3, "10.0.0.1", false, NULL, NULL)),
 	    "allow  pending");
 	/* Its exception holds and the other rule is for IMAP: no rule
 	 * can apply to this POP3 client, decided at once. */
-	cr_expect_str_eq(connect_(c, facts(PROTO_POP3, "127.0.0.1", false,
-					 NULL, NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_POP3, "127.0.0.1", false, NULL, NULL)),
 	    "allow ");
-	cr_expect_str_eq(connect_(c, facts(PROTO_IMAP, "127.0.0.1", false,
-					 NULL, NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_IMAP, "127.0.0.1", false, NULL, NULL)),
 	    "allow  pending");
 	conf_unref(c);
 }
@@ -663,8 +664,8 @@ Test(policy, member_of_needs_groups)
 	f.groups = &none;
 	cr_expect_str_eq(login(c, f), "allow ");
 	/* The member_of rules wait for the login at connect. */
-	cr_expect_str_eq(connect_(c, facts(PROTO_POP3, "10.0.0.1", false, NULL,
-					 NULL)),
+	cr_expect_str_eq(
+	    connect_(c, facts(PROTO_POP3, "10.0.0.1", false, NULL, NULL)),
 	    "allow  pending");
 	group_list_clear(&pop);
 	group_list_clear(&scan);
@@ -730,16 +731,16 @@ Test(policy, audits_combine_with_refusals)
 
 	c->proto[PROTO_POP3].login_type = LOGIN_SECURE_LOGIN;
 	c->proto[PROTO_POP3].login_type_mode = LOGIN_MODE_AUDIT;
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "10.0.0.1", false,
-				      "olddevice", NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "10.0.0.1", false, "olddevice", NULL)),
 	    "audit AuditLoginTypeDenied;AuditAccessRuleDenied:watch");
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "10.0.0.1", false, "bad",
-				      NULL)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "10.0.0.1", false, "bad", NULL)),
 	    "deny AccessRuleDenied:never;AuditLoginTypeDenied");
 	cr_assert_not_null(
 	    c->proto[PROTO_POP3].required_group = strdup("Scanners"));
-	cr_expect_str_eq(login(c, facts(PROTO_POP3, "10.0.0.1", true,
-				      "olddevice", &none)),
+	cr_expect_str_eq(
+	    login(c, facts(PROTO_POP3, "10.0.0.1", true, "olddevice", &none)),
 	    "deny NotInGroup:Scanners;AuditAccessRuleDenied:watch");
 	conf_unref(c);
 }

@@ -31,8 +31,8 @@ feed_every_split(const char *input, size_t max, struct pop3_command *out)
 	cr_assert_eq(r, whole, "split at %zu gives %d, whole gives %d", n, r,
 	    whole);
 	if (r == POP3_COMMAND) {
-		cr_assert_eq(n, out->linelen, "complete at %zu, line is %zu",
-		    n, out->linelen);
+		cr_assert_eq(n, out->linelen, "complete at %zu, line is %zu", n,
+		    out->linelen);
 		cr_assert_eq(cmd.verb, out->verb);
 		cr_assert_eq(cmd.arglen, out->arglen);
 	}
@@ -87,8 +87,8 @@ Test(pop3, auth_with_initial_response)
 {
 	struct pop3_command cmd;
 
-	cr_assert_eq(feed_every_split("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n",
-			 512, &cmd),
+	cr_assert_eq(
+	    feed_every_split("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", 512, &cmd),
 	    POP3_COMMAND);
 	cr_assert_eq(cmd.verb, POP3_CMD_AUTH);
 	cr_assert_eq(cmd.arglen, strlen("PLAIN AGFsaWNlAHNlY3JldA=="));
@@ -157,24 +157,31 @@ Test(pop3, after_a_refused_auth_responses_are_no_commands)
 {
 	static const char *const responses[] = {
 	    "AGFsaWNlAHNlY3JldA==\r\n", /* PLAIN: alice, secret */
-	    "AGFsaWNlAHNlY3JldA\r\n",	/* unpadded, letters only */
-	    "AHUAcHc\r\n",		/* short, letters only */
-	    "YWxpY2U=\n",		/* LOGIN: alice */
-	    "user:secret\r\n", "*\r\n", "\r\n", "=\r\n",
+	    "AGFsaWNlAHNlY3JldA\r\n",   /* unpadded, letters only */
+	    "AHUAcHc\r\n",              /* short, letters only */
+	    "YWxpY2U=\n",               /* LOGIN: alice */
+	    "user:secret\r\n",
+	    "*\r\n",
+	    "\r\n",
+	    "=\r\n",
 	};
 	static const char *const commands[] = {
-	    "CAPA\r\n", "quit\r\n", "STLS\r\n", "AUTH\r\n",
-	    "AUTH PLAIN\r\n", "USER alice\r\n", "XYZ abc\r\n",
+	    "CAPA\r\n",
+	    "quit\r\n",
+	    "STLS\r\n",
+	    "AUTH\r\n",
+	    "AUTH PLAIN\r\n",
+	    "USER alice\r\n",
+	    "XYZ abc\r\n",
 	    "NOOP\n",
 	};
 	struct pop3_command cmd;
 
-	for (size_t i = 0; i < sizeof(responses) / sizeof(responses[0]);
-	    i++) {
+	for (size_t i = 0; i < sizeof(responses) / sizeof(responses[0]); i++) {
 		cr_assert_eq(feed_every_split(responses[i], 512, &cmd),
 		    POP3_COMMAND);
-		cr_assert_not(pop3_line_is_command(&cmd, responses[i]),
-		    "%s", responses[i]);
+		cr_assert_not(pop3_line_is_command(&cmd, responses[i]), "%s",
+		    responses[i]);
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		cr_assert_eq(feed_every_split(commands[i], 512, &cmd),
@@ -252,8 +259,8 @@ Test(pop3, greeting_announces_xclient)
  * and returns how many bytes ended the answer (0: not ended).
  */
 static size_t
-answer_split(struct pop3_answer *a, bool multiline, const char *in,
-    size_t len, size_t split)
+answer_split(struct pop3_answer *a, bool multiline, const char *in, size_t len,
+    size_t split)
 {
 	size_t off = 0, c, end = 0;
 	size_t cuts[2] = {split, len};
@@ -380,8 +387,8 @@ Test(pop3, multiline_commands)
 	struct pop3_command cmd;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		cr_assert_eq(pop3_parse(cases[i].line, strlen(cases[i].line),
-				 512, &cmd),
+		cr_assert_eq(
+		    pop3_parse(cases[i].line, strlen(cases[i].line), 512, &cmd),
 		    POP3_COMMAND);
 		cr_expect_eq(pop3_multiline(&cmd), cases[i].multi, "%s",
 		    cases[i].line);

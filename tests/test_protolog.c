@@ -97,7 +97,7 @@ ctx_parse(const char *s, struct protolog_ctx *ctx)
 		if (*s == '"') {
 			s++;
 			for (end = s; !(end[0] == '"' &&
-			                (end[1] == ';' || end[1] == '\0'));
+					(end[1] == ';' || end[1] == '\0'));
 			     end++)
 				cr_assert_neq(*end, '\0');
 			memcpy(val, s, (size_t)(end - s));
@@ -125,7 +125,7 @@ parse_time(const char *s)
 	int y, mo, d, h, mi, sec, ms;
 
 	cr_assert_eq(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &y, &mo, &d, &h,
-	                 &mi, &sec, &ms),
+			 &mi, &sec, &ms),
 	    7, "bad time %s", s);
 	return utc(y, mo, d, h, mi, sec, ms);
 }
@@ -162,8 +162,8 @@ Test(protolog, real_rows_reencode_byte_identical)
 	FILE *fp;
 	DIR *d;
 
-	snprintf(
-	    dir, sizeof(dir), "%s/tests/data/exchange-logs", src ? src : "..");
+	snprintf(dir, sizeof(dir), "%s/tests/data/exchange-logs",
+	    src ? src : "..");
 	cr_assert_not_null(d = opendir(dir), "%s", dir);
 	while ((de = readdir(d)) != NULL) {
 		len = strlen(de->d_name);
@@ -261,7 +261,7 @@ Test(protolog, encode_plain_row)
 	r.command = NULL;
 	r.duration_ms = r.rqsize = r.rpsize = 0;
 	cr_assert_str_eq(enc(&r), "1970-01-01T00:00:00.000Z,FFFFFFFFFFFFFFFF,"
-	                          "4294967295,,,,0,0,0,,,,\r\n");
+				  "4294967295,,,,0,0,0,,,,\r\n");
 }
 
 Test(protolog, encode_quotes_commas_and_quotes_only)
@@ -271,19 +271,19 @@ Test(protolog, encode_quotes_commas_and_quotes_only)
 	r.command = "fetch";
 	r.params = "1:* (FLAGS BODY[HEADER.FIELDS (FROM)])";
 	cr_assert_str_eq(enc(&r), ROW_PREFIX ",1,15,143,fetch,"
-	                                     "1:* (FLAGS BODY[HEADER.FIELDS "
-	                                     "(FROM)]),,\r\n");
+					     "1:* (FLAGS BODY[HEADER.FIELDS "
+					     "(FROM)]),,\r\n");
 	r.params = "1,2 a";
 	cr_assert_str_eq(enc(&r), ROW_PREFIX ",1,15,143,fetch,\"1,2 a\",,\r\n");
 	r.params = "say \"hi\"";
-	cr_assert_str_eq(
-	    enc(&r), ROW_PREFIX ",1,15,143,fetch,\"say \"\"hi\"\"\",,\r\n");
+	cr_assert_str_eq(enc(&r),
+	    ROW_PREFIX ",1,15,143,fetch,\"say \"\"hi\"\"\",,\r\n");
 	/* CR and LF are escaped, and do not by themselves cause quoting. */
 	r.params = "a\r\nb";
 	cr_assert_str_eq(enc(&r), ROW_PREFIX ",1,15,143,fetch,a\\r\\nb,,\r\n");
 	r.params = "a\r\n,b\"";
-	cr_assert_str_eq(
-	    enc(&r), ROW_PREFIX ",1,15,143,fetch,\"a\\r\\n,b\"\"\",,\r\n");
+	cr_assert_str_eq(enc(&r),
+	    ROW_PREFIX ",1,15,143,fetch,\"a\\r\\n,b\"\"\",,\r\n");
 	/* Semicolons and spaces are nothing special to CSV. */
 	r.params = " PLAIN; x";
 	cr_assert_str_eq(enc(&r), ROW_PREFIX ",1,15,143,fetch, PLAIN; x,,\r\n");
@@ -304,8 +304,9 @@ Test(protolog, encode_neutralises_client_formulas)
 	}
 	r.params = NULL;
 	r.user = "=HYPERLINK(\"x\")";
-	cr_assert_str_eq(enc(&r), ROW_PREFIX "\"'=HYPERLINK(\"\"x\"\")\",1,15,143,"
-	                                     "capability,,,\r\n");
+	cr_assert_str_eq(enc(&r),
+	    ROW_PREFIX "\"'=HYPERLINK(\"\"x\"\")\",1,15,143,"
+		       "capability,,,\r\n");
 	r.user = NULL;
 	r.command = "-x";
 	cr_assert_str_eq(enc(&r), ROW_PREFIX ",1,15,143,'-x,,,\r\n");
@@ -325,8 +326,8 @@ Test(protolog, encode_neutralises_client_formulas)
 		r.params = NULL;
 		r.context = &ctx;
 		cr_assert_str_eq(enc(&r), ROW_PREFIX ",1,15,143,user,,"
-		                                     "\"R=\"\"-ERR [AUTH] "
-		                                     "Nope.\"\"\",\r\n");
+						     "\"R=\"\"-ERR [AUTH] "
+						     "Nope.\"\"\",\r\n");
 	}
 }
 
@@ -345,8 +346,8 @@ Test(protolog, encode_user_as_exchange_writes_it)
 	cr_assert_str_eq(enc(&r),
 	    ROW_PREFIX "\"Doe, \"\"John\"\"\",1,15,143,capability,,,\r\n");
 	r.user = "a\r\nb";
-	cr_assert_str_eq(
-	    enc(&r), ROW_PREFIX "a\\r\\nb,1,15,143,capability,,,\r\n");
+	cr_assert_str_eq(enc(&r),
+	    ROW_PREFIX "a\\r\\nb,1,15,143,capability,,,\r\n");
 }
 
 /* The number of UTF-8 characters in s. */
@@ -443,23 +444,23 @@ valid_utf8(const char *s, size_t len)
 
 /* Bad input and what a parameters field shows for it. */
 static const char *const not_utf8[][2] = {
-    {"a\x80z", "a\\x80z"},                 /* lone continuation byte */
+    {"a\x80z", "a\\x80z"}, /* lone continuation byte */
     {"\xbf\xbf", "\\xbf\\xbf"},
-    {"\xc0\xaf", "\\xc0\\xaf"},             /* overlong "/" */
+    {"\xc0\xaf", "\\xc0\\xaf"}, /* overlong "/" */
     {"\xc1\x81", "\\xc1\\x81"},
-    {"\xe0\x80\xaf", "\\xe0\\x80\\xaf"},     /* overlong, three bytes */
+    {"\xe0\x80\xaf", "\\xe0\\x80\\xaf"}, /* overlong, three bytes */
     {"\xf0\x80\x80\xaf", "\\xf0\\x80\\x80\\xaf"},
-    {"\xed\xa0\x80", "\\xed\\xa0\\x80"},     /* surrogate U+D800 */
-    {"\xed\xbf\xbf", "\\xed\\xbf\\xbf"},     /* surrogate U+DFFF */
+    {"\xed\xa0\x80", "\\xed\\xa0\\x80"},          /* surrogate U+D800 */
+    {"\xed\xbf\xbf", "\\xed\\xbf\\xbf"},          /* surrogate U+DFFF */
     {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"}, /* above U+10FFFF */
-    {"caf\xc3", "caf\\xc3"},               /* truncated at the end */
-    {"\xe2\x82z", "\\xe2\\x82z"},           /* truncated before ASCII */
+    {"caf\xc3", "caf\\xc3"},                      /* truncated at the end */
+    {"\xe2\x82z", "\\xe2\\x82z"},                 /* truncated before ASCII */
     {"\xf0\x9f\x98 x", "\\xf0\\x9f\\x98 x"},
-    {"\xc3\xc3\xa9", "\\xc3\xc3\xa9"},       /* cut, then a whole "é" */
+    {"\xc3\xc3\xa9", "\\xc3\xc3\xa9"}, /* cut, then a whole "é" */
     {"\xff", "\\xff"},
     {"\xfe\xff", "\\xfe\\xff"},
     {"\xf8\x88\x80\x80\x80", "\\xf8\\x88\\x80\\x80\\x80"}, /* 5 bytes */
-    {"x\x1b[2Jy", "x\\x1b[2Jy"},           /* a terminal escape */
+    {"x\x1b[2Jy", "x\\x1b[2Jy"}, /* a terminal escape */
     {"\x7f\x01", "\\x7f\\x01"},
 };
 
@@ -490,10 +491,11 @@ Test(protolog, encode_escapes_every_client_field)
 	r.command = "x\x80";
 	r.params = "\xed\xa0\x80";
 	r.context = &ctx;
-	cr_assert_str_eq(enc(&r), ROW_PREFIX "b\\xe9r\\n,1,15,143,x\\x80,"
-	                                     "\\xed\\xa0\\x80,"
-	                                     "ClientName=Mutt\\xff\\x1b;"
-	                                     "ClientVersion=2.2\\xc0\\xaf,\r\n");
+	cr_assert_str_eq(enc(&r),
+	    ROW_PREFIX "b\\xe9r\\n,1,15,143,x\\x80,"
+		       "\\xed\\xa0\\x80,"
+		       "ClientName=Mutt\\xff\\x1b;"
+		       "ClientVersion=2.2\\xc0\\xaf,\r\n");
 }
 
 Test(protolog, encode_keeps_valid_utf8)
@@ -502,19 +504,23 @@ Test(protolog, encode_keeps_valid_utf8)
 	struct protolog_ctx ctx;
 
 	protolog_ctx_init(&ctx);
-	protolog_ctx_set(&ctx, PROTOLOG_CLIENTNAME, "K-9 \xe2\x80\x94 M\xc3\xa4il");
-	r.user = "j\xc3\xbcrgen@b\xc3\xa9" "b\xc3\xa9.example";
+	protolog_ctx_set(&ctx, PROTOLOG_CLIENTNAME,
+	    "K-9 \xe2\x80\x94 M\xc3\xa4il");
+	r.user = "j\xc3\xbcrgen@b\xc3\xa9"
+		 "b\xc3\xa9.example";
 	r.command = "select";
-	r.params = "\"Entw\xc3\xbcrfe \xf0\x9f\x93\x81\" \xe2\x82\xac\x09\xef\xbf\xbf"
-		   "\xf4\x8f\xbf\xbf\xc2\x80\xed\x9f\xbf\xee\x80\x80";
+	r.params =
+	    "\"Entw\xc3\xbcrfe \xf0\x9f\x93\x81\" \xe2\x82\xac\x09\xef\xbf\xbf"
+	    "\xf4\x8f\xbf\xbf\xc2\x80\xed\x9f\xbf\xee\x80\x80";
 	r.context = &ctx;
 	cr_assert_str_eq(enc(&r),
-	    ROW_PREFIX "j\xc3\xbcrgen@b\xc3\xa9" "b\xc3\xa9.example,1,15,143,"
-	               "select,\"\"\"Entw\xc3\xbcrfe \xf0\x9f\x93\x81\"\" "
-	               "\xe2\x82\xac\x09\xef\xbf\xbf\xf4\x8f\xbf\xbf\xc2\x80"
-	               "\xed\x9f\xbf\xee\x80\x80\","
-	               "\"ClientName=\"\"K-9 \xe2\x80\x94 M\xc3\xa4il\"\"\""
-	               ",\r\n");
+	    ROW_PREFIX "j\xc3\xbcrgen@b\xc3\xa9"
+		       "b\xc3\xa9.example,1,15,143,"
+		       "select,\"\"\"Entw\xc3\xbcrfe \xf0\x9f\x93\x81\"\" "
+		       "\xe2\x82\xac\x09\xef\xbf\xbf\xf4\x8f\xbf\xbf\xc2\x80"
+		       "\xed\x9f\xbf\xee\x80\x80\","
+		       "\"ClientName=\"\"K-9 \xe2\x80\x94 M\xc3\xa4il\"\"\""
+		       ",\r\n");
 }
 
 /*
@@ -549,8 +555,9 @@ Test(protolog, encode_bounds_values_that_are_not_utf8)
 	r.params = params;
 	out = enc(&r);
 	cr_assert(valid_utf8(out, strlen(out)));
-	cr_assert_eq(strlen(out), strlen(ROW_PREFIX ",1,15,143,capability,,,\r\n") +
-	    4 * PROTOLOG_PARAMS_MAX);
+	cr_assert_eq(strlen(out),
+	    strlen(ROW_PREFIX ",1,15,143,capability,,,\r\n") +
+		4 * PROTOLOG_PARAMS_MAX);
 }
 
 /* Random bytes always give valid UTF-8; random UTF-8 comes out as it is. */
@@ -579,8 +586,8 @@ Test(protolog, encode_output_is_always_utf8)
 
 		n = (size_t)rand_r(&seed) % 40;
 		for (i = 0; i < n; i++) {
-			unsigned cp = cps[rand_r(&seed) % (sizeof(cps) /
-			    sizeof(cps[0]))];
+			unsigned cp =
+			    cps[rand_r(&seed) % (sizeof(cps) / sizeof(cps[0]))];
 
 			if (cp < 0x80)
 				in[len++] = (char)cp;
@@ -731,7 +738,7 @@ Test(protolog, context_proxy_and_tls)
 	protolog_ctx_init(&c);
 	protolog_ctx_proxy(&c, "mail.example.net", "995", "SSL", true);
 	cr_assert_str_eq(ctxs(&c), "Msg=\"Proxy:mail.example.net:995:SSL;"
-	                           "ProxySuccess\"");
+				   "ProxySuccess\"");
 	protolog_ctx_init(&c);
 	protolog_ctx_set(&c, PROTOLOG_R,
 	    "a1 NO [AUTHENTICATIONFAILED] "
@@ -745,8 +752,8 @@ Test(protolog, context_proxy_and_tls)
 	    "ErrMsg=ProxyNotAuthenticated");
 	protolog_ctx_tls(&c, PROTOLOG_TLS_IMPLICIT, "TLSv1.2");
 	cr_assert(strstr(ctxs(&c), ";Tls=implicit:TLSv1.2;") != NULL);
-	cr_assert_str_eq(
-	    protolog_key_name(PROTOLOG_CAFEACTIVITYID), "CafeActivityId");
+	cr_assert_str_eq(protolog_key_name(PROTOLOG_CAFEACTIVITYID),
+	    "CafeActivityId");
 	cr_assert_eq(protolog_key_lookup("ErrMsg", 6), PROTOLOG_ERRMSG);
 	cr_assert_eq(protolog_key_lookup("errmsg", 6), -1);
 	cr_assert_eq(protolog_key_lookup("ErrMs", 5), -1);
@@ -782,8 +789,8 @@ Test(protolog, header_lines)
 	char b[1024];
 	size_t n;
 
-	n = protolog_header(
-	    PROTO_IMAP, utc(2026, 11, 22, 9, 0, 0, 0), b, sizeof(b));
+	n = protolog_header(PROTO_IMAP, utc(2026, 11, 22, 9, 0, 0, 0), b,
+	    sizeof(b));
 	cr_assert_eq(n, strlen(b));
 	cr_assert_str_eq(b,
 	    "dateTime,sessionId,seqNumber,sIp,cIp,user,duration,rqsize,rpsize,"
@@ -808,10 +815,10 @@ check_period(enum protolog_rollover r, uint64_t quota, int64_t ms,
 
 	protolog_period(r, quota, ms, d, &s, &e);
 	cr_assert_str_eq(d, date);
-	cr_assert_eq(
-	    s, start, "start %lld, not %lld", (long long)s, (long long)start);
-	cr_assert_eq(
-	    e, end, "end %lld, not %lld", (long long)e, (long long)end);
+	cr_assert_eq(s, start, "start %lld, not %lld", (long long)s,
+	    (long long)start);
+	cr_assert_eq(e, end, "end %lld, not %lld", (long long)e,
+	    (long long)end);
 	cr_assert(ms >= s && ms < e);
 }
 
@@ -896,8 +903,8 @@ Test(protolog, period_weekly)
 /* Every ms of a period must map to it: walk a year hour by hour. */
 Test(protolog, periods_tile_the_year)
 {
-	static const enum protolog_rollover all[] = {
-	    PROTOLOG_HOURLY, PROTOLOG_DAILY, PROTOLOG_WEEKLY, PROTOLOG_MONTHLY};
+	static const enum protolog_rollover all[] = {PROTOLOG_HOURLY,
+	    PROTOLOG_DAILY, PROTOLOG_WEEKLY, PROTOLOG_MONTHLY};
 	char d[16], prev[16];
 	int64_t ms, s, e, ps, pe;
 	size_t i;
@@ -936,8 +943,8 @@ Test(protolog, file_names)
 	cr_assert_str_eq(date, "202608");
 	cr_assert_eq(n, 3);
 	cr_assert(protolog_name_match(PROTO_POP3, "POP320260801-1.LOG", 0, 0));
-	cr_assert(protolog_name_match(
-	    PROTO_POP3, "POP32026080100-999999999.LOG", 0, 0));
+	cr_assert(protolog_name_match(PROTO_POP3,
+	    "POP32026080100-999999999.LOG", 0, 0));
 }
 
 Test(protolog, file_names_rejected)
@@ -971,8 +978,8 @@ make_tmpdir(void)
 {
 	const char *t = getenv("TMPDIR");
 
-	snprintf(
-	    tmpdir, sizeof(tmpdir), "%s/protolog.XXXXXX", t && *t ? t : "/tmp");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/protolog.XXXXXX",
+	    t && *t ? t : "/tmp");
 	cr_assert_not_null(mkdtemp(tmpdir));
 }
 
@@ -1240,8 +1247,8 @@ Test(protolog, size_quota_numbers_files, .init = make_tmpdir,
 			rowlen = len - (size_t)(last - text);
 		}
 		if (file_exists(tmpdir, (protolog_file_name(PROTO_POP3,
-		                             "20260506", n + 1, name),
-		                            name))) {
+					     "20260506", n + 1, name),
+					    name))) {
 			cr_assert_geq(len, hlen + 500);
 			cr_assert_lt(len - rowlen, hlen + 500);
 		} else
@@ -1385,7 +1392,7 @@ Test(protolog, retention_by_age_touches_only_log_files, .init = make_tmpdir,
 	cr_assert_eq(mkdir(path, 0700), 0);
 
 	cr_assert_eq(protolog_retention(tmpdir, PROTO_POP3, 30 * (uint64_t)day,
-	                 0, now, "POP320260101-2.LOG"),
+			 0, now, "POP320260101-2.LOG"),
 	    3);
 	cr_assert(!file_exists(tmpdir, "POP32026010203-1.LOG"));
 	cr_assert(!file_exists(tmpdir, "POP3202601W1-1.LOG"));
@@ -1399,8 +1406,8 @@ Test(protolog, retention_by_age_touches_only_log_files, .init = make_tmpdir,
 	cr_assert(file_exists(other, "target"));
 	cr_assert(file_exists(tmpdir, "POP32026010101-1.LOG"));
 	/* No limits: nothing to do. */
-	cr_assert_eq(
-	    protolog_retention(tmpdir, PROTO_POP3, 0, 0, now, NULL), 0);
+	cr_assert_eq(protolog_retention(tmpdir, PROTO_POP3, 0, 0, now, NULL),
+	    0);
 	cr_assert_eq(protolog_retention(other, PROTO_POP3, 1, 0, now, NULL), 0);
 	cr_assert_eq(
 	    protolog_retention("/nonexistent/x", PROTO_POP3, 1, 0, now, NULL),
@@ -1422,7 +1429,7 @@ Test(protolog, retention_by_size_oldest_first, .init = make_tmpdir,
 	touch(tmpdir, "unrelated.dat", 1000, now - 9000);
 
 	cr_assert_eq(protolog_retention(tmpdir, PROTO_IMAP, 0, 250, now,
-	                 "IMAP42026053101-1.LOG"),
+			 "IMAP42026053101-1.LOG"),
 	    3);
 	cr_assert(!file_exists(tmpdir, "IMAP42026053104-1.LOG"));
 	cr_assert(file_exists(tmpdir, "IMAP42026053101-1.LOG"));
@@ -1432,8 +1439,8 @@ Test(protolog, retention_by_size_oldest_first, .init = make_tmpdir,
 	cr_assert(file_exists(tmpdir, "POP32026053100-1.LOG"));
 	cr_assert(file_exists(tmpdir, "unrelated.dat"));
 	/* Within the quota: nothing more. */
-	cr_assert_eq(
-	    protolog_retention(tmpdir, PROTO_IMAP, 0, 200, now, NULL), 0);
+	cr_assert_eq(protolog_retention(tmpdir, PROTO_IMAP, 0, 200, now, NULL),
+	    0);
 }
 
 Test(protolog, writer_applies_retention, .init = make_tmpdir,
@@ -1613,15 +1620,17 @@ reported_lost(const char *text, uint64_t *sum)
 	unsigned long long n, all = 0;
 
 	*sum = 0;
-	while ((p = strstr(p, " rows lost since the last report, ")) !=
-	    NULL) {
+	while ((p = strstr(p, " rows lost since the last report, ")) != NULL) {
 		const char *q = p;
 
 		while (q > text && q[-1] >= '0' && q[-1] <= '9')
 			q--;
 		cr_assert(q < p, "no count before: %.60s", p);
-		cr_assert_eq(sscanf(q, "%llu rows lost since the last report, "
-					"%llu in all", &n, &all), 2);
+		cr_assert_eq(sscanf(q,
+				 "%llu rows lost since the last report, "
+				 "%llu in all",
+				 &n, &all),
+		    2);
 		*sum += n;
 		p++;
 	}
@@ -1700,17 +1709,17 @@ Test(protolog, audited_login_row, .init = make_tmpdir, .fini = drop_tmpdir)
 {
 	struct protolog_conf c[PROTO_COUNT];
 	struct proto_conf pc = {
-		.login_type = LOGIN_SECURE_LOGIN,
-		.login_type_mode = LOGIN_MODE_AUDIT,
-		.backend_host = "127.0.0.1",
-		.backend_port = "110",
-		.backend_tls = BACKEND_TLS_NONE,
+	    .login_type = LOGIN_SECURE_LOGIN,
+	    .login_type_mode = LOGIN_MODE_AUDIT,
+	    .backend_host = "127.0.0.1",
+	    .backend_port = "110",
+	    .backend_tls = BACKEND_TLS_NONE,
 	};
 	struct policy_decision d = {
-		.verdict = POLICY_OUTCOME_AUDIT,
-		.reason = POLICY_REASON_LOGIN_TYPE,
-		.audit_login_type = true,
-		.audit_rule = "old devices",
+	    .verdict = POLICY_OUTCOME_AUDIT,
+	    .reason = POLICY_REASON_LOGIN_TYPE,
+	    .audit_login_type = true,
+	    .audit_rule = "old devices",
 	};
 	struct session s;
 	char *text, *row, *end;
@@ -1751,8 +1760,9 @@ Test(protolog, audited_login_row, .init = make_tmpdir, .fini = drop_tmpdir)
 	cr_expect(strstr(row, "ErrMsg") == NULL, "%s", row);
 	cr_expect(strstr(row, ";LoginTypeAudit=WouldDeny:SecureLogin") != NULL,
 	    "%s", row);
-	cr_expect(strstr(row, ";AccessRuleAudit=\"\"WouldDeny:old devices\"\"")
-		!= NULL, "%s", row);
+	cr_expect(strstr(row,
+		      ";AccessRuleAudit=\"\"WouldDeny:old devices\"\"") != NULL,
+	    "%s", row);
 	free(text);
 }
 

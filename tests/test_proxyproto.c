@@ -10,8 +10,8 @@
 
 #include "proxyproto.h"
 
-static const uint8_t sig[12] = {
-    0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+static const uint8_t sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51,
+    0x55, 0x49, 0x54, 0x0a};
 
 /* What a client sends right after the header; must never be consumed. */
 static const char after[] = "A001 CAPABILITY\r\n";
@@ -52,8 +52,8 @@ expect_done(const void *hdr, size_t n)
 	memcpy(buf, hdr, n);
 	memcpy(buf + n, after, sizeof(after) - 1);
 	for (k = 1; k < sizeof(after); k++) {
-		cr_assert_eq(
-		    proxyproto_parse(buf, n + k, &more), PROXYPROTO_DONE);
+		cr_assert_eq(proxyproto_parse(buf, n + k, &more),
+		    PROXYPROTO_DONE);
 		cr_assert_eq(memcmp(&res, &more, sizeof(res)), 0);
 	}
 	return res;
@@ -202,12 +202,12 @@ Test(proxyproto, v1_refuses_bad_signatures_at_once)
 	cr_assert_eq(
 	    expect_invalid("A001 CAPABILITY\r\n", 17, PROXYPROTO_ERR_SIGNATURE),
 	    1);
-	cr_assert_eq(
-	    expect_invalid("PROXX TCP4", 10, PROXYPROTO_ERR_SIGNATURE), 5);
+	cr_assert_eq(expect_invalid("PROXX TCP4", 10, PROXYPROTO_ERR_SIGNATURE),
+	    5);
 	cr_assert_eq(
 	    expect_invalid("PROXY\tTCP4", 10, PROXYPROTO_ERR_SIGNATURE), 6);
-	cr_assert_eq(
-	    expect_invalid("proxy TCP4", 10, PROXYPROTO_ERR_SIGNATURE), 1);
+	cr_assert_eq(expect_invalid("proxy TCP4", 10, PROXYPROTO_ERR_SIGNATURE),
+	    1);
 	cr_assert_eq(
 	    expect_invalid("\x16\x03\x01\x02\x00", 5, PROXYPROTO_ERR_SIGNATURE),
 	    1);
@@ -220,8 +220,8 @@ Test(proxyproto, v1_refuses_control_bytes_and_missing_crlf)
 
 	cr_assert_eq(
 	    expect_invalid(nul, sizeof(nul) - 1, PROXYPROTO_ERR_V1_CHAR), 21);
-	expect_invalid(
-	    "PROXY TCP4 192.0.2.1 192.0.2.2 1 2\n", 35, PROXYPROTO_ERR_V1_CHAR);
+	expect_invalid("PROXY TCP4 192.0.2.1 192.0.2.2 1 2\n", 35,
+	    PROXYPROTO_ERR_V1_CHAR);
 	expect_invalid("PROXY TCP4 192.0.2.1 192.0.2.2 1 2\rX", 36,
 	    PROXYPROTO_ERR_V1_CHAR);
 	expect_invalid("PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\r\n", 37,
@@ -278,7 +278,7 @@ Test(proxyproto, v1_refuses_bad_fields)
 	    {"PROXY TCP6 1.2.3.4 ::1 1 2\r\n", PROXYPROTO_ERR_V1_ADDRESS},
 	    {"PROXY TCP6 ::1 ::g 1 2\r\n", PROXYPROTO_ERR_V1_ADDRESS},
 	    {"PROXY TCP6 1:2:3:4:5:6:7:8:9 ::1 1 2\r\n",
-	        PROXYPROTO_ERR_V1_ADDRESS},
+		PROXYPROTO_ERR_V1_ADDRESS},
 	    {"PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n", PROXYPROTO_ERR_V1_ADDRESS},
 	};
 	size_t i;
@@ -294,8 +294,8 @@ Test(proxyproto, v1_refuses_bad_fields)
 
 Test(proxyproto, v2_tcp4)
 {
-	static const uint8_t body[12] = {
-	    192, 0, 2, 1, 198, 51, 100, 22, 0xdc, 0x04, 0x03, 0xe1};
+	static const uint8_t body[12] = {192, 0, 2, 1, 198, 51, 100, 22, 0xdc,
+	    0x04, 0x03, 0xe1};
 	uint8_t h[64];
 	struct proxyproto_result r =
 	    expect_done(h, v2(h, 0x21, 0x11, body, 12));
@@ -367,8 +367,8 @@ Test(proxyproto, v2_local_and_unusable_families)
 
 Test(proxyproto, v2_refuses_bad_headers_early)
 {
-	static const uint8_t fams[] = {
-	    0x01, 0x10, 0x13, 0x20, 0x23, 0x30, 0x33, 0x41, 0xff};
+	static const uint8_t fams[] = {0x01, 0x10, 0x13, 0x20, 0x23, 0x30, 0x33,
+	    0x41, 0xff};
 	uint8_t h[PROXYPROTO_MAX_HEADER + 16], body[64];
 	size_t i, n;
 
@@ -458,7 +458,7 @@ addr(const char *text, uint16_t port)
 		((struct sockaddr_in *)&ss)->sin_port = htons(port);
 	} else {
 		cr_assert_eq(inet_pton(AF_INET6, text,
-		                 &((struct sockaddr_in6 *)&ss)->sin6_addr),
+				 &((struct sockaddr_in6 *)&ss)->sin6_addr),
 		    1);
 		ss.ss_family = AF_INET6;
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
@@ -474,8 +474,8 @@ round_trip(const char *src, uint16_t sport, const char *dst, uint16_t dport,
 	uint8_t out[PROXYPROTO_V2_BUILD_MAX];
 	int n;
 
-	n = proxyproto_build_v2(
-	    (struct sockaddr *)&s, (struct sockaddr *)&d, out, sizeof(out));
+	n = proxyproto_build_v2((struct sockaddr *)&s, (struct sockaddr *)&d,
+	    out, sizeof(out));
 	cr_assert_eq(n, want_len);
 	cr_assert_eq(memcmp(out, sig, 12), 0);
 	return expect_done(out, (size_t)n);
@@ -511,26 +511,26 @@ Test(proxyproto, build_round_trips)
 Test(proxyproto, build_refuses_what_it_cannot_write)
 {
 	struct sockaddr_storage s = addr("192.0.2.1", 1),
-	                        d = addr("2001:db8::1", 2);
+				d = addr("2001:db8::1", 2);
 	struct sockaddr_un un;
 	uint8_t out[PROXYPROTO_V2_BUILD_MAX];
 
-	cr_assert_eq(proxyproto_build_v2(
-	                 (struct sockaddr *)&s, (struct sockaddr *)&s, out, 27),
+	cr_assert_eq(proxyproto_build_v2((struct sockaddr *)&s,
+			 (struct sockaddr *)&s, out, 27),
 	    -1);
-	cr_assert_eq(proxyproto_build_v2(
-	                 (struct sockaddr *)&s, (struct sockaddr *)&s, out, 28),
+	cr_assert_eq(proxyproto_build_v2((struct sockaddr *)&s,
+			 (struct sockaddr *)&s, out, 28),
 	    28);
-	cr_assert_eq(proxyproto_build_v2(
-	                 (struct sockaddr *)&s, (struct sockaddr *)&d, out, 51),
+	cr_assert_eq(proxyproto_build_v2((struct sockaddr *)&s,
+			 (struct sockaddr *)&d, out, 51),
 	    -1);
 	memset(&un, 0, sizeof(un));
 	un.sun_family = AF_UNIX;
 	cr_assert_eq(proxyproto_build_v2((struct sockaddr *)&un,
-	                 (struct sockaddr *)&s, out, sizeof(out)),
+			 (struct sockaddr *)&s, out, sizeof(out)),
 	    -1);
 	cr_assert_eq(proxyproto_build_v2((struct sockaddr *)&s,
-	                 (struct sockaddr *)&un, out, sizeof(out)),
+			 (struct sockaddr *)&un, out, sizeof(out)),
 	    -1);
 }
 
@@ -566,8 +566,8 @@ check_contract(const uint8_t *buf, size_t n)
 			memcpy(&first, &r, sizeof(first));
 			if (st == PROXYPROTO_DONE) {
 				cr_assert_eq(r.consumed, k);
-				cr_assert_leq(
-				    r.consumed, PROXYPROTO_MAX_HEADER);
+				cr_assert_leq(r.consumed,
+				    PROXYPROTO_MAX_HEADER);
 				cr_assert(r.version == 1 || r.version == 2);
 			}
 			if (st == PROXYPROTO_INVALID)
@@ -594,7 +594,7 @@ Test(proxyproto, mutated_headers_keep_the_contract)
 	uint8_t seeds[5][128], buf[PROXYPROTO_MAX_HEADER + 64];
 	size_t seedlen[5], i, j, n;
 	struct sockaddr_storage s = addr("2001:db8::1", 7),
-	                        d = addr("192.0.2.1", 8);
+				d = addr("192.0.2.1", 8);
 
 	for (i = 0; i < 3; i++) {
 		seedlen[i] = strlen(v1[i]);
@@ -643,6 +643,6 @@ Test(proxyproto, strerror_names_every_reason)
 	enum proxyproto_error e;
 
 	for (e = PROXYPROTO_ERR_NONE; e <= PROXYPROTO_ERR_V2_TLV; e++)
-		cr_assert_str_neq(
-		    proxyproto_strerror(e), "unknown PROXY protocol error");
+		cr_assert_str_neq(proxyproto_strerror(e),
+		    "unknown PROXY protocol error");
 }

@@ -60,7 +60,7 @@ Test(sasl, base64_rfc4648_vectors)
 		    0);
 		cr_assert_str_eq(enc, v[i][1]);
 		cr_assert_eq(sasl_b64_decode(v[i][1], strlen(v[i][1]), dec,
-		                 sizeof(dec), &n),
+				 sizeof(dec), &n),
 		    0);
 		cr_assert_eq(n, strlen(v[i][0]));
 		cr_assert_eq(memcmp(dec, v[i][0], n), 0);
@@ -80,8 +80,8 @@ Test(sasl, base64_rejects_non_canonical_input)
 	size_t i, n;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_expect_eq(sasl_b64_decode(
-		                 bad[i], strlen(bad[i]), out, sizeof(out), &n),
+		cr_expect_eq(sasl_b64_decode(bad[i], strlen(bad[i]), out,
+				 sizeof(out), &n),
 		    -1, "accepted \"%s\"", bad[i]);
 	/* A NUL in the middle of the span. */
 	cr_expect_eq(sasl_b64_decode("Zm\0v", 4, out, sizeof(out), &n), -1);
@@ -164,8 +164,8 @@ Test(sasl, plain_refuses_bad_syntax)
 	cr_assert_eq(plain("\0alicepw", 8, &c), SASL_ERR_SYNTAX);
 	cr_assert_eq(plain("", 0, &c), SASL_ERR_SYNTAX);
 	cr_assert_eq(sasl_plain_decode("=", 1, &c), SASL_ERR_BASE64);
-	cr_assert_eq(
-	    sasl_plain_decode("AGFsaWNlAHB3\r", 13, &c), SASL_ERR_BASE64);
+	cr_assert_eq(sasl_plain_decode("AGFsaWNlAHB3\r", 13, &c),
+	    SASL_ERR_BASE64);
 	s = "AGFsaWNlAHB3"; /* "\0alice\0pw" */
 	cr_assert_eq(sasl_plain_decode(s, strlen(s), &c), SASL_OK);
 	cr_assert_eq(sasl_plain_decode(s, strlen(s) - 1, &c), SASL_ERR_BASE64);
@@ -247,11 +247,11 @@ Test(sasl, login_decodes_each_prompt_answer)
 	size_t n;
 
 	cr_assert_eq(sasl_b64_decode(SASL_LOGIN_PROMPT_USER,
-	                 strlen(SASL_LOGIN_PROMPT_USER), enc, sizeof(enc), &n),
+			 strlen(SASL_LOGIN_PROMPT_USER), enc, sizeof(enc), &n),
 	    0);
 	cr_assert_eq(memcmp(enc, "Username:", n), 0);
 	cr_assert_eq(sasl_b64_decode(SASL_LOGIN_PROMPT_PASS,
-	                 strlen(SASL_LOGIN_PROMPT_PASS), enc, sizeof(enc), &n),
+			 strlen(SASL_LOGIN_PROMPT_PASS), enc, sizeof(enc), &n),
 	    0);
 	cr_assert_eq(memcmp(enc, "Password:", n), 0);
 
@@ -260,8 +260,8 @@ Test(sasl, login_decodes_each_prompt_answer)
 	    sasl_login_decode("dGltQGV4YW1wbGUub3Jn", 20, SASL_FIELD_USER, &c),
 	    SASL_OK);
 	cr_assert_str_eq(c.user, "tim@example.org");
-	cr_assert_eq(
-	    sasl_login_decode("cGFzcw==", 8, SASL_FIELD_PASS, &c), SASL_OK);
+	cr_assert_eq(sasl_login_decode("cGFzcw==", 8, SASL_FIELD_PASS, &c),
+	    SASL_OK);
 	cr_assert_str_eq(c.pass, "pass");
 	cr_assert_str_eq(c.user, "tim@example.org");
 }
@@ -274,8 +274,8 @@ Test(sasl, login_refuses_bad_answers)
 
 	sasl_creds_clear(&c);
 	strcpy(c.pass, "keep");
-	cr_assert_eq(
-	    sasl_login_decode("", 0, SASL_FIELD_USER, &c), SASL_ERR_EMPTY);
+	cr_assert_eq(sasl_login_decode("", 0, SASL_FIELD_USER, &c),
+	    SASL_ERR_EMPTY);
 	cr_assert_eq(sasl_login_decode("dGlt\r", 5, SASL_FIELD_USER, &c),
 	    SASL_ERR_BASE64);
 	s = b64("ti\nm", 4);
@@ -290,8 +290,8 @@ Test(sasl, login_refuses_bad_answers)
 
 	fill(raw, 'p', SASL_PASS_MAX);
 	s = b64(raw, SASL_PASS_MAX);
-	cr_assert_eq(
-	    sasl_login_decode(s, strlen(s), SASL_FIELD_PASS, &c), SASL_OK);
+	cr_assert_eq(sasl_login_decode(s, strlen(s), SASL_FIELD_PASS, &c),
+	    SASL_OK);
 	cr_assert_eq(strlen(c.pass), SASL_PASS_MAX);
 	s = b64(raw, SASL_USER_MAX + 1);
 	cr_assert_eq(sasl_login_decode(s, strlen(s), SASL_FIELD_USER, &c),
@@ -320,12 +320,12 @@ Test(sasl, plain_values_follow_the_same_rules)
 	char buf[SASL_PASS_MAX + 2];
 	struct sasl_creds c;
 
-	cr_assert_eq(
-	    sasl_check_plain_value(SASL_FIELD_USER, "alice", 5), SASL_OK);
-	cr_assert_eq(
-	    sasl_check_plain_value(SASL_FIELD_USER, "", 0), SASL_ERR_EMPTY);
-	cr_assert_eq(
-	    sasl_check_plain_value(SASL_FIELD_PASS, "", 0), SASL_ERR_EMPTY);
+	cr_assert_eq(sasl_check_plain_value(SASL_FIELD_USER, "alice", 5),
+	    SASL_OK);
+	cr_assert_eq(sasl_check_plain_value(SASL_FIELD_USER, "", 0),
+	    SASL_ERR_EMPTY);
+	cr_assert_eq(sasl_check_plain_value(SASL_FIELD_PASS, "", 0),
+	    SASL_ERR_EMPTY);
 	cr_assert_eq(sasl_check_plain_value(SASL_FIELD_USER, "a\rb", 3),
 	    SASL_ERR_CTRL_CHAR);
 	cr_assert_eq(sasl_check_plain_value(SASL_FIELD_PASS, "a\nb", 3),
@@ -352,8 +352,8 @@ Test(sasl, plain_values_follow_the_same_rules)
 	cr_assert_str_eq(c.user, "bob");
 	cr_assert_eq(sasl_creds_set(&c, SASL_FIELD_PASS, "pw", 2), SASL_OK);
 	cr_assert_str_eq(c.pass, "pw");
-	cr_assert_eq(
-	    sasl_creds_set(&c, SASL_FIELD_PASS, "p\rw", 3), SASL_ERR_CTRL_CHAR);
+	cr_assert_eq(sasl_creds_set(&c, SASL_FIELD_PASS, "p\rw", 3),
+	    SASL_ERR_CTRL_CHAR);
 	cr_assert(all_zero(c.pass, sizeof(c.pass)));
 	cr_assert_str_eq(c.user, "bob");
 }

@@ -37,9 +37,8 @@ Test(session, login_values_at_their_longest_are_kept)
 
 	memset(&s, 0, sizeof(s));
 	fill();
-	cr_assert_eq(session_login_set(&s, user, SASL_USER_MAX, pass,
-			 SASL_PASS_MAX),
-	    0);
+	cr_assert_eq(
+	    session_login_set(&s, user, SASL_USER_MAX, pass, SASL_PASS_MAX), 0);
 	cr_assert_not_null(s.login);
 	cr_assert_eq(s.login->userlen, SASL_USER_MAX);
 	cr_assert_eq(s.login->passlen, SASL_PASS_MAX);
@@ -91,7 +90,7 @@ Test(session, ids_of_a_later_start_are_above_every_earlier_id)
 	    (unsigned long long)next);
 	/* A restart one millisecond later, with the worst random parts. */
 	cr_assert(session_id_seed(T0_MS, 0xffffffffU) <
-	    session_id_seed(T0_MS + 1, 0));
+		  session_id_seed(T0_MS + 1, 0));
 }
 
 Test(session, ids_of_starts_in_one_millisecond_differ_by_randomness)
@@ -216,9 +215,8 @@ Test(session_login, sasl_login_user_name_is_kept_and_the_password_asked)
 	cr_assert_str_eq(s->user, "alice");
 	expect_answer(s, "+ UGFzc3dvcmQ6\r\n");
 	/* A store too small for the name: refused, never overrun. */
-	cr_assert_eq(session_login_user(s, NULL, "YWxpY2U=", 8, name, 5,
-			 &userlen),
-	    0);
+	cr_assert_eq(
+	    session_login_user(s, NULL, "YWxpY2U=", 8, name, 5, &userlen), 0);
 	expect_answer(s, "-ERR [AUTH] Authentication failed.\r\n");
 	cr_assert_eq(s->bad_commands, 1);
 	fixture_session_free(s);

@@ -140,8 +140,8 @@ Test(throttle, failures_older_than_the_window_are_forgotten)
 	cr_assert_eq(r.delay_ms, 2000);
 	cr_assert_eq(r.verdict, THROTTLE_OK);
 	fail(t, &lim, "192.0.2.1", "a", 10001);
-	cr_assert_eq(
-	    fail(t, &lim, "192.0.2.1", "a", 10002).verdict, THROTTLE_BANNED_IP);
+	cr_assert_eq(fail(t, &lim, "192.0.2.1", "a", 10002).verdict,
+	    THROTTLE_BANNED_IP);
 	throttle_free(t);
 }
 
@@ -155,18 +155,18 @@ Test(throttle, ban_ends_after_ban_time_with_a_fresh_count)
 	tc.ban_time_ms = 60000;
 	fail(t, &lim, "192.0.2.1", "a", 1000);
 	fail(t, &lim, "192.0.2.1", "a", 2000);
-	cr_assert_eq(
-	    check(t, &lim, "192.0.2.1", "a", 61999), THROTTLE_BANNED_IP);
-	cr_assert_eq(throttle_check(
-	                 t, &lim, SA((struct sockaddr_storage){0}), "a", 0, &r),
+	cr_assert_eq(check(t, &lim, "192.0.2.1", "a", 61999),
+	    THROTTLE_BANNED_IP);
+	cr_assert_eq(throttle_check(t, &lim, SA((struct sockaddr_storage){0}),
+			 "a", 0, &r),
 	    THROTTLE_OK);
 	cr_assert_eq(check(t, &lim, "192.0.2.1", "a", 62000), THROTTLE_OK);
 	/* The whole allowance again, not one failure from a new ban. */
 	r = fail(t, &lim, "192.0.2.1", "a", 62001);
 	cr_assert_eq(r.verdict, THROTTLE_OK);
 	cr_assert_eq(r.ip_failures, 1);
-	cr_assert_eq(
-	    fail(t, &lim, "192.0.2.1", "a", 62002).verdict, THROTTLE_BANNED_IP);
+	cr_assert_eq(fail(t, &lim, "192.0.2.1", "a", 62002).verdict,
+	    THROTTLE_BANNED_IP);
 	throttle_free(t);
 }
 
@@ -193,8 +193,8 @@ Test(throttle, exempt_addresses_are_never_counted_delayed_or_refused)
 	/* A user banned by guesses from elsewhere is still served there. */
 	fail(t, &lim, "192.0.2.1", "alice", 20);
 	fail(t, &lim, "192.0.2.2", "alice", 21);
-	cr_assert_eq(
-	    check(t, &lim, "192.0.2.3", "alice", 22), THROTTLE_BANNED_USER);
+	cr_assert_eq(check(t, &lim, "192.0.2.3", "alice", 22),
+	    THROTTLE_BANNED_USER);
 	cr_assert_eq(check(t, &lim, "198.51.100.7", "alice", 22), THROTTLE_OK);
 	addrset_free(tc.exempt_ips);
 	throttle_free(t);
@@ -207,14 +207,14 @@ Test(throttle, user_banned_from_every_address_in_any_form)
 	struct throttle_limits lim = {&tc, 64};
 
 	/* One guess per address, as a botnet would: the user's count. */
-	cr_assert_eq(
-	    fail(t, &lim, "192.0.2.1", "alice", 0).verdict, THROTTLE_OK);
+	cr_assert_eq(fail(t, &lim, "192.0.2.1", "alice", 0).verdict,
+	    THROTTLE_OK);
 	cr_assert_eq(fail(t, &lim, "192.0.2.2", "Alice@Example.COM", 1).verdict,
 	    THROTTLE_OK);
 	cr_assert_eq(fail(t, &lim, "192.0.2.3", "EXAMPLE\\ALICE", 2).verdict,
 	    THROTTLE_BANNED_USER);
-	cr_assert_eq(
-	    check(t, &lim, "203.0.113.9", "alice", 3), THROTTLE_BANNED_USER);
+	cr_assert_eq(check(t, &lim, "203.0.113.9", "alice", 3),
+	    THROTTLE_BANNED_USER);
 	cr_assert_eq(check(t, &lim, "203.0.113.9", "aLiCe@other.example", 3),
 	    THROTTLE_BANNED_USER);
 	/* Neither the addresses nor other users. */
@@ -232,8 +232,8 @@ Test(throttle, address_count_is_per_address_whatever_the_user)
 	/* Password spraying: one guess per user from one address. */
 	fail(t, &lim, "192.0.2.1", "u1", 0);
 	fail(t, &lim, "192.0.2.1", "u2", 1);
-	cr_assert_eq(
-	    fail(t, &lim, "192.0.2.1", "u3", 2).verdict, THROTTLE_BANNED_IP);
+	cr_assert_eq(fail(t, &lim, "192.0.2.1", "u3", 2).verdict,
+	    THROTTLE_BANNED_IP);
 	cr_assert_eq(check(t, &lim, "192.0.2.1", "u4", 3), THROTTLE_BANNED_IP);
 	cr_assert_eq(check(t, &lim, "192.0.2.9", "u1", 3), THROTTLE_OK);
 	throttle_free(t);
@@ -249,8 +249,8 @@ Test(throttle, ipv6_counts_per_prefix_and_mapped_ipv4_as_ipv4)
 	fail(t, &lim, "2001:db8:1:2:ffff:ffff:ffff:ffff", "b", 1);
 	cr_assert_eq(fail(t, &lim, "2001:db8:1:2:abcd::9", "c", 2).verdict,
 	    THROTTLE_BANNED_IP);
-	cr_assert_eq(
-	    check(t, &lim, "2001:db8:1:2::77", "d", 3), THROTTLE_BANNED_IP);
+	cr_assert_eq(check(t, &lim, "2001:db8:1:2::77", "d", 3),
+	    THROTTLE_BANNED_IP);
 	cr_assert_eq(check(t, &lim, "2001:db8:1:3::1", "d", 3), THROTTLE_OK);
 	/* Per address with a /128 prefix. */
 	lim.v6prefix = 128;
@@ -297,8 +297,8 @@ Test(throttle, new_limits_apply_to_the_kept_counts)
 	fail(t, &lim, "192.0.2.1", "a", 1);
 	/* A reload: the same table, the new snapshot's limits. */
 	lim.tc = &after;
-	cr_assert_eq(
-	    fail(t, &lim, "192.0.2.1", "a", 2).verdict, THROTTLE_BANNED_IP);
+	cr_assert_eq(fail(t, &lim, "192.0.2.1", "a", 2).verdict,
+	    THROTTLE_BANNED_IP);
 	throttle_free(t);
 }
 
@@ -356,8 +356,8 @@ worker(void *p)
 	for (unsigned i = 0; i < NFAIL; i++) {
 		throttle_failed(a->t, a->lim, SA(same), "shared", 1, &r);
 		/* And a spray of its own, to make the table evict. */
-		snprintf(
-		    ip, sizeof(ip), "10.%u.%u.%u", a->id, i >> 8, i & 0xff);
+		snprintf(ip, sizeof(ip), "10.%u.%u.%u", a->id, i >> 8,
+		    i & 0xff);
 		own = v4(ip);
 		throttle_failed(a->t, a->lim, SA(own), "u", 1, &r);
 		throttle_check(a->t, a->lim, SA(own), "shared", 1, &r);

@@ -170,8 +170,8 @@ resume_conf(void)
 	X509_gmtime_adj(X509_getm_notBefore(x), 0);
 	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
 	X509_set_pubkey(x, k);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
-	    MBSTRING_ASC, (const unsigned char *)"postern.test", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+	    (const unsigned char *)"postern.test", -1, -1, 0);
 	X509_set_issuer_name(x, X509_get_subject_name(x));
 	cr_assert(X509_sign(x, k, EVP_sha256()) > 0);
 	cr_assert_not_null(fp = fopen(cert, "w"));
@@ -181,8 +181,9 @@ resume_conf(void)
 	cr_assert(PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL));
 	fclose(fp);
 	cr_assert_not_null(fp = fopen(ini, "w"));
-	fprintf(fp, "[pop3]\nbackend = 127.0.0.1\n[imap]\nbackend = 127.0.0.1\n"
-		    "[tls]\ncertificate = %s\nprivate_key = %s\n",
+	fprintf(fp,
+	    "[pop3]\nbackend = 127.0.0.1\n[imap]\nbackend = 127.0.0.1\n"
+	    "[tls]\ncertificate = %s\nprivate_key = %s\n",
 	    cert, key);
 	fclose(fp);
 	c = conf_load(ini, stderr);
@@ -338,10 +339,10 @@ Test(tls, load_context_is_reused_by_the_protocols)
 	cr_assert_not_null(imap);
 	cr_expect_neq(imap, pop);
 	cr_expect_eq(X509_cmp(SSL_CTX_get0_certificate(imap),
-	                 SSL_CTX_get0_certificate(pop)),
+			 SSL_CTX_get0_certificate(pop)),
 	    0);
 	cr_expect_eq(EVP_PKEY_eq(SSL_CTX_get0_privatekey(imap),
-	                 SSL_CTX_get0_privatekey(pop)),
+			 SSL_CTX_get0_privatekey(pop)),
 	    1);
 	conf_unref(c);
 }

@@ -31,7 +31,7 @@ struct exlog_name {
 	bool gzip;    /* ends in ".gz" */
 	enum exlog_rollover rollover;
 	int year, month, day, hour, week; /* as far as the form has them */
-	unsigned long seq;		  /* the N after the date */
+	unsigned long seq;                /* the N after the date */
 	/*
 	 * Every row of the file lies in [start_ms, end_ms).  For weekly
 	 * files the span is widened to every day that week w could hold,

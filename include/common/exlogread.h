@@ -56,8 +56,8 @@ enum exlog_logtype { EXLOG_TYPE_UNKNOWN, EXLOG_TYPE_POP3, EXLOG_TYPE_IMAP4 };
 /* The result of one call to exlog_read() or exlog_finish(). */
 enum exlog_result {
 	EXLOG_NEED_MORE, /* the block is used up; feed the next one */
-	EXLOG_ROW,	 /* *row holds a well-formed row */
-	EXLOG_BAD	 /* *row holds a malformed line; see row->bad */
+	EXLOG_ROW,       /* *row holds a well-formed row */
+	EXLOG_BAD        /* *row holds a malformed line; see row->bad */
 };
 
 /* Why a line is malformed. */
@@ -66,7 +66,7 @@ enum exlog_bad {
 	EXLOG_BAD_FIELDS,  /* fewer than 12 or more than 13 fields */
 	EXLOG_BAD_QUOTE,   /* a quoted field not closed, or text after it */
 	EXLOG_BAD_TOOLONG, /* longer than EXLOG_LINE_MAX */
-	EXLOG_BAD_TIME	   /* set by callers that reject the dateTime field */
+	EXLOG_BAD_TIME     /* set by callers that reject the dateTime field */
 };
 
 /* One field: not NUL-terminated, quoting undone. */
@@ -86,16 +86,17 @@ struct exlog_row {
 	enum exlog_bad bad;
 };
 
-/* Reader state; set up with exlog_reader_init(), freed with exlog_reader_free(). */
+/* Reader state; set up with exlog_reader_init(), freed with
+ * exlog_reader_free(). */
 struct exlog_reader {
 	char *carry; /* the start of a line that crossed a block boundary */
 	size_t carry_len;
-	char *scratch; /* fields with doubled quotes, undone */
-	uint64_t line;		   /* lines completed so far */
-	bool discarding;	   /* inside an overlong line */
+	char *scratch;              /* fields with doubled quotes, undone */
+	uint64_t line;              /* lines completed so far */
+	bool discarding;            /* inside an overlong line */
 	enum exlog_logtype logtype; /* from the last "#Log-type:" line */
-	uint64_t comments;	   /* '#', field-name and empty lines skipped */
-	int scanner;		   /* the line scanner exlog_reader_init() chose */
+	uint64_t comments; /* '#', field-name and empty lines skipped */
+	int scanner;       /* the line scanner exlog_reader_init() chose */
 };
 
 /*
@@ -113,8 +114,8 @@ void exlog_reader_free(struct exlog_reader *r);
  * the row, and the next block once EXLOG_NEED_MORE says the block is used
  * up.
  */
-enum exlog_result exlog_read(struct exlog_reader *r, const char *buf, size_t len,
-    size_t *used, struct exlog_row *row);
+enum exlog_result exlog_read(struct exlog_reader *r, const char *buf,
+    size_t len, size_t *used, struct exlog_row *row);
 
 /*
  * Call at the end of the input: hands back a last line without a line end
@@ -153,8 +154,7 @@ bool exlog_context_get(const char *ctx, size_t len, const char *key,
  * Copies a value found by exlog_context_get() to out (cap bytes, NUL
  * included) with its doubled quotes made single; returns its length.
  */
-size_t exlog_context_value(const struct exlog_span *v, char *out,
-    size_t cap);
+size_t exlog_context_value(const struct exlog_span *v, char *out, size_t cap);
 
 /*
  * For tests only: makes the readers initialised from now on use one line

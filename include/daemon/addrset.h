@@ -31,8 +31,8 @@ struct addrset *addrset_new(void);
  * "2001:db8::/32" or "192.0.2.10-192.0.2.20" (blanks around the token are
  * ignored).  Returns 0, or -1 with a reason naming the token in errbuf.
  */
-int addrset_add(
-    struct addrset *set, const char *token, char *errbuf, size_t errlen);
+int addrset_add(struct addrset *set, const char *token, char *errbuf,
+    size_t errlen);
 
 /* Sorts and merges overlapping and adjacent entries; call after the adds. */
 void addrset_finish(struct addrset *set);

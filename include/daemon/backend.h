@@ -26,9 +26,9 @@ struct session;
 
 /* What backend_line_split() found at the start of the bytes. */
 enum backend_split {
-	BACKEND_SPLIT_MORE,	/* no line end yet, and not too long yet */
-	BACKEND_SPLIT_LINE,	/* a complete line */
-	BACKEND_SPLIT_TOO_LONG	/* a line over the limit */
+	BACKEND_SPLIT_MORE,    /* no line end yet, and not too long yet */
+	BACKEND_SPLIT_LINE,    /* a complete line */
+	BACKEND_SPLIT_TOO_LONG /* a line over the limit */
 };
 
 /*
@@ -39,14 +39,14 @@ enum backend_split {
  * bytes without its end is BACKEND_SPLIT_TOO_LONG, as are more than max
  * bytes without a line end.  Keeps no state and looks at nothing but buf.
  */
-enum backend_split backend_line_split(const char *buf, size_t len,
-    size_t max, size_t *linelen, size_t *eollen);
+enum backend_split backend_line_split(const char *buf, size_t len, size_t max,
+    size_t *linelen, size_t *eollen);
 
 /* One complete line of the backend's login dialogue. */
 struct backend_line {
 	const char *p; /* the line without its end; not NUL-terminated */
 	size_t len;
-	size_t after;  /* bytes the backend sent after the line's end */
+	size_t after; /* bytes the backend sent after the line's end */
 };
 
 /*
@@ -75,9 +75,9 @@ enum backend_failure {
 	BACKEND_FAILURE_NONE,
 	BACKEND_FAILURE_INTERNAL, /* postern could not set the connection up */
 	BACKEND_FAILURE_CONNECT,  /* no TCP connection */
-	BACKEND_FAILURE_TLS,	  /* the TLS handshake or certificate failed */
+	BACKEND_FAILURE_TLS,      /* the TLS handshake or certificate failed */
 	BACKEND_FAILURE_TIMEOUT,  /* no login within backend_timeout */
-	BACKEND_FAILURE_CLOSED,	  /* the backend closed during the login */
+	BACKEND_FAILURE_CLOSED,   /* the backend closed during the login */
 	BACKEND_FAILURE_PROTOCOL  /* an answer the login cannot go on from */
 };
 

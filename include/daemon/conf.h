@@ -41,8 +41,8 @@ struct conf {
 	char *path;
 
 	unsigned workers; /* resolved: "auto" becomes the CPU count */
-	char *user;	  /* NULL: do not change user */
-	char *pid_file;	  /* NULL: write none */
+	char *user;       /* NULL: do not change user */
+	char *pid_file;   /* NULL: write none */
 	enum log_level log_level;
 	bool syslog;
 	unsigned shutdown_timeout_ms;
@@ -60,8 +60,8 @@ struct conf {
 	struct ssl_ctx_st *server_ssl_ctx[PROTO_COUNT];
 
 	/* Access policy. */
-	uint64_t serial;     /* distinct for every snapshot loaded */
-	struct rule *rules;  /* enabled and disabled, by priority */
+	uint64_t serial;    /* distinct for every snapshot loaded */
+	struct rule *rules; /* enabled and disabled, by priority */
 	size_t nrules;
 	struct groups_conf groups;
 	struct throttle_conf throttle;

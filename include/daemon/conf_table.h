@@ -45,15 +45,15 @@ struct conf_enum {
 };
 
 /* Key flags. */
-#define CONF_LIST 0x1u	    /* may be repeated and continued; appends */
+#define CONF_LIST 0x1u      /* may be repeated and continued; appends */
 #define CONF_UNLIMITED 0x2u /* "unlimited" is accepted for 0 */
-#define CONF_AUTO 0x4u	    /* "auto" is accepted; the parser decides */
+#define CONF_AUTO 0x4u      /* "auto" is accepted; the parser decides */
 
 /* One key of a section. */
 struct conf_key {
 	const char *name;
 	conf_parser *parse;
-	size_t offset; /* of the target in what the table's base returns */
+	size_t offset;     /* of the target in what the table's base returns */
 	uint64_t min, max; /* numbers; milliseconds for durations */
 	unsigned flags;
 	const struct conf_enum *names; /* conf_key_enum() */
@@ -67,7 +67,7 @@ struct conf_key {
  */
 struct conf_section {
 	const char *name; /* tables refer to the section by it */
-	unsigned count;	  /* instances of a named-by-instance section */
+	unsigned count;   /* instances of a named-by-instance section */
 	const char *(*instance_name)(unsigned i);
 	/*
 	 * A labelled section's header; rest is what follows the name.
@@ -144,8 +144,8 @@ unsigned conf_instance(const struct conf_loader *l);
 void *conf_state(struct conf_loader *l, const struct conf_module *m);
 
 /* The line of section's header for instance inst, 0 if absent. */
-int conf_section_line(
-    const struct conf_loader *l, const char *section, unsigned inst);
+int conf_section_line(const struct conf_loader *l, const char *section,
+    unsigned inst);
 
 /* The line where section instance inst first set key, 0 if never. */
 int conf_key_line(const struct conf_loader *l, const char *section,
@@ -213,8 +213,8 @@ struct conf_dump;
 char *conf_dump_row(struct conf_dump *d, const char *name);
 
 /* A row with a printf-formatted value. */
-void conf_dump_set(struct conf_dump *d, const char *name, const char *fmt,
-    ...) __attribute__((format(printf, 3, 4)));
+void conf_dump_set(struct conf_dump *d, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* A row with s, or an empty value for NULL. */
 void conf_dump_str(struct conf_dump *d, const char *name, const char *s);
@@ -233,8 +233,8 @@ FILE *conf_dump_list(struct conf_dump *d, const char *name, bool repeat);
 void conf_dump_list_end(struct conf_dump *d, FILE *fp);
 
 /* A row listing set's ranges (none for NULL). */
-void conf_dump_addrset(
-    struct conf_dump *d, const char *name, const struct addrset *set);
+void conf_dump_addrset(struct conf_dump *d, const char *name,
+    const struct addrset *set);
 
 /* A row listing sl, with repeat as conf_dump_list(). */
 void conf_dump_strlist(struct conf_dump *d, const char *name,

@@ -17,8 +17,8 @@
 enum connlimit_result {
 	CONNLIMIT_OK = 0,
 	CONNLIMIT_TOTAL, /* max_connections reached */
-	CONNLIMIT_IP,	 /* max_connection_from_single_ip reached */
-	CONNLIMIT_USER	 /* max_connections_per_user reached */
+	CONNLIMIT_IP,    /* max_connection_from_single_ip reached */
+	CONNLIMIT_USER   /* max_connections_per_user reached */
 };
 
 /* Sets up the counters; call once before any worker starts. */
@@ -45,8 +45,8 @@ void connlimit_release_ip(enum proto_id p, const struct sockaddr *sa,
  * Counts one more session of user (compared case-insensitively) unless max
  * (0: none) would be passed.
  */
-enum connlimit_result connlimit_acquire_user(enum proto_id p,
-    const char *user, unsigned max);
+enum connlimit_result connlimit_acquire_user(enum proto_id p, const char *user,
+    unsigned max);
 
 /* Gives back what connlimit_acquire_user() counted. */
 void connlimit_release_user(enum proto_id p, const char *user);

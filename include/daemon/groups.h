@@ -78,8 +78,8 @@ int groups_dn_cn(const char *dn, char *buf, size_t len);
  * NUL as \2a, \28, \29, \5c, \00).  Returns 0, or -1 when the result does
  * not fit in len or filter holds another '%' sequence.
  */
-int groups_ldap_filter(
-    const char *filter, const char *user, char *buf, size_t len);
+int groups_ldap_filter(const char *filter, const char *user, char *buf,
+    size_t len);
 
 /* Lower-cases s in place (ASCII), as the groups file and the cache key
  * users and members. */
@@ -103,8 +103,8 @@ typedef void groups_file_error_fn(void *arg, int line, const char *msg);
  * Reads and parses the file at path.  Returns the parsed file, or NULL
  * after calling err once per problem (line 0: about the whole file).
  */
-struct groups_file *groups_file_load(
-    const char *path, groups_file_error_fn *err, void *arg);
+struct groups_file *groups_file_load(const char *path,
+    groups_file_error_fn *err, void *arg);
 
 /* Whether the file defines a group called name (case-insensitive). */
 bool groups_file_has_group(const struct groups_file *gf, const char *name);
@@ -113,8 +113,8 @@ bool groups_file_has_group(const struct groups_file *gf, const char *name);
 size_t groups_file_count(const struct groups_file *gf);
 
 /* Appends the groups user belongs to; returns 0, or -1 out of memory. */
-int groups_file_lookup(
-    const struct groups_file *gf, const char *user, struct group_list *out);
+int groups_file_lookup(const struct groups_file *gf, const char *user,
+    struct group_list *out);
 
 /* Frees gf; NULL is ignored. */
 void groups_file_free(struct groups_file *gf);
@@ -128,8 +128,8 @@ struct groups_req;
 
 /* How a lookup ended. */
 enum groups_status {
-	GROUPS_OK,	 /* gl holds every group found (maybe none) */
-	GROUPS_TEMPFAIL	 /* the directory is down, slow or refused us */
+	GROUPS_OK,      /* gl holds every group found (maybe none) */
+	GROUPS_TEMPFAIL /* the directory is down, slow or refused us */
 };
 
 /*
@@ -224,9 +224,9 @@ void groups_set_clock(struct groups *g, uint64_t (*now_ms)(void));
 #define GROUPS_BACKOFF_MAX_MS 60000
 
 struct groups_backoff {
-	bool down;	      /* the directory is taken to be unreachable */
-	bool probing;	      /* a probe is under way */
-	uint64_t since;	      /* ms: when the outage began */
+	bool down;            /* the directory is taken to be unreachable */
+	bool probing;         /* a probe is under way */
+	uint64_t since;       /* ms: when the outage began */
 	uint64_t retry_at;    /* ms: the next probe may start then */
 	unsigned delay_ms;    /* the current pause */
 	unsigned long failed; /* lookups failed since the outage began */
@@ -247,8 +247,8 @@ enum groups_backoff_change {
 };
 
 /* Decides whether a lookup starting at now may ask the directory. */
-enum groups_backoff_go groups_backoff_start(
-    struct groups_backoff *b, uint64_t now);
+enum groups_backoff_go groups_backoff_start(struct groups_backoff *b,
+    uint64_t now);
 
 /*
  * Records the end, at now, of a lookup that started as go (ASK or PROBE)

@@ -35,14 +35,14 @@
 
 /* Outcome of feeding client bytes to the parser. */
 enum imap_parse_result {
-	IMAP_PARSE_NEED_MORE,	  /* everything consumed, command not complete */
-	IMAP_PARSE_LITERAL_WAIT,  /* a synchronising literal may be sent: answer
-				     "+", call imap_parser_literal_accept() */
-	IMAP_PARSE_COMMAND,	  /* a complete command in parser->cmd */
-	IMAP_PARSE_INVALID,	  /* a bad command line, consumed; see cmd.error */
+	IMAP_PARSE_NEED_MORE,    /* everything consumed, command not complete */
+	IMAP_PARSE_LITERAL_WAIT, /* a synchronising literal may be sent: answer
+				    "+", call imap_parser_literal_accept() */
+	IMAP_PARSE_COMMAND,      /* a complete command in parser->cmd */
+	IMAP_PARSE_INVALID, /* a bad command line, consumed; see cmd.error */
 	IMAP_PARSE_SASL_RESPONSE, /* a SASL line in cmd.args[0] */
-	IMAP_PARSE_SASL_CANCEL,	  /* the client sent "*" (RFC 9051 6.2.2) */
-	IMAP_PARSE_SASL_DISCARD	  /* imap_parse_refused(): a line of the
+	IMAP_PARSE_SASL_CANCEL,   /* the client sent "*" (RFC 9051 6.2.2) */
+	IMAP_PARSE_SASL_DISCARD   /* imap_parse_refused(): a line of the
 				     refused exchange, consumed and wiped */
 };
 
@@ -62,23 +62,23 @@ enum imap_verb {
 /* Why a command line was refused. */
 enum imap_error {
 	IMAP_ERR_NONE,
-	IMAP_ERR_EMPTY,		   /* an empty line */
-	IMAP_ERR_TAG,		   /* missing, invalid or overlong tag */
-	IMAP_ERR_COMMAND,	   /* missing or invalid command name */
-	IMAP_ERR_SYNTAX,	   /* an argument breaks the grammar */
-	IMAP_ERR_TOO_MANY_ARGS,	   /* more than IMAP_ARGS_MAX values */
-	IMAP_ERR_TOO_LONG,	   /* the line passed max_command_size */
-	IMAP_ERR_LITERAL_TOO_BIG,  /* a literal over the pre-auth limit */
-	IMAP_ERR_BAD_BASE64	   /* a SASL line that is not base64 */
+	IMAP_ERR_EMPTY,           /* an empty line */
+	IMAP_ERR_TAG,             /* missing, invalid or overlong tag */
+	IMAP_ERR_COMMAND,         /* missing or invalid command name */
+	IMAP_ERR_SYNTAX,          /* an argument breaks the grammar */
+	IMAP_ERR_TOO_MANY_ARGS,   /* more than IMAP_ARGS_MAX values */
+	IMAP_ERR_TOO_LONG,        /* the line passed max_command_size */
+	IMAP_ERR_LITERAL_TOO_BIG, /* a literal over the pre-auth limit */
+	IMAP_ERR_BAD_BASE64       /* a SASL line that is not base64 */
 };
 
 /* The kind of one argument value. */
 enum imap_value_type {
-	IMAP_VAL_ATOM,	  /* includes astring characters such as ']' */
+	IMAP_VAL_ATOM,    /* includes astring characters such as ']' */
 	IMAP_VAL_QUOTED,  /* a quoted string, unescaped */
 	IMAP_VAL_LITERAL, /* a literal's bytes */
-	IMAP_VAL_NIL,	  /* the atom NIL; data is "NIL" */
-	IMAP_VAL_LIST	  /* "(": len is the number of values that follow
+	IMAP_VAL_NIL,     /* the atom NIL; data is "NIL" */
+	IMAP_VAL_LIST     /* "(": len is the number of values that follow
 			     and belong to it, nested ones included */
 };
 
@@ -95,12 +95,12 @@ struct imap_value {
 /* One parsed command; valid until the next call into the parser. */
 struct imap_command {
 	char tag[IMAP_TAG_MAX + 1]; /* "" when no valid tag was read */
-	char name[24];		    /* upper case; "" if invalid or overlong */
+	char name[24];              /* upper case; "" if invalid or overlong */
 	enum imap_verb cmd;
 	struct imap_value args[IMAP_ARGS_MAX];
 	size_t nargs;
 	enum imap_error error; /* with IMAP_PARSE_INVALID */
-	bool fatal;	       /* the connection cannot go on after it */
+	bool fatal;            /* the connection cannot go on after it */
 };
 
 /* The parser's internal states; callers only zero or reset them. */
@@ -138,18 +138,18 @@ struct imap_parser {
 	size_t literal_max; /* longest literal before login */
 	char *store;
 	size_t cap;
-	size_t used;	      /* bytes of store in use */
-	size_t line;	      /* bytes of this command outside literals */
+	size_t used; /* bytes of store in use */
+	size_t line; /* bytes of this command outside literals */
 	size_t taglen, namelen;
-	size_t value_start;   /* where the current value began in store */
-	uint64_t litlen;      /* announced size of the current literal */
-	uint64_t litleft;     /* literal bytes still to come */
-	bool litnonsync;      /* {n+} or {n-} */
-	bool litdigits;	      /* at least one digit seen */
-	bool nametoolong;     /* the command name did not fit in cmd.name */
+	size_t value_start; /* where the current value began in store */
+	uint64_t litlen;    /* announced size of the current literal */
+	uint64_t litleft;   /* literal bytes still to come */
+	bool litnonsync;    /* {n+} or {n-} */
+	bool litdigits;     /* at least one digit seen */
+	bool nametoolong;   /* the command name did not fit in cmd.name */
 	size_t open[IMAP_LIST_DEPTH_MAX]; /* args index of each open list */
 	size_t depth;
-	bool done; /* the last result is still in cmd: start afresh */
+	bool done;     /* the last result is still in cmd: start afresh */
 	bool handover; /* imap_parse_refused(): the line is a command */
 	struct imap_command cmd;
 };
@@ -159,8 +159,8 @@ struct imap_parser {
  * (outside literals) with literals of at most literal_max bytes, values
  * kept in store[0..cap).  Returns 0, or -1 if cap is too small.
  */
-int imap_parser_init(struct imap_parser *p, size_t max_line,
-    size_t literal_max, char *store, size_t cap);
+int imap_parser_init(struct imap_parser *p, size_t max_line, size_t literal_max,
+    char *store, size_t cap);
 
 /* Forgets any partial command (after STARTTLS, or before a new one). */
 void imap_parser_reset(struct imap_parser *p);
@@ -182,8 +182,8 @@ void imap_parser_literal_accept(struct imap_parser *p);
  * cmd.args[0], or "*" to cancel.  The line may be as long as the larger of
  * max_line and a PLAIN response at its longest.
  */
-enum imap_parse_result imap_parse_sasl(struct imap_parser *p,
-    const char *buf, size_t len, size_t *consumed);
+enum imap_parse_result imap_parse_sasl(struct imap_parser *p, const char *buf,
+    size_t len, size_t *consumed);
 
 /*
  * After a refused AUTHENTICATE: a client that did not wait for the "+"
@@ -203,10 +203,10 @@ const char *imap_error_text(enum imap_error err);
 
 /* The kind of a backend line. */
 enum imap_response_kind {
-	IMAP_RESP_TAGGED,	/* "<tag> OK|NO|BAD ..." */
-	IMAP_RESP_UNTAGGED,	/* "* ..." */
+	IMAP_RESP_TAGGED,       /* "<tag> OK|NO|BAD ..." */
+	IMAP_RESP_UNTAGGED,     /* "* ..." */
 	IMAP_RESP_CONTINUATION, /* "+ ..." */
-	IMAP_RESP_FRAGMENT	/* the rest of a line after a literal */
+	IMAP_RESP_FRAGMENT      /* the rest of a line after a literal */
 };
 
 /* The status word of a response, if it has one. */
@@ -229,11 +229,12 @@ struct imap_span {
 struct imap_response {
 	enum imap_response_kind kind;
 	enum imap_status status;
-	struct imap_span tag;  /* tagged responses only */
-	struct imap_span code; /* the response code's name, e.g. "UNAVAILABLE" */
+	struct imap_span tag; /* tagged responses only */
+	struct imap_span
+	    code; /* the response code's name, e.g. "UNAVAILABLE" */
 	struct imap_span text; /* the human-readable text */
 	struct imap_span caps; /* the capability list, space-separated */
-	bool has_caps;	       /* "* CAPABILITY ..." or "[CAPABILITY ...]" */
+	bool has_caps;         /* "* CAPABILITY ..." or "[CAPABILITY ...]" */
 	bool has_literal;      /* the line ends in "{n}": n bytes follow */
 	uint64_t literal;
 };
@@ -320,14 +321,14 @@ void imap_id_value(const char *val, size_t len, char *out, size_t cap);
 
 /* What a reader found in the bytes it was given. */
 enum imap_frame {
-	IMAP_FRAME_MORE,	 /* every byte consumed, nothing complete yet */
-	IMAP_FRAME_COMMAND,	 /* a client command is complete */
-	IMAP_FRAME_DONE,	 /* the client's line that ends an IDLE */
-	IMAP_FRAME_HOLD,	 /* client: the bytes after *consumed wait for
+	IMAP_FRAME_MORE,         /* every byte consumed, nothing complete yet */
+	IMAP_FRAME_COMMAND,      /* a client command is complete */
+	IMAP_FRAME_DONE,         /* the client's line that ends an IDLE */
+	IMAP_FRAME_HOLD,         /* client: the bytes after *consumed wait for
 				    the server's answer (imap_cframe_answer) */
-	IMAP_FRAME_TAGGED,	 /* a tagged server answer is complete */
+	IMAP_FRAME_TAGGED,       /* a tagged server answer is complete */
 	IMAP_FRAME_CONTINUATION, /* a server "+" line is complete */
-	IMAP_FRAME_REFUSED	 /* client: a non-synchronising literal; the
+	IMAP_FRAME_REFUSED       /* client: a non-synchronising literal; the
 				    bytes before *consumed (the header's
 				    start) may go on, none after: the session
 				    must end.  Every later feed says so again,
@@ -346,31 +347,31 @@ enum imap_frame {
 /* The client's commands after login. */
 struct imap_cframe {
 	int state;
-	int lit;	  /* where a literal header is */
-	uint64_t litn;	  /* its n so far */
-	uint64_t litleft; /* literal bytes still to skip */
-	bool sstart;	  /* a string may start at the next byte */
-	int hold;	  /* what the held line waits for */
+	int lit;            /* where a literal header is */
+	uint64_t litn;      /* its n so far */
+	uint64_t litleft;   /* literal bytes still to skip */
+	bool sstart;        /* a string may start at the next byte */
+	int hold;           /* what the held line waits for */
 	bool held_answered; /* a tagged answer with the held tag came */
-	bool idling;	  /* the server accepted an IDLE: its end comes */
-	bool counted;	  /* this command is in pending */
-	bool logout;	  /* the last complete line was "tag LOGOUT": the
-			     backend's close that follows is the one the
-			     client asked for */
-	uint64_t pending; /* commands sent whose tagged answer is to come */
-	int mask;	  /* how much of the parameters may be kept */
-	bool masked;	  /* some was left out */
-	bool done;	  /* the last result is still here */
-	size_t refused;	  /* COMPRESS commands made unknown, so far */
+	bool idling;        /* the server accepted an IDLE: its end comes */
+	bool counted;       /* this command is in pending */
+	bool logout;        /* the last complete line was "tag LOGOUT": the
+			       backend's close that follows is the one the
+			       client asked for */
+	uint64_t pending;   /* commands sent whose tagged answer is to come */
+	int mask;           /* how much of the parameters may be kept */
+	bool masked;        /* some was left out */
+	bool done;          /* the last result is still here */
+	size_t refused;     /* COMPRESS commands made unknown, so far */
 	size_t taglen, verblen, paramslen;
 	uint64_t bytes; /* of the command, literals included */
 	/* After IMAP_FRAME_COMMAND or IMAP_FRAME_DONE: */
-	char tag[IMAP_TAG_MAX + 1];   /* for DONE, the tag of the IDLE */
-	char verb[IMAP_VERB_MAX];     /* "fetch", "uid+fetch", "done" */
+	char tag[IMAP_TAG_MAX + 1];        /* for DONE, the tag of the IDLE */
+	char verb[IMAP_VERB_MAX];          /* "fetch", "uid+fetch", "done" */
 	char params[IMAP_PARAMS_KEPT + 8]; /* after the name; LOGIN masked;
 					      for DONE, a line that was not
 					      DONE */
-	char holdtag[IMAP_TAG_MAX + 1]; /* of the held command or IDLE */
+	char holdtag[IMAP_TAG_MAX + 1];    /* of the held command or IDLE */
 };
 
 /* Prepares f for the first command. */
@@ -385,8 +386,8 @@ void imap_cframe_init(struct imap_cframe *f);
  * IMAP_FRAME_REFUSED the command's tag, verb and parameters (up to the
  * header's "+") are kept, as after IMAP_FRAME_COMMAND.
  */
-enum imap_frame imap_cframe_feed(struct imap_cframe *f, char *buf,
-    size_t len, size_t *consumed);
+enum imap_frame imap_cframe_feed(struct imap_cframe *f, char *buf, size_t len,
+    size_t *consumed);
 
 /*
  * Tells f of a server answer (IMAP_FRAME_TAGGED with its tag, or
@@ -394,28 +395,28 @@ enum imap_frame imap_cframe_feed(struct imap_cframe *f, char *buf,
  * IMAP_FRAME_COMMAND when the answer refused a held literal: the held
  * command is complete, as after imap_cframe_feed(); else IMAP_FRAME_MORE.
  */
-enum imap_frame imap_cframe_answer(struct imap_cframe *f,
-    enum imap_frame kind, const char *tag);
+enum imap_frame imap_cframe_answer(struct imap_cframe *f, enum imap_frame kind,
+    const char *tag);
 
 /* Whether f is between commands: nothing of the next one read yet. */
 bool imap_cframe_between(const struct imap_cframe *f);
 
 /* The server's answers after login. */
 struct imap_sframe {
-	int kind;	  /* of the current line */
-	int head;	  /* where in the line */
-	bool lits;	  /* the line may announce a literal */
-	bool whole;	  /* tail holds the line since it (or a literal)
-			     began */
-	size_t k;	  /* characters of a capability matched */
-	int cap;	  /* which capability */
-	size_t wlen;	  /* of word */
-	char word[12];	  /* the first word or the code's name, upper case */
+	int kind;      /* of the current line */
+	int head;      /* where in the line */
+	bool lits;     /* the line may announce a literal */
+	bool whole;    /* tail holds the line since it (or a literal)
+			  began */
+	size_t k;      /* characters of a capability matched */
+	int cap;       /* which capability */
+	size_t wlen;   /* of word */
+	char word[12]; /* the first word or the code's name, upper case */
 	uint64_t litleft;
 	size_t taillen;
 	char tail[IMAP_TAIL_KEPT];
 	bool done;
-	size_t hidden;	  /* capabilities made unknown, so far */
+	size_t hidden; /* capabilities made unknown, so far */
 	/* After IMAP_FRAME_TAGGED: the tag, the status, the line's start. */
 	char tag[IMAP_TAG_MAX + 1];
 	enum imap_status status;
@@ -433,8 +434,8 @@ void imap_sframe_init(struct imap_sframe *f);
  * status or capability response, where a string may start.  *consumed
  * says how far.
  */
-enum imap_frame imap_sframe_feed(struct imap_sframe *f, char *buf,
-    size_t len, size_t *consumed);
+enum imap_frame imap_sframe_feed(struct imap_sframe *f, char *buf, size_t len,
+    size_t *consumed);
 
 /*
  * Whether f stands between two answer lines: not inside a line nor inside

@@ -83,8 +83,7 @@ int listener_rebind(const struct conf *c, const struct listener_set *old,
 void listener_set_release(struct listener_set *set);
 
 /* Whether set lists l. */
-bool listener_set_has(const struct listener_set *set,
-    const struct listener *l);
+bool listener_set_has(const struct listener_set *set, const struct listener *l);
 
 /*
  * For "postern -t": tries to bind every binding of every enabled protocol
@@ -100,8 +99,8 @@ int listener_probe(const struct conf *c, FILE *errout);
  * sockets go to accept.  Fills a; returns -1 on failure (a is then
  * empty).
  */
-int listener_attach(struct listener *l, struct acceptor *a,
-    struct worker *w, struct event_base *base, listener_accept_fn *accept);
+int listener_attach(struct listener *l, struct acceptor *a, struct worker *w,
+    struct event_base *base, listener_accept_fn *accept);
 
 /* Stops a's accepting and lets go of its reference.  From a's worker. */
 void listener_detach(struct acceptor *a);

@@ -27,10 +27,10 @@
  *        POP3 "-ERR [AUTH]"; RULE or NOT_IN_GROUP: IMAP
  *        "NO [AUTHORIZATIONFAILED]", POP3 "-ERR [AUTH]"; a failed login
  *        attempt; the answer never names the rule or group;
- *      POLICY_OUTCOME_TEMPFAIL (groups needed but unknown): IMAP "NO [UNAVAILABLE]",
- *        POP3 "-ERR [SYS/TEMP]"; never an allow;
- *    and in every case log policy_errmsg() when it is not empty (it also
- *    reports the use of a login-type exemption).
+ *      POLICY_OUTCOME_TEMPFAIL (groups needed but unknown): IMAP "NO
+ * [UNAVAILABLE]", POP3 "-ERR [SYS/TEMP]"; never an allow; and in every case log
+ * policy_errmsg() when it is not empty (it also reports the use of a login-type
+ * exemption).
  *
  * Before the password is sent (POP3 USER, capabilities), use
  * policy_login_type() and policy_advertise_cleartext_to(), which know the
@@ -48,11 +48,7 @@
 
 /* The login type's verdict: go on, refuse, or go on while recording a
  * would-be refusal. */
-enum policy_verdict {
-	POLICY_ALLOW,
-	POLICY_DENY,
-	POLICY_AUDIT
-};
+enum policy_verdict { POLICY_ALLOW, POLICY_DENY, POLICY_AUDIT };
 
 /*
  * The verdict of a decision: the three above, and "refuse for now"
@@ -67,19 +63,19 @@ enum policy_outcome {
 
 /* What produced a verdict. */
 enum policy_reason {
-	POLICY_REASON_NONE,	    /* no rule applied: allowed by default */
-	POLICY_REASON_RULE,	    /* the rule d.name applied */
+	POLICY_REASON_NONE,         /* no rule applied: allowed by default */
+	POLICY_REASON_RULE,         /* the rule d.name applied */
 	POLICY_REASON_LOGIN_TYPE,   /* cleartext login without TLS */
 	POLICY_REASON_NOT_IN_GROUP, /* not a member of required_group d.name */
-	POLICY_REASON_NO_GROUPS	    /* groups needed, facts.groups is NULL */
+	POLICY_REASON_NO_GROUPS     /* groups needed, facts.groups is NULL */
 };
 
 /* What is known about a connection or a login. */
 struct policy_facts {
 	enum proto_id proto;
-	const struct sockaddr *client;	 /* the client's address; may be NULL */
-	bool tls;			 /* TLS is active on the client side */
-	const char *user;		 /* login name; NULL at connect time */
+	const struct sockaddr *client;   /* the client's address; may be NULL */
+	bool tls;                        /* TLS is active on the client side */
+	const char *user;                /* login name; NULL at connect time */
 	const struct group_list *groups; /* user's groups; NULL: unknown */
 };
 
@@ -93,9 +89,9 @@ struct policy_decision {
 	enum policy_reason reason;
 	const char *name; /* rule or group name, or NULL */
 
-	bool pending;		/* connect: a rule waits for the login */
+	bool pending;           /* connect: a rule waits for the login */
 	bool login_type_exempt; /* login_type_exempt_ips let it through */
-	bool audit_login_type;	/* audit mode: login type would refuse */
+	bool audit_login_type;  /* audit mode: login type would refuse */
 	const char *audit_rule; /* an audit rule applied: its name */
 };
 
@@ -122,8 +118,8 @@ enum policy_verdict policy_login_type(const struct proto_conf *pc,
     bool tls_active, const struct sockaddr *client, bool *exempt);
 
 /* policy_advertise_cleartext() for the client at client (may be NULL). */
-bool policy_advertise_cleartext_to(const struct proto_conf *pc,
-    bool tls_active, const struct sockaddr *client);
+bool policy_advertise_cleartext_to(const struct proto_conf *pc, bool tls_active,
+    const struct sockaddr *client);
 
 /*
  * The connect-time decision: the access rules, in priority order, as far
@@ -142,8 +138,8 @@ enum policy_outcome policy_connect(const struct conf *c,
  * mode and login_type_exempt_ips), then the access rules (the first that
  * applies decides; none: allowed; audit: allowed and reported), then the
  * protocol's required_group.  A rule's member_of or the required group
- * with facts->groups NULL gives POLICY_OUTCOME_TEMPFAIL (POLICY_REASON_NO_GROUPS).
- * Returns d->verdict.
+ * with facts->groups NULL gives POLICY_OUTCOME_TEMPFAIL
+ * (POLICY_REASON_NO_GROUPS). Returns d->verdict.
  */
 enum policy_outcome policy_login(const struct conf *c,
     const struct policy_facts *f, struct policy_decision *d);

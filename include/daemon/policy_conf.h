@@ -19,7 +19,7 @@ enum rule_action {
 
 /* Bits of the authentication condition. */
 #define RULE_AUTH_CLEARTEXT_WITHOUT_TLS 0x1u /* a login without TLS */
-#define RULE_AUTH_TLS 0x2u		     /* a login over TLS */
+#define RULE_AUTH_TLS 0x2u                   /* a login over TLS */
 
 /* A list of strings (user name patterns, group names). */
 struct strlist {
@@ -33,7 +33,7 @@ struct strlist {
  * for an exception.
  */
 struct rule_match {
-	unsigned protocols;	    /* bit (1u << proto_id) */
+	unsigned protocols;         /* bit (1u << proto_id) */
 	struct addrset *client_ips; /* finished set */
 	struct strlist usernames;   /* patterns, see policy_user_match() */
 	struct strlist member_of;   /* group names */
@@ -47,7 +47,7 @@ struct rule {
 	unsigned priority;
 	enum rule_action action;
 	bool enabled;
-	struct rule_match cond;	  /* all set conditions must match */
+	struct rule_match cond;   /* all set conditions must match */
 	struct rule_match except; /* any matching exception skips the rule */
 };
 

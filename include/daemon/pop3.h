@@ -21,8 +21,8 @@
 /* Outcome of looking at the start of the client's buffered bytes. */
 enum pop3_parse_result {
 	POP3_NEED_MORE, /* no complete line yet, and not too long yet */
-	POP3_COMMAND,	/* a complete command line */
-	POP3_TOO_LONG	/* no line end within the command size limit */
+	POP3_COMMAND,   /* a complete command line */
+	POP3_TOO_LONG   /* no line end within the command size limit */
 };
 
 /* The commands postern knows; everything else is POP3_CMD_OTHER. */
@@ -49,11 +49,11 @@ enum pop3_verb {
 /* One command line, pointing into the caller's bytes. */
 struct pop3_command {
 	enum pop3_verb verb;
-	char name[8];	 /* the verb in lower case, "" if over 4 letters */
+	char name[8];    /* the verb in lower case, "" if over 4 letters */
 	const char *arg; /* after the verb and one space, without CRLF */
 	size_t arglen;
 	size_t linelen; /* bytes of the whole line including its end */
-	bool empty;	/* an empty line */
+	bool empty;     /* an empty line */
 };
 
 /*
@@ -79,7 +79,7 @@ enum pop3_status {
 	POP3_STATUS_OK,
 	POP3_STATUS_ERR,
 	POP3_STATUS_CONT, /* "+ " SASL continuation */
-	POP3_STATUS_BAD	  /* anything else */
+	POP3_STATUS_BAD   /* anything else */
 };
 
 /* Classifies a server answer line (without its line end). */
@@ -129,9 +129,9 @@ enum pop3_frame {
 
 /* The client's lines after login. */
 struct pop3_lines {
-	uint64_t len;		    /* bytes of the current line so far */
-	size_t kept;		    /* bytes of it in buf */
-	bool done;		    /* buf holds a whole line */
+	uint64_t len;                 /* bytes of the current line so far */
+	size_t kept;                  /* bytes of it in buf */
+	bool done;                    /* buf holds a whole line */
 	char buf[POP3_LINE_KEPT + 1]; /* a longer line is cut and ends in LF */
 };
 
@@ -158,9 +158,9 @@ bool pop3_multiline(const struct pop3_command *cmd);
 /* A server answer after login. */
 struct pop3_answer {
 	int state;
-	bool multiline;	 /* a +OK answer has lines up to "." */
-	bool ok;	 /* the status was +OK */
-	size_t statuslen;/* of status, without the line end */
+	bool multiline;   /* a +OK answer has lines up to "." */
+	bool ok;          /* the status was +OK */
+	size_t statuslen; /* of status, without the line end */
 	char status[POP3_STATUS_KEPT + 1];
 };
 
@@ -188,8 +188,7 @@ struct pop3_quitwatch {
 };
 
 /* Takes buf[0..len) of the client's stream; state carries across calls. */
-void pop3_quitwatch_feed(struct pop3_quitwatch *w, const char *buf,
-    size_t len);
+void pop3_quitwatch_feed(struct pop3_quitwatch *w, const char *buf, size_t len);
 
 /* The POP3 protocol descriptor. */
 extern const struct proto pop3_proto;

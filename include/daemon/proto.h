@@ -20,36 +20,36 @@ struct session_login_ops;
 
 /* Why the daemon ends a session on its own; the protocol picks the words. */
 enum bye_reason {
-	BYE_SHUTDOWN,	     /* the daemon is stopping */
-	BYE_TIMEOUT,	     /* pre-auth or authenticated idle timeout */
+	BYE_SHUTDOWN,        /* the daemon is stopping */
+	BYE_TIMEOUT,         /* pre-auth or authenticated idle timeout */
 	BYE_TOO_MANY_CONN,   /* a connection limit was reached at connect */
 	BYE_TOO_MANY_ERRORS, /* max_bad_commands or max_login_attempts */
-	BYE_BACKEND,	     /* the backend is unreachable or broke off */
-	BYE_INTERNAL,	     /* out of memory or a similar local failure */
-	BYE_DISABLED,	     /* the protocol was disabled by a reload */
-	BYE_DENIED,	     /* an access rule refused the client at connect */
-	BYE_LOGIN_TIME,	     /* no login in pre_authenticated_total_timeout */
-	BYE_UNRELAYABLE	     /* the client sent what may not reach the backend
+	BYE_BACKEND,         /* the backend is unreachable or broke off */
+	BYE_INTERNAL,        /* out of memory or a similar local failure */
+	BYE_DISABLED,        /* the protocol was disabled by a reload */
+	BYE_DENIED,          /* an access rule refused the client at connect */
+	BYE_LOGIN_TIME,      /* no login in pre_authenticated_total_timeout */
+	BYE_UNRELAYABLE      /* the client sent what may not reach the backend
 				(IMAP: a non-synchronising literal after login) */
 };
 
 /* Outcome of a backend login step, as the protocol reports it. */
 enum backend_result {
-	BACKEND_MORE,	     /* keep reading the backend */
+	BACKEND_MORE,        /* keep reading the backend */
 	BACKEND_STARTTLS,    /* start the TLS handshake with the backend now */
 	BACKEND_LOGGED_IN,   /* login accepted: relay from now on */
 	BACKEND_AUTH_FAILED, /* the backend refused the credentials */
-	BACKEND_BROKEN	     /* protocol violation or unusable backend */
+	BACKEND_BROKEN       /* protocol violation or unusable backend */
 };
 
 /* How a login ended, for the protocol's answer to the client. */
 enum login_result {
-	LOGIN_OK,	/* the backend accepted: relay from now on */
-	LOGIN_FAILED,	/* the backend refused the credentials */
+	LOGIN_OK,       /* the backend accepted: relay from now on */
+	LOGIN_FAILED,   /* the backend refused the credentials */
 	LOGIN_TEMPFAIL, /* the backend is unreachable or broke off */
-	LOGIN_IN_USE,	/* max_connections_per_user reached */
-	LOGIN_DENIED,	/* an access rule or required_group refused it */
-	LOGIN_PRIVACY,	/* the login type refused it (no TLS) */
+	LOGIN_IN_USE,   /* max_connections_per_user reached */
+	LOGIN_DENIED,   /* an access rule or required_group refused it */
+	LOGIN_PRIVACY,  /* the login type refused it (no TLS) */
 	LOGIN_TRY_LATER /* the groups could not be looked up: try later */
 };
 
@@ -83,8 +83,8 @@ struct proto {
 	 * (see backend_input()); lines over backend_line_max bytes end the
 	 * login before they get here.
 	 */
-	enum backend_result (*backend_line)(struct session *s,
-	    const struct backend_line *line);
+	enum backend_result (
+	    *backend_line)(struct session *s, const struct backend_line *line);
 	size_t backend_line_max;
 
 	/* Backend TLS (after STARTTLS) is up: continue the login. */
@@ -122,13 +122,13 @@ struct proto {
 	 * ring, and the rest must wait for answers.  NULL when relay_guard
 	 * frames the log itself.
 	 */
-	size_t (*relay_log_client)(struct session *s, const char *buf,
-	    size_t len);
+	size_t (
+	    *relay_log_client)(struct session *s, const char *buf, size_t len);
 
 	/* Frames bytes from the backend, writing rows of answered commands;
 	 * NULL when relay_guard frames the log itself. */
-	void (*relay_log_backend)(struct session *s, const char *buf,
-	    size_t len);
+	void (
+	    *relay_log_backend)(struct session *s, const char *buf, size_t len);
 
 	/* Writes the rows of commands still waiting; frees the framing. */
 	void (*relay_log_end)(struct session *s);
@@ -173,12 +173,12 @@ struct proto {
 	 * Configuration: the protocol's section of the file and its
 	 * defaults, which are Exchange's (Get-PopSettings, Get-ImapSettings).
 	 */
-	const char *section; /* "pop3": [pop3], and rules' name */
-	const char *default_bindings;	  /* unencrypted_or_tls_bindings */
+	const char *section;              /* "pop3": [pop3], and rules' name */
+	const char *default_bindings;     /* unencrypted_or_tls_bindings */
 	const char *default_ssl_bindings; /* ssl_bindings */
 	const char *default_banner;
 	const char *default_backend_port; /* Exchange's ProxyTargetPort */
-	size_t command_size_min;	  /* MaxCommandSize range, bytes */
+	size_t command_size_min;          /* MaxCommandSize range, bytes */
 	size_t command_size_max;
 	size_t command_size_default;
 	/* The forward_client_address values it supports: bits 1u << mode. */

@@ -17,16 +17,13 @@ struct ssl_ctx_st;
 
 /* Exchange's LoginType values, under the names Exchange uses. */
 enum login_type {
-	LOGIN_PLAINTEXT_LOGIN,		/* cleartext allowed with or without TLS */
+	LOGIN_PLAINTEXT_LOGIN, /* cleartext allowed with or without TLS */
 	LOGIN_PLAINTEXT_AUTHENTICATION, /* cleartext only over TLS */
-	LOGIN_SECURE_LOGIN		/* nothing at all before TLS */
+	LOGIN_SECURE_LOGIN              /* nothing at all before TLS */
 };
 
 /* Whether the login-type policy refuses or only records a refusal. */
-enum login_type_mode {
-	LOGIN_MODE_ENFORCE,
-	LOGIN_MODE_AUDIT
-};
+enum login_type_mode { LOGIN_MODE_ENFORCE, LOGIN_MODE_AUDIT };
 
 /* How postern talks to the backend server. */
 enum backend_tls {
@@ -38,17 +35,18 @@ enum backend_tls {
 /* How the real client address is handed on to the backend. */
 enum forward_addr {
 	FORWARD_NONE,
-	FORWARD_ID,	/* IMAP: ID with x-originating-ip and friends */
+	FORWARD_ID,      /* IMAP: ID with x-originating-ip and friends */
 	FORWARD_XCLIENT, /* POP3: XCLIENT ADDR= PORT= SESSION= */
-	FORWARD_PROXY	/* a PROXY protocol v2 header on the connection */
+	FORWARD_PROXY    /* a PROXY protocol v2 header on the connection */
 };
 
 /* One listening address of one protocol. */
 struct binding {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	bool implicit_tls; /* from ssl_bindings, else unencrypted_or_tls_bindings */
-	int line;	   /* where it was configured (0: a default) */
+	bool implicit_tls; /* from ssl_bindings, else
+			      unencrypted_or_tls_bindings */
+	int line;          /* where it was configured (0: a default) */
 };
 
 /* The settings of one protocol section ([pop3] or [imap]). */
@@ -63,18 +61,19 @@ struct proto_conf {
 	char *backend_host; /* name or address, as written */
 	char *backend_port; /* decimal string, for getaddrinfo */
 	enum backend_tls backend_tls;
-	char *backend_ca_file;	   /* NULL: the system's default CA store */
-	char *backend_server_name; /* name verified and sent as SNI; default: host */
+	char *backend_ca_file;     /* NULL: the system's default CA store */
+	char *backend_server_name; /* name verified and sent as SNI; default:
+				      host */
 	bool backend_verify;
 	unsigned backend_timeout_ms; /* connect + TLS + greeting + login */
 	enum forward_addr forward_client_address;
 
-	unsigned max_connections;	       /* 0: unlimited */
+	unsigned max_connections;               /* 0: unlimited */
 	unsigned max_connection_from_single_ip; /* 0: unlimited */
 	unsigned ipv6_prefix_length; /* IPv6 clients count per this prefix */
-	unsigned max_connections_per_user;     /* 0: unlimited */
-	unsigned pre_auth_timeout_ms; /* idle time before login */
-	unsigned pre_auth_total_ms;   /* total time before login */
+	unsigned max_connections_per_user; /* 0: unlimited */
+	unsigned pre_auth_timeout_ms;      /* idle time before login */
+	unsigned pre_auth_total_ms;        /* total time before login */
 	unsigned auth_timeout_ms;
 	size_t max_command_size;
 	unsigned max_bad_commands;   /* bad commands before the session ends */
@@ -89,7 +88,7 @@ struct proto_conf {
 
 	/* Access policy (see policy.h). */
 	struct addrset *login_type_exempt_ips; /* NULL: no exemption */
-	char *required_group;		       /* NULL: none required */
+	char *required_group;                  /* NULL: none required */
 	/*
 	 * The protocol log (protolog_conf.c); log.directory is owned here.
 	 * log.enabled is as configured: conf_protolog() says whether the

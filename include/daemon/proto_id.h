@@ -7,10 +7,6 @@
 #define POSTERN_PROTO_ID_H
 
 /* The protocols postern serves; also the index into conf->proto[]. */
-enum proto_id {
-	PROTO_POP3 = 0,
-	PROTO_IMAP = 1,
-	PROTO_COUNT
-};
+enum proto_id { PROTO_POP3 = 0, PROTO_IMAP = 1, PROTO_COUNT };
 
 #endif

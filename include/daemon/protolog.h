@@ -60,7 +60,6 @@
  */
 #define PROTOLOG_AGE_LIMIT_DEFAULT_MS (30ULL * 24 * 3600 * 1000)
 
-
 /*
  * Fills c with the defaults for protocol p: disabled, the default
  * directory (a string constant: replace it, do not free it), hourly,
@@ -138,8 +137,8 @@ void protolog_ctx_init(struct protolog_ctx *ctx);
  * taken from a client or a backend answer would end the value early and
  * let it forge keys.
  */
-void protolog_ctx_set(
-    struct protolog_ctx *ctx, enum protolog_key key, const char *value);
+void protolog_ctx_set(struct protolog_ctx *ctx, enum protolog_key key,
+    const char *value);
 
 /* Same, with the value formatted from fmt (not client data). */
 void protolog_ctx_setf(struct protolog_ctx *ctx, enum protolog_key key,
@@ -153,8 +152,8 @@ void protolog_ctx_proxy(struct protolog_ctx *ctx, const char *host,
     const char *port, const char *enc, bool success);
 
 /* Sets Tls from the connection's state; version may be NULL for none. */
-void protolog_ctx_tls(
-    struct protolog_ctx *ctx, enum protolog_tls tls, const char *version);
+void protolog_ctx_tls(struct protolog_ctx *ctx, enum protolog_tls tls,
+    const char *version);
 
 /* The key's name as written ("R", "ErrMsg", "Tls"). */
 const char *protolog_key_name(enum protolog_key key);
@@ -174,8 +173,8 @@ int protolog_key_lookup(const char *name, size_t len);
  * Writes at most cap bytes with a NUL (when cap > 0) and returns the
  * length of the whole, like snprintf.
  */
-size_t protolog_ctx_format(
-    const struct protolog_ctx *ctx, char *buf, size_t cap);
+size_t protolog_ctx_format(const struct protolog_ctx *ctx, char *buf,
+    size_t cap);
 
 /* The facts of one row; NULL strings are empty fields. */
 struct protolog_row {
@@ -219,8 +218,8 @@ void protolog_format_time(int64_t ms, char buf[25]);
  * A row's duration in whole ms from start to end: 1 when under a
  * millisecond but not zero, 0 when end is not after start.
  */
-uint64_t protolog_duration(
-    const struct timespec *start, const struct timespec *end);
+uint64_t protolog_duration(const struct timespec *start,
+    const struct timespec *end);
 
 /* The current time in ms since the epoch (CLOCK_REALTIME). */
 int64_t protolog_now(void);
@@ -250,8 +249,8 @@ void protolog_period(enum protolog_rollover r, uint64_t size_quota, int64_t ms,
     char date[16], int64_t *start, int64_t *end);
 
 /* Writes "POP3<date>-<n>.LOG" or "IMAP4<date>-<n>.LOG" into buf. */
-void protolog_file_name(
-    enum proto_id p, const char *date, unsigned n, char buf[PROTOLOG_NAME_MAX]);
+void protolog_file_name(enum proto_id p, const char *date, unsigned n,
+    char buf[PROTOLOG_NAME_MAX]);
 
 /*
  * Whether name is one of protocol p's log files, as postern writes them:
@@ -259,8 +258,8 @@ void protolog_file_name(
  * When it is and date is not NULL, the date part is copied there (16
  * bytes), and *n gets the number.
  */
-bool protolog_name_match(
-    enum proto_id p, const char *name, char *date, unsigned *n);
+bool protolog_name_match(enum proto_id p, const char *name, char *date,
+    unsigned *n);
 
 /*
  * Applies the retention limits to protocol p's files in dir: first every
@@ -344,8 +343,8 @@ int protolog_start(const struct protolog_conf conf[PROTO_COUNT],
  * directory is locked as by protolog_start().  Returns 0, or -1 with the
  * reason in err, and then nothing changes.
  */
-int protolog_reconfigure(
-    const struct protolog_conf conf[PROTO_COUNT], char *err, size_t errlen);
+int protolog_reconfigure(const struct protolog_conf conf[PROTO_COUNT],
+    char *err, size_t errlen);
 
 /* Whether rows of protocol p are wanted now; cheap. */
 bool protolog_enabled(enum proto_id p);

@@ -71,8 +71,8 @@ struct proxyproto_result {
 };
 
 /* Parses the start of buf; out is filled on DONE, out->error on INVALID. */
-enum proxyproto_status proxyproto_parse(
-    const uint8_t *buf, size_t len, struct proxyproto_result *out);
+enum proxyproto_status proxyproto_parse(const uint8_t *buf, size_t len,
+    struct proxyproto_result *out);
 
 /*
  * Writes a version 2 PROXY header for a TCP connection from src to dst

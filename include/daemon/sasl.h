@@ -61,8 +61,8 @@ struct sasl_creds {
  * whitespace, zero pad bits) into out; returns 0 and the length in *outlen,
  * or -1 on bad input or when cap is too small.
  */
-int sasl_b64_decode(
-    const char *in, size_t inlen, void *out, size_t cap, size_t *outlen);
+int sasl_b64_decode(const char *in, size_t inlen, void *out, size_t cap,
+    size_t *outlen);
 
 /*
  * Encodes inlen bytes as NUL-terminated base64 into out; returns 0, or -1
@@ -74,8 +74,8 @@ int sasl_b64_encode(const void *in, size_t inlen, char *out, size_t cap);
  * Decodes one client line (without CRLF) of SASL PLAIN into creds; on any
  * error creds is wiped and the reason returned.
  */
-enum sasl_error sasl_plain_decode(
-    const char *line, size_t len, struct sasl_creds *creds);
+enum sasl_error sasl_plain_decode(const char *line, size_t len,
+    struct sasl_creds *creds);
 
 /*
  * Decodes one client line (without CRLF) answering a SASL LOGIN prompt into
@@ -92,8 +92,8 @@ bool sasl_is_cancel(const char *line, size_t len);
  * Checks a cleartext value (USER, PASS, IMAP LOGIN arguments, already
  * unquoted) against the rules above for its field.
  */
-enum sasl_error sasl_check_plain_value(
-    enum sasl_field field, const char *value, size_t len);
+enum sasl_error sasl_check_plain_value(enum sasl_field field, const char *value,
+    size_t len);
 
 /* Checks value like sasl_check_plain_value() and copies it into creds. */
 enum sasl_error sasl_creds_set(struct sasl_creds *creds, enum sasl_field field,
@@ -107,8 +107,8 @@ void sasl_creds_clear(struct sasl_creds *creds);
  * for the backend; returns 0, or -1 if a value breaks the rules above or
  * cap is too small.
  */
-int sasl_plain_encode(
-    const char *user, const char *pass, char *out, size_t cap);
+int sasl_plain_encode(const char *user, const char *pass, char *out,
+    size_t cap);
 
 /* A fixed description of err for the daemon log; never holds client data. */
 const char *sasl_strerror(enum sasl_error err);

@@ -27,20 +27,20 @@ struct worker {
 	pthread_t thread;
 	struct event_base *base;
 	struct event *notify; /* woken by the main thread through notify_fd */
-	int notify_fd;	      /* eventfd */
+	int notify_fd;        /* eventfd */
 	struct acceptor **acceptors; /* one per shared listener */
 	size_t nacceptors;
-	unsigned listeners_gen;	     /* of the listener set it accepts on */
+	unsigned listeners_gen; /* of the listener set it accepts on */
 	struct session_list sessions;
 	unsigned nsessions;
 	atomic_bool stopping;
 	bool grace_over;
 	struct event *grace;
-	struct conf *conf;	   /* this worker's reference to the snapshot */
+	struct conf *conf;         /* this worker's reference to the snapshot */
 	struct groups_port *gport; /* where group lookups answer; may be NULL */
-	atomic_uint conf_gen;	   /* generation of the snapshot it holds */
-	atomic_uint beats;	   /* wakes answered, for the watchdog */
-	unsigned beats_seen;	   /* the main thread's last look at beats */
+	atomic_uint conf_gen;      /* generation of the snapshot it holds */
+	atomic_uint beats;         /* wakes answered, for the watchdog */
+	unsigned beats_seen;       /* the main thread's last look at beats */
 };
 
 /*

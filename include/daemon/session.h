@@ -36,13 +36,13 @@ struct worker;
 
 /* Where a session is in its life; changed only by session_set_state(). */
 enum session_state {
-	SESSION_PROXY,	    /* reading a trusted proxy's PROXY header */
+	SESSION_PROXY,      /* reading a trusted proxy's PROXY header */
 	SESSION_TLS_ACCEPT, /* implicit TLS handshake before the greeting */
 	SESSION_PREAUTH,    /* greeting sent, reading pre-auth commands */
 	SESSION_STARTTLS,   /* STLS/STARTTLS answered, client handshake */
 	SESSION_BACKEND,    /* logging in to the backend */
-	SESSION_RELAY,	    /* relaying both ways */
-	SESSION_CLOSING	    /* flushing a last answer, then closing */
+	SESSION_RELAY,      /* relaying both ways */
+	SESSION_CLOSING     /* flushing a last answer, then closing */
 };
 
 /* The TLS state of the client connection. */
@@ -65,7 +65,7 @@ struct session {
 	TAILQ_ENTRY(session) entry; /* in the worker's list */
 	struct worker *worker;
 	const struct proto *proto;
-	struct conf *conf;	     /* the snapshot this session started with */
+	struct conf *conf; /* the snapshot this session started with */
 	const struct proto_conf *pc; /* conf->proto[proto->id] */
 	uint64_t id;
 	enum session_state state;
@@ -75,26 +75,26 @@ struct session {
 	struct bufferevent *client;
 	struct bufferevent *backend;
 	struct relay *relay; /* the direct relay, which took both sockets */
-	evutil_socket_t fd; /* the client socket until a bufferevent owns it */
+	evutil_socket_t fd;  /* the client socket until a bufferevent owns it */
 
-	struct netaddr local; /* the address the client connected to */
-	struct netaddr peer;  /* the client (after a trusted PROXY hop) */
+	struct netaddr local;     /* the address the client connected to */
+	struct netaddr peer;      /* the client (after a trusted PROXY hop) */
 	struct netaddr *tcp_peer; /* the proxy, when a PROXY header named
 				     another client; else NULL */
-	struct proxy_wait *pw;	  /* while in SESSION_PROXY */
+	struct proxy_wait *pw;    /* while in SESSION_PROXY */
 
 	struct event timer;
-	struct timeval last_active; /* for the idle timeouts */
-	unsigned timeout_ms;	    /* idle limit of the current state */
+	struct timeval last_active;    /* for the idle timeouts */
+	unsigned timeout_ms;           /* idle limit of the current state */
 	struct timeval login_deadline; /* pre_authenticated_total_timeout
 					  after the accept */
 
 	unsigned bad_commands;
 	unsigned failed_logins;
-	char *user; /* login name once known (for logs and counters) */
-	bool user_counted;	/* holds a max_connections_per_user slot */
-	bool backend_logout;	/* waiting for a refused backend session to
-				   end (backend_logout()) */
+	char *user;          /* login name once known (for logs and counters) */
+	bool user_counted;   /* holds a max_connections_per_user slot */
+	bool backend_logout; /* waiting for a refused backend session to
+				end (backend_logout()) */
 	bool ip_counted;
 	struct session_login *login;
 
@@ -103,20 +103,21 @@ struct session {
 	bool client_eof;
 	bool backend_eof;
 	bool client_logout; /* the client's last command was LOGOUT or QUIT */
-	bool saw_input; /* the client has sent its first bytes */
+	bool saw_input;     /* the client has sent its first bytes */
 
 	struct sesslog *log; /* protocol-log rows; NULL when not logged */
 	bool log_framed;     /* the relay frames commands for the log */
 	bool log_stalled;    /* ... and waits for answers to read more */
-	bool guard_end;	     /* the relay's guard ended the session */
+	bool guard_end;      /* the relay's guard ended the session */
 
-	bool denied;		 /* an access rule refused it at connect */
-	bool disabled;		 /* its protocol was disabled by a reload */
+	bool denied;             /* an access rule refused it at connect */
+	bool disabled;           /* its protocol was disabled by a reload */
 	struct groups_req *greq; /* a group lookup for the login, pending */
-	char *policy_err;	 /* the policy's reason, for the log rows */
-	struct event *throttle_wait; /* the failure answer's delay (throttle.h) */
+	char *policy_err;        /* the policy's reason, for the log rows */
+	struct event
+	    *throttle_wait; /* the failure answer's delay (throttle.h) */
 	enum backend_failure backend_failure; /* why the backend login failed */
-	char *backend_why; /* ... in words (backend_error()); NULL: none */
+	char *backend_why;     /* ... in words (backend_error()); NULL: none */
 	uint64_t backend_skip; /* literal bytes of the backend to pass over
 				  (backend_skip()) */
 };
@@ -140,8 +141,8 @@ struct session_login_ops {
 	void (*cleartext_refused)(struct session *s, const char *ref);
 	/* Answers STLS/STARTTLS when TLS is active already (active) or not
 	 * configured. */
-	void (*starttls_refused)(struct session *s, const char *ref,
-	    bool active);
+	void (
+	    *starttls_refused)(struct session *s, const char *ref, bool active);
 	/* Answers a SASL response whose credentials cannot be read; the
 	 * protocol forgets the exchange (the caller counts a bad command). */
 	void (*auth_failed)(struct session *s, const char *ref);
@@ -230,7 +231,8 @@ void session_printf(struct session *s, const char *fmt, ...)
  */
 int session_starttls(struct session *s, const char *ref);
 
-/* Whether a server certificate is configured, so STLS/STARTTLS may be offered. */
+/* Whether a server certificate is configured, so STLS/STARTTLS may be offered.
+ */
 bool session_tls_available(const struct session *s);
 
 /*

@@ -38,9 +38,9 @@ struct session;
 /* A command relayed after login, waiting for its answer. */
 struct sesslog_cmd {
 	struct timespec t0; /* when its last byte was relayed */
-	uint64_t rq;	    /* its bytes */
-	unsigned flags;	    /* the protocol's own */
-	bool done;	    /* answered (IMAP answers may come out of order) */
+	uint64_t rq;        /* its bytes */
+	unsigned flags;     /* the protocol's own */
+	bool done;          /* answered (IMAP answers may come out of order) */
 	char key[SESSLOG_KEY_MAX]; /* IMAP: the tag */
 	char cmd[32];
 	char params[SESSLOG_PARAMS_KEPT];
@@ -57,20 +57,21 @@ struct sesslog {
 	enum protolog_detail detail;
 	unsigned seq;
 	struct timespec opened; /* accept */
-	struct timespec t0;	/* when the open row's command began */
-	bool open;		/* a command row is under way */
-	bool status_seen;	/* status[] holds the answer's status line */
-	bool logon_denied;	/* the open row is a refused login */
-	uint64_t rq, rp;	/* bytes of the open row */
-	const char *errmsg;	/* ErrMsg of the open row */
-	const char *reason;	/* Reason of the open row (throttled) */
-	const char *msg;	/* Msg of the open row */
-	const char *audit;	/* LoginTypeAudit of the open row */
-	char rule_audit[80];	/* AccessRuleAudit of the open row, or "" */
-	const char *close_err;	/* ErrMsg of CloseSession */
-	const char *close_msg;	/* Msg of CloseSession */
+	struct timespec t0;     /* when the open row's command began */
+	bool open;              /* a command row is under way */
+	bool status_seen;       /* status[] holds the answer's status line */
+	bool logon_denied;      /* the open row is a refused login */
+	uint64_t rq, rp;        /* bytes of the open row */
+	const char *errmsg;     /* ErrMsg of the open row */
+	const char *reason;     /* Reason of the open row (throttled) */
+	const char *msg;        /* Msg of the open row */
+	const char *audit;      /* LoginTypeAudit of the open row */
+	char rule_audit[80];    /* AccessRuleAudit of the open row, or "" */
+	const char *close_err;  /* ErrMsg of CloseSession */
+	const char *close_msg;  /* Msg of CloseSession */
 	const char *tls_version;
-	uint64_t proxy_in, proxy_out; /* log_detail = proxy: since the last row */
+	uint64_t proxy_in,
+	    proxy_out; /* log_detail = proxy: since the last row */
 	struct timespec proxy_last;
 	void *relay; /* the protocol's framing state after login */
 	char cmd[32];

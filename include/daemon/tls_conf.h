@@ -42,8 +42,8 @@ struct tls_conf {
 	char *private_key; /* PEM key file */
 	int certificate_line;
 	int private_key_line;
-	int min_version; /* an OpenSSL TLS1_x_VERSION constant */
-	char *ciphers;	 /* TLS 1.2 and below; NULL: OpenSSL's default */
+	int min_version;    /* an OpenSSL TLS1_x_VERSION constant */
+	char *ciphers;      /* TLS 1.2 and below; NULL: OpenSSL's default */
 	char *ciphersuites; /* TLS 1.3; NULL: OpenSSL's default */
 	/*
 	 * The certificate and key as the load read and checked them, with

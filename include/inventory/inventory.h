@@ -26,10 +26,10 @@
 
 /* What the records are keyed by (--by). */
 enum inv_by {
-	INV_BY_CLIENT,	    /* the client's address, without its port */
-	INV_BY_USER,	    /* the login name, compared case-insensitively */
+	INV_BY_CLIENT,      /* the client's address, without its port */
+	INV_BY_USER,        /* the login name, compared case-insensitively */
 	INV_BY_CLIENT_USER, /* each pair of the two */
-	INV_BY_SOFTWARE	    /* the IMAP ID name and version, "(none)" without */
+	INV_BY_SOFTWARE     /* the IMAP ID name and version, "(none)" without */
 };
 
 /* Protocol bits, and the index of each in per-protocol arrays. */
@@ -55,7 +55,8 @@ struct inv_options {
 	int64_t until_ms;   /* rows at or after this are left out */
 	unsigned protocols; /* INV_POP3 | INV_IMAP4 */
 	enum inv_by by;
-	const char *const *servers; /* server names, indexed by inv_file_begin() */
+	const char *const
+	    *servers; /* server names, indexed by inv_file_begin() */
 	size_t nservers;
 	/* Sessions of users matching one of these (inventory_user_match())
 	 * are left out: Exchange's health probes, service accounts. */
@@ -78,11 +79,11 @@ struct inv_record {
 	bool ports_more; /* more ports than INV_PORTS_MAX */
 	uint64_t sessions;
 	uint64_t logins_ok, logins_failed;
-	uint64_t cleartext_ok;	   /* successful logins without TLS */
-	uint64_t cleartext_failed; /* failed logins without TLS */
-	uint64_t implicit_ok;	   /* successful logins over implicit TLS */
-	uint64_t starttls_ok;	   /* successful logins after STARTTLS/STLS */
-	uint64_t pop3_dele_sessions;  /* POP3 sessions that sent DELE */
+	uint64_t cleartext_ok;       /* successful logins without TLS */
+	uint64_t cleartext_failed;   /* failed logins without TLS */
+	uint64_t implicit_ok;        /* successful logins over implicit TLS */
+	uint64_t starttls_ok;        /* successful logins after STARTTLS/STLS */
+	uint64_t pop3_dele_sessions; /* POP3 sessions that sent DELE */
 	uint64_t pop3_leave_sessions; /* logged-in POP3 sessions without DELE */
 	int64_t first_ms, last_ms;
 	/*
@@ -93,7 +94,7 @@ struct inv_record {
 	uint64_t nrelated;
 	const char *related[INV_SAMPLES];
 	uint64_t *servers; /* bitset over inv_options.servers */
-	uint64_t hash;	   /* internal */
+	uint64_t hash;     /* internal */
 };
 
 /* Totals of one protocol. */
@@ -106,9 +107,9 @@ struct inv_proto_totals {
 struct inv_summary {
 	uint64_t files, files_skipped, files_failed, bytes;
 	uint64_t rows, rows_bad, rows_filtered, sessions;
-	uint64_t rows_repeated; /* a session's row seen again: left out */
+	uint64_t rows_repeated;     /* a session's row seen again: left out */
 	uint64_t sessions_excluded; /* of an excluded user: left out */
-	int64_t first_ms, last_ms; /* INT64_MAX / INT64_MIN when no row */
+	int64_t first_ms, last_ms;  /* INT64_MAX / INT64_MIN when no row */
 	uint64_t clients, clients_would_break, users, users_would_break;
 	uint64_t records, records_would_break;
 	struct inv_proto_totals proto[INV_NPROTO];
@@ -149,14 +150,15 @@ void inventory_free(struct inventory *inv);
  * True when a file whose name parsed as nm cannot hold a row inside
  * [since, until) and need not be read.
  */
-bool inventory_skip_name(const struct inventory *inv, const struct exlog_name *nm);
+bool inventory_skip_name(const struct inventory *inv,
+    const struct exlog_name *nm);
 
 /*
  * Notes a file left out (skipped by its name's date) or unreadable
  * (failed), so that the summary and the file list account for it.
  */
-void inventory_note_file(struct inventory *inv, const char *path,
-    size_t server, bool skipped, bool failed);
+void inventory_note_file(struct inventory *inv, const char *path, size_t server,
+    bool skipped, bool failed);
 
 /*
  * Starts reading one file of the given server.  proto is what its name
@@ -197,19 +199,19 @@ const struct inv_options *inventory_options(const struct inventory *inv);
 const struct inv_summary *inventory_summary(const struct inventory *inv);
 
 /* The sorted records (after inventory_finish()); returns their number. */
-size_t inventory_records(
-    const struct inventory *inv, const struct inv_record *const **out);
+size_t inventory_records(const struct inventory *inv,
+    const struct inv_record *const **out);
 
 /* The days with sessions, oldest first (after inventory_finish()). */
 size_t inventory_days(const struct inventory *inv, const struct inv_day **out);
 
 /* The files read or left out; in path order once finished. */
-size_t inventory_files(
-    const struct inventory *inv, const struct inv_file_info **out);
+size_t inventory_files(const struct inventory *inv,
+    const struct inv_file_info **out);
 
 /* Up to INV_BAD_KEEP malformed rows, in file and line order. */
-size_t inventory_bad_rows(
-    const struct inventory *inv, const struct inv_bad_row **out);
+size_t inventory_bad_rows(const struct inventory *inv,
+    const struct inv_bad_row **out);
 
 /*
  * Parses a --since or --until value into ms since the epoch: a span before
@@ -236,7 +238,8 @@ bool inv_record_would_break(const struct inv_record *r);
 /* The protocol names of a bit set: "pop3", "imap4", "pop3+imap4", "-". */
 const char *inv_protocols_name(unsigned protocols);
 
-/* Formats ms since the epoch as "2023-01-09T13:16:59Z" into buf (>= 21 bytes). */
+/* Formats ms since the epoch as "2023-01-09T13:16:59Z" into buf (>= 21 bytes).
+ */
 void inv_format_time(int64_t ms, char *buf, size_t cap);
 
 /* Formats a day number as "2023-01-09" into buf (>= 11 bytes). */

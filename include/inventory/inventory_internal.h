@@ -16,7 +16,6 @@
 
 #include "inventory.h"
 
-
 #define DAY_MS (24 * 3600 * (int64_t)1000)
 
 /* A bump allocator: records and strings live as long as the inventory. */
@@ -70,11 +69,11 @@ struct dayent {
  * since every count is a sum, a minimum, a maximum or a union.
  */
 enum {
-	T_BASE,	      /* client, user and (for INV_BY_SOFTWARE) software */
-	T_CLIENT,     /* by client address */
-	T_USER,	      /* by user */
-	T_PAIR,	      /* by client and user, for INV_BY_SOFTWARE (else T_BASE) */
-	T_SOFT,	      /* by software, only for INV_BY_SOFTWARE */
+	T_BASE,   /* client, user and (for INV_BY_SOFTWARE) software */
+	T_CLIENT, /* by client address */
+	T_USER,   /* by user */
+	T_PAIR,   /* by client and user, for INV_BY_SOFTWARE (else T_BASE) */
+	T_SOFT,   /* by software, only for INV_BY_SOFTWARE */
 	T_SOFTCLIENT, /* software and client pairs, only for INV_BY_SOFTWARE */
 	T_COUNT
 };

@@ -29,8 +29,8 @@ enum invreport_format {
 /* How to write. */
 struct invreport_options {
 	enum invreport_format format;
-	unsigned width;	     /* table: columns available, 0 for no limit */
-	int64_t now_ms;	     /* the time written as "generated" */
+	unsigned width;      /* table: columns available, 0 for no limit */
+	int64_t now_ms;      /* the time written as "generated" */
 	const char *version; /* the program's version */
 };
 
@@ -38,7 +38,7 @@ struct invreport_options {
 int invreport_parse_format(const char *s, enum invreport_format *out);
 
 /* Writes the report; 0, or -1 when writing failed. */
-int invreport_write(
-    FILE *out, const struct inventory *inv, const struct invreport_options *o);
+int invreport_write(FILE *out, const struct inventory *inv,
+    const struct invreport_options *o);
 
 #endif /* POSTERN_INVREPORT_H */

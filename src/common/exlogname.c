@@ -26,7 +26,8 @@ static const struct {
 static int
 month_days(int y, int m)
 {
-	static const int md[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int md[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+	    31};
 
 	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
 		return 29;

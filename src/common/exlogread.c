@@ -164,7 +164,8 @@ split_quoted(const char *s, size_t len, size_t from, int n,
 					 * field is built in scratch. */
 					if (w0 == NULL) {
 						w0 = w;
-						memcpy(w, p + 1, (size_t)(dq - p - 1));
+						memcpy(w, p + 1,
+						    (size_t)(dq - p - 1));
 						w += dq - p - 1;
 					} else {
 						memcpy(w, q, (size_t)(dq - q));
@@ -213,10 +214,10 @@ split_quoted(const char *s, size_t len, size_t from, int n,
  * straight into the row.
  */
 struct scan {
-	const char *s;		/* the line */
-	struct exlog_span *f;	/* the row's fields */
-	size_t start;		/* where the field being read starts */
-	int n;			/* fields found, that is commas seen */
+	const char *s;        /* the line */
+	struct exlog_span *f; /* the row's fields */
+	size_t start;         /* where the field being read starts */
+	int n;                /* fields found, that is commas seen */
 };
 
 /*
@@ -278,7 +279,8 @@ scan_sse2(const char *s, size_t len, size_t i, struct scan *sc)
 	size_t stop;
 
 	for (; i + 16 <= len; i += 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i v =
+		    _mm_loadu_si128((const __m128i *)(const void *)(s + i));
 		uint32_t c, e;
 
 		c = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma));
@@ -300,12 +302,13 @@ __attribute__((target("avx2"))) static size_t
 scan_avx2(const char *s, size_t len, size_t i, struct scan *sc)
 {
 	const __m256i comma = _mm256_set1_epi8(','),
-		      quote = _mm256_set1_epi8('"'), lf = _mm256_set1_epi8('\n');
+		      quote = _mm256_set1_epi8('"'),
+		      lf = _mm256_set1_epi8('\n');
 	size_t stop;
 
 	for (; i + 32 <= len; i += 32) {
-		__m256i v = _mm256_loadu_si256(
-		    (const __m256i *)(const void *)(s + i));
+		__m256i v =
+		    _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
 		uint32_t c, e;
 
 		c = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, comma));
@@ -361,8 +364,10 @@ split_line(struct exlog_reader *r, const char *s, size_t len,
 		row->nfields = EXLOG_FIELDS - 1;
 		row->bad = EXLOG_BAD_FIELDS;
 	} else if (stop < len) {
-		/* A quote: the fields before it stand, the rest is split anew. */
-		row->bad = split_quoted(s, len, sc->start, sc->n, row, r->scratch);
+		/* A quote: the fields before it stand, the rest is split anew.
+		 */
+		row->bad =
+		    split_quoted(s, len, sc->start, sc->n, row, r->scratch);
 	} else {
 		row->f[sc->n].p = s + sc->start;
 		row->f[sc->n].len = len - sc->start;
@@ -475,7 +480,8 @@ exlog_read(struct exlog_reader *r, const char *buf, size_t len, size_t *used,
 		} else
 			nl = memchr(p, '\n', avail);
 		if (r->carry_len > 0 || r->discarding) {
-			/* Completing a line that started in an earlier block. */
+			/* Completing a line that started in an earlier block.
+			 */
 			n = nl != NULL ? (size_t)(nl - p) : avail;
 			if (!r->discarding && r->carry_len + n <= CARRY_MAX) {
 				memcpy(r->carry + r->carry_len, p, n);
@@ -519,7 +525,8 @@ exlog_read(struct exlog_reader *r, const char *buf, size_t len, size_t *used,
 		off += n + 1;
 		if (exlog_line(r, p, n, row)) {
 			*used = off;
-			return row->bad == EXLOG_BAD_NONE ? EXLOG_ROW : EXLOG_BAD;
+			return row->bad == EXLOG_BAD_NONE ? EXLOG_ROW :
+							    EXLOG_BAD;
 		}
 	}
 	*used = off;
@@ -580,8 +587,8 @@ digits(const char *p, size_t n, unsigned *out)
 int
 exlog_time(const char *p, size_t len, int64_t *ms)
 {
-	static const unsigned char mdays[] = {
-	    31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const unsigned char mdays[] = {31, 29, 31, 30, 31, 30, 31, 31,
+	    30, 31, 30, 31};
 	unsigned y, mo, d, h, mi, s, frac = 0;
 	size_t i, fd;
 
@@ -595,7 +602,8 @@ exlog_time(const char *p, size_t len, int64_t *ms)
 	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
 	    mi > 59 || s > 60)
 		return -1;
-	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+	if (mo == 2 && d == 29 &&
+	    !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
 		return -1;
 	if (len > 20) {
 		/* ".fff": Exchange writes 3 digits; accept 1 to 7. */
@@ -615,7 +623,7 @@ exlog_time(const char *p, size_t len, int64_t *ms)
 	}
 	*ms = ((exlog_days_from_civil((int)y, mo, d) * 24 + h) * 60 + mi) *
 		  60000 +
-	    (int64_t)s * 1000 + frac;
+	      (int64_t)s * 1000 + frac;
 	return 0;
 }
 
@@ -627,7 +635,8 @@ exlog_unescape(const char *p, size_t len, char *out, size_t cap)
 	for (i = 0; i < len; i++) {
 		char c = p[i];
 
-		if (c == '\\' && i + 1 < len && (p[i + 1] == 'r' || p[i + 1] == 'n')) {
+		if (c == '\\' && i + 1 < len &&
+		    (p[i + 1] == 'r' || p[i + 1] == 'n')) {
 			c = p[i + 1] == 'r' ? '\r' : '\n';
 			i++;
 		}
@@ -667,8 +676,9 @@ exlog_context_get(const char *ctx, size_t len, const char *key,
 			vs = i + 1;
 			q = memchr(ctx + vs, '"', len - vs);
 			while (q != NULL && (size_t)(q - ctx) + 1 < len &&
-			    q[1] == '"')
-				q = memchr(q + 2, '"', len - (size_t)(q + 2 - ctx));
+			       q[1] == '"')
+				q = memchr(q + 2, '"',
+				    len - (size_t)(q + 2 - ctx));
 			ve = q != NULL ? (size_t)(q - ctx) : len;
 			i = q != NULL ? ve + 1 : len;
 			while (i < len && ctx[i] != ';')

@@ -23,9 +23,8 @@ wildmatch(const char *pat, const char *s, size_t n)
 		if (*pat == '*') {
 			star = ++pat;
 			retry = i;
-		} else if (*pat != '\0' &&
-			   tolower((unsigned char)*pat) ==
-			       tolower((unsigned char)s[i])) {
+		} else if (*pat != '\0' && tolower((unsigned char)*pat) ==
+					       tolower((unsigned char)s[i])) {
 			pat++;
 			i++;
 		} else if (star != NULL) {

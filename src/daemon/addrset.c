@@ -329,8 +329,8 @@ addrset_add(struct addrset *set, const char *token, char *errbuf, size_t errlen)
 		return -1;
 	}
 	if (n >= sizeof(tok)) {
-		seterr(
-		    errbuf, errlen, "%.40s...: too long for an address", token);
+		seterr(errbuf, errlen, "%.40s...: too long for an address",
+		    token);
 		return -1;
 	}
 	memcpy(tok, token, n);
@@ -393,7 +393,7 @@ addrset_finish(struct addrset *set)
 			if (++next.lo == 0)
 				next.hi++;
 			if ((cur->hi.hi == UINT64_MAX &&
-			        cur->hi.lo == UINT64_MAX) ||
+				cur->hi.lo == UINT64_MAX) ||
 			    u128_cmp(nx->lo, next) <= 0) {
 				if (u128_cmp(nx->hi, cur->hi) > 0)
 					cur->hi = nx->hi;
@@ -524,8 +524,8 @@ u128_ntop(int family, struct u128 v, char *buf, size_t len)
 }
 
 static void
-write_range(
-    int family, struct u128 lo, struct u128 hi, const char *sep, FILE *out)
+write_range(int family, struct u128 lo, struct u128 hi, const char *sep,
+    FILE *out)
 {
 	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
 	int prefix;
@@ -534,8 +534,8 @@ write_range(
 	fputs(sep, out);
 	if (u128_cmp(lo, hi) == 0) {
 		fputs(a, out);
-	} else if ((prefix = block_prefix(
-	                lo, hi, family == AF_INET ? 32 : 128)) >= 0) {
+	} else if ((prefix = block_prefix(lo, hi,
+			family == AF_INET ? 32 : 128)) >= 0) {
 		fprintf(out, "%s/%d", a, prefix);
 	} else {
 		u128_ntop(family, hi, b, sizeof(b));
@@ -552,8 +552,8 @@ addrset_write(const struct addrset *set, const char *sep, FILE *out)
 		write_range(AF_INET, (struct u128){0, set->v4[i].lo},
 		    (struct u128){0, set->v4[i].hi}, n ? sep : "", out);
 	for (i = 0; i < set->n6; i++, n++)
-		write_range(
-		    AF_INET6, set->v6[i].lo, set->v6[i].hi, n ? sep : "", out);
+		write_range(AF_INET6, set->v6[i].lo, set->v6[i].hi,
+		    n ? sep : "", out);
 	return n;
 }
 

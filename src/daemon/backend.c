@@ -36,19 +36,18 @@ static bool
 backend_tls_after_header(const struct proto_conf *pc)
 {
 	return pc->backend_tls == BACKEND_TLS_IMPLICIT &&
-	    pc->forward_client_address == FORWARD_PROXY;
+	       pc->forward_client_address == FORWARD_PROXY;
 }
 
 /* What backend_error() says when a failure left no words of its own. */
 static const char *const backend_failure_text[] = {
-	[BACKEND_FAILURE_NONE] = "login dialogue failed",
-	[BACKEND_FAILURE_INTERNAL] = "internal error",
-	[BACKEND_FAILURE_CONNECT] = "connection failed",
-	[BACKEND_FAILURE_TLS] = "TLS failed",
-	[BACKEND_FAILURE_TIMEOUT] = "timed out",
-	[BACKEND_FAILURE_CLOSED] =
-	    "the backend closed the connection during login",
-	[BACKEND_FAILURE_PROTOCOL] = "unexpected answer during login",
+    [BACKEND_FAILURE_NONE] = "login dialogue failed",
+    [BACKEND_FAILURE_INTERNAL] = "internal error",
+    [BACKEND_FAILURE_CONNECT] = "connection failed",
+    [BACKEND_FAILURE_TLS] = "TLS failed",
+    [BACKEND_FAILURE_TIMEOUT] = "timed out",
+    [BACKEND_FAILURE_CLOSED] = "the backend closed the connection during login",
+    [BACKEND_FAILURE_PROTOCOL] = "unexpected answer during login",
 };
 
 const char *
@@ -437,8 +436,8 @@ backend_connect(struct session *s)
 			return -1;
 		}
 	} else {
-		s->backend = bufferevent_socket_new(base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
+		s->backend =
+		    bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 		if (s->backend == NULL) {
 			close(fd);
 			backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
@@ -457,7 +456,8 @@ backend_connect(struct session *s)
 		return -1;
 	}
 	if (bufferevent_socket_connect(s->backend,
-	    (struct sockaddr *)&pc->backend_addr, pc->backend_addrlen) == -1) {
+		(struct sockaddr *)&pc->backend_addr,
+		pc->backend_addrlen) == -1) {
 		backend_set_failure(s, BACKEND_FAILURE_CONNECT, "connect: %s",
 		    strerror(errno));
 		backend_close(s);

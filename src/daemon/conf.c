@@ -53,13 +53,13 @@ struct kind {
 struct inst {
 	size_t kind;
 	unsigned index;
-	int line;  /* of its header, 0 while absent */
-	int *seen; /* line of each key's first setting, by kind key */
+	int line;       /* of its header, 0 while absent */
+	int *seen;      /* line of each key's first setting, by kind key */
 	char label[96]; /* its name in messages: "pop3", "rule \"x\"" */
 };
 
 /* Where the reader is: a section, or one of these. */
-#define CUR_NONE ((size_t)-1)	 /* before the first section header */
+#define CUR_NONE ((size_t)-1)    /* before the first section header */
 #define CUR_UNKNOWN ((size_t)-2) /* a section already reported */
 
 struct conf_error {
@@ -77,9 +77,9 @@ struct conf_loader {
 	size_t bufsize;
 	int lineno;
 	enum line_kind kind;
-	bool prev_name;	   /* inih's prev_name is set */
+	bool prev_name;    /* inih's prev_name is set */
 	bool prev_ignored; /* continuations of the last key are ignored */
-	size_t cur;	   /* index into insts, or CUR_* */
+	size_t cur;        /* index into insts, or CUR_* */
 	bool read_failed;
 
 	struct kind *kinds;
@@ -131,7 +131,6 @@ conf_verror(struct conf_loader *l, int line, const char *fmt, va_list ap)
 	e->msg = msg;
 }
 
-
 void
 conf_error(struct conf_loader *l, int line, const char *fmt, ...)
 {
@@ -150,8 +149,8 @@ sec_name(const struct conf_loader *l)
 }
 
 void
-conf_key_error(
-    struct conf_loader *l, const struct conf_key *k, const char *fmt, ...)
+conf_key_error(struct conf_loader *l, const struct conf_key *k, const char *fmt,
+    ...)
 {
 	char msg[512];
 	va_list ap;
@@ -182,7 +181,6 @@ error_cmp(const void *a, const void *b)
 		return x->line < y->line ? -1 : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
-
 
 void
 conf_oom(struct conf_loader *l)
@@ -242,8 +240,8 @@ find_inst(const struct conf_loader *l, const char *section, unsigned inst)
 }
 
 int
-conf_section_line(
-    const struct conf_loader *l, const char *section, unsigned inst)
+conf_section_line(const struct conf_loader *l, const char *section,
+    unsigned inst)
 {
 	const struct inst *in = find_inst(l, section, inst);
 
@@ -251,8 +249,8 @@ conf_section_line(
 }
 
 int
-conf_key_line(const struct conf_loader *l, const char *section,
-    unsigned inst, const char *key)
+conf_key_line(const struct conf_loader *l, const char *section, unsigned inst,
+    const char *key)
 {
 	const struct inst *in = find_inst(l, section, inst);
 	const struct kind *kd;
@@ -266,7 +264,6 @@ conf_key_line(const struct conf_loader *l, const char *section,
 			return in->seen[i];
 	return 0;
 }
-
 
 /* Lower case, without '_', '-' and blanks: LoginType matches login_type. */
 static void
@@ -376,7 +373,10 @@ sections_list(const struct conf_loader *l, char *buf, size_t len)
 	buf[0] = '\0';
 	for (i = 0; i < n && at < len; i++)
 		at += (size_t)snprintf(buf + at, len - at, "%s[%s]",
-		    i == 0 ? "" : i + 1 == n ? " or " : ", ", items[i]);
+		    i == 0     ? "" :
+		    i + 1 == n ? " or " :
+				 ", ",
+		    items[i]);
 }
 
 /* Where the keys of kind k belong, for messages: "[pop3] and [imap]". */
@@ -398,7 +398,9 @@ kind_where(const struct conf_loader *l, size_t k, char *buf, size_t len)
 		if (l->insts[i].kind != k)
 			continue;
 		at += (size_t)snprintf(buf + at, len - at, "%s[%s]",
-		    m == 0 ? "" : m + 1 == n ? " and " : ", ",
+		    m == 0     ? "" :
+		    m + 1 == n ? " and " :
+				 ", ",
 		    l->insts[i].label);
 		m++;
 	}
@@ -451,8 +453,8 @@ unknown_key(struct conf_loader *l, const char *name)
 }
 
 static int
-conf_handler(
-    void *user, const char *section, const char *name, const char *value)
+conf_handler(void *user, const char *section, const char *name,
+    const char *value)
 {
 	struct conf_loader *l = user;
 	const struct kind_key *kk;
@@ -535,7 +537,6 @@ find_chars_or_comment(char *s, const char *chars)
 	}
 	return s;
 }
-
 
 /* A new section of kind k; returns its index in insts, or CUR_UNKNOWN. */
 static size_t
@@ -646,8 +647,8 @@ conf_classify(struct conf_loader *l, const char *line)
 		end = find_chars_or_comment(s + 1, "]");
 		if (*end != ']') {
 			l->kind = LINE_BAD;
-			conf_error(
-			    l, l->lineno, "section header without closing ']'");
+			conf_error(l, l->lineno,
+			    "section header without closing ']'");
 			free(copy);
 			return;
 		}
@@ -749,7 +750,6 @@ conf_report(struct conf_loader *l, FILE *errout)
 	}
 }
 
-
 /*
  * The kinds of section and their keys, from every module's tables, and
  * the sections that exist without a header in the file (fixed ones).
@@ -781,7 +781,7 @@ loader_setup(struct conf_loader *l)
 		for (n = 0, i = 0; i < conf_nmodules; i++)
 			for (j = 0; j < conf_modules[i]->ntables; j++)
 				if (strcmp(conf_modules[i]->tables[j].section,
-				        kd->sec->name) == 0)
+					kd->sec->name) == 0)
 					n += conf_modules[i]->tables[j].nkeys;
 		if ((kd->keys = calloc(n + 1, sizeof(*kd->keys))) == NULL)
 			goto oom;

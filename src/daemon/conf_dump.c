@@ -97,7 +97,6 @@ dump_rows(FILE *out, struct dump_row *rows, size_t n)
 	}
 }
 
-
 void
 conf_dump_block(struct conf_dump *d)
 {
@@ -185,8 +184,8 @@ conf_dump_list_end(struct conf_dump *d, FILE *fp)
 }
 
 void
-conf_dump_addrset(
-    struct conf_dump *d, const char *name, const struct addrset *set)
+conf_dump_addrset(struct conf_dump *d, const char *name,
+    const struct addrset *set)
 {
 	FILE *fp;
 

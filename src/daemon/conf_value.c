@@ -220,7 +220,7 @@ void
 conf_fmt_timespan(unsigned ms, char *buf, size_t len)
 {
 	unsigned d = ms / DAY_MS, h = ms / HOUR_MS % 24, m = ms / MIN_MS % 60,
-	         s = ms / SEC_MS % 60, f = ms % SEC_MS;
+		 s = ms / SEC_MS % 60, f = ms % SEC_MS;
 	int n;
 
 	if (d != 0)
@@ -257,7 +257,6 @@ conf_valid_hostname(const char *s)
 	return label != 0 || len > 1;
 }
 
-
 int
 conf_key_uint(struct conf_loader *l, const struct conf_key *k, const char *v,
     void *dst)
@@ -271,8 +270,8 @@ conf_key_uint(struct conf_loader *l, const struct conf_key *k, const char *v,
 	}
 	if (conf_parse_digits(&p, &n) == -1 || *p != '\0') {
 		if (k->flags & CONF_AUTO)
-			conf_key_error(
-			    l, k, "'%s' is not a number or 'auto'", v);
+			conf_key_error(l, k, "'%s' is not a number or 'auto'",
+			    v);
 		else if (k->flags & CONF_UNLIMITED)
 			conf_key_error(l, k,
 			    "'%s' is not a number (0 or 'unlimited': no "
@@ -380,8 +379,8 @@ conf_key_cafile(struct conf_loader *l, const struct conf_key *k, const char *v,
 
 	if (*v != '\0') {
 		if ((fd = open(v, O_RDONLY | O_CLOEXEC)) == -1) {
-			conf_key_error(
-			    l, k, "cannot open '%s': %s", v, strerror(errno));
+			conf_key_error(l, k, "cannot open '%s': %s", v,
+			    strerror(errno));
 			return -1;
 		}
 		close(fd);
@@ -401,8 +400,8 @@ conf_key_hostname(struct conf_loader *l, const struct conf_key *k,
 }
 
 int
-conf_for_items(struct conf_loader *l, const struct conf_key *k,
-    const char *v, const char *what, conf_parser *fn, void *dst)
+conf_for_items(struct conf_loader *l, const struct conf_key *k, const char *v,
+    const char *what, conf_parser *fn, void *dst)
 {
 	char item[ITEM_MAX];
 	const char *p = v, *e;
@@ -417,8 +416,8 @@ conf_for_items(struct conf_loader *l, const struct conf_key *k,
 		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
 			len--;
 		if (len >= sizeof(item)) {
-			conf_key_error(
-			    l, k, "%s'%.20s...' is too long", what, p);
+			conf_key_error(l, k, "%s'%.20s...' is too long", what,
+			    p);
 			rc = -1;
 		} else if (len > 0) {
 			memcpy(item, p, len);
@@ -451,10 +450,9 @@ addr_item(struct conf_loader *l, const struct conf_key *k, const char *s,
 	return 0;
 }
 
-
 int
-conf_key_addrset(struct conf_loader *l, const struct conf_key *k,
-    const char *v, void *dst)
+conf_key_addrset(struct conf_loader *l, const struct conf_key *k, const char *v,
+    void *dst)
 {
 	return conf_for_items(l, k, v, "", addr_item, dst);
 }

@@ -128,8 +128,8 @@ connlimit_release(struct connlimit_table *t, const unsigned char *key,
  * (16 bytes).  The lengths keep the two families apart.
  */
 static size_t
-connlimit_ip_key(enum proto_id p, const struct sockaddr *sa,
-    unsigned v6prefix, unsigned char *key)
+connlimit_ip_key(enum proto_id p, const struct sockaddr *sa, unsigned v6prefix,
+    unsigned char *key)
 {
 	const struct in6_addr *a6;
 

@@ -384,7 +384,8 @@ groups_file_load(const char *path, groups_file_error_fn *err, void *arg)
 		*colon = '\0';
 		name = trim(line);
 		if (*name == '\0') {
-			gf_error(err, arg, lineno, "missing group name before ':'");
+			gf_error(err, arg, lineno,
+			    "missing group name before ':'");
 			failed = true;
 			continue;
 		}
@@ -418,8 +419,8 @@ groups_file_load(const char *path, groups_file_error_fn *err, void *arg)
 	qsort(gf->members, gf->nmembers, sizeof(*gf->members), member_cmp);
 	/* Drop repeated (member, group) pairs. */
 	for (n = 0, i = 0; i < gf->nmembers; i++) {
-		if (n > 0 && member_cmp(&gf->members[n - 1], &gf->members[i]) ==
-				 0) {
+		if (n > 0 &&
+		    member_cmp(&gf->members[n - 1], &gf->members[i]) == 0) {
 			free(gf->members[i].name);
 			continue;
 		}
@@ -472,8 +473,8 @@ gf_find(const struct groups_file *gf, const char *key, struct group_list *out)
 }
 
 int
-groups_file_lookup(
-    const struct groups_file *gf, const char *user, struct group_list *out)
+groups_file_lookup(const struct groups_file *gf, const char *user,
+    struct group_list *out)
 {
 	char key[512];
 	const char *bare;

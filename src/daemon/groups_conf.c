@@ -23,9 +23,8 @@ groups_load_conf(struct conf_loader *l)
 	return &conf_loader_conf(l)->groups;
 }
 
-static const struct conf_enum ldap_nested_modes[] = {
-    {"no", LDAP_NESTED_NO}, {"in_chain", LDAP_NESTED_IN_CHAIN},
-    {"walk", LDAP_NESTED_WALK}, {NULL, 0}};
+static const struct conf_enum ldap_nested_modes[] = {{"no", LDAP_NESTED_NO},
+    {"in_chain", LDAP_NESTED_IN_CHAIN}, {"walk", LDAP_NESTED_WALK}, {NULL, 0}};
 
 /* One or more ldap:// or ldaps:// URIs, separated by blanks. */
 static int
@@ -70,8 +69,8 @@ p_password_file(struct conf_loader *l, const struct conf_key *k, const char *v,
 	FILE *fp;
 
 	if ((fp = fopen(v, "re")) == NULL) {
-		conf_key_error(
-		    l, k, "cannot open '%s': %s", v, strerror(errno));
+		conf_key_error(l, k, "cannot open '%s': %s", v,
+		    strerror(errno));
 		return -1;
 	}
 	n = fread(buf, 1, sizeof(buf) - 1, fp);
@@ -79,14 +78,14 @@ p_password_file(struct conf_loader *l, const struct conf_key *k, const char *v,
 	buf[n] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (buf[0] == '\0' || strlen(buf) != strcspn(buf, "\r\n")) {
-		conf_key_error(
-		    l, k, "'%s' holds no password on its first line", v);
+		conf_key_error(l, k, "'%s' holds no password on its first line",
+		    v);
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return -1;
 	}
 	if (gc->ldap_bind_password != NULL) {
-		OPENSSL_cleanse(
-		    gc->ldap_bind_password, strlen(gc->ldap_bind_password));
+		OPENSSL_cleanse(gc->ldap_bind_password,
+		    strlen(gc->ldap_bind_password));
 		free(gc->ldap_bind_password);
 	}
 	gc->ldap_bind_password = conf_strdup(l, buf);
@@ -150,7 +149,6 @@ p_ldap_attr(struct conf_loader *l, const struct conf_key *k, const char *v,
 	return conf_key_string(l, k, v, dst);
 }
 
-
 #define GO(f) offsetof(struct groups_conf, f)
 
 static const struct conf_key keys[] = {
@@ -160,19 +158,18 @@ static const struct conf_key keys[] = {
     {"ldap_starttls", conf_key_bool, GO(ldap_starttls), 0, 0, 0, NULL},
     {"ldap_tls_verify", conf_key_bool, GO(ldap_tls_verify), 0, 0, 0, NULL},
     {"ldap_bind_dn", conf_key_string, GO(ldap_bind_dn), 0, 0, 0, NULL},
-    {"ldap_bind_password_file", p_password_file,
-        GO(ldap_bind_password_file), 0, 0, 0, NULL},
+    {"ldap_bind_password_file", p_password_file, GO(ldap_bind_password_file), 0,
+	0, 0, NULL},
     {"ldap_base", conf_key_string, GO(ldap_base), 0, 0, 0, NULL},
     {"ldap_user_filter", p_ldap_filter, GO(ldap_user_filter), 0, 0, 0, NULL},
     {"ldap_group_attribute", p_ldap_attr, GO(ldap_group_attribute), 0, 0, 0,
-        NULL},
-    {"ldap_nested", conf_key_enum, GO(ldap_nested), 0, 0, 0,
-        ldap_nested_modes},
+	NULL},
+    {"ldap_nested", conf_key_enum, GO(ldap_nested), 0, 0, 0, ldap_nested_modes},
     {"ldap_timeout", conf_key_duration, GO(ldap_timeout_ms), 100,
-        5 * CONF_MIN_MS, 0, NULL},
+	5 * CONF_MIN_MS, 0, NULL},
     {"ldap_threads", conf_key_uint, GO(ldap_threads), 1, 64, 0, NULL},
-    {"group_cache_ttl", conf_key_duration, GO(cache_ttl_ms), 0, CONF_DAY_MS,
-        0, NULL},
+    {"group_cache_ttl", conf_key_duration, GO(cache_ttl_ms), 0, CONF_DAY_MS, 0,
+	NULL},
 };
 
 static void *
@@ -199,7 +196,7 @@ groups_defaults(struct conf_loader *l, struct conf *c)
 	gc->ldap_threads = 4;
 	gc->cache_ttl_ms = 5 * CONF_MIN_MS;
 	if ((gc->ldap_user_filter = conf_strdup(l, "(sAMAccountName=%u)")) ==
-	        NULL ||
+		NULL ||
 	    (gc->ldap_group_attribute = conf_strdup(l, "memberOf")) == NULL)
 		return -1;
 	return 0;
@@ -221,8 +218,8 @@ groups_file_error(void *arg, int line, const char *msg)
 		conf_error(fe->l, at, "[groups] file: %s:%d: %s", fe->gc->file,
 		    line, msg);
 	else
-		conf_error(
-		    fe->l, at, "[groups] file: %s: %s", fe->gc->file, msg);
+		conf_error(fe->l, at, "[groups] file: %s: %s", fe->gc->file,
+		    msg);
 }
 
 static void
@@ -243,17 +240,17 @@ groups_check(struct conf_loader *l, struct conf *c)
 			    "are searched)");
 		if (gc->ldap_bind_dn != NULL &&
 		    conf_key_line(l, "groups", 0, "ldap_bind_password_file") ==
-		        0)
+			0)
 			conf_error(l,
 			    conf_key_line(l, "groups", 0, "ldap_bind_dn"),
 			    "[groups] ldap_bind_dn needs "
 			    "ldap_bind_password_file");
 		if (gc->ldap_bind_dn == NULL &&
 		    conf_key_line(l, "groups", 0, "ldap_bind_password_file") !=
-		        0)
+			0)
 			conf_error(l,
-			    conf_key_line(
-				l, "groups", 0, "ldap_bind_password_file"),
+			    conf_key_line(l, "groups", 0,
+				"ldap_bind_password_file"),
 			    "[groups] ldap_bind_password_file needs "
 			    "ldap_bind_dn");
 	}
@@ -271,8 +268,8 @@ groups_conf_free(struct conf *c)
 	free(gc->ldap_bind_dn);
 	free(gc->ldap_bind_password_file);
 	if (gc->ldap_bind_password != NULL) {
-		OPENSSL_cleanse(
-		    gc->ldap_bind_password, strlen(gc->ldap_bind_password));
+		OPENSSL_cleanse(gc->ldap_bind_password,
+		    strlen(gc->ldap_bind_password));
 		free(gc->ldap_bind_password);
 	}
 	free(gc->ldap_base);

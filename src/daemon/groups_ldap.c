@@ -118,8 +118,8 @@ conn_open(const struct groups_conf *gc, uint64_t deadline, char *err,
 	}
 	if (remaining(deadline, &tv) == -1)
 		goto timeout;
-	req = gc->ldap_tls_verify ? LDAP_OPT_X_TLS_DEMAND :
-				    LDAP_OPT_X_TLS_NEVER;
+	req =
+	    gc->ldap_tls_verify ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
 	/* AD answers searches at a domain's root with referrals; following
 	 * them would bind anonymously elsewhere. */
 	if (ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3) != 0 ||
@@ -145,9 +145,8 @@ conn_open(const struct groups_conf *gc, uint64_t deadline, char *err,
 			goto timeout;
 		ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
 		cred.bv_val = gc->ldap_bind_password;
-		cred.bv_len = gc->ldap_bind_password ?
-				  strlen(gc->ldap_bind_password) :
-				  0;
+		cred.bv_len =
+		    gc->ldap_bind_password ? strlen(gc->ldap_bind_password) : 0;
 		rc = ldap_sasl_bind_s(ld, gc->ldap_bind_dn, LDAP_SASL_SIMPLE,
 		    &cred, NULL, NULL, NULL);
 		if (rc != LDAP_SUCCESS) {

@@ -380,28 +380,29 @@ ask_source(struct groups *g, struct groups_req *r, struct group_list *found)
 	now = g->now_ms();
 	pthread_mutex_lock(&g->mu);
 	if ((b = outage_get_locked(g, gc->ldap_uri, now)) != NULL) {
-		change = groups_backoff_end(b, now, go,
-		    rc != GROUPS_SOURCE_DOWN);
+		change =
+		    groups_backoff_end(b, now, go, rc != GROUPS_SOURCE_DOWN);
 		copy = *b;
 	}
 	pthread_mutex_unlock(&g->mu);
 	switch (change) {
 	case GROUPS_BACKOFF_DOWN:
 		log_warnx("LDAP server %s unreachable: %s; failing lookups "
-		    "fast for %u s", gc->ldap_uri, r->err,
-		    copy.delay_ms / 1000);
+			  "fast for %u s",
+		    gc->ldap_uri, r->err, copy.delay_ms / 1000);
 		break;
 	case GROUPS_BACKOFF_UP:
 		log_notice("LDAP server %s reachable again after %llu s; %lu "
-		    "lookup%s failed meanwhile", gc->ldap_uri,
+			   "lookup%s failed meanwhile",
+		    gc->ldap_uri,
 		    (unsigned long long)((now - copy.since + 500) / 1000),
 		    copy.failed, copy.failed == 1 ? "" : "s");
 		break;
 	case GROUPS_BACKOFF_SAME:
 		if (go == GROUPS_BACKOFF_PROBE && rc == GROUPS_SOURCE_DOWN)
 			log_debug("LDAP server %s still unreachable: %s; "
-			    "failing lookups fast for %u s", gc->ldap_uri,
-			    r->err, copy.delay_ms / 1000);
+				  "failing lookups fast for %u s",
+			    gc->ldap_uri, r->err, copy.delay_ms / 1000);
 		break;
 	}
 	return rc;
@@ -540,8 +541,8 @@ groups_port_new(struct groups *g, struct event_base *base)
 		free(port);
 		return NULL;
 	}
-	port->ev = event_new(base, port->efd, EV_READ | EV_PERSIST, port_cb,
-	    port);
+	port->ev =
+	    event_new(base, port->efd, EV_READ | EV_PERSIST, port_cb, port);
 	if (port->ev == NULL || event_add(port->ev, NULL) == -1) {
 		if (port->ev != NULL)
 			event_free(port->ev);
@@ -723,7 +724,8 @@ groups_free(struct groups *g)
 		uint64_t secs = (g->now_ms() - o->b.since + 500) / 1000;
 
 		if (o->uri != NULL && o->b.down)
-			log_notice("LDAP server %s still unreachable at exit, "
+			log_notice(
+			    "LDAP server %s still unreachable at exit, "
 			    "after %llu s; %lu lookup%s failed meanwhile",
 			    o->uri, (unsigned long long)secs, o->b.failed,
 			    o->b.failed == 1 ? "" : "s");

@@ -38,11 +38,11 @@
 
 /* Where the client is before login. */
 enum imap_client_state {
-	IMAP_C_COMMAND,	   /* reading commands */
-	IMAP_C_PLAIN,	   /* AUTHENTICATE PLAIN, waiting for the response */
+	IMAP_C_COMMAND,    /* reading commands */
+	IMAP_C_PLAIN,      /* AUTHENTICATE PLAIN, waiting for the response */
 	IMAP_C_LOGIN_USER, /* AUTHENTICATE LOGIN, waiting for the name */
 	IMAP_C_LOGIN_PASS, /* AUTHENTICATE LOGIN, waiting for the password */
-	IMAP_C_REFUSED	   /* after a refused AUTHENTICATE: its response
+	IMAP_C_REFUSED     /* after a refused AUTHENTICATE: its response
 			      may follow anyway (imap_parse_refused()) */
 };
 
@@ -51,10 +51,10 @@ enum imap_backend_state {
 	IMAP_B_GREETING,
 	IMAP_B_CAPABILITY,
 	IMAP_B_STARTTLS,
-	IMAP_B_ID,	    /* forwarding the client address with ID */
-	IMAP_B_AUTH_CONT,   /* AUTHENTICATE PLAIN sent without SASL-IR */
+	IMAP_B_ID,           /* forwarding the client address with ID */
+	IMAP_B_AUTH_CONT,    /* AUTHENTICATE PLAIN sent without SASL-IR */
 	IMAP_B_LITERAL_CONT, /* LOGIN with a synchronising literal */
-	IMAP_B_LOGIN	    /* waiting for the tagged answer of the login */
+	IMAP_B_LOGIN         /* waiting for the tagged answer of the login */
 };
 
 /* What only exists before login; freed when the relay starts. */
@@ -80,8 +80,8 @@ struct imap_session {
 	bool backend_id;
 	bool id_done; /* the client address was offered, or could not be */
 	bool have_caps;
-	char *caps;    /* post-login capabilities for the client */
-	char *answer;  /* backend's refusal passed on, with its code */
+	char *caps;   /* post-login capabilities for the client */
+	char *answer; /* backend's refusal passed on, with its code */
 	char client_name[64];
 	char client_version[32];
 	/* After login: the one reading of each direction, for the guard
@@ -124,8 +124,8 @@ static void
 imap_preauth_free(struct imap_session *is)
 {
 	if (is->pre != NULL) {
-		size_t cap = is->s.pc->max_command_size +
-		    2 * IMAP_PREAUTH_LITERAL_MAX;
+		size_t cap =
+		    is->s.pc->max_command_size + 2 * IMAP_PREAUTH_LITERAL_MAX;
 
 		/* The store held the password of a LOGIN. */
 		OPENSSL_cleanse(is->pre, sizeof(*is->pre) + cap);
@@ -176,20 +176,20 @@ static void
 imap_bye(struct session *s, enum bye_reason reason)
 {
 	static const char *const text[] = {
-		[BYE_SHUTDOWN] = "* BYE [UNAVAILABLE] Server shutting down.\r\n",
-		[BYE_TIMEOUT] = "* BYE Disconnected for inactivity.\r\n",
-		[BYE_TOO_MANY_CONN] = "* BYE [UNAVAILABLE] Too many "
-				      "connections, try again later.\r\n",
-		[BYE_TOO_MANY_ERRORS] = "* BYE Too many invalid commands.\r\n",
-		[BYE_BACKEND] = "* BYE [UNAVAILABLE] Server temporarily "
-				"unavailable.\r\n",
-		[BYE_INTERNAL] = "* BYE [UNAVAILABLE] Internal error.\r\n",
-		[BYE_DISABLED] = "* BYE [UNAVAILABLE] Service disabled.\r\n",
-		[BYE_DENIED] = "* BYE Access denied.\r\n",
-		[BYE_LOGIN_TIME] = "* BYE Disconnected: too long without "
-				   "logging in.\r\n",
-		[BYE_UNRELAYABLE] = "* BYE [ALERT] LITERAL+ is not available "
-				    "after login.\r\n",
+	    [BYE_SHUTDOWN] = "* BYE [UNAVAILABLE] Server shutting down.\r\n",
+	    [BYE_TIMEOUT] = "* BYE Disconnected for inactivity.\r\n",
+	    [BYE_TOO_MANY_CONN] = "* BYE [UNAVAILABLE] Too many "
+				  "connections, try again later.\r\n",
+	    [BYE_TOO_MANY_ERRORS] = "* BYE Too many invalid commands.\r\n",
+	    [BYE_BACKEND] = "* BYE [UNAVAILABLE] Server temporarily "
+			    "unavailable.\r\n",
+	    [BYE_INTERNAL] = "* BYE [UNAVAILABLE] Internal error.\r\n",
+	    [BYE_DISABLED] = "* BYE [UNAVAILABLE] Service disabled.\r\n",
+	    [BYE_DENIED] = "* BYE Access denied.\r\n",
+	    [BYE_LOGIN_TIME] = "* BYE Disconnected: too long without "
+			       "logging in.\r\n",
+	    [BYE_UNRELAYABLE] = "* BYE [ALERT] LITERAL+ is not available "
+				"after login.\r\n",
 	};
 
 	imap_reply(s, text[reason]);
@@ -212,8 +212,9 @@ imap_bad(struct session *s, const char *tag, const char *text)
 static void
 imap_cleartext_refused(struct session *s, const char *tag)
 {
-	imap_tagged(s, tag, "NO [PRIVACYREQUIRED] Plaintext authentication "
-			    "disallowed on non-secure (SSL/TLS) connections.");
+	imap_tagged(s, tag,
+	    "NO [PRIVACYREQUIRED] Plaintext authentication "
+	    "disallowed on non-secure (SSL/TLS) connections.");
 }
 
 /*
@@ -288,7 +289,7 @@ imap_cmd_authenticate(struct session *s, const struct imap_command *cmd)
 
 	/* RFC 4959: "=" is an empty initial response. */
 	has_ir = cmd->nargs >= 2 &&
-	    !(cmd->args[1].len == 1 && cmd->args[1].data[0] == '=');
+		 !(cmd->args[1].len == 1 && cmd->args[1].data[0] == '=');
 	if (cmd->nargs < 1 || cmd->nargs > 2 ||
 	    cmd->args[0].type != IMAP_VAL_ATOM) {
 		imap_tagged(s, tag, "BAD Invalid arguments.");
@@ -362,8 +363,8 @@ imap_cmd_id(struct session *s, const struct imap_command *cmd)
 			if (v->type == IMAP_VAL_NIL || v->type == IMAP_VAL_LIST)
 				continue;
 			if (strcasecmp(k->data, "name") == 0)
-				imap_id_value(v->data, v->len,
-				    is->client_name, sizeof(is->client_name));
+				imap_id_value(v->data, v->len, is->client_name,
+				    sizeof(is->client_name));
 			else if (strcasecmp(k->data, "version") == 0)
 				imap_id_value(v->data, v->len,
 				    is->client_version,
@@ -374,16 +375,17 @@ imap_cmd_id(struct session *s, const struct imap_command *cmd)
 		log_debug("%s: client says it is %s %s", session_tag(s),
 		    is->client_name, is->client_version);
 	sesslog_client_id(s, is->client_name, is->client_version);
-	imap_reply(s, "* ID (\"name\" \"postern\" \"version\" \"" PACKAGE_VERSION
-		      "\")\r\n");
+	imap_reply(s,
+	    "* ID (\"name\" \"postern\" \"version\" \"" PACKAGE_VERSION
+	    "\")\r\n");
 	imap_tagged(s, cmd->tag, "OK ID completed.");
 }
 
 static void
 imap_starttls_refused(struct session *s, const char *tag, bool active)
 {
-	imap_tagged(s, tag, active ? "BAD TLS is already active." :
-				     "BAD Unknown command.");
+	imap_tagged(s, tag,
+	    active ? "BAD TLS is already active." : "BAD Unknown command.");
 }
 
 static void
@@ -401,8 +403,9 @@ imap_command(struct session *s, const struct imap_command *cmd)
 	case IMAP_CMD_CAPABILITY:
 		imap_caps(s, caps, sizeof(caps));
 		session_printf(s, "* CAPABILITY %s\r\n", caps);
-		imap_tagged(s, cmd->tag, "OK Pre-login capabilities listed, "
-					 "post-login capabilities have more.");
+		imap_tagged(s, cmd->tag,
+		    "OK Pre-login capabilities listed, "
+		    "post-login capabilities have more.");
 		return 0;
 	case IMAP_CMD_NOOP:
 		imap_tagged(s, cmd->tag, "OK NOOP completed.");
@@ -424,13 +427,15 @@ imap_command(struct session *s, const struct imap_command *cmd)
 	case IMAP_CMD_ENABLE:
 		/* RFC 9051 section 6.3.1: valid in the authenticated state
 		 * only. */
-		return imap_bad(s, cmd->tag, "BAD ENABLE is not allowed before "
-					     "login.");
+		return imap_bad(s, cmd->tag,
+		    "BAD ENABLE is not allowed before "
+		    "login.");
 	case IMAP_CMD_OTHER:
 		break;
 	}
-	return imap_bad(s, cmd->tag, "BAD Unknown command, or not allowed "
-				     "before login.");
+	return imap_bad(s, cmd->tag,
+	    "BAD Unknown command, or not allowed "
+	    "before login.");
 }
 
 /*
@@ -440,8 +445,7 @@ imap_command(struct session *s, const struct imap_command *cmd)
  * short of cap.
  */
 static size_t
-imap_log_quoted(char *out, size_t n, size_t cap, const char *sep,
-    const char *v)
+imap_log_quoted(char *out, size_t n, size_t cap, const char *sep, const char *v)
 {
 	size_t need = strlen(sep) + 2;
 
@@ -601,8 +605,7 @@ imap_client_input(struct session *s)
 			snprintf(text, sizeof(text), "BAD %s",
 			    imap_error_text(p->cmd.error));
 			if (p->cmd.error == IMAP_ERR_LITERAL_TOO_BIG)
-				snprintf(text, sizeof(text),
-				    "BAD [TOOBIG] %s",
+				snprintf(text, sizeof(text), "BAD [TOOBIG] %s",
 				    imap_error_text(p->cmd.error));
 			if (is->cstate == IMAP_C_COMMAND)
 				sesslog_invalid(s, p->cmd.name,
@@ -620,10 +623,11 @@ imap_client_input(struct session *s)
 			if (is->cstate != IMAP_C_COMMAND) {
 				/* After a user name, as in imap_sasl_line(). */
 				is->cstate = is->cstate == IMAP_C_LOGIN_USER ?
-				    IMAP_C_REFUSED :
-				    IMAP_C_COMMAND;
-				imap_tagged(s, is->tag, "BAD Invalid SASL "
-							"response.");
+						 IMAP_C_REFUSED :
+						 IMAP_C_COMMAND;
+				imap_tagged(s, is->tag,
+				    "BAD Invalid SASL "
+				    "response.");
 				rc = session_bad_command(s);
 			} else if (p->cmd.cmd == IMAP_CMD_AUTHENTICATE) {
 				imap_tagged(s, p->cmd.tag, text);
@@ -633,7 +637,8 @@ imap_client_input(struct session *s)
 			break;
 		case IMAP_PARSE_SASL_CANCEL:
 			is->cstate = IMAP_C_COMMAND;
-			imap_tagged(s, is->tag, "BAD Authentication cancelled.");
+			imap_tagged(s, is->tag,
+			    "BAD Authentication cancelled.");
 			break;
 		case IMAP_PARSE_SASL_RESPONSE:
 			rc = imap_sasl_line(s, p->cmd.args[0].data,
@@ -808,7 +813,7 @@ static bool
 imap_code_is(const struct imap_response *r, const char *code)
 {
 	return r->code.len == strlen(code) &&
-	    strncasecmp(r->code.p, code, r->code.len) == 0;
+	       strncasecmp(r->code.p, code, r->code.len) == 0;
 }
 
 /* The tagged answer to the login. */
@@ -823,22 +828,21 @@ imap_backend_final(struct session *s, const struct imap_response *r)
 	case IMAP_STATUS_OK:
 		free(is->caps);
 		is->caps = NULL;
-		if (r->has_caps &&
-		    imap_caps_filter(r->caps.p, r->caps.len, caps,
-			sizeof(caps)) != -1)
+		if (r->has_caps && imap_caps_filter(r->caps.p, r->caps.len,
+				       caps, sizeof(caps)) != -1)
 			is->caps = strdup(caps);
 		return BACKEND_LOGGED_IN;
 	case IMAP_STATUS_NO:
 		/* RFC 5530 codes that are not about the credentials reach the
 		 * client as the backend said them. */
 		system = imap_code_is(r, "UNAVAILABLE") ||
-		    imap_code_is(r, "INUSE") || imap_code_is(r, "LIMIT") ||
-		    imap_code_is(r, "SERVERBUG");
+			 imap_code_is(r, "INUSE") || imap_code_is(r, "LIMIT") ||
+			 imap_code_is(r, "SERVERBUG");
 		free(is->answer);
 		is->answer = NULL;
-		if (system && asprintf(&is->answer, "NO [%.*s] %.*s",
-				  (int)r->code.len, r->code.p,
-				  (int)r->text.len, r->text.p) == -1)
+		if (system &&
+		    asprintf(&is->answer, "NO [%.*s] %.*s", (int)r->code.len,
+			r->code.p, (int)r->text.len, r->text.p) == -1)
 			is->answer = NULL;
 		return BACKEND_AUTH_FAILED;
 	default:
@@ -957,8 +961,9 @@ imap_login_answer(struct session *s, enum login_result r)
 	switch (r) {
 	case LOGIN_OK:
 		if (is->caps != NULL)
-			session_printf(s, "%s OK [CAPABILITY %s] Logged in.\r\n",
-			    tag, is->caps);
+			session_printf(s,
+			    "%s OK [CAPABILITY %s] Logged in.\r\n", tag,
+			    is->caps);
 		else
 			session_printf(s, "%s OK Logged in.\r\n", tag);
 		imap_preauth_free(is);
@@ -969,29 +974,34 @@ imap_login_answer(struct session *s, enum login_result r)
 		if (is->answer != NULL)
 			session_printf(s, "%s %s\r\n", tag, is->answer);
 		else
-			imap_tagged(s, tag, "NO [AUTHENTICATIONFAILED] "
-					    "Authentication failed.");
+			imap_tagged(s, tag,
+			    "NO [AUTHENTICATIONFAILED] "
+			    "Authentication failed.");
 		break;
 	case LOGIN_TEMPFAIL:
-		imap_tagged(s, tag, "NO [UNAVAILABLE] Server temporarily "
-				    "unavailable, try again later.");
+		imap_tagged(s, tag,
+		    "NO [UNAVAILABLE] Server temporarily "
+		    "unavailable, try again later.");
 		break;
 	case LOGIN_IN_USE:
-		imap_tagged(s, tag, "NO [LIMIT] Too many connections for this "
-				    "user.");
+		imap_tagged(s, tag,
+		    "NO [LIMIT] Too many connections for this "
+		    "user.");
 		break;
 	case LOGIN_DENIED:
 		/* Never which rule or group: that is for the logs. */
 		imap_tagged(s, tag, "NO [AUTHORIZATIONFAILED] Access denied.");
 		break;
 	case LOGIN_PRIVACY:
-		imap_tagged(s, tag, "NO [PRIVACYREQUIRED] Plaintext "
-				    "authentication disallowed on non-secure "
-				    "(SSL/TLS) connections.");
+		imap_tagged(s, tag,
+		    "NO [PRIVACYREQUIRED] Plaintext "
+		    "authentication disallowed on non-secure "
+		    "(SSL/TLS) connections.");
 		break;
 	case LOGIN_TRY_LATER:
-		imap_tagged(s, tag, "NO [UNAVAILABLE] Temporary failure, try "
-				    "again later.");
+		imap_tagged(s, tag,
+		    "NO [UNAVAILABLE] Temporary failure, try "
+		    "again later.");
 		break;
 	}
 	free(is->caps);
@@ -1027,7 +1037,7 @@ imap_answer_ok(const char *line, size_t len)
 	struct imap_response r;
 
 	return imap_response_parse(line, len, &r) == 0 &&
-	    r.kind == IMAP_RESP_TAGGED && r.status == IMAP_STATUS_OK;
+	       r.kind == IMAP_RESP_TAGGED && r.status == IMAP_STATUS_OK;
 }
 
 static int
@@ -1235,46 +1245,47 @@ imap_relay_guard_end(struct session *s)
 }
 
 static const struct session_login_ops imap_login_ops = {
-	.starttls_name = "STARTTLS",
-	.auth_name = "AUTHENTICATE",
-	.auth_failed = imap_auth_failed,
-	.cleartext_refused_log = NULL,
-	.cleartext_refused = imap_cleartext_refused,
-	.starttls_refused = imap_starttls_refused,
-	.starttls_go_ahead = imap_starttls_go_ahead,
-	.login_begin = imap_login_begin,
+    .starttls_name = "STARTTLS",
+    .auth_name = "AUTHENTICATE",
+    .auth_failed = imap_auth_failed,
+    .cleartext_refused_log = NULL,
+    .cleartext_refused = imap_cleartext_refused,
+    .starttls_refused = imap_starttls_refused,
+    .starttls_go_ahead = imap_starttls_go_ahead,
+    .login_begin = imap_login_begin,
 };
 
 const struct proto imap_proto = {
-	.id = PROTO_IMAP,
-	.name = "IMAP4",
-	.section = "imap",
-	.default_bindings = "[::]:143, 0.0.0.0:143",
-	.default_ssl_bindings = "[::]:993, 0.0.0.0:993",
-	.default_banner = "IMAP4 server ready.",
-	.default_backend_port = "1993",
-	.command_size_min = 1024,
-	.command_size_max = 16384,
-	.command_size_default = 10240,
-	.forward_modes = 1u << FORWARD_NONE | 1u << FORWARD_ID | 1u << FORWARD_PROXY,
-	.log_directory = "/var/log/postern/Imap4",
-	.session_size = sizeof(struct imap_session),
-	.greet = imap_greet,
-	.client_input = imap_client_input,
-	.tls_reset = imap_tls_reset,
-	.bye = imap_bye,
-	.backend_start = imap_backend_start,
-	.backend_line = imap_backend_line,
-	.backend_line_max = IMAP_BACKEND_LINE_MAX,
-	.backend_tls_done = imap_backend_tls_done,
-	.backend_logout = imap_backend_logout,
-	.login_answer = imap_login_answer,
-	.login_ops = &imap_login_ops,
-	.free = imap_free,
-	.answer_ok = imap_answer_ok,
-	.relay_log_start = imap_relay_log_start,
-	.relay_at_boundary = imap_relay_at_boundary,
-	.relay_log_end = imap_relay_log_end,
-	.relay_guard = imap_relay_guard,
-	.relay_guard_end = imap_relay_guard_end,
+    .id = PROTO_IMAP,
+    .name = "IMAP4",
+    .section = "imap",
+    .default_bindings = "[::]:143, 0.0.0.0:143",
+    .default_ssl_bindings = "[::]:993, 0.0.0.0:993",
+    .default_banner = "IMAP4 server ready.",
+    .default_backend_port = "1993",
+    .command_size_min = 1024,
+    .command_size_max = 16384,
+    .command_size_default = 10240,
+    .forward_modes =
+	1u << FORWARD_NONE | 1u << FORWARD_ID | 1u << FORWARD_PROXY,
+    .log_directory = "/var/log/postern/Imap4",
+    .session_size = sizeof(struct imap_session),
+    .greet = imap_greet,
+    .client_input = imap_client_input,
+    .tls_reset = imap_tls_reset,
+    .bye = imap_bye,
+    .backend_start = imap_backend_start,
+    .backend_line = imap_backend_line,
+    .backend_line_max = IMAP_BACKEND_LINE_MAX,
+    .backend_tls_done = imap_backend_tls_done,
+    .backend_logout = imap_backend_logout,
+    .login_answer = imap_login_answer,
+    .login_ops = &imap_login_ops,
+    .free = imap_free,
+    .answer_ok = imap_answer_ok,
+    .relay_log_start = imap_relay_log_start,
+    .relay_at_boundary = imap_relay_at_boundary,
+    .relay_log_end = imap_relay_log_end,
+    .relay_guard = imap_relay_guard,
+    .relay_guard_end = imap_relay_guard_end,
 };

@@ -53,34 +53,34 @@ enum {
 	IMAP_CF_VERB2, /* the command after "UID " */
 	IMAP_CF_ARGS,
 	IMAP_CF_QUOTED,
-	IMAP_CF_QESC,	/* after a backslash in a quoted string */
+	IMAP_CF_QESC, /* after a backslash in a quoted string */
 	IMAP_CF_LITERAL,
-	IMAP_CF_HOLD,	/* waiting for the server's answer */
-	IMAP_CF_IDLE,	/* the line that ends an IDLE */
+	IMAP_CF_HOLD,   /* waiting for the server's answer */
+	IMAP_CF_IDLE,   /* the line that ends an IDLE */
 	IMAP_CF_REFUSED /* after a non-synchronising literal: nothing more */
 };
 
 /* Where a literal header is. */
 enum {
 	IMAP_LIT_NONE,
-	IMAP_LIT_TILDE,	 /* "~" where a string may start */
-	IMAP_LIT_OPEN,	 /* "{" */
+	IMAP_LIT_TILDE,  /* "~" where a string may start */
+	IMAP_LIT_OPEN,   /* "{" */
 	IMAP_LIT_DIGITS, /* "{1" */
 	IMAP_LIT_CLOSED, /* "{1}" */
-	IMAP_LIT_CR	 /* "{1}\r" */
+	IMAP_LIT_CR      /* "{1}\r" */
 };
 
 /* What a held line waits for. */
 enum {
 	IMAP_HOLD_NONE,
 	IMAP_HOLD_LITERAL, /* "+": literal data; tagged: a new command */
-	IMAP_HOLD_IDLE	   /* "+": the IDLE's end; tagged: a new command */
+	IMAP_HOLD_IDLE     /* "+": the IDLE's end; tagged: a new command */
 };
 
 /* How much of a command's parameters its row may show. */
 enum {
 	IMAP_MASK_NONE,
-	IMAP_MASK_ALL,	     /* LOGIN: the password */
+	IMAP_MASK_ALL,       /* LOGIN: the password */
 	IMAP_MASK_AFTER_WORD /* AUTHENTICATE: an initial response */
 };
 
@@ -136,8 +136,7 @@ imap_cframe_param_char(struct imap_cframe *f, char c)
 	if (c == '\r')
 		return;
 	if (f->mask == IMAP_MASK_ALL ||
-	    (f->mask == IMAP_MASK_AFTER_WORD && c == ' ' &&
-		f->paramslen > 0)) {
+	    (f->mask == IMAP_MASK_AFTER_WORD && c == ' ' && f->paramslen > 0)) {
 		f->mask = IMAP_MASK_ALL;
 		f->masked = true;
 		return;
@@ -181,7 +180,7 @@ imap_cframe_count(struct imap_cframe *f)
 
 /* What one byte of the arguments was. */
 enum {
-	IMAP_ARG_TEXT,	 /* nothing to note */
+	IMAP_ARG_TEXT,   /* nothing to note */
 	IMAP_ARG_HEADER, /* the first byte of a literal header ("{" or "~") */
 	IMAP_ARG_NONSYNC /* the "+" or "-" of a non-synchronising header */
 };
@@ -285,7 +284,7 @@ static enum imap_frame
 imap_cframe_eol(struct imap_cframe *f)
 {
 	bool header = f->state == IMAP_CF_ARGS &&
-	    (f->lit == IMAP_LIT_CLOSED || f->lit == IMAP_LIT_CR);
+		      (f->lit == IMAP_LIT_CLOSED || f->lit == IMAP_LIT_CR);
 
 	imap_cframe_count(f);
 	f->logout = f->state == IMAP_CF_VERB && strcmp(f->verb, "logout") == 0;
@@ -332,15 +331,14 @@ imap_cframe_idle_end(struct imap_cframe *f)
 }
 
 enum imap_frame
-imap_cframe_feed(struct imap_cframe *f, char *buf, size_t len,
-    size_t *consumed)
+imap_cframe_feed(struct imap_cframe *f, char *buf, size_t len, size_t *consumed)
 {
 	size_t i = 0, header = 0;
 
 	if (f->done)
 		imap_cframe_next(f);
 	while (i < len || f->state == IMAP_CF_HOLD ||
-	    f->state == IMAP_CF_REFUSED) {
+	       f->state == IMAP_CF_REFUSED) {
 		char c;
 
 		switch (f->state) {
@@ -352,7 +350,8 @@ imap_cframe_feed(struct imap_cframe *f, char *buf, size_t len,
 			return IMAP_FRAME_REFUSED;
 		case IMAP_CF_LITERAL: {
 			/* Skipped by count: literal data is never looked at. */
-			uint64_t n = len - i < f->litleft ? len - i : f->litleft;
+			uint64_t n =
+			    len - i < f->litleft ? len - i : f->litleft;
 
 			i += (size_t)n;
 			f->bytes += n;
@@ -437,8 +436,7 @@ imap_cframe_feed(struct imap_cframe *f, char *buf, size_t len,
 }
 
 enum imap_frame
-imap_cframe_answer(struct imap_cframe *f, enum imap_frame kind,
-    const char *tag)
+imap_cframe_answer(struct imap_cframe *f, enum imap_frame kind, const char *tag)
 {
 	if (kind == IMAP_FRAME_CONTINUATION) {
 		/* Only the held command can have asked: nothing was sent
@@ -741,8 +739,7 @@ imap_sframe_eol(struct imap_sframe *f)
 	uint64_t lit;
 	int kind = f->kind;
 
-	if (f->lits &&
-	    imap_tail_literal(f->tail, f->taillen, f->whole, &lit)) {
+	if (f->lits && imap_tail_literal(f->tail, f->taillen, f->whole, &lit)) {
 		/* The response goes on after the literal. */
 		f->taillen = 0;
 		f->whole = true;
@@ -768,8 +765,7 @@ imap_sframe_eol(struct imap_sframe *f)
 }
 
 enum imap_frame
-imap_sframe_feed(struct imap_sframe *f, char *buf, size_t len,
-    size_t *consumed)
+imap_sframe_feed(struct imap_sframe *f, char *buf, size_t len, size_t *consumed)
 {
 	size_t i = 0;
 
@@ -781,7 +777,8 @@ imap_sframe_feed(struct imap_sframe *f, char *buf, size_t len,
 		enum imap_frame r;
 
 		if (f->head == IMAP_SH_LITERAL && f->kind != IMAP_SL_START) {
-			uint64_t n = len - i < f->litleft ? len - i : f->litleft;
+			uint64_t n =
+			    len - i < f->litleft ? len - i : f->litleft;
 
 			i += (size_t)n;
 			f->litleft -= n;
@@ -791,11 +788,11 @@ imap_sframe_feed(struct imap_sframe *f, char *buf, size_t len,
 		}
 		if (f->kind == IMAP_SL_START) {
 			f->kind = buf[i] == '*' ? IMAP_SL_UNTAGGED :
-			    buf[i] == '+'	    ? IMAP_SL_CONTINUATION :
-						      IMAP_SL_TAGGED;
+				  buf[i] == '+' ? IMAP_SL_CONTINUATION :
+						  IMAP_SL_TAGGED;
 			f->head = f->kind == IMAP_SL_CONTINUATION ?
-			    IMAP_SH_BODY :
-			    IMAP_SH_TAG;
+				      IMAP_SH_BODY :
+				      IMAP_SH_TAG;
 			f->lits = false;
 			f->linelen = 0;
 			f->taillen = 0;
@@ -803,8 +800,8 @@ imap_sframe_feed(struct imap_sframe *f, char *buf, size_t len,
 		}
 		if (f->head == IMAP_SH_BODY) {
 			const char *lf = memchr(buf + i, '\n', len - i);
-			size_t seg = lf != NULL ? (size_t)(lf - (buf + i)) :
-						  len - i;
+			size_t seg =
+			    lf != NULL ? (size_t)(lf - (buf + i)) : len - i;
 
 			imap_sframe_keep(f, buf + i, seg);
 			i += seg;

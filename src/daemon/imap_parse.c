@@ -23,14 +23,14 @@ static const struct {
 	const char *name;
 	enum imap_verb verb;
 } imap_verbs[] = {
-	{"CAPABILITY", IMAP_CMD_CAPABILITY},
-	{"NOOP", IMAP_CMD_NOOP},
-	{"LOGOUT", IMAP_CMD_LOGOUT},
-	{"STARTTLS", IMAP_CMD_STARTTLS},
-	{"ID", IMAP_CMD_ID},
-	{"LOGIN", IMAP_CMD_LOGIN},
-	{"AUTHENTICATE", IMAP_CMD_AUTHENTICATE},
-	{"ENABLE", IMAP_CMD_ENABLE},
+    {"CAPABILITY", IMAP_CMD_CAPABILITY},
+    {"NOOP", IMAP_CMD_NOOP},
+    {"LOGOUT", IMAP_CMD_LOGOUT},
+    {"STARTTLS", IMAP_CMD_STARTTLS},
+    {"ID", IMAP_CMD_ID},
+    {"LOGIN", IMAP_CMD_LOGIN},
+    {"AUTHENTICATE", IMAP_CMD_AUTHENTICATE},
+    {"ENABLE", IMAP_CMD_ENABLE},
 };
 
 /*
@@ -238,16 +238,16 @@ static enum imap_parse_result
 imap_literal_header(struct imap_parser *p)
 {
 	/* The literal's bytes and their NUL. */
-	bool room = p->cmd.nargs < IMAP_ARGS_MAX &&
-	    p->litlen < p->cap - p->used;
+	bool room =
+	    p->cmd.nargs < IMAP_ARGS_MAX && p->litlen < p->cap - p->used;
 
 	if (p->litlen > p->literal_max || !room) {
 		/* A non-synchronising literal is on its way already: the
 		 * bytes cannot be told apart from commands any more. */
 		if (p->litnonsync)
 			return imap_fatal(p, p->litlen > p->literal_max ?
-				IMAP_ERR_LITERAL_TOO_BIG :
-				IMAP_ERR_TOO_LONG);
+						 IMAP_ERR_LITERAL_TOO_BIG :
+						 IMAP_ERR_TOO_LONG);
 		if (p->litlen > p->literal_max)
 			p->cmd.error = IMAP_ERR_LITERAL_TOO_BIG;
 		else if (p->cmd.nargs == IMAP_ARGS_MAX)
@@ -485,8 +485,7 @@ again:
 }
 
 enum imap_parse_result
-imap_parse(struct imap_parser *p, const char *buf, size_t len,
-    size_t *consumed)
+imap_parse(struct imap_parser *p, const char *buf, size_t len, size_t *consumed)
 {
 	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
 	size_t i = 0;
@@ -589,7 +588,8 @@ imap_sasl_step(struct imap_parser *p, const char *buf, size_t len,
 
 	if (max < IMAP_SASL_LINE_MAX)
 		max = IMAP_SASL_LINE_MAX;
-	if (p->done || (p->state != IMAP_S_SASL && p->state != IMAP_S_SASL_CR)) {
+	if (p->done ||
+	    (p->state != IMAP_S_SASL && p->state != IMAP_S_SASL_CR)) {
 		imap_cmd_start(p);
 		p->state = IMAP_S_SASL;
 		(void)imap_value_begin(p, IMAP_VAL_ATOM);
@@ -605,7 +605,8 @@ imap_sasl_step(struct imap_parser *p, const char *buf, size_t len,
 			*consumed = i;
 			if (imap_value_end(p) == -1)
 				return imap_fatal(p, IMAP_ERR_TOO_LONG);
-			if (cmd->args[0].len == 1 && cmd->args[0].data[0] == '*')
+			if (cmd->args[0].len == 1 &&
+			    cmd->args[0].data[0] == '*')
 				return imap_finish(p, IMAP_PARSE_SASL_CANCEL);
 			if (cmd->error != IMAP_ERR_NONE ||
 			    !imap_is_base64(cmd->args[0].data,
@@ -781,7 +782,7 @@ imap_trailing_literal(const char *line, size_t len, struct imap_response *r)
 	if (len < 3 || line[len - 1] != '}')
 		return;
 	for (i = len - 1; i > 0 && line[i - 1] >= '0' && line[i - 1] <= '9';
-	    i--)
+	     i--)
 		;
 	if (i == len - 1 || i == 0 || line[i - 1] != '{' || len - 1 - i > 10)
 		return;
@@ -1001,7 +1002,8 @@ imap_id_value(const char *val, size_t len, char *out, size_t cap)
 		return;
 	while (i < len) {
 		size_t n = v[i] >= 0x80 ? imap_utf8_char(v + i, len - i) : 1;
-		bool ok = n > 0 && (v[i] >= 0x80 || (v[i] >= 0x20 && v[i] != 0x7f));
+		bool ok =
+		    n > 0 && (v[i] >= 0x80 || (v[i] >= 0x20 && v[i] != 0x7f));
 
 		if (!ok)
 			n = 1;

@@ -31,8 +31,8 @@ listener_socket(const struct binding *b, bool do_listen, char *why,
 {
 	int fd, err, on = 1;
 
-	fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	fd = socket(b->addr.ss_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto fail;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
@@ -48,8 +48,10 @@ listener_socket(const struct binding *b, bool do_listen, char *why,
 fail:
 	err = errno;
 	if (err == EADDRINUSE)
-		snprintf(why, whylen, "%s (another postern, or another "
-		    "server, listens there)", strerror(err));
+		snprintf(why, whylen,
+		    "%s (another postern, or another "
+		    "server, listens there)",
+		    strerror(err));
 	else
 		snprintf(why, whylen, "%s", strerror(err));
 	if (fd != -1)
@@ -92,7 +94,7 @@ static bool
 listener_same_addr(const struct listener *l, const struct binding *b)
 {
 	return l->addr.len == b->addrlen &&
-	    memcmp(&l->addr.sa, &b->addr, b->addrlen) == 0;
+	       memcmp(&l->addr.sa, &b->addr, b->addrlen) == 0;
 }
 
 /* The listener of old on b's address, or NULL. */
@@ -183,10 +185,13 @@ listener_rebind(const struct conf *c, const struct listener_set *old,
 				if (l != NULL)
 					snprintf(why, sizeof(why), "%s",
 					    strerror(errno));
-				netaddr_set(&a, (const struct sockaddr *)&b->addr,
+				netaddr_set(&a,
+				    (const struct sockaddr *)&b->addr,
 				    b->addrlen);
-				fprintf(errout, "%s:%d: cannot listen on %s: "
-				    "%s\n", c->path, b->line, a.str, why);
+				fprintf(errout,
+				    "%s:%d: cannot listen on %s: "
+				    "%s\n",
+				    c->path, b->line, a.str, why);
 				goto fail;
 			}
 			if ((set->l[set->n] = listener_new(b, p, fd)) == NULL) {
@@ -214,8 +219,7 @@ fail:
 }
 
 int
-listener_bind_all(const struct conf *c, struct listener_set *set,
-    FILE *errout)
+listener_bind_all(const struct conf *c, struct listener_set *set, FILE *errout)
 {
 	return listener_rebind(c, NULL, set, errout);
 }
@@ -247,8 +251,10 @@ listener_probe(const struct conf *c, FILE *errout)
 				continue;
 			netaddr_set(&a, (const struct sockaddr *)&b->addr,
 			    b->addrlen);
-			fprintf(errout, "%s:%d: warning: cannot listen on %s: "
-			    "%s\n", c->path, b->line, a.str, why);
+			fprintf(errout,
+			    "%s:%d: warning: cannot listen on %s: "
+			    "%s\n",
+			    c->path, b->line, a.str, why);
 			bad++;
 		}
 	}

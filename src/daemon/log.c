@@ -44,7 +44,7 @@ bool
 log_enabled(enum log_level level)
 {
 	return (int)level <=
-	    atomic_load_explicit(&log_threshold, memory_order_relaxed);
+	       atomic_load_explicit(&log_threshold, memory_order_relaxed);
 }
 
 size_t
@@ -120,15 +120,15 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 	log_put(level, msg);
 }
 
-#define LOG_FUNC(name, level, use_errno)                                  \
-	void name(const char *fmt, ...)                                   \
-	{                                                                 \
-		int saved = errno;                                        \
-		va_list ap;                                               \
-		va_start(ap, fmt);                                        \
-		log_vwrite(level, use_errno ? saved : 0, fmt, ap);        \
-		va_end(ap);                                               \
-		errno = saved;                                            \
+#define LOG_FUNC(name, level, use_errno)                                       \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		int saved = errno;                                             \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_vwrite(level, use_errno ? saved : 0, fmt, ap);             \
+		va_end(ap);                                                    \
+		errno = saved;                                                 \
 	}
 
 LOG_FUNC(log_error, LOGLEVEL_ERROR, 0)
@@ -232,8 +232,8 @@ slot_find(struct log_limit *ll, const char *key, uint64_t now)
 }
 
 bool
-log_limit_check(struct log_limit *ll, const char *key, int level,
-    uint64_t now, unsigned long *suppressed, unsigned *span)
+log_limit_check(struct log_limit *ll, const char *key, int level, uint64_t now,
+    unsigned long *suppressed, unsigned *span)
 {
 	struct log_limit_slot *s;
 	bool ok = true;
@@ -299,8 +299,9 @@ mono_ms(void)
 static void
 suffix(char *buf, size_t len, unsigned long n, unsigned span)
 {
-	snprintf(buf, len, " (%lu similar message%s suppressed in the last %u s)",
-	    n, n == 1 ? "" : "s", span);
+	snprintf(buf, len,
+	    " (%lu similar message%s suppressed in the last %u s)", n,
+	    n == 1 ? "" : "s", span);
 }
 
 void
@@ -330,8 +331,7 @@ out:
 }
 
 static void
-flush_one(void *arg, const char *key, int level, unsigned long n,
-    unsigned span)
+flush_one(void *arg, const char *key, int level, unsigned long n, unsigned span)
 {
 	char msg[LOG_LIMIT_KEY_MAX + LIMIT_SUFFIX_MAX];
 	size_t len;

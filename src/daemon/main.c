@@ -151,10 +151,12 @@ log_dir_for_user(const char *dir, uid_t uid, gid_t gid, char *err,
 		 * need not let the user pass (protolog_pin_dir()). */
 		if (c == '\0' &&
 		    !may_access(&st, uid, gid, S_IWOTH | S_IXOTH)) {
-			snprintf(err, errlen, "%s: not writable by the user of "
+			snprintf(err, errlen,
+			    "%s: not writable by the user of "
 			    "[postern] (postern gives that user only the "
 			    "directories it creates: choose a new directory, "
-			    "or give this one to the user)", path);
+			    "or give this one to the user)",
+			    path);
 			return -1;
 		}
 		if (c == '\0')
@@ -179,18 +181,18 @@ prepare_log_dirs(const struct conf *c, FILE *errout)
 	if (geteuid() != 0 || c->user == NULL)
 		return server_protolog_check(c, errout);
 	if ((pw = getpwnam(c->user)) == NULL) {
-		fprintf(errout, "%s: [postern] user %s: no such user\n", c->path,
-		    c->user);
+		fprintf(errout, "%s: [postern] user %s: no such user\n",
+		    c->path, c->user);
 		return -1;
 	}
 	conf_protolog(c, pl);
 	for (int p = 0; p < PROTO_COUNT; p++) {
-		if (!pl[p].enabled || log_dir_for_user(pl[p].directory,
-		    pw->pw_uid, pw->pw_gid, err, sizeof(err)) == 0)
+		if (!pl[p].enabled ||
+		    log_dir_for_user(pl[p].directory, pw->pw_uid, pw->pw_gid,
+			err, sizeof(err)) == 0)
 			continue;
 		fprintf(errout, "%s:%d: [%s] log_file_location: %s\n", c->path,
-		    c->proto[p].log_line, proto_get(p)->section,
-		    err);
+		    c->proto[p].log_line, proto_get(p)->section, err);
 		rc = -1;
 	}
 	return rc;
@@ -269,16 +271,19 @@ warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 	    (pw = getpwnam(c->user)) == NULL || pw->pw_uid == 0)
 		return 0;
 	if ((f = calloc(max, sizeof(*f))) == NULL) {
-		fprintf(errout, "postern: %s: warning: cannot check what user "
-		    "%s can read: out of memory\n", c->path, c->user);
+		fprintf(errout,
+		    "postern: %s: warning: cannot check what user "
+		    "%s can read: out of memory\n",
+		    c->path, c->user);
 		return 1;
 	}
 	n = reread_files(c, f, max);
 	fflush(errout);
 	if ((pid = fork()) == -1) {
-		fprintf(errout, "postern: %s: warning: cannot check what user "
-		    "%s can read: fork: %s\n", c->path, c->user,
-		    strerror(errno));
+		fprintf(errout,
+		    "postern: %s: warning: cannot check what user "
+		    "%s can read: fork: %s\n",
+		    c->path, c->user, strerror(errno));
 		free(f);
 		return 1;
 	}
@@ -297,11 +302,13 @@ warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 				fprintf(errout, "%s:%d: ", c->path, f[i].line);
 			else
 				fprintf(errout, "%s: ", c->path);
-			fprintf(errout, "warning: %s %s: not readable by user "
+			fprintf(errout,
+			    "warning: %s %s: not readable by user "
 			    "%s (%s): a reload (SIGHUP, systemctl reload) "
 			    "will be refused, since postern runs as %s by "
-			    "then\n", f[i].what, f[i].path, c->user,
-			    strerror(errno), c->user);
+			    "then\n",
+			    f[i].what, f[i].path, c->user, strerror(errno),
+			    c->user);
 			nwarn++;
 		}
 		fflush(errout);
@@ -312,8 +319,10 @@ warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 		if (errno != EINTR)
 			return 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255) {
-		fprintf(errout, "postern: %s: warning: cannot check what user "
-		    "%s can read\n", c->path, c->user);
+		fprintf(errout,
+		    "postern: %s: warning: cannot check what user "
+		    "%s can read\n",
+		    c->path, c->user);
 		return 1;
 	}
 	return WEXITSTATUS(status);
@@ -364,8 +373,10 @@ main(int argc, char *argv[])
 			pid = strtol(optarg, &end, 10);
 			if (errno != 0 || end == optarg || *end != '\0' ||
 			    pid <= 0 || pid != (pid_t)pid) {
-				fprintf(stderr, "postern: -R %s: not a process "
-				    "id\n", optarg);
+				fprintf(stderr,
+				    "postern: -R %s: not a process "
+				    "id\n",
+				    optarg);
 				return 2;
 			}
 			if (optind != argc)
@@ -416,11 +427,13 @@ main(int argc, char *argv[])
 		if (test)
 			warn_unreadable_at_reload(c, stderr);
 		if (test && (listener_probe(c, stderr) +
-		    server_protolog_probe(c, stderr)) > 0)
-			fprintf(stderr, "postern: %s: warning: a postern "
+				server_protolog_probe(c, stderr)) > 0)
+			fprintf(stderr,
+			    "postern: %s: warning: a postern "
 			    "started with this file now would refuse to start "
 			    "(fine if it is the running instance being "
-			    "checked before a reload)\n", path);
+			    "checked before a reload)\n",
+			    path);
 		if (test)
 			tls_conf_warn(c, stderr);
 		if (test)

@@ -80,8 +80,8 @@ netaddr_host(const struct sockaddr *sa, char *buf, size_t len)
 		a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 	else
 		a = NULL;
-	if (a == NULL || inet_ntop(sa->sa_family, a, buf, (socklen_t)len) ==
-	    NULL)
+	if (a == NULL ||
+	    inet_ntop(sa->sa_family, a, buf, (socklen_t)len) == NULL)
 		snprintf(buf, len, "unknown");
 	return buf;
 }

@@ -92,21 +92,22 @@ eval_match(const struct rule_match *m, const struct policy_facts *f,
 
 	*groups_unknown = false;
 	if (m->protocols != 0)
-		parts[np++] = (m->protocols & (1u << f->proto)) ? T_TRUE :
-								  T_FALSE;
+		parts[np++] =
+		    (m->protocols & (1u << f->proto)) ? T_TRUE : T_FALSE;
 	if (m->client_ips != NULL)
-		parts[np++] = f->client != NULL &&
-				      addrset_contains(m->client_ips, f->client) ?
-				  T_TRUE :
-				  T_FALSE;
+		parts[np++] =
+		    f->client != NULL &&
+			    addrset_contains(m->client_ips, f->client) ?
+			T_TRUE :
+			T_FALSE;
 	if (m->usernames.n != 0) {
 		if (st == STAGE_CONNECT || f->user == NULL)
 			parts[np++] = T_UNKNOWN;
 		else {
 			for (hit = false, i = 0; !hit && i < m->usernames.n;
 			     i++)
-				hit = policy_user_match(
-				    m->usernames.v[i], f->user);
+				hit = policy_user_match(m->usernames.v[i],
+				    f->user);
 			parts[np++] = hit ? T_TRUE : T_FALSE;
 		}
 	}
@@ -114,11 +115,12 @@ eval_match(const struct rule_match *m, const struct policy_facts *f,
 		if (st == STAGE_CONNECT)
 			parts[np++] = T_UNKNOWN;
 		else
-			parts[np++] = (m->authentication &
-					  (f->tls ? RULE_AUTH_TLS :
-						    RULE_AUTH_CLEARTEXT_WITHOUT_TLS)) ?
-					  T_TRUE :
-					  T_FALSE;
+			parts[np++] =
+			    (m->authentication &
+				(f->tls ? RULE_AUTH_TLS :
+					  RULE_AUTH_CLEARTEXT_WITHOUT_TLS)) ?
+				T_TRUE :
+				T_FALSE;
 	}
 	if (m->member_of.n != 0) {
 		if (st == STAGE_CONNECT)
@@ -129,8 +131,8 @@ eval_match(const struct rule_match *m, const struct policy_facts *f,
 		} else {
 			for (hit = false, i = 0; !hit && i < m->member_of.n;
 			     i++)
-				hit = group_list_has(
-				    f->groups, m->member_of.v[i]);
+				hit = group_list_has(f->groups,
+				    m->member_of.v[i]);
 			parts[np++] = hit ? T_TRUE : T_FALSE;
 		}
 	}
@@ -182,8 +184,8 @@ decision_init(struct policy_decision *d)
 }
 
 static void
-decide(struct policy_decision *d, enum policy_outcome v,
-    enum policy_reason r, const char *name)
+decide(struct policy_decision *d, enum policy_outcome v, enum policy_reason r,
+    const char *name)
 {
 	d->verdict = v;
 	d->reason = r;
@@ -213,12 +215,15 @@ policy_connect(const struct conf *c, const struct policy_facts *f,
 			break;
 		}
 		if (rule->action == RULE_DENY)
-			decide(d, POLICY_OUTCOME_DENY, POLICY_REASON_RULE, rule->name);
+			decide(d, POLICY_OUTCOME_DENY, POLICY_REASON_RULE,
+			    rule->name);
 		else if (rule->action == RULE_AUDIT) {
-			decide(d, POLICY_OUTCOME_AUDIT, POLICY_REASON_RULE, rule->name);
+			decide(d, POLICY_OUTCOME_AUDIT, POLICY_REASON_RULE,
+			    rule->name);
 			d->audit_rule = rule->name;
 		} else
-			decide(d, POLICY_OUTCOME_ALLOW, POLICY_REASON_RULE, rule->name);
+			decide(d, POLICY_OUTCOME_ALLOW, POLICY_REASON_RULE,
+			    rule->name);
 		return d->verdict;
 	}
 	return d->verdict;
@@ -242,26 +247,27 @@ login_rules(const struct conf *c, const struct policy_facts *f,
 			continue;
 		case T_UNKNOWN:
 			/* Only the groups can be unknown at login. */
-			decide(d, POLICY_OUTCOME_TEMPFAIL, POLICY_REASON_NO_GROUPS,
-			    NULL);
+			decide(d, POLICY_OUTCOME_TEMPFAIL,
+			    POLICY_REASON_NO_GROUPS, NULL);
 			return false;
 		case T_TRUE:
 			break;
 		}
 		switch (rule->action) {
 		case RULE_DENY:
-			decide(d, POLICY_OUTCOME_DENY, POLICY_REASON_RULE, rule->name);
+			decide(d, POLICY_OUTCOME_DENY, POLICY_REASON_RULE,
+			    rule->name);
 			return false;
 		case RULE_AUDIT:
 			d->audit_rule = rule->name;
 			if (d->verdict != POLICY_OUTCOME_AUDIT)
-				decide(d, POLICY_OUTCOME_AUDIT, POLICY_REASON_RULE,
-				    rule->name);
+				decide(d, POLICY_OUTCOME_AUDIT,
+				    POLICY_REASON_RULE, rule->name);
 			return true;
 		case RULE_ALLOW:
 			if (d->verdict == POLICY_OUTCOME_ALLOW)
-				decide(d, POLICY_OUTCOME_ALLOW, POLICY_REASON_RULE,
-				    rule->name);
+				decide(d, POLICY_OUTCOME_ALLOW,
+				    POLICY_REASON_RULE, rule->name);
 			return true;
 		}
 	}
@@ -291,11 +297,11 @@ policy_login(const struct conf *c, const struct policy_facts *f,
 		return d->verdict;
 	if (pc->required_group != NULL) {
 		if (f->groups == NULL)
-			decide(d, POLICY_OUTCOME_TEMPFAIL, POLICY_REASON_NO_GROUPS,
-			    pc->required_group);
+			decide(d, POLICY_OUTCOME_TEMPFAIL,
+			    POLICY_REASON_NO_GROUPS, pc->required_group);
 		else if (!group_list_has(f->groups, pc->required_group))
-			decide(d, POLICY_OUTCOME_DENY, POLICY_REASON_NOT_IN_GROUP,
-			    pc->required_group);
+			decide(d, POLICY_OUTCOME_DENY,
+			    POLICY_REASON_NOT_IN_GROUP, pc->required_group);
 	}
 	return d->verdict;
 }

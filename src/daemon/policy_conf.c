@@ -118,8 +118,8 @@ auth_item(struct conf_loader *l, const struct conf_key *k, const char *s,
 	else if (strcasecmp(s, "tls") == 0)
 		*(unsigned *)dst |= RULE_AUTH_TLS;
 	else {
-		conf_key_error(
-		    l, k, "'%s' is not cleartext_without_tls or tls", s);
+		conf_key_error(l, k, "'%s' is not cleartext_without_tls or tls",
+		    s);
 		return -1;
 	}
 	return 0;
@@ -189,8 +189,8 @@ p_groups(struct conf_loader *l, const struct conf_key *k, const char *v,
 
 	if (check_group(l, k, v) == -1 || strlist_push(l, dst, v) == -1)
 		return -1;
-	lines = reallocarray(
-	    rs->glines[which], rs->nglines[which] + 1, sizeof(*lines));
+	lines = reallocarray(rs->glines[which], rs->nglines[which] + 1,
+	    sizeof(*lines));
 	if (lines == NULL) {
 		conf_oom(l);
 		return -1;
@@ -200,36 +200,33 @@ p_groups(struct conf_loader *l, const struct conf_key *k, const char *v,
 	return 0;
 }
 
-
 static const struct conf_key rule_keys[] = {
     {"priority", conf_key_uint, RO(priority), 0, LIMIT_MAX, 0, NULL},
     {"action", conf_key_enum, RO(action), 0, 0, 0, rule_actions},
     {"enabled", conf_key_bool, RO(enabled), 0, 0, 0, NULL},
     {"protocols", p_protocols, RO(cond.protocols), 0, 0, CONF_LIST, NULL},
     {"client_ips", conf_key_addrset, RO(cond.client_ips), 0, 0, CONF_LIST,
-        NULL},
+	NULL},
     {"usernames", p_usernames, RO(cond.usernames), 0, 0, CONF_LIST, NULL},
     {"member_of", p_groups, RO(cond.member_of), 0, 0, CONF_LIST, NULL},
-    {"authentication", p_auth, RO(cond.authentication), 0, 0, CONF_LIST,
-        NULL},
+    {"authentication", p_auth, RO(cond.authentication), 0, 0, CONF_LIST, NULL},
     {"except_protocols", p_protocols, RO(except.protocols), 0, 0, CONF_LIST,
-        NULL},
+	NULL},
     {"except_client_ips", conf_key_addrset, RO(except.client_ips), 0, 0,
-        CONF_LIST, NULL},
+	CONF_LIST, NULL},
     {"except_usernames", p_usernames, RO(except.usernames), 0, 0, CONF_LIST,
-        NULL},
-    {"except_member_of", p_groups, RO(except.member_of), 0, 0, CONF_LIST,
-        NULL},
+	NULL},
+    {"except_member_of", p_groups, RO(except.member_of), 0, 0, CONF_LIST, NULL},
     {"except_authentication", p_auth, RO(except.authentication), 0, 0,
-        CONF_LIST, NULL},
+	CONF_LIST, NULL},
 };
 
 #define PO(f) offsetof(struct proto_conf, f)
 
 /* The access policy's keys of each protocol section. */
 static const struct conf_key proto_keys[] = {
-    {"login_type_exempt_ips", conf_key_addrset, PO(login_type_exempt_ips), 0,
-        0, CONF_LIST, NULL},
+    {"login_type_exempt_ips", conf_key_addrset, PO(login_type_exempt_ips), 0, 0,
+	CONF_LIST, NULL},
     {"required_group", p_group, PO(required_group), 0, 0, 0, NULL},
 };
 
@@ -321,13 +318,12 @@ rule_open(struct conf_loader *l, const char *rest, char *label, size_t size)
 	return (int)c->nrules++;
 }
 
-static const struct conf_section sections[] = {
-    {"rule", 0, NULL, rule_open}};
+static const struct conf_section sections[] = {{"rule", 0, NULL, rule_open}};
 
 static const struct conf_table tables[] = {
     {"rule", rule_base, rule_keys, sizeof(rule_keys) / sizeof(rule_keys[0])},
     {"protocol", proto_base, proto_keys,
-        sizeof(proto_keys) / sizeof(proto_keys[0])},
+	sizeof(proto_keys) / sizeof(proto_keys[0])},
 };
 
 static int
@@ -388,7 +384,7 @@ check_rule_match(struct conf_loader *l, const struct rule *r, size_t i,
 	char key[32];
 
 #define CHECK(name, empty)                                                     \
-	(snprintf(key, sizeof(key), "%s%s", except ? "except_" : "", name),   \
+	(snprintf(key, sizeof(key), "%s%s", except ? "except_" : "", name),    \
 	    check_empty(l, r, i, key, empty))
 	CHECK("protocols", m->protocols == 0);
 	CHECK("client_ips",
@@ -407,7 +403,6 @@ rule_cmp(const void *a, const void *b)
 
 	return x->priority < y->priority ? -1 : x->priority > y->priority;
 }
-
 
 static void
 policy_check(struct conf_loader *l, struct conf *c)
@@ -492,7 +487,6 @@ rule_match_free(struct rule_match *m)
 	strlist_free(&m->member_of);
 }
 
-
 static void
 policy_free(struct conf *c)
 {
@@ -527,13 +521,12 @@ static void
 fmt_auth(unsigned bits, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s%s",
-	    bits & RULE_AUTH_CLEARTEXT_WITHOUT_TLS ? "cleartext_without_tls"
-	                                           : "",
-	    bits == (RULE_AUTH_CLEARTEXT_WITHOUT_TLS | RULE_AUTH_TLS) ? ", "
-	                                                              : "",
+	    bits & RULE_AUTH_CLEARTEXT_WITHOUT_TLS ? "cleartext_without_tls" :
+						     "",
+	    bits == (RULE_AUTH_CLEARTEXT_WITHOUT_TLS | RULE_AUTH_TLS) ? ", " :
+									"",
 	    bits & RULE_AUTH_TLS ? "tls" : "");
 }
-
 
 /* One block per rule. */
 static void
@@ -544,8 +537,8 @@ policy_dump(const struct conf *c, unsigned inst, struct conf_dump *d)
 
 	conf_dump_str(d, "Name", rule->name);
 	conf_dump_set(d, "Priority", "%u", rule->priority);
-	conf_dump_str(
-	    d, "Action", conf_enum_name(rule_actions, (int)rule->action));
+	conf_dump_str(d, "Action",
+	    conf_enum_name(rule_actions, (int)rule->action));
 	conf_dump_bool(d, "Enabled", rule->enabled);
 	for (w = 0; w < 2; w++) {
 		const struct rule_match *m = w ? &rule->except : &rule->cond;
@@ -553,16 +546,16 @@ policy_dump(const struct conf *c, unsigned inst, struct conf_dump *d)
 		fmt_protocols(m->protocols,
 		    conf_dump_row(d, w ? "ExceptProtocols" : "Protocols"),
 		    CONF_DUMP_VALUE);
-		conf_dump_addrset(
-		    d, w ? "ExceptClientIps" : "ClientIps", m->client_ips);
+		conf_dump_addrset(d, w ? "ExceptClientIps" : "ClientIps",
+		    m->client_ips);
 		conf_dump_strlist(d, w ? "ExceptUsernames" : "Usernames",
 		    &m->usernames, false);
 		/* A group name may hold commas: one per row. */
-		conf_dump_strlist(
-		    d, w ? "ExceptMemberOf" : "MemberOf", &m->member_of, true);
+		conf_dump_strlist(d, w ? "ExceptMemberOf" : "MemberOf",
+		    &m->member_of, true);
 		fmt_auth(m->authentication,
-		    conf_dump_row(
-			d, w ? "ExceptAuthentication" : "Authentication"),
+		    conf_dump_row(d,
+			w ? "ExceptAuthentication" : "Authentication"),
 		    CONF_DUMP_VALUE);
 	}
 }

@@ -30,12 +30,12 @@
 /* Where the client is in the authorization state. */
 enum pop3_client_state {
 	POP3_C_IDLE,
-	POP3_C_USER,	    /* USER accepted, PASS expected */
-	POP3_C_PLAIN,	    /* AUTH PLAIN, waiting for the response */
-	POP3_C_LOGIN_USER,  /* AUTH LOGIN, waiting for the user name */
-	POP3_C_LOGIN_PASS,  /* AUTH LOGIN, waiting for the password */
-	POP3_C_REFUSED	    /* after a refused AUTH: its response may
-			       follow anyway (pop3_line_is_command()) */
+	POP3_C_USER,       /* USER accepted, PASS expected */
+	POP3_C_PLAIN,      /* AUTH PLAIN, waiting for the response */
+	POP3_C_LOGIN_USER, /* AUTH LOGIN, waiting for the user name */
+	POP3_C_LOGIN_PASS, /* AUTH LOGIN, waiting for the password */
+	POP3_C_REFUSED     /* after a refused AUTH: its response may
+			      follow anyway (pop3_line_is_command()) */
 };
 
 /* Where the backend login is. */
@@ -107,20 +107,20 @@ static void
 pop3_bye(struct session *s, enum bye_reason reason)
 {
 	static const char *const text[] = {
-		[BYE_SHUTDOWN] = "-ERR [SYS/TEMP] Server shutting down.\r\n",
-		[BYE_TIMEOUT] = "-ERR Disconnected for inactivity.\r\n",
-		[BYE_TOO_MANY_CONN] = "-ERR [SYS/TEMP] Too many connections, "
-				      "try again later.\r\n",
-		[BYE_TOO_MANY_ERRORS] = "-ERR Too many bad commands.\r\n",
-		[BYE_BACKEND] = "-ERR [SYS/TEMP] Server temporarily "
-				"unavailable.\r\n",
-		[BYE_INTERNAL] = "-ERR [SYS/TEMP] Internal error.\r\n",
-		[BYE_DISABLED] = "-ERR [SYS/PERM] Service disabled.\r\n",
-		[BYE_DENIED] = "-ERR [AUTH] Access denied.\r\n",
-		[BYE_LOGIN_TIME] = "-ERR Disconnected: too long without "
-				   "logging in.\r\n",
-		/* No POP3 command is refused this way; for completeness. */
-		[BYE_UNRELAYABLE] = "-ERR Command not relayed.\r\n",
+	    [BYE_SHUTDOWN] = "-ERR [SYS/TEMP] Server shutting down.\r\n",
+	    [BYE_TIMEOUT] = "-ERR Disconnected for inactivity.\r\n",
+	    [BYE_TOO_MANY_CONN] = "-ERR [SYS/TEMP] Too many connections, "
+				  "try again later.\r\n",
+	    [BYE_TOO_MANY_ERRORS] = "-ERR Too many bad commands.\r\n",
+	    [BYE_BACKEND] = "-ERR [SYS/TEMP] Server temporarily "
+			    "unavailable.\r\n",
+	    [BYE_INTERNAL] = "-ERR [SYS/TEMP] Internal error.\r\n",
+	    [BYE_DISABLED] = "-ERR [SYS/PERM] Service disabled.\r\n",
+	    [BYE_DENIED] = "-ERR [AUTH] Access denied.\r\n",
+	    [BYE_LOGIN_TIME] = "-ERR Disconnected: too long without "
+			       "logging in.\r\n",
+	    /* No POP3 command is refused this way; for completeness. */
+	    [BYE_UNRELAYABLE] = "-ERR Command not relayed.\r\n",
 	};
 
 	pop3_reply(s, text[reason]);
@@ -255,8 +255,8 @@ pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
 		return pop3_auth_refused(s, ir != NULL);
 	}
 	/* An initial response to PLAIN holds the password. */
-	if (!session_cleartext_ok(s, NULL, ir != NULL && mech[0] != 'L' &&
-		mech[0] != 'l'))
+	if (!session_cleartext_ok(s, NULL,
+		ir != NULL && mech[0] != 'L' && mech[0] != 'l'))
 		return pop3_auth_refused(s, ir != NULL);
 	if (mech[0] == 'P' || mech[0] == 'p') {
 		/* RFC 5034 section 4: "=" is an empty initial response. */
@@ -419,10 +419,10 @@ pop3_client_input(struct session *s)
 		const char *buf;
 		/* SASL lines are not commands but may be longer: the
 		 * base64 of a long PLAIN response. */
-		size_t max = ps->cstate == POP3_C_IDLE ||
-			ps->cstate == POP3_C_USER ?
-		    s->pc->max_command_size :
-		    POP3_SASL_LINE_MAX;
+		size_t max =
+		    ps->cstate == POP3_C_IDLE || ps->cstate == POP3_C_USER ?
+			s->pc->max_command_size :
+			POP3_SASL_LINE_MAX;
 		bool refused = ps->cstate == POP3_C_REFUSED;
 		int rc;
 
@@ -453,8 +453,8 @@ pop3_client_input(struct session *s)
 		if (refused) {
 			/* Its row says only that it came; no answer, since
 			 * the AUTH it belongs to had its own. */
-			OPENSSL_cleanse(evbuffer_pullup(in,
-					    (ev_ssize_t)cmd.linelen),
+			OPENSSL_cleanse(
+			    evbuffer_pullup(in, (ev_ssize_t)cmd.linelen),
 			    cmd.linelen);
 			evbuffer_drain(in, cmd.linelen);
 			log_info("%s: discarded a SASL response sent after a "
@@ -464,8 +464,8 @@ pop3_client_input(struct session *s)
 			sesslog_error(s, "SaslResponseAfterRefusal");
 			rc = session_bad_command(s);
 		} else if (ps->cstate == POP3_C_PLAIN ||
-		    ps->cstate == POP3_C_LOGIN_USER ||
-		    ps->cstate == POP3_C_LOGIN_PASS) {
+			   ps->cstate == POP3_C_LOGIN_USER ||
+			   ps->cstate == POP3_C_LOGIN_PASS) {
 			/* The whole line is the SASL response. */
 			size_t l = cmd.linelen - 1;
 			char line[POP3_SASL_LINE_MAX];
@@ -491,7 +491,7 @@ pop3_client_input(struct session *s)
 			} else {
 				size_t linelen = cmd.linelen;
 				bool secret = cmd.verb == POP3_CMD_PASS ||
-				    cmd.verb == POP3_CMD_AUTH;
+					      cmd.verb == POP3_CMD_AUTH;
 
 				rc = pop3_command(s, &cmd);
 				if (rc == -1)
@@ -576,8 +576,9 @@ pop3_backend_login(struct session *s)
 	if (s->pc->forward_client_address == FORWARD_XCLIENT &&
 	    !ps->xclient_done && pop3_backend_xclient(s))
 		return BACKEND_MORE;
-	if (ps->capa.sasl_plain && sasl_plain_encode(s->login->user,
-		s->login->pass, b64, sizeof(b64)) != -1) {
+	if (ps->capa.sasl_plain &&
+	    sasl_plain_encode(s->login->user, s->login->pass, b64,
+		sizeof(b64)) != -1) {
 		backend_printf(s, "AUTH PLAIN %s\r\n", b64);
 		OPENSSL_cleanse(b64, sizeof(b64));
 		ps->bstate = POP3_B_AUTH;
@@ -737,8 +738,8 @@ pop3_login_answer(struct session *s, enum login_result r)
 struct pop3_relaylog {
 	struct pop3_lines lines;
 	struct pop3_answer answer;
-	bool answering;	 /* answer is the head command's */
-	uint64_t rp;	 /* bytes of that answer so far */
+	bool answering; /* answer is the head command's */
+	uint64_t rp;    /* bytes of that answer so far */
 	struct sesslog_ring ring;
 };
 
@@ -880,46 +881,47 @@ pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
 }
 
 static const struct session_login_ops pop3_login_ops = {
-	.starttls_name = "STLS",
-	.auth_name = "AUTH",
-	.auth_failed = pop3_auth_failed,
-	.cleartext_refused_log = "refused USER without TLS",
-	.cleartext_refused = pop3_cleartext_refused,
-	.starttls_refused = pop3_starttls_refused,
-	.starttls_go_ahead = pop3_starttls_go_ahead,
-	.login_begin = pop3_login_begin,
+    .starttls_name = "STLS",
+    .auth_name = "AUTH",
+    .auth_failed = pop3_auth_failed,
+    .cleartext_refused_log = "refused USER without TLS",
+    .cleartext_refused = pop3_cleartext_refused,
+    .starttls_refused = pop3_starttls_refused,
+    .starttls_go_ahead = pop3_starttls_go_ahead,
+    .login_begin = pop3_login_begin,
 };
 
 const struct proto pop3_proto = {
-	.id = PROTO_POP3,
-	.name = "POP3",
-	.section = "pop3",
-	.default_bindings = "[::]:110, 0.0.0.0:110",
-	.default_ssl_bindings = "[::]:995, 0.0.0.0:995",
-	.default_banner = "POP3 server ready.",
-	.default_backend_port = "1995",
-	.command_size_min = 40,
-	.command_size_max = 1024,
-	.command_size_default = 512,
-	.forward_modes = 1u << FORWARD_NONE | 1u << FORWARD_XCLIENT | 1u << FORWARD_PROXY,
-	.log_directory = "/var/log/postern/Pop3",
-	.session_size = sizeof(struct pop3_session),
-	.greet = pop3_greet,
-	.client_input = pop3_client_input,
-	.tls_reset = pop3_tls_reset,
-	.bye = pop3_bye,
-	.backend_start = pop3_backend_start,
-	.backend_line = pop3_backend_line,
-	.backend_line_max = POP3_BACKEND_LINE_MAX,
-	.backend_tls_done = pop3_backend_tls_done,
-	.backend_logout = pop3_backend_logout,
-	.login_answer = pop3_login_answer,
-	.login_ops = &pop3_login_ops,
-	.answer_ok = pop3_answer_ok,
-	.relay_log_start = pop3_relay_log_start,
-	.relay_log_client = pop3_relay_log_client,
-	.relay_log_backend = pop3_relay_log_backend,
-	.relay_log_end = pop3_relay_log_end,
-	.relay_guard = pop3_relay_guard,
-	.relay_at_boundary = pop3_relay_at_boundary,
+    .id = PROTO_POP3,
+    .name = "POP3",
+    .section = "pop3",
+    .default_bindings = "[::]:110, 0.0.0.0:110",
+    .default_ssl_bindings = "[::]:995, 0.0.0.0:995",
+    .default_banner = "POP3 server ready.",
+    .default_backend_port = "1995",
+    .command_size_min = 40,
+    .command_size_max = 1024,
+    .command_size_default = 512,
+    .forward_modes =
+	1u << FORWARD_NONE | 1u << FORWARD_XCLIENT | 1u << FORWARD_PROXY,
+    .log_directory = "/var/log/postern/Pop3",
+    .session_size = sizeof(struct pop3_session),
+    .greet = pop3_greet,
+    .client_input = pop3_client_input,
+    .tls_reset = pop3_tls_reset,
+    .bye = pop3_bye,
+    .backend_start = pop3_backend_start,
+    .backend_line = pop3_backend_line,
+    .backend_line_max = POP3_BACKEND_LINE_MAX,
+    .backend_tls_done = pop3_backend_tls_done,
+    .backend_logout = pop3_backend_logout,
+    .login_answer = pop3_login_answer,
+    .login_ops = &pop3_login_ops,
+    .answer_ok = pop3_answer_ok,
+    .relay_log_start = pop3_relay_log_start,
+    .relay_log_client = pop3_relay_log_client,
+    .relay_log_backend = pop3_relay_log_backend,
+    .relay_log_end = pop3_relay_log_end,
+    .relay_guard = pop3_relay_guard,
+    .relay_at_boundary = pop3_relay_at_boundary,
 };

@@ -13,14 +13,22 @@ static const struct {
 	const char *name;
 	enum pop3_verb verb;
 } pop3_verbs[] = {
-	{"user", POP3_CMD_USER}, {"pass", POP3_CMD_PASS},
-	{"auth", POP3_CMD_AUTH}, {"capa", POP3_CMD_CAPA},
-	{"stls", POP3_CMD_STLS}, {"quit", POP3_CMD_QUIT},
-	{"noop", POP3_CMD_NOOP}, {"apop", POP3_CMD_APOP},
-	{"stat", POP3_CMD_STAT}, {"list", POP3_CMD_LIST},
-	{"retr", POP3_CMD_RETR}, {"dele", POP3_CMD_DELE},
-	{"rset", POP3_CMD_RSET}, {"top", POP3_CMD_TOP},
-	{"uidl", POP3_CMD_UIDL}, {"xclient", POP3_CMD_XCLIENT},
+    {"user", POP3_CMD_USER},
+    {"pass", POP3_CMD_PASS},
+    {"auth", POP3_CMD_AUTH},
+    {"capa", POP3_CMD_CAPA},
+    {"stls", POP3_CMD_STLS},
+    {"quit", POP3_CMD_QUIT},
+    {"noop", POP3_CMD_NOOP},
+    {"apop", POP3_CMD_APOP},
+    {"stat", POP3_CMD_STAT},
+    {"list", POP3_CMD_LIST},
+    {"retr", POP3_CMD_RETR},
+    {"dele", POP3_CMD_DELE},
+    {"rset", POP3_CMD_RSET},
+    {"top", POP3_CMD_TOP},
+    {"uidl", POP3_CMD_UIDL},
+    {"xclient", POP3_CMD_XCLIENT},
 };
 
 enum pop3_parse_result
@@ -51,7 +59,7 @@ pop3_parse(const char *buf, size_t len, size_t max, struct pop3_command *cmd)
 			cmd->name[i] = (char)tolower((unsigned char)buf[i]);
 		cmd->name[vlen] = '\0';
 		for (size_t i = 0;
-		    i < sizeof(pop3_verbs) / sizeof(pop3_verbs[0]); i++)
+		     i < sizeof(pop3_verbs) / sizeof(pop3_verbs[0]); i++)
 			if (strcmp(cmd->name, pop3_verbs[i].name) == 0) {
 				cmd->verb = pop3_verbs[i].verb;
 				break;
@@ -73,7 +81,7 @@ pop3_line_is_command(const struct pop3_command *cmd, const char *buf)
 	if (cmd->empty)
 		return false;
 	return cmd->verb != POP3_CMD_OTHER ||
-	    memchr(buf, ' ', cmd->linelen) != NULL;
+	       memchr(buf, ' ', cmd->linelen) != NULL;
 }
 
 enum pop3_status
@@ -141,7 +149,7 @@ pop3_capa_line(struct pop3_capa *capa, const char *line, size_t len)
 	else if (kl == 7 && strncasecmp(line, "XCLIENT", 7) == 0)
 		capa->xclient = true;
 	else if (kl == 4 && strncasecmp(line, "SASL", 4) == 0 && kl < len &&
-	    pop3_has_token(line + kl + 1, len - kl - 1, "PLAIN"))
+		 pop3_has_token(line + kl + 1, len - kl - 1, "PLAIN"))
 		capa->sasl_plain = true;
 }
 
@@ -258,7 +266,7 @@ pop3_answer_feed(struct pop3_answer *a, const char *buf, size_t len,
 				a->statuslen--;
 			a->status[a->statuslen] = '\0';
 			a->ok = pop3_status(a->status, a->statuslen) ==
-			    POP3_STATUS_OK;
+				POP3_STATUS_OK;
 			if (!a->ok || !a->multiline) {
 				a->state = POP3_A_DONE;
 				*consumed = i;

@@ -34,7 +34,7 @@ struct blist {
 /* While a file is read. */
 struct proto_load {
 	struct blist lists[PROTO_COUNT][2]; /* plain, TLS */
-	bool bad_bindings[PROTO_COUNT];	    /* a binding was refused */
+	bool bad_bindings[PROTO_COUNT];     /* a binding was refused */
 };
 
 static const struct conf_enum login_types[] = {
@@ -42,16 +42,16 @@ static const struct conf_enum login_types[] = {
     {"PlainTextAuthentication", LOGIN_PLAINTEXT_AUTHENTICATION},
     {"SecureLogin", LOGIN_SECURE_LOGIN}, {NULL, 0}};
 
-static const struct conf_enum login_modes[] = {
-    {"enforce", LOGIN_MODE_ENFORCE}, {"audit", LOGIN_MODE_AUDIT}, {NULL, 0}};
+static const struct conf_enum login_modes[] = {{"enforce", LOGIN_MODE_ENFORCE},
+    {"audit", LOGIN_MODE_AUDIT}, {NULL, 0}};
 
-static const struct conf_enum backend_tls_modes[] = {
-    {"none", BACKEND_TLS_NONE}, {"starttls", BACKEND_TLS_STARTTLS},
-    {"implicit", BACKEND_TLS_IMPLICIT}, {NULL, 0}};
+static const struct conf_enum backend_tls_modes[] = {{"none", BACKEND_TLS_NONE},
+    {"starttls", BACKEND_TLS_STARTTLS}, {"implicit", BACKEND_TLS_IMPLICIT},
+    {NULL, 0}};
 
 static const struct conf_enum forward_modes[] = {{"none", FORWARD_NONE},
-    {"id", FORWARD_ID}, {"xclient", FORWARD_XCLIENT},
-    {"proxy", FORWARD_PROXY}, {NULL, 0}};
+    {"id", FORWARD_ID}, {"xclient", FORWARD_XCLIENT}, {"proxy", FORWARD_PROXY},
+    {NULL, 0}};
 
 const char *
 conf_proto_name(enum proto_id p)
@@ -72,8 +72,8 @@ fmt_binding(const struct binding *b, char *buf, size_t len)
 	char host[INET6_ADDRSTRLEN + 1 + IF_NAMESIZE], serv[8];
 
 	if (getnameinfo((const struct sockaddr *)&b->addr, b->addrlen, host,
-	        sizeof(host), serv, sizeof(serv),
-	        NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		sizeof(host), serv, sizeof(serv),
+		NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
 		snprintf(buf, len, "?");
 		return;
 	}
@@ -102,7 +102,7 @@ binding_equal(const struct binding *a, const struct binding *b)
 	return a6->sin6_port == b6->sin6_port &&
 	       a6->sin6_scope_id == b6->sin6_scope_id &&
 	       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) ==
-	           0;
+		   0;
 }
 
 /*
@@ -251,8 +251,8 @@ p_cmdsize(struct conf_loader *l, const struct conf_key *k, const char *v,
 	uint64_t n;
 
 	if (conf_parse_size(v, &n) == -1) {
-		conf_key_error(
-		    l, k, "'%s' is not a size (bytes, or with k/M/G)", v);
+		conf_key_error(l, k,
+		    "'%s' is not a size (bytes, or with k/M/G)", v);
 		return -1;
 	}
 	if (n < d->command_size_min || n > d->command_size_max) {
@@ -317,8 +317,8 @@ p_backend(struct conf_loader *l, const struct conf_key *k, const char *v,
 		if (end[1] == ':')
 			port = end + 2;
 		else if (end[1] != '\0') {
-			conf_key_error(
-			    l, k, "'%s': expected ':port' after ']'", v);
+			conf_key_error(l, k, "'%s': expected ':port' after ']'",
+			    v);
 			return -1;
 		}
 		hlen = (size_t)(end - v - 1);
@@ -327,8 +327,8 @@ p_backend(struct conf_loader *l, const struct conf_key *k, const char *v,
 		memcpy(host, v + 1, hlen);
 		host[hlen] = '\0';
 		if (inet_pton(AF_INET6, host, &a6) != 1) {
-			conf_key_error(
-			    l, k, "'%s' is not an IPv6 address", host);
+			conf_key_error(l, k, "'%s' is not an IPv6 address",
+			    host);
 			return -1;
 		}
 	} else {
@@ -346,9 +346,9 @@ p_backend(struct conf_loader *l, const struct conf_key *k, const char *v,
 				    "in [%s] or [%s]:%s",
 				    v, v, v,
 				    proto_get(conf_instance(l))
-				        ->default_backend_port);
+					->default_backend_port);
 			else if (hlen < sizeof(host) &&
-			         inet_pton(AF_INET6, host, &a6) == 1)
+				 inet_pton(AF_INET6, host, &a6) == 1)
 				conf_key_error(l, k,
 				    "'%s': an IPv6 address needs brackets, as "
 				    "in [%s]:%s",
@@ -368,8 +368,8 @@ p_backend(struct conf_loader *l, const struct conf_key *k, const char *v,
 		if (colon != NULL)
 			port = colon + 1;
 		if (!conf_valid_hostname(host)) {
-			conf_key_error(
-			    l, k, "'%s' is not a host name or address", host);
+			conf_key_error(l, k,
+			    "'%s' is not a host name or address", host);
 			return -1;
 		}
 	}
@@ -423,8 +423,8 @@ bindings(struct conf_loader *l, const struct conf_key *k, const char *v,
 }
 
 static int
-p_plain_bindings(struct conf_loader *l, const struct conf_key *k,
-    const char *v, void *dst)
+p_plain_bindings(struct conf_loader *l, const struct conf_key *k, const char *v,
+    void *dst)
 {
 	(void)dst;
 	return bindings(l, k, v, false);
@@ -442,44 +442,40 @@ p_ssl_bindings(struct conf_loader *l, const struct conf_key *k, const char *v,
 
 static const struct conf_key keys[] = {
     {"enabled", conf_key_bool, PO(enabled), 0, 0, 0, NULL},
-    {"unencrypted_or_tls_bindings", p_plain_bindings, 0, 0, 0, CONF_LIST,
-        NULL},
+    {"unencrypted_or_tls_bindings", p_plain_bindings, 0, 0, 0, CONF_LIST, NULL},
     {"ssl_bindings", p_ssl_bindings, 0, 0, 0, CONF_LIST, NULL},
     {"banner", p_banner, PO(banner), 0, 0, 0, NULL},
     {"login_type", conf_key_enum, PO(login_type), 0, 0, 0, login_types},
     {"login_type_mode", conf_key_enum, PO(login_type_mode), 0, 0, 0,
-        login_modes},
+	login_modes},
     {"backend", p_backend, 0, 0, 0, 0, NULL},
-    {"backend_tls", conf_key_enum, PO(backend_tls), 0, 0, 0,
-        backend_tls_modes},
+    {"backend_tls", conf_key_enum, PO(backend_tls), 0, 0, 0, backend_tls_modes},
     {"backend_ca_file", conf_key_cafile, PO(backend_ca_file), 0, 0, 0, NULL},
-    {"backend_server_name", conf_key_hostname, PO(backend_server_name), 0, 0,
-        0, NULL},
+    {"backend_server_name", conf_key_hostname, PO(backend_server_name), 0, 0, 0,
+	NULL},
     {"backend_verify", conf_key_bool, PO(backend_verify), 0, 0, 0, NULL},
-    {"backend_timeout", conf_key_duration, PO(backend_timeout_ms),
-        CONF_SEC_MS, CONF_HOUR_MS, 0, NULL},
-    {"forward_client_address", conf_key_enum, PO(forward_client_address), 0,
-        0, 0, forward_modes},
+    {"backend_timeout", conf_key_duration, PO(backend_timeout_ms), CONF_SEC_MS,
+	CONF_HOUR_MS, 0, NULL},
+    {"forward_client_address", conf_key_enum, PO(forward_client_address), 0, 0,
+	0, forward_modes},
     {"max_connections", conf_key_uint, PO(max_connections), 0, LIMIT_MAX,
-        CONF_UNLIMITED, NULL},
+	CONF_UNLIMITED, NULL},
     {"max_connection_from_single_ip", conf_key_uint,
-        PO(max_connection_from_single_ip), 0, LIMIT_MAX, CONF_UNLIMITED,
-        NULL},
-    {"max_connections_per_user", conf_key_uint,
-        PO(max_connections_per_user), 0, LIMIT_MAX, CONF_UNLIMITED, NULL},
+	PO(max_connection_from_single_ip), 0, LIMIT_MAX, CONF_UNLIMITED, NULL},
+    {"max_connections_per_user", conf_key_uint, PO(max_connections_per_user), 0,
+	LIMIT_MAX, CONF_UNLIMITED, NULL},
     {"pre_authenticated_connection_timeout", conf_key_duration,
-        PO(pre_auth_timeout_ms), CONF_SEC_MS, CONF_HOUR_MS, 0, NULL},
+	PO(pre_auth_timeout_ms), CONF_SEC_MS, CONF_HOUR_MS, 0, NULL},
     {"pre_authenticated_total_timeout", conf_key_duration,
-        PO(pre_auth_total_ms), CONF_SEC_MS, CONF_HOUR_MS, 0, NULL},
+	PO(pre_auth_total_ms), CONF_SEC_MS, CONF_HOUR_MS, 0, NULL},
     {"ipv6_prefix_length", conf_key_uint, PO(ipv6_prefix_length), 1, 128, 0,
-        NULL},
-    {"authenticated_connection_timeout", conf_key_duration,
-        PO(auth_timeout_ms), CONF_SEC_MS, CONF_DAY_MS, 0, NULL},
+	NULL},
+    {"authenticated_connection_timeout", conf_key_duration, PO(auth_timeout_ms),
+	CONF_SEC_MS, CONF_DAY_MS, 0, NULL},
     {"max_command_size", p_cmdsize, PO(max_command_size), 0, 0, 0, NULL},
-    {"max_bad_commands", conf_key_uint, PO(max_bad_commands), 1, 1000, 0,
-        NULL},
+    {"max_bad_commands", conf_key_uint, PO(max_bad_commands), 1, 1000, 0, NULL},
     {"max_login_attempts", conf_key_uint, PO(max_login_attempts), 1, 100, 0,
-        NULL},
+	NULL},
 };
 
 static const char *
@@ -532,8 +528,8 @@ proto_defaults(struct conf_loader *l, struct conf *c)
 		pc->max_bad_commands = 10;
 		pc->max_login_attempts = 3;
 		for (t = 0; t < 2; t++) {
-			for (p = t ? d->default_ssl_bindings
-			           : d->default_bindings;
+			for (p = t ? d->default_ssl_bindings :
+				     d->default_bindings;
 			     p != NULL; p = e ? e + 1 : NULL) {
 				while (*p == ' ')
 					p++;
@@ -542,8 +538,8 @@ proto_defaults(struct conf_loader *l, struct conf *c)
 				    (int)(e ? (size_t)(e - p) : strlen(p)), p);
 				if (parse_binding(item, &b, err, sizeof(err)) ==
 				    -1) {
-					conf_error(
-					    l, 0, "default binding %s", err);
+					conf_error(l, 0, "default binding %s",
+					    err);
 					return -1;
 				}
 				b.implicit_tls = t == 1;
@@ -599,8 +595,8 @@ struct bref {
 
 /* Reports second as a repeat of first, at second's line. */
 static void
-duplicate_binding(
-    struct conf_loader *l, const struct bref *first, const struct bref *second)
+duplicate_binding(struct conf_loader *l, const struct bref *first,
+    const struct bref *second)
 {
 	char addr[BINDING_STRLEN];
 	int line = second->b->line;
@@ -611,17 +607,16 @@ duplicate_binding(
 	if (first->b->line != 0)
 		conf_error(l, line,
 		    "[%s] %s: duplicate binding %s (first at line %d, [%s] %s)",
-		    section_name((unsigned)second->p),
-		    binding_key(second->b), addr,
-		    first->b->line, section_name((unsigned)first->p),
+		    section_name((unsigned)second->p), binding_key(second->b),
+		    addr, first->b->line, section_name((unsigned)first->p),
 		    binding_key(first->b));
 	else
 		conf_error(l, line,
 		    "[%s] %s: duplicate binding %s (also the default of [%s] "
 		    "%s)",
-		    section_name((unsigned)second->p),
-		    binding_key(second->b), addr,
-		    section_name((unsigned)first->p), binding_key(first->b));
+		    section_name((unsigned)second->p), binding_key(second->b),
+		    addr, section_name((unsigned)first->p),
+		    binding_key(first->b));
 }
 
 /* Two enabled protocols, or two lines, must not listen on one address. */
@@ -684,19 +679,19 @@ tls_needed(const struct conf_loader *l, const struct conf *c, int *line,
 				continue;
 			*line = pc->bindings[x].line;
 			if (*line == 0)
-				*line = conf_section_line(
-				    l, "protocol", (unsigned)i);
+				*line = conf_section_line(l, "protocol",
+				    (unsigned)i);
 			snprintf(why, len,
 			    "[%s] listens for implicit TLS (ssl_bindings)",
 			    sec);
 			return true;
 		}
 		if (pc->login_type != LOGIN_PLAINTEXT_LOGIN) {
-			*line = conf_key_line(
-			    l, "protocol", (unsigned)i, "login_type");
+			*line = conf_key_line(l, "protocol", (unsigned)i,
+			    "login_type");
 			if (*line == 0)
-				*line = conf_section_line(
-				    l, "protocol", (unsigned)i);
+				*line = conf_section_line(l, "protocol",
+				    (unsigned)i);
 			snprintf(why, len, "[%s] login_type %s needs STARTTLS",
 			    sec,
 			    conf_enum_name(login_types, (int)pc->login_type));
@@ -730,20 +725,19 @@ check_forward_mode(struct conf_loader *l, const struct conf *c, int p)
 		if (e->value != FORWARD_NONE && e->value != FORWARD_PROXY &&
 		    (d->forward_modes & (1u << e->value)))
 			own = e;
-	for (i = 0; other != NULL && other->section[i] != '\0' &&
-	            i + 1 < sizeof(name);
+	for (i = 0;
+	     other != NULL && other->section[i] != '\0' && i + 1 < sizeof(name);
 	     i++)
 		name[i] = (char)toupper((unsigned char)other->section[i]);
 	name[i] = '\0';
-	conf_error(l, conf_key_line(l, "protocol", (unsigned)p,
-		"forward_client_address"),
+	conf_error(l,
+	    conf_key_line(l, "protocol", (unsigned)p, "forward_client_address"),
 	    "[%s] forward_client_address = %s is for %s only (use %s%s"
 	    "proxy here)",
 	    d->section, conf_enum_name(forward_modes, (int)m),
 	    other != NULL ? name : "no protocol", own ? own->name : "",
 	    own ? " or " : "");
 }
-
 
 static void
 proto_check(struct conf_loader *l, struct conf *c)
@@ -765,7 +759,7 @@ proto_check(struct conf_loader *l, struct conf *c)
 		if (pc->backend_host != NULL &&
 		    pc->backend_server_name == NULL &&
 		    (pc->backend_server_name =
-		            conf_strdup(l, pc->backend_host)) == NULL)
+			    conf_strdup(l, pc->backend_host)) == NULL)
 			return;
 		if (!pc->enabled)
 			continue;
@@ -778,10 +772,10 @@ proto_check(struct conf_loader *l, struct conf *c)
 			    "set enabled = no",
 			    sec);
 		if (pc->nbindings == 0 && !st->bad_bindings[i]) {
-			line = conf_key_line(
-			    l, "protocol", (unsigned)i, "ssl_bindings");
+			line = conf_key_line(l, "protocol", (unsigned)i,
+			    "ssl_bindings");
 			if (conf_key_line(l, "protocol", (unsigned)i,
-			        "unencrypted_or_tls_bindings") > line)
+				"unencrypted_or_tls_bindings") > line)
 				line = conf_key_line(l, "protocol", (unsigned)i,
 				    "unencrypted_or_tls_bindings");
 			conf_error(l, line,
@@ -870,8 +864,8 @@ proto_dump(const struct conf *c, unsigned p, struct conf_dump *d)
 	dump_bindings(d, "UnencryptedOrTLSBindings", pc, false);
 	dump_bindings(d, "SSLBindings", pc, true);
 	conf_dump_str(d, "Banner", pc->banner);
-	conf_dump_str(
-	    d, "LoginType", conf_enum_name(login_types, (int)pc->login_type));
+	conf_dump_str(d, "LoginType",
+	    conf_enum_name(login_types, (int)pc->login_type));
 	conf_dump_str(d, "LoginTypeMode",
 	    conf_enum_name(login_modes, (int)pc->login_type_mode));
 	/* The access policy's keys of the section (policy_conf.c). */

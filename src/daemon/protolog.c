@@ -151,8 +151,10 @@ protolog_pin_dir(const char *dir, char *err, size_t errlen)
 		if (strcmp(pins[i].path, dir) == 0)
 			return 0;
 	if (npins == PROTO_COUNT) {
-		snprintf(err, errlen, "protocol log directory %s: too many "
-		    "directories", dir);
+		snprintf(err, errlen,
+		    "protocol log directory %s: too many "
+		    "directories",
+		    dir);
 		return -1;
 	}
 	/* O_PATH: root may lack CAP_DAC_OVERRIDE (the unit's bounding set)
@@ -238,8 +240,8 @@ protolog_check_dir(const char *dir, char *err, size_t errlen)
 		    "protocol log directory %s: not a directory", dir);
 		return -1;
 	}
-	if (dfd == -1 && (mkdirs(dir, 0750) == -1 ||
-	    (dfd = dir_open(dir)) == -1)) {
+	if (dfd == -1 &&
+	    (mkdirs(dir, 0750) == -1 || (dfd = dir_open(dir)) == -1)) {
 		snprintf(err, errlen, "protocol log directory %s: %s", dir,
 		    strerror(errno));
 		return -1;
@@ -277,12 +279,15 @@ lock_refused(int fd, const char *dir, char *err, size_t errlen)
 	long pid = lock_pid(fd);
 
 	if (pid > 0)
-		snprintf(err, errlen, "protocol log directory %s: in use by "
-		    "another postern (pid %ld, lock file %s)", dir, pid,
-		    PROTOLOG_LOCK);
+		snprintf(err, errlen,
+		    "protocol log directory %s: in use by "
+		    "another postern (pid %ld, lock file %s)",
+		    dir, pid, PROTOLOG_LOCK);
 	else
-		snprintf(err, errlen, "protocol log directory %s: in use by "
-		    "another postern (lock file %s)", dir, PROTOLOG_LOCK);
+		snprintf(err, errlen,
+		    "protocol log directory %s: in use by "
+		    "another postern (lock file %s)",
+		    dir, PROTOLOG_LOCK);
 }
 
 int
@@ -358,8 +363,10 @@ lock_dir(const char *dir, struct dirlock *l, const struct dirlock *old,
 		if (errno == EWOULDBLOCK)
 			lock_refused(fd, dir, err, errlen);
 		else
-			snprintf(err, errlen, "protocol log directory %s: "
-			    "lock %s: %s", dir, PROTOLOG_LOCK, strerror(errno));
+			snprintf(err, errlen,
+			    "protocol log directory %s: "
+			    "lock %s: %s",
+			    dir, PROTOLOG_LOCK, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -390,7 +397,7 @@ lock_dirs(const struct protolog_conf conf[PROTO_COUNT], char *err,
 		if (!conf[p].enabled)
 			continue;
 		if (lock_dir(conf[p].directory, &next[p], pl.locks, next,
-		    (size_t)p, err, errlen) == -1) {
+			(size_t)p, err, errlen) == -1) {
 			for (p = 0; p < PROTO_COUNT; p++)
 				if (next[p].fd != -1 &&
 				    !lock_in(next[p].fd, pl.locks))
@@ -464,8 +471,8 @@ rfile_unlink(int dfd, const char *dir, struct rfile *r)
 {
 	if (unlinkat(dfd, r->name, 0) == -1) {
 		if (errno != ENOENT)
-			log_warn(
-			    "protocol log: cannot delete %s/%s", dir, r->name);
+			log_warn("protocol log: cannot delete %s/%s", dir,
+			    r->name);
 		return false;
 	}
 	r->gone = true;
@@ -509,10 +516,10 @@ protolog_retention(const char *dir, enum proto_id p, uint64_t age_limit_ms,
 			}
 			files = nf;
 		}
-		snprintf(
-		    files[nfiles].name, PROTOLOG_NAME_MAX, "%s", de->d_name);
+		snprintf(files[nfiles].name, PROTOLOG_NAME_MAX, "%s",
+		    de->d_name);
 		files[nfiles].mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
-		                         st.st_mtim.tv_nsec / 1000000;
+					 st.st_mtim.tv_nsec / 1000000;
 		files[nfiles].size = (uint64_t)st.st_size;
 		files[nfiles].gone = false;
 		total += (uint64_t)st.st_size;
@@ -597,8 +604,8 @@ lost_report(struct plfile *f, int64_t now, const char *when)
 		log_warnx("%s protocol log: %s %s/%s: %s; %llu rows lost since "
 			  "the last report, %llu in all",
 		    proto, f->fail_what != NULL ? f->fail_what : "cannot write",
-		    f->conf.directory != NULL ? f->conf.directory : "",
-		    f->name, strerror(f->fail_errno), n, all);
+		    f->conf.directory != NULL ? f->conf.directory : "", f->name,
+		    strerror(f->fail_errno), n, all);
 	} else if (f->recovered) {
 		if (now - f->noticed_ms < COMPLAIN_INTERVAL_MS)
 			return;
@@ -765,8 +772,8 @@ file_open(struct plfile *f, unsigned n, int64_t ms)
 			file_failed(f, "cannot write");
 			/* Never leave half a header behind. */
 			if (ftruncate(fd, 0) == -1)
-				file_complain(
-				    f, protolog_now(), "cannot truncate");
+				file_complain(f, protolog_now(),
+				    "cannot truncate");
 			close(fd);
 			return -1;
 		}
@@ -874,7 +881,7 @@ report_drops(int64_t now)
 		pl.drop_log_ms = now;
 	} else if (d > pl.drop_base && d == pl.drop_seen) {
 		log_notice("protocol log: writer caught up, %llu rows were "
-		           "dropped",
+			   "dropped",
 		    (unsigned long long)(d - pl.drop_base));
 		pl.drop_base = pl.drop_logged = d;
 	}
@@ -928,7 +935,8 @@ writer_main(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		while (!pl.stopping && !pl.flush_wanted &&
+		while (
+		    !pl.stopping && !pl.flush_wanted &&
 		    pl.queue_bytes <= pl.queue_max / 2 &&
 		    pthread_cond_timedwait(&pl.wake, &pl.mu, &ts) != ETIMEDOUT)
 			;
@@ -971,8 +979,8 @@ writer_main(void *arg)
 
 /* Checks the settings and copies them, directories included. */
 static struct protolog_conf *
-conf_copy(
-    const struct protolog_conf conf[PROTO_COUNT], char *err, size_t errlen)
+conf_copy(const struct protolog_conf conf[PROTO_COUNT], char *err,
+    size_t errlen)
 {
 	struct protolog_conf *c;
 	int p;
@@ -1099,8 +1107,8 @@ protolog_start(const struct protolog_conf conf[PROTO_COUNT], size_t queue_max,
 }
 
 int
-protolog_reconfigure(
-    const struct protolog_conf conf[PROTO_COUNT], char *err, size_t errlen)
+protolog_reconfigure(const struct protolog_conf conf[PROTO_COUNT], char *err,
+    size_t errlen)
 {
 	struct protolog_conf *c;
 	struct entry *e;
@@ -1207,7 +1215,7 @@ protolog_submit(enum proto_id p, const struct protolog_row *row)
 	/* The writer sleeps on an empty queue, then gathers rows until
 	 * PROTOLOG_GATHER_MS passed or the queue is half full. */
 	if (was_empty || (pl.queue_bytes > pl.queue_max / 2 &&
-	    pl.queue_bytes - cost <= pl.queue_max / 2))
+			     pl.queue_bytes - cost <= pl.queue_max / 2))
 		pthread_cond_signal(&pl.wake);
 	pthread_mutex_unlock(&pl.mu);
 }

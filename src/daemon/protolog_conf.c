@@ -107,22 +107,19 @@ p_logage(struct conf_loader *l, const struct conf_key *k, const char *v,
 	return 0;
 }
 
-
 #define PO(f) offsetof(struct proto_conf, f)
 
 static const struct conf_key keys[] = {
-    {"protocol_log_enabled", conf_key_bool, PO(log.enabled), 0, 0,
-        0, NULL},
-    {"log_file_location", conf_key_abspath, PO(log.directory), 0, 0, 0,
-        NULL},
-    {"log_file_rollover_settings", conf_key_enum, PO(log.rollover), 0,
-        0, 0, log_rollovers},
+    {"protocol_log_enabled", conf_key_bool, PO(log.enabled), 0, 0, 0, NULL},
+    {"log_file_location", conf_key_abspath, PO(log.directory), 0, 0, 0, NULL},
+    {"log_file_rollover_settings", conf_key_enum, PO(log.rollover), 0, 0, 0,
+	log_rollovers},
     {"log_per_file_size_quota", p_logsize, PO(log.per_file_size_quota), 0,
-        1ULL << 40, CONF_UNLIMITED, NULL},
+	1ULL << 40, CONF_UNLIMITED, NULL},
     {"log_file_age_limit", p_logage, PO(log.file_age_limit_ms), 0,
-        3650ULL * DAY_MS, CONF_UNLIMITED, NULL},
+	3650ULL * DAY_MS, CONF_UNLIMITED, NULL},
     {"log_directory_size_quota", p_logsize, PO(log.directory_size_quota), 0,
-        1ULL << 50, CONF_UNLIMITED, NULL},
+	1ULL << 50, CONF_UNLIMITED, NULL},
     {"log_detail", conf_key_enum, PO(log.detail), 0, 0, 0, log_details},
 };
 
@@ -179,8 +176,8 @@ protolog_check(struct conf_loader *l, struct conf *c)
 		if (pc->log.per_file_size_quota != 0 &&
 		    pc->log.per_file_size_quota < LOG_FILE_QUOTA_MIN)
 			conf_error(l,
-			    conf_key_line(
-				l, "protocol", p, "log_per_file_size_quota"),
+			    conf_key_line(l, "protocol", p,
+				"log_per_file_size_quota"),
 			    "[%s] log_per_file_size_quota: %llu bytes is too "
 			    "small (0 for files by time, or at least %d)",
 			    sec,
@@ -188,13 +185,13 @@ protolog_check(struct conf_loader *l, struct conf *c)
 			    LOG_FILE_QUOTA_MIN);
 		if (pc->log.directory_size_quota != 0 &&
 		    pc->log.directory_size_quota <
-		        pc->log.per_file_size_quota) {
-			line = conf_key_line(
-			    l, "protocol", p, "log_directory_size_quota");
+			pc->log.per_file_size_quota) {
+			line = conf_key_line(l, "protocol", p,
+			    "log_directory_size_quota");
 			conf_error(l,
-			    line != 0 ? line
-			              : conf_key_line(l, "protocol", p,
-			                    "log_per_file_size_quota"),
+			    line != 0 ? line :
+					conf_key_line(l, "protocol", p,
+					    "log_per_file_size_quota"),
 			    "[%s] log_directory_size_quota is smaller than "
 			    "log_per_file_size_quota: every file would be "
 			    "deleted as soon as it is full",
@@ -282,7 +279,6 @@ fmt_age(uint64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "%s", rest);
 }
 
-
 /* The rows named as Get-PopSettings names them. */
 static void
 protolog_dump(const struct conf *c, unsigned p, struct conf_dump *d)
@@ -299,8 +295,8 @@ protolog_dump(const struct conf *c, unsigned p, struct conf_dump *d)
 	    CONF_DUMP_VALUE);
 	fmt_bytes(pc->log.directory_size_quota, "Unlimited",
 	    conf_dump_row(d, "LogDirectorySizeQuota"), CONF_DUMP_VALUE);
-	conf_dump_str(
-	    d, "LogDetail", conf_enum_name(log_details, (int)pc->log.detail));
+	conf_dump_str(d, "LogDetail",
+	    conf_enum_name(log_details, (int)pc->log.detail));
 }
 
 const struct conf_module protolog_conf_module = {

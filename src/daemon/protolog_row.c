@@ -394,8 +394,8 @@ ctx_append(struct protolog_ctx *ctx, const char *s, size_t len, size_t max)
 }
 
 void
-protolog_ctx_set(
-    struct protolog_ctx *ctx, enum protolog_key key, const char *value)
+protolog_ctx_set(struct protolog_ctx *ctx, enum protolog_key key,
+    const char *value)
 {
 	size_t start = ctx->used, n = 0;
 	uint32_t bit;
@@ -425,8 +425,8 @@ protolog_ctx_set(
 }
 
 void
-protolog_ctx_setf(
-    struct protolog_ctx *ctx, enum protolog_key key, const char *fmt, ...)
+protolog_ctx_setf(struct protolog_ctx *ctx, enum protolog_key key,
+    const char *fmt, ...)
 {
 	char buf[PROTOLOG_VALUE_MAX + 1];
 	va_list ap;
@@ -447,8 +447,8 @@ protolog_ctx_proxy(struct protolog_ctx *ctx, const char *host, const char *port,
 }
 
 void
-protolog_ctx_tls(
-    struct protolog_ctx *ctx, enum protolog_tls tls, const char *version)
+protolog_ctx_tls(struct protolog_ctx *ctx, enum protolog_tls tls,
+    const char *version)
 {
 	const char *mode;
 
@@ -491,7 +491,7 @@ protolog_ctx_format(const struct protolog_ctx *ctx, char *buf, size_t cap)
 		quote = false;
 		for (i = 0; i < vlen && !quote; i++)
 			quote = v[i] == ' ' || v[i] == ',' || v[i] == ';' ||
-			    v[i] == '"';
+				v[i] == '"';
 		if (!quote) {
 			ob_put(&o, v, vlen);
 			continue;
@@ -525,11 +525,11 @@ protolog_header(enum proto_id p, int64_t ms, char *buf, size_t cap)
 	protolog_format_time(ms, date);
 	n = snprintf(buf, cap,
 	    PROTOLOG_FIELDS "\r\n"
-	                    "#Software: postern %s\r\n"
-	                    "#Version: 15.0.0.0\r\n"
-	                    "#Log-type: %s Log\r\n"
-	                    "#Date: %s\r\n"
-	                    "#Fields: " PROTOLOG_FIELDS "\r\n",
+			    "#Software: postern %s\r\n"
+			    "#Version: 15.0.0.0\r\n"
+			    "#Log-type: %s Log\r\n"
+			    "#Date: %s\r\n"
+			    "#Fields: " PROTOLOG_FIELDS "\r\n",
 	    PACKAGE_VERSION, proto_name(p), date);
 	return n < 0 ? 0 : (size_t)n;
 }
@@ -560,15 +560,15 @@ protolog_period(enum protolog_rollover r, uint64_t size_quota, int64_t ms,
 	switch (r) {
 	case PROTOLOG_HOURLY:
 		*digits(digits(digits(digits(date, tm.tm_year + 1900, 4),
-		                   tm.tm_mon + 1, 2),
-		            tm.tm_mday, 2),
+				   tm.tm_mon + 1, 2),
+			    tm.tm_mday, 2),
 		    tm.tm_hour, 2) = '\0';
 		*start = (int64_t)(t - t % 3600) * 1000;
 		*end = *start + 3600 * 1000;
 		break;
 	case PROTOLOG_DAILY:
 		*digits(digits(digits(date, tm.tm_year + 1900, 4),
-		            tm.tm_mon + 1, 2),
+			    tm.tm_mon + 1, 2),
 		    tm.tm_mday, 2) = '\0';
 		*start = (int64_t)day * 1000;
 		*end = *start + 86400 * 1000;
@@ -576,8 +576,8 @@ protolog_period(enum protolog_rollover r, uint64_t size_quota, int64_t ms,
 	case PROTOLOG_WEEKLY:
 		/* The weekday of the 1st, then the row of the calendar. */
 		first_wday = (tm.tm_wday - (tm.tm_mday - 1) % 7 + 7) % 7;
-		p = digits(
-		    digits(date, tm.tm_year + 1900, 4), tm.tm_mon + 1, 2);
+		p = digits(digits(date, tm.tm_year + 1900, 4), tm.tm_mon + 1,
+		    2);
 		*p++ = 'W';
 		*digits(p, (tm.tm_mday - 1 + first_wday) / 7 + 1, 1) = '\0';
 		wstart = day - (time_t)tm.tm_wday * 86400;
@@ -596,11 +596,10 @@ protolog_period(enum protolog_rollover r, uint64_t size_quota, int64_t ms,
 }
 
 void
-protolog_file_name(
-    enum proto_id p, const char *date, unsigned n, char buf[PROTOLOG_NAME_MAX])
+protolog_file_name(enum proto_id p, const char *date, unsigned n,
+    char buf[PROTOLOG_NAME_MAX])
 {
-	snprintf(
-	    buf, PROTOLOG_NAME_MAX, "%s%s-%u.LOG", proto_name(p), date, n);
+	snprintf(buf, PROTOLOG_NAME_MAX, "%s%s-%u.LOG", proto_name(p), date, n);
 }
 
 static size_t

@@ -9,8 +9,8 @@
 
 #include "proxyproto.h"
 
-static const uint8_t v2_sig[12] = {
-    0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+static const uint8_t v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a,
+    0x51, 0x55, 0x49, 0x54, 0x0a};
 static const char v1_sig[] = "PROXY ";
 #define V1_SIG_LEN (sizeof(v1_sig) - 1)
 #define V2_HDR_LEN 16
@@ -297,13 +297,13 @@ proxyproto_parse(const uint8_t *buf, size_t len, struct proxyproto_result *out)
 	if (buf[0] == v2_sig[0]) {
 		if (memcmp(buf, v2_sig, len < 12 ? len : 12) != 0)
 			return invalid(out, PROXYPROTO_ERR_SIGNATURE);
-		return len < 12 ? PROXYPROTO_NEED_MORE
-		                : parse_v2(buf, len, out);
+		return len < 12 ? PROXYPROTO_NEED_MORE :
+				  parse_v2(buf, len, out);
 	}
 	if (memcmp(buf, v1_sig, len < V1_SIG_LEN ? len : V1_SIG_LEN) != 0)
 		return invalid(out, PROXYPROTO_ERR_SIGNATURE);
-	return len < V1_SIG_LEN ? PROXYPROTO_NEED_MORE
-	                        : parse_v1(buf, len, out);
+	return len < V1_SIG_LEN ? PROXYPROTO_NEED_MORE :
+				  parse_v1(buf, len, out);
 }
 
 /* An address as IPv4 when it is one (mapped or not), and as IPv6. */
@@ -317,8 +317,8 @@ struct endpoint {
 static int
 endpoint_get(const struct sockaddr *sa, struct endpoint *e)
 {
-	static const uint8_t mapped[12] = {
-	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+	    0xff};
 
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;

@@ -100,8 +100,8 @@ relay_guard_ended(struct session *s)
  * again until the backend's bytes let it go on (s->log_stalled).
  */
 static size_t
-relay_move(struct session *s, struct bufferevent *src,
-    struct bufferevent *dst, bool from_client)
+relay_move(struct session *s, struct bufferevent *src, struct bufferevent *dst,
+    bool from_client)
 {
 	struct evbuffer *in = bufferevent_get_input(src);
 	struct evbuffer *out = bufferevent_get_output(dst);
@@ -150,8 +150,7 @@ relay_throttle(struct bufferevent *src, struct bufferevent *dst,
     bufferevent_data_cb dst_write_cb, struct session *s,
     bufferevent_data_cb dst_read_cb, bufferevent_event_cb dst_event_cb)
 {
-	if (evbuffer_get_length(bufferevent_get_output(dst)) <
-	    RELAY_HIGH_WATER)
+	if (evbuffer_get_length(bufferevent_get_output(dst)) < RELAY_HIGH_WATER)
 		return;
 	bufferevent_disable(src, EV_READ);
 	bufferevent_setwatermark(dst, EV_WRITE, RELAY_HIGH_WATER / 2,
@@ -314,17 +313,17 @@ struct relay_side {
 	struct event ev;
 	struct relay *r;
 	evutil_socket_t fd; /* -1 once closed */
-	SSL *ssl;	    /* NULL for a plain socket */
-	bool own_fd;	    /* the fd is ours to close; else a bufferevent's */
-	bool own_ssl;	    /* so is the SSL */
-	bool goodbye;	    /* a close_notify is sent when closing (client) */
+	SSL *ssl;           /* NULL for a plain socket */
+	bool own_fd;        /* the fd is ours to close; else a bufferevent's */
+	bool own_ssl;       /* so is the SSL */
+	bool goodbye;       /* a close_notify is sent when closing (client) */
 	bool readable;
 	bool writable;
 	bool read_wants_write; /* SSL_read said WANT_WRITE */
 	bool write_wants_read; /* SSL_write said WANT_READ */
 	bool peer_closed;      /* the peer's FIN is in (EV_CLOSED) */
-	bool eof;	       /* nothing more will be read */
-	bool error;	       /* a read or write failed */
+	bool eof;              /* nothing more will be read */
+	bool error;            /* a read or write failed */
 };
 
 /* Bytes read from one side, waiting to be written to the other. */
@@ -340,10 +339,10 @@ struct relay {
 	struct session *s;
 	struct relay_side side[2];
 	struct relay_buf buf[2]; /* buf[i] holds what side i sent */
-	bool closing; /* the backend is gone: flush to the client, close */
-	bool framing; /* the protocol log frames commands (log_framed) */
-	bool stalled; /* the reading stopped short: the client waits */
-	bool lingering; /* the client is gone: its last bytes go on */
+	bool closing;      /* the backend is gone: flush to the client, close */
+	bool framing;      /* the protocol log frames commands (log_framed) */
+	bool stalled;      /* the reading stopped short: the client waits */
+	bool lingering;    /* the client is gone: its last bytes go on */
 	bool backend_shut; /* ... and then the backend was told so */
 };
 
@@ -438,7 +437,7 @@ relay_ssl_eof(int err, int n)
 	if (err == SSL_ERROR_SYSCALL && e == 0 && (n == 0 || errno == 0))
 		return true;
 	return err == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL &&
-	    ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+	       ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
 }
 
 /* Reads from side into b; returns the byte count, 0 when nothing came. */
@@ -724,8 +723,7 @@ relay_pump(struct relay *r)
 			session_close(s, NULL);
 			return;
 		}
-	} else if (r->side[RELAY_BACKEND].eof ||
-	    r->side[RELAY_BACKEND].error) {
+	} else if (r->side[RELAY_BACKEND].eof || r->side[RELAY_BACKEND].error) {
 		relay_backend_gone(r);
 		return;
 	} else if (r->side[RELAY_CLIENT].eof && !r->lingering) {
@@ -880,8 +878,7 @@ relay_direct_start(struct session *s)
 
 		event_assign(&side->ev, base, side->fd,
 		    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
-		    relay_direct_cb,
-		    side);
+		    relay_direct_cb, side);
 		event_add(&side->ev, NULL);
 	}
 	s->relay = r;
@@ -934,8 +931,8 @@ relay_at_boundary(const struct session *s)
 	if (!relay_reads(s) || s->proto->relay_at_boundary == NULL)
 		return false;
 	/* Bytes received but not read yet would come before postern's. */
-	if (r != NULL && r->buf[RELAY_BACKEND].framed <
-	    r->buf[RELAY_BACKEND].len)
+	if (r != NULL &&
+	    r->buf[RELAY_BACKEND].framed < r->buf[RELAY_BACKEND].len)
 		return false;
 	return s->proto->relay_at_boundary(s);
 }

@@ -117,8 +117,8 @@ print_reasons(FILE *errout, const char *text)
 
 		fputs("postern: ", errout);
 		for (size_t i = 0; i < len; i++)
-			fputc((unsigned char)p[i] < 0x20 && p[i] != '\t' ? '?'
-			                                                 : p[i],
+			fputc((unsigned char)p[i] < 0x20 && p[i] != '\t' ? '?' :
+									   p[i],
 			    errout);
 		fputc('\n', errout);
 		p += len;

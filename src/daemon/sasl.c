@@ -28,8 +28,8 @@ b64_value(unsigned char c)
 }
 
 int
-sasl_b64_decode(
-    const char *in, size_t inlen, void *out, size_t cap, size_t *outlen)
+sasl_b64_decode(const char *in, size_t inlen, void *out, size_t cap,
+    size_t *outlen)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	uint8_t *o = out;
@@ -179,11 +179,11 @@ sasl_plain_decode(const char *line, size_t len, struct sasl_creds *creds)
 	plen = n - (size_t)(pass - authzid);
 
 	if ((err = check_value(authzid, zlen, SASL_USER_MAX, true)) !=
-	        SASL_OK ||
+		SASL_OK ||
 	    (err = sasl_creds_set(creds, SASL_FIELD_USER, authcid, clen)) !=
-	        SASL_OK ||
+		SASL_OK ||
 	    (err = sasl_creds_set(creds, SASL_FIELD_PASS, pass, plen)) !=
-	        SASL_OK)
+		SASL_OK)
 		goto out;
 	/*
 	 * postern logs in to the backend as the client's own identity; a

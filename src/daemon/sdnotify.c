@@ -61,7 +61,7 @@ sdnotify_reloading(void)
 	    "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading the "
 	    "configuration",
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
-	        (unsigned long long)ts.tv_nsec / 1000ULL);
+		(unsigned long long)ts.tv_nsec / 1000ULL);
 	notify(msg);
 }
 

@@ -68,9 +68,11 @@ server_prepare(struct conf *c, FILE *errout)
 		rc = getaddrinfo(pc->backend_host, pc->backend_port, &hints,
 		    &res);
 		if (rc != 0) {
-			fprintf(errout, "%s: [%s] backend %s: cannot resolve: "
-			    "%s\n", c->path, proto_get(p)->section,
-			    pc->backend_host, gai_strerror(rc));
+			fprintf(errout,
+			    "%s: [%s] backend %s: cannot resolve: "
+			    "%s\n",
+			    c->path, proto_get(p)->section, pc->backend_host,
+			    gai_strerror(rc));
 			return -1;
 		}
 		memcpy(&pc->backend_addr, res->ai_addr, res->ai_addrlen);
@@ -93,8 +95,7 @@ server_protolog_check(const struct conf *c, FILE *errout)
 		    protolog_check_dir(pl[p].directory, err, sizeof(err)) == 0)
 			continue;
 		fprintf(errout, "%s:%d: [%s] log_file_location: %s\n", c->path,
-		    c->proto[p].log_line, proto_get(p)->section,
-		    err);
+		    c->proto[p].log_line, proto_get(p)->section, err);
 		rc = -1;
 	}
 	return rc;
@@ -110,8 +111,9 @@ server_protolog_probe(const struct conf *c, FILE *errout)
 	conf_protolog(c, pl);
 	for (int p = 0; p < PROTO_COUNT; p++) {
 		/* A directory shared by both protocols is told once. */
-		if (!pl[p].enabled || (p > 0 && pl[p - 1].enabled &&
-		    strcmp(pl[p - 1].directory, pl[p].directory) == 0))
+		if (!pl[p].enabled ||
+		    (p > 0 && pl[p - 1].enabled &&
+			strcmp(pl[p - 1].directory, pl[p].directory) == 0))
 			continue;
 		if (protolog_dir_in_use(pl[p].directory, err, sizeof(err))) {
 			fprintf(errout, "%s:%d: [%s] log_file_location: %s\n",
@@ -225,7 +227,7 @@ worker_sync_listeners(struct worker *w)
 			continue;
 		if ((a = malloc(sizeof(*a))) == NULL ||
 		    listener_attach(listeners.l[i], a, w, w->base,
-		    session_accept) == -1) {
+			session_accept) == -1) {
 			free(a);
 			log_warnx("worker %u: cannot accept on %s", w->index,
 			    listeners.l[i]->addr.str);
@@ -364,8 +366,8 @@ worker_setup(struct worker *w, unsigned index, struct listener_set *set)
 	for (size_t i = 0; i < set->n; i++) {
 		struct acceptor *a = malloc(sizeof(*a));
 
-		if (a == NULL || listener_attach(set->l[i], a, w,
-		    w->base, session_accept) == -1) {
+		if (a == NULL || listener_attach(set->l[i], a, w, w->base,
+				     session_accept) == -1) {
 			free(a);
 			return -1;
 		}
@@ -412,7 +414,8 @@ server_reload_restart_only(const struct conf *old, const struct conf *c)
 		changed[n++] = "[groups] ldap_threads";
 	for (size_t i = 0; i < n; i++)
 		log_warnx("reload: %s changed; it takes effect only after a "
-		    "restart", changed[i]);
+			  "restart",
+		    changed[i]);
 }
 
 /* The daemon log says which addresses a reload opened and closed. */
@@ -423,13 +426,11 @@ server_log_listeners(const struct listener_set *old,
 	for (size_t i = 0; i < set->n; i++)
 		if (!listener_set_has(old, set->l[i]))
 			log_notice("reload: %s listening on %s",
-			    proto_name(set->l[i]->proto),
-			    set->l[i]->addr.str);
+			    proto_name(set->l[i]->proto), set->l[i]->addr.str);
 	for (size_t i = 0; i < old->n; i++)
 		if (!listener_set_has(set, old->l[i]))
 			log_notice("reload: %s no longer listening on %s",
-			    proto_name(old->l[i]->proto),
-			    old->l[i]->addr.str);
+			    proto_name(old->l[i]->proto), old->l[i]->addr.str);
 }
 
 /*
@@ -456,10 +457,10 @@ server_reload(char **why)
 	c = conf_load(current->path, mem);
 	/* Privileges are gone: a new port below 1024 cannot be bound, and
 	 * the reload is refused with that reason. */
-	if (c != NULL && (tls_conf_setup(c, mem) == -1 ||
-	    server_prepare(c, mem) == -1 ||
-	    server_protolog_check(c, mem) == -1 ||
-	    listener_rebind(c, &listeners, &set, mem) == -1)) {
+	if (c != NULL &&
+	    (tls_conf_setup(c, mem) == -1 || server_prepare(c, mem) == -1 ||
+		server_protolog_check(c, mem) == -1 ||
+		listener_rebind(c, &listeners, &set, mem) == -1)) {
 		conf_unref(c);
 		c = NULL;
 	}
@@ -483,10 +484,10 @@ server_reload(char **why)
 		if (why != NULL)
 			*why = strdup(errs);
 		for (line = strtok_r(errs, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save))
+		     line = strtok_r(NULL, "\n", &save))
 			log_error("reload: %s", line);
 		log_error("reload: configuration refused; still running "
-		    "with the previous one");
+			  "with the previous one");
 		free(errs);
 		return -1;
 	}
@@ -494,9 +495,11 @@ server_reload(char **why)
 	server_reload_restart_only(current, c);
 	for (int p = 0; p < PROTO_COUNT; p++)
 		if (current->proto[p].enabled && !c->proto[p].enabled)
-			log_warnx("reload: %s disabled: new connections "
+			log_warnx(
+			    "reload: %s disabled: new connections "
 			    "are told so and closed until a restart closes "
-			    "its ports", proto_name(p));
+			    "its ports",
+			    proto_name(p));
 	log_init(c->log_level, c->syslog);
 	server_log_listeners(&listeners, &set);
 	pthread_mutex_lock(&current_lock);
@@ -522,9 +525,11 @@ server_ready(const char *what)
 {
 	char status[256];
 
-	snprintf(status, sizeof(status), "%s: %zu listening address%s, %u "
-	    "worker%s", what, listeners.n, listeners.n == 1 ? "" : "es",
-	    nworkers, nworkers == 1 ? "" : "s");
+	snprintf(status, sizeof(status),
+	    "%s: %zu listening address%s, %u "
+	    "worker%s",
+	    what, listeners.n, listeners.n == 1 ? "" : "es", nworkers,
+	    nworkers == 1 ? "" : "s");
 	sdnotify_ready(status);
 }
 
@@ -540,9 +545,10 @@ server_reload_notify(char **why)
 
 	sdnotify_reloading();
 	rc = server_reload(why);
-	server_ready(rc == 0 ? "Configuration reloaded" :
-	    "Reload refused (see the log), running the previous "
-	    "configuration");
+	server_ready(rc == 0 ?
+			 "Configuration reloaded" :
+			 "Reload refused (see the log), running the previous "
+			 "configuration");
 	return rc;
 }
 
@@ -562,8 +568,10 @@ server_reload_request_cb(evutil_socket_t lfd, short what, void *arg)
 	}
 	log_notice("reload asked for by postern -R");
 	rc = server_reload_notify(&why);
-	reloadctl_answer(fd, rc == 0, rc == 0 ? NULL :
-	    why != NULL ? why : "(the reasons are in the daemon log)\n");
+	reloadctl_answer(fd, rc == 0,
+	    rc == 0     ? NULL :
+	    why != NULL ? why :
+			  "(the reasons are in the daemon log)\n");
 	free(why);
 }
 
@@ -598,7 +606,8 @@ server_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 		if (b == workers[i].beats_seen) {
 			alive = false;
 			log_warnx("worker %u does not answer: no watchdog "
-			    "keep-alive this turn", i);
+				  "keep-alive this turn",
+			    i);
 		}
 		workers[i].beats_seen = b;
 	}
@@ -618,13 +627,15 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		server_reload_notify(NULL);
 		return;
 	}
-	log_notice("received signal %d: stopping (grace time %u ms)",
-	    (int)sig, current->shutdown_timeout_ms);
+	log_notice("received signal %d: stopping (grace time %u ms)", (int)sig,
+	    current->shutdown_timeout_ms);
 	{
 		char status[128];
 
-		snprintf(status, sizeof(status), "Stopping: open sessions "
-		    "have %u ms to finish", current->shutdown_timeout_ms);
+		snprintf(status, sizeof(status),
+		    "Stopping: open sessions "
+		    "have %u ms to finish",
+		    current->shutdown_timeout_ms);
 		sdnotify_stopping(status);
 	}
 	server_reload_close();
@@ -685,8 +696,8 @@ server_run(struct conf *c, struct listener_set *set)
 	if ((reload_fd = reloadctl_listen()) == -1)
 		log_warn("cannot take reload requests (postern -R)");
 	else if ((reload_ev = event_new(base, reload_fd, EV_READ | EV_PERSIST,
-	    server_reload_request_cb, NULL)) == NULL ||
-	    event_add(reload_ev, NULL) == -1)
+		      server_reload_request_cb, NULL)) == NULL ||
+		 event_add(reload_ev, NULL) == -1)
 		fatalx("cannot listen for reload requests");
 	if ((groups_svc = groups_new(c)) == NULL)
 		fatalx("out of memory");
@@ -700,7 +711,7 @@ server_run(struct conf *c, struct listener_set *set)
 	}
 	for (unsigned i = 0; i < nworkers; i++) {
 		if (pthread_create(&workers[i].thread, NULL, worker_main,
-		    &workers[i]) != 0) {
+			&workers[i]) != 0) {
 			log_error("cannot start worker %u", i);
 			status = 1;
 			break;
@@ -715,8 +726,8 @@ server_run(struct conf *c, struct listener_set *set)
 		wd_usec /= 3;
 		tv.tv_sec = (time_t)(wd_usec / 1000000);
 		tv.tv_usec = (suseconds_t)(wd_usec % 1000000);
-		watchdog = event_new(base, -1, EV_PERSIST, server_watchdog_cb,
-		    NULL);
+		watchdog =
+		    event_new(base, -1, EV_PERSIST, server_watchdog_cb, NULL);
 		if (watchdog == NULL || event_add(watchdog, &tv) == -1)
 			fatalx("cannot set up the watchdog timer");
 		log_info("systemd watchdog: keep-alive every %llu ms",

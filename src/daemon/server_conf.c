@@ -48,9 +48,9 @@ static const struct conf_key keys[] = {
     {"log_level", conf_key_enum, CO(log_level), 0, 0, 0, log_levels},
     {"syslog", conf_key_bool, CO(syslog), 0, 0, 0, NULL},
     {"shutdown_timeout", conf_key_duration, CO(shutdown_timeout_ms), 0,
-        CONF_HOUR_MS, 0, NULL},
-    {"trusted_proxies", conf_key_addrset, CO(trusted_proxies), 0, 0,
-        CONF_LIST, NULL},
+	CONF_HOUR_MS, 0, NULL},
+    {"trusted_proxies", conf_key_addrset, CO(trusted_proxies), 0, 0, CONF_LIST,
+	NULL},
 };
 
 static void *
@@ -84,9 +84,9 @@ server_check(struct conf_loader *l, struct conf *c)
 
 	if (st->workers_auto) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		c->workers = ncpu < 1             ? 1
-		             : ncpu > WORKERS_MAX ? WORKERS_MAX
-		                                  : (unsigned)ncpu;
+		c->workers = ncpu < 1           ? 1 :
+			     ncpu > WORKERS_MAX ? WORKERS_MAX :
+						  (unsigned)ncpu;
 	}
 	if (c->trusted_proxies != NULL)
 		addrset_finish(c->trusted_proxies);
@@ -107,8 +107,8 @@ server_dump(const struct conf *c, unsigned inst, struct conf_dump *d)
 	conf_dump_set(d, "Workers", "%u", c->workers);
 	conf_dump_str(d, "User", c->user);
 	conf_dump_str(d, "PidFile", c->pid_file);
-	conf_dump_str(
-	    d, "LogLevel", conf_enum_name(log_levels, (int)c->log_level));
+	conf_dump_str(d, "LogLevel",
+	    conf_enum_name(log_levels, (int)c->log_level));
 	conf_dump_bool(d, "Syslog", c->syslog);
 	conf_fmt_timespan(c->shutdown_timeout_ms,
 	    conf_dump_row(d, "ShutdownTimeout"), CONF_DUMP_VALUE);

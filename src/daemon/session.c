@@ -61,11 +61,11 @@ static atomic_uint_fast64_t session_next_id = 1;
 uint64_t
 session_id_seed(uint64_t now_ms, uint32_t rnd)
 {
-	uint64_t ms = now_ms > SESSION_ID_EPOCH_MS ?
-	    now_ms - SESSION_ID_EPOCH_MS : 0;
+	uint64_t ms =
+	    now_ms > SESSION_ID_EPOCH_MS ? now_ms - SESSION_ID_EPOCH_MS : 0;
 
 	return (ms << SESSION_ID_COUNT_BITS) |
-	    (rnd & ((1U << (SESSION_ID_COUNT_BITS - 1)) - 1));
+	       (rnd & ((1U << (SESSION_ID_COUNT_BITS - 1)) - 1));
 }
 
 void
@@ -80,18 +80,18 @@ session_ids_init(void)
 		rnd = 0;
 	atomic_store(&session_next_id,
 	    session_id_seed((uint64_t)ts.tv_sec * 1000 +
-		    (uint64_t)ts.tv_nsec / 1000000,
+				(uint64_t)ts.tv_nsec / 1000000,
 		rnd));
 }
 
 static const char *const state_names[] = {
-	[SESSION_PROXY] = "proxy",
-	[SESSION_TLS_ACCEPT] = "tls-accept",
-	[SESSION_PREAUTH] = "preauth",
-	[SESSION_STARTTLS] = "starttls",
-	[SESSION_BACKEND] = "backend",
-	[SESSION_RELAY] = "relay",
-	[SESSION_CLOSING] = "closing",
+    [SESSION_PROXY] = "proxy",
+    [SESSION_TLS_ACCEPT] = "tls-accept",
+    [SESSION_PREAUTH] = "preauth",
+    [SESSION_STARTTLS] = "starttls",
+    [SESSION_BACKEND] = "backend",
+    [SESSION_RELAY] = "relay",
+    [SESSION_CLOSING] = "closing",
 };
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
@@ -114,8 +114,8 @@ void
 session_set_state(struct session *s, enum session_state st)
 {
 	if (log_enabled(LOGLEVEL_DEBUG))
-		log_debug("%s: %s -> %s", session_tag(s),
-		    state_names[s->state], state_names[st]);
+		log_debug("%s: %s -> %s", session_tag(s), state_names[s->state],
+		    state_names[st]);
 	s->state = st;
 }
 
@@ -836,8 +836,8 @@ session_throttle_check(struct session *s)
 
 	if (!session_throttle(s, &t, &lim))
 		return 0;
-	v = throttle_check(t, &lim, (struct sockaddr *)&s->peer.sa,
-	    s->user, session_now_ms(), &res);
+	v = throttle_check(t, &lim, (struct sockaddr *)&s->peer.sa, s->user,
+	    session_now_ms(), &res);
 	if (v == THROTTLE_OK)
 		return 0;
 	ip = v == THROTTLE_BANNED_IP;
@@ -846,8 +846,8 @@ session_throttle_check(struct session *s)
 	log_limited(LOGLEVEL_NOTICE,
 	    ip ? "throttled: address banned" : "throttled: user banned",
 	    "%s: user %s: throttled: %s banned for another %llu s",
-	    session_tag(s), s->user, ip ? "the client's address is" :
-					  "the user is",
+	    session_tag(s), s->user,
+	    ip ? "the client's address is" : "the user is",
 	    (unsigned long long)(res.ban_left_ms + 999) / 1000);
 	session_login_clear(s);
 	s->proto->login_answer(s, LOGIN_FAILED);
@@ -915,11 +915,11 @@ session_login_decide(struct session *s, const struct group_list *groups)
 		return session_login_go(s);
 	case POLICY_OUTCOME_DENY:
 		return session_login_refused(s,
-			   d.reason == POLICY_REASON_LOGIN_TYPE ? LOGIN_PRIVACY :
-								  LOGIN_DENIED) ==
-			-1 ?
-		    -1 :
-		    1;
+			   d.reason == POLICY_REASON_LOGIN_TYPE ?
+			       LOGIN_PRIVACY :
+			       LOGIN_DENIED) == -1 ?
+			   -1 :
+			   1;
 	case POLICY_OUTCOME_TEMPFAIL:
 		break;
 	}
@@ -1126,7 +1126,7 @@ static bool
 session_user_slot(struct session *s)
 {
 	if (connlimit_acquire_user(s->proto->id, s->user,
-	    s->pc->max_connections_per_user) == CONNLIMIT_OK) {
+		s->pc->max_connections_per_user) == CONNLIMIT_OK) {
 		s->user_counted = true;
 		return true;
 	}
@@ -1238,8 +1238,8 @@ session_throttle_failed(struct session *s)
 		    lim.tc->ban_time_ms / 1000);
 	if (res.delay_ms == 0)
 		return false;
-	s->throttle_wait = evtimer_new(s->worker->base,
-	    session_throttle_wait_cb, s);
+	s->throttle_wait =
+	    evtimer_new(s->worker->base, session_throttle_wait_cb, s);
 	if (s->throttle_wait == NULL)
 		return false; /* answered at once: no worse than no throttle */
 	tv.tv_sec = (time_t)(res.delay_ms / 1000);
@@ -1306,9 +1306,9 @@ static bool
 session_policy_connect(struct session *s)
 {
 	struct policy_facts f = {
-		.proto = s->proto->id,
-		.client = (struct sockaddr *)&s->peer.sa,
-		.tls = s->implicit_tls,
+	    .proto = s->proto->id,
+	    .client = (struct sockaddr *)&s->peer.sa,
+	    .tls = s->implicit_tls,
 	};
 	struct policy_decision d;
 	char msg[256];
@@ -1345,8 +1345,8 @@ session_start(struct session *s)
 			session_close(s, NULL);
 			return;
 		}
-		s->client = bufferevent_socket_new(w->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
+		s->client =
+		    bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 		if (s->client == NULL) {
 			session_close(s, NULL);
 			return;
@@ -1547,8 +1547,8 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	server_session_add(w, s);
 	sesslog_init(s);
 
-	if (c->trusted_proxies != NULL &&
-	    addrset_contains(c->trusted_proxies, (struct sockaddr *)&s->peer.sa))
+	if (c->trusted_proxies != NULL && addrset_contains(c->trusted_proxies,
+					      (struct sockaddr *)&s->peer.sa))
 		session_proxy_wait(s);
 	else
 		session_start(s);

@@ -37,8 +37,8 @@ sesslog_init(struct session *s)
 static void
 sesslog_ctx_common(const struct session *s, struct protolog_ctx *ctx)
 {
-	enum protolog_tls t = s->tls == SESSION_TLS_IMPLICIT ?
-	    PROTOLOG_TLS_IMPLICIT :
+	enum protolog_tls t =
+	    s->tls == SESSION_TLS_IMPLICIT ? PROTOLOG_TLS_IMPLICIT :
 	    s->tls == SESSION_TLS_STARTTLS ? PROTOLOG_TLS_STARTTLS :
 					     PROTOLOG_TLS_NONE;
 
@@ -62,21 +62,20 @@ sesslog_ctx_client(const struct session *s, struct protolog_ctx *ctx)
 
 static void
 sesslog_submit(struct session *s, const char *cmd, const char *params,
-    uint64_t duration, uint64_t rq, uint64_t rp,
-    const struct protolog_ctx *ctx)
+    uint64_t duration, uint64_t rq, uint64_t rp, const struct protolog_ctx *ctx)
 {
 	struct protolog_row row = {
-		.session_id = s->id,
-		.seq = s->log->seq++,
-		.sip = s->local.str,
-		.cip = s->peer.str,
-		.user = s->user,
-		.duration_ms = duration,
-		.rqsize = rq,
-		.rpsize = rp,
-		.command = cmd,
-		.params = params,
-		.context = ctx,
+	    .session_id = s->id,
+	    .seq = s->log->seq++,
+	    .sip = s->local.str,
+	    .cip = s->peer.str,
+	    .user = s->user,
+	    .duration_ms = duration,
+	    .rqsize = rq,
+	    .rpsize = rp,
+	    .command = cmd,
+	    .params = params,
+	    .context = ctx,
 	};
 
 	protolog_submit(s->proto->id, &row);
@@ -176,8 +175,8 @@ const char *
 sesslog_audit_verdict(const struct proto_conf *pc)
 {
 	return pc->login_type == LOGIN_PLAINTEXT_AUTHENTICATION ?
-	    "WouldDeny:PlainTextAuthentication" :
-	    "WouldDeny:SecureLogin";
+		   "WouldDeny:PlainTextAuthentication" :
+		   "WouldDeny:SecureLogin";
 }
 
 /* R of an answer: "ok", or the line itself when it is a failure. */
@@ -213,8 +212,8 @@ sesslog_end_with(struct session *s, const char *enc, bool success)
 	if (l->status_seen)
 		sesslog_ctx_r(s, &ctx, l->status);
 	if (enc != NULL)
-		protolog_ctx_proxy(&ctx, s->pc->backend_host, s->pc->backend_port,
-		    enc, success);
+		protolog_ctx_proxy(&ctx, s->pc->backend_host,
+		    s->pc->backend_port, enc, success);
 	if (l->msg != NULL)
 		protolog_ctx_set(&ctx, PROTOLOG_MSG, l->msg);
 	if (l->logon_denied) {
@@ -335,7 +334,7 @@ sesslog_login(struct session *s, enum login_result r)
 	if (l == NULL || !l->open)
 		return;
 	enc = pc->backend_tls == BACKEND_TLS_IMPLICIT ? "SSL" :
-	    pc->backend_tls == BACKEND_TLS_STARTTLS   ? "TLS" :
+	      pc->backend_tls == BACKEND_TLS_STARTTLS ? "TLS" :
 							"Plaintext";
 	switch (r) {
 	case LOGIN_OK:

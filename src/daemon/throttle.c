@@ -138,8 +138,8 @@ throttle_hash(const struct throttle *t, const unsigned char *k, size_t len)
  * byte and the bytes; returns how many were written.
  */
 static size_t
-throttle_ip_key(
-    const struct sockaddr *sa, unsigned v6prefix, unsigned char *key)
+throttle_ip_key(const struct sockaddr *sa, unsigned v6prefix,
+    unsigned char *key)
 {
 	const struct in6_addr *a6;
 
@@ -243,9 +243,9 @@ throttle_find(struct throttle *t, const struct throttle_conf *tc,
 {
 	uint32_t h = throttle_hash(t, key, keylen);
 	struct throttle_entry *e;
-	size_t max = tc->max_entries < THROTTLE_MIN_ENTRIES
-	                 ? THROTTLE_MIN_ENTRIES
-	                 : tc->max_entries;
+	size_t max = tc->max_entries < THROTTLE_MIN_ENTRIES ?
+			 THROTTLE_MIN_ENTRIES :
+			 tc->max_entries;
 
 	for (e = t->bucket[h % THROTTLE_BUCKETS]; e != NULL; e = e->hnext)
 		if (e->hash == h && e->keylen == keylen &&
@@ -393,8 +393,8 @@ throttle_failed(struct throttle *t, const struct throttle_limits *lim,
 		res->user_failures = throttle_count(u, tc->window_ms, now);
 	if (pair != NULL)
 		throttle_count(pair, tc->window_ms, now);
-	n = res->ip_failures > res->user_failures ? res->ip_failures
-	                                          : res->user_failures;
+	n = res->ip_failures > res->user_failures ? res->ip_failures :
+						    res->user_failures;
 	if (n > 0 && tc->failure_delay_ms > 0)
 		res->delay_ms = throttle_delay(tc->failure_delay_ms, n);
 	if (ip != NULL && tc->max_failures_per_ip != 0 &&
@@ -402,7 +402,7 @@ throttle_failed(struct throttle *t, const struct throttle_limits *lim,
 		throttle_ban(ip, tc->ban_time_ms, now);
 		res->verdict = THROTTLE_BANNED_IP;
 	} else if (u != NULL && tc->max_failures_per_user != 0 &&
-	           res->user_failures >= tc->max_failures_per_user) {
+		   res->user_failures >= tc->max_failures_per_user) {
 		throttle_ban(u, tc->ban_time_ms, now);
 		res->verdict = THROTTLE_BANNED_USER;
 	}

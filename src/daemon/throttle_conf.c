@@ -29,18 +29,18 @@
 static const struct conf_key keys[] = {
     {"enabled", conf_key_bool, TO(enabled), 0, 0, 0, NULL},
     {"failure_delay", conf_key_duration, TO(failure_delay_ms), 0,
-        THROTTLE_DELAY_CAP_MS, 0, NULL},
+	THROTTLE_DELAY_CAP_MS, 0, NULL},
     {"max_failures_per_ip", conf_key_uint, TO(max_failures_per_ip), 0, 1000000,
-        CONF_UNLIMITED, NULL},
+	CONF_UNLIMITED, NULL},
     {"max_failures_per_user", conf_key_uint, TO(max_failures_per_user), 0,
-        1000000, CONF_UNLIMITED, NULL},
+	1000000, CONF_UNLIMITED, NULL},
     {"window", conf_key_duration, TO(window_ms), CONF_SEC_MS, CONF_DAY_MS, 0,
-        NULL},
+	NULL},
     {"ban_time", conf_key_duration, TO(ban_time_ms), CONF_SEC_MS, CONF_DAY_MS,
-        0, NULL},
+	0, NULL},
     {"exempt_ips", conf_key_addrset, TO(exempt_ips), 0, 0, CONF_LIST, NULL},
     {"max_entries", conf_key_uint, TO(max_entries), 16, THROTTLE_ENTRIES_MAX, 0,
-        NULL},
+	NULL},
 };
 
 static void *
@@ -98,8 +98,8 @@ throttle_dump(const struct conf *c, unsigned inst, struct conf_dump *d)
 	    conf_dump_row(d, "ThrottleMaxFailuresPerIP"), CONF_DUMP_VALUE);
 	conf_fmt_limit(tc->max_failures_per_user,
 	    conf_dump_row(d, "ThrottleMaxFailuresPerUser"), CONF_DUMP_VALUE);
-	conf_fmt_duration(
-	    tc->window_ms, conf_dump_row(d, "ThrottleWindow"), CONF_DUMP_VALUE);
+	conf_fmt_duration(tc->window_ms, conf_dump_row(d, "ThrottleWindow"),
+	    CONF_DUMP_VALUE);
 	conf_fmt_duration(tc->ban_time_ms, conf_dump_row(d, "ThrottleBanTime"),
 	    CONF_DUMP_VALUE);
 	conf_dump_addrset(d, "ThrottleExemptIPs", tc->exempt_ips);

@@ -25,7 +25,8 @@ void
 tls_init(void)
 {
 	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
-	    OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+			     OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
+	    NULL);
 	if (sockbio_method == NULL)
 		sockbio_method = tls_sockbio_method();
 }
@@ -167,10 +168,11 @@ tls_ctx_common(SSL_CTX *ctx, int min_version)
 {
 	SSL_CTX_set_min_proto_version(ctx, min_version);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-	    SSL_MODE_ENABLE_PARTIAL_WRITE);
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				  SSL_MODE_ENABLE_PARTIAL_WRITE);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+				     SSL_OP_NO_RENEGOTIATION |
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
 
 /*
@@ -186,8 +188,7 @@ tls_ctx_copy(SSL_CTX *base)
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
 		return NULL;
-	if (SSL_CTX_use_certificate(ctx, SSL_CTX_get0_certificate(base)) !=
-	        1 ||
+	if (SSL_CTX_use_certificate(ctx, SSL_CTX_get0_certificate(base)) != 1 ||
 	    SSL_CTX_use_PrivateKey(ctx, SSL_CTX_get0_privatekey(base)) != 1 ||
 	    SSL_CTX_get0_chain_certs(base, &chain) != 1 ||
 	    (chain != NULL && SSL_CTX_set1_chain(ctx, chain) != 1)) {
@@ -208,8 +209,7 @@ tls_ctx_copy(SSL_CTX *base)
  * others get a copy of its certificate and key.
  */
 static SSL_CTX *
-tls_server_ctx(const struct conf *c, enum proto_id p, bool first,
-    FILE *errout)
+tls_server_ctx(const struct conf *c, enum proto_id p, bool first, FILE *errout)
 {
 	const struct tls_conf *t = &c->tls;
 	char err[256], sid_ctx[32];
@@ -231,8 +231,8 @@ tls_server_ctx(const struct conf *c, enum proto_id p, bool first,
 	}
 	if (t->ciphersuites != NULL &&
 	    SSL_CTX_set_ciphersuites(ctx, t->ciphersuites) != 1) {
-		fprintf(errout, "%s: ciphersuites not accepted: %s\n",
-		    c->path, tls_error(err, sizeof(err)));
+		fprintf(errout, "%s: ciphersuites not accepted: %s\n", c->path,
+		    tls_error(err, sizeof(err)));
 		goto fail;
 	}
 	/* Resumption: OpenSSL's internal cache (TLS 1.2 session ids) and
@@ -242,8 +242,8 @@ tls_server_ctx(const struct conf *c, enum proto_id p, bool first,
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_sess_set_cache_size(ctx, 20480);
 	snprintf(sid_ctx, sizeof(sid_ctx), "postern-%s", proto_get(p)->section);
-	SSL_CTX_set_session_id_context(ctx,
-	    (const unsigned char *)sid_ctx, strlen(sid_ctx));
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid_ctx,
+	    strlen(sid_ctx));
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -290,8 +290,9 @@ tls_hello_name(SSL *ssl, char *name, size_t size)
 	const unsigned char *p;
 	size_t len, list, n;
 
-	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p,
-	        &len) != 1 || len < 2)
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) !=
+		1 ||
+	    len < 2)
 		return -1;
 	list = (size_t)p[0] << 8 | p[1];
 	if (list != len - 2 || list < 3)
@@ -340,10 +341,10 @@ tls_hello_cb(SSL *ssl, int *alert, void *arg)
 	SSL_certs_clear(ssl);
 	if (SSL_CTX_get0_chain_certs(n->ctx, &chain) != 1 ||
 	    SSL_use_cert_and_key(ssl, SSL_CTX_get0_certificate(n->ctx),
-	        SSL_CTX_get0_privatekey(n->ctx), chain, 1) != 1 ||
+		SSL_CTX_get0_privatekey(n->ctx), chain, 1) != 1 ||
 	    len < 0 || (size_t)len >= sizeof(sid_ctx) ||
 	    SSL_set_session_id_context(ssl, (const unsigned char *)sid_ctx,
-	        (unsigned)len) != 1) {
+		(unsigned)len) != 1) {
 		*alert = SSL_AD_INTERNAL_ERROR;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
@@ -361,12 +362,13 @@ tls_conf_warn(const struct conf *c, FILE *out)
 		/* OpenSSL's wildcard also matches a literal "*", so a
 		 * "*.example.org" section is checked as it is written. */
 		if (X509_check_host(SSL_CTX_get0_certificate(n->ctx), n->name,
-		        0, 0, NULL) == 1)
+			0, 0, NULL) == 1)
 			continue;
-		fprintf(out, "%s:%d: warning: [tls \"%s\"] certificate '%s' "
+		fprintf(out,
+		    "%s:%d: warning: [tls \"%s\"] certificate '%s' "
 		    "does not cover %s: clients that check it will refuse "
-		    "it\n", c->path, n->line, n->name, n->certificate,
-		    n->name);
+		    "it\n",
+		    c->path, n->line, n->name, n->certificate, n->name);
 		warned++;
 	}
 	ERR_clear_error();
@@ -388,16 +390,17 @@ tls_backend_ctx(const struct conf *c, const struct proto_conf *pc,
 	tls_ctx_common(ctx, TLS1_2_VERSION);
 	if (pc->backend_verify) {
 		int ok = pc->backend_ca_file != NULL ?
-		    SSL_CTX_load_verify_locations(ctx, pc->backend_ca_file,
-			NULL) :
-		    SSL_CTX_set_default_verify_paths(ctx);
+			     SSL_CTX_load_verify_locations(ctx,
+				 pc->backend_ca_file, NULL) :
+			     SSL_CTX_set_default_verify_paths(ctx);
 
 		if (ok != 1) {
-			fprintf(errout, "%s: [%s] cannot load the CA "
-			    "certificates %s: %s\n", c->path,
-			    proto_get(p)->section,
-			    pc->backend_ca_file != NULL ?
-				pc->backend_ca_file : "(system default)",
+			fprintf(errout,
+			    "%s: [%s] cannot load the CA "
+			    "certificates %s: %s\n",
+			    c->path, proto_get(p)->section,
+			    pc->backend_ca_file != NULL ? pc->backend_ca_file :
+							  "(system default)",
 			    tls_error(err, sizeof(err)));
 			SSL_CTX_free(ctx);
 			return NULL;
@@ -419,8 +422,8 @@ tls_conf_setup(struct conf *c, FILE *errout)
 		if (!pc->enabled)
 			continue;
 		if (c->tls.ctx != NULL) {
-			c->server_ssl_ctx[p] = tls_server_ctx(c, p, first,
-			    errout);
+			c->server_ssl_ctx[p] =
+			    tls_server_ctx(c, p, first, errout);
 			if (c->server_ssl_ctx[p] == NULL)
 				return -1;
 			first = false;
@@ -452,7 +455,8 @@ SSL *
 tls_backend_new(const struct proto_conf *pc)
 {
 	const char *name = pc->backend_server_name != NULL ?
-	    pc->backend_server_name : pc->backend_host;
+			       pc->backend_server_name :
+			       pc->backend_host;
 	unsigned char tmp[16];
 	bool is_ip;
 	SSL *ssl;
@@ -460,7 +464,7 @@ tls_backend_new(const struct proto_conf *pc)
 	if ((ssl = SSL_new(pc->backend_ssl_ctx)) == NULL)
 		return NULL;
 	is_ip = inet_pton(AF_INET, name, tmp) == 1 ||
-	    inet_pton(AF_INET6, name, tmp) == 1;
+		inet_pton(AF_INET6, name, tmp) == 1;
 	/* RFC 6066 section 3: SNI carries host names, never addresses. */
 	if (!is_ip && SSL_set_tlsext_host_name(ssl, name) != 1)
 		goto fail;

@@ -91,7 +91,7 @@ tls_name_invalid(const char *s)
 		} else if (*p == '*')
 			return "has a '*' other than a whole first label";
 		else if (!(*p >= 'a' && *p <= 'z') &&
-		    !(*p >= '0' && *p <= '9') && *p != '-')
+			 !(*p >= '0' && *p <= '9') && *p != '-')
 			return "is not a host name (letters, digits, '-' and "
 			       "'.')";
 		else if (!(*p >= '0' && *p <= '9'))
@@ -107,8 +107,7 @@ tls_name_invalid(const char *s)
 
 /* A [tls "<name>"] header; rest is what follows "tls". */
 static int
-tls_name_open(
-    struct conf_loader *l, const char *rest, char *label, size_t size)
+tls_name_open(struct conf_loader *l, const char *rest, char *label, size_t size)
 {
 	struct conf *c = conf_loader_conf(l);
 	struct tls_conf *t = &c->tls;
@@ -187,7 +186,7 @@ static const struct conf_section sections[] = {
 static const struct conf_table tables[] = {
     {"tls_default", tls_base, keys, sizeof(keys) / sizeof(keys[0])},
     {"tls", tls_name_base, name_keys,
-        sizeof(name_keys) / sizeof(name_keys[0])}};
+	sizeof(name_keys) / sizeof(name_keys[0])}};
 
 static int
 tls_defaults(struct conf_loader *l, struct conf *c)
@@ -223,8 +222,8 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
  * unattended and cannot ask for a pass phrase.
  */
 static EVP_PKEY *
-tls_read_key(struct conf_loader *l, const char *sec, const char *path,
-    int line, FILE *fp)
+tls_read_key(struct conf_loader *l, const char *sec, const char *path, int line,
+    FILE *fp)
 {
 	EVP_PKEY *pkey = NULL;
 	char *buf;
@@ -243,8 +242,8 @@ tls_read_key(struct conf_loader *l, const char *sec, const char *path,
 			    sec, path, KEYFILE_MAX);
 		else
 			conf_error(l, line,
-			    "[%s] private_key: cannot read '%s': %s", sec,
-			    path, strerror(errno));
+			    "[%s] private_key: cannot read '%s': %s", sec, path,
+			    strerror(errno));
 		OPENSSL_cleanse(buf, n);
 		free(buf);
 		return NULL;
@@ -287,16 +286,16 @@ tls_load_pair(struct conf_loader *l, const char *sec, const char *cert,
 	bool cert_ok = false, key_ok = false;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		conf_error(
-		    l, 0, "cannot create a TLS context: %s", ssl_reason());
+		conf_error(l, 0, "cannot create a TLS context: %s",
+		    ssl_reason());
 		ERR_clear_error();
 		return NULL;
 	}
 	if (cert != NULL) {
 		if ((fp = fopen(cert, "r")) == NULL)
 			conf_error(l, cert_line,
-			    "[%s] certificate: cannot open '%s': %s", sec,
-			    cert, strerror(errno));
+			    "[%s] certificate: cannot open '%s': %s", sec, cert,
+			    strerror(errno));
 		else {
 			fclose(fp);
 			if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
@@ -319,7 +318,7 @@ tls_load_pair(struct conf_loader *l, const char *sec, const char *cert,
 			fclose(fp);
 			if (pkey != NULL && cert_ok &&
 			    X509_check_private_key(
-			        SSL_CTX_get0_certificate(ctx), pkey) != 1)
+				SSL_CTX_get0_certificate(ctx), pkey) != 1)
 				conf_error(l, key_line,
 				    "[%s] private_key: '%s' does not match "
 				    "certificate '%s' (line %d)",
@@ -353,10 +352,10 @@ tls_check_names(struct conf_loader *l, struct conf *c)
 	for (i = 0; i < t->nnames; i++) {
 		n = &t->names[i];
 		snprintf(sec, sizeof(sec), "tls \"%s\"", n->name);
-		cline = n->certificate_line = conf_key_line(l, "tls",
-		    (unsigned)i, "certificate");
-		kline = n->private_key_line = conf_key_line(l, "tls",
-		    (unsigned)i, "private_key");
+		cline = n->certificate_line =
+		    conf_key_line(l, "tls", (unsigned)i, "certificate");
+		kline = n->private_key_line =
+		    conf_key_line(l, "tls", (unsigned)i, "private_key");
 		if (n->certificate == NULL)
 			conf_error(l, n->line, "[%s] has no certificate", sec);
 		if (n->private_key == NULL)
@@ -456,8 +455,8 @@ tls_dump(const struct conf *c, unsigned inst, struct conf_dump *d)
 	(void)inst;
 	conf_dump_str(d, "Certificate", c->tls.certificate);
 	conf_dump_str(d, "PrivateKey", c->tls.private_key);
-	conf_dump_str(
-	    d, "MinVersion", conf_enum_name(tls_versions, c->tls.min_version));
+	conf_dump_str(d, "MinVersion",
+	    conf_enum_name(tls_versions, c->tls.min_version));
 	conf_dump_str(d, "Ciphers", c->tls.ciphers);
 	conf_dump_str(d, "Ciphersuites", c->tls.ciphersuites);
 	/* A block for each [tls "<name>"]; the caller ends the last one. */

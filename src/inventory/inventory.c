@@ -154,7 +154,7 @@ table_grow(struct table *t)
 		if (t->slot[i].r == NULL)
 			continue;
 		for (j = t->slot[i].hash & (ncap - 1); ns[j].r != NULL;
-		    j = (j + 1) & (ncap - 1))
+		     j = (j + 1) & (ncap - 1))
 			;
 		ns[j] = t->slot[i];
 	}
@@ -174,7 +174,7 @@ table_find(const struct table *t, uint64_t h, const char *fk, size_t flen)
 	if (t->cap == 0)
 		return NULL;
 	for (i = h & (t->cap - 1); (r = t->slot[i].r) != NULL;
-	    i = (i + 1) & (t->cap - 1))
+	     i = (i + 1) & (t->cap - 1))
 		if (t->slot[i].hash == h && r->flen == flen &&
 		    memcmp(r->fkey, fk, flen) == 0)
 			return r;
@@ -202,7 +202,7 @@ inv_table_get3(struct inventory *inv, struct table *t, const char *k, size_t kl,
 		goto nomem;
 	/* One block: record, server bitset, folded key, the three parts. */
 	sz = sizeof(*r) + inv->server_words * sizeof(uint64_t) + flen + kl +
-	    k2l + k3l + 3;
+	     k2l + k3l + 3;
 	if ((r = arena_alloc(&inv->arena, sz)) == NULL)
 		goto nomem;
 	p = (char *)(r + 1);
@@ -232,7 +232,8 @@ inv_table_get3(struct inventory *inv, struct table *t, const char *k, size_t kl,
 		memcpy(p, k3, k3l);
 		r->key3 = p;
 	}
-	for (i = h & (t->cap - 1); t->slot[i].r != NULL; i = (i + 1) & (t->cap - 1))
+	for (i = h & (t->cap - 1); t->slot[i].r != NULL;
+	     i = (i + 1) & (t->cap - 1))
 		;
 	t->slot[i].hash = h;
 	t->slot[i].r = r;
@@ -327,7 +328,8 @@ rec_add_sample(struct inv_record *r, const char *name)
 }
 
 static void
-rec_merge(struct inventory *inv, struct inv_record *d, const struct inv_record *s)
+rec_merge(struct inventory *inv, struct inv_record *d,
+    const struct inv_record *s)
 {
 	unsigned i;
 
@@ -394,7 +396,8 @@ inventory_options(const struct inventory *inv)
 bool
 inventory_skip_name(const struct inventory *inv, const struct exlog_name *nm)
 {
-	return nm->end_ms <= inv->opt.since_ms || nm->start_ms >= inv->opt.until_ms;
+	return nm->end_ms <= inv->opt.since_ms ||
+	       nm->start_ms >= inv->opt.until_ms;
 }
 
 struct inv_file_info *
@@ -456,7 +459,7 @@ inv_day_add(struct inventory *inv, int64_t day, int proto, uint64_t n)
 			if (!inv->days[i].used)
 				continue;
 			for (j = (size_t)inv->days[i].d.day & (ncap - 1);
-			    nd[j].used; j = (j + 1) & (ncap - 1))
+			     nd[j].used; j = (j + 1) & (ncap - 1))
 				;
 			nd[j] = inv->days[i];
 		}
@@ -465,7 +468,7 @@ inv_day_add(struct inventory *inv, int64_t day, int proto, uint64_t n)
 		inv->days_cap = ncap;
 	}
 	for (i = (size_t)day & (inv->days_cap - 1); inv->days[i].used;
-	    i = (i + 1) & (inv->days_cap - 1))
+	     i = (i + 1) & (inv->days_cap - 1))
 		if (inv->days[i].d.day == day)
 			break;
 	if (!inv->days[i].used) {
@@ -505,11 +508,13 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 			if (r == NULL)
 				continue;
 			/* Same folded key, same hash: no need to make them. */
-			d = table_find(&dst->t[t], r->pub.hash, r->fkey, r->flen);
+			d = table_find(&dst->t[t], r->pub.hash, r->fkey,
+			    r->flen);
 			if (d == NULL)
 				d = inv_table_get3(dst, &dst->t[t], r->pub.key,
 				    r->keylen, r->pub.key2, r->key2len,
-				    r->pub.key2 != NULL, r->key3, r->key3len, true);
+				    r->pub.key2 != NULL, r->key3, r->key3len,
+				    true);
 			if (d == NULL)
 				return -1;
 			rec_merge(dst, &d->pub, &r->pub);
@@ -522,7 +527,8 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 				return -1;
 	for (i = 0; i < src->files_n; i++) {
 		const struct inv_file_info *sf = &src->files[i];
-		struct inv_file_info *df = inv_file_add(dst, sf->path, sf->server);
+		struct inv_file_info *df =
+		    inv_file_add(dst, sf->path, sf->server);
 
 		if (df == NULL)
 			return -1;
@@ -554,8 +560,10 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 	for (p = 0; p < INV_NPROTO; p++) {
 		dst->sum.proto[p].sessions += src->sum.proto[p].sessions;
 		dst->sum.proto[p].logins_ok += src->sum.proto[p].logins_ok;
-		dst->sum.proto[p].logins_failed += src->sum.proto[p].logins_failed;
-		dst->sum.proto[p].cleartext_ok += src->sum.proto[p].cleartext_ok;
+		dst->sum.proto[p].logins_failed +=
+		    src->sum.proto[p].logins_failed;
+		dst->sum.proto[p].cleartext_ok +=
+		    src->sum.proto[p].cleartext_ok;
 	}
 	return dst->nomem ? -1 : 0;
 }
@@ -620,7 +628,8 @@ static struct rec *
 derive(struct inventory *inv, int t, const struct rec *b, const char *k,
     size_t kl, const char *k2, size_t k2l)
 {
-	struct rec *r = table_get(inv, &inv->t[t], k, kl, k2, k2l, k2 != NULL, true);
+	struct rec *r =
+	    table_get(inv, &inv->t[t], k, kl, k2, k2l, k2 != NULL, true);
 
 	if (r != NULL)
 		rec_merge(inv, &r->pub, &b->pub);
@@ -784,7 +793,8 @@ inventory_finish(struct inventory *inv)
 {
 	/* Without software in the key, the base table is the pairs' view. */
 	static const int which[] = {[INV_BY_CLIENT] = T_CLIENT,
-	    [INV_BY_USER] = T_USER, [INV_BY_CLIENT_USER] = T_BASE,
+	    [INV_BY_USER] = T_USER,
+	    [INV_BY_CLIENT_USER] = T_BASE,
 	    [INV_BY_SOFTWARE] = T_SOFT};
 	const struct table *t;
 	size_t i, n = 0;
@@ -796,7 +806,8 @@ inventory_finish(struct inventory *inv)
 		relate(inv, T_SOFTCLIENT, T_SOFT);
 	t = &inv->t[T_CLIENT];
 	for (i = 0; i < t->cap; i++) {
-		const struct inv_record *r = t->slot[i].r ? &t->slot[i].r->pub : NULL;
+		const struct inv_record *r =
+		    t->slot[i].r ? &t->slot[i].r->pub : NULL;
 
 		if (r == NULL)
 			continue;
@@ -831,7 +842,8 @@ inventory_finish(struct inventory *inv)
 	inv->sorted_n = n;
 	inv->sum.records = n;
 	if (inv->days_n > 0) {
-		inv->days_sorted = malloc(inv->days_n * sizeof(*inv->days_sorted));
+		inv->days_sorted =
+		    malloc(inv->days_n * sizeof(*inv->days_sorted));
 		if (inv->days_sorted == NULL)
 			return -1;
 		for (i = 0, n = 0; i < inv->days_cap; i++)
@@ -849,7 +861,8 @@ inventory_summary(const struct inventory *inv)
 }
 
 size_t
-inventory_records(const struct inventory *inv, const struct inv_record *const **out)
+inventory_records(const struct inventory *inv,
+    const struct inv_record *const **out)
 {
 	*out = inv->sorted;
 	return inv->sorted_n;
@@ -931,8 +944,8 @@ inventory_parse_when(const char *s, int64_t now_ms, bool end, int64_t *out)
 	int64_t unit, ms;
 	char buf[32];
 
-	if (len >= 2 && s[0] >= '0' && s[0] <= '9' && strchr("smhdw", s[len - 1]) &&
-	    strspn(s, "0123456789") == len - 1) {
+	if (len >= 2 && s[0] >= '0' && s[0] <= '9' &&
+	    strchr("smhdw", s[len - 1]) && strspn(s, "0123456789") == len - 1) {
 		v = strtoull(s, &ep, 10);
 		switch (s[len - 1]) {
 		case 's':

@@ -31,7 +31,7 @@ struct session {
 	uint64_t id;
 	bool used;
 	uint8_t proto_hint; /* INV_POP3/INV_IMAP4 from verbs, 0 unknown */
-	uint8_t tls;	    /* enum inv_tls */
+	uint8_t tls;        /* enum inv_tls */
 	bool dele;
 	uint16_t port;
 	int64_t last_seq; /* highest seqNumber seen, -1 before any */
@@ -80,7 +80,7 @@ session_find(struct inv_file *f, uint64_t id)
 	if (f->cap == 0)
 		return NULL;
 	for (i = (id * 0x9e3779b97f4a7c15ull >> 20) & (f->cap - 1);
-	    f->slot[i].used; i = (i + 1) & (f->cap - 1))
+	     f->slot[i].used; i = (i + 1) & (f->cap - 1))
 		if (f->slot[i].id == id)
 			return f->last = &f->slot[i];
 	return NULL;
@@ -99,7 +99,7 @@ session_grow(struct inv_file *f)
 			continue;
 		for (j = (f->slot[i].id * 0x9e3779b97f4a7c15ull >> 20) &
 			 (ncap - 1);
-		    ns[j].used; j = (j + 1) & (ncap - 1))
+		     ns[j].used; j = (j + 1) & (ncap - 1))
 			;
 		ns[j] = f->slot[i];
 	}
@@ -123,8 +123,10 @@ session_delete(struct inv_file *f, struct session *s)
 		if (!f->slot[j].used)
 			break;
 		k = (f->slot[j].id * 0x9e3779b97f4a7c15ull >> 20) & mask;
-		/* Move j back to i unless its home k lies cyclically in (i, j]. */
-		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+		/* Move j back to i unless its home k lies cyclically in (i, j].
+		 */
+		if ((j > i && (k <= i || k > j)) ||
+		    (j < i && (k <= i && k > j))) {
 			f->slot[i] = f->slot[j];
 			f->slot[j].used = false;
 			i = j;
@@ -198,7 +200,7 @@ session_new(struct inv_file *f, uint64_t id, const struct exlog_row *row)
 		return NULL;
 	}
 	for (i = (id * 0x9e3779b97f4a7c15ull >> 20) & (f->cap - 1);
-	    f->slot[i].used; i = (i + 1) & (f->cap - 1))
+	     f->slot[i].used; i = (i + 1) & (f->cap - 1))
 		;
 	s = &f->slot[i];
 	memset(s, 0, offsetof(struct session, cip));
@@ -307,8 +309,8 @@ session_excluded(const struct inventory *inv, const struct session *s)
 	if (s->userlen == 0)
 		return false;
 	for (size_t i = 0; i < inv->opt.nexclude_users; i++)
-		if (inventory_user_match(
-		        inv->opt.exclude_users[i], s->user, s->userlen))
+		if (inventory_user_match(inv->opt.exclude_users[i], s->user,
+			s->userlen))
 			return true;
 	return false;
 }
@@ -343,8 +345,9 @@ session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
 		inv->sum.proto[pi].logins_ok += s->logins_ok;
 		inv->sum.proto[pi].logins_failed += s->logins_failed;
 		inv->sum.proto[pi].cleartext_ok += s->cleartext_ok;
-		if (inv_day_add(inv, s->first_ms >= 0 ? s->first_ms / DAY_MS :
-						    (s->first_ms + 1) / DAY_MS - 1,
+		if (inv_day_add(inv,
+			s->first_ms >= 0 ? s->first_ms / DAY_MS :
+					   (s->first_ms + 1) / DAY_MS - 1,
 			pi, 1) < 0)
 			inv->nomem = true;
 	}
@@ -354,8 +357,8 @@ session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
 		soft = NULL;
 		softlen = 0;
 	}
-	if ((r = inv_table_get3(inv, &inv->t[T_BASE], s->cip, s->ciplen, s->user,
-		 s->userlen, true, soft, softlen, true)) != NULL)
+	if ((r = inv_table_get3(inv, &inv->t[T_BASE], s->cip, s->ciplen,
+		 s->user, s->userlen, true, soft, softlen, true)) != NULL)
 		rec_add_session(inv, r, s, proto, f->server);
 }
 
@@ -372,7 +375,8 @@ session_key_hash(const struct inventory *inv, const struct session *s)
 		k3 = s->softlen > 0 ? s->soft : none;
 		k3l = s->softlen > 0 ? s->softlen : sizeof(none) - 1;
 	}
-	flen = inv_fold_key(fk, s->cip, s->ciplen, s->user, s->userlen, k3, k3l);
+	flen =
+	    inv_fold_key(fk, s->cip, s->ciplen, s->user, s->userlen, k3, k3l);
 	return inv_hash_bytes(fk, flen);
 }
 
@@ -491,7 +495,7 @@ row_time(struct inv_file *f, const struct exlog_span *sp, int64_t *ms)
 		if (h > 23 || mi > 59 || s > 60)
 			return -1;
 		*ms = f->date_ms + ((int64_t)h * 3600 + mi * 60 + s) * 1000 +
-		    d2(p + 20) * 10 + (p[22] - '0');
+		      d2(p + 20) * 10 + (p[22] - '0');
 		return 0;
 	}
 	if (exlog_time(p, sp->len, ms) < 0)
@@ -515,12 +519,12 @@ hex16(const char *p, uint64_t *out)
 {
 	const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
 	const __m128i lc = _mm_or_si128(v, _mm_set1_epi8(0x20));
-	const __m128i digit = _mm_and_si128(
-	    _mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
-	    _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
-	const __m128i letter = _mm_and_si128(
-	    _mm_cmpgt_epi8(lc, _mm_set1_epi8('a' - 1)),
-	    _mm_cmplt_epi8(lc, _mm_set1_epi8('f' + 1)));
+	const __m128i digit =
+	    _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+		_mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+	const __m128i letter =
+	    _mm_and_si128(_mm_cmpgt_epi8(lc, _mm_set1_epi8('a' - 1)),
+		_mm_cmplt_epi8(lc, _mm_set1_epi8('f' + 1)));
 	__m128i nib;
 	uint64_t half[2], r = 0;
 
@@ -605,7 +609,8 @@ span_is(const struct exlog_span *sp, const char *s, size_t n)
 /* Exact, for the command column: the spec has verbs in lower case, and
  * this runs on every row. */
 #define CMD_IS(sp, lit)                                                        \
-	((sp)->len == sizeof(lit) - 1 && memcmp((sp)->p, lit, sizeof(lit) - 1) == 0)
+	((sp)->len == sizeof(lit) - 1 &&                                       \
+	    memcmp((sp)->p, lit, sizeof(lit) - 1) == 0)
 
 static bool
 has_prefix_ci(const char *p, size_t len, const char *s)
@@ -639,7 +644,8 @@ row_outcome(const struct exlog_span *ctx)
 				return 0;
 		}
 	}
-	if (ctx->len >= 12 && memmem(ctx->p, ctx->len, "ProxySuccess", 12) != NULL)
+	if (ctx->len >= 12 &&
+	    memmem(ctx->p, ctx->len, "ProxySuccess", 12) != NULL)
 		return 1;
 	if (exlog_context_get(ctx->p, ctx->len, "ErrMsg", &v))
 		return 0;
@@ -654,7 +660,8 @@ row_tls(const struct exlog_span *ctx)
 
 	if (!exlog_context_get(ctx->p, ctx->len, "Tls", &v))
 		return -1;
-	if (has_prefix_ci(v.p, v.len, "none") || has_prefix_ci(v.p, v.len, "no"))
+	if (has_prefix_ci(v.p, v.len, "none") ||
+	    has_prefix_ci(v.p, v.len, "no"))
 		return INV_TLS_NONE;
 	if (has_prefix_ci(v.p, v.len, "implicit"))
 		return INV_TLS_IMPLICIT;
@@ -770,7 +777,7 @@ id_software(struct session *s, const struct exlog_span *params)
 	char nbuf[128], vbuf[128];
 
 	while ((p = id_token(p, e, &k, &kl)) != NULL &&
-	    (p = id_token(p, e, &v, &vl)) != NULL) {
+	       (p = id_token(p, e, &v, &vl)) != NULL) {
 		if (kl == 4 && strncasecmp(k, "name", 4) == 0) {
 			name = v;
 			nl = vl;
@@ -779,7 +786,8 @@ id_software(struct session *s, const struct exlog_span *params)
 			verl = vl;
 		}
 	}
-	if (name == NULL || nl == 0 || (nl == 3 && strncasecmp(name, "NIL", 3) == 0))
+	if (name == NULL || nl == 0 ||
+	    (nl == 3 && strncasecmp(name, "NIL", 3) == 0))
 		return;
 	if (ver != NULL && verl == 3 && strncasecmp(ver, "NIL", 3) == 0)
 		ver = NULL;
@@ -924,8 +932,8 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 			s->proto_hint = INV_POP3;
 			s->dele = true;
 		} else if (CMD_IS(cmd, "pass") || CMD_IS(cmd, "apop") ||
-		    (CMD_IS(cmd, "auth") &&
-			!params_blank(&row->f[EXLOG_PARAMETERS]))) {
+			   (CMD_IS(cmd, "auth") &&
+			       !params_blank(&row->f[EXLOG_PARAMETERS]))) {
 			s->proto_hint = INV_POP3;
 			if (user->len > 0)
 				session_set_user(s, user->p, user->len);
@@ -935,8 +943,8 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 			if (row_outcome(&row->f[EXLOG_CONTEXT]) != 0)
 				s->tls = INV_TLS_STARTTLS;
 		} else if (CMD_IS(cmd, "user") || CMD_IS(cmd, "retr") ||
-		    CMD_IS(cmd, "capa") || CMD_IS(cmd, "uidl") ||
-		    CMD_IS(cmd, "stat") || CMD_IS(cmd, "quit"))
+			   CMD_IS(cmd, "capa") || CMD_IS(cmd, "uidl") ||
+			   CMD_IS(cmd, "stat") || CMD_IS(cmd, "quit"))
 			s->proto_hint = INV_POP3;
 		break;
 	case 5:
@@ -989,4 +997,3 @@ inv_file_end(struct inv_file *f)
 	free(f);
 	return inv->nomem ? -1 : 0;
 }
-

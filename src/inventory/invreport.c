@@ -74,16 +74,16 @@ ports_text(const struct inv_record *r, char *buf, size_t cap, char sep)
 
 	buf[0] = '\0';
 	for (unsigned i = 0; i < r->nports && n < cap; i++)
-		n += (size_t)snprintf(buf + n, cap - n, "%s%u", i ? (char[]){sep, 0} : "",
-		    r->ports[i]);
+		n += (size_t)snprintf(buf + n, cap - n, "%s%u",
+		    i ? (char[]){sep, 0} : "", r->ports[i]);
 	if (r->ports_more && n < cap)
 		snprintf(buf + n, cap - n, "%c...", sep);
 }
 
 /* Server names of a record joined by sep, into buf. */
 static void
-servers_text(const struct inventory *inv, const struct inv_record *r,
-    char *buf, size_t cap, const char *sep)
+servers_text(const struct inventory *inv, const struct inv_record *r, char *buf,
+    size_t cap, const char *sep)
 {
 	const struct inv_options *o = inventory_options(inv);
 	size_t n = 0;
@@ -93,8 +93,8 @@ servers_text(const struct inventory *inv, const struct inv_record *r,
 	for (size_t i = 0; i < o->nservers && n < cap; i++) {
 		if ((r->servers[i / 64] >> (i % 64) & 1) == 0)
 			continue;
-		n += (size_t)snprintf(buf + n, cap - n, "%s%s", first ? "" : sep,
-		    o->servers[i]);
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s",
+		    first ? "" : sep, o->servers[i]);
 		first = false;
 	}
 }
@@ -105,7 +105,8 @@ related_text(const struct inv_record *r, char *buf, size_t cap, const char *sep)
 	size_t n = 0;
 
 	buf[0] = '\0';
-	for (int i = 0; i < INV_SAMPLES && r->related[i] != NULL && n < cap; i++)
+	for (int i = 0; i < INV_SAMPLES && r->related[i] != NULL && n < cap;
+	     i++)
 		n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? sep : "",
 		    r->related[i]);
 	if (r->nrelated > INV_SAMPLES && n < cap)
@@ -237,7 +238,8 @@ cell(const struct inventory *inv, const struct inv_record *r, enum col c,
 			char sample[64];
 
 			term_text(t, sample, sizeof(sample), 40);
-			snprintf(buf, cap, "%" PRIu64 " %s", r->nrelated, sample);
+			snprintf(buf, cap, "%" PRIu64 " %s", r->nrelated,
+			    sample);
 		}
 		break;
 	case C_POP3:
@@ -260,7 +262,7 @@ static bool
 col_numeric(enum col c)
 {
 	return c == C_SESS || c == C_OK || c == C_FAIL || c == C_NOTLS ||
-	    c == C_TLS;
+	       c == C_TLS;
 }
 
 static void
@@ -287,8 +289,8 @@ write_summary_text(FILE *out, const struct inventory *inv)
 	for (int p = 0; p < INV_NPROTO; p++)
 		fprintf(out,
 		    "%s  %" PRIu64 " sessions, %" PRIu64 " clients, %" PRIu64
-		    " users, %" PRIu64 " logins ok, %" PRIu64 " failed, %" PRIu64
-		    " without TLS\n",
+		    " users, %" PRIu64 " logins ok, %" PRIu64
+		    " failed, %" PRIu64 " without TLS\n",
 		    pn[p], s->proto[p].sessions, s->proto[p].clients,
 		    s->proto[p].users, s->proto[p].logins_ok,
 		    s->proto[p].logins_failed, s->proto[p].cleartext_ok);
@@ -299,7 +301,8 @@ write_summary_text(FILE *out, const struct inventory *inv)
 }
 
 static int
-write_table(FILE *out, const struct inventory *inv, const struct invreport_options *o)
+write_table(FILE *out, const struct inventory *inv,
+    const struct invreport_options *o)
 {
 	const struct inv_record *const *recs;
 	size_t n = inventory_records(inv, &recs), w[C_N], total;
@@ -359,7 +362,7 @@ write_table(FILE *out, const struct inventory *inv, const struct invreport_optio
 				continue;
 			if (row < 0) {
 				if (c == C_KEY)
-					h = by == INV_BY_USER ? "USER" :
+					h = by == INV_BY_USER     ? "USER" :
 					    by == INV_BY_SOFTWARE ? "SOFTWARE" :
 								    "CLIENT";
 				else if (c == C_REL)
@@ -367,15 +370,18 @@ write_table(FILE *out, const struct inventory *inv, const struct invreport_optio
 								  "CLIENTS";
 				snprintf(buf, sizeof(buf), "%s", h);
 			} else
-				cell(inv, recs[row], (enum col)c, buf, sizeof(buf));
+				cell(inv, recs[row], (enum col)c, buf,
+				    sizeof(buf));
 			term_text(buf, t, sizeof(t), w[c]);
 			tw = text_width(t);
 			if (col_numeric((enum col)c) && row >= 0)
-				fprintf(out, "%s%*s%s", sep, (int)(w[c] - tw), "", t);
+				fprintf(out, "%s%*s%s", sep, (int)(w[c] - tw),
+				    "", t);
 			else if (c == lastc)
 				fprintf(out, "%s%s", sep, t);
 			else
-				fprintf(out, "%s%s%*s", sep, t, (int)(w[c] - tw), "");
+				fprintf(out, "%s%s%*s", sep, t,
+				    (int)(w[c] - tw), "");
 			sep = "  ";
 		}
 		fputc('\n', out);
@@ -417,10 +423,11 @@ write_csv(FILE *out, const struct inventory *inv)
 	const char *rel = related_name(by);
 	char buf[1024];
 
-	fprintf(out, "would_break,%s%s,protocols,ports,sessions,logins_ok,"
-		     "logins_failed,cleartext_logins,cleartext_failed,"
-		     "implicit_tls_logins,starttls_logins,pop3_dele_sessions,"
-		     "pop3_leave_sessions,first_seen,last_seen",
+	fprintf(out,
+	    "would_break,%s%s,protocols,ports,sessions,logins_ok,"
+	    "logins_failed,cleartext_logins,cleartext_failed,"
+	    "implicit_tls_logins,starttls_logins,pop3_dele_sessions,"
+	    "pop3_leave_sessions,first_seen,last_seen",
 	    key_name(by), by == INV_BY_CLIENT_USER ? ",user" : "");
 	if (rel != NULL)
 		fprintf(out, ",%s,%s_sample", rel, rel);
@@ -565,7 +572,8 @@ json_protocols(FILE *out, unsigned p)
 }
 
 static int
-write_json(FILE *out, const struct inventory *inv, const struct invreport_options *o)
+write_json(FILE *out, const struct inventory *inv,
+    const struct invreport_options *o)
 {
 	const struct inv_options *io = inventory_options(inv);
 	const struct inv_summary *s = inventory_summary(inv);
@@ -573,18 +581,22 @@ write_json(FILE *out, const struct inventory *inv, const struct invreport_option
 	const struct inv_day *days;
 	const struct inv_file_info *files;
 	const struct inv_bad_row *bad;
-	size_t n = inventory_records(inv, &recs), nd = inventory_days(inv, &days);
-	size_t nf = inventory_files(inv, &files), nb = inventory_bad_rows(inv, &bad);
+	size_t n = inventory_records(inv, &recs),
+	       nd = inventory_days(inv, &days);
+	size_t nf = inventory_files(inv, &files),
+	       nb = inventory_bad_rows(inv, &bad);
 	const char *rel = related_name(io->by);
 	static const char *const pn[INV_NPROTO] = {"pop3", "imap4"};
 
-	fprintf(out, "{\n\"schema\": %d,\n\"program\": \"postern-inventory\",\n",
+	fprintf(out,
+	    "{\n\"schema\": %d,\n\"program\": \"postern-inventory\",\n",
 	    INVREPORT_JSON_SCHEMA);
 	fputs("\"version\": ", out);
 	json_str(out, o->version);
 	fputs(",\n\"generated\": ", out);
 	json_time(out, o->now_ms);
-	fprintf(out, ",\n\"by\": \"%s\",\n\"filter\": {\"since\": ", by_name(io->by));
+	fprintf(out,
+	    ",\n\"by\": \"%s\",\n\"filter\": {\"since\": ", by_name(io->by));
 	json_time(out, io->since_ms);
 	fputs(", \"until\": ", out);
 	json_time(out, io->until_ms);
@@ -618,13 +630,14 @@ write_json(FILE *out, const struct inventory *inv, const struct invreport_option
 	    s->records, s->records_would_break);
 	for (int p = 0; p < INV_NPROTO; p++)
 		fprintf(out,
-		    "%s\"%s\": {\"sessions\": %" PRIu64 ", \"clients\": %" PRIu64
-		    ", \"users\": %" PRIu64 ", \"logins_ok\": %" PRIu64
-		    ", \"logins_failed\": %" PRIu64 ", \"cleartext_logins\": %" PRIu64
-		    "}",
-		    p ? ", " : "", pn[p], s->proto[p].sessions, s->proto[p].clients,
-		    s->proto[p].users, s->proto[p].logins_ok,
-		    s->proto[p].logins_failed, s->proto[p].cleartext_ok);
+		    "%s\"%s\": {\"sessions\": %" PRIu64
+		    ", \"clients\": %" PRIu64 ", \"users\": %" PRIu64
+		    ", \"logins_ok\": %" PRIu64 ", \"logins_failed\": %" PRIu64
+		    ", \"cleartext_logins\": %" PRIu64 "}",
+		    p ? ", " : "", pn[p], s->proto[p].sessions,
+		    s->proto[p].clients, s->proto[p].users,
+		    s->proto[p].logins_ok, s->proto[p].logins_failed,
+		    s->proto[p].cleartext_ok);
 	fputs("}},\n\"records\": [", out);
 	for (size_t i = 0; i < n; i++) {
 		const struct inv_record *r = recs[i];
@@ -645,21 +658,23 @@ write_json(FILE *out, const struct inventory *inv, const struct invreport_option
 			fprintf(out, "%s%u", k ? "," : "", r->ports[k]);
 		fprintf(out,
 		    "], \"sessions\": %" PRIu64 ", \"logins_ok\": %" PRIu64
-		    ", \"logins_failed\": %" PRIu64 ", \"cleartext_logins\": %" PRIu64
+		    ", \"logins_failed\": %" PRIu64
+		    ", \"cleartext_logins\": %" PRIu64
 		    ", \"cleartext_failed\": %" PRIu64
 		    ", \"implicit_tls_logins\": %" PRIu64
 		    ", \"starttls_logins\": %" PRIu64
 		    ", \"pop3_dele_sessions\": %" PRIu64
 		    ", \"pop3_leave_sessions\": %" PRIu64 ", \"first_seen\": ",
-		    r->sessions, r->logins_ok, r->logins_failed, r->cleartext_ok,
-		    r->cleartext_failed, r->implicit_ok, r->starttls_ok,
-		    r->pop3_dele_sessions, r->pop3_leave_sessions);
+		    r->sessions, r->logins_ok, r->logins_failed,
+		    r->cleartext_ok, r->cleartext_failed, r->implicit_ok,
+		    r->starttls_ok, r->pop3_dele_sessions,
+		    r->pop3_leave_sessions);
 		json_time(out, r->first_ms);
 		fputs(", \"last_seen\": ", out);
 		json_time(out, r->last_ms);
 		if (rel != NULL) {
-			fprintf(out, ", \"%s\": %" PRIu64 ", \"%s_sample\": [", rel,
-			    r->nrelated, rel);
+			fprintf(out, ", \"%s\": %" PRIu64 ", \"%s_sample\": [",
+			    rel, r->nrelated, rel);
 			for (int k = 0; k < INV_SAMPLES && r->related[k]; k++) {
 				if (k)
 					fputc(',', out);
@@ -683,8 +698,8 @@ write_json(FILE *out, const struct inventory *inv, const struct invreport_option
 
 		inv_format_day(days[i].day, d, sizeof(d));
 		fprintf(out,
-		    "%s\n{\"date\": \"%s\", \"pop3\": %" PRIu64 ", \"imap4\": %" PRIu64
-		    "}",
+		    "%s\n{\"date\": \"%s\", \"pop3\": %" PRIu64
+		    ", \"imap4\": %" PRIu64 "}",
 		    i ? "," : "", d, days[i].sessions[INV_PROTO_POP3],
 		    days[i].sessions[INV_PROTO_IMAP4]);
 	}
@@ -694,7 +709,8 @@ write_json(FILE *out, const struct inventory *inv, const struct invreport_option
 		json_str(out, files[i].path);
 		fputs(", \"server\": ", out);
 		json_str(out, files[i].server < io->nservers ?
-			io->servers[files[i].server] : "");
+				  io->servers[files[i].server] :
+				  "");
 		fprintf(out,
 		    ", \"rows\": %" PRIu64 ", \"rows_malformed\": %" PRIu64
 		    ", \"rows_repeated\": %" PRIu64
@@ -859,7 +875,7 @@ html_chart(FILE *out, const struct inventory *inv)
 		inv_format_day(days[i].day, d, sizeof(d));
 		for (int p = 0; p < INV_NPROTO; p++) {
 			double h = (double)(H - T - B) *
-			           (double)days[i].sessions[p] / (double)top;
+				   (double)days[i].sessions[p] / (double)top;
 
 			fprintf(out,
 			    "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
@@ -878,7 +894,8 @@ html_chart(FILE *out, const struct inventory *inv)
 		fprintf(out,
 		    "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/>"
 		    "<text x=\"%d\" y=\"%d\">%s</text>\n",
-		    L + 10 + p * 80, H - 12, color[p], L + 24 + p * 80, H - 3, pn[p]);
+		    L + 10 + p * 80, H - 12, color[p], L + 24 + p * 80, H - 3,
+		    pn[p]);
 	fputs("</svg>\n", out);
 }
 
@@ -890,7 +907,9 @@ html_row(FILE *out, const struct inventory *inv, const struct inv_record *r,
 
 	fprintf(out, "<tr%s><td>%s</td><td>",
 	    inv_record_would_break(r) ? " class=\"wb\"" : "",
-	    inv_record_would_break(r) ? "<span class=\"badge\">would break</span>" : "");
+	    inv_record_would_break(r) ?
+		"<span class=\"badge\">would break</span>" :
+		"");
 	html_text(out, shown(r->key));
 	fputs("</td>", out);
 	if (by == INV_BY_CLIENT_USER) {
@@ -912,8 +931,8 @@ html_row(FILE *out, const struct inventory *inv, const struct inv_record *r,
 	fprintf(out, "<td>%s</td><td>%s</td><td>%s</td>", buf, a, b);
 	if (related_name(by) != NULL) {
 		related_text(r, buf, sizeof(buf), ", ");
-		fprintf(out, "<td data-v=\"%" PRIu64 "\">%" PRIu64 " ", r->nrelated,
-		    r->nrelated);
+		fprintf(out, "<td data-v=\"%" PRIu64 "\">%" PRIu64 " ",
+		    r->nrelated, r->nrelated);
 		html_text(out, buf);
 		fputs("</td>", out);
 	}
@@ -929,17 +948,19 @@ html_head_row(FILE *out, enum inv_by by)
 	const char *rel = related_name(by);
 
 	fputs("<tr><th>!</th><th>", out);
-	fputs(by == INV_BY_USER ? "User" : by == INV_BY_SOFTWARE ? "Software" :
-								   "Client",
+	fputs(by == INV_BY_USER     ? "User" :
+	      by == INV_BY_SOFTWARE ? "Software" :
+				      "Client",
 	    out);
 	fputs("</th>", out);
 	if (by == INV_BY_CLIENT_USER)
 		fputs("<th>User</th>", out);
-	fputs("<th>Protocols</th><th>Ports</th><th data-num=\"1\">Sessions</th>"
-	      "<th data-num=\"1\">Logins ok</th><th data-num=\"1\">Failed</th>"
-	      "<th data-num=\"1\">Without TLS</th>"
-	      "<th data-num=\"1\">Implicit TLS</th><th data-num=\"1\">STARTTLS</th>"
-	      "<th>POP3 mail</th><th>First seen</th><th>Last seen</th>",
+	fputs(
+	    "<th>Protocols</th><th>Ports</th><th data-num=\"1\">Sessions</th>"
+	    "<th data-num=\"1\">Logins ok</th><th data-num=\"1\">Failed</th>"
+	    "<th data-num=\"1\">Without TLS</th>"
+	    "<th data-num=\"1\">Implicit TLS</th><th data-num=\"1\">STARTTLS</th>"
+	    "<th>POP3 mail</th><th>First seen</th><th>Last seen</th>",
 	    out);
 	if (rel != NULL)
 		fprintf(out, "<th data-num=\"1\">%s</th>",
@@ -948,7 +969,8 @@ html_head_row(FILE *out, enum inv_by by)
 }
 
 static int
-write_html(FILE *out, const struct inventory *inv, const struct invreport_options *o)
+write_html(FILE *out, const struct inventory *inv,
+    const struct invreport_options *o)
 {
 	const struct inv_options *io = inventory_options(inv);
 	const struct inv_summary *s = inventory_summary(inv);
@@ -957,10 +979,11 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	char a[32], b[32];
 	static const char *const pn[INV_NPROTO] = {"POP3", "IMAP4"};
 
-	fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
-		     "<meta charset=\"utf-8\">\n"
-		     "<title>POP3 and IMAP4 inventory</title>\n<style>%s</style>\n"
-		     "</head>\n<body>\n<h1>POP3 and IMAP4 inventory</h1>\n",
+	fprintf(out,
+	    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+	    "<meta charset=\"utf-8\">\n"
+	    "<title>POP3 and IMAP4 inventory</title>\n<style>%s</style>\n"
+	    "</head>\n<body>\n<h1>POP3 and IMAP4 inventory</h1>\n",
 	    html_style);
 	inv_format_time(o->now_ms, a, sizeof(a));
 	fprintf(out, "<p class=\"meta\">Generated %s by postern-inventory ", a);
@@ -973,9 +996,10 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	inv_format_time(s->last_ms, b, sizeof(b));
 	fprintf(out,
 	    "<tr><th>Time span</th><td colspan=\"6\">%s .. %s</td></tr>\n"
-	    "<tr><th>Input</th><td colspan=\"6\">%" PRIu64 " files read, %" PRIu64
-	    " skipped by date, %" PRIu64 " unreadable; %" PRIu64
-	    " rows read, %" PRIu64 " malformed, %" PRIu64 " repeated, %" PRIu64
+	    "<tr><th>Input</th><td colspan=\"6\">%" PRIu64
+	    " files read, %" PRIu64 " skipped by date, %" PRIu64
+	    " unreadable; %" PRIu64 " rows read, %" PRIu64
+	    " malformed, %" PRIu64 " repeated, %" PRIu64
 	    " outside the time range</td></tr>\n"
 	    "<tr><th>Would break under SecureLogin</th><td colspan=\"6\">"
 	    "<strong>%" PRIu64 "</strong> of %" PRIu64 " clients, %" PRIu64
@@ -983,8 +1007,8 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	    "<tr><th>Protocol</th><th>Sessions</th><th>Clients</th><th>Users</th>"
 	    "<th>Logins ok</th><th>Failed</th><th>Without TLS</th></tr>\n",
 	    a, b, s->files, s->files_skipped, s->files_failed, s->rows,
-	    s->rows_bad, s->rows_repeated, s->rows_filtered, s->clients_would_break, s->clients,
-	    s->users_would_break, s->users);
+	    s->rows_bad, s->rows_repeated, s->rows_filtered,
+	    s->clients_would_break, s->clients, s->users_would_break, s->users);
 	if (io->nexclude_users > 0) {
 		fputs("<tr><th>Excluded users</th><td colspan=\"6\">", out);
 		for (size_t i = 0; i < io->nexclude_users; i++) {
@@ -996,10 +1020,12 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 	}
 	for (int p = 0; p < INV_NPROTO; p++)
 		fprintf(out,
-		    "<tr><th>%s</th><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64
-		    "</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64
-		    "</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64
-		    "</td></tr>\n",
+		    "<tr><th>%s</th><td class=\"n\">%" PRIu64
+		    "</td><td class=\"n\">%" PRIu64
+		    "</td><td class=\"n\">%" PRIu64
+		    "</td><td class=\"n\">%" PRIu64
+		    "</td><td class=\"n\">%" PRIu64
+		    "</td><td class=\"n\">%" PRIu64 "</td></tr>\n",
 		    pn[p], s->proto[p].sessions, s->proto[p].clients,
 		    s->proto[p].users, s->proto[p].logins_ok,
 		    s->proto[p].logins_failed, s->proto[p].cleartext_ok);
@@ -1016,7 +1042,8 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 		fputs("<div class=\"scroll\">\n<table>\n<thead>", out);
 		html_head_row(out, io->by);
 		fputs("</thead>\n<tbody>\n", out);
-		for (size_t i = 0; i < n && inv_record_would_break(recs[i]); i++)
+		for (size_t i = 0; i < n && inv_record_would_break(recs[i]);
+		     i++)
 			html_row(out, inv, recs[i], io->by);
 		fputs("</tbody>\n</table>\n</div>\n", out);
 	}
@@ -1042,8 +1069,8 @@ write_html(FILE *out, const struct inventory *inv, const struct invreport_option
 }
 
 int
-invreport_write(
-    FILE *out, const struct inventory *inv, const struct invreport_options *o)
+invreport_write(FILE *out, const struct inventory *inv,
+    const struct invreport_options *o)
 {
 	int rc = -1;
 

@@ -79,7 +79,8 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: " PROGNAME " [--since 30d] [--until DATE] [--protocol pop3|imap]\n"
+	    "usage: " PROGNAME
+	    " [--since 30d] [--until DATE] [--protocol pop3|imap]\n"
 	    "           [--by client|user|client,user|software]\n"
 	    "           [--format table|csv|json|html] [--output FILE]\n"
 	    "           [--exclude-user PATTERN]... [--threads N] [--quiet]\n"
@@ -264,7 +265,8 @@ map_file(struct worker *w, const struct job *j, int fd, struct inv_file *f,
 	(void)madvise((void *)(uintptr_t)m, size, MADV_WILLNEED);
 	/* In steps, so that the progress line moves. */
 	for (off = 0; off < size; off += READ_BLOCK * 4) {
-		size_t n = size - off < READ_BLOCK * 4 ? size - off : READ_BLOCK * 4;
+		size_t n =
+		    size - off < READ_BLOCK * 4 ? size - off : READ_BLOCK * 4;
 
 		feed(f, r, m + off, n);
 		atomic_fetch_add(&bytes_done, (uint_fast64_t)n);
@@ -291,8 +293,8 @@ read_file(struct worker *w, const struct job *j, char *buf)
 		w->failed++;
 		return;
 	}
-	if (exlog_reader_init(&r) < 0 ||
-	    (f = inv_file_begin(w->inv, j->path, j->server, j->proto)) == NULL) {
+	if (exlog_reader_init(&r) < 0 || (f = inv_file_begin(w->inv, j->path,
+					      j->server, j->proto)) == NULL) {
 		warn_path(j->path, strerror(ENOMEM));
 		exlog_reader_free(&r);
 		close(fd);
@@ -310,8 +312,10 @@ read_file(struct worker *w, const struct job *j, char *buf)
 		gzFile gz;
 		int gn;
 
-		/* gzip: start over through zlib, which reads the magic itself. */
-		if (lseek(fd, 0, SEEK_SET) < 0 || (gz = gzdopen(fd, "rb")) == NULL) {
+		/* gzip: start over through zlib, which reads the magic itself.
+		 */
+		if (lseek(fd, 0, SEEK_SET) < 0 ||
+		    (gz = gzdopen(fd, "rb")) == NULL) {
 			err = errno ? errno : ENOMEM;
 			close(fd);
 		} else {
@@ -408,7 +412,8 @@ progress(uint64_t total, bool final)
 		fprintf(stderr, "\r%60s\r", "");
 		return;
 	}
-	fprintf(stderr, "\r" PROGNAME ": %" PRIu64 "/%" PRIu64 " MB (%u%%), %zu/%zu files ",
+	fprintf(stderr,
+	    "\r" PROGNAME ": %" PRIu64 "/%" PRIu64 " MB (%u%%), %zu/%zu files ",
 	    done >> 20, total >> 20,
 	    total ? (unsigned)(done * 100 / total) : 100u,
 	    atomic_load(&files_done), jobs.n);
@@ -436,9 +441,11 @@ report_bad(const struct inventory *inv)
 		    exlog_bad_name(bad[i].why));
 	}
 	for (i = 0; i < nf; i++)
-		if (files[i].bad > shown[i] || (files[i].bad > 0 && shown[i] > 10))
+		if (files[i].bad > shown[i] ||
+		    (files[i].bad > 0 && shown[i] > 10))
 			fprintf(stderr,
-			    PROGNAME ": %s: %" PRIu64 " malformed rows in all\n",
+			    PROGNAME ": %s: %" PRIu64
+				     " malformed rows in all\n",
 			    files[i].path, files[i].bad);
 	free(shown);
 }
@@ -456,10 +463,8 @@ main(int argc, char **argv)
 	    {"server-name", required_argument, NULL, 'n'},
 	    {"exclude-user", required_argument, NULL, 'x'},
 	    {"threads", required_argument, NULL, 'j'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0}};
+	    {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
 	struct invreport_options ro = {.format = INVREPORT_TABLE,
 	    .version = PACKAGE_VERSION};
 	struct servers servers = {0};
@@ -508,26 +513,29 @@ main(int argc, char **argv)
 			    strcasecmp(optarg, "pop") == 0)
 				inv_opts.protocols = INV_POP3;
 			else if (strcasecmp(optarg, "imap") == 0 ||
-			    strcasecmp(optarg, "imap4") == 0)
+				 strcasecmp(optarg, "imap4") == 0)
 				inv_opts.protocols = INV_IMAP4;
 			else {
-				fprintf(stderr, PROGNAME ": --protocol: pop3 or imap\n");
+				fprintf(stderr,
+				    PROGNAME ": --protocol: pop3 or imap\n");
 				rc = 2;
 				goto finish;
 			}
 			break;
 		case 'b':
 			if (inventory_parse_by(optarg, &inv_opts.by) < 0) {
-				fprintf(stderr, PROGNAME ": --by: client, user, "
-						"client,user or software\n");
+				fprintf(stderr,
+				    PROGNAME ": --by: client, user, "
+					     "client,user or software\n");
 				rc = 2;
 				goto finish;
 			}
 			break;
 		case 'f':
 			if (invreport_parse_format(optarg, &ro.format) < 0) {
-				fprintf(stderr, PROGNAME ": --format: table, csv, "
-						"json or html\n");
+				fprintf(stderr,
+				    PROGNAME ": --format: table, csv, "
+					     "json or html\n");
 				rc = 2;
 				goto finish;
 			}
@@ -541,7 +549,7 @@ main(int argc, char **argv)
 		case 'x':
 			if (optarg[0] == '\0') {
 				fprintf(stderr, PROGNAME ": --exclude-user: "
-						"empty pattern\n");
+							 "empty pattern\n");
 				rc = 2;
 				goto finish;
 			}
@@ -553,7 +561,8 @@ main(int argc, char **argv)
 			want_threads = strtol(optarg, &ep, 10);
 			if (*ep != '\0' || want_threads < 1 ||
 			    want_threads > MAX_THREADS) {
-				fprintf(stderr, PROGNAME ": --threads: 1 to %d\n",
+				fprintf(stderr,
+				    PROGNAME ": --threads: 1 to %d\n",
 				    MAX_THREADS);
 				rc = 2;
 				goto finish;
@@ -580,19 +589,19 @@ main(int argc, char **argv)
 	if (npaths == 0 || server_name != NULL) {
 		if (server_name != NULL)
 			fprintf(stderr, PROGNAME ": --server-name must come "
-					"before the PATH it names\n");
+						 "before the PATH it names\n");
 		usage(stderr);
 		rc = 2;
 		goto finish;
 	}
-	if (since != NULL &&
-	    inventory_parse_when(since, ro.now_ms, false, &inv_opts.since_ms) < 0) {
+	if (since != NULL && inventory_parse_when(since, ro.now_ms, false,
+				 &inv_opts.since_ms) < 0) {
 		fprintf(stderr, PROGNAME ": --since: not a time: %s\n", since);
 		rc = 2;
 		goto finish;
 	}
-	if (until != NULL &&
-	    inventory_parse_when(until, ro.now_ms, true, &inv_opts.until_ms) < 0) {
+	if (until != NULL && inventory_parse_when(until, ro.now_ms, true,
+				 &inv_opts.until_ms) < 0) {
 		fprintf(stderr, PROGNAME ": --until: not a time: %s\n", until);
 		rc = 2;
 		goto finish;
@@ -625,7 +634,8 @@ main(int argc, char **argv)
 			rc = 1;
 			goto finish;
 		}
-		server_name_of(paths[i], S_ISDIR(st.st_mode), name, sizeof(name));
+		server_name_of(paths[i], S_ISDIR(st.st_mode), name,
+		    sizeof(name));
 		if (servers_add(&servers, pnames[i] ? pnames[i] : name) < 0) {
 			fprintf(stderr, PROGNAME ": out of memory\n");
 			rc = 1;
@@ -646,8 +656,10 @@ main(int argc, char **argv)
 
 		if (stat(paths[i], &st) < 0)
 			continue;
-		server_name_of(paths[i], S_ISDIR(st.st_mode), name, sizeof(name));
-		srv = (size_t)servers_add(&servers, pnames[i] ? pnames[i] : name);
+		server_name_of(paths[i], S_ISDIR(st.st_mode), name,
+		    sizeof(name));
+		srv =
+		    (size_t)servers_add(&servers, pnames[i] ? pnames[i] : name);
 		if (S_ISDIR(st.st_mode)) {
 			if (walk(notes, paths[i], srv, 0) < 0)
 				failed++;
@@ -660,10 +672,12 @@ main(int argc, char **argv)
 			base = base ? base + 1 : paths[i];
 			if (exlog_name_parse(base, &nm) == 0 &&
 			    inventory_skip_name(notes, &nm))
-				inventory_note_file(notes, paths[i], srv, true, false);
+				inventory_note_file(notes, paths[i], srv, true,
+				    false);
 			else if (jobs_add(paths[i], srv,
-				     exlog_name_parse(base, &nm) == 0 ? nm.proto :
-									EXLOG_PROTO_UNKNOWN,
+				     exlog_name_parse(base, &nm) == 0 ?
+					 nm.proto :
+					 EXLOG_PROTO_UNKNOWN,
 				     st.st_size) < 0) {
 				fprintf(stderr, PROGNAME ": out of memory\n");
 				rc = 1;
@@ -704,14 +718,16 @@ main(int argc, char **argv)
 		}
 	}
 	for (i = 1; i < (size_t)nthreads; i++)
-		if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0) {
+		if (pthread_create(&workers[i].tid, NULL, worker_main,
+			&workers[i]) != 0) {
 			/* Fewer threads do the same work, only slower. */
-			atomic_fetch_sub(&workers_left, (int)((size_t)nthreads - i));
+			atomic_fetch_sub(&workers_left,
+			    (int)((size_t)nthreads - i));
 			nthreads = (long)i;
 			break;
 		}
-	if (!quiet && isatty(STDERR_FILENO) && total_bytes >= PROGRESS_MIN_BYTES &&
-	    nthreads > 1) {
+	if (!quiet && isatty(STDERR_FILENO) &&
+	    total_bytes >= PROGRESS_MIN_BYTES && nthreads > 1) {
 		/* The main thread watches; the others work. */
 		while (atomic_load(&workers_left) > 1) {
 			struct timespec ts = {0, 250 * 1000 * 1000};
@@ -749,16 +765,20 @@ main(int argc, char **argv)
 
 	if (output != NULL && strcmp(output, "-") != 0) {
 		if ((out = fopen(output, "w")) == NULL) {
-			fprintf(stderr, PROGNAME ": %s: %s\n", output, strerror(errno));
+			fprintf(stderr, PROGNAME ": %s: %s\n", output,
+			    strerror(errno));
 			rc = 1;
 			goto finish;
 		}
 	}
-	if (ro.format == INVREPORT_TABLE && out == stdout && isatty(STDOUT_FILENO)) {
+	if (ro.format == INVREPORT_TABLE && out == stdout &&
+	    isatty(STDOUT_FILENO)) {
 		struct winsize ws;
 
-		ro.width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ?
-		    ws.ws_col : 80;
+		ro.width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 &&
+				   ws.ws_col > 0 ?
+			       ws.ws_col :
+			       80;
 	} else if (ro.format == INVREPORT_TABLE && getenv("COLUMNS") != NULL)
 		ro.width = (unsigned)strtoul(getenv("COLUMNS"), NULL, 10);
 	if (invreport_write(out, total, &ro) < 0 ||

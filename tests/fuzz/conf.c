@@ -63,10 +63,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * the open, truncate and close cost more than the loading.
 		 */
 		if (dir == NULL || *dir == '\0')
-			dir = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm"
-			                                           : "/tmp";
-		snprintf(
-		    path, sizeof(path), "%s/postern-fuzz-conf.XXXXXX", dir);
+			dir = access("/dev/shm", W_OK | X_OK) == 0 ?
+				  "/dev/shm" :
+				  "/tmp";
+		snprintf(path, sizeof(path), "%s/postern-fuzz-conf.XXXXXX",
+		    dir);
 		if ((fd = mkstemp(path)) == -1)
 			abort();
 		close(fd);

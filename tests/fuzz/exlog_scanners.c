@@ -20,13 +20,13 @@
 static uint64_t
 row_digest(uint64_t h, enum exlog_result res, const struct exlog_row *row)
 {
-	h = fuzz_hash_u64(h, (uint64_t)res << 56 | (uint64_t)row->bad << 48 |
-		row->line);
+	h = fuzz_hash_u64(h,
+	    (uint64_t)res << 56 | (uint64_t)row->bad << 48 | row->line);
 	if (res == EXLOG_NEED_MORE)
 		return h;
 	if (res == EXLOG_ROW) {
 		FUZZ_CHECK(row->nfields >= EXLOG_MIN_FIELDS &&
-		    row->nfields <= EXLOG_FIELDS);
+			   row->nfields <= EXLOG_FIELDS);
 		FUZZ_CHECK(row->bad == EXLOG_BAD_NONE);
 	} else
 		FUZZ_CHECK(row->bad != EXLOG_BAD_NONE);

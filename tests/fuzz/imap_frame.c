@@ -1,8 +1,8 @@
 /*
  * imap_frame: the two readers of an IMAP session after login
  * (imap_cframe, imap_sframe), driven the way the relay drives them
- * (imap_relay_guard() in src/daemon/imap.c), and imap_response_parse() over every
- * server line.
+ * (imap_relay_guard() in src/daemon/imap.c), and imap_response_parse() over
+ * every server line.
  *
  * After the fuzz.h header (the settings byte is unused) the stream is a
  * series of steps, each a byte h and the bytes it announces:
@@ -18,10 +18,10 @@
  * or continuation to imap_cframe_answer.
  *
  * Checked besides memory safety:
- *  - every byte a reader changes is one the header comment of include/daemon/imap.h
- *    documents (the client's byte after COMPRESS becomes "X"; a server
- *    capability list's "COMPRESS=" becomes "COMPRESS-", "LITERAL+" and
- *    "LITERAL-" "LITERALX"), inside what it consumed, and counted;
+ *  - every byte a reader changes is one the header comment of
+ * include/daemon/imap.h documents (the client's byte after COMPRESS becomes
+ * "X"; a server capability list's "COMPRESS=" becomes "COMPRESS-", "LITERAL+"
+ * and "LITERAL-" "LITERALX"), inside what it consumed, and counted;
  *  - *consumed never exceeds the length; without a result everything is
  *    consumed; a result consumes at least its LF;
  *  - a command's byte count is the distance from the end of the one before;
@@ -125,13 +125,13 @@ compress_before(const char *c, size_t at)
 struct run {
 	struct imap_cframe cf;
 	struct imap_sframe sf;
-	char *c, *s;	     /* each direction's bytes, edited in place */
-	char *c0, *s0;	     /* the same as they came */
+	char *c, *s;         /* each direction's bytes, edited in place */
+	char *c0, *s0;       /* the same as they came */
 	size_t clen, slen;   /* arrived so far */
 	size_t csent, ssent; /* consumed so far */
-	size_t clast;	     /* where the last command ended */
+	size_t clast;        /* where the last command ended */
 	bool refused;
-	uint64_t h;	     /* digest of the results, in order */
+	uint64_t h; /* digest of the results, in order */
 };
 
 static bool
@@ -155,8 +155,8 @@ client_result(struct run *r, enum imap_frame k)
 		FUZZ_CHECK(!isupper((unsigned char)*c));
 	/* No secret in what goes to the protocol log. */
 	if (strcmp(f->verb, "login") == 0)
-		FUZZ_CHECK(f->params[0] == '\0' ||
-		    strcmp(f->params, "*****") == 0);
+		FUZZ_CHECK(
+		    f->params[0] == '\0' || strcmp(f->params, "*****") == 0);
 	/* AUTHENTICATE: one word, the mechanism (after a space the reader
 	 * keeps when the client sent two). */
 	sp1 = f->params + (f->params[0] == ' ');
@@ -205,7 +205,7 @@ client_feed(struct run *r)
 				continue;
 			FUZZ_CHECK(i < used);
 			FUZZ_CHECK(buf[i] == 'X' &&
-			    (r->c[at] == ' ' || r->c[at] == '\r'));
+				   (r->c[at] == ' ' || r->c[at] == '\r'));
 			FUZZ_CHECK(compress_before(r->c0, at));
 			changed++;
 		}
@@ -301,8 +301,8 @@ server_feed(struct run *r)
 			FUZZ_CHECK(used == len);
 			continue;
 		}
-		FUZZ_CHECK(k == IMAP_FRAME_TAGGED ||
-		    k == IMAP_FRAME_CONTINUATION);
+		FUZZ_CHECK(
+		    k == IMAP_FRAME_TAGGED || k == IMAP_FRAME_CONTINUATION);
 		FUZZ_CHECK(used > 0 && r->s[r->ssent - 1] == '\n');
 		FUZZ_CHECK(imap_sframe_at_boundary(&r->sf));
 		r->h = fuzz_hash_u64(r->h, (uint64_t)k << 56 | r->ssent);
@@ -310,7 +310,8 @@ server_feed(struct run *r)
 			FUZZ_CHECK(r->sf.linelen <= IMAP_LINE_KEPT);
 			FUZZ_CHECK(r->sf.line[r->sf.linelen] == '\0');
 			FUZZ_CHECK(nul_in(r->sf.tag, sizeof(r->sf.tag)));
-			r->h = fuzz_hash(r->h, r->sf.tag, strlen(r->sf.tag) + 1);
+			r->h =
+			    fuzz_hash(r->h, r->sf.tag, strlen(r->sf.tag) + 1);
 			r->h = fuzz_hash(r->h, r->sf.line, r->sf.linelen);
 			r->h = fuzz_hash_u64(r->h, r->sf.status);
 		}
@@ -326,7 +327,7 @@ server_feed(struct run *r)
 			size_t n = (size_t)-1;
 
 			FUZZ_CHECK(imap_cframe_feed(&r->cf, r->c, 0, &n) ==
-			    IMAP_FRAME_REFUSED);
+				   IMAP_FRAME_REFUSED);
 			FUZZ_CHECK(n == 0);
 		}
 	}
@@ -366,18 +367,19 @@ session(const uint8_t *stream, size_t len, size_t clen, size_t slen,
 		if (n > len - i)
 			n = len - i;
 		while (off < n) {
-			size_t piece = sp != NULL ?
-			    fuzz_split_next(sp, n - off) :
-			    n - off;
+			size_t piece =
+			    sp != NULL ? fuzz_split_next(sp, n - off) : n - off;
 
 			if (srv) {
 				memcpy(r->s + r->slen, stream + i + off, piece);
-				memcpy(r->s0 + r->slen, stream + i + off, piece);
+				memcpy(r->s0 + r->slen, stream + i + off,
+				    piece);
 				r->slen += piece;
 				server_feed(r);
 			} else {
 				memcpy(r->c + r->clen, stream + i + off, piece);
-				memcpy(r->c0 + r->clen, stream + i + off, piece);
+				memcpy(r->c0 + r->clen, stream + i + off,
+				    piece);
 				r->clen += piece;
 				client_feed(r);
 			}
@@ -434,7 +436,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		i += n;
 	}
 	FUZZ_CHECK(session(sp.stream, sp.len, clen, slen, &sp) ==
-	    session(sp.stream, sp.len, clen, slen, &whole));
+		   session(sp.stream, sp.len, clen, slen, &whole));
 	responses(server, slen);
 	free(server);
 	return 0;

@@ -36,8 +36,7 @@ atom_char(unsigned char c)
 }
 
 static uint64_t
-check_command(const struct imap_parser *p, enum imap_parse_result r,
-    uint64_t h)
+check_command(const struct imap_parser *p, enum imap_parse_result r, uint64_t h)
 {
 	const struct imap_command *cmd = &p->cmd;
 
@@ -52,8 +51,8 @@ check_command(const struct imap_parser *p, enum imap_parse_result r,
 		FUZZ_CHECK(cmd->nargs == 1);
 	h = fuzz_hash(h, cmd->tag, strlen(cmd->tag) + 1);
 	h = fuzz_hash(h, cmd->name, strlen(cmd->name) + 1);
-	h = fuzz_hash_u64(h, (uint64_t)cmd->cmd << 32 | cmd->error << 1 |
-		cmd->fatal);
+	h = fuzz_hash_u64(h,
+	    (uint64_t)cmd->cmd << 32 | cmd->error << 1 | cmd->fatal);
 	h = fuzz_hash_u64(h, cmd->nargs);
 	for (size_t i = 0; i < cmd->nargs; i++) {
 		const struct imap_value *v = &cmd->args[i];
@@ -75,14 +74,16 @@ check_command(const struct imap_parser *p, enum imap_parse_result r,
 		case IMAP_VAL_QUOTED:
 			for (size_t k = 0; k < v->len; k++)
 				FUZZ_CHECK(v->data[k] != '\r' &&
-				    v->data[k] != '\n' && v->data[k] != '\0');
+					   v->data[k] != '\n' &&
+					   v->data[k] != '\0');
 			break;
 		case IMAP_VAL_ATOM:
 		case IMAP_VAL_NIL:
 			if (r != IMAP_PARSE_COMMAND)
 				break;
 			for (size_t k = 0; k < v->len; k++)
-				FUZZ_CHECK(atom_char((unsigned char)v->data[k]));
+				FUZZ_CHECK(
+				    atom_char((unsigned char)v->data[k]));
 			break;
 		case IMAP_VAL_LIST:
 			break;
@@ -106,8 +107,8 @@ run(const uint8_t *stream, size_t len, struct fuzz_split *sp, size_t max_line,
 	FUZZ_CHECK(store != NULL && p != NULL);
 	FUZZ_CHECK(imap_parser_init(p, max_line, LITERAL_MAX, store, cap) == 0);
 	while (off < len && !over) {
-		size_t chunk = sp != NULL ? fuzz_split_next(sp, len - off) :
-					    len - off;
+		size_t chunk =
+		    sp != NULL ? fuzz_split_next(sp, len - off) : len - off;
 		char *buf = fuzz_dup(stream + off, chunk);
 		size_t i = 0;
 
@@ -162,20 +163,21 @@ run(const uint8_t *stream, size_t len, struct fuzz_split *sp, size_t max_line,
 			}
 			if (sasl)
 				sasl_lines = r == IMAP_PARSE_SASL_RESPONSE ?
-				    sasl_lines - 1 : 0;
+						 sasl_lines - 1 :
+						 0;
 			else if (r == IMAP_PARSE_COMMAND &&
-			    p->cmd.cmd == IMAP_CMD_AUTHENTICATE &&
-			    p->cmd.nargs == 1) {
+				 p->cmd.cmd == IMAP_CMD_AUTHENTICATE &&
+				 p->cmd.nargs == 1) {
 				if (refuse)
 					refused = true;
 				else
 					/* LOGIN asks twice, PLAIN once
 					 * (RFC 4616). */
-					sasl_lines = strcasecmp(
-							 p->cmd.args[0].data,
-							 "LOGIN") == 0 ?
-					    2 :
-					    1;
+					sasl_lines =
+					    strcasecmp(p->cmd.args[0].data,
+						"LOGIN") == 0 ?
+						2 :
+						1;
 			}
 		}
 		free(buf);
@@ -201,6 +203,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sp.settings & 64)
 		max_line = 10240; /* the default */
 	FUZZ_CHECK(run(sp.stream, sp.len, &sp, max_line, sp.settings & 128) ==
-	    run(sp.stream, sp.len, NULL, max_line, sp.settings & 128));
+		   run(sp.stream, sp.len, NULL, max_line, sp.settings & 128));
 	return 0;
 }

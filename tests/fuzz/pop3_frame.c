@@ -175,7 +175,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		clen = sp.len;
 	whole = sp;
 	whole.nsizes = 0;
-	FUZZ_CHECK(run(sp.stream, clen, sp.stream + clen, sp.len - clen, &sp) ==
+	FUZZ_CHECK(
+	    run(sp.stream, clen, sp.stream + clen, sp.len - clen, &sp) ==
 	    run(sp.stream, clen, sp.stream + clen, sp.len - clen, &whole));
 	return 0;
 }

@@ -73,8 +73,8 @@ classify(const char *line, size_t len, const struct pop3_command *cmd)
 		    cmd->arg, cmd->arglen);
 		if (e == SASL_OK) {
 			const char *v = cmd->verb == POP3_CMD_USER ?
-			    creds->user :
-			    creds->pass;
+					    creds->user :
+					    creds->pass;
 
 			FUZZ_CHECK(strlen(v) == cmd->arglen);
 			FUZZ_CHECK(memcmp(v, cmd->arg, cmd->arglen) == 0);
@@ -103,8 +103,8 @@ run(const uint8_t *stream, size_t len, struct fuzz_split *sp, size_t max)
 
 	FUZZ_CHECK(pending != NULL);
 	while (off < len) {
-		size_t chunk = sp != NULL ? fuzz_split_next(sp, len - off) :
-					    len - off;
+		size_t chunk =
+		    sp != NULL ? fuzz_split_next(sp, len - off) : len - off;
 		bool over = false;
 
 		memcpy(pending + pend, stream + off, chunk);
@@ -114,7 +114,8 @@ run(const uint8_t *stream, size_t len, struct fuzz_split *sp, size_t max)
 			struct pop3_command cmd;
 			enum pop3_parse_result r;
 			char *buf = fuzz_dup(pending, pend);
-			const char *lf = memchr(buf, '\n', pend < max ? pend : max);
+			const char *lf =
+			    memchr(buf, '\n', pend < max ? pend : max);
 
 			r = pop3_parse(buf, pend, max, &cmd);
 			if (lf != NULL)
@@ -125,8 +126,8 @@ run(const uint8_t *stream, size_t len, struct fuzz_split *sp, size_t max)
 				FUZZ_CHECK(r == POP3_NEED_MORE);
 			/* NEED_MORE depends on the split, the rest not. */
 			if (r != POP3_NEED_MORE)
-				h = fuzz_hash_u64(h, (uint64_t)r << 56 |
-					(off - pend));
+				h = fuzz_hash_u64(h,
+				    (uint64_t)r << 56 | (off - pend));
 			if (r == POP3_COMMAND) {
 				h = check_command(buf, pend, max, &cmd, h);
 				classify(buf, cmd.linelen - 1, &cmd);
@@ -160,6 +161,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (max > 1024)
 		max = 1024;
 	FUZZ_CHECK(run(sp.stream, sp.len, &sp, max) ==
-	    run(sp.stream, sp.len, NULL, max));
+		   run(sp.stream, sp.len, NULL, max));
 	return 0;
 }

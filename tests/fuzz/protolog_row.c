@@ -1,6 +1,7 @@
 /*
- * protolog_row: the protocol-log row encoder (src/daemon/protolog_row.c) against
- * the reader (src/common/exlogread.c).  The input is the facts of one row:
+ * protolog_row: the protocol-log row encoder (src/daemon/protolog_row.c)
+ * against the reader (src/common/exlogread.c).  The input is the facts of one
+ * row:
  *
  *   40 bytes  time, session id, sequence, duration, request and reply
  *             sizes (little-endian; the time is taken modulo year 10000)
@@ -115,7 +116,7 @@ expect(const char *s, enum kind kind, size_t maxchars, char *out)
 			out[o++] = c == '\r' ? 'r' : 'n';
 			i++;
 		} else if ((c < 0x20 && c != '\t') || c == 0x7f ||
-		    (k = seq(u + i, n - i)) == 0) {
+			   (k = seq(u + i, n - i)) == 0) {
 			out[o++] = '\\';
 			out[o++] = 'x';
 			out[o++] = hex[c >> 4];
@@ -237,7 +238,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(small != NULL);
 		FUZZ_CHECK(protolog_encode(&row, small, cap) == n);
 		FUZZ_CHECK(strlen(small) == cap - 1 &&
-		    memcmp(small, text, cap - 1) == 0);
+			   memcmp(small, text, cap - 1) == 0);
 		free(small);
 	}
 
@@ -254,7 +255,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (at < chunk) {
 			enum exlog_result res;
 
-			res = exlog_read(&r, buf + at, chunk - at, &used, &back);
+			res =
+			    exlog_read(&r, buf + at, chunk - at, &used, &back);
 			FUZZ_CHECK(used <= chunk - at);
 			at += used;
 			if (res == EXLOG_NEED_MORE)
@@ -269,18 +271,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				char num[32];
 				int64_t t = -1;
 
-				FUZZ_CHECK(exlog_time(back.f[EXLOG_DATETIME].p,
-					       back.f[EXLOG_DATETIME].len,
-					       &t) == 0 &&
+				FUZZ_CHECK(
+				    exlog_time(back.f[EXLOG_DATETIME].p,
+					back.f[EXLOG_DATETIME].len, &t) == 0 &&
 				    t == ms);
 				snprintf(num, sizeof(num), "%016llX",
 				    (unsigned long long)row.session_id);
-				FUZZ_CHECK(span_eq(back.f[EXLOG_SESSIONID], num));
+				FUZZ_CHECK(
+				    span_eq(back.f[EXLOG_SESSIONID], num));
 				snprintf(num, sizeof(num), "%u", row.seq);
-				FUZZ_CHECK(span_eq(back.f[EXLOG_SEQNUMBER], num));
+				FUZZ_CHECK(
+				    span_eq(back.f[EXLOG_SEQNUMBER], num));
 				snprintf(num, sizeof(num), "%llu",
 				    (unsigned long long)row.duration_ms);
-				FUZZ_CHECK(span_eq(back.f[EXLOG_DURATION], num));
+				FUZZ_CHECK(
+				    span_eq(back.f[EXLOG_DURATION], num));
 				snprintf(num, sizeof(num), "%llu",
 				    (unsigned long long)row.rqsize);
 				FUZZ_CHECK(span_eq(back.f[EXLOG_RQSIZE], num));
@@ -309,10 +314,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (int k = 0; k < PROTOLOG_NKEYS; k++) {
 				struct exlog_span v;
 				bool set = ctx->set & (1u << k);
-				bool got = exlog_context_get(
-				    back.f[EXLOG_CONTEXT].p,
-				    back.f[EXLOG_CONTEXT].len,
-				    protolog_key_name(k), &v);
+				bool got =
+				    exlog_context_get(back.f[EXLOG_CONTEXT].p,
+					back.f[EXLOG_CONTEXT].len,
+					protolog_key_name(k), &v);
 				char *val, *undone;
 				size_t wl, ul;
 
@@ -330,8 +335,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FUZZ_CHECK(undone != NULL);
 				ul = exlog_context_value(&v, undone, v.len + 1);
 				wl = expect(val, PLAIN, 0, want);
-				FUZZ_CHECK(ul == wl &&
-				    memcmp(undone, want, wl) == 0);
+				FUZZ_CHECK(
+				    ul == wl && memcmp(undone, want, wl) == 0);
 				free(undone);
 				free(val);
 			}

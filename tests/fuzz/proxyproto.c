@@ -50,7 +50,7 @@ same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 	normalise(a, &x);
 	normalise(b, &y);
 	return memcmp(&x.sin6_addr, &y.sin6_addr, 16) == 0 &&
-	    x.sin6_port == y.sin6_port;
+	       x.sin6_port == y.sin6_port;
 }
 
 static enum proxyproto_status
@@ -75,15 +75,15 @@ parse(const uint8_t *data, size_t len, struct proxyproto_result *out)
 		if (out->version == 1) {
 			FUZZ_CHECK(out->consumed <= PROXYPROTO_V1_MAX);
 			FUZZ_CHECK(data[out->consumed - 2] == '\r' &&
-			    data[out->consumed - 1] == '\n');
+				   data[out->consumed - 1] == '\n');
 		}
 		if (out->local)
 			FUZZ_CHECK(out->src.ss_family == AF_UNSPEC &&
-			    out->dst.ss_family == AF_UNSPEC);
+				   out->dst.ss_family == AF_UNSPEC);
 		else
 			FUZZ_CHECK((out->src.ss_family == AF_INET ||
 				       out->src.ss_family == AF_INET6) &&
-			    out->src.ss_family == out->dst.ss_family);
+				   out->src.ss_family == out->dst.ss_family);
 		break;
 	}
 	return st;
@@ -99,10 +99,10 @@ same_result(enum proxyproto_status a, const struct proxyproto_result *ra,
 	if (a != PROXYPROTO_DONE)
 		return;
 	FUZZ_CHECK(ra->consumed == rb->consumed && ra->version == rb->version &&
-	    ra->local == rb->local);
+		   ra->local == rb->local);
 	if (!ra->local)
 		FUZZ_CHECK(same_addr(&ra->src, &rb->src) &&
-		    same_addr(&ra->dst, &rb->dst));
+			   same_addr(&ra->dst, &rb->dst));
 }
 
 int
@@ -135,9 +135,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(n > 0 && (size_t)n <= sizeof(out));
 		pst = parse(out, (size_t)n, &back);
 		FUZZ_CHECK(pst == PROXYPROTO_DONE && back.version == 2 &&
-		    !back.local && back.consumed == (size_t)n);
+			   !back.local && back.consumed == (size_t)n);
 		FUZZ_CHECK(same_addr(&back.src, &whole.src) &&
-		    same_addr(&back.dst, &whole.dst));
+			   same_addr(&back.dst, &whole.dst));
 	}
 	return 0;
 }

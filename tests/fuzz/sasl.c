@@ -45,14 +45,14 @@ base64(const char *in, size_t len)
 		FUZZ_CHECK(n <= cap);
 		again = malloc(SASL_B64_LEN(n) + 1);
 		FUZZ_CHECK(again != NULL);
-		FUZZ_CHECK(sasl_b64_encode(out, n, again,
-			       SASL_B64_LEN(n) + 1) == 0);
+		FUZZ_CHECK(
+		    sasl_b64_encode(out, n, again, SASL_B64_LEN(n) + 1) == 0);
 		FUZZ_CHECK(strlen(again) == len && memcmp(again, in, len) == 0);
 		free(again);
 		/* One byte less room than the value needs must fail. */
 		if (n > 0)
-			FUZZ_CHECK(sasl_b64_decode(in, len, out, n - 1, &n) ==
-			    -1);
+			FUZZ_CHECK(
+			    sasl_b64_decode(in, len, out, n - 1, &n) == -1);
 	}
 	free(out);
 
@@ -82,14 +82,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(c, 0, sizeof(*c));
 	if (sasl_plain_decode(line, size, c) == SASL_OK) {
 		check_creds(c);
-		FUZZ_CHECK(sasl_plain_encode(c->user, c->pass, enc,
-			       sizeof(enc)) == 0);
+		FUZZ_CHECK(
+		    sasl_plain_encode(c->user, c->pass, enc, sizeof(enc)) == 0);
 		memset(back, 0, sizeof(*back));
-		FUZZ_CHECK(sasl_plain_decode(enc, strlen(enc), back) ==
-		    SASL_OK);
+		FUZZ_CHECK(
+		    sasl_plain_decode(enc, strlen(enc), back) == SASL_OK);
 		FUZZ_CHECK(strcmp(back->user, c->user) == 0 &&
-		    strcmp(back->pass, c->pass) == 0 &&
-		    back->authzid[0] == '\0');
+			   strcmp(back->pass, c->pass) == 0 &&
+			   back->authzid[0] == '\0');
 	} else
 		/* A refusal wipes what was decoded. */
 		FUZZ_CHECK(c->user[0] == '\0' && c->pass[0] == '\0');

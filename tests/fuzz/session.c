@@ -73,8 +73,8 @@ count(const uint8_t *s, size_t len, const char *v, size_t vlen)
 }
 
 static void
-secret_add(struct secrets *sec, const uint8_t *in, size_t inlen,
-    const char *v, size_t len, bool raw, bool marked)
+secret_add(struct secrets *sec, const uint8_t *in, size_t inlen, const char *v,
+    size_t len, bool raw, bool marked)
 {
 	if (len < PW_MIN || sec->n == PW_MAX || memchr(v, '\0', len) != NULL)
 		return;
@@ -122,8 +122,8 @@ static bool
 imap_escaped(const struct imap_value *v)
 {
 	return v->type == IMAP_VAL_QUOTED &&
-	    (memchr(v->data, '"', v->len) != NULL ||
-		memchr(v->data, '\\', v->len) != NULL);
+	       (memchr(v->data, '"', v->len) != NULL ||
+		   memchr(v->data, '\\', v->len) != NULL);
 }
 
 static void
@@ -147,8 +147,8 @@ secrets_imap(struct secrets *sec, const uint8_t *s, size_t len)
 		if (p->cmd.cmd == IMAP_CMD_LOGIN &&
 		    p->cmd.args[1].type != IMAP_VAL_LIST)
 			secret_add(sec, s, len, p->cmd.args[1].data,
-			    p->cmd.args[1].len,
-			    !imap_escaped(&p->cmd.args[1]), false);
+			    p->cmd.args[1].len, !imap_escaped(&p->cmd.args[1]),
+			    false);
 		if (p->cmd.cmd == IMAP_CMD_AUTHENTICATE &&
 		    p->cmd.args[1].type == IMAP_VAL_ATOM &&
 		    strcasecmp(p->cmd.args[0].data, "PLAIN") == 0)
@@ -223,22 +223,25 @@ check_logs(const struct secrets *sec, const char *sub)
 			if (res == EXLOG_NEED_MORE)
 				break;
 			if (res != EXLOG_ROW || row.nfields != EXLOG_FIELDS) {
-				fprintf(stderr, "bad row at line %llu of:\n%.*s\n",
+				fprintf(stderr,
+				    "bad row at line %llu of:\n%.*s\n",
 				    (unsigned long long)row.line, (int)len,
 				    text);
-				FUZZ_CHECK(!"a protocol-log row does not read back");
+				FUZZ_CHECK(
+				    !"a protocol-log row does not read back");
 			}
 			for (int f = 0; f < EXLOG_FIELDS; f++)
 				for (size_t k = 0; k < sec->n; k++)
 					if (memmem(row.f[f].p, row.f[f].len,
-						sec->v[k], strlen(sec->v[k])) !=
-					    NULL) {
+						sec->v[k],
+						strlen(sec->v[k])) != NULL) {
 						fprintf(stderr,
 						    "password '%s' in field %d "
 						    "of:\n%.*s\n",
 						    sec->v[k], f, (int)len,
 						    text);
-						FUZZ_CHECK(!"a password in the log");
+						FUZZ_CHECK(
+						    !"a password in the log");
 					}
 		}
 		/* Every line ends in CRLF: nothing is left over. */
@@ -440,8 +443,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK((cfd = socket(AF_INET, SOCK_STREAM, 0)) != -1);
 	/* A reset at the end, so that thousands of inputs a second leave
 	 * no TIME_WAIT behind to use up the ephemeral ports. */
-	FUZZ_CHECK(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lin,
-		       sizeof(lin)) == 0);
+	FUZZ_CHECK(
+	    setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin)) == 0);
 	/* And a source address of its own in 127/8 each time: the sessions
 	 * close first, and their TIME_WAITs would use up the ports of one
 	 * source address within a minute at this rate. */

@@ -254,8 +254,8 @@ run_child(const struct tsanrun_test *t, void *param)
 
 	child_pid = getpid();
 	main_thread = pthread_self();
-	if (!run_phase(
-	        sd != NULL ? sd->init : NULL, t->data.init, NULL, NULL)) {
+	if (!run_phase(sd != NULL ? sd->init : NULL, t->data.init, NULL,
+		NULL)) {
 		/* Criterion aborts when the set-up fails: no test, no .fini. */
 		fprintf(out, "  %s: set-up failed\n", current_name);
 		send_verdict('f');
@@ -321,8 +321,8 @@ run_one(const struct tsanrun_test *t, void *param)
 	if (WEXITSTATUS(status) != 0) {
 		fprintf(out, "  %s: exit status %d%s\n", current_name,
 		    WEXITSTATUS(status),
-		    WEXITSTATUS(status) == 66 ? " (a ThreadSanitizer report)"
-		                              : "");
+		    WEXITSTATUS(status) == 66 ? " (a ThreadSanitizer report)" :
+						"");
 		return FAILED;
 	}
 	if (v == 'p')
@@ -368,7 +368,7 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc)
 			filter = argv[++i];
 		else if (strncmp(argv[i], "--jobs=", 7) == 0 ||
-		         strncmp(argv[i], "-j", 2) == 0)
+			 strncmp(argv[i], "-j", 2) == 0)
 			continue;
 		else if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc)
 			i++;

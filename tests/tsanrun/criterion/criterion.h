@@ -81,8 +81,8 @@ void tsanrun_log(const char *level, const char *fmt, ...)
 #define TSANRUN_ID(Kind, Suite, Name) tsanrun_##Kind##_##Suite##_##Name
 
 #define TestSuite(Suite, ...)                                                  \
-	static struct tsanrun_suite TSANRUN_ID(suite, Suite, ) = {             \
-	    #Suite, {0, __VA_ARGS__}};                                         \
+	static struct tsanrun_suite TSANRUN_ID(suite, Suite, ) = {#Suite,      \
+	    {0, __VA_ARGS__}};                                                 \
 	__attribute__((constructor)) static void TSANRUN_ID(sreg, Suite, )(    \
 	    void)                                                              \
 	{                                                                      \
@@ -113,8 +113,8 @@ void tsanrun_log(const char *level, const char *fmt, ...)
 #define tsanrun_check(Fatal, Cond, Expr, ...)                                  \
 	do {                                                                   \
 		if (!(Cond))                                                   \
-			tsanrun_fail(                                          \
-			    Fatal, __FILE__, __LINE__, Expr, " " __VA_ARGS__); \
+			tsanrun_fail(Fatal, __FILE__, __LINE__, Expr,          \
+			    " " __VA_ARGS__);                                  \
 	} while (0)
 
 #define tsanrun_op(Fatal, Op, A, B, ...)                                       \
