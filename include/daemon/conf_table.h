@@ -137,6 +137,15 @@ struct conf *conf_loader_conf(struct conf_loader *l);
 /* The line being read. */
 int conf_lineno(const struct conf_loader *l);
 
+/*
+ * The label of a [section "<label>"] header, for open(): rest is what
+ * follows the section's name.  Returns the label's first character and
+ * sets *len (the label may be empty), or reports "expected [section
+ * "<what>"], the name in double quotes" and returns NULL.
+ */
+const char *conf_section_label(struct conf_loader *l, const char *rest,
+    const char *section, const char *what, size_t *len);
+
 /* The instance of the section being read (a protocol, a rule). */
 unsigned conf_instance(const struct conf_loader *l);
 

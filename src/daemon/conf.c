@@ -210,6 +210,25 @@ conf_lineno(const struct conf_loader *l)
 	return l->lineno;
 }
 
+const char *
+conf_section_label(struct conf_loader *l, const char *rest, const char *section,
+    const char *what, size_t *len)
+{
+	const char *p = rest, *q;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '"' || (q = strchr(p + 1, '"')) == NULL ||
+	    q[1 + strspn(q + 1, " \t")] != '\0') {
+		conf_error(l, l->lineno,
+		    "expected [%s \"<%s>\"], the name in double quotes",
+		    section, what);
+		return NULL;
+	}
+	*len = (size_t)(q - p - 1);
+	return p + 1;
+}
+
 unsigned
 conf_instance(const struct conf_loader *l)
 {

@@ -248,21 +248,14 @@ rule_open(struct conf_loader *l, const char *rest, char *label, size_t size)
 {
 	struct policy_load *st = conf_state(l, &policy_conf_module);
 	struct conf *c = conf_loader_conf(l);
-	const char *p = rest, *q, *x;
+	const char *p, *q, *x;
 	struct rule_lines *rl;
 	struct rule *v, *r;
 	size_t len, i;
 
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (*p != '"' || (q = strchr(p + 1, '"')) == NULL ||
-	    q[1 + strspn(q + 1, " \t")] != '\0') {
-		conf_error(l, conf_lineno(l),
-		    "expected [rule \"<name>\"], the name in double quotes");
+	if ((p = conf_section_label(l, rest, "rule", "name", &len)) == NULL)
 		return -1;
-	}
-	p++;
-	len = (size_t)(q - p);
+	q = p + len;
 	if (len == 0 || len > RULE_NAME_MAX || p[0] == ' ' ||
 	    p[len - 1] == ' ') {
 		conf_error(l, conf_lineno(l),

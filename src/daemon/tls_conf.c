@@ -112,21 +112,13 @@ tls_name_open(struct conf_loader *l, const char *rest, char *label, size_t size)
 	struct conf *c = conf_loader_conf(l);
 	struct tls_conf *t = &c->tls;
 	char name[TLS_NAME_MAX + 2];
-	const char *p = rest, *q, *why;
+	const char *p, *q, *why;
 	struct tls_name *v;
 	size_t len, i;
 
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (*p != '"' || (q = strchr(p + 1, '"')) == NULL ||
-	    q[1 + strspn(q + 1, " \t")] != '\0') {
-		conf_error(l, conf_lineno(l),
-		    "expected [tls \"<host name>\"], the name in double "
-		    "quotes");
+	if ((p = conf_section_label(l, rest, "tls", "host name", &len)) == NULL)
 		return -1;
-	}
-	p++;
-	len = (size_t)(q - p);
+	q = p + len;
 	/* Names compare without case and without the root's dot. */
 	if (len > 0 && p[len - 1] == '.')
 		len--;
