@@ -281,3 +281,39 @@ Test(session_log, login_steps_write_the_same_daemon_log_lines,
 	fixture_session_free(i);
 	login_teardown();
 }
+
+Test(session_summary, plain_value_is_kept_as_is)
+{
+	char buf[16];
+
+	cr_assert_eq(session_summary_value(buf, sizeof(buf), "alice"), 5);
+	cr_assert_str_eq(buf, "alice");
+}
+
+Test(session_summary, value_with_separators_is_quoted)
+{
+	char buf[32];
+
+	cr_assert_eq(session_summary_value(buf, sizeof(buf), "a b"), 5);
+	cr_assert_str_eq(buf, "\"a b\"");
+	session_summary_value(buf, sizeof(buf), "x=1;\"y\"");
+	cr_assert_str_eq(buf, "\"x=1;?y?\"");
+	cr_assert_eq(session_summary_value(buf, sizeof(buf), ""), 2);
+	cr_assert_str_eq(buf, "\"\"");
+}
+
+Test(session_summary, value_cut_short_keeps_its_closing_quote)
+{
+	char buf[6], tiny[2] = "z";
+
+	/* Six bytes: both quotes, three characters and the NUL. */
+	cr_assert_eq(session_summary_value(buf, sizeof(buf), "a bcdef"), 5);
+	cr_assert_str_eq(buf, "\"a b\"");
+	cr_assert_eq(session_summary_value(buf, 3, "xyz abc"), 2);
+	cr_assert_str_eq(buf, "\"\"");
+	cr_assert_eq(session_summary_value(tiny, sizeof(tiny), "a b"), 0);
+	cr_assert_str_eq(tiny, "");
+	cr_assert_eq(session_summary_value(buf, 3, "xyz"), 2);
+	cr_assert_str_eq(buf, "xy");
+	cr_assert_eq(session_summary_value(buf, 0, "xyz"), 0);
+}

@@ -98,6 +98,14 @@ struct session {
 	bool ip_counted;
 	struct session_login *login;
 
+	struct timeval started;  /* the accept, for the summary's duration */
+	const char *mech;        /* the last login's SASL mechanism, or
+				    login_ops->login_name; NULL: none yet */
+	bool mech_sasl;          /* ... which came in login_ops->auth_name */
+	const char *tls_version; /* the client's, once negotiated */
+	bool backend_tried;      /* a backend connection was started */
+	bool summarized;         /* the summary line is written */
+
 	uint64_t bytes_in;  /* relayed client -> backend */
 	uint64_t bytes_out; /* relayed backend -> client */
 	bool client_eof;
@@ -134,6 +142,8 @@ struct session_login_ops {
 	const char *starttls_name;
 	/* The client's SASL command, for the daemon log: "AUTH". */
 	const char *auth_name;
+	/* The client's plain login command, for the summary line: "USER". */
+	const char *login_name;
 	/* Logged when login_type refuses a login before the client sent a
 	 * password; NULL: nothing is logged then. */
 	const char *cleartext_refused_log;
@@ -185,6 +195,15 @@ void session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
  * afterwards.
  */
 void session_close(struct session *s, const char *reason);
+
+/*
+ * Writes src to dst (cap bytes, NUL-terminated when cap > 0) as one
+ * key=value value of the summary line: as is, or between double quotes
+ * (a '"' inside becoming '?') when empty or holding a space, '"', '=' or
+ * ';'.  A value that does not fit is cut, its closing quote kept.
+ * Returns the bytes written, the NUL excluded.
+ */
+size_t session_summary_value(char *dst, size_t cap, const char *src);
 
 /*
  * Sends what is in the client's output buffer, then closes.  Reads stop at

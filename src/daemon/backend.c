@@ -410,6 +410,7 @@ backend_connect(struct session *s)
 
 	backend_clear_failure(s);
 	s->backend_skip = 0;
+	s->backend_tried = true;
 	fd = socket(pc->backend_addr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {

@@ -1247,6 +1247,7 @@ imap_relay_guard_end(struct session *s)
 static const struct session_login_ops imap_login_ops = {
     .starttls_name = "STARTTLS",
     .auth_name = "AUTHENTICATE",
+    .login_name = "LOGIN",
     .auth_failed = imap_auth_failed,
     .cleartext_refused_log = NULL,
     .cleartext_refused = imap_cleartext_refused,

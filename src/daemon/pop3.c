@@ -883,6 +883,7 @@ pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
 static const struct session_login_ops pop3_login_ops = {
     .starttls_name = "STLS",
     .auth_name = "AUTH",
+    .login_name = "USER",
     .auth_failed = pop3_auth_failed,
     .cleartext_refused_log = "refused USER without TLS",
     .cleartext_refused = pop3_cleartext_refused,

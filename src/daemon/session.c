@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -407,13 +408,81 @@ session_cancel_pending(struct session *s)
 		backend_close(s);
 }
 
+size_t
+session_summary_value(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+	bool quote = *src == '\0' || strpbrk(src, " \"=;") != NULL;
+
+	if (cap == 0)
+		return 0;
+	/* Room for both quotes and the NUL; a value cut short keeps its
+	 * closing quote, so that the fields after it still parse. */
+	if (quote && cap >= 3)
+		dst[n++] = '"';
+	for (; *src != '\0' && n + (quote ? 2 : 1) < cap; src++)
+		dst[n++] = *src == '"' ? '?' : *src;
+	if (quote && n > 0)
+		dst[n++] = '"';
+	dst[n] = '\0';
+	return n;
+}
+
+/*
+ * The one line a session leaves at its end, as Dovecot's "Disconnected":
+ * why, then key=value fields that fail2ban and grep can pick out, each
+ * "-" where it does not apply (no login yet, no TLS, no backend).  Only
+ * the user name comes from the client; it is quoted when it holds a
+ * space, '"', '=' or ';', and the log escapes the rest on its way out.
+ */
+static void
+session_summary(struct session *s, const char *verb, const char *reason)
+{
+	char user[SASL_USER_MAX + 3], mech[64], backend[300];
+	struct timeval now, d;
+	const struct proto_conf *pc = s->pc;
+
+	s->summarized = true;
+	if (s->user != NULL)
+		session_summary_value(user, sizeof(user), s->user);
+	else
+		snprintf(user, sizeof(user), "-");
+	if (s->mech == NULL)
+		snprintf(mech, sizeof(mech), "-");
+	else if (s->mech_sasl)
+		snprintf(mech, sizeof(mech), "%s:%s",
+		    s->proto->login_ops->auth_name, s->mech);
+	else
+		snprintf(mech, sizeof(mech), "%s", s->mech);
+	if (!s->backend_tried || pc->backend_host == NULL ||
+	    pc->backend_port == NULL)
+		snprintf(backend, sizeof(backend), "-");
+	else if (strchr(pc->backend_host, ':') != NULL)
+		snprintf(backend, sizeof(backend), "[%.256s]:%.16s",
+		    pc->backend_host, pc->backend_port);
+	else
+		snprintf(backend, sizeof(backend), "%.256s:%.16s",
+		    pc->backend_host, pc->backend_port);
+	event_base_gettimeofday_cached(s->worker->base, &now);
+	timersub(&now, &s->started, &d);
+	if (d.tv_sec < 0)
+		d.tv_sec = d.tv_usec = 0;
+	log_info("%s: %s: %s; user=%s client=%s proto=%s tls=%s backend=%s "
+		 "mech=%s duration=%lld.%03lds in=%llu out=%llu",
+	    session_tag(s), verb, reason, user, s->peer.str, s->proto->name,
+	    s->tls_version != NULL ? s->tls_version : "-", backend, mech,
+	    (long long)d.tv_sec, (long)(d.tv_usec / 1000),
+	    (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
+}
+
 void
 session_close(struct session *s, const char *reason)
 {
-	if (reason != NULL)
-		log_info("%s: closed: %s (in %llu, out %llu bytes)",
-		    session_tag(s), reason, (unsigned long long)s->bytes_in,
-		    (unsigned long long)s->bytes_out);
+	/* After a "closing" summary, only why the flush ended. */
+	if (reason != NULL && s->summarized)
+		log_info("%s: closed: %s", session_tag(s), reason);
+	else if (reason != NULL)
+		session_summary(s, "closed", reason);
 	sesslog_close(s);
 	evtimer_del(&s->timer);
 	relay_free(s);
@@ -479,7 +548,7 @@ void
 session_close_after_flush(struct session *s, const char *reason)
 {
 	if (reason != NULL)
-		log_info("%s: closing: %s", session_tag(s), reason);
+		session_summary(s, "closing", reason);
 	/* The answer that ends the session is queued: its row is done. */
 	sesslog_end(s);
 	session_cancel_pending(s);
@@ -629,7 +698,8 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
 
-		sesslog_tls(s, tls_version(ssl));
+		s->tls_version = tls_version(ssl);
+		sesslog_tls(s, s->tls_version);
 		if (s->state == SESSION_TLS_ACCEPT) {
 			s->tls = SESSION_TLS_IMPLICIT;
 			log_debug("%s: TLS %s", session_tag(s),
@@ -1036,10 +1106,14 @@ session_login_check(struct session *s)
 	return 0;
 }
 
-int
-session_login(struct session *s, const char *ref, const char *user,
-    size_t userlen, const char *pass, size_t passlen)
+/* A login with its way (mech), which the summary line names. */
+static int
+session_login_as(struct session *s, const char *ref, const char *user,
+    size_t userlen, const char *pass, size_t passlen, const char *mech,
+    bool sasl)
 {
+	s->mech = mech;
+	s->mech_sasl = sasl;
 	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
 		s->proto->bye(s, BYE_INTERNAL);
 		session_close_after_flush(s, "cannot keep the credentials");
@@ -1047,6 +1121,14 @@ session_login(struct session *s, const char *ref, const char *user,
 	}
 	s->proto->login_ops->login_begin(s, ref);
 	return session_login_check(s);
+}
+
+int
+session_login(struct session *s, const char *ref, const char *user,
+    size_t userlen, const char *pass, size_t passlen)
+{
+	return session_login_as(s, ref, user, userlen, pass, passlen,
+	    s->proto->login_ops->login_name, false);
 }
 
 /* A SASL response whose credentials cannot be read: a bad command. */
@@ -1073,8 +1155,8 @@ session_login_plain(struct session *s, const char *ref, const char *b64,
 		    s->proto->login_ops->auth_name, sasl_strerror(err));
 		return session_auth_refused(s, ref, &creds);
 	}
-	rc = session_login(s, ref, creds.user, strlen(creds.user), creds.pass,
-	    strlen(creds.pass));
+	rc = session_login_as(s, ref, creds.user, strlen(creds.user),
+	    creds.pass, strlen(creds.pass), "PLAIN", true);
 	sasl_creds_clear(&creds);
 	return rc;
 }
@@ -1106,8 +1188,8 @@ session_login_pass(struct session *s, const char *ref, const char *b64,
 
 	if (sasl_login_decode(b64, len, SASL_FIELD_PASS, &creds) != SASL_OK)
 		return session_auth_refused(s, ref, &creds);
-	rc = session_login(s, ref, user, userlen, creds.pass,
-	    strlen(creds.pass));
+	rc = session_login_as(s, ref, user, userlen, creds.pass,
+	    strlen(creds.pass), "LOGIN", true);
 	sasl_creds_clear(&creds);
 	return rc;
 }
@@ -1537,7 +1619,8 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
 		netaddr_set(&s->local, (struct sockaddr *)&local, locallen);
 	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
-	event_base_gettimeofday_cached(w->base, &s->login_deadline);
+	event_base_gettimeofday_cached(w->base, &s->started);
+	s->login_deadline = s->started;
 	s->login_deadline.tv_sec += s->pc->pre_auth_total_ms / 1000;
 	s->login_deadline.tv_usec += (s->pc->pre_auth_total_ms % 1000) * 1000;
 	if (s->login_deadline.tv_usec >= 1000000) {

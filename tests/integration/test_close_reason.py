@@ -50,7 +50,8 @@ def ended(p, logdir, c):
     rows = session_rows(logdir, cip)
     close = rows[-1]
     assert close["command"] == "CloseSession", rows
-    rx = re.compile(r"[0-9A-F]{16} %s: closing: (.*)" % re.escape(cip))
+    # The reason ends at the summary line's "; " before its fields.
+    rx = re.compile(r"[0-9A-F]{16} %s: closing: ([^;]*);" % re.escape(cip))
     m = helpers.wait_for(lambda: rx.search(p.log()), 10,
                          "the end of %s in the daemon log" % cip)
     return (m.group(1), ctx_value(close["context"], "Msg"),
