@@ -26,6 +26,7 @@
 #include "netaddr.h"
 #include "proto.h"
 #include "sasl.h"
+#include "stats.h"
 
 struct bufferevent;
 struct groups_req;
@@ -128,6 +129,7 @@ struct session {
 	char *backend_why;     /* ... in words (backend_error()); NULL: none */
 	uint64_t backend_skip; /* literal bytes of the backend to pass over
 				  (backend_skip()) */
+	struct stats_sess stats; /* its counters' labels (stats.h) */
 };
 
 /*

@@ -252,6 +252,7 @@ session_timeout(struct session *s)
 		return;
 	case SESSION_TLS_ACCEPT:
 	case SESSION_STARTTLS:
+		stats_tls_done(s, false);
 		sesslog_close_error(s, "TlsHandshakeTimeout");
 		session_close(s, "TLS handshake timeout");
 		return;
@@ -483,6 +484,7 @@ session_close(struct session *s, const char *reason)
 		log_info("%s: closed: %s", session_tag(s), reason);
 	else if (reason != NULL)
 		session_summary(s, "closed", reason);
+	stats_session_close(s);
 	sesslog_close(s);
 	evtimer_del(&s->timer);
 	relay_free(s);
@@ -700,6 +702,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 		s->tls_version = tls_version(ssl);
 		sesslog_tls(s, s->tls_version);
+		stats_tls_done(s, true);
 		if (s->state == SESSION_TLS_ACCEPT) {
 			s->tls = SESSION_TLS_IMPLICIT;
 			log_debug("%s: TLS %s", session_tag(s),
@@ -719,6 +722,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_ERROR) {
 		if (s->state == SESSION_TLS_ACCEPT ||
 		    s->state == SESSION_STARTTLS) {
+			stats_tls_done(s, false);
 			session_log_tls_error(s, "TLS handshake failed");
 			sesslog_close_error(s, "TlsHandshakeFailed");
 			session_close(s, "TLS handshake failed");
@@ -919,6 +923,7 @@ session_throttle_check(struct session *s)
 	    session_tag(s), s->user,
 	    ip ? "the client's address is" : "the user is",
 	    (unsigned long long)(res.ban_left_ms + 999) / 1000);
+	stats_refused(s, STATS_REFUSED_THROTTLE);
 	session_login_clear(s);
 	s->proto->login_answer(s, LOGIN_FAILED);
 	sesslog_throttled(s, ip ? "ClientBanned" : "UserBanned");
@@ -941,6 +946,7 @@ session_login_go(struct session *s)
 	session_set_state(s, SESSION_BACKEND);
 	bufferevent_disable(s->client, EV_READ);
 	session_set_timeout(s, s->pc->backend_timeout_ms);
+	stats_backend_start(s);
 	if (backend_connect(s) == -1) {
 		session_backend_done(s, BACKEND_BROKEN);
 		return -1;
@@ -979,6 +985,7 @@ session_login_decide(struct session *s, const struct group_list *groups)
 		log_notice("%s: user %s: %s", session_tag(s), s->user, msg);
 	session_policy_reason(s, policy_refusal(&d, msg, sizeof(msg)));
 	sesslog_policy(s, &d);
+	stats_policy(s, &d);
 	switch (d.verdict) {
 	case POLICY_OUTCOME_AUDIT:
 	case POLICY_OUTCOME_ALLOW:
@@ -1043,10 +1050,12 @@ session_cleartext_ok(struct session *s, const char *ref, bool sent_password)
 			   "refused by login_type",
 		    session_tag(s));
 		sesslog_audit(s, sesslog_audit_verdict(s->pc));
+		stats_audit(s, STATS_AUDIT_LOGIN_TYPE);
 		return true;
 	case POLICY_DENY:
 		break;
 	}
+	stats_refused(s, STATS_REFUSED_LOGIN_TYPE);
 	sesslog_error(s, "LoginTypeDenied");
 	if (sent_password) {
 		log_notice("%s: refused a cleartext login without TLS; the "
@@ -1214,6 +1223,7 @@ session_user_slot(struct session *s)
 	}
 	log_notice("%s: user %s: max_connections_per_user (%u) reached",
 	    session_tag(s), s->user, s->pc->max_connections_per_user);
+	stats_refused(s, STATS_REFUSED_USER_LIMIT);
 	session_login_clear(s);
 	s->proto->login_answer(s, LOGIN_IN_USE);
 	sesslog_login(s, LOGIN_IN_USE);
@@ -1338,6 +1348,7 @@ session_backend_done(struct session *s, enum backend_result r)
 	struct throttle *t;
 	struct throttle_limits lim;
 
+	stats_backend_done(s, r);
 	switch (r) {
 	case BACKEND_LOGGED_IN:
 		/* The password was right, whatever the limits say next. */
@@ -1348,6 +1359,7 @@ session_backend_done(struct session *s, enum backend_result r)
 		if (!session_user_slot(s))
 			return;
 		log_info("%s: user %s logged in", session_tag(s), s->user);
+		stats_login_ok(s);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_OK);
 		sesslog_login(s, LOGIN_OK);
@@ -1399,6 +1411,7 @@ session_policy_connect(struct session *s)
 		return true;
 	policy_errmsg(&d, msg, sizeof(msg));
 	log_notice("%s: refused at connect: %s", session_tag(s), msg);
+	stats_conn_refused(s, STATS_CONN_RULE, d.name);
 	session_policy_reason(s, msg);
 	sesslog_close_error(s, s->policy_err);
 	return false;
@@ -1417,6 +1430,7 @@ session_start(struct session *s)
 	    s->pc->max_connection_from_single_ip);
 	s->ip_counted = r == CONNLIMIT_OK;
 	if (r != CONNLIMIT_OK) {
+		stats_conn_refused(s, r == CONNLIMIT_TOTAL ? STATS_CONN_MAX_CONNECTIONS : STATS_CONN_PER_IP, NULL);
 		sesslog_close_error(s, "ConnectionLimitReached");
 		log_notice("%s: refused: %s reached", session_tag(s),
 		    r == CONNLIMIT_TOTAL ? "max_connections" :
@@ -1628,6 +1642,7 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 		s->login_deadline.tv_usec -= 1000000;
 	}
 	server_session_add(w, s);
+	stats_session_open(s);
 	sesslog_init(s);
 
 	if (c->trusted_proxies != NULL && addrset_contains(c->trusted_proxies,
