@@ -2603,7 +2603,8 @@ Test(conf, stats_section)
 	cr_assert_null(c->stats.listen);
 	cr_assert_null(c->stats.token);
 	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
-	cr_assert(addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
+	cr_assert(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
 	in6.sin6_addr = in6addr_loopback;
 	cr_assert(
 	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in6));
@@ -2624,7 +2625,8 @@ Test(conf, stats_section)
 	    9190);
 	cr_assert_eq(c->stats.listen_line, 6);
 	cr_assert_str_eq(c->stats.token, "s3cr3t-T0ken");
-	cr_assert(addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
+	cr_assert(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
 	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
 	cr_assert_not(
 	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));

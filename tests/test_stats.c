@@ -96,7 +96,9 @@ Test(stats, prometheus_label_escaping)
 	cr_expect_str_eq(t, "a\\\\b\"c\\nd");
 	free(t);
 	/* Label values must be UTF-8: other bytes become U+FFFD. */
-	t = prom("r\xfc" "le\xe2\x82\xac", true);
+	t = prom("r\xfc"
+		 "le\xe2\x82\xac",
+	    true);
 	cr_expect_str_eq(t, "r\xef\xbf\xbdle\xe2\x82\xac");
 	free(t);
 }
@@ -133,8 +135,7 @@ totals(void)
 	t->listener[0].active = 4;
 	t->listener[1].proto = PROTO_POP3;
 	t->listener[1].implicit_tls = true;
-	snprintf(t->listener[1].addr, sizeof(t->listener[1].addr),
-	    "[::1]:995");
+	snprintf(t->listener[1].addr, sizeof(t->listener[1].addr), "[::1]:995");
 	t->listener[1].connections = 5;
 	t->logins[PROTO_IMAP][STATS_LOGIN_OK] = 9;
 	t->logins[PROTO_IMAP][STATS_LOGIN_FAILED] = 2;
@@ -147,9 +148,9 @@ totals(void)
 	snprintf(t->backend[0].addr, sizeof(t->backend[0].addr),
 	    "mail.example.org:143");
 	t->backend[0].connects = 11;
-	t->backend[0].failures[2] = 1; /* connect */
-	t->backend[0].login.bucket[0] = 3;  /* up to 1 ms */
-	t->backend[0].login.bucket[3] = 5;  /* 5-10 ms */
+	t->backend[0].failures[2] = 1;                  /* connect */
+	t->backend[0].login.bucket[0] = 3;              /* up to 1 ms */
+	t->backend[0].login.bucket[3] = 5;              /* 5-10 ms */
 	t->backend[0].login.bucket[STATS_NBUCKETS] = 2; /* above 10 s */
 	t->backend[0].login.sum_us = 25000123;
 	t->backend[0].login.count = 10;
@@ -163,113 +164,142 @@ Test(stats, metrics_families_exact_text)
 	struct stats_totals *t = totals();
 	char *s = metrics(t);
 
-	cr_expect_not_null(strstr(s,
-	    "# HELP postern_connections_total Connections accepted, by "
-	    "listener.\n"
-	    "# TYPE postern_connections_total counter\n"
-	    "postern_connections_total{protocol=\"imap\",listener=\"127.0.0.1:"
-	    "143\",tls=\"plain\"} 12\n"
-	    "postern_connections_total{protocol=\"pop3\",listener=\"[::1]:995\","
-	    "tls=\"implicit\"} 5\n"
-	    "# HELP postern_sessions_active "),
+	cr_expect_not_null(
+	    strstr(s,
+		"# HELP postern_connections_total Connections accepted, by "
+		"listener.\n"
+		"# TYPE postern_connections_total counter\n"
+		"postern_connections_total{protocol=\"imap\",listener=\"127.0.0.1:"
+		"143\",tls=\"plain\"} 12\n"
+		"postern_connections_total{protocol=\"pop3\",listener=\"[::1]:995\","
+		"tls=\"implicit\"} 5\n"
+		"# HELP postern_sessions_active "),
+	    "%s", s);
+	cr_expect_not_null(
+	    strstr(s, "# TYPE postern_worker_sessions_active gauge\n"
+		      "postern_worker_sessions_active{worker=\"0\"} 3\n"
+		      "postern_worker_sessions_active{worker=\"1\"} 1\n"),
+	    "%s", s);
+	cr_expect_not_null(
+	    strstr(s,
+		"# TYPE postern_logins_total counter\n"
+		"postern_logins_total{protocol=\"pop3\",result=\"ok\"} 0\n"
+		"postern_logins_total{protocol=\"pop3\",result=\"failed\"} 0\n"
+		"postern_logins_total{protocol=\"pop3\",result=\"tempfail\"} 0\n"
+		"postern_logins_total{protocol=\"imap\",result=\"ok\"} 9\n"
+		"postern_logins_total{protocol=\"imap\",result=\"failed\"} 2\n"
+		"postern_logins_total{protocol=\"imap\",result=\"tempfail\"} 0\n"),
+	    "%s", s);
+	cr_expect_not_null(
+	    strstr(s, "postern_logins_refused_total{protocol=\"pop3\",reason="
+		      "\"throttle\"} 6\n"),
+	    "%s", s);
+	cr_expect_not_null(
+	    strstr(s,
+		"# TYPE postern_rule_refusals_total counter\n"
+		"postern_rule_refusals_total{rule=\"no \\\"guests\\\"\\\\\\n"
+		"please\"} 4\n"),
+	    "%s", s);
+	cr_expect_not_null(
+	    strstr(s,
+		"# TYPE postern_backend_login_duration_seconds histogram\n"
+		"postern_backend_login_duration_seconds_bucket{backend=\"mail."
+		"example.org:143\",le=\"0.001\"} 3\n"
+		"postern_backend_login_duration_seconds_bucket{backend=\"mail."
+		"example.org:143\",le=\"0.0025\"} 3\n"
+		"postern_backend_login_duration_seconds_bucket{backend=\"mail."
+		"example.org:143\",le=\"0.005\"} 3\n"
+		"postern_backend_login_duration_seconds_bucket{backend=\"mail."
+		"example.org:143\",le=\"0.01\"} 8\n"),
+	    "%s", s);
+	cr_expect_not_null(
+	    strstr(s,
+		"postern_backend_login_duration_seconds_bucket{backend=\"mail."
+		"example.org:143\",le=\"10\"} 8\n"
+		"postern_backend_login_duration_seconds_bucket{backend=\"mail."
+		"example.org:143\",le=\"+Inf\"} 10\n"
+		"postern_backend_login_duration_seconds_sum{backend=\"mail."
+		"example.org:143\"} 25.000123\n"
+		"postern_backend_login_duration_seconds_count{backend=\"mail."
+		"example.org:143\"} 10\n"),
+	    "%s", s);
+	cr_expect_not_null(
+	    strstr(s,
+		"postern_backend_failures_total{backend=\"mail.example.org:143\","
+		"reason=\"connect\"} 1\n"),
 	    "%s", s);
 	cr_expect_not_null(strstr(s,
-	    "# TYPE postern_worker_sessions_active gauge\n"
-	    "postern_worker_sessions_active{worker=\"0\"} 3\n"
-	    "postern_worker_sessions_active{worker=\"1\"} 1\n"),
+			       "# TYPE postern_ldap_cache_hits_total counter\n"
+			       "postern_ldap_cache_hits_total 0\n"),
 	    "%s", s);
-	cr_expect_not_null(strstr(s,
-	    "# TYPE postern_logins_total counter\n"
-	    "postern_logins_total{protocol=\"pop3\",result=\"ok\"} 0\n"
-	    "postern_logins_total{protocol=\"pop3\",result=\"failed\"} 0\n"
-	    "postern_logins_total{protocol=\"pop3\",result=\"tempfail\"} 0\n"
-	    "postern_logins_total{protocol=\"imap\",result=\"ok\"} 9\n"
-	    "postern_logins_total{protocol=\"imap\",result=\"failed\"} 2\n"
-	    "postern_logins_total{protocol=\"imap\",result=\"tempfail\"} 0\n"),
+	cr_expect_not_null(
+	    strstr(s,
+		"postern_ldap_lookup_duration_seconds_bucket{le=\"+Inf\"} 0\n"
+		"postern_ldap_lookup_duration_seconds_sum 0\n"
+		"postern_ldap_lookup_duration_seconds_count 0\n"),
 	    "%s", s);
-	cr_expect_not_null(strstr(s,
-	    "postern_logins_refused_total{protocol=\"pop3\",reason="
-	    "\"throttle\"} 6\n"),
-	    "%s", s);
-	cr_expect_not_null(strstr(s,
-	    "# TYPE postern_rule_refusals_total counter\n"
-	    "postern_rule_refusals_total{rule=\"no \\\"guests\\\"\\\\\\n"
-	    "please\"} 4\n"),
-	    "%s", s);
-	cr_expect_not_null(strstr(s,
-	    "# TYPE postern_backend_login_duration_seconds histogram\n"
-	    "postern_backend_login_duration_seconds_bucket{backend=\"mail."
-	    "example.org:143\",le=\"0.001\"} 3\n"
-	    "postern_backend_login_duration_seconds_bucket{backend=\"mail."
-	    "example.org:143\",le=\"0.0025\"} 3\n"
-	    "postern_backend_login_duration_seconds_bucket{backend=\"mail."
-	    "example.org:143\",le=\"0.005\"} 3\n"
-	    "postern_backend_login_duration_seconds_bucket{backend=\"mail."
-	    "example.org:143\",le=\"0.01\"} 8\n"),
-	    "%s", s);
-	cr_expect_not_null(strstr(s,
-	    "postern_backend_login_duration_seconds_bucket{backend=\"mail."
-	    "example.org:143\",le=\"10\"} 8\n"
-	    "postern_backend_login_duration_seconds_bucket{backend=\"mail."
-	    "example.org:143\",le=\"+Inf\"} 10\n"
-	    "postern_backend_login_duration_seconds_sum{backend=\"mail."
-	    "example.org:143\"} 25.000123\n"
-	    "postern_backend_login_duration_seconds_count{backend=\"mail."
-	    "example.org:143\"} 10\n"),
-	    "%s", s);
-	cr_expect_not_null(strstr(s,
-	    "postern_backend_failures_total{backend=\"mail.example.org:143\","
-	    "reason=\"connect\"} 1\n"),
-	    "%s", s);
-	cr_expect_not_null(strstr(s,
-	    "# TYPE postern_ldap_cache_hits_total counter\n"
-	    "postern_ldap_cache_hits_total 0\n"),
-	    "%s", s);
-	cr_expect_not_null(strstr(s,
-	    "postern_ldap_lookup_duration_seconds_bucket{le=\"+Inf\"} 0\n"
-	    "postern_ldap_lookup_duration_seconds_sum 0\n"
-	    "postern_ldap_lookup_duration_seconds_count 0\n"),
-	    "%s", s);
-	cr_expect_not_null(strstr(s,
-	    "postern_protolog_rows_written_total 77\n"
-	    "# HELP postern_protolog_rows_lost_total Protocol-log rows lost, "
-	    "by reason.\n"
-	    "# TYPE postern_protolog_rows_lost_total counter\n"
-	    "postern_protolog_rows_lost_total{reason=\"queue_full\"} 1\n"
-	    "postern_protolog_rows_lost_total{reason=\"write_error\"} 0\n"),
+	cr_expect_not_null(
+	    strstr(s,
+		"postern_protolog_rows_written_total 77\n"
+		"# HELP postern_protolog_rows_lost_total Protocol-log rows lost, "
+		"by reason.\n"
+		"# TYPE postern_protolog_rows_lost_total counter\n"
+		"postern_protolog_rows_lost_total{reason=\"queue_full\"} 1\n"
+		"postern_protolog_rows_lost_total{reason=\"write_error\"} 0\n"),
 	    "%s", s);
 	free(s);
 	free(t);
 }
 
-/* Every family has its HELP and TYPE before its samples, once. */
+/*
+ * Every sample follows the HELP and TYPE of its family, named as the
+ * family or, for a histogram, with _bucket, _sum or _count after it.
+ */
 Test(stats, metrics_every_sample_has_its_family)
 {
 	struct stats_totals *t = totals();
 	char *s = metrics(t), *line, *save = NULL;
-	char family[128] = "";
+	char family[128] = "", type[32] = "", help[128] = "";
 	unsigned samples = 0;
 
 	for (line = strtok_r(s, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
-		size_t n;
+		size_t n, flen = strlen(family);
+		const char *rest;
+		bool ok;
 
-		if (strncmp(line, "# HELP ", 7) == 0)
+		if (strncmp(line, "# HELP ", 7) == 0) {
+			n = strcspn(line + 7, " ");
+			snprintf(help, sizeof(help), "%.*s", (int)n, line + 7);
 			continue;
+		}
 		if (strncmp(line, "# TYPE ", 7) == 0) {
 			n = strcspn(line + 7, " ");
 			snprintf(family, sizeof(family), "%.*s", (int)n,
 			    line + 7);
+			snprintf(type, sizeof(type), "%s", line + 8 + n);
+			cr_expect_str_eq(help, family, "HELP before TYPE");
 			cr_expect(strncmp(family, "postern_", 8) == 0, "%s",
 			    family);
+			cr_expect(strcmp(type, "counter") != 0 ||
+				      strcmp(family + strlen(family) - 6,
+					  "_total") == 0,
+			    "counter %s without _total", family);
 			continue;
 		}
 		n = strcspn(line, "{ ");
-		cr_expect(strncmp(line, family, strlen(family)) == 0 &&
-			      (n == strlen(family) ||
-				  strcmp(line + strlen(family), "_bucket") ||
-				  1),
-		    "sample '%s' outside its family '%s'", line, family);
+		rest = line + flen;
+		ok = flen > 0 && strncmp(line, family, flen) == 0 &&
+		     (n == flen ||
+			 (strcmp(type, "histogram") == 0 &&
+			     ((n == flen + 7 &&
+				  strncmp(rest, "_bucket", 7) == 0) ||
+				 (n == flen + 4 &&
+				     strncmp(rest, "_sum", 4) == 0) ||
+				 (n == flen + 6 &&
+				     strncmp(rest, "_count", 6) == 0))));
+		cr_expect(ok, "sample '%s' outside its family '%s'", line,
+		    family);
 		samples++;
 	}
 	cr_expect_gt(samples, 50);

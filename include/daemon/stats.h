@@ -72,18 +72,10 @@ enum stats_conn_refusal {
 };
 
 /* What an audit would have refused. */
-enum stats_audit {
-	STATS_AUDIT_LOGIN_TYPE,
-	STATS_AUDIT_RULE,
-	STATS_AUDIT_N
-};
+enum stats_audit { STATS_AUDIT_LOGIN_TYPE, STATS_AUDIT_RULE, STATS_AUDIT_N };
 
 /* The client's TLS: implicit on an ssl binding, or after STARTTLS. */
-enum stats_tls_mode {
-	STATS_TLS_IMPLICIT,
-	STATS_TLS_STARTTLS,
-	STATS_TLS_N
-};
+enum stats_tls_mode { STATS_TLS_IMPLICIT, STATS_TLS_STARTTLS, STATS_TLS_N };
 
 /* Backend failures by kind: enum backend_failure's values (backend.h). */
 #define STATS_BACKEND_FAILURES 7
@@ -200,6 +192,9 @@ void stats_tls_done(struct session *s, bool ok);
 /* A connection refused before its greeting; rule: the rule's name. */
 void stats_conn_refused(struct session *s, enum stats_conn_refusal r,
     const char *rule);
+
+/* A connection over max_connections (total) or the per-address limit. */
+void stats_conn_limit(struct session *s, bool total);
 
 /* A login refused by postern (login type, user limit, throttle). */
 void stats_refused(struct session *s, enum stats_refusal r);

@@ -11,7 +11,7 @@ struct addrset;
 
 /* The [stats] section: the statistics and health server (stats.h). */
 struct stats_conf {
-	char *listen; /* as written; NULL: no server */
+	char *listen;                 /* as written; NULL: no server */
 	struct sockaddr_storage addr; /* listen, parsed */
 	socklen_t addrlen;
 	int listen_line;

@@ -37,7 +37,8 @@ const size_t conf_nmodules = sizeof(conf_modules) / sizeof(conf_modules[0]);
 /*
  * The protocols first, each in one block with its protocol-log settings,
  * as Get-PopSettings and Get-ImapSettings show them; then [postern] and
- * [tls] together; then the group sources, each rule, the throttle and the stats server.
+ * [tls] together; then the group sources, each rule, the throttle, and
+ * the stats server.
  */
 void
 conf_dump_modules(const struct conf *c, struct conf_dump *d)

@@ -1430,7 +1430,7 @@ session_start(struct session *s)
 	    s->pc->max_connection_from_single_ip);
 	s->ip_counted = r == CONNLIMIT_OK;
 	if (r != CONNLIMIT_OK) {
-		stats_conn_refused(s, r == CONNLIMIT_TOTAL ? STATS_CONN_MAX_CONNECTIONS : STATS_CONN_PER_IP, NULL);
+		stats_conn_limit(s, r == CONNLIMIT_TOTAL);
 		sesslog_close_error(s, "ConnectionLimitReached");
 		log_notice("%s: refused: %s reached", session_tag(s),
 		    r == CONNLIMIT_TOTAL ? "max_connections" :

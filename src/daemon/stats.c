@@ -31,8 +31,7 @@
 typedef _Atomic uint64_t counter;
 
 const uint64_t stats_bucket_us[STATS_NBUCKETS] = {1000, 2500, 5000, 10000,
-    25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
-    10000000};
+    25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
 /* One worker's counters; its thread is the only writer. */
 struct stats_worker {
@@ -97,12 +96,12 @@ struct label_table {
 static struct label listener_v[STATS_MAX_LISTENERS];
 static struct label backend_v[STATS_MAX_BACKENDS];
 static struct label rule_v[STATS_MAX_RULES];
-static struct label_table listeners = {
-    PTHREAD_MUTEX_INITIALIZER, 0, STATS_MAX_LISTENERS, listener_v};
-static struct label_table backends = {
-    PTHREAD_MUTEX_INITIALIZER, 0, STATS_MAX_BACKENDS, backend_v};
-static struct label_table rules = {
-    PTHREAD_MUTEX_INITIALIZER, 0, STATS_MAX_RULES, rule_v};
+static struct label_table listeners = {PTHREAD_MUTEX_INITIALIZER, 0,
+    STATS_MAX_LISTENERS, listener_v};
+static struct label_table backends = {PTHREAD_MUTEX_INITIALIZER, 0,
+    STATS_MAX_BACKENDS, backend_v};
+static struct label_table rules = {PTHREAD_MUTEX_INITIALIZER, 0,
+    STATS_MAX_RULES, rule_v};
 
 static bool
 label_is(const struct label *lb, const char *name, int proto, bool flag)
@@ -279,6 +278,13 @@ stats_conn_refused(struct session *s, enum stats_conn_refusal r,
 }
 
 void
+stats_conn_limit(struct session *s, bool total)
+{
+	stats_conn_refused(s,
+	    total ? STATS_CONN_MAX_CONNECTIONS : STATS_CONN_PER_IP, NULL);
+}
+
+void
 stats_refused(struct session *s, enum stats_refusal r)
 {
 	struct stats_worker *sw = sw_of(s->worker);
@@ -336,8 +342,8 @@ backend_slot(struct stats_worker *sw, const struct session *s)
 	if (sw->bcache_valid[p] && sw->bcache_serial[p] == s->conf->serial)
 		return sw->bcache_slot[p];
 	if (pc->backend_host != NULL && strchr(pc->backend_host, ':') != NULL)
-		snprintf(name, sizeof(name), "[%.256s]:%.16s",
-		    pc->backend_host, pc->backend_port);
+		snprintf(name, sizeof(name), "[%.256s]:%.16s", pc->backend_host,
+		    pc->backend_port);
 	else
 		snprintf(name, sizeof(name), "%.256s:%.16s",
 		    pc->backend_host != NULL ? pc->backend_host : "-",
@@ -435,8 +441,9 @@ stats_ldap_query(int rc, uint64_t us)
 {
 	if (!atomic_load_explicit(&ldap_counting, memory_order_relaxed))
 		return;
-	add(rc == 0 ? &ldap.ok : rc == GROUPS_SOURCE_DOWN ? &ldap.down :
-							  &ldap.failed,
+	add(rc == 0                  ? &ldap.ok :
+	    rc == GROUPS_SOURCE_DOWN ? &ldap.down :
+				       &ldap.failed,
 	    1);
 	add(&ldap.bucket[bucket_of(us)], 1);
 	add(&ldap.sum, us);
@@ -591,8 +598,7 @@ stats_prom_escape(struct evbuffer *out, const char *s, bool label)
 }
 
 static void
-family(struct evbuffer *o, const char *name, const char *type,
-    const char *help)
+family(struct evbuffer *o, const char *name, const char *type, const char *help)
 {
 	evbuffer_add_printf(o, "# HELP %s ", name);
 	stats_prom_escape(o, help, false);
@@ -619,8 +625,7 @@ sample_text(struct evbuffer *o, const char *name, const char *const *lab,
 }
 
 static void
-sample(struct evbuffer *o, const char *name, const char *const *lab,
-    uint64_t v)
+sample(struct evbuffer *o, const char *name, const char *const *lab, uint64_t v)
 {
 	char val[24];
 
@@ -673,12 +678,12 @@ histogram(struct evbuffer *o, const char *name, const char **lab, size_t nlab,
 	sample(o, n, lab, h->count);
 }
 
-static const char *const login_names[STATS_LOGIN_N] = {
-    "ok", "failed", "tempfail"};
-static const char *const refusal_names[STATS_REFUSED_N] = {"login_type",
-    "rule", "group", "groups_unknown", "user_limit", "throttle"};
-static const char *const conn_names[STATS_CONN_N] = {
-    "max_connections", "max_connection_from_single_ip", "rule"};
+static const char *const login_names[STATS_LOGIN_N] = {"ok", "failed",
+    "tempfail"};
+static const char *const refusal_names[STATS_REFUSED_N] = {"login_type", "rule",
+    "group", "groups_unknown", "user_limit", "throttle"};
+static const char *const conn_names[STATS_CONN_N] = {"max_connections",
+    "max_connection_from_single_ip", "rule"};
 static const char *const audit_names[STATS_AUDIT_N] = {"login_type", "rule"};
 static const char *const tls_names[STATS_TLS_N] = {"implicit", "starttls"};
 static const char *const failure_names[STATS_BACKEND_FAILURES] = {"other",
@@ -699,8 +704,8 @@ per_proto(struct evbuffer *o, const char *name, const char *help,
 	family(o, name, "counter", help);
 	for (int p = 0; p < PROTO_COUNT; p++)
 		for (size_t i = 0; i < n; i++) {
-			const char *lab[] = {
-			    "protocol", pname(p), label, names[i], NULL};
+			const char *lab[] = {"protocol", pname(p), label,
+			    names[i], NULL};
 
 			sample(o, name, lab, v[(size_t)p * n + i]);
 		}

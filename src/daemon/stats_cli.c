@@ -75,8 +75,8 @@ cli_get(const struct conf *c, const char *path, char **body, size_t *blen)
 	    path, c->stats.token != NULL ? "Authorization: Bearer " : "",
 	    c->stats.token != NULL ? c->stats.token : "",
 	    c->stats.token != NULL ? "\r\n" : "");
-	fd = socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd =
+	    socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto fail;
 	if (connect(fd, (struct sockaddr *)&to, c->stats.addrlen) == -1) {
@@ -127,8 +127,9 @@ cli_get(const struct conf *c, const char *path, char **body, size_t *blen)
 	buf[len] = '\0';
 	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 ||
 	    (p = strstr(buf, "\r\n\r\n")) == NULL) {
-		fprintf(stderr, "postern: %s: the stats server at %s sent no "
-				"HTTP answer\n",
+		fprintf(stderr,
+		    "postern: %s: the stats server at %s sent no "
+		    "HTTP answer\n",
 		    c->path, addr);
 		free(buf);
 		return -1;
@@ -157,8 +158,8 @@ struct jv {
 	enum jtype type;
 	char *str; /* J_STR, J_NUM (as written), J_BOOL */
 	size_t n;
-	char **keys;    /* J_OBJ */
-	struct jv *v;   /* J_ARR, J_OBJ */
+	char **keys;  /* J_OBJ */
+	struct jv *v; /* J_ARR, J_OBJ */
 };
 
 static void
@@ -233,14 +234,31 @@ parse_str(const char **p)
 		}
 		s++;
 		switch (*s) {
-		case '"': case '\\': case '/':
+		case '"':
+		case '\\':
+		case '/':
 			o[n++] = *s++;
 			continue;
-		case 'n': o[n++] = '\n'; s++; continue;
-		case 'r': o[n++] = '\r'; s++; continue;
-		case 't': o[n++] = '\t'; s++; continue;
-		case 'b': o[n++] = '\b'; s++; continue;
-		case 'f': o[n++] = '\f'; s++; continue;
+		case 'n':
+			o[n++] = '\n';
+			s++;
+			continue;
+		case 'r':
+			o[n++] = '\r';
+			s++;
+			continue;
+		case 't':
+			o[n++] = '\t';
+			s++;
+			continue;
+		case 'b':
+			o[n++] = '\b';
+			s++;
+			continue;
+		case 'f':
+			o[n++] = '\f';
+			s++;
+			continue;
 		case 'u':
 			if (hex4(s + 1, &cp) == -1)
 				goto bad;
@@ -294,7 +312,8 @@ parse_items(const char **p, struct jv *j, bool obj, int depth)
 			j->keys = nk;
 			j->keys[j->n] = NULL;
 			skip_ws(p);
-			if (**p != '"' || (j->keys[j->n] = parse_str(p)) == NULL)
+			if (**p != '"' ||
+			    (j->keys[j->n] = parse_str(p)) == NULL)
 				goto grown;
 			skip_ws(p);
 			if (**p != ':')
@@ -415,8 +434,7 @@ table_add(struct table *t, const char *const *cells)
 		return -1;
 	t->cell = nc;
 	for (size_t i = 0; i < t->ncols; i++)
-		if ((nc[t->nrows * t->ncols + i] = printable(cells[i])) ==
-		    NULL)
+		if ((nc[t->nrows * t->ncols + i] = printable(cells[i])) == NULL)
 			return -1;
 	t->nrows++;
 	return 0;
@@ -476,8 +494,8 @@ cli_who(const struct conf *c, const char *body)
 {
 	static const char *const head[] = {"USER", "CLIENT", "PROTO", "TLS",
 	    "BACKEND", "STATE", "STARTED", "IN", "OUT"};
-	static const bool right[] = {
-	    false, false, false, false, false, false, false, true, true};
+	static const bool right[] = {false, false, false, false, false, false,
+	    false, true, true};
 	struct table t = {.ncols = 9};
 	struct jv root = {0};
 	const struct jv *list, *missing;
@@ -485,10 +503,10 @@ cli_who(const struct conf *c, const char *body)
 	int rc = 0;
 
 	if (parse_value(&p, &root, 0) == -1 ||
-	    (list = jv_get(&root, "sessions")) == NULL ||
-	    list->type != J_ARR) {
-		fprintf(stderr, "postern: %s: the stats server's /sessions "
-				"answer cannot be read\n",
+	    (list = jv_get(&root, "sessions")) == NULL || list->type != J_ARR) {
+		fprintf(stderr,
+		    "postern: %s: the stats server's /sessions "
+		    "answer cannot be read\n",
 		    c->path);
 		jv_free(&root);
 		return 1;
@@ -622,8 +640,8 @@ stats_cli_main(int argc, char *argv[])
 	}
 	if (status != 200) {
 		fprintf(stderr,
-		    "postern: %s: the stats server at %s answered %d%s\n",
-		    path, c->stats.listen, status,
+		    "postern: %s: the stats server at %s answered %d%s\n", path,
+		    c->stats.listen, status,
 		    status == 401 ? " (the token of [stats] token_file is not "
 				    "the daemon's?)" :
 		    status == 403 ? " (this address is not in [stats] "

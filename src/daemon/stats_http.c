@@ -301,9 +301,14 @@ void
 stats_worker_attach(struct worker *w)
 {
 	struct port *p;
+	char name[16];
 
 	if (srv.ports == NULL || w->index >= srv.nports)
 		return;
+	/* /health names workers by number: top -H and /proc show which
+	 * thread that is. */
+	snprintf(name, sizeof(name), "postern-w%u", w->index % 100000);
+	pthread_setname_np(pthread_self(), name);
 	p = &srv.ports[w->index];
 	p->w = w;
 	p->ev = event_new(w->base, p->efd, EV_READ | EV_PERSIST, port_cb, p);
@@ -395,8 +400,7 @@ gather_run(enum gather_kind kind)
 	}
 	pthread_mutex_lock(&g->mu);
 	while (g->pending > 0)
-		if (pthread_cond_timedwait(&g->cv, &g->mu, &until) ==
-		    ETIMEDOUT)
+		if (pthread_cond_timedwait(&g->cv, &g->mu, &until) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&g->mu);
 	return g;
@@ -567,8 +571,7 @@ request_cb(struct evhttp_request *req, void *arg)
 	pthread_mutex_lock(&srv.mu);
 	c = conf_ref(srv.conf);
 	pthread_mutex_unlock(&srv.mu);
-	allowed = peer != NULL &&
-		  addrset_contains(c->stats.allowed_ips, peer);
+	allowed = peer != NULL && addrset_contains(c->stats.allowed_ips, peer);
 	authorized = c->stats.token == NULL || token_ok(req, c->stats.token);
 	conf_unref(c);
 	if (!allowed) {
@@ -582,9 +585,17 @@ request_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (!authorized) {
+		/* evhttp_send_error() would drop the header RFC 6750 asks
+		 * for: a body of our own. */
+		if ((b = evbuffer_new()) == NULL) {
+			evhttp_send_error(req, HTTP_INTERNAL, "Out of memory");
+			return;
+		}
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "WWW-Authenticate", "Bearer realm=\"postern\"");
-		evhttp_send_error(req, 401, "Unauthorized");
+		evbuffer_add_printf(b, "a bearer token is needed\n");
+		reply(req, 401, "Unauthorized", "text/plain", b);
+		evbuffer_free(b);
 		return;
 	}
 	if ((b = evbuffer_new()) == NULL) {
@@ -619,6 +630,7 @@ stats_main(void *arg)
 	(void)arg;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_setname_np(pthread_self(), "postern-stats");
 	event_base_dispatch(srv.base);
 	return NULL;
 }
@@ -641,8 +653,9 @@ stats_bind(const struct conf *c, FILE *errout)
 		    -1) ||
 	    bind(fd, (const struct sockaddr *)&sc->addr, sc->addrlen) == -1 ||
 	    listen(fd, 16) == -1) {
-		fprintf(errout, "%s:%d: [stats] listen: cannot listen on %s: %s\n",
-		    c->path, sc->listen_line,
+		fprintf(errout,
+		    "%s:%d: [stats] listen: cannot listen on %s: %s\n", c->path,
+		    sc->listen_line,
 		    netaddr_format((const struct sockaddr *)&sc->addr, addr,
 			sizeof(addr)),
 		    strerror(errno));
@@ -682,8 +695,7 @@ stats_start(struct conf *c, unsigned nworkers)
 	event_config_free(cfg);
 	if (srv.base == NULL || (srv.http = evhttp_new(srv.base)) == NULL)
 		goto oom;
-	evhttp_set_allowed_methods(srv.http,
-	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_timeout(srv.http, STATS_HTTP_TIMEOUT_S);
 	evhttp_set_max_headers_size(srv.http, 8192);
 	evhttp_set_max_body_size(srv.http, 0);
