@@ -434,3 +434,46 @@ def test_bearer_token(start_postern):
                      rb"such file", r.stderr), r.stderr
     for t in (token, new):
         assert t not in p.log()
+
+
+def test_scrape_during_logins(start_postern, dovecot):
+    """Scrapes while both workers count: under ThreadSanitizer (the
+    factory fails the test on any report) the reads of the workers'
+    counters must be race-free; the count must come out exact."""
+    import threading
+    sport = helpers.free_ports(1)[0]
+    p = start_postern(stats_conf(sport))
+    pw = dovecot.users
+    n = 12
+    errors = []
+
+    def logins(user):
+        try:
+            for _ in range(n // 2):
+                m = poplib.POP3("127.0.0.1", p.ports["pop3"], timeout=30)
+                m.user(user)
+                m.pass_(pw[user])
+                m.quit()
+        except Exception as e:  # reported below, in the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=logins, args=(u,))
+               for u in ("erin", "frank")]
+    for t in threads:
+        t.start()
+    scrapes = 0
+    while any(t.is_alive() for t in threads) or scrapes < 3:
+        for path in ("/metrics", "/sessions", "/health"):
+            assert get(sport, path)[0] == 200
+        scrapes += 1
+    for t in threads:
+        t.join()
+    assert errors == []
+    s = parse_metrics(get(sport, "/metrics")[2].decode())
+    assert metric(s, "postern_logins_total", protocol="pop3",
+                  result="ok") == n
+    helpers.wait_for(
+        lambda: metric(parse_metrics(get(sport, "/metrics")[2].decode()),
+                       "postern_sessions_active", protocol="pop3",
+                       listener="127.0.0.1:%d" % p.ports["pop3"],
+                       tls="plain") == 0, 10, "the sessions to end")
