@@ -186,7 +186,8 @@ void stats_accepted(struct worker *w, const struct listener *l);
 void stats_session_open(struct session *s);
 void stats_session_close(struct session *s);
 
-/* The client's TLS handshake ended (ok: it succeeded). */
+/* The client's TLS handshake ended (ok: it succeeded); a session that
+ * closes during its handshake counts as a failure by itself. */
 void stats_tls_done(struct session *s, bool ok);
 
 /* A connection refused before its greeting; rule: the rule's name. */

@@ -252,7 +252,6 @@ session_timeout(struct session *s)
 		return;
 	case SESSION_TLS_ACCEPT:
 	case SESSION_STARTTLS:
-		stats_tls_done(s, false);
 		sesslog_close_error(s, "TlsHandshakeTimeout");
 		session_close(s, "TLS handshake timeout");
 		return;
@@ -722,7 +721,6 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_ERROR) {
 		if (s->state == SESSION_TLS_ACCEPT ||
 		    s->state == SESSION_STARTTLS) {
-			stats_tls_done(s, false);
 			session_log_tls_error(s, "TLS handshake failed");
 			sesslog_close_error(s, "TlsHandshakeFailed");
 			session_close(s, "TLS handshake failed");

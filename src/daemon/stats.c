@@ -236,6 +236,10 @@ stats_session_close(struct session *s)
 
 	if (sw == NULL || !s->stats.open)
 		return;
+	/* A handshake that ends with the session (an error, the client's
+	 * close, a time-out) failed. */
+	if (s->state == SESSION_TLS_ACCEPT || s->state == SESSION_STARTTLS)
+		stats_tls_done(s, false);
 	s->stats.open = false;
 	/* Unsigned wrap-around: minus one. */
 	bump(&sw->sessions, UINT64_MAX);

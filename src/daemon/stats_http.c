@@ -303,12 +303,12 @@ stats_worker_attach(struct worker *w)
 	struct port *p;
 	char name[16];
 
-	if (srv.ports == NULL || w->index >= srv.nports)
-		return;
 	/* /health names workers by number: top -H and /proc show which
 	 * thread that is. */
 	snprintf(name, sizeof(name), "postern-w%u", w->index % 100000);
 	pthread_setname_np(pthread_self(), name);
+	if (srv.ports == NULL || w->index >= srv.nports)
+		return;
 	p = &srv.ports[w->index];
 	p->w = w;
 	p->ev = event_new(w->base, p->efd, EV_READ | EV_PERSIST, port_cb, p);

@@ -477,3 +477,42 @@ def test_scrape_during_logins(start_postern, dovecot):
                        "postern_sessions_active", protocol="pop3",
                        listener="127.0.0.1:%d" % p.ports["pop3"],
                        tls="plain") == 0, 10, "the sessions to end")
+
+
+def test_tls_counters(start_postern, cert):
+    sport = helpers.free_ports(1)[0]
+    p = start_postern(stats_conf(sport))
+    ctx = helpers.client_context(cert[0])
+    # Implicit TLS on the POP3 ssl binding.
+    c = helpers.LineClient(p.ports["pop3s"], tls_ctx=ctx)
+    assert c.readline().startswith(b"+OK")
+    c.cmd(b"QUIT")
+    c.close()
+    # STARTTLS on IMAP.
+    c = helpers.LineClient(p.ports["imap"])
+    c.readline()
+    assert c.cmd(b"a STARTTLS").startswith(b"a OK")
+    c.starttls(ctx)
+    assert c.cmd(b"b LOGOUT").startswith(b"* BYE")
+    c.close()
+    # A client that is no TLS client, and one that gives up half-way.
+    c = helpers.LineClient(p.ports["imaps"])
+    c.send(b"a LOGIN x y\r\n")
+    c.read_until_close()
+    c.close()
+    c = helpers.LineClient(p.ports["pop3s"])
+    c.close()
+    def counts():
+        s = parse_metrics(get(sport, "/metrics")[2].decode())
+        return (metric(s, "postern_tls_handshakes_total", protocol="pop3",
+                       mode="implicit"),
+                metric(s, "postern_tls_handshakes_total", protocol="imap",
+                       mode="starttls"),
+                metric(s, "postern_tls_handshake_failures_total",
+                       protocol="imap", mode="implicit"),
+                metric(s, "postern_tls_handshake_failures_total",
+                       protocol="pop3", mode="implicit"),
+                metric(s, "postern_tls_handshakes_total", protocol="imap",
+                       mode="implicit"))
+    helpers.wait_for(lambda: counts() == (1, 1, 1, 1, 0), 10,
+                     "the TLS counters")
