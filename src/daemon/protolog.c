@@ -301,14 +301,15 @@ file_open(struct plfile *f, unsigned n, int64_t ms)
 		if (n == 0)
 			n = 1;
 		else if (f->conf.per_file_size_quota > 0) {
-			protolog_file_name(f->proto, f->date, n, f->name);
+			protolog_file_name(proto_name(f->proto), f->date, n,
+			    f->name);
 			if (fstatat(dfd, f->name, &st, 0) == 0 &&
 			    (uint64_t)st.st_size >= f->conf.per_file_size_quota)
 				n++;
 		}
 	}
 	f->n = n;
-	protolog_file_name(f->proto, f->date, n, f->name);
+	protolog_file_name(proto_name(f->proto), f->date, n, f->name);
 	fd = openat(dfd, f->name,
 	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 	close(dfd);
@@ -324,7 +325,8 @@ file_open(struct plfile *f, unsigned n, int64_t ms)
 	f->size = (uint64_t)st.st_size;
 	f->has_rows = f->size > 0;
 	if (f->size == 0) {
-		hlen = protolog_header(f->proto, ms, hdr, sizeof(hdr));
+		hlen =
+		    protolog_header(proto_name(f->proto), ms, hdr, sizeof(hdr));
 		if (write_all(fd, hdr, hlen) == -1) {
 			file_failed(f, "cannot write");
 			/* Never leave half a header behind. */

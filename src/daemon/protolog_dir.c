@@ -350,7 +350,7 @@ protolog_highest_n(const char *dir, enum proto_id p, const char *date)
 		return 0;
 	}
 	while ((de = readdir(d)) != NULL)
-		if (protolog_name_match(p, de->d_name, fdate, &n) &&
+		if (protolog_name_match(proto_name(p), de->d_name, fdate, &n) &&
 		    strcmp(fdate, date) == 0 && n > max)
 			max = n;
 	closedir(d);
@@ -411,7 +411,7 @@ protolog_retention(const char *dir, enum proto_id p, uint64_t age_limit_ms,
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (strlen(de->d_name) >= PROTOLOG_NAME_MAX ||
-		    !protolog_name_match(p, de->d_name, NULL, NULL))
+		    !protolog_name_match(proto_name(p), de->d_name, NULL, NULL))
 			continue;
 		/* Never follow a link out of the directory. */
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
