@@ -438,6 +438,30 @@ sesslog_row(struct session *s, const struct sesslog_cmd *c, uint64_t rp,
 	    c->rq, rp, &ctx);
 }
 
+bool
+sesslog_ring_room(struct sesslog_ring *r)
+{
+	unsigned have = r->more == NULL ? 1 : r->cap, cap;
+	struct sesslog_cmd *more;
+
+	if (r->n < have)
+		return true;
+	if (have >= SESSLOG_PENDING_MAX)
+		return false;
+	cap = have * 2 > SESSLOG_PENDING_MAX ? SESSLOG_PENDING_MAX : have * 2;
+	more = malloc(cap * sizeof(*more));
+	if (more == NULL)
+		return false;
+	/* The waiting commands move in order to the front. */
+	for (unsigned i = 0; i < r->n; i++)
+		more[i] = *sesslog_ring_at(r, i);
+	free(r->more);
+	r->more = more;
+	r->cap = cap;
+	r->head = 0;
+	return true;
+}
+
 struct sesslog_cmd *
 sesslog_ring_push(struct sesslog_ring *r)
 {
@@ -453,10 +477,23 @@ sesslog_ring_push(struct sesslog_ring *r)
 void
 sesslog_ring_pop_done(struct sesslog_ring *r)
 {
-	while (r->n > 0 && r->c[r->head].done) {
-		r->head = (r->head + 1) % SESSLOG_PENDING_MAX;
+	while (r->n > 0 && sesslog_ring_at(r, 0)->done) {
+		if (r->more != NULL)
+			r->head = (r->head + 1) % r->cap;
 		r->n--;
 	}
+	/* Every command answered: back to the one slot in place. */
+	if (r->n == 0)
+		sesslog_ring_free(r);
+}
+
+void
+sesslog_ring_free(struct sesslog_ring *r)
+{
+	free(r->more);
+	r->more = NULL;
+	r->cap = 0;
+	r->head = r->n = 0;
 }
 
 /* Exchange's front-end row: the bytes relayed since the last one. */
