@@ -67,25 +67,36 @@ struct sesslog {
 	unsigned seq;
 	struct timespec opened; /* accept */
 	struct timespec t0;     /* when the open row's command began */
-	bool open;              /* a command row is under way */
-	bool status_seen;       /* status[] holds the answer's status line */
+	bool open;              /* a command row is under way (row is set) */
 	bool logon_denied;      /* the open row is a refused login */
 	uint64_t rq, rp;        /* bytes of the open row */
 	const char *errmsg;     /* ErrMsg of the open row */
 	const char *reason;     /* Reason of the open row (throttled) */
 	const char *msg;        /* Msg of the open row */
 	const char *audit;      /* LoginTypeAudit of the open row */
-	char rule_audit[80];    /* AccessRuleAudit of the open row, or "" */
 	const char *close_err;  /* ErrMsg of CloseSession */
 	const char *close_msg;  /* Msg of CloseSession */
 	const char *tls_version;
 	uint64_t proxy_in,
 	    proxy_out; /* log_detail = proxy: since the last row */
 	struct timespec proxy_last;
-	void *relay; /* the protocol's framing state after login */
-	char cmd[32];
+	void *relay;              /* the protocol's framing state after login */
+	struct sesslog_open *row; /* before login; see below */
 	char client_name[64];
 	char client_version[32];
+};
+
+/*
+ * What a row written before login is built of: the command, its
+ * parameters and the answer's status line.  Taken at the first such row
+ * and given back once the login succeeded, after which rows come from the
+ * protocol's framing (struct sesslog_cmd): a logged session holds it only
+ * while it has not logged in.
+ */
+struct sesslog_open {
+	bool status_seen;    /* status[] holds the answer's status line */
+	char rule_audit[80]; /* AccessRuleAudit of the open row, or "" */
+	char cmd[32];
 	char status[256];
 	char params[PROTOLOG_PARAMS_MAX + 1];
 };
