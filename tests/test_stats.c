@@ -1,15 +1,19 @@
 /*
- * Tests of the stats module: the text of /metrics, its escaping, and the
- * JSON strings of /sessions.
+ * Tests of the stats module: the text of /metrics, its escaping, the
+ * JSON strings of /sessions, and counting while another thread reads.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 #include <event2/buffer.h>
 
+#include "proto.h"
+#include "server.h"
+#include "session.h"
 #include "stats.h"
 
 /* The evbuffer's text, NUL-terminated (free it). */
@@ -305,4 +309,64 @@ Test(stats, metrics_every_sample_has_its_family)
 	cr_expect_gt(samples, 50);
 	free(s);
 	free(t);
+}
+
+/*
+ * Two workers count while another thread sums: the sum ends exact, and
+ * under ThreadSanitizer (tests/tsanrun) the reads across threads must
+ * raise no report.
+ */
+#define COUNTS 200000
+
+struct counting {
+	struct worker w;
+	struct session s;
+};
+
+static void *
+count_logins(void *arg)
+{
+	struct counting *c = arg;
+
+	for (int i = 0; i < COUNTS; i++) {
+		stats_login_ok(&c->s);
+		stats_relayed(&c->s, 3, 5);
+	}
+	return NULL;
+}
+
+Test(stats, counters_summed_while_workers_count)
+{
+	static struct counting c[2];
+	struct stats_totals *t = calloc(1, sizeof(*t));
+	pthread_t th[2];
+	uint64_t last = 0;
+
+	cr_assert_not_null(t);
+	cr_assert_eq(stats_counters_init(2), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		c[i].w.index = i;
+		c[i].s.worker = &c[i].w;
+		c[i].s.proto = proto_get(PROTO_IMAP);
+	}
+	for (unsigned i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, count_logins, &c[i]),
+		    0);
+	/* Sums taken meanwhile only grow. */
+	for (int k = 0; k < 50; k++) {
+		cr_assert_eq(stats_totals_get(t), 0);
+		cr_expect_geq(t->logins[PROTO_IMAP][STATS_LOGIN_OK], last);
+		last = t->logins[PROTO_IMAP][STATS_LOGIN_OK];
+		stats_totals_free(t);
+	}
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(stats_totals_get(t), 0);
+	cr_expect_eq(t->logins[PROTO_IMAP][STATS_LOGIN_OK], 2 * COUNTS);
+	cr_expect_eq(t->bytes_in[PROTO_IMAP], 2 * 3 * (uint64_t)COUNTS);
+	cr_expect_eq(t->bytes_out[PROTO_IMAP], 2 * 5 * (uint64_t)COUNTS);
+	cr_expect_eq(t->logins[PROTO_POP3][STATS_LOGIN_OK], 0);
+	stats_totals_free(t);
+	free(t);
+	stats_counters_free();
 }
