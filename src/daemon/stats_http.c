@@ -354,6 +354,7 @@ static struct gather *
 gather_run(enum gather_kind kind)
 {
 	struct gather *g = calloc(1, sizeof(*g));
+	pthread_condattr_t ca;
 	struct timespec until;
 	uint64_t one = 1;
 
@@ -363,7 +364,11 @@ gather_run(enum gather_kind kind)
 		return NULL;
 	}
 	pthread_mutex_init(&g->mu, NULL);
-	pthread_cond_init(&g->cv, NULL);
+	/* The wait is a time-out: a clock set back must not stretch it. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	g->kind = kind;
 	g->n = srv.nports;
 	g->refs = 1;
@@ -391,7 +396,7 @@ gather_run(enum gather_kind kind)
 			pthread_mutex_unlock(&g->mu);
 		}
 	}
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += STATS_WORKER_WAIT_MS / 1000;
 	until.tv_nsec += (long)(STATS_WORKER_WAIT_MS % 1000) * 1000000;
 	if (until.tv_nsec >= 1000000000) {
