@@ -2330,3 +2330,49 @@ Test(imap, sframe_boundary_only_between_answer_lines)
 	}
 	cr_assert_eq(k, 3);
 }
+
+/*
+ * used_max bounds every byte the parser ever wrote into its store: the
+ * session cleanses only that much when it ends (imap_preauth_free()), so
+ * a byte written beyond it would be a password left in freed memory.
+ */
+Test(imap, used_max_covers_every_byte_written)
+{
+	static char store[STORE_CAP];
+	struct imap_parser p;
+	const char *cmds[] = {
+	    "a LOGIN {5+}\r\nalice {26+}\r\na-long-password-0123456789\r\n",
+	    "b NOOP\r\n",
+	    "c LOGIN bob \"short\"\r\n",
+	};
+	size_t most = 0;
+
+	memset(store, 0, sizeof(store));
+	cr_assert_eq(
+	    imap_parser_init(&p, MAX_LINE, LIT_MAX, store, sizeof(store)), 0);
+	cr_assert_eq(p.used_max, 0);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		size_t off = 0, len = strlen(cmds[i]), used;
+
+		while (off < len) {
+			enum imap_parse_result r =
+			    imap_parse(&p, cmds[i] + off, len - off, &used);
+
+			off += used;
+			if (p.used > most)
+				most = p.used;
+			if (r == IMAP_PARSE_COMMAND)
+				break;
+			cr_assert_eq(r, IMAP_PARSE_NEED_MORE, "command %zu: %d",
+			    i, r);
+		}
+		cr_assert_geq(p.used_max, most);
+	}
+	/* The first command's values are the longest: the mark stays. */
+	cr_assert_geq(p.used_max,
+	    strlen("alice") + 1 + strlen("a-long-password-0123456789") + 1);
+	for (size_t k = p.used_max; k < sizeof(store); k++)
+		cr_assert_eq(store[k], 0, "byte %zu written past used_max %zu",
+		    k, p.used_max);
+	cr_assert_leq(p.used_max, sizeof(store));
+}

@@ -138,8 +138,9 @@ struct imap_parser {
 	size_t literal_max; /* longest literal before login */
 	char *store;
 	size_t cap;
-	size_t used; /* bytes of store in use */
-	size_t line; /* bytes of this command outside literals */
+	size_t used;     /* bytes of store in use */
+	size_t used_max; /* the most ever in use: what may hold a secret */
+	size_t line;     /* bytes of this command outside literals */
 	size_t taglen, namelen;
 	size_t value_start; /* where the current value began in store */
 	uint64_t litlen;    /* announced size of the current literal */

@@ -173,6 +173,8 @@ imap_store(struct imap_parser *p, const void *src, size_t n)
 		return -1;
 	memcpy(p->store + p->used, src, n);
 	p->used += n;
+	if (p->used > p->used_max)
+		p->used_max = p->used;
 	return 0;
 }
 
