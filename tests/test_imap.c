@@ -1277,6 +1277,43 @@ Test(imap, caps_has_matches_whole_words_in_any_case)
 	cr_assert_not(imap_caps_has(c, 9, "auth=plain"));
 }
 
+/* One pass says what imap_caps_has() says of each name it knows. */
+Test(imap, caps_scan_agrees_with_caps_has)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {
+	    {"STARTTLS", IMAP_CAP_STARTTLS},
+	    {"LOGINDISABLED", IMAP_CAP_LOGINDISABLED},
+	    {"AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN},
+	    {"SASL-IR", IMAP_CAP_SASL_IR},
+	    {"LITERAL+", IMAP_CAP_LITERAL_PLUS},
+	    {"ID", IMAP_CAP_ID},
+	};
+	const char *lists[] = {
+	    "",
+	    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ "
+	    "STARTTLS AUTH=PLAIN",
+	    "IMAP4rev1 starttls logindisabled id",
+	    "IMAP4rev1 AUTH=PLAINX IDX LITERAL+X SASL-IRX STARTTLS2 I D",
+	    "  ID   SASL-IR  ",
+	    "AUTH=PLAIN LITERAL+",
+	};
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		size_t len = strlen(lists[i]);
+		unsigned bits = imap_caps_scan(lists[i], len);
+
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+			cr_assert_eq(!!(bits & names[k].bit),
+			    imap_caps_has(lists[i], len, names[k].name),
+			    "%s in \"%s\"", names[k].name, lists[i]);
+	}
+	/* The span ends where it says, not at a NUL. */
+	cr_assert_eq(imap_caps_scan("ID STARTTLS", 2), IMAP_CAP_ID);
+}
+
 Test(imap, caps_filter_drops_what_cannot_be_relayed)
 {
 	const char *c = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE "

@@ -658,13 +658,15 @@ imap_backend_caps(struct imap_session *is, const struct imap_response *r)
 	const char *c = r->caps.p;
 	size_t n = r->caps.len;
 
+	unsigned bits = imap_caps_scan(c, n);
+
 	is->have_caps = true;
-	is->backend_starttls = imap_caps_has(c, n, "STARTTLS");
-	is->backend_logindisabled = imap_caps_has(c, n, "LOGINDISABLED");
-	is->backend_plain = imap_caps_has(c, n, "AUTH=PLAIN");
-	is->backend_saslir = imap_caps_has(c, n, "SASL-IR");
-	is->backend_literalplus = imap_caps_has(c, n, "LITERAL+");
-	is->backend_id = imap_caps_has(c, n, "ID");
+	is->backend_starttls = bits & IMAP_CAP_STARTTLS;
+	is->backend_logindisabled = bits & IMAP_CAP_LOGINDISABLED;
+	is->backend_plain = bits & IMAP_CAP_AUTH_PLAIN;
+	is->backend_saslir = bits & IMAP_CAP_SASL_IR;
+	is->backend_literalplus = bits & IMAP_CAP_LITERAL_PLUS;
+	is->backend_id = bits & IMAP_CAP_ID;
 }
 
 /* Sends LOGIN with each value quoted, or as a literal where it must be. */
