@@ -25,6 +25,7 @@ import urllib.request
 import pytest
 
 import helpers
+from test_ldap import slapd  # noqa: F401 (the directory fixture)
 
 THROTTLED = "127.0.91.1"
 
@@ -516,3 +517,28 @@ def test_tls_counters(start_postern, cert):
                        mode="implicit"))
     helpers.wait_for(lambda: counts() == (1, 1, 1, 1, 0), 10,
                      "the TLS counters")
+
+
+def test_ldap_counters(start_postern, dovecot, slapd):  # noqa: F811
+    """Directory lookups, the cache and the group refusal, with the
+    directory of test_ldap.py."""
+    import test_ldap
+    sport = helpers.free_ports(1)[0]
+    conf = test_ldap.ldap_conf(slapd)
+    conf.update(stats_conf(sport))
+    p = start_postern(conf)
+    pw = dovecot.users
+    assert test_ldap.pop3_login(p, "alice", pw["alice"]).startswith(b"+OK")
+    assert test_ldap.pop3_login(p, "alice", pw["alice"]).startswith(b"+OK")
+    assert test_ldap.pop3_login(p, "erin", pw["erin"]).startswith(b"-ERR")
+    s = parse_metrics(get(sport, "/metrics")[2].decode())
+    assert metric(s, "postern_ldap_lookups_total", result="ok") == 2
+    assert metric(s, "postern_ldap_lookups_total", result="unreachable") == 0
+    assert metric(s, "postern_ldap_cache_misses_total") == 2
+    assert metric(s, "postern_ldap_cache_hits_total") == 1
+    assert metric(s, "postern_ldap_lookup_duration_seconds_count") == 2
+    assert metric(s, "postern_ldap_lookup_duration_seconds_sum") > 0
+    assert metric(s, "postern_logins_refused_total", protocol="pop3",
+                  reason="group") == 1
+    assert metric(s, "postern_logins_total", protocol="pop3",
+                  result="ok") == 2
