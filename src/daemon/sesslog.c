@@ -292,7 +292,7 @@ sesslog_policy(struct session *s, const struct policy_decision *d)
 		l->audit = sesslog_audit_verdict(s->pc);
 	else if (d->login_type_exempt)
 		l->audit = "Exempt";
-	/* Rule names are at most 64 characters (conf.c RULE_NAME_MAX). */
+	/* Room for the longest rule name: sesslog.h. */
 	if (d->audit_rule != NULL && l->open)
 		snprintf(l->row->rule_audit, sizeof(l->row->rule_audit),
 		    "WouldDeny:%s", d->audit_rule);
