@@ -30,6 +30,11 @@
 
 typedef _Atomic uint64_t counter;
 
+/* A rule's name is never cut in /metrics. */
+_Static_assert(sizeof(((struct stats_totals *)0)->rule[0].name) >
+		   POLICY_RULE_NAME_MAX,
+    "room for a rule's name");
+
 const uint64_t stats_bucket_us[STATS_NBUCKETS] = {1000, 2500, 5000, 10000,
     25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
