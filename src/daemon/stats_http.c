@@ -72,13 +72,18 @@ struct gather {
 	struct answer *a;
 };
 
-/* Where a worker takes questions (one per worker, for the whole run). */
+/*
+ * Where a worker takes questions (one per worker, for the whole run).
+ * Questions wait in it from the start: a worker whose loop is not yet
+ * reading them answers as soon as it is, which /health right after the
+ * start needs.
+ */
 struct port {
 	pthread_mutex_t mu;
 	int efd;
 	struct event *ev; /* the worker's */
 	struct worker *w;
-	bool open;
+	bool closed; /* its worker stopped, or cannot read it */
 	struct gather *q[PORT_QUEUE];
 	size_t nq;
 };
@@ -316,11 +321,8 @@ stats_worker_attach(struct worker *w)
 		log_warnx("worker %u: cannot answer the stats server: /health "
 			  "will name it as not answering",
 		    w->index);
-		return;
+		stats_worker_detach(w);
 	}
-	pthread_mutex_lock(&p->mu);
-	p->open = true;
-	pthread_mutex_unlock(&p->mu);
 }
 
 void
@@ -334,7 +336,7 @@ stats_worker_detach(struct worker *w)
 		return;
 	p = &srv.ports[w->index];
 	pthread_mutex_lock(&p->mu);
-	p->open = false;
+	p->closed = true;
 	n = p->nq;
 	memcpy(q, p->q, n * sizeof(q[0]));
 	p->nq = 0;
@@ -381,7 +383,7 @@ gather_run(enum gather_kind kind)
 		g->pending++;
 		pthread_mutex_unlock(&g->mu);
 		pthread_mutex_lock(&p->mu);
-		if (p->open && p->nq < PORT_QUEUE) {
+		if (!p->closed && p->nq < PORT_QUEUE) {
 			p->q[p->nq++] = g;
 			posted = true;
 		}
