@@ -470,7 +470,8 @@ Test(conf, unknown_sections)
 			    "[POP3]\n[ imap ]\n",
 	    ":5: unknown section [pop]; did you mean [pop3]?\n"
 	    ":7: unknown section [global] (expected [postern], [tls], "
-	    "[tls \"<name>\"], [pop3], [imap], [groups], [rule "
+	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
+	    "[routing], [groups], [rule "
 	    "\"<name>\"] or [throttle])\n"
 	    ":9: unknown section [POP3]; did you mean [pop3]?\n"
 	    ":10: unknown section [ imap ]; did you mean [imap]?\n");
@@ -502,7 +503,8 @@ Test(conf, key_outside_section)
 {
 	expect_errors("workers = 2\n" NOTLS,
 	    ":1: key 'workers' is outside any section ([postern], [tls], "
-	    "[tls \"<name>\"], [pop3], [imap], [groups], [rule "
+	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
+	    "[routing], [groups], [rule "
 	    "\"<name>\"] or [throttle])\n");
 }
 
@@ -1351,7 +1353,8 @@ Test(conf, collects_every_error)
 	    ":5: [pop3] login_type: 'nope' is not one of PlainTextLogin, "
 	    "PlainTextAuthentication, SecureLogin\n"
 	    ":6: unknown section [nothing] (expected [postern], [tls], "
-	    "[tls \"<name>\"], [pop3], [imap], [groups], [rule "
+	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
+	    "[routing], [groups], [rule "
 	    "\"<name>\"] or [throttle])\n");
 }
 
@@ -1555,6 +1558,22 @@ Test(conf, dump_known_file)
 	    "LogFileAgeLimit                   : 30.00:00:00\n"
 	    "LogDirectorySizeQuota             : Unlimited\n"
 	    "LogDetail                         : commands\n"
+	    "\n"
+	    "BackendName    : default\n"
+	    "DefinedBy      : [pop3] backend\n"
+	    "Pop3Addresses  : [::1]:1995\n"
+	    "Imap4Addresses :\n"
+	    "Tls            : none\n"
+	    "CaFile         :\n"
+	    "Verify         : True\n"
+	    "TlsServerName  : ::1\n"
+	    "ConnectTimeout : 00:00:01.5000000\n"
+	    "DownTime       : 00:00:10\n"
+	    "MaxConnections : unlimited\n"
+	    "DefaultForPOP3 : True\n"
+	    "\n"
+	    "RoutingMapFile    :\n"
+	    "RoutingMapEntries : 0\n"
 	    "\n"
 	    "Workers         : 4\n"
 	    "User            : mail\n"
@@ -2211,6 +2230,16 @@ static const struct dump_key {
     {"ThrottleBanTime", "throttle", "ban_time", false},
     {"ThrottleExemptIPs", "throttle", "exempt_ips", false},
     {"ThrottleMaxEntries", "throttle", "max_entries", false},
+    {"Pop3Addresses", "backend", "pop3", true},
+    {"Imap4Addresses", "backend", "imap", true},
+    {"Tls", "backend", "tls", false},
+    {"CaFile", "backend", "ca_file", true},
+    {"Verify", "backend", "verify", false},
+    {"TlsServerName", "backend", "server_name", true},
+    {"ConnectTimeout", "backend", "connect_timeout", false},
+    {"DownTime", "backend", "down_time", false},
+    {"MaxConnections", "backend", "max_connections", false},
+    {"RoutingMapFile", "routing", "map_file", true},
 };
 
 /* A rule's Enabled is the rule's key, not the protocol's. */
@@ -2287,7 +2316,28 @@ dump_to_file(const char *dump)
 			fprintf(fp, "[tls \"%s\"]\n", value);
 			continue;
 		}
-		if (strcmp(name, "Workers") == 0)
+		/* A named backend is its section; the protocols' own
+		 * ("default") are their backend keys. */
+		if (strcmp(name, "BackendName") == 0 &&
+		    strcmp(value, "default") == 0) {
+			block = "implicit";
+			continue;
+		}
+		if (strcmp(name, "BackendName") == 0) {
+			block = sec = "backend";
+			fprintf(fp, "[backend \"%s\"]\n", value);
+			continue;
+		}
+		if (block != NULL && strcmp(block, "implicit") == 0 &&
+		    strcmp(name, "RoutingMapFile") != 0)
+			continue;
+		/* What the file implies, not a key of it. */
+		if (strncmp(name, "DefaultFor", 10) == 0 ||
+		    strcmp(name, "RoutingMapEntries") == 0)
+			continue;
+		if (strcmp(name, "RoutingMapFile") == 0)
+			block = "routing";
+		else if (strcmp(name, "Workers") == 0)
 			block = "postern";
 		else if (strcmp(name, "GroupsFile") == 0)
 			block = "groups";

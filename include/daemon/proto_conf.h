@@ -58,8 +58,9 @@ struct proto_conf {
 	enum login_type login_type;
 	enum login_type_mode login_type_mode;
 
-	char *backend_host; /* name or address, as written */
-	char *backend_port; /* decimal string, for getaddrinfo */
+	char *backend_value; /* as written: a [backend "<name>"] or host:port */
+	char *backend_host;  /* name or address, as written */
+	char *backend_port;  /* decimal string, for getaddrinfo */
 	enum backend_tls backend_tls;
 	char *backend_ca_file;     /* NULL: the system's default CA store */
 	char *backend_server_name; /* name verified and sent as SNI; default:
