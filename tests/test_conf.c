@@ -301,7 +301,7 @@ Test(conf, defaults)
 	cr_expect_eq(p->max_command_size, 512);
 	cr_expect_eq(p->max_bad_commands, 10);
 	cr_expect_eq(p->max_login_attempts, 3);
-	cr_expect_null(p->backend_ssl_ctx);
+	cr_expect_null(c->routing.defaults[PROTO_POP3]->ssl_ctx);
 
 	/* An absent section: disabled, with IMAP's own defaults. */
 	i = &c->proto[PROTO_IMAP];
@@ -1674,7 +1674,8 @@ Test(conf, refcount_and_ssl_contexts)
 
 	/* Another module fills these; the last unref frees them. */
 	c->server_ssl_ctx[PROTO_IMAP] = SSL_CTX_new(TLS_server_method());
-	c->proto[PROTO_POP3].backend_ssl_ctx = SSL_CTX_new(TLS_client_method());
+	c->routing.defaults[PROTO_POP3]->ssl_ctx =
+	    SSL_CTX_new(TLS_client_method());
 	cr_assert_not_null(c->server_ssl_ctx[PROTO_IMAP]);
 	cr_assert_eq(conf_ref(c), c);
 	cr_expect_eq(atomic_load(&c->refs), 2);

@@ -80,13 +80,6 @@ struct proto_conf {
 	unsigned max_bad_commands;   /* bad commands before the session ends */
 	unsigned max_login_attempts; /* failed logins before the session ends */
 
-	/* Filled by the tls module, freed with the snapshot. */
-	struct ssl_ctx_st *backend_ssl_ctx;
-
-	/* Filled by server_prepare(): the backend's resolved address. */
-	struct sockaddr_storage backend_addr;
-	socklen_t backend_addrlen;
-
 	/* Access policy (see policy.h). */
 	struct addrset *login_type_exempt_ips; /* NULL: no exemption */
 	char *required_group;                  /* NULL: none required */
