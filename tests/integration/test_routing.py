@@ -232,7 +232,9 @@ def test_a_pool_passes_over_a_dead_address(start_postern, servers, workdir):
                 "imap": "127.0.0.1:%d, 127.0.0.1:%d"
                 % (dead[1], new.ports["imap"]),
                 "down_time": "1h"}}
-    p = start_postern(conf(servers, workdir, "cat new\n", backends))
+    c = conf(servers, workdir, "cat new\n", backends)
+    c["postern"] = {"log_level": "debug"}
+    p = start_postern(c)
     for _ in range(2):
         c = imap_login(p, "cat")
         assert imap_server(c) == "new"
@@ -245,6 +247,9 @@ def test_a_pool_passes_over_a_dead_address(start_postern, servers, workdir):
                           r"connection failed: Connection refused; passed "
                           r"over for 3600000 ms" % port, log)
         assert len(down) == 1, log
+        tries = re.findall(r"backend new: connecting to 127\.0\.0\.1:%d$"
+                           % port, log, re.M)
+        assert len(tries) == 1, log
     p.wait_log(r"user cat logged in \(backend new 127\.0\.0\.1:%d, route "
                r"map:1:user-part\)" % new.ports["imap"], count=2)
 
