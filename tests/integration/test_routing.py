@@ -288,3 +288,111 @@ def test_a_routed_backend_that_is_down_is_a_temporary_failure(
     assert dovecot_logins(servers["new"], user) == new_before
     # Another user's route is not affected.
     assert pop3_server(p, "cat") == "old"
+
+
+def test_named_backends_speak_tls_with_their_own_ca(
+        start_postern, servers, workdir):
+    new = servers["new"]
+    backends = {
+        "old": {"pop3": "127.0.0.1:%d" % servers["old"].ports["pop3"],
+                "imap": "127.0.0.1:%d" % servers["old"].ports["imap"]},
+        "new": {"pop3": "127.0.0.1:%d" % new.ports["pop3"],
+                "imap": "127.0.0.1:%d" % new.ports["imaps"],
+                "tls": "implicit", "ca_file": new.ca}}
+    p = start_postern(conf(servers, workdir, "cat new\n", backends))
+    c = imap_login(p, "cat")
+    assert imap_server(c) == "new"
+    c.logout()
+    rows = helpers.wait_for(lambda: login_rows(workdir, "Imap4"), 10,
+                            "the login row")
+    assert rows[0][1]["Msg"].startswith(
+        '"Proxy:127.0.0.1:%d:SSL' % new.ports["imaps"])
+    # POP3 to the same backend is implicit TLS too: its plain port
+    # cannot do the handshake, and nothing falls back to cleartext.
+    c = helpers.LineClient(p.ports["pop3"])
+    assert c.readline().startswith(b"+OK")
+    assert c.cmd(b"USER cat").startswith(b"+OK")
+    assert c.cmd(b"PASS " + USERS["cat"].encode()).startswith(
+        b"-ERR [SYS/TEMP]")
+    c.close()
+
+
+def test_max_connections_of_a_backend(start_postern, servers, workdir):
+    backends = {
+        "old": {"pop3": "127.0.0.1:%d" % servers["old"].ports["pop3"],
+                "imap": "127.0.0.1:%d" % servers["old"].ports["imap"]},
+        "new": {"pop3": "127.0.0.1:%d" % servers["new"].ports["pop3"],
+                "imap": "127.0.0.1:%d" % servers["new"].ports["imap"],
+                "max_connections": "1"}}
+    p = start_postern(conf(servers, workdir, "@example.net new\ncat new\n",
+                           backends))
+    first = imap_login(p, "cat")
+    assert imap_server(first) == "new"
+    c = helpers.LineClient(p.ports["imap"])
+    assert c.readline().startswith(b"* OK")
+    c.send(b"a LOGIN ben@example.net %s\r\n" % USERS["ben@example.net"]
+           .encode())
+    assert c.readline().startswith(b"a NO [UNAVAILABLE]")
+    c.close()
+    p.wait_log(r"max_connections \(1\) reached")
+    # Other backends are not counted; the slot comes back at logout.
+    assert pop3_server(p, "dan") == "old"
+    first.logout()
+    helpers.wait_for(lambda: "closing" in p.log(), 10, "the logout")
+    helpers.wait_for(lambda: try_imap(p, "ben@example.net") == "new", 10,
+                     "the slot to come back")
+
+
+def try_imap(p, user):
+    try:
+        c = imap_login(p, user)
+    except imaplib.IMAP4.error:
+        return None
+    try:
+        return imap_server(c)
+    finally:
+        c.logout()
+
+
+def test_an_address_that_does_not_answer_times_out_and_the_next_is_tried(
+        start_postern, servers, workdir):
+    # A listening socket whose accept queue is full and never drained:
+    # the kernel drops further SYNs, so a connect there waits, as it
+    # does to a server that is switched off.
+    import socket
+    hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = []
+    port = hole.getsockname()[1]
+    for _ in range(4):
+        f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        f.setblocking(False)
+        f.connect_ex(("127.0.0.1", port))
+        fillers.append(f)
+    try:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(1)
+        try:
+            probe.connect(("127.0.0.1", port))
+            pytest.skip("the kernel accepted past the full queue")
+        except socket.timeout:
+            pass
+        finally:
+            probe.close()
+        new = servers["new"]
+        backends = {
+            "old": {"pop3": "127.0.0.1:%d" % servers["old"].ports["pop3"],
+                    "imap": "127.0.0.1:%d" % servers["old"].ports["imap"]},
+            "new": {"pop3": "127.0.0.1:%d 127.0.0.1:%d"
+                    % (port, new.ports["pop3"]),
+                    "imap": "127.0.0.1:%d" % new.ports["imap"],
+                    "connect_timeout": "1s"}}
+        p = start_postern(conf(servers, workdir, "cat new\n", backends))
+        assert pop3_server(p, "cat") == "new"
+        p.wait_log(r"backend new address 127\.0\.0\.1:%d: no connection "
+                   r"within connect_timeout \(1000 ms\)" % port)
+    finally:
+        for f in fillers:
+            f.close()
+        hole.close()
