@@ -2538,9 +2538,11 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 Test(conf, dump_reads_back_as_the_same_configuration)
 {
 	char *file, *dump1, *dump2, *back, *errs, *cert, *key, *groups, *secret;
+	char *routes;
 	struct conf *c1, *c2;
 
 	make_cert();
+	routes = strdup(write_file("routes", "alice new\n* default\n", 20));
 	cert = strdup(tpath("cert.pem"));
 	key = strdup(tpath("key.pem"));
 	groups = strdup(tpath("groups"));
@@ -2607,10 +2609,23 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	    "except_member_of = Helpdesk\nexcept_client_ips = 10.0.0.0/8\n"
 	    "[rule \"Audit\"]\npriority = 10\naction = audit\nenabled = no\n"
 	    "except_protocols = pop3\nexcept_usernames = admin\n"
-	    "except_authentication = tls\n",
-	    cert, key, cert, key, cert, tmpdir, groups, cert, secret);
+	    "except_authentication = tls\n"
+	    "[backend \"New\"]\n"
+	    "pop3 = new1.example.org, [2001:db8::6]:995 new2.example.org\n"
+	    "imap = new.example.org:143\ntls = starttls\nca_file = %s\n"
+	    "verify = no\nserver_name = mail.example.org\n"
+	    "connect_timeout = 2s\ndown_time = 1m\nmax_connections = 50\n"
+	    "[routing]\nmap_file = %s\n",
+	    cert, key, cert, key, cert, tmpdir, groups, cert, secret, cert,
+	    routes);
 	c1 = load_ok(file);
 	dump1 = dump(c1);
+	cr_expect_not_null(strstr(dump1,
+			       ": new1.example.org:1995 "
+			       "[2001:db8::6]:995 new2.example.org:1995\n"),
+	    "%s", dump1);
+	cr_expect_not_null(strstr(dump1, "RoutingMapEntries : 2\n"), "%s",
+	    dump1);
 	back = dump_to_file(dump1);
 	c2 = load_len(back, strlen(back), &errs);
 	cr_assert_str_empty(errs, "the dump does not read back:\n%s\nfile:\n%s",
@@ -2628,6 +2643,7 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	free(key);
 	free(groups);
 	free(secret);
+	free(routes);
 	conf_unref(c1);
 	conf_unref(c2);
 }
