@@ -307,6 +307,10 @@ session_login_check(struct session *s)
 {
 	struct policy_facts f;
 
+	/* An earlier login's route is not this one's. */
+	backend_release(s);
+	memset(&s->route, 0, sizeof(s->route));
+	s->backend_at = 0;
 	free(s->user);
 	s->user = session_printable(s->login->user, s->login->userlen);
 	if (s->user == NULL) {
@@ -484,6 +488,13 @@ session_backend_warn(struct session *s)
 	const struct backend_addr *a = backend_current(s);
 	char key[LOG_LIMIT_KEY_MAX], addr[300] = "-", src[64];
 
+	/* Before a route: the wait was for the user's groups. */
+	if (s->route.backend == NULL) {
+		snprintf(key, sizeof(key), "login: %.80s", backend_error(s));
+		log_limited(LOGLEVEL_WARNING, key, "%s: user %s: %s",
+		    session_tag(s), s->user, backend_error(s));
+		return;
+	}
 	if (a != NULL)
 		backend_addr_str(a, addr, sizeof(addr));
 	routing_source(&s->route, src, sizeof(src));
