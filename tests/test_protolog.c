@@ -1795,3 +1795,81 @@ Test(protolog, directories_in_use_are_locked, .init = make_tmpdir,
 	protolog_stop();
 	cr_assert_eq(protolog_dir_in_use(tmpdir, err, sizeof(err)), 0);
 }
+
+/* Pushes a command named by its number; the ring had room. */
+static void
+ring_push(struct sesslog_ring *r, unsigned k)
+{
+	struct sesslog_cmd *c;
+
+	cr_assert(sesslog_ring_room(r), "no room for command %u", k);
+	c = sesslog_ring_push(r);
+	snprintf(c->key, sizeof(c->key), "t%u", k);
+}
+
+Test(sesslog_ring, one_command_at_a_time_takes_no_heap)
+{
+	struct sesslog_ring r = {0};
+
+	for (unsigned k = 0; k < 100; k++) {
+		char want[16];
+
+		ring_push(&r, k);
+		cr_assert_null(r.more);
+		snprintf(want, sizeof(want), "t%u", k);
+		cr_assert_str_eq(sesslog_ring_head(&r)->key, want);
+		sesslog_ring_head(&r)->done = true;
+		sesslog_ring_pop_done(&r);
+		cr_assert_eq(r.n, 0);
+		cr_assert_null(sesslog_ring_head(&r));
+	}
+}
+
+Test(sesslog_ring, grows_in_order_to_the_limit_and_gives_the_room_back)
+{
+	struct sesslog_ring r = {0};
+	char want[16];
+
+	for (unsigned k = 0; k < SESSLOG_PENDING_MAX; k++) {
+		ring_push(&r, k);
+		/* Every command keeps its place across each growth. */
+		for (unsigned i = 0; i <= k; i++) {
+			snprintf(want, sizeof(want), "t%u", i);
+			cr_assert_str_eq(sesslog_ring_at(&r, i)->key, want);
+		}
+	}
+	cr_assert_eq(r.n, SESSLOG_PENDING_MAX);
+	cr_assert_not(sesslog_ring_room(&r), "room beyond the limit");
+
+	/* Out-of-order answers: the front goes only when it is answered. */
+	sesslog_ring_at(&r, 1)->done = true;
+	sesslog_ring_pop_done(&r);
+	cr_assert_eq(r.n, SESSLOG_PENDING_MAX);
+	sesslog_ring_at(&r, 0)->done = true;
+	sesslog_ring_pop_done(&r);
+	cr_assert_eq(r.n, SESSLOG_PENDING_MAX - 2);
+	cr_assert_str_eq(sesslog_ring_head(&r)->key, "t2");
+
+	/* Wrapped around: two more fit, in order after the rest. */
+	ring_push(&r, 100);
+	ring_push(&r, 101);
+	cr_assert_not(sesslog_ring_room(&r));
+	cr_assert_str_eq(sesslog_ring_at(&r, SESSLOG_PENDING_MAX - 2)->key,
+	    "t100");
+	cr_assert_str_eq(sesslog_ring_at(&r, SESSLOG_PENDING_MAX - 1)->key,
+	    "t101");
+
+	for (unsigned i = 0; i < r.n; i++)
+		sesslog_ring_at(&r, i)->done = true;
+	sesslog_ring_pop_done(&r);
+	cr_assert_eq(r.n, 0);
+	cr_assert_null(r.more, "the heap room was not given back");
+
+	/* And it grows again from one slot. */
+	ring_push(&r, 7);
+	ring_push(&r, 8);
+	cr_assert_str_eq(sesslog_ring_at(&r, 1)->key, "t8");
+	sesslog_ring_free(&r);
+	cr_assert_null(r.more);
+	cr_assert_eq(r.n, 0);
+}

@@ -127,6 +127,7 @@ imap_relay_log_end(struct session *s)
 		sesslog_row(s, c, first ? rl->rp : 0, NULL);
 		first = false;
 	}
+	sesslog_ring_free(&rl->ring);
 	free(rl);
 	s->log->relay = NULL;
 }
@@ -150,7 +151,7 @@ imap_relay_client(struct session *s, char *buf, size_t len, bool *end)
 
 		/* Full: the next command waits until answers make room. */
 		if (rl != NULL && imap_cframe_between(&is->cf) &&
-		    sesslog_ring_full(&rl->ring))
+		    !sesslog_ring_room(&rl->ring))
 			break;
 		r = imap_cframe_feed(&is->cf, buf + off, len - off, &n);
 		off += n;

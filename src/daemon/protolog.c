@@ -579,6 +579,20 @@ publish(const struct protolog_conf *c)
 	}
 }
 
+/* Frees the writer's files' buffers and settings and the directories'
+ * locks, once the writer thread is gone (or never started). */
+static void
+files_release(void)
+{
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		free(pl.files[p].buf);
+		free(pl.files[p].conf.directory);
+		pl.files[p].buf = NULL;
+		pl.files[p].conf.directory = NULL;
+	}
+	protolog_unlock_dirs();
+}
+
 int
 protolog_start(const struct protolog_conf conf[PROTO_COUNT], size_t queue_max,
     char *err, size_t errlen)
@@ -647,13 +661,7 @@ protolog_start(const struct protolog_conf conf[PROTO_COUNT], size_t queue_max,
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "protocol log writer: %s", strerror(rc));
-		for (p = 0; p < PROTO_COUNT; p++) {
-			free(pl.files[p].buf);
-			free(pl.files[p].conf.directory);
-			pl.files[p].buf = NULL;
-			pl.files[p].conf.directory = NULL;
-		}
-		protolog_unlock_dirs();
+		files_release();
 		return -1;
 	}
 	pthread_mutex_lock(&pl.mu);
@@ -814,13 +822,7 @@ protolog_stop(void)
 	pl.stopping = false;
 	pthread_cond_broadcast(&pl.done);
 	pthread_mutex_unlock(&pl.mu);
-	for (p = 0; p < PROTO_COUNT; p++) {
-		free(pl.files[p].buf);
-		free(pl.files[p].conf.directory);
-		pl.files[p].buf = NULL;
-		pl.files[p].conf.directory = NULL;
-	}
-	protolog_unlock_dirs();
+	files_release();
 }
 
 void
