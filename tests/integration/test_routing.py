@@ -396,3 +396,55 @@ def test_an_address_that_does_not_answer_times_out_and_the_next_is_tried(
         for f in fillers:
             f.close()
         hole.close()
+
+
+def test_a_refused_login_reaches_no_backend(start_postern, servers, workdir):
+    # The access policy decides before the route: a denied user's
+    # credentials go to neither server.
+    c = conf(servers, workdir, "cat new\n* old\n")
+    c['rule "No cat"'] = {"priority": "10", "action": "deny",
+                          "usernames": "cat"}
+    p = start_postern(c)
+    before = {n: dovecot_logins(d, "cat") for n, d in servers.items()}
+    i = helpers.LineClient(p.ports["imap"])
+    assert i.readline().startswith(b"* OK")
+    i.send(b"a LOGIN cat %s\r\n" % USERS["cat"].encode())
+    assert i.readline().startswith(b"a NO")
+    i.close()
+    assert {n: dovecot_logins(d, "cat") for n, d in servers.items()} == \
+        before
+    assert "user cat logged in" not in p.log()
+    assert pop3_server(p, "dan") == "old"
+
+
+def run(binary, *args):
+    import subprocess
+    return subprocess.run([binary] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60)
+
+
+def test_check_and_dump_show_the_backends_and_the_map(
+        start_postern, postern_bin, servers, workdir):
+    p = start_postern(conf(servers, workdir, "cat new\n* old\n"),
+                      start=False)
+    r = run(postern_bin, "-T", "-c", p.path)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    for name in ("old", "new"):
+        assert re.search(r"BackendName +: %s\nPop3Addresses +: "
+                         r"127\.0\.0\.1:%d\nImap4Addresses +: "
+                         r"127\.0\.0\.1:%d\n"
+                         % (name, servers[name].ports["pop3"],
+                            servers[name].ports["imap"]), out), out
+    assert re.search(r"RoutingMapEntries +: 2\n", out), out
+    # A broken map: -t names the map's lines, and fails.
+    write_map(workdir, "cat new\ncat old\nx\x01 new\ndan elsewhere\n")
+    r = run(postern_bin, "-t", "-c", p.path)
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    routes = os.path.join(workdir, "routes")
+    for line, msg in ((2, "'cat' is listed twice (first at line 1)"),
+                      (3, "control character (byte 0x01) in line"),
+                      (4, "unknown backend 'elsewhere'")):
+        assert "[routing] map_file: %s:%d: %s\n" % (routes, line, msg) \
+            in err, err
