@@ -1496,6 +1496,7 @@ Test(conf, dump_known_file)
 	    "LoginTypeMode                     : audit\n"
 	    "LoginTypeExemptIps                :\n"
 	    "RequiredGroup                     :\n"
+	    "Backend                           : default\n"
 	    "ProxyTargetHost                   : [::1]\n"
 	    "ProxyTargetPort                   : 1995\n"
 	    "BackendTls                        : none\n"
@@ -1533,6 +1534,7 @@ Test(conf, dump_known_file)
 	    "LoginTypeMode                     : enforce\n"
 	    "LoginTypeExemptIps                :\n"
 	    "RequiredGroup                     :\n"
+	    "Backend                           : default\n"
 	    "ProxyTargetHost                   : imap.example.org\n"
 	    "ProxyTargetPort                   : 143\n"
 	    "BackendTls                        : starttls\n"
@@ -2276,6 +2278,7 @@ dump_to_file(const char *dump)
 {
 	char *out, *copy = strdup(dump), *line, *save = NULL, host[256] = "";
 	const char *block = NULL, *sec = NULL, *name, *value;
+	bool named = false;
 	size_t len;
 	FILE *fp = open_memstream(&out, &len);
 
@@ -2345,13 +2348,26 @@ dump_to_file(const char *dump)
 		else if (strcmp(name, "ThrottleEnabled") == 0)
 			block = "throttle";
 		cr_assert_not_null(block, "row '%s' before any block", name);
+		/* A protocol's backend by name: its section says the rest,
+		 * and the protocol's backend_* keys are not for it. */
+		if (strcmp(name, "Backend") == 0) {
+			named = strcmp(value, "default") != 0;
+			if (named)
+				fprintf(fp, "backend = %s\n", value);
+			continue;
+		}
+		if (named && (strcmp(name, "BackendTls") == 0 ||
+				 strcmp(name, "BackendCaFile") == 0 ||
+				 strcmp(name, "BackendServerName") == 0 ||
+				 strcmp(name, "BackendVerify") == 0))
+			continue;
 		/* Exchange's two rows of the one backend key. */
 		if (strcmp(name, "ProxyTargetHost") == 0) {
 			snprintf(host, sizeof(host), "%s", value);
 			continue;
 		}
 		if (strcmp(name, "ProxyTargetPort") == 0) {
-			if (host[0] != '\0')
+			if (host[0] != '\0' && !named)
 				fprintf(fp, "backend = %s:%s\n", host, value);
 			continue;
 		}
@@ -2588,7 +2604,7 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	    "log_file_rollover_settings = Daily\n"
 	    "log_per_file_size_quota = 10M\nlog_file_age_limit = 90d\n"
 	    "log_directory_size_quota = 1G\nlog_detail = proxy\n"
-	    "[imap]\nenabled = no\nbackend = imap.example.org:143\n"
+	    "[imap]\nenabled = no\nbackend = new\n"
 	    "unencrypted_or_tls_bindings = 127.0.0.1:1143\n"
 	    "ssl_bindings = 127.0.0.1:1993\n"
 	    "log_per_file_size_quota = 5000\nlog_file_age_limit = 12h\n"

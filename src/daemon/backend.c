@@ -601,9 +601,8 @@ backend_try(struct session *s)
 			return 0;
 		if (s->backend_failure == BACKEND_FAILURE_CONNECT)
 			backend_mark_down(s);
-		else
-			return -1; /* postern's own trouble, not the address's
-				    */
+		else /* postern's own trouble, not the address's */
+			return -1;
 	}
 	/* Nothing tried at all: every address failed a moment ago. */
 	if (s->backend_failure == BACKEND_FAILURE_NONE)

@@ -882,6 +882,10 @@ proto_dump(const struct conf *c, unsigned p, struct conf_dump *d)
 	/* The access policy's keys of the section (policy_conf.c). */
 	conf_dump_addrset(d, "LoginTypeExemptIps", pc->login_type_exempt_ips);
 	conf_dump_str(d, "RequiredGroup", pc->required_group);
+	/* A [backend "<name>"], or "default": the host and port below. */
+	conf_dump_str(d, "Backend",
+	    c->routing.defaults[p] != NULL ? c->routing.defaults[p]->name :
+					     NULL);
 	/* In brackets if IPv6, so that the backend key reads it back. */
 	conf_dump_set(d, "ProxyTargetHost",
 	    pc->backend_host && strchr(pc->backend_host, ':') ? "[%s]" : "%s",
