@@ -38,7 +38,6 @@ struct worker;
 /* What a session keeps for its counters (in struct session). */
 struct stats_sess {
 	uint16_t listener;   /* slot of the listener it came in on */
-	uint16_t backend;    /* slot of its backend's address */
 	bool open;           /* counted in the active sessions */
 	uint64_t backend_t0; /* us, monotonic: the backend login's start; 0:
 				none under way */

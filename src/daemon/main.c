@@ -246,6 +246,15 @@ reread_files(const struct conf *c, struct reread *f, size_t max)
 		    proto_get(p)->section);
 		ADD(what, c->proto[p].backend_ca_file, 0);
 	}
+	for (size_t i = 0; i < c->routing.nnamed; i++) {
+		char what[BACKEND_NAME_MAX + 32];
+
+		snprintf(what, sizeof(what), "[backend \"%s\"] ca_file",
+		    c->routing.named[i]->name);
+		ADD(what, c->routing.named[i]->ca_file, 0);
+	}
+	ADD("[routing] map_file", c->routing.map_file,
+	    c->routing.map_file_line);
 	ADD("[groups] file", c->groups.file, 0);
 	ADD("[groups] ldap_ca_file", c->groups.ldap_ca_file, 0);
 	ADD("[groups] ldap_bind_password_file",
@@ -266,7 +275,7 @@ reread_files(const struct conf *c, struct reread *f, size_t max)
 static int
 warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 {
-	size_t max = 16 + 2 * c->tls.nnames, n;
+	size_t max = 16 + 2 * c->tls.nnames + c->routing.nnamed, n;
 	struct reread *f;
 	struct passwd *pw;
 	int status, nwarn = 0;

@@ -61,9 +61,6 @@ struct stats_worker {
 
 	/* The worker's own, never read by another thread. */
 	uint16_t accepting; /* the listener whose connection is accepted */
-	bool bcache_valid[PROTO_COUNT];
-	uint64_t bcache_serial[PROTO_COUNT]; /* of the snapshot cached */
-	uint16_t bcache_slot[PROTO_COUNT];
 } __attribute__((aligned(64)));
 
 /* What threads other than the workers count: shared, atomic additions. */
@@ -340,39 +337,30 @@ stats_policy(struct session *s, const struct policy_decision *d)
 		bump(&sw->audits[p][STATS_AUDIT_RULE], 1);
 }
 
-/* The backend's label: host:port as configured, as the summary line. */
+/*
+ * The backend's label: the address of its pool that the login ended on,
+ * as the summary line names it; the backend's name when none was tried
+ * (its max_connections was reached).
+ */
 static uint16_t
-backend_slot(struct stats_worker *sw, const struct session *s)
+backend_slot(const struct session *s)
 {
-	const struct proto_conf *pc = s->pc;
-	enum proto_id p = s->proto->id;
+	const struct backend_addr *a = backend_current(s);
 	char name[300];
 
-	if (sw->bcache_valid[p] && sw->bcache_serial[p] == s->conf->serial)
-		return sw->bcache_slot[p];
-	if (pc->backend_host != NULL && strchr(pc->backend_host, ':') != NULL)
-		snprintf(name, sizeof(name), "[%.256s]:%.16s", pc->backend_host,
-		    pc->backend_port);
+	if (a != NULL)
+		backend_addr_str(a, name, sizeof(name));
 	else
-		snprintf(name, sizeof(name), "%.256s:%.16s",
-		    pc->backend_host != NULL ? pc->backend_host : "-",
-		    pc->backend_port != NULL ? pc->backend_port : "-");
-	sw->bcache_slot[p] = label_slot(&backends, name, 0, false);
-	sw->bcache_serial[p] = s->conf->serial;
-	sw->bcache_valid[p] = true;
-	return sw->bcache_slot[p];
+		snprintf(name, sizeof(name), "%s",
+		    s->route.backend != NULL ? s->route.backend->name : "-");
+	return label_slot(&backends, name, 0, false);
 }
 
 void
 stats_backend_start(struct session *s)
 {
-	struct stats_worker *sw = sw_of(s->worker);
-
-	if (sw == NULL)
-		return;
-	s->stats.backend = backend_slot(sw, s);
-	s->stats.backend_t0 = stats_now_us();
-	bump(&sw->b_connects[s->stats.backend], 1);
+	if (sw_of(s->worker) != NULL)
+		s->stats.backend_t0 = stats_now_us();
 }
 
 void
@@ -380,7 +368,7 @@ stats_backend_done(struct session *s, int r)
 {
 	struct stats_worker *sw = sw_of(s->worker);
 	enum proto_id p = s->proto->id;
-	unsigned b = s->stats.backend;
+	unsigned b;
 	uint64_t us;
 
 	if (sw == NULL)
@@ -394,6 +382,8 @@ stats_backend_done(struct session *s, int r)
 	}
 	us = stats_now_us() - s->stats.backend_t0;
 	s->stats.backend_t0 = 0;
+	b = backend_slot(s);
+	bump(&sw->b_connects[b], 1);
 	switch (r) {
 	case BACKEND_LOGGED_IN:
 	case BACKEND_AUTH_FAILED:

@@ -34,6 +34,7 @@
 #include <openssl/crypto.h>
 
 #include "addrset.h"
+#include "backend.h"
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
@@ -213,7 +214,7 @@ static const char *const state_names[] = {
 static void
 session_json(struct evbuffer *b, const struct session *s)
 {
-	const struct proto_conf *pc = s->pc;
+	const struct backend_addr *a;
 	char when[32], backend[300];
 	struct tm tm;
 	time_t t = s->started.tv_sec;
@@ -237,12 +238,8 @@ session_json(struct evbuffer *b, const struct session *s)
 	else
 		evbuffer_add(b, "null", 4);
 	evbuffer_add(b, ",\"backend\":", 11);
-	if (s->backend_tried && pc->backend_host != NULL &&
-	    pc->backend_port != NULL) {
-		snprintf(backend, sizeof(backend),
-		    strchr(pc->backend_host, ':') != NULL ? "[%.256s]:%.16s" :
-							    "%.256s:%.16s",
-		    pc->backend_host, pc->backend_port);
+	if (s->backend_tried && (a = backend_current(s)) != NULL) {
+		backend_addr_str(a, backend, sizeof(backend));
 		stats_json_str(b, backend, strlen(backend));
 	} else
 		evbuffer_add(b, "null", 4);
