@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "privsep.h"
 #include "proto.h"
 #include "protolog.h"
 #include "reloadctl.h"
@@ -457,6 +458,12 @@ main(int argc, char *argv[])
 		conf_unref(c);
 		return 1;
 	}
+	/* Last before the drop: the helper keeps root, and none of the
+	 * descriptors opened above. */
+	if (c->user != NULL && geteuid() == 0 && privsep_start(path) == -1)
+		log_warn("cannot start the privileged helper: a reload reads "
+			 "the certificates and keys as user %s",
+		    c->user);
 	if (c->user != NULL)
 		drop_privileges(c->user);
 	else if (geteuid() == 0)
@@ -464,9 +471,11 @@ main(int argc, char *argv[])
 	/* Now as the user the writer thread will run as. */
 	if (server_protolog_check(c, stderr) == -1) {
 		conf_unref(c);
+		privsep_stop();
 		return 1;
 	}
 
 	status = server_run(c, &set);
+	privsep_stop();
 	return status;
 }

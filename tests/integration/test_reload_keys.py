@@ -100,9 +100,12 @@ def le(start_postern):
             'tls "%s"' % NAME: {"certificate": paths["named"][0],
                                 "private_key": paths["named"][1]}}
     p = start_postern(conf, start=False)
-    # The configuration stays readable by the user; where a sanitizer
-    # report of the unprivileged daemon can go.
+    # Where a sanitizer report of the unprivileged daemon can go.
     os.chmod(p.dir, 0o733)
+    # The configuration where only root may change it (the helper reads
+    # no file named by one that others may change), readable by the user.
+    p.path = os.path.join(top, "postern.ini")
+    p.update({})
     os.chmod(p.path, 0o644)
     p.start()
     yield {"p": p, "archive": archive, "live": live, "paths": paths,
@@ -181,6 +184,27 @@ def test_unreadable_key_refused_with_its_reason(le):
     assert ('[tls "%s"] private_key: cannot open \'%s\': No such file'
             % (NAME, s["paths"]["named"][1])) in log, log
     assert served_cert(p.ports["pop3s"]) == der_of(s["pairs"]["default"][0])
+
+
+def test_configuration_others_may_change_is_not_trusted(le):
+    """A configuration in a directory that others may write to could be
+    replaced by one naming any file as a key: the helper reads nothing for
+    it, and the reload, as the user, cannot read the key."""
+    s, p = le, le["p"]
+    os.chmod(os.path.dirname(p.path), 0o777)
+    p.reload()
+    p.wait_log("reload: configuration refused")
+    log = p.log()
+    assert ("reload: the privileged helper reads no key: its directory %s "
+            "may be changed by others than root; reading the certificates "
+            "and keys as user %s" % (os.path.dirname(p.path), USER)) in log, \
+        log
+    assert ("[tls] private_key: cannot open '%s': Permission denied"
+            % s["paths"]["default"][1]) in log, log
+    # Trusted again, the helper reads for it again.
+    os.chmod(os.path.dirname(p.path), 0o755)
+    p.reload()
+    p.wait_log("reload: configuration .* loaded")
 
 
 def test_helper_holds_nothing_and_ends_with_the_daemon(le):
