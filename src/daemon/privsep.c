@@ -140,14 +140,16 @@ record_check(const unsigned char *p, size_t *size, char *why, size_t whylen)
 	switch (p[0]) {
 	case PRIVSEP_REC_FILE:
 		if (plen == 0 || plen > PRIVSEP_PATH_MAX) {
-			snprintf(why, whylen, "a file record's path length "
-					      "is out of bounds");
+			snprintf(why, whylen,
+			    "a file record's path length "
+			    "is out of bounds");
 			return -1;
 		}
 		if (dlen > PRIVSEP_FILE_MAX || (err != 0 && dlen != 0) ||
 		    err > 4095) {
-			snprintf(why, whylen, "a file record's data length "
-					      "or error is out of bounds");
+			snprintf(why, whylen,
+			    "a file record's data length "
+			    "or error is out of bounds");
 			return -1;
 		}
 		break;
@@ -196,9 +198,9 @@ record_add(struct privsep_files *f, const unsigned char *p, char *why,
 		return 0;
 	}
 	if (f->refused != NULL || f->n == PRIVSEP_FILES_MAX) {
-		snprintf(why, whylen, f->refused != NULL ?
-					  "a file record after a refusal" :
-					  "more files than allowed");
+		snprintf(why, whylen,
+		    f->refused != NULL ? "a file record after a refusal" :
+					 "more files than allowed");
 		return -1;
 	}
 	if (memchr(path, '\0', plen) != NULL) {
@@ -226,8 +228,8 @@ oom:
 }
 
 enum privsep_decode
-privsep_decode(const unsigned char *buf, size_t len,
-    struct privsep_files **out, char *why, size_t whylen)
+privsep_decode(const unsigned char *buf, size_t len, struct privsep_files **out,
+    char *why, size_t whylen)
 {
 	struct privsep_files *f;
 	size_t at = 0, size;
@@ -456,16 +458,16 @@ helper_answer(const char *conf_path, unsigned char **buf, size_t *len)
 		size_t dlen = 0;
 		int err = read_file(paths[i], &data, &dlen);
 
-		if (rc == 0 && privsep_encode(buf, len, PRIVSEP_REC_FILE, err, paths[i],
-			data, dlen) == -1)
+		if (rc == 0 && privsep_encode(buf, len, PRIVSEP_REC_FILE, err,
+				   paths[i], data, dlen) == -1)
 			rc = -1;
 		wipe_free(data, dlen);
 		free(paths[i]);
 	}
 	free(paths);
 	if (rc == 0)
-		rc = privsep_encode(buf, len, PRIVSEP_REC_END, 0, NULL, NULL,
-		    0);
+		rc =
+		    privsep_encode(buf, len, PRIVSEP_REC_END, 0, NULL, NULL, 0);
 	return rc;
 }
 
@@ -486,8 +488,7 @@ write_all(int fd, const unsigned char *p, size_t n)
 }
 
 /* The helper's life: one answer per request until the daemon is gone. */
-static void __attribute__((noreturn))
-helper_main(int fd, const char *conf_path)
+static void __attribute__((noreturn)) helper_main(int fd, const char *conf_path)
 {
 	unsigned char req, *buf;
 	size_t len;
@@ -511,7 +512,7 @@ helper_main(int fd, const char *conf_path)
 		if (helper_answer(conf_path, &buf, &len) == -1) {
 			/* Too much to send: say so rather than a part. */
 			static const char msg[] = "the files are too many or "
-						   "too large to send";
+						  "too large to send";
 
 			wipe_free(buf, len);
 			buf = NULL;
@@ -640,8 +641,7 @@ privsep_fetch(struct privsep_files **out, char *err, size_t errlen)
 		ssize_t r;
 		int pr;
 
-		if (left <= 0 ||
-		    (pr = poll(&pfd, 1, (int)left)) == 0) {
+		if (left <= 0 || (pr = poll(&pfd, 1, (int)left)) == 0) {
 			snprintf(why, sizeof(why), "no answer in %d s",
 			    PRIVSEP_TIMEOUT_MS / 1000);
 			gone = true;
@@ -650,8 +650,7 @@ privsep_fetch(struct privsep_files **out, char *err, size_t errlen)
 		if (pr == -1) {
 			if (errno == EINTR)
 				continue;
-			snprintf(why, sizeof(why), "poll: %s",
-			    strerror(errno));
+			snprintf(why, sizeof(why), "poll: %s", strerror(errno));
 			gone = true;
 			break;
 		}

@@ -307,8 +307,8 @@ tls_use_chain_mem(SSL_CTX *ctx, const unsigned char *pem, size_t n)
 	if (x == NULL || SSL_CTX_use_certificate(ctx, x) != 1 ||
 	    SSL_CTX_clear_chain_certs(ctx) != 1)
 		goto done;
-	while ((ca = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) !=
-	       NULL) {
+	while (
+	    (ca = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
 		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
 			X509_free(ca);
 			goto done;
@@ -357,9 +357,9 @@ tls_load_cert(struct conf_loader *l, SSL_CTX *ctx, const char *sec,
 	else {
 		if (pf == NULL)
 			fclose(fp);
-		if ((pf != NULL ? tls_use_chain_mem(ctx, pf->data, pf->len) :
-				  SSL_CTX_use_certificate_chain_file(ctx,
-				      cert)) != 1)
+		if ((pf != NULL ?
+			    tls_use_chain_mem(ctx, pf->data, pf->len) :
+			    SSL_CTX_use_certificate_chain_file(ctx, cert)) != 1)
 			conf_error(l, cert_line,
 			    "[%s] certificate: '%s' is not a PEM "
 			    "certificate chain (%s)",
@@ -419,10 +419,10 @@ tls_load_pair(struct conf_loader *l, const char *sec, const char *cert,
 	}
 	if (cert != NULL)
 		cert_ok = tls_load_cert(l, ctx, sec, cert, cert_line);
-	if (key != NULL && (pkey = tls_load_key(l, sec, key, key_line)) != NULL) {
-		if (cert_ok &&
-		    X509_check_private_key(SSL_CTX_get0_certificate(ctx),
-			pkey) != 1)
+	if (key != NULL &&
+	    (pkey = tls_load_key(l, sec, key, key_line)) != NULL) {
+		if (cert_ok && X509_check_private_key(
+				   SSL_CTX_get0_certificate(ctx), pkey) != 1)
 			conf_error(l, key_line,
 			    "[%s] private_key: '%s' does not match "
 			    "certificate '%s' (line %d)",
