@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
+#include <sys/syscall.h>
+
 #include <ini.h>
 #include <openssl/crypto.h>
 
@@ -487,6 +490,32 @@ write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
+/*
+ * Root's own files, as certbot writes them, need no capability: uid 0
+ * owns them.  The helper keeps only CAP_DAC_READ_SEARCH, when it has it,
+ * for a key of another owner; never the rights to bind, to change ids or
+ * owners, or anything else root may have.
+ */
+static void
+helper_drop_caps(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &h, d) == -1)
+		return;
+	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+		uint32_t keep = CAP_TO_INDEX(CAP_DAC_READ_SEARCH) == i ?
+				    CAP_TO_MASK(CAP_DAC_READ_SEARCH) :
+				    0;
+
+		d[i].effective &= keep;
+		d[i].permitted &= keep;
+		d[i].inheritable = 0;
+	}
+	syscall(SYS_capset, &h, d);
+}
+
 /* The helper's life: one answer per request until the daemon is gone. */
 static void __attribute__((noreturn)) helper_main(int fd, const char *conf_path)
 {
@@ -501,6 +530,7 @@ static void __attribute__((noreturn)) helper_main(int fd, const char *conf_path)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_NAME, "postern-priv", 0, 0, 0);
+	helper_drop_caps();
 	for (;;) {
 		r = read(fd, &req, 1);
 		if (r == -1 && errno == EINTR)

@@ -216,6 +216,11 @@ def test_helper_holds_nothing_and_ends_with_the_daemon(le):
         status = f.read()
     uid_line = [ln for ln in status.splitlines() if ln.startswith("Uid:")]
     assert uid_line[0].split()[1:] == ["0"] * 4, uid_line
+    # Root's files need no capability; at most CAP_DAC_READ_SEARCH (2)
+    # stays, for a key of another owner.
+    for name in ("CapEff", "CapPrm"):
+        caps = [ln for ln in status.splitlines() if ln.startswith(name)]
+        assert int(caps[0].split()[1], 16) & ~(1 << 2) == 0, caps
     fds = sorted(int(fd) for fd in os.listdir("/proc/%d/fd" % helper))
     # Standard input, output and error, and the daemon's socket: no
     # listening socket, no log directory, no pid file.
