@@ -789,7 +789,7 @@ Test(protolog, header_lines)
 	char b[1024];
 	size_t n;
 
-	n = protolog_header(PROTO_IMAP, utc(2026, 11, 22, 9, 0, 0, 0), b,
+	n = protolog_header("IMAP4", utc(2026, 11, 22, 9, 0, 0, 0), b,
 	    sizeof(b));
 	cr_assert_eq(n, strlen(b));
 	cr_assert_str_eq(b,
@@ -801,7 +801,7 @@ Test(protolog, header_lines)
 	    "#Date: 2026-11-22T09:00:00.000Z\r\n"
 	    "#Fields: dateTime,sessionId,seqNumber,sIp,cIp,user,duration,"
 	    "rqsize,rpsize,command,parameters,context,puid\r\n");
-	protolog_header(PROTO_POP3, 0, b, sizeof(b));
+	protolog_header("POP3", 0, b, sizeof(b));
 	cr_assert(strstr(b, "\r\n#Log-type: POP3 Log\r\n") != NULL);
 }
 
@@ -931,20 +931,19 @@ Test(protolog, file_names)
 	char name[PROTOLOG_NAME_MAX], date[16];
 	unsigned n;
 
-	protolog_file_name(PROTO_POP3, "2026010203", 1, name);
+	protolog_file_name("POP3", "2026010203", 1, name);
 	cr_assert_str_eq(name, "POP32026010203-1.LOG");
-	protolog_file_name(PROTO_IMAP, "202608W6", 12, name);
+	protolog_file_name("IMAP4", "202608W6", 12, name);
 	cr_assert_str_eq(name, "IMAP4202608W6-12.LOG");
-	cr_assert(protolog_name_match(PROTO_IMAP, name, date, &n));
+	cr_assert(protolog_name_match("IMAP4", name, date, &n));
 	cr_assert_str_eq(date, "202608W6");
 	cr_assert_eq(n, 12);
-	cr_assert(
-	    protolog_name_match(PROTO_POP3, "POP3202608-3.LOG", date, &n));
+	cr_assert(protolog_name_match("POP3", "POP3202608-3.LOG", date, &n));
 	cr_assert_str_eq(date, "202608");
 	cr_assert_eq(n, 3);
-	cr_assert(protolog_name_match(PROTO_POP3, "POP320260801-1.LOG", 0, 0));
-	cr_assert(protolog_name_match(PROTO_POP3,
-	    "POP32026080100-999999999.LOG", 0, 0));
+	cr_assert(protolog_name_match("POP3", "POP320260801-1.LOG", 0, 0));
+	cr_assert(
+	    protolog_name_match("POP3", "POP32026080100-999999999.LOG", 0, 0));
 }
 
 Test(protolog, file_names_rejected)
@@ -961,12 +960,10 @@ Test(protolog, file_names_rejected)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_assert(!protolog_name_match(PROTO_POP3, bad[i], NULL, NULL),
+		cr_assert(!protolog_name_match("POP3", bad[i], NULL, NULL),
 		    "%s", bad[i]);
-	cr_assert(
-	    !protolog_name_match(PROTO_IMAP, "POP32026010203-1.LOG", 0, 0));
-	cr_assert(
-	    !protolog_name_match(PROTO_IMAP, "IMAP4BE20260102-1.LOG", 0, 0));
+	cr_assert(!protolog_name_match("IMAP4", "POP32026010203-1.LOG", 0, 0));
+	cr_assert(!protolog_name_match("IMAP4", "IMAP4BE20260102-1.LOG", 0, 0));
 }
 
 /* Files. */
@@ -1137,7 +1134,7 @@ Test(protolog, header_written_once_and_restart_appends, .init = make_tmpdir,
 	protolog_flush();
 	text = slurp(dir, "POP32026010203-1.LOG", &len);
 	cr_assert_not_null(text);
-	protolog_header(PROTO_POP3, t, hdr, sizeof(hdr));
+	protolog_header("POP3", t, hdr, sizeof(hdr));
 	cr_assert_eq(strncmp(text, hdr, strlen(hdr)), 0);
 	cr_assert_eq(check_seqs(text, 0), 3);
 	free(text);
@@ -1225,7 +1222,7 @@ Test(protolog, size_quota_numbers_files, .init = make_tmpdir,
 	unsigned n, seq = 0, files;
 	char *text;
 
-	hlen = protolog_header(PROTO_POP3, t, hdr, sizeof(hdr));
+	hlen = protolog_header("POP3", t, hdr, sizeof(hdr));
 	conf_for(c, tmpdir);
 	c[PROTO_POP3].rollover = PROTOLOG_HOURLY;
 	c[PROTO_POP3].per_file_size_quota = hlen + 500;
@@ -1233,7 +1230,7 @@ Test(protolog, size_quota_numbers_files, .init = make_tmpdir,
 	submit_rows(t, 0, 40);
 	protolog_stop();
 	for (n = 1;; n++) {
-		protolog_file_name(PROTO_POP3, "20260506", n, name);
+		protolog_file_name("POP3", "20260506", n, name);
 		if ((text = slurp(tmpdir, name, &len)) == NULL)
 			break;
 		cr_assert_eq(count(text, "#Fields:"), 1, "%s", name);
@@ -1246,9 +1243,9 @@ Test(protolog, size_quota_numbers_files, .init = make_tmpdir,
 				last--;
 			rowlen = len - (size_t)(last - text);
 		}
-		if (file_exists(tmpdir, (protolog_file_name(PROTO_POP3,
-					     "20260506", n + 1, name),
-					    name))) {
+		if (file_exists(tmpdir,
+			(protolog_file_name("POP3", "20260506", n + 1, name),
+			    name))) {
 			cr_assert_geq(len, hlen + 500);
 			cr_assert_lt(len - rowlen, hlen + 500);
 		} else
@@ -1265,7 +1262,7 @@ Test(protolog, size_quota_numbers_files, .init = make_tmpdir,
 	protolog_stop();
 	seq = 0;
 	for (n = 1;; n++) {
-		protolog_file_name(PROTO_POP3, "20260506", n, name);
+		protolog_file_name("POP3", "20260506", n, name);
 		if ((text = slurp(tmpdir, name, &len)) == NULL)
 			break;
 		cr_assert_eq(count(text, "#Fields:"), 1, "%s", name);
@@ -1797,4 +1794,82 @@ Test(protolog, directories_in_use_are_locked, .init = make_tmpdir,
 	cr_assert_eq(protolog_dir_in_use(other, err, sizeof(err)), 0);
 	protolog_stop();
 	cr_assert_eq(protolog_dir_in_use(tmpdir, err, sizeof(err)), 0);
+}
+
+/* Pushes a command named by its number; the ring had room. */
+static void
+ring_push(struct sesslog_ring *r, unsigned k)
+{
+	struct sesslog_cmd *c;
+
+	cr_assert(sesslog_ring_room(r), "no room for command %u", k);
+	c = sesslog_ring_push(r);
+	snprintf(c->key, sizeof(c->key), "t%u", k);
+}
+
+Test(sesslog_ring, one_command_at_a_time_takes_no_heap)
+{
+	struct sesslog_ring r = {0};
+
+	for (unsigned k = 0; k < 100; k++) {
+		char want[16];
+
+		ring_push(&r, k);
+		cr_assert_null(r.more);
+		snprintf(want, sizeof(want), "t%u", k);
+		cr_assert_str_eq(sesslog_ring_head(&r)->key, want);
+		sesslog_ring_head(&r)->done = true;
+		sesslog_ring_pop_done(&r);
+		cr_assert_eq(r.n, 0);
+		cr_assert_null(sesslog_ring_head(&r));
+	}
+}
+
+Test(sesslog_ring, grows_in_order_to_the_limit_and_gives_the_room_back)
+{
+	struct sesslog_ring r = {0};
+	char want[16];
+
+	for (unsigned k = 0; k < SESSLOG_PENDING_MAX; k++) {
+		ring_push(&r, k);
+		/* Every command keeps its place across each growth. */
+		for (unsigned i = 0; i <= k; i++) {
+			snprintf(want, sizeof(want), "t%u", i);
+			cr_assert_str_eq(sesslog_ring_at(&r, i)->key, want);
+		}
+	}
+	cr_assert_eq(r.n, SESSLOG_PENDING_MAX);
+	cr_assert_not(sesslog_ring_room(&r), "room beyond the limit");
+
+	/* Out-of-order answers: the front goes only when it is answered. */
+	sesslog_ring_at(&r, 1)->done = true;
+	sesslog_ring_pop_done(&r);
+	cr_assert_eq(r.n, SESSLOG_PENDING_MAX);
+	sesslog_ring_at(&r, 0)->done = true;
+	sesslog_ring_pop_done(&r);
+	cr_assert_eq(r.n, SESSLOG_PENDING_MAX - 2);
+	cr_assert_str_eq(sesslog_ring_head(&r)->key, "t2");
+
+	/* Wrapped around: two more fit, in order after the rest. */
+	ring_push(&r, 100);
+	ring_push(&r, 101);
+	cr_assert_not(sesslog_ring_room(&r));
+	cr_assert_str_eq(sesslog_ring_at(&r, SESSLOG_PENDING_MAX - 2)->key,
+	    "t100");
+	cr_assert_str_eq(sesslog_ring_at(&r, SESSLOG_PENDING_MAX - 1)->key,
+	    "t101");
+
+	for (unsigned i = 0; i < r.n; i++)
+		sesslog_ring_at(&r, i)->done = true;
+	sesslog_ring_pop_done(&r);
+	cr_assert_eq(r.n, 0);
+	cr_assert_null(r.more, "the heap room was not given back");
+
+	/* And it grows again from one slot. */
+	ring_push(&r, 7);
+	ring_push(&r, 8);
+	cr_assert_str_eq(sesslog_ring_at(&r, 1)->key, "t8");
+	sesslog_ring_free(&r);
+	cr_assert_null(r.more);
+	cr_assert_eq(r.n, 0);
 }

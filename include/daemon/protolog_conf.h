@@ -9,13 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* How often a new file starts when there is no per-file size quota. */
-enum protolog_rollover {
-	PROTOLOG_HOURLY, /* yyyyMMddHH, Exchange 2016/2019's default */
-	PROTOLOG_DAILY,  /* yyyyMMdd */
-	PROTOLOG_WEEKLY, /* yyyyMMWn, n the week of the month, 1-6 */
-	PROTOLOG_MONTHLY /* yyyyMM */
-};
+#include "protolog_row.h"
 
 /* What is logged after a successful login. */
 enum protolog_detail {

@@ -46,10 +46,19 @@ struct sesslog_cmd {
 	char params[SESSLOG_PARAMS_KEPT];
 };
 
-/* The commands waiting for their answers, oldest first. */
+/*
+ * The commands waiting for their answers, oldest first.  Most sessions
+ * have one command out at a time (an idle one has its IDLE), so the ring
+ * holds one in place and takes room on the heap only while a client
+ * pipelines, doubling up to SESSLOG_PENDING_MAX and given back once every
+ * command is answered: a logged idle session holds one slot, not sixteen.
+ * Zeroed is empty; sesslog_ring_free() gives the heap room back.
+ */
 struct sesslog_ring {
 	unsigned head, n;
-	struct sesslog_cmd c[SESSLOG_PENDING_MAX];
+	unsigned cap;             /* slots in more; 0: only one */
+	struct sesslog_cmd *more; /* NULL, or cap slots */
+	struct sesslog_cmd one;   /* the slot while more is NULL */
 };
 
 /* A session's logging state; NULL in struct session when it logs nothing. */
@@ -58,25 +67,36 @@ struct sesslog {
 	unsigned seq;
 	struct timespec opened; /* accept */
 	struct timespec t0;     /* when the open row's command began */
-	bool open;              /* a command row is under way */
-	bool status_seen;       /* status[] holds the answer's status line */
+	bool open;              /* a command row is under way (row is set) */
 	bool logon_denied;      /* the open row is a refused login */
 	uint64_t rq, rp;        /* bytes of the open row */
 	const char *errmsg;     /* ErrMsg of the open row */
 	const char *reason;     /* Reason of the open row (throttled) */
 	const char *msg;        /* Msg of the open row */
 	const char *audit;      /* LoginTypeAudit of the open row */
-	char rule_audit[80];    /* AccessRuleAudit of the open row, or "" */
 	const char *close_err;  /* ErrMsg of CloseSession */
 	const char *close_msg;  /* Msg of CloseSession */
 	const char *tls_version;
 	uint64_t proxy_in,
 	    proxy_out; /* log_detail = proxy: since the last row */
 	struct timespec proxy_last;
-	void *relay; /* the protocol's framing state after login */
-	char cmd[32];
+	void *relay;              /* the protocol's framing state after login */
+	struct sesslog_open *row; /* before login; see below */
 	char client_name[64];
 	char client_version[32];
+};
+
+/*
+ * What a row written before login is built of: the command, its
+ * parameters and the answer's status line.  Taken at the first such row
+ * and given back once the login succeeded, after which rows come from the
+ * protocol's framing (struct sesslog_cmd): a logged session holds it only
+ * while it has not logged in.
+ */
+struct sesslog_open {
+	bool status_seen;    /* status[] holds the answer's status line */
+	char rule_audit[80]; /* AccessRuleAudit of the open row, or "" */
+	char cmd[32];
 	char status[256];
 	char params[PROTOLOG_PARAMS_MAX + 1];
 };
@@ -159,32 +179,35 @@ void sesslog_close(struct session *s);
 void sesslog_row(struct session *s, const struct sesslog_cmd *c, uint64_t rp,
     const char *r);
 
-/* Room for one more command in r. */
-static inline bool
-sesslog_ring_full(const struct sesslog_ring *r)
+/*
+ * Whether r has room for one more command, making it when it can: false
+ * when SESSLOG_PENDING_MAX wait already, or when no memory could be had
+ * (then at least one command waits, and its answer will make room).
+ */
+bool sesslog_ring_room(struct sesslog_ring *r);
+
+/* The i-th waiting command, oldest first. */
+static inline struct sesslog_cmd *
+sesslog_ring_at(struct sesslog_ring *r, unsigned i)
 {
-	return r->n == SESSLOG_PENDING_MAX;
+	return r->more == NULL ? &r->one : &r->more[(r->head + i) % r->cap];
 }
 
 /* The oldest waiting command, or NULL. */
 static inline struct sesslog_cmd *
 sesslog_ring_head(struct sesslog_ring *r)
 {
-	return r->n == 0 ? NULL : &r->c[r->head];
+	return r->n == 0 ? NULL : sesslog_ring_at(r, 0);
 }
 
-/* The i-th waiting command, oldest first. */
-static inline struct sesslog_cmd *
-sesslog_ring_at(struct sesslog_ring *r, unsigned i)
-{
-	return &r->c[(r->head + i) % SESSLOG_PENDING_MAX];
-}
-
-/* A new slot at the end; the caller checked sesslog_ring_full(). */
+/* A new slot at the end; the caller checked sesslog_ring_room(). */
 struct sesslog_cmd *sesslog_ring_push(struct sesslog_ring *r);
 
 /* Drops the answered commands at the front. */
 void sesslog_ring_pop_done(struct sesslog_ring *r);
+
+/* Gives back r's heap room; r is empty afterwards. */
+void sesslog_ring_free(struct sesslog_ring *r);
 
 /* log_detail = proxy: bytes relayed; writes a proxy row every 30 s. */
 void sesslog_proxy(struct session *s, uint64_t in, uint64_t out);

@@ -792,7 +792,7 @@ pop3_relay_log_client(struct session *s, const char *buf, size_t len)
 	while (off < len) {
 		/* Full: the next command waits until answers make room. */
 		if ((rl->lines.done || rl->lines.len == 0) &&
-		    sesslog_ring_full(&rl->ring))
+		    !sesslog_ring_room(&rl->ring))
 			break;
 		if (pop3_lines_feed(&rl->lines, buf + off, len - off, &n) ==
 		    POP3_FRAME_LINE)
@@ -861,6 +861,7 @@ pop3_relay_log_end(struct session *s)
 		sesslog_row(s, sesslog_ring_at(&rl->ring, i),
 		    i == 0 && rl->answering ? rl->rp : 0, NULL);
 	OPENSSL_cleanse(&rl->lines, sizeof(rl->lines));
+	sesslog_ring_free(&rl->ring);
 	free(rl);
 	s->log->relay = NULL;
 }

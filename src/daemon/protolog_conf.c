@@ -20,6 +20,17 @@
 #define DAY_MS CONF_DAY_MS
 
 /* Exchange's LogFileRollOverSettings values, and log_detail. */
+void
+protolog_conf_defaults(struct protolog_conf *c, enum proto_id p)
+{
+	memset(c, 0, sizeof(*c));
+	c->enabled = false;
+	c->directory = (char *)proto_get(p)->log_directory;
+	c->rollover = PROTOLOG_HOURLY;
+	c->file_age_limit_ms = PROTOLOG_AGE_LIMIT_DEFAULT_MS;
+	c->detail = PROTOLOG_DETAIL_COMMANDS;
+}
+
 static const struct conf_enum log_rollovers[] = {{"Hourly", PROTOLOG_HOURLY},
     {"Daily", PROTOLOG_DAILY}, {"Weekly", PROTOLOG_WEEKLY},
     {"Monthly", PROTOLOG_MONTHLY}, {NULL, 0}};

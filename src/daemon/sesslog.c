@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "log.h"
 #include "policy.h"
 #include "protolog.h"
 #include "session.h"
@@ -106,14 +107,20 @@ sesslog_begin(struct session *s)
 
 	if (l == NULL || l->open)
 		return;
+	if (l->row == NULL && (l->row = malloc(sizeof(*l->row))) == NULL) {
+		log_limited(LOGLEVEL_WARNING, "protocol log: out of memory",
+		    "%s: out of memory: a row of this session is not logged",
+		    session_tag(s));
+		return;
+	}
 	l->open = true;
 	l->rq = l->rp = 0;
-	l->cmd[0] = '\0';
-	l->params[0] = '\0';
-	l->status_seen = false;
+	l->row->cmd[0] = '\0';
+	l->row->params[0] = '\0';
+	l->row->status_seen = false;
 	l->logon_denied = false;
 	l->errmsg = l->msg = l->audit = l->reason = NULL;
-	l->rule_audit[0] = '\0';
+	l->row->rule_audit[0] = '\0';
 	sesslog_now(&l->t0);
 }
 
@@ -134,13 +141,13 @@ sesslog_command(struct session *s, const char *cmd, const char *params,
 		return;
 	if (!l->open)
 		sesslog_begin(s);
-	if (l->cmd[0] != '\0')
-		return; /* a SASL line of a command already named */
-	snprintf(l->cmd, sizeof(l->cmd), "%s", cmd);
+	if (!l->open || l->row->cmd[0] != '\0')
+		return; /* no memory, or a SASL line of a command named */
+	snprintf(l->row->cmd, sizeof(l->row->cmd), "%s", cmd);
 	if (paramslen > PROTOLOG_PARAMS_MAX)
 		paramslen = PROTOLOG_PARAMS_MAX;
-	memcpy(l->params, params, paramslen);
-	l->params[paramslen] = '\0';
+	memcpy(l->row->params, params, paramslen);
+	l->row->params[paramslen] = '\0';
 }
 
 void
@@ -205,12 +212,12 @@ sesslog_end_with(struct session *s, const char *enc, bool success)
 	if (l == NULL || !l->open)
 		return;
 	l->open = false;
-	if (l->cmd[0] == '\0')
+	if (l->row->cmd[0] == '\0')
 		return; /* bytes of a command that never completed */
 	sesslog_now(&now);
 	protolog_ctx_init(&ctx);
-	if (l->status_seen)
-		sesslog_ctx_r(s, &ctx, l->status);
+	if (l->row->status_seen)
+		sesslog_ctx_r(s, &ctx, l->row->status);
 	if (enc != NULL)
 		protolog_ctx_proxy(&ctx, s->pc->backend_host,
 		    s->pc->backend_port, enc, success);
@@ -235,15 +242,16 @@ sesslog_end_with(struct session *s, const char *enc, bool success)
 		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG, l->errmsg);
 	}
 	sesslog_ctx_common(s, &ctx);
-	if (enc != NULL || strcmp(l->cmd, "id") == 0)
+	if (enc != NULL || strcmp(l->row->cmd, "id") == 0)
 		sesslog_ctx_client(s, &ctx);
 	if (l->audit != NULL)
 		protolog_ctx_set(&ctx, PROTOLOG_LOGINTYPEAUDIT, l->audit);
-	if (l->rule_audit[0] != '\0')
-		protolog_ctx_set(&ctx, PROTOLOG_ACCESSRULEAUDIT, l->rule_audit);
-	sesslog_submit(s, l->cmd, l->params, protolog_duration(&l->t0, &now),
-	    l->rq, l->rp, &ctx);
-	l->cmd[0] = '\0';
+	if (l->row->rule_audit[0] != '\0')
+		protolog_ctx_set(&ctx, PROTOLOG_ACCESSRULEAUDIT,
+		    l->row->rule_audit);
+	sesslog_submit(s, l->row->cmd, l->row->params,
+	    protolog_duration(&l->t0, &now), l->rq, l->rp, &ctx);
+	l->row->cmd[0] = '\0';
 }
 
 void
@@ -285,9 +293,9 @@ sesslog_policy(struct session *s, const struct policy_decision *d)
 	else if (d->login_type_exempt)
 		l->audit = "Exempt";
 	/* Rule names are at most 64 characters (conf.c RULE_NAME_MAX). */
-	if (d->audit_rule != NULL)
-		snprintf(l->rule_audit, sizeof(l->rule_audit), "WouldDeny:%s",
-		    d->audit_rule);
+	if (d->audit_rule != NULL && l->open)
+		snprintf(l->row->rule_audit, sizeof(l->row->rule_audit),
+		    "WouldDeny:%s", d->audit_rule);
 }
 
 void
@@ -371,6 +379,11 @@ sesslog_login(struct session *s, enum login_result r)
 		return;
 	}
 	sesslog_end_with(s, enc, r == LOGIN_OK);
+	/* Rows after login come from the protocol's framing. */
+	if (r == LOGIN_OK) {
+		free(l->row);
+		l->row = NULL;
+	}
 }
 
 /*
@@ -400,7 +413,7 @@ sesslog_wrote(struct session *s, const char *data, size_t len)
 	l->rp += len;
 	if (!l->open)
 		return;
-	while (!l->status_seen && len > 0) {
+	while (!l->row->status_seen && len > 0) {
 		const char *lf = memchr(data, '\n', len);
 		size_t n = lf != NULL ? (size_t)(lf - data) : len;
 
@@ -409,11 +422,11 @@ sesslog_wrote(struct session *s, const char *data, size_t len)
 			data[1] == ' ')) {
 			if (n > 0 && data[n - 1] == '\r')
 				n--;
-			if (n >= sizeof(l->status))
-				n = sizeof(l->status) - 1;
-			memcpy(l->status, data, n);
-			l->status[n] = '\0';
-			l->status_seen = true;
+			if (n >= sizeof(l->row->status))
+				n = sizeof(l->row->status) - 1;
+			memcpy(l->row->status, data, n);
+			l->row->status[n] = '\0';
+			l->row->status_seen = true;
 		}
 		if (lf == NULL)
 			break;
@@ -438,6 +451,30 @@ sesslog_row(struct session *s, const struct sesslog_cmd *c, uint64_t rp,
 	    c->rq, rp, &ctx);
 }
 
+bool
+sesslog_ring_room(struct sesslog_ring *r)
+{
+	unsigned have = r->more == NULL ? 1 : r->cap, cap;
+	struct sesslog_cmd *more;
+
+	if (r->n < have)
+		return true;
+	if (have >= SESSLOG_PENDING_MAX)
+		return false;
+	cap = have * 2 > SESSLOG_PENDING_MAX ? SESSLOG_PENDING_MAX : have * 2;
+	more = malloc(cap * sizeof(*more));
+	if (more == NULL)
+		return false;
+	/* The waiting commands move in order to the front. */
+	for (unsigned i = 0; i < r->n; i++)
+		more[i] = *sesslog_ring_at(r, i);
+	free(r->more);
+	r->more = more;
+	r->cap = cap;
+	r->head = 0;
+	return true;
+}
+
 struct sesslog_cmd *
 sesslog_ring_push(struct sesslog_ring *r)
 {
@@ -453,10 +490,23 @@ sesslog_ring_push(struct sesslog_ring *r)
 void
 sesslog_ring_pop_done(struct sesslog_ring *r)
 {
-	while (r->n > 0 && r->c[r->head].done) {
-		r->head = (r->head + 1) % SESSLOG_PENDING_MAX;
+	while (r->n > 0 && sesslog_ring_at(r, 0)->done) {
+		if (r->more != NULL)
+			r->head = (r->head + 1) % r->cap;
 		r->n--;
 	}
+	/* Every command answered: back to the one slot in place. */
+	if (r->n == 0)
+		sesslog_ring_free(r);
+}
+
+void
+sesslog_ring_free(struct sesslog_ring *r)
+{
+	free(r->more);
+	r->more = NULL;
+	r->cap = 0;
+	r->head = r->n = 0;
 }
 
 /* Exchange's front-end row: the bytes relayed since the last one. */
@@ -523,5 +573,6 @@ sesslog_close(struct session *s)
 	sesslog_ctx_client(s, &ctx);
 	sesslog_submit(s, "CloseSession", NULL, 0, 0, 0, &ctx);
 	s->log = NULL;
+	free(l->row);
 	free(l);
 }

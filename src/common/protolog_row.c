@@ -1,15 +1,16 @@
 /*
- * protolog_row: the pure half of the protolog module: rows, contexts,
- * headers and file names.  No I/O, no locks.
+ * protolog_row: the protocol logs' row format (protolog_row.h): rows,
+ * contexts, headers and file names.  No I/O, no locks, nothing of the
+ * daemon's: the protocol is passed in by its name.
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
-#include "protolog.h"
+#include "protolog_row.h"
 #include "utf8.h"
 
 /* An snprintf-like output: counts everything, stores what fits. */
@@ -517,7 +518,7 @@ protolog_ctx_format(const struct protolog_ctx *ctx, char *buf, size_t cap)
 /* Headers and names. */
 
 size_t
-protolog_header(enum proto_id p, int64_t ms, char *buf, size_t cap)
+protolog_header(const char *proto, int64_t ms, char *buf, size_t cap)
 {
 	char date[25];
 	int n;
@@ -530,7 +531,7 @@ protolog_header(enum proto_id p, int64_t ms, char *buf, size_t cap)
 			    "#Log-type: %s Log\r\n"
 			    "#Date: %s\r\n"
 			    "#Fields: " PROTOLOG_FIELDS "\r\n",
-	    PACKAGE_VERSION, proto_name(p), date);
+	    PACKAGE_VERSION, proto, date);
 	return n < 0 ? 0 : (size_t)n;
 }
 
@@ -596,10 +597,10 @@ protolog_period(enum protolog_rollover r, uint64_t size_quota, int64_t ms,
 }
 
 void
-protolog_file_name(enum proto_id p, const char *date, unsigned n,
+protolog_file_name(const char *proto, const char *date, unsigned n,
     char buf[PROTOLOG_NAME_MAX])
 {
-	snprintf(buf, PROTOLOG_NAME_MAX, "%s%s-%u.LOG", proto_name(p), date, n);
+	snprintf(buf, PROTOLOG_NAME_MAX, "%s%s-%u.LOG", proto, date, n);
 }
 
 static size_t
@@ -613,9 +614,10 @@ count_digits(const char *s)
 }
 
 bool
-protolog_name_match(enum proto_id p, const char *name, char *date, unsigned *n)
+protolog_name_match(const char *proto, const char *name, char *date,
+    unsigned *n)
 {
-	const char *prefix = proto_name(p), *s, *d;
+	const char *prefix = proto, *s, *d;
 	size_t plen = strlen(prefix), nd, dlen;
 	unsigned long num;
 
@@ -642,15 +644,4 @@ protolog_name_match(enum proto_id p, const char *name, char *date, unsigned *n)
 	if (n != NULL)
 		*n = (unsigned)num;
 	return true;
-}
-
-void
-protolog_conf_defaults(struct protolog_conf *c, enum proto_id p)
-{
-	memset(c, 0, sizeof(*c));
-	c->enabled = false;
-	c->directory = (char *)proto_get(p)->log_directory;
-	c->rollover = PROTOLOG_HOURLY;
-	c->file_age_limit_ms = PROTOLOG_AGE_LIMIT_DEFAULT_MS;
-	c->detail = PROTOLOG_DETAIL_COMMANDS;
 }

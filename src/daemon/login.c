@@ -1,0 +1,583 @@
+/*
+ * login: the one login path of both protocols, from the credentials a
+ * protocol module has read to the relay (or the refusal): the login type,
+ * the throttle, the access policy and the groups it needs, the backend
+ * login, max_connections_per_user and the answer.  The protocol modules
+ * supply only their wording and framing (struct session_login_ops); the
+ * session's life around it (I/O, timers, TLS, teardown) is in session.c.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "backend.h"
+#include "connlimit.h"
+#include "groups.h"
+#include "log.h"
+#include "policy.h"
+#include "relay.h"
+#include "sasl.h"
+#include "server.h"
+#include "session.h"
+#include "session_internal.h"
+#include "sesslog.h"
+#include "throttle.h"
+
+/*
+ * A user name for the logs and the policy: control bytes become '?'.
+ * Bytes from 0x80 up are kept, so that a name in UTF-8 ("jürgen") stays
+ * itself for the access rules and in both logs; each log's writer escapes
+ * whatever is not well-formed UTF-8.
+ */
+static char *
+session_printable(const char *in, size_t len)
+{
+	char *out = malloc(len + 1);
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		out[i] = iscntrl((unsigned char)in[i]) ? '?' : in[i];
+	out[len] = '\0';
+	return out;
+}
+
+/* Back to reading commands after a refused login. */
+static void
+session_resume_preauth(struct session *s)
+{
+	session_set_state(s, SESSION_PREAUTH);
+	bufferevent_enable(s->client, EV_READ);
+	session_set_timeout(s, s->pc->pre_auth_timeout_ms);
+}
+
+/*
+ * Tells the client its login was refused before any backend was asked.
+ * Returns -1 when that was the last attempt and the session is closing.
+ */
+static int
+session_login_refused(struct session *s, enum login_result r)
+{
+	session_login_clear(s);
+	s->proto->login_answer(s, r);
+	sesslog_login(s, r);
+	/* "Try later" is not the client's fault. */
+	if (r != LOGIN_TRY_LATER &&
+	    ++s->failed_logins >= s->pc->max_login_attempts) {
+		sesslog_close_error(s, "TooManyFailedLogins");
+		s->proto->bye(s, BYE_TOO_MANY_ERRORS);
+		session_close_after_flush(s, "too many failed logins");
+		return -1;
+	}
+	return 0;
+}
+
+/* The shared throttle table and this session's limits; false when off. */
+static bool
+session_throttle(const struct session *s, struct throttle **t,
+    struct throttle_limits *lim)
+{
+	if (!s->conf->throttle.enabled || (*t = throttle_shared()) == NULL)
+		return false;
+	lim->tc = &s->conf->throttle;
+	lim->v6prefix = s->pc->ipv6_prefix_length;
+	return true;
+}
+
+static uint64_t
+session_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Refuses a login from a banned address or for a banned user without
+ * asking the backend: the answer is the one a wrong password gets, so
+ * that a guesser learns nothing, and its guesses are never checked.
+ * Returns 0 when the login may go on, 1 when it was refused and the
+ * client may send commands, -1 when the session is closing.
+ */
+static int
+session_throttle_check(struct session *s)
+{
+	struct throttle *t;
+	struct throttle_limits lim;
+	struct throttle_result res;
+	enum throttle_verdict v;
+	bool ip;
+
+	if (!session_throttle(s, &t, &lim))
+		return 0;
+	v = throttle_check(t, &lim, (struct sockaddr *)&s->peer.sa, s->user,
+	    session_now_ms(), &res);
+	if (v == THROTTLE_OK)
+		return 0;
+	ip = v == THROTTLE_BANNED_IP;
+	/* A spray from many addresses must not flood the daemon log: the
+	 * protocol log has a row for every refused attempt. */
+	log_limited(LOGLEVEL_NOTICE,
+	    ip ? "throttled: address banned" : "throttled: user banned",
+	    "%s: user %s: throttled: %s banned for another %llu s",
+	    session_tag(s), s->user,
+	    ip ? "the client's address is" : "the user is",
+	    (unsigned long long)(res.ban_left_ms + 999) / 1000);
+	session_login_clear(s);
+	s->proto->login_answer(s, LOGIN_FAILED);
+	sesslog_throttled(s, ip ? "ClientBanned" : "UserBanned");
+	if (++s->failed_logins >= s->pc->max_login_attempts) {
+		sesslog_close_error(s, "TooManyFailedLogins");
+		s->proto->bye(s, BYE_TOO_MANY_ERRORS);
+		session_close_after_flush(s, "too many failed logins");
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * The login goes on to the backend.  max_connections_per_user is not
+ * looked at yet: see session_user_slot().
+ */
+static int
+session_login_go(struct session *s)
+{
+	session_set_state(s, SESSION_BACKEND);
+	bufferevent_disable(s->client, EV_READ);
+	session_set_timeout(s, s->pc->backend_timeout_ms);
+	if (backend_connect(s) == -1) {
+		session_backend_done(s, BACKEND_BROKEN);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+session_login_facts(struct session *s, struct policy_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->proto = s->proto->id;
+	f->client = (struct sockaddr *)&s->peer.sa;
+	f->tls = s->tls != SESSION_TLS_NONE;
+	f->user = s->login->user;
+}
+
+/*
+ * The login-time decision with what is known of the user's groups (NULL:
+ * not needed, or the lookup failed).  Returns -1 when the session is
+ * closing, 1 when the client was answered and may try again, 0 when the
+ * backend login started.
+ */
+static int
+session_login_decide(struct session *s, const struct group_list *groups)
+{
+	struct policy_facts f;
+	struct policy_decision d;
+	char msg[256];
+
+	session_login_facts(s, &f);
+	f.groups = groups;
+	policy_login(s->conf, &f, &d);
+	policy_errmsg(&d, msg, sizeof(msg));
+	if (msg[0] != '\0')
+		log_notice("%s: user %s: %s", session_tag(s), s->user, msg);
+	session_policy_reason(s, policy_refusal(&d, msg, sizeof(msg)));
+	sesslog_policy(s, &d);
+	switch (d.verdict) {
+	case POLICY_OUTCOME_AUDIT:
+	case POLICY_OUTCOME_ALLOW:
+		return session_login_go(s);
+	case POLICY_OUTCOME_DENY:
+		return session_login_refused(s,
+			   d.reason == POLICY_REASON_LOGIN_TYPE ?
+			       LOGIN_PRIVACY :
+			       LOGIN_DENIED) == -1 ?
+			   -1 :
+			   1;
+	case POLICY_OUTCOME_TEMPFAIL:
+		break;
+	}
+	return session_login_refused(s, LOGIN_TRY_LATER) == -1 ? -1 : 1;
+}
+
+/* The groups of the user are known, or cannot be. */
+static void
+session_groups_cb(enum groups_status st, const struct group_list *gl,
+    const char *err, void *arg)
+{
+	struct session *s = arg;
+	int rc;
+
+	s->greq = NULL;
+	if (st != GROUPS_OK) {
+		char key[LOG_LIMIT_KEY_MAX];
+
+		/* A directory outage fails every login alike: limited. */
+		snprintf(key, sizeof(key), "group lookup failed: %s",
+		    err != NULL ? err : "unknown");
+		log_limited(LOGLEVEL_WARNING, key,
+		    "%s: user %s: group lookup failed: %s", session_tag(s),
+		    s->user, err != NULL ? err : "unknown");
+	}
+	rc = session_login_decide(s, st == GROUPS_OK ? gl : NULL);
+	if (rc != 1)
+		return;
+	session_resume_preauth(s);
+	/* The client may have sent more while its groups were looked up. */
+	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+		s->proto->client_input(s);
+}
+
+bool
+session_cleartext_ok(struct session *s, const char *ref, bool sent_password)
+{
+	const struct session_login_ops *ops = s->proto->login_ops;
+	bool exempt = false;
+
+	switch (policy_login_type(s->pc, s->tls != SESSION_TLS_NONE,
+	    (struct sockaddr *)&s->peer.sa, &exempt)) {
+	case POLICY_ALLOW:
+		if (exempt)
+			log_info("%s: cleartext login without TLS allowed by "
+				 "login_type_exempt_ips",
+			    session_tag(s));
+		return true;
+	case POLICY_AUDIT:
+		log_notice("%s: audit: cleartext login without TLS would be "
+			   "refused by login_type",
+		    session_tag(s));
+		sesslog_audit(s, sesslog_audit_verdict(s->pc));
+		return true;
+	case POLICY_DENY:
+		break;
+	}
+	sesslog_error(s, "LoginTypeDenied");
+	if (sent_password) {
+		log_notice("%s: refused a cleartext login without TLS; the "
+			   "client sent its password in the clear",
+		    session_tag(s));
+		sesslog_msg(s, "ClearTextPasswordRefused");
+	} else if (ops->cleartext_refused_log != NULL)
+		log_info("%s: %s", session_tag(s), ops->cleartext_refused_log);
+	ops->cleartext_refused(s, ref);
+	return false;
+}
+
+/*
+ * Asks the policy (and the groups it needs) about the login in s->login;
+ * the backend login follows when it allows it.
+ */
+static int
+session_login_check(struct session *s)
+{
+	struct policy_facts f;
+
+	free(s->user);
+	s->user = session_printable(s->login->user, s->login->userlen);
+	if (s->user == NULL) {
+		s->proto->bye(s, BYE_INTERNAL);
+		session_close_after_flush(s, "out of memory");
+		return -1;
+	}
+	switch (session_throttle_check(s)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	default:
+		return -1;
+	}
+	session_login_facts(s, &f);
+	if (!policy_needs_groups(s->conf, &f))
+		/* Called from the protocol's input loop, which goes on
+		 * reading commands after a refusal. */
+		return session_login_decide(s, NULL) == -1 ? -1 : 0;
+	/* Client reads wait for the answer; backend_timeout bounds it. */
+	session_set_state(s, SESSION_BACKEND);
+	bufferevent_disable(s->client, EV_READ);
+	session_set_timeout(s, s->pc->backend_timeout_ms);
+	if (s->worker->gport != NULL)
+		s->greq = groups_lookup(s->worker->gport, s->conf,
+		    s->login->user, session_groups_cb, s);
+	if (s->greq == NULL) {
+		log_limited(LOGLEVEL_WARNING, "cannot look up groups",
+		    "%s: user %s: cannot look up groups", session_tag(s),
+		    s->user);
+		if (session_login_refused(s, LOGIN_TRY_LATER) == -1)
+			return -1;
+		session_resume_preauth(s);
+	}
+	return 0;
+}
+
+/* A login with its way (mech), which the summary line names. */
+static int
+session_login_as(struct session *s, const char *ref, const char *user,
+    size_t userlen, const char *pass, size_t passlen, const char *mech,
+    bool sasl)
+{
+	s->mech = mech;
+	s->mech_sasl = sasl;
+	if (session_login_set(s, user, userlen, pass, passlen) == -1) {
+		s->proto->bye(s, BYE_INTERNAL);
+		session_close_after_flush(s, "cannot keep the credentials");
+		return -1;
+	}
+	s->proto->login_ops->login_begin(s, ref);
+	return session_login_check(s);
+}
+
+int
+session_login(struct session *s, const char *ref, const char *user,
+    size_t userlen, const char *pass, size_t passlen)
+{
+	return session_login_as(s, ref, user, userlen, pass, passlen,
+	    s->proto->login_ops->login_name, false);
+}
+
+/* A SASL response whose credentials cannot be read: a bad command. */
+static int
+session_auth_refused(struct session *s, const char *ref,
+    struct sasl_creds *creds)
+{
+	sasl_creds_clear(creds);
+	s->proto->login_ops->auth_failed(s, ref);
+	return session_bad_command(s);
+}
+
+int
+session_login_plain(struct session *s, const char *ref, const char *b64,
+    size_t len)
+{
+	struct sasl_creds creds;
+	enum sasl_error err;
+	int rc;
+
+	err = sasl_plain_decode(b64, len, &creds);
+	if (err != SASL_OK) {
+		log_info("%s: %s PLAIN refused: %s", session_tag(s),
+		    s->proto->login_ops->auth_name, sasl_strerror(err));
+		return session_auth_refused(s, ref, &creds);
+	}
+	rc = session_login_as(s, ref, creds.user, strlen(creds.user),
+	    creds.pass, strlen(creds.pass), "PLAIN", true);
+	sasl_creds_clear(&creds);
+	return rc;
+}
+
+int
+session_login_user(struct session *s, const char *ref, const char *b64,
+    size_t len, char *user, size_t cap, size_t *userlen)
+{
+	struct sasl_creds creds;
+	size_t n;
+
+	if (sasl_login_decode(b64, len, SASL_FIELD_USER, &creds) != SASL_OK ||
+	    (n = strlen(creds.user)) >= cap)
+		return session_auth_refused(s, ref, &creds) == -1 ? -1 : 0;
+	memcpy(user, creds.user, n + 1);
+	*userlen = n;
+	sasl_creds_clear(&creds);
+	session_set_user(s, user, n);
+	session_printf(s, "+ %s\r\n", SASL_LOGIN_PROMPT_PASS);
+	return 1;
+}
+
+int
+session_login_pass(struct session *s, const char *ref, const char *b64,
+    size_t len, const char *user, size_t userlen)
+{
+	struct sasl_creds creds;
+	int rc;
+
+	if (sasl_login_decode(b64, len, SASL_FIELD_PASS, &creds) != SASL_OK)
+		return session_auth_refused(s, ref, &creds);
+	rc = session_login_as(s, ref, user, userlen, creds.pass,
+	    strlen(creds.pass), "LOGIN", true);
+	sasl_creds_clear(&creds);
+	return rc;
+}
+
+/*
+ * Takes one of the user's max_connections_per_user slots once the backend
+ * has accepted the password, never before: a slot held by a login still
+ * being checked would let anyone who knows the name fill them all with
+ * wrong passwords (the backend delays each failure) and lock the user
+ * out.  Check and take are one step under connlimit's lock, so two logins
+ * accepted at once cannot both get the last slot.  Over the limit, the
+ * client is told so and the backend session is logged out politely;
+ * returns false then.
+ */
+static bool
+session_user_slot(struct session *s)
+{
+	if (connlimit_acquire_user(s->proto->id, s->user,
+		s->pc->max_connections_per_user) == CONNLIMIT_OK) {
+		s->user_counted = true;
+		return true;
+	}
+	log_notice("%s: user %s: max_connections_per_user (%u) reached",
+	    session_tag(s), s->user, s->pc->max_connections_per_user);
+	session_login_clear(s);
+	s->proto->login_answer(s, LOGIN_IN_USE);
+	sesslog_login(s, LOGIN_IN_USE);
+	s->backend_logout = true;
+	session_set_timeout(s, SESSION_FLUSH_MS);
+	backend_logout(s);
+	return false;
+}
+
+void
+session_backend_logged_out(struct session *s)
+{
+	s->backend_logout = false;
+	backend_close(s);
+	session_resume_preauth(s);
+	/* The client may have sent more while the backend logged out. */
+	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+		s->proto->client_input(s);
+}
+
+/*
+ * A backend that is down fails every login alike: its warning is limited
+ * per backend and reason (the protocol log still has every session).
+ */
+static void
+session_backend_warn(struct session *s)
+{
+	char key[LOG_LIMIT_KEY_MAX];
+
+	snprintf(key, sizeof(key), "backend %s:%s: %s", s->pc->backend_host,
+	    s->pc->backend_port, backend_error(s));
+	log_limited(LOGLEVEL_WARNING, key, "%s: backend %s:%s: %s",
+	    session_tag(s), s->pc->backend_host, s->pc->backend_port,
+	    backend_error(s));
+}
+
+/* The answer to a password the backend refused. */
+static void
+session_auth_failed(struct session *s)
+{
+	s->proto->login_answer(s, LOGIN_FAILED);
+	sesslog_login(s, LOGIN_FAILED);
+	if (++s->failed_logins >= s->pc->max_login_attempts) {
+		sesslog_close_error(s, "TooManyFailedLogins");
+		s->proto->bye(s, BYE_TOO_MANY_ERRORS);
+		session_close_after_flush(s, "too many failed logins");
+		return;
+	}
+	session_resume_preauth(s);
+	/* The client may have sent more while the backend was busy with
+	 * the login. */
+	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+		s->proto->client_input(s);
+}
+
+static void
+session_throttle_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(s->throttle_wait);
+	s->throttle_wait = NULL;
+	session_auth_failed(s);
+}
+
+/*
+ * Counts the refused password against the client's address and the user
+ * and holds the answer back for the throttle's delay, during which the
+ * session reads nothing and stays in SESSION_BACKEND (a close meanwhile
+ * frees the timer in session_cancel_pending()).  Returns true when the
+ * answer waits, false when it is due now.
+ */
+static bool
+session_throttle_failed(struct session *s)
+{
+	struct throttle *t;
+	struct throttle_limits lim;
+	struct throttle_result res;
+	struct timeval tv;
+
+	session_login_clear(s);
+	if (!session_throttle(s, &t, &lim)) {
+		log_info("%s: user %s: login refused by the backend",
+		    session_tag(s), s->user);
+		return false;
+	}
+	throttle_failed(t, &lim, (struct sockaddr *)&s->peer.sa, s->user,
+	    session_now_ms(), &res);
+	log_info("%s: user %s: login refused by the backend (failures in "
+		 "the window: %u from the address, %u of the user; answer "
+		 "in %u ms)",
+	    session_tag(s), s->user, res.ip_failures, res.user_failures,
+	    res.delay_ms);
+	/* Once per ban, after max_failures lines of failures: not limited,
+	 * so that every ban can be found in the log. */
+	if (res.ban_started)
+		log_notice(
+		    "%s: user %s: too many failed logins: %s refused for %u s",
+		    session_tag(s), s->user,
+		    res.verdict == THROTTLE_BANNED_IP ? "the client's address" :
+							"the user",
+		    lim.tc->ban_time_ms / 1000);
+	if (res.delay_ms == 0)
+		return false;
+	s->throttle_wait =
+	    evtimer_new(s->worker->base, session_throttle_wait_cb, s);
+	if (s->throttle_wait == NULL)
+		return false; /* answered at once: no worse than no throttle */
+	tv.tv_sec = (time_t)(res.delay_ms / 1000);
+	tv.tv_usec = (suseconds_t)(res.delay_ms % 1000) * 1000;
+	evtimer_add(s->throttle_wait, &tv);
+	/* The session timer only guards against a lost wake-up now. */
+	session_set_timeout(s, res.delay_ms + SESSION_FLUSH_MS);
+	return true;
+}
+
+void
+session_backend_done(struct session *s, enum backend_result r)
+{
+	struct throttle *t;
+	struct throttle_limits lim;
+
+	switch (r) {
+	case BACKEND_LOGGED_IN:
+		/* The password was right, whatever the limits say next. */
+		if (session_throttle(s, &t, &lim))
+			throttle_succeeded(t, &lim,
+			    (struct sockaddr *)&s->peer.sa, s->user,
+			    session_now_ms());
+		if (!session_user_slot(s))
+			return;
+		log_info("%s: user %s logged in", session_tag(s), s->user);
+		session_login_clear(s);
+		s->proto->login_answer(s, LOGIN_OK);
+		sesslog_login(s, LOGIN_OK);
+		relay_start(s);
+		return;
+	case BACKEND_AUTH_FAILED:
+		backend_close(s);
+		if (session_throttle_failed(s))
+			return;
+		session_auth_failed(s);
+		return;
+	default:
+		session_backend_warn(s);
+		s->proto->login_answer(s, LOGIN_TEMPFAIL);
+		sesslog_login(s, LOGIN_TEMPFAIL);
+		sesslog_close_error(s, "BackendUnavailable");
+		session_close_after_flush(s, "backend unavailable");
+		return;
+	}
+}
