@@ -332,11 +332,50 @@ Test(privsep, configuration_others_may_change_not_trusted)
 		*strrchr(dir, '/') = '\0';
 		chmod(dir, 0777);
 		cr_assert_eq(privsep_conf_trusted(path, why, sizeof(why)), -1);
-		cr_assert(strstr(why, "its directory") != NULL, "%s", why);
+		cr_assert(strstr(why, "the directory") != NULL, "%s", why);
 		/* Sticky, as /tmp: no one else may replace root's file. */
 		chmod(dir, 01777);
 		cr_assert_eq(privsep_conf_trusted(path, why, sizeof(why)), 0,
 		    "%s", why);
+		chmod(dir, 0700);
 	}
 	remove_conf(path);
+}
+
+Test(privsep, every_directory_above_and_a_links_target_count)
+{
+	char top[64], sub[96], conf[128], link[128], why[512];
+	FILE *fp;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: only root's files are trusted");
+	snprintf(top, sizeof(top), "/tmp/test_privsep.XXXXXX");
+	cr_assert_not_null(mkdtemp(top));
+	snprintf(sub, sizeof(sub), "%s/etc", top);
+	snprintf(conf, sizeof(conf), "%s/postern.ini", sub);
+	snprintf(link, sizeof(link), "%s/link.ini", top);
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	cr_assert_not_null(fp = fopen(conf, "w"));
+	fclose(fp);
+	chmod(conf, 0644);
+	cr_assert_eq(symlink(conf, link), 0);
+	cr_assert_eq(privsep_conf_trusted(conf, why, sizeof(why)), 0, "%s",
+	    why);
+	cr_assert_eq(privsep_conf_trusted(link, why, sizeof(why)), 0, "%s",
+	    why);
+	/* A directory two levels up that others may write to: they may
+	 * rename the one below and put their own in its place. */
+	chmod(top, 0777);
+	cr_assert_eq(privsep_conf_trusted(conf, why, sizeof(why)), -1);
+	cr_assert(strstr(why, "the directory /tmp/test_privsep.") != NULL, "%s",
+	    why);
+	chmod(top, 0700);
+	/* Through a link, the file that is read is what counts. */
+	chmod(sub, 0775);
+	cr_assert_eq(privsep_conf_trusted(link, why, sizeof(why)), -1);
+	cr_assert(strstr(why, "/etc may be changed") != NULL, "%s", why);
+	unlink(link);
+	unlink(conf);
+	rmdir(sub);
+	rmdir(top);
 }

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -277,37 +276,52 @@ privsep_decode(const unsigned char *buf, size_t len, struct privsep_files **out,
 
 /* --- What the configuration names (the helper's side) ---------------- */
 
+/* Whether only root may change what st is (see privsep_conf_trusted()). */
+static bool
+root_only(const struct stat *st)
+{
+	/* A directory of root's with the sticky bit (/tmp) still lets no
+	 * one else rename or remove root's entries in it. */
+	return st->st_uid == 0 &&
+	       ((st->st_mode & (S_IWGRP | S_IWOTH)) == 0 ||
+		   (S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX) != 0));
+}
+
 int
 privsep_conf_trusted(const char *path, char *why, size_t whylen)
 {
-	char copy[PRIVSEP_PATH_MAX + 1];
+	char *real, *p;
 	struct stat st;
-	const char *what[2] = {path, NULL};
+	bool first;
 
-	if (strlen(path) > PRIVSEP_PATH_MAX) {
-		snprintf(why, whylen, "%s: path too long", path);
+	/* The file that is read, and every directory above it: whoever may
+	 * change one of them may put another file in its place. */
+	if ((real = realpath(path, NULL)) == NULL) {
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	snprintf(copy, sizeof(copy), "%s", path);
-	what[1] = dirname(copy);
-	for (int i = 0; i < 2; i++) {
-		if (stat(what[i], &st) == -1) {
-			snprintf(why, whylen, "%s: %s", what[i],
-			    strerror(errno));
+	for (p = real + strlen(real), first = true;; *p = '\0', first = false) {
+		const char *what =
+		    first ? "the configuration file" : "the directory";
+
+		if (stat(p == real ? "/" : real, &st) == -1) {
+			snprintf(why, whylen, "%s: %s", real, strerror(errno));
+			free(real);
 			return -1;
 		}
-		/* A directory of root's with the sticky bit (/tmp) still
-		 * lets no one else replace root's file in it. */
-		if (st.st_uid != 0 ||
-		    ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
-			!(i == 1 && (st.st_mode & S_ISVTX) != 0))) {
+		if (!root_only(&st)) {
 			snprintf(why, whylen,
-			    "%s %s may be changed by others than root",
-			    i == 0 ? "the configuration file" : "its directory",
-			    what[i]);
+			    "%s %s may be changed by others than root", what,
+			    p == real ? "/" : real);
+			free(real);
 			return -1;
 		}
+		if (p == real)
+			break;
+		while (p > real && *--p != '/')
+			;
 	}
+	free(real);
 	return 0;
 }
 

@@ -195,7 +195,7 @@ def test_configuration_others_may_change_is_not_trusted(le):
     p.reload()
     p.wait_log("reload: configuration refused")
     log = p.log()
-    assert ("reload: the privileged helper reads no key: its directory %s "
+    assert ("reload: the privileged helper reads no key: the directory %s "
             "may be changed by others than root; reading the certificates "
             "and keys as user %s" % (os.path.dirname(p.path), USER)) in log, \
         log
