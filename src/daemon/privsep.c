@@ -16,12 +16,12 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
-#include <sys/syscall.h>
 
 #include <ini.h>
 #include <openssl/crypto.h>

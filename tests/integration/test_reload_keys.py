@@ -158,6 +158,64 @@ def test_renewed_pair_taken_at_reload(le):
     assert body not in p.log()
 
 
+def make_chain(directory, stem):
+    """A leaf for localhost signed by a CA of its own: the certificate file
+    holds the leaf, then the CA, as certbot's fullchain.pem does."""
+    ca_crt = os.path.join(directory, stem + ".ca.pem")
+    ca_key = os.path.join(directory, stem + ".ca.key")
+    csr = os.path.join(directory, stem + ".csr")
+    leaf = os.path.join(directory, stem + ".leaf.pem")
+    key = os.path.join(directory, stem + ".key.pem")
+    ext = os.path.join(directory, stem + ".ext")
+    run = lambda *a: subprocess.run(a, check=True, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+        "2", "-subj", "/CN=postern test CA " + stem, "-keyout", ca_key,
+        "-out", ca_crt)
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj",
+        "/CN=" + stem, "-keyout", key, "-out", csr)
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey",
+        ca_key, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out",
+        leaf)
+    full = os.path.join(directory, stem + ".fullchain.pem")
+    with open(full, "w") as f:
+        for part in (leaf, ca_crt):
+            with open(part) as g:
+                f.write(g.read())
+    os.chmod(full, 0o644)
+    os.chmod(key, 0o600)
+    return full, leaf, ca_crt, key
+
+
+def served_chain(port):
+    """The PEM certificates openssl s_client is sent on port, in order."""
+    r = subprocess.run(["openssl", "s_client", "-connect",
+                        "127.0.0.1:%d" % port, "-showcerts"],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=20, text=True)
+    out, certs = r.stdout, []
+    while "-----BEGIN CERTIFICATE-----" in out:
+        start = out.index("-----BEGIN CERTIFICATE-----")
+        end = out.index("-----END CERTIFICATE-----", start) + 25
+        certs.append(ssl.PEM_cert_to_DER_cert(out[start:end]))
+        out = out[end:]
+    return certs
+
+
+def test_renewed_chain_served_whole(le):
+    """The helper's copy of a full chain gives the leaf and, after it, the
+    intermediate, as the file itself does."""
+    s, p = le, le["p"]
+    full, leaf, ca, key = make_chain(s["archive"], "chain2")
+    link(full, s["paths"]["default"][0])
+    link(key, s["paths"]["default"][1])
+    p.reload()
+    p.wait_log("reload: configuration .* loaded")
+    assert served_chain(p.ports["pop3s"]) == [der_of(leaf), der_of(ca)]
+
+
 def test_broken_renewed_key_refused(le):
     s, p = le, le["p"]
     port = p.ports["pop3s"]
