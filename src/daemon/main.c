@@ -95,6 +95,15 @@ drop_privileges(const char *user)
 		fatalx("could regain root after dropping privileges");
 }
 
+/* Whether the account user is root (drop_privileges() then drops nothing). */
+static bool
+user_is_root(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	return pw != NULL && pw->pw_uid == 0;
+}
+
 /* Whether a process running as uid:gid alone has the access want on st. */
 static bool
 may_access(const struct stat *st, uid_t uid, gid_t gid, mode_t want)
@@ -523,8 +532,9 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	/* Last before the drop: the helper keeps root, and none of the
-	 * descriptors opened above. */
-	if (c->user != NULL && geteuid() == 0 && privsep_start(path) == -1)
+	 * descriptors opened above.  A user that is root needs no help. */
+	if (c->user != NULL && geteuid() == 0 && !user_is_root(c->user) &&
+	    privsep_start(path) == -1)
 		log_warn("cannot start the privileged helper: a reload reads "
 			 "the certificates and keys as user %s",
 		    c->user);

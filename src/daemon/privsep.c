@@ -620,11 +620,16 @@ privsep_running(void)
 	return helper_fd != -1;
 }
 
-void
-privsep_stop(void)
+/*
+ * Closes the daemon's end, which ends the helper, and reaps it; how it
+ * ended goes to how ("killed by signal 9") when how is not NULL.
+ */
+static void
+helper_end(char *how, size_t howlen)
 {
 	struct timespec ts = {0, 10 * 1000 * 1000};
-	int status;
+	int status = 0;
+	pid_t r = 0;
 
 	if (helper_fd != -1)
 		close(helper_fd);
@@ -632,19 +637,35 @@ privsep_stop(void)
 	if (helper_pid == -1)
 		return;
 	/* It ends as soon as it reads the end of the socket. */
-	for (int i = 0; i < 300; i++) {
-		pid_t r = waitpid(helper_pid, &status, WNOHANG);
-
-		if (r == helper_pid || (r == -1 && errno != EINTR)) {
-			helper_pid = -1;
-			return;
-		}
-		nanosleep(&ts, NULL);
+	for (int i = 0; i < 300 && r != helper_pid; i++) {
+		r = waitpid(helper_pid, &status, WNOHANG);
+		if (r == -1 && errno != EINTR)
+			break;
+		if (r != helper_pid)
+			nanosleep(&ts, NULL);
 	}
-	kill(helper_pid, SIGKILL);
-	while (waitpid(helper_pid, &status, 0) == -1 && errno == EINTR)
-		;
+	if (r == 0) {
+		kill(helper_pid, SIGKILL);
+		while ((r = waitpid(helper_pid, &status, 0)) == -1 &&
+		       errno == EINTR)
+			;
+	}
 	helper_pid = -1;
+	if (how == NULL)
+		return;
+	if (r == -1)
+		snprintf(how, howlen, "not found");
+	else if (WIFSIGNALED(status))
+		snprintf(how, howlen, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(how, howlen, "exited with status %d",
+		    WEXITSTATUS(status));
+}
+
+void
+privsep_stop(void)
+{
+	helper_end(NULL, 0);
 }
 
 static long
@@ -663,7 +684,7 @@ privsep_fetch(struct privsep_files **out, char *err, size_t errlen)
 	unsigned char req = PRIVSEP_REQUEST, *buf = NULL, *nb;
 	size_t len = 0, cap = 0;
 	enum privsep_decode d = PRIVSEP_NEED_MORE;
-	char why[256] = "";
+	char why[256] = "", how[64] = "";
 	struct timespec t0;
 	bool gone = false;
 
@@ -673,13 +694,9 @@ privsep_fetch(struct privsep_files **out, char *err, size_t errlen)
 		return -1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (write_all(helper_fd, &req, 1) == -1) {
-		snprintf(err, errlen, "the privileged helper is gone (%s)",
-		    strerror(errno));
-		privsep_stop();
-		return -1;
-	}
-	while (d == PRIVSEP_NEED_MORE) {
+	if (write_all(helper_fd, &req, 1) == -1)
+		gone = true;
+	while (!gone && d == PRIVSEP_NEED_MORE) {
 		struct pollfd pfd = {helper_fd, POLLIN, 0};
 		long left = PRIVSEP_TIMEOUT_MS - ms_since(&t0);
 		ssize_t r;
@@ -688,14 +705,12 @@ privsep_fetch(struct privsep_files **out, char *err, size_t errlen)
 		if (left <= 0 || (pr = poll(&pfd, 1, (int)left)) == 0) {
 			snprintf(why, sizeof(why), "no answer in %d s",
 			    PRIVSEP_TIMEOUT_MS / 1000);
-			gone = true;
 			break;
 		}
 		if (pr == -1) {
 			if (errno == EINTR)
 				continue;
 			snprintf(why, sizeof(why), "poll: %s", strerror(errno));
-			gone = true;
 			break;
 		}
 		if (len == cap) {
@@ -707,7 +722,6 @@ privsep_fetch(struct privsep_files **out, char *err, size_t errlen)
 				snprintf(why, sizeof(why), "%s",
 				    ncap == cap ? "answer too large" :
 						  "out of memory");
-				gone = true;
 				break;
 			}
 			if (len > 0)
@@ -719,9 +733,8 @@ privsep_fetch(struct privsep_files **out, char *err, size_t errlen)
 		r = read(helper_fd, buf + len, cap - len);
 		if (r == -1 && errno == EINTR)
 			continue;
+		/* The end of the socket, or a reset: it is gone. */
 		if (r <= 0) {
-			snprintf(why, sizeof(why), "%s",
-			    r == 0 ? "it closed the socket" : strerror(errno));
 			gone = true;
 			break;
 		}
@@ -731,9 +744,14 @@ privsep_fetch(struct privsep_files **out, char *err, size_t errlen)
 	wipe_free(buf, cap);
 	if (d == PRIVSEP_DONE)
 		return 0;
-	snprintf(err, errlen, "the privileged helper %s: %s",
-	    gone ? "failed" : "sent a malformed answer", why);
-	/* Out of step with it (or it is gone): never ask it again. */
-	privsep_stop();
+	/* Out of step with it, or it is gone: it is not asked again. */
+	helper_end(how, sizeof(how));
+	if (gone)
+		snprintf(err, errlen, "the privileged helper is gone (%s)",
+		    how);
+	else
+		snprintf(err, errlen, "the privileged helper %s: %s (stopped)",
+		    d == PRIVSEP_INVALID ? "sent a malformed answer" : "failed",
+		    why);
 	return -1;
 }

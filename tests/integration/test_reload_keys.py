@@ -288,6 +288,36 @@ def test_helper_holds_nothing_and_ends_with_the_daemon(le):
                      "the helper to end with the daemon")
 
 
+def test_helper_gone_is_reaped_and_the_reload_says_why(le):
+    """A helper killed from outside: the next reload finds it gone, reaps
+    it, says so, and tries the files as the user (who cannot read the
+    key here, so the reload is refused and the old pair kept)."""
+    s, p = le, le["p"]
+    (helper,) = children(p.pid)
+    os.kill(helper, 9)
+    p.reload()
+    p.wait_log("reload: configuration refused")
+    log = p.log()
+    assert ("reload: the privileged helper is gone (killed by signal 9); "
+            "reading the certificates and keys as user %s" % USER) in log, log
+    assert ("[tls] private_key: cannot open '%s': Permission denied"
+            % s["paths"]["default"][1]) in log, log
+    helpers.wait_for(lambda: not os.path.exists("/proc/%d" % helper), 10,
+                     "the killed helper to be reaped")
+    assert served_cert(p.ports["pop3s"]) == der_of(s["pairs"]["default"][0])
+    # Asked no more: the next reload says nothing of it.
+    p.reload()
+    p.wait_log("reload: configuration refused", count=2)
+    assert p.log().count("privileged helper") == 1, p.log()
+
+
+def test_no_helper_when_the_user_is_root(start_postern):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    p = start_postern({"postern": {"user": "root"}})
+    assert children(p.pid) == []
+
+
 def test_no_helper_without_user(start_postern):
     p = start_postern()
     assert children(p.pid) == []
