@@ -1277,6 +1277,43 @@ Test(imap, caps_has_matches_whole_words_in_any_case)
 	cr_assert_not(imap_caps_has(c, 9, "auth=plain"));
 }
 
+/* One pass says what imap_caps_has() says of each name it knows. */
+Test(imap, caps_scan_agrees_with_caps_has)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {
+	    {"STARTTLS", IMAP_CAP_STARTTLS},
+	    {"LOGINDISABLED", IMAP_CAP_LOGINDISABLED},
+	    {"AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN},
+	    {"SASL-IR", IMAP_CAP_SASL_IR},
+	    {"LITERAL+", IMAP_CAP_LITERAL_PLUS},
+	    {"ID", IMAP_CAP_ID},
+	};
+	const char *lists[] = {
+	    "",
+	    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ "
+	    "STARTTLS AUTH=PLAIN",
+	    "IMAP4rev1 starttls logindisabled id",
+	    "IMAP4rev1 AUTH=PLAINX IDX LITERAL+X SASL-IRX STARTTLS2 I D",
+	    "  ID   SASL-IR  ",
+	    "AUTH=PLAIN LITERAL+",
+	};
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		size_t len = strlen(lists[i]);
+		unsigned bits = imap_caps_scan(lists[i], len);
+
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+			cr_assert_eq(!!(bits & names[k].bit),
+			    imap_caps_has(lists[i], len, names[k].name),
+			    "%s in \"%s\"", names[k].name, lists[i]);
+	}
+	/* The span ends where it says, not at a NUL. */
+	cr_assert_eq(imap_caps_scan("ID STARTTLS", 2), IMAP_CAP_ID);
+}
+
 Test(imap, caps_filter_drops_what_cannot_be_relayed)
 {
 	const char *c = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE "
@@ -2329,4 +2366,50 @@ Test(imap, sframe_boundary_only_between_answer_lines)
 		    "after %zu bytes", i + 1);
 	}
 	cr_assert_eq(k, 3);
+}
+
+/*
+ * used_max bounds every byte the parser ever wrote into its store: the
+ * session cleanses only that much when it ends (imap_preauth_free()), so
+ * a byte written beyond it would be a password left in freed memory.
+ */
+Test(imap, used_max_covers_every_byte_written)
+{
+	static char store[STORE_CAP];
+	struct imap_parser p;
+	const char *cmds[] = {
+	    "a LOGIN {5+}\r\nalice {26+}\r\na-long-password-0123456789\r\n",
+	    "b NOOP\r\n",
+	    "c LOGIN bob \"short\"\r\n",
+	};
+	size_t most = 0;
+
+	memset(store, 0, sizeof(store));
+	cr_assert_eq(
+	    imap_parser_init(&p, MAX_LINE, LIT_MAX, store, sizeof(store)), 0);
+	cr_assert_eq(p.used_max, 0);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		size_t off = 0, len = strlen(cmds[i]), used;
+
+		while (off < len) {
+			enum imap_parse_result r =
+			    imap_parse(&p, cmds[i] + off, len - off, &used);
+
+			off += used;
+			if (p.used > most)
+				most = p.used;
+			if (r == IMAP_PARSE_COMMAND)
+				break;
+			cr_assert_eq(r, IMAP_PARSE_NEED_MORE, "command %zu: %d",
+			    i, r);
+		}
+		cr_assert_geq(p.used_max, most);
+	}
+	/* The first command's values are the longest: the mark stays. */
+	cr_assert_geq(p.used_max,
+	    strlen("alice") + 1 + strlen("a-long-password-0123456789") + 1);
+	for (size_t k = p.used_max; k < sizeof(store); k++)
+		cr_assert_eq(store[k], 0, "byte %zu written past used_max %zu",
+		    k, p.used_max);
+	cr_assert_leq(p.used_max, sizeof(store));
 }

@@ -138,8 +138,9 @@ struct imap_parser {
 	size_t literal_max; /* longest literal before login */
 	char *store;
 	size_t cap;
-	size_t used; /* bytes of store in use */
-	size_t line; /* bytes of this command outside literals */
+	size_t used;     /* bytes of store in use */
+	size_t used_max; /* the most ever in use: what may hold a secret */
+	size_t line;     /* bytes of this command outside literals */
 	size_t taglen, namelen;
 	size_t value_start; /* where the current value began in store */
 	uint64_t litlen;    /* announced size of the current literal */
@@ -249,6 +250,22 @@ int imap_response_parse(const char *line, size_t len, struct imap_response *r);
 
 /* Whether the space-separated list caps[0..len) holds name (any case). */
 bool imap_caps_has(const char *caps, size_t len, const char *name);
+
+/* The capabilities of a backend that its login dialogue depends on. */
+enum imap_cap_bit {
+	IMAP_CAP_STARTTLS = 1u << 0,
+	IMAP_CAP_LOGINDISABLED = 1u << 1,
+	IMAP_CAP_AUTH_PLAIN = 1u << 2,
+	IMAP_CAP_SASL_IR = 1u << 3,
+	IMAP_CAP_LITERAL_PLUS = 1u << 4,
+	IMAP_CAP_ID = 1u << 5
+};
+
+/*
+ * Which of those the list caps[0..len) holds (any case), in one pass: a
+ * bit of enum imap_cap_bit for each, as imap_caps_has() would say.
+ */
+unsigned imap_caps_scan(const char *caps, size_t len);
 
 /*
  * Copies the backend's post-login capabilities into out without what

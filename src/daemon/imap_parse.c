@@ -173,6 +173,8 @@ imap_store(struct imap_parser *p, const void *src, size_t n)
 		return -1;
 	memcpy(p->store + p->used, src, n);
 	p->used += n;
+	if (p->used > p->used_max)
+		p->used_max = p->used;
 	return 0;
 }
 
@@ -862,6 +864,36 @@ imap_caps_has(const char *caps, size_t len, const char *name)
 		i += n + 1;
 	}
 	return false;
+}
+
+unsigned
+imap_caps_scan(const char *caps, size_t len)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		unsigned bit;
+	} known[] = {
+	    {"STARTTLS", 8, IMAP_CAP_STARTTLS},
+	    {"LOGINDISABLED", 13, IMAP_CAP_LOGINDISABLED},
+	    {"AUTH=PLAIN", 10, IMAP_CAP_AUTH_PLAIN},
+	    {"SASL-IR", 7, IMAP_CAP_SASL_IR},
+	    {"LITERAL+", 8, IMAP_CAP_LITERAL_PLUS},
+	    {"ID", 2, IMAP_CAP_ID},
+	};
+	unsigned bits = 0;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t n = imap_word(caps + i, len - i, '\0');
+
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (n == known[k].len &&
+			    strncasecmp(caps + i, known[k].name, n) == 0)
+				bits |= known[k].bit;
+		i += n + 1;
+	}
+	return bits;
 }
 
 static bool
