@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "netaddr.h"
 #include "proto.h"
+#include "routing.h"
 #include "sasl.h"
 
 struct bufferevent;
@@ -105,6 +106,11 @@ struct session {
 	bool mech_sasl;          /* ... which came in login_ops->auth_name */
 	const char *tls_version; /* the client's, once negotiated */
 	bool backend_tried;      /* a backend connection was started */
+	struct route route;      /* the login's backend (routing.h); its
+				    backend is NULL before the first login */
+	size_t backend_at;       /* the address of its pool being tried */
+	bool backend_connected;  /* TCP is up to that address */
+	bool backend_counted;    /* holds one of its max_connections */
 	bool summarized;         /* the summary line is written */
 
 	uint64_t bytes_in;  /* relayed client -> backend */

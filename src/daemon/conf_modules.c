@@ -16,6 +16,7 @@
 #include "policy.h"
 #include "proto.h"
 #include "protolog.h"
+#include "routing.h"
 #include "server.h"
 #include "throttle_conf.h"
 #include "tls.h"
@@ -25,6 +26,7 @@ const struct conf_module *const conf_modules[] = {
     &tls_conf_module,      /* [tls] */
     &proto_conf_module,    /* [pop3], [imap] */
     &protolog_conf_module, /* their protocol-log keys */
+    &routing_conf_module,  /* [backend "<name>"], [routing] */
     &groups_conf_module,   /* [groups] */
     &policy_conf_module,   /* [rule "<name>"], and the protocols' policy */
     &throttle_conf_module, /* [throttle] */
@@ -47,6 +49,8 @@ conf_dump_modules(const struct conf *c, struct conf_dump *d)
 		protolog_conf_module.dump(c, i, d);
 		conf_dump_block(d);
 	}
+	routing_conf_module.dump(c, 0, d);
+	conf_dump_block(d);
 	server_conf_module.dump(c, 0, d);
 	tls_conf_module.dump(c, 0, d);
 	conf_dump_block(d);

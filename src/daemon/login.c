@@ -145,6 +145,28 @@ session_throttle_check(struct session *s)
 }
 
 /*
+ * Chooses the login's backend: the user is known and allowed, and no
+ * credential has left yet.  The route comes from the configuration
+ * only, never from what the client sent beyond its user name.
+ */
+static bool
+session_route(struct session *s)
+{
+	char src[64];
+
+	backend_release(s);
+	routing_choose(s->conf, s->proto->id, s->login->user, &s->route);
+	routing_source(&s->route, src, sizeof(src));
+	log_debug("%s: user %s: backend %s (route %s)", session_tag(s), s->user,
+	    s->route.backend->name, src);
+	if (backend_acquire(s))
+		return true;
+	backend_set_failure(s, BACKEND_FAILURE_CONNECT,
+	    "max_connections (%u) reached", s->route.backend->max_connections);
+	return false;
+}
+
+/*
  * The login goes on to the backend.  max_connections_per_user is not
  * looked at yet: see session_user_slot().
  */
@@ -154,6 +176,10 @@ session_login_go(struct session *s)
 	session_set_state(s, SESSION_BACKEND);
 	bufferevent_disable(s->client, EV_READ);
 	session_set_timeout(s, s->pc->backend_timeout_ms);
+	if (!session_route(s)) {
+		session_backend_done(s, BACKEND_BROKEN);
+		return -1;
+	}
 	if (backend_connect(s) == -1) {
 		session_backend_done(s, BACKEND_BROKEN);
 		return -1;
@@ -281,6 +307,10 @@ session_login_check(struct session *s)
 {
 	struct policy_facts f;
 
+	/* An earlier login's route is not this one's. */
+	backend_release(s);
+	memset(&s->route, 0, sizeof(s->route));
+	s->backend_at = 0;
 	free(s->user);
 	s->user = session_printable(s->login->user, s->login->userlen);
 	if (s->user == NULL) {
@@ -441,6 +471,7 @@ session_backend_logged_out(struct session *s)
 {
 	s->backend_logout = false;
 	backend_close(s);
+	backend_release(s);
 	session_resume_preauth(s);
 	/* The client may have sent more while the backend logged out. */
 	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
@@ -454,13 +485,46 @@ session_backend_logged_out(struct session *s)
 static void
 session_backend_warn(struct session *s)
 {
-	char key[LOG_LIMIT_KEY_MAX];
+	const struct backend_addr *a = backend_current(s);
+	char key[LOG_LIMIT_KEY_MAX], addr[300] = "-", src[64];
 
-	snprintf(key, sizeof(key), "backend %s:%s: %s", s->pc->backend_host,
-	    s->pc->backend_port, backend_error(s));
-	log_limited(LOGLEVEL_WARNING, key, "%s: backend %s:%s: %s",
-	    session_tag(s), s->pc->backend_host, s->pc->backend_port,
-	    backend_error(s));
+	/* Before a route: the wait was for the user's groups. */
+	if (s->route.backend == NULL) {
+		snprintf(key, sizeof(key), "login: %.80s", backend_error(s));
+		log_limited(LOGLEVEL_WARNING, key, "%s: user %s: %s",
+		    session_tag(s), s->user, backend_error(s));
+		return;
+	}
+	if (a != NULL)
+		backend_addr_str(a, addr, sizeof(addr));
+	routing_source(&s->route, src, sizeof(src));
+	/* The key is also the text of the count at exit. */
+	snprintf(key, sizeof(key), "backend %.60s: %.80s (backend %.30s)", addr,
+	    backend_error(s), s->route.backend->name);
+	/* No other backend is tried: it would hold another mailbox.  A
+	 * configuration without names reads as it did before them. */
+	if (s->route.backend->implicit && s->route.match == ROUTEMAP_NONE)
+		log_limited(LOGLEVEL_WARNING, key, "%s: backend %s: %s",
+		    session_tag(s), addr, backend_error(s));
+	else
+		log_limited(LOGLEVEL_WARNING, key,
+		    "%s: backend %s: %s (user %s: backend %s, route %s)",
+		    session_tag(s), addr, backend_error(s), s->user,
+		    s->route.backend->name, src);
+}
+
+/* "backend old 192.0.2.7:1993, route map:3:user", for the daemon log. */
+static void
+session_route_str(const struct session *s, char *buf, size_t len)
+{
+	const struct backend_addr *a = backend_current(s);
+	char addr[300] = "-", src[64];
+
+	if (a != NULL)
+		backend_addr_str(a, addr, sizeof(addr));
+	routing_source(&s->route, src, sizeof(src));
+	snprintf(buf, len, "backend %s %s, route %s", s->route.backend->name,
+	    addr, src);
 }
 
 /* The answer to a password the backend refused. */
@@ -556,6 +620,7 @@ session_throttle_failed(struct session *s)
 void
 session_backend_done(struct session *s, enum backend_result r)
 {
+	char route[400];
 	struct throttle *t;
 	struct throttle_limits lim;
 
@@ -568,7 +633,9 @@ session_backend_done(struct session *s, enum backend_result r)
 			    session_now_ms());
 		if (!session_user_slot(s))
 			return;
-		log_info("%s: user %s logged in", session_tag(s), s->user);
+		session_route_str(s, route, sizeof(route));
+		log_info("%s: user %s logged in (%s)", session_tag(s), s->user,
+		    route);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_OK);
 		sesslog_login(s, LOGIN_OK);
@@ -576,6 +643,7 @@ session_backend_done(struct session *s, enum backend_result r)
 		return;
 	case BACKEND_AUTH_FAILED:
 		backend_close(s);
+		backend_release(s);
 		if (session_throttle_failed(s))
 			return;
 		session_auth_failed(s);

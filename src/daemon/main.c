@@ -263,6 +263,15 @@ reread_files(const struct conf *c, bool helper, struct reread *f, size_t max)
 		    proto_get(p)->section);
 		ADD(what, c->proto[p].backend_ca_file, 0, false);
 	}
+	for (size_t i = 0; i < c->routing.nnamed; i++) {
+		char what[BACKEND_NAME_MAX + 32];
+
+		snprintf(what, sizeof(what), "[backend \"%s\"] ca_file",
+		    c->routing.named[i]->name);
+		ADD(what, c->routing.named[i]->ca_file, 0, false);
+	}
+	ADD("[routing] map_file", c->routing.map_file, c->routing.map_file_line,
+	    false);
 	ADD("[groups] file", c->groups.file, 0, false);
 	ADD("[groups] ldap_ca_file", c->groups.ldap_ca_file, 0, false);
 	ADD("[groups] ldap_bind_password_file",
@@ -315,7 +324,7 @@ reread_check(const struct reread *f)
 static int
 warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 {
-	size_t max = 24 + 2 * c->tls.nnames, n;
+	size_t max = 24 + 2 * c->tls.nnames + c->routing.nnamed, n;
 	struct reread *f;
 	struct passwd *pw;
 	char why[512];

@@ -53,32 +53,65 @@ static unsigned nworkers;
 static int reload_fd = -1;
 static struct event *reload_ev;
 
+/*
+ * Resolves the addresses of b's pool for protocol p; where says which
+ * section configured them, for messages.
+ */
+static int
+server_resolve(const struct conf *c, struct backend *b, int p, FILE *errout)
+{
+	struct backend_pool *pool = &b->pool[p];
+	struct addrinfo hints, *res;
+	int rc;
+
+	for (size_t i = 0; i < pool->n; i++) {
+		struct backend_addr *a = &pool->v[i];
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_ADDRCONFIG;
+		rc = getaddrinfo(a->host, a->port, &hints, &res);
+		if (rc != 0) {
+			if (b->implicit)
+				fprintf(errout,
+				    "%s:%d: [%s] backend %s: cannot resolve: "
+				    "%s%s\n",
+				    c->path, a->line, proto_get(p)->section,
+				    a->host, gai_strerror(rc),
+				    strchr(a->host, '.') == NULL ?
+					" (and there is no [backend] section "
+					"of that name)" :
+					"");
+			else
+				fprintf(errout,
+				    "%s:%d: [backend \"%s\"] %s %s: cannot "
+				    "resolve: %s\n",
+				    c->path, a->line, b->name,
+				    proto_get(p)->section, a->host,
+				    gai_strerror(rc));
+			return -1;
+		}
+		/* The first address: a pool lists each server it tries. */
+		memcpy(&a->addr, res->ai_addr, res->ai_addrlen);
+		a->addrlen = res->ai_addrlen;
+		freeaddrinfo(res);
+	}
+	return 0;
+}
+
 int
 server_prepare(struct conf *c, FILE *errout)
 {
 	for (int p = 0; p < PROTO_COUNT; p++) {
-		struct proto_conf *pc = &c->proto[p];
-		struct addrinfo hints, *res;
-		int rc;
-
-		if (!pc->enabled)
+		if (!c->proto[p].enabled)
 			continue;
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_ADDRCONFIG;
-		rc = getaddrinfo(pc->backend_host, pc->backend_port, &hints,
-		    &res);
-		if (rc != 0) {
-			fprintf(errout,
-			    "%s: [%s] backend %s: cannot resolve: "
-			    "%s\n",
-			    c->path, proto_get(p)->section, pc->backend_host,
-			    gai_strerror(rc));
+		if (c->routing.implicit[p] != NULL &&
+		    server_resolve(c, c->routing.implicit[p], p, errout) == -1)
 			return -1;
-		}
-		memcpy(&pc->backend_addr, res->ai_addr, res->ai_addrlen);
-		pc->backend_addrlen = res->ai_addrlen;
-		freeaddrinfo(res);
+		for (size_t i = 0; i < c->routing.nnamed; i++)
+			if (server_resolve(c, c->routing.named[i], p, errout) ==
+			    -1)
+				return -1;
 	}
 	return 0;
 }

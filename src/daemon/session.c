@@ -436,7 +436,7 @@ session_summary(struct session *s, const char *verb, const char *reason)
 {
 	char user[SASL_USER_MAX + 3], mech[64], backend[300];
 	struct timeval now, d;
-	const struct proto_conf *pc = s->pc;
+	const struct backend_addr *a = backend_current(s);
 
 	s->summarized = true;
 	if (s->user != NULL)
@@ -450,15 +450,10 @@ session_summary(struct session *s, const char *verb, const char *reason)
 		    s->proto->login_ops->auth_name, s->mech);
 	else
 		snprintf(mech, sizeof(mech), "%s", s->mech);
-	if (!s->backend_tried || pc->backend_host == NULL ||
-	    pc->backend_port == NULL)
+	if (!s->backend_tried || a == NULL)
 		snprintf(backend, sizeof(backend), "-");
-	else if (strchr(pc->backend_host, ':') != NULL)
-		snprintf(backend, sizeof(backend), "[%.256s]:%.16s",
-		    pc->backend_host, pc->backend_port);
 	else
-		snprintf(backend, sizeof(backend), "%.256s:%.16s",
-		    pc->backend_host, pc->backend_port);
+		backend_addr_str(a, backend, sizeof(backend));
 	event_base_gettimeofday_cached(s->worker->base, &now);
 	timersub(&now, &s->started, &d);
 	if (d.tv_sec < 0)
@@ -494,6 +489,7 @@ session_close(struct session *s, const char *reason)
 	}
 	if (s->fd != -1)
 		close(s->fd);
+	backend_release(s);
 	if (s->user_counted)
 		connlimit_release_user(s->proto->id, s->user);
 	if (s->ip_counted)

@@ -547,8 +547,6 @@ tls_free(struct conf *c)
 	for (i = 0; i < PROTO_COUNT; i++) {
 		if (c->server_ssl_ctx[i] != NULL)
 			SSL_CTX_free(c->server_ssl_ctx[i]);
-		if (c->proto[i].backend_ssl_ctx != NULL)
-			SSL_CTX_free(c->proto[i].backend_ssl_ctx);
 	}
 }
 

@@ -55,10 +55,22 @@ echo "run.sh: testing $POSTERN_BIN with $("$py" -m pytest --version 2>&1)"
 
 # The source tree may be read-only (make distcheck): no caches, no .pyc.
 export PYTHONDONTWRITEBYTECODE=1
+# Most of the suite's time is waiting (backend delays, throttle delays,
+# timeouts), so two pytest workers (python3-pytest-xdist) halve it; each
+# test starts its own Dovecot and postern on free ports.  POSTERN_TEST_JOBS
+# sets how many (1: none); an explicit -n among the arguments wins.
+jobs=()
+if [ "${POSTERN_TEST_JOBS:-2}" != 1 ] && "$py" -c 'import xdist' 2>/dev/null; then
+	case " $* " in
+	*" -n "* | *" -n"[0-9]* | *" --numprocesses"*) ;;
+	*) jobs=(-n "${POSTERN_TEST_JOBS:-2}") ;;
+	esac
+fi
+
 # A hung test must not hang make check for ever.
 limit=()
 command -v timeout >/dev/null && limit=(timeout --kill-after=30 1200)
 cd "$here" &&
 	exec "${limit[@]}" "$py" -m pytest -p no:cacheprovider \
 		--rootdir="$here" -c /dev/null -q -rfEsxX --durations=5 \
-		"$@" "$here"
+		"${jobs[@]}" "$@" "$here"
