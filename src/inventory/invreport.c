@@ -194,6 +194,12 @@ static const char *const col_head[C_N] = {"!", "CLIENT", "USER", "PROTO",
 static const enum col drop_order[] = {C_SERVERS, C_FIRST, C_PORTS, C_POP3,
     C_REL2, C_REL, C_TLS, C_FAIL, C_LAST};
 
+/* By backend, who is still on a backend is the point of the report. */
+static const enum col drop_order_backend[] = {C_SERVERS, C_FIRST, C_PORTS,
+    C_POP3, C_TLS, C_FAIL, C_LAST, C_REL2, C_REL};
+_Static_assert(sizeof(drop_order) == sizeof(drop_order_backend),
+    "both drop orders drop the same columns");
+
 /* Width in characters of UTF-8 text (continuation bytes take none). */
 static size_t
 text_width(const char *s)
@@ -360,6 +366,7 @@ write_table(FILE *out, const struct inventory *inv,
 	const struct inv_record *const *recs;
 	size_t n = inventory_records(inv, &recs), w[C_N], total;
 	enum inv_by by = inventory_options(inv)->by;
+	const enum col *drop = by_backend(by) ? drop_order_backend : drop_order;
 	bool on[C_N];
 	char buf[512];
 	int c, lastc;
@@ -391,7 +398,7 @@ write_table(FILE *out, const struct inventory *inv,
 		if (o->width == 0 || total <= o->width ||
 		    d == sizeof(drop_order) / sizeof(drop_order[0]))
 			break;
-		on[drop_order[d]] = false;
+		on[drop[d]] = false;
 	}
 	while (o->width > 0 && total > o->width) {
 		int k = on[C_KEY2] && w[C_KEY2] > w[C_KEY] ? C_KEY2 : C_KEY;
