@@ -320,6 +320,15 @@ session_excluded(const struct inventory *inv, const struct session *s)
 	return false;
 }
 
+/* Whether the records are keyed by backend: only then is it looked for,
+ * since that costs more scans of the context of every login row. */
+static bool
+by_backend(const struct inventory *inv)
+{
+	return inv->opt.by == INV_BY_BACKEND ||
+	       inv->opt.by == INV_BY_BACKEND_USER;
+}
+
 /*
  * The third part of a session's record key: the software when the report
  * is by software, the backend (empty when none) when by backend, else
@@ -384,9 +393,7 @@ session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
 			inv->nomem = true;
 	}
 	session_key3(inv, s, &k3, &k3l);
-	if ((inv->opt.by == INV_BY_BACKEND ||
-		inv->opt.by == INV_BY_BACKEND_USER) &&
-	    s->backendlen == 0)
+	if (by_backend(inv) && s->backendlen == 0)
 		inv->sum.sessions_no_backend++;
 	if ((r = inv_table_get3(inv, &inv->t[T_BASE], s->cip, s->ciplen,
 		 s->user, s->userlen, true, k3, k3l, true)) != NULL)
@@ -944,14 +951,16 @@ session_login_backend(struct session *s, const struct exlog_span *ctx, int ok)
 }
 
 static void
-session_login(struct session *s, const struct exlog_row *row)
+session_login(const struct inventory *inv, struct session *s,
+    const struct exlog_row *row)
 {
 	const struct exlog_span *ctx = &row->f[EXLOG_CONTEXT];
 	int ok = row_outcome(ctx), tls = row_tls(ctx);
 
 	if (s->softlen == 0)
 		ctx_software(s, ctx);
-	session_login_backend(s, ctx, ok);
+	if (by_backend(inv))
+		session_login_backend(s, ctx, ok);
 
 	if (tls < 0)
 		tls = s->tls;
@@ -1068,7 +1077,7 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 			s->proto_hint = INV_POP3;
 			if (user->len > 0)
 				session_set_user(s, user->p, user->len);
-			session_login(s, row);
+			session_login(inv, s, row);
 		} else if (CMD_IS(cmd, "stls")) {
 			s->proto_hint = INV_POP3;
 			if (row_outcome(&row->f[EXLOG_CONTEXT]) != 0)
@@ -1080,7 +1089,8 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 			/* postern names the backend on PASS; a front end
 			 * that proxies at USER may name it here. */
 			s->proto_hint = INV_POP3;
-			if ((n = row_backend(&row->f[EXLOG_CONTEXT], buf,
+			if (by_backend(inv) &&
+			    (n = row_backend(&row->f[EXLOG_CONTEXT], buf,
 				 sizeof(buf))) > 0)
 				session_set_backend(s, buf, n);
 		} else if (CMD_IS(cmd, "retr") || CMD_IS(cmd, "capa") ||
@@ -1095,7 +1105,7 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 				session_set_user(s, user->p, user->len);
 			else
 				login_user(s, &row->f[EXLOG_PARAMETERS]);
-			session_login(s, row);
+			session_login(inv, s, row);
 		} else if (CMD_IS(cmd, "fetch"))
 			s->proto_hint = INV_IMAP4;
 		break;
@@ -1111,7 +1121,7 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 			s->proto_hint = INV_IMAP4;
 			if (user->len > 0)
 				session_set_user(s, user->p, user->len);
-			session_login(s, row);
+			session_login(inv, s, row);
 		}
 		break;
 	default:
