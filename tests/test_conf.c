@@ -472,7 +472,7 @@ Test(conf, unknown_sections)
 	    ":7: unknown section [global] (expected [postern], [tls], "
 	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
 	    "[routing], [groups], [rule "
-	    "\"<name>\"] or [throttle])\n"
+	    "\"<name>\"], [throttle] or [stats])\n"
 	    ":9: unknown section [POP3]; did you mean [pop3]?\n"
 	    ":10: unknown section [ imap ]; did you mean [imap]?\n");
 }
@@ -505,7 +505,7 @@ Test(conf, key_outside_section)
 	    ":1: key 'workers' is outside any section ([postern], [tls], "
 	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
 	    "[routing], [groups], [rule "
-	    "\"<name>\"] or [throttle])\n");
+	    "\"<name>\"], [throttle] or [stats])\n");
 }
 
 Test(conf, syntax_errors)
@@ -1355,7 +1355,7 @@ Test(conf, collects_every_error)
 	    ":6: unknown section [nothing] (expected [postern], [tls], "
 	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
 	    "[routing], [groups], [rule "
-	    "\"<name>\"] or [throttle])\n");
+	    "\"<name>\"], [throttle] or [stats])\n");
 }
 
 Test(conf, booleans)
@@ -1597,7 +1597,11 @@ Test(conf, dump_known_file)
 	    "ThrottleWindow             : 10m\n"
 	    "ThrottleBanTime            : 10m\n"
 	    "ThrottleExemptIPs          :\n"
-	    "ThrottleMaxEntries         : 100000\n");
+	    "ThrottleMaxEntries         : 100000\n"
+	    "\n"
+	    "StatsListen     :\n"
+	    "StatsAllowedIPs : 127.0.0.0/8, ::1\n"
+	    "StatsTokenFile  :\n");
 	free(out);
 	conf_unref(c);
 }
@@ -2243,6 +2247,9 @@ static const struct dump_key {
     {"DownTime", "backend", "down_time", false},
     {"MaxConnections", "backend", "max_connections", false},
     {"RoutingMapFile", "routing", "map_file", true},
+    {"StatsListen", "stats", "listen", true},
+    {"StatsAllowedIPs", "stats", "allowed_ips", false},
+    {"StatsTokenFile", "stats", "token_file", true},
 };
 
 /* A rule's Enabled is the rule's key, not the protocol's. */
@@ -2347,6 +2354,8 @@ dump_to_file(const char *dump)
 			block = "groups";
 		else if (strcmp(name, "ThrottleEnabled") == 0)
 			block = "throttle";
+		else if (strcmp(name, "StatsListen") == 0)
+			block = "stats";
 		cr_assert_not_null(block, "row '%s' before any block", name);
 		/* A protocol's backend by name: its section says the rest,
 		 * and the protocol's backend_* keys are not for it. */
@@ -2662,4 +2671,94 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	free(routes);
 	conf_unref(c1);
 	conf_unref(c2);
+}
+
+Test(conf, stats_section)
+{
+	struct conf *c;
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+	const char *tok;
+	char text[2048], want[1024];
+
+	/* Off by default; only loopback may ask. */
+	c = load_ok(NOTLS);
+	cr_assert_null(c->stats.listen);
+	cr_assert_null(c->stats.token);
+	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+	cr_assert(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
+	in6.sin6_addr = in6addr_loopback;
+	cr_assert(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in6));
+	inet_pton(AF_INET, "192.0.2.1", &in.sin_addr);
+	cr_assert_not(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
+	conf_unref(c);
+
+	tok = write_file("token", "s3cr3t-T0ken\nignored\n", 21);
+	snprintf(text, sizeof(text),
+	    NOTLS "[stats]\nlisten = [::1]:9190\nallowed_ips = 192.0.2.0/24\n"
+		  "token_file = %s\n",
+	    tok);
+	c = load_ok(text);
+	cr_assert_str_eq(c->stats.listen, "[::1]:9190");
+	cr_assert_eq(c->stats.addr.ss_family, AF_INET6);
+	cr_assert_eq(ntohs(((struct sockaddr_in6 *)&c->stats.addr)->sin6_port),
+	    9190);
+	cr_assert_eq(c->stats.listen_line, 6);
+	cr_assert_str_eq(c->stats.token, "s3cr3t-T0ken");
+	cr_assert(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
+	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+	cr_assert_not(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
+	conf_unref(c);
+
+	c = load_ok(NOTLS "[stats]\nlisten = 127.0.0.1:9190\n");
+	cr_assert_eq(c->stats.addr.ss_family, AF_INET);
+	conf_unref(c);
+
+	write_file("empty", "\n", 1);
+	write_file("blank", "two words\n", 10);
+	expect_errors(NOTLS "[stats]\nlisten = localhost:9190\n",
+	    ":6: [stats] listen: 'localhost:9190' is not address:port or "
+	    "[IPv6]:port (numeric, as in 127.0.0.1:9190 or [::1]:9190)\n");
+	expect_errors(NOTLS "[stats]\nlisten = 127.0.0.1\n",
+	    ":6: [stats] listen: '127.0.0.1' is not address:port or "
+	    "[IPv6]:port (numeric, as in 127.0.0.1:9190 or [::1]:9190)\n");
+	expect_errors(NOTLS "[stats]\nlisten = ::1:9190\n",
+	    ":6: [stats] listen: '::1:9190' is not address:port or "
+	    "[IPv6]:port (numeric, as in 127.0.0.1:9190 or [::1]:9190)\n");
+	expect_errors(NOTLS "[stats]\nlisten = 127.0.0.1:0\n",
+	    ":6: [stats] listen: '127.0.0.1:0': port must be 1-65535\n");
+	expect_errors(NOTLS "[stats]\nallowed_ips = 10.0.0.0/33, "
+			    "192.0.2.9-192.0.2.1\n",
+	    ":6: [stats] allowed_ips: 10.0.0.0/33: prefix length must be 0 "
+	    "to 32\n"
+	    ":6: [stats] allowed_ips: 192.0.2.9-192.0.2.1: range starts "
+	    "after its end\n");
+	expect_errors(NOTLS "[stats]\ntoken_file = relative\n",
+	    ":6: [stats] token_file: 'relative' is not an absolute path\n");
+	snprintf(text, sizeof(text), NOTLS "[stats]\ntoken_file = %s\n",
+	    tpath("missing"));
+	snprintf(want, sizeof(want),
+	    ":6: [stats] token_file: cannot read '%s': No such file or "
+	    "directory\n",
+	    tpath("missing"));
+	expect_errors(text, want);
+	snprintf(text, sizeof(text), NOTLS "[stats]\ntoken_file = %s\n",
+	    tpath("empty"));
+	snprintf(want, sizeof(want),
+	    ":6: [stats] token_file: '%s' is empty: no token on its first "
+	    "line\n",
+	    tpath("empty"));
+	expect_errors(text, want);
+	snprintf(text, sizeof(text), NOTLS "[stats]\ntoken_file = %s\n",
+	    tpath("blank"));
+	snprintf(want, sizeof(want),
+	    ":6: [stats] token_file: '%s': the token on its first line holds "
+	    "a blank or a byte that is not visible ASCII\n",
+	    tpath("blank"));
+	expect_errors(text, want);
 }

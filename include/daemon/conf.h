@@ -26,6 +26,7 @@
 #include "proto_conf.h"
 #include "proto_id.h"
 #include "routing_conf.h"
+#include "stats_conf.h"
 #include "throttle_conf.h"
 #include "tls_conf.h"
 
@@ -67,6 +68,7 @@ struct conf {
 	struct groups_conf groups;
 	struct throttle_conf throttle;
 	struct routing_conf routing;
+	struct stats_conf stats;
 };
 
 /*

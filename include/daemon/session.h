@@ -28,6 +28,7 @@
 #include "proto.h"
 #include "routing.h"
 #include "sasl.h"
+#include "stats.h"
 
 struct bufferevent;
 struct groups_req;
@@ -138,6 +139,7 @@ struct session {
 	/* When postern last wrote to the backend's login dialogue
 	 * (CLOCK_MONOTONIC): the credentials, once their answer comes. */
 	struct timespec backend_sent;
+	struct stats_sess stats; /* its counters' labels (stats.h) */
 };
 
 /*

@@ -18,6 +18,7 @@
 #include "protolog.h"
 #include "routing.h"
 #include "server.h"
+#include "stats_conf.h"
 #include "throttle_conf.h"
 #include "tls.h"
 
@@ -30,6 +31,7 @@ const struct conf_module *const conf_modules[] = {
     &groups_conf_module,   /* [groups] */
     &policy_conf_module,   /* [rule "<name>"], and the protocols' policy */
     &throttle_conf_module, /* [throttle] */
+    &stats_conf_module,    /* [stats] */
 };
 
 const size_t conf_nmodules = sizeof(conf_modules) / sizeof(conf_modules[0]);
@@ -37,7 +39,8 @@ const size_t conf_nmodules = sizeof(conf_modules) / sizeof(conf_modules[0]);
 /*
  * The protocols first, each in one block with its protocol-log settings,
  * as Get-PopSettings and Get-ImapSettings show them; then [postern] and
- * [tls] together; then the group sources, each rule, and the throttle.
+ * [tls] together; then the group sources, each rule, the throttle, and
+ * the stats server.
  */
 void
 conf_dump_modules(const struct conf *c, struct conf_dump *d)
@@ -61,5 +64,7 @@ conf_dump_modules(const struct conf *c, struct conf_dump *d)
 		conf_dump_block(d);
 	}
 	throttle_conf_module.dump(c, 0, d);
+	conf_dump_block(d);
+	stats_conf_module.dump(c, 0, d);
 	conf_dump_block(d);
 }

@@ -132,6 +132,7 @@ session_throttle_check(struct session *s)
 	    session_tag(s), s->user,
 	    ip ? "the client's address is" : "the user is",
 	    (unsigned long long)(res.ban_left_ms + 999) / 1000);
+	stats_refused(s, STATS_REFUSED_THROTTLE);
 	session_login_clear(s);
 	s->proto->login_answer(s, LOGIN_FAILED);
 	sesslog_throttled(s, ip ? "ClientBanned" : "UserBanned");
@@ -176,6 +177,7 @@ session_login_go(struct session *s)
 	session_set_state(s, SESSION_BACKEND);
 	bufferevent_disable(s->client, EV_READ);
 	session_set_timeout(s, s->pc->backend_timeout_ms);
+	stats_backend_start(s);
 	if (!session_route(s)) {
 		session_backend_done(s, BACKEND_BROKEN);
 		return -1;
@@ -218,6 +220,7 @@ session_login_decide(struct session *s, const struct group_list *groups)
 		log_notice("%s: user %s: %s", session_tag(s), s->user, msg);
 	session_policy_reason(s, policy_refusal(&d, msg, sizeof(msg)));
 	sesslog_policy(s, &d);
+	stats_policy(s, &d);
 	switch (d.verdict) {
 	case POLICY_OUTCOME_AUDIT:
 	case POLICY_OUTCOME_ALLOW:
@@ -282,10 +285,12 @@ session_cleartext_ok(struct session *s, const char *ref, bool sent_password)
 			   "refused by login_type",
 		    session_tag(s));
 		sesslog_audit(s, sesslog_audit_verdict(s->pc));
+		stats_audit(s, STATS_AUDIT_LOGIN_TYPE);
 		return true;
 	case POLICY_DENY:
 		break;
 	}
+	stats_refused(s, STATS_REFUSED_LOGIN_TYPE);
 	sesslog_error(s, "LoginTypeDenied");
 	if (sent_password) {
 		log_notice("%s: refused a cleartext login without TLS; the "
@@ -457,6 +462,7 @@ session_user_slot(struct session *s)
 	}
 	log_notice("%s: user %s: max_connections_per_user (%u) reached",
 	    session_tag(s), s->user, s->pc->max_connections_per_user);
+	stats_refused(s, STATS_REFUSED_USER_LIMIT);
 	session_login_clear(s);
 	s->proto->login_answer(s, LOGIN_IN_USE);
 	sesslog_login(s, LOGIN_IN_USE);
@@ -624,6 +630,7 @@ session_backend_done(struct session *s, enum backend_result r)
 	struct throttle *t;
 	struct throttle_limits lim;
 
+	stats_backend_done(s, r);
 	switch (r) {
 	case BACKEND_LOGGED_IN:
 		/* The password was right, whatever the limits say next. */
@@ -636,6 +643,7 @@ session_backend_done(struct session *s, enum backend_result r)
 		session_route_str(s, route, sizeof(route));
 		log_info("%s: user %s logged in (%s)", session_tag(s), s->user,
 		    route);
+		stats_login_ok(s);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_OK);
 		sesslog_login(s, LOGIN_OK);

@@ -28,6 +28,7 @@
 #include "reloadctl.h"
 #include "sdnotify.h"
 #include "server.h"
+#include "stats.h"
 #include "tls.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/postern/postern.ini"
@@ -37,13 +38,16 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: postern [-c FILE] [-t] [-T] [-V] [-R PID]\n"
+	    "       postern who|stats [-c FILE]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -T       print the effective settings and exit\n"
 	    "  -V       print the version and exit\n"
 	    "  -R PID   make the postern with process id PID reload its "
 	    "configuration;\n"
-	    "           fails when it refuses the file\n",
+	    "           fails when it refuses the file\n"
+	    "  who      list the sessions open now ([stats] listen)\n"
+	    "  stats    print the daemon's counters ([stats] listen)\n",
 	    DEFAULT_CONF);
 	exit(2);
 }
@@ -276,6 +280,7 @@ reread_files(const struct conf *c, bool helper, struct reread *f, size_t max)
 	ADD("[groups] ldap_ca_file", c->groups.ldap_ca_file, 0, false);
 	ADD("[groups] ldap_bind_password_file",
 	    c->groups.ldap_bind_password_file, 0, false);
+	ADD("[stats] token_file", c->stats.token_file, 0, false);
 	conf_protolog(c, pl);
 	for (int p = 0; p < PROTO_COUNT; p++) {
 		char what[64];
@@ -446,6 +451,9 @@ main(int argc, char *argv[])
 	struct conf *c;
 	int ch, status;
 
+	if (argc > 1 &&
+	    (strcmp(argv[1], "who") == 0 || strcmp(argv[1], "stats") == 0))
+		return stats_cli_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "c:tTVR:")) != -1) {
 		switch (ch) {
 		case 'R': {
@@ -528,7 +536,8 @@ main(int argc, char *argv[])
 
 	log_init(c->log_level, c->syslog);
 	raise_fd_limit();
-	if (listener_bind_all(c, &set, stderr) == -1) {
+	if (listener_bind_all(c, &set, stderr) == -1 ||
+	    stats_bind(c, stderr) == -1) {
 		conf_unref(c);
 		return 1;
 	}

@@ -29,6 +29,7 @@
 #include "server.h"
 #include "session.h"
 #include "sesslog.h"
+#include "stats.h"
 #include "tls.h"
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -351,7 +352,9 @@ worker_main(void *arg)
 		log_warnx("worker %u: cannot receive group lookups: logins "
 			  "that need groups will be told to try later",
 		    w->index);
+	stats_worker_attach(w);
 	event_base_dispatch(w->base);
+	stats_worker_detach(w);
 	/* After the loop: sessions still open (a flush that never ended)
 	 * are torn down here, in their own thread. */
 	while (!TAILQ_EMPTY(&w->sessions)) {
@@ -561,6 +564,7 @@ server_reload(char **why)
 	}
 	free(errs);
 	server_reload_restart_only(current, c);
+	stats_reload(current, c);
 	for (int p = 0; p < PROTO_COUNT; p++)
 		if (current->proto[p].enabled && !c->proto[p].enabled)
 			log_warnx(
@@ -777,6 +781,8 @@ server_run(struct conf *c, struct listener_set *set)
 		workers[i].conf = conf_ref(c);
 		atomic_store(&workers[i].conf_gen, atomic_load(&current_gen));
 	}
+	if (stats_start(c, nworkers) == -1)
+		fatalx("cannot start the stats server");
 	for (unsigned i = 0; i < nworkers; i++) {
 		if (pthread_create(&workers[i].thread, NULL, worker_main,
 			&workers[i]) != 0) {
@@ -815,6 +821,7 @@ server_run(struct conf *c, struct listener_set *set)
 			worker_wake(&workers[i]);
 		}
 	}
+	stats_stop();
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
 	for (unsigned i = 0; i < nworkers; i++) {
@@ -844,6 +851,7 @@ server_run(struct conf *c, struct listener_set *set)
 	/* Every port is gone with its worker. */
 	groups_free(groups_svc);
 	groups_svc = NULL;
+	stats_free();
 	/* Every session is closed: their last rows are queued. */
 	protolog_stop();
 	conf_unref(current);

@@ -474,6 +474,7 @@ session_close(struct session *s, const char *reason)
 		log_info("%s: closed: %s", session_tag(s), reason);
 	else if (reason != NULL)
 		session_summary(s, "closed", reason);
+	stats_session_close(s);
 	sesslog_close(s);
 	evtimer_del(&s->timer);
 	relay_free(s);
@@ -692,6 +693,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 		s->tls_version = tls_version(ssl);
 		sesslog_tls(s, s->tls_version);
+		stats_tls_done(s, true);
 		if (s->state == SESSION_TLS_ACCEPT) {
 			s->tls = SESSION_TLS_IMPLICIT;
 			log_debug("%s: TLS %s", session_tag(s),
@@ -839,6 +841,7 @@ session_policy_connect(struct session *s)
 		return true;
 	policy_errmsg(&d, msg, sizeof(msg));
 	log_notice("%s: refused at connect: %s", session_tag(s), msg);
+	stats_conn_refused(s, STATS_CONN_RULE, d.name);
 	session_policy_reason(s, msg);
 	sesslog_close_error(s, s->policy_err);
 	return false;
@@ -857,6 +860,7 @@ session_start(struct session *s)
 	    s->pc->max_connection_from_single_ip);
 	s->ip_counted = r == CONNLIMIT_OK;
 	if (r != CONNLIMIT_OK) {
+		stats_conn_limit(s, r == CONNLIMIT_TOTAL);
 		sesslog_close_error(s, "ConnectionLimitReached");
 		log_notice("%s: refused: %s reached", session_tag(s),
 		    r == CONNLIMIT_TOTAL ? "max_connections" :
@@ -1068,6 +1072,7 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 		s->login_deadline.tv_usec -= 1000000;
 	}
 	server_session_add(w, s);
+	stats_session_open(s);
 	sesslog_init(s);
 
 	if (c->trusted_proxies != NULL && addrset_contains(c->trusted_proxies,
