@@ -27,6 +27,7 @@
 #include "reloadctl.h"
 #include "sdnotify.h"
 #include "server.h"
+#include "testrule.h"
 #include "tls.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/postern/postern.ini"
@@ -36,6 +37,9 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: postern [-c FILE] [-t] [-T] [-V] [-R PID]\n"
+	    "       postern test-rule [-c FILE] --protocol imap|pop3 "
+	    "--client ADDRESS\n"
+	    "               [--user NAME] [--tls]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -T       print the effective settings and exit\n"
@@ -372,6 +376,9 @@ main(int argc, char *argv[])
 	struct conf *c;
 	int ch, status;
 
+	if (argc > 1 && strcmp(argv[1], "test-rule") == 0)
+		return testrule_main(argc - 1, argv + 1, DEFAULT_CONF, stdout,
+		    stderr);
 	while ((ch = getopt(argc, argv, "c:tTVR:")) != -1) {
 		switch (ch) {
 		case 'R': {
