@@ -230,7 +230,7 @@ decide(struct conf *c, enum proto_id p, const struct sockaddr *client,
 	struct policy_decision d;
 	struct lookup lk;
 	struct route r;
-	char src[128];
+	char src[ROUTE_SOURCE_MAX];
 	bool need;
 	int rc;
 
@@ -262,7 +262,7 @@ decide(struct conf *c, enum proto_id p, const struct sockaddr *client,
 	group_list_clear(&lk.gl);
 	if (rc != TESTRULE_ALLOW)
 		return rc;
-	routing_choose(c, p, user, &r);
+	routing_choose(c, p, user, d.route_rule, &r);
 	routing_source(&r, src, sizeof(src));
 	fprintf(out, "%-10s %s", "backend", r.backend->name);
 	if (r.backend->pool[p].n > 0)
