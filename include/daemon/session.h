@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -134,6 +135,9 @@ struct session {
 	char *backend_why;     /* ... in words (backend_error()); NULL: none */
 	uint64_t backend_skip; /* literal bytes of the backend to pass over
 				  (backend_skip()) */
+	/* When postern last wrote to the backend's login dialogue
+	 * (CLOCK_MONOTONIC): the credentials, once their answer comes. */
+	struct timespec backend_sent;
 };
 
 /*

@@ -74,6 +74,16 @@ const char *tls_version(SSL *ssl);
 /* Writes the OpenSSL error queue (or "unknown") into buf; clears the queue. */
 const char *tls_error(char *buf, size_t len);
 
+struct privsep_files;
+
+/*
+ * Makes the configuration loads that follow take the certificate and key
+ * files from f, as the privileged helper read them (privsep.h), rather
+ * than open them; a file f does not hold is still opened.  NULL: open
+ * them all again.  For the reload, in the main thread.
+ */
+void tls_conf_use_files(const struct privsep_files *f);
+
 struct conf_module;
 
 /* The configuration of the [tls] section (tls_conf.c). */

@@ -169,9 +169,15 @@ backend_close(struct session *s)
 	}
 }
 
+/*
+ * Every line of the login dialogue goes out through the two below; the
+ * last one before the backend's verdict carries the credentials, and the
+ * throttle counts the backend's own delay from then (throttle_wait()).
+ */
 void
 backend_write(struct session *s, const void *data, size_t len)
 {
+	clock_gettime(CLOCK_MONOTONIC, &s->backend_sent);
 	bufferevent_write(s->backend, data, len);
 }
 
@@ -180,6 +186,7 @@ backend_printf(struct session *s, const char *fmt, ...)
 {
 	va_list ap;
 
+	clock_gettime(CLOCK_MONOTONIC, &s->backend_sent);
 	va_start(ap, fmt);
 	evbuffer_add_vprintf(bufferevent_get_output(s->backend), fmt, ap);
 	va_end(ap);

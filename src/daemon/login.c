@@ -574,6 +574,8 @@ session_throttle_failed(struct session *s)
 	struct throttle_limits lim;
 	struct throttle_result res;
 	struct timeval tv;
+	uint64_t took;
+	unsigned wait;
 
 	session_login_clear(s);
 	if (!session_throttle(s, &t, &lim)) {
@@ -583,11 +585,17 @@ session_throttle_failed(struct session *s)
 	}
 	throttle_failed(t, &lim, (struct sockaddr *)&s->peer.sa, s->user,
 	    session_now_ms(), &res);
+	/* The backend's own delay of the failure counts as part of ours. */
+	took =
+	    session_now_ms() - ((uint64_t)s->backend_sent.tv_sec * 1000 +
+				   (uint64_t)s->backend_sent.tv_nsec / 1000000);
+	wait = throttle_wait(res.delay_ms, took);
 	log_info("%s: user %s: login refused by the backend (failures in "
 		 "the window: %u from the address, %u of the user; answer "
-		 "in %u ms)",
+		 "in %u ms: the backend took %llu, postern waits %u)",
 	    session_tag(s), s->user, res.ip_failures, res.user_failures,
-	    res.delay_ms);
+	    res.delay_ms > took ? res.delay_ms : (unsigned)took,
+	    (unsigned long long)took, wait);
 	/* Once per ban, after max_failures lines of failures: not limited,
 	 * so that every ban can be found in the log. */
 	if (res.ban_started)
@@ -597,17 +605,17 @@ session_throttle_failed(struct session *s)
 		    res.verdict == THROTTLE_BANNED_IP ? "the client's address" :
 							"the user",
 		    lim.tc->ban_time_ms / 1000);
-	if (res.delay_ms == 0)
+	if (wait == 0)
 		return false;
 	s->throttle_wait =
 	    evtimer_new(s->worker->base, session_throttle_wait_cb, s);
 	if (s->throttle_wait == NULL)
 		return false; /* answered at once: no worse than no throttle */
-	tv.tv_sec = (time_t)(res.delay_ms / 1000);
-	tv.tv_usec = (suseconds_t)(res.delay_ms % 1000) * 1000;
+	tv.tv_sec = (time_t)(wait / 1000);
+	tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
 	evtimer_add(s->throttle_wait, &tv);
 	/* The session timer only guards against a lost wake-up now. */
-	session_set_timeout(s, res.delay_ms + SESSION_FLUSH_MS);
+	session_set_timeout(s, wait + SESSION_FLUSH_MS);
 	return true;
 }
 

@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "groups.h"
 #include "log.h"
+#include "privsep.h"
 #include "proto.h"
 #include "protolog.h"
 #include "reloadctl.h"
@@ -467,6 +468,35 @@ server_log_listeners(const struct listener_set *old,
 }
 
 /*
+ * The certificates and keys as the privileged helper read them, into
+ * *files; NULL when there is no helper or it read nothing, and the files
+ * are then opened as the user postern runs as (the log says why).
+ */
+static void
+server_reload_files(struct privsep_files **files)
+{
+	char err[512];
+
+	*files = NULL;
+	if (!privsep_running())
+		return;
+	if (privsep_fetch(files, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s; reading the certificates and keys as "
+			  "user %s",
+		    err, current->user != NULL ? current->user : "?");
+		return;
+	}
+	if ((*files)->refused != NULL) {
+		log_warnx("reload: the privileged helper reads no key: %s; "
+			  "reading the certificates and keys as user %s",
+		    (*files)->refused,
+		    current->user != NULL ? current->user : "?");
+		privsep_files_free(*files);
+		*files = NULL;
+	}
+}
+
+/*
  * Reads the file again; a broken one is refused and the old one kept.
  * Returns 0 when the new configuration was taken, -1 when it was refused;
  * then *why, when why is not NULL, holds the reasons, one per line (free
@@ -480,6 +510,7 @@ server_reload(char **why)
 	FILE *mem;
 	struct conf *c = NULL, *old;
 	struct listener_set set = {0}, oldset;
+	struct privsep_files *files = NULL;
 
 	if (why != NULL)
 		*why = NULL;
@@ -487,7 +518,11 @@ server_reload(char **why)
 		log_warn("reload: open_memstream");
 		return -1;
 	}
+	server_reload_files(&files);
+	tls_conf_use_files(files);
 	c = conf_load(current->path, mem);
+	tls_conf_use_files(NULL);
+	privsep_files_free(files);
 	/* Privileges are gone: a new port below 1024 cannot be bound, and
 	 * the reload is refused with that reason. */
 	if (c != NULL &&
