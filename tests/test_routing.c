@@ -479,13 +479,13 @@ Test(routing, dump_lists_every_backend)
 static const struct backend *
 route_of(const struct conf *c, const char *user, char *src, size_t len)
 {
-	struct policy_facts f = {.proto = PROTO_IMAP, .tls = true,
+	struct policy_facts f = {.proto = PROTO_IMAP,
+	    .tls = true,
 	    .user = user};
 	struct policy_decision d;
 	struct route r;
 
-	cr_assert_eq(policy_login(c, &f, &d), POLICY_OUTCOME_ALLOW, "%s",
-	    user);
+	cr_assert_eq(policy_login(c, &f, &d), POLICY_OUTCOME_ALLOW, "%s", user);
 	routing_choose(c, PROTO_IMAP, user, d.route_rule, &r);
 	routing_source(&r, src, len);
 	return r.backend;

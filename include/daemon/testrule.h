@@ -20,7 +20,7 @@
  * decision to out, problems to err, and returns one of the statuses
  * above.  default_conf is the file read without -c.
  */
-int testrule_main(int argc, char *argv[], const char *default_conf,
-    FILE *out, FILE *err);
+int testrule_main(int argc, char *argv[], const char *default_conf, FILE *out,
+    FILE *err);
 
 #endif

@@ -434,7 +434,8 @@ check_rule_route(struct conf_loader *l, const struct conf *c, struct rule *r,
 	}
 	for (p = 0; p < PROTO_COUNT; p++) {
 		if (!c->proto[p].enabled || b->pool[p].n > 0 ||
-		    (r->cond.protocols != 0 && !(r->cond.protocols & (1u << p))))
+		    (r->cond.protocols != 0 &&
+			!(r->cond.protocols & (1u << p))))
 			continue;
 		conf_error(l, line,
 		    "[rule \"%s\"] route: backend '%s' has no %s addresses, "

@@ -116,8 +116,9 @@ lookup_groups(struct conf *c, const char *user, struct lookup *lk, FILE *err)
 		fprintf(err, "postern: test-rule: the group lookup did not "
 			     "answer\n");
 	else if (lk->st != GROUPS_OK)
-		fprintf(err, "postern: test-rule: group lookup for %s failed: "
-			     "%s\n",
+		fprintf(err,
+		    "postern: test-rule: group lookup for %s failed: "
+		    "%s\n",
 		    user, lk->err[0] != '\0' ? lk->err : "unknown");
 	else
 		rc = 0;
@@ -143,8 +144,8 @@ find_rule(const struct conf *c, const char *name)
 
 /* What decided, in words: the "by" line. */
 static void
-describe(const struct conf *c, enum proto_id p,
-    const struct policy_decision *d, bool at_connect, FILE *out)
+describe(const struct conf *c, enum proto_id p, const struct policy_decision *d,
+    bool at_connect, FILE *out)
 {
 	const char *sec = proto_get(p)->section;
 	const struct rule *r;
@@ -171,8 +172,9 @@ describe(const struct conf *c, enum proto_id p,
 			" is refused (try --tls)");
 		return;
 	case POLICY_REASON_NOT_IN_GROUP:
-		fprintf(out, "[%s] required_group \"%s\": the user is not a "
-			     "member\n",
+		fprintf(out,
+		    "[%s] required_group \"%s\": the user is not a "
+		    "member\n",
 		    sec, d->name);
 		return;
 	case POLICY_REASON_NO_GROUPS:
@@ -242,7 +244,8 @@ decide(struct conf *c, enum proto_id p, const struct sockaddr *client,
 	/* A rule that refuses at connect time does so before any login. */
 	policy_connect(c, &f, &d);
 	if (user == NULL && d.pending) {
-		fprintf(out, "%-10s %s\n", "decision", "undecided until the login");
+		fprintf(out, "%-10s %s\n", "decision",
+		    "undecided until the login");
 		fprintf(out, "%-10s %s\n", "by",
 		    "a rule also looks at the user, groups or TLS: give --user");
 		return TESTRULE_ALLOW;
