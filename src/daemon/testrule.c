@@ -148,6 +148,7 @@ describe(const struct conf *c, enum proto_id p, const struct policy_decision *d,
     bool at_connect, FILE *out)
 {
 	const char *sec = proto_get(p)->section;
+	const char *name = d->name != NULL ? d->name : "?";
 	const struct rule *r;
 
 	fprintf(out, "%-10s ", "by");
@@ -157,7 +158,7 @@ describe(const struct conf *c, enum proto_id p, const struct policy_decision *d,
 		return;
 	case POLICY_REASON_RULE:
 		r = find_rule(c, d->name);
-		fprintf(out, "rule \"%s\"", d->name);
+		fprintf(out, "rule \"%s\"", name);
 		if (r != NULL)
 			fprintf(out, " (line %d, priority %u)", r->line,
 			    r->priority);
@@ -175,7 +176,7 @@ describe(const struct conf *c, enum proto_id p, const struct policy_decision *d,
 		fprintf(out,
 		    "[%s] required_group \"%s\": the user is not a "
 		    "member\n",
-		    sec, d->name);
+		    sec, name);
 		return;
 	case POLICY_REASON_NO_GROUPS:
 		fprintf(out, "the user's groups are needed but unknown\n");
