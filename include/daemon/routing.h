@@ -7,9 +7,10 @@
  * the user (routemap.h), then the route of the allow rule that let the
  * login through ([rule] route, so that a rule on a group moves the whole
  * group), then the protocol's own backend.  The map comes first because
- * it names single users: an exception to a group's move is a map line.  A route never changes during a session
- * and never falls back to another backend: another backend holds
- * another mailbox, and a user shown an empty one would act on it.
+ * it names single users: an exception to a group's move is a map line.
+ * A route never changes during a session and never falls back to another
+ * backend: another backend holds another mailbox, and a user shown an
+ * empty one would act on it.
  */
 #ifndef POSTERN_ROUTING_H
 #define POSTERN_ROUTING_H
