@@ -157,9 +157,13 @@ session_route(struct session *s, const struct rule *rule)
 
 	backend_release(s);
 	routing_choose(s->conf, s->proto->id, s->login->user, rule, &s->route);
-	routing_source(&s->route, src, sizeof(src));
-	log_debug("%s: user %s: backend %s (route %s)", session_tag(s), s->user,
-	    s->route.backend->name, src);
+	/* Every login passes here: nothing is formatted for a line that
+	 * the log level drops. */
+	if (log_enabled(LOGLEVEL_DEBUG)) {
+		routing_source(&s->route, src, sizeof(src));
+		log_debug("%s: user %s: backend %s (route %s)", session_tag(s),
+		    s->user, s->route.backend->name, src);
+	}
 	if (backend_acquire(s))
 		return true;
 	backend_set_failure(s, BACKEND_FAILURE_CONNECT,
@@ -642,9 +646,11 @@ session_backend_done(struct session *s, enum backend_result r)
 			    session_now_ms());
 		if (!session_user_slot(s))
 			return;
-		session_route_str(s, route, sizeof(route));
-		log_info("%s: user %s logged in (%s)", session_tag(s), s->user,
-		    route);
+		if (log_enabled(LOGLEVEL_INFO)) {
+			session_route_str(s, route, sizeof(route));
+			log_info("%s: user %s logged in (%s)", session_tag(s),
+			    s->user, route);
+		}
 		stats_login_ok(s);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_OK);

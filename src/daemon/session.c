@@ -439,6 +439,10 @@ session_summary(struct session *s, const char *verb, const char *reason)
 	const struct backend_addr *a = backend_current(s);
 
 	s->summarized = true;
+	/* Every session ends here: nothing is formatted for a line that
+	 * the log level drops. */
+	if (!log_enabled(LOGLEVEL_INFO))
+		return;
 	if (s->user != NULL)
 		session_summary_value(user, sizeof(user), s->user);
 	else
@@ -470,7 +474,7 @@ void
 session_close(struct session *s, const char *reason)
 {
 	/* After a "closing" summary, only why the flush ended. */
-	if (reason != NULL && s->summarized)
+	if (reason != NULL && s->summarized && log_enabled(LOGLEVEL_INFO))
 		log_info("%s: closed: %s", session_tag(s), reason);
 	else if (reason != NULL)
 		session_summary(s, "closed", reason);
