@@ -30,6 +30,7 @@
 #include "backend.h"
 #include "log.h"
 #include "relay.h"
+#include "blockcache.h"
 #include "server.h"
 #include "session.h"
 #include "sesslog.h"
@@ -354,14 +355,32 @@ relay_buf_room(const struct relay_buf *b)
 	return b->cap - b->len;
 }
 
+/* The worker's spare blocks: a buffer per direction and round trip. */
+static struct blockcache *
+relay_cache(const struct relay *r)
+{
+	return session_cache(r->s);
+}
+
+/* Lets go of b's memory: one of the usual size is kept for reuse. */
+static void
+relay_buf_drop(struct relay *r, struct relay_buf *b)
+{
+	if (b->cap == RELAY_BUF_SIZE)
+		blockcache_put(relay_cache(r), b->data, b->cap);
+	else
+		free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
 /* Makes room at the tail; false when out of memory. */
 static bool
-relay_buf_reserve(struct relay_buf *b, size_t want)
+relay_buf_reserve(struct relay *r, struct relay_buf *b, size_t want)
 {
 	if (b->data == NULL) {
 		size_t cap = want > RELAY_BUF_SIZE ? want : RELAY_BUF_SIZE;
 
-		if ((b->data = malloc(cap)) == NULL)
+		if ((b->data = blockcache_get(relay_cache(r), cap)) == NULL)
 			return false;
 		b->cap = cap;
 		b->off = b->len = b->framed = 0;
@@ -388,13 +407,10 @@ relay_buf_reserve(struct relay_buf *b, size_t want)
 
 /* An empty buffer goes back to the allocator: idle sessions hold none. */
 static void
-relay_buf_release(struct relay_buf *b)
+relay_buf_release(struct relay *r, struct relay_buf *b)
 {
-	if (b->data != NULL && b->off == b->len) {
-		free(b->data);
-		b->data = NULL;
-		b->off = b->len = b->framed = b->cap = 0;
-	}
+	if (b->data != NULL && b->off == b->len)
+		relay_buf_drop(r, b);
 }
 
 /*
@@ -403,14 +419,15 @@ relay_buf_release(struct relay_buf *b)
  * it), so it is thawed for the move.
  */
 static bool
-relay_buf_take(struct relay_buf *b, struct evbuffer *from, bool output)
+relay_buf_take(struct relay *r, struct relay_buf *b, struct evbuffer *from,
+    bool output)
 {
 	size_t n = evbuffer_get_length(from);
 	int got;
 
 	if (n == 0)
 		return true;
-	if (!relay_buf_reserve(b, n))
+	if (!relay_buf_reserve(r, b, n))
 		return false;
 	if (output)
 		evbuffer_unfreeze(from, 1);
@@ -644,7 +661,7 @@ relay_direction(struct relay *r, int from, size_t budget)
 			size_t n;
 
 			if (b->data == NULL &&
-			    !relay_buf_reserve(b, RELAY_BUF_SIZE)) {
+			    !relay_buf_reserve(r, b, RELAY_BUF_SIZE)) {
 				src->error = true;
 				break;
 			}
@@ -709,8 +726,8 @@ relay_pump(struct relay *r)
 		}
 		budget -= in + out;
 	}
-	relay_buf_release(&r->buf[RELAY_CLIENT]);
-	relay_buf_release(&r->buf[RELAY_BACKEND]);
+	relay_buf_release(r, &r->buf[RELAY_CLIENT]);
+	relay_buf_release(r, &r->buf[RELAY_BACKEND]);
 
 	if (r->side[RELAY_CLIENT].error) {
 		session_close(s, "client connection error");
@@ -833,13 +850,13 @@ relay_direct_start(struct session *s)
 	 * for the client, then whatever either side sent after the login.
 	 * A client that pipelined more than the buffer gets a larger one
 	 * once. */
-	if (!relay_buf_take(&r->buf[RELAY_BACKEND],
+	if (!relay_buf_take(r, &r->buf[RELAY_BACKEND],
 		bufferevent_get_output(s->client), true) ||
-	    !relay_buf_take(&r->buf[RELAY_BACKEND],
+	    !relay_buf_take(r, &r->buf[RELAY_BACKEND],
 		bufferevent_get_input(s->backend), false) ||
-	    !relay_buf_take(&r->buf[RELAY_CLIENT],
+	    !relay_buf_take(r, &r->buf[RELAY_CLIENT],
 		bufferevent_get_output(s->backend), true) ||
-	    !relay_buf_take(&r->buf[RELAY_CLIENT],
+	    !relay_buf_take(r, &r->buf[RELAY_CLIENT],
 		bufferevent_get_input(s->client), false)) {
 		/* Nothing was lost: a failed take leaves its source alone,
 		 * and what moved goes back in order. */
@@ -853,7 +870,7 @@ relay_direct_start(struct session *s)
 				evbuffer_prepend(to, b->data, b->len);
 				evbuffer_freeze(to, 1);
 			}
-			free(b->data);
+			relay_buf_drop(r, b);
 		}
 		free(r);
 		return -1;
@@ -896,7 +913,7 @@ relay_client_write(struct session *s, const void *data, size_t len)
 	struct relay_buf *b = &r->buf[RELAY_BACKEND];
 
 	if (len == 0 || r->side[RELAY_CLIENT].fd == -1 ||
-	    !relay_buf_reserve(b, len))
+	    !relay_buf_reserve(r, b, len))
 		return;
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
@@ -913,8 +930,7 @@ relay_close_after_flush(struct session *s)
 	r->closing = true;
 	session_set_state(s, SESSION_CLOSING);
 	/* Reads stop: the client's bytes have nowhere to go. */
-	free(r->buf[RELAY_CLIENT].data);
-	memset(&r->buf[RELAY_CLIENT], 0, sizeof(r->buf[RELAY_CLIENT]));
+	relay_buf_drop(r, &r->buf[RELAY_CLIENT]);
 	if (r->buf[RELAY_BACKEND].data == NULL) {
 		session_close(s, NULL);
 		return;
@@ -946,8 +962,8 @@ relay_free(struct session *s)
 		return;
 	relay_side_close(&r->side[RELAY_CLIENT]);
 	relay_side_close(&r->side[RELAY_BACKEND]);
-	free(r->buf[RELAY_CLIENT].data);
-	free(r->buf[RELAY_BACKEND].data);
+	relay_buf_drop(r, &r->buf[RELAY_CLIENT]);
+	relay_buf_drop(r, &r->buf[RELAY_BACKEND]);
 	free(r);
 	s->relay = NULL;
 }

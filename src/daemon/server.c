@@ -332,6 +332,7 @@ worker_main(void *arg)
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
 	groups_port_free(w->gport);
 	w->gport = NULL;
+	blockcache_clear(&w->cache);
 	return NULL;
 }
 
