@@ -808,7 +808,13 @@ relay_side_take(struct relay *r, int i, struct bufferevent **bevp)
 	side->fd = bufferevent_getfd(bev);
 	side->ssl = bufferevent_openssl_get_ssl(bev);
 	side->goodbye = i == RELAY_CLIENT;
-	side->readable = side->writable = true;
+	/* A plain socket's bytes that came after the bufferevent's last
+	 * read are announced by epoll as soon as the edge-triggered event
+	 * is added; a read now would find nothing (three recv calls per
+	 * login that said EAGAIN).  OpenSSL may hold a record it has
+	 * already read from the socket, which no edge announces. */
+	side->readable = side->ssl != NULL;
+	side->writable = true;
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	if (side->ssl != NULL) {
@@ -901,8 +907,9 @@ relay_direct_start(struct session *s)
 	s->relay = r;
 	/* The first round runs from the loop, not inside the backend's
 	 * callback that ended the login. */
-	event_active(&r->side[RELAY_CLIENT].ev, EV_READ | EV_WRITE, 1);
-	event_active(&r->side[RELAY_BACKEND].ev, EV_READ | EV_WRITE, 1);
+	for (int i = 0; i < 2; i++)
+		event_active(&r->side[i].ev,
+		    r->side[i].readable ? EV_READ | EV_WRITE : EV_WRITE, 1);
 	return 0;
 }
 
