@@ -445,6 +445,10 @@ session_summary(struct session *s, const char *verb, const char *reason)
 	const struct proto_conf *pc = s->pc;
 
 	s->summarized = true;
+	/* Built for nothing below log_level = info: formatting this line
+	 * was 3% of the instructions of a logged login. */
+	if (!log_enabled(LOGLEVEL_INFO))
+		return;
 	if (s->user != NULL)
 		session_summary_value(user, sizeof(user), s->user);
 	else
