@@ -1,6 +1,7 @@
 #!/bin/sh
-# End-to-end test of postern-inventory (see tests/inventory_check.py): the
-# built program on the real Exchange samples and on a generated log set.
+# End-to-end test of postern-inventory (see tests/inventory_check.py and
+# tests/inventory_backend_check.py): the built program on the real Exchange
+# samples and on generated log sets.
 # Run by "make check" from the build directory.
 top=${POSTERN_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 prog=${INVENTORY:-./postern-inventory}
@@ -14,4 +15,5 @@ for d in "${POSTERN_TESTDATA:-}" "$top/tests/data"; do
 	fi
 done
 [ -n "$samples" ] || { echo "FAIL: no exchange-logs samples; set POSTERN_TESTDATA"; exit 1; }
-exec python3 "$top/tests/inventory_check.py" "$prog" "$samples"
+python3 "$top/tests/inventory_check.py" "$prog" "$samples" || exit 1
+exec python3 "$top/tests/inventory_backend_check.py" "$prog" "$samples"

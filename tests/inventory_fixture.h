@@ -75,4 +75,99 @@ static const char fx_imap[] = FX_HEADER(
 #define FX_POP3_NAME "POP320260301-1.LOG"
 #define FX_IMAP_NAME "IMAP420260302-1.LOG"
 
+/*
+ * postern's own logs, written while routing users between an old and a
+ * new server: the login row names the backend (Backend=<name>) and why
+ * (Route=), after the Tls and ClientName keys that every postern login
+ * row has.
+ *
+ * IMAP4, 2026-03-04:
+ *   21 192.0.2.40 -> :143, LOGIN amy ok without TLS, Backend=new
+ *   22 192.0.2.41 -> :993, ID Outlook 16.0, LOGIN dan ok, Backend=old
+ *   23 192.0.2.42 -> :143, STARTTLS, LOGIN dan refused by the backend,
+ *      then ok, Backend=old both times
+ *   24 192.0.2.43 -> :143, LOGIN eve refused by an access rule: no backend
+ *   25 192.0.2.44 -> :143, CAPABILITY, LOGOUT: no login, no backend
+ *   26 192.0.2.40 -> :143, LOGIN "AMY" ok without TLS, Backend=new
+ * POP3, 2026-03-04:
+ *   31 192.0.2.41 -> :110, USER/PASS dan ok without TLS, RETR, DELE,
+ *      Backend=old
+ *   32 192.0.2.45 -> :995, USER/PASS ben@example.net ok, Backend=new
+ *   33 192.0.2.46 -> :110, USER/PASS cat ok without TLS, Backend=default
+ */
+#define FX_POSTERN_HEADER(type)                                                \
+	"dateTime,sessionId,seqNumber,sIp,cIp,user,duration,rqsize,rpsize,"    \
+	"command,parameters,context,puid\r\n"                                  \
+	"#Software: postern 0.1.0\r\n"                                         \
+	"#Version: 15.0.0.0\r\n"                                               \
+	"#Log-type: " type " Log\r\n"                                          \
+	"#Date: 2026-03-04T08:00:00.000Z\r\n"                                  \
+	"#Fields: dateTime,sessionId,seqNumber,sIp,cIp,user,duration,rqsize,"  \
+	"rpsize,command,parameters,context,puid\r\n"
+
+static const char fx_routed_imap[] = FX_POSTERN_HEADER(
+    "IMAP4") "2026-03-04T08:00:00.000Z,0000000000000021,0,10.0.0.1:143,192.0.2.40:51001,,1,0,40,OpenSession,,Tls=none,\r\n"
+	     "2026-03-04T08:00:00.100Z,0000000000000021,1,10.0.0.1:143,192.0.2.40:51001,,1,20,40,capability,,R=ok;Tls=none,\r\n"
+	     "2026-03-04T08:00:00.200Z,0000000000000021,2,10.0.0.1:143,192.0.2.40:51001,amy,1,20,40,login,amy *****,\"R=ok;Msg=\"\"Proxy:10.0.0.6:143:Plaintext;ProxySuccess\"\";Tls=none;Backend=new;Route=map:2:user\",\r\n"
+	     "2026-03-04T08:00:00.300Z,0000000000000021,3,10.0.0.1:143,192.0.2.40:51001,amy,1,20,40,select,INBOX,R=ok;Tls=none,\r\n"
+	     "2026-03-04T08:00:00.400Z,0000000000000021,4,10.0.0.1:143,192.0.2.40:51001,amy,0,0,0,CloseSession,,Tls=none,\r\n"
+	     "2026-03-04T09:00:00.000Z,0000000000000022,0,10.0.0.1:993,192.0.2.41:51002,,1,0,40,OpenSession,,Tls=implicit:TLSv1.3,\r\n"
+	     "2026-03-04T09:00:00.100Z,0000000000000022,1,10.0.0.1:993,192.0.2.41:51002,,1,20,40,id,\"(\"\"name\"\" \"\"Outlook\"\" \"\"version\"\" \"\"16.0\"\")\",R=ok;Tls=implicit:TLSv1.3;ClientName=Outlook;ClientVersion=16.0,\r\n"
+	     "2026-03-04T09:00:00.200Z,0000000000000022,2,10.0.0.1:993,192.0.2.41:51002,dan,1,20,40,login,dan *****,\"R=ok;Msg=\"\"Proxy:10.0.0.5:993:SSL;ProxySuccess\"\";Tls=implicit:TLSv1.3;ClientName=Outlook;ClientVersion=16.0;Backend=old;Route=default\",\r\n"
+	     "2026-03-04T09:00:00.300Z,0000000000000022,3,10.0.0.1:993,192.0.2.41:51002,dan,0,0,0,CloseSession,,Tls=implicit:TLSv1.3,\r\n"
+	     "2026-03-04T10:00:00.000Z,0000000000000023,0,10.0.0.1:143,192.0.2.42:51003,,1,0,40,OpenSession,,Tls=none,\r\n"
+	     "2026-03-04T10:00:00.100Z,0000000000000023,1,10.0.0.1:143,192.0.2.42:51003,,1,20,40,starttls,,R=ok;Tls=none,\r\n"
+	     "2026-03-04T10:00:00.200Z,0000000000000023,2,10.0.0.1:143,192.0.2.42:51003,dan,1,20,40,login,dan *****,\"R=\"\"a2 NO [AUTHENTICATIONFAILED] Authentication failed.\"\";Msg=\"\"Proxy:10.0.0.5:143:Plaintext;AuthFailed:LogonDenied,User: dan\"\";Tls=STARTTLS:TLSv1.3;Backend=old;Route=default;Reason=ProxyNotAuthenticated;ErrMsg=AuthFailed:LogonDenied\",\r\n"
+	     "2026-03-04T10:00:00.300Z,0000000000000023,3,10.0.0.1:143,192.0.2.42:51003,dan,1,20,40,login,dan *****,\"R=ok;Msg=\"\"Proxy:10.0.0.5:143:Plaintext;ProxySuccess\"\";Tls=STARTTLS:TLSv1.3;Backend=old;Route=default\",\r\n"
+	     "2026-03-04T10:00:00.400Z,0000000000000023,4,10.0.0.1:143,192.0.2.42:51003,dan,0,0,0,CloseSession,,Tls=STARTTLS:TLSv1.3,\r\n"
+	     "2026-03-04T11:00:00.000Z,0000000000000024,0,10.0.0.1:143,192.0.2.43:51004,,1,0,40,OpenSession,,Tls=none,\r\n"
+	     "2026-03-04T11:00:00.100Z,0000000000000024,1,10.0.0.1:143,192.0.2.43:51004,eve,1,20,40,login,eve *****,\"R=\"\"a1 NO [AUTHENTICATIONFAILED] Authentication failed.\"\";Msg=\"\"AuthFailed:LogonDenied,User: eve\"\";Tls=none;Reason=AccessRuleDenied:no-imap;ErrMsg=AuthFailed:LogonDenied\",\r\n"
+	     "2026-03-04T11:00:00.200Z,0000000000000024,2,10.0.0.1:143,192.0.2.43:51004,eve,0,0,0,CloseSession,,Tls=none,\r\n"
+	     "2026-03-04T12:00:00.000Z,0000000000000025,0,10.0.0.1:143,192.0.2.44:51005,,1,0,40,OpenSession,,Tls=none,\r\n"
+	     "2026-03-04T12:00:00.100Z,0000000000000025,1,10.0.0.1:143,192.0.2.44:51005,,1,20,40,capability,,R=ok;Tls=none,\r\n"
+	     "2026-03-04T12:00:00.200Z,0000000000000025,2,10.0.0.1:143,192.0.2.44:51005,,1,20,40,logout,,R=ok;Tls=none,\r\n"
+	     "2026-03-04T12:00:00.300Z,0000000000000025,3,10.0.0.1:143,192.0.2.44:51005,,0,0,0,CloseSession,,Tls=none,\r\n"
+	     "2026-03-04T13:00:00.000Z,0000000000000026,0,10.0.0.1:143,192.0.2.40:51006,,1,0,40,OpenSession,,Tls=none,\r\n"
+	     "2026-03-04T13:00:00.100Z,0000000000000026,1,10.0.0.1:143,192.0.2.40:51006,AMY,1,20,40,login,AMY *****,\"R=ok;Msg=\"\"Proxy:10.0.0.6:143:Plaintext;ProxySuccess\"\";Tls=none;Backend=new;Route=map:2:user\",\r\n"
+	     "2026-03-04T13:00:00.200Z,0000000000000026,2,10.0.0.1:143,192.0.2.40:51006,AMY,0,0,0,CloseSession,,Tls=none,\r\n";
+
+static const char fx_routed_pop3[] = FX_POSTERN_HEADER(
+    "POP3") "2026-03-04T08:00:00.000Z,0000000000000031,0,10.0.0.1:110,192.0.2.41:52001,,1,0,40,OpenSession,,Tls=none,\r\n"
+	    "2026-03-04T08:00:00.100Z,0000000000000031,1,10.0.0.1:110,192.0.2.41:52001,dan,1,20,40,user, dan,R=ok;Tls=none,\r\n"
+	    "2026-03-04T08:00:00.200Z,0000000000000031,2,10.0.0.1:110,192.0.2.41:52001,dan,1,20,40,pass, *****,\"R=ok;Msg=\"\"Proxy:10.0.0.5:110:Plaintext;ProxySuccess\"\";Tls=none;Backend=old;Route=default\",\r\n"
+	    "2026-03-04T08:00:00.300Z,0000000000000031,3,10.0.0.1:110,192.0.2.41:52001,dan,1,20,40,retr, 1,R=ok;Tls=none,\r\n"
+	    "2026-03-04T08:00:00.400Z,0000000000000031,4,10.0.0.1:110,192.0.2.41:52001,dan,1,20,40,dele, 1,R=ok;Tls=none,\r\n"
+	    "2026-03-04T08:00:00.500Z,0000000000000031,5,10.0.0.1:110,192.0.2.41:52001,dan,0,0,0,CloseSession,,Tls=none,\r\n"
+	    "2026-03-04T09:00:00.000Z,0000000000000032,0,10.0.0.1:995,192.0.2.45:52002,,1,0,40,OpenSession,,Tls=implicit:TLSv1.3,\r\n"
+	    "2026-03-04T09:00:00.100Z,0000000000000032,1,10.0.0.1:995,192.0.2.45:52002,ben@example.net,1,20,40,user, ben@example.net,R=ok;Tls=implicit:TLSv1.3,\r\n"
+	    "2026-03-04T09:00:00.200Z,0000000000000032,2,10.0.0.1:995,192.0.2.45:52002,ben@example.net,1,20,40,pass, *****,\"R=ok;Msg=\"\"Proxy:10.0.0.6:995:SSL;ProxySuccess\"\";Tls=implicit:TLSv1.3;Backend=new;Route=map:3:domain\",\r\n"
+	    "2026-03-04T09:00:00.300Z,0000000000000032,3,10.0.0.1:995,192.0.2.45:52002,ben@example.net,0,0,0,CloseSession,,Tls=implicit:TLSv1.3,\r\n"
+	    "2026-03-04T10:00:00.000Z,0000000000000033,0,10.0.0.1:110,192.0.2.46:52003,,1,0,40,OpenSession,,Tls=none,\r\n"
+	    "2026-03-04T10:00:00.100Z,0000000000000033,1,10.0.0.1:110,192.0.2.46:52003,cat,1,20,40,user, cat,R=ok;Tls=none,\r\n"
+	    "2026-03-04T10:00:00.200Z,0000000000000033,2,10.0.0.1:110,192.0.2.46:52003,cat,1,20,40,pass, *****,\"R=ok;Msg=\"\"Proxy:10.0.0.7:110:Plaintext;ProxySuccess\"\";Tls=none;Backend=default;Route=default\",\r\n"
+	    "2026-03-04T10:00:00.300Z,0000000000000033,3,10.0.0.1:110,192.0.2.46:52003,cat,0,0,0,CloseSession,,Tls=none,\r\n";
+
+/*
+ * postern's logs from before routing: no Backend key, the backend is the
+ * address in Msg=Proxy:<host>:<port>:<enc>.  IMAP4, 2026-02-20:
+ *   41 198.51.100.20 -> :143, LOGIN carol ok, Proxy:mail.example.org:143
+ *   42 198.51.100.21 -> :993, LOGIN erin ok, Proxy to an IPv6 address
+ *   43 198.51.100.22 -> :143, LOGIN frank refused by postern itself
+ *      (LoginTypeDenied, no Msg): no backend
+ */
+static const char fx_old_postern_imap[] = FX_POSTERN_HEADER(
+    "IMAP4") "2026-02-20T08:00:00.000Z,0000000000000041,0,10.0.0.1:143,198.51.100.20:53001,,1,0,40,OpenSession,,Tls=none,\r\n"
+	     "2026-02-20T08:00:00.100Z,0000000000000041,1,10.0.0.1:143,198.51.100.20:53001,carol,1,20,40,login,carol *****,\"R=ok;Msg=\"\"Proxy:mail.example.org:143:Plaintext;ProxySuccess\"\";Tls=none\",\r\n"
+	     "2026-02-20T08:00:00.200Z,0000000000000041,2,10.0.0.1:143,198.51.100.20:53001,carol,0,0,0,CloseSession,,Tls=none,\r\n"
+	     "2026-02-20T09:00:00.000Z,0000000000000042,0,10.0.0.1:993,198.51.100.21:53002,,1,0,40,OpenSession,,Tls=implicit:TLSv1.2,\r\n"
+	     "2026-02-20T09:00:00.100Z,0000000000000042,1,10.0.0.1:993,198.51.100.21:53002,erin,1,20,40,login,erin *****,\"R=ok;Msg=\"\"Proxy:2001:db8::25:993:SSL;ProxySuccess\"\";Tls=implicit:TLSv1.2\",\r\n"
+	     "2026-02-20T09:00:00.200Z,0000000000000042,2,10.0.0.1:993,198.51.100.21:53002,erin,0,0,0,CloseSession,,Tls=implicit:TLSv1.2,\r\n"
+	     "2026-02-20T10:00:00.000Z,0000000000000043,0,10.0.0.1:143,198.51.100.22:53003,,1,0,40,OpenSession,,Tls=none,\r\n"
+	     "2026-02-20T10:00:00.100Z,0000000000000043,1,10.0.0.1:143,198.51.100.22:53003,frank,1,20,40,login,frank *****,\"R=\"\"a1 NO [PRIVACYREQUIRED] Use STARTTLS first.\"\";Tls=none;ErrMsg=LoginTypeDenied\",\r\n"
+	     "2026-02-20T10:00:00.200Z,0000000000000043,2,10.0.0.1:143,198.51.100.22:53003,frank,0,0,0,CloseSession,,Tls=none,\r\n";
+
+#define FX_ROUTED_IMAP_NAME "IMAP420260304-1.LOG"
+#define FX_ROUTED_POP3_NAME "POP320260304-1.LOG"
+#define FX_OLD_POSTERN_NAME "IMAP420260220-1.LOG"
+
 #endif /* POSTERN_INVENTORY_FIXTURE_H */

@@ -301,7 +301,7 @@ Test(conf, defaults)
 	cr_expect_eq(p->max_command_size, 512);
 	cr_expect_eq(p->max_bad_commands, 10);
 	cr_expect_eq(p->max_login_attempts, 3);
-	cr_expect_null(p->backend_ssl_ctx);
+	cr_expect_null(c->routing.defaults[PROTO_POP3]->ssl_ctx);
 
 	/* An absent section: disabled, with IMAP's own defaults. */
 	i = &c->proto[PROTO_IMAP];
@@ -470,8 +470,9 @@ Test(conf, unknown_sections)
 			    "[POP3]\n[ imap ]\n",
 	    ":5: unknown section [pop]; did you mean [pop3]?\n"
 	    ":7: unknown section [global] (expected [postern], [tls], "
-	    "[tls \"<name>\"], [pop3], [imap], [groups], [rule "
-	    "\"<name>\"] or [throttle])\n"
+	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
+	    "[routing], [groups], [rule "
+	    "\"<name>\"], [throttle] or [stats])\n"
 	    ":9: unknown section [POP3]; did you mean [pop3]?\n"
 	    ":10: unknown section [ imap ]; did you mean [imap]?\n");
 }
@@ -502,8 +503,9 @@ Test(conf, key_outside_section)
 {
 	expect_errors("workers = 2\n" NOTLS,
 	    ":1: key 'workers' is outside any section ([postern], [tls], "
-	    "[tls \"<name>\"], [pop3], [imap], [groups], [rule "
-	    "\"<name>\"] or [throttle])\n");
+	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
+	    "[routing], [groups], [rule "
+	    "\"<name>\"], [throttle] or [stats])\n");
 }
 
 Test(conf, syntax_errors)
@@ -1351,8 +1353,9 @@ Test(conf, collects_every_error)
 	    ":5: [pop3] login_type: 'nope' is not one of PlainTextLogin, "
 	    "PlainTextAuthentication, SecureLogin\n"
 	    ":6: unknown section [nothing] (expected [postern], [tls], "
-	    "[tls \"<name>\"], [pop3], [imap], [groups], [rule "
-	    "\"<name>\"] or [throttle])\n");
+	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
+	    "[routing], [groups], [rule "
+	    "\"<name>\"], [throttle] or [stats])\n");
 }
 
 Test(conf, booleans)
@@ -1493,6 +1496,7 @@ Test(conf, dump_known_file)
 	    "LoginTypeMode                     : audit\n"
 	    "LoginTypeExemptIps                :\n"
 	    "RequiredGroup                     :\n"
+	    "Backend                           : default\n"
 	    "ProxyTargetHost                   : [::1]\n"
 	    "ProxyTargetPort                   : 1995\n"
 	    "BackendTls                        : none\n"
@@ -1530,6 +1534,7 @@ Test(conf, dump_known_file)
 	    "LoginTypeMode                     : enforce\n"
 	    "LoginTypeExemptIps                :\n"
 	    "RequiredGroup                     :\n"
+	    "Backend                           : default\n"
 	    "ProxyTargetHost                   : imap.example.org\n"
 	    "ProxyTargetPort                   : 143\n"
 	    "BackendTls                        : starttls\n"
@@ -1556,6 +1561,22 @@ Test(conf, dump_known_file)
 	    "LogDirectorySizeQuota             : Unlimited\n"
 	    "LogDetail                         : commands\n"
 	    "\n"
+	    "BackendName    : default\n"
+	    "DefinedBy      : [pop3] backend\n"
+	    "Pop3Addresses  : [::1]:1995\n"
+	    "Imap4Addresses :\n"
+	    "Tls            : none\n"
+	    "CaFile         :\n"
+	    "Verify         : True\n"
+	    "TlsServerName  : ::1\n"
+	    "ConnectTimeout : 00:00:01.5000000\n"
+	    "DownTime       : 00:00:10\n"
+	    "MaxConnections : unlimited\n"
+	    "DefaultForPOP3 : True\n"
+	    "\n"
+	    "RoutingMapFile    :\n"
+	    "RoutingMapEntries : 0\n"
+	    "\n"
 	    "Workers         : 4\n"
 	    "User            : mail\n"
 	    "PidFile         :\n"
@@ -1576,7 +1597,11 @@ Test(conf, dump_known_file)
 	    "ThrottleWindow             : 10m\n"
 	    "ThrottleBanTime            : 10m\n"
 	    "ThrottleExemptIPs          :\n"
-	    "ThrottleMaxEntries         : 100000\n");
+	    "ThrottleMaxEntries         : 100000\n"
+	    "\n"
+	    "StatsListen     :\n"
+	    "StatsAllowedIPs : 127.0.0.0/8, ::1\n"
+	    "StatsTokenFile  :\n");
 	free(out);
 	conf_unref(c);
 }
@@ -1655,7 +1680,8 @@ Test(conf, refcount_and_ssl_contexts)
 
 	/* Another module fills these; the last unref frees them. */
 	c->server_ssl_ctx[PROTO_IMAP] = SSL_CTX_new(TLS_server_method());
-	c->proto[PROTO_POP3].backend_ssl_ctx = SSL_CTX_new(TLS_client_method());
+	c->routing.defaults[PROTO_POP3]->ssl_ctx =
+	    SSL_CTX_new(TLS_client_method());
 	cr_assert_not_null(c->server_ssl_ctx[PROTO_IMAP]);
 	cr_assert_eq(conf_ref(c), c);
 	cr_expect_eq(atomic_load(&c->refs), 2);
@@ -2211,6 +2237,19 @@ static const struct dump_key {
     {"ThrottleBanTime", "throttle", "ban_time", false},
     {"ThrottleExemptIPs", "throttle", "exempt_ips", false},
     {"ThrottleMaxEntries", "throttle", "max_entries", false},
+    {"Pop3Addresses", "backend", "pop3", true},
+    {"Imap4Addresses", "backend", "imap", true},
+    {"Tls", "backend", "tls", false},
+    {"CaFile", "backend", "ca_file", true},
+    {"Verify", "backend", "verify", false},
+    {"TlsServerName", "backend", "server_name", true},
+    {"ConnectTimeout", "backend", "connect_timeout", false},
+    {"DownTime", "backend", "down_time", false},
+    {"MaxConnections", "backend", "max_connections", false},
+    {"RoutingMapFile", "routing", "map_file", true},
+    {"StatsListen", "stats", "listen", true},
+    {"StatsAllowedIPs", "stats", "allowed_ips", false},
+    {"StatsTokenFile", "stats", "token_file", true},
 };
 
 /* A rule's Enabled is the rule's key, not the protocol's. */
@@ -2246,6 +2285,7 @@ dump_to_file(const char *dump)
 {
 	char *out, *copy = strdup(dump), *line, *save = NULL, host[256] = "";
 	const char *block = NULL, *sec = NULL, *name, *value;
+	bool named = false;
 	size_t len;
 	FILE *fp = open_memstream(&out, &len);
 
@@ -2287,20 +2327,56 @@ dump_to_file(const char *dump)
 			fprintf(fp, "[tls \"%s\"]\n", value);
 			continue;
 		}
-		if (strcmp(name, "Workers") == 0)
+		/* A named backend is its section; the protocols' own
+		 * ("default") are their backend keys. */
+		if (strcmp(name, "BackendName") == 0 &&
+		    strcmp(value, "default") == 0) {
+			block = "implicit";
+			continue;
+		}
+		if (strcmp(name, "BackendName") == 0) {
+			block = sec = "backend";
+			fprintf(fp, "[backend \"%s\"]\n", value);
+			continue;
+		}
+		if (block != NULL && strcmp(block, "implicit") == 0 &&
+		    strcmp(name, "RoutingMapFile") != 0)
+			continue;
+		/* What the file implies, not a key of it. */
+		if (strncmp(name, "DefaultFor", 10) == 0 ||
+		    strcmp(name, "RoutingMapEntries") == 0)
+			continue;
+		if (strcmp(name, "RoutingMapFile") == 0)
+			block = "routing";
+		else if (strcmp(name, "Workers") == 0)
 			block = "postern";
 		else if (strcmp(name, "GroupsFile") == 0)
 			block = "groups";
 		else if (strcmp(name, "ThrottleEnabled") == 0)
 			block = "throttle";
+		else if (strcmp(name, "StatsListen") == 0)
+			block = "stats";
 		cr_assert_not_null(block, "row '%s' before any block", name);
+		/* A protocol's backend by name: its section says the rest,
+		 * and the protocol's backend_* keys are not for it. */
+		if (strcmp(name, "Backend") == 0) {
+			named = strcmp(value, "default") != 0;
+			if (named)
+				fprintf(fp, "backend = %s\n", value);
+			continue;
+		}
+		if (named && (strcmp(name, "BackendTls") == 0 ||
+				 strcmp(name, "BackendCaFile") == 0 ||
+				 strcmp(name, "BackendServerName") == 0 ||
+				 strcmp(name, "BackendVerify") == 0))
+			continue;
 		/* Exchange's two rows of the one backend key. */
 		if (strcmp(name, "ProxyTargetHost") == 0) {
 			snprintf(host, sizeof(host), "%s", value);
 			continue;
 		}
 		if (strcmp(name, "ProxyTargetPort") == 0) {
-			if (host[0] != '\0')
+			if (host[0] != '\0' && !named)
 				fprintf(fp, "backend = %s:%s\n", host, value);
 			continue;
 		}
@@ -2487,9 +2563,11 @@ expect_same_conf(const struct conf *a, const struct conf *b)
 Test(conf, dump_reads_back_as_the_same_configuration)
 {
 	char *file, *dump1, *dump2, *back, *errs, *cert, *key, *groups, *secret;
+	char *routes;
 	struct conf *c1, *c2;
 
 	make_cert();
+	routes = strdup(write_file("routes", "alice new\n* default\n", 20));
 	cert = strdup(tpath("cert.pem"));
 	key = strdup(tpath("key.pem"));
 	groups = strdup(tpath("groups"));
@@ -2535,7 +2613,7 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	    "log_file_rollover_settings = Daily\n"
 	    "log_per_file_size_quota = 10M\nlog_file_age_limit = 90d\n"
 	    "log_directory_size_quota = 1G\nlog_detail = proxy\n"
-	    "[imap]\nenabled = no\nbackend = imap.example.org:143\n"
+	    "[imap]\nenabled = no\nbackend = new\n"
 	    "unencrypted_or_tls_bindings = 127.0.0.1:1143\n"
 	    "ssl_bindings = 127.0.0.1:1993\n"
 	    "log_per_file_size_quota = 5000\nlog_file_age_limit = 12h\n"
@@ -2556,10 +2634,23 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	    "except_member_of = Helpdesk\nexcept_client_ips = 10.0.0.0/8\n"
 	    "[rule \"Audit\"]\npriority = 10\naction = audit\nenabled = no\n"
 	    "except_protocols = pop3\nexcept_usernames = admin\n"
-	    "except_authentication = tls\n",
-	    cert, key, cert, key, cert, tmpdir, groups, cert, secret);
+	    "except_authentication = tls\n"
+	    "[backend \"New\"]\n"
+	    "pop3 = new1.example.org, [2001:db8::6]:995 new2.example.org\n"
+	    "imap = new.example.org:143\ntls = starttls\nca_file = %s\n"
+	    "verify = no\nserver_name = mail.example.org\n"
+	    "connect_timeout = 2s\ndown_time = 1m\nmax_connections = 50\n"
+	    "[routing]\nmap_file = %s\n",
+	    cert, key, cert, key, cert, tmpdir, groups, cert, secret, cert,
+	    routes);
 	c1 = load_ok(file);
 	dump1 = dump(c1);
+	cr_expect_not_null(strstr(dump1,
+			       ": new1.example.org:1995 "
+			       "[2001:db8::6]:995 new2.example.org:1995\n"),
+	    "%s", dump1);
+	cr_expect_not_null(strstr(dump1, "RoutingMapEntries : 2\n"), "%s",
+	    dump1);
 	back = dump_to_file(dump1);
 	c2 = load_len(back, strlen(back), &errs);
 	cr_assert_str_empty(errs, "the dump does not read back:\n%s\nfile:\n%s",
@@ -2577,6 +2668,97 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	free(key);
 	free(groups);
 	free(secret);
+	free(routes);
 	conf_unref(c1);
 	conf_unref(c2);
+}
+
+Test(conf, stats_section)
+{
+	struct conf *c;
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+	const char *tok;
+	char text[2048], want[1024];
+
+	/* Off by default; only loopback may ask. */
+	c = load_ok(NOTLS);
+	cr_assert_null(c->stats.listen);
+	cr_assert_null(c->stats.token);
+	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+	cr_assert(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
+	in6.sin6_addr = in6addr_loopback;
+	cr_assert(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in6));
+	inet_pton(AF_INET, "192.0.2.1", &in.sin_addr);
+	cr_assert_not(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
+	conf_unref(c);
+
+	tok = write_file("token", "s3cr3t-T0ken\nignored\n", 21);
+	snprintf(text, sizeof(text),
+	    NOTLS "[stats]\nlisten = [::1]:9190\nallowed_ips = 192.0.2.0/24\n"
+		  "token_file = %s\n",
+	    tok);
+	c = load_ok(text);
+	cr_assert_str_eq(c->stats.listen, "[::1]:9190");
+	cr_assert_eq(c->stats.addr.ss_family, AF_INET6);
+	cr_assert_eq(ntohs(((struct sockaddr_in6 *)&c->stats.addr)->sin6_port),
+	    9190);
+	cr_assert_eq(c->stats.listen_line, 6);
+	cr_assert_str_eq(c->stats.token, "s3cr3t-T0ken");
+	cr_assert(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
+	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+	cr_assert_not(
+	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
+	conf_unref(c);
+
+	c = load_ok(NOTLS "[stats]\nlisten = 127.0.0.1:9190\n");
+	cr_assert_eq(c->stats.addr.ss_family, AF_INET);
+	conf_unref(c);
+
+	write_file("empty", "\n", 1);
+	write_file("blank", "two words\n", 10);
+	expect_errors(NOTLS "[stats]\nlisten = localhost:9190\n",
+	    ":6: [stats] listen: 'localhost:9190' is not address:port or "
+	    "[IPv6]:port (numeric, as in 127.0.0.1:9190 or [::1]:9190)\n");
+	expect_errors(NOTLS "[stats]\nlisten = 127.0.0.1\n",
+	    ":6: [stats] listen: '127.0.0.1' is not address:port or "
+	    "[IPv6]:port (numeric, as in 127.0.0.1:9190 or [::1]:9190)\n");
+	expect_errors(NOTLS "[stats]\nlisten = ::1:9190\n",
+	    ":6: [stats] listen: '::1:9190' is not address:port or "
+	    "[IPv6]:port (numeric, as in 127.0.0.1:9190 or [::1]:9190)\n");
+	expect_errors(NOTLS "[stats]\nlisten = 127.0.0.1:0\n",
+	    ":6: [stats] listen: '127.0.0.1:0': port must be 1-65535\n");
+	expect_errors(NOTLS "[stats]\nallowed_ips = 10.0.0.0/33, "
+			    "192.0.2.9-192.0.2.1\n",
+	    ":6: [stats] allowed_ips: 10.0.0.0/33: prefix length must be 0 "
+	    "to 32\n"
+	    ":6: [stats] allowed_ips: 192.0.2.9-192.0.2.1: range starts "
+	    "after its end\n");
+	expect_errors(NOTLS "[stats]\ntoken_file = relative\n",
+	    ":6: [stats] token_file: 'relative' is not an absolute path\n");
+	snprintf(text, sizeof(text), NOTLS "[stats]\ntoken_file = %s\n",
+	    tpath("missing"));
+	snprintf(want, sizeof(want),
+	    ":6: [stats] token_file: cannot read '%s': No such file or "
+	    "directory\n",
+	    tpath("missing"));
+	expect_errors(text, want);
+	snprintf(text, sizeof(text), NOTLS "[stats]\ntoken_file = %s\n",
+	    tpath("empty"));
+	snprintf(want, sizeof(want),
+	    ":6: [stats] token_file: '%s' is empty: no token on its first "
+	    "line\n",
+	    tpath("empty"));
+	expect_errors(text, want);
+	snprintf(text, sizeof(text), NOTLS "[stats]\ntoken_file = %s\n",
+	    tpath("blank"));
+	snprintf(want, sizeof(want),
+	    ":6: [stats] token_file: '%s': the token on its first line holds "
+	    "a blank or a byte that is not visible ASCII\n",
+	    tpath("blank"));
+	expect_errors(text, want);
 }

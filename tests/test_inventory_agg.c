@@ -288,7 +288,8 @@ json_of(const struct inventory *inv)
 Test(inventory, merging_two_inventories_equals_reading_both)
 {
 	static const enum inv_by bys[] = {INV_BY_CLIENT, INV_BY_USER,
-	    INV_BY_CLIENT_USER, INV_BY_SOFTWARE};
+	    INV_BY_CLIENT_USER, INV_BY_SOFTWARE, INV_BY_BACKEND,
+	    INV_BY_BACKEND_USER};
 
 	for (size_t b = 0; b < sizeof(bys) / sizeof(bys[0]); b++) {
 		struct inv_options o = opts(bys[b]);
@@ -775,4 +776,261 @@ Test(inventory, rows_with_escaped_bytes_read_whole)
 	cr_assert_eq(inventory_finish(inv), 0);
 	cr_assert_not_null(find_rec(inv, "Mutt\\xf5\\x80 2", NULL));
 	inventory_free(inv);
+}
+
+/* postern's logs of a migration: the routed IMAP4 and POP3 files (ex1),
+ * and a file from before routing (ex2). */
+static struct inventory *
+routed(struct inv_options o)
+{
+	struct inventory *inv = inventory_new(&o);
+
+	cr_assert_not_null(inv);
+	inv_add_text(inv, "ex1/" FX_ROUTED_IMAP_NAME, 0, EXLOG_PROTO_IMAP4,
+	    fx_routed_imap);
+	inv_add_text(inv, "ex1/" FX_ROUTED_POP3_NAME, 0, EXLOG_PROTO_POP3,
+	    fx_routed_pop3);
+	cr_assert_eq(inventory_finish(inv), 0);
+	return inv;
+}
+
+static bool
+sample_has(const char *const *sample, const char *name)
+{
+	for (int i = 0; i < INV_SAMPLES && sample[i] != NULL; i++)
+		if (strcmp(sample[i], name) == 0)
+			return true;
+	return false;
+}
+
+Test(inventory, by_backend_from_the_backend_key)
+{
+	struct inventory *inv = routed(opts(INV_BY_BACKEND));
+	const struct inv_summary *sum = inventory_summary(inv);
+	const struct inv_record *const *recs;
+	const struct inv_record *r;
+	size_t n = inventory_records(inv, &recs);
+
+	/* One line per backend; would-break first, then by sessions. */
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(recs[0]->key, "new");
+	cr_assert_str_eq(recs[1]->key, "old");
+	cr_assert_str_eq(recs[2]->key, "default");
+	cr_assert_null(recs[0]->key2);
+
+	/* amy twice from one address (once as AMY), ben over POP3. */
+	r = recs[0];
+	cr_assert_eq(r->sessions, 3);
+	cr_assert_eq(r->protocols, INV_POP3 | INV_IMAP4);
+	cr_assert_eq(r->logins_ok, 3);
+	cr_assert_eq(r->cleartext_ok, 2);
+	cr_assert_eq(r->implicit_ok, 1);
+	cr_assert(inv_record_would_break(r));
+	cr_assert_eq(r->nrelated, 2, "users %llu",
+	    (unsigned long long)r->nrelated);
+	cr_assert(sample_has(r->related, "amy"));
+	cr_assert(sample_has(r->related, "ben@example.net"));
+	cr_assert_eq(r->nrelated2, 2);
+	cr_assert_str_eq(r->related2[0], "192.0.2.40");
+	cr_assert_str_eq(r->related2[1], "192.0.2.45");
+	cr_assert_eq(r->first_ms, at("2026-03-04T08:00:00.000Z"));
+	cr_assert_eq(r->last_ms, at("2026-03-04T13:00:00.200Z"));
+
+	/* dan from two addresses over both protocols; the refused login
+	 * went to the backend too. */
+	r = recs[1];
+	cr_assert_eq(r->sessions, 3);
+	cr_assert_eq(r->logins_ok, 3);
+	cr_assert_eq(r->logins_failed, 1);
+	cr_assert_eq(r->cleartext_ok, 1);
+	cr_assert_eq(r->cleartext_failed, 0);
+	cr_assert_eq(r->implicit_ok, 1);
+	cr_assert_eq(r->starttls_ok, 1);
+	cr_assert_eq(r->pop3_dele_sessions, 1);
+	cr_assert_eq(r->nrelated, 1);
+	cr_assert_str_eq(r->related[0], "dan");
+	cr_assert_eq(r->nrelated2, 2);
+	cr_assert_str_eq(r->related2[0], "192.0.2.41");
+	cr_assert_str_eq(r->related2[1], "192.0.2.42");
+	cr_assert_eq(r->nports, 3); /* 110, 143, 993 */
+
+	r = recs[2];
+	cr_assert_eq(r->sessions, 1);
+	cr_assert_eq(r->protocols, INV_POP3);
+	cr_assert_str_eq(r->related[0], "cat");
+
+	/* The session refused by an access rule and the one that never
+	 * logged in reached no backend: in the summary, not in a line. */
+	cr_assert_eq(sum->sessions, 9);
+	cr_assert_eq(sum->sessions_no_backend, 2);
+	cr_assert_eq(sum->records, 3);
+	cr_assert_eq(sum->clients, 7);
+	cr_assert_eq(sum->users, 5); /* amy, ben, cat, dan, eve */
+	inventory_free(inv);
+}
+
+Test(inventory, by_backend_and_user_pairs)
+{
+	struct inventory *inv = routed(opts(INV_BY_BACKEND_USER));
+	const struct inv_record *r;
+
+	cr_assert_eq(inventory_summary(inv)->records, 4);
+	r = find_rec(inv, "new", "amy");
+	cr_assert_not_null(r);
+	cr_assert_eq(r->sessions, 2);
+	cr_assert_eq(r->cleartext_ok, 2);
+	cr_assert_eq(r->nrelated, 1); /* the clients, one address */
+	cr_assert_str_eq(r->related[0], "192.0.2.40");
+	cr_assert_eq(r->nrelated2, 0);
+	cr_assert_null(find_rec(inv, "new", "AMY"));
+	r = find_rec(inv, "old", "dan");
+	cr_assert_not_null(r);
+	cr_assert_eq(r->sessions, 3);
+	cr_assert_eq(r->protocols, INV_POP3 | INV_IMAP4);
+	cr_assert_eq(r->nrelated, 2);
+	cr_assert_not_null(find_rec(inv, "new", "ben@example.net"));
+	cr_assert_not_null(find_rec(inv, "default", "cat"));
+	cr_assert_null(find_rec(inv, "", "eve"));
+	inventory_free(inv);
+}
+
+/*
+ * Logs written before routing name no backend: the address of
+ * Msg=Proxy:<host>:<port>:<enc> stands for it, an IPv6 host in brackets.
+ */
+Test(inventory, by_backend_of_older_logs_is_the_proxy_address)
+{
+	struct inv_options o = opts(INV_BY_BACKEND);
+	struct inventory *inv = inventory_new(&o);
+	const struct inv_record *r;
+
+	inv_add_text(inv, "ex2/" FX_OLD_POSTERN_NAME, 1, EXLOG_PROTO_IMAP4,
+	    fx_old_postern_imap);
+	cr_assert_eq(inventory_finish(inv), 0);
+	cr_assert_eq(inventory_summary(inv)->records, 2);
+	r = find_rec(inv, "mail.example.org:143", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->cleartext_ok, 1);
+	cr_assert_str_eq(r->related[0], "carol");
+	cr_assert_str_eq(r->related2[0], "198.51.100.20");
+	r = find_rec(inv, "[2001:db8::25]:993", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->implicit_ok, 1);
+	/* frank was refused by postern itself (LoginTypeDenied). */
+	cr_assert_eq(inventory_summary(inv)->sessions_no_backend, 1);
+	cr_assert_eq(inventory_summary(inv)->sessions, 3);
+	inventory_free(inv);
+}
+
+/*
+ * Exchange names a backend only where its front end proxied a login
+ * (Msg=Proxy:...); its other logins, refused or not, went somewhere the
+ * log does not say.
+ */
+Test(inventory, by_backend_of_exchange_logs)
+{
+	struct inventory *inv = fixture(opts(INV_BY_BACKEND));
+	const struct inv_record *r;
+	char path[4096], *text;
+	size_t len;
+
+	r = find_rec(inv, "mail:110", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->sessions, 1);
+	cr_assert_str_eq(r->related[0], "alice");
+	r = find_rec(inv, INV_BACKEND_UNKNOWN, NULL);
+	cr_assert_not_null(r);
+	/* Every fixture session but alice's first logs in somewhere. */
+	cr_assert_eq(r->sessions, 8);
+	cr_assert_eq(r->logins_failed, 1); /* mallory */
+	cr_assert_eq(inventory_summary(inv)->records, 2);
+	cr_assert_eq(inventory_summary(inv)->sessions_no_backend, 0);
+	inventory_free(inv);
+
+	/* A real Exchange 2013 front end: the probe's refused login names
+	 * the back end it was proxied to; sessions without a login do not
+	 * count. */
+	struct inv_options o = opts(INV_BY_BACKEND);
+
+	inv = inventory_new(&o);
+	snprintf(path, sizeof(path), "%s/%s", samples_dir(),
+	    "msqa-1156767__IMAP4-frontend-Exchange2013CU23.log");
+	text = slurp(path, &len);
+	inv_add_text(inv, path, 0, EXLOG_PROTO_UNKNOWN, text);
+	free(text);
+	cr_assert_eq(inventory_finish(inv), 0);
+	r = find_rec(inv, "<CAS FQDN>:1993", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->logins_failed, r->sessions);
+	cr_assert_geq(r->sessions, 1);
+	cr_assert_eq(inventory_summary(inv)->sessions,
+	    r->sessions + inventory_summary(inv)->sessions_no_backend);
+	inventory_free(inv);
+}
+
+/* What a Msg=Proxy value gives, and what it does not. */
+Test(inventory, by_backend_msg_proxy_forms)
+{
+	static const struct {
+		const char *ctx, *want; /* want NULL: no backend */
+	} cases[] = {
+	    {"\"R=ok;Msg=\"\"Proxy:b1:143:Plaintext;ProxySuccess\"\"\"",
+		"b1:143"},
+	    {"\"R=ok;Msg=\"\"Proxy:[2001:db8::1]:993:SSL;ProxySuccess\"\"\"",
+		"[2001:db8::1]:993"},
+	    {"R=ok;Msg=Proxy:::1:143:TLS", "[::1]:143"},
+	    /* The key wins over the address. */
+	    {"\"R=ok;Msg=\"\"Proxy:b1:143:Plaintext\"\";Backend=new\"", "new"},
+	    /* Another message first, then the proxy's. */
+	    {"\"R=ok;Msg=\"\"Hello;Proxy:b2:110:TLS\"\"\"", "b2:110"},
+	    /* Not an address: a success without one is (unknown). */
+	    {"R=ok;Msg=ProxySuccess", INV_BACKEND_UNKNOWN},
+	    {"R=ok;Msg=Proxy:b1:port:SSL", INV_BACKEND_UNKNOWN},
+	    {"R=ok;Msg=Proxy::143:SSL", INV_BACKEND_UNKNOWN},
+	    {"R=ok;Msg=Proxy:b1:1234567:SSL", INV_BACKEND_UNKNOWN},
+	    {"R=ok;Backend=", INV_BACKEND_UNKNOWN},
+	    /* postern's refusal (the Tls key) reached no backend. */
+	    {"R=no;Tls=none;ErrMsg=Throttled", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct inv_options o = opts(INV_BY_BACKEND);
+		struct inventory *inv = inventory_new(&o);
+		const struct inv_record *const *recs;
+		char text[512];
+
+		snprintf(text, sizeof(text),
+		    "2026-03-01T08:00:00.000Z,01,0,10.0.0.1:143,192.0.2.1:1,,1,0,1,OpenSession,,,\n"
+		    "2026-03-01T08:00:00.100Z,01,1,10.0.0.1:143,192.0.2.1:1,u,1,1,1,login,u *****,%s,\n",
+		    cases[i].ctx);
+		inv_add_text(inv, "IMAP42026030108-1.LOG", 0, EXLOG_PROTO_IMAP4,
+		    text);
+		cr_assert_eq(inventory_finish(inv), 0);
+		if (cases[i].want == NULL) {
+			cr_assert_eq(inventory_records(inv, &recs), 0, "%s",
+			    cases[i].ctx);
+			cr_assert_eq(
+			    inventory_summary(inv)->sessions_no_backend, 1);
+		} else {
+			cr_assert_eq(inventory_records(inv, &recs), 1, "%s",
+			    cases[i].ctx);
+			cr_assert_str_eq(recs[0]->key, cases[i].want, "%s",
+			    cases[i].ctx);
+		}
+		inventory_free(inv);
+	}
+}
+
+Test(inventory, parse_by_names)
+{
+	enum inv_by by;
+
+	cr_assert_eq(inventory_parse_by("backend", &by), 0);
+	cr_assert_eq(by, INV_BY_BACKEND);
+	cr_assert_eq(inventory_parse_by("backend,user", &by), 0);
+	cr_assert_eq(by, INV_BY_BACKEND_USER);
+	cr_assert_eq(inventory_parse_by("user,backend", &by), 0);
+	cr_assert_eq(by, INV_BY_BACKEND_USER);
+	cr_assert_eq(inventory_parse_by("backend,client", &by), -1);
+	cr_assert_eq(inventory_parse_by("Backend", &by), -1);
 }

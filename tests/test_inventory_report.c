@@ -221,6 +221,164 @@ Test(invreport, table_fits_the_width_and_marks_would_break)
 	inventory_free(inv);
 }
 
+/* The routed logs of a migration (tests/inventory_fixture.h), server ex1. */
+static struct inventory *
+routed(enum inv_by by)
+{
+	struct inv_options o = {.since_ms = INT64_MIN,
+	    .until_ms = INT64_MAX,
+	    .protocols = INV_POP3 | INV_IMAP4,
+	    .by = by,
+	    .servers = servers,
+	    .nservers = 2};
+	struct inventory *inv = inventory_new(&o);
+
+	cr_assert_not_null(inv);
+	inv_add_text(inv, "ex1/" FX_ROUTED_IMAP_NAME, 0, EXLOG_PROTO_IMAP4,
+	    fx_routed_imap);
+	inv_add_text(inv, "ex1/" FX_ROUTED_POP3_NAME, 0, EXLOG_PROTO_POP3,
+	    fx_routed_pop3);
+	cr_assert_eq(inventory_finish(inv), 0);
+	return inv;
+}
+
+Test(invreport, csv_exact_rows_by_backend)
+{
+	struct inventory *inv = routed(INV_BY_BACKEND);
+	char *csv = report(inv, INVREPORT_CSV, 0);
+
+	cr_assert_str_eq(csv,
+	    "would_break,backend,protocols,ports,sessions,logins_ok,"
+	    "logins_failed,cleartext_logins,cleartext_failed,"
+	    "implicit_tls_logins,starttls_logins,pop3_dele_sessions,"
+	    "pop3_leave_sessions,first_seen,last_seen,users,users_sample,"
+	    "clients,clients_sample,servers\r\n"
+	    "yes,new,pop3+imap4,143;995,3,3,0,2,0,1,0,0,1,"
+	    "2026-03-04T08:00:00Z,2026-03-04T13:00:00Z,2,amy;ben@example.net,"
+	    "2,192.0.2.40;192.0.2.45,ex1\r\n"
+	    "yes,old,pop3+imap4,110;143;993,3,3,1,1,0,1,1,1,0,"
+	    "2026-03-04T08:00:00Z,2026-03-04T10:00:00Z,1,dan,"
+	    "2,192.0.2.41;192.0.2.42,ex1\r\n"
+	    "yes,default,pop3,110,1,1,0,1,0,0,0,0,1,"
+	    "2026-03-04T10:00:00Z,2026-03-04T10:00:00Z,1,cat,1,192.0.2.46,"
+	    "ex1\r\n");
+	free(csv);
+	inventory_free(inv);
+
+	inv = routed(INV_BY_BACKEND_USER);
+	csv = report(inv, INVREPORT_CSV, 0);
+	cr_assert_eq(strncmp(csv, "would_break,backend,user,protocols,", 35), 0,
+	    "%s", csv);
+	cr_assert_not_null(strstr(csv,
+			       ",first_seen,last_seen,clients,clients_sample,"
+			       "servers\r\n"),
+	    "%s", csv);
+	cr_assert_not_null(strstr(csv,
+			       "\r\nyes,new,amy,imap4,143,2,2,0,2,0,0,0,0,0,"
+			       "2026-03-04T08:00:00Z,2026-03-04T13:00:00Z,1,"
+			       "192.0.2.40,ex1\r\n"),
+	    "%s", csv);
+	cr_assert_not_null(strstr(csv, "\r\nyes,old,dan,pop3+imap4,"), "%s",
+	    csv);
+	free(csv);
+	inventory_free(inv);
+}
+
+Test(invreport, by_backend_table_json_and_html)
+{
+	struct inventory *inv = routed(INV_BY_BACKEND);
+	char *t = report(inv, INVREPORT_TABLE, 0);
+	char *js = report(inv, INVREPORT_JSON, 0);
+	char *html = report(inv, INVREPORT_HTML, 0);
+	const char *head;
+
+	head = strstr(t, "\n!  BACKEND ");
+	cr_assert_not_null(head, "%s", t);
+	cr_assert_not_null(strstr(head, "  USERS "), "%s", t);
+	cr_assert_not_null(strstr(head, "  CLIENTS "), "%s", t);
+	cr_assert_not_null(strstr(t, "\n!  new "), "%s", t);
+	cr_assert_not_null(strstr(t, " 2 amy,ben@example.net "), "%s", t);
+	cr_assert_not_null(strstr(t, " 2 192.0.2.40,192.0.2.45 "), "%s", t);
+	cr_assert_not_null(strstr(t, "Without a backend: 2 sessions"), "%s", t);
+
+	cr_assert_not_null(strstr(js, "\"by\": \"backend\""), "%s", js);
+	cr_assert_not_null(strstr(js, "\"sessions_without_backend\": 2, "
+				      "\"first_seen\": "),
+	    "%s", js);
+	cr_assert_not_null(strstr(js,
+			       "{\"would_break\": true, \"backend\": \"old\", "
+			       "\"protocols\": [\"pop3\",\"imap4\"], "
+			       "\"ports\": [110,143,993], \"sessions\": 3, "
+			       "\"logins_ok\": 3, \"logins_failed\": 1, "
+			       "\"cleartext_logins\": 1, "
+			       "\"cleartext_failed\": 0, "
+			       "\"implicit_tls_logins\": 1, "
+			       "\"starttls_logins\": 1, "
+			       "\"pop3_dele_sessions\": 1, "
+			       "\"pop3_leave_sessions\": 0, "
+			       "\"first_seen\": \"2026-03-04T08:00:00Z\", "
+			       "\"last_seen\": \"2026-03-04T10:00:00Z\", "
+			       "\"users\": 1, \"users_sample\": [\"dan\"], "
+			       "\"clients\": 2, \"clients_sample\": "
+			       "[\"192.0.2.41\",\"192.0.2.42\"], "
+			       "\"servers\": [\"ex1\"]}"),
+	    "%s", js);
+
+	cr_assert_not_null(strstr(html, "<th>!</th><th>Backend</th>"
+					"<th>Protocols</th>"),
+	    "%s", html);
+	cr_assert_not_null(strstr(html, "<th data-num=\"1\">Users</th>"
+					"<th data-num=\"1\">Clients</th>"
+					"<th>Servers</th>"),
+	    "%s", html);
+	cr_assert_not_null(strstr(html, "<td data-v=\"2\">2 amy, "
+					"ben@example.net</td>"
+					"<td data-v=\"2\">2 192.0.2.40, "
+					"192.0.2.45</td>"),
+	    "%s", html);
+	cr_assert_not_null(strstr(html, "<th>Without a backend</th>"), "%s",
+	    html);
+	free(t);
+	free(js);
+	free(html);
+	inventory_free(inv);
+
+	/* On a narrow terminal the users outlast the TLS columns. */
+	inv = routed(INV_BY_BACKEND);
+	for (unsigned w = 60; w <= 100; w += 20) {
+		char *line, *save = NULL;
+		bool table = false;
+
+		t = report(inv, INVREPORT_TABLE, w);
+		for (line = strtok_r(t, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save)) {
+			if (strncmp(line, "!  BACKEND", 10) == 0) {
+				table = true;
+				cr_assert_eq(strstr(line, "USERS") != NULL,
+				    w >= 80, "width %u: %s", w, line);
+				cr_assert_null(strstr(line, "TLS/STLS"),
+				    "width %u: %s", w, line);
+			}
+			if (table)
+				cr_assert_leq(strlen(line), w, "width %u: %s",
+				    w, line);
+		}
+		cr_assert(table, "width %u", w);
+		free(t);
+	}
+	inventory_free(inv);
+
+	/* The other reports say nothing of backends. */
+	inv = fixture(INV_BY_CLIENT, NULL);
+	js = report(inv, INVREPORT_JSON, 0);
+	t = report(inv, INVREPORT_TABLE, 0);
+	cr_assert_null(strstr(js, "backend"));
+	cr_assert_null(strstr(t, "backend"));
+	free(js);
+	free(t);
+	inventory_free(inv);
+}
+
 Test(invreport, format_names)
 {
 	enum invreport_format f;

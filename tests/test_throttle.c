@@ -104,6 +104,18 @@ Test(throttle, delay_doubles_per_failure_up_to_the_cap)
 	throttle_free(t);
 }
 
+Test(throttle, backend_time_is_taken_off_the_delay)
+{
+	/* Dovecot's 2 s of a 4 s delay: postern adds the other 2 s. */
+	cr_assert_eq(throttle_wait(4000, 2013), 1987);
+	cr_assert_eq(throttle_wait(4000, 0), 4000);
+	/* A backend as slow as the delay, or slower: no more waiting. */
+	cr_assert_eq(throttle_wait(4000, 4000), 0);
+	cr_assert_eq(throttle_wait(500, 2000), 0);
+	cr_assert_eq(throttle_wait(500, UINT64_MAX), 0);
+	cr_assert_eq(throttle_wait(0, 0), 0);
+}
+
 Test(throttle, address_banned_after_the_limit)
 {
 	struct throttle *t = throttle_new();

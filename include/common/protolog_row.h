@@ -19,6 +19,11 @@
  *   PeerIp=<address:port>
  *       the TCP peer, when cIp holds the address a trusted PROXY-protocol
  *       hop reported instead;
+ *   Backend=<name>, Route=<source>
+ *       on a login row, the backend the login went to ([backend "<name>"],
+ *       or "default" for the protocol's backend = host:port) and why:
+ *       map:<line>:<user|user-part|domain|any>, the routing map's entry,
+ *       or default;
  *   LoginTypeAudit=<verdict>
  *       on a login that went through, what the login-type policy would
  *       have done without login_type_mode = audit (WouldDeny:SecureLogin,
@@ -82,6 +87,8 @@ enum protolog_key {
 	PROTOLOG_CLIENTNAME,
 	PROTOLOG_CLIENTVERSION,
 	PROTOLOG_PEERIP,
+	PROTOLOG_BACKEND,
+	PROTOLOG_ROUTE,
 	PROTOLOG_LOGINTYPEAUDIT,
 	PROTOLOG_ACCESSRULEAUDIT,
 	PROTOLOG_REASON,

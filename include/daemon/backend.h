@@ -82,9 +82,14 @@ enum backend_failure {
 };
 
 /*
- * Starts connecting s to its backend.  Returns -1 when it could not even
- * start (the caller answers the client); otherwise the outcome arrives
- * later through session_backend_done().
+ * Starts connecting s to its routed backend (s->route): the addresses of
+ * its pool for s's protocol in order, passing over those marked down.  An
+ * address that refuses the connection or does not answer within the
+ * backend's connect_timeout is marked down for its down_time, and the
+ * next one is tried; a failure after the TCP connection (TLS, the login
+ * dialogue) is not the address's and tries no other.  Returns -1 when no
+ * address could be tried (the caller answers the client); otherwise the
+ * outcome arrives later through session_backend_done().
  */
 int backend_connect(struct session *s);
 
@@ -95,6 +100,29 @@ int backend_connect(struct session *s);
  * has closed or failed; the caller bounds the wait with its timer.
  */
 void backend_logout(struct session *s);
+
+/*
+ * How s talks to its backend: the routed backend's tls, or for a session
+ * not routed yet the protocol's backend_tls.
+ */
+enum backend_tls backend_tls_mode(const struct session *s);
+
+/*
+ * The address of its backend that s is connected or connecting to, or
+ * NULL before any.
+ */
+const struct backend_addr *backend_current(const struct session *s);
+
+/* Writes a as "host:port" or "[IPv6]:port" into buf. */
+void backend_addr_str(const struct backend_addr *a, char *buf, size_t len);
+
+/*
+ * Takes one of the routed backend's max_connections for s; false when
+ * they are all taken (nothing is taken then).  backend_release() gives
+ * it back, as session_close() does.
+ */
+bool backend_acquire(struct session *s);
+void backend_release(struct session *s);
 
 /* Closes the backend connection of s, if there is one. */
 void backend_close(struct session *s);

@@ -25,6 +25,8 @@
 #include "policy_conf.h"
 #include "proto_conf.h"
 #include "proto_id.h"
+#include "routing_conf.h"
+#include "stats_conf.h"
 #include "throttle_conf.h"
 #include "tls_conf.h"
 
@@ -65,6 +67,8 @@ struct conf {
 	size_t nrules;
 	struct groups_conf groups;
 	struct throttle_conf throttle;
+	struct routing_conf routing;
+	struct stats_conf stats;
 };
 
 /*

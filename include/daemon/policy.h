@@ -46,6 +46,9 @@
 #include "conf.h"
 #include "groups.h"
 
+/* The longest name of a [rule "NAME"] section, in bytes. */
+#define POLICY_RULE_NAME_MAX 64
+
 /* The login type's verdict: go on, refuse, or go on while recording a
  * would-be refusal. */
 enum policy_verdict { POLICY_ALLOW, POLICY_DENY, POLICY_AUDIT };

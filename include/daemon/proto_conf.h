@@ -58,8 +58,9 @@ struct proto_conf {
 	enum login_type login_type;
 	enum login_type_mode login_type_mode;
 
-	char *backend_host; /* name or address, as written */
-	char *backend_port; /* decimal string, for getaddrinfo */
+	char *backend_value; /* as written: a [backend "<name>"] or host:port */
+	char *backend_host;  /* name or address, as written */
+	char *backend_port;  /* decimal string, for getaddrinfo */
 	enum backend_tls backend_tls;
 	char *backend_ca_file;     /* NULL: the system's default CA store */
 	char *backend_server_name; /* name verified and sent as SNI; default:
@@ -78,13 +79,6 @@ struct proto_conf {
 	size_t max_command_size;
 	unsigned max_bad_commands;   /* bad commands before the session ends */
 	unsigned max_login_attempts; /* failed logins before the session ends */
-
-	/* Filled by the tls module, freed with the snapshot. */
-	struct ssl_ctx_st *backend_ssl_ctx;
-
-	/* Filled by server_prepare(): the backend's resolved address. */
-	struct sockaddr_storage backend_addr;
-	socklen_t backend_addrlen;
 
 	/* Access policy (see policy.h). */
 	struct addrset *login_type_exempt_ips; /* NULL: no exemption */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -25,7 +26,9 @@
 #include "conf.h"
 #include "netaddr.h"
 #include "proto.h"
+#include "routing.h"
 #include "sasl.h"
+#include "stats.h"
 
 struct bufferevent;
 struct groups_req;
@@ -104,6 +107,11 @@ struct session {
 	bool mech_sasl;          /* ... which came in login_ops->auth_name */
 	const char *tls_version; /* the client's, once negotiated */
 	bool backend_tried;      /* a backend connection was started */
+	struct route route;      /* the login's backend (routing.h); its
+				    backend is NULL before the first login */
+	size_t backend_at;       /* the address of its pool being tried */
+	bool backend_connected;  /* TCP is up to that address */
+	bool backend_counted;    /* holds one of its max_connections */
 	bool summarized;         /* the summary line is written */
 
 	uint64_t bytes_in;  /* relayed client -> backend */
@@ -128,6 +136,10 @@ struct session {
 	char *backend_why;     /* ... in words (backend_error()); NULL: none */
 	uint64_t backend_skip; /* literal bytes of the backend to pass over
 				  (backend_skip()) */
+	/* When postern last wrote to the backend's login dialogue
+	 * (CLOCK_MONOTONIC): the credentials, once their answer comes. */
+	struct timespec backend_sent;
+	struct stats_sess stats; /* its counters' labels (stats.h) */
 };
 
 /*

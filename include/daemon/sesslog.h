@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "policy.h"
 #include "proto.h"
 #include "protolog.h"
 
@@ -94,8 +95,9 @@ struct sesslog {
  * while it has not logged in.
  */
 struct sesslog_open {
-	bool status_seen;    /* status[] holds the answer's status line */
-	char rule_audit[80]; /* AccessRuleAudit of the open row, or "" */
+	bool status_seen; /* status[] holds the answer's status line */
+	/* AccessRuleAudit of the open row ("WouldDeny:<rule>"), or "". */
+	char rule_audit[sizeof("WouldDeny:") + POLICY_RULE_NAME_MAX];
 	char cmd[32];
 	char status[256];
 	char params[PROTOLOG_PARAMS_MAX + 1];

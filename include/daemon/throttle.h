@@ -99,4 +99,13 @@ size_t throttle_entries(struct throttle *t);
 /* The delay before the answer to the n-th failure in a window (n >= 1). */
 unsigned throttle_delay(unsigned first_ms, unsigned n);
 
+/*
+ * What postern still waits of delay_ms after a backend that took
+ * backend_ms to refuse the password: the client's answer comes delay_ms
+ * after the credentials went out, never later because the backend (as
+ * Dovecot's auth_failure_delay does) delays failures too.  0 when the
+ * backend took as long or longer.
+ */
+unsigned throttle_wait(unsigned delay_ms, uint64_t backend_ms);
+
 #endif

@@ -22,8 +22,8 @@ void tls_init(void);
 /*
  * Builds each enabled protocol's server_ssl_ctx (when a certificate is
  * configured: from c->tls.ctx, which the load built and checked, so the
- * files are not read again) and backend_ssl_ctx (when backend_tls is
- * not none).
+ * files are not read again) and each backend's ssl_ctx (when its tls
+ * is not none).
  * Writes "path:line: message" lines to errout and returns -1 on failure.
  */
 int tls_conf_setup(struct conf *c, FILE *errout);
@@ -44,8 +44,11 @@ int tls_conf_warn(const struct conf *c, FILE *out);
 /* A new server-side SSL for a client connection of protocol p, or NULL. */
 SSL *tls_server_new(const struct conf *c, enum proto_id p);
 
-/* A new client-side SSL for pc's backend, with SNI and name checks, or NULL. */
-SSL *tls_backend_new(const struct proto_conf *pc);
+/*
+ * A new client-side SSL for address a of backend b, with SNI and name
+ * checks (b's server_name, else a's host), or NULL.
+ */
+SSL *tls_backend_new(const struct backend *b, const struct backend_addr *a);
 
 /*
  * A BIO on socket fd for the direct relay: reads and writes as OpenSSL's
@@ -70,6 +73,16 @@ const char *tls_version(SSL *ssl);
 
 /* Writes the OpenSSL error queue (or "unknown") into buf; clears the queue. */
 const char *tls_error(char *buf, size_t len);
+
+struct privsep_files;
+
+/*
+ * Makes the configuration loads that follow take the certificate and key
+ * files from f, as the privileged helper read them (privsep.h), rather
+ * than open them; a file f does not hold is still opened.  NULL: open
+ * them all again.  For the reload, in the main thread.
+ */
+void tls_conf_use_files(const struct privsep_files *f);
 
 struct conf_module;
 

@@ -29,8 +29,16 @@ enum inv_by {
 	INV_BY_CLIENT,      /* the client's address, without its port */
 	INV_BY_USER,        /* the login name, compared case-insensitively */
 	INV_BY_CLIENT_USER, /* each pair of the two */
-	INV_BY_SOFTWARE     /* the IMAP ID name and version, "(none)" without */
+	INV_BY_SOFTWARE,    /* the IMAP ID name and version, "(none)" without */
+	INV_BY_BACKEND,     /* the backend the logins went to */
+	INV_BY_BACKEND_USER /* each pair of backend and user */
 };
+
+/*
+ * The backend of a login that names none (Exchange's own logs, and logins
+ * of postern's logs that succeeded without saying where).
+ */
+#define INV_BACKEND_UNKNOWN "(unknown)"
 
 /* Protocol bits, and the index of each in per-protocol arrays. */
 #define INV_POP3 1u
@@ -71,8 +79,8 @@ struct inv_options {
  * client that would break.
  */
 struct inv_record {
-	const char *key;  /* client address, user, or software */
-	const char *key2; /* the user, for INV_BY_CLIENT_USER; else NULL */
+	const char *key;  /* client address, user, software or backend */
+	const char *key2; /* the user, for the pairs' reports; else NULL */
 	unsigned protocols;
 	uint16_t ports[INV_PORTS_MAX]; /* server ports, ascending */
 	unsigned nports;
@@ -88,11 +96,15 @@ struct inv_record {
 	int64_t first_ms, last_ms;
 	/*
 	 * By client: the users seen from it; by user: the clients it came
-	 * from; by software: the clients that ran it.  Count and the first
-	 * few in sort order.
+	 * from; by software: the clients that ran it; by backend: the users
+	 * that logged in through it; by backend and user: the clients the
+	 * user came from.  Count and the first few in sort order.
 	 */
 	uint64_t nrelated;
 	const char *related[INV_SAMPLES];
+	/* By backend: the clients that logged in through it; else none. */
+	uint64_t nrelated2;
+	const char *related2[INV_SAMPLES];
 	uint64_t *servers; /* bitset over inv_options.servers */
 	uint64_t hash;     /* internal */
 };
@@ -109,7 +121,10 @@ struct inv_summary {
 	uint64_t rows, rows_bad, rows_filtered, sessions;
 	uint64_t rows_repeated;     /* a session's row seen again: left out */
 	uint64_t sessions_excluded; /* of an excluded user: left out */
-	int64_t first_ms, last_ms;  /* INT64_MAX / INT64_MIN when no row */
+	/* By backend: counted sessions that reached no backend (no login,
+	 * or one refused before any backend was asked). */
+	uint64_t sessions_no_backend;
+	int64_t first_ms, last_ms; /* INT64_MAX / INT64_MIN when no row */
 	uint64_t clients, clients_would_break, users, users_would_break;
 	uint64_t records, records_would_break;
 	struct inv_proto_totals proto[INV_NPROTO];

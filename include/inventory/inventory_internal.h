@@ -38,7 +38,7 @@ struct arena {
 struct rec {
 	struct inv_record pub; /* first: pointers convert both ways */
 	size_t keylen, key2len, key3len;
-	const char *key3; /* the software, in the base table only */
+	const char *key3; /* the software or backend, in the base table only */
 	const char *fkey; /* folded key */
 	size_t flen;
 };
@@ -69,12 +69,15 @@ struct dayent {
  * since every count is a sum, a minimum, a maximum or a union.
  */
 enum {
-	T_BASE,   /* client, user and (for INV_BY_SOFTWARE) software */
+	T_BASE,   /* client, user and the software or backend when by those */
 	T_CLIENT, /* by client address */
 	T_USER,   /* by user */
 	T_PAIR,   /* by client and user, for INV_BY_SOFTWARE (else T_BASE) */
 	T_SOFT,   /* by software, only for INV_BY_SOFTWARE */
 	T_SOFTCLIENT, /* software and client pairs, only for INV_BY_SOFTWARE */
+	T_BACK,       /* by backend, only by backend */
+	T_BACKUSER,   /* backend and user pairs, only by backend */
+	T_BACKCLIENT, /* backend and client pairs, only by backend */
 	T_COUNT
 };
 

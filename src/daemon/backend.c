@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -30,13 +31,69 @@
 
 static void backend_read_cb(struct bufferevent *bev, void *arg);
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
+static void backend_next(struct session *s);
+
+enum backend_tls
+backend_tls_mode(const struct session *s)
+{
+	return s->route.backend != NULL ? s->route.backend->tls :
+					  s->pc->backend_tls;
+}
+
+const struct backend_addr *
+backend_current(const struct session *s)
+{
+	const struct backend_pool *pool;
+
+	if (s->route.backend == NULL)
+		return NULL;
+	pool = &s->route.backend->pool[s->proto->id];
+	return s->backend_at < pool->n ? &pool->v[s->backend_at] : NULL;
+}
+
+void
+backend_addr_str(const struct backend_addr *a, char *buf, size_t len)
+{
+	snprintf(buf, len,
+	    strchr(a->host, ':') ? "[%.256s]:%.16s" : "%.256s:%.16s", a->host,
+	    a->port);
+}
+
+bool
+backend_acquire(struct session *s)
+{
+	struct backend *b = (struct backend *)s->route.backend;
+	unsigned n;
+
+	if (s->backend_counted || b->max_connections == 0)
+		return true;
+	n = atomic_fetch_add_explicit(&b->sessions, 1, memory_order_relaxed);
+	if (n >= b->max_connections) {
+		atomic_fetch_sub_explicit(&b->sessions, 1,
+		    memory_order_relaxed);
+		return false;
+	}
+	s->backend_counted = true;
+	return true;
+}
+
+void
+backend_release(struct session *s)
+{
+	struct backend *b = (struct backend *)s->route.backend;
+
+	if (!s->backend_counted)
+		return;
+	s->backend_counted = false;
+	atomic_fetch_sub_explicit(&b->sessions, 1, memory_order_relaxed);
+}
 
 /* A PROXY header toward an implicit TLS backend precedes the handshake. */
 static bool
-backend_tls_after_header(const struct proto_conf *pc)
+backend_tls_after_header(const struct session *s)
 {
-	return pc->backend_tls == BACKEND_TLS_IMPLICIT &&
-	       pc->forward_client_address == FORWARD_PROXY;
+	return backend_tls_mode(s) == BACKEND_TLS_IMPLICIT &&
+	       s->pc->forward_client_address == FORWARD_PROXY;
 }
 
 /* What backend_error() says when a failure left no words of its own. */
@@ -112,9 +169,15 @@ backend_close(struct session *s)
 	}
 }
 
+/*
+ * Every line of the login dialogue goes out through the two below; the
+ * last one before the backend's verdict carries the credentials, and the
+ * throttle counts the backend's own delay from then (throttle_wait()).
+ */
 void
 backend_write(struct session *s, const void *data, size_t len)
 {
+	clock_gettime(CLOCK_MONOTONIC, &s->backend_sent);
 	bufferevent_write(s->backend, data, len);
 }
 
@@ -123,6 +186,7 @@ backend_printf(struct session *s, const char *fmt, ...)
 {
 	va_list ap;
 
+	clock_gettime(CLOCK_MONOTONIC, &s->backend_sent);
 	va_start(ap, fmt);
 	evbuffer_add_vprintf(bufferevent_get_output(s->backend), fmt, ap);
 	va_end(ap);
@@ -143,7 +207,8 @@ backend_start_tls(struct session *s)
 	bufferevent_setfd(s->backend, -1);
 	bufferevent_free(s->backend);
 	s->backend = NULL;
-	if ((ssl = tls_backend_new(s->pc)) == NULL) {
+	if ((ssl = tls_backend_new(s->route.backend, backend_current(s))) ==
+	    NULL) {
 		close(fd);
 		backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
 		    "cannot create a TLS session");
@@ -322,10 +387,24 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	if (what & BEV_EVENT_CONNECTED) {
 		ssl = bufferevent_openssl_get_ssl(s->backend);
-		/* TCP is up; TLS follows once the PROXY header is out. */
-		if (ssl == NULL && backend_tls_after_header(s->pc))
+		if (ssl == NULL) {
+			/* TCP is up: the address did its part, and what
+			 * fails from here on is not the address's. */
+			s->backend_connected = true;
+			backend_clear_failure(s);
+			bufferevent_set_timeouts(s->backend, NULL, NULL);
+		}
+		/* TLS follows once the PROXY header is out. */
+		if (ssl == NULL && backend_tls_after_header(s))
 			return;
-		if (ssl != NULL && s->pc->backend_tls == BACKEND_TLS_STARTTLS) {
+		if (ssl == NULL &&
+		    backend_tls_mode(s) == BACKEND_TLS_IMPLICIT) {
+			if (backend_start_tls(s) == -1)
+				session_backend_done(s, BACKEND_BROKEN);
+			return;
+		}
+		if (ssl != NULL &&
+		    backend_tls_mode(s) == BACKEND_TLS_STARTTLS) {
 			log_debug("%s: backend STARTTLS %s", session_tag(s),
 			    tls_version(ssl));
 			backend_step(s, s->proto->backend_tls_done(s));
@@ -335,6 +414,21 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 			log_debug("%s: backend TLS %s", session_tag(s),
 			    tls_version(ssl));
 		s->proto->backend_start(s);
+		return;
+	}
+	if (!s->backend_connected &&
+	    (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) {
+		int err = EVUTIL_SOCKET_ERROR();
+
+		if (what & BEV_EVENT_TIMEOUT)
+			backend_set_failure(s, BACKEND_FAILURE_CONNECT,
+			    "no connection within connect_timeout (%u ms)",
+			    s->route.backend->connect_timeout_ms);
+		else
+			backend_set_failure(s, BACKEND_FAILURE_CONNECT,
+			    "connection failed: %s",
+			    err != 0 ? strerror(err) : "error");
+		backend_next(s);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
@@ -401,17 +495,58 @@ backend_proxy_header(struct session *s)
 	return 0;
 }
 
-int
-backend_connect(struct session *s)
+/* Now, in ms of CLOCK_MONOTONIC: the clock of the marks. */
+static uint64_t
+backend_now_ms(void)
 {
-	const struct proto_conf *pc = s->pc;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The address being tried failed to connect: passed over by every
+ * session for the backend's down_time.  A dead address fails every
+ * session alike, so its warning is limited per address and reason.  As
+ * in nginx's upstreams, the only address of a pool is never passed over:
+ * there is nothing else to try, and its return is seen at once.
+ */
+static void
+backend_mark_down(struct session *s)
+{
+	struct backend_addr *a = (struct backend_addr *)backend_current(s);
+	const struct backend *b = s->route.backend;
+	char addr[300], key[LOG_LIMIT_KEY_MAX];
+
+	if (b->pool[s->proto->id].n < 2)
+		return;
+	atomic_store_explicit(&a->down_until_ms,
+	    backend_now_ms() + b->down_time_ms, memory_order_relaxed);
+	backend_addr_str(a, addr, sizeof(addr));
+	snprintf(key, sizeof(key), "address down %.40s %.80s: %.60s", b->name,
+	    addr, backend_error(s));
+	log_limited(LOGLEVEL_WARNING, key,
+	    "%s: backend %s address %s: %s; passed over for %u ms",
+	    session_tag(s), b->name, addr, backend_error(s), b->down_time_ms);
+}
+
+/* Starts connecting to the address being tried; -1 if it cannot start. */
+static int
+backend_connect_addr(struct session *s)
+{
+	const struct backend_addr *a = backend_current(s);
+	const struct backend *b = s->route.backend;
 	struct event_base *base = s->worker->base;
+	struct timeval tv;
+	char addr[300];
 	int fd, on = 1;
 
-	backend_clear_failure(s);
-	s->backend_skip = 0;
-	s->backend_tried = true;
-	fd = socket(pc->backend_addr.ss_family,
+	s->backend_connected = false;
+	backend_addr_str(a, addr, sizeof(addr));
+	log_debug("%s: backend %s: connecting to %s", session_tag(s), b->name,
+	    addr);
+	fd = socket(a->addr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		backend_set_failure(s, BACKEND_FAILURE_INTERNAL, "socket: %s",
@@ -420,49 +555,92 @@ backend_connect(struct session *s)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	if (pc->backend_tls == BACKEND_TLS_IMPLICIT &&
-	    !backend_tls_after_header(pc)) {
-		SSL *ssl = tls_backend_new(pc);
-
-		if (ssl == NULL) {
-			close(fd);
-			backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
-			    "cannot create a TLS session");
-			return -1;
-		}
-		s->backend = backend_tls_socket_new(base, fd, ssl);
-		if (s->backend == NULL) {
-			backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
-			    "cannot start TLS");
-			return -1;
-		}
-	} else {
-		s->backend =
-		    bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-		if (s->backend == NULL) {
-			close(fd);
-			backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
-			    "out of memory");
-			return -1;
-		}
+	/*
+	 * TCP first, TLS (implicit) once it is up, so that an address that
+	 * does not answer is told from a TLS handshake that fails.
+	 */
+	s->backend = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->backend == NULL) {
+		close(fd);
+		backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
+		    "out of memory");
+		return -1;
 	}
 	bufferevent_setcb(s->backend, backend_read_cb,
-	    backend_tls_after_header(pc) ? backend_header_sent_cb : NULL,
+	    backend_tls_after_header(s) ? backend_header_sent_cb : NULL,
 	    backend_event_cb, s);
 	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
+	/* libevent times a connect out with the write timeout. */
+	tv.tv_sec = b->connect_timeout_ms / 1000;
+	tv.tv_usec = (suseconds_t)(b->connect_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(s->backend, NULL, &tv);
 	/* The header is the first thing on the wire, sent once connected. */
-	if (pc->forward_client_address == FORWARD_PROXY &&
+	if (s->pc->forward_client_address == FORWARD_PROXY &&
 	    backend_proxy_header(s) == -1) {
 		backend_close(s);
 		return -1;
 	}
 	if (bufferevent_socket_connect(s->backend,
-		(struct sockaddr *)&pc->backend_addr,
-		pc->backend_addrlen) == -1) {
+		(const struct sockaddr *)&a->addr, a->addrlen) == -1) {
 		backend_set_failure(s, BACKEND_FAILURE_CONNECT, "connect: %s",
 		    strerror(errno));
 		backend_close(s);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Tries the addresses from s->backend_at on that are not marked down;
+ * -1 when none is left, with the last failure recorded.
+ */
+static int
+backend_try(struct session *s)
+{
+	const struct backend_pool *pool = &s->route.backend->pool[s->proto->id];
+	uint64_t now = backend_now_ms();
+
+	for (; s->backend_at < pool->n; s->backend_at++) {
+		if (atomic_load_explicit(&pool->v[s->backend_at].down_until_ms,
+			memory_order_relaxed) > now)
+			continue;
+		if (backend_connect_addr(s) == 0)
+			return 0;
+		if (s->backend_failure == BACKEND_FAILURE_CONNECT)
+			backend_mark_down(s);
+		else /* postern's own trouble, not the address's */
+			return -1;
+	}
+	/* Nothing tried at all: every address failed a moment ago. */
+	if (s->backend_failure == BACKEND_FAILURE_NONE)
+		backend_set_failure(s, BACKEND_FAILURE_CONNECT,
+		    "every %s address of backend %s is down (each failed "
+		    "to connect within its down_time, %u ms)",
+		    s->proto->section, s->route.backend->name,
+		    s->route.backend->down_time_ms);
+	/* The session tells of the backend, not of an address. */
+	if (pool->n > 0)
+		s->backend_at = pool->n - 1;
+	return -1;
+}
+
+/* The address being tried could not be reached: on to the next one. */
+static void
+backend_next(struct session *s)
+{
+	backend_mark_down(s);
+	backend_close(s);
+	s->backend_at++;
+	if (backend_try(s) == -1)
+		session_backend_done(s, BACKEND_BROKEN);
+}
+
+int
+backend_connect(struct session *s)
+{
+	backend_clear_failure(s);
+	s->backend_skip = 0;
+	s->backend_tried = true;
+	s->backend_at = 0;
+	return backend_try(s);
 }

@@ -16,7 +16,9 @@
 #include "policy.h"
 #include "proto.h"
 #include "protolog.h"
+#include "routing.h"
 #include "server.h"
+#include "stats_conf.h"
 #include "throttle_conf.h"
 #include "tls.h"
 
@@ -25,9 +27,11 @@ const struct conf_module *const conf_modules[] = {
     &tls_conf_module,      /* [tls] */
     &proto_conf_module,    /* [pop3], [imap] */
     &protolog_conf_module, /* their protocol-log keys */
+    &routing_conf_module,  /* [backend "<name>"], [routing] */
     &groups_conf_module,   /* [groups] */
     &policy_conf_module,   /* [rule "<name>"], and the protocols' policy */
     &throttle_conf_module, /* [throttle] */
+    &stats_conf_module,    /* [stats] */
 };
 
 const size_t conf_nmodules = sizeof(conf_modules) / sizeof(conf_modules[0]);
@@ -35,7 +39,8 @@ const size_t conf_nmodules = sizeof(conf_modules) / sizeof(conf_modules[0]);
 /*
  * The protocols first, each in one block with its protocol-log settings,
  * as Get-PopSettings and Get-ImapSettings show them; then [postern] and
- * [tls] together; then the group sources, each rule, and the throttle.
+ * [tls] together; then the group sources, each rule, the throttle, and
+ * the stats server.
  */
 void
 conf_dump_modules(const struct conf *c, struct conf_dump *d)
@@ -47,6 +52,8 @@ conf_dump_modules(const struct conf *c, struct conf_dump *d)
 		protolog_conf_module.dump(c, i, d);
 		conf_dump_block(d);
 	}
+	routing_conf_module.dump(c, 0, d);
+	conf_dump_block(d);
 	server_conf_module.dump(c, 0, d);
 	tls_conf_module.dump(c, 0, d);
 	conf_dump_block(d);
@@ -57,5 +64,7 @@ conf_dump_modules(const struct conf *c, struct conf_dump *d)
 		conf_dump_block(d);
 	}
 	throttle_conf_module.dump(c, 0, d);
+	conf_dump_block(d);
+	stats_conf_module.dump(c, 0, d);
 	conf_dump_block(d);
 }

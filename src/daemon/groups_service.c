@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "groups.h"
 #include "log.h"
+#include "stats.h"
 
 /* Cache entries at most; beyond that, answers are not cached. */
 #define CACHE_MAX 100000
@@ -360,7 +361,7 @@ ask_source(struct groups *g, struct groups_req *r, struct group_list *found)
 	struct groups_backoff *b, copy = {0};
 	enum groups_backoff_go go = GROUPS_BACKOFF_ASK;
 	enum groups_backoff_change change = GROUPS_BACKOFF_SAME;
-	uint64_t now = g->now_ms();
+	uint64_t now = g->now_ms(), t0;
 	int rc;
 
 	pthread_mutex_lock(&g->mu);
@@ -375,8 +376,10 @@ ask_source(struct groups *g, struct groups_req *r, struct group_list *found)
 		    "answers again");
 		return GROUPS_SOURCE_DOWN;
 	}
+	t0 = stats_now_us();
 	rc = g->source(gc, r->conf->serial, r->user, found, r->err,
 	    sizeof(r->err));
+	stats_ldap_query(rc, stats_now_us() - t0);
 	now = g->now_ms();
 	pthread_mutex_lock(&g->mu);
 	if ((b = outage_get_locked(g, gc->ldap_uri, now)) != NULL) {
@@ -669,6 +672,7 @@ groups_lookup(struct groups_port *port, struct conf *c, const char *user,
 		snprintf(key, sizeof(key), "%s", user);
 		groups_lower(key);
 		r->need_ldap = !cache_get(g, c->serial, key, &r->gl, &oom);
+		stats_ldap_cache(!r->need_ldap);
 	}
 	if (oom) {
 		req_free(r);

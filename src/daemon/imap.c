@@ -731,7 +731,8 @@ imap_backend_login(struct session *s)
 		is->bstate = IMAP_B_CAPABILITY;
 		return BACKEND_MORE;
 	}
-	if (s->pc->backend_tls == BACKEND_TLS_STARTTLS && !is->backend_tls_up) {
+	if (backend_tls_mode(s) == BACKEND_TLS_STARTTLS &&
+	    !is->backend_tls_up) {
 		if (!is->backend_starttls) {
 			log_warnx("%s: backend_tls is starttls but the "
 				  "backend does not offer STARTTLS",

@@ -16,6 +16,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "stats.h"
 
 #define LISTEN_BACKLOG 4096
 #define ACCEPT_RETRY_MS 100
@@ -273,6 +274,7 @@ listener_accept_cb(struct evconnlistener *ev, evutil_socket_t fd,
 	 * ones that wait for hours with no traffic. */
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	stats_accepted(a->worker, a->l);
 	a->accept(a->worker, a->l->proto, a->l->implicit_tls, fd, sa,
 	    (socklen_t)salen);
 }

@@ -132,6 +132,7 @@ session_throttle_check(struct session *s)
 	    session_tag(s), s->user,
 	    ip ? "the client's address is" : "the user is",
 	    (unsigned long long)(res.ban_left_ms + 999) / 1000);
+	stats_refused(s, STATS_REFUSED_THROTTLE);
 	session_login_clear(s);
 	s->proto->login_answer(s, LOGIN_FAILED);
 	sesslog_throttled(s, ip ? "ClientBanned" : "UserBanned");
@@ -145,6 +146,28 @@ session_throttle_check(struct session *s)
 }
 
 /*
+ * Chooses the login's backend: the user is known and allowed, and no
+ * credential has left yet.  The route comes from the configuration
+ * only, never from what the client sent beyond its user name.
+ */
+static bool
+session_route(struct session *s)
+{
+	char src[64];
+
+	backend_release(s);
+	routing_choose(s->conf, s->proto->id, s->login->user, &s->route);
+	routing_source(&s->route, src, sizeof(src));
+	log_debug("%s: user %s: backend %s (route %s)", session_tag(s), s->user,
+	    s->route.backend->name, src);
+	if (backend_acquire(s))
+		return true;
+	backend_set_failure(s, BACKEND_FAILURE_CONNECT,
+	    "max_connections (%u) reached", s->route.backend->max_connections);
+	return false;
+}
+
+/*
  * The login goes on to the backend.  max_connections_per_user is not
  * looked at yet: see session_user_slot().
  */
@@ -154,6 +177,11 @@ session_login_go(struct session *s)
 	session_set_state(s, SESSION_BACKEND);
 	bufferevent_disable(s->client, EV_READ);
 	session_set_timeout(s, s->pc->backend_timeout_ms);
+	stats_backend_start(s);
+	if (!session_route(s)) {
+		session_backend_done(s, BACKEND_BROKEN);
+		return -1;
+	}
 	if (backend_connect(s) == -1) {
 		session_backend_done(s, BACKEND_BROKEN);
 		return -1;
@@ -192,6 +220,7 @@ session_login_decide(struct session *s, const struct group_list *groups)
 		log_notice("%s: user %s: %s", session_tag(s), s->user, msg);
 	session_policy_reason(s, policy_refusal(&d, msg, sizeof(msg)));
 	sesslog_policy(s, &d);
+	stats_policy(s, &d);
 	switch (d.verdict) {
 	case POLICY_OUTCOME_AUDIT:
 	case POLICY_OUTCOME_ALLOW:
@@ -256,10 +285,12 @@ session_cleartext_ok(struct session *s, const char *ref, bool sent_password)
 			   "refused by login_type",
 		    session_tag(s));
 		sesslog_audit(s, sesslog_audit_verdict(s->pc));
+		stats_audit(s, STATS_AUDIT_LOGIN_TYPE);
 		return true;
 	case POLICY_DENY:
 		break;
 	}
+	stats_refused(s, STATS_REFUSED_LOGIN_TYPE);
 	sesslog_error(s, "LoginTypeDenied");
 	if (sent_password) {
 		log_notice("%s: refused a cleartext login without TLS; the "
@@ -281,6 +312,10 @@ session_login_check(struct session *s)
 {
 	struct policy_facts f;
 
+	/* An earlier login's route is not this one's. */
+	backend_release(s);
+	memset(&s->route, 0, sizeof(s->route));
+	s->backend_at = 0;
 	free(s->user);
 	s->user = session_printable(s->login->user, s->login->userlen);
 	if (s->user == NULL) {
@@ -427,6 +462,7 @@ session_user_slot(struct session *s)
 	}
 	log_notice("%s: user %s: max_connections_per_user (%u) reached",
 	    session_tag(s), s->user, s->pc->max_connections_per_user);
+	stats_refused(s, STATS_REFUSED_USER_LIMIT);
 	session_login_clear(s);
 	s->proto->login_answer(s, LOGIN_IN_USE);
 	sesslog_login(s, LOGIN_IN_USE);
@@ -441,6 +477,7 @@ session_backend_logged_out(struct session *s)
 {
 	s->backend_logout = false;
 	backend_close(s);
+	backend_release(s);
 	session_resume_preauth(s);
 	/* The client may have sent more while the backend logged out. */
 	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
@@ -454,13 +491,46 @@ session_backend_logged_out(struct session *s)
 static void
 session_backend_warn(struct session *s)
 {
-	char key[LOG_LIMIT_KEY_MAX];
+	const struct backend_addr *a = backend_current(s);
+	char key[LOG_LIMIT_KEY_MAX], addr[300] = "-", src[64];
 
-	snprintf(key, sizeof(key), "backend %s:%s: %s", s->pc->backend_host,
-	    s->pc->backend_port, backend_error(s));
-	log_limited(LOGLEVEL_WARNING, key, "%s: backend %s:%s: %s",
-	    session_tag(s), s->pc->backend_host, s->pc->backend_port,
-	    backend_error(s));
+	/* Before a route: the wait was for the user's groups. */
+	if (s->route.backend == NULL) {
+		snprintf(key, sizeof(key), "login: %.80s", backend_error(s));
+		log_limited(LOGLEVEL_WARNING, key, "%s: user %s: %s",
+		    session_tag(s), s->user, backend_error(s));
+		return;
+	}
+	if (a != NULL)
+		backend_addr_str(a, addr, sizeof(addr));
+	routing_source(&s->route, src, sizeof(src));
+	/* The key is also the text of the count at exit. */
+	snprintf(key, sizeof(key), "backend %.60s: %.80s (backend %.30s)", addr,
+	    backend_error(s), s->route.backend->name);
+	/* No other backend is tried: it would hold another mailbox.  A
+	 * configuration without names reads as it did before them. */
+	if (s->route.backend->implicit && s->route.match == ROUTEMAP_NONE)
+		log_limited(LOGLEVEL_WARNING, key, "%s: backend %s: %s",
+		    session_tag(s), addr, backend_error(s));
+	else
+		log_limited(LOGLEVEL_WARNING, key,
+		    "%s: backend %s: %s (user %s: backend %s, route %s)",
+		    session_tag(s), addr, backend_error(s), s->user,
+		    s->route.backend->name, src);
+}
+
+/* "backend old 192.0.2.7:1993, route map:3:user", for the daemon log. */
+static void
+session_route_str(const struct session *s, char *buf, size_t len)
+{
+	const struct backend_addr *a = backend_current(s);
+	char addr[300] = "-", src[64];
+
+	if (a != NULL)
+		backend_addr_str(a, addr, sizeof(addr));
+	routing_source(&s->route, src, sizeof(src));
+	snprintf(buf, len, "backend %s %s, route %s", s->route.backend->name,
+	    addr, src);
 }
 
 /* The answer to a password the backend refused. */
@@ -508,6 +578,8 @@ session_throttle_failed(struct session *s)
 	struct throttle_limits lim;
 	struct throttle_result res;
 	struct timeval tv;
+	uint64_t took;
+	unsigned wait;
 
 	session_login_clear(s);
 	if (!session_throttle(s, &t, &lim)) {
@@ -517,11 +589,17 @@ session_throttle_failed(struct session *s)
 	}
 	throttle_failed(t, &lim, (struct sockaddr *)&s->peer.sa, s->user,
 	    session_now_ms(), &res);
+	/* The backend's own delay of the failure counts as part of ours. */
+	took =
+	    session_now_ms() - ((uint64_t)s->backend_sent.tv_sec * 1000 +
+				   (uint64_t)s->backend_sent.tv_nsec / 1000000);
+	wait = throttle_wait(res.delay_ms, took);
 	log_info("%s: user %s: login refused by the backend (failures in "
 		 "the window: %u from the address, %u of the user; answer "
-		 "in %u ms)",
+		 "in %u ms: the backend took %llu, postern waits %u)",
 	    session_tag(s), s->user, res.ip_failures, res.user_failures,
-	    res.delay_ms);
+	    res.delay_ms > took ? res.delay_ms : (unsigned)took,
+	    (unsigned long long)took, wait);
 	/* Once per ban, after max_failures lines of failures: not limited,
 	 * so that every ban can be found in the log. */
 	if (res.ban_started)
@@ -531,26 +609,28 @@ session_throttle_failed(struct session *s)
 		    res.verdict == THROTTLE_BANNED_IP ? "the client's address" :
 							"the user",
 		    lim.tc->ban_time_ms / 1000);
-	if (res.delay_ms == 0)
+	if (wait == 0)
 		return false;
 	s->throttle_wait =
 	    evtimer_new(s->worker->base, session_throttle_wait_cb, s);
 	if (s->throttle_wait == NULL)
 		return false; /* answered at once: no worse than no throttle */
-	tv.tv_sec = (time_t)(res.delay_ms / 1000);
-	tv.tv_usec = (suseconds_t)(res.delay_ms % 1000) * 1000;
+	tv.tv_sec = (time_t)(wait / 1000);
+	tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
 	evtimer_add(s->throttle_wait, &tv);
 	/* The session timer only guards against a lost wake-up now. */
-	session_set_timeout(s, res.delay_ms + SESSION_FLUSH_MS);
+	session_set_timeout(s, wait + SESSION_FLUSH_MS);
 	return true;
 }
 
 void
 session_backend_done(struct session *s, enum backend_result r)
 {
+	char route[400];
 	struct throttle *t;
 	struct throttle_limits lim;
 
+	stats_backend_done(s, r);
 	switch (r) {
 	case BACKEND_LOGGED_IN:
 		/* The password was right, whatever the limits say next. */
@@ -560,7 +640,10 @@ session_backend_done(struct session *s, enum backend_result r)
 			    session_now_ms());
 		if (!session_user_slot(s))
 			return;
-		log_info("%s: user %s logged in", session_tag(s), s->user);
+		session_route_str(s, route, sizeof(route));
+		log_info("%s: user %s logged in (%s)", session_tag(s), s->user,
+		    route);
+		stats_login_ok(s);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_OK);
 		sesslog_login(s, LOGIN_OK);
@@ -568,6 +651,7 @@ session_backend_done(struct session *s, enum backend_result r)
 		return;
 	case BACKEND_AUTH_FAILED:
 		backend_close(s);
+		backend_release(s);
 		if (session_throttle_failed(s))
 			return;
 		session_auth_failed(s);

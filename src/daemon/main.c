@@ -22,11 +22,13 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "privsep.h"
 #include "proto.h"
 #include "protolog.h"
 #include "reloadctl.h"
 #include "sdnotify.h"
 #include "server.h"
+#include "stats.h"
 #include "tls.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/postern/postern.ini"
@@ -36,13 +38,16 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: postern [-c FILE] [-t] [-T] [-V] [-R PID]\n"
+	    "       postern who|stats [-c FILE]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -T       print the effective settings and exit\n"
 	    "  -V       print the version and exit\n"
 	    "  -R PID   make the postern with process id PID reload its "
 	    "configuration;\n"
-	    "           fails when it refuses the file\n",
+	    "           fails when it refuses the file\n"
+	    "  who      list the sessions open now ([stats] listen)\n"
+	    "  stats    print the daemon's counters ([stats] listen)\n",
 	    DEFAULT_CONF);
 	exit(2);
 }
@@ -92,6 +97,15 @@ drop_privileges(const char *user)
 	/* A process that could become root again has dropped nothing. */
 	if (pw->pw_uid != 0 && setuid(0) != -1)
 		fatalx("could regain root after dropping privileges");
+}
+
+/* Whether the account user is root (drop_privileges() then drops nothing). */
+static bool
+user_is_root(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	return pw != NULL && pw->pw_uid == 0;
 }
 
 /* Whether a process running as uid:gid alone has the access want on st. */
@@ -203,35 +217,46 @@ struct reread {
 	char what[300]; /* "[section] key"; a [tls "<name>"] is long */
 	const char *path;
 	int line; /* 0: not known */
+	bool dir; /* a directory it writes to, not a file it reads */
 };
 
-/* Collects the files a reload reads; returns how many (at most max). */
+/*
+ * Collects the files a reload reads, and the directories it writes to;
+ * returns how many (at most max).  With helper, the certificates and keys
+ * are left out: the privileged helper reads them (privsep.h).
+ */
 static size_t
-reread_files(const struct conf *c, struct reread *f, size_t max)
+reread_files(const struct conf *c, bool helper, struct reread *f, size_t max)
 {
+	struct protolog_conf pl[PROTO_COUNT];
 	size_t n = 0;
 
-#define ADD(w, p, l)                                                           \
+#define ADD(w, p, l, d)                                                        \
 	do {                                                                   \
 		if ((p) != NULL && n < max) {                                  \
 			snprintf(f[n].what, sizeof(f[n].what), "%s", (w));     \
 			f[n].path = (p);                                       \
+			f[n].dir = (d);                                        \
 			f[n++].line = (l);                                     \
 		}                                                              \
 	} while (0)
-	ADD("the configuration file", c->path, 0);
-	ADD("[tls] certificate", c->tls.certificate, c->tls.certificate_line);
-	ADD("[tls] private_key", c->tls.private_key, c->tls.private_key_line);
-	for (size_t i = 0; i < c->tls.nnames; i++) {
+	ADD("the configuration file", c->path, 0, false);
+	if (!helper) {
+		ADD("[tls] certificate", c->tls.certificate,
+		    c->tls.certificate_line, false);
+		ADD("[tls] private_key", c->tls.private_key,
+		    c->tls.private_key_line, false);
+	}
+	for (size_t i = 0; i < c->tls.nnames && !helper; i++) {
 		const struct tls_name *tn = &c->tls.names[i];
 		char what[300];
 
 		snprintf(what, sizeof(what), "[tls \"%s\"] certificate",
 		    tn->name);
-		ADD(what, tn->certificate, tn->certificate_line);
+		ADD(what, tn->certificate, tn->certificate_line, false);
 		snprintf(what, sizeof(what), "[tls \"%s\"] private_key",
 		    tn->name);
-		ADD(what, tn->private_key, tn->private_key_line);
+		ADD(what, tn->private_key, tn->private_key_line, false);
 	}
 	for (int p = 0; p < PROTO_COUNT; p++) {
 		char what[64];
@@ -240,31 +265,76 @@ reread_files(const struct conf *c, struct reread *f, size_t max)
 			continue;
 		snprintf(what, sizeof(what), "[%s] backend_ca_file",
 		    proto_get(p)->section);
-		ADD(what, c->proto[p].backend_ca_file, 0);
+		ADD(what, c->proto[p].backend_ca_file, 0, false);
 	}
-	ADD("[groups] file", c->groups.file, 0);
-	ADD("[groups] ldap_ca_file", c->groups.ldap_ca_file, 0);
+	for (size_t i = 0; i < c->routing.nnamed; i++) {
+		char what[BACKEND_NAME_MAX + 32];
+
+		snprintf(what, sizeof(what), "[backend \"%s\"] ca_file",
+		    c->routing.named[i]->name);
+		ADD(what, c->routing.named[i]->ca_file, 0, false);
+	}
+	ADD("[routing] map_file", c->routing.map_file, c->routing.map_file_line,
+	    false);
+	ADD("[groups] file", c->groups.file, 0, false);
+	ADD("[groups] ldap_ca_file", c->groups.ldap_ca_file, 0, false);
 	ADD("[groups] ldap_bind_password_file",
-	    c->groups.ldap_bind_password_file, 0);
+	    c->groups.ldap_bind_password_file, 0, false);
+	ADD("[stats] token_file", c->stats.token_file, 0, false);
+	conf_protolog(c, pl);
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		char what[64];
+
+		/* A directory shared by both protocols is told once. */
+		if (!pl[p].enabled ||
+		    (p > 0 && pl[p - 1].enabled &&
+			strcmp(pl[p - 1].directory, pl[p].directory) == 0))
+			continue;
+		snprintf(what, sizeof(what), "[%s] log_file_location",
+		    proto_get(p)->section);
+		/* Into c, which outlives f. */
+		ADD(what, pl[p].directory, c->proto[p].log_line, true);
+	}
 #undef ADD
 	return n;
 }
 
 /*
- * "postern -t" as root with a user: a reload reads the configuration, the
- * certificate, the key and the other files again after the privileges are
- * gone, and is refused when one of them cannot be read.  A child becomes
- * the user exactly as the daemon does and tries to open each file, so that
- * ACLs, the directories on the way and the groups count as they will.
- * Returns how many warnings it wrote.
+ * Whether the user this process now is can do at a reload what it must
+ * with f: read a file, or create files in a directory.  0, or an errno.
+ */
+static int
+reread_check(const struct reread *f)
+{
+	int fd;
+
+	if (f->dir)
+		return access(f->path, W_OK | X_OK) == 0 ? 0 : errno;
+	if ((fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+/*
+ * "postern -t" as root with a user: a reload reads the configuration and
+ * the other files again after the privileges are gone, and is refused
+ * when one of them cannot be read, or a protocol-log directory cannot be
+ * written to.  The certificates and keys are the exception: the
+ * privileged helper reads them, for a configuration that only root may
+ * change.  A child becomes the user exactly as the daemon does and tries
+ * each file, so that ACLs, the directories on the way and the groups
+ * count as they will.  Returns how many warnings it wrote.
  */
 static int
 warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 {
-	size_t max = 16 + 2 * c->tls.nnames, n;
+	size_t max = 24 + 2 * c->tls.nnames + c->routing.nnamed, n;
 	struct reread *f;
 	struct passwd *pw;
+	char why[512];
 	int status, nwarn = 0;
+	bool helper;
 	pid_t pid;
 
 	if (geteuid() != 0 || c->user == NULL ||
@@ -277,7 +347,16 @@ warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 		    c->path, c->user);
 		return 1;
 	}
-	n = reread_files(c, f, max);
+	helper = privsep_conf_trusted(c->path, why, sizeof(why)) == 0;
+	if (!helper && (c->tls.certificate != NULL || c->tls.nnames > 0)) {
+		fprintf(errout,
+		    "%s: warning: %s: the privileged helper will not read the "
+		    "certificates and keys for a reload, which user %s must "
+		    "then read itself\n",
+		    c->path, why, c->user);
+		nwarn++;
+	}
+	n = reread_files(c, helper, f, max);
 	fflush(errout);
 	if ((pid = fork()) == -1) {
 		fprintf(errout,
@@ -285,47 +364,56 @@ warn_unreadable_at_reload(const struct conf *c, FILE *errout)
 		    "%s can read: fork: %s\n",
 		    c->path, c->user, strerror(errno));
 		free(f);
-		return 1;
+		return nwarn + 1;
 	}
 	if (pid == 0) {
+		int cn = 0;
+
 		if (setgroups(1, &pw->pw_gid) == -1 ||
 		    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
 			_exit(255);
 		for (size_t i = 0; i < n; i++) {
-			int fd = open(f[i].path, O_RDONLY | O_CLOEXEC);
+			int err = reread_check(&f[i]);
 
-			if (fd != -1) {
-				close(fd);
+			if (err == 0)
 				continue;
-			}
 			if (f[i].line > 0)
 				fprintf(errout, "%s:%d: ", c->path, f[i].line);
 			else
 				fprintf(errout, "%s: ", c->path);
-			fprintf(errout,
-			    "warning: %s %s: not readable by user "
-			    "%s (%s): a reload (SIGHUP, systemctl reload) "
-			    "will be refused, since postern runs as %s by "
-			    "then\n",
-			    f[i].what, f[i].path, c->user, strerror(errno),
-			    c->user);
-			nwarn++;
+			if (f[i].dir)
+				fprintf(errout,
+				    "warning: %s %s: user %s cannot create "
+				    "files in it (%s): a reload that names it "
+				    "will be refused, unless postern opened it "
+				    "at its start\n",
+				    f[i].what, f[i].path, c->user,
+				    strerror(err));
+			else
+				fprintf(errout,
+				    "warning: %s %s: not readable by user "
+				    "%s (%s): a reload (SIGHUP, systemctl "
+				    "reload) will be refused, since postern "
+				    "runs as %s by then\n",
+				    f[i].what, f[i].path, c->user,
+				    strerror(err), c->user);
+			cn++;
 		}
 		fflush(errout);
-		_exit(nwarn > 254 ? 254 : nwarn);
+		_exit(cn > 254 ? 254 : cn);
 	}
 	free(f);
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
-			return 0;
+			return nwarn;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255) {
 		fprintf(errout,
 		    "postern: %s: warning: cannot check what user "
 		    "%s can read\n",
 		    c->path, c->user);
-		return 1;
+		return nwarn + 1;
 	}
-	return WEXITSTATUS(status);
+	return nwarn + WEXITSTATUS(status);
 }
 
 /*
@@ -363,6 +451,9 @@ main(int argc, char *argv[])
 	struct conf *c;
 	int ch, status;
 
+	if (argc > 1 &&
+	    (strcmp(argv[1], "who") == 0 || strcmp(argv[1], "stats") == 0))
+		return stats_cli_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "c:tTVR:")) != -1) {
 		switch (ch) {
 		case 'R': {
@@ -445,7 +536,8 @@ main(int argc, char *argv[])
 
 	log_init(c->log_level, c->syslog);
 	raise_fd_limit();
-	if (listener_bind_all(c, &set, stderr) == -1) {
+	if (listener_bind_all(c, &set, stderr) == -1 ||
+	    stats_bind(c, stderr) == -1) {
 		conf_unref(c);
 		return 1;
 	}
@@ -457,6 +549,13 @@ main(int argc, char *argv[])
 		conf_unref(c);
 		return 1;
 	}
+	/* Last before the drop: the helper keeps root, and none of the
+	 * descriptors opened above.  A user that is root needs no help. */
+	if (c->user != NULL && geteuid() == 0 && !user_is_root(c->user) &&
+	    privsep_start(path) == -1)
+		log_warn("cannot start the privileged helper: a reload reads "
+			 "the certificates and keys as user %s",
+		    c->user);
 	if (c->user != NULL)
 		drop_privileges(c->user);
 	else if (geteuid() == 0)
@@ -464,9 +563,11 @@ main(int argc, char *argv[])
 	/* Now as the user the writer thread will run as. */
 	if (server_protolog_check(c, stderr) == -1) {
 		conf_unref(c);
+		privsep_stop();
 		return 1;
 	}
 
 	status = server_run(c, &set);
+	privsep_stop();
 	return status;
 }

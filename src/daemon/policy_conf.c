@@ -17,7 +17,7 @@
 
 #define LIMIT_MAX 1000000
 /* Longest rule name; it appears in log rows as AccessRuleDenied:<name>. */
-#define RULE_NAME_MAX 64
+#define RULE_NAME_MAX POLICY_RULE_NAME_MAX
 #define GROUP_NAME_MAX 1024
 
 /* The lines of each member_of and except_member_of value of a rule. */

@@ -562,7 +562,8 @@ pop3_backend_login(struct session *s)
 	struct pop3_session *ps = P(s);
 	char b64[POP3_SASL_LINE_MAX];
 
-	if (s->pc->backend_tls == BACKEND_TLS_STARTTLS && !ps->backend_tls_up) {
+	if (backend_tls_mode(s) == BACKEND_TLS_STARTTLS &&
+	    !ps->backend_tls_up) {
 		if (!ps->capa.stls) {
 			log_warnx("%s: backend_tls is starttls but the "
 				  "backend does not offer STLS",

@@ -301,6 +301,9 @@ p_backend(struct conf_loader *l, const struct conf_key *k, const char *v,
 	unsigned portnum;
 	size_t hlen;
 
+	free(pc->backend_value);
+	if ((pc->backend_value = conf_strdup(l, v)) == NULL)
+		return -1;
 	/* A list where one server is expected: say so, not a syntax detail. */
 	if (strpbrk(v, ", \t") != NULL) {
 		conf_key_error(l, k,
@@ -367,6 +370,13 @@ p_backend(struct conf_loader *l, const struct conf_key *k, const char *v,
 		host[hlen] = '\0';
 		if (colon != NULL)
 			port = colon + 1;
+		/* Not a host, but maybe a [backend "<name>"]: the routing
+		 * module looks for one (routing_conf.c). */
+		if (!conf_valid_hostname(host) && colon == NULL &&
+		    strspn(v,
+			"abcdefghijklmnopqrstuvwxyz"
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == strlen(v))
+			return 0;
 		if (!conf_valid_hostname(host)) {
 			conf_key_error(l, k,
 			    "'%s' is not a host name or address", host);
@@ -826,6 +836,7 @@ proto_free(struct conf *c)
 		pc = &c->proto[i];
 		free(pc->bindings);
 		free(pc->banner);
+		free(pc->backend_value);
 		free(pc->backend_host);
 		free(pc->backend_port);
 		free(pc->backend_ca_file);
@@ -871,6 +882,10 @@ proto_dump(const struct conf *c, unsigned p, struct conf_dump *d)
 	/* The access policy's keys of the section (policy_conf.c). */
 	conf_dump_addrset(d, "LoginTypeExemptIps", pc->login_type_exempt_ips);
 	conf_dump_str(d, "RequiredGroup", pc->required_group);
+	/* A [backend "<name>"], or "default": the host and port below. */
+	conf_dump_str(d, "Backend",
+	    c->routing.defaults[p] != NULL ? c->routing.defaults[p]->name :
+					     NULL);
 	/* In brackets if IPv6, so that the backend key reads it back. */
 	conf_dump_set(d, "ProxyTargetHost",
 	    pc->backend_host && strchr(pc->backend_host, ':') ? "[%s]" : "%s",

@@ -166,6 +166,7 @@ relay_client_move(struct session *s)
 	size_t n = relay_move(s, s->client, s->backend, true);
 
 	s->bytes_in += n;
+	stats_relayed(s, n, 0);
 	if (s->log != NULL && !s->log_framed && n > 0)
 		sesslog_proxy(s, n, 0);
 	if (s->log_stalled)
@@ -196,6 +197,7 @@ relay_backend_move(struct session *s)
 	size_t n = relay_move(s, s->backend, s->client, false);
 
 	s->bytes_out += n;
+	stats_relayed(s, 0, n);
 	if (s->log != NULL && !s->log_framed && n > 0)
 		sesslog_proxy(s, 0, n);
 	/* Held bytes go on even after the client's end: they were sent. */
@@ -715,6 +717,7 @@ relay_pump(struct relay *r)
 			break;
 		s->bytes_in += in;
 		s->bytes_out += out;
+		stats_relayed(s, in, out);
 		if (s->log != NULL && !r->framing)
 			sesslog_proxy(s, in, out);
 		session_touch(s);
@@ -884,6 +887,7 @@ relay_direct_start(struct session *s)
 	/* Relayed bytes, as the bufferevent pump would have counted. */
 	s->bytes_in += in;
 	s->bytes_out += out;
+	stats_relayed(s, in, out);
 	r->framing = s->log_framed;
 	/* What postern itself queued (the login answer, its own commands
 	 * to the backend) is not relayed: the reading starts after it, with

@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "groups.h"
 #include "log.h"
+#include "privsep.h"
 #include "proto.h"
 #include "protolog.h"
 #include "reloadctl.h"
@@ -28,6 +29,7 @@
 #include "server.h"
 #include "session.h"
 #include "sesslog.h"
+#include "stats.h"
 #include "tls.h"
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -52,32 +54,65 @@ static unsigned nworkers;
 static int reload_fd = -1;
 static struct event *reload_ev;
 
+/*
+ * Resolves the addresses of b's pool for protocol p; where says which
+ * section configured them, for messages.
+ */
+static int
+server_resolve(const struct conf *c, struct backend *b, int p, FILE *errout)
+{
+	struct backend_pool *pool = &b->pool[p];
+	struct addrinfo hints, *res;
+	int rc;
+
+	for (size_t i = 0; i < pool->n; i++) {
+		struct backend_addr *a = &pool->v[i];
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_ADDRCONFIG;
+		rc = getaddrinfo(a->host, a->port, &hints, &res);
+		if (rc != 0) {
+			if (b->implicit)
+				fprintf(errout,
+				    "%s:%d: [%s] backend %s: cannot resolve: "
+				    "%s%s\n",
+				    c->path, a->line, proto_get(p)->section,
+				    a->host, gai_strerror(rc),
+				    strchr(a->host, '.') == NULL ?
+					" (and there is no [backend] section "
+					"of that name)" :
+					"");
+			else
+				fprintf(errout,
+				    "%s:%d: [backend \"%s\"] %s %s: cannot "
+				    "resolve: %s\n",
+				    c->path, a->line, b->name,
+				    proto_get(p)->section, a->host,
+				    gai_strerror(rc));
+			return -1;
+		}
+		/* The first address: a pool lists each server it tries. */
+		memcpy(&a->addr, res->ai_addr, res->ai_addrlen);
+		a->addrlen = res->ai_addrlen;
+		freeaddrinfo(res);
+	}
+	return 0;
+}
+
 int
 server_prepare(struct conf *c, FILE *errout)
 {
 	for (int p = 0; p < PROTO_COUNT; p++) {
-		struct proto_conf *pc = &c->proto[p];
-		struct addrinfo hints, *res;
-		int rc;
-
-		if (!pc->enabled)
+		if (!c->proto[p].enabled)
 			continue;
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_ADDRCONFIG;
-		rc = getaddrinfo(pc->backend_host, pc->backend_port, &hints,
-		    &res);
-		if (rc != 0) {
-			fprintf(errout,
-			    "%s: [%s] backend %s: cannot resolve: "
-			    "%s\n",
-			    c->path, proto_get(p)->section, pc->backend_host,
-			    gai_strerror(rc));
+		if (c->routing.implicit[p] != NULL &&
+		    server_resolve(c, c->routing.implicit[p], p, errout) == -1)
 			return -1;
-		}
-		memcpy(&pc->backend_addr, res->ai_addr, res->ai_addrlen);
-		pc->backend_addrlen = res->ai_addrlen;
-		freeaddrinfo(res);
+		for (size_t i = 0; i < c->routing.nnamed; i++)
+			if (server_resolve(c, c->routing.named[i], p, errout) ==
+			    -1)
+				return -1;
 	}
 	return 0;
 }
@@ -317,7 +352,9 @@ worker_main(void *arg)
 		log_warnx("worker %u: cannot receive group lookups: logins "
 			  "that need groups will be told to try later",
 		    w->index);
+	stats_worker_attach(w);
 	event_base_dispatch(w->base);
+	stats_worker_detach(w);
 	/* After the loop: sessions still open (a flush that never ended)
 	 * are torn down here, in their own thread. */
 	while (!TAILQ_EMPTY(&w->sessions)) {
@@ -444,6 +481,35 @@ server_log_listeners(const struct listener_set *old,
 }
 
 /*
+ * The certificates and keys as the privileged helper read them, into
+ * *files; NULL when there is no helper or it read nothing, and the files
+ * are then opened as the user postern runs as (the log says why).
+ */
+static void
+server_reload_files(struct privsep_files **files)
+{
+	char err[512];
+
+	*files = NULL;
+	if (!privsep_running())
+		return;
+	if (privsep_fetch(files, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s; reading the certificates and keys as "
+			  "user %s",
+		    err, current->user != NULL ? current->user : "?");
+		return;
+	}
+	if ((*files)->refused != NULL) {
+		log_warnx("reload: the privileged helper reads no key: %s; "
+			  "reading the certificates and keys as user %s",
+		    (*files)->refused,
+		    current->user != NULL ? current->user : "?");
+		privsep_files_free(*files);
+		*files = NULL;
+	}
+}
+
+/*
  * Reads the file again; a broken one is refused and the old one kept.
  * Returns 0 when the new configuration was taken, -1 when it was refused;
  * then *why, when why is not NULL, holds the reasons, one per line (free
@@ -457,6 +523,7 @@ server_reload(char **why)
 	FILE *mem;
 	struct conf *c = NULL, *old;
 	struct listener_set set = {0}, oldset;
+	struct privsep_files *files = NULL;
 
 	if (why != NULL)
 		*why = NULL;
@@ -464,7 +531,11 @@ server_reload(char **why)
 		log_warn("reload: open_memstream");
 		return -1;
 	}
+	server_reload_files(&files);
+	tls_conf_use_files(files);
 	c = conf_load(current->path, mem);
+	tls_conf_use_files(NULL);
+	privsep_files_free(files);
 	/* Privileges are gone: a new port below 1024 cannot be bound, and
 	 * the reload is refused with that reason. */
 	if (c != NULL &&
@@ -503,6 +574,7 @@ server_reload(char **why)
 	}
 	free(errs);
 	server_reload_restart_only(current, c);
+	stats_reload(current, c);
 	for (int p = 0; p < PROTO_COUNT; p++)
 		if (current->proto[p].enabled && !c->proto[p].enabled)
 			log_warnx(
@@ -719,6 +791,8 @@ server_run(struct conf *c, struct listener_set *set)
 		workers[i].conf = conf_ref(c);
 		atomic_store(&workers[i].conf_gen, atomic_load(&current_gen));
 	}
+	if (stats_start(c, nworkers) == -1)
+		fatalx("cannot start the stats server");
 	for (unsigned i = 0; i < nworkers; i++) {
 		if (pthread_create(&workers[i].thread, NULL, worker_main,
 			&workers[i]) != 0) {
@@ -757,6 +831,7 @@ server_run(struct conf *c, struct listener_set *set)
 			worker_wake(&workers[i]);
 		}
 	}
+	stats_stop();
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
 	for (unsigned i = 0; i < nworkers; i++) {
@@ -786,6 +861,7 @@ server_run(struct conf *c, struct listener_set *set)
 	/* Every port is gone with its worker. */
 	groups_free(groups_svc);
 	groups_svc = NULL;
+	stats_free();
 	/* Every session is closed: their last rows are queued. */
 	protolog_stop();
 	conf_unref(current);

@@ -442,7 +442,7 @@ session_summary(struct session *s, const char *verb, const char *reason)
 {
 	char user[SASL_USER_MAX + 3], mech[64], backend[300];
 	struct timeval now, d;
-	const struct proto_conf *pc = s->pc;
+	const struct backend_addr *a = backend_current(s);
 
 	s->summarized = true;
 	/* Built for nothing below log_level = info: formatting this line
@@ -460,15 +460,10 @@ session_summary(struct session *s, const char *verb, const char *reason)
 		    s->proto->login_ops->auth_name, s->mech);
 	else
 		snprintf(mech, sizeof(mech), "%s", s->mech);
-	if (!s->backend_tried || pc->backend_host == NULL ||
-	    pc->backend_port == NULL)
+	if (!s->backend_tried || a == NULL)
 		snprintf(backend, sizeof(backend), "-");
-	else if (strchr(pc->backend_host, ':') != NULL)
-		snprintf(backend, sizeof(backend), "[%.256s]:%.16s",
-		    pc->backend_host, pc->backend_port);
 	else
-		snprintf(backend, sizeof(backend), "%.256s:%.16s",
-		    pc->backend_host, pc->backend_port);
+		backend_addr_str(a, backend, sizeof(backend));
 	event_base_gettimeofday_cached(s->worker->base, &now);
 	timersub(&now, &s->started, &d);
 	if (d.tv_sec < 0)
@@ -489,6 +484,7 @@ session_close(struct session *s, const char *reason)
 		log_info("%s: closed: %s", session_tag(s), reason);
 	else if (reason != NULL)
 		session_summary(s, "closed", reason);
+	stats_session_close(s);
 	sesslog_close(s);
 	evtimer_del(&s->timer);
 	relay_free(s);
@@ -504,6 +500,7 @@ session_close(struct session *s, const char *reason)
 	}
 	if (s->fd != -1)
 		close(s->fd);
+	backend_release(s);
 	if (s->user_counted)
 		connlimit_release_user(s->proto->id, s->user);
 	if (s->ip_counted)
@@ -706,6 +703,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 		s->tls_version = tls_version(ssl);
 		sesslog_tls(s, s->tls_version);
+		stats_tls_done(s, true);
 		if (s->state == SESSION_TLS_ACCEPT) {
 			s->tls = SESSION_TLS_IMPLICIT;
 			log_debug("%s: TLS %s", session_tag(s),
@@ -853,6 +851,7 @@ session_policy_connect(struct session *s)
 		return true;
 	policy_errmsg(&d, msg, sizeof(msg));
 	log_notice("%s: refused at connect: %s", session_tag(s), msg);
+	stats_conn_refused(s, STATS_CONN_RULE, d.name);
 	session_policy_reason(s, msg);
 	sesslog_close_error(s, s->policy_err);
 	return false;
@@ -871,6 +870,7 @@ session_start(struct session *s)
 	    s->pc->max_connection_from_single_ip);
 	s->ip_counted = r == CONNLIMIT_OK;
 	if (r != CONNLIMIT_OK) {
+		stats_conn_limit(s, r == CONNLIMIT_TOTAL);
 		sesslog_close_error(s, "ConnectionLimitReached");
 		log_notice("%s: refused: %s reached", session_tag(s),
 		    r == CONNLIMIT_TOTAL ? "max_connections" :
@@ -1083,6 +1083,7 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 		s->login_deadline.tv_usec -= 1000000;
 	}
 	server_session_add(w, s);
+	stats_session_open(s);
 	sesslog_init(s);
 
 	if (c->trusted_proxies != NULL && addrset_contains(c->trusted_proxies,

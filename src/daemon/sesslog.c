@@ -199,6 +199,50 @@ sesslog_ctx_r(const struct session *s, struct protolog_ctx *ctx,
 		protolog_ctx_set(ctx, PROTOLOG_R, line);
 }
 
+/* "SSL", "TLS" or "Plaintext": how postern talks to s's backend. */
+static const char *
+sesslog_backend_enc(const struct session *s)
+{
+	switch (backend_tls_mode(s)) {
+	case BACKEND_TLS_IMPLICIT:
+		return "SSL";
+	case BACKEND_TLS_STARTTLS:
+		return "TLS";
+	case BACKEND_TLS_NONE:
+		break;
+	}
+	return "Plaintext";
+}
+
+/* Msg=Proxy:<host>:<port>:<enc>, the address of the backend used. */
+static void
+sesslog_ctx_proxy(const struct session *s, struct protolog_ctx *ctx,
+    const char *enc, bool success)
+{
+	const struct backend_addr *a = backend_current(s);
+
+	if (a != NULL)
+		protolog_ctx_proxy(ctx, a->host, a->port, enc, success);
+	else
+		protolog_ctx_proxy(ctx,
+		    s->pc->backend_host != NULL ? s->pc->backend_host : "-",
+		    s->pc->backend_port != NULL ? s->pc->backend_port : "-",
+		    enc, success);
+}
+
+/* Backend=<name>;Route=<source>: which backend and why (routing.h). */
+static void
+sesslog_ctx_route(const struct session *s, struct protolog_ctx *ctx)
+{
+	char src[64];
+
+	if (s->route.backend == NULL)
+		return;
+	routing_source(&s->route, src, sizeof(src));
+	protolog_ctx_set(ctx, PROTOLOG_BACKEND, s->route.backend->name);
+	protolog_ctx_set(ctx, PROTOLOG_ROUTE, src);
+}
+
 /*
  * Writes the open row.  A login row also says which backend the session
  * was proxied to (Msg, as Exchange's front end writes it) and who the
@@ -221,8 +265,7 @@ sesslog_end_with(struct session *s, const char *enc, bool success)
 	if (l->row->status_seen)
 		sesslog_ctx_r(s, &ctx, l->row->status);
 	if (enc != NULL)
-		protolog_ctx_proxy(&ctx, s->pc->backend_host,
-		    s->pc->backend_port, enc, success);
+		sesslog_ctx_proxy(s, &ctx, enc, success);
 	if (l->msg != NULL)
 		protolog_ctx_set(&ctx, PROTOLOG_MSG, l->msg);
 	if (l->logon_denied) {
@@ -246,6 +289,8 @@ sesslog_end_with(struct session *s, const char *enc, bool success)
 	sesslog_ctx_common(s, &ctx);
 	if (enc != NULL || strcmp(l->row->cmd, "id") == 0)
 		sesslog_ctx_client(s, &ctx);
+	if (enc != NULL)
+		sesslog_ctx_route(s, &ctx);
 	if (l->audit != NULL)
 		protolog_ctx_set(&ctx, PROTOLOG_LOGINTYPEAUDIT, l->audit);
 	if (l->row->rule_audit[0] != '\0')
@@ -294,7 +339,7 @@ sesslog_policy(struct session *s, const struct policy_decision *d)
 		l->audit = sesslog_audit_verdict(s->pc);
 	else if (d->login_type_exempt)
 		l->audit = "Exempt";
-	/* Rule names are at most 64 characters (conf.c RULE_NAME_MAX). */
+	/* Room for the longest rule name: sesslog.h. */
 	if (d->audit_rule != NULL && l->open)
 		snprintf(l->row->rule_audit, sizeof(l->row->rule_audit),
 		    "WouldDeny:%s", d->audit_rule);
@@ -338,14 +383,11 @@ void
 sesslog_login(struct session *s, enum login_result r)
 {
 	struct sesslog *l = s->log;
-	const struct proto_conf *pc = s->pc;
 	const char *enc;
 
 	if (l == NULL || !l->open)
 		return;
-	enc = pc->backend_tls == BACKEND_TLS_IMPLICIT ? "SSL" :
-	      pc->backend_tls == BACKEND_TLS_STARTTLS ? "TLS" :
-							"Plaintext";
+	enc = sesslog_backend_enc(s);
 	switch (r) {
 	case LOGIN_OK:
 		break;
@@ -517,14 +559,12 @@ sesslog_proxy_row(struct session *s)
 {
 	struct sesslog *l = s->log;
 	struct protolog_ctx ctx;
-	const struct proto_conf *pc = s->pc;
+	const struct backend_addr *a = backend_current(s);
 	char params[PROTOLOG_VALUE_MAX];
 
-	snprintf(params, sizeof(params), "%s:%s:%s", pc->backend_host,
-	    pc->backend_port,
-	    pc->backend_tls == BACKEND_TLS_IMPLICIT ? "SSL" :
-	    pc->backend_tls == BACKEND_TLS_STARTTLS ? "TLS" :
-						      "Plaintext");
+	snprintf(params, sizeof(params), "%s:%s:%s",
+	    a != NULL ? a->host : s->pc->backend_host,
+	    a != NULL ? a->port : s->pc->backend_port, sesslog_backend_enc(s));
 	protolog_ctx_init(&ctx);
 	sesslog_ctx_common(s, &ctx);
 	sesslog_submit(s, "proxy", params, 0, l->proxy_in, l->proxy_out, &ctx);

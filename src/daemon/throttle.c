@@ -112,6 +112,12 @@ throttle_delay(unsigned first_ms, unsigned n)
 	return d > cap ? cap : (unsigned)d;
 }
 
+unsigned
+throttle_wait(unsigned delay_ms, uint64_t backend_ms)
+{
+	return backend_ms >= delay_ms ? 0 : delay_ms - (unsigned)backend_ms;
+}
+
 static uint32_t
 throttle_hash(const struct throttle *t, const unsigned char *k, size_t len)
 {

@@ -375,9 +375,22 @@ tls_conf_warn(const struct conf *c, FILE *out)
 	return warned;
 }
 
+/* The section that configures b, for messages: "[pop3]", "[backend "x"]". */
+static void
+tls_backend_where(const struct conf *c, const struct backend *b, char *buf,
+    size_t len)
+{
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		if (c->routing.implicit[p] == b) {
+			snprintf(buf, len, "[%s]", proto_get(p)->section);
+			return;
+		}
+	}
+	snprintf(buf, len, "[backend \"%s\"]", b->name);
+}
+
 static SSL_CTX *
-tls_backend_ctx(const struct conf *c, const struct proto_conf *pc,
-    enum proto_id p, FILE *errout)
+tls_backend_ctx(const struct conf *c, const struct backend *b, FILE *errout)
 {
 	char err[256];
 	SSL_CTX *ctx;
@@ -388,19 +401,22 @@ tls_backend_ctx(const struct conf *c, const struct proto_conf *pc,
 		return NULL;
 	}
 	tls_ctx_common(ctx, TLS1_2_VERSION);
-	if (pc->backend_verify) {
-		int ok = pc->backend_ca_file != NULL ?
-			     SSL_CTX_load_verify_locations(ctx,
-				 pc->backend_ca_file, NULL) :
-			     SSL_CTX_set_default_verify_paths(ctx);
+	if (b->verify) {
+		int ok =
+		    b->ca_file != NULL ?
+			SSL_CTX_load_verify_locations(ctx, b->ca_file, NULL) :
+			SSL_CTX_set_default_verify_paths(ctx);
 
 		if (ok != 1) {
+			char where[BACKEND_NAME_MAX + 16];
+
+			tls_backend_where(c, b, where, sizeof(where));
 			fprintf(errout,
-			    "%s: [%s] cannot load the CA "
+			    "%s: %s cannot load the CA "
 			    "certificates %s: %s\n",
-			    c->path, proto_get(p)->section,
-			    pc->backend_ca_file != NULL ? pc->backend_ca_file :
-							  "(system default)",
+			    c->path, where,
+			    b->ca_file != NULL ? b->ca_file :
+						 "(system default)",
 			    tls_error(err, sizeof(err)));
 			SSL_CTX_free(ctx);
 			return NULL;
@@ -415,6 +431,7 @@ int
 tls_conf_setup(struct conf *c, FILE *errout)
 {
 	bool first = true;
+	struct backend *b;
 
 	for (int p = 0; p < PROTO_COUNT; p++) {
 		struct proto_conf *pc = &c->proto[p];
@@ -434,10 +451,17 @@ tls_conf_setup(struct conf *c, FILE *errout)
 				    c->server_ssl_ctx[p], tls_hello_cb,
 				    &c->tls.hello[p]);
 		}
-		if (pc->backend_tls == BACKEND_TLS_NONE)
+		b = c->routing.implicit[p];
+		if (b == NULL || b->tls == BACKEND_TLS_NONE)
 			continue;
-		pc->backend_ssl_ctx = tls_backend_ctx(c, pc, p, errout);
-		if (pc->backend_ssl_ctx == NULL)
+		if ((b->ssl_ctx = tls_backend_ctx(c, b, errout)) == NULL)
+			return -1;
+	}
+	for (size_t i = 0; i < c->routing.nnamed; i++) {
+		b = c->routing.named[i];
+		if (b->tls == BACKEND_TLS_NONE)
+			continue;
+		if ((b->ssl_ctx = tls_backend_ctx(c, b, errout)) == NULL)
 			return -1;
 	}
 	return 0;
@@ -452,23 +476,21 @@ tls_server_new(const struct conf *c, enum proto_id p)
 }
 
 SSL *
-tls_backend_new(const struct proto_conf *pc)
+tls_backend_new(const struct backend *b, const struct backend_addr *a)
 {
-	const char *name = pc->backend_server_name != NULL ?
-			       pc->backend_server_name :
-			       pc->backend_host;
+	const char *name = b->server_name != NULL ? b->server_name : a->host;
 	unsigned char tmp[16];
 	bool is_ip;
 	SSL *ssl;
 
-	if ((ssl = SSL_new(pc->backend_ssl_ctx)) == NULL)
+	if (b->ssl_ctx == NULL || (ssl = SSL_new(b->ssl_ctx)) == NULL)
 		return NULL;
 	is_ip = inet_pton(AF_INET, name, tmp) == 1 ||
 		inet_pton(AF_INET6, name, tmp) == 1;
 	/* RFC 6066 section 3: SNI carries host names, never addresses. */
 	if (!is_ip && SSL_set_tlsext_host_name(ssl, name) != 1)
 		goto fail;
-	if (pc->backend_verify) {
+	if (b->verify) {
 		if (is_ip) {
 			X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
 

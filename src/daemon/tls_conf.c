@@ -16,10 +16,24 @@
 
 #include "conf.h"
 #include "conf_table.h"
+#include "privsep.h"
 #include "tls.h"
 
 /* Larger than any PEM private key (RSA 16384 is about 13 kB). */
 #define KEYFILE_MAX 65536
+
+/*
+ * The files as the privileged helper read them for the reload under way
+ * (tls_conf_use_files()), or NULL: the files are opened here.  Only the
+ * main thread loads a configuration.
+ */
+static const struct privsep_files *tls_files;
+
+void
+tls_conf_use_files(const struct privsep_files *f)
+{
+	tls_files = f;
+}
 
 static const struct conf_enum tls_versions[] = {{"TLSv1", TLS1_VERSION},
     {"TLSv1.1", TLS1_1_VERSION}, {"TLSv1.2", TLS1_2_VERSION},
@@ -209,57 +223,178 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 }
 
 /*
- * Reads the private key of section sec (set at line) from fp.  An
- * encrypted key is refused with its own message: postern starts
- * unattended and cannot ask for a pass phrase.
+ * The private key of section sec (set at line) from the n bytes of buf,
+ * NUL-terminated.  An encrypted key is refused with its own message:
+ * postern starts unattended and cannot ask for a pass phrase.
  */
 static EVP_PKEY *
-tls_read_key(struct conf_loader *l, const char *sec, const char *path, int line,
-    FILE *fp)
+tls_parse_key(struct conf_loader *l, const char *sec, const char *path,
+    int line, const char *buf, size_t n)
 {
 	EVP_PKEY *pkey = NULL;
-	char *buf;
-	size_t n;
 	BIO *bio;
 
-	if ((buf = malloc(KEYFILE_MAX + 1)) == NULL) {
-		conf_oom(l);
+	if (n > KEYFILE_MAX) {
+		conf_error(l, line,
+		    "[%s] private_key: '%s' is larger than %d bytes", sec, path,
+		    KEYFILE_MAX);
 		return NULL;
 	}
-	n = fread(buf, 1, KEYFILE_MAX + 1, fp);
-	if (ferror(fp) || n > KEYFILE_MAX) {
-		if (n > KEYFILE_MAX)
-			conf_error(l, line,
-			    "[%s] private_key: '%s' is larger than %d bytes",
-			    sec, path, KEYFILE_MAX);
-		else
-			conf_error(l, line,
-			    "[%s] private_key: cannot read '%s': %s", sec, path,
-			    strerror(errno));
-		OPENSSL_cleanse(buf, n);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
 	if (strstr(buf, "ENCRYPTED") != NULL) {
 		conf_error(l, line,
 		    "[%s] private_key: '%s' is encrypted; postern needs it "
 		    "without a pass phrase",
 		    sec, path);
-		OPENSSL_cleanse(buf, n);
-		free(buf);
 		return NULL;
 	}
 	if ((bio = BIO_new_mem_buf(buf, (int)n)) != NULL) {
 		pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 		BIO_free(bio);
 	}
-	OPENSSL_cleanse(buf, n);
-	free(buf);
 	if (pkey == NULL)
 		conf_error(l, line,
 		    "[%s] private_key: '%s' holds no PEM private key", sec,
 		    path);
+	return pkey;
+}
+
+/* Reads the private key of section sec (set at line) from fp. */
+static EVP_PKEY *
+tls_read_key(struct conf_loader *l, const char *sec, const char *path, int line,
+    FILE *fp)
+{
+	EVP_PKEY *pkey;
+	char *buf;
+	size_t n;
+
+	if ((buf = malloc(KEYFILE_MAX + 2)) == NULL) {
+		conf_oom(l);
+		return NULL;
+	}
+	n = fread(buf, 1, KEYFILE_MAX + 1, fp);
+	if (ferror(fp)) {
+		conf_error(l, line, "[%s] private_key: cannot read '%s': %s",
+		    sec, path, strerror(errno));
+		OPENSSL_cleanse(buf, n);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	pkey = tls_parse_key(l, sec, path, line, buf, n);
+	OPENSSL_cleanse(buf, n);
+	free(buf);
+	return pkey;
+}
+
+/*
+ * The certificate and the chain after it from the n bytes of pem into
+ * ctx, as SSL_CTX_use_certificate_chain_file() reads a file: the first
+ * certificate is the leaf, every further one goes to the chain, and the
+ * end of the data is the only error allowed after the leaf.  Returns 1 or
+ * 0 (the reason on OpenSSL's error queue).
+ */
+static int
+tls_use_chain_mem(SSL_CTX *ctx, const unsigned char *pem, size_t n)
+{
+	BIO *bio;
+	X509 *x, *ca;
+	unsigned long e;
+	int ok = 0;
+
+	if ((bio = BIO_new_mem_buf(pem, (int)n)) == NULL)
+		return 0;
+	x = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
+	if (x == NULL || SSL_CTX_use_certificate(ctx, x) != 1 ||
+	    SSL_CTX_clear_chain_certs(ctx) != 1)
+		goto done;
+	while (
+	    (ca = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
+		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+			X509_free(ca);
+			goto done;
+		}
+	}
+	e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+	    ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+		ERR_clear_error();
+		ok = 1;
+	}
+done:
+	X509_free(x);
+	BIO_free(bio);
+	return ok;
+}
+
+/*
+ * The helper's copy of path when a reload runs with it: NULL to open the
+ * file here, otherwise the file, whose err says why the helper could not
+ * read it.
+ */
+static const struct privsep_file *
+tls_helper_file(const char *path)
+{
+	return tls_files != NULL ? privsep_find(tls_files, path) : NULL;
+}
+
+/* The certificate chain of section sec from the file cert, into ctx. */
+static bool
+tls_load_cert(struct conf_loader *l, SSL_CTX *ctx, const char *sec,
+    const char *cert, int cert_line)
+{
+	const struct privsep_file *pf = tls_helper_file(cert);
+	bool ok = false;
+	FILE *fp = NULL;
+
+	if (pf != NULL && pf->err != 0)
+		conf_error(l, cert_line,
+		    "[%s] certificate: cannot open '%s': %s", sec, cert,
+		    strerror(pf->err));
+	else if (pf == NULL && (fp = fopen(cert, "r")) == NULL)
+		conf_error(l, cert_line,
+		    "[%s] certificate: cannot open '%s': %s", sec, cert,
+		    strerror(errno));
+	else {
+		if (pf == NULL)
+			fclose(fp);
+		if ((pf != NULL ?
+			    tls_use_chain_mem(ctx, pf->data, pf->len) :
+			    SSL_CTX_use_certificate_chain_file(ctx, cert)) != 1)
+			conf_error(l, cert_line,
+			    "[%s] certificate: '%s' is not a PEM "
+			    "certificate chain (%s)",
+			    sec, cert, ssl_reason());
+		else
+			ok = true;
+	}
+	ERR_clear_error();
+	return ok;
+}
+
+/* The private key of section sec from the file key, or NULL. */
+static EVP_PKEY *
+tls_load_key(struct conf_loader *l, const char *sec, const char *key,
+    int key_line)
+{
+	const struct privsep_file *pf = tls_helper_file(key);
+	EVP_PKEY *pkey = NULL;
+	FILE *fp;
+
+	if (pf != NULL && pf->err != 0)
+		conf_error(l, key_line,
+		    "[%s] private_key: cannot open '%s': %s", sec, key,
+		    strerror(pf->err));
+	else if (pf != NULL)
+		pkey = tls_parse_key(l, sec, key, key_line,
+		    (const char *)pf->data, pf->len);
+	else if ((fp = fopen(key, "r")) == NULL)
+		conf_error(l, key_line,
+		    "[%s] private_key: cannot open '%s': %s", sec, key,
+		    strerror(errno));
+	else {
+		pkey = tls_read_key(l, sec, key, key_line, fp);
+		fclose(fp);
+	}
 	return pkey;
 }
 
@@ -274,7 +409,6 @@ tls_load_pair(struct conf_loader *l, const char *sec, const char *cert,
 {
 	EVP_PKEY *pkey = NULL;
 	SSL_CTX *ctx;
-	FILE *fp;
 	bool cert_ok = false, key_ok = false;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
@@ -283,44 +417,21 @@ tls_load_pair(struct conf_loader *l, const char *sec, const char *cert,
 		ERR_clear_error();
 		return NULL;
 	}
-	if (cert != NULL) {
-		if ((fp = fopen(cert, "r")) == NULL)
-			conf_error(l, cert_line,
-			    "[%s] certificate: cannot open '%s': %s", sec, cert,
-			    strerror(errno));
-		else {
-			fclose(fp);
-			if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
-				conf_error(l, cert_line,
-				    "[%s] certificate: '%s' is not a PEM "
-				    "certificate chain (%s)",
-				    sec, cert, ssl_reason());
-			else
-				cert_ok = true;
-		}
-		ERR_clear_error();
-	}
-	if (key != NULL) {
-		if ((fp = fopen(key, "r")) == NULL)
+	if (cert != NULL)
+		cert_ok = tls_load_cert(l, ctx, sec, cert, cert_line);
+	if (key != NULL &&
+	    (pkey = tls_load_key(l, sec, key, key_line)) != NULL) {
+		if (cert_ok && X509_check_private_key(
+				   SSL_CTX_get0_certificate(ctx), pkey) != 1)
 			conf_error(l, key_line,
-			    "[%s] private_key: cannot open '%s': %s", sec, key,
-			    strerror(errno));
-		else {
-			pkey = tls_read_key(l, sec, key, key_line, fp);
-			fclose(fp);
-			if (pkey != NULL && cert_ok &&
-			    X509_check_private_key(
-				SSL_CTX_get0_certificate(ctx), pkey) != 1)
-				conf_error(l, key_line,
-				    "[%s] private_key: '%s' does not match "
-				    "certificate '%s' (line %d)",
-				    sec, key, cert, cert_line);
-			else if (pkey != NULL && cert_ok)
-				key_ok = SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
-			EVP_PKEY_free(pkey);
-		}
-		ERR_clear_error();
+			    "[%s] private_key: '%s' does not match "
+			    "certificate '%s' (line %d)",
+			    sec, key, cert, cert_line);
+		else if (cert_ok)
+			key_ok = SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
+		EVP_PKEY_free(pkey);
 	}
+	ERR_clear_error();
 	if (cert_ok && key_ok)
 		return ctx;
 	SSL_CTX_free(ctx);
@@ -436,8 +547,6 @@ tls_free(struct conf *c)
 	for (i = 0; i < PROTO_COUNT; i++) {
 		if (c->server_ssl_ctx[i] != NULL)
 			SSL_CTX_free(c->server_ssl_ctx[i]);
-		if (c->proto[i].backend_ssl_ctx != NULL)
-			SSL_CTX_free(c->proto[i].backend_ssl_ctx);
 	}
 }
 

@@ -301,17 +301,17 @@ inv_rec_add_port(struct inv_record *r, uint16_t port)
 	r->nports++;
 }
 
-/* Keeps the INV_SAMPLES smallest names, so that the sample does not
+/* Keeps the INV_SAMPLES smallest names in sample, so that it does not
  * depend on the order files were read in. */
 static void
-rec_add_sample(struct inv_record *r, const char *name)
+sample_add(const char **sample, const char *name)
 {
 	int i, n = 0;
 
-	while (n < INV_SAMPLES && r->related[n] != NULL)
+	while (n < INV_SAMPLES && sample[n] != NULL)
 		n++;
 	for (i = 0; i < n; i++) {
-		int c = strcmp(name, r->related[i]);
+		int c = strcmp(name, sample[i]);
 
 		if (c == 0)
 			return;
@@ -322,9 +322,14 @@ rec_add_sample(struct inv_record *r, const char *name)
 		return;
 	if (n == INV_SAMPLES)
 		n--;
-	memmove(r->related + i + 1, r->related + i,
-	    (size_t)(n - i) * sizeof(r->related[0]));
-	r->related[i] = name;
+	memmove(sample + i + 1, sample + i, (size_t)(n - i) * sizeof(*sample));
+	sample[i] = name;
+}
+
+static void
+rec_add_sample(struct inv_record *r, const char *name)
+{
+	sample_add(r->related, name);
 }
 
 static void
@@ -552,6 +557,7 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 	dst->sum.rows_filtered += src->sum.rows_filtered;
 	dst->sum.rows_repeated += src->sum.rows_repeated;
 	dst->sum.sessions_excluded += src->sum.sessions_excluded;
+	dst->sum.sessions_no_backend += src->sum.sessions_no_backend;
 	dst->sum.sessions += src->sum.sessions;
 	if (src->sum.first_ms < dst->sum.first_ms)
 		dst->sum.first_ms = src->sum.first_ms;
@@ -602,9 +608,9 @@ day_cmp(const void *a, const void *b)
 
 /* Counts, for each record of table `to`, the distinct partners found in
  * the pair table (keyed by that record's key first), and keeps a few of
- * their names. */
+ * their names: in related, or with second in related2. */
 static void
-relate(struct inventory *inv, int pairs, int to)
+relate(struct inventory *inv, int pairs, int to, bool second)
 {
 	const struct table *pt = &inv->t[pairs];
 
@@ -618,8 +624,13 @@ relate(struct inventory *inv, int pairs, int to)
 		    false, false);
 		if (r == NULL)
 			continue;
-		r->pub.nrelated++;
-		rec_add_sample(&r->pub, p->pub.key2);
+		if (second) {
+			r->pub.nrelated2++;
+			sample_add(r->pub.related2, p->pub.key2);
+		} else {
+			r->pub.nrelated++;
+			rec_add_sample(&r->pub, p->pub.key2);
+		}
 	}
 }
 
@@ -659,6 +670,8 @@ derive_all(struct inventory *inv)
 {
 	const struct table *bt = &inv->t[T_BASE];
 	bool soft = inv->opt.by == INV_BY_SOFTWARE;
+	bool back =
+	    inv->opt.by == INV_BY_BACKEND || inv->opt.by == INV_BY_BACKEND_USER;
 	const struct rec **list;
 	uint64_t *hc, *hu;
 	size_t i, n = 0;
@@ -702,6 +715,30 @@ derive_all(struct inventory *inv)
 			    derive(inv, T_SOFTCLIENT, b, b->key3, b->key3len,
 				b->pub.key, b->keylen) == NULL)
 				goto out;
+			continue;
+		}
+		if (back) {
+			struct rec *bu;
+
+			/* A session that reached no backend is in the
+			 * summary only. */
+			if (b->key3len == 0)
+				continue;
+			if (derive(inv, T_BACK, b, b->key3, b->key3len, NULL,
+				0) == NULL ||
+			    (bu = derive(inv, T_BACKUSER, b, b->key3,
+				 b->key3len, b->pub.key2, b->key2len)) ==
+				NULL ||
+			    derive(inv, T_BACKCLIENT, b, b->key3, b->key3len,
+				b->pub.key, b->keylen) == NULL)
+				goto out;
+			/* A base record is one client of the backend and user
+			 * pair: their client, user and backend are its key. */
+			if (inv->opt.by == INV_BY_BACKEND_USER &&
+			    b->keylen > 0) {
+				bu->pub.nrelated++;
+				rec_add_sample(&bu->pub, b->pub.key);
+			}
 			continue;
 		}
 		if (b->keylen == 0 || b->key2len == 0)
@@ -795,7 +832,9 @@ inventory_finish(struct inventory *inv)
 	static const int which[] = {[INV_BY_CLIENT] = T_CLIENT,
 	    [INV_BY_USER] = T_USER,
 	    [INV_BY_CLIENT_USER] = T_BASE,
-	    [INV_BY_SOFTWARE] = T_SOFT};
+	    [INV_BY_SOFTWARE] = T_SOFT,
+	    [INV_BY_BACKEND] = T_BACK,
+	    [INV_BY_BACKEND_USER] = T_BACKUSER};
 	const struct table *t;
 	size_t i, n = 0;
 	int p;
@@ -803,7 +842,11 @@ inventory_finish(struct inventory *inv)
 	if (files_sort(inv) < 0 || derive_all(inv) < 0)
 		return -1;
 	if (inv->opt.by == INV_BY_SOFTWARE)
-		relate(inv, T_SOFTCLIENT, T_SOFT);
+		relate(inv, T_SOFTCLIENT, T_SOFT, false);
+	if (inv->opt.by == INV_BY_BACKEND) {
+		relate(inv, T_BACKUSER, T_BACK, false);
+		relate(inv, T_BACKCLIENT, T_BACK, true);
+	}
 	t = &inv->t[T_CLIENT];
 	for (i = 0; i < t->cap; i++) {
 		const struct inv_record *r =
@@ -1001,6 +1044,11 @@ inventory_parse_by(const char *s, enum inv_by *out)
 		*out = INV_BY_CLIENT_USER;
 	else if (strcmp(s, "software") == 0)
 		*out = INV_BY_SOFTWARE;
+	else if (strcmp(s, "backend") == 0)
+		*out = INV_BY_BACKEND;
+	else if (strcmp(s, "backend,user") == 0 ||
+		 strcmp(s, "user,backend") == 0)
+		*out = INV_BY_BACKEND_USER;
 	else
 		return -1;
 	return 0;

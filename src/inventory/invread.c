@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,6 +26,9 @@
 #define SESSION_USER_MAX 255
 #define SESSION_CIP_MAX 63
 #define SESSION_SOFT_MAX 127
+/* A backend's name is at most 64 bytes; a host:port from Msg=Proxy can be
+ * longer and is cut, which still tells backends apart in practice. */
+#define SESSION_BACKEND_MAX 127
 
 /* One session being read. */
 struct session {
@@ -38,11 +42,12 @@ struct session {
 	int64_t first_ms, last_ms;
 	uint32_t logins_ok, logins_failed;
 	uint32_t cleartext_ok, cleartext_failed, implicit_ok, starttls_ok;
-	uint8_t ciplen, softlen;
+	uint8_t ciplen, softlen, backendlen; /* backendlen 0: no backend */
 	uint16_t userlen;
 	char cip[SESSION_CIP_MAX + 1];
 	char user[SESSION_USER_MAX + 1];
 	char soft[SESSION_SOFT_MAX + 1];
+	char backend[SESSION_BACKEND_MAX + 1];
 };
 
 /*
@@ -223,7 +228,7 @@ session_new(struct inv_file *f, uint64_t id, const struct exlog_row *row)
 		s->tls = INV_TLS_IMPLICIT;
 		break;
 	}
-	s->user[0] = s->soft[0] = '\0';
+	s->user[0] = s->soft[0] = s->backend[0] = '\0';
 	f->n++;
 	return f->last = s;
 }
@@ -315,15 +320,51 @@ session_excluded(const struct inventory *inv, const struct session *s)
 	return false;
 }
 
+/* Whether the records are keyed by backend: only then is it looked for,
+ * since that costs more scans of the context of every login row. */
+static bool
+by_backend(const struct inventory *inv)
+{
+	return inv->opt.by == INV_BY_BACKEND ||
+	       inv->opt.by == INV_BY_BACKEND_USER;
+}
+
+/*
+ * The third part of a session's record key: the software when the report
+ * is by software, the backend (empty when none) when by backend, else
+ * none, since it would split records for nothing.
+ */
+static void
+session_key3(const struct inventory *inv, const struct session *s,
+    const char **k3, size_t *k3l)
+{
+	static const char none[] = "(none)";
+
+	switch (inv->opt.by) {
+	case INV_BY_SOFTWARE:
+		*k3 = s->softlen > 0 ? s->soft : none;
+		*k3l = s->softlen > 0 ? s->softlen : sizeof(none) - 1;
+		break;
+	case INV_BY_BACKEND:
+	case INV_BY_BACKEND_USER:
+		*k3 = s->backend;
+		*k3l = s->backendlen;
+		break;
+	default:
+		*k3 = NULL;
+		*k3l = 0;
+		break;
+	}
+}
+
 /* Adds a finished session to every table. */
 static void
 session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
 {
 	struct inventory *inv = f->inv;
-	static const char none[] = "(none)";
 	unsigned proto = session_proto(f, s, lt);
-	const char *soft = s->softlen > 0 ? s->soft : none;
-	size_t softlen = s->softlen > 0 ? s->softlen : sizeof(none) - 1;
+	const char *k3;
+	size_t k3l;
 	struct rec *r;
 	int pi;
 
@@ -351,14 +392,11 @@ session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
 			pi, 1) < 0)
 			inv->nomem = true;
 	}
-	/* The software is part of the key only when the report is by
-	 * software: otherwise it would split records for nothing. */
-	if (inv->opt.by != INV_BY_SOFTWARE) {
-		soft = NULL;
-		softlen = 0;
-	}
+	session_key3(inv, s, &k3, &k3l);
+	if (by_backend(inv) && s->backendlen == 0)
+		inv->sum.sessions_no_backend++;
 	if ((r = inv_table_get3(inv, &inv->t[T_BASE], s->cip, s->ciplen,
-		 s->user, s->userlen, true, soft, softlen, true)) != NULL)
+		 s->user, s->userlen, true, k3, k3l, true)) != NULL)
 		rec_add_session(inv, r, s, proto, f->server);
 }
 
@@ -366,15 +404,11 @@ session_end(struct inv_file *f, struct session *s, enum exlog_logtype lt)
 static uint64_t
 session_key_hash(const struct inventory *inv, const struct session *s)
 {
-	static const char none[] = "(none)";
-	const char *k3 = NULL;
-	size_t k3l = 0, flen;
+	const char *k3;
+	size_t k3l, flen;
 	char fk[FKEY_MAX];
 
-	if (inv->opt.by == INV_BY_SOFTWARE) {
-		k3 = s->softlen > 0 ? s->soft : none;
-		k3l = s->softlen > 0 ? s->softlen : sizeof(none) - 1;
-	}
+	session_key3(inv, s, &k3, &k3l);
 	flen =
 	    inv_fold_key(fk, s->cip, s->ciplen, s->user, s->userlen, k3, k3l);
 	return inv_hash_bytes(fk, flen);
@@ -407,6 +441,7 @@ session_defer(struct inv_file *f, const struct session *s,
 	memcpy(d->cip, s->cip, (size_t)s->ciplen + 1);
 	memcpy(d->user, s->user, (size_t)s->userlen + 1);
 	memcpy(d->soft, s->soft, (size_t)s->softlen + 1);
+	memcpy(d->backend, s->backend, (size_t)s->backendlen + 1);
 	f->pipe_lt[i] = lt;
 	f->pipe_next = (i + 1) % INV_PIPE;
 	f->pipe_hash[i] = session_key_hash(inv, d);
@@ -813,14 +848,119 @@ ctx_software(struct session *s, const struct exlog_span *ctx)
 	session_set_software(s, nbuf, nl, vbuf, verl);
 }
 
+/*
+ * The address of Msg=Proxy:<host>:<port>:<enc>, which Exchange's front
+ * end and postern write on a login they proxied, as "<host>:<port>" (an
+ * IPv6 host in brackets) into buf; returns its length, 0 when the row
+ * has none.
+ */
+static size_t
+msg_proxy_backend(const struct exlog_span *ctx, char *buf, size_t cap)
+{
+	struct exlog_span v;
+	size_t i, end, c1 = 0, c2 = 0, hl, pl;
+	const char *p;
+	int n;
+
+	if (!exlog_context_get(ctx->p, ctx->len, "Msg", &v))
+		return 0;
+	/* Several messages are joined by ';' ("Proxy:...;ProxySuccess"). */
+	for (i = 0;; i = end + 1) {
+		if (i >= v.len)
+			return 0;
+		p = memchr(v.p + i, ';', v.len - i);
+		end = p != NULL ? (size_t)(p - v.p) : v.len;
+		if (end - i > 6 && strncasecmp(v.p + i, "Proxy:", 6) == 0)
+			break;
+	}
+	p = v.p + i + 6;
+	end -= i + 6;
+	/* The last two colons end the host and the port: an IPv6 host has
+	 * colons of its own. */
+	for (i = end; i > 0; i--)
+		if (p[i - 1] == ':') {
+			if (c2 == 0)
+				c2 = i - 1;
+			else {
+				c1 = i - 1;
+				break;
+			}
+		}
+	if (c1 == 0 || c2 == c1 + 1 || c2 - c1 - 1 > 5)
+		return 0;
+	hl = c1;
+	pl = c2 - c1 - 1;
+	for (i = 0; i < pl; i++)
+		if (!isdig(p[c1 + 1 + i]))
+			return 0;
+	n = snprintf(buf, cap,
+	    memchr(p, ':', hl) != NULL && p[0] != '[' ? "[%.*s]:%.*s" :
+							"%.*s:%.*s",
+	    (int)hl, p, (int)pl, p + c1 + 1);
+	if (n < 0)
+		return 0;
+	return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/*
+ * The backend a row names: postern's Backend key (the [backend] section,
+ * or "default"), else the address of Msg=Proxy; 0 when it names none.
+ */
+static size_t
+row_backend(const struct exlog_span *ctx, char *buf, size_t cap)
+{
+	struct exlog_span v;
+
+	if (exlog_context_get(ctx->p, ctx->len, "Backend", &v) && v.len > 0)
+		return exlog_context_value(&v, buf, cap);
+	return msg_proxy_backend(ctx, buf, cap);
+}
+
 static void
-session_login(struct session *s, const struct exlog_row *row)
+session_set_backend(struct session *s, const char *p, size_t len)
+{
+	size_t n;
+
+	span_copy(s->backend, sizeof(s->backend), p, len, &n);
+	s->backendlen = (uint8_t)n;
+}
+
+/*
+ * The backend of a session is that of its last login, as its user is.
+ * postern names the backend of every login that reached one, so a login
+ * row of postern's (it carries the Tls key) that names none was refused
+ * by postern itself (a policy, a throttle, a connection limit) and
+ * reached no backend; unless it succeeded, which only a login that
+ * reached one does.  Exchange names the backend only on its front end's
+ * proxied logins; its other logins went somewhere the log does not say.
+ */
+static void
+session_login_backend(struct session *s, const struct exlog_span *ctx, int ok)
+{
+	char buf[SESSION_BACKEND_MAX + 1];
+	struct exlog_span v;
+	size_t n = row_backend(ctx, buf, sizeof(buf));
+
+	if (n > 0)
+		session_set_backend(s, buf, n);
+	else if (ok != 1 && exlog_context_get(ctx->p, ctx->len, "Tls", &v))
+		session_set_backend(s, "", 0);
+	else
+		session_set_backend(s, INV_BACKEND_UNKNOWN,
+		    sizeof(INV_BACKEND_UNKNOWN) - 1);
+}
+
+static void
+session_login(const struct inventory *inv, struct session *s,
+    const struct exlog_row *row)
 {
 	const struct exlog_span *ctx = &row->f[EXLOG_CONTEXT];
 	int ok = row_outcome(ctx), tls = row_tls(ctx);
 
 	if (s->softlen == 0)
 		ctx_software(s, ctx);
+	if (by_backend(inv))
+		session_login_backend(s, ctx, ok);
 
 	if (tls < 0)
 		tls = s->tls;
@@ -937,14 +1077,25 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 			s->proto_hint = INV_POP3;
 			if (user->len > 0)
 				session_set_user(s, user->p, user->len);
-			session_login(s, row);
+			session_login(inv, s, row);
 		} else if (CMD_IS(cmd, "stls")) {
 			s->proto_hint = INV_POP3;
 			if (row_outcome(&row->f[EXLOG_CONTEXT]) != 0)
 				s->tls = INV_TLS_STARTTLS;
-		} else if (CMD_IS(cmd, "user") || CMD_IS(cmd, "retr") ||
-			   CMD_IS(cmd, "capa") || CMD_IS(cmd, "uidl") ||
-			   CMD_IS(cmd, "stat") || CMD_IS(cmd, "quit"))
+		} else if (CMD_IS(cmd, "user")) {
+			char buf[SESSION_BACKEND_MAX + 1];
+			size_t n;
+
+			/* postern names the backend on PASS; a front end
+			 * that proxies at USER may name it here. */
+			s->proto_hint = INV_POP3;
+			if (by_backend(inv) &&
+			    (n = row_backend(&row->f[EXLOG_CONTEXT], buf,
+				 sizeof(buf))) > 0)
+				session_set_backend(s, buf, n);
+		} else if (CMD_IS(cmd, "retr") || CMD_IS(cmd, "capa") ||
+			   CMD_IS(cmd, "uidl") || CMD_IS(cmd, "stat") ||
+			   CMD_IS(cmd, "quit"))
 			s->proto_hint = INV_POP3;
 		break;
 	case 5:
@@ -954,7 +1105,7 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 				session_set_user(s, user->p, user->len);
 			else
 				login_user(s, &row->f[EXLOG_PARAMETERS]);
-			session_login(s, row);
+			session_login(inv, s, row);
 		} else if (CMD_IS(cmd, "fetch"))
 			s->proto_hint = INV_IMAP4;
 		break;
@@ -970,7 +1121,7 @@ inv_file_row(struct inv_file *f, const struct exlog_row *row,
 			s->proto_hint = INV_IMAP4;
 			if (user->len > 0)
 				session_set_user(s, user->p, user->len);
-			session_login(s, row);
+			session_login(inv, s, row);
 		}
 		break;
 	default:

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,8 +42,24 @@ key_name(enum inv_by by)
 		return "user";
 	case INV_BY_SOFTWARE:
 		return "software";
+	case INV_BY_BACKEND:
+	case INV_BY_BACKEND_USER:
+		return "backend";
 	}
 	return "key";
+}
+
+/* Whether a record's key2 is the user (the pairs' reports). */
+static bool
+by_pair(enum inv_by by)
+{
+	return by == INV_BY_CLIENT_USER || by == INV_BY_BACKEND_USER;
+}
+
+static bool
+by_backend(enum inv_by by)
+{
+	return by == INV_BY_BACKEND || by == INV_BY_BACKEND_USER;
 }
 
 static const char *
@@ -50,14 +67,23 @@ related_name(enum inv_by by)
 {
 	switch (by) {
 	case INV_BY_CLIENT:
+	case INV_BY_BACKEND:
 		return "users";
 	case INV_BY_USER:
 	case INV_BY_SOFTWARE:
+	case INV_BY_BACKEND_USER:
 		return "clients";
 	case INV_BY_CLIENT_USER:
 		break;
 	}
 	return NULL;
+}
+
+/* What the second related column (inv_record.related2) counts. */
+static const char *
+related2_name(enum inv_by by)
+{
+	return by == INV_BY_BACKEND ? "clients" : NULL;
 }
 
 /* The display form of a key: the empty user is a session without login. */
@@ -99,18 +125,32 @@ servers_text(const struct inventory *inv, const struct inv_record *r, char *buf,
 	}
 }
 
+/* A sample of related names (related or related2) joined by sep. */
 static void
-related_text(const struct inv_record *r, char *buf, size_t cap, const char *sep)
+sample_text(const char *const *sample, uint64_t count, char *buf, size_t cap,
+    const char *sep)
 {
 	size_t n = 0;
 
 	buf[0] = '\0';
-	for (int i = 0; i < INV_SAMPLES && r->related[i] != NULL && n < cap;
-	     i++)
+	for (int i = 0; i < INV_SAMPLES && sample[i] != NULL && n < cap; i++)
 		n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? sep : "",
-		    r->related[i]);
-	if (r->nrelated > INV_SAMPLES && n < cap)
+		    sample[i]);
+	if (count > INV_SAMPLES && n < cap)
 		snprintf(buf + n, cap - n, "%s...", sep);
+}
+
+static void
+related_text(const struct inv_record *r, char *buf, size_t cap, const char *sep)
+{
+	sample_text(r->related, r->nrelated, buf, cap, sep);
+}
+
+static void
+related2_text(const struct inv_record *r, char *buf, size_t cap,
+    const char *sep)
+{
+	sample_text(r->related2, r->nrelated2, buf, cap, sep);
 }
 
 static void
@@ -138,6 +178,7 @@ enum col {
 	C_TLS,
 	C_LAST,
 	C_REL,
+	C_REL2,
 	C_POP3,
 	C_PORTS,
 	C_FIRST,
@@ -146,12 +187,18 @@ enum col {
 };
 
 static const char *const col_head[C_N] = {"!", "CLIENT", "USER", "PROTO",
-    "SESS", "OK", "FAIL", "NO-TLS", "TLS/STLS", "LAST SEEN", "USERS", "POP3",
-    "PORTS", "FIRST SEEN", "SERVERS"};
+    "SESS", "OK", "FAIL", "NO-TLS", "TLS/STLS", "LAST SEEN", "USERS", "CLIENTS",
+    "POP3", "PORTS", "FIRST SEEN", "SERVERS"};
 
 /* Columns dropped first when the terminal is narrow. */
 static const enum col drop_order[] = {C_SERVERS, C_FIRST, C_PORTS, C_POP3,
-    C_REL, C_TLS, C_FAIL, C_LAST};
+    C_REL2, C_REL, C_TLS, C_FAIL, C_LAST};
+
+/* By backend, who is still on a backend is the point of the report. */
+static const enum col drop_order_backend[] = {C_SERVERS, C_FIRST, C_PORTS,
+    C_POP3, C_TLS, C_FAIL, C_LAST, C_REL2, C_REL};
+_Static_assert(sizeof(drop_order) == sizeof(drop_order_backend),
+    "both drop orders drop the same columns");
 
 /* Width in characters of UTF-8 text (continuation bytes take none). */
 static size_t
@@ -231,17 +278,23 @@ cell(const struct inventory *inv, const struct inv_record *r, enum col c,
 		inv_format_time(r->first_ms, buf, cap);
 		break;
 	case C_REL:
-		related_text(r, t, sizeof(t), ",");
-		if (r->nrelated == 0)
+	case C_REL2: {
+		uint64_t count = c == C_REL ? r->nrelated : r->nrelated2;
+
+		if (c == C_REL)
+			related_text(r, t, sizeof(t), ",");
+		else
+			related2_text(r, t, sizeof(t), ",");
+		if (count == 0)
 			snprintf(buf, cap, "0");
 		else {
 			char sample[64];
 
 			term_text(t, sample, sizeof(sample), 40);
-			snprintf(buf, cap, "%" PRIu64 " %s", r->nrelated,
-			    sample);
+			snprintf(buf, cap, "%" PRIu64 " %s", count, sample);
 		}
 		break;
+	}
 	case C_POP3:
 		pop3_text(r, buf, cap);
 		break;
@@ -296,8 +349,14 @@ write_summary_text(FILE *out, const struct inventory *inv)
 		    s->proto[p].logins_failed, s->proto[p].cleartext_ok);
 	fprintf(out,
 	    "Would break under SecureLogin: %" PRIu64 " of %" PRIu64
-	    " clients, %" PRIu64 " of %" PRIu64 " users (marked !)\n\n",
+	    " clients, %" PRIu64 " of %" PRIu64 " users (marked !)\n",
 	    s->clients_would_break, s->clients, s->users_would_break, s->users);
+	if (by_backend(inventory_options(inv)->by))
+		fprintf(out,
+		    "Without a backend: %" PRIu64
+		    " sessions (no login, or refused before one), not listed\n",
+		    s->sessions_no_backend);
+	fputc('\n', out);
 }
 
 static int
@@ -307,6 +366,7 @@ write_table(FILE *out, const struct inventory *inv,
 	const struct inv_record *const *recs;
 	size_t n = inventory_records(inv, &recs), w[C_N], total;
 	enum inv_by by = inventory_options(inv)->by;
+	const enum col *drop = by_backend(by) ? drop_order_backend : drop_order;
 	bool on[C_N];
 	char buf[512];
 	int c, lastc;
@@ -316,8 +376,9 @@ write_table(FILE *out, const struct inventory *inv,
 		on[c] = true;
 		w[c] = strlen(col_head[c]);
 	}
-	on[C_KEY2] = by == INV_BY_CLIENT_USER;
+	on[C_KEY2] = by_pair(by);
 	on[C_REL] = related_name(by) != NULL;
+	on[C_REL2] = related2_name(by) != NULL;
 	on[C_POP3] = (inventory_options(inv)->protocols & INV_POP3) != 0;
 	for (size_t i = 0; i < n; i++)
 		for (c = 0; c < C_N; c++) {
@@ -337,7 +398,7 @@ write_table(FILE *out, const struct inventory *inv,
 		if (o->width == 0 || total <= o->width ||
 		    d == sizeof(drop_order) / sizeof(drop_order[0]))
 			break;
-		on[drop_order[d]] = false;
+		on[drop[d]] = false;
 	}
 	while (o->width > 0 && total > o->width) {
 		int k = on[C_KEY2] && w[C_KEY2] > w[C_KEY] ? C_KEY2 : C_KEY;
@@ -362,13 +423,14 @@ write_table(FILE *out, const struct inventory *inv,
 				continue;
 			if (row < 0) {
 				if (c == C_KEY)
-					h = by == INV_BY_USER     ? "USER" :
-					    by == INV_BY_SOFTWARE ? "SOFTWARE" :
-								    "CLIENT";
+					h = key_name(by);
 				else if (c == C_REL)
-					h = by == INV_BY_CLIENT ? "USERS" :
-								  "CLIENTS";
+					h = related_name(by);
 				snprintf(buf, sizeof(buf), "%s", h);
+				if (c == C_KEY || c == C_REL)
+					for (char *u = buf; *u != '\0'; u++)
+						*u = (char)toupper(
+						    (unsigned char)*u);
 			} else
 				cell(inv, recs[row], (enum col)c, buf,
 				    sizeof(buf));
@@ -420,7 +482,7 @@ write_csv(FILE *out, const struct inventory *inv)
 	const struct inv_record *const *recs;
 	size_t n = inventory_records(inv, &recs);
 	enum inv_by by = inventory_options(inv)->by;
-	const char *rel = related_name(by);
+	const char *rel = related_name(by), *rel2 = related2_name(by);
 	char buf[1024];
 
 	fprintf(out,
@@ -428,9 +490,11 @@ write_csv(FILE *out, const struct inventory *inv)
 	    "logins_failed,cleartext_logins,cleartext_failed,"
 	    "implicit_tls_logins,starttls_logins,pop3_dele_sessions,"
 	    "pop3_leave_sessions,first_seen,last_seen",
-	    key_name(by), by == INV_BY_CLIENT_USER ? ",user" : "");
+	    key_name(by), by_pair(by) ? ",user" : "");
 	if (rel != NULL)
 		fprintf(out, ",%s,%s_sample", rel, rel);
+	if (rel2 != NULL)
+		fprintf(out, ",%s,%s_sample", rel2, rel2);
 	fprintf(out, ",servers\r\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct inv_record *r = recs[i];
@@ -438,7 +502,7 @@ write_csv(FILE *out, const struct inventory *inv)
 
 		fprintf(out, "%s,", inv_record_would_break(r) ? "yes" : "no");
 		csv_text(out, r->key);
-		if (by == INV_BY_CLIENT_USER) {
+		if (by_pair(by)) {
 			fputc(',', out);
 			csv_text(out, r->key2);
 		}
@@ -456,6 +520,11 @@ write_csv(FILE *out, const struct inventory *inv)
 		if (rel != NULL) {
 			related_text(r, buf, sizeof(buf), ";");
 			fprintf(out, ",%" PRIu64 ",", r->nrelated);
+			csv_text(out, buf);
+		}
+		if (rel2 != NULL) {
+			related2_text(r, buf, sizeof(buf), ";");
+			fprintf(out, ",%" PRIu64 ",", r->nrelated2);
 			csv_text(out, buf);
 		}
 		fputc(',', out);
@@ -559,6 +628,10 @@ by_name(enum inv_by by)
 		return "client,user";
 	case INV_BY_SOFTWARE:
 		return "software";
+	case INV_BY_BACKEND:
+		return "backend";
+	case INV_BY_BACKEND_USER:
+		return "backend,user";
 	}
 	return "?";
 }
@@ -585,7 +658,7 @@ write_json(FILE *out, const struct inventory *inv,
 	       nd = inventory_days(inv, &days);
 	size_t nf = inventory_files(inv, &files),
 	       nb = inventory_bad_rows(inv, &bad);
-	const char *rel = related_name(io->by);
+	const char *rel = related_name(io->by), *rel2 = related2_name(io->by);
 	static const char *const pn[INV_NPROTO] = {"pop3", "imap4"};
 
 	fprintf(out,
@@ -614,10 +687,14 @@ write_json(FILE *out, const struct inventory *inv,
 	    ", \"rows\": %" PRIu64 ", \"rows_malformed\": %" PRIu64
 	    ", \"rows_repeated\": %" PRIu64
 	    ", \"rows_outside_time_range\": %" PRIu64 ", \"sessions\": %" PRIu64
-	    ", \"sessions_excluded\": %" PRIu64 ", \"first_seen\": ",
+	    ", \"sessions_excluded\": %" PRIu64,
 	    s->files, s->files_skipped, s->files_failed, s->bytes, s->rows,
 	    s->rows_bad, s->rows_repeated, s->rows_filtered, s->sessions,
 	    s->sessions_excluded);
+	if (by_backend(io->by))
+		fprintf(out, ", \"sessions_without_backend\": %" PRIu64,
+		    s->sessions_no_backend);
+	fputs(", \"first_seen\": ", out);
 	json_time(out, s->first_ms);
 	fputs(", \"last_seen\": ", out);
 	json_time(out, s->last_ms);
@@ -647,7 +724,7 @@ write_json(FILE *out, const struct inventory *inv,
 		    inv_record_would_break(r) ? "true" : "false",
 		    key_name(io->by));
 		json_str(out, r->key);
-		if (io->by == INV_BY_CLIENT_USER) {
+		if (by_pair(io->by)) {
 			fputs(", \"user\": ", out);
 			json_str(out, r->key2);
 		}
@@ -679,6 +756,17 @@ write_json(FILE *out, const struct inventory *inv,
 				if (k)
 					fputc(',', out);
 				json_str(out, r->related[k]);
+			}
+			fputc(']', out);
+		}
+		if (rel2 != NULL) {
+			fprintf(out, ", \"%s\": %" PRIu64 ", \"%s_sample\": [",
+			    rel2, r->nrelated2, rel2);
+			for (int k = 0; k < INV_SAMPLES && r->related2[k];
+			     k++) {
+				if (k)
+					fputc(',', out);
+				json_str(out, r->related2[k]);
 			}
 			fputc(']', out);
 		}
@@ -912,7 +1000,7 @@ html_row(FILE *out, const struct inventory *inv, const struct inv_record *r,
 		"");
 	html_text(out, shown(r->key));
 	fputs("</td>", out);
-	if (by == INV_BY_CLIENT_USER) {
+	if (by_pair(by)) {
 		fputs("<td>", out);
 		html_text(out, shown(r->key2));
 		fputs("</td>", out);
@@ -936,6 +1024,13 @@ html_row(FILE *out, const struct inventory *inv, const struct inv_record *r,
 		html_text(out, buf);
 		fputs("</td>", out);
 	}
+	if (related2_name(by) != NULL) {
+		related2_text(r, buf, sizeof(buf), ", ");
+		fprintf(out, "<td data-v=\"%" PRIu64 "\">%" PRIu64 " ",
+		    r->nrelated2, r->nrelated2);
+		html_text(out, buf);
+		fputs("</td>", out);
+	}
 	servers_text(inv, r, buf, sizeof(buf), ", ");
 	fputs("<td>", out);
 	html_text(out, buf);
@@ -950,10 +1045,11 @@ html_head_row(FILE *out, enum inv_by by)
 	fputs("<tr><th>!</th><th>", out);
 	fputs(by == INV_BY_USER     ? "User" :
 	      by == INV_BY_SOFTWARE ? "Software" :
+	      by_backend(by)        ? "Backend" :
 				      "Client",
 	    out);
 	fputs("</th>", out);
-	if (by == INV_BY_CLIENT_USER)
+	if (by_pair(by))
 		fputs("<th>User</th>", out);
 	fputs(
 	    "<th>Protocols</th><th>Ports</th><th data-num=\"1\">Sessions</th>"
@@ -964,7 +1060,9 @@ html_head_row(FILE *out, enum inv_by by)
 	    out);
 	if (rel != NULL)
 		fprintf(out, "<th data-num=\"1\">%s</th>",
-		    by == INV_BY_CLIENT ? "Users" : "Clients");
+		    strcmp(rel, "users") == 0 ? "Users" : "Clients");
+	if (related2_name(by) != NULL)
+		fputs("<th data-num=\"1\">Clients</th>", out);
 	fputs("<th>Servers</th></tr>\n", out);
 }
 
@@ -1018,6 +1116,12 @@ write_html(FILE *out, const struct inventory *inv,
 		fprintf(out, ": %" PRIu64 " sessions left out</td></tr>\n",
 		    s->sessions_excluded);
 	}
+	if (by_backend(io->by))
+		fprintf(out,
+		    "<tr><th>Without a backend</th><td colspan=\"6\">%" PRIu64
+		    " sessions (no login, or refused before one), not "
+		    "listed</td></tr>\n",
+		    s->sessions_no_backend);
 	for (int p = 0; p < INV_NPROTO; p++)
 		fprintf(out,
 		    "<tr><th>%s</th><td class=\"n\">%" PRIu64

@@ -81,7 +81,8 @@ usage(FILE *fp)
 	fprintf(fp,
 	    "usage: " PROGNAME
 	    " [--since 30d] [--until DATE] [--protocol pop3|imap]\n"
-	    "           [--by client|user|client,user|software]\n"
+	    "           [--by client|user|client,user|software|backend|\n"
+	    "                 backend,user]\n"
 	    "           [--format table|csv|json|html] [--output FILE]\n"
 	    "           [--exclude-user PATTERN]... [--threads N] [--quiet]\n"
 	    "           [--server-name NAME] PATH...\n"
@@ -526,7 +527,8 @@ main(int argc, char **argv)
 			if (inventory_parse_by(optarg, &inv_opts.by) < 0) {
 				fprintf(stderr,
 				    PROGNAME ": --by: client, user, "
-					     "client,user or software\n");
+					     "client,user, software, backend "
+					     "or backend,user\n");
 				rc = 2;
 				goto finish;
 			}

@@ -28,7 +28,7 @@ fi
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then
 	harnesses=(imap_preauth pop3_preauth imap_frame pop3_frame proxyproto
-		sasl conf protolog_row exlog_scanners session)
+		sasl conf protolog_row exlog_scanners session routemap)
 fi
 
 # The daemon's files each harness is written for.
@@ -40,6 +40,7 @@ targets() {
 	pop3_frame) echo src/daemon/pop3_parse.c ;;
 	proxyproto) echo src/daemon/proxyproto.c ;;
 	sasl) echo src/daemon/sasl.c ;;
+	routemap) echo src/daemon/routemap.c ;;
 	conf) echo src/daemon/conf.c src/daemon/conf_value.c \
 		src/daemon/proto_conf.c src/daemon/tls_conf.c \
 		src/daemon/policy_conf.c src/daemon/groups_conf.c ;;

@@ -1,6 +1,9 @@
 """postern -t run as root with a user: it warns of every file that a
 reload reads again and that the user postern changes to cannot read (the
-reload would be refused, since the privileges are dropped by then)."""
+reload would be refused, since the privileges are dropped by then), and
+of every protocol-log directory the user cannot write to; except the
+certificates and keys, which the privileged helper reads for a
+configuration that only root may change."""
 
 import os
 import pwd
@@ -69,25 +72,71 @@ def line_of(path, needle):
 
 def test_check_warns_of_files_the_user_cannot_read(postern_bin, setup):
     s = setup
+    os.chmod(s["crt"], 0o600)
     rc, err = check(postern_bin, s["path"])
     # Only a warning: the daemon starts, as root, with this file.
     assert rc == 0, err
     assert "configuration is valid" in err, err
-    key_line = line_of(s["path"], "private_key")
-    assert ("%s:%d: warning: [tls] private_key %s: not readable by user "
-            "%s" % (s["path"], key_line, s["key"], USER)) in err, err
     assert "[groups] file %s: not readable" % s["groups"] in err, err
-    # Readable files are not named.
-    assert "[tls] certificate" not in err, err
+    # The helper reads the 0600 certificate and key of root's.
+    assert "[tls]" not in err, err
     assert "the configuration file" not in err, err
+    assert "privileged helper" not in err, err
 
-    # The usual fix: the key's group is the user's, mode 0640.
-    os.chown(s["key"], 0, s["gid"])
-    os.chmod(s["key"], 0o640)
-    os.chmod(s["groups"], 0o644)
+    # The usual fix: the file's group is the user's, mode 0640.
+    os.chown(s["groups"], 0, s["gid"])
+    os.chmod(s["groups"], 0o640)
     rc, err = check(postern_bin, s["path"])
     assert rc == 0, err
     assert "not readable" not in err, err
+    assert "warning" not in err, err
+
+
+def test_check_warns_of_keys_when_others_may_change_the_file(postern_bin,
+                                                            setup):
+    """A configuration that others than root may change gets no help: the
+    user must then read the keys itself, and -t says so."""
+    s = setup
+    os.chmod(s["groups"], 0o644)
+    os.chmod(s["path"], 0o664)
+    rc, err = check(postern_bin, s["path"])
+    assert rc == 0, err
+    assert ("%s: warning: the configuration file %s may be changed by "
+            "others than root: the privileged helper will not read the "
+            "certificates and keys for a reload, which user %s must then "
+            "read itself" % (s["path"], s["path"], USER)) in err, err
+    key_line = line_of(s["path"], "private_key")
+    assert ("%s:%d: warning: [tls] private_key %s: not readable by user "
+            "%s" % (s["path"], key_line, s["key"], USER)) in err, err
+    assert "[tls] certificate" not in err, err
+
+
+def test_check_warns_of_a_log_directory_the_user_cannot_reach(postern_bin,
+                                                              setup):
+    s = setup
+    os.chmod(s["groups"], 0o644)
+    closed = os.path.join(s["dir"], "closed")
+    os.mkdir(closed, 0o700)
+    logs = os.path.join(closed, "logs")
+    with open(s["path"], "a") as f:
+        f.write("\n")
+    text = open(s["path"]).read().replace(
+        "[imap]\n", "[imap]\nprotocol_log_enabled = yes\n"
+        "log_file_location = %s\n" % logs)
+    with open(s["path"], "w") as f:
+        f.write(text)
+    rc, err = check(postern_bin, s["path"])
+    assert rc == 0, err
+    line = line_of(s["path"], "log_file_location")
+    assert ("%s:%d: warning: [imap] log_file_location %s: user %s cannot "
+            "create files in it (Permission denied)" % (s["path"], line,
+                                                        logs, USER)) in err, \
+        err
+    # Once the user may pass, nothing is said.
+    os.chmod(closed, 0o755)
+    rc, err = check(postern_bin, s["path"])
+    assert rc == 0, err
+    assert "warning" not in err, err
 
 
 def test_check_warns_of_an_unreachable_configuration(postern_bin, setup):
@@ -116,10 +165,10 @@ def test_check_without_user_warns_of_nothing(postern_bin, setup):
 
 
 def test_check_warns_of_every_named_sections_key(postern_bin, setup):
-    """Each [tls "NAME"] section's files are read again too; many sections
-    are all checked, each warned of with its line."""
+    """Each [tls "NAME"] section's files are read again too: none is named
+    while the helper reads them; once the configuration may be changed by
+    others, every one is, each with its line."""
     s = setup
-    os.chmod(s["key"], 0o644)
     os.chmod(s["groups"], 0o644)
     keys = []
     with open(s["path"], "a") as f:
@@ -132,10 +181,14 @@ def test_check_warns_of_every_named_sections_key(postern_bin, setup):
                     'private_key = %s\n' % (i, s["crt"], key))
     rc, err = check(postern_bin, s["path"])
     assert rc == 0, err
+    assert "not readable" not in err, err
+    os.chmod(s["path"], 0o646)
+    rc, err = check(postern_bin, s["path"])
+    assert rc == 0, err
     for i, key in enumerate(keys):
         line = line_of(s["path"], "private_key = %s" % key)
         assert ('%s:%d: warning: [tls "n%d.example.org"] private_key %s: '
                 'not readable by user %s' % (s["path"], line, i, key, USER)) \
             in err, err
-    assert err.count("not readable") == len(keys), err
-    assert "[tls] private_key" not in err, err
+    assert err.count("not readable") == len(keys) + 1, err
+    assert "[tls] private_key %s: not readable" % s["key"] in err, err

@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 
@@ -452,3 +453,47 @@ def test_unit_reload_fails_when_the_daemon_refuses(unit_run, dovecot):
     assert pop3_session(u.ports["pop3"], dovecot) == b"+OK Taken.\r\n"
     assert u.stop() == 0, u.log()
 
+
+
+def stls_cert(port):
+    """The DER certificate that POP3 STLS on port presents."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    c = LineClient(port)
+    try:
+        assert c.readline().startswith(b"+OK")
+        assert c.cmd(b"STLS").startswith(b"+OK")
+        c.starttls(ctx)
+        return c.sock.getpeercert(binary_form=True)
+    finally:
+        c.close()
+
+
+def test_unit_reload_takes_a_renewed_root_only_key(unit_run, dovecot):
+    """With the unit's capability bounding set and no-new-privileges, a
+    renewed certificate and key of root's with mode 0600, as certbot
+    leaves them, are taken by systemctl reload: the privileged helper
+    reads them for the daemon, which runs as the user by then."""
+    u = unit_run
+    crt, key = u.conf["tls"]["certificate"], u.conf["tls"]["private_key"]
+    os.chown(key, 0, 0)
+    os.chmod(key, 0o600)
+    u.start()
+    assert "warning" not in u.log(), u.log()
+    with open(crt) as f:
+        assert stls_cert(u.ports["pop3"]) == ssl.PEM_cert_to_DER_cert(f.read())
+    new = os.path.join(u.root, "renewed")
+    os.mkdir(new, 0o700)
+    ncrt, nkey = helpers.make_cert(new, "postern")
+    os.chmod(nkey, 0o600)
+    os.rename(ncrt, crt)
+    os.rename(nkey, key)
+    u.reload()
+    wait_for(lambda: "reload: configuration" in u.log(), 15,
+             "the reload in postern's log:\n" + u.log())
+    with open(crt) as f:
+        assert stls_cert(u.ports["pop3"]) == ssl.PEM_cert_to_DER_cert(f.read())
+    st = os.stat(key)
+    assert st.st_uid == 0 and st.st_mode & 0o777 == 0o600, oct(st.st_mode)
+    assert u.stop() == 0, u.log()

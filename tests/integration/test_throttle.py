@@ -29,6 +29,8 @@ import helpers
 THROTTLED = "127.0.77.1"
 EXEMPT = "127.0.77.2"
 OTHER = "127.0.77.3"
+# An address of its own: Dovecot's penalty for it starts afresh.
+SLOW_BACKEND = "127.0.77.4"
 FIRST_DELAY = 0.5
 LIMIT = 5
 BAN = 15
@@ -150,17 +152,20 @@ def test_pop3_delays_grow_then_the_address_is_refused_until_the_ban_ends(
         answer, took = pop3_try(port, THROTTLED, user, "wrong")
         assert answer.startswith(b"-ERR [AUTH]"), answer
         took_all.append(took)
-        # The ban began when the last failure was counted, its delay
-        # before the answer.
-        ban_end = time.monotonic() - delays[-1] + BAN
+        # The answer comes the delay after the password; the ban began
+        # when the backend refused it, which the log says below.
+        answered = time.monotonic()
     for i, (t, d) in enumerate(zip(took_all, delays)):
         assert t >= d * 0.95, "failure %d answered in %.2fs, before the " \
             "delay of %.2fs (all: %r)" % (i + 1, t, d, took_all)
     assert took_all[-1] > max(base), (took_all, base)
     assert mismatches(dovecot, user, THROTTLED) == LIMIT
-    p.wait_log(r"user frank: login refused by the backend \(failures in "
-               r"the window: %d from the address.*answer in %d ms\)"
-               % (LIMIT, delays[-1] * 1000))
+    last = r"user frank: login refused by the backend \(failures in " \
+        r"the window: %d from the address.*answer in %d ms: the backend " \
+        r"took (\d+)" % (LIMIT, delays[-1] * 1000)
+    p.wait_log(last)
+    backend_s = int(re.search(last, p.log()).group(1)) / 1000
+    ban_end = answered - delays[-1] + backend_s + BAN
 
     # Banned: 15 more wrong passwords and the right one, all refused at
     # once with a wrong password's answer, none of them checked.
@@ -289,6 +294,30 @@ def test_shipped_jail_loads_in_fail2ban(tmp_path):
     assert "ErrMsg=(?:AuthFailed:LogonDenied|Throttled)" in out, out
     for name in ("POP3x.LOG", "IMAP4x.LOG"):
         assert "'addlogpath', '%s'" % (logs / name) in out, out
+
+
+def test_the_backends_own_delay_counts_toward_the_throttles(
+        start_postern, dovecot, logdir):
+    """Dovecot delays a failure itself (auth_failure_delay, 2 s): postern
+    waits only what is left of its delay once the backend has answered,
+    so that the client's answer comes failure_delay after the password
+    rather than both delays after it."""
+    delay = 4000
+    p = start_postern(throttle_conf(logdir, failure_delay="%dms" % delay))
+    answer, took = pop3_try(p.ports["pop3"], SLOW_BACKEND, "heidi", "wrong")
+    assert answer.startswith(b"-ERR [AUTH]"), answer
+    # The client waited failure_delay, not failure_delay plus Dovecot's.
+    assert delay / 1000 * 0.95 <= took < delay / 1000 + 1.0, took
+    p.wait_log(r"user heidi: login refused by the backend")
+    m = re.search(r"user heidi: login refused by the backend \(failures in "
+                  r"the window: 1 from the address, \d+ of the user; answer "
+                  r"in %d ms: the backend took (\d+), postern waits (\d+)\)"
+                  % delay, p.log())
+    assert m, p.log()
+    backend_ms, wait_ms = int(m.group(1)), int(m.group(2))
+    # Dovecot's delay is real, and postern's is what remains of its own.
+    assert backend_ms >= 1500, m.group(0)
+    assert wait_ms == delay - backend_ms, m.group(0)
 
 
 def test_shutdown_during_a_delay_ends_the_session(start_postern, dovecot,

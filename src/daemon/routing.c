@@ -1,0 +1,36 @@
+/*
+ * routing: which backend a login goes to.
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "routing.h"
+
+void
+routing_choose(const struct conf *c, enum proto_id p, const char *user,
+    struct route *r)
+{
+	const struct routing_conf *rc = &c->routing;
+	int v = -1;
+
+	r->match = ROUTEMAP_NONE;
+	r->line = 0;
+	if (rc->map != NULL)
+		v = routemap_lookup(rc->map, user, &r->match, &r->line);
+	/* The map's last number stands for "default", the protocol's own. */
+	if (v >= 0 && (size_t)v < rc->nnamed)
+		r->backend = rc->named[v];
+	else
+		r->backend = rc->defaults[p];
+}
+
+void
+routing_source(const struct route *r, char *buf, size_t len)
+{
+	if (r->match == ROUTEMAP_NONE)
+		snprintf(buf, len, "default");
+	else
+		snprintf(buf, len, "map:%d:%s", r->line,
+		    routemap_match_name(r->match));
+}

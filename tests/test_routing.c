@@ -1,0 +1,475 @@
+/*
+ * Tests of the routing module: the [backend "<name>"] sections, the
+ * protocols' backend key (a name or, as before, host:port), [routing]
+ * with its map file, every error with its line, the dump, and the
+ * choice of a login's backend.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "conf.h"
+#include "routing.h"
+
+static char tmpdir[PATH_MAX - 64];
+
+static void
+setup(void)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_routing.XXXXXX",
+	    base != NULL && *base != '\0' ? base : P_tmpdir);
+	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+teardown(void)
+{
+	nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(routing, .init = setup, .fini = teardown);
+
+static const char *
+tpath(const char *name)
+{
+	static char buf[4][PATH_MAX + 64];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
+	return buf[i];
+}
+
+static const char *
+write_file(const char *name, const char *content)
+{
+	const char *p = tpath(name);
+	FILE *fp = fopen(p, "w");
+
+	cr_assert_not_null(fp);
+	cr_assert_eq(fputs(content, fp) >= 0, 1);
+	cr_assert_eq(fclose(fp), 0);
+	return p;
+}
+
+/* Loads content; *errs gets what conf_load wrote. */
+static struct conf *
+load(const char *content, char **errs)
+{
+	const char *path = write_file("t.ini", content);
+	struct conf *c;
+	size_t len;
+	FILE *err = open_memstream(errs, &len);
+
+	cr_assert_not_null(err);
+	c = conf_load(path, err);
+	fclose(err);
+	return c;
+}
+
+static struct conf *
+load_ok(const char *content)
+{
+	char *errs;
+	struct conf *c = load(content, &errs);
+
+	cr_assert_str_empty(errs, "unexpected errors:\n%s", errs);
+	cr_assert_not_null(c);
+	free(errs);
+	return c;
+}
+
+/*
+ * Asserts that content fails with exactly the expected lines, each
+ * written without the file name (":3: message"); "@MAP@" in them stands
+ * for the map file's path.
+ */
+static void
+expect_errors(const char *content, const char *expected)
+{
+	char *errs, want[8192], *w = want;
+	const char *path = tpath("t.ini"), *map = tpath("routes"), *p, *nl, *m;
+	struct conf *c;
+
+	for (p = expected; *p != '\0'; p = nl + 1) {
+		nl = strchr(p, '\n');
+		cr_assert_not_null(nl);
+		w += sprintf(w, "%s", path);
+		for (; p < nl; p++) {
+			if ((m = strstr(p, "@MAP@")) == p) {
+				w += sprintf(w, "%s", map);
+				p += 4;
+			} else
+				*w++ = *p;
+		}
+		*w++ = '\n';
+	}
+	*w = '\0';
+	c = load(content, &errs);
+	cr_expect_null(c);
+	cr_expect_str_eq(errs, want, "for input:\n%s\ngot:\n%s\nwanted:\n%s",
+	    content, errs, want);
+	conf_unref(c);
+	free(errs);
+}
+
+/* Both protocols on free-form ports with no TLS needed (lines 1-8). */
+#define PROTOS(pop3_backend, imap_backend)                                     \
+	"[pop3]\nbackend = " pop3_backend "\nlogin_type = PlainTextLogin\n"    \
+	"ssl_bindings =\n"                                                     \
+	"[imap]\nbackend = " imap_backend "\nlogin_type = PlainTextLogin\n"    \
+	"ssl_bindings =\n"
+
+/* Two backends (lines 9-17). */
+#define BACKENDS                                                               \
+	"[backend \"old\"]\n"                                                  \
+	"pop3 = old1.example.org old2.example.org:1110\n"                      \
+	"imap = old.example.org\n"                                             \
+	"connect_timeout = 3s\n"                                               \
+	"down_time = 1m\n"                                                     \
+	"[backend \"New\"]\n"                                                  \
+	"pop3 = [2001:db8::1]:995, 192.0.2.7\n"                                \
+	"imap = new.example.org:993\n"                                         \
+	"tls = implicit\n"
+
+static void
+expect_pool(const struct backend *b, enum proto_id p, const char *want)
+{
+	char got[512];
+	size_t i, n = 0;
+
+	got[0] = '\0';
+	for (i = 0; i < b->pool[p].n; i++)
+		n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s/%s/%d",
+		    i ? " " : "", b->pool[p].v[i].host, b->pool[p].v[i].port,
+		    b->pool[p].v[i].line);
+	cr_expect_str_eq(got, want);
+}
+
+Test(routing, named_backends_and_their_pools)
+{
+	struct conf *c = load_ok(PROTOS("old", "NEW") BACKENDS);
+	const struct routing_conf *rc = &c->routing;
+
+	cr_assert_eq(rc->nnamed, 2);
+	cr_expect_str_eq(rc->named[0]->name, "old");
+	cr_expect_eq(rc->named[0]->line, 9);
+	expect_pool(rc->named[0], PROTO_POP3,
+	    "old1.example.org/1995/10 old2.example.org/1110/10");
+	expect_pool(rc->named[0], PROTO_IMAP, "old.example.org/1993/11");
+	cr_expect_eq(rc->named[0]->connect_timeout_ms, 3000);
+	cr_expect_eq(rc->named[0]->down_time_ms, 60000);
+	cr_expect_eq(rc->named[0]->tls, BACKEND_TLS_NONE);
+	cr_expect(rc->named[0]->verify);
+	expect_pool(rc->named[1], PROTO_POP3,
+	    "2001:db8::1/995/15 192.0.2.7/1995/15");
+	cr_expect_eq(rc->named[1]->tls, BACKEND_TLS_IMPLICIT);
+	/* Names are compared without case. */
+	cr_expect_eq(rc->defaults[PROTO_POP3], rc->named[0]);
+	cr_expect_eq(rc->defaults[PROTO_IMAP], rc->named[1]);
+	cr_expect_null(rc->implicit[PROTO_POP3]);
+	conf_unref(c);
+}
+
+Test(routing, host_port_is_an_implicit_default_backend)
+{
+	struct conf *c = load_ok(
+	    "[pop3]\nbackend = mail.example.org:1110\n"
+	    "login_type = PlainTextLogin\nssl_bindings =\n"
+	    "backend_tls = starttls\nbackend_verify = no\n"
+	    "backend_server_name = pop.example.org\nbackend_timeout = 20s\n"
+	    "[imap]\nenabled = no\n");
+	const struct backend *b = c->routing.defaults[PROTO_POP3];
+
+	cr_assert_not_null(b);
+	cr_expect(b->implicit);
+	cr_expect_eq(c->routing.implicit[PROTO_POP3], b);
+	cr_expect_str_eq(b->name, "default");
+	cr_expect_eq(b->line, 2);
+	expect_pool(b, PROTO_POP3, "mail.example.org/1110/2");
+	cr_expect_eq(b->pool[PROTO_IMAP].n, 0);
+	cr_expect_eq(b->tls, BACKEND_TLS_STARTTLS);
+	cr_expect_not(b->verify);
+	cr_expect_str_eq(b->server_name, "pop.example.org");
+	cr_expect_eq(b->connect_timeout_ms, 20000);
+	conf_unref(c);
+}
+
+Test(routing, a_host_that_is_also_a_backend_name_is_the_backend)
+{
+	/* "old" would resolve as a host name, but the section wins. */
+	struct conf *c = load_ok(PROTOS("old", "old.example.org") BACKENDS);
+
+	cr_expect_eq(c->routing.defaults[PROTO_POP3], c->routing.named[0]);
+	cr_expect(c->routing.defaults[PROTO_IMAP]->implicit);
+	conf_unref(c);
+}
+
+Test(routing, section_errors)
+{
+	expect_errors(
+	    PROTOS("mail.example.org",
+		"mail.example.org") "[backend \"old\"]\npop3 = a.example.org\n"
+				    "[backend \"OLD\"]\n"
+				    "[backend \"default\"]\n"
+				    "[backend \"a b\"]\n"
+				    "[backend \"\"]\n"
+				    "[backend old]\n"
+				    "[backend \"empty\"]\n"
+				    "tls = starttls\n",
+	    ":11: duplicate section [backend \"OLD\"] (first at line 9)\n"
+	    ":12: [backend \"default\"]: the name 'default' is the protocols' "
+	    "own backend = host:port; choose another\n"
+	    ":13: [backend \"a b\"]: a backend name has 1-64 letters, digits, "
+	    "'-', '_' or '.'\n"
+	    ":14: [backend \"\"]: a backend name has 1-64 letters, digits, "
+	    "'-', '_' or '.'\n"
+	    ":15: expected [backend \"<name>\"], the name in double quotes\n"
+	    ":16: [backend \"empty\"] has no addresses: set pop3 or imap\n");
+}
+
+Test(routing, key_errors)
+{
+	expect_errors(
+	    PROTOS("mail.example.org",
+		"mail.example.org") "[backend \"x\"]\n"
+				    "pop3 = a.example.org a.example.org:1995\n"
+				    "imap = [2001:db8::1 2001:db8::2:143 b.example.org:0\n"
+				    "imap = bad!host.example.org\n"
+				    "tls = sometimes\n"
+				    "connect_timeout = 0\n"
+				    "max_connections = many\n"
+				    "ca_file = /nonexistent/ca.pem\n"
+				    "colour = blue\n",
+	    ":10: [backend \"x\"] pop3: 'a.example.org:1995' is listed twice "
+	    "(first at line 10)\n"
+	    ":11: [backend \"x\"] imap: '[2001:db8::1': missing ']'\n"
+	    ":11: [backend \"x\"] imap: '2001:db8::2:143': an IPv6 address "
+	    "needs brackets, as in [2001:db8::1]:143\n"
+	    ":11: [backend \"x\"] imap: 'b.example.org:0': port must be "
+	    "1-65535\n"
+	    ":12: [backend \"x\"] imap: 'bad!host.example.org' is not host, "
+	    "host:port or [IPv6]:port\n"
+	    ":13: [backend \"x\"] tls: 'sometimes' is not one of none, "
+	    "starttls, implicit\n"
+	    ":14: [backend \"x\"] connect_timeout: 0 is out of range (1s-1h)\n"
+	    ":15: [backend \"x\"] max_connections: 'many' is not a number (0 "
+	    "or 'unlimited': no limit)\n"
+	    ":16: [backend \"x\"] ca_file: cannot open '/nonexistent/ca.pem': "
+	    "No such file or directory\n"
+	    ":17: unknown key 'colour' in [backend \"x\"]\n");
+}
+
+Test(routing, protocol_backend_errors)
+{
+	/* A name without a section, a backend without the protocol's
+	 * addresses, and keys that are for host:port only. */
+	expect_errors("[pop3]\nbackend = old..server\nlogin_type = "
+		      "PlainTextLogin\nssl_bindings =\n"
+		      "[imap]\nbackend = popper\nlogin_type = PlainTextLogin\n"
+		      "ssl_bindings =\nbackend_tls = starttls\n"
+		      "backend_verify = no\n"
+		      "[backend \"popper\"]\npop3 = pop.example.org\n",
+	    ":2: [pop3] backend: 'old..server' is neither a [backend "
+	    "\"old..server\"] section nor a host name\n"
+	    ":6: [imap] backend = popper: [backend \"popper\"] (line 11) has "
+	    "no imap addresses\n"
+	    ":9: [imap] backend_tls is for backend = host:port; backend "
+	    "popper has the settings of its [backend \"popper\"] section "
+	    "(line 11)\n"
+	    ":10: [imap] backend_verify is for backend = host:port; backend "
+	    "popper has the settings of its [backend \"popper\"] section "
+	    "(line 11)\n");
+}
+
+Test(routing, tls_settings_without_tls)
+{
+	expect_errors(
+	    PROTOS("x",
+		"x") "[backend \"x\"]\npop3 = a.example.org\nimap = a.example.org\n"
+		     "server_name = mail.example.org\n",
+	    ":12: [backend \"x\"] server_name is set but tls is none\n");
+}
+
+/* The configuration with a map file (line 18). */
+#define WITH_MAP PROTOS("old", "old") BACKENDS "[routing]\nmap_file = %s\n"
+
+static struct conf *
+load_map(const char *map, char **errs)
+{
+	char ini[4096];
+
+	snprintf(ini, sizeof(ini), WITH_MAP, write_file("routes", map));
+	return load(ini, errs);
+}
+
+Test(routing, map_file_routes)
+{
+	char *errs;
+	struct conf *c = load_map("# moving to new\n"
+				  "alice@example.org new\n"
+				  "@example.net NEW\n"
+				  "carol default\n"
+				  "* old\n",
+	    &errs);
+	struct route r;
+	char src[64];
+
+	cr_assert_not_null(c, "%s", errs);
+	free(errs);
+	routing_choose(c, PROTO_IMAP, "Alice@example.org", &r);
+	cr_expect_eq(r.backend, c->routing.named[1]);
+	routing_source(&r, src, sizeof(src));
+	cr_expect_str_eq(src, "map:2:user");
+	routing_choose(c, PROTO_POP3, "bob@example.net", &r);
+	cr_expect_eq(r.backend, c->routing.named[1]);
+	routing_source(&r, src, sizeof(src));
+	cr_expect_str_eq(src, "map:3:domain");
+	/* "default" is the protocol's own backend. */
+	routing_choose(c, PROTO_POP3, "carol", &r);
+	cr_expect_eq(r.backend, c->routing.defaults[PROTO_POP3]);
+	routing_choose(c, PROTO_POP3, "dave", &r);
+	cr_expect_eq(r.backend, c->routing.named[0]);
+	routing_source(&r, src, sizeof(src));
+	cr_expect_str_eq(src, "map:5:any");
+	conf_unref(c);
+}
+
+Test(routing, without_a_map_every_login_goes_to_the_default)
+{
+	struct conf *c = load_ok(PROTOS("old", "new") BACKENDS);
+	struct route r;
+	char src[64];
+
+	routing_choose(c, PROTO_IMAP, "alice", &r);
+	cr_expect_eq(r.backend, c->routing.named[1]);
+	cr_expect_eq(r.match, ROUTEMAP_NONE);
+	routing_source(&r, src, sizeof(src));
+	cr_expect_str_eq(src, "default");
+	conf_unref(c);
+}
+
+Test(routing, map_file_errors_name_the_map_and_its_line)
+{
+	char *errs;
+	struct conf *c = load_map("alice new\n"
+				  "bob nowhere\n"
+				  "ALICE old\n"
+				  "carol\n",
+	    &errs);
+	char want[4096];
+	const char *ini = tpath("t.ini"), *map = tpath("routes");
+
+	snprintf(want, sizeof(want),
+	    "%s:19: [routing] map_file: %s:2: unknown backend 'nowhere'\n"
+	    "%s:19: [routing] map_file: %s:3: 'ALICE' is listed twice (first "
+	    "at line 1)\n"
+	    "%s:19: [routing] map_file: %s:4: expected 'user backend': no "
+	    "backend after 'carol'\n",
+	    ini, map, ini, map, ini, map);
+	cr_expect_null(c);
+	cr_expect_str_eq(errs, want);
+	free(errs);
+}
+
+Test(routing, a_route_to_a_backend_without_the_protocol)
+{
+	char ini[4096], *errs;
+	struct conf *c;
+
+	snprintf(ini, sizeof(ini),
+	    PROTOS("old", "old") BACKENDS
+	    "[backend \"imaponly\"]\nimap = i.example.org\n"
+	    "[routing]\nmap_file = %s\n",
+	    write_file("routes", "alice imaponly\nbob imaponly\n"));
+	c = load(ini, &errs);
+	cr_expect_null(c);
+	/* Told once, at the first line that routes there. */
+	cr_expect_not_null(strstr(errs,
+	    ":1: backend 'imaponly' has no pop3 addresses, and [pop3] is "
+	    "enabled (set pop3 in [backend \"imaponly\"], line 18)\n"));
+	cr_expect_eq(strstr(errs, ":2: "), NULL, "%s", errs);
+	free(errs);
+}
+
+Test(routing, a_missing_map_file)
+{
+	expect_errors(PROTOS("old", "old") BACKENDS
+	    "[routing]\nmap_file = /nonexistent/routes\n",
+	    ":19: [routing] map_file: /nonexistent/routes: cannot open: No "
+	    "such file or directory\n");
+}
+
+Test(routing, dump_lists_every_backend)
+{
+	char ini[4096], *dump;
+	size_t len;
+	struct conf *c;
+	FILE *fp;
+
+	snprintf(ini, sizeof(ini),
+	    PROTOS("old", "imap.example.org:143") BACKENDS
+	    "[routing]\nmap_file = %s\n",
+	    write_file("routes", "alice new\n* old\n"));
+	c = load_ok(ini);
+	fp = open_memstream(&dump, &len);
+	cr_assert_not_null(fp);
+	conf_dump(c, fp);
+	fclose(fp);
+	cr_expect_not_null(strstr(dump,
+			       "BackendName    : old\n"
+			       "Pop3Addresses  : old1.example.org:1995 "
+			       "old2.example.org:1110\n"
+			       "Imap4Addresses : old.example.org:1993\n"
+			       "Tls            : none\n"
+			       "CaFile         :\n"
+			       "Verify         : True\n"
+			       "TlsServerName  :\n"
+			       "ConnectTimeout : 00:00:03\n"
+			       "DownTime       : 00:01:00\n"
+			       "MaxConnections : unlimited\n"
+			       "DefaultForPOP3 : True\n\n"),
+	    "%s", dump);
+	cr_expect_not_null(strstr(dump, "BackendName    : New\n"
+					"Pop3Addresses  : [2001:db8::1]:995 "
+					"192.0.2.7:1995\n"
+					"Imap4Addresses : new.example.org:993\n"
+					"Tls            : implicit\n"),
+	    "%s", dump);
+	/* The protocol's own host:port, with its backend_* keys. */
+	cr_expect_not_null(strstr(dump,
+			       "BackendName     : default\n"
+			       "DefinedBy       : [imap] backend\n"
+			       "Pop3Addresses   :\n"
+			       "Imap4Addresses  : imap.example.org:143\n"
+			       "Tls             : none\n"
+			       "CaFile          :\n"
+			       "Verify          : True\n"
+			       "TlsServerName   : imap.example.org\n"
+			       "ConnectTimeout  : 00:00:30\n"),
+	    "%s", dump);
+	cr_expect_not_null(strstr(dump, "RoutingMapFile    : "), "%s", dump);
+	cr_expect_not_null(strstr(dump, "RoutingMapEntries : 2\n"), "%s", dump);
+	free(dump);
+	conf_unref(c);
+}
