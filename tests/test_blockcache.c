@@ -12,6 +12,8 @@
 
 Test(blockcache, reuses_a_block_of_the_same_size)
 {
+	if (BLOCKCACHE_SANITIZED)
+		cr_skip_test("keeps nothing under AddressSanitizer");
 	struct blockcache c;
 	void *p, *q;
 
@@ -28,6 +30,8 @@ Test(blockcache, reuses_a_block_of_the_same_size)
 
 Test(blockcache, another_size_is_not_served_from_the_kept_blocks)
 {
+	if (BLOCKCACHE_SANITIZED)
+		cr_skip_test("keeps nothing under AddressSanitizer");
 	struct blockcache c;
 	void *p, *q;
 
@@ -45,6 +49,8 @@ Test(blockcache, another_size_is_not_served_from_the_kept_blocks)
 
 Test(blockcache, keeps_at_most_its_depth_and_frees_the_rest)
 {
+	if (BLOCKCACHE_SANITIZED)
+		cr_skip_test("keeps nothing under AddressSanitizer");
 	struct blockcache c;
 	void *p[BLOCKCACHE_DEPTH + 2];
 
@@ -67,6 +73,8 @@ Test(blockcache, keeps_at_most_its_depth_and_frees_the_rest)
 
 Test(blockcache, an_emptied_size_makes_room_for_a_new_one)
 {
+	if (BLOCKCACHE_SANITIZED)
+		cr_skip_test("keeps nothing under AddressSanitizer");
 	struct blockcache c;
 	void *p, *q;
 
@@ -86,6 +94,20 @@ Test(blockcache, an_emptied_size_makes_room_for_a_new_one)
 	free(q);
 	free(p);
 	blockcache_clear(&c);
+}
+
+Test(blockcache, keeps_nothing_under_address_sanitizer)
+{
+	struct blockcache c;
+	void *p;
+
+	if (!BLOCKCACHE_SANITIZED)
+		cr_skip_test("not an AddressSanitizer build");
+	memset(&c, 0, sizeof(c));
+	p = blockcache_get(&c, 4096);
+	blockcache_put(&c, p, 4096);
+	for (unsigned i = 0; i < BLOCKCACHE_SIZES; i++)
+		cr_assert_eq(c.cls[i].n, 0);
 }
 
 Test(blockcache, without_a_cache_it_is_malloc_and_free)

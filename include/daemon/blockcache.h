@@ -11,6 +11,18 @@
 
 #include <stddef.h>
 
+/* Whether the cache keeps nothing (AddressSanitizer builds). */
+#if defined(__SANITIZE_ADDRESS__)
+#define BLOCKCACHE_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BLOCKCACHE_SANITIZED 1
+#endif
+#endif
+#ifndef BLOCKCACHE_SANITIZED
+#define BLOCKCACHE_SANITIZED 0
+#endif
+
 /* How many distinct sizes are kept, and how many blocks of each. */
 #define BLOCKCACHE_SIZES 4
 #define BLOCKCACHE_DEPTH 4
