@@ -791,3 +791,32 @@ Test(policy, errmsg_truncates_safely)
 	cr_expect_str_eq(policy_outcome_name(POLICY_OUTCOME_TEMPFAIL),
 	    "tempfail");
 }
+
+/* The route_rule of the login decision for user with groups csv. */
+static const struct rule *
+route_rule(const struct conf *c, const char *user, const char *csv)
+{
+	struct group_list gl = groups_of(csv);
+	struct policy_facts f = facts(PROTO_IMAP, "10.0.0.1", true, user, &gl);
+	struct policy_decision d;
+
+	policy_login(c, &f, &d);
+	group_list_clear(&gl);
+	return d.route_rule;
+}
+
+Test(policy, the_allow_rule_that_decides_gives_its_route)
+{
+	struct conf *c = load("[rule \"wave\"]\npriority = 10\naction = allow\n"
+			      "member_of = IMAP Access\nroute = default\n"
+			      "[rule \"rest\"]\npriority = 20\naction = allow\n"
+			      "usernames = alice, dave\n");
+
+	cr_assert_eq(c->rules[0].route_index, (int)c->routing.nnamed);
+	cr_expect_eq(c->rules[1].route_index, -1);
+	cr_expect_eq(route_rule(c, "alice", "IMAP Access"), &c->rules[0]);
+	/* Another rule decides: its lack of a route is what counts. */
+	cr_expect_null(route_rule(c, "dave", "Scanners"));
+	cr_expect_null(route_rule(c, "erin", "Scanners"));
+	conf_unref(c);
+}

@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 
 #include "conf.h"
+#include "policy.h"
 #include "routing.h"
 
 static char tmpdir[PATH_MAX - 64];
@@ -337,18 +338,18 @@ Test(routing, map_file_routes)
 
 	cr_assert_not_null(c, "%s", errs);
 	free(errs);
-	routing_choose(c, PROTO_IMAP, "Alice@example.org", &r);
+	routing_choose(c, PROTO_IMAP, "Alice@example.org", NULL, &r);
 	cr_expect_eq(r.backend, c->routing.named[1]);
 	routing_source(&r, src, sizeof(src));
 	cr_expect_str_eq(src, "map:2:user");
-	routing_choose(c, PROTO_POP3, "bob@example.net", &r);
+	routing_choose(c, PROTO_POP3, "bob@example.net", NULL, &r);
 	cr_expect_eq(r.backend, c->routing.named[1]);
 	routing_source(&r, src, sizeof(src));
 	cr_expect_str_eq(src, "map:3:domain");
 	/* "default" is the protocol's own backend. */
-	routing_choose(c, PROTO_POP3, "carol", &r);
+	routing_choose(c, PROTO_POP3, "carol", NULL, &r);
 	cr_expect_eq(r.backend, c->routing.defaults[PROTO_POP3]);
-	routing_choose(c, PROTO_POP3, "dave", &r);
+	routing_choose(c, PROTO_POP3, "dave", NULL, &r);
 	cr_expect_eq(r.backend, c->routing.named[0]);
 	routing_source(&r, src, sizeof(src));
 	cr_expect_str_eq(src, "map:5:any");
@@ -361,7 +362,7 @@ Test(routing, without_a_map_every_login_goes_to_the_default)
 	struct route r;
 	char src[64];
 
-	routing_choose(c, PROTO_IMAP, "alice", &r);
+	routing_choose(c, PROTO_IMAP, "alice", NULL, &r);
 	cr_expect_eq(r.backend, c->routing.named[1]);
 	cr_expect_eq(r.match, ROUTEMAP_NONE);
 	routing_source(&r, src, sizeof(src));
@@ -471,5 +472,86 @@ Test(routing, dump_lists_every_backend)
 	cr_expect_not_null(strstr(dump, "RoutingMapFile    : "), "%s", dump);
 	cr_expect_not_null(strstr(dump, "RoutingMapEntries : 2\n"), "%s", dump);
 	free(dump);
+	conf_unref(c);
+}
+
+/* The route of user's IMAP login over TLS, with its source. */
+static const struct backend *
+route_of(const struct conf *c, const char *user, char *src, size_t len)
+{
+	struct policy_facts f = {.proto = PROTO_IMAP,
+	    .tls = true,
+	    .user = user};
+	struct policy_decision d;
+	struct route r;
+
+	cr_assert_eq(policy_login(c, &f, &d), POLICY_OUTCOME_ALLOW, "%s", user);
+	routing_choose(c, PROTO_IMAP, user, d.route_rule, &r);
+	routing_source(&r, src, len);
+	return r.backend;
+}
+
+Test(routing, an_allow_rule_routes_where_the_map_is_silent)
+{
+	char ini[4096], src[ROUTE_SOURCE_MAX];
+	char *errs;
+	struct conf *c;
+
+	snprintf(ini, sizeof(ini),
+	    WITH_MAP "[rule \"wave3\"]\npriority = 10\naction = allow\n"
+		     "usernames = alice, carol\nroute = new\n"
+		     "[rule \"stay\"]\npriority = 20\naction = allow\n"
+		     "usernames = erin\nroute = default\n",
+	    write_file("routes", "# exceptions to the waves\nalice old\n"));
+	c = load(ini, &errs);
+	cr_assert_not_null(c, "%s", errs);
+	free(errs);
+	/* The map names single users: it wins over the rule. */
+	cr_expect_eq(route_of(c, "alice", src, sizeof(src)),
+	    c->routing.named[0]);
+	cr_expect_str_eq(src, "map:2:user-part");
+	cr_expect_eq(route_of(c, "carol@example.org", src, sizeof(src)),
+	    c->routing.named[1]);
+	cr_expect_str_eq(src, "rule:wave3");
+	cr_expect_eq(route_of(c, "erin", src, sizeof(src)),
+	    c->routing.defaults[PROTO_IMAP]);
+	cr_expect_str_eq(src, "rule:stay");
+	/* No rule applies: the protocol's own backend. */
+	cr_expect_eq(route_of(c, "frank", src, sizeof(src)),
+	    c->routing.defaults[PROTO_IMAP]);
+	cr_expect_str_eq(src, "default");
+	conf_unref(c);
+}
+
+Test(routing, a_rule_route_must_name_a_backend_of_an_allow_rule)
+{
+	expect_errors(PROTOS("old", "old") BACKENDS
+	    "[rule \"a\"]\npriority = 1\naction = allow\nroute = nowhere\n"
+	    "[rule \"b\"]\npriority = 2\naction = deny\nroute = New\n"
+	    "[rule \"c\"]\npriority = 3\naction = audit\nroute = old\n",
+	    ":21: [rule \"a\"] route: no [backend \"nowhere\"] section (nor "
+	    "\"default\", the protocol's own backend)\n"
+	    ":25: [rule \"b\"] route: only an allow rule routes (action is "
+	    "deny)\n"
+	    ":29: [rule \"c\"] route: only an allow rule routes (action is "
+	    "audit)\n");
+}
+
+Test(routing, a_rule_route_needs_the_addresses_of_its_protocols)
+{
+	struct conf *c;
+
+	expect_errors(PROTOS("old", "old") BACKENDS
+	    "[backend \"popper\"]\npop3 = pop.example.org\n"
+	    "[rule \"c\"]\npriority = 1\naction = allow\nroute = popper\n",
+	    ":23: [rule \"c\"] route: backend 'popper' has no imap "
+	    "addresses, and the rule lets imap logins through (set imap in "
+	    "[backend \"popper\"], line 18, or protocols in the rule)\n");
+	/* A rule for POP3 alone may route there. */
+	c = load_ok(PROTOS("old", "old") BACKENDS
+	    "[backend \"popper\"]\npop3 = pop.example.org\n"
+	    "[rule \"c\"]\npriority = 1\naction = allow\nroute = popper\n"
+	    "protocols = pop3\n");
+	cr_expect_eq(c->rules[0].route_index, 2);
 	conf_unref(c);
 }

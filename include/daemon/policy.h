@@ -96,6 +96,9 @@ struct policy_decision {
 	bool login_type_exempt; /* login_type_exempt_ips let it through */
 	bool audit_login_type;  /* audit mode: login type would refuse */
 	const char *audit_rule; /* an audit rule applied: its name */
+	/* The allow rule that let the login through, when it has a route
+	 * (routing_choose()); NULL otherwise. */
+	const struct rule *route_rule;
 };
 
 /*

@@ -49,6 +49,13 @@ struct rule {
 	bool enabled;
 	struct rule_match cond;   /* all set conditions must match */
 	struct rule_match except; /* any matching exception skips the rule */
+	/*
+	 * route = NAME of an allow rule: the backend of the logins it
+	 * lets through, unless the map file names one (routing.h).
+	 */
+	char *route;     /* as written; NULL: the rule does not route */
+	int route_index; /* in routing.named; routing.nnamed: the
+			    protocol's own backend; -1: none */
 };
 
 #endif

@@ -543,9 +543,11 @@ backend_connect_addr(struct session *s)
 	int fd, on = 1;
 
 	s->backend_connected = false;
-	backend_addr_str(a, addr, sizeof(addr));
-	log_debug("%s: backend %s: connecting to %s", session_tag(s), b->name,
-	    addr);
+	if (log_enabled(LOGLEVEL_DEBUG)) {
+		backend_addr_str(a, addr, sizeof(addr));
+		log_debug("%s: backend %s: connecting to %s", session_tag(s),
+		    b->name, addr);
+	}
 	fd = socket(a->addr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {

@@ -151,15 +151,19 @@ session_throttle_check(struct session *s)
  * only, never from what the client sent beyond its user name.
  */
 static bool
-session_route(struct session *s)
+session_route(struct session *s, const struct rule *rule)
 {
-	char src[64];
+	char src[ROUTE_SOURCE_MAX];
 
 	backend_release(s);
-	routing_choose(s->conf, s->proto->id, s->login->user, &s->route);
-	routing_source(&s->route, src, sizeof(src));
-	log_debug("%s: user %s: backend %s (route %s)", session_tag(s), s->user,
-	    s->route.backend->name, src);
+	routing_choose(s->conf, s->proto->id, s->login->user, rule, &s->route);
+	/* Every login passes here: nothing is formatted for a line that
+	 * the log level drops. */
+	if (log_enabled(LOGLEVEL_DEBUG)) {
+		routing_source(&s->route, src, sizeof(src));
+		log_debug("%s: user %s: backend %s (route %s)", session_tag(s),
+		    s->user, s->route.backend->name, src);
+	}
 	if (backend_acquire(s))
 		return true;
 	backend_set_failure(s, BACKEND_FAILURE_CONNECT,
@@ -172,13 +176,13 @@ session_route(struct session *s)
  * looked at yet: see session_user_slot().
  */
 static int
-session_login_go(struct session *s)
+session_login_go(struct session *s, const struct rule *rule)
 {
 	session_set_state(s, SESSION_BACKEND);
 	bufferevent_disable(s->client, EV_READ);
 	session_set_timeout(s, s->pc->backend_timeout_ms);
 	stats_backend_start(s);
-	if (!session_route(s)) {
+	if (!session_route(s, rule)) {
 		session_backend_done(s, BACKEND_BROKEN);
 		return -1;
 	}
@@ -224,7 +228,7 @@ session_login_decide(struct session *s, const struct group_list *groups)
 	switch (d.verdict) {
 	case POLICY_OUTCOME_AUDIT:
 	case POLICY_OUTCOME_ALLOW:
-		return session_login_go(s);
+		return session_login_go(s, d.route_rule);
 	case POLICY_OUTCOME_DENY:
 		return session_login_refused(s,
 			   d.reason == POLICY_REASON_LOGIN_TYPE ?
@@ -492,7 +496,8 @@ static void
 session_backend_warn(struct session *s)
 {
 	const struct backend_addr *a = backend_current(s);
-	char key[LOG_LIMIT_KEY_MAX], addr[300] = "-", src[64];
+	char key[LOG_LIMIT_KEY_MAX], addr[300] = "-";
+	char src[ROUTE_SOURCE_MAX];
 
 	/* Before a route: the wait was for the user's groups. */
 	if (s->route.backend == NULL) {
@@ -509,7 +514,8 @@ session_backend_warn(struct session *s)
 	    backend_error(s), s->route.backend->name);
 	/* No other backend is tried: it would hold another mailbox.  A
 	 * configuration without names reads as it did before them. */
-	if (s->route.backend->implicit && s->route.match == ROUTEMAP_NONE)
+	if (s->route.backend->implicit && s->route.match == ROUTEMAP_NONE &&
+	    s->route.rule == NULL)
 		log_limited(LOGLEVEL_WARNING, key, "%s: backend %s: %s",
 		    session_tag(s), addr, backend_error(s));
 	else
@@ -524,7 +530,7 @@ static void
 session_route_str(const struct session *s, char *buf, size_t len)
 {
 	const struct backend_addr *a = backend_current(s);
-	char addr[300] = "-", src[64];
+	char addr[300] = "-", src[ROUTE_SOURCE_MAX];
 
 	if (a != NULL)
 		backend_addr_str(a, addr, sizeof(addr));
@@ -640,9 +646,11 @@ session_backend_done(struct session *s, enum backend_result r)
 			    session_now_ms());
 		if (!session_user_slot(s))
 			return;
-		session_route_str(s, route, sizeof(route));
-		log_info("%s: user %s logged in (%s)", session_tag(s), s->user,
-		    route);
+		if (log_enabled(LOGLEVEL_INFO)) {
+			session_route_str(s, route, sizeof(route));
+			log_info("%s: user %s logged in (%s)", session_tag(s),
+			    s->user, route);
+		}
 		stats_login_ok(s);
 		session_login_clear(s);
 		s->proto->login_answer(s, LOGIN_OK);

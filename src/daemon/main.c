@@ -29,6 +29,7 @@
 #include "sdnotify.h"
 #include "server.h"
 #include "stats.h"
+#include "testrule.h"
 #include "tls.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/postern/postern.ini"
@@ -39,6 +40,9 @@ usage(void)
 	fprintf(stderr,
 	    "usage: postern [-c FILE] [-t] [-T] [-V] [-R PID]\n"
 	    "       postern who|stats [-c FILE]\n"
+	    "       postern test-rule [-c FILE] --protocol imap|pop3 "
+	    "--client ADDRESS\n"
+	    "               [--user NAME] [--tls]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -T       print the effective settings and exit\n"
@@ -454,6 +458,9 @@ main(int argc, char *argv[])
 	if (argc > 1 &&
 	    (strcmp(argv[1], "who") == 0 || strcmp(argv[1], "stats") == 0))
 		return stats_cli_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "test-rule") == 0)
+		return testrule_main(argc - 1, argv + 1, DEFAULT_CONF, stdout,
+		    stderr);
 	while ((ch = getopt(argc, argv, "c:tTVR:")) != -1) {
 		switch (ch) {
 		case 'R': {

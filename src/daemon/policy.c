@@ -265,6 +265,8 @@ login_rules(const struct conf *c, const struct policy_facts *f,
 				    POLICY_REASON_RULE, rule->name);
 			return true;
 		case RULE_ALLOW:
+			if (rule->route != NULL)
+				d->route_rule = rule;
 			if (d->verdict == POLICY_OUTCOME_ALLOW)
 				decide(d, POLICY_OUTCOME_ALLOW,
 				    POLICY_REASON_RULE, rule->name);

@@ -219,6 +219,7 @@ static const struct conf_key rule_keys[] = {
     {"except_member_of", p_groups, RO(except.member_of), 0, 0, CONF_LIST, NULL},
     {"except_authentication", p_auth, RO(except.authentication), 0, 0,
 	CONF_LIST, NULL},
+    {"route", conf_key_string, RO(route), 0, 0, 0, NULL},
 };
 
 #define PO(f) offsetof(struct proto_conf, f)
@@ -306,6 +307,7 @@ rule_open(struct conf_loader *l, const char *rest, char *label, size_t size)
 	}
 	r->line = conf_lineno(l);
 	r->enabled = true;
+	r->route_index = -1;
 	snprintf(label, size, "rule \"%s\"", r->name);
 	st->n = c->nrules + 1;
 	return (int)c->nrules++;
@@ -389,6 +391,64 @@ check_rule_match(struct conf_loader *l, const struct rule *r, size_t i,
 		addrset_finish(m->client_ips);
 }
 
+/*
+ * A rule's route: a [backend "<name>"] (the routing module has read them
+ * by now) or "default", the protocol's own.  Only an allow rule routes:
+ * a deny sends nobody anywhere, and an audit rule is a deny being tried
+ * out, whose logins must go where they went before.  A backend without
+ * the addresses of a protocol the rule lets through would fail every
+ * such login, so it is refused here as the map refuses it.
+ */
+static void
+check_rule_route(struct conf_loader *l, const struct conf *c, struct rule *r,
+    size_t i)
+{
+	const struct routing_conf *rc = &c->routing;
+	int line = rule_key_line(l, i, "route");
+	const struct backend *b = NULL;
+	size_t j;
+	unsigned p;
+
+	if (r->route == NULL || conf_has_error_at(l, line))
+		return;
+	if (r->action != RULE_ALLOW) {
+		conf_error(l, line,
+		    "[rule \"%s\"] route: only an allow rule routes (action "
+		    "is %s)",
+		    r->name, conf_enum_name(rule_actions, (int)r->action));
+		return;
+	}
+	if (strcasecmp(r->route, BACKEND_DEFAULT_NAME) == 0) {
+		r->route_index = (int)rc->nnamed;
+		return;
+	}
+	for (j = 0; j < rc->nnamed && b == NULL; j++)
+		if (strcasecmp(rc->named[j]->name, r->route) == 0)
+			b = rc->named[j];
+	if (b == NULL) {
+		conf_error(l, line,
+		    "[rule \"%s\"] route: no [backend \"%s\"] section (nor "
+		    "\"%s\", the protocol's own backend)",
+		    r->name, r->route, BACKEND_DEFAULT_NAME);
+		return;
+	}
+	for (p = 0; p < PROTO_COUNT; p++) {
+		if (!c->proto[p].enabled || b->pool[p].n > 0 ||
+		    (r->cond.protocols != 0 &&
+			!(r->cond.protocols & (1u << p))))
+			continue;
+		conf_error(l, line,
+		    "[rule \"%s\"] route: backend '%s' has no %s addresses, "
+		    "and the rule lets %s logins through (set %s in [backend "
+		    "\"%s\"], line %d, or protocols in the rule)",
+		    r->name, r->route, proto_get((enum proto_id)p)->section,
+		    proto_get((enum proto_id)p)->section,
+		    proto_get((enum proto_id)p)->section, b->name, b->line);
+		return;
+	}
+	r->route_index = (int)(j - 1);
+}
+
 static int
 rule_cmp(const void *a, const void *b)
 {
@@ -411,6 +471,7 @@ policy_check(struct conf_loader *l, struct conf *c)
 	for (i = 0; i < c->nrules; i++) {
 		r = &c->rules[i];
 		rl = &st->rl[i];
+		check_rule_route(l, c, &c->rules[i], i);
 		snprintf(where, sizeof(where), "rule \"%s\"", r->name);
 		if (rule_key_line(l, i, "priority") == 0)
 			conf_error(l, r->line, "[rule \"%s\"] has no priority",
@@ -487,6 +548,7 @@ policy_free(struct conf *c)
 
 	for (i = 0; i < c->nrules; i++) {
 		free(c->rules[i].name);
+		free(c->rules[i].route);
 		rule_match_free(&c->rules[i].cond);
 		rule_match_free(&c->rules[i].except);
 	}
@@ -533,6 +595,8 @@ policy_dump(const struct conf *c, unsigned inst, struct conf_dump *d)
 	conf_dump_str(d, "Action",
 	    conf_enum_name(rule_actions, (int)rule->action));
 	conf_dump_bool(d, "Enabled", rule->enabled);
+	if (rule->route != NULL)
+		conf_dump_str(d, "Route", rule->route);
 	for (w = 0; w < 2; w++) {
 		const struct rule_match *m = w ? &rule->except : &rule->cond;
 

@@ -234,7 +234,7 @@ sesslog_ctx_proxy(const struct session *s, struct protolog_ctx *ctx,
 static void
 sesslog_ctx_route(const struct session *s, struct protolog_ctx *ctx)
 {
-	char src[64];
+	char src[ROUTE_SOURCE_MAX];
 
 	if (s->route.backend == NULL)
 		return;

@@ -18,6 +18,7 @@ import os
 import poplib
 import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -448,3 +449,43 @@ def test_check_and_dump_show_the_backends_and_the_map(
                       (4, "unknown backend 'elsewhere'")):
         assert "[routing] map_file: %s:%d: %s\n" % (routes, line, msg) \
             in err, err
+
+
+def test_a_group_rule_routes_where_the_map_is_silent(
+        start_postern, servers, workdir):
+    """[rule] route = new on member_of moves a whole group; the map still
+    decides for the users it names, and everybody else stays put."""
+    groups = os.path.join(workdir, "groups")
+    with open(groups, "w") as f:
+        f.write("Migration Wave 3: cat, dan, eve\n")
+    c = conf(servers, workdir, "# exceptions to the waves\neve old\n")
+    c["groups"] = {"file": groups}
+    c['rule "wave3"'] = {"priority": "10", "action": "allow",
+                         "member_of": "Migration Wave 3", "route": "new"}
+    p = start_postern(c)
+    want = {"cat": ("new", "rule:wave3"), "dan": ("new", "rule:wave3"),
+            "eve": ("old", "map:2:user-part"),
+            "amy@example.org": ("old", "default")}
+    for user, (server, route) in want.items():
+        s = imap_login(p, user)
+        assert imap_server(s) == server, user
+        s.logout()
+        assert pop3_server(p, user) == server, user
+        p.wait_log(r"user %s logged in \(backend %s 127\.0\.0\.1:\d+, "
+                   r"route %s\)" % (re.escape(user), server, route),
+                   count=2)
+    for proto_dir in ("Imap4", "Pop3"):
+        rows = helpers.wait_for(
+            lambda: len(login_rows(workdir, proto_dir)) >= len(want)
+            and login_rows(workdir, proto_dir), 10, "the login rows")
+        for user, ctx in rows:
+            server, route = want[user]
+            assert ctx["Backend"] == server, (user, ctx)
+            assert ctx["Route"] == route, (user, ctx)
+    # test-rule tells the same route without a login.
+    r = subprocess.run([p.binary, "test-rule", "-c", p.path, "--protocol",
+                        "imap", "--client", "127.0.0.1", "--user", "dan"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^route +rule:wave3$", r.stdout, re.M), r.stdout
+    assert re.search(r"^backend +new ", r.stdout, re.M), r.stdout
