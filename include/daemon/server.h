@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <sys/queue.h>
 
+#include "blockcache.h"
 #include "conf.h"
 #include "listener.h"
 
@@ -41,6 +42,7 @@ struct worker {
 	atomic_uint conf_gen;      /* generation of the snapshot it holds */
 	atomic_uint beats;         /* wakes answered, for the watchdog */
 	unsigned beats_seen;       /* the main thread's last look at beats */
+	struct blockcache cache;   /* spare blocks of its sessions' sizes */
 };
 
 /*

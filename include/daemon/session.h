@@ -354,6 +354,9 @@ void session_touch(struct session *s);
 /* Starts the idle timer of the current state: ms without activity ends it. */
 void session_set_timeout(struct session *s, unsigned ms);
 
+/* The worker's spare blocks (blockcache.h); NULL outside a worker. */
+struct blockcache *session_cache(const struct session *s);
+
 /* A short text for the daemon log: "POP3 0000000000000001 192.0.2.1:5555". */
 const char *session_tag(const struct session *s);
 

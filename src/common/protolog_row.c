@@ -81,6 +81,9 @@ utf8_prefix_chars(const char *s, size_t len, size_t max)
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i, n, chars = 0;
 
+	/* No character is shorter than a byte. */
+	if (len <= max)
+		return len;
 	for (i = 0; i < len; i += n) {
 		if (chars++ == max)
 			return i;
@@ -123,14 +126,16 @@ csv_plain_run(const char *s, size_t len)
 	size_t i = 0, n;
 
 	while (i < len) {
-		switch (u[i]) {
-		case '"':
-			return i;
-		default:
-			if ((u[i] < 0x20 && u[i] != '\t') || u[i] == 0x7f)
-				return i;
-			break;
+		unsigned char b = u[i];
+
+		/* Printable ASCII, nearly every byte of a row, needs no
+		 * look at UTF-8. */
+		if (b >= 0x20 && b < 0x7f && b != '"') {
+			i++;
+			continue;
 		}
+		if (b == '"' || (b < 0x20 && b != '\t') || b == 0x7f)
+			return i;
 		if ((n = utf8_seq_len(u + i, len - i)) == 0)
 			return i;
 		i += n;

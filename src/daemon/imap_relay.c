@@ -46,6 +46,19 @@ imap_relay_log_start(struct session *s)
 	return 0;
 }
 
+/*
+ * What snprintf(dst, cap, "%s", src) writes, at a fraction of its cost:
+ * three of them per command were 3% of a logged login's instructions.
+ */
+static void
+imap_relay_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n = strnlen(src, cap - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /* A command (or an IDLE's end) is complete in cf: its row waits. */
 static void
 imap_relay_log_push(struct imap_relaylog *rl, const struct imap_cframe *cf,
@@ -55,10 +68,10 @@ imap_relay_log_push(struct imap_relaylog *rl, const struct imap_cframe *cf,
 
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	c->rq = cf->bytes;
-	snprintf(c->key, sizeof(c->key), "%s", cf->tag);
-	snprintf(c->cmd, sizeof(c->cmd), "%s",
+	imap_relay_copy(c->key, sizeof(c->key), cf->tag);
+	imap_relay_copy(c->cmd, sizeof(c->cmd),
 	    cf->verb[0] != '\0' ? cf->verb : "InvalidCommand");
-	snprintf(c->params, sizeof(c->params), "%s", cf->params);
+	imap_relay_copy(c->params, sizeof(c->params), cf->params);
 	if (r == IMAP_FRAME_COMMAND && strcmp(cf->verb, "idle") == 0)
 		c->flags |= IMAP_LOG_IDLE;
 }

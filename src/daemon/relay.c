@@ -30,6 +30,7 @@
 #include "backend.h"
 #include "log.h"
 #include "relay.h"
+#include "blockcache.h"
 #include "server.h"
 #include "session.h"
 #include "sesslog.h"
@@ -356,14 +357,32 @@ relay_buf_room(const struct relay_buf *b)
 	return b->cap - b->len;
 }
 
+/* The worker's spare blocks: a buffer per direction and round trip. */
+static struct blockcache *
+relay_cache(const struct relay *r)
+{
+	return session_cache(r->s);
+}
+
+/* Lets go of b's memory: one of the usual size is kept for reuse. */
+static void
+relay_buf_drop(struct relay *r, struct relay_buf *b)
+{
+	if (b->cap == RELAY_BUF_SIZE)
+		blockcache_put(relay_cache(r), b->data, b->cap);
+	else
+		free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
 /* Makes room at the tail; false when out of memory. */
 static bool
-relay_buf_reserve(struct relay_buf *b, size_t want)
+relay_buf_reserve(struct relay *r, struct relay_buf *b, size_t want)
 {
 	if (b->data == NULL) {
 		size_t cap = want > RELAY_BUF_SIZE ? want : RELAY_BUF_SIZE;
 
-		if ((b->data = malloc(cap)) == NULL)
+		if ((b->data = blockcache_get(relay_cache(r), cap)) == NULL)
 			return false;
 		b->cap = cap;
 		b->off = b->len = b->framed = 0;
@@ -390,13 +409,10 @@ relay_buf_reserve(struct relay_buf *b, size_t want)
 
 /* An empty buffer goes back to the allocator: idle sessions hold none. */
 static void
-relay_buf_release(struct relay_buf *b)
+relay_buf_release(struct relay *r, struct relay_buf *b)
 {
-	if (b->data != NULL && b->off == b->len) {
-		free(b->data);
-		b->data = NULL;
-		b->off = b->len = b->framed = b->cap = 0;
-	}
+	if (b->data != NULL && b->off == b->len)
+		relay_buf_drop(r, b);
 }
 
 /*
@@ -405,14 +421,15 @@ relay_buf_release(struct relay_buf *b)
  * it), so it is thawed for the move.
  */
 static bool
-relay_buf_take(struct relay_buf *b, struct evbuffer *from, bool output)
+relay_buf_take(struct relay *r, struct relay_buf *b, struct evbuffer *from,
+    bool output)
 {
 	size_t n = evbuffer_get_length(from);
 	int got;
 
 	if (n == 0)
 		return true;
-	if (!relay_buf_reserve(b, n))
+	if (!relay_buf_reserve(r, b, n))
 		return false;
 	if (output)
 		evbuffer_unfreeze(from, 1);
@@ -646,7 +663,7 @@ relay_direction(struct relay *r, int from, size_t budget)
 			size_t n;
 
 			if (b->data == NULL &&
-			    !relay_buf_reserve(b, RELAY_BUF_SIZE)) {
+			    !relay_buf_reserve(r, b, RELAY_BUF_SIZE)) {
 				src->error = true;
 				break;
 			}
@@ -712,8 +729,8 @@ relay_pump(struct relay *r)
 		}
 		budget -= in + out;
 	}
-	relay_buf_release(&r->buf[RELAY_CLIENT]);
-	relay_buf_release(&r->buf[RELAY_BACKEND]);
+	relay_buf_release(r, &r->buf[RELAY_CLIENT]);
+	relay_buf_release(r, &r->buf[RELAY_BACKEND]);
 
 	if (r->side[RELAY_CLIENT].error) {
 		session_close(s, "client connection error");
@@ -794,7 +811,13 @@ relay_side_take(struct relay *r, int i, struct bufferevent **bevp)
 	side->fd = bufferevent_getfd(bev);
 	side->ssl = bufferevent_openssl_get_ssl(bev);
 	side->goodbye = i == RELAY_CLIENT;
-	side->readable = side->writable = true;
+	/* A plain socket's bytes that came after the bufferevent's last
+	 * read are announced by epoll as soon as the edge-triggered event
+	 * is added; a read now would find nothing (three recv calls per
+	 * login that said EAGAIN).  OpenSSL may hold a record it has
+	 * already read from the socket, which no edge announces. */
+	side->readable = side->ssl != NULL;
+	side->writable = true;
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	if (side->ssl != NULL) {
@@ -836,13 +859,13 @@ relay_direct_start(struct session *s)
 	 * for the client, then whatever either side sent after the login.
 	 * A client that pipelined more than the buffer gets a larger one
 	 * once. */
-	if (!relay_buf_take(&r->buf[RELAY_BACKEND],
+	if (!relay_buf_take(r, &r->buf[RELAY_BACKEND],
 		bufferevent_get_output(s->client), true) ||
-	    !relay_buf_take(&r->buf[RELAY_BACKEND],
+	    !relay_buf_take(r, &r->buf[RELAY_BACKEND],
 		bufferevent_get_input(s->backend), false) ||
-	    !relay_buf_take(&r->buf[RELAY_CLIENT],
+	    !relay_buf_take(r, &r->buf[RELAY_CLIENT],
 		bufferevent_get_output(s->backend), true) ||
-	    !relay_buf_take(&r->buf[RELAY_CLIENT],
+	    !relay_buf_take(r, &r->buf[RELAY_CLIENT],
 		bufferevent_get_input(s->client), false)) {
 		/* Nothing was lost: a failed take leaves its source alone,
 		 * and what moved goes back in order. */
@@ -856,7 +879,7 @@ relay_direct_start(struct session *s)
 				evbuffer_prepend(to, b->data, b->len);
 				evbuffer_freeze(to, 1);
 			}
-			free(b->data);
+			relay_buf_drop(r, b);
 		}
 		free(r);
 		return -1;
@@ -888,8 +911,9 @@ relay_direct_start(struct session *s)
 	s->relay = r;
 	/* The first round runs from the loop, not inside the backend's
 	 * callback that ended the login. */
-	event_active(&r->side[RELAY_CLIENT].ev, EV_READ | EV_WRITE, 1);
-	event_active(&r->side[RELAY_BACKEND].ev, EV_READ | EV_WRITE, 1);
+	for (int i = 0; i < 2; i++)
+		event_active(&r->side[i].ev,
+		    r->side[i].readable ? EV_READ | EV_WRITE : EV_WRITE, 1);
 	return 0;
 }
 
@@ -900,7 +924,7 @@ relay_client_write(struct session *s, const void *data, size_t len)
 	struct relay_buf *b = &r->buf[RELAY_BACKEND];
 
 	if (len == 0 || r->side[RELAY_CLIENT].fd == -1 ||
-	    !relay_buf_reserve(b, len))
+	    !relay_buf_reserve(r, b, len))
 		return;
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
@@ -917,8 +941,7 @@ relay_close_after_flush(struct session *s)
 	r->closing = true;
 	session_set_state(s, SESSION_CLOSING);
 	/* Reads stop: the client's bytes have nowhere to go. */
-	free(r->buf[RELAY_CLIENT].data);
-	memset(&r->buf[RELAY_CLIENT], 0, sizeof(r->buf[RELAY_CLIENT]));
+	relay_buf_drop(r, &r->buf[RELAY_CLIENT]);
 	if (r->buf[RELAY_BACKEND].data == NULL) {
 		session_close(s, NULL);
 		return;
@@ -950,8 +973,8 @@ relay_free(struct session *s)
 		return;
 	relay_side_close(&r->side[RELAY_CLIENT]);
 	relay_side_close(&r->side[RELAY_BACKEND]);
-	free(r->buf[RELAY_CLIENT].data);
-	free(r->buf[RELAY_BACKEND].data);
+	relay_buf_drop(r, &r->buf[RELAY_CLIENT]);
+	relay_buf_drop(r, &r->buf[RELAY_BACKEND]);
 	free(r);
 	s->relay = NULL;
 }

@@ -97,6 +97,12 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_start(struct session *s);
 static void session_proxy_end(struct session *s);
 
+struct blockcache *
+session_cache(const struct session *s)
+{
+	return s->worker != NULL ? &s->worker->cache : NULL;
+}
+
 const char *
 session_tag(const struct session *s)
 {
@@ -510,7 +516,7 @@ session_close(struct session *s, const char *reason)
 	TAILQ_REMOVE(&s->worker->sessions, s, entry);
 	server_session_gone(s->worker);
 	conf_unref(s->conf);
-	free(s);
+	blockcache_put(&s->worker->cache, s, s->proto->session_size);
 }
 
 static void
@@ -1048,12 +1054,13 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 		close(fd);
 		return;
 	}
-	if ((s = calloc(1, p->session_size)) == NULL) {
+	if ((s = blockcache_get(&w->cache, p->session_size)) == NULL) {
 		log_warnx("out of memory: connection refused");
 		conf_unref(c);
 		close(fd);
 		return;
 	}
+	memset(s, 0, p->session_size);
 	s->worker = w;
 	s->proto = p;
 	s->conf = c;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blockcache.h"
 #include "conf.h"
 #include "log.h"
 #include "policy.h"
@@ -107,7 +108,8 @@ sesslog_begin(struct session *s)
 
 	if (l == NULL || l->open)
 		return;
-	if (l->row == NULL && (l->row = malloc(sizeof(*l->row))) == NULL) {
+	if (l->row == NULL && (l->row = blockcache_get(session_cache(s),
+				   sizeof(*l->row))) == NULL) {
 		log_limited(LOGLEVEL_WARNING, "protocol log: out of memory",
 		    "%s: out of memory: a row of this session is not logged",
 		    session_tag(s));
@@ -423,7 +425,7 @@ sesslog_login(struct session *s, enum login_result r)
 	sesslog_end_with(s, enc, r == LOGIN_OK);
 	/* Rows after login come from the protocol's framing. */
 	if (r == LOGIN_OK) {
-		free(l->row);
+		blockcache_put(session_cache(s), l->row, sizeof(*l->row));
 		l->row = NULL;
 	}
 }
@@ -613,6 +615,6 @@ sesslog_close(struct session *s)
 	sesslog_ctx_client(s, &ctx);
 	sesslog_submit(s, "CloseSession", NULL, 0, 0, 0, &ctx);
 	s->log = NULL;
-	free(l->row);
+	blockcache_put(session_cache(s), l->row, sizeof(*l->row));
 	free(l);
 }
