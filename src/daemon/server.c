@@ -386,14 +386,15 @@ worker_setup(struct worker *w, unsigned index, struct listener_set *set)
 		return -1;
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
 	/*
-	 * epoll learns of a socket's changes once per turn of the loop, as
-	 * their sum: a login toggled a bufferevent's write interest for
-	 * every answer, and the hand-over to the direct relay deleted each
-	 * socket only to add it again edge-triggered (20 epoll_ctl calls
-	 * per IMAP login).  libevent's caveat, sockets cloned by dup(),
-	 * does not apply: every socket here is accepted or created once.
+	 * Not EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, though it halves the
+	 * epoll_ctl calls of a login: it defers a deleted event's
+	 * epoll_ctl to the next turn of the loop, and the listening sockets
+	 * are shared by the workers, so the last worker to let one go may
+	 * close it while another's deletion is still pending.  That
+	 * deletion then reaches a closed descriptor, or one already reused
+	 * for a new connection (ThreadSanitizer reported the race at every
+	 * shutdown and reload).
 	 */
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	w->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	if (w->base == NULL)
