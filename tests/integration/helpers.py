@@ -40,6 +40,20 @@ def free_ports(n):
     return ports
 
 
+_fresh_sources = iter(range(1, 250 * 250))
+
+
+def fresh_source():
+    """A loopback address (127.201.x.y) that no other connection of this
+    test process has come from.  Dovecot slows down every further failed
+    login from an address it has seen fail (auth_penalty, up to 15 s for
+    half a minute) and postern passes the client's address on, so a test
+    that counts on Dovecot's answer in time must not inherit the failures
+    of the tests before it.  Each test process has a Dovecot of its own."""
+    n = next(_fresh_sources)
+    return "127.201.%d.%d" % (n // 250, n % 250 + 1)
+
+
 def wait_for(predicate, timeout, what, interval=0.05):
     """Polls predicate until it is true; fails with what after timeout."""
     deadline = time.monotonic() + timeout
