@@ -8,7 +8,8 @@
 # its run directory, where its Dovecot (IMAP 127.0.0.1:11143, POP3 :11110),
 # its nginx (IMAP 21143, POP3 21110, IMAPS 21993, POP3S 21995, pid file
 # RUNDIR/nginx/nginx.pid) and its certificate (RUNDIR/tls) must be ready.
-# Nothing is started or stopped but the posterns this script starts.
+# Nothing is started or stopped but the posterns this script starts, and
+# nginx before an idle run (below).
 #
 # Per round, per scenario and mode, the three targets run one after the
 # other (nginx, postern with the log, postern without; the order rotates
@@ -18,10 +19,18 @@
 # throttle off, the log (log_detail's default, a row per command) on tmpfs
 # under WORKDIR.
 #
+# The idle scenario (imap-idle: IDLE_K sessions logged in and left in
+# IDLE, memory per held session) runs IDLE_ROUNDS rounds, and nginx is
+# restarted (the harness's peers.sh) before each of its runs, since a
+# worker's heap keeps its high-water mark; a postern is fresh anyway.
+#
 # Environment: ROUNDS (2), SECONDS_PER (10), CONC (20), BULK_CONC (4),
-# SCENARIOS ("imap-login pop3-login imap-bulk"), MODES ("plain tls"; bulk
-# runs plain only), PORT_LOG and PORT_NOLOG (37 and 38: postern listens
-# on PP143, PP110, PP993, PP995), NGINX ("21143,21110,21993,21995"),
+# SCENARIOS ("imap-login pop3-login imap-bulk imap-idle"), MODES ("plain
+# tls"), IDLE_ROUNDS (1), IDLE_K (9000), IDLE_HOLD
+# (5), IDLE_CONC (100), IDLE_OPEN_SECONDS (120), PORT_LOG and PORT_NOLOG
+# (27 and 28: postern listens on PP143, PP110, PP993, PP995; below the
+# kernel's ephemeral range, 32768 and up, where an outgoing connection's
+# port can take a listener's), NGINX ("21143,21110,21993,21995"),
 # WORKDIR (RUNDIR/postern-scenarios).  Output: WORKDIR/results.jsonl (one
 # load.py line per run, labelled TARGET|SCENARIO|MODE|ROUND) and
 # WORKDIR/report.md (report.py's table: medians and ratios to nginx).
@@ -33,10 +42,15 @@ ROUNDS=${ROUNDS:-2}
 SECONDS_PER=${SECONDS_PER:-10}
 CONC=${CONC:-20}
 BULK_CONC=${BULK_CONC:-4}
-SCENARIOS=${SCENARIOS:-imap-login pop3-login imap-bulk}
+SCENARIOS=${SCENARIOS:-imap-login pop3-login imap-bulk imap-idle}
+IDLE_ROUNDS=${IDLE_ROUNDS:-1}
+IDLE_K=${IDLE_K:-9000}
+IDLE_HOLD=${IDLE_HOLD:-5}
+IDLE_CONC=${IDLE_CONC:-100}
+IDLE_OPEN_SECONDS=${IDLE_OPEN_SECONDS:-120}
 MODES=${MODES:-plain tls}
-PORT_LOG=${PORT_LOG:-37}
-PORT_NOLOG=${PORT_NOLOG:-38}
+PORT_LOG=${PORT_LOG:-27}
+PORT_NOLOG=${PORT_NOLOG:-28}
 NGINX=${NGINX:-21143,21110,21993,21995}
 W=${WORKDIR:-$RUNDIR/postern-scenarios}
 NGINX_PID=$RUNDIR/nginx/nginx.pid
@@ -120,14 +134,22 @@ trap stop_postern EXIT
 
 # run TARGET SCENARIO MODE ROUND
 run() {
-	local t=$1 sc=$2 mode=$3 r=$4 p pids args=()
+	local t=$1 sc=$2 mode=$3 r=$4 p pids args=() secs=$SECONDS_PER
 	p=$(port "$t" "$sc" "$mode")
 	[ "$mode" = tls ] && args+=(--tls)
 	case $sc in
 	imap-bulk) args+=(--concurrency "$BULK_CONC") ;;
+	imap-idle)
+		args+=(--idle-count "$IDLE_K" --idle-hold "$IDLE_HOLD"
+			--concurrency "$IDLE_CONC")
+		secs=$IDLE_OPEN_SECONDS ;;
 	*) args+=(--concurrency "$CONC") ;;
 	esac
 	if [ "$t" = nginx ]; then
+		if [ "$sc" = imap-idle ]; then
+			bash "$HARNESS/peers.sh" stop "$RUNDIR" nginx >>"$LOG" 2>&1
+			bash "$HARNESS/peers.sh" start "$RUNDIR" nginx >>"$LOG" 2>&1
+		fi
 		pids=$NGINX_PID
 	else
 		rm -rf "$W/$t/logs" && mkdir -p "$W/$t/logs"
@@ -137,8 +159,8 @@ run() {
 		wait_port "$p" || { echo "$t did not start" | tee -a "$LOG"; stop_postern; return 1; }
 	fi
 	echo "run: $t $sc $mode round $r port $p" >>"$LOG"
-	timeout $((SECONDS_PER + 120)) python3 "$HARNESS/load.py" \
-		--scenario "$sc" --port "$p" "${args[@]}" --seconds "$SECONDS_PER" \
+	timeout $((secs + IDLE_HOLD + 200)) python3 "$HARNESS/load.py" \
+		--scenario "$sc" --port "$p" "${args[@]}" --seconds "$secs" \
 		--proxy-pids "$pids" --watch "backend=$DOVECOT_PID" \
 		--label "$t|$sc|$mode|$r" --json "$JSONL" >/dev/null 2>>"$LOG" ||
 		echo "run failed: $t $sc $mode round $r" | tee -a "$LOG"
@@ -146,17 +168,29 @@ run() {
 	sleep 1
 }
 
+ulimit -n "$(ulimit -Hn)" # 9000 idle sessions are 18000 sockets
 targets=(nginx postern-log postern-nolog)
+# round R SCENARIO: each mode, the three targets in the round's order
+round() {
+	local r=$1 sc=$2 mode k t
+	for mode in $MODES; do
+		for k in 0 1 2; do
+			t=${targets[$(((k + r - 1) % 3))]}
+			echo "round $r: $sc $mode $t"
+			run "$t" "$sc" "$mode" "$r"
+		done
+	done
+}
+# The idle scenario last: a Dovecot that held thousands of idle sessions
+# is slower at logins for a while.
 for r in $(seq "$ROUNDS"); do
 	for sc in $SCENARIOS; do
-		for mode in $MODES; do
-			[ "$sc" = imap-bulk ] && [ "$mode" != plain ] && continue
-			for k in 0 1 2; do
-				t=${targets[$(((k + r - 1) % 3))]}
-				echo "round $r: $sc $mode $t"
-				run "$t" "$sc" "$mode" "$r"
-			done
-		done
+		if [ "$sc" != imap-idle ]; then round "$r" "$sc"; fi
+	done
+done
+for r in $(seq "$IDLE_ROUNDS"); do
+	for sc in $SCENARIOS; do
+		if [ "$sc" = imap-idle ]; then round "$r" "$sc"; fi
 	done
 done
 python3 "$HARNESS/report.py" "$JSONL" --order "nginx postern-log postern-nolog" \

@@ -5,7 +5,8 @@
 # then once more with ThreadSanitizer (the daemon's workers, the protocol
 # log's writer and the LDAP pool are threads; Criterion cannot start under
 # TSan, so there the unit tests run through tests/tsanrun's runner), then
-# build and briefly run the fuzz harnesses and check the formatting.
+# build and briefly run the fuzz harnesses and check the formatting and
+# the modules' layering.
 #
 # Usage (from the top of a checkout, as root or with sudo available):
 #   bash contrib/check.sh
@@ -16,18 +17,20 @@ cd "$top"
 # shellcheck source=contrib/deps.sh
 . "$top/contrib/deps.sh"
 deps_install build test
+echo "=== check.sh: packages in place after ${SECONDS} s ==="
 
 autoreconf -fi >/dev/null
 
 run_pass() {
 	local name=$1; shift
-	local dir="$top/build/$name"
+	local dir="$top/build/$name" t0=$SECONDS
 	echo "=== check.sh: $name build ==="
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	(cd "$dir" && "$top/configure" -q "$@" && make -j"$(nproc)" -s &&
 	 ${CHECK_WRAP:-} make -s check -j"$(nproc)" VERBOSE=1) ||
 		{ echo "check.sh: the $name pass failed" >&2; return 1; }
+	echo "=== check.sh: the $name pass took $((SECONDS - t0)) s ==="
 }
 
 run_pass werror --enable-werror
@@ -72,6 +75,32 @@ if ! (cd "$top/build/werror" && make -s format-check); then
 	echo "check.sh: files differ from .clang-format's layout; run make format" >&2
 	format_ok=0
 fi
+# The manual pages as man(1) reads them: groff warns of a stray character
+# or a bad request, which would show as garbage or nothing.
+for page in "$top"/man/*.[15] "$top/build/werror/man/postern.8"; do
+	if [ -n "$(groff -man -ww -z "$page" 2>&1)" ]; then
+		groff -man -ww -z "$page" >&2 || true
+		echo "check.sh: groff warns about $page" >&2
+		format_ok=0
+	fi
+done
+
+# Layering: the daemon's modules include each other's headers both ways
+# only in the pairs contrib/include-cycles.py allows, saying why, and form
+# no longer circle.
+echo "=== check.sh: include cycles ==="
+layers_ok=1
+if ! python3 "$top/contrib/include-cycles.py"; then
+	echo "check.sh: modules depend on each other both ways" >&2
+	layers_ok=0
+fi
+# Only the descriptor table and the protocols' own files name a protocol;
+# the rest asks the descriptor (HACKING.md).
+if grep -rnwE 'PROTO_POP3|PROTO_IMAP' "$top/src" |
+	grep -vE '/src/daemon/(proto|pop3[a-z_]*|imap[a-z_]*)\.c:'; then
+	echo "check.sh: code outside the protocols tests the protocol" >&2
+	layers_ok=0
+fi
 
 # One closing line over every pass, from automake's own counts.
 pass=0 fail=0
@@ -82,9 +111,10 @@ for f in build/werror/test-suite.log build/sanitizers/test-suite.log \
 	e=$(sed -n 's/^# ERROR: *//p' "$f" | head -n1)
 	pass=$((pass + ${p:-0})); fail=$((fail + ${x:-0} + ${e:-0}))
 done
-for ok in "$fuzz_ok" "$format_ok"; do
+for ok in "$fuzz_ok" "$format_ok" "$layers_ok"; do
 	if [ "$ok" -eq 1 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
+echo "=== check.sh: ${SECONDS} s in all ==="
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
 

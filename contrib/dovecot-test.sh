@@ -19,6 +19,19 @@
 #                     none
 #   DOVECOT_BIG_SIZE  size in bytes of the large message every user gets,
 #                     0 for none (default 5 MiB)
+#   DOVECOT_OAUTH2_KEY  base64 of an HMAC key: Dovecot then also offers
+#                     XOAUTH2 and OAUTHBEARER and checks the tokens itself
+#                     as JWTs signed with it (HS256, no "kid" and no "azp":
+#                     the key's file is DIR/oauth2-keys/default/HS256/default);
+#                     the user is the token's "sub".  Unset: PLAIN and LOGIN
+#                     only.
+#   DOVECOT_TLS_RESUME  1: one long-lived login process per protocol, so
+#                     that TLS sessions resume (Dovecot's default starts a
+#                     process per connection, each with ticket keys and a
+#                     session cache of its own, and never resumes)
+#   DOVECOT_EXTRA_CONF  a file included at the end of dovecot.conf, whose
+#                     settings override the ones above (another
+#                     auth_mechanisms, winbind or Kerberos settings)
 #
 # What start leaves in DIR:
 #   dovecot.conf, users           the configuration and the passwd-file
@@ -118,7 +131,9 @@ start() {
 	local users=${DOVECOT_USERS:-demo:demo}
 	local big=${DOVECOT_BIG_SIZE:-5242880}
 	local hap_imap= hap_pop3= hap_imaps= hap_trusted= hap_l_imap= hap_l_pop3=
+	local login_procs=
 	local mail_uid mail_gid internal internal_group login nochroot entry entries name pass p
+	local mechs="plain login" oauth_passdb= pw_mechs=
 
 	command -v dovecot >/dev/null ||
 		die "dovecot is not installed (dovecot-imapd, dovecot-pop3d)"
@@ -167,6 +182,31 @@ start() {
 		make_mailbox "$dir" "$name"
 	done
 
+	# Dovecot's oauth2 passdb with local JWT validation: the key is looked
+	# up in a dict as shared/<azp>/<alg>/<kid>, and the fs dict drops the
+	# "shared/" (a file per key, holding the key in base64 without a line
+	# end).
+	if [ -n "${DOVECOT_OAUTH2_KEY:-}" ]; then
+		mkdir -p "$dir/oauth2-keys/default/HS256"
+		printf '%s' "$DOVECOT_OAUTH2_KEY" \
+			>"$dir/oauth2-keys/default/HS256/default"
+		cat >"$dir/dovecot-oauth2.conf.ext" <<-EOF
+			introspection_mode = local
+			local_validation_key_dict = fs:posix:prefix=$dir/oauth2-keys/
+			username_attribute = sub
+		EOF
+		mechs="plain login xoauth2 oauthbearer"
+		# The bearer tokens are the oauth2 passdb's alone; GSSAPI (of
+		# DOVECOT_EXTRA_CONF) needs the passwd-file's lookup, so the
+		# filter is only set here.
+		pw_mechs="mechanisms = plain login"
+		oauth_passdb="passdb {
+		  driver = oauth2
+		  mechanisms = xoauth2 oauthbearer
+		  args = $dir/dovecot-oauth2.conf.ext
+		}"
+	fi
+
 	# Listeners that expect a PROXY header, for forward_client_address =
 	# proxy.
 	if [ -n "${DOVECOT_HAPROXY:-}" ]; then
@@ -185,6 +225,11 @@ start() {
 		    port = $hap_pop3
 		    haproxy = yes
 		  }"
+	fi
+
+	if [ "${DOVECOT_TLS_RESUME:-0}" = 1 ]; then
+		login_procs="service_count = 0
+		  process_limit = 1"
 	fi
 
 	cat >"$dir/dovecot.conf" <<-EOF
@@ -206,12 +251,14 @@ start() {
 		ssl_key = <$dir/dovecot.key
 		ssl_min_protocol = TLSv1.2
 		disable_plaintext_auth = no
-		auth_mechanisms = plain login
+		auth_mechanisms = $mechs
 
 		passdb {
 		  driver = passwd-file
+		  $pw_mechs
 		  args = username_format=%u $dir/users
 		}
+		$oauth_passdb
 		userdb {
 		  driver = passwd-file
 		  args = username_format=%u $dir/users
@@ -233,6 +280,7 @@ start() {
 
 		service imap-login {
 		  $nochroot
+		  $login_procs
 		  inet_listener imap {
 		    port = $imap
 		  }
@@ -244,6 +292,7 @@ start() {
 		}
 		service pop3-login {
 		  $nochroot
+		  $login_procs
 		  inet_listener pop3 {
 		    port = $pop3
 		  }
@@ -257,11 +306,15 @@ start() {
 		  $nochroot
 		}
 	EOF
+	if [ -n "${DOVECOT_EXTRA_CONF:-}" ]; then
+		printf '!include %s\n' "$DOVECOT_EXTRA_CONF" >>"$dir/dovecot.conf"
+	fi
 
 	if [ "$(id -u)" -eq 0 ]; then
 		chown -R "$mail_uid:$mail_gid" "$dir/mail"
 		chmod 0755 "$dir"
 		chmod 0644 "$dir/users"
+		[ -d "$dir/oauth2-keys" ] && chmod -R a+rX "$dir/oauth2-keys"
 		# The mail processes run as nobody and must reach the Maildirs.
 		setpriv --reuid="$mail_uid" --regid="$mail_gid" --clear-groups \
 			test -w "$dir/mail" ||

@@ -205,7 +205,8 @@ def main():
                     "logins_failed", "cleartext_logins", "cleartext_failed",
                     "implicit_tls_logins", "starttls_logins", "pop3_dele_sessions",
                     "pop3_leave_sessions", "first_seen", "last_seen", "clients",
-                    "clients_sample", "servers"}
+                    "clients_sample", "servers", "mechanisms", "cleartext_password_logins",
+                    "would_break_under"}
         check(set(doc["records"][0]) == rec_keys, "json record keys %r" % set(doc["records"][0]))
 
         # By software, IMAP only.

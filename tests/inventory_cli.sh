@@ -16,4 +16,5 @@ for d in "${POSTERN_TESTDATA:-}" "$top/tests/data"; do
 done
 [ -n "$samples" ] || { echo "FAIL: no exchange-logs samples; set POSTERN_TESTDATA"; exit 1; }
 python3 "$top/tests/inventory_check.py" "$prog" "$samples" || exit 1
+python3 "$top/tests/inventory_mech_check.py" "$prog" "$samples" || exit 1
 exec python3 "$top/tests/inventory_backend_check.py" "$prog" "$samples"

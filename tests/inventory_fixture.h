@@ -170,4 +170,121 @@ static const char fx_old_postern_imap[] = FX_POSTERN_HEADER(
 #define FX_ROUTED_POP3_NAME "POP320260304-1.LOG"
 #define FX_OLD_POSTERN_NAME "IMAP420260220-1.LOG"
 
+/*
+ * Logins by mechanism.  No published Exchange log shows NTLM, GSSAPI or
+ * OAuth rows, so these rows are synthesized from the shapes of the real
+ * ones in tests/data/exchange-logs: the IMAP rows from
+ * crowdsecurity-hub__exchange-imap-logs.log ("authenticate,PLAIN", the
+ * mechanism alone in the parameters) with the mechanism and outcome
+ * changed, the POP3 rows from crowdsecurity-hub__exchange-pop-logs.log
+ * ("auth, PLAIN", with the leading space), OpenSession/CloseSession from
+ * msqa-1156767__IMAP4-frontend-Exchange2013CU23.log.  An NTLM exchange is
+ * written as one row per step: the challenge row (R="+ <Type 2>"), a step
+ * row without outcome, then the row with the outcome.
+ *
+ * IMAP4 (Exchange's shape, no Tls key), 2026-03-05:
+ *   51 192.0.2.51 -> :143, AUTHENTICATE NTLM in three rows, ntlmuser ok
+ *   52 192.0.2.52 -> :143, AUTHENTICATE GSSAPI krbuser ok
+ *   53 192.0.2.53 -> :143, AUTHENTICATE XOAUTH2 oauser ok
+ *   54 192.0.2.54 -> :143, STARTTLS, AUTHENTICATE OAUTHBEARER bearer ok
+ *   55 192.0.2.55 -> :993, AUTHENTICATE PLAIN plainuser ok
+ *   56 192.0.2.56 -> :143, LOGIN loginuser ok
+ *   57 192.0.2.57 -> :143, AUTHENTICATE NTLM mixuser refused, then
+ *      AUTHENTICATE PLAIN ok
+ * POP3 (postern's shape, with its Tls key), 2026-03-05:
+ *   61 192.0.2.61 -> :110, AUTH NTLM ntlmpop ok, Tls=none
+ *   62 192.0.2.62 -> :110, AUTH XOAUTH2 oapop ok, Tls=none
+ *   63 192.0.2.63 -> :995, AUTH GSSAPI krbpop ok, Tls=implicit
+ *   64 192.0.2.64 -> :110, USER/PASS userpop ok, Tls=none
+ *   65 192.0.2.65 -> :110, AUTH NTLM ntlmpop2 refused, Tls=none
+ * Without TLS, SecureLogin breaks 51 52 53 56 57 61 62 64;
+ * PlainTextAuthentication only 53 56 57 62 64; PlainTextLogin none.
+ */
+static const char fx_mech_imap[] = FX_HEADER(
+    "IMAP4") "2026-03-05T08:00:00.000Z,0000000000000051,0,10.0.0.1:143,192.0.2.51:54001,,1,0,53,OpenSession,,,\r\n"
+	     "2026-03-05T08:00:00.100Z,0000000000000051,1,10.0.0.1:143,192.0.2.51:54001,,1,24,80,authenticate,NTLM,\"R=\"\"+ TlRMTVNTUAACAAAADAAMADAAAAAFgomiESIzRFVmd4gAAAAAAAAAAA==\"\"\",\r\n"
+	     "2026-03-05T08:00:00.200Z,0000000000000051,2,10.0.0.1:143,192.0.2.51:54001,,1,300,4,authenticate,NTLM,,\r\n"
+	     "2026-03-05T08:00:00.300Z,0000000000000051,3,10.0.0.1:143,192.0.2.51:54001,ntlmuser,30,2,30,authenticate,NTLM,R=ok,\r\n"
+	     "2026-03-05T08:00:00.400Z,0000000000000051,4,10.0.0.1:143,192.0.2.51:54001,ntlmuser,0,0,0,CloseSession,,,\r\n"
+	     "2026-03-05T08:10:00.000Z,0000000000000052,0,10.0.0.1:143,192.0.2.52:54002,,1,0,53,OpenSession,,,\r\n"
+	     "2026-03-05T08:10:00.100Z,0000000000000052,1,10.0.0.1:143,192.0.2.52:54002,krbuser,40,900,30,authenticate,GSSAPI,R=ok,\r\n"
+	     "2026-03-05T08:10:00.200Z,0000000000000052,2,10.0.0.1:143,192.0.2.52:54002,krbuser,0,0,0,CloseSession,,,\r\n"
+	     "2026-03-05T08:20:00.000Z,0000000000000053,0,10.0.0.1:143,192.0.2.53:54003,,1,0,53,OpenSession,,,\r\n"
+	     "2026-03-05T08:20:00.100Z,0000000000000053,1,10.0.0.1:143,192.0.2.53:54003,oauser,40,400,30,authenticate,XOAUTH2,R=ok,\r\n"
+	     "2026-03-05T08:20:00.200Z,0000000000000053,2,10.0.0.1:143,192.0.2.53:54003,oauser,0,0,0,CloseSession,,,\r\n"
+	     "2026-03-05T08:30:00.000Z,0000000000000054,0,10.0.0.1:143,192.0.2.54:54004,,1,0,53,OpenSession,,,\r\n"
+	     "2026-03-05T08:30:00.100Z,0000000000000054,1,10.0.0.1:143,192.0.2.54:54004,,30,12,40,starttls,,R=ok,\r\n"
+	     "2026-03-05T08:30:00.200Z,0000000000000054,2,10.0.0.1:143,192.0.2.54:54004,bearer,40,400,30,authenticate,OAUTHBEARER,R=ok,\r\n"
+	     "2026-03-05T08:30:00.300Z,0000000000000054,3,10.0.0.1:143,192.0.2.54:54004,bearer,0,0,0,CloseSession,,,\r\n"
+	     "2026-03-05T08:40:00.000Z,0000000000000055,0,10.0.0.1:993,192.0.2.55:54005,,30,0,53,OpenSession,,,\r\n"
+	     "2026-03-05T08:40:00.100Z,0000000000000055,1,10.0.0.1:993,192.0.2.55:54005,plainuser,40,60,30,authenticate,PLAIN,R=ok,\r\n"
+	     "2026-03-05T08:40:00.200Z,0000000000000055,2,10.0.0.1:993,192.0.2.55:54005,plainuser,0,0,0,CloseSession,,,\r\n"
+	     "2026-03-05T08:50:00.000Z,0000000000000056,0,10.0.0.1:143,192.0.2.56:54006,,1,0,53,OpenSession,,,\r\n"
+	     "2026-03-05T08:50:00.100Z,0000000000000056,1,10.0.0.1:143,192.0.2.56:54006,loginuser,40,30,30,login,loginuser *****,R=ok,\r\n"
+	     "2026-03-05T08:50:00.200Z,0000000000000056,2,10.0.0.1:143,192.0.2.56:54006,loginuser,0,0,0,CloseSession,,,\r\n"
+	     "2026-03-05T09:00:00.000Z,0000000000000057,0,10.0.0.1:143,192.0.2.57:54007,,1,0,53,OpenSession,,,\r\n"
+	     "2026-03-05T09:00:00.100Z,0000000000000057,1,10.0.0.1:143,192.0.2.57:54007,,1,24,80,authenticate,NTLM,\"R=\"\"+ TlRMTVNTUAACAAAADAAMADAAAAAFgomiESIzRFVmd4gAAAAAAAAAAA==\"\"\",\r\n"
+	     "2026-03-05T09:00:00.200Z,0000000000000057,2,10.0.0.1:143,192.0.2.57:54007,mixuser,168,300,31,authenticate,NTLM,\"R=\"\"2 NO AUTHENTICATE failed.\"\";Msg=\"\"AuthFailed:LogonDenied,User: mixuser\"\";ErrMsg=AuthFailed:LogonDenied\",\r\n"
+	     "2026-03-05T09:00:00.300Z,0000000000000057,3,10.0.0.1:143,192.0.2.57:54007,mixuser,40,60,30,authenticate,PLAIN,R=ok,\r\n"
+	     "2026-03-05T09:00:00.400Z,0000000000000057,4,10.0.0.1:143,192.0.2.57:54007,mixuser,0,0,0,CloseSession,,,\r\n";
+
+static const char fx_mech_pop3[] = FX_POSTERN_HEADER(
+    "POP3") "2026-03-05T10:00:00.000Z,0000000000000061,0,10.0.0.1:110,192.0.2.61:55001,,1,0,40,OpenSession,,Tls=none,\r\n"
+	    "2026-03-05T10:00:00.100Z,0000000000000061,1,10.0.0.1:110,192.0.2.61:55001,ntlmpop,30,300,40,auth, NTLM,\"R=ok;Msg=\"\"Proxy:10.0.0.5:110:Plaintext;ProxySuccess\"\";Tls=none\",\r\n"
+	    "2026-03-05T10:00:00.200Z,0000000000000061,2,10.0.0.1:110,192.0.2.61:55001,ntlmpop,0,0,0,CloseSession,,Tls=none,\r\n"
+	    "2026-03-05T10:10:00.000Z,0000000000000062,0,10.0.0.1:110,192.0.2.62:55002,,1,0,40,OpenSession,,Tls=none,\r\n"
+	    "2026-03-05T10:10:00.100Z,0000000000000062,1,10.0.0.1:110,192.0.2.62:55002,oapop,30,400,40,auth, XOAUTH2,\"R=ok;Msg=\"\"Proxy:10.0.0.5:110:Plaintext;ProxySuccess\"\";Tls=none\",\r\n"
+	    "2026-03-05T10:10:00.200Z,0000000000000062,2,10.0.0.1:110,192.0.2.62:55002,oapop,0,0,0,CloseSession,,Tls=none,\r\n"
+	    "2026-03-05T10:20:00.000Z,0000000000000063,0,10.0.0.1:995,192.0.2.63:55003,,1,0,40,OpenSession,,Tls=implicit:TLSv1.3,\r\n"
+	    "2026-03-05T10:20:00.100Z,0000000000000063,1,10.0.0.1:995,192.0.2.63:55003,krbpop,30,900,40,auth, GSSAPI,\"R=ok;Msg=\"\"Proxy:10.0.0.5:995:SSL;ProxySuccess\"\";Tls=implicit:TLSv1.3\",\r\n"
+	    "2026-03-05T10:20:00.200Z,0000000000000063,2,10.0.0.1:995,192.0.2.63:55003,krbpop,0,0,0,CloseSession,,Tls=implicit:TLSv1.3,\r\n"
+	    "2026-03-05T10:30:00.000Z,0000000000000064,0,10.0.0.1:110,192.0.2.64:55004,,1,0,40,OpenSession,,Tls=none,\r\n"
+	    "2026-03-05T10:30:00.100Z,0000000000000064,1,10.0.0.1:110,192.0.2.64:55004,userpop,1,20,40,user, userpop,R=ok;Tls=none,\r\n"
+	    "2026-03-05T10:30:00.200Z,0000000000000064,2,10.0.0.1:110,192.0.2.64:55004,userpop,30,15,40,pass, *****,\"R=ok;Msg=\"\"Proxy:10.0.0.5:110:Plaintext;ProxySuccess\"\";Tls=none\",\r\n"
+	    "2026-03-05T10:30:00.300Z,0000000000000064,3,10.0.0.1:110,192.0.2.64:55004,userpop,0,0,0,CloseSession,,Tls=none,\r\n"
+	    "2026-03-05T10:40:00.000Z,0000000000000065,0,10.0.0.1:110,192.0.2.65:55005,,1,0,40,OpenSession,,Tls=none,\r\n"
+	    "2026-03-05T10:40:00.100Z,0000000000000065,1,10.0.0.1:110,192.0.2.65:55005,ntlmpop2,200,300,69,auth, NTLM,\"R=\"\"-ERR Authentication failure: unknown user name or bad password.\"\";Msg=\"\"AuthFailed:LogonDenied,User: ntlmpop2\"\";Tls=none;ErrMsg=AuthFailed:LogonDenied\",\r\n"
+	    "2026-03-05T10:40:00.200Z,0000000000000065,2,10.0.0.1:110,192.0.2.65:55005,ntlmpop2,0,0,0,CloseSession,,Tls=none,\r\n";
+
+/*
+ * Rows written wrongly, carrying secrets that no report may show: an
+ * XOAUTH2 initial response in the parameters and its base64 in the user
+ * column, an NTLM Type 3 message shifted into the command column and into
+ * the user column, a decoded bearer token, an NTLM blob as the client
+ * address.  IMAP4, 2026-03-06, all without TLS:
+ *   71 192.0.2.71 -> :143, AUTHENTICATE "XOAUTH2 <token>" ok
+ *   72 192.0.2.72 -> :143, AUTHENTICATE NTLM with the Type 3 as a row
+ *      of its own, then ok
+ *   73 <blob> -> :143, LOGIN with a decoded token as the user, refused
+ */
+#define FX_SECRET_B64                                                          \
+	"dXNlcj1ib2JAZXhhbXBsZS5vcmcBYXV0aD1CZWFyZXIgeWEyOS5zZWNyZXQBAQ=="
+#define FX_SECRET_NTLM                                                         \
+	"TlRMTVNTUAADAAAAGAAYAEgAAAAYABgAYAAAAAwADAB4AAAACAAIAIQAAAAQABAAjAAA"
+#define FX_SECRET_BEARER "ya29.SecretBearerToken"
+static const char fx_mech_secrets[] = FX_HEADER(
+    "IMAP4") "2026-03-06T08:00:00.000Z,0000000000000071,0,10.0.0.1:143,192.0.2.71:56001,,1,0,53,OpenSession,,,\r\n"
+	     "2026-03-06T08:00:00.100Z,0000000000000071,1,10.0.0.1:143,192.0.2.71:56001," FX_SECRET_B64
+	     ",40,400,30,authenticate,XOAUTH2 " FX_SECRET_B64 ",R=ok,\r\n"
+	     "2026-03-06T08:00:00.200Z,0000000000000071,2,10.0.0.1:143,192.0.2.71:56001," FX_SECRET_B64
+	     ",0,0,0,CloseSession,,,\r\n"
+	     "2026-03-06T08:10:00.000Z,0000000000000072,0,10.0.0.1:143,192.0.2.72:56002,,1,0,53,OpenSession,,,\r\n"
+	     "2026-03-06T08:10:00.100Z,0000000000000072,1,10.0.0.1:143,192.0.2.72:56002,,1,24,80,authenticate,NTLM,\"R=\"\"+ TlRMTVNTUAACAAAADAAMADAAAAAFgomiESIzRFVmd4gAAAAAAAAAAA==\"\"\",\r\n"
+	     "2026-03-06T08:10:00.200Z,0000000000000072,2,10.0.0.1:143,192.0.2.72:56002," FX_SECRET_NTLM
+	     ",1,300,4," FX_SECRET_NTLM "," FX_SECRET_NTLM ",,\r\n"
+	     "2026-03-06T08:10:00.300Z,0000000000000072,3,10.0.0.1:143,192.0.2.72:56002,,30,2,30,authenticate,NTLM,R=ok,\r\n"
+	     "2026-03-06T08:10:00.400Z,0000000000000072,4,10.0.0.1:143,192.0.2.72:56002,,0,0,0,CloseSession,,,\r\n"
+	     "2026-03-06T08:20:00.000Z,0000000000000073,0,10.0.0.1:143," FX_SECRET_NTLM
+	     ":56003,,1,0,53,OpenSession,,,\r\n"
+	     "2026-03-06T08:20:00.100Z,0000000000000073,1,10.0.0.1:143," FX_SECRET_NTLM
+	     ":56003,user=bob\x01"
+	     "auth=Bearer " FX_SECRET_BEARER
+	     "\x01\x01,40,30,30,login,x *****,R=no,\r\n"
+	     "2026-03-06T08:20:00.200Z,0000000000000073,2,10.0.0.1:143," FX_SECRET_NTLM
+	     ":56003,,0,0,0,CloseSession,,,\r\n";
+
+#define FX_MECH_IMAP_NAME "IMAP420260305-1.LOG"
+#define FX_MECH_POP3_NAME "POP320260305-1.LOG"
+#define FX_MECH_SECRETS_NAME "IMAP420260306-1.LOG"
+
 #endif /* POSTERN_INVENTORY_FIXTURE_H */

@@ -1,9 +1,9 @@
 /*
  * A session without sockets, shared by the unit tests of the login steps
  * (test_session.c) and of the backend login dialogues
- * (test_backend_login.c).  Its client and backend are bufferevents on no
- * socket that are never enabled: what postern writes to them stays in
- * their output buffers for the test to read.  Include after Criterion.
+ * (test_backend_login.c).  Its client and backend are conns over
+ * bufferevents on no socket that are never enabled: what postern writes to them
+ * stays in their output buffers for the test to read.  Include after Criterion.
  */
 #ifndef POSTERN_TESTS_SESSION_FIXTURE_H
 #define POSTERN_TESTS_SESSION_FIXTURE_H
@@ -18,6 +18,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "conn.h"
 #include "netaddr.h"
 #include "session.h"
 
@@ -60,7 +61,8 @@ fixture_session(const struct proto *p, struct event_base *base,
 	s->fd = -1;
 	fixture_loopback(&s->peer, 40000);
 	fixture_loopback(&s->local, 143);
-	s->client = fixture_sink(base);
+	s->client = conn_bufferevent_new(fixture_sink(base));
+	cr_assert_not_null(s->client);
 	return s;
 }
 
@@ -70,19 +72,18 @@ fixture_session_free(struct session *s)
 	if (s->proto->free != NULL)
 		s->proto->free(s);
 	session_login_clear(s);
-	bufferevent_free(s->client);
+	conn_free(s->client);
 	if (s->backend != NULL)
-		bufferevent_free(s->backend);
+		conn_free(s->backend);
 	free(s->user);
 	free(s->backend_why);
 	free(s);
 }
 
-/* Takes what postern queued on bev since the last look and compares it. */
+/* Takes what postern queued on out since the last look and compares it. */
 static inline void
-fixture_expect_sent(struct bufferevent *bev, const char *want)
+fixture_expect_buffer(struct evbuffer *out, const char *want)
 {
-	struct evbuffer *out = bufferevent_get_output(bev);
 	size_t n = evbuffer_get_length(out);
 	char *got = malloc(n + 1);
 
@@ -92,5 +93,13 @@ fixture_expect_sent(struct bufferevent *bev, const char *want)
 	cr_expect_str_eq(got, want);
 	free(got);
 }
+
+/* fixture_expect_buffer() on the output of the client (a conn) or of the
+ * backend (a bufferevent). */
+#define fixture_expect_sent(x, want)                                           \
+	fixture_expect_buffer(_Generic((x), struct conn *                      \
+				       : conn_output, struct bufferevent *     \
+				       : bufferevent_get_output)(x),           \
+	    (want))
 
 #endif

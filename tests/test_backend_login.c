@@ -4,12 +4,17 @@
  * (backend_input()) to the protocol's dialogue, and the tests check what
  * postern sends, how the login ends, and how a failure is classified.
  * Every script is also fed in small pieces, down to one byte at a time,
- * since a backend's answers arrive however TCP cuts them.
+ * since a backend's answers arrive however TCP cuts them.  A relayed
+ * SASL exchange starts from the client's command instead, through
+ * postern's own login path, before its backend dialogue is played.
  */
 #include "config.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <event2/buffer.h>
@@ -17,10 +22,16 @@
 #include <event2/event.h>
 
 #include "backend.h"
+#include "blockcache.h"
+#include "conf.h"
 #include "imap.h"
+#include "passthru.h"
 #include "pop3.h"
+#include "routing_conf.h"
+#include "saslmech.h"
 #include "session.h"
 #include "session_fixture.h"
+#include "worker.h"
 
 static struct event_base *base;
 static struct proto_conf pc;
@@ -54,7 +65,7 @@ login_session(const struct proto *p, const char *tag, const char *user,
 
 	s->id = 0x1234;
 	s->state = SESSION_BACKEND;
-	s->backend = fixture_sink(base);
+	s->backend = conn_bufferevent_new(fixture_sink(base));
 	cr_assert_eq(
 	    session_login_set(s, user, strlen(user), pass, strlen(pass)), 0);
 	p->login_ops->login_begin(s, tag);
@@ -106,9 +117,8 @@ play(const struct proto *p, const struct step *steps, size_t n, size_t chunk)
 				cr_assert_eq(feed(s, b + off, k), BACKEND_MORE,
 				    "step %zu, chunk %zu at %zu", i, chunk,
 				    off);
-				cr_assert_eq(
-				    evbuffer_get_length(
-					bufferevent_get_output(s->backend)),
+				cr_assert_eq(evbuffer_get_length(
+						 conn_output(s->backend)),
 				    0, "step %zu sent early", i);
 			} else
 				r = feed(s, b + off, k);
@@ -596,4 +606,141 @@ Test(backend_login, imap_line_limit)
 	expect_protocol_failure(s);
 	free(line);
 	fixture_session_free(s);
+}
+
+/* --- IMAP4, a relayed mechanism ---------------------------------------- */
+
+/* base64("user=alice\1auth=Bearer t\1\1"), an XOAUTH2 first message. */
+#define XOAUTH2_ALICE "dXNlcj1hbGljZQFhdXRoPUJlYXJlciB0AQE="
+
+static void
+no_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/*
+ * An IMAP client that sent "a1 AUTHENTICATE XOAUTH2 <ir>", taken through
+ * postern's own login path (user hook, policy, route) to the default
+ * backend, whose dialogue the test then plays: the connection goes to a
+ * loopback listener nobody accepts on, and is swapped for a sink.
+ */
+struct relayed {
+	struct worker w;
+	struct conf conf;
+	struct backend b;
+	struct backend_addr a;
+	char port[8];
+	int lfd;
+	struct session *s;
+};
+
+static void
+relayed_start(struct relayed *r)
+{
+	static const char cmd[] =
+	    "a1 AUTHENTICATE XOAUTH2 " XOAUTH2_ALICE "\r\n";
+	struct sockaddr_in *sin = (struct sockaddr_in *)&r->a.addr;
+	socklen_t len = sizeof(*sin);
+	struct session *s;
+
+	memset(r, 0, sizeof(*r));
+	pc.login_type = LOGIN_PLAINTEXT_LOGIN;
+	pc.max_bad_commands = 10;
+	pc.max_login_attempts = 3;
+	pc.passthru_mechs = 1u << SASLMECH_XOAUTH2;
+	pc.max_command_size = 10240;
+	pc.banner = "ready";
+	r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_neq(r->lfd, -1);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(r->lfd, (struct sockaddr *)sin, len), 0);
+	cr_assert_eq(listen(r->lfd, 1), 0);
+	cr_assert_eq(getsockname(r->lfd, (struct sockaddr *)sin, &len), 0);
+	r->a.addrlen = len;
+	r->a.host = "127.0.0.1";
+	snprintf(r->port, sizeof(r->port), "%u", ntohs(sin->sin_port));
+	r->a.port = r->port;
+	r->b.name = "default";
+	r->b.pool[PROTO_IMAP].v = &r->a;
+	r->b.pool[PROTO_IMAP].n = 1;
+	r->b.tls = BACKEND_TLS_NONE;
+	r->conf.routing.defaults[PROTO_IMAP] = &r->b;
+	r->w.base = base;
+	r->s = s = fixture_session(&imap_proto, base, &pc);
+	s->id = 0x1234;
+	s->worker = &r->w;
+	s->conf = &r->conf;
+	s->state = SESSION_PREAUTH;
+	evtimer_assign(&s->timer, base, no_timeout, s);
+	imap_proto.greet(s);
+	fixture_expect_sent(s->client,
+	    "* OK [CAPABILITY IMAP4rev1 ID SASL-IR AUTH=PLAIN AUTH=LOGIN "
+	    "AUTH=XOAUTH2] ready\r\n");
+	/* What the client sent, where its reader would have put it. */
+	evbuffer_unfreeze(conn_input(s->client), 0);
+	cr_assert_eq(evbuffer_add(conn_input(s->client), cmd, sizeof(cmd) - 1),
+	    0);
+	cr_assert_eq(imap_proto.client_input(s), 0);
+	/* The user was read from the message, and nothing went to the
+	 * client: postern is connecting to the backend. */
+	cr_assert_eq(s->state, SESSION_BACKEND);
+	cr_assert_str_eq(s->user, "alice");
+	fixture_expect_sent(s->client, "");
+	cr_assert_not_null(s->backend);
+	conn_free(s->backend);
+	s->backend = conn_bufferevent_new(fixture_sink(base));
+	imap_proto.backend_start(s);
+}
+
+static void
+relayed_end(struct relayed *r)
+{
+	evtimer_del(&r->s->timer);
+	passthru_free(r->s);
+	fixture_session_free(r->s);
+	blockcache_clear(&r->w.cache); /* where the session's blocks went */
+	close(r->lfd);
+}
+
+Test(backend_login, imap_relayed_initial_response_after_the_continuation)
+{
+	struct relayed r;
+	struct session *s;
+
+	relayed_start(&r);
+	s = r.s;
+	/* No SASL-IR: the mechanism alone, the message at the "+". */
+	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN "
+			      "AUTH=XOAUTH2] ready\r\n"),
+	    BACKEND_MORE);
+	fixture_expect_sent(s->backend, "A2 AUTHENTICATE XOAUTH2\r\n");
+	cr_assert_eq(feeds(s, "+ \r\n"), BACKEND_MORE);
+	fixture_expect_sent(s->backend, XOAUTH2_ALICE "\r\n");
+	/* The backend's "+" was postern's to answer, not the client's. */
+	fixture_expect_sent(s->client, "");
+	cr_assert_eq(feeds(s, "A2 OK Logged in\r\n"), BACKEND_LOGGED_IN);
+	relayed_end(&r);
+}
+
+Test(backend_login, imap_relayed_initial_response_with_sasl_ir)
+{
+	struct relayed r;
+	struct session *s;
+
+	relayed_start(&r);
+	s = r.s;
+	cr_assert_eq(feeds(s, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN "
+			      "AUTH=XOAUTH2] ready\r\n"),
+	    BACKEND_MORE);
+	fixture_expect_sent(s->backend,
+	    "A2 AUTHENTICATE XOAUTH2 " XOAUTH2_ALICE "\r\n");
+	/* A challenge now is the backend's (an error), for the client. */
+	cr_assert_eq(feeds(s, "+ eyJzdGF0dXMiOiI0MDEifQ==\r\n"), BACKEND_MORE);
+	fixture_expect_sent(s->backend, "");
+	fixture_expect_sent(s->client, "+ eyJzdGF0dXMiOiI0MDEifQ==\r\n");
+	relayed_end(&r);
 }

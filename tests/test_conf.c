@@ -28,66 +28,23 @@
 #include "conf.h"
 #include "groups.h"
 #include "protolog.h"
+#include "saslmech.h"
 #include "tls.h"
-
-static char tmpdir[PATH_MAX - 64];
+#include "tmpdir_fixture.h"
 
 static void
 setup(void)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_conf.XXXXXX",
-	    base != NULL && *base != '\0' ? base : P_tmpdir);
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	tmpdir_make("test_conf");
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-teardown(void)
-{
-	nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(conf, .init = setup, .fini = teardown);
-
-/* The path of name in the test's directory, in a static buffer. */
-static const char *
-tpath(const char *name)
-{
-	static char buf[4][PATH_MAX + 64];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
-
-static const char *
-write_file(const char *name, const char *content, size_t len)
-{
-	const char *p = tpath(name);
-	FILE *fp = fopen(p, "w");
-
-	cr_assert_not_null(fp);
-	cr_assert_eq(fwrite(content, 1, len, fp), len);
-	cr_assert_eq(fclose(fp), 0);
-	return p;
-}
+TestSuite(conf, .init = setup, .fini = tmpdir_remove);
 
 /* Loads content as a file; *errs receives what conf_load wrote. */
 static struct conf *
 load_len(const char *content, size_t len, char **errs)
 {
-	const char *path = write_file("t.ini", content, len);
+	const char *path = tmpdir_write("t.ini", content, len);
 	struct conf *c;
 	size_t elen;
 	FILE *err;
@@ -471,7 +428,7 @@ Test(conf, unknown_sections)
 	    ":5: unknown section [pop]; did you mean [pop3]?\n"
 	    ":7: unknown section [global] (expected [postern], [tls], "
 	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
-	    "[routing], [groups], [rule "
+	    "[routing], [route_values], [groups], [rule "
 	    "\"<name>\"], [throttle] or [stats])\n"
 	    ":9: unknown section [POP3]; did you mean [pop3]?\n"
 	    ":10: unknown section [ imap ]; did you mean [imap]?\n");
@@ -504,7 +461,7 @@ Test(conf, key_outside_section)
 	expect_errors("workers = 2\n" NOTLS,
 	    ":1: key 'workers' is outside any section ([postern], [tls], "
 	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
-	    "[routing], [groups], [rule "
+	    "[routing], [route_values], [groups], [rule "
 	    "\"<name>\"], [throttle] or [stats])\n");
 }
 
@@ -838,6 +795,28 @@ Test(conf, value_errors_ranges)
 	    "(1024-16384)\n");
 }
 
+Test(conf, passthrough_mechanisms)
+{
+	struct conf *c = load_ok(NOTLS "passthrough_mechanisms = ntlm,GSSAPI\n"
+				       "passthrough_mechanisms = XOAUTH2\n");
+
+	cr_expect_eq(c->proto[PROTO_POP3].passthru_mechs,
+	    (1u << SASLMECH_NTLM) | (1u << SASLMECH_GSSAPI) |
+		(1u << SASLMECH_XOAUTH2));
+	conf_unref(c);
+	/* An unknown name is answered with every name saslmech.c knows;
+	 * postern's own are not relayed, in whatever case. */
+	expect_errors(NOTLS "passthrough_mechanisms = XOAUTH2 CRAM-MD5\n"
+			    "passthrough_mechanisms = plain, LOGIN\n",
+	    ":5: [pop3] passthrough_mechanisms: unknown mechanism 'CRAM-MD5' "
+	    "(known: XOAUTH2, OAUTHBEARER, NTLM, GSSAPI; PLAIN and LOGIN are "
+	    "postern's own)\n"
+	    ":6: [pop3] passthrough_mechanisms: plain is postern's own "
+	    "mechanism and is never relayed\n"
+	    ":6: [pop3] passthrough_mechanisms: LOGIN is postern's own "
+	    "mechanism and is never relayed\n");
+}
+
 Test(conf, pre_login_time_and_ipv6_prefix_errors)
 {
 	expect_errors(NOTLS "pre_authenticated_total_timeout = 0\n"
@@ -1007,7 +986,7 @@ Test(conf, tls_files)
 
 	make_pair(tpath("a.crt"), a, tpath("b.key"), b);
 	make_pair(tpath("b.crt"), b, tpath("a.key"), a);
-	write_file("junk.pem", "not a PEM file\n", 15);
+	tmpdir_write("junk.pem", "not a PEM file\n", 15);
 
 	file = strfmt(NOTLS "[tls]\ncertificate = %s\nprivate_key = %s\n",
 	    tpath("a.crt"), tpath("a.key"));
@@ -1195,7 +1174,7 @@ Test(conf, tls_name_errors)
 	junk = strdup(tpath("junk.pem"));
 	cr_assert(crt && key && bcrt && bkey && junk);
 	make_pair(bcrt, b, bkey, b);
-	write_file("junk.pem", "not a PEM file\n", 15);
+	tmpdir_write("junk.pem", "not a PEM file\n", 15);
 
 	/* A broken pair: the file and line of the key that names it. */
 	file = strfmt(DEFTLS("[tls \"a.example.org\"]\n"
@@ -1354,7 +1333,7 @@ Test(conf, collects_every_error)
 	    "PlainTextAuthentication, SecureLogin\n"
 	    ":6: unknown section [nothing] (expected [postern], [tls], "
 	    "[tls \"<name>\"], [pop3], [imap], [backend \"<name>\"], "
-	    "[routing], [groups], [rule "
+	    "[routing], [route_values], [groups], [rule "
 	    "\"<name>\"], [throttle] or [stats])\n");
 }
 
@@ -1515,6 +1494,7 @@ Test(conf, dump_known_file)
 	    "MaxCommandSize                    : 512\n"
 	    "MaxBadCommands                    : 10\n"
 	    "MaxLoginAttempts                  : 3\n"
+	    "PassthroughMechanisms             :\n"
 	    "ProtocolLogEnabled                : True\n"
 	    "LogFileLocation                   : /srv/log/pop\n"
 	    "LogFileRollOverSettings           : Daily\n"
@@ -1553,6 +1533,7 @@ Test(conf, dump_known_file)
 	    "MaxCommandSize                    : 10240\n"
 	    "MaxBadCommands                    : 10\n"
 	    "MaxLoginAttempts                  : 3\n"
+	    "PassthroughMechanisms             :\n"
 	    "ProtocolLogEnabled                : False\n"
 	    "LogFileLocation                   : /var/log/postern/Imap4\n"
 	    "LogFileRollOverSettings           : Hourly\n"
@@ -1569,6 +1550,7 @@ Test(conf, dump_known_file)
 	    "CaFile         :\n"
 	    "Verify         : True\n"
 	    "TlsServerName  : ::1\n"
+	    "TlsResumption  : True\n"
 	    "ConnectTimeout : 00:00:01.5000000\n"
 	    "DownTime       : 00:00:10\n"
 	    "MaxConnections : unlimited\n"
@@ -1799,7 +1781,7 @@ Test(conf, forward_client_address)
 
 Test(conf, rules_and_groups_loaded)
 {
-	const char *groups = write_file("groups",
+	const char *groups = tmpdir_write("groups",
 	    "# comment\nPOP3 Access: alice, bob\nIMAP Access: carol\n", 53);
 	char *text =
 	    strfmt(NOTLS "login_type_exempt_ips = 192.0.2.0/24\n"
@@ -1914,7 +1896,7 @@ Test(conf, rule_errors)
 
 Test(conf, group_references)
 {
-	const char *groups = write_file("groups", "Known: a\n", 9);
+	const char *groups = tmpdir_write("groups", "Known: a\n", 9);
 	char *text = strfmt(NOTLS "required_group = Unknown\n"
 				  "[imap]\nenabled = no\nbackend = x\n"
 				  "required_group = known\n"
@@ -1939,7 +1921,7 @@ Test(conf, group_references)
 
 Test(conf, groups_errors)
 {
-	const char *bad = write_file("groups",
+	const char *bad = tmpdir_write("groups",
 	    "Good: a, b\nno colon here\n: x\n  continued\nG2: a b, ok\n", 53);
 	char *text = strfmt(NOTLS "[groups]\nfile = %s\n"
 				  "ldap_uri = http://dc.example.org\n"
@@ -1978,7 +1960,7 @@ Test(conf, groups_errors)
 
 Test(conf, ldap_settings)
 {
-	const char *pw = write_file("pw", "s3cret\nignored\n", 15);
+	const char *pw = tmpdir_write("pw", "s3cret\nignored\n", 15);
 	char *text = strfmt(NOTLS "[groups]\n"
 				  "ldap_uri = ldaps://dc1.example.org "
 				  "ldaps://dc2.example.org\n"
@@ -2182,6 +2164,7 @@ static const struct dump_key {
     {"MaxCommandSize", "proto", "max_command_size", false},
     {"MaxBadCommands", "proto", "max_bad_commands", false},
     {"MaxLoginAttempts", "proto", "max_login_attempts", false},
+    {"PassthroughMechanisms", "proto", "passthrough_mechanisms", false},
     {"ProtocolLogEnabled", "proto", "protocol_log_enabled", false},
     {"LogFileLocation", "proto", "log_file_location", false},
     {"LogFileRollOverSettings", "proto", "log_file_rollover_settings", false},
@@ -2243,6 +2226,7 @@ static const struct dump_key {
     {"CaFile", "backend", "ca_file", true},
     {"Verify", "backend", "verify", false},
     {"TlsServerName", "backend", "server_name", true},
+    {"TlsResumption", "backend", "tls_session_cache", false},
     {"ConnectTimeout", "backend", "connect_timeout", false},
     {"DownTime", "backend", "down_time", false},
     {"MaxConnections", "backend", "max_connections", false},
@@ -2567,17 +2551,17 @@ Test(conf, dump_reads_back_as_the_same_configuration)
 	struct conf *c1, *c2;
 
 	make_cert();
-	routes = strdup(write_file("routes", "alice new\n* default\n", 20));
+	routes = strdup(tmpdir_write("routes", "alice new\n* default\n", 20));
 	cert = strdup(tpath("cert.pem"));
 	key = strdup(tpath("key.pem"));
 	groups = strdup(tpath("groups"));
 	secret = strdup(tpath("bind.secret"));
 	cr_assert(cert && key && groups && secret);
-	write_file("groups",
+	tmpdir_write("groups",
 	    "POP3 Access: alice\nHelpdesk: carol\n"
 	    "Partners, external: dave\n",
 	    56);
-	write_file("bind.secret", "s3cret\n", 7);
+	tmpdir_write("bind.secret", "s3cret\n", 7);
 	file = strfmt(
 	    "[postern]\nworkers = 3\nuser = mail\npid_file = /run/p/p.pid\n"
 	    "log_level = notice\nsyslog = yes\nshutdown_timeout = 90s\n"
@@ -2696,7 +2680,7 @@ Test(conf, stats_section)
 	    addrset_contains(c->stats.allowed_ips, (struct sockaddr *)&in));
 	conf_unref(c);
 
-	tok = write_file("token", "s3cr3t-T0ken\nignored\n", 21);
+	tok = tmpdir_write("token", "s3cr3t-T0ken\nignored\n", 21);
 	snprintf(text, sizeof(text),
 	    NOTLS "[stats]\nlisten = [::1]:9190\nallowed_ips = 192.0.2.0/24\n"
 		  "token_file = %s\n",
@@ -2719,8 +2703,8 @@ Test(conf, stats_section)
 	cr_assert_eq(c->stats.addr.ss_family, AF_INET);
 	conf_unref(c);
 
-	write_file("empty", "\n", 1);
-	write_file("blank", "two words\n", 10);
+	tmpdir_write("empty", "\n", 1);
+	tmpdir_write("blank", "two words\n", 10);
 	expect_errors(NOTLS "[stats]\nlisten = localhost:9190\n",
 	    ":6: [stats] listen: 'localhost:9190' is not address:port or "
 	    "[IPv6]:port (numeric, as in 127.0.0.1:9190 or [::1]:9190)\n");

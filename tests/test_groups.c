@@ -26,31 +26,16 @@
 
 #include "conf.h"
 #include "groups.h"
-
-static char tmpdir[PATH_MAX - 64];
+#include "tmpdir_fixture.h"
 
 static void
 setup(void)
 {
-	const char *base = getenv("TMPDIR");
-
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_groups.XXXXXX",
-	    base != NULL && *base != '\0' ? base : P_tmpdir);
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	tmpdir_make("test_groups");
 }
 
-static void
-teardown(void)
-{
-	char p[PATH_MAX];
-
-	snprintf(p, sizeof(p), "%s/groups", tmpdir);
-	unlink(p);
-	rmdir(tmpdir);
-}
-
-TestSuite(groups, .init = setup, .fini = teardown);
+TestSuite(groups, .init = setup, .fini = tmpdir_remove);
 
 static struct group_list
 list_of(const char *const *names)
@@ -298,6 +283,9 @@ static pthread_cond_t fake_cv = PTHREAD_COND_INITIALIZER;
 static int fake_calls, fake_running;
 static bool fake_block, fake_fail, fake_down;
 
+/* What the fake directory holds in the route attribute. */
+static char fake_route[64] = "mbx1";
+
 static int
 fake_source(const struct groups_conf *gc, uint64_t serial, const char *user,
     struct group_list *out, char *err, size_t errlen)
@@ -323,6 +311,9 @@ fake_source(const struct groups_conf *gc, uint64_t serial, const char *user,
 	group_list_add(out, "CN=Dir Group,DC=example,DC=org");
 	if (strcmp(user, "alice") == 0)
 		group_list_add(out, "CN=IMAP Access,DC=example,DC=org");
+	/* The route attribute, read in the same search. */
+	if (gc->route_attribute != NULL)
+		group_list_route_add(out, fake_route, strlen(fake_route));
 	return 0;
 }
 
@@ -367,6 +358,7 @@ struct answer {
 	enum groups_status st;
 	char groups[512];
 	char err[256];
+	char route[64]; /* "kind:value" of the route attribute */
 	pthread_t thread;
 };
 
@@ -388,6 +380,9 @@ on_answer(enum groups_status st, const struct group_list *gl, const char *err,
 		    "%s%s", i ? ";" : "", gl->v[i]);
 	if (err != NULL)
 		snprintf(a->err, sizeof(a->err), "%s", err);
+	if (gl != NULL)
+		snprintf(a->route, sizeof(a->route), "%d:%s", gl->route_kind,
+		    gl->route != NULL ? gl->route : "");
 }
 
 /* Runs base until every answer has arrived or ms have passed. */
@@ -1006,9 +1001,9 @@ slapd_env(const char *name)
 	const char *v = getenv(name);
 
 	if (getenv("POSTERN_TEST_LDAP_URI") == NULL)
-		cr_skip_test("no slapd: run through tests/slapd.sh");
+		tmpdir_skip("no slapd: run through tests/slapd.sh");
 	if (getenv("POSTERN_TEST_SLAPD_DOWN") != NULL && !slapd_down_test)
-		cr_skip_test("slapd is stopped for this run");
+		tmpdir_skip("slapd is stopped for this run");
 	cr_assert_not_null(v, "%s is not set", name);
 	return v;
 }
@@ -1223,7 +1218,7 @@ Test(groups, slapd_down_is_tempfail)
 	struct answer a;
 
 	if (getenv("POSTERN_TEST_SLAPD_DOWN") == NULL)
-		cr_skip_test("slapd.sh runs this once slapd is stopped");
+		tmpdir_skip("slapd.sh runs this once slapd is stopped");
 	slapd_down_test = true;
 	c = slapd_conf(slapd_env("POSTERN_TEST_LDAP_URI"),
 	    slapd_env("POSTERN_TEST_LDAP_CA"), LDAP_NESTED_NO);
@@ -1231,4 +1226,43 @@ Test(groups, slapd_down_is_tempfail)
 	cr_expect_eq(a.st, GROUPS_TEMPFAIL);
 	slapd_lookup(NULL, NULL, &a, NULL);
 	conf_unref(c);
+}
+
+Test(groups, the_route_attribute_rides_with_the_groups_and_is_cached)
+{
+	struct event_base *base = event_base_new();
+	struct conf *c = make_conf("ldap://unused", 1000, 60000);
+	struct answer a[3] = {{0}};
+	struct groups *g;
+	struct groups_port *port;
+
+	c->groups.route_attribute = "msExchHomeServerName";
+	snprintf(fake_route, sizeof(fake_route), "exch2010-mbx1");
+	cr_assert_not_null(g = groups_new(c));
+	groups_set_source(g, fake_source);
+	groups_set_clock(g, fake_clock);
+	fake_reset();
+	cr_assert_not_null(port = groups_port_new(g, base));
+	cr_assert_not_null(groups_lookup(port, c, "alice", on_answer, &a[0]));
+	run_until(base, a, 1, 2000);
+	cr_expect_eq(a[0].st, GROUPS_OK);
+	cr_expect_str_eq(a[0].route, "1:exch2010-mbx1");
+	cr_expect_eq(fake_calls, 1);
+	/* The directory changes; the cache answers until its time is up. */
+	snprintf(fake_route, sizeof(fake_route), "exch2016-mbx1");
+	__atomic_add_fetch(&fake_now, 59000, __ATOMIC_SEQ_CST);
+	cr_assert_not_null(groups_lookup(port, c, "alice", on_answer, &a[1]));
+	run_until(base, &a[1], 1, 2000);
+	cr_expect_str_eq(a[1].route, "1:exch2010-mbx1");
+	cr_expect_eq(fake_calls, 1, "one search per login, none for the route");
+	__atomic_add_fetch(&fake_now, 2000, __ATOMIC_SEQ_CST);
+	cr_assert_not_null(groups_lookup(port, c, "alice", on_answer, &a[2]));
+	run_until(base, &a[2], 1, 2000);
+	cr_expect_str_eq(a[2].route, "1:exch2016-mbx1");
+	cr_expect_eq(fake_calls, 2);
+	groups_port_free(port);
+	groups_free(g);
+	conf_unref(c);
+	event_base_free(base);
+	snprintf(fake_route, sizeof(fake_route), "mbx1");
 }

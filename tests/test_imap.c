@@ -6,12 +6,21 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
+#include "blockcache.h"
 #include "imap.h"
+#include "imap_internal.h"
+#include "protolog.h"
+#include "session_fixture.h"
+#include "sesslog.h"
+#include "worker.h"
 
 #define MAX_LINE 1024
 #define LIT_MAX 1024
@@ -2412,4 +2421,699 @@ Test(imap, used_max_covers_every_byte_written)
 		cr_assert_eq(store[k], 0, "byte %zu written past used_max %zu",
 		    k, p.used_max);
 	cr_assert_leq(p.used_max, sizeof(store));
+}
+
+/* The login's tag, user name and ID values are dead once the relay's
+ * readers start: an idle session must not hold both. */
+Test(imap_session, login_fields_share_room_with_the_readers)
+{
+	size_t both = sizeof(struct session) + sizeof(struct imap_cframe) +
+		      sizeof(struct imap_sframe) + IMAP_TAG_MAX + SASL_USER_MAX;
+
+	cr_assert_lt(sizeof(struct imap_session), both);
+}
+
+/* --- the readers rest between commands ------------------------------ */
+
+/*
+ * An idle session keeps only what the next command depends on: the
+ * readers (both well over a hundred bytes) are not part of it.
+ */
+Test(imap_session, an_idle_session_holds_no_reader)
+{
+	size_t own = sizeof(struct imap_session) - sizeof(struct session);
+
+	cr_assert_lt(own, sizeof(struct imap_sframe), "%zu bytes", own);
+	cr_assert_lt(own, sizeof(struct imap_cframe), "%zu bytes", own);
+}
+
+/*
+ * One reading of a session's steps by the pure readers, the client's
+ * bytes all sent at once and a server step sent once the client's bytes
+ * before it went through (as sim_run()), cut where cut says; with rest,
+ * the client's reader rests and wakes wherever it may, between any two
+ * calls.  The events and the bytes passed (COMPRESS changed) are out.
+ */
+struct rest_run {
+	char out[SIM_MAX]; /* the client's bytes as passed on */
+	size_t passed;
+	char ev[64][IMAP_TAG_MAX + IMAP_VERB_MAX + IMAP_PARAMS_KEPT + 64];
+	size_t nev;
+	size_t rests;
+};
+
+static void
+rest_event(struct rest_run *o, const char *what, const struct imap_cframe *f)
+{
+	cr_assert_lt(o->nev, 64);
+	snprintf(o->ev[o->nev++], sizeof(o->ev[0]), "%s %s %s [%s] %llu", what,
+	    f->tag, f->verb, f->params, (unsigned long long)f->bytes);
+}
+
+static void
+rest_maybe(struct imap_cframe *f, bool rest, struct rest_run *o)
+{
+	struct imap_cframe_rest r;
+
+	if (!rest || !imap_cframe_can_rest(f))
+		return;
+	/* What a woken reader starts from is only what was kept. */
+	memset(&r, 0xa5, sizeof(r));
+	imap_cframe_rest(f, &r);
+	memset(f, 0x5a, sizeof(*f));
+	imap_cframe_wake(f, &r);
+	o->rests++;
+}
+
+/*
+ * The two streams of a script: the client's bytes and the server's; for
+ * each server line, how many client bytes come before it (need) and where
+ * it ends (send).  Returns the number of server lines.
+ */
+static size_t
+steps_streams(const struct step *st, size_t n, char *client, size_t *clen,
+    char *server, size_t *slen, size_t *need, size_t *send)
+{
+	size_t ns = 0;
+
+	*clen = *slen = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(st[i].text);
+
+		if (st[i].dir == 'C') {
+			cr_assert_leq(*clen + l, SIM_MAX);
+			memcpy(client + *clen, st[i].text, l);
+			*clen += l;
+		} else {
+			cr_assert_leq(*slen + l, SIM_MAX);
+			cr_assert_lt(ns, 16);
+			memcpy(server + *slen, st[i].text, l);
+			*slen += l;
+			need[ns] = *clen;
+			send[ns++] = *slen;
+		}
+	}
+	return ns;
+}
+
+static void
+rest_sim(const struct step *st, size_t n, size_t ccut, size_t scut,
+    size_t chunk, bool rest, struct rest_run *o)
+{
+	static char client[SIM_MAX], server[SIM_MAX];
+	size_t clen = 0, slen = 0, sfed = 0, need[16], send[16], ns = 0;
+	struct imap_cframe f;
+	struct imap_sframe g;
+
+	memset(o, 0, sizeof(*o));
+	ns = steps_streams(st, n, client, &clen, server, &slen, need, send);
+	imap_cframe_init(&f);
+	imap_sframe_init(&g);
+	for (;;) {
+		bool progress = false;
+		size_t avail = 0;
+
+		while (o->passed < clen) {
+			size_t end = sim_end(o->passed, clen, ccut, chunk), c;
+			enum imap_frame r;
+
+			rest_maybe(&f, rest, o);
+			r = imap_cframe_feed(&f, client + o->passed,
+			    end - o->passed, &c);
+			memcpy(o->out + o->passed, client + o->passed, c);
+			o->passed += c;
+			progress = progress || c > 0;
+			if (r == IMAP_FRAME_HOLD)
+				break;
+			cr_assert_neq(r, IMAP_FRAME_REFUSED);
+			if (r != IMAP_FRAME_MORE)
+				rest_event(o, r == IMAP_FRAME_DONE ? "D" : "C",
+				    &f);
+		}
+		rest_maybe(&f, rest, o);
+		for (size_t k = 0; k < ns && need[k] <= o->passed; k++)
+			avail = send[k];
+		while (sfed < avail) {
+			size_t end = sim_end(sfed, avail, scut, chunk), c;
+			enum imap_frame r =
+			    imap_sframe_feed(&g, server + sfed, end - sfed, &c);
+
+			sfed += c;
+			progress = true;
+			if (r == IMAP_FRAME_MORE)
+				continue;
+			if (imap_cframe_answer(&f, r, g.tag) ==
+			    IMAP_FRAME_COMMAND)
+				rest_event(o, "C", &f);
+			rest_maybe(&f, rest, o);
+		}
+		if (!progress)
+			break;
+	}
+	cr_assert_eq(o->passed, clen);
+	cr_assert_eq(sfed, slen);
+}
+
+/* A session with every kind of state the client's reader carries. */
+static const struct step rest_steps[] = {
+    {'C', "a1 SELECT INBOX\r\n"},
+    {'S', "* 2 EXISTS\r\n* FLAGS (\\Seen)\r\na1 OK [READ-WRITE] done\r\n"},
+    {'C', "a2 APPEND INBOX {11}\r\n"},
+    {'S', "+ go ahead\r\n"},
+    {'C', "hello world\r\n"},
+    {'S', "a2 OK APPEND done\r\n"},
+    {'C', "a3 IDLE\r\n"},
+    {'S', "+ idling\r\n"},
+    {'S', "* 3 EXISTS\r\n"},
+    {'C', "DONE\r\n"},
+    {'S', "a3 OK IDLE done\r\n"},
+    {'C', "a4 NOOP\r\na5 UID FETCH 1 (BODY[])\r\na6 LOGIN {5}\r\n"},
+    {'S', "a4 OK NOOP\r\n* 1 FETCH (UID 1 BODY[] {8}\r\nab\r\ncd\r\n)\r\n"
+	  "a5 OK fetched\r\n"},
+    {'S', "a6 NO [ALREADYAUTHENTICATED] no\r\n"},
+    {'C', "a7 COMPRESS DEFLATE\r\n"},
+    {'S', "a7 BAD unknown command\r\n"},
+    {'C', "a8 IDLE\r\n"},
+    {'S', "a8 NO not now\r\n"},
+    {'C', "a9 IDLE\r\n"},
+    {'S', "+ idling\r\n"},
+    {'C', "x DELETE INBOX\r\n"},
+    {'S', "a9 BAD expected DONE\r\n"},
+    {'C', "b1 LOGOUT\r\n"},
+    {'S', "* BYE bye\r\nb1 OK bye\r\n"},
+};
+
+static void
+rest_expect_same(const struct rest_run *got, const struct rest_run *want,
+    const char *how, size_t at)
+{
+	cr_assert_eq(got->passed, want->passed, "%s %zu", how, at);
+	cr_assert_eq(memcmp(got->out, want->out, want->passed), 0, "%s %zu",
+	    how, at);
+	cr_assert_eq(got->nev, want->nev, "%s %zu", how, at);
+	for (size_t i = 0; i < want->nev; i++)
+		cr_assert_str_eq(got->ev[i], want->ev[i], "%s %zu", how, at);
+}
+
+/*
+ * A reader that rested and woke wherever it could reads exactly as the
+ * one that stayed, whatever the reads' cuts: a command split across
+ * reads, a literal in progress, an IDLE held and in progress, pipelined
+ * commands, a refused literal, COMPRESS.
+ */
+Test(imap_frame, a_rested_reader_reads_on_as_one_that_stayed)
+{
+	static struct rest_run whole, cut;
+	size_t n = sizeof(rest_steps) / sizeof(rest_steps[0]), clen = 0,
+	       slen = 0;
+
+	for (size_t i = 0; i < n; i++)
+		*(rest_steps[i].dir == 'C' ? &clen : &slen) +=
+		    strlen(rest_steps[i].text);
+	rest_sim(rest_steps, n, SIZE_MAX, SIZE_MAX, SIZE_MAX, false, &whole);
+	/* The reference reads the session right. */
+	cr_assert_eq(whole.nev, 12);
+	cr_assert_str_eq(whole.ev[3], "D a3 done [] 6");
+	cr_assert_str_eq(whole.ev[6], "C a6 login [*****] 14");
+	cr_assert_str_eq(whole.ev[10], "D a9 done [x DELETE INBOX] 16");
+	cr_assert_neq(memmem(whole.out, whole.passed, "COMPRESSX", 9), NULL);
+
+	rest_sim(rest_steps, n, SIZE_MAX, SIZE_MAX, SIZE_MAX, true, &cut);
+	rest_expect_same(&cut, &whole, "whole", 0);
+	cr_assert_gt(cut.rests, 0);
+	rest_sim(rest_steps, n, SIZE_MAX, SIZE_MAX, 1, true, &cut);
+	rest_expect_same(&cut, &whole, "byte by byte", 0);
+	for (size_t k = 0; k <= clen; k++) {
+		rest_sim(rest_steps, n, k, SIZE_MAX, SIZE_MAX, true, &cut);
+		rest_expect_same(&cut, &whole, "client cut at", k);
+	}
+	for (size_t k = 0; k <= slen; k++) {
+		rest_sim(rest_steps, n, SIZE_MAX, k, SIZE_MAX, true, &cut);
+		rest_expect_same(&cut, &whole, "server cut at", k);
+	}
+}
+
+/* Only a reader between commands with no literal's line held rests. */
+Test(imap_frame, a_reader_rests_only_between_commands)
+{
+	static char cmd[] = "a1 APPEND x {3}\r\n", idle[] = "a2 IDLE\r\n",
+		    part[] = "a3 NO";
+	struct imap_cframe f;
+	size_t c;
+
+	imap_cframe_init(&f);
+	cr_assert(imap_cframe_can_rest(&f));
+	cr_assert_eq(imap_cframe_feed(&f, cmd, 5, &c), IMAP_FRAME_MORE);
+	cr_assert_not(imap_cframe_can_rest(&f));
+	cr_assert_eq(imap_cframe_feed(&f, cmd + 5, sizeof(cmd) - 6, &c),
+	    IMAP_FRAME_HOLD);
+	cr_assert_not(imap_cframe_can_rest(&f)); /* the literal's "+" */
+	(void)imap_cframe_answer(&f, IMAP_FRAME_CONTINUATION, NULL);
+	cr_assert_eq(imap_cframe_feed(&f, (char *)"abc\r\n", 5, &c),
+	    IMAP_FRAME_COMMAND);
+	cr_assert(imap_cframe_can_rest(&f));
+	(void)imap_cframe_answer(&f, IMAP_FRAME_TAGGED, "a1");
+	cr_assert_eq(imap_cframe_feed(&f, idle, sizeof(idle) - 1, &c),
+	    IMAP_FRAME_COMMAND);
+	cr_assert(imap_cframe_can_rest(&f)); /* waiting for its "+" */
+	(void)imap_cframe_answer(&f, IMAP_FRAME_CONTINUATION, NULL);
+	cr_assert(imap_cframe_can_rest(&f)); /* in IDLE */
+	cr_assert_eq(imap_cframe_feed(&f, part, 2, &c), IMAP_FRAME_MORE);
+	cr_assert_not(imap_cframe_can_rest(&f)); /* its end under way */
+}
+
+/* --- the same through the relay's guard, with the protocol log -------- */
+
+static char rest_dir[4096];
+
+static void
+rest_dir_make(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(rest_dir, sizeof(rest_dir), "%s/imaprest.XXXXXX",
+	    t != NULL && *t != '\0' ? t : "/tmp");
+	cr_assert_not_null(mkdtemp(rest_dir));
+}
+
+static void
+rest_dir_drop(void)
+{
+	char path[8192];
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(rest_dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", rest_dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(rest_dir);
+}
+
+static void
+rest_log_start(void)
+{
+	struct protolog_conf c[PROTO_COUNT];
+	char err[512] = "";
+
+	protolog_conf_defaults(&c[PROTO_POP3], PROTO_POP3);
+	protolog_conf_defaults(&c[PROTO_IMAP], PROTO_IMAP);
+	c[PROTO_POP3].enabled = false;
+	c[PROTO_IMAP].enabled = true;
+	c[PROTO_IMAP].directory = rest_dir;
+	c[PROTO_IMAP].file_age_limit_ms = 0;
+	cr_assert_eq(protolog_start(c, 0, err, sizeof(err)), 0, "%s", err);
+}
+
+/* A logged-in IMAP session of a worker, its readers resting. */
+static struct session *
+rest_session(struct event_base *base, struct worker *w,
+    const struct proto_conf *pc, uint64_t id)
+{
+	struct session *s = fixture_session(&imap_proto, base, pc);
+
+	s->id = id;
+	s->worker = w;
+	s->state = SESSION_RELAY;
+	sesslog_init(s);
+	cr_assert_not_null(s->log);
+	sesslog_opened(s);
+	imap_relay_readers_start(s);
+	cr_assert_eq(imap_proto.relay_log_start(s), 0);
+	s->log_framed = true;
+	return s;
+}
+
+/*
+ * rest_sim() through the guard of a real session (rows to the protocol
+ * log): each call may wake the readers and put them back.  The client's
+ * bytes as passed on are in o.
+ */
+static void
+rest_relay(struct session *s, const struct step *st, size_t n, size_t ccut,
+    size_t scut, size_t chunk, struct rest_run *o)
+{
+	static char client[SIM_MAX], server[SIM_MAX];
+	size_t clen = 0, slen = 0, sfed = 0, need[16], send[16], ns = 0;
+	bool end = false;
+
+	memset(o, 0, sizeof(*o));
+	ns = steps_streams(st, n, client, &clen, server, &slen, need, send);
+	for (;;) {
+		bool progress = false;
+		size_t avail = 0;
+
+		while (o->passed < clen) {
+			size_t end_at = sim_end(o->passed, clen, ccut, chunk),
+			       c = imap_proto.relay_guard(s, true,
+				   client + o->passed, end_at - o->passed,
+				   &end);
+
+			cr_assert_not(end);
+			memcpy(o->out + o->passed, client + o->passed, c);
+			o->passed += c;
+			progress = progress || c > 0;
+			if (o->passed < end_at)
+				break;
+		}
+		for (size_t k = 0; k < ns && need[k] <= o->passed; k++)
+			avail = send[k];
+		while (sfed < avail) {
+			size_t end_at = sim_end(sfed, avail, scut, chunk);
+
+			cr_assert_eq(imap_proto.relay_guard(s, false,
+					 server + sfed, end_at - sfed, &end),
+			    end_at - sfed);
+			sfed = end_at;
+			progress = true;
+		}
+		if (!progress)
+			break;
+	}
+	cr_assert_eq(o->passed, clen);
+	cr_assert_eq(sfed, slen);
+}
+
+/* One CSV field of a row at *p; moves *p past it and its comma. */
+static void
+rest_field(const char **p, char *out, size_t cap)
+{
+	size_t k = 0;
+
+	if (**p == '"') {
+		for ((*p)++; **p != '\0'; (*p)++) {
+			if (**p == '"' && (*p)[1] == '"')
+				(*p)++;
+			else if (**p == '"') {
+				(*p)++;
+				break;
+			}
+			if (k + 1 < cap)
+				out[k++] = **p;
+		}
+	} else
+		for (; **p != ',' && **p != '\r' && **p != '\0'; (*p)++)
+			if (k + 1 < cap)
+				out[k++] = **p;
+	out[k] = '\0';
+	if (**p == ',')
+		(*p)++;
+}
+
+/*
+ * The rows of sessions first to first + n - 1 in the log's text, without
+ * the fields that depend on the clock (dateTime, duration), one per line:
+ * rows[id - first].  One pass over the text, which is long.
+ */
+static char **
+rest_rows(const char *text, uint64_t first, size_t n)
+{
+	char **rows = calloc(n, sizeof(*rows)), f[13][2048];
+	size_t *len = calloc(n, sizeof(*len));
+
+	cr_assert_not_null(rows);
+	cr_assert_not_null(len);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_not_null(rows[i] = calloc(1, 1 << 14));
+	for (const char *l = text; *l != '\0';) {
+		const char *p = l, *next = strchr(l, '\n');
+		unsigned long long id;
+		char *end;
+
+		/* Rows begin with their date; the header's lines do not. */
+		if (isdigit((unsigned char)*l)) {
+			for (int i = 0; i < 13; i++)
+				rest_field(&p, f[i], sizeof(f[i]));
+			id = strtoull(f[1], &end, 16);
+			cr_assert(*end == '\0' && end != f[1], "%s", f[1]);
+			if (id >= first && id - first < n) {
+				size_t k = (size_t)(id - first);
+
+				len[k] += (size_t)snprintf(rows[k] + len[k],
+				    (1 << 14) - len[k],
+				    "%s|%s|%s|%s|%s|%s|%s|%s|%s\n", f[2], f[3],
+				    f[4], f[5], f[7], f[8], f[9], f[10], f[11]);
+				cr_assert_lt(len[k], 1 << 14);
+			}
+		}
+		if (next == NULL)
+			break;
+		l = next + 1;
+	}
+	free(len);
+	return rows;
+}
+
+static void
+rest_rows_free(char **rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(rows[i]);
+	free(rows);
+}
+
+/* The whole log of rest_dir (one file: a test's rows are of one hour). */
+static char *
+rest_log_text(void)
+{
+	char path[8192], *text = NULL;
+	struct dirent *de;
+	DIR *d;
+
+	cr_assert_not_null(d = opendir(rest_dir));
+	while ((de = readdir(d)) != NULL) {
+		FILE *fp;
+		long len;
+
+		if (strstr(de->d_name, ".LOG") == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", rest_dir, de->d_name);
+		cr_assert_null(text, "more than one log file");
+		cr_assert_not_null(fp = fopen(path, "rb"));
+		fseek(fp, 0, SEEK_END);
+		len = ftell(fp);
+		rewind(fp);
+		cr_assert_not_null(text = malloc((size_t)len + 1));
+		cr_assert_eq(fread(text, 1, (size_t)len, fp), (size_t)len);
+		text[len] = '\0';
+		fclose(fp);
+	}
+	closedir(d);
+	cr_assert_not_null(text);
+	return text;
+}
+
+/*
+ * Through the relay's guard, with a row per command: a session whose
+ * reads are cut at every byte of either direction (so that the readers
+ * go back to the cache and come again at every boundary the cut makes)
+ * passes the same bytes and writes the same rows as the uncut one, and
+ * its readers rest when it ends between commands.
+ */
+Test(imap_relay, rows_of_a_session_cut_anywhere_are_those_of_the_whole,
+    .init = rest_dir_make, .fini = rest_dir_drop)
+{
+	size_t n = sizeof(rest_steps) / sizeof(rest_steps[0]), clen = 0,
+	       slen = 0, runs = 0;
+	struct event_base *base = event_base_new();
+	struct worker *w = calloc(1, sizeof(*w));
+	struct proto_conf pc;
+	static struct rest_run whole, cut;
+	char *text, *want, **rows;
+
+	cr_assert_not_null(base);
+	cr_assert_not_null(w);
+	memset(&pc, 0, sizeof(pc));
+	for (size_t i = 0; i < n; i++)
+		*(rest_steps[i].dir == 'C' ? &clen : &slen) +=
+		    strlen(rest_steps[i].text);
+	rest_log_start();
+	for (size_t k = 0; k <= clen + slen + 1; k++) {
+		struct session *s = rest_session(base, w, &pc, 0x100 + k);
+		bool client = k > 0 && k <= clen;
+
+		if (k == 0)
+			rest_relay(s, rest_steps, n, SIZE_MAX, SIZE_MAX,
+			    SIZE_MAX, &whole);
+		else if (k == clen + slen + 1)
+			rest_relay(s, rest_steps, n, SIZE_MAX, SIZE_MAX, 1,
+			    &cut);
+		else
+			rest_relay(s, rest_steps, n, client ? k : SIZE_MAX,
+			    client ? SIZE_MAX : k - clen, SIZE_MAX, &cut);
+		cr_assert_null(I(s)->rd, "run %zu: the readers did not rest",
+		    k);
+		if (k > 0)
+			rest_expect_same(&cut, &whole, "run", k);
+		sesslog_close(s);
+		fixture_session_free(s);
+		runs++;
+	}
+	protolog_stop();
+	text = rest_log_text();
+	rows = rest_rows(text, 0x100, runs);
+	want = rows[0];
+	/* The reference: one row per command, the IDLE's at its "+". */
+	/* The reference: one row per command, the IDLE's at its "+", each
+	 * with the bytes of its command and of its answer. */
+	cr_assert_str_eq(want,
+	    "0|127.0.0.1:143|127.0.0.1:40000||0|0|OpenSession||Tls=none\n"
+	    "1|127.0.0.1:143|127.0.0.1:40000||17|54|select|INBOX|R=ok;Tls=none\n"
+	    "2|127.0.0.1:143|127.0.0.1:40000||35|31|append|INBOX {11}|R=ok;Tls=none\n"
+	    "3|127.0.0.1:143|127.0.0.1:40000||9|10|idle||R=ok;Tls=none\n"
+	    "4|127.0.0.1:143|127.0.0.1:40000||6|29|done||R=ok;Tls=none\n"
+	    "5|127.0.0.1:143|127.0.0.1:40000||9|12|noop||R=ok;Tls=none\n"
+	    "6|127.0.0.1:143|127.0.0.1:40000||25|55|uid+fetch|1 (BODY[])|R=ok;Tls=none\n"
+	    "7|127.0.0.1:143|127.0.0.1:40000||14|33|login|*****|R=\"a6 NO [ALREADYAUTHENTICATED] no\";Tls=none\n"
+	    "8|127.0.0.1:143|127.0.0.1:40000||21|24|compress|DEFLATE|R=\"a7 BAD unknown command\";Tls=none\n"
+	    "9|127.0.0.1:143|127.0.0.1:40000||9|15|idle||R=\"a8 NO not now\";Tls=none\n"
+	    "10|127.0.0.1:143|127.0.0.1:40000||9|10|idle||R=ok;Tls=none\n"
+	    "11|127.0.0.1:143|127.0.0.1:40000||16|22|done|x DELETE INBOX|R=\"a9 BAD expected DONE\";Tls=none\n"
+	    "12|127.0.0.1:143|127.0.0.1:40000||11|22|logout||R=ok;Tls=none\n"
+	    "13|127.0.0.1:143|127.0.0.1:40000||0|0|CloseSession||Tls=none\n");
+	for (size_t k = 1; k < runs; k++)
+		cr_assert_str_eq(rows[k], want, "run %zu", k);
+	rest_rows_free(rows, runs);
+	free(text);
+	blockcache_clear(&w->cache);
+	free(w);
+	event_base_free(base);
+}
+
+/*
+ * The readers go back to the worker's blocks at a boundary, an idle
+ * session in IDLE keeps its IDLE's tag and count without them, and the
+ * next bytes take the block back.
+ */
+Test(imap_relay, the_readers_go_back_to_the_cache_at_a_boundary,
+    .init = rest_dir_make, .fini = rest_dir_drop)
+{
+	struct event_base *base = event_base_new();
+	struct worker *w = calloc(1, sizeof(*w));
+	struct proto_conf pc;
+	struct session *s;
+	struct imap_readers *rd;
+	char cmd[] = "a1 SELECT INBOX\r\n",
+	     ok[] = "* 1 EXISTS\r\na1 OK done\r\n", idle[] = "a2 IDLE\r\n",
+	     plus[] = "+ idling\r\n", done[] = "DONE\r\n";
+	bool end = false;
+	unsigned kept = 0;
+
+	cr_assert_not_null(base);
+	cr_assert_not_null(w);
+	memset(&pc, 0, sizeof(pc));
+	rest_log_start();
+	s = rest_session(base, w, &pc, 7);
+	cr_assert_null(I(s)->rd);
+
+	/* Half a command: the readers stay. */
+	cr_assert_eq(imap_proto.relay_guard(s, true, cmd, 5, &end), 5);
+	cr_assert_not_null(rd = I(s)->rd);
+	cr_assert_eq(
+	    imap_proto.relay_guard(s, true, cmd + 5, sizeof(cmd) - 6, &end),
+	    sizeof(cmd) - 6);
+	/* Complete, but its answer is to come: a boundary all the same. */
+	cr_assert_null(I(s)->rd);
+	cr_assert_eq(I(s)->rest.pending, 1);
+	/* Half an answer line: in place again. */
+	cr_assert_eq(imap_proto.relay_guard(s, false, ok, 14, &end), 14);
+	cr_assert_not_null(I(s)->rd);
+	cr_assert_eq(
+	    imap_proto.relay_guard(s, false, ok + 14, sizeof(ok) - 15, &end),
+	    sizeof(ok) - 15);
+	cr_assert_null(I(s)->rd);
+	cr_assert_eq(I(s)->rest.pending, 0);
+	for (unsigned i = 0; i < BLOCKCACHE_SIZES; i++)
+		if (w->cache.cls[i].size == sizeof(struct imap_readers))
+			kept += w->cache.cls[i].n;
+	if (!BLOCKCACHE_SANITIZED) {
+		cr_assert_eq(kept, 1, "the block is not in the cache");
+		cr_assert_eq(w->cache.cls[0].block[0], rd);
+	}
+
+	/* IDLE: at its "+" the session holds the IDLE's tag, nothing else. */
+	cr_assert_eq(
+	    imap_proto.relay_guard(s, true, idle, sizeof(idle) - 1, &end),
+	    sizeof(idle) - 1);
+	cr_assert_eq(
+	    imap_proto.relay_guard(s, false, plus, sizeof(plus) - 1, &end),
+	    sizeof(plus) - 1);
+	cr_assert_null(I(s)->rd);
+	cr_assert(I(s)->rest.idling);
+	cr_assert_eq(I(s)->rest.pending, 1);
+	cr_assert_str_eq(I(s)->rest.holdtag, "a2");
+	/* Its end takes the block back, and rests again once read. */
+	cr_assert_eq(imap_proto.relay_guard(s, true, done, 2, &end), 2);
+	if (!BLOCKCACHE_SANITIZED)
+		cr_assert_eq(I(s)->rd, rd);
+	cr_assert_eq(
+	    imap_proto.relay_guard(s, true, done + 2, sizeof(done) - 3, &end),
+	    sizeof(done) - 3);
+	cr_assert_null(I(s)->rd);
+	cr_assert_not(I(s)->rest.idling);
+	cr_assert_not(end);
+	sesslog_close(s);
+	fixture_session_free(s);
+	protolog_stop();
+	blockcache_clear(&w->cache);
+	free(w);
+	event_base_free(base);
+}
+
+/*
+ * What IMAP ID said is on the rows of the session's whole, cut to its
+ * bounds, forgotten when cleared (STARTTLS), and nothing when never said.
+ */
+Test(sesslog, client_id_on_the_session_rows, .init = rest_dir_make,
+    .fini = rest_dir_drop)
+{
+	struct event_base *base = event_base_new();
+	struct proto_conf pc;
+	char longname[100], *text, **rows, want[256];
+	struct session *s;
+
+	cr_assert_not_null(base);
+	memset(&pc, 0, sizeof(pc));
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	rest_log_start();
+	for (uint64_t id = 1; id <= 4; id++) {
+		s = rest_session(base, NULL, &pc, id);
+		if (id == 1)
+			sesslog_client_id(s, "Thunderbird", "115.1");
+		else if (id == 2)
+			sesslog_client_id(s, "", "2.0");
+		else if (id == 3)
+			sesslog_client_id(s, longname, longname);
+		else {
+			sesslog_client_id(s, "Mutt", "2");
+			sesslog_client_id(s, NULL, NULL);
+		}
+		sesslog_close(s);
+		fixture_session_free(s);
+	}
+	protolog_stop();
+	text = rest_log_text();
+	rows = rest_rows(text, 1, 4);
+	cr_expect_not_null(strstr(rows[0], "|CloseSession||Tls=none;"
+					   "ClientName=Thunderbird;"
+					   "ClientVersion=115.1\n"),
+	    "%s", rows[0]);
+	cr_expect_not_null(
+	    strstr(rows[1], "|CloseSession||Tls=none;ClientVersion=2.0\n"),
+	    "%s", rows[1]);
+	snprintf(want, sizeof(want),
+	    "|CloseSession||Tls=none;ClientName=%.63s;ClientVersion=%.31s\n",
+	    longname, longname);
+	cr_expect_not_null(strstr(rows[2], want), "%s", rows[2]);
+	cr_expect_not_null(strstr(rows[3], "|CloseSession||Tls=none\n"), "%s",
+	    rows[3]);
+	rest_rows_free(rows, 4);
+	free(text);
+	event_base_free(base);
 }

@@ -1034,3 +1034,331 @@ Test(inventory, parse_by_names)
 	cr_assert_eq(inventory_parse_by("backend,client", &by), -1);
 	cr_assert_eq(inventory_parse_by("Backend", &by), -1);
 }
+
+/* ---- login mechanisms and login types ---- */
+
+/* The mechanism logs of tests/inventory_fixture.h, finished. */
+static struct inventory *
+mech_fixture(enum inv_by by, enum inv_login_type lt)
+{
+	struct inv_options o = opts(by);
+	struct inventory *inv;
+
+	o.login_type = lt;
+	inv = inventory_new(&o);
+	cr_assert_not_null(inv);
+	inv_add_text(inv, "ex1/" FX_MECH_IMAP_NAME, 0, EXLOG_PROTO_IMAP4,
+	    fx_mech_imap);
+	inv_add_text(inv, "ex1/" FX_MECH_POP3_NAME, 0, EXLOG_PROTO_POP3,
+	    fx_mech_pop3);
+	cr_assert_eq(inventory_finish(inv), 0);
+	return inv;
+}
+
+static unsigned
+mbit(enum exlog_mech m)
+{
+	return 1u << m;
+}
+
+Test(inventory, mechanism_per_client_and_user)
+{
+	struct inventory *inv = mech_fixture(INV_BY_CLIENT, INV_LOGIN_SECURE);
+	const struct inv_record *r;
+	char buf[128];
+
+	/* Three NTLM rows, one login: the challenge row and the step row
+	 * have no outcome. */
+	r = find_rec(inv, "192.0.2.51", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_NTLM));
+	cr_assert_eq(r->sessions, 1);
+	cr_assert_eq(r->logins_ok, 1);
+	cr_assert_eq(r->logins_failed, 0);
+	cr_assert_eq(r->cleartext_ok, 1);
+	cr_assert_eq(r->cleartext_password_ok, 0);
+	cr_assert_str_eq(r->related[0], "ntlmuser");
+
+	r = find_rec(inv, "192.0.2.52", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_GSSAPI));
+	cr_assert_eq(r->cleartext_password_ok, 0);
+	r = find_rec(inv, "192.0.2.53", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_XOAUTH2));
+	cr_assert_eq(r->cleartext_password_ok, 1);
+	r = find_rec(inv, "192.0.2.54", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_OAUTHBEARER));
+	cr_assert_eq(r->starttls_ok, 1);
+	cr_assert_eq(r->cleartext_password_ok, 0);
+	r = find_rec(inv, "192.0.2.55", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_PLAIN));
+	cr_assert_eq(r->implicit_ok, 1);
+	r = find_rec(inv, "192.0.2.56", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_LOGIN));
+	cr_assert_eq(r->cleartext_password_ok, 1);
+	/* A refused NTLM, then PLAIN: both are the client's mechanisms,
+	 * only the PLAIN login counts against PlainTextAuthentication. */
+	r = find_rec(inv, "192.0.2.57", NULL);
+	cr_assert_eq(r->mechanisms,
+	    mbit(EXLOG_MECH_NTLM) | mbit(EXLOG_MECH_PLAIN));
+	cr_assert_eq(r->logins_failed, 1);
+	cr_assert_eq(r->logins_ok, 1);
+	cr_assert_eq(r->cleartext_password_ok, 1);
+	inv_mechanisms_text(r->mechanisms, buf, sizeof(buf), '+');
+	cr_assert_str_eq(buf, "PLAIN+NTLM");
+
+	/* postern's POP3 rows: " NTLM" with its space, Tls keys. */
+	r = find_rec(inv, "192.0.2.61", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_NTLM));
+	cr_assert_eq(r->cleartext_ok, 1);
+	cr_assert_eq(r->cleartext_password_ok, 0);
+	r = find_rec(inv, "192.0.2.62", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_XOAUTH2));
+	cr_assert_eq(r->cleartext_password_ok, 1);
+	r = find_rec(inv, "192.0.2.63", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_GSSAPI));
+	cr_assert_eq(r->implicit_ok, 1);
+	r = find_rec(inv, "192.0.2.64", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_USER));
+	cr_assert_eq(r->cleartext_password_ok, 1);
+	r = find_rec(inv, "192.0.2.65", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_NTLM));
+	cr_assert_eq(r->logins_failed, 1);
+	cr_assert_eq(r->cleartext_failed, 1);
+	inv_mechanisms_text(0, buf, sizeof(buf), '+');
+	cr_assert_str_eq(buf, "-");
+	inventory_free(inv);
+
+	/* The same by user. */
+	inv = mech_fixture(INV_BY_USER, INV_LOGIN_SECURE);
+	r = find_rec(inv, "ntlmuser", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_NTLM));
+	r = find_rec(inv, "oapop", NULL);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_XOAUTH2));
+	inventory_free(inv);
+}
+
+/* The clients that break under a login type, as a sorted list. */
+static void
+breakers(const struct inventory *inv, enum inv_login_type lt, char *buf,
+    size_t cap)
+{
+	const struct inv_record *const *recs;
+	size_t n = inventory_records(inv, &recs), o = 0;
+	bool seen_ok = false;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (!inv_would_break(recs[i], lt)) {
+			seen_ok = true;
+			continue;
+		}
+		/* The ones that would break are listed first. */
+		cr_assert_not(seen_ok, "%s after one that would not break",
+		    recs[i]->key);
+		o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? " " : "",
+		    recs[i]->key + strlen("192.0.2."));
+	}
+}
+
+Test(inventory, would_break_under_each_login_type)
+{
+	static const struct {
+		enum inv_login_type lt;
+		const char *breaks;
+		uint64_t clients;
+	} c[] = {
+	    /* Every login without TLS. */
+	    {INV_LOGIN_SECURE, "51 52 53 56 57 61 62 64", 8},
+	    /* NTLM and GSSAPI without TLS keep working; bearer tokens are
+	     * passwords. */
+	    {INV_LOGIN_PLAINTEXT_AUTH, "53 56 57 62 64", 5},
+	    {INV_LOGIN_PLAINTEXT_LOGIN, "", 0},
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct inventory *inv = mech_fixture(INV_BY_CLIENT, c[i].lt);
+		const struct inv_summary *s = inventory_summary(inv);
+		char got[256], sorted[256] = "";
+		const char *keys[16];
+		size_t nk = 0;
+		char *save = NULL, *w;
+
+		breakers(inv, c[i].lt, got, sizeof(got));
+		/* The order is by logins refused, then sessions: compare
+		 * as sets. */
+		for (w = strtok_r(got, " ", &save); w != NULL;
+		     w = strtok_r(NULL, " ", &save))
+			keys[nk++] = w;
+		for (size_t a = 0; a < nk; a++)
+			for (size_t b = a + 1; b < nk; b++)
+				if (strcmp(keys[b], keys[a]) < 0) {
+					const char *t = keys[a];
+
+					keys[a] = keys[b];
+					keys[b] = t;
+				}
+		for (size_t a = 0, o = 0; a < nk; a++)
+			o += (size_t)snprintf(sorted + o, sizeof(sorted) - o,
+			    "%s%s", a ? " " : "", keys[a]);
+		cr_assert_str_eq(sorted, c[i].breaks, "%s",
+		    inv_login_type_name(c[i].lt));
+		cr_assert_eq(s->clients_would_break, c[i].clients, "%s",
+		    inv_login_type_name(c[i].lt));
+		cr_assert_eq(s->users_would_break, c[i].clients);
+		cr_assert_eq(s->records_would_break, c[i].clients);
+		inventory_free(inv);
+	}
+}
+
+Test(inventory, by_mechanism)
+{
+	struct inventory *inv =
+	    mech_fixture(INV_BY_MECHANISM, INV_LOGIN_PLAINTEXT_AUTH);
+	const struct inv_record *r;
+
+	/* A session counts under the mechanism of its last login: 57's
+	 * refused NTLM is not an NTLM session. */
+	r = find_rec(inv, "NTLM", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->sessions, 3); /* 51, 61, 65 */
+	cr_assert_eq(r->logins_ok, 2);
+	cr_assert_eq(r->logins_failed, 1);
+	cr_assert_eq(r->nrelated, 3);  /* users */
+	cr_assert_eq(r->nrelated2, 3); /* clients */
+	cr_assert_str_eq(r->related2[0], "192.0.2.51");
+	cr_assert_not(inv_would_break(r, INV_LOGIN_PLAINTEXT_AUTH));
+	cr_assert(inv_would_break(r, INV_LOGIN_SECURE));
+	r = find_rec(inv, "PLAIN", NULL);
+	cr_assert_eq(r->sessions, 2); /* 55, 57 */
+	cr_assert(inv_would_break(r, INV_LOGIN_PLAINTEXT_AUTH));
+	r = find_rec(inv, "XOAUTH2", NULL);
+	cr_assert_eq(r->sessions, 2);
+	cr_assert(inv_would_break(r, INV_LOGIN_PLAINTEXT_AUTH));
+	r = find_rec(inv, "GSSAPI", NULL);
+	cr_assert_eq(r->sessions, 2);
+	cr_assert_not(inv_would_break(r, INV_LOGIN_PLAINTEXT_AUTH));
+	cr_assert_not_null(find_rec(inv, "OAUTHBEARER", NULL));
+	cr_assert_not_null(find_rec(inv, "USER", NULL));
+	cr_assert_not_null(find_rec(inv, "LOGIN", NULL));
+	cr_assert_eq(inventory_summary(inv)->records, 7);
+	inventory_free(inv);
+
+	/* Sessions without a login have a line of their own. */
+	inv = fixture(opts(INV_BY_MECHANISM));
+	cr_assert_not_null(find_rec(inv, "USER", NULL));
+	inventory_free(inv);
+	inv = routed(opts(INV_BY_MECHANISM));
+	r = find_rec(inv, INV_MECH_NONE_KEY, NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->sessions, 1);
+	cr_assert_eq(r->logins_ok + r->logins_failed, 0);
+	inventory_free(inv);
+}
+
+Test(inventory, login_type_and_by_names)
+{
+	enum inv_login_type lt;
+	enum inv_by by;
+
+	cr_assert_eq(inventory_parse_login_type("SecureLogin", &lt), 0);
+	cr_assert_eq(lt, INV_LOGIN_SECURE);
+	cr_assert_eq(inventory_parse_login_type("plaintextauthentication", &lt),
+	    0);
+	cr_assert_eq(lt, INV_LOGIN_PLAINTEXT_AUTH);
+	cr_assert_eq(inventory_parse_login_type("PlainTextLogin", &lt), 0);
+	cr_assert_eq(lt, INV_LOGIN_PLAINTEXT_LOGIN);
+	cr_assert_eq(inventory_parse_login_type("Secure", &lt), -1);
+	cr_assert_eq(inventory_parse_login_type("", &lt), -1);
+	cr_assert_str_eq(inv_login_type_name(INV_LOGIN_PLAINTEXT_AUTH),
+	    "PlainTextAuthentication");
+	cr_assert_eq(inventory_parse_by("mechanism", &by), 0);
+	cr_assert_eq(by, INV_BY_MECHANISM);
+	/* Only NTLM and GSSAPI keep the password off the wire. */
+	for (int m = EXLOG_MECH_NONE + 1; m < EXLOG_MECH_COUNT; m++)
+		cr_assert_eq(inv_mech_plaintextauth_refuses((enum exlog_mech)m),
+		    m != EXLOG_MECH_NTLM && m != EXLOG_MECH_GSSAPI, "%s",
+		    exlog_mech_name((enum exlog_mech)m));
+}
+
+Test(inventory, sasl_data_in_names_is_withheld)
+{
+	struct inv_options o = opts(INV_BY_CLIENT_USER);
+	struct inventory *inv = inventory_new(&o);
+	const struct inv_record *const *recs;
+	size_t n;
+
+	inv_add_text(inv, "ex1/" FX_MECH_SECRETS_NAME, 0, EXLOG_PROTO_IMAP4,
+	    fx_mech_secrets);
+	cr_assert_eq(inventory_finish(inv), 0);
+	n = inventory_records(inv, &recs);
+	cr_assert_eq(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_null(strstr(recs[i]->key, "TlRMTVNT"));
+		cr_assert_null(strstr(recs[i]->key2, "dXNlcj1"));
+		cr_assert_null(strstr(recs[i]->key2, "TlRMTVNT"));
+		cr_assert_null(strstr(recs[i]->key2, "Bearer"));
+	}
+	cr_assert_not_null(find_rec(inv, "192.0.2.71", "(withheld)"));
+	cr_assert_not_null(find_rec(inv, "192.0.2.72", "(withheld)"));
+	cr_assert_not_null(find_rec(inv, "(withheld)", "(withheld)"));
+	/* The mechanism is still read: only its first word counts. */
+	cr_assert_eq(find_rec(inv, "192.0.2.71", NULL)->mechanisms,
+	    mbit(EXLOG_MECH_XOAUTH2));
+	cr_assert_eq(find_rec(inv, "192.0.2.72", NULL)->mechanisms,
+	    mbit(EXLOG_MECH_NTLM));
+	cr_assert_eq(find_rec(inv, "192.0.2.72", NULL)->logins_ok, 1);
+	inventory_free(inv);
+}
+
+/* Real names stay as they are, however long or odd. */
+Test(inventory, ordinary_names_are_not_withheld)
+{
+	static const char rows[] = FX_HEADER(
+	    "IMAP4") "2026-03-07T08:00:00.000Z,0000000000000081,0,10.0.0.1:993,[2001:db8::81]:1,,1,0,53,OpenSession,,,\r\n"
+		     "2026-03-07T08:00:00.100Z,0000000000000081,1,10.0.0.1:993,[2001:db8::81]:1,HealthMailboxab28d8826ea8428d805c5e21cdff9077,1,1,1,login,x *****,R=ok,\r\n"
+		     "2026-03-07T08:00:00.200Z,0000000000000082,0,10.0.0.1:993,192.0.2.82:1,,1,0,53,OpenSession,,,\r\n"
+		     "2026-03-07T08:00:00.300Z,0000000000000082,1,10.0.0.1:993,192.0.2.82:1,domain/Some.Body@sub.example.org,1,1,1,login,x *****,R=ok,\r\n";
+	struct inv_options o = opts(INV_BY_USER);
+	struct inventory *inv = inventory_new(&o);
+
+	inv_add_text(inv, "ex1/IMAP420260307-1.LOG", 0, EXLOG_PROTO_IMAP4,
+	    rows);
+	cr_assert_eq(inventory_finish(inv), 0);
+	cr_assert_not_null(find_rec(inv,
+	    "HealthMailboxab28d8826ea8428d805c5e21cdff9077", NULL));
+	cr_assert_not_null(
+	    find_rec(inv, "domain/Some.Body@sub.example.org", NULL));
+	inventory_free(inv);
+}
+
+/*
+ * The steps of a SASL exchange are no logins, whatever the challenge
+ * happens to begin with: base64 may begin with "NO", and a server may
+ * send a bare "+ OK"-looking challenge.  Rows in the shape of
+ * crowdsecurity-hub__exchange-imap-logs.log, mechanism and R changed.
+ */
+Test(inventory, sasl_steps_are_not_logins)
+{
+	static const char rows[] = FX_HEADER(
+	    "IMAP4") "2026-03-08T08:00:00.000Z,0000000000000091,0,10.0.0.1:143,192.0.2.91:1,,1,0,53,OpenSession,,,\r\n"
+		     "2026-03-08T08:00:00.100Z,0000000000000091,1,10.0.0.1:143,192.0.2.91:1,,1,20,40,authenticate,GSSAPI,\"R=\"\"+ NOxyzw==\"\"\",\r\n"
+		     "2026-03-08T08:00:00.200Z,0000000000000091,2,10.0.0.1:143,192.0.2.91:1,,1,20,40,authenticate,GSSAPI,\"R=\"\"+ OK\"\"\",\r\n"
+		     "2026-03-08T08:00:00.300Z,0000000000000091,3,10.0.0.1:143,192.0.2.91:1,,1,20,40,authenticate,GSSAPI,R=+,\r\n"
+		     "2026-03-08T08:00:00.400Z,0000000000000091,4,10.0.0.1:143,192.0.2.91:1,krb,1,20,40,authenticate,GSSAPI,\"R=\"\"5 OK AUTHENTICATE completed.\"\"\",\r\n"
+		     "2026-03-08T08:00:00.500Z,0000000000000091,5,10.0.0.1:143,192.0.2.91:1,krb,0,0,0,CloseSession,,,\r\n";
+	struct inv_options o = opts(INV_BY_CLIENT);
+	struct inventory *inv = inventory_new(&o);
+	const struct inv_record *r;
+
+	inv_add_text(inv, "ex1/IMAP420260308-1.LOG", 0, EXLOG_PROTO_IMAP4,
+	    rows);
+	cr_assert_eq(inventory_finish(inv), 0);
+	r = find_rec(inv, "192.0.2.91", NULL);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->logins_ok, 1);
+	cr_assert_eq(r->logins_failed, 0);
+	cr_assert_eq(r->cleartext_failed, 0);
+	cr_assert_eq(r->mechanisms, mbit(EXLOG_MECH_GSSAPI));
+	inventory_free(inv);
+}

@@ -885,3 +885,156 @@ Test(exlogscan, the_default_is_the_best_the_cpu_has)
 	cr_assert_str_eq(exlog_scanner_name(&r), best);
 	exlog_reader_free(&r);
 }
+
+/* ---- login mechanisms ---- */
+
+/*
+ * The mechanism of every row of a log text, one "<command>=<mechanism>"
+ * per row (the mechanism's name, "-" for none), read through the real
+ * reader so that quoting and field splitting are those of the files.
+ */
+static char *
+mechanisms_of(const char *text)
+{
+	struct exlog_reader r;
+	struct exlog_row row;
+	struct strbuf sb = {0};
+	size_t len = strlen(text), off = 0, used;
+	char *copy = strdup(text);
+	enum exlog_result res;
+
+	cr_assert_not_null(copy);
+	cr_assert_eq(exlog_reader_init(&r), 0);
+	sb_str(&sb, "");
+	for (bool done = false; !done;) {
+		if (off < len) {
+			res =
+			    exlog_read(&r, copy + off, len - off, &used, &row);
+			off += used;
+		} else {
+			res = exlog_finish(&r, &row);
+			done = true;
+		}
+		if (res == EXLOG_ROW) {
+			enum exlog_mech m = exlog_mechanism(
+			    &row.f[EXLOG_COMMAND], &row.f[EXLOG_PARAMETERS]);
+
+			sb_add(&sb, row.f[EXLOG_COMMAND].p,
+			    row.f[EXLOG_COMMAND].len);
+			sb_str(&sb, "=");
+			sb_str(&sb,
+			    m == EXLOG_MECH_NONE ? "-" : exlog_mech_name(m));
+			sb_str(&sb, "\n");
+		}
+	}
+	exlog_reader_free(&r);
+	free(copy);
+	return sb.p;
+}
+
+Test(exlogread, mechanism_of_real_exchange_rows)
+{
+	size_t len;
+	char *text, *m;
+
+	/* IMAP AUTHENTICATE: the mechanism alone, no leading space. */
+	text = sample("crowdsecurity-hub__exchange-imap-logs.log", &len);
+	m = mechanisms_of(text);
+	cr_assert_str_eq(m, "authenticate=PLAIN\n");
+	free(m);
+	free(text);
+	/* POP3 AUTH: the parameters keep their leading space. */
+	text = sample("crowdsecurity-hub__exchange-pop-logs.log", &len);
+	m = mechanisms_of(text);
+	cr_assert_str_eq(m, "auth=PLAIN\n");
+	free(m);
+	free(text);
+	/* IMAP LOGIN, and the rows around it that are no login. */
+	text =
+	    sample("msqa-1156767__IMAP4-frontend-Exchange2013CU23.log", &len);
+	m = mechanisms_of(text);
+	cr_assert_eq(strncmp(m,
+			 "OpenSession=-\ncapability=-\nlogin=LOGIN\n"
+			 "CloseSession=-\n",
+			 52),
+	    0, "%s", m);
+	free(m);
+	free(text);
+}
+
+/*
+ * Rows in the shapes of the real ones above (the crowdsecurity-hub IMAP
+ * and POP3 rows for authenticate and auth, the fixture's USER/PASS) with
+ * the mechanism changed, and postern's own rows, which are the same.
+ */
+Test(exlogread, mechanism_of_each_row_form)
+{
+	static const struct {
+		const char *cmd, *params;
+		enum exlog_mech want;
+	} c[] = {
+	    {"authenticate", "NTLM", EXLOG_MECH_NTLM},
+	    {"authenticate", "GSSAPI", EXLOG_MECH_GSSAPI},
+	    {"authenticate", "XOAUTH2", EXLOG_MECH_XOAUTH2},
+	    {"authenticate", "OAUTHBEARER", EXLOG_MECH_OAUTHBEARER},
+	    {"authenticate", "PLAIN", EXLOG_MECH_PLAIN},
+	    {"authenticate", "LOGIN", EXLOG_MECH_LOGIN},
+	    {"authenticate", "ntlm", EXLOG_MECH_NTLM},
+	    {"authenticate", "CRAM-MD5", EXLOG_MECH_CRAM_MD5},
+	    {"authenticate", "SCRAM-SHA-256", EXLOG_MECH_SCRAM_SHA_256},
+	    {"auth", " NTLM", EXLOG_MECH_NTLM},
+	    {"auth", " GSSAPI", EXLOG_MECH_GSSAPI},
+	    {"auth", " XOAUTH2", EXLOG_MECH_XOAUTH2},
+	    {"auth", " PLAIN", EXLOG_MECH_PLAIN},
+	    {"auth", "PLAIN", EXLOG_MECH_PLAIN},
+	    {"pass", " *****", EXLOG_MECH_USER},
+	    {"apop", " bob *****", EXLOG_MECH_APOP},
+	    {"login", "carol *****", EXLOG_MECH_LOGIN},
+	    {"login", "", EXLOG_MECH_LOGIN},
+	    /* An initial response that should not have been logged: only
+	     * the first word counts. */
+	    {"authenticate", "XOAUTH2 dXNlcj1ib2IBYXV0aD1CZWFyZXIgeAEB",
+		EXLOG_MECH_XOAUTH2},
+	    {"auth", " PLAIN AGJvYgBzZWNyZXQ=", EXLOG_MECH_PLAIN},
+	    /* Not a name of the list, whole words only. */
+	    {"authenticate", "NTLMX", EXLOG_MECH_OTHER},
+	    {"authenticate", "NTL", EXLOG_MECH_OTHER},
+	    {"authenticate", "SCRAM-SHA-256-PLUS", EXLOG_MECH_OTHER},
+	    {"authenticate", "USER", EXLOG_MECH_OTHER},
+	    {"authenticate", "APOP", EXLOG_MECH_OTHER},
+	    {"authenticate",
+		"TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==",
+		EXLOG_MECH_OTHER},
+	    {"authenticate", "", EXLOG_MECH_OTHER},
+	    /* POP3's bare AUTH lists the mechanisms: no login. */
+	    {"auth", "", EXLOG_MECH_NONE},
+	    {"auth", "   ", EXLOG_MECH_NONE},
+	    {"user", " bob", EXLOG_MECH_NONE},
+	    {"capability", "", EXLOG_MECH_NONE},
+	    {"InvalidCommand", "NTLM *****", EXLOG_MECH_NONE},
+	    {"TlRMTVNTUAADAAAAGAAYAEgAAAA", "", EXLOG_MECH_NONE},
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct exlog_span cmd = {c[i].cmd, strlen(c[i].cmd)};
+		struct exlog_span par = {c[i].params, strlen(c[i].params)};
+		enum exlog_mech m = exlog_mechanism(&cmd, &par);
+
+		cr_assert_eq(m, c[i].want, "%s,%s: %s, wanted %s", c[i].cmd,
+		    c[i].params, exlog_mech_name(m),
+		    exlog_mech_name(c[i].want));
+	}
+}
+
+Test(exlogread, mechanism_names_are_a_fixed_list)
+{
+	cr_assert_str_eq(exlog_mech_name(EXLOG_MECH_NONE), "");
+	cr_assert_str_eq(exlog_mech_name(EXLOG_MECH_USER), "USER");
+	cr_assert_str_eq(exlog_mech_name(EXLOG_MECH_NTLM), "NTLM");
+	cr_assert_str_eq(exlog_mech_name(EXLOG_MECH_OAUTHBEARER),
+	    "OAUTHBEARER");
+	cr_assert_str_eq(exlog_mech_name(EXLOG_MECH_OTHER), "other");
+	cr_assert_str_eq(exlog_mech_name(EXLOG_MECH_COUNT), "");
+	for (int m = EXLOG_MECH_NONE + 1; m < EXLOG_MECH_COUNT; m++)
+		cr_assert_gt(strlen(exlog_mech_name((enum exlog_mech)m)), 0);
+}

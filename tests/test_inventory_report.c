@@ -61,19 +61,27 @@ Test(invreport, csv_exact_rows_by_client)
 	    "would_break,client,protocols,ports,sessions,logins_ok,logins_failed,"
 	    "cleartext_logins,cleartext_failed,implicit_tls_logins,"
 	    "starttls_logins,pop3_dele_sessions,pop3_leave_sessions,first_seen,"
-	    "last_seen,users,users_sample,servers\r\n"
+	    "last_seen,users,users_sample,servers,mechanisms,"
+	    "cleartext_password_logins,would_break_securelogin,"
+	    "would_break_plaintextauthentication\r\n"
 	    "yes,192.0.2.10,pop3+imap4,110;143;995,3,3,0,2,0,1,0,1,1,"
-	    "2026-03-01T10:00:00Z,2026-03-02T12:00:00Z,1,alice,ex1;ex2\r\n"
+	    "2026-03-01T10:00:00Z,2026-03-02T12:00:00Z,1,alice,ex1;ex2,"
+	    "USER+LOGIN,2,yes,yes\r\n"
 	    "yes,198.51.100.7,imap4,143;993,2,2,0,1,0,1,0,0,0,"
-	    "2026-03-02T08:00:00Z,2026-03-02T09:00:00Z,1,carol,ex2\r\n"
+	    "2026-03-02T08:00:00Z,2026-03-02T09:00:00Z,1,carol,ex2,"
+	    "LOGIN,1,yes,yes\r\n"
 	    "no,192.0.2.20,pop3,110,1,1,0,0,0,0,1,0,1,"
-	    "2026-03-01T11:00:00Z,2026-03-01T11:00:00Z,1,bob,ex1\r\n"
+	    "2026-03-01T11:00:00Z,2026-03-01T11:00:00Z,1,bob,ex1,"
+	    "USER,0,no,no\r\n"
 	    "no,192.0.2.30,pop3,110,1,0,1,0,1,0,0,0,0,"
-	    "2026-03-01T12:00:00Z,2026-03-01T12:00:01Z,1,mallory,ex1\r\n"
+	    "2026-03-01T12:00:00Z,2026-03-01T12:00:01Z,1,mallory,ex1,"
+	    "USER,0,no,no\r\n"
 	    "no,198.51.100.8,imap4,10993,1,1,0,0,0,1,0,0,0,"
-	    "2026-03-02T10:00:00Z,2026-03-02T10:00:00Z,1,dave,ex2\r\n"
+	    "2026-03-02T10:00:00Z,2026-03-02T10:00:00Z,1,dave,ex2,"
+	    "LOGIN,0,no,no\r\n"
 	    "no,2001:db8::5,imap4,143,1,1,0,0,0,0,1,0,0,"
-	    "2026-03-02T11:00:00Z,2026-03-02T11:00:00Z,1,erin,ex2\r\n");
+	    "2026-03-02T11:00:00Z,2026-03-02T11:00:00Z,1,erin,ex2,"
+	    "PLAIN,0,no,no\r\n");
 	free(csv);
 	inventory_free(inv);
 }
@@ -91,7 +99,11 @@ Test(invreport, csv_by_user_quotes_and_defuses_formulas)
 	char *csv = report(inv, INVREPORT_CSV, 0);
 
 	cr_assert_eq(strncmp(csv, "would_break,user,protocols,", 27), 0);
-	cr_assert_not_null(strstr(csv, ",clients,clients_sample,servers\r\n"));
+	cr_assert_not_null(
+	    strstr(csv, ",clients,clients_sample,servers,"
+			"mechanisms,cleartext_password_logins,"
+			"would_break_securelogin,"
+			"would_break_plaintextauthentication\r\n"));
 	cr_assert_not_null(
 	    strstr(csv,
 		"yes,\"'=HYPERLINK(\"\"x\"\"),<script>alert(1)</script>\",imap4,143,1,1,0,1,"),
@@ -132,7 +144,11 @@ Test(invreport, json_keys_and_escaping)
 	    "\"2026-03-01T10:00:00Z\", "
 	    "\"last_seen\": \"2026-03-02T12:00:00Z\", \"clients\": 1, "
 	    "\"clients_sample\": [\"192.0.2.10\"], \"servers\": "
-	    "[\"ex1\",\"ex2\"]}",
+	    "[\"ex1\",\"ex2\"], \"mechanisms\": [\"USER\",\"LOGIN\"], "
+	    "\"cleartext_password_logins\": 2, \"would_break_under\": "
+	    "{\"SecureLogin\": true, \"PlainTextAuthentication\": true, "
+	    "\"PlainTextLogin\": false}}",
+	    "\"login_type\": \"SecureLogin\"",
 	    "{\"date\": \"2026-03-01\", \"pop3\": 4, \"imap4\": 0}",
 	    "{\"path\": \"ex1/POP320260301-1.LOG\", \"server\": \"ex1\", "
 	    "\"rows\": 20",
@@ -252,16 +268,18 @@ Test(invreport, csv_exact_rows_by_backend)
 	    "logins_failed,cleartext_logins,cleartext_failed,"
 	    "implicit_tls_logins,starttls_logins,pop3_dele_sessions,"
 	    "pop3_leave_sessions,first_seen,last_seen,users,users_sample,"
-	    "clients,clients_sample,servers\r\n"
+	    "clients,clients_sample,servers,mechanisms,"
+	    "cleartext_password_logins,would_break_securelogin,"
+	    "would_break_plaintextauthentication\r\n"
 	    "yes,new,pop3+imap4,143;995,3,3,0,2,0,1,0,0,1,"
 	    "2026-03-04T08:00:00Z,2026-03-04T13:00:00Z,2,amy;ben@example.net,"
-	    "2,192.0.2.40;192.0.2.45,ex1\r\n"
+	    "2,192.0.2.40;192.0.2.45,ex1,USER+LOGIN,2,yes,yes\r\n"
 	    "yes,old,pop3+imap4,110;143;993,3,3,1,1,0,1,1,1,0,"
 	    "2026-03-04T08:00:00Z,2026-03-04T10:00:00Z,1,dan,"
-	    "2,192.0.2.41;192.0.2.42,ex1\r\n"
+	    "2,192.0.2.41;192.0.2.42,ex1,USER+LOGIN,1,yes,yes\r\n"
 	    "yes,default,pop3,110,1,1,0,1,0,0,0,0,1,"
 	    "2026-03-04T10:00:00Z,2026-03-04T10:00:00Z,1,cat,1,192.0.2.46,"
-	    "ex1\r\n");
+	    "ex1,USER,1,yes,yes\r\n");
 	free(csv);
 	inventory_free(inv);
 
@@ -271,12 +289,12 @@ Test(invreport, csv_exact_rows_by_backend)
 	    "%s", csv);
 	cr_assert_not_null(strstr(csv,
 			       ",first_seen,last_seen,clients,clients_sample,"
-			       "servers\r\n"),
+			       "servers,mechanisms,"),
 	    "%s", csv);
 	cr_assert_not_null(strstr(csv,
 			       "\r\nyes,new,amy,imap4,143,2,2,0,2,0,0,0,0,0,"
 			       "2026-03-04T08:00:00Z,2026-03-04T13:00:00Z,1,"
-			       "192.0.2.40,ex1\r\n"),
+			       "192.0.2.40,ex1,LOGIN,2,yes,yes\r\n"),
 	    "%s", csv);
 	cr_assert_not_null(strstr(csv, "\r\nyes,old,dan,pop3+imap4,"), "%s",
 	    csv);
@@ -321,7 +339,12 @@ Test(invreport, by_backend_table_json_and_html)
 			       "\"users\": 1, \"users_sample\": [\"dan\"], "
 			       "\"clients\": 2, \"clients_sample\": "
 			       "[\"192.0.2.41\",\"192.0.2.42\"], "
-			       "\"servers\": [\"ex1\"]}"),
+			       "\"servers\": [\"ex1\"], "
+			       "\"mechanisms\": [\"USER\",\"LOGIN\"], "
+			       "\"cleartext_password_logins\": 1, "
+			       "\"would_break_under\": {\"SecureLogin\": true, "
+			       "\"PlainTextAuthentication\": true, "
+			       "\"PlainTextLogin\": false}}"),
 	    "%s", js);
 
 	cr_assert_not_null(strstr(html, "<th>!</th><th>Backend</th>"
@@ -486,6 +509,149 @@ Test(invreport, chart_grid_at_round_steps)
 		    "n=%u: bar top at %.2f", n, bar_y);
 		cr_expect(fabs(bar_y + bar_h - y[0]) < 0.1, "n=%u", n);
 		free(html);
+		inventory_free(inv);
+	}
+}
+
+/* ---- login mechanisms ---- */
+
+static struct inventory *
+mech_inv(enum inv_by by, enum inv_login_type lt, bool secrets)
+{
+	struct inv_options o = {.since_ms = INT64_MIN,
+	    .until_ms = INT64_MAX,
+	    .protocols = INV_POP3 | INV_IMAP4,
+	    .by = by,
+	    .servers = servers,
+	    .nservers = 2,
+	    .login_type = lt};
+	struct inventory *inv = inventory_new(&o);
+
+	cr_assert_not_null(inv);
+	inv_add_text(inv, "ex1/" FX_MECH_IMAP_NAME, 0, EXLOG_PROTO_IMAP4,
+	    fx_mech_imap);
+	inv_add_text(inv, "ex1/" FX_MECH_POP3_NAME, 0, EXLOG_PROTO_POP3,
+	    fx_mech_pop3);
+	if (secrets)
+		inv_add_text(inv, "ex1/" FX_MECH_SECRETS_NAME, 0,
+		    EXLOG_PROTO_IMAP4, fx_mech_secrets);
+	cr_assert_eq(inventory_finish(inv), 0);
+	return inv;
+}
+
+Test(invreport, mechanisms_in_every_format)
+{
+	struct inventory *inv =
+	    mech_inv(INV_BY_CLIENT, INV_LOGIN_PLAINTEXT_AUTH, false);
+	char *csv = report(inv, INVREPORT_CSV, 0);
+	char *js = report(inv, INVREPORT_JSON, 0);
+	char *t = report(inv, INVREPORT_TABLE, 0);
+	char *html = report(inv, INVREPORT_HTML, 0);
+
+	/* would_break follows --login-type; the two columns at the end
+	 * say it for both login types that refuse anything. */
+	cr_assert_not_null(strstr(csv,
+			       "\r\nno,192.0.2.51,imap4,143,1,1,0,1,0,0,0,0,0,"
+			       "2026-03-05T08:00:00Z,2026-03-05T08:00:00Z,1,"
+			       "ntlmuser,ex1,NTLM,0,yes,no\r\n"),
+	    "%s", csv);
+	cr_assert_not_null(strstr(csv,
+			       "\r\nyes,192.0.2.53,imap4,143,1,1,0,1,0,0,0,0,0,"
+			       "2026-03-05T08:20:00Z,2026-03-05T08:20:00Z,1,"
+			       "oauser,ex1,XOAUTH2,1,yes,yes\r\n"),
+	    "%s", csv);
+	cr_assert_not_null(strstr(csv, ",ex1,PLAIN+NTLM,1,yes,yes\r\n"), "%s",
+	    csv);
+
+	cr_assert_not_null(
+	    strstr(js, "\"login_type\": \"PlainTextAuthentication\""), "%s",
+	    js);
+	cr_assert_not_null(strstr(js, "{\"would_break\": false, \"client\": "
+				      "\"192.0.2.61\""),
+	    "%s", js);
+	cr_assert_not_null(strstr(js,
+			       "\"mechanisms\": [\"NTLM\"], "
+			       "\"cleartext_password_logins\": 0, "
+			       "\"would_break_under\": {\"SecureLogin\": "
+			       "true, \"PlainTextAuthentication\": "
+			       "false, \"PlainTextLogin\": false}}"),
+	    "%s", js);
+	cr_assert_not_null(strstr(js, "\"clients_would_break\": 5, "), "%s",
+	    js);
+
+	cr_assert_not_null(
+	    strstr(t, "Would break under PlainTextAuthentication: 5 of 12 "
+		      "clients"),
+	    "%s", t);
+	cr_assert_not_null(strstr(t, "  MECH  "), "%s", t);
+	cr_assert_not_null(strstr(t, " PLAIN+NTLM "), "%s", t);
+	cr_assert_not_null(strstr(t, "\n   192.0.2.51 "), "%s", t);
+
+	cr_assert_not_null(
+	    strstr(html, "<th>Protocols</th><th>Mechanisms</th>"), "%s", html);
+	cr_assert_not_null(strstr(html, "<td>imap4</td><td>PLAIN NTLM</td>"),
+	    "%s", html);
+	cr_assert_not_null(
+	    strstr(html, "<h2>Would break under PlainTextAuthentication (5)"),
+	    "%s", html);
+	free(csv);
+	free(js);
+	free(t);
+	free(html);
+	inventory_free(inv);
+
+	/* By mechanism: one line per mechanism, with users and clients. */
+	inv = mech_inv(INV_BY_MECHANISM, INV_LOGIN_SECURE, false);
+	csv = report(inv, INVREPORT_CSV, 0);
+	cr_assert_eq(strncmp(csv, "would_break,mechanism,protocols,", 32), 0,
+	    "%s", csv);
+	cr_assert_not_null(strstr(csv, ",users,users_sample,clients,"
+				       "clients_sample,servers,mechanisms,"),
+	    "%s", csv);
+	cr_assert_not_null(
+	    strstr(csv, "\r\nyes,NTLM,pop3+imap4,110;143,3,2,1,"), "%s", csv);
+	js = report(inv, INVREPORT_JSON, 0);
+	cr_assert_not_null(strstr(js, "\"by\": \"mechanism\""), "%s", js);
+	cr_assert_not_null(strstr(js, "\"mechanism\": \"GSSAPI\""), "%s", js);
+	free(csv);
+	free(js);
+	inventory_free(inv);
+}
+
+/* Every word of the secrets in tests/inventory_fixture.h. */
+static void
+assert_no_secret(const char *out, const char *what)
+{
+	static const char *const secret[] = {FX_SECRET_B64, FX_SECRET_NTLM,
+	    FX_SECRET_BEARER, "dXNlcj1", "TlRMTVNTUA", "Bearer", "ya29",
+	    "auth="};
+
+	for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
+		cr_assert_null(strstr(out, secret[i]), "%s shows %s:\n%s", what,
+		    secret[i], out);
+}
+
+Test(invreport, no_secret_of_a_malformed_row_is_shown)
+{
+	static const enum inv_by bys[] = {INV_BY_CLIENT, INV_BY_USER,
+	    INV_BY_CLIENT_USER, INV_BY_SOFTWARE, INV_BY_BACKEND,
+	    INV_BY_BACKEND_USER, INV_BY_MECHANISM};
+	static const enum invreport_format fmts[] = {INVREPORT_TABLE,
+	    INVREPORT_CSV, INVREPORT_JSON, INVREPORT_HTML};
+
+	for (size_t b = 0; b < sizeof(bys) / sizeof(bys[0]); b++) {
+		struct inventory *inv =
+		    mech_inv(bys[b], INV_LOGIN_SECURE, true);
+
+		for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
+			char *out = report(inv, fmts[f], 0);
+			char what[64];
+
+			snprintf(what, sizeof(what), "by %d format %d",
+			    (int)bys[b], (int)fmts[f]);
+			assert_no_secret(out, what);
+			free(out);
+		}
 		inventory_free(inv);
 	}
 }

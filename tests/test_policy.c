@@ -21,32 +21,15 @@
 #include "addrset.h"
 #include "policy.h"
 #include "username.h"
-
-static char tmpdir[PATH_MAX - 64];
+#include "tmpdir_fixture.h"
 
 static void
 setup(void)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_policy.XXXXXX",
-	    base != NULL && *base != '\0' ? base : P_tmpdir);
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	tmpdir_make("test_policy");
 }
 
-static void
-teardown(void)
-{
-	char p[PATH_MAX];
-
-	snprintf(p, sizeof(p), "%s/t.ini", tmpdir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/groups", tmpdir);
-	unlink(p);
-	rmdir(tmpdir);
-}
-
-TestSuite(policy, .init = setup, .fini = teardown);
+TestSuite(policy, .init = setup, .fini = tmpdir_remove);
 
 static struct proto_conf
 pc_with(enum login_type t, enum login_type_mode m)
@@ -69,13 +52,7 @@ pc_with(enum login_type t, enum login_type_mode m)
 static void
 write_file(const char *name, const char *text)
 {
-	char p[PATH_MAX];
-	FILE *fp;
-
-	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
-	cr_assert_not_null(fp = fopen(p, "w"));
-	fputs(text, fp);
-	cr_assert_eq(fclose(fp), 0);
+	tmpdir_write(name, text, strlen(text));
 }
 
 /* A groups file in the test directory, and [groups] naming it. */
@@ -148,8 +125,19 @@ static struct policy_facts
 facts(enum proto_id p, const char *ip, bool tls, const char *user,
     const struct group_list *gl)
 {
-	struct policy_facts f = {p, ip ? addr(ip) : NULL, tls, user, gl};
+	struct policy_facts f = {p, ip ? addr(ip) : NULL, tls, user, gl, false,
+	    false};
 
+	return f;
+}
+
+/* A relayed GSSAPI login: no secret sent, and no user to come. */
+static struct policy_facts
+gssapi_facts(enum proto_id p, const char *ip, bool tls)
+{
+	struct policy_facts f = facts(p, ip, tls, NULL, NULL);
+
+	f.no_secret = f.user_hidden = true;
 	return f;
 }
 
@@ -220,6 +208,54 @@ Test(policy, plaintext_authentication_behaves_like_secure_login)
 
 	cr_assert_eq(policy_cleartext_login(&pc, false), POLICY_DENY);
 	cr_assert_eq(policy_cleartext_login(&pc, true), POLICY_ALLOW);
+}
+
+/*
+ * Exchange's PlainTextAuthentication: without TLS, a mechanism that
+ * sends no reusable secret (NTLM, GSSAPI) is allowed; a bearer token or a
+ * password is not.  SecureLogin refuses both, PlainTextLogin neither.
+ */
+Test(policy, challenge_response_mechanisms_and_the_login_types)
+{
+	struct proto_conf pta =
+	    pc_with(LOGIN_PLAINTEXT_AUTHENTICATION, LOGIN_MODE_ENFORCE);
+	struct proto_conf sl = pc_with(LOGIN_SECURE_LOGIN, LOGIN_MODE_ENFORCE);
+	struct proto_conf ptl =
+	    pc_with(LOGIN_PLAINTEXT_LOGIN, LOGIN_MODE_ENFORCE);
+	struct proto_conf sla = pc_with(LOGIN_SECURE_LOGIN, LOGIN_MODE_AUDIT);
+
+	cr_assert_eq(policy_mech_login_type(&pta, false, NULL, false, NULL),
+	    POLICY_ALLOW);
+	cr_assert_eq(policy_mech_login_type(&pta, false, NULL, true, NULL),
+	    POLICY_DENY);
+	cr_assert_eq(policy_mech_login_type(&sl, false, NULL, false, NULL),
+	    POLICY_DENY);
+	cr_assert_eq(policy_mech_login_type(&sl, false, NULL, true, NULL),
+	    POLICY_DENY);
+	cr_assert_eq(policy_mech_login_type(&sl, true, NULL, false, NULL),
+	    POLICY_ALLOW);
+	cr_assert_eq(policy_mech_login_type(&ptl, false, NULL, true, NULL),
+	    POLICY_ALLOW);
+	cr_assert_eq(policy_mech_login_type(&sla, false, NULL, false, NULL),
+	    POLICY_AUDIT);
+	/* A password login is what it always was. */
+	cr_assert_eq(policy_login_type(&pta, false, NULL, NULL), POLICY_DENY);
+}
+
+/* The login decision knows the mechanism through facts.no_secret. */
+Test(policy, login_decision_allows_ntlm_without_tls_under_plaintext_auth)
+{
+	struct conf *c = load("");
+	struct policy_facts f =
+	    facts(PROTO_POP3, "192.0.2.1", false, "bob", NULL);
+
+	/* Set here: the loader wants a certificate for it. */
+	c->proto[PROTO_POP3].login_type = LOGIN_PLAINTEXT_AUTHENTICATION;
+
+	cr_assert_str_eq(login(c, f), "deny LoginTypeDenied");
+	f.no_secret = true;
+	cr_assert_str_eq(login(c, f), "allow ");
+	conf_unref(c);
 }
 
 Test(policy, audit_mode_lets_through_and_marks)
@@ -818,5 +854,126 @@ Test(policy, the_allow_rule_that_decides_gives_its_route)
 	/* Another rule decides: its lack of a route is what counts. */
 	cr_expect_null(route_rule(c, "dave", "Scanners"));
 	cr_expect_null(route_rule(c, "erin", "Scanners"));
+	conf_unref(c);
+}
+
+/*
+ * A relayed NTLM exchange before its Type 3, or GSSAPI: no user.  A rule
+ * that needs one decides nothing without it; rules that need none still
+ * decide, and route.
+ */
+Test(policy, rules_without_the_user)
+{
+	struct conf *c = load("[rule \"net\"]\npriority = 1\naction = deny\n"
+			      "client_ips = 203.0.113.0/24\n"
+			      "[rule \"lan\"]\npriority = 2\naction = allow\n"
+			      "client_ips = 10.1.0.0/16\n"
+			      "[rule \"no mallory\"]\npriority = 3\n"
+			      "action = deny\nusernames = mallory\n"
+			      "[rule \"grp\"]\npriority = 4\naction = deny\n"
+			      "member_of = Scanners\n");
+	struct policy_decision d;
+	struct policy_facts f;
+
+	f = facts(PROTO_POP3, "203.0.113.1", true, NULL, NULL);
+	cr_expect_str_eq(login(c, f), "deny AccessRuleDenied:net");
+	f = facts(PROTO_POP3, "10.1.2.3", true, NULL, NULL);
+	cr_expect_str_eq(login(c, f), "allow ");
+	f = facts(PROTO_POP3, "10.0.0.1", true, NULL, NULL);
+	cr_expect_eq(policy_login(c, &f, &d), POLICY_OUTCOME_DENY);
+	cr_expect_eq(d.reason, POLICY_REASON_NO_USER);
+	cr_expect_str_eq(login(c, f), "deny UserUnknown:no mallory");
+	/* No group lookup can help without a user. */
+	cr_expect_not(policy_needs_groups(c, &f));
+	conf_unref(c);
+	c = load("[rule \"grp\"]\npriority = 1\naction = deny\n"
+		 "member_of = Scanners\n");
+	f = facts(PROTO_POP3, "10.0.0.1", true, NULL, NULL);
+	cr_expect_not(policy_needs_groups(c, &f));
+	cr_expect_str_eq(login(c, f), "deny UserUnknown:grp");
+	conf_unref(c);
+}
+
+/*
+ * The way the client logs in is known without the user: a rule on
+ * authentication decides a GSSAPI session (no user, none to come) alone,
+ * and with client_ips; one that also needs the user cannot.
+ */
+Test(policy, authentication_rules_without_the_user)
+{
+	struct conf *c = load("[rule \"tls only\"]\npriority = 1\n"
+			      "action = deny\nexcept_authentication = tls\n"
+			      "except_client_ips = 10.1.0.0/16\n"
+			      "[rule \"lan over tls\"]\npriority = 2\n"
+			      "action = allow\nauthentication = tls\n"
+			      "client_ips = 10.1.0.0/16\nprotocols = imap\n"
+			      "route = new\n"
+			      "[rule \"named\"]\npriority = 3\naction = deny\n"
+			      "authentication = tls\nusernames = mallory\n"
+			      "[backend \"new\"]\nimap = 192.0.2.7:143\n");
+	struct policy_decision d;
+	struct policy_facts f;
+
+	/* GSSAPI without TLS, from outside the exception: refused. */
+	f = gssapi_facts(PROTO_IMAP, "203.0.113.1", false);
+	cr_expect_str_eq(login(c, f), "deny AccessRuleDenied:tls only");
+	/* From the LAN over TLS: allowed and routed by the second rule. */
+	f = gssapi_facts(PROTO_IMAP, "10.1.2.3", true);
+	cr_expect_eq(policy_login(c, &f, &d), POLICY_OUTCOME_ALLOW);
+	cr_assert_not_null(d.route_rule);
+	cr_expect_str_eq(d.route_rule->name, "lan over tls");
+	/* Over TLS from elsewhere: the third rule needs the user. */
+	f = gssapi_facts(PROTO_IMAP, "203.0.113.1", true);
+	cr_expect_eq(policy_login(c, &f, &d), POLICY_OUTCOME_DENY);
+	cr_expect_eq(d.reason, POLICY_REASON_NO_USER);
+	cr_expect_str_eq(login(c, f), "deny UserUnknown:named");
+	/* From the LAN without TLS no rule applies. */
+	f = gssapi_facts(PROTO_IMAP, "10.1.2.3", false);
+	cr_expect_str_eq(login(c, f), "allow ");
+	conf_unref(c);
+}
+
+Test(policy, ntlm_without_tls_sends_no_cleartext_credentials)
+{
+	struct conf *c = load("[rule \"no cleartext\"]\npriority = 1\n"
+			      "action = deny\n"
+			      "authentication = cleartext_without_tls\n");
+	struct policy_facts f;
+
+	/* PLAIN without TLS: cleartext credentials, refused. */
+	f = facts(PROTO_IMAP, "203.0.113.1", false, "alice", NULL);
+	cr_expect_str_eq(login(c, f), "deny AccessRuleDenied:no cleartext");
+	/* NTLM without TLS sends none: the rule does not apply. */
+	f.no_secret = true;
+	cr_expect_str_eq(login(c, f), "allow ");
+	/* Nor to GSSAPI, which names no user. */
+	f = gssapi_facts(PROTO_IMAP, "203.0.113.1", false);
+	cr_expect_str_eq(login(c, f), "allow ");
+	conf_unref(c);
+}
+
+Test(policy, required_group_without_the_user)
+{
+	struct conf *c = load_with("required_group = pop3 access\n", "");
+	struct policy_facts f;
+
+	/* NTLM before its Type 3 (the user will come), and GSSAPI. */
+	f = facts(PROTO_POP3, "10.0.0.1", true, NULL, NULL);
+	cr_expect_str_eq(login(c, f), "deny UserUnknown:pop3 access");
+	f.user_hidden = true;
+	cr_expect_str_eq(login(c, f), "deny UserUnknown:pop3 access");
+	conf_unref(c);
+	c = load_with("required_group = pop3 access\n"
+		      "gssapi_without_group = allow\n",
+	    "");
+	f = facts(PROTO_POP3, "10.0.0.1", true, NULL, NULL);
+	f.user_hidden = true;
+	cr_expect_str_eq(login(c, f), "allow ");
+	/* Only for GSSAPI: NTLM's user is checked when it comes. */
+	f.user_hidden = false;
+	cr_expect_str_eq(login(c, f), "deny UserUnknown:pop3 access");
+	/* A named user still needs the group. */
+	f = facts(PROTO_POP3, "10.0.0.1", true, "alice", NULL);
+	cr_expect_str_eq(login(c, f), "tempfail GroupLookupFailed");
 	conf_unref(c);
 }

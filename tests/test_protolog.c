@@ -1807,7 +1807,7 @@ ring_push(struct sesslog_ring *r, unsigned k)
 	snprintf(c->key, sizeof(c->key), "t%u", k);
 }
 
-Test(sesslog_ring, one_command_at_a_time_takes_no_heap)
+Test(sesslog_ring, one_command_at_a_time_takes_one_slot_while_it_waits)
 {
 	struct sesslog_ring r = {0};
 
@@ -1815,14 +1815,45 @@ Test(sesslog_ring, one_command_at_a_time_takes_no_heap)
 		char want[16];
 
 		ring_push(&r, k);
-		cr_assert_null(r.more);
+		cr_assert_eq(r.cap, 1);
 		snprintf(want, sizeof(want), "t%u", k);
 		cr_assert_str_eq(sesslog_ring_head(&r)->key, want);
 		sesslog_ring_head(&r)->done = true;
 		sesslog_ring_pop_done(&r);
 		cr_assert_eq(r.n, 0);
 		cr_assert_null(sesslog_ring_head(&r));
+		cr_assert_null(r.more, "an empty ring kept its room");
 	}
+}
+
+/* An idle session (its IDLE answered) has no command waiting: its ring
+ * must cost no command's room. */
+Test(sesslog_ring, an_empty_ring_holds_no_command_slot)
+{
+	cr_assert_lt(sizeof(struct sesslog_ring), sizeof(struct sesslog_cmd));
+}
+
+/* A command whose first bytes were taken was promised its slot: the
+ * answers that empty the ring before the command is complete must not
+ * take the room back. */
+Test(sesslog_ring, promised_room_outlives_the_answers_before_the_push)
+{
+	struct sesslog_ring r = {0};
+	struct sesslog_cmd *c;
+
+	ring_push(&r, 1);
+	cr_assert(sesslog_ring_room(&r)); /* the next command starts */
+	sesslog_ring_head(&r)->done = true;
+	sesslog_ring_pop_done(&r); /* t1 answered meanwhile */
+	cr_assert_eq(r.n, 0);
+	cr_assert_not_null(r.more, "the promised room was given back");
+	c = sesslog_ring_push(&r);
+	snprintf(c->key, sizeof(c->key), "t2");
+	cr_assert_str_eq(sesslog_ring_head(&r)->key, "t2");
+	c->done = true;
+	sesslog_ring_pop_done(&r);
+	cr_assert_null(r.more);
+	sesslog_ring_free(&r);
 }
 
 Test(sesslog_ring, grows_in_order_to_the_limit_and_gives_the_room_back)

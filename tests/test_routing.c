@@ -18,59 +18,23 @@
 #include <criterion/criterion.h>
 
 #include "conf.h"
+#include "groups.h"
 #include "policy.h"
 #include "routing.h"
-
-static char tmpdir[PATH_MAX - 64];
+#include "tmpdir_fixture.h"
 
 static void
 setup(void)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_routing.XXXXXX",
-	    base != NULL && *base != '\0' ? base : P_tmpdir);
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	tmpdir_make("test_routing");
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-teardown(void)
-{
-	nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(routing, .init = setup, .fini = teardown);
-
-static const char *
-tpath(const char *name)
-{
-	static char buf[4][PATH_MAX + 64];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
+TestSuite(routing, .init = setup, .fini = tmpdir_remove);
 
 static const char *
 write_file(const char *name, const char *content)
 {
-	const char *p = tpath(name);
-	FILE *fp = fopen(p, "w");
-
-	cr_assert_not_null(fp);
-	cr_assert_eq(fputs(content, fp) >= 0, 1);
-	cr_assert_eq(fclose(fp), 0);
-	return p;
+	return tmpdir_write(name, content, strlen(content));
 }
 
 /* Loads content; *errs gets what conf_load wrote. */
@@ -261,7 +225,8 @@ Test(routing, key_errors)
 				    "connect_timeout = 0\n"
 				    "max_connections = many\n"
 				    "ca_file = /nonexistent/ca.pem\n"
-				    "colour = blue\n",
+				    "colour = blue\n"
+				    "down_time = 500ms\n",
 	    ":10: [backend \"x\"] pop3: 'a.example.org:1995' is listed twice "
 	    "(first at line 10)\n"
 	    ":11: [backend \"x\"] imap: '[2001:db8::1': missing ']'\n"
@@ -278,7 +243,8 @@ Test(routing, key_errors)
 	    "or 'unlimited': no limit)\n"
 	    ":16: [backend \"x\"] ca_file: cannot open '/nonexistent/ca.pem': "
 	    "No such file or directory\n"
-	    ":17: unknown key 'colour' in [backend \"x\"]\n");
+	    ":17: unknown key 'colour' in [backend \"x\"]\n"
+	    ":18: [backend \"x\"] down_time: 500ms is out of range (1s-24h)\n");
 }
 
 Test(routing, protocol_backend_errors)
@@ -338,18 +304,18 @@ Test(routing, map_file_routes)
 
 	cr_assert_not_null(c, "%s", errs);
 	free(errs);
-	routing_choose(c, PROTO_IMAP, "Alice@example.org", NULL, &r);
+	routing_choose(c, PROTO_IMAP, "Alice@example.org", NULL, NULL, &r);
 	cr_expect_eq(r.backend, c->routing.named[1]);
 	routing_source(&r, src, sizeof(src));
 	cr_expect_str_eq(src, "map:2:user");
-	routing_choose(c, PROTO_POP3, "bob@example.net", NULL, &r);
+	routing_choose(c, PROTO_POP3, "bob@example.net", NULL, NULL, &r);
 	cr_expect_eq(r.backend, c->routing.named[1]);
 	routing_source(&r, src, sizeof(src));
 	cr_expect_str_eq(src, "map:3:domain");
 	/* "default" is the protocol's own backend. */
-	routing_choose(c, PROTO_POP3, "carol", NULL, &r);
+	routing_choose(c, PROTO_POP3, "carol", NULL, NULL, &r);
 	cr_expect_eq(r.backend, c->routing.defaults[PROTO_POP3]);
-	routing_choose(c, PROTO_POP3, "dave", NULL, &r);
+	routing_choose(c, PROTO_POP3, "dave", NULL, NULL, &r);
 	cr_expect_eq(r.backend, c->routing.named[0]);
 	routing_source(&r, src, sizeof(src));
 	cr_expect_str_eq(src, "map:5:any");
@@ -362,7 +328,7 @@ Test(routing, without_a_map_every_login_goes_to_the_default)
 	struct route r;
 	char src[64];
 
-	routing_choose(c, PROTO_IMAP, "alice", NULL, &r);
+	routing_choose(c, PROTO_IMAP, "alice", NULL, NULL, &r);
 	cr_expect_eq(r.backend, c->routing.named[1]);
 	cr_expect_eq(r.match, ROUTEMAP_NONE);
 	routing_source(&r, src, sizeof(src));
@@ -446,6 +412,7 @@ Test(routing, dump_lists_every_backend)
 			       "CaFile         :\n"
 			       "Verify         : True\n"
 			       "TlsServerName  :\n"
+			       "TlsResumption  : True\n"
 			       "ConnectTimeout : 00:00:03\n"
 			       "DownTime       : 00:01:00\n"
 			       "MaxConnections : unlimited\n"
@@ -467,6 +434,7 @@ Test(routing, dump_lists_every_backend)
 			       "CaFile          :\n"
 			       "Verify          : True\n"
 			       "TlsServerName   : imap.example.org\n"
+			       "TlsResumption   : True\n"
 			       "ConnectTimeout  : 00:00:30\n"),
 	    "%s", dump);
 	cr_expect_not_null(strstr(dump, "RoutingMapFile    : "), "%s", dump);
@@ -486,7 +454,8 @@ route_of(const struct conf *c, const char *user, char *src, size_t len)
 	struct route r;
 
 	cr_assert_eq(policy_login(c, &f, &d), POLICY_OUTCOME_ALLOW, "%s", user);
-	routing_choose(c, PROTO_IMAP, user, d.route_rule, &r);
+	cr_assert_eq(
+	    routing_choose(c, PROTO_IMAP, user, d.route_rule, NULL, &r), 0);
 	routing_source(&r, src, len);
 	return r.backend;
 }
@@ -553,5 +522,284 @@ Test(routing, a_rule_route_needs_the_addresses_of_its_protocols)
 	    "[rule \"c\"]\npriority = 1\naction = allow\nroute = popper\n"
 	    "protocols = pop3\n");
 	cr_expect_eq(c->rules[0].route_index, 2);
+	conf_unref(c);
+}
+
+/* Lines 18-22: the directory, to read the route attribute from. */
+#define LDAP_GROUPS                                                              \
+	"[groups]\nldap_uri = ldap://127.0.0.1\nldap_base = dc=example,dc=org\n" \
+	"ldap_user_filter = (uid=%%u)\nldap_group_attribute = memberOf\n"
+
+/* Lines 23-25, then [route_values] at 26, its lines from 27 on. */
+#define LDAP_ROUTING(unmapped)                                                 \
+	PROTOS("old", "old")                                                   \
+	BACKENDS LDAP_GROUPS                                                   \
+	    "[routing]\nldap_route_attribute = "                               \
+	    "msExchHomeServerName\nunmapped_route = " unmapped                 \
+	    "\n[route_values]\n"
+
+static const char EXCH2010[] =
+    "/o=Example/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/"
+    "cn=Configuration/cn=Servers/cn=EXCH2010-MBX1";
+
+Test(routing, route_values_are_read_as_written)
+{
+	char ini[4096];
+	struct conf *c;
+
+	snprintf(ini, sizeof(ini),
+	    LDAP_ROUTING("default") "exch2010-mbx2 = New\n"
+				    "%s = old ; the first wave's server\n"
+				    "site:berlin: default\n",
+	    EXCH2010);
+	c = load_ok(ini);
+	cr_assert_eq(c->routing.nvalues, 3);
+	cr_expect_str_eq(c->routing.ldap_route_attribute,
+	    "msExchHomeServerName");
+	/* The groups' search asks for it too. */
+	cr_expect_eq(c->groups.route_attribute,
+	    c->routing.ldap_route_attribute);
+	cr_expect_eq(c->routing.unmapped_route, ROUTING_UNMAPPED_DEFAULT);
+	cr_expect_str_eq(c->routing.values[0].value, "exch2010-mbx2");
+	cr_expect_eq(c->routing.values[0].index, 1);
+	cr_expect_eq(c->routing.values[0].line, 27);
+	/* '=' in the value: the last one separates, the comment is not
+	 * part of the backend. */
+	cr_expect_str_eq(c->routing.values[1].value, EXCH2010);
+	cr_expect_eq(c->routing.values[1].index, 0);
+	cr_expect_str_eq(c->routing.values[2].value, "site:berlin");
+	cr_expect_eq(c->routing.values[2].index, (int)c->routing.nnamed);
+	cr_expect_eq(routing_value(&c->routing, "EXCH2010-MBX2"),
+	    &c->routing.values[0]);
+	cr_expect_null(routing_value(&c->routing, "exch2010-mbx"));
+	conf_unref(c);
+	/* refuse is the default. */
+	c = load_ok(PROTOS("old", "old") BACKENDS LDAP_GROUPS
+	    "[routing]\nldap_route_attribute = l\n[route_values]\nBerlin = "
+	    "New\n");
+	cr_expect_eq(c->routing.unmapped_route, ROUTING_UNMAPPED_REFUSE);
+	conf_unref(c);
+}
+
+Test(routing, route_values_errors_have_their_lines)
+{
+	char ini[4096];
+
+	snprintf(ini, sizeof(ini),
+	    LDAP_ROUTING(
+		"refuse") "mbx1 = old\n"
+			  "MBX1 = New\n"
+			  "mbx2 = nowhere\n"
+			  "= old\n"
+			  "mbx3 = not a name\n"
+			  "mbx4 = popper\n"
+			  "[backend \"popper\"]\npop3 = pop.example.org\n");
+	expect_errors(ini,
+	    ":28: [route_values] 'MBX1' is listed twice (first at line 27)\n"
+	    ":29: [route_values] mbx2: unknown backend 'nowhere'\n"
+	    ":30: [route_values]: a value has 1-256 characters\n"
+	    ":31: [route_values] mbx3: 'not a name' is not a backend name\n"
+	    ":32: [route_values] mbx4: backend 'popper' has no imap "
+	    "addresses, and [imap] is enabled (set imap in [backend "
+	    "\"popper\"], line 33)\n");
+}
+
+Test(routing, ldap_route_attribute_needs_the_directory)
+{
+	/* No ldap_uri: nothing would read the attribute. */
+	expect_errors(PROTOS("old", "old") BACKENDS
+	    "[routing]\nldap_route_attribute = l\n[route_values]\nx = old\n",
+	    ":19: [routing] ldap_route_attribute: the attribute is read with "
+	    "the user's groups from the directory, and [groups] has no "
+	    "ldap_uri\n");
+	/* Values nothing reads, and an attribute with no values. */
+	expect_errors(PROTOS("old", "old") BACKENDS "[route_values]\nx = old\n",
+	    ":19: [route_values] is read only with [routing] "
+	    "ldap_route_attribute\n");
+	expect_errors(PROTOS("old", "old") BACKENDS LDAP_GROUPS
+	    "[routing]\nldap_route_attribute = l\n",
+	    ":24: [routing] ldap_route_attribute: [route_values] maps no value "
+	    "to a backend\n");
+	expect_errors(PROTOS("old", "old") BACKENDS LDAP_GROUPS
+	    "[routing]\nldap_route_attribute = (uid=*)\nunmapped_route = "
+	    "maybe\n",
+	    ":24: [routing] ldap_route_attribute: '(uid=*)' is not an LDAP "
+	    "attribute name (letters, digits and '-', starting with a "
+	    "letter, or a numeric OID)\n"
+	    ":25: [routing] unmapped_route: 'maybe' is not one of refuse, "
+	    "default\n");
+}
+
+/* A lookup's answer with the route attribute's values v (n of them). */
+static void
+answer(struct group_list *gl, const char *const *v, size_t n)
+{
+	size_t i;
+
+	group_list_clear(gl);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(group_list_route_add(gl, v[i], strlen(v[i])), 0);
+}
+
+Test(routing, sources_in_order_map_directory_rule_default)
+{
+	char ini[4096], src[ROUTE_SOURCE_MAX];
+	static const char *const mbx2[] = {"EXCH2010-MBX2"};
+	struct group_list gl = {0};
+	struct policy_facts f = {.proto = PROTO_IMAP, .tls = true};
+	struct policy_decision d;
+	struct route r;
+	struct conf *c;
+
+	snprintf(ini, sizeof(ini),
+	    PROTOS("old", "old") BACKENDS LDAP_GROUPS
+	    "[routing]\nldap_route_attribute = msExchHomeServerName\n"
+	    "map_file = %s\n[route_values]\nexch2010-mbx2 = New\n"
+	    "[rule \"wave\"]\npriority = 1\naction = allow\nroute = old\n",
+	    write_file("routes", "alice old\n"));
+	c = load_ok(ini);
+	answer(&gl, mbx2, 1);
+	f.user = "alice";
+	f.groups = &gl;
+	cr_assert_eq(policy_login(c, &f, &d), POLICY_OUTCOME_ALLOW);
+	/* The map names the user: it wins over the directory. */
+	cr_assert_eq(
+	    routing_choose(c, PROTO_IMAP, "alice", d.route_rule, &gl, &r), 0);
+	cr_expect_eq(r.backend, c->routing.named[0]);
+	routing_source(&r, src, sizeof(src));
+	cr_expect_str_eq(src, "map:1:user-part");
+	/* The directory's value wins over the rule. */
+	cr_assert_eq(
+	    routing_choose(c, PROTO_IMAP, "bob", d.route_rule, &gl, &r), 0);
+	cr_expect_eq(r.backend, c->routing.named[1]);
+	routing_source(&r, src, sizeof(src));
+	cr_expect_str_eq(src, "ldap:exch2010-mbx2");
+	/* No attribute: the rule's route. */
+	group_list_clear(&gl);
+	cr_assert_eq(
+	    routing_choose(c, PROTO_IMAP, "bob", d.route_rule, &gl, &r), 0);
+	cr_expect_eq(r.backend, c->routing.named[0]);
+	routing_source(&r, src, sizeof(src));
+	cr_expect_str_eq(src, "rule:wave");
+	/* Neither: the protocol's own. */
+	cr_assert_eq(routing_choose(c, PROTO_IMAP, "bob", NULL, &gl, &r), 0);
+	cr_expect_eq(r.backend, c->routing.defaults[PROTO_IMAP]);
+	routing_source(&r, src, sizeof(src));
+	cr_expect_str_eq(src, "default");
+	/* No lookup: the map still decides for its users, nobody else is
+	 * routed by guess. */
+	cr_expect_eq(routing_choose(c, PROTO_IMAP, "alice", NULL, NULL, &r), 0);
+	cr_expect_eq(
+	    routing_choose(c, PROTO_IMAP, "bob", d.route_rule, NULL, &r), -1);
+	cr_expect_eq(r.refused, ROUTE_REFUSED_NO_LOOKUP);
+	cr_expect_null(r.backend);
+	conf_unref(c);
+}
+
+Test(routing, an_unmapped_value_follows_unmapped_route)
+{
+	static const char *const unknown[] = {"exch2003-mbx9"};
+	static const char *const two[] = {"exch2010-mbx2", "exch2010-mbx3"};
+	static const char *const same[] = {"exch2010-mbx2", "EXCH2010-mbx2"};
+	static const char *const *answers[] = {unknown, two};
+	char src[ROUTE_SOURCE_MAX];
+	struct group_list gl = {0};
+	struct route r;
+	struct conf *c;
+	size_t i;
+
+	c = load_ok(LDAP_ROUTING("refuse") "exch2010-mbx2 = New\n"
+					   "exch2010-mbx3 = old\n");
+	for (i = 0; i < 2; i++) {
+		answer(&gl, answers[i], i == 0 ? 1 : 2);
+		cr_expect_eq(
+		    routing_choose(c, PROTO_POP3, "bob", NULL, &gl, &r), -1,
+		    "answer %zu", i);
+		cr_expect_eq(r.refused, ROUTE_REFUSED_UNMAPPED);
+		cr_expect_null(r.backend);
+	}
+	/* The same value twice, but for case: one route. */
+	answer(&gl, same, 2);
+	cr_expect_eq(routing_choose(c, PROTO_POP3, "bob", NULL, &gl, &r), 0);
+	cr_expect_eq(r.backend, c->routing.named[1]);
+	conf_unref(c);
+	c = load_ok(LDAP_ROUTING("default") "exch2010-mbx2 = New\n"
+					    "exch2010-mbx3 = old\n");
+	for (i = 0; i < 2; i++) {
+		answer(&gl, answers[i], i == 0 ? 1 : 2);
+		cr_expect_eq(
+		    routing_choose(c, PROTO_POP3, "bob", NULL, &gl, &r), 0);
+		cr_expect_eq(r.backend, c->routing.defaults[PROTO_POP3]);
+		cr_expect_eq(r.ldap, ROUTE_LDAP_UNMAPPED);
+		routing_source(&r, src, sizeof(src));
+		cr_expect_str_eq(src, "ldap-unmapped");
+	}
+	group_list_clear(&gl);
+	conf_unref(c);
+}
+
+Test(routing, bad_directory_values_are_no_route)
+{
+	struct group_list gl = {0};
+	char big[GROUP_ROUTE_MAX + 2];
+
+	cr_assert_eq(group_list_route_add(&gl, "mbx1", 4), 0);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_VALUE);
+	cr_expect_str_eq(gl.route, "mbx1");
+	cr_assert_eq(group_list_route_add(&gl, "MBX1", 4), 0);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_VALUE);
+	cr_assert_eq(group_list_route_add(&gl, "mbx2", 4), 0);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_BAD);
+	cr_expect_str_eq(gl.route, "several different values");
+	/* Nothing later undoes it. */
+	group_list_clear(&gl);
+	cr_assert_eq(group_list_route_add(&gl, "mb\0x1", 5), 0);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_BAD);
+	cr_expect_str_eq(gl.route, "a value with control bytes (binary data?)");
+	cr_assert_eq(group_list_route_add(&gl, "mbx1", 4), 0);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_BAD);
+	/* A value cut at the NUL would have matched "mb". */
+	group_list_clear(&gl);
+	cr_assert_eq(group_list_route_add(&gl, "mbx1\r\n", 6), 0);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_BAD);
+	group_list_clear(&gl);
+	memset(big, 'a', sizeof(big));
+	cr_assert_eq(group_list_route_add(&gl, big, GROUP_ROUTE_MAX), 0);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_VALUE);
+	group_list_clear(&gl);
+	cr_assert_eq(group_list_route_add(&gl, big, GROUP_ROUTE_MAX + 1), 0);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_BAD);
+	cr_expect_str_eq(gl.route, "a value longer than 256 bytes");
+	group_list_clear(&gl);
+	cr_assert_eq(group_list_route_add(&gl, "", 0), 0);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_BAD);
+	/* Bytes past ASCII are a name in UTF-8, kept. */
+	group_list_clear(&gl);
+	cr_assert_eq(group_list_route_add(&gl, "z\xc3\xbcrich", 7), 0);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_VALUE);
+	group_list_clear(&gl);
+	cr_expect_null(gl.route);
+	cr_expect_eq(gl.route_kind, GROUP_ROUTE_NONE);
+}
+
+Test(routing, dump_shows_the_directory_routes)
+{
+	char *dump;
+	size_t len;
+	struct conf *c;
+	FILE *fp;
+
+	c = load_ok(LDAP_ROUTING("default") "mbx2 = New\nmbx3 = old\n");
+	fp = open_memstream(&dump, &len);
+	cr_assert_not_null(fp);
+	conf_dump(c, fp);
+	fclose(fp);
+	cr_expect_not_null(strstr(dump, "RoutingLdapAttribute : "
+					"msExchHomeServerName\n"
+					"UnmappedRoute        : default\n"
+					"RouteValues          : mbx2 = New\n"
+					"RouteValues          : mbx3 = old\n"),
+	    "%s", dump);
+	free(dump);
 	conf_unref(c);
 }

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
@@ -316,4 +317,102 @@ Test(session_summary, value_cut_short_keeps_its_closing_quote)
 	cr_assert_eq(session_summary_value(buf, 3, "xyz"), 2);
 	cr_assert_str_eq(buf, "xy");
 	cr_assert_eq(session_summary_value(buf, 0, "xyz"), 0);
+}
+
+/* --- netaddr ------------------------------------------------------------ */
+
+/*
+ * A session holds two addresses: room for IPv6 at most, which is all
+ * postern accepts, connects from or takes from a PROXY header.
+ */
+Test(netaddr, holds_an_ipv6_address_and_its_text_at_most)
+{
+	cr_assert_leq(sizeof(struct netaddr),
+	    sizeof(struct sockaddr_in6) + sizeof(socklen_t) + NETADDR_STRLEN);
+}
+
+Test(netaddr, keeps_ipv4_and_ipv6_and_unmaps_v4_in_v6)
+{
+	struct sockaddr_in6 s6;
+	struct netaddr na;
+
+	memset(&s6, 0, sizeof(s6));
+	s6.sin6_family = AF_INET6;
+	s6.sin6_port = htons(993);
+	cr_assert_eq(inet_pton(AF_INET6, "2001:db8::1", &s6.sin6_addr), 1);
+	netaddr_set(&na, (struct sockaddr *)&s6, sizeof(s6));
+	cr_assert_eq(na.len, sizeof(struct sockaddr_in6));
+	cr_assert_str_eq(na.str, "[2001:db8::1]:993");
+	cr_assert_eq(memcmp(&na.sa, &s6, sizeof(s6)), 0);
+
+	cr_assert_eq(inet_pton(AF_INET6, "::ffff:192.0.2.7", &s6.sin6_addr), 1);
+	netaddr_set(&na, (struct sockaddr *)&s6, sizeof(s6));
+	cr_assert_eq(na.len, sizeof(struct sockaddr_in));
+	cr_assert_eq(((struct sockaddr *)&na.sa)->sa_family, AF_INET);
+	cr_assert_str_eq(na.str, "192.0.2.7:993");
+
+	fixture_loopback(&na, 143);
+	cr_assert_eq(na.len, sizeof(struct sockaddr_in));
+	cr_assert_str_eq(na.str, "127.0.0.1:143");
+}
+
+/*
+ * Anything else (a family postern never uses, or an address shorter than
+ * its family's) is stored as nothing: no byte beyond the room is written
+ * and none beyond the caller's length is read.
+ */
+Test(netaddr, other_families_and_short_addresses_are_unknown)
+{
+	struct sockaddr_un un;
+	struct sockaddr_in6 s6;
+	struct netaddr na;
+
+	memset(&un, 'x', sizeof(un));
+	un.sun_family = AF_UNIX;
+	netaddr_set(&na, (struct sockaddr *)&un, sizeof(un));
+	cr_assert_eq(na.len, 0);
+	cr_assert_eq(((struct sockaddr *)&na.sa)->sa_family, AF_UNSPEC);
+	cr_assert_str_eq(na.str, "unknown");
+
+	memset(&s6, 0, sizeof(s6));
+	s6.sin6_family = AF_INET6;
+	netaddr_set(&na, (struct sockaddr *)&s6, sizeof(s6) - 1);
+	cr_assert_eq(na.len, 0);
+	cr_assert_str_eq(na.str, "unknown");
+}
+
+/* A listener bound to the wildcard address cannot name a connection's
+ * local address; any other can (session_accept() asks the kernel only for
+ * the first). */
+Test(netaddr, only_the_wildcard_addresses_are_any)
+{
+	/* A mapped address is stored unmapped: ::ffff:0.0.0.0 is 0.0.0.0. */
+	static const char *const any[] = {"0.0.0.0", "::", "::ffff:0.0.0.0"};
+	static const char *const one[] = {"127.0.0.1", "192.0.2.1", "::1",
+	    "2001:db8::1"};
+	struct sockaddr_storage ss;
+	struct netaddr na;
+
+	for (size_t i = 0; i < 3 + 4; i++) {
+		const char *a = i < 3 ? any[i] : one[i - 3];
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		socklen_t len;
+
+		memset(&ss, 0, sizeof(ss));
+		if (inet_pton(AF_INET, a, &s4->sin_addr) == 1) {
+			s4->sin_family = AF_INET;
+			s4->sin_port = htons(143);
+			len = sizeof(*s4);
+		} else {
+			cr_assert_eq(inet_pton(AF_INET6, a, &s6->sin6_addr), 1);
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(143);
+			len = sizeof(*s6);
+		}
+		netaddr_set(&na, (struct sockaddr *)&ss, len);
+		cr_expect_eq(netaddr_is_any(&na), i < 3, "%s", a);
+	}
+	memset(&na, 0, sizeof(na));
+	cr_expect_not(netaddr_is_any(&na), "an unknown address");
 }

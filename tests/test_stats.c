@@ -320,7 +320,7 @@ Test(stats, metrics_every_sample_has_its_family)
 
 struct counting {
 	struct worker w;
-	struct session s;
+	struct stats_sess s;
 };
 
 static void *
@@ -346,8 +346,7 @@ Test(stats, counters_summed_while_workers_count)
 	cr_assert_eq(stats_counters_init(2), 0);
 	for (unsigned i = 0; i < 2; i++) {
 		c[i].w.index = i;
-		c[i].s.worker = &c[i].w;
-		c[i].s.proto = proto_get(PROTO_IMAP);
+		stats_session_open(&c[i].s, &c[i].w, PROTO_IMAP);
 	}
 	for (unsigned i = 0; i < 2; i++)
 		cr_assert_eq(pthread_create(&th[i], NULL, count_logins, &c[i]),

@@ -405,3 +405,23 @@ Test(throttle, counts_are_exact_across_threads)
 	cr_assert_eq(r.ip_failures, NTHREADS * NFAIL + 1);
 	throttle_free(t);
 }
+
+/* A GSSAPI session has no user postern can see: only its address counts,
+ * and the failures of many such sessions never ban an empty user. */
+Test(throttle, failures_without_a_user_count_for_the_address_only)
+{
+	struct throttle *t = throttle_new();
+	struct throttle_conf tc = conf(3, 2);
+	struct throttle_limits lim = {&tc, 64};
+
+	cr_assert_eq(fail(t, &lim, "192.0.2.1", "", 0).verdict, THROTTLE_OK);
+	cr_assert_eq(fail(t, &lim, "192.0.2.2", "", 1).verdict, THROTTLE_OK);
+	cr_assert_eq(fail(t, &lim, "192.0.2.3", "", 2).verdict, THROTTLE_OK);
+	cr_assert_eq(check(t, &lim, "198.51.100.1", "", 3), THROTTLE_OK);
+	cr_assert_eq(fail(t, &lim, "192.0.2.1", "", 3).verdict, THROTTLE_OK);
+	cr_assert_eq(fail(t, &lim, "192.0.2.1", "", 4).verdict,
+	    THROTTLE_BANNED_IP);
+	cr_assert_eq(check(t, &lim, "192.0.2.1", "alice", 5),
+	    THROTTLE_BANNED_IP);
+	throttle_free(t);
+}

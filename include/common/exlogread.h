@@ -100,12 +100,13 @@ struct exlog_reader {
 };
 
 /*
- * Prepares a reader for the start of a file; allocates its carry buffer
- * (EXLOG_LINE_MAX bytes) once.  Returns 0, or -1 when out of memory.
+ * Prepares a reader for the start of a file; allocates its carry and
+ * scratch buffers (a line at its longest each) once, and picks the
+ * fastest line scanner the CPU has.  Returns 0, or -1 when out of memory.
  */
 int exlog_reader_init(struct exlog_reader *r);
 
-/* Frees the carry buffer; the reader may be initialised again. */
+/* Frees the buffers; the reader may be initialised again. */
 void exlog_reader_free(struct exlog_reader *r);
 
 /*
@@ -166,6 +167,46 @@ int exlog_scanner_force(const char *name);
 
 /* For tests only: the name of the line scanner a reader uses. */
 const char *exlog_scanner_name(const struct exlog_reader *r);
+
+/*
+ * The login mechanisms a row can name.  Only these names are ever shown:
+ * a log row may carry more than the mechanism (a careless writer's SASL
+ * initial response, a continuation line where the verb should be), and a
+ * fixed list cannot repeat a token or an NTLM response.  The order is the
+ * order reports list them in.
+ */
+enum exlog_mech {
+	EXLOG_MECH_NONE,  /* not a login row */
+	EXLOG_MECH_USER,  /* POP3 USER and PASS */
+	EXLOG_MECH_LOGIN, /* IMAP LOGIN, or SASL LOGIN: the password as is */
+	EXLOG_MECH_PLAIN,
+	EXLOG_MECH_APOP,
+	EXLOG_MECH_CRAM_MD5,
+	EXLOG_MECH_DIGEST_MD5,
+	EXLOG_MECH_SCRAM_SHA_1,
+	EXLOG_MECH_SCRAM_SHA_256,
+	EXLOG_MECH_EXTERNAL,
+	EXLOG_MECH_NTLM,
+	EXLOG_MECH_GSSAPI,
+	EXLOG_MECH_XOAUTH2,
+	EXLOG_MECH_OAUTHBEARER,
+	EXLOG_MECH_OTHER, /* a name not in this list, or no name */
+	EXLOG_MECH_COUNT
+};
+
+/*
+ * The mechanism of a login row from its command and parameters: POP3
+ * "pass" (USER/PASS), "apop", "auth" with the mechanism as the first word
+ * of the parameters (" PLAIN", POP3 keeps the leading space), IMAP
+ * "login" and "authenticate" ("NTLM").  Names compare case-insensitively
+ * and only as a whole word.  EXLOG_MECH_NONE for any other row, and for
+ * POP3's bare "auth" (the list of mechanisms, no login).
+ */
+enum exlog_mech exlog_mechanism(const struct exlog_span *command,
+    const struct exlog_span *params);
+
+/* The name of a mechanism ("NTLM", "USER", "other"); "" for none. */
+const char *exlog_mech_name(enum exlog_mech m);
 
 /* A short English name for a bad-row reason. */
 const char *exlog_bad_name(enum exlog_bad bad);

@@ -23,7 +23,8 @@
  *       on a login row, the backend the login went to ([backend "<name>"],
  *       or "default" for the protocol's backend = host:port) and why:
  *       map:<line>:<user|user-part|domain|any>, the routing map's entry,
- *       or default;
+ *       rule:<name>, the route of the allow rule that let it through, or
+ *       default;
  *   LoginTypeAudit=<verdict>
  *       on a login that went through, what the login-type policy would
  *       have done without login_type_mode = audit (WouldDeny:SecureLogin,
@@ -36,7 +37,9 @@
  *       on a refused login, which is written in Exchange's shape (ErrMsg=
  *       AuthFailed:LogonDenied), why postern refused it:
  *       ProxyNotAuthenticated (the backend refused the credentials) or the
- *       access policy's reason (AccessRuleDenied:<rule>, NotInGroup:<group>).
+ *       access policy's reason (AccessRuleDenied:<rule>, NotInGroup:<group>);
+ *       on a throttled one (ErrMsg=Throttled), the ban: ClientBanned or
+ *       UserBanned.
  * The audit keys are never in ErrMsg, which log tools read as a failure.
  */
 #ifndef POSTERN_PROTOLOG_ROW_H

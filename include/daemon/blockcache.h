@@ -1,7 +1,8 @@
 /*
  * blockcache: a worker's few spare blocks of the sizes every session
  * takes and gives back (the session itself, the pre-login IMAP store, the
- * relay's buffers).  Blocks of those sizes are too large for glibc's
+ * relay's buffers; also IMAP's relay readers, taken and given back around
+ * the reads of a session).  Most of those sizes are too large for glibc's
  * per-thread cache: each malloc and free took its slow path, and a freed
  * 64 KiB relay buffer let the arena shrink (madvise) only to grow again
  * for the next session.  A worker's blocks are its own thread's: no lock.
@@ -23,8 +24,11 @@
 #define BLOCKCACHE_SANITIZED 0
 #endif
 
-/* How many distinct sizes are kept, and how many blocks of each. */
-#define BLOCKCACHE_SIZES 4
+/* How many distinct sizes are kept, and how many blocks of each.  The
+ * sizes of one protocol's session are five (the session, the pre-login
+ * store, the relay's buffer, the pre-login row, IMAP's readers); both
+ * protocols together need more. */
+#define BLOCKCACHE_SIZES 8
 #define BLOCKCACHE_DEPTH 4
 
 struct blockcache {

@@ -3,8 +3,9 @@
  *
  * The INI file is read once into a struct conf, validated as a whole, and
  * never changed afterwards.  Sessions hold a reference to the snapshot they
- * started with; SIGHUP builds a new snapshot and swaps it in for new
- * sessions only.  Every error names the file and line it comes from.
+ * started with; a reload (SIGHUP, postern -R) builds a new snapshot and
+ * swaps it in for new sessions only.  Every error names the file and line
+ * it comes from.
  *
  * The snapshot holds each module's settings, typed; each module reads,
  * defaults, checks, frees and prints its own (conf_table.h), and conf.c
@@ -35,8 +36,9 @@ struct addrset;
 
 /*
  * A whole configuration snapshot: each module's settings, in the struct
- * its own header declares (tls_conf.h, proto_conf.h, policy_conf.h,
- * groups_conf.h, protolog_conf.h).
+ * its own header declares (tls_conf.h, proto_conf.h with protolog_conf.h,
+ * policy_conf.h, groups_conf.h, throttle_conf.h, routing_conf.h,
+ * stats_conf.h); the [postern] keys are the fields at the top.
  */
 struct conf {
 	atomic_uint refs;

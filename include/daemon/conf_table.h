@@ -48,6 +48,12 @@ struct conf_enum {
 #define CONF_LIST 0x1u      /* may be repeated and continued; appends */
 #define CONF_UNLIMITED 0x2u /* "unlimited" is accepted for 0 */
 #define CONF_AUTO 0x4u      /* "auto" is accepted; the parser decides */
+/*
+ * Takes every key its section's table does not name, each line once
+ * (the keys are the file's own, as in [route_values]); its parser reads
+ * the line with conf_line().
+ */
+#define CONF_ANYKEY 0x8u
 
 /* One key of a section. */
 struct conf_key {
@@ -136,6 +142,9 @@ struct conf *conf_loader_conf(struct conf_loader *l);
 
 /* The line being read. */
 int conf_lineno(const struct conf_loader *l);
+
+/* The text of the line being read, whole, as the file has it. */
+const char *conf_line(const struct conf_loader *l);
 
 /*
  * The label of a [section "<label>"] header, for open(): rest is what

@@ -9,11 +9,11 @@
  *   group name with it.
  *
  * - struct groups_file: a parsed groups file, immutable.  conf_load() reads
- *   it into the configuration snapshot, so a SIGHUP that builds a new
+ *   it into the configuration snapshot, so a reload that builds a new
  *   snapshot also re-reads the file, and "postern -t" checks it.
  *
  * - struct groups (groups_service.c): the lookup service, one per process,
- *   created by main before the workers start and freed after they have
+ *   made by server_run() before the workers start and freed after they have
  *   stopped.  It owns a small pool of threads that run the LDAP queries
  *   (libldap's synchronous calls, each bounded by ldap_timeout) and the
  *   cache.  An event loop never waits for a directory.
@@ -43,17 +43,48 @@ struct conf;
 struct groups_conf;
 struct event_base;
 
+/*
+ * What the directory said of the user's [routing] ldap_route_attribute
+ * (routing.h), fetched with the groups in the same search.
+ */
+enum group_route {
+	GROUP_ROUTE_NONE,  /* no such attribute, or not asked for it */
+	GROUP_ROUTE_VALUE, /* one value (or the same one several times) */
+	GROUP_ROUTE_BAD    /* values that name no route: route says why */
+};
+
+/* The longest attribute value taken as a route. */
+#define GROUP_ROUTE_MAX 256
+
 /* The groups a user is a member of. */
 struct group_list {
 	char **v; /* group names or DNs, as the source gave them */
 	size_t n, cap;
+	enum group_route route_kind;
+	/* GROUP_ROUTE_VALUE: the value; GROUP_ROUTE_BAD: why it is none,
+	 * in words that quote none of it. */
+	char *route;
 };
 
 /* Appends a copy of name; returns 0, or -1 when out of memory. */
 int group_list_add(struct group_list *gl, const char *name);
 
-/* Frees the names and empties gl; gl itself stays usable. */
+/* Frees the names and the route and empties gl; gl stays usable. */
 void group_list_clear(struct group_list *gl);
+
+/*
+ * Adds one value of the route attribute, len bytes that need not end in
+ * NUL.  One value, or several that are the same but for case, make a
+ * route; a value with a NUL or control byte, an empty one, one longer
+ * than GROUP_ROUTE_MAX, or several different values make
+ * GROUP_ROUTE_BAD, which no later value undoes: a directory that cannot
+ * say where the mailbox is must not have one of its answers guessed.
+ * Returns 0, or -1 when out of memory.
+ */
+int group_list_route_add(struct group_list *gl, const char *v, size_t len);
+
+/* Copies src's route into dst (replacing dst's); 0, or -1 out of memory. */
+int group_list_route_copy(struct group_list *dst, const struct group_list *src);
 
 /*
  * Whether gl holds the group called name.  Compared case-insensitively

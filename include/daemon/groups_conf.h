@@ -36,6 +36,9 @@ struct groups_conf {
 	    ldap_timeout_ms;   /* a whole lookup, connect and bind included */
 	unsigned ldap_threads; /* lookup threads; not changed by a reload */
 	unsigned cache_ttl_ms; /* 0: no caching */
+	/* [routing] ldap_route_attribute, read with the groups (set by
+	 * routing_conf.c, owned by the routing settings); NULL: none. */
+	const char *route_attribute;
 };
 
 #endif

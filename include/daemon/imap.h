@@ -12,7 +12,9 @@
  * backend login dialogue one line at a time (the backend module reads the
  * lines) and fills in the protocol descriptor; the login steps both
  * protocols share (login type, credential hand-off, STARTTLS) are the
- * session module's, with IMAP's words from imap.c.
+ * session module's, with IMAP's words from imap.c.  After login,
+ * imap_relay.c runs the relay's guard and the protocol log's rows on
+ * imap_frame.c's readers (sharing imap.c's layout: imap_internal.h).
  */
 #ifndef POSTERN_IMAP_H
 #define POSTERN_IMAP_H
@@ -418,6 +420,40 @@ enum imap_frame imap_cframe_answer(struct imap_cframe *f, enum imap_frame kind,
 /* Whether f is between commands: nothing of the next one read yet. */
 bool imap_cframe_between(const struct imap_cframe *f);
 
+/*
+ * What the client's reader carries from one command to the next: the
+ * commands still to be answered, and a held IDLE's tag and state.  Zeroed
+ * is a reader before the first command.  An idle session keeps only this
+ * (imap_cframe_rest()) and gets a whole reader back when bytes come
+ * (imap_cframe_wake()).
+ */
+struct imap_cframe_rest {
+	uint64_t pending;
+	unsigned char hold;
+	bool held_answered;
+	bool idling;
+	bool logout;
+	char holdtag[IMAP_TAG_MAX + 1];
+};
+
+/*
+ * Whether f may rest: between commands, holding no line back for a
+ * literal's "+" (an IDLE waiting for its "+" may rest: its line is
+ * complete) and not refused.
+ */
+bool imap_cframe_can_rest(const struct imap_cframe *f);
+
+/* Keeps in r what f carries to the next command; f may then go. */
+void imap_cframe_rest(const struct imap_cframe *f, struct imap_cframe_rest *r);
+
+/*
+ * Prepares f to read on from r exactly as the reader that rested would
+ * have, with its COMPRESS count (refused) started afresh.  The last
+ * command's tag, verb and parameters are not kept: they are read as soon
+ * as a result is returned.
+ */
+void imap_cframe_wake(struct imap_cframe *f, const struct imap_cframe_rest *r);
+
 /* The server's answers after login. */
 struct imap_sframe {
 	int kind;      /* of the current line */
@@ -457,11 +493,10 @@ enum imap_frame imap_sframe_feed(struct imap_sframe *f, char *buf, size_t len,
 /*
  * Whether f stands between two answer lines: not inside a line nor inside
  * a literal, so that an untagged line of postern's own (RFC 9051 section
- * 7.1.5, BYE) may be written there.
+ * 7.1.5, BYE) may be written there.  The server's reader carries nothing
+ * from one line to the next but its count of hidden capabilities: there
+ * it may go, and imap_sframe_init() gives one that reads on alike.
  */
 bool imap_sframe_at_boundary(const struct imap_sframe *f);
-
-/* The IMAP4 protocol descriptor. */
-extern const struct proto imap_proto;
 
 #endif

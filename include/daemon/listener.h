@@ -39,12 +39,12 @@ struct listener {
 };
 
 /*
- * Takes a socket accepted on a listener of protocol proto, in worker w's
- * loop; owns fd from then on (session_accept() is the daemon's).
+ * Takes a socket accepted on l, in worker w's loop; owns fd from then on.
+ * The daemon's (server.c) counts the connection for l and starts a
+ * session: the listener itself knows neither, so that it stays below both.
  */
-typedef void listener_accept_fn(struct worker *w, enum proto_id proto,
-    bool implicit_tls, evutil_socket_t fd, const struct sockaddr *peer,
-    socklen_t peerlen);
+typedef void listener_accept_fn(struct worker *w, const struct listener *l,
+    evutil_socket_t fd, const struct sockaddr *peer, socklen_t peerlen);
 
 /* One worker's accepting on one shared listener. */
 struct acceptor {

@@ -47,6 +47,23 @@ size_t log_escape(char *dst, size_t cap, const char *src, size_t len);
 bool log_enabled(enum log_level level);
 
 /*
+ * log_info() and log_debug() test the level before their arguments are
+ * evaluated, as nginx's debug macros do: a session's tag (session_tag(),
+ * an snprintf) and the like cost nothing on the login path when the line
+ * is not written.
+ */
+#define log_info(...)                                                          \
+	do {                                                                   \
+		if (log_enabled(LOGLEVEL_INFO))                                \
+			(log_info)(__VA_ARGS__);                               \
+	} while (0)
+#define log_debug(...)                                                         \
+	do {                                                                   \
+		if (log_enabled(LOGLEVEL_DEBUG))                               \
+			(log_debug)(__VA_ARGS__);                              \
+	} while (0)
+
+/*
  * Repeated messages.  When a backend or the directory is down, every
  * login fails the same way, and one warning per session would flood the
  * log (and the disk under it).  log_limited() writes a message at most

@@ -70,16 +70,26 @@ enum policy_reason {
 	POLICY_REASON_RULE,         /* the rule d.name applied */
 	POLICY_REASON_LOGIN_TYPE,   /* cleartext login without TLS */
 	POLICY_REASON_NOT_IN_GROUP, /* not a member of required_group d.name */
-	POLICY_REASON_NO_GROUPS     /* groups needed, facts.groups is NULL */
+	POLICY_REASON_NO_GROUPS,    /* groups needed, facts.groups is NULL */
+	POLICY_REASON_NO_USER       /* the rule or required_group d.name
+				       needs the user, whom a relayed SASL
+				       exchange has not named (yet) */
 };
 
 /* What is known about a connection or a login. */
 struct policy_facts {
 	enum proto_id proto;
-	const struct sockaddr *client;   /* the client's address; may be NULL */
-	bool tls;                        /* TLS is active on the client side */
-	const char *user;                /* login name; NULL at connect time */
+	const struct sockaddr *client; /* the client's address; may be NULL */
+	bool tls;                      /* TLS is active on the client side */
+	const char *user; /* login name; NULL at connect time, and at login
+			     while a relayed SASL exchange has not named
+			     the user (NTLM before its Type 3, GSSAPI) */
 	const struct group_list *groups; /* user's groups; NULL: unknown */
+	bool
+	    no_secret;    /* a relayed mechanism that sends no reusable
+			     secret (NTLM, GSSAPI): see policy_mech_login_type() */
+	bool user_hidden; /* no message will name the user (GSSAPI): see
+			     gssapi_without_group */
 };
 
 /*
@@ -122,6 +132,16 @@ bool policy_advertise_cleartext(const struct proto_conf *pc, bool tls_active);
  */
 enum policy_verdict policy_login_type(const struct proto_conf *pc,
     bool tls_active, const struct sockaddr *client, bool *exempt);
+
+/*
+ * policy_login_type() for a login whose mechanism sends a reusable
+ * secret in the clear (sends_secret: a password, a bearer token) or not
+ * (NTLM, GSSAPI).  Exchange's PlainTextAuthentication refuses only the
+ * former without TLS; SecureLogin refuses both; PlainTextLogin neither.
+ */
+enum policy_verdict policy_mech_login_type(const struct proto_conf *pc,
+    bool tls_active, const struct sockaddr *client, bool sends_secret,
+    bool *exempt);
 
 /* policy_advertise_cleartext() for the client at client (may be NULL). */
 bool policy_advertise_cleartext_to(const struct proto_conf *pc, bool tls_active,

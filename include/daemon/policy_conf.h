@@ -18,8 +18,9 @@ enum rule_action {
 };
 
 /* Bits of the authentication condition. */
-#define RULE_AUTH_CLEARTEXT_WITHOUT_TLS 0x1u /* a login without TLS */
-#define RULE_AUTH_TLS 0x2u                   /* a login over TLS */
+#define RULE_AUTH_CLEARTEXT_WITHOUT_TLS                                        \
+	0x1u /* cleartext credentials without TLS (not NTLM, GSSAPI) */
+#define RULE_AUTH_TLS 0x2u /* a login over TLS */
 
 /* A list of strings (user name patterns, group names). */
 struct strlist {

@@ -5,9 +5,11 @@
  * The parser half (pop3_parse.c) is pure: it looks at bytes and never at
  * sockets.  The session half (pop3.c) answers pre-auth commands, speaks
  * the backend login dialogue one line at a time (the backend module reads
- * the lines) and fills in the protocol descriptor; the login steps both
- * protocols share (login type, credential hand-off, STLS) are the session
- * module's, with POP3's words from pop3.c.
+ * the lines), runs the relay's guard and the protocol log's rows after
+ * login on the parser half's framers, and fills in the protocol
+ * descriptor; the login steps both protocols share (login type,
+ * credential hand-off, STLS) are the session module's, with POP3's words
+ * from pop3.c.
  */
 #ifndef POSTERN_POP3_H
 #define POSTERN_POP3_H
@@ -189,8 +191,5 @@ struct pop3_quitwatch {
 
 /* Takes buf[0..len) of the client's stream; state carries across calls. */
 void pop3_quitwatch_feed(struct pop3_quitwatch *w, const char *buf, size_t len);
-
-/* The POP3 protocol descriptor. */
-extern const struct proto pop3_proto;
 
 #endif

@@ -74,9 +74,10 @@ int privsep_start(const char *conf_path);
 bool privsep_running(void);
 
 /*
- * Asks the helper for the files; blocks until it answers (at most a few
- * seconds).  Returns 0 and a new *out (privsep_files_free()), or -1 with
- * the reason in err; a helper found gone is reaped and not asked again.
+ * Asks the helper for the files; blocks the calling (main) thread until
+ * it answers, at most ten seconds.  Returns 0 and a new *out
+ * (privsep_files_free()), or -1 with the reason in err; a helper found
+ * gone is reaped and not asked again.
  */
 int privsep_fetch(struct privsep_files **out, char *err, size_t errlen);
 

@@ -39,7 +39,9 @@ enum backend_result {
 	BACKEND_STARTTLS,    /* start the TLS handshake with the backend now */
 	BACKEND_LOGGED_IN,   /* login accepted: relay from now on */
 	BACKEND_AUTH_FAILED, /* the backend refused the credentials */
-	BACKEND_BROKEN       /* protocol violation or unusable backend */
+	BACKEND_BROKEN,      /* protocol violation or unusable backend */
+	BACKEND_NO_MECH      /* it does not offer the relayed SASL
+				mechanism (passthru.h) */
 };
 
 /* How a login ended, for the protocol's answer to the client. */
@@ -196,5 +198,13 @@ struct conf_module;
 
 /* The protocol sections, [pop3] and [imap] (proto_conf.c). */
 extern const struct conf_module proto_conf_module;
+
+/*
+ * The descriptors, each defined by its protocol's module (pop3.c, imap.c);
+ * declared here so that the table (proto.c) needs no protocol's header:
+ * the protocols use the session, which uses this module.
+ */
+extern const struct proto pop3_proto;
+extern const struct proto imap_proto;
 
 #endif

@@ -79,10 +79,14 @@ struct proto_conf {
 	size_t max_command_size;
 	unsigned max_bad_commands;   /* bad commands before the session ends */
 	unsigned max_login_attempts; /* failed logins before the session ends */
+	unsigned passthru_mechs; /* relayed SASL mechanisms (saslmech.h set) */
 
 	/* Access policy (see policy.h). */
 	struct addrset *login_type_exempt_ips; /* NULL: no exemption */
 	char *required_group;                  /* NULL: none required */
+	/* What required_group does to a GSSAPI session, whose user a proxy
+	 * never learns: refuse it (0, the default) or let it through (1). */
+	int gssapi_without_group;
 	/*
 	 * The protocol log (protolog_conf.c); log.directory is owned here.
 	 * log.enabled is as configured: conf_protolog() says whether the

@@ -116,7 +116,7 @@ int protolog_start(const struct protolog_conf conf[PROTO_COUNT],
     size_t queue_max, char *err, size_t errlen);
 
 /*
- * Switches to new settings (on SIGHUP): rows submitted from now on follow
+ * Switches to new settings (on a reload): rows submitted from now on follow
  * them, rows queued before still go where the old ones said.  A new
  * directory is locked as by protolog_start().  Returns 0, or -1 with the
  * reason in err, and then nothing changes.

@@ -1,10 +1,12 @@
 /*
  * relay: the two-way pump after login.
  *
- * The relay takes both sockets from their bufferevents and moves bytes
- * itself: one edge-triggered event per socket, a buffer of at most
- * RELAY_BUF_SIZE per direction that exists only while bytes are in
- * flight, recv/send or SSL_read/SSL_write until the kernel says "later".
+ * The relay takes both sockets over and moves bytes itself (a plain
+ * client socket with the event its conn registered at accept, conn.h;
+ * the others from their bufferevents): one edge-triggered event per
+ * socket, a buffer of at most RELAY_BUF_SIZE per direction that exists
+ * only while bytes are in flight, recv/send or SSL_read/SSL_write until
+ * the kernel says "later".
  * The protocol's guard and, when the protocol log frames commands, its
  * framer read the bytes in those buffers before they go on, and may hold
  * the client's back until the backend answered.  Only where the event

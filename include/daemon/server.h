@@ -1,49 +1,19 @@
 /*
  * server: the running daemon: worker threads, the current configuration
- * snapshot, reload and shutdown.
+ * snapshot, reload and shutdown.  A worker's data is worker.h's; the
+ * functions below that take a worker are its sessions' registration,
+ * called on the worker's own thread.
  */
 #ifndef POSTERN_SERVER_H
 #define POSTERN_SERVER_H
 
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
-#include <sys/queue.h>
 
-#include "blockcache.h"
 #include "conf.h"
 #include "listener.h"
+#include "worker.h"
 
-struct event;
-struct event_base;
-struct groups_port;
 struct session;
-
-TAILQ_HEAD(session_list, session);
-
-/* One worker thread: its event loop, its listeners, its sessions. */
-struct worker {
-	unsigned index;
-	pthread_t thread;
-	struct event_base *base;
-	struct event *notify; /* woken by the main thread through notify_fd */
-	int notify_fd;        /* eventfd */
-	struct acceptor **acceptors; /* one per shared listener */
-	size_t nacceptors;
-	unsigned listeners_gen; /* of the listener set it accepts on */
-	struct session_list sessions;
-	unsigned nsessions;
-	atomic_bool stopping;
-	bool grace_over;
-	struct event *grace;
-	struct conf *conf;         /* this worker's reference to the snapshot */
-	struct groups_port *gport; /* where group lookups answer; may be NULL */
-	atomic_uint conf_gen;      /* generation of the snapshot it holds */
-	atomic_uint beats;         /* wakes answered, for the watchdog */
-	unsigned beats_seen;       /* the main thread's last look at beats */
-	struct blockcache cache;   /* spare blocks of its sessions' sizes */
-};
 
 /*
  * Resolves every enabled protocol's backend address into c (blocking:
@@ -72,10 +42,17 @@ int server_protolog_probe(const struct conf *c, FILE *errout);
  */
 int server_run(struct conf *c, struct listener_set *set);
 
-/* A new reference to the current snapshot, for a new session on w. */
+/*
+ * A new reference to the current snapshot, for a new session on w.  The
+ * worker refreshes its own reference only when a reload has made another
+ * snapshot current, so that a session takes the snapshot's lock only then.
+ */
 struct conf *server_conf(struct worker *w);
 
-/* Called by session_close(): the worker lost a session. */
+/*
+ * Called by session_close(): the worker lost a session.  A stopping
+ * worker's loop ends with its last session.
+ */
 void server_session_gone(struct worker *w);
 
 /* Adds s to w's list of sessions. */

@@ -31,7 +31,9 @@
 #include "stats.h"
 
 struct bufferevent;
+struct conn;
 struct groups_req;
+struct passthru;
 struct proxy_wait;
 struct relay;
 struct sesslog;
@@ -63,7 +65,11 @@ struct session_login {
 	size_t passlen;
 };
 
-/* A client connection; protocol modules embed it as their first member. */
+/*
+ * A client connection; protocol modules embed it as their first member.
+ * Held by every open session, idle ones included: the flags are kept
+ * together at the end, so that padding costs no room.
+ */
 struct session {
 	TAILQ_ENTRY(session) entry; /* in the worker's list */
 	struct worker *worker;
@@ -73,12 +79,11 @@ struct session {
 	uint64_t id;
 	enum session_state state;
 	enum session_tls tls;
-	bool implicit_tls; /* accepted on an ssl binding */
 
-	struct bufferevent *client;
-	struct bufferevent *backend;
-	struct relay *relay; /* the direct relay, which took both sockets */
-	evutil_socket_t fd;  /* the client socket until a bufferevent owns it */
+	struct conn *client;  /* the client socket before the relay (conn.h) */
+	struct conn *backend; /* the backend socket before the relay */
+	struct relay *relay;  /* the direct relay, which took both sockets */
+	evutil_socket_t fd;   /* the client socket until a conn owns it */
 
 	struct netaddr local;     /* the address the client connected to */
 	struct netaddr peer;      /* the client (after a trusted PROXY hop) */
@@ -88,58 +93,70 @@ struct session {
 
 	struct event timer;
 	struct timeval last_active;    /* for the idle timeouts */
-	unsigned timeout_ms;           /* idle limit of the current state */
 	struct timeval login_deadline; /* pre_authenticated_total_timeout
 					  after the accept */
+	unsigned timeout_ms;           /* idle limit of the current state */
 
 	unsigned bad_commands;
 	unsigned failed_logins;
-	char *user;          /* login name once known (for logs and counters) */
-	bool user_counted;   /* holds a max_connections_per_user slot */
-	bool backend_logout; /* waiting for a refused backend session to
-				end (backend_logout()) */
-	bool ip_counted;
+	enum backend_failure backend_failure; /* why the backend login failed */
+	char *user; /* login name once known (for logs and counters) */
 	struct session_login *login;
 
 	struct timeval started;  /* the accept, for the summary's duration */
 	const char *mech;        /* the last login's SASL mechanism, or
 				    login_ops->login_name; NULL: none yet */
-	bool mech_sasl;          /* ... which came in login_ops->auth_name */
 	const char *tls_version; /* the client's, once negotiated */
-	bool backend_tried;      /* a backend connection was started */
 	struct route route;      /* the login's backend (routing.h); its
 				    backend is NULL before the first login */
 	size_t backend_at;       /* the address of its pool being tried */
-	bool backend_connected;  /* TCP is up to that address */
-	bool backend_counted;    /* holds one of its max_connections */
-	bool summarized;         /* the summary line is written */
 
 	uint64_t bytes_in;  /* relayed client -> backend */
 	uint64_t bytes_out; /* relayed backend -> client */
-	bool client_eof;
-	bool backend_eof;
-	bool client_logout; /* the client's last command was LOGOUT or QUIT */
-	bool saw_input;     /* the client has sent its first bytes */
 
-	struct sesslog *log; /* protocol-log rows; NULL when not logged */
-	bool log_framed;     /* the relay frames commands for the log */
-	bool log_stalled;    /* ... and waits for answers to read more */
-	bool guard_end;      /* the relay's guard ended the session */
-
-	bool denied;             /* an access rule refused it at connect */
-	bool disabled;           /* its protocol was disabled by a reload */
+	struct sesslog *log;     /* protocol-log rows; NULL when not logged */
 	struct groups_req *greq; /* a group lookup for the login, pending */
 	char *policy_err;        /* the policy's reason, for the log rows */
 	struct event
-	    *throttle_wait; /* the failure answer's delay (throttle.h) */
-	enum backend_failure backend_failure; /* why the backend login failed */
-	char *backend_why;     /* ... in words (backend_error()); NULL: none */
+	    *throttle_wait;    /* the failure answer's delay (throttle.h) */
+	char *backend_why;     /* why the backend login failed, in words
+				  (backend_error()); NULL: none */
 	uint64_t backend_skip; /* literal bytes of the backend to pass over
 				  (backend_skip()) */
 	/* When postern last wrote to the backend's login dialogue
 	 * (CLOCK_MONOTONIC): the credentials, once their answer comes. */
 	struct timespec backend_sent;
 	struct stats_sess stats; /* its counters' labels (stats.h) */
+	struct passthru *pt;     /* a relayed SASL exchange (passthru.h) */
+
+	bool implicit_tls;   /* accepted on an ssl binding */
+	bool user_counted;   /* holds a max_connections_per_user slot */
+	bool backend_logout; /* waiting for a refused backend session to
+				end (backend_logout()) */
+	bool ip_counted;
+	bool mech_sasl;         /* mech came in login_ops->auth_name */
+	bool backend_tried;     /* a backend connection was started */
+	bool backend_connected; /* TCP is up to route's backend_at */
+	bool backend_counted;   /* holds one of its max_connections */
+	bool summarized;        /* the summary line is written */
+	bool client_eof;
+	bool backend_eof;
+	bool client_logout; /* the client's last command was LOGOUT or QUIT */
+	bool saw_input;     /* the client has sent its first bytes */
+	bool log_framed;    /* the relay frames commands for the log */
+	bool log_stalled;   /* ... and waits for answers to read more */
+	bool guard_end;     /* the relay's guard ended the session */
+	bool denied;        /* an access rule refused it at connect */
+	bool disabled;      /* its protocol was disabled by a reload */
+};
+
+/* The answers of a relayed SASL exchange that postern gives itself. */
+enum session_sasl_answer {
+	SASL_ANSWER_UNSUPPORTED, /* the mechanism is not offered */
+	SASL_ANSWER_CANCELLED,   /* the client cancelled with "*" */
+	SASL_ANSWER_NO_USER,     /* the message names no user */
+	SASL_ANSWER_MALFORMED,   /* not a message of the mechanism */
+	SASL_ANSWER_TOO_LONG     /* a line over the mechanism's bound */
 };
 
 /*
@@ -173,6 +190,10 @@ struct session_login_ops {
 	/* The credentials are in s->login and the backend login starts:
 	 * the protocol forgets its own copies and notes ref for its answer. */
 	void (*login_begin)(struct session *s, const char *ref);
+	/* Answers a relayed SASL exchange that ends without a verdict of
+	 * the backend (passthru.h). */
+	void (*sasl_answer)(struct session *s, const char *ref,
+	    enum session_sasl_answer a);
 };
 
 /*
@@ -195,11 +216,15 @@ uint64_t session_id_seed(uint64_t now_ms, uint32_t rnd);
 void session_ids_init(void);
 
 /*
- * Starts a session for an accepted socket on the calling worker.  Takes
- * ownership of fd (closed on any failure).
+ * Starts a session for an accepted socket on the calling worker (the
+ * worker's accept callback, after stats_accepted()).  Takes ownership of
+ * fd (closed on any failure).  local is the socket's own address when the
+ * caller knows it (a listener bound to one address); NULL: the kernel is
+ * asked (getsockname).
  */
 void session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
-    evutil_socket_t fd, const struct sockaddr *peer, socklen_t peerlen);
+    evutil_socket_t fd, const struct sockaddr *peer, socklen_t peerlen,
+    const struct netaddr *local);
 
 /*
  * The single teardown path: frees everything the session holds.  reason
@@ -283,6 +308,32 @@ bool session_cleartext_ok(struct session *s, const char *ref,
     bool sent_password);
 
 /*
+ * session_cleartext_ok() for a relayed SASL mechanism: one that sends no
+ * reusable secret (sends_secret false: NTLM, GSSAPI) is allowed without
+ * TLS under PlainTextAuthentication, and refused only under SecureLogin.
+ */
+bool session_mech_login_type_ok(struct session *s, const char *ref,
+    bool sent_password, bool sends_secret);
+
+/*
+ * The relayed exchange's first client message named the user (already in
+ * s->user and s->login): applies the throttle and the access policy to
+ * that user, then routes the login and opens the backend's session, as
+ * session_login() does for a password.  Returns -1 after closing the
+ * session.
+ */
+int session_login_passthru(struct session *s);
+
+/*
+ * A relayed exchange's later message named the user (NTLM's Type 3,
+ * which passthru holds back): applies the throttle and the access policy
+ * (with the groups it needs) to user, then forwards that message, or
+ * cancels the exchange at the backend and refuses the login.  Returns -1
+ * after closing the session.
+ */
+int session_login_late(struct session *s, const char *user);
+
+/*
  * The credential hand-off: copies the user name and password into
  * s->login (the caller wipes its own copies), lets the protocol forget
  * what it kept of them (ops->login_begin), and starts the backend login.
@@ -323,6 +374,12 @@ int session_login_pass(struct session *s, const char *ref, const char *b64,
 
 /* Called by the backend module when the backend login ended. */
 void session_backend_done(struct session *s, enum backend_result r);
+
+/*
+ * Called by the backend module when its TLS handshake succeeded, resumed
+ * or full: counted for the statistics.
+ */
+void session_backend_tls_up(struct session *s, bool resumed);
 
 /*
  * Called by the backend module when a backend session ended with

@@ -48,18 +48,20 @@ struct sesslog_cmd {
 };
 
 /*
- * The commands waiting for their answers, oldest first.  Most sessions
- * have one command out at a time (an idle one has its IDLE), so the ring
- * holds one in place and takes room on the heap only while a client
- * pipelines, doubling up to SESSLOG_PENDING_MAX and given back once every
- * command is answered: a logged idle session holds one slot, not sixteen.
+ * The commands waiting for their answers, oldest first.  The ring takes
+ * room on the heap only while a command waits: one slot for the usual
+ * one command out at a time, doubling up to SESSLOG_PENDING_MAX while a
+ * client pipelines, and all given back once every command is answered.
+ * An idle session has none waiting (its IDLE's row is written at the
+ * server's "+"), so it holds no slot at all.
  * Zeroed is empty; sesslog_ring_free() gives the heap room back.
  */
 struct sesslog_ring {
 	unsigned head, n;
-	unsigned cap;             /* slots in more; 0: only one */
+	unsigned cap;             /* slots in more */
+	bool promised;            /* room was said to be there (see
+				     sesslog_ring_room()) and not taken yet */
 	struct sesslog_cmd *more; /* NULL, or cap slots */
-	struct sesslog_cmd one;   /* the slot while more is NULL */
 };
 
 /* A session's logging state; NULL in struct session when it logs nothing. */
@@ -67,25 +69,25 @@ struct sesslog {
 	enum protolog_detail detail;
 	unsigned seq;
 	struct timespec opened; /* accept */
-	struct timespec t0;     /* when the open row's command began */
 	bool open;              /* a command row is under way (row is set) */
-	bool logon_denied;      /* the open row is a refused login */
-	uint64_t rq, rp;        /* bytes of the open row */
-	const char *errmsg;     /* ErrMsg of the open row */
-	const char *reason;     /* Reason of the open row (throttled) */
-	const char *msg;        /* Msg of the open row */
-	const char *audit;      /* LoginTypeAudit of the open row */
-	const char *close_err;  /* ErrMsg of CloseSession */
-	const char *close_msg;  /* Msg of CloseSession */
+	uint64_t rp; /* bytes written for the open row, or before the first */
+	const char *close_err; /* ErrMsg of CloseSession */
+	const char *close_msg; /* Msg of CloseSession */
 	const char *tls_version;
 	uint64_t proxy_in,
 	    proxy_out; /* log_detail = proxy: since the last row */
 	struct timespec proxy_last;
 	void *relay;              /* the protocol's framing state after login */
 	struct sesslog_open *row; /* before login; see below */
-	char client_name[64];
-	char client_version[32];
+	/* What IMAP ID said, "name\0version\0", on the heap only when it
+	 * said something: most sessions never do, and every row of the
+	 * session's whole needs it, so it lasts as long as the session. */
+	char *client_id;
 };
+
+/* The most of an ID name and of a version that the rows keep. */
+#define SESSLOG_CLIENT_NAME_MAX 63
+#define SESSLOG_CLIENT_VERSION_MAX 31
 
 /*
  * What a row written before login is built of: the command, its
@@ -95,7 +97,14 @@ struct sesslog {
  * while it has not logged in.
  */
 struct sesslog_open {
-	bool status_seen; /* status[] holds the answer's status line */
+	struct timespec t0; /* when the command began */
+	uint64_t rq;        /* its bytes */
+	const char *errmsg; /* ErrMsg */
+	const char *reason; /* Reason (throttled) */
+	const char *msg;    /* Msg */
+	const char *audit;  /* LoginTypeAudit */
+	bool logon_denied;  /* a refused login */
+	bool status_seen;   /* status[] holds the answer's status line */
 	/* AccessRuleAudit of the open row ("WouldDeny:<rule>"), or "". */
 	char rule_audit[sizeof("WouldDeny:") + POLICY_RULE_NAME_MAX];
 	char cmd[32];
@@ -184,7 +193,11 @@ void sesslog_row(struct session *s, const struct sesslog_cmd *c, uint64_t rp,
 /*
  * Whether r has room for one more command, making it when it can: false
  * when SESSLOG_PENDING_MAX wait already, or when no memory could be had
- * (then at least one command waits, and its answer will make room).
+ * (then the command waits, unrelayed, for an answer to make room or for
+ * the session's timeout: no command is relayed without its row).  Room
+ * said to be there stays until the next sesslog_ring_push(), whatever
+ * is answered meanwhile: a command is pushed only once complete, and
+ * answers may empty the ring while its bytes come.
  */
 bool sesslog_ring_room(struct sesslog_ring *r);
 
@@ -192,7 +205,7 @@ bool sesslog_ring_room(struct sesslog_ring *r);
 static inline struct sesslog_cmd *
 sesslog_ring_at(struct sesslog_ring *r, unsigned i)
 {
-	return r->more == NULL ? &r->one : &r->more[(r->head + i) % r->cap];
+	return &r->more[(r->head + i) % r->cap];
 }
 
 /* The oldest waiting command, or NULL. */
@@ -205,7 +218,8 @@ sesslog_ring_head(struct sesslog_ring *r)
 /* A new slot at the end; the caller checked sesslog_ring_room(). */
 struct sesslog_cmd *sesslog_ring_push(struct sesslog_ring *r);
 
-/* Drops the answered commands at the front. */
+/* Drops the answered commands at the front; once none waits and no room
+ * is promised, gives the heap room back. */
 void sesslog_ring_pop_done(struct sesslog_ring *r);
 
 /* Gives back r's heap room; r is empty afterwards. */

@@ -1,6 +1,6 @@
 /*
- * stats: what the daemon has done, counted for /metrics, and the HTTP
- * server that serves it with /health and /sessions (stats_http.c).
+ * stats: what the daemon has done, counted for /metrics; the HTTP server
+ * that serves it with /health and /sessions is stats_http.h.
  *
  * Counting costs a few plain additions on the login path: each worker
  * owns one block of counters (struct stats_worker, cache-line aligned so
@@ -35,9 +35,16 @@ struct policy_decision;
 struct session;
 struct worker;
 
-/* What a session keeps for its counters (in struct session). */
+/*
+ * What a session keeps for its counters (in struct session): everything
+ * the counting below needs, so that the counters never read the session
+ * (the session calls them; they know nothing of it).
+ */
 struct stats_sess {
+	uint16_t worker;     /* index of the worker it runs on */
 	uint16_t listener;   /* slot of the listener it came in on */
+	uint8_t proto;       /* enum proto_id */
+	bool counted;        /* the worker counts (stats are on) */
 	bool open;           /* counted in the active sessions */
 	uint64_t backend_t0; /* us, monotonic: the backend login's start; 0:
 				none under way */
@@ -132,6 +139,7 @@ struct stats_totals {
 	struct {
 		char addr[300];
 		uint64_t connects;
+		uint64_t tls_full, tls_resumed; /* backend TLS handshakes */
 		uint64_t failures[STATS_BACKEND_FAILURES];
 		struct stats_hist login;
 	} backend[STATS_MAX_BACKENDS];
@@ -143,87 +151,82 @@ struct stats_totals {
 	uint64_t protolog_written, protolog_dropped, protolog_failed;
 };
 
-/* --- Start-up, reload, stop (main.c, server.c) ---------------------- */
-
-/*
- * Binds [stats] listen of c, if set, while the privileges allow any port.
- * Writes "path:line: [stats] listen: cannot listen on ...: reason" to
- * errout and returns -1 on failure.
- */
-int stats_bind(const struct conf *c, FILE *errout);
-
-/*
- * Starts counting for nworkers workers and, when stats_bind() bound a
- * socket, the HTTP thread.  Before the workers start.  Returns -1 (after
- * logging why) on failure.
- */
-int stats_start(struct conf *c, unsigned nworkers);
-
-/* A reload took c: its allowed_ips and token apply to the next request. */
-void stats_reload(const struct conf *old, struct conf *c);
-
-/* Stops the HTTP thread.  Before the workers are joined. */
-void stats_stop(void);
-
-/* Frees the counters, after the workers are gone. */
-void stats_free(void);
-
-/* From worker w's thread, before its loop runs and after it ended. */
-void stats_worker_attach(struct worker *w);
-void stats_worker_detach(struct worker *w);
-
 /* For stats_http.c: the counters of nworkers workers, and their end. */
 int stats_counters_init(unsigned nworkers);
 void stats_counters_free(void);
 
 /* --- Counting (the workers; each from the session's own thread) ----- */
 
-/* A connection accepted on l, in w's loop, about to become a session. */
+/*
+ * A connection accepted on l, in w's loop, about to become a session:
+ * called right before session_accept(), whose stats_session_open() counts
+ * the session under the listener noted here.
+ */
 void stats_accepted(struct worker *w, const struct listener *l);
 
-/* The session of the connection just accepted; and its end. */
-void stats_session_open(struct session *s);
-void stats_session_close(struct session *s);
+/*
+ * The session of the connection just accepted on w, of protocol proto
+ * (enum proto_id): ss is set up for the calls below and the session
+ * counted as active; and its end.
+ */
+void stats_session_open(struct stats_sess *ss, const struct worker *w,
+    unsigned proto);
+void stats_session_close(struct stats_sess *ss);
 
-/* The client's TLS handshake ended (ok: it succeeded); a session that
- * closes during its handshake counts as a failure by itself. */
-void stats_tls_done(struct session *s, bool ok);
+/* The client's TLS handshake ended (ok: it succeeded), implicit TLS or
+ * STARTTLS; a session that closes during its handshake has it counted as
+ * failed first. */
+void stats_tls_done(struct stats_sess *ss, bool implicit, bool ok);
 
 /* A connection refused before its greeting; rule: the rule's name. */
-void stats_conn_refused(struct session *s, enum stats_conn_refusal r,
+void stats_conn_refused(struct stats_sess *ss, enum stats_conn_refusal r,
     const char *rule);
 
 /* A connection over max_connections (total) or the per-address limit. */
-void stats_conn_limit(struct session *s, bool total);
+void stats_conn_limit(struct stats_sess *ss, bool total);
 
 /* A login refused by postern (login type, user limit, throttle). */
-void stats_refused(struct session *s, enum stats_refusal r);
-
-/* An audit's would-be refusal outside the access rules (login type). */
-void stats_audit(struct session *s, enum stats_audit k);
+void stats_refused(struct stats_sess *ss, enum stats_refusal r);
 
 /* The login-time policy decision: refusals and audits it holds. */
-void stats_policy(struct session *s, const struct policy_decision *d);
+void stats_policy(struct stats_sess *ss, const struct policy_decision *d);
 
 /* The backend login starts (before backend_connect()). */
-void stats_backend_start(struct session *s);
+void stats_backend_start(struct stats_sess *ss);
 
-/* The backend login ended with r (enum backend_result, backend.h). */
-void stats_backend_done(struct session *s, int r);
+/*
+ * The backend login ended with r (enum backend_result, backend.h), and
+ * failure (enum backend_failure) when it failed otherwise than by a
+ * refused password; backend: its label, the address of its pool that the
+ * login ended on (the summary line's name for it).
+ */
+void stats_backend_done(struct stats_sess *ss, const char *backend, int r,
+    int failure);
+
+/* The backend's TLS handshake succeeded; resumed: an earlier session. */
+void stats_backend_tls(struct stats_sess *ss, const char *backend,
+    bool resumed);
 
 /* A login went through: the client is relayed. */
-void stats_login_ok(struct session *s);
+void stats_login_ok(struct stats_sess *ss);
 
 /* Bytes relayed: in from the client to the backend, out the other way. */
-void stats_relayed(struct session *s, uint64_t in, uint64_t out);
+void stats_relayed(struct stats_sess *ss, uint64_t in, uint64_t out);
 
 /* --- Counting (any thread) ------------------------------------------- */
 
 /* A group lookup found the user's directory groups cached, or not. */
 void stats_ldap_cache(bool hit);
 
-/* A directory query (rc as groups_source_fn returns) took us. */
-void stats_ldap_query(int rc, uint64_t us);
+/* How a directory query ended, as the counters sort it. */
+enum stats_ldap_result {
+	STATS_LDAP_OK,
+	STATS_LDAP_DOWN,   /* not asked: the directory is known unreachable */
+	STATS_LDAP_FAILED, /* asked, and it failed */
+};
+
+/* A directory query ended with res after us. */
+void stats_ldap_query(enum stats_ldap_result res, uint64_t us);
 
 /* Monotonic microseconds. */
 uint64_t stats_now_us(void);

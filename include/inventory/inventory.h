@@ -1,8 +1,10 @@
 /*
  * inventory: turns protocol log rows into the answer a migration team
  * needs: which clients, users and programs still use POP3 and IMAP4, how
- * (ports, TLS), and which would break if cleartext login without TLS were
- * refused (Exchange's SecureLogin, postern's login_type = SecureLogin).
+ * (ports, TLS, login mechanisms), and which would break under one of
+ * Exchange's login types (postern's login_type): SecureLogin refuses every
+ * login without TLS, PlainTextAuthentication those without TLS whose
+ * mechanism sends a password or a bearer token, PlainTextLogin none.
  *
  * Rows are fed one file at a time (inv_file_begin / inv_file_row /
  * inv_file_end).  Rows are grouped into sessions by sessionId inside a
@@ -31,8 +33,20 @@ enum inv_by {
 	INV_BY_CLIENT_USER, /* each pair of the two */
 	INV_BY_SOFTWARE,    /* the IMAP ID name and version, "(none)" without */
 	INV_BY_BACKEND,     /* the backend the logins went to */
-	INV_BY_BACKEND_USER /* each pair of backend and user */
+	INV_BY_BACKEND_USER, /* each pair of backend and user */
+	INV_BY_MECHANISM     /* the mechanism of a session's last login */
 };
+
+/* The login type whose refusals make a record "would break". */
+enum inv_login_type {
+	INV_LOGIN_SECURE,          /* SecureLogin, the default */
+	INV_LOGIN_PLAINTEXT_AUTH,  /* PlainTextAuthentication */
+	INV_LOGIN_PLAINTEXT_LOGIN, /* PlainTextLogin: refuses nothing */
+	INV_LOGIN_TYPES
+};
+
+/* The key of the sessions without any login, by mechanism. */
+#define INV_MECH_NONE_KEY "(none)"
 
 /*
  * The backend of a login that names none (Exchange's own logs, and logins
@@ -70,13 +84,15 @@ struct inv_options {
 	 * are left out: Exchange's health probes, service accounts. */
 	const char *const *exclude_users;
 	size_t nexclude_users;
+	enum inv_login_type login_type; /* what "would break" means */
 };
 
 /*
  * One line of the report.  A login "without TLS" is one on a connection
  * that was neither implicit TLS nor upgraded with STARTTLS/STLS before
  * it: SecureLogin refuses those, so a record with cleartext_ok > 0 is a
- * client that would break.
+ * client that would break under it; PlainTextAuthentication refuses those
+ * counted in cleartext_password_ok (see inv_mech_plaintextauth_refuses()).
  */
 struct inv_record {
 	const char *key;  /* client address, user, software or backend */
@@ -93,6 +109,10 @@ struct inv_record {
 	uint64_t starttls_ok;        /* successful logins after STARTTLS/STLS */
 	uint64_t pop3_dele_sessions; /* POP3 sessions that sent DELE */
 	uint64_t pop3_leave_sessions; /* logged-in POP3 sessions without DELE */
+	/* Successful logins without TLS whose mechanism sends a password or a
+	 * bearer token: PlainTextAuthentication refuses them. */
+	uint64_t cleartext_password_ok;
+	unsigned mechanisms; /* bit (1 << enum exlog_mech) of every login */
 	int64_t first_ms, last_ms;
 	/*
 	 * By client: the users seen from it; by user: the clients it came
@@ -249,6 +269,36 @@ int inventory_parse_by(const char *s, enum inv_by *out);
 
 /* True when a record would break under SecureLogin. */
 bool inv_record_would_break(const struct inv_record *r);
+
+/* True when a record would break under login type lt. */
+bool inv_would_break(const struct inv_record *r, enum inv_login_type lt);
+
+/*
+ * The successful logins of a record that login type lt would refuse:
+ * cleartext_ok, cleartext_password_ok or none.
+ */
+uint64_t inv_refused_logins(const struct inv_record *r, enum inv_login_type lt);
+
+/*
+ * Whether PlainTextAuthentication refuses mechanism m without TLS: every
+ * mechanism but NTLM and GSSAPI, which never send the password.  Bearer
+ * tokens (XOAUTH2, OAUTHBEARER) are secrets in the clear like passwords,
+ * and a mechanism postern does not know is counted with them, so that an
+ * unknown client is listed rather than missed.
+ */
+bool inv_mech_plaintextauth_refuses(enum exlog_mech m);
+
+/* Exchange's name of a login type ("SecureLogin"). */
+const char *inv_login_type_name(enum inv_login_type lt);
+
+/* Parses a --login-type value (Exchange's names, any case); 0 or -1. */
+int inventory_parse_login_type(const char *s, enum inv_login_type *out);
+
+/*
+ * The names of a set of mechanisms (inv_record.mechanisms) joined by sep
+ * into buf, in enum exlog_mech order; "-" for none.
+ */
+void inv_mechanisms_text(unsigned set, char *buf, size_t cap, char sep);
 
 /* The protocol names of a bit set: "pop3", "imap4", "pop3+imap4", "-". */
 const char *inv_protocols_name(unsigned protocols);

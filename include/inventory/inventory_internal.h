@@ -75,9 +75,9 @@ enum {
 	T_PAIR,   /* by client and user, for INV_BY_SOFTWARE (else T_BASE) */
 	T_SOFT,   /* by software, only for INV_BY_SOFTWARE */
 	T_SOFTCLIENT, /* software and client pairs, only for INV_BY_SOFTWARE */
-	T_BACK,       /* by backend, only by backend */
-	T_BACKUSER,   /* backend and user pairs, only by backend */
-	T_BACKCLIENT, /* backend and client pairs, only by backend */
+	T_BACK,       /* by backend (or mechanism), only by those */
+	T_BACKUSER,   /* backend (or mechanism) and user pairs */
+	T_BACKCLIENT, /* backend (or mechanism) and client pairs */
 	T_COUNT
 };
 

@@ -714,3 +714,67 @@ exlog_context_value(const struct exlog_span *v, char *out, size_t cap)
 	out[o] = '\0';
 	return o;
 }
+
+static const char *const mech_names[EXLOG_MECH_COUNT] = {
+    [EXLOG_MECH_NONE] = "",
+    [EXLOG_MECH_USER] = "USER",
+    [EXLOG_MECH_LOGIN] = "LOGIN",
+    [EXLOG_MECH_PLAIN] = "PLAIN",
+    [EXLOG_MECH_APOP] = "APOP",
+    [EXLOG_MECH_CRAM_MD5] = "CRAM-MD5",
+    [EXLOG_MECH_DIGEST_MD5] = "DIGEST-MD5",
+    [EXLOG_MECH_SCRAM_SHA_1] = "SCRAM-SHA-1",
+    [EXLOG_MECH_SCRAM_SHA_256] = "SCRAM-SHA-256",
+    [EXLOG_MECH_EXTERNAL] = "EXTERNAL",
+    [EXLOG_MECH_NTLM] = "NTLM",
+    [EXLOG_MECH_GSSAPI] = "GSSAPI",
+    [EXLOG_MECH_XOAUTH2] = "XOAUTH2",
+    [EXLOG_MECH_OAUTHBEARER] = "OAUTHBEARER",
+    [EXLOG_MECH_OTHER] = "other",
+};
+
+const char *
+exlog_mech_name(enum exlog_mech m)
+{
+	return (unsigned)m < EXLOG_MECH_COUNT ? mech_names[m] : "";
+}
+
+static bool
+span_eq_ci(const char *p, size_t len, const char *s)
+{
+	return len == strlen(s) && strncasecmp(p, s, len) == 0;
+}
+
+enum exlog_mech
+exlog_mechanism(const struct exlog_span *command,
+    const struct exlog_span *params)
+{
+	const char *p = params->p, *e = params->p + params->len, *w;
+
+	if (span_eq_ci(command->p, command->len, "pass"))
+		return EXLOG_MECH_USER;
+	if (span_eq_ci(command->p, command->len, "apop"))
+		return EXLOG_MECH_APOP;
+	if (span_eq_ci(command->p, command->len, "login"))
+		return EXLOG_MECH_LOGIN;
+	if (!span_eq_ci(command->p, command->len, "auth") &&
+	    !span_eq_ci(command->p, command->len, "authenticate"))
+		return EXLOG_MECH_NONE;
+	while (p < e && *p == ' ')
+		p++;
+	if (p == e)
+		return span_eq_ci(command->p, command->len, "auth") ?
+			   EXLOG_MECH_NONE :
+			   EXLOG_MECH_OTHER;
+	/*
+	 * The first word only: what follows it (an initial response that
+	 * should not have been logged, RFC 4959 SASL-IR) is never looked at.
+	 */
+	for (w = p; w < e && *w != ' '; w++)
+		;
+	for (int m = EXLOG_MECH_USER + 1; m < EXLOG_MECH_OTHER; m++)
+		if (m != EXLOG_MECH_APOP &&
+		    span_eq_ci(p, (size_t)(w - p), mech_names[m]))
+			return (enum exlog_mech)m;
+	return EXLOG_MECH_OTHER;
+}

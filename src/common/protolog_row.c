@@ -143,15 +143,53 @@ csv_plain_run(const char *s, size_t len)
 	return i;
 }
 
+/*
+ * The bytes a field cannot be copied over without a closer look: ',' and
+ * '"' (the field is quoted), control bytes but tab, DEL and every byte of
+ * 0x80 and above (csv_plain_run() checks the UTF-8).  A field without any,
+ * nearly every field of a row, is copied in one pass.
+ */
+/* clang-format off */
+static const unsigned char csv_special[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+/* clang-format on */
+
 /* Writes one field's value with the CSV rules; see protolog_encode(). */
 static void
 csv_field(struct obuf *o, const char *s, size_t len, enum field_kind kind)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	bool quote = false;
 	size_t i, j;
 
 	if (len == 0)
 		return;
+	for (i = 0; i < len && !csv_special[u[i]]; i++)
+		;
+	if (i == len) {
+		/* OWASP's list of the characters that start a spreadsheet
+		 * formula (also below). */
+		if (kind != FIELD_PLAIN && strchr("=+-@\t", s[0]) != NULL)
+			ob_putc(o, '\'');
+		ob_put(o, s, len);
+		return;
+	}
 	for (i = 0; i < len && !quote; i++)
 		quote = s[i] == ',' || s[i] == '"';
 	if (quote)

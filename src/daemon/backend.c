@@ -23,14 +23,17 @@
 #include <openssl/x509_vfy.h>
 
 #include "backend.h"
+#include "conn.h"
+#include "linefmt.h"
 #include "log.h"
 #include "proxyproto.h"
-#include "server.h"
+#include "worker.h"
 #include "session.h"
 #include "tls.h"
+#include "tls_resume.h"
 
-static void backend_read_cb(struct bufferevent *bev, void *arg);
-static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
+static void backend_read_cb(struct conn *c, void *arg);
+static void backend_event_cb(struct conn *c, short what, void *arg);
 static void backend_next(struct session *s);
 
 enum backend_tls
@@ -164,7 +167,7 @@ void
 backend_close(struct session *s)
 {
 	if (s->backend != NULL) {
-		bufferevent_free(s->backend);
+		conn_free(s->backend);
 		s->backend = NULL;
 	}
 }
@@ -178,18 +181,25 @@ void
 backend_write(struct session *s, const void *data, size_t len)
 {
 	clock_gettime(CLOCK_MONOTONIC, &s->backend_sent);
-	bufferevent_write(s->backend, data, len);
+	conn_write(s->backend, data, len);
 }
 
 void
 backend_printf(struct session *s, const char *fmt, ...)
 {
+	struct linefmt f;
 	va_list ap;
+	bool ok;
 
 	clock_gettime(CLOCK_MONOTONIC, &s->backend_sent);
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(bufferevent_get_output(s->backend), fmt, ap);
+	ok = linefmt_v(&f, fmt, ap);
 	va_end(ap);
+	if (!ok)
+		return;
+	conn_write(s->backend, f.p, f.len);
+	/* The line may hold a SASL response: no copy is left behind. */
+	linefmt_done(&f, true);
 }
 
 /*
@@ -199,13 +209,10 @@ backend_printf(struct session *s, const char *fmt, ...)
 static int
 backend_start_tls(struct session *s)
 {
-	evutil_socket_t fd = bufferevent_getfd(s->backend);
+	evutil_socket_t fd = conn_release(s->backend);
+	struct bufferevent *bev;
 	SSL *ssl;
 
-	/* Detached first: the cleartext bufferevent must neither close the
-	 * socket nor, freed later by libevent, unregister it. */
-	bufferevent_setfd(s->backend, -1);
-	bufferevent_free(s->backend);
 	s->backend = NULL;
 	if ((ssl = tls_backend_new(s->route.backend, backend_current(s))) ==
 	    NULL) {
@@ -214,15 +221,16 @@ backend_start_tls(struct session *s)
 		    "cannot create a TLS session");
 		return -1;
 	}
-	s->backend = backend_tls_socket_new(s->worker->base, fd, ssl);
+	bev = backend_tls_socket_new(s->worker->base, fd, ssl);
+	if (bev != NULL && (s->backend = conn_bufferevent_new(bev)) == NULL)
+		bufferevent_free(bev);
 	if (s->backend == NULL) {
 		backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
 		    "cannot start TLS");
 		return -1;
 	}
-	bufferevent_setcb(s->backend, backend_read_cb, NULL, backend_event_cb,
-	    s);
-	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
+	conn_setcb(s->backend, backend_read_cb, backend_event_cb, s);
+	conn_enable(s->backend, EV_READ | EV_WRITE);
 	return 0;
 }
 
@@ -323,6 +331,7 @@ backend_step(struct session *s, enum backend_result r)
 		return;
 	case BACKEND_LOGGED_IN:
 	case BACKEND_AUTH_FAILED:
+	case BACKEND_NO_MECH:
 		session_backend_done(s, r);
 		return;
 	}
@@ -330,11 +339,11 @@ backend_step(struct session *s, enum backend_result r)
 
 /* The PROXY header has left: implicit TLS starts now. */
 static void
-backend_header_sent_cb(struct bufferevent *bev, void *arg)
+backend_header_sent_cb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
+	(void)c;
 	if (s->state != SESSION_BACKEND)
 		return;
 	if (backend_start_tls(s) == -1)
@@ -342,20 +351,20 @@ backend_header_sent_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
-backend_read_cb(struct bufferevent *bev, void *arg)
+backend_read_cb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
 	if (s->state != SESSION_BACKEND)
 		return;
-	backend_step(s, backend_input(s, bufferevent_get_input(bev)));
+	backend_step(s, backend_input(s, conn_input(c)));
 }
 
 static void
 backend_tls_error(struct session *s)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(s->backend);
-	unsigned long e = bufferevent_get_openssl_error(s->backend);
+	SSL *ssl = conn_ssl(s->backend);
+	unsigned long e = conn_ssl_error(s->backend);
 	long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
 	char buf[160];
 
@@ -372,31 +381,49 @@ backend_tls_error(struct session *s)
 		backend_set_failure(s, BACKEND_FAILURE_TLS,
 		    "TLS failed: the connection was closed or reset during "
 		    "the handshake (is the port a TLS port?)");
-	while (bufferevent_get_openssl_error(s->backend) != 0)
+	while (conn_ssl_error(s->backend) != 0)
 		;
+	if (ssl != NULL)
+		tls_resume_handshake_failed(ssl);
+}
+
+/*
+ * The backend's TLS handshake succeeded: reported to its session (which
+ * counts it) and said in the debug log, as a resumption or a full
+ * handshake.
+ */
+static void
+backend_tls_up(struct session *s, SSL *ssl, const char *how)
+{
+	bool resumed = tls_resume_handshake_done(ssl);
+
+	session_backend_tls_up(s, resumed);
+	log_debug("%s: backend %s %s, %s", session_tag(s), how,
+	    tls_version(ssl), resumed ? "resumed" : "full handshake");
 }
 
 static void
-backend_event_cb(struct bufferevent *bev, short what, void *arg)
+backend_event_cb(struct conn *c, short what, void *arg)
 {
 	struct session *s = arg;
 	SSL *ssl;
 
-	(void)bev;
+	(void)c;
 	if (s->state != SESSION_BACKEND)
 		return;
-	if (what & BEV_EVENT_CONNECTED) {
-		ssl = bufferevent_openssl_get_ssl(s->backend);
+	if (what & CONN_CONNECTED) {
+		ssl = conn_ssl(s->backend);
 		if (ssl == NULL) {
 			/* TCP is up: the address did its part, and what
 			 * fails from here on is not the address's. */
 			s->backend_connected = true;
 			backend_clear_failure(s);
-			bufferevent_set_timeouts(s->backend, NULL, NULL);
 		}
 		/* TLS follows once the PROXY header is out. */
-		if (ssl == NULL && backend_tls_after_header(s))
+		if (ssl == NULL && backend_tls_after_header(s)) {
+			conn_flush(s->backend, backend_header_sent_cb);
 			return;
+		}
 		if (ssl == NULL &&
 		    backend_tls_mode(s) == BACKEND_TLS_IMPLICIT) {
 			if (backend_start_tls(s) == -1)
@@ -405,22 +432,19 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		if (ssl != NULL &&
 		    backend_tls_mode(s) == BACKEND_TLS_STARTTLS) {
-			log_debug("%s: backend STARTTLS %s", session_tag(s),
-			    tls_version(ssl));
+			backend_tls_up(s, ssl, "STARTTLS");
 			backend_step(s, s->proto->backend_tls_done(s));
 			return;
 		}
 		if (ssl != NULL)
-			log_debug("%s: backend TLS %s", session_tag(s),
-			    tls_version(ssl));
+			backend_tls_up(s, ssl, "TLS");
 		s->proto->backend_start(s);
 		return;
 	}
-	if (!s->backend_connected &&
-	    (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) {
+	if (!s->backend_connected && (what & (CONN_ERROR | CONN_TIMEOUT))) {
 		int err = EVUTIL_SOCKET_ERROR();
 
-		if (what & BEV_EVENT_TIMEOUT)
+		if (what & CONN_TIMEOUT)
 			backend_set_failure(s, BACKEND_FAILURE_CONNECT,
 			    "no connection within connect_timeout (%u ms)",
 			    s->route.backend->connect_timeout_ms);
@@ -431,16 +455,16 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		backend_next(s);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
+	if (what & CONN_ERROR) {
 		int err = EVUTIL_SOCKET_ERROR();
 
-		if (bufferevent_openssl_get_ssl(s->backend) != NULL)
+		if (conn_ssl(s->backend) != NULL)
 			backend_tls_error(s);
 		if (s->backend_failure == BACKEND_FAILURE_NONE)
 			backend_set_failure(s, BACKEND_FAILURE_CONNECT,
 			    "connection failed: %s",
 			    err != 0 ? strerror(err) : "error");
-	} else if (what & BEV_EVENT_EOF)
+	} else if (what & CONN_EOF)
 		backend_set_failure(s, BACKEND_FAILURE_CLOSED,
 		    "the backend closed the connection during login");
 	session_backend_done(s, BACKEND_BROKEN);
@@ -448,33 +472,33 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* After the logout: what the backend says (a BYE, +OK) is not wanted. */
 static void
-backend_logout_read_cb(struct bufferevent *bev, void *arg)
+backend_logout_read_cb(struct conn *c, void *arg)
 {
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = conn_input(c);
 
 	(void)arg;
 	evbuffer_drain(in, evbuffer_get_length(in));
 }
 
 static void
-backend_logout_event_cb(struct bufferevent *bev, short what, void *arg)
+backend_logout_event_cb(struct conn *c, short what, void *arg)
 {
-	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+	(void)c;
+	if (what & (CONN_EOF | CONN_ERROR))
 		session_backend_logged_out(arg);
 }
 
 void
 backend_logout(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->backend);
+	struct evbuffer *in = conn_input(s->backend);
 
 	/* Whatever followed the login's OK (capabilities, say). */
 	evbuffer_drain(in, evbuffer_get_length(in));
 	s->proto->backend_logout(s);
-	bufferevent_setcb(s->backend, backend_logout_read_cb, NULL,
-	    backend_logout_event_cb, s);
-	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
+	conn_setcb(s->backend, backend_logout_read_cb, backend_logout_event_cb,
+	    s);
+	conn_enable(s->backend, EV_READ | EV_WRITE);
 }
 
 /* Queues a PROXY v2 header naming the client; -1 if it cannot be built. */
@@ -491,7 +515,7 @@ backend_proxy_header(struct session *s)
 		    "cannot write a PROXY header for %s", s->peer.str);
 		return -1;
 	}
-	bufferevent_write(s->backend, hdr, (size_t)n);
+	conn_write(s->backend, hdr, (size_t)n);
 	return 0;
 }
 
@@ -538,7 +562,6 @@ backend_connect_addr(struct session *s)
 	const struct backend_addr *a = backend_current(s);
 	const struct backend *b = s->route.backend;
 	struct event_base *base = s->worker->base;
-	struct timeval tv;
 	char addr[300];
 	int fd, on = 1;
 
@@ -561,31 +584,22 @@ backend_connect_addr(struct session *s)
 	 * TCP first, TLS (implicit) once it is up, so that an address that
 	 * does not answer is told from a TLS handshake that fails.
 	 */
-	s->backend = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->backend =
+	    conn_connect_new(base, fd, (const struct sockaddr *)&a->addr,
+		a->addrlen, b->connect_timeout_ms);
 	if (s->backend == NULL) {
+		backend_set_failure(s,
+		    errno == ENOMEM ? BACKEND_FAILURE_INTERNAL :
+				      BACKEND_FAILURE_CONNECT,
+		    "connect: %s", strerror(errno));
 		close(fd);
-		backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
-		    "out of memory");
 		return -1;
 	}
-	bufferevent_setcb(s->backend, backend_read_cb,
-	    backend_tls_after_header(s) ? backend_header_sent_cb : NULL,
-	    backend_event_cb, s);
-	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
-	/* libevent times a connect out with the write timeout. */
-	tv.tv_sec = b->connect_timeout_ms / 1000;
-	tv.tv_usec = (suseconds_t)(b->connect_timeout_ms % 1000) * 1000;
-	bufferevent_set_timeouts(s->backend, NULL, &tv);
+	conn_setcb(s->backend, backend_read_cb, backend_event_cb, s);
+	conn_enable(s->backend, EV_READ | EV_WRITE);
 	/* The header is the first thing on the wire, sent once connected. */
 	if (s->pc->forward_client_address == FORWARD_PROXY &&
 	    backend_proxy_header(s) == -1) {
-		backend_close(s);
-		return -1;
-	}
-	if (bufferevent_socket_connect(s->backend,
-		(const struct sockaddr *)&a->addr, a->addrlen) == -1) {
-		backend_set_failure(s, BACKEND_FAILURE_CONNECT, "connect: %s",
-		    strerror(errno));
 		backend_close(s);
 		return -1;
 	}

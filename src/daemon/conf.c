@@ -76,6 +76,7 @@ struct conf_loader {
 	char *buf; /* getline's buffer */
 	size_t bufsize;
 	int lineno;
+	const char *line; /* in buf: the line being read, whole */
 	enum line_kind kind;
 	bool prev_name;    /* inih's prev_name is set */
 	bool prev_ignored; /* continuations of the last key are ignored */
@@ -208,6 +209,12 @@ int
 conf_lineno(const struct conf_loader *l)
 {
 	return l->lineno;
+}
+
+const char *
+conf_line(const struct conf_loader *l)
+{
+	return l->line != NULL ? l->line : "";
 }
 
 const char *
@@ -480,7 +487,7 @@ conf_handler(void *user, const char *section, const char *name,
 	const struct kind *kd;
 	struct inst *in;
 	char list[256];
-	size_t i;
+	size_t i, j;
 	int *seen;
 
 	(void)section; /* the reader tracks sections, unshortened */
@@ -500,6 +507,10 @@ conf_handler(void *user, const char *section, const char *name,
 	for (i = 0; i < kd->nkeys; i++)
 		if (strcmp(kd->keys[i].k->name, name) == 0)
 			break;
+	/* A section of the file's own keys takes the others. */
+	for (j = 0; i == kd->nkeys && j < kd->nkeys; j++)
+		if (kd->keys[j].k->flags & CONF_ANYKEY)
+			i = j;
 	if (i == kd->nkeys) {
 		unknown_key(l, name);
 		return 1;
@@ -513,7 +524,7 @@ conf_handler(void *user, const char *section, const char *name,
 		    sec_name(l), kk->k->name);
 		return 1;
 	}
-	if (*seen != 0 && !(kk->k->flags & CONF_LIST)) {
+	if (*seen != 0 && !(kk->k->flags & (CONF_LIST | CONF_ANYKEY))) {
 		conf_error(l, l->lineno,
 		    "duplicate key '%s' (first set at line %d)", name, *seen);
 		return 1;
@@ -703,6 +714,7 @@ conf_reader(char *str, int num, void *stream)
 	ssize_t n;
 	size_t len;
 
+	l->line = NULL;
 	if (num < 2)
 		return NULL;
 	errno = 0;
@@ -744,6 +756,7 @@ conf_reader(char *str, int num, void *stream)
 		return str;
 	}
 	memcpy(str, line, len + 1);
+	l->line = line;
 	conf_classify(l, str);
 	if (l->kind == LINE_BAD)
 		str[0] = '\0';

@@ -47,6 +47,66 @@ group_list_clear(struct group_list *gl)
 	free(gl->v);
 	gl->v = NULL;
 	gl->n = gl->cap = 0;
+	free(gl->route);
+	gl->route = NULL;
+	gl->route_kind = GROUP_ROUTE_NONE;
+}
+
+/* Makes gl's route bad for the reason why (a constant text). */
+static int
+route_bad(struct group_list *gl, const char *why)
+{
+	char *s;
+
+	if ((s = strdup(why)) == NULL)
+		return -1;
+	free(gl->route);
+	gl->route = s;
+	gl->route_kind = GROUP_ROUTE_BAD;
+	return 0;
+}
+
+int
+group_list_route_add(struct group_list *gl, const char *v, size_t len)
+{
+	size_t i;
+	char *s;
+
+	if (gl->route_kind == GROUP_ROUTE_BAD)
+		return 0;
+	if (len == 0)
+		return route_bad(gl, "an empty value");
+	if (len > GROUP_ROUTE_MAX)
+		return route_bad(gl, "a value longer than 256 bytes");
+	_Static_assert(GROUP_ROUTE_MAX == 256, "the text above says 256");
+	for (i = 0; i < len; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			return route_bad(gl,
+			    "a value with control bytes (binary data?)");
+	if (gl->route_kind == GROUP_ROUTE_VALUE) {
+		if (strlen(gl->route) == len &&
+		    strncasecmp(gl->route, v, len) == 0)
+			return 0;
+		return route_bad(gl, "several different values");
+	}
+	if ((s = strndup(v, len)) == NULL)
+		return -1;
+	gl->route = s;
+	gl->route_kind = GROUP_ROUTE_VALUE;
+	return 0;
+}
+
+int
+group_list_route_copy(struct group_list *dst, const struct group_list *src)
+{
+	char *s = NULL;
+
+	if (src->route != NULL && (s = strdup(src->route)) == NULL)
+		return -1;
+	free(dst->route);
+	dst->route = s;
+	dst->route_kind = src->route_kind;
+	return 0;
 }
 
 static int

@@ -201,6 +201,29 @@ add_values(LDAP *ld, LDAPMessage *e, const char *attr, struct group_list *out)
 	return rc;
 }
 
+/* The route attribute's values of entry e into out (groups.h). */
+static int
+add_route(LDAP *ld, LDAPMessage *e, const char *attr, struct group_list *out)
+{
+	struct berval **vals;
+	size_t i;
+	int rc = 0;
+
+	if ((vals = ldap_get_values_len(ld, e, attr)) == NULL)
+		return 0;
+	/* Past the second different value the answer cannot change. */
+	for (i = 0; vals[i] != NULL && out->route_kind != GROUP_ROUTE_BAD;
+	     i++) {
+		if (group_list_route_add(out, vals[i]->bv_val,
+			vals[i]->bv_len) == -1) {
+			rc = -1;
+			break;
+		}
+	}
+	ldap_value_free_len(vals);
+	return rc;
+}
+
 /*
  * One search; *res must be freed by the caller whatever is returned.
  * Returns an LDAP result code, LDAP_TIMEOUT when the deadline passed.
@@ -318,7 +341,9 @@ static int
 query(const struct groups_conf *gc, const char *user, uint64_t deadline,
     struct group_list *out, char *err, size_t errlen)
 {
-	char filter[FILTER_MAX], *attrs[] = {gc->ldap_group_attribute, NULL};
+	/* The route rides on the groups' search: one query per login. */
+	char filter[FILTER_MAX], *attrs[] = {gc->ldap_group_attribute,
+				     (char *)gc->route_attribute, NULL};
 	LDAPMessage *res, *e;
 	char *dn = NULL;
 	int rc, n;
@@ -355,7 +380,9 @@ query(const struct groups_conf *gc, const char *user, uint64_t deadline,
 		return LDAP_SUCCESS;
 	}
 	e = ldap_first_entry(conn.ld, res);
-	if (add_values(conn.ld, e, gc->ldap_group_attribute, out) == -1)
+	if (add_values(conn.ld, e, gc->ldap_group_attribute, out) == -1 ||
+	    (gc->route_attribute != NULL &&
+		add_route(conn.ld, e, gc->route_attribute, out) == -1))
 		rc = LDAP_NO_MEMORY;
 	if (rc == LDAP_SUCCESS && gc->ldap_nested == LDAP_NESTED_IN_CHAIN &&
 	    (dn = ldap_get_dn(conn.ld, e)) != NULL)

@@ -192,6 +192,8 @@ cache_get(struct groups *g, uint64_t serial, const char *key,
 				*oom = true;
 				break;
 			}
+		if (group_list_route_copy(out, &e->gl) == -1)
+			*oom = true;
 		break;
 	}
 	pthread_mutex_unlock(&g->cache_mu);
@@ -215,6 +217,8 @@ cache_put(struct groups *g, uint64_t serial, unsigned ttl, const char *key,
 	for (i = 0; i < gl->n; i++)
 		if (group_list_add(&e->gl, gl->v[i]) == -1)
 			goto fail;
+	if (group_list_route_copy(&e->gl, gl) == -1)
+		goto fail;
 	e->serial = serial;
 	e->expires = now + ttl;
 	pthread_mutex_lock(&g->cache_mu);
@@ -379,7 +383,10 @@ ask_source(struct groups *g, struct groups_req *r, struct group_list *found)
 	t0 = stats_now_us();
 	rc = g->source(gc, r->conf->serial, r->user, found, r->err,
 	    sizeof(r->err));
-	stats_ldap_query(rc, stats_now_us() - t0);
+	stats_ldap_query(rc == 0                  ? STATS_LDAP_OK :
+			 rc == GROUPS_SOURCE_DOWN ? STATS_LDAP_DOWN :
+						    STATS_LDAP_FAILED,
+	    stats_now_us() - t0);
 	now = g->now_ms();
 	pthread_mutex_lock(&g->mu);
 	if ((b = outage_get_locked(g, gc->ldap_uri, now)) != NULL) {
@@ -417,6 +424,7 @@ run_query(struct groups *g, struct groups_req *r)
 	const struct groups_conf *gc = &r->conf->groups;
 	struct group_list found = {0};
 	char key[512];
+	bool oom = false;
 	size_t i;
 
 	if (g->now_ms() > r->deadline) {
@@ -433,12 +441,11 @@ run_query(struct groups *g, struct groups_req *r)
 	snprintf(key, sizeof(key), "%s", r->user);
 	groups_lower(key);
 	cache_put(g, r->conf->serial, gc->cache_ttl_ms, key, &found);
-	for (i = 0; i < found.n; i++) {
-		if (group_list_add(&r->gl, found.v[i]) == -1) {
-			r->status = GROUPS_TEMPFAIL;
-			snprintf(r->err, sizeof(r->err), "out of memory");
-			break;
-		}
+	for (i = 0; i < found.n && !oom; i++)
+		oom = group_list_add(&r->gl, found.v[i]) == -1;
+	if (oom || group_list_route_copy(&r->gl, &found) == -1) {
+		r->status = GROUPS_TEMPFAIL;
+		snprintf(r->err, sizeof(r->err), "out of memory");
 	}
 	group_list_clear(&found);
 }

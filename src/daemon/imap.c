@@ -13,13 +13,14 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <openssl/crypto.h>
 
 #include "backend.h"
+#include "conn.h"
 #include "imap.h"
 #include "imap_internal.h"
 #include "log.h"
+#include "passthru.h"
 #include "policy.h"
 #include "sasl.h"
 #include "session.h"
@@ -96,12 +97,24 @@ static void
 imap_caps(struct session *s, char *out, size_t cap)
 {
 	bool tls = imap_tls_active(s);
+	bool cleartext = policy_advertise_cleartext_to(s->pc, tls,
+	    (struct sockaddr *)&s->peer.sa);
+	unsigned relayed = passthru_advertised(s);
+	char more[128];
+	size_t n;
 
-	if (imap_caps_preauth(tls, session_tls_available(s),
-		policy_advertise_cleartext_to(s->pc, tls,
-		    (struct sockaddr *)&s->peer.sa),
-		out, cap) == -1)
+	if (imap_caps_preauth(tls, session_tls_available(s), cleartext, out,
+		cap) == -1) {
 		snprintf(out, cap, "IMAP4rev1");
+		return;
+	}
+	/* The relayed mechanisms take an initial response as PLAIN does
+	 * (RFC 4959), which spares a round trip to the backend. */
+	if (relayed == 0 ||
+	    saslmech_list(relayed, " AUTH=", more, sizeof(more)) == -1)
+		return;
+	n = strlen(out);
+	snprintf(out + n, cap - n, "%s%s", cleartext ? "" : " SASL-IR", more);
 }
 
 static void
@@ -126,7 +139,7 @@ imap_tls_reset(struct session *s)
 
 	imap_parser_reset(&is->pre->parser);
 	is->cstate = IMAP_C_COMMAND;
-	is->client_name[0] = is->client_version[0] = '\0';
+	is->pre->client_name[0] = is->pre->client_version[0] = '\0';
 	sesslog_client_id(s, NULL, NULL);
 }
 
@@ -188,7 +201,8 @@ imap_login_begin(struct session *s, const char *tag)
 	if (tag != is->tag)
 		snprintf(is->tag, sizeof(is->tag), "%s", tag);
 	is->cstate = IMAP_C_COMMAND;
-	OPENSSL_cleanse(is->user, sizeof(is->user));
+	if (is->pre != NULL)
+		OPENSSL_cleanse(is->pre->user, sizeof(is->pre->user));
 }
 
 static int
@@ -243,6 +257,7 @@ imap_cmd_authenticate(struct session *s, const struct imap_command *cmd)
 {
 	struct imap_session *is = I(s);
 	const char *tag = cmd->tag, *mech;
+	const struct saslmech *m;
 	bool plain, has_ir;
 
 	/* RFC 4959: "=" is an empty initial response. */
@@ -255,6 +270,17 @@ imap_cmd_authenticate(struct session *s, const struct imap_command *cmd)
 	}
 	mech = cmd->args[0].data;
 	plain = strcasecmp(mech, "PLAIN") == 0;
+	if (!plain && strcasecmp(mech, "LOGIN") != 0 &&
+	    (m = passthru_mech(s, mech, strlen(mech))) != NULL) {
+		/* A bearer token in the initial response has been sent in
+		 * the clear already. */
+		if (!session_mech_login_type_ok(s, tag,
+			has_ir && m->sends_secret, m->sends_secret))
+			return imap_auth_refused(s, has_ir);
+		return passthru_start(s, tag, m,
+		    cmd->nargs >= 2 ? cmd->args[1].data : NULL,
+		    cmd->nargs >= 2 ? cmd->args[1].len : 0);
+	}
 	if (!plain && strcasecmp(mech, "LOGIN") != 0) {
 		imap_tagged(s, tag,
 		    "NO [CANNOT] Unsupported authentication mechanism.");
@@ -289,15 +315,15 @@ imap_sasl_line(struct session *s, const char *b64, size_t len)
 	case IMAP_C_PLAIN:
 		return session_login_plain(s, is->tag, b64, len);
 	case IMAP_C_LOGIN_USER:
-		rc = session_login_user(s, is->tag, b64, len, is->user,
-		    sizeof(is->user), &is->userlen);
+		rc = session_login_user(s, is->tag, b64, len, is->pre->user,
+		    sizeof(is->pre->user), &is->pre->userlen);
 		/* After a refused user name the password line may be on its
 		 * way. */
 		is->cstate = rc == 1 ? IMAP_C_LOGIN_PASS : IMAP_C_REFUSED;
 		return rc == 1 ? 0 : rc;
 	case IMAP_C_LOGIN_PASS:
-		return session_login_pass(s, is->tag, b64, len, is->user,
-		    is->userlen);
+		return session_login_pass(s, is->tag, b64, len, is->pre->user,
+		    is->pre->userlen);
 	case IMAP_C_COMMAND:
 	case IMAP_C_REFUSED:
 		break;
@@ -321,18 +347,19 @@ imap_cmd_id(struct session *s, const struct imap_command *cmd)
 			if (v->type == IMAP_VAL_NIL || v->type == IMAP_VAL_LIST)
 				continue;
 			if (strcasecmp(k->data, "name") == 0)
-				imap_id_value(v->data, v->len, is->client_name,
-				    sizeof(is->client_name));
+				imap_id_value(v->data, v->len,
+				    is->pre->client_name,
+				    sizeof(is->pre->client_name));
 			else if (strcasecmp(k->data, "version") == 0)
 				imap_id_value(v->data, v->len,
-				    is->client_version,
-				    sizeof(is->client_version));
+				    is->pre->client_version,
+				    sizeof(is->pre->client_version));
 		}
 	}
-	if (is->client_name[0] != '\0')
+	if (is->pre->client_name[0] != '\0')
 		log_debug("%s: client says it is %s %s", session_tag(s),
-		    is->client_name, is->client_version);
-	sesslog_client_id(s, is->client_name, is->client_version);
+		    is->pre->client_name, is->pre->client_version);
+	sesslog_client_id(s, is->pre->client_name, is->pre->client_version);
 	imap_reply(s,
 	    "* ID (\"name\" \"postern\" \"version\" \"" PACKAGE_VERSION
 	    "\")\r\n");
@@ -510,10 +537,11 @@ static int
 imap_client_input(struct session *s)
 {
 	struct imap_session *is = I(s);
-	struct evbuffer *in = bufferevent_get_input(s->client);
+	struct evbuffer *in = conn_input(s->client);
 	struct imap_parser *p = &is->pre->parser;
 
-	while (s->state == SESSION_PREAUTH) {
+	/* A relayed SASL exchange reads its lines itself (passthru.h). */
+	while (s->state == SESSION_PREAUTH && s->pt == NULL) {
 		struct evbuffer_iovec v;
 		enum imap_parse_result r;
 		size_t consumed = 0;
@@ -611,7 +639,7 @@ imap_client_input(struct session *s)
 			return -1;
 		/* A login waits for the backend, AUTHENTICATE for the
 		 * client's SASL lines: their row ends with the answer. */
-		if (s->state != SESSION_BACKEND &&
+		if (s->state != SESSION_BACKEND && s->pt == NULL &&
 		    (is->cstate == IMAP_C_COMMAND ||
 			is->cstate == IMAP_C_REFUSED))
 			sesslog_end(s);
@@ -680,6 +708,7 @@ imap_backend_caps(struct imap_session *is, const struct imap_response *r)
 	is->backend_saslir = bits & IMAP_CAP_SASL_IR;
 	is->backend_literalplus = bits & IMAP_CAP_LITERAL_PLUS;
 	is->backend_id = bits & IMAP_CAP_ID;
+	is->backend_mechs = saslmech_imap_caps(c, n);
 }
 
 /* Sends LOGIN with each value quoted, or as a literal where it must be. */
@@ -720,6 +749,30 @@ imap_backend_send_login(struct session *s)
 	return BACKEND_MORE;
 }
 
+/*
+ * Starts the relayed exchange: the mechanism, with the client's first
+ * message as its initial response when the backend takes one.
+ */
+static enum backend_result
+imap_backend_passthru(struct session *s)
+{
+	struct imap_session *is = I(s);
+	const char *name, *first;
+	size_t flen;
+
+	if (!passthru_backend_begin(s, is->backend_mechs, &name, &first, &flen))
+		return BACKEND_NO_MECH;
+	is->bstate = IMAP_B_PASSTHRU;
+	if (!is->backend_saslir) {
+		backend_printf(s, "A2 AUTHENTICATE %s\r\n", name);
+		return BACKEND_MORE;
+	}
+	backend_printf(s, "A2 AUTHENTICATE %s %s\r\n", name,
+	    flen > 0 ? first : "=");
+	passthru_first_sent(s);
+	return BACKEND_MORE;
+}
+
 static enum backend_result
 imap_backend_login(struct session *s)
 {
@@ -746,6 +799,10 @@ imap_backend_login(struct session *s)
 	if (s->pc->forward_client_address == FORWARD_ID && !is->id_done &&
 	    imap_backend_id(s))
 		return BACKEND_MORE;
+	/* What it offers now, after TLS, is what clients may be offered. */
+	passthru_backend_offers(s, is->backend_mechs);
+	if (s->pt != NULL)
+		return imap_backend_passthru(s);
 	if (is->backend_plain) {
 		if (sasl_plain_encode(s->login->user, s->login->pass, b64,
 			sizeof(b64)) == -1)
@@ -882,6 +939,28 @@ imap_backend_line(struct session *s, const struct backend_line *line)
 		if (r.kind == IMAP_RESP_TAGGED)
 			return imap_backend_final(s, &r);
 		return BACKEND_MORE;
+	case IMAP_B_PASSTHRU:
+		if (r.kind == IMAP_RESP_CONTINUATION) {
+			const char *d = line->p + 1;
+			size_t dl = line->len - 1;
+
+			if (dl > 0 && d[0] == ' ') {
+				d++;
+				dl--;
+			}
+			passthru_challenge(s, d, dl);
+			return BACKEND_MORE;
+		}
+		if (r.kind != IMAP_RESP_TAGGED)
+			return BACKEND_MORE;
+		/* A BAD (a response the backend could not read, or the
+		 * answer to "*") ends the exchange as a NO does. */
+		if (r.status == IMAP_STATUS_BAD) {
+			free(is->answer);
+			is->answer = NULL;
+			return BACKEND_AUTH_FAILED;
+		}
+		return imap_backend_final(s, &r);
 	case IMAP_B_LOGIN:
 		if (r.kind == IMAP_RESP_CONTINUATION) {
 			/* The "+" for a LOGIN password literal. */
@@ -928,8 +1007,7 @@ imap_login_answer(struct session *s, enum login_result r)
 		else
 			session_printf(s, "%s OK Logged in.\r\n", tag);
 		imap_preauth_free(s);
-		imap_cframe_init(&is->cf);
-		imap_sframe_init(&is->sf);
+		imap_relay_readers_start(s);
 		break;
 	case LOGIN_FAILED:
 		if (is->answer != NULL)
@@ -977,8 +1055,27 @@ imap_free(struct session *s)
 	struct imap_session *is = I(s);
 
 	imap_preauth_free(s);
+	imap_relay_readers_free(s);
 	free(is->caps);
 	free(is->answer);
+}
+
+static void
+imap_sasl_answer(struct session *s, const char *tag, enum session_sasl_answer a)
+{
+	static const char *const text[] = {
+	    [SASL_ANSWER_UNSUPPORTED] = "NO [CANNOT] Unsupported "
+					"authentication mechanism.",
+	    [SASL_ANSWER_CANCELLED] = "BAD Authentication cancelled.",
+	    [SASL_ANSWER_NO_USER] = "NO [AUTHENTICATIONFAILED] The SASL "
+				    "message names no user, which this "
+				    "server requires.",
+	    [SASL_ANSWER_MALFORMED] = "BAD Invalid SASL response.",
+	    [SASL_ANSWER_TOO_LONG] = "BAD SASL response too long.",
+	};
+
+	I(s)->cstate = IMAP_C_COMMAND;
+	imap_tagged(s, tag != NULL ? tag : I(s)->tag, text[a]);
 }
 
 static const struct session_login_ops imap_login_ops = {
@@ -991,6 +1088,7 @@ static const struct session_login_ops imap_login_ops = {
     .starttls_refused = imap_starttls_refused,
     .starttls_go_ahead = imap_starttls_go_ahead,
     .login_begin = imap_login_begin,
+    .sasl_answer = imap_sasl_answer,
 };
 
 const struct proto imap_proto = {

@@ -490,6 +490,47 @@ imap_cframe_between(const struct imap_cframe *f)
 	return f->done || f->bytes == 0;
 }
 
+bool
+imap_cframe_can_rest(const struct imap_cframe *f)
+{
+	/*
+	 * A line held for a literal's "+" keeps its tag, verb, parameters
+	 * and count until the answer decides what it was; a refused reader
+	 * never reads on.  Every other state between commands is made from
+	 * hold and idling by imap_cframe_next().
+	 */
+	return imap_cframe_between(f) && f->state != IMAP_CF_REFUSED &&
+	       f->hold != IMAP_HOLD_LITERAL;
+}
+
+void
+imap_cframe_rest(const struct imap_cframe *f, struct imap_cframe_rest *r)
+{
+	r->pending = f->pending;
+	r->hold = (unsigned char)f->hold;
+	r->held_answered = f->held_answered;
+	r->idling = f->idling;
+	r->logout = f->logout;
+	memcpy(r->holdtag, f->holdtag, sizeof(r->holdtag));
+}
+
+void
+imap_cframe_wake(struct imap_cframe *f, const struct imap_cframe_rest *r)
+{
+	imap_cframe_init(f);
+	f->pending = r->pending;
+	f->hold = r->hold;
+	f->held_answered = r->held_answered;
+	f->idling = r->idling;
+	f->logout = r->logout;
+	memcpy(f->holdtag, r->holdtag, sizeof(f->holdtag));
+	f->holdtag[IMAP_TAG_MAX] = '\0';
+	/* As after a result: the next feed starts the next command from
+	 * hold and idling (a held IDLE, an IDLE's end, or a command), and
+	 * an answer meanwhile finds the same states a resting reader had. */
+	f->done = true;
+}
+
 /* The kinds of server lines. */
 enum {
 	IMAP_SL_START, /* nothing of the line seen yet */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blockcache.h"
 #include "imap.h"
 #include "imap_internal.h"
 #include "log.h"
@@ -122,7 +123,73 @@ imap_relay_log_answer(struct session *s, struct imap_relaylog *rl,
 bool
 imap_relay_at_boundary(const struct session *s)
 {
-	return imap_sframe_at_boundary(&I(s)->sf);
+	const struct imap_session *is = I(s);
+
+	/* Resting readers stand between answer lines; lost ones do not
+	 * know where they are. */
+	if (is->readers_lost)
+		return false;
+	return is->rd == NULL || imap_sframe_at_boundary(&is->rd->sf);
+}
+
+void
+imap_relay_readers_start(struct session *s)
+{
+	struct imap_session *is = I(s);
+
+	memset(&is->rest, 0, sizeof(is->rest));
+	is->rd = NULL;
+	is->readers_lost = false;
+}
+
+void
+imap_relay_readers_free(struct session *s)
+{
+	struct imap_session *is = I(s);
+
+	blockcache_put(session_cache(s), is->rd, sizeof(*is->rd));
+	is->rd = NULL;
+}
+
+/*
+ * The readers in place for bytes to read: a resting pair is woken from
+ * what the session kept, as they were.  NULL when out of memory: the
+ * bytes cannot be read, so they must not go on either.
+ */
+static struct imap_readers *
+imap_relay_wake(struct session *s)
+{
+	struct imap_session *is = I(s);
+
+	if (is->rd != NULL || is->readers_lost)
+		return is->rd;
+	if ((is->rd = blockcache_get(session_cache(s), sizeof(*is->rd))) ==
+	    NULL) {
+		is->readers_lost = true;
+		return NULL;
+	}
+	imap_cframe_wake(&is->rd->cf, &is->rest);
+	imap_sframe_init(&is->rd->sf);
+	return is->rd;
+}
+
+/*
+ * After a read: when both readers stand between commands and answer
+ * lines, with no line held back, what the next command depends on stays
+ * in the session and the readers go back to the worker's blocks.  That
+ * is where an idle session spends its time (in IDLE, or between a
+ * command's answer and the next command).
+ */
+static void
+imap_relay_rest(struct session *s)
+{
+	struct imap_session *is = I(s);
+
+	if (is->rd == NULL || !imap_cframe_can_rest(&is->rd->cf) ||
+	    !imap_sframe_at_boundary(&is->rd->sf))
+		return;
+	imap_cframe_rest(&is->rd->cf, &is->rest);
+	imap_relay_readers_free(s);
 }
 
 void
@@ -153,20 +220,20 @@ imap_relay_log_end(struct session *s)
  * when a non-synchronising literal ends the session.
  */
 static size_t
-imap_relay_client(struct session *s, char *buf, size_t len, bool *end)
+imap_relay_client(struct session *s, struct imap_readers *rd, char *buf,
+    size_t len, bool *end)
 {
-	struct imap_session *is = I(s);
 	struct imap_relaylog *rl = s->log_framed ? s->log->relay : NULL;
-	size_t off = 0, n, refused = is->cf.refused;
+	size_t off = 0, n, refused = rd->cf.refused;
 
 	while (off < len) {
 		enum imap_frame r;
 
 		/* Full: the next command waits until answers make room. */
-		if (rl != NULL && imap_cframe_between(&is->cf) &&
+		if (rl != NULL && imap_cframe_between(&rd->cf) &&
 		    !sesslog_ring_room(&rl->ring))
 			break;
-		r = imap_cframe_feed(&is->cf, buf + off, len - off, &n);
+		r = imap_cframe_feed(&rd->cf, buf + off, len - off, &n);
 		off += n;
 		if (r == IMAP_FRAME_HOLD)
 			break;
@@ -174,15 +241,15 @@ imap_relay_client(struct session *s, char *buf, size_t len, bool *end)
 			/* Its row says what the client tried; the session's
 			 * end says why it ended. */
 			if (rl != NULL && !*end)
-				imap_relay_log_push(rl, &is->cf, r);
+				imap_relay_log_push(rl, &rd->cf, r);
 			*end = true;
 			break;
 		}
 		if (rl != NULL && r != IMAP_FRAME_MORE)
-			imap_relay_log_push(rl, &is->cf, r);
+			imap_relay_log_push(rl, &rd->cf, r);
 	}
-	s->client_logout = is->cf.logout;
-	if (is->cf.refused > refused)
+	s->client_logout = rd->cf.logout;
+	if (rd->cf.refused > refused)
 		log_info("%s: COMPRESS refused: postern relays the session "
 			 "uncompressed",
 		    session_tag(s));
@@ -191,16 +258,16 @@ imap_relay_client(struct session *s, char *buf, size_t len, bool *end)
 
 /* The backend's bytes after login: answers may end a hold. */
 static void
-imap_relay_backend(struct session *s, char *buf, size_t len)
+imap_relay_backend(struct session *s, struct imap_readers *rd, char *buf,
+    size_t len)
 {
-	struct imap_session *is = I(s);
 	struct imap_relaylog *rl = s->log_framed ? s->log->relay : NULL;
 	size_t off = 0, n;
 
 	while (off < len) {
 		enum imap_frame r;
 
-		r = imap_sframe_feed(&is->sf, buf + off, len - off, &n);
+		r = imap_sframe_feed(&rd->sf, buf + off, len - off, &n);
 		off += n;
 		if (rl != NULL)
 			rl->rp += n;
@@ -208,12 +275,12 @@ imap_relay_backend(struct session *s, char *buf, size_t len)
 			continue;
 		/* A refused literal ended its command: its row comes
 		 * before the answer that ends it. */
-		if (imap_cframe_answer(&is->cf, r, is->sf.tag) ==
+		if (imap_cframe_answer(&rd->cf, r, rd->sf.tag) ==
 			IMAP_FRAME_COMMAND &&
 		    rl != NULL)
-			imap_relay_log_push(rl, &is->cf, IMAP_FRAME_COMMAND);
+			imap_relay_log_push(rl, &rd->cf, IMAP_FRAME_COMMAND);
 		if (rl != NULL)
-			imap_relay_log_answer(s, rl, r, &is->sf);
+			imap_relay_log_answer(s, rl, r, &rd->sf);
 	}
 }
 
@@ -227,10 +294,22 @@ size_t
 imap_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
     bool *end)
 {
+	struct imap_readers *rd = imap_relay_wake(s);
+	size_t n = len;
+
+	if (rd == NULL) {
+		/* Unread bytes would leave the log and the guard behind the
+		 * stream: none go on, and the session ends. */
+		*end = true;
+		return 0;
+	}
 	if (from_client)
-		return imap_relay_client(s, buf, len, end);
-	imap_relay_backend(s, buf, len);
-	return len;
+		n = imap_relay_client(s, rd, buf, len, end);
+	else
+		imap_relay_backend(s, rd, buf, len);
+	if (!*end)
+		imap_relay_rest(s);
+	return n;
 }
 
 /*
@@ -245,6 +324,14 @@ imap_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
 void
 imap_relay_guard_end(struct session *s)
 {
+	if (I(s)->readers_lost) {
+		log_warnx("%s: out of memory for the relay's readers: the "
+			  "session ends",
+		    session_tag(s));
+		sesslog_close_error(s, "OutOfMemory");
+		session_goodbye(s, BYE_INTERNAL, "out of memory");
+		return;
+	}
 	log_warnx("%s: a non-synchronising literal (LITERAL+) after login: "
 		  "the session ends, its data would run as commands",
 	    session_tag(s));

@@ -121,7 +121,7 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 }
 
 #define LOG_FUNC(name, level, use_errno)                                       \
-	void name(const char *fmt, ...)                                        \
+	void(name)(const char *fmt, ...)                                       \
 	{                                                                      \
 		int saved = errno;                                             \
 		va_list ap;                                                    \

@@ -29,6 +29,7 @@
 #include "sdnotify.h"
 #include "server.h"
 #include "stats.h"
+#include "stats_http.h"
 #include "testrule.h"
 #include "tls.h"
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "netaddr.h"
+#include "strcopy.h"
 
 void
 netaddr_set(struct netaddr *na, const struct sockaddr *sa, socklen_t len)
@@ -16,21 +17,50 @@ netaddr_set(struct netaddr *na, const struct sockaddr *sa, socklen_t len)
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
 
 	memset(na, 0, sizeof(*na));
+	na->sa.sa.sa_family = AF_UNSPEC;
+	/* Each copy is of its family's fixed size, which the union holds,
+	 * and only from a caller's address that long. */
 	if (sa->sa_family == AF_INET6 && len >= sizeof(*s6) &&
 	    IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&na->sa;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = s6->sin6_port;
-		memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-		na->len = sizeof(*s4);
-	} else {
-		if (len > sizeof(na->sa))
-			len = sizeof(na->sa);
-		memcpy(&na->sa, sa, len);
-		na->len = len;
+		na->sa.in.sin_family = AF_INET;
+		na->sa.in.sin_port = s6->sin6_port;
+		memcpy(&na->sa.in.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+		na->len = sizeof(na->sa.in);
+	} else if (sa->sa_family == AF_INET6 && len >= sizeof(*s6)) {
+		memcpy(&na->sa.in6, sa, sizeof(na->sa.in6));
+		na->len = sizeof(na->sa.in6);
+	} else if (sa->sa_family == AF_INET &&
+		   len >= sizeof(struct sockaddr_in)) {
+		memcpy(&na->sa.in, sa, sizeof(na->sa.in));
+		na->len = sizeof(na->sa.in);
 	}
-	netaddr_format((struct sockaddr *)&na->sa, na->str, sizeof(na->str));
+	netaddr_format(&na->sa.sa, na->str, sizeof(na->str));
+}
+
+/*
+ * Writes open host close ":" port into buf (len bytes), cut to fit and
+ * terminated, as snprintf() would but without its format engine: every
+ * accepted connection formats its client's address.
+ */
+static void
+host_port(char *buf, size_t len, const char *host, const char *open,
+    const char *close, unsigned port)
+{
+	char tmp[INET6_ADDRSTRLEN + 10], digits[8];
+	size_t n = 0, d = 0;
+
+	do
+		digits[d++] = (char)('0' + port % 10);
+	while ((port /= 10) != 0 && d < sizeof(digits));
+	n += str_copy(tmp + n, sizeof(tmp) - n, open);
+	n += str_copy(tmp + n, sizeof(tmp) - n, host);
+	n += str_copy(tmp + n, sizeof(tmp) - n, close);
+	if (n < sizeof(tmp) - 1)
+		tmp[n++] = ':';
+	while (d > 0 && n < sizeof(tmp) - 1)
+		tmp[n++] = digits[--d];
+	tmp[n] = '\0';
+	str_copy(buf, len, tmp);
 }
 
 const char *
@@ -43,14 +73,14 @@ netaddr_format(const struct sockaddr *sa, char *buf, size_t len)
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
 
 		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+		host_port(buf, len, host, "", "", ntohs(s4->sin_port));
 		break;
 	}
 	case AF_INET6: {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+		host_port(buf, len, host, "[", "]", ntohs(s6->sin6_port));
 		break;
 	}
 	default:
@@ -84,4 +114,17 @@ netaddr_host(const struct sockaddr *sa, char *buf, size_t len)
 	    inet_ntop(sa->sa_family, a, buf, (socklen_t)len) == NULL)
 		snprintf(buf, len, "unknown");
 	return buf;
+}
+
+bool
+netaddr_is_any(const struct netaddr *na)
+{
+	switch (na->sa.sa.sa_family) {
+	case AF_INET:
+		return na->sa.in.sin_addr.s_addr == htonl(INADDR_ANY);
+	case AF_INET6:
+		return IN6_IS_ADDR_UNSPECIFIED(&na->sa.in6.sin6_addr);
+	default:
+		return false;
+	}
 }

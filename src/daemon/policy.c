@@ -45,7 +45,19 @@ enum policy_verdict
 policy_login_type(const struct proto_conf *pc, bool tls_active,
     const struct sockaddr *client, bool *exempt)
 {
+	return policy_mech_login_type(pc, tls_active, client, true, exempt);
+}
+
+enum policy_verdict
+policy_mech_login_type(const struct proto_conf *pc, bool tls_active,
+    const struct sockaddr *client, bool sends_secret, bool *exempt)
+{
 	enum policy_verdict v = policy_cleartext_login(pc, tls_active);
+
+	/* A challenge-response exchange gives a listener nothing to log in
+	 * with: that is what PlainTextAuthentication allows without TLS. */
+	if (!sends_secret && pc->login_type == LOGIN_PLAINTEXT_AUTHENTICATION)
+		v = POLICY_ALLOW;
 
 	if (exempt != NULL)
 		*exempt = false;
@@ -112,18 +124,22 @@ eval_match(const struct rule_match *m, const struct policy_facts *f,
 		}
 	}
 	if (m->authentication != 0) {
+		/* A relayed NTLM or GSSAPI exchange without TLS sends no
+		 * cleartext credentials: it is neither kind. */
+		unsigned how = f->tls       ? RULE_AUTH_TLS :
+			       f->no_secret ? 0u :
+					      RULE_AUTH_CLEARTEXT_WITHOUT_TLS;
+
 		if (st == STAGE_CONNECT)
 			parts[np++] = T_UNKNOWN;
 		else
 			parts[np++] =
-			    (m->authentication &
-				(f->tls ? RULE_AUTH_TLS :
-					  RULE_AUTH_CLEARTEXT_WITHOUT_TLS)) ?
-				T_TRUE :
-				T_FALSE;
+			    (m->authentication & how) ? T_TRUE : T_FALSE;
 	}
 	if (m->member_of.n != 0) {
-		if (st == STAGE_CONNECT)
+		/* Without a user no lookup can tell: unknown, but not for
+		 * the want of groups. */
+		if (st == STAGE_CONNECT || f->user == NULL)
 			parts[np++] = T_UNKNOWN;
 		else if (f->groups == NULL) {
 			parts[np++] = T_UNKNOWN;
@@ -246,9 +262,15 @@ login_rules(const struct conf *c, const struct policy_facts *f,
 		case T_FALSE:
 			continue;
 		case T_UNKNOWN:
-			/* Only the groups can be unknown at login. */
-			decide(d, POLICY_OUTCOME_TEMPFAIL,
-			    POLICY_REASON_NO_GROUPS, NULL);
+			/* At login, the groups or (a relayed exchange's) user
+			 * are unknown.  A rule that may apply decides for
+			 * or against the user, never without it. */
+			if (gu)
+				decide(d, POLICY_OUTCOME_TEMPFAIL,
+				    POLICY_REASON_NO_GROUPS, NULL);
+			else
+				decide(d, POLICY_OUTCOME_DENY,
+				    POLICY_REASON_NO_USER, rule->name);
 			return false;
 		case T_TRUE:
 			break;
@@ -285,7 +307,8 @@ policy_login(const struct conf *c, const struct policy_facts *f,
 	bool exempt;
 
 	decision_init(d);
-	lt = policy_login_type(pc, f->tls, f->client, &exempt);
+	lt = policy_mech_login_type(pc, f->tls, f->client, !f->no_secret,
+	    &exempt);
 	d->login_type_exempt = exempt;
 	if (lt == POLICY_DENY) {
 		decide(d, POLICY_OUTCOME_DENY, POLICY_REASON_LOGIN_TYPE, NULL);
@@ -298,7 +321,11 @@ policy_login(const struct conf *c, const struct policy_facts *f,
 	if (!login_rules(c, f, d))
 		return d->verdict;
 	if (pc->required_group != NULL) {
-		if (f->groups == NULL)
+		if (f->user == NULL) {
+			if (!(f->user_hidden && pc->gssapi_without_group))
+				decide(d, POLICY_OUTCOME_DENY,
+				    POLICY_REASON_NO_USER, pc->required_group);
+		} else if (f->groups == NULL)
 			decide(d, POLICY_OUTCOME_TEMPFAIL,
 			    POLICY_REASON_NO_GROUPS, pc->required_group);
 		else if (!group_list_has(f->groups, pc->required_group))
@@ -348,6 +375,9 @@ refusal(const struct policy_decision *d, char *buf, size_t len, size_t *n)
 			break;
 		case POLICY_REASON_LOGIN_TYPE:
 			append(buf, len, n, "LoginTypeDenied", NULL);
+			break;
+		case POLICY_REASON_NO_USER:
+			append(buf, len, n, "UserUnknown:", d->name);
 			break;
 		default:
 			break;

@@ -224,11 +224,16 @@ static const struct conf_key rule_keys[] = {
 
 #define PO(f) offsetof(struct proto_conf, f)
 
+static const struct conf_enum gssapi_without_group[] = {{"refuse", 0},
+    {"allow", 1}, {NULL, 0}};
+
 /* The access policy's keys of each protocol section. */
 static const struct conf_key proto_keys[] = {
     {"login_type_exempt_ips", conf_key_addrset, PO(login_type_exempt_ips), 0, 0,
 	CONF_LIST, NULL},
     {"required_group", p_group, PO(required_group), 0, 0, 0, NULL},
+    {"gssapi_without_group", conf_key_enum, PO(gssapi_without_group), 0, 0, 0,
+	gssapi_without_group},
 };
 
 static void *

@@ -10,19 +10,32 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <openssl/crypto.h>
 
 #include "backend.h"
+#include "conn.h"
 #include "log.h"
+#include "passthru.h"
 #include "policy.h"
 #include "pop3.h"
 #include "sasl.h"
 #include "session.h"
 #include "sesslog.h"
+#include "strcopy.h"
 
 /* Longest SASL response line: a PLAIN message at its longest, CRLF. */
 #define POP3_SASL_LINE_MAX (SASL_PLAIN_B64_MAX + 2)
+
+/*
+ * Longest AUTH line when mechanisms are relayed: the longest relayed
+ * response (saslmech.h) as an initial response.  RFC 5034 section 4 asks
+ * clients to keep AUTH within 255 octets and send a longer response after
+ * the "+", but the bearer tokens of some clients come in one line.
+ */
+#define POP3_AUTH_LINE_MAX (16384 + 64)
+
+/* RFC 5034 section 4: the longest AUTH line a server must take. */
+#define POP3_AUTH_IR_LINE_MAX 255
 
 /* Longest backend line postern accepts during the login dialogue. */
 #define POP3_BACKEND_LINE_MAX 4096
@@ -47,7 +60,8 @@ enum pop3_backend_state {
 	POP3_B_XCLIENT,
 	POP3_B_USER,
 	POP3_B_PASS,
-	POP3_B_AUTH
+	POP3_B_AUTH,
+	POP3_B_PASSTHRU /* relaying a SASL exchange (passthru.h) */
 };
 
 struct pop3_session {
@@ -55,6 +69,7 @@ struct pop3_session {
 	enum pop3_client_state cstate;
 	enum pop3_backend_state bstate;
 	struct pop3_capa capa;
+	unsigned mechs; /* relayed SASL mechanisms the backend offers */
 	bool backend_tls_up;
 	bool xclient_done; /* the client address was offered, or could not be */
 	bool greeting_xclient; /* "+OK [XCLIENT]" */
@@ -126,16 +141,28 @@ pop3_bye(struct session *s, enum bye_reason reason)
 	pop3_reply(s, text[reason]);
 }
 
+/* The relayed mechanisms to advertise, each after a space; "" for none. */
+static void
+pop3_relayed(struct session *s, char *out, size_t cap)
+{
+	if (saslmech_list(passthru_advertised(s), " ", out, cap) == -1)
+		out[0] = '\0';
+}
+
 static void
 pop3_capa(struct session *s)
 {
 	bool tls = pop3_tls_active(s);
+	char more[128];
 
+	pop3_relayed(s, more, sizeof(more));
 	pop3_reply(s, "+OK Capability list follows\r\n"
 		      "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n");
 	if (policy_advertise_cleartext_to(s->pc, tls,
 		(struct sockaddr *)&s->peer.sa))
-		pop3_reply(s, "USER\r\nSASL PLAIN LOGIN\r\n");
+		session_printf(s, "USER\r\nSASL PLAIN LOGIN%s\r\n", more);
+	else if (more[0] != '\0')
+		session_printf(s, "SASL%s\r\n", more);
 	if (!tls && session_tls_available(s))
 		pop3_reply(s, "STLS\r\n");
 	pop3_reply(s, "IMPLEMENTATION postern\r\n.\r\n");
@@ -234,20 +261,35 @@ pop3_cmd_auth(struct session *s, const struct pop3_command *cmd)
 	struct pop3_session *ps = P(s);
 	const char *mech = cmd->arg, *ir = NULL, *sp;
 	size_t mechlen = cmd->arglen, irlen = 0;
+	const struct saslmech *m;
 
 	if (cmd->arglen == 0) {
+		unsigned relayed = passthru_advertised(s);
+
 		/* The mechanism list some clients ask for before CAPA. */
+		pop3_reply(s, "+OK\r\n");
 		if (policy_advertise_cleartext_to(s->pc, pop3_tls_active(s),
 			(struct sockaddr *)&s->peer.sa))
-			pop3_reply(s, "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
-		else
-			pop3_reply(s, "+OK\r\n.\r\n");
+			pop3_reply(s, "PLAIN\r\nLOGIN\r\n");
+		for (unsigned i = 0; i < SASLMECH_COUNT; i++)
+			if (relayed & (1u << i))
+				session_printf(s, "%s\r\n",
+				    saslmech_get((enum saslmech_id)i)->name);
+		pop3_reply(s, ".\r\n");
 		return 0;
 	}
 	if ((sp = memchr(mech, ' ', mechlen)) != NULL) {
 		ir = sp + 1;
 		irlen = (size_t)(mech + mechlen - ir);
 		mechlen = (size_t)(sp - mech);
+	}
+	if ((m = passthru_mech(s, mech, mechlen)) != NULL) {
+		/* A bearer token in the initial response has been sent in
+		 * the clear already. */
+		if (!session_mech_login_type_ok(s, NULL,
+			ir != NULL && m->sends_secret, m->sends_secret))
+			return pop3_auth_refused(s, ir != NULL);
+		return passthru_start(s, NULL, m, ir, irlen);
 	}
 	if (!((mechlen == 5 && strncasecmp(mech, "PLAIN", 5) == 0) ||
 		(mechlen == 5 && strncasecmp(mech, "LOGIN", 5) == 0))) {
@@ -372,19 +414,26 @@ pop3_log_params(const struct pop3_command *cmd, char *out, size_t cap)
 			return false;
 	switch (cmd->verb) {
 	case POP3_CMD_PASS:
-		snprintf(out, cap, " *****");
+		str_copy(out, cap, " *****");
 		return true;
 	case POP3_CMD_AUTH:
 	case POP3_CMD_APOP:
 		/* The mechanism, or APOP's user name; not what follows. */
 		if ((sp = memchr(cmd->arg, ' ', n)) != NULL)
 			n = (size_t)(sp - cmd->arg);
-		snprintf(out, cap, " %.*s%s", (int)n, cmd->arg,
-		    cmd->verb == POP3_CMD_APOP ? " *****" : "");
+		if (cap > 1) {
+			size_t k = 1 + str_copyn(out + 1, cap - 1, cmd->arg, n);
+
+			out[0] = ' ';
+			if (cmd->verb == POP3_CMD_APOP)
+				str_copy(out + k, cap - k, " *****");
+		}
 		return true;
 	default:
-		if (n > 0)
-			snprintf(out, cap, " %.*s", (int)n, cmd->arg);
+		if (n > 0 && cap > 1) {
+			out[0] = ' ';
+			str_copyn(out + 1, cap - 1, cmd->arg, n);
+		}
 		return true;
 	}
 }
@@ -409,10 +458,11 @@ pop3_log_command(struct session *s, const struct pop3_command *cmd,
 static int
 pop3_client_input(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->client);
+	struct evbuffer *in = conn_input(s->client);
 	struct pop3_session *ps = P(s);
 
-	while (s->state == SESSION_PREAUTH) {
+	/* A relayed SASL exchange reads its lines itself (passthru.h). */
+	while (s->state == SESSION_PREAUTH && s->pt == NULL) {
 		size_t avail = evbuffer_get_length(in), want;
 		struct pop3_command cmd;
 		enum pop3_parse_result r;
@@ -428,6 +478,11 @@ pop3_client_input(struct session *s)
 
 		if (avail == 0)
 			return 0;
+		if (ps->cstate == POP3_C_IDLE && s->pc->passthru_mechs != 0 &&
+		    avail >= 5 &&
+		    strncasecmp((const char *)evbuffer_pullup(in, 5), "AUTH ",
+			5) == 0)
+			max = POP3_AUTH_LINE_MAX;
 		want = avail < max ? avail : max;
 		buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
 		r = pop3_parse(buf, want, max, &cmd);
@@ -507,7 +562,8 @@ pop3_client_input(struct session *s)
 			return -1;
 		/* A login waits for the backend, a SASL exchange for the
 		 * client: their row ends with the login's answer. */
-		if (s->state != SESSION_BACKEND && ps->cstate != POP3_C_PLAIN &&
+		if (s->state != SESSION_BACKEND && s->pt == NULL &&
+		    ps->cstate != POP3_C_PLAIN &&
 		    ps->cstate != POP3_C_LOGIN_USER &&
 		    ps->cstate != POP3_C_LOGIN_PASS)
 			sesslog_end(s);
@@ -525,6 +581,7 @@ pop3_backend_start(struct session *s)
 	ps->bstate = POP3_B_GREETING;
 	ps->xclient_done = ps->greeting_xclient = false;
 	memset(&ps->capa, 0, sizeof(ps->capa));
+	ps->mechs = 0;
 }
 
 /*
@@ -555,6 +612,31 @@ pop3_backend_xclient(struct session *s)
 	return true;
 }
 
+/*
+ * Starts the relayed exchange: the mechanism, with the client's first
+ * message as its initial response when the line stays within RFC 5034's
+ * 255 octets, else after the backend's "+".
+ */
+static enum backend_result
+pop3_backend_passthru(struct session *s)
+{
+	struct pop3_session *ps = P(s);
+	const char *name, *first;
+	size_t flen;
+
+	if (!passthru_backend_begin(s, ps->mechs, &name, &first, &flen))
+		return BACKEND_NO_MECH;
+	ps->bstate = POP3_B_PASSTHRU;
+	if (strlen("AUTH ") + strlen(name) + 1 + (flen > 0 ? flen : 1) + 2 >
+	    POP3_AUTH_IR_LINE_MAX) {
+		backend_printf(s, "AUTH %s\r\n", name);
+		return BACKEND_MORE;
+	}
+	backend_printf(s, "AUTH %s %s\r\n", name, flen > 0 ? first : "=");
+	passthru_first_sent(s);
+	return BACKEND_MORE;
+}
+
 /* Sends the credentials the best way the backend offers. */
 static enum backend_result
 pop3_backend_login(struct session *s)
@@ -577,6 +659,10 @@ pop3_backend_login(struct session *s)
 	if (s->pc->forward_client_address == FORWARD_XCLIENT &&
 	    !ps->xclient_done && pop3_backend_xclient(s))
 		return BACKEND_MORE;
+	/* What it offers now, after TLS, is what clients may be offered. */
+	passthru_backend_offers(s, ps->mechs);
+	if (s->pt != NULL)
+		return pop3_backend_passthru(s);
 	if (ps->capa.sasl_plain &&
 	    sasl_plain_encode(s->login->user, s->login->pass, b64,
 		sizeof(b64)) != -1) {
@@ -597,15 +683,13 @@ pop3_backend_final(struct session *s, const char *line, size_t len)
 
 	switch (pop3_status(line, len)) {
 	case POP3_STATUS_OK:
-		snprintf(ps->answer, sizeof(ps->answer), "%.*s", (int)len,
-		    line);
+		str_copyn(ps->answer, sizeof(ps->answer), line, len);
 		return BACKEND_LOGGED_IN;
 	case POP3_STATUS_ERR:
 		/* Kept only when it is not about the credentials: then the
 		 * client sees the backend's own reason (mailbox in use). */
 		if (pop3_err_is_system(line, len))
-			snprintf(ps->answer, sizeof(ps->answer), "%.*s",
-			    (int)len, line);
+			str_copyn(ps->answer, sizeof(ps->answer), line, len);
 		else
 			ps->answer[0] = '\0';
 		return BACKEND_AUTH_FAILED;
@@ -643,6 +727,7 @@ pop3_backend_line(struct session *s, const struct backend_line *l)
 		if (len == 1 && line[0] == '.')
 			return pop3_backend_login(s);
 		pop3_capa_line(&ps->capa, line, len);
+		ps->mechs |= saslmech_pop3_capa(line, len);
 		return BACKEND_MORE;
 	case POP3_B_STLS:
 		if (st != POP3_STATUS_OK)
@@ -671,6 +756,14 @@ pop3_backend_line(struct session *s, const struct backend_line *l)
 	case POP3_B_PASS:
 	case POP3_B_AUTH:
 		return pop3_backend_final(s, line, len);
+	case POP3_B_PASSTHRU:
+		if (st == POP3_STATUS_CONT) {
+			size_t skip = len > 1 ? 2 : 1;
+
+			passthru_challenge(s, line + skip, len - skip);
+			return BACKEND_MORE;
+		}
+		return pop3_backend_final(s, line, len);
 	}
 	return BACKEND_BROKEN;
 }
@@ -683,6 +776,7 @@ pop3_backend_tls_done(struct session *s)
 	/* RFC 2595 section 4: capabilities learnt before TLS are void. */
 	ps->backend_tls_up = true;
 	memset(&ps->capa, 0, sizeof(ps->capa));
+	ps->mechs = 0;
 	backend_printf(s, "CAPA\r\n");
 	ps->bstate = POP3_B_CAPA_STATUS;
 	return BACKEND_MORE;
@@ -774,9 +868,9 @@ pop3_relay_log_line(struct pop3_relaylog *rl)
 	if (pop3_parse(rl->lines.buf, rl->lines.kept, sizeof(rl->lines.buf),
 		&cmd) != POP3_COMMAND ||
 	    !pop3_log_params(&cmd, c->params, sizeof(c->params)))
-		snprintf(c->cmd, sizeof(c->cmd), "InvalidCommand");
+		str_copy(c->cmd, sizeof(c->cmd), "InvalidCommand");
 	else {
-		snprintf(c->cmd, sizeof(c->cmd), "%s", cmd.name);
+		str_copy(c->cmd, sizeof(c->cmd), cmd.name);
 		if (pop3_multiline(&cmd))
 			c->flags |= POP3_LOG_MULTILINE;
 	}
@@ -882,6 +976,24 @@ pop3_relay_guard(struct session *s, bool from_client, char *buf, size_t len,
 	return len;
 }
 
+static void
+pop3_sasl_answer(struct session *s, const char *ref, enum session_sasl_answer a)
+{
+	static const char *const text[] = {
+	    [SASL_ANSWER_UNSUPPORTED] = "-ERR Unsupported authentication "
+					"mechanism.\r\n",
+	    [SASL_ANSWER_CANCELLED] = "-ERR Authentication cancelled.\r\n",
+	    [SASL_ANSWER_NO_USER] = "-ERR [AUTH] The SASL message names no "
+				    "user, which this server requires.\r\n",
+	    [SASL_ANSWER_MALFORMED] = "-ERR Invalid SASL response.\r\n",
+	    [SASL_ANSWER_TOO_LONG] = "-ERR SASL response too long.\r\n",
+	};
+
+	(void)ref;
+	pop3_forget_user(P(s));
+	pop3_reply(s, text[a]);
+}
+
 static const struct session_login_ops pop3_login_ops = {
     .starttls_name = "STLS",
     .auth_name = "AUTH",
@@ -892,6 +1004,7 @@ static const struct session_login_ops pop3_login_ops = {
     .starttls_refused = pop3_starttls_refused,
     .starttls_go_ahead = pop3_starttls_go_ahead,
     .login_begin = pop3_login_begin,
+    .sasl_answer = pop3_sasl_answer,
 };
 
 const struct proto pop3_proto = {

@@ -5,8 +5,6 @@
 
 #include <stddef.h>
 
-#include "imap.h"
-#include "pop3.h"
 #include "proto.h"
 
 const struct proto *

@@ -13,10 +13,12 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf.h"
 #include "conf_table.h"
 #include "proto.h"
+#include "saslmech.h"
 
 #define BANNER_MAX 200
 #define LIMIT_MAX 1000000
@@ -448,6 +450,65 @@ p_ssl_bindings(struct conf_loader *l, const struct conf_key *k, const char *v,
 	return bindings(l, k, v, true);
 }
 
+/*
+ * passthrough_mechanisms: names separated by blanks or commas, added to
+ * what earlier lines gave.  PLAIN and LOGIN are postern's own, and a
+ * mechanism whose user postern cannot see yet is refused by name; an
+ * unknown name is answered with the names saslmech.c knows.
+ */
+static int
+p_passthru(struct conf_loader *l, const struct conf_key *k, const char *v,
+    void *dst)
+{
+	unsigned *set = dst;
+	int rc = 0;
+
+	while (*v != '\0') {
+		const struct saslmech *m;
+		size_t n;
+
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		for (n = 0;
+		     v[n] != '\0' && v[n] != ' ' && v[n] != '\t' && v[n] != ',';
+		     n++)
+			;
+		if (n == 0)
+			break;
+		m = saslmech_by_name(v, n);
+		if (m == NULL && n == 5 &&
+		    (strncasecmp(v, "PLAIN", 5) == 0 ||
+			strncasecmp(v, "LOGIN", 5) == 0)) {
+			conf_key_error(l, k,
+			    "%.*s is postern's own mechanism and is never "
+			    "relayed",
+			    (int)n, v);
+			rc = -1;
+		} else if (m == NULL) {
+			char known[128];
+
+			/* ", XOAUTH2, ...": the table's names. */
+			if (saslmech_list(SASLMECH_ALL, ", ", known,
+				sizeof(known)) == -1)
+				known[0] = known[1] = '\0';
+			conf_key_error(l, k,
+			    "unknown mechanism '%.*s' (known: %s; PLAIN and "
+			    "LOGIN are postern's own)",
+			    (int)(n > 40 ? 40 : n), v, known + 2);
+			rc = -1;
+		} else if (!m->available) {
+			conf_key_error(l, k,
+			    "%s cannot be relayed yet: postern cannot see its "
+			    "user to apply the access policy",
+			    m->name);
+			rc = -1;
+		} else
+			*set |= 1u << m->id;
+		v += n;
+	}
+	return rc;
+}
+
 #define PO(f) offsetof(struct proto_conf, f)
 
 static const struct conf_key keys[] = {
@@ -485,6 +546,8 @@ static const struct conf_key keys[] = {
     {"max_command_size", p_cmdsize, PO(max_command_size), 0, 0, 0, NULL},
     {"max_bad_commands", conf_key_uint, PO(max_bad_commands), 1, 1000, 0, NULL},
     {"max_login_attempts", conf_key_uint, PO(max_login_attempts), 1, 100, 0,
+	NULL},
+    {"passthrough_mechanisms", p_passthru, PO(passthru_mechs), 0, 0, CONF_LIST,
 	NULL},
 };
 
@@ -918,6 +981,15 @@ proto_dump(const struct conf *c, unsigned p, struct conf_dump *d)
 	conf_dump_set(d, "MaxCommandSize", "%zu", pc->max_command_size);
 	conf_dump_set(d, "MaxBadCommands", "%u", pc->max_bad_commands);
 	conf_dump_set(d, "MaxLoginAttempts", "%u", pc->max_login_attempts);
+	{
+		char mechs[128];
+
+		if (saslmech_list(pc->passthru_mechs, " ", mechs,
+			sizeof(mechs)) == -1)
+			mechs[0] = '\0';
+		conf_dump_str(d, "PassthroughMechanisms",
+		    mechs[0] != '\0' ? mechs + 1 : "");
+	}
 }
 
 const struct conf_module proto_conf_module = {

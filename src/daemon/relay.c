@@ -28,10 +28,11 @@
 #include <openssl/ssl.h>
 
 #include "backend.h"
+#include "conn.h"
 #include "log.h"
 #include "relay.h"
 #include "blockcache.h"
-#include "server.h"
+#include "worker.h"
 #include "session.h"
 #include "sesslog.h"
 #include "tls.h"
@@ -47,6 +48,19 @@ static void relay_client_event_cb(struct bufferevent *bev, short what,
     void *arg);
 static void relay_backend_event_cb(struct bufferevent *bev, short what,
     void *arg);
+
+/* The bufferevents the bufferevent pump moves bytes through. */
+static struct bufferevent *
+relay_cbev(const struct session *s)
+{
+	return s->client != NULL ? conn_bufferevent(s->client) : NULL;
+}
+
+static struct bufferevent *
+relay_bbev(const struct session *s)
+{
+	return s->backend != NULL ? conn_bufferevent(s->backend) : NULL;
+}
 
 /* Whether the protocol reads the relayed bytes: a guard, or the log. */
 static bool
@@ -163,14 +177,14 @@ relay_throttle(struct bufferevent *src, struct bufferevent *dst,
 static void
 relay_client_move(struct session *s)
 {
-	size_t n = relay_move(s, s->client, s->backend, true);
+	size_t n = relay_move(s, relay_cbev(s), relay_bbev(s), true);
 
 	s->bytes_in += n;
-	stats_relayed(s, n, 0);
+	stats_relayed(&s->stats, n, 0);
 	if (s->log != NULL && !s->log_framed && n > 0)
 		sesslog_proxy(s, n, 0);
 	if (s->log_stalled)
-		bufferevent_disable(s->client, EV_READ);
+		bufferevent_disable(relay_cbev(s), EV_READ);
 }
 
 static void
@@ -183,7 +197,7 @@ relay_client_read_cb(struct bufferevent *bev, void *arg)
 	relay_client_move(s);
 	if (relay_guard_ended(s))
 		return;
-	relay_throttle(s->client, s->backend, relay_backend_write_cb, s,
+	relay_throttle(relay_cbev(s), relay_bbev(s), relay_backend_write_cb, s,
 	    relay_backend_read_cb, relay_backend_event_cb);
 }
 
@@ -194,10 +208,10 @@ relay_client_read_cb(struct bufferevent *bev, void *arg)
 static bool
 relay_backend_move(struct session *s)
 {
-	size_t n = relay_move(s, s->backend, s->client, false);
+	size_t n = relay_move(s, relay_bbev(s), relay_cbev(s), false);
 
 	s->bytes_out += n;
-	stats_relayed(s, 0, n);
+	stats_relayed(&s->stats, 0, n);
 	if (s->log != NULL && !s->log_framed && n > 0)
 		sesslog_proxy(s, 0, n);
 	/* Held bytes go on even after the client's end: they were sent. */
@@ -206,9 +220,9 @@ relay_backend_move(struct session *s)
 		if (relay_guard_ended(s))
 			return false;
 		if (!s->log_stalled && !s->client_eof &&
-		    evbuffer_get_length(bufferevent_get_output(s->backend)) <
+		    evbuffer_get_length(bufferevent_get_output(relay_bbev(s))) <
 			RELAY_HIGH_WATER)
-			bufferevent_enable(s->client, EV_READ);
+			bufferevent_enable(relay_cbev(s), EV_READ);
 	}
 	return true;
 }
@@ -222,7 +236,7 @@ relay_backend_read_cb(struct bufferevent *bev, void *arg)
 	session_touch(s);
 	if (!relay_backend_move(s))
 		return;
-	relay_throttle(s->backend, s->client, relay_client_write_cb, s,
+	relay_throttle(relay_bbev(s), relay_cbev(s), relay_client_write_cb, s,
 	    relay_client_read_cb, relay_client_event_cb);
 }
 
@@ -236,7 +250,7 @@ relay_client_write_cb(struct bufferevent *bev, void *arg)
 	    relay_client_event_cb, s);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	if (s->backend != NULL && !s->backend_eof)
-		bufferevent_enable(s->backend, EV_READ);
+		bufferevent_enable(relay_bbev(s), EV_READ);
 }
 
 /* The backend drained below the low mark: read the client again. */
@@ -249,7 +263,7 @@ relay_backend_write_cb(struct bufferevent *bev, void *arg)
 	    relay_backend_event_cb, s);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	if (!s->client_eof && !s->log_stalled)
-		bufferevent_enable(s->client, EV_READ);
+		bufferevent_enable(relay_cbev(s), EV_READ);
 }
 
 /* The backend is gone: give the client what it sent, then close. */
@@ -286,7 +300,7 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (relay_guard_ended(s))
 		return;
 	s->client_eof = true;
-	bufferevent_disable(s->client, EV_READ);
+	bufferevent_disable(relay_cbev(s), EV_READ);
 	session_set_timeout(s, RELAY_LINGER_MS);
 }
 
@@ -313,7 +327,12 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 enum { RELAY_CLIENT, RELAY_BACKEND };
 
 struct relay_side {
-	struct event ev;
+	/* A plain conn's (conn.h), or the relay's own for a socket taken
+	 * from a bufferevent (ev_own): a plain session then holds none of
+	 * its own, an idle one being mostly such. */
+	struct event *ev;
+	bool ev_own;
+	struct conn *conn; /* a plain client's conn, whose event this is */
 	struct relay *r;
 	evutil_socket_t fd; /* -1 once closed */
 	SSL *ssl;           /* NULL for a plain socket */
@@ -416,13 +435,13 @@ relay_buf_release(struct relay *r, struct relay_buf *b)
 }
 
 /*
- * Takes over what a bufferevent still holds; false when out of memory.  A
+ * Takes over what a buffer still holds; false when out of memory.  A
  * bufferevent's output is frozen at the front (only the bufferevent drains
  * it), so it is thawed for the move.
  */
 static bool
 relay_buf_take(struct relay *r, struct relay_buf *b, struct evbuffer *from,
-    bool output)
+    bool frozen)
 {
 	size_t n = evbuffer_get_length(from);
 	int got;
@@ -431,10 +450,10 @@ relay_buf_take(struct relay *r, struct relay_buf *b, struct evbuffer *from,
 		return true;
 	if (!relay_buf_reserve(r, b, n))
 		return false;
-	if (output)
+	if (frozen)
 		evbuffer_unfreeze(from, 1);
 	got = evbuffer_remove(from, b->data + b->len, n);
-	if (output)
+	if (frozen)
 		evbuffer_freeze(from, 1);
 	if (got != (int)n)
 		return false;
@@ -591,7 +610,14 @@ relay_side_close(struct relay_side *side)
 {
 	if (side->fd == -1)
 		return;
-	event_del(&side->ev);
+	if (side->conn != NULL) {
+		/* Its one registration ends with it. */
+		conn_free(side->conn);
+		side->conn = NULL;
+		side->fd = -1;
+		return;
+	}
+	event_del(side->ev);
 	if (side->own_ssl) {
 		ERR_clear_error();
 		if (side->goodbye && SSL_is_init_finished(side->ssl))
@@ -717,7 +743,7 @@ relay_pump(struct relay *r)
 			break;
 		s->bytes_in += in;
 		s->bytes_out += out;
-		stats_relayed(s, in, out);
+		stats_relayed(&s->stats, in, out);
 		if (s->log != NULL && !r->framing)
 			sesslog_proxy(s, in, out);
 		session_touch(s);
@@ -773,7 +799,7 @@ relay_pump(struct relay *r)
 			(void)shutdown(b->fd, SHUT_WR);
 	}
 	if (again)
-		event_active(&r->side[RELAY_CLIENT].ev, 0, 1);
+		event_active(r->side[RELAY_CLIENT].ev, 0, 1);
 }
 
 static void
@@ -799,18 +825,16 @@ relay_direct_cb(evutil_socket_t fd, short what, void *arg)
  * KiB).  Should that fail, the TLS bufferevent stays, silenced: callbacks
  * cleared and events deleted, including one bufferevent_disable() can
  * leave pending while a write waits for a read; it frees both with the
- * session.
+ * session.  The side gets an event of its own, added by the caller.
  */
 static void
-relay_side_take(struct relay *r, int i, struct bufferevent **bevp)
+relay_side_take_bev(struct relay *r, int i, struct bufferevent *bev,
+    bool *freed)
 {
 	struct relay_side *side = &r->side[i];
-	struct bufferevent *bev = *bevp;
 
-	side->r = r;
 	side->fd = bufferevent_getfd(bev);
 	side->ssl = bufferevent_openssl_get_ssl(bev);
-	side->goodbye = i == RELAY_CLIENT;
 	/* A plain socket's bytes that came after the bufferevent's last
 	 * read are announced by epoll as soon as the edge-triggered event
 	 * is added; a read now would find nothing (three recv calls per
@@ -818,6 +842,7 @@ relay_side_take(struct relay *r, int i, struct bufferevent **bevp)
 	 * already read from the socket, which no edge announces. */
 	side->readable = side->ssl != NULL;
 	side->writable = true;
+	*freed = false;
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	if (side->ssl != NULL) {
@@ -827,13 +852,58 @@ relay_side_take(struct relay *r, int i, struct bufferevent **bevp)
 			return;
 		side->own_ssl = true;
 		side->own_fd = true;
-		*bevp = NULL;
+		*freed = true;
 		return;
 	}
 	side->own_fd = true;
 	bufferevent_setfd(bev, -1);
 	bufferevent_free(bev);
-	*bevp = NULL;
+	*freed = true;
+}
+
+/*
+ * Takes side i's socket from its conn (*cp, set to NULL once taken).  A
+ * plain conn's registered event is taken over as it is (conn_handover()):
+ * no epoll_ctl at the hand-over, and the edges it saw while the login ran
+ * are kept.  A TLS conn's bufferevent goes as relay_side_take_bev() says.
+ */
+static void
+relay_side_take(struct relay *r, int i, struct conn **cp)
+{
+	struct relay_side *side = &r->side[i];
+	struct conn *c = *cp;
+	struct bufferevent *bev = conn_bufferevent(c);
+	bool freed;
+
+	side->r = r;
+	side->goodbye = i == RELAY_CLIENT;
+	if (bev == NULL) {
+		side->conn = c;
+		side->fd = conn_fd(c);
+		side->writable = true;
+		side->ev = conn_handover(c, relay_direct_cb, side,
+		    &side->readable, &side->peer_closed);
+		*cp = NULL;
+		return;
+	}
+	relay_side_take_bev(r, i, bev, &freed);
+	if (!freed)
+		return;
+	/* The bufferevent is gone: only the conn's shell is left. */
+	conn_free_shell(c);
+	*cp = NULL;
+}
+
+/* Frees the events the relay took for itself (ev_own). */
+static void
+relay_events_free(struct relay *r)
+{
+	for (int i = 0; i < 2; i++) {
+		if (r->side[i].ev_own && r->side[i].ev != NULL)
+			event_free(r->side[i].ev);
+		r->side[i].ev = NULL;
+		r->side[i].ev_own = false;
+	}
 }
 
 /* Switches s to the direct relay; -1 (nothing changed) when it cannot. */
@@ -843,6 +913,7 @@ relay_direct_start(struct session *s)
 	struct relay *r;
 	struct event_base *base = s->worker->base;
 	size_t in, out;
+	bool cfrozen, bfrozen;
 
 	/* Edges and early FINs are epoll's (the default on Linux); with
 	 * another libevent backend the bufferevent pump serves. */
@@ -853,41 +924,62 @@ relay_direct_start(struct session *s)
 	    (r = calloc(1, sizeof(*r))) == NULL)
 		return -1;
 	r->s = s;
-	in = evbuffer_get_length(bufferevent_get_input(s->client));
-	out = evbuffer_get_length(bufferevent_get_input(s->backend));
-	/* What the bufferevents hold goes first: the login answer queued
-	 * for the client, then whatever either side sent after the login.
-	 * A client that pipelined more than the buffer gets a larger one
-	 * once. */
-	if (!relay_buf_take(r, &r->buf[RELAY_BACKEND],
-		bufferevent_get_output(s->client), true) ||
-	    !relay_buf_take(r, &r->buf[RELAY_BACKEND],
-		bufferevent_get_input(s->backend), false) ||
-	    !relay_buf_take(r, &r->buf[RELAY_CLIENT],
-		bufferevent_get_output(s->backend), true) ||
-	    !relay_buf_take(r, &r->buf[RELAY_CLIENT],
-		bufferevent_get_input(s->client), false)) {
+	/* A socket that comes from a bufferevent gets an event of its own,
+	 * taken now, while a failure still changes nothing. */
+	for (int i = 0; i < 2; i++) {
+		struct conn *c = i == RELAY_CLIENT ? s->client : s->backend;
+
+		if (conn_bufferevent(c) == NULL)
+			continue;
+		r->side[i].ev_own = true;
+		if ((r->side[i].ev = event_new(base, -1, 0, NULL, NULL)) ==
+		    NULL) {
+			relay_events_free(r);
+			free(r);
+			return -1;
+		}
+	}
+	/* Only a bufferevent's output is frozen at the front. */
+	cfrozen = conn_bufferevent(s->client) != NULL;
+	bfrozen = conn_bufferevent(s->backend) != NULL;
+	in = evbuffer_get_length(conn_input(s->client));
+	out = evbuffer_get_length(conn_input(s->backend));
+	/* What the buffers hold goes first: the login answer queued for the
+	 * client, then whatever either side sent after the login.  A client
+	 * that pipelined more than the buffer gets a larger one once. */
+	if (!relay_buf_take(r, &r->buf[RELAY_BACKEND], conn_output(s->client),
+		cfrozen) ||
+	    !relay_buf_take(r, &r->buf[RELAY_BACKEND], conn_input(s->backend),
+		false) ||
+	    !relay_buf_take(r, &r->buf[RELAY_CLIENT], conn_output(s->backend),
+		bfrozen) ||
+	    !relay_buf_take(r, &r->buf[RELAY_CLIENT], conn_input(s->client),
+		false)) {
 		/* Nothing was lost: a failed take leaves its source alone,
 		 * and what moved goes back in order. */
 		for (int i = 0; i < 2; i++) {
 			struct relay_buf *b = &r->buf[i];
-			struct evbuffer *to = bufferevent_get_output(
+			bool frozen = i == RELAY_CLIENT ? bfrozen : cfrozen;
+			struct evbuffer *to = conn_output(
 			    i == RELAY_CLIENT ? s->backend : s->client);
 
 			if (b->len > 0) {
-				evbuffer_unfreeze(to, 1);
+				if (frozen)
+					evbuffer_unfreeze(to, 1);
 				evbuffer_prepend(to, b->data, b->len);
-				evbuffer_freeze(to, 1);
+				if (frozen)
+					evbuffer_freeze(to, 1);
 			}
 			relay_buf_drop(r, b);
 		}
+		relay_events_free(r);
 		free(r);
 		return -1;
 	}
 	/* Relayed bytes, as the bufferevent pump would have counted. */
 	s->bytes_in += in;
 	s->bytes_out += out;
-	stats_relayed(s, in, out);
+	stats_relayed(&s->stats, in, out);
 	r->framing = s->log_framed;
 	/* What postern itself queued (the login answer, its own commands
 	 * to the backend) is not relayed: the reading starts after it, with
@@ -903,16 +995,18 @@ relay_direct_start(struct session *s)
 	for (int i = 0; i < 2; i++) {
 		struct relay_side *side = &r->side[i];
 
-		event_assign(&side->ev, base, side->fd,
+		if (side->conn != NULL)
+			continue;
+		event_assign(side->ev, base, side->fd,
 		    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
 		    relay_direct_cb, side);
-		event_add(&side->ev, NULL);
+		event_add(side->ev, NULL);
 	}
 	s->relay = r;
 	/* The first round runs from the loop, not inside the backend's
 	 * callback that ended the login. */
 	for (int i = 0; i < 2; i++)
-		event_active(&r->side[i].ev,
+		event_active(r->side[i].ev,
 		    r->side[i].readable ? EV_READ | EV_WRITE : EV_WRITE, 1);
 	return 0;
 }
@@ -928,7 +1022,7 @@ relay_client_write(struct session *s, const void *data, size_t len)
 		return;
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
-	event_active(&r->side[RELAY_CLIENT].ev, EV_WRITE, 1);
+	event_active(r->side[RELAY_CLIENT].ev, EV_WRITE, 1);
 }
 
 void
@@ -947,7 +1041,7 @@ relay_close_after_flush(struct session *s)
 		return;
 	}
 	session_set_timeout(s, RELAY_LINGER_MS);
-	event_active(&r->side[RELAY_CLIENT].ev, EV_WRITE, 1);
+	event_active(r->side[RELAY_CLIENT].ev, EV_WRITE, 1);
 }
 
 bool
@@ -975,6 +1069,7 @@ relay_free(struct session *s)
 	relay_side_close(&r->side[RELAY_BACKEND]);
 	relay_buf_drop(r, &r->buf[RELAY_CLIENT]);
 	relay_buf_drop(r, &r->buf[RELAY_BACKEND]);
+	relay_events_free(r);
 	free(r);
 	s->relay = NULL;
 }
@@ -995,16 +1090,23 @@ relay_start(struct session *s)
 	session_set_timeout(s, s->pc->auth_timeout_ms);
 	if (relay_direct_start(s) == 0)
 		return;
-	bufferevent_setcb(s->client, relay_client_read_cb, NULL,
+	/* A plain client conn has no bufferevent for the pump below; it
+	 * exists only where the direct pump can run, so only memory is
+	 * short here. */
+	if (relay_cbev(s) == NULL || relay_bbev(s) == NULL) {
+		session_close(s, "out of memory");
+		return;
+	}
+	bufferevent_setcb(relay_cbev(s), relay_client_read_cb, NULL,
 	    relay_client_event_cb, s);
-	bufferevent_setcb(s->backend, relay_backend_read_cb, NULL,
+	bufferevent_setcb(relay_bbev(s), relay_backend_read_cb, NULL,
 	    relay_backend_event_cb, s);
-	bufferevent_enable(s->client, EV_READ | EV_WRITE);
-	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
+	bufferevent_enable(relay_cbev(s), EV_READ | EV_WRITE);
+	bufferevent_enable(relay_bbev(s), EV_READ | EV_WRITE);
 	/* Whatever either side sent during the login goes on now. */
-	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
-		relay_client_read_cb(s->client, s);
+	if (evbuffer_get_length(conn_input(s->client)) > 0)
+		relay_client_read_cb(relay_cbev(s), s);
 	if (s->backend != NULL &&
-	    evbuffer_get_length(bufferevent_get_input(s->backend)) > 0)
-		relay_backend_read_cb(s->backend, s);
+	    evbuffer_get_length(conn_input(s->backend)) > 0)
+		relay_backend_read_cb(relay_bbev(s), s);
 }

@@ -4,21 +4,84 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
+#include "groups.h"
 #include "routing.h"
 
-void
+bool
+routing_needs_directory(const struct conf *c)
+{
+	return c->routing.ldap_route_attribute != NULL;
+}
+
+const struct route_value *
+routing_value(const struct routing_conf *rc, const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < rc->nvalues; i++)
+		if (strcasecmp(rc->values[i].value, value) == 0)
+			return &rc->values[i];
+	return NULL;
+}
+
+/*
+ * The directory's say, after a silent map: the backend's index (nnamed
+ * for the protocol's own), -1 when it says nothing (the next source
+ * decides), or -2 when the login is refused.
+ */
+static int
+choose_ldap(const struct routing_conf *rc, const struct group_list *gl,
+    struct route *r)
+{
+	const struct route_value *rv = NULL;
+
+	if (gl == NULL) {
+		r->refused = ROUTE_REFUSED_NO_LOOKUP;
+		return -2;
+	}
+	switch (gl->route_kind) {
+	case GROUP_ROUTE_NONE:
+		return -1;
+	case GROUP_ROUTE_VALUE:
+		rv = routing_value(rc, gl->route);
+		break;
+	case GROUP_ROUTE_BAD:
+		break;
+	}
+	if (rv != NULL && rv->index >= 0) {
+		r->ldap = ROUTE_LDAP_MAPPED;
+		r->ldap_value = rv->value;
+		return rv->index;
+	}
+	/* A value without a mapping, or values that are no route: another
+	 * server than the directory's would show another mailbox. */
+	if (rc->unmapped_route == ROUTING_UNMAPPED_REFUSE) {
+		r->refused = ROUTE_REFUSED_UNMAPPED;
+		return -2;
+	}
+	r->ldap = ROUTE_LDAP_UNMAPPED;
+	return (int)rc->nnamed;
+}
+
+int
 routing_choose(const struct conf *c, enum proto_id p, const char *user,
-    const struct rule *rule, struct route *r)
+    const struct rule *rule, const struct group_list *gl, struct route *r)
 {
 	const struct routing_conf *rc = &c->routing;
 	int v = -1;
 
+	memset(r, 0, sizeof(*r));
 	r->match = ROUTEMAP_NONE;
-	r->line = 0;
-	r->rule = NULL;
-	if (rc->map != NULL)
+	/* A relayed NTLM or GSSAPI exchange is routed before its user is
+	 * known (passthru.h): neither the map nor the directory can apply. */
+	if (rc->map != NULL && user != NULL && user[0] != '\0')
 		v = routemap_lookup(rc->map, user, &r->match, &r->line);
+	if (v < 0 && rc->ldap_route_attribute != NULL && user != NULL &&
+	    user[0] != '\0' && (v = choose_ldap(rc, gl, r)) == -2)
+		return -1;
 	if (v < 0 && rule != NULL && rule->route_index >= 0) {
 		v = rule->route_index;
 		r->rule = rule->name;
@@ -28,6 +91,7 @@ routing_choose(const struct conf *c, enum proto_id p, const char *user,
 		r->backend = rc->named[v];
 	else
 		r->backend = rc->defaults[p];
+	return 0;
 }
 
 void
@@ -35,6 +99,10 @@ routing_source(const struct route *r, char *buf, size_t len)
 {
 	if (r->rule != NULL)
 		snprintf(buf, len, "rule:%s", r->rule);
+	else if (r->ldap == ROUTE_LDAP_MAPPED)
+		snprintf(buf, len, "ldap:%s", r->ldap_value);
+	else if (r->ldap == ROUTE_LDAP_UNMAPPED)
+		snprintf(buf, len, "ldap-unmapped");
 	else if (r->match == ROUTEMAP_NONE)
 		snprintf(buf, len, "default");
 	else

@@ -20,6 +20,7 @@
 
 #include "conf.h"
 #include "conf_table.h"
+#include "groups.h"
 #include "proto.h"
 #include "routemap.h"
 #include "routing.h"
@@ -246,6 +247,7 @@ backend_new(struct conf_loader *l, const char *name, size_t len)
 	}
 	b->tls = BACKEND_TLS_NONE;
 	b->verify = true;
+	b->tls_session_cache = true;
 	b->connect_timeout_ms = CONNECT_TIMEOUT_DEFAULT;
 	b->down_time_ms = DOWN_TIME_DEFAULT;
 	atomic_init(&b->sessions, 0);
@@ -314,6 +316,7 @@ static struct conf_key backend_keys[] = {
     {"ca_file", conf_key_cafile, BO(ca_file), 0, 0, 0, NULL},
     {"verify", conf_key_bool, BO(verify), 0, 0, 0, NULL},
     {"server_name", conf_key_hostname, BO(server_name), 0, 0, 0, NULL},
+    {"tls_session_cache", conf_key_bool, BO(tls_session_cache), 0, 0, 0, NULL},
     {"connect_timeout", conf_key_duration, BO(connect_timeout_ms), CONF_SEC_MS,
 	CONF_HOUR_MS, 0, NULL},
     {"down_time", conf_key_duration, BO(down_time_ms), CONF_SEC_MS, CONF_DAY_MS,
@@ -330,10 +333,143 @@ backend_base(struct conf *c, unsigned inst)
 	return c->routing.named[inst];
 }
 
+/*
+ * ldap_route_attribute: an attribute description of RFC 4512 section
+ * 2.5, a name or a numeric OID, with options (";binary").
+ */
+static int
+p_attribute(struct conf_loader *l, const struct conf_key *k, const char *v,
+    void *dst)
+{
+	char **out = dst;
+	size_t i, len = strlen(v);
+	bool oid = isdigit((unsigned char)v[0]), ok = len > 0 && len <= 128;
+
+	for (i = 0; ok && i < len && v[i] != ';'; i++)
+		ok = oid ? isdigit((unsigned char)v[i]) ||
+			       (v[i] == '.' && i > 0 && v[i - 1] != '.') :
+			   isalpha((unsigned char)v[i]) ||
+			       (i > 0 && (isdigit((unsigned char)v[i]) ||
+					     v[i] == '-'));
+	for (; ok && i < len; i++)
+		ok = isalnum((unsigned char)v[i]) || v[i] == '-' ||
+		     (v[i] == ';' && i + 1 < len && v[i + 1] != ';');
+	if (!ok) {
+		conf_key_error(l, k,
+		    "'%.80s' is not an LDAP attribute name (letters, digits "
+		    "and '-', starting with a letter, or a numeric OID)",
+		    v);
+		return -1;
+	}
+	free(*out);
+	return (*out = conf_strdup(l, v)) == NULL ? -1 : 0;
+}
+
+static const struct conf_enum unmapped_modes[] = {
+    {"refuse", ROUTING_UNMAPPED_REFUSE}, {"default", ROUTING_UNMAPPED_DEFAULT},
+    {NULL, 0}};
+
+/* s[0..len) without blanks at either end. */
+static const char *
+trim(const char *s, size_t *len)
+{
+	while (*len > 0 && (*s == ' ' || *s == '\t'))
+		s++, (*len)--;
+	while (*len > 0 && (s[*len - 1] == ' ' || s[*len - 1] == '\t'))
+		(*len)--;
+	return s;
+}
+
+/*
+ * A line of [route_values], "value = backend", read from the line as
+ * written: a directory value such as msExchHomeServerName's
+ * "/o=Org/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=
+ * Configuration/cn=Servers/cn=MBX1" holds '=', where inih would cut it.
+ * A backend name holds no '=' or ':', so the last of them separates; a
+ * ';' after a blank starts a comment, as everywhere in the file.
+ */
+static int
+p_route_value(struct conf_loader *l, const struct conf_key *k, const char *v,
+    void *dst)
+{
+	struct routing_conf *rc = dst;
+	const char *line = conf_line(l), *end, *sep = NULL, *p, *val, *name;
+	struct route_value *nv;
+	size_t vlen, nlen, i;
+
+	(void)k;
+	(void)v;
+	for (end = line; *end != '\0'; end++)
+		if (*end == ';' && end > line &&
+		    (end[-1] == ' ' || end[-1] == '\t'))
+			break;
+	for (p = line; p < end; p++)
+		if (*p == '=' || *p == ':')
+			sep = p;
+	if (sep == NULL) {
+		conf_error(l, conf_lineno(l),
+		    "[route_values]: expected 'value = backend'");
+		return -1;
+	}
+	vlen = (size_t)(sep - line);
+	val = trim(line, &vlen);
+	nlen = (size_t)(end - sep - 1);
+	name = trim(sep + 1, &nlen);
+	if (vlen == 0 || vlen > GROUP_ROUTE_MAX) {
+		conf_error(l, conf_lineno(l),
+		    "[route_values]: a value has 1-%d characters",
+		    GROUP_ROUTE_MAX);
+		return -1;
+	}
+	if (!valid_name(name, nlen)) {
+		conf_error(l, conf_lineno(l),
+		    "[route_values] %.*s: '%.*s' is not a backend name",
+		    (int)vlen, val, (int)(nlen > 80 ? 80 : nlen), name);
+		return -1;
+	}
+	for (i = 0; i < rc->nvalues; i++) {
+		if (strlen(rc->values[i].value) == vlen &&
+		    strncasecmp(rc->values[i].value, val, vlen) == 0) {
+			conf_error(l, conf_lineno(l),
+			    "[route_values] '%.*s' is listed twice (first at "
+			    "line %d)",
+			    (int)vlen, val, rc->values[i].line);
+			return -1;
+		}
+	}
+	if ((nv = reallocarray(rc->values, rc->nvalues + 1, sizeof(*nv))) ==
+	    NULL) {
+		conf_oom(l);
+		return -1;
+	}
+	rc->values = nv;
+	nv = &rc->values[rc->nvalues];
+	memset(nv, 0, sizeof(*nv));
+	nv->line = conf_lineno(l);
+	nv->index = -1;
+	if ((nv->value = strndup(val, vlen)) == NULL ||
+	    (nv->name = strndup(name, nlen)) == NULL) {
+		free(nv->value);
+		conf_oom(l);
+		return -1;
+	}
+	rc->nvalues++;
+	return 0;
+}
+
 #define RO(f) offsetof(struct routing_conf, f)
 
 static const struct conf_key routing_keys[] = {
     {"map_file", conf_key_abspath, RO(map_file), 0, 0, 0, NULL},
+    {"ldap_route_attribute", p_attribute, RO(ldap_route_attribute), 0, 0, 0,
+	NULL},
+    {"unmapped_route", conf_key_enum, RO(unmapped_route), 0, 0, 0,
+	unmapped_modes},
+};
+
+/* Every key of [route_values] is a directory value of its own. */
+static const struct conf_key value_keys[] = {
+    {"<value>", p_route_value, 0, 0, 0, CONF_ANYKEY, NULL},
 };
 
 static void *
@@ -344,13 +480,16 @@ routing_base(struct conf *c, unsigned inst)
 }
 
 static const struct conf_section sections[] = {
-    {"backend", 0, NULL, backend_open}, {"routing", 1, NULL, NULL}};
+    {"backend", 0, NULL, backend_open}, {"routing", 1, NULL, NULL},
+    {"route_values", 1, NULL, NULL}};
 
 static const struct conf_table tables[] = {
     {"backend", backend_base, backend_keys,
 	sizeof(backend_keys) / sizeof(backend_keys[0])},
     {"routing", routing_base, routing_keys,
-	sizeof(routing_keys) / sizeof(routing_keys[0])}};
+	sizeof(routing_keys) / sizeof(routing_keys[0])},
+    {"route_values", routing_base, value_keys,
+	sizeof(value_keys) / sizeof(value_keys[0])}};
 
 /*
  * The dump's row names per protocol, "Pop3Addresses" and "DefaultForPOP3"
@@ -365,7 +504,7 @@ routing_defaults(struct conf_loader *l, struct conf *c)
 	size_t i;
 
 	(void)l;
-	(void)c;
+	c->routing.unmapped_route = ROUTING_UNMAPPED_REFUSE;
 	/* Only the main thread reads configuration files. */
 	for (p = 0; p < PROTO_COUNT; p++) {
 		const char *name = proto_get((enum proto_id)p)->name;
@@ -550,6 +689,68 @@ map_resolve(void *arg, const char *name, int line)
 	return bad ? -2 : (int)i;
 }
 
+/*
+ * [routing] ldap_route_attribute and [route_values]: the directory must
+ * be there to ask, and every value must lead to a backend a user can
+ * log in to.
+ */
+static void
+check_values(struct conf_loader *l, struct conf *c)
+{
+	struct routing_conf *rc = &c->routing;
+	int line = conf_key_line(l, "routing", 0, "ldap_route_attribute");
+	struct route_value *rv;
+	size_t i, b;
+	unsigned p;
+
+	if (rc->ldap_route_attribute == NULL) {
+		if (rc->nvalues > 0)
+			conf_error(l, rc->values[0].line,
+			    "[route_values] is read only with [routing] "
+			    "ldap_route_attribute");
+		return;
+	}
+	if (c->groups.ldap_uri == NULL)
+		conf_error(l, line,
+		    "[routing] ldap_route_attribute: the attribute is read "
+		    "with the user's groups from the directory, and [groups] "
+		    "has no ldap_uri");
+	else if (rc->nvalues == 0)
+		conf_error(l, line,
+		    "[routing] ldap_route_attribute: [route_values] maps no "
+		    "value to a backend");
+	c->groups.route_attribute = rc->ldap_route_attribute;
+	for (i = 0; i < rc->nvalues; i++) {
+		rv = &rc->values[i];
+		if (strcasecmp(rv->name, BACKEND_DEFAULT_NAME) == 0) {
+			rv->index = (int)rc->nnamed;
+			continue;
+		}
+		if (find_named(rc, rv->name, &b) == NULL) {
+			conf_error(l, rv->line,
+			    "[route_values] %s: unknown backend '%s'",
+			    rv->value, rv->name);
+			continue;
+		}
+		for (p = 0; p < PROTO_COUNT; p++)
+			if (c->proto[p].enabled && rc->named[b]->pool[p].n == 0)
+				break;
+		if (p < PROTO_COUNT) {
+			conf_error(l, rv->line,
+			    "[route_values] %s: backend '%s' has no %s "
+			    "addresses, and [%s] is enabled (set %s in "
+			    "[backend \"%s\"], line %d)",
+			    rv->value, rv->name,
+			    proto_get((enum proto_id)p)->section,
+			    proto_get((enum proto_id)p)->section,
+			    proto_get((enum proto_id)p)->section,
+			    rc->named[b]->name, rc->named[b]->line);
+			continue;
+		}
+		rv->index = (int)b;
+	}
+}
+
 static void
 routing_check(struct conf_loader *l, struct conf *c)
 {
@@ -580,6 +781,7 @@ routing_check(struct conf_loader *l, struct conf *c)
 	}
 	for (p = 0; p < PROTO_COUNT; p++)
 		check_protocol(l, c, p);
+	check_values(l, c);
 	rc->map_file_line = conf_key_line(l, "routing", 0, "map_file");
 	if (rc->map_file == NULL)
 		return;
@@ -612,6 +814,12 @@ routing_free(struct conf *c)
 		backend_free(rc->implicit[i]);
 	free(rc->map_file);
 	routemap_free(rc->map);
+	free(rc->ldap_route_attribute);
+	for (i = 0; i < rc->nvalues; i++) {
+		free(rc->values[i].value);
+		free(rc->values[i].name);
+	}
+	free(rc->values);
 }
 
 /* A pool as the key reads it: "host:port host:port". */
@@ -646,6 +854,7 @@ dump_backend(const struct conf *c, const struct backend *b, struct conf_dump *d)
 	conf_dump_str(d, "CaFile", b->ca_file);
 	conf_dump_bool(d, "Verify", b->verify);
 	conf_dump_str(d, "TlsServerName", b->server_name);
+	conf_dump_bool(d, "TlsResumption", b->tls_session_cache);
 	conf_fmt_timespan(b->connect_timeout_ms,
 	    conf_dump_row(d, "ConnectTimeout"), CONF_DUMP_VALUE);
 	conf_fmt_timespan(b->down_time_ms, conf_dump_row(d, "DownTime"),
@@ -661,7 +870,7 @@ dump_backend(const struct conf *c, const struct backend *b, struct conf_dump *d)
 
 /*
  * Each backend in a block of its own, the named ones first, then the
- * [routing] block; the caller ends the last one.
+ * [routing] blocks (the map, the directory); the caller ends the last.
  */
 static void
 routing_dump(const struct conf *c, unsigned inst, struct conf_dump *d)
@@ -669,6 +878,7 @@ routing_dump(const struct conf *c, unsigned inst, struct conf_dump *d)
 	const struct routing_conf *rc = &c->routing;
 	unsigned p;
 	size_t i;
+	FILE *fp;
 
 	(void)inst;
 	for (i = 0; i < rc->nnamed; i++) {
@@ -684,14 +894,27 @@ routing_dump(const struct conf *c, unsigned inst, struct conf_dump *d)
 	conf_dump_str(d, "RoutingMapFile", rc->map_file);
 	conf_dump_set(d, "RoutingMapEntries", "%zu",
 	    rc->map != NULL ? routemap_count(rc->map) : (size_t)0);
+	/* The directory's routes, when set: a block of their own. */
+	if (rc->ldap_route_attribute == NULL)
+		return;
+	conf_dump_block(d);
+	conf_dump_str(d, "RoutingLdapAttribute", rc->ldap_route_attribute);
+	conf_dump_str(d, "UnmappedRoute",
+	    conf_enum_name(unmapped_modes, rc->unmapped_route));
+	if ((fp = conf_dump_list(d, "RouteValues", true)) == NULL)
+		return;
+	for (i = 0; i < rc->nvalues; i++)
+		fprintf(fp, "%s = %s\n", rc->values[i].value,
+		    rc->values[i].name);
+	conf_dump_list_end(d, fp);
 }
 
 const struct conf_module routing_conf_module = {
     .name = "routing",
     .sections = sections,
-    .nsections = 2,
+    .nsections = 3,
     .tables = tables,
-    .ntables = 2,
+    .ntables = 3,
     .state_size = sizeof(struct routing_load),
     .defaults = routing_defaults,
     .check = routing_check,

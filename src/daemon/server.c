@@ -30,7 +30,9 @@
 #include "session.h"
 #include "sesslog.h"
 #include "stats.h"
+#include "stats_http.h"
 #include "tls.h"
+#include "tls_resume.h"
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conf *current;
@@ -193,6 +195,8 @@ server_conf(struct worker *w)
 		pthread_mutex_unlock(&current_lock);
 		atomic_store(&w->conf_gen, gen);
 		conf_unref(old);
+		/* Backend TLS sessions of settings the reload changed. */
+		tls_resume_prune(w->conf);
 	}
 	return conf_ref(w->conf);
 }
@@ -210,6 +214,18 @@ server_session_gone(struct worker *w)
 	w->nsessions--;
 	if (atomic_load(&w->stopping) && w->nsessions == 0)
 		event_base_loopbreak(w->base);
+}
+
+/* A connection accepted on l: counted for l, then a session on w. */
+static void
+worker_accept(struct worker *w, const struct listener *l, evutil_socket_t fd,
+    const struct sockaddr *peer, socklen_t peerlen)
+{
+	stats_accepted(w, l);
+	/* A listener bound to one address is every connection's local
+	 * address: no getsockname per login (nginx makes none either). */
+	session_accept(w, l->proto, l->implicit_tls, fd, peer, peerlen,
+	    netaddr_is_any(&l->addr) ? NULL : &l->addr);
 }
 
 static void
@@ -262,7 +278,7 @@ worker_sync_listeners(struct worker *w)
 			continue;
 		if ((a = malloc(sizeof(*a))) == NULL ||
 		    listener_attach(listeners.l[i], a, w, w->base,
-			session_accept) == -1) {
+			worker_accept) == -1) {
 			free(a);
 			log_warnx("worker %u: cannot accept on %s", w->index,
 			    listeners.l[i]->addr.str);
@@ -415,7 +431,7 @@ worker_setup(struct worker *w, unsigned index, struct listener_set *set)
 		struct acceptor *a = malloc(sizeof(*a));
 
 		if (a == NULL || listener_attach(set->l[i], a, w, w->base,
-				     session_accept) == -1) {
+				     worker_accept) == -1) {
 			free(a);
 			return -1;
 		}

@@ -24,9 +24,12 @@
 
 #include "addrset.h"
 #include "backend.h"
+#include "conn.h"
 #include "connlimit.h"
 #include "groups.h"
+#include "linefmt.h"
 #include "log.h"
+#include "passthru.h"
 #include "policy.h"
 #include "proxyproto.h"
 #include "relay.h"
@@ -92,8 +95,8 @@ static const char *const state_names[] = {
     [SESSION_CLOSING] = "closing",
 };
 
-static void session_read_cb(struct bufferevent *bev, void *arg);
-static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+static void session_read_cb(struct conn *c, void *arg);
+static void session_event_cb(struct conn *c, short what, void *arg);
 static void session_start(struct session *s);
 static void session_proxy_end(struct session *s);
 
@@ -299,7 +302,7 @@ session_write(struct session *s, const void *data, size_t len)
 	if (s->relay != NULL)
 		relay_client_write(s, data, len);
 	else if (s->client != NULL)
-		bufferevent_write(s->client, data, len);
+		conn_write(s->client, data, len);
 	else
 		return;
 	if (s->log != NULL)
@@ -309,29 +312,21 @@ session_write(struct session *s, const void *data, size_t len)
 void
 session_printf(struct session *s, const char *fmt, ...)
 {
-	char buf[1024], *p = buf;
+	struct linefmt f;
 	va_list ap;
-	int n;
+	bool ok;
 
 	if (s->client == NULL && s->relay == NULL)
 		return;
 	/* Formatted here rather than into the buffer, so that the protocol
 	 * log sees the answer too. */
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	ok = linefmt_v(&f, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (!ok)
 		return;
-	if ((size_t)n >= sizeof(buf)) {
-		va_start(ap, fmt);
-		n = vasprintf(&p, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-	}
-	session_write(s, p, (size_t)n);
-	if (p != buf)
-		free(p);
+	session_write(s, f.p, f.len);
+	linefmt_done(&f, false);
 }
 
 void
@@ -484,19 +479,24 @@ session_close(struct session *s, const char *reason)
 		log_info("%s: closed: %s", session_tag(s), reason);
 	else if (reason != NULL)
 		session_summary(s, "closed", reason);
-	stats_session_close(s);
+	/* A handshake that ends with the session (an error, the client's
+	 * close, a time-out) failed. */
+	if (s->state == SESSION_TLS_ACCEPT || s->state == SESSION_STARTTLS)
+		stats_tls_done(&s->stats, s->state == SESSION_TLS_ACCEPT,
+		    false);
+	stats_session_close(&s->stats);
 	sesslog_close(s);
 	evtimer_del(&s->timer);
 	relay_free(s);
 	session_cancel_pending(s);
 	if (s->client != NULL) {
-		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
+		SSL *ssl = conn_ssl(s->client);
 
 		/* A close_notify, so that the client can tell an orderly end
 		 * from a truncation; one try, never waited for. */
 		if (ssl != NULL && SSL_is_init_finished(ssl))
 			SSL_shutdown(ssl);
-		bufferevent_free(s->client);
+		conn_free(s->client);
 	}
 	if (s->fd != -1)
 		close(s->fd);
@@ -507,6 +507,7 @@ session_close(struct session *s, const char *reason)
 		connlimit_release_ip(s->proto->id,
 		    (struct sockaddr *)&s->peer.sa, s->pc->ipv6_prefix_length);
 	session_login_clear(s);
+	passthru_free(s);
 	if (s->proto->free != NULL)
 		s->proto->free(s);
 	free(s->user);
@@ -520,11 +521,11 @@ session_close(struct session *s, const char *reason)
 }
 
 static void
-session_flushed_cb(struct bufferevent *bev, void *arg)
+session_flushed_cb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
+	(void)c;
 	session_close(s, NULL);
 }
 
@@ -540,9 +541,9 @@ session_goodbye(struct session *s, enum bye_reason reason, const char *why)
 }
 
 static void
-session_flush_event_cb(struct bufferevent *bev, short what, void *arg)
+session_flush_event_cb(struct conn *c, short what, void *arg)
 {
-	(void)bev;
+	(void)c;
 	(void)what;
 	session_close(arg, NULL);
 }
@@ -560,17 +561,17 @@ session_close_after_flush(struct session *s, const char *reason)
 		relay_close_after_flush(s);
 		return;
 	}
-	if (s->client == NULL ||
-	    evbuffer_get_length(bufferevent_get_output(s->client)) == 0) {
+	if (s->client == NULL) {
 		session_close(s, NULL);
 		return;
 	}
+	/* Even with nothing left to send (a plain conn sends at once), the
+	 * close comes from the loop: the caller, deep in a command's
+	 * handling, may still write its protocol's state after the answer
+	 * that ended the session. */
 	session_set_state(s, SESSION_CLOSING);
-	bufferevent_disable(s->client, EV_READ);
-	bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
-	bufferevent_setcb(s->client, NULL, session_flushed_cb,
-	    session_flush_event_cb, s);
-	bufferevent_enable(s->client, EV_WRITE);
+	conn_setcb(s->client, NULL, session_flush_event_cb, s);
+	conn_flush(s->client, session_flushed_cb);
 	session_set_timeout(s, SESSION_FLUSH_MS);
 }
 
@@ -612,8 +613,7 @@ static void
 session_greet(struct session *s)
 {
 	session_set_state(s, SESSION_PREAUTH);
-	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
-	    s);
+	conn_setcb(s->client, session_read_cb, session_event_cb, s);
 	if (s->disabled) {
 		/* Its ports stay open until a restart: a client hears why
 		 * instead of a bare close it would retry at once. */
@@ -632,7 +632,7 @@ session_greet(struct session *s)
 	}
 	s->proto->greet(s);
 	sesslog_opened(s);
-	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	conn_enable(s->client, EV_READ | EV_WRITE);
 	session_set_timeout(s, s->pc->pre_auth_timeout_ms);
 }
 
@@ -646,7 +646,7 @@ session_unexpected_proxy_header(struct session *s)
 {
 	static const uint8_t v2sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
 	    0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
-	struct evbuffer *in = bufferevent_get_input(s->client);
+	struct evbuffer *in = conn_input(s->client);
 	size_t len = evbuffer_get_length(in);
 	const uint8_t *p;
 
@@ -665,18 +665,21 @@ session_unexpected_proxy_header(struct session *s)
 }
 
 static void
-session_read_cb(struct bufferevent *bev, void *arg)
+session_read_cb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
+	(void)c;
 	session_touch(s);
 	if (!s->saw_input) {
 		s->saw_input = true;
 		if (session_unexpected_proxy_header(s))
 			return;
 	}
-	if (s->state == SESSION_PREAUTH)
+	/* A relayed SASL exchange reads its own lines (passthru.h). */
+	if (passthru_client_turn(s))
+		passthru_client_input(s);
+	else if (s->state == SESSION_PREAUTH && s->pt == NULL)
 		s->proto->client_input(s);
 }
 
@@ -686,24 +689,24 @@ session_log_tls_error(struct session *s, const char *what)
 	unsigned long e;
 	char buf[256];
 
-	while ((e = bufferevent_get_openssl_error(s->client)) != 0) {
+	while ((e = conn_ssl_error(s->client)) != 0) {
 		ERR_error_string_n(e, buf, sizeof(buf));
 		log_info("%s: %s: %s", session_tag(s), what, buf);
 	}
 }
 
 static void
-session_event_cb(struct bufferevent *bev, short what, void *arg)
+session_event_cb(struct conn *c, short what, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		SSL *ssl = bufferevent_openssl_get_ssl(s->client);
+	(void)c;
+	if (what & CONN_CONNECTED) {
+		SSL *ssl = conn_ssl(s->client);
 
 		s->tls_version = tls_version(ssl);
 		sesslog_tls(s, s->tls_version);
-		stats_tls_done(s, true);
+		stats_tls_done(&s->stats, s->state == SESSION_TLS_ACCEPT, true);
 		if (s->state == SESSION_TLS_ACCEPT) {
 			s->tls = SESSION_TLS_IMPLICIT;
 			log_debug("%s: TLS %s", session_tag(s),
@@ -715,12 +718,12 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 			    tls_version(ssl));
 			s->proto->tls_reset(s);
 			session_set_state(s, SESSION_PREAUTH);
-			bufferevent_enable(s->client, EV_READ | EV_WRITE);
+			conn_enable(s->client, EV_READ | EV_WRITE);
 			session_set_timeout(s, s->pc->pre_auth_timeout_ms);
 		}
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
+	if (what & CONN_ERROR) {
 		if (s->state == SESSION_TLS_ACCEPT ||
 		    s->state == SESSION_STARTTLS) {
 			session_log_tls_error(s, "TLS handshake failed");
@@ -730,7 +733,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 			session_close(s, "client connection error");
 		return;
 	}
-	if (what & BEV_EVENT_EOF) {
+	if (what & CONN_EOF) {
 		session_close(s, "client closed the connection");
 		return;
 	}
@@ -746,50 +749,54 @@ static int
 session_tls_accept(struct session *s, const char *no_ssl)
 {
 	SSL *ssl = tls_server_new(s->conf, s->proto->id);
+	struct bufferevent *bev;
 
 	if (ssl == NULL) {
 		session_close(s, no_ssl);
 		return -1;
 	}
 	/* libevent owns ssl from here on, even if this fails. */
-	s->client = bufferevent_openssl_socket_new(s->worker->base, s->fd, ssl,
+	bev = bufferevent_openssl_socket_new(s->worker->base, s->fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (s->client == NULL) {
+	if (bev == NULL) {
 		session_close(s, "cannot start TLS");
+		return -1;
+	}
+	/* The bufferevent owns the socket now, and closes it once freed. */
+	s->fd = -1;
+	if ((s->client = conn_bufferevent_new(bev)) == NULL) {
+		bufferevent_free(bev);
+		session_close(s, "out of memory");
 		return -1;
 	}
 	/* A peer that closes without close_notify ends the stream: IMAP
 	 * and POP3 frame their own data, so this is no truncation. */
-	bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
-	s->fd = -1;
-	bufferevent_setcb(s->client, session_read_cb, NULL, session_event_cb,
-	    s);
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	conn_setcb(s->client, session_read_cb, session_event_cb, s);
 	return 0;
 }
 
 /* The "go ahead" answer has left: switch the socket to TLS. */
 static void
-session_starttls_flushed_cb(struct bufferevent *bev, void *arg)
+session_starttls_flushed_cb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
-	/* Detached first, so that freeing the cleartext bufferevent (which
-	 * libevent defers while in its callback) leaves the socket alone. */
-	s->fd = bufferevent_getfd(s->client);
-	bufferevent_setfd(s->client, -1);
-	bufferevent_free(s->client);
+	(void)c;
+	/* The cleartext conn lets go of the socket; the TLS bufferevent
+	 * registers it anew. */
+	s->fd = conn_release(s->client);
 	s->client = NULL;
 	if (session_tls_accept(s, "cannot create a TLS session") == -1)
 		return;
-	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	conn_enable(s->client, EV_READ | EV_WRITE);
 }
 
 int
 session_starttls(struct session *s, const char *ref)
 {
 	const struct session_login_ops *ops = s->proto->login_ops;
-	size_t after = evbuffer_get_length(bufferevent_get_input(s->client));
+	size_t after = evbuffer_get_length(conn_input(s->client));
 	char why[64];
 
 	if (s->tls != SESSION_TLS_NONE || !session_tls_available(s)) {
@@ -814,11 +821,8 @@ session_starttls(struct session *s, const char *ref)
 	session_set_state(s, SESSION_STARTTLS);
 	/* Nothing more is read in cleartext: the next bytes the client
 	 * sends must be its TLS ClientHello, read by OpenSSL. */
-	bufferevent_disable(s->client, EV_READ);
-	bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
-	bufferevent_setcb(s->client, NULL, session_starttls_flushed_cb,
-	    session_event_cb, s);
-	bufferevent_enable(s->client, EV_WRITE);
+	conn_setcb(s->client, NULL, session_event_cb, s);
+	conn_flush(s->client, session_starttls_flushed_cb);
 	return 0;
 }
 
@@ -851,7 +855,7 @@ session_policy_connect(struct session *s)
 		return true;
 	policy_errmsg(&d, msg, sizeof(msg));
 	log_notice("%s: refused at connect: %s", session_tag(s), msg);
-	stats_conn_refused(s, STATS_CONN_RULE, d.name);
+	stats_conn_refused(&s->stats, STATS_CONN_RULE, d.name);
 	session_policy_reason(s, msg);
 	sesslog_close_error(s, s->policy_err);
 	return false;
@@ -870,7 +874,7 @@ session_start(struct session *s)
 	    s->pc->max_connection_from_single_ip);
 	s->ip_counted = r == CONNLIMIT_OK;
 	if (r != CONNLIMIT_OK) {
-		stats_conn_limit(s, r == CONNLIMIT_TOTAL);
+		stats_conn_limit(&s->stats, r == CONNLIMIT_TOTAL);
 		sesslog_close_error(s, "ConnectionLimitReached");
 		log_notice("%s: refused: %s reached", session_tag(s),
 		    r == CONNLIMIT_TOTAL ? "max_connections" :
@@ -881,8 +885,7 @@ session_start(struct session *s)
 			session_close(s, NULL);
 			return;
 		}
-		s->client =
-		    bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		s->client = conn_socket_new(w->base, fd);
 		if (s->client == NULL) {
 			session_close(s, NULL);
 			return;
@@ -905,13 +908,13 @@ session_start(struct session *s)
 		if (session_tls_accept(s, "no TLS context") == -1)
 			return;
 		session_set_state(s, SESSION_TLS_ACCEPT);
-		bufferevent_enable(s->client, EV_READ | EV_WRITE);
+		conn_enable(s->client, EV_READ | EV_WRITE);
 		session_set_timeout(s, s->pc->pre_auth_timeout_ms);
 		return;
 	}
-	/* libevent closes the socket once it has let go of it: closing it
-	 * here could come before a deferred event_del on the number. */
-	s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	/* One registration from here to the close (conn.h): the relay takes
+	 * it over after the login. */
+	s->client = conn_socket_new(w->base, fd);
 	if (s->client == NULL) {
 		session_close(s, "out of memory");
 		return;
@@ -1040,11 +1043,12 @@ session_proxy_wait(struct session *s)
 
 void
 session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
-    evutil_socket_t fd, const struct sockaddr *peer, socklen_t peerlen)
+    evutil_socket_t fd, const struct sockaddr *peer, socklen_t peerlen,
+    const struct netaddr *local)
 {
 	const struct proto *p = proto_get(proto);
-	struct sockaddr_storage local;
-	socklen_t locallen = sizeof(local);
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
 	struct conf *c;
 	struct session *s;
 
@@ -1071,8 +1075,10 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 	s->disabled = !c->proto[proto].enabled;
 	s->state = SESSION_PREAUTH;
 	netaddr_set(&s->peer, peer, peerlen);
-	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
-		netaddr_set(&s->local, (struct sockaddr *)&local, locallen);
+	if (local != NULL)
+		s->local = *local;
+	else if (getsockname(fd, (struct sockaddr *)&sa, &salen) == 0)
+		netaddr_set(&s->local, (struct sockaddr *)&sa, salen);
 	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
 	event_base_gettimeofday_cached(w->base, &s->started);
 	s->login_deadline = s->started;
@@ -1083,7 +1089,7 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 		s->login_deadline.tv_usec -= 1000000;
 	}
 	server_session_add(w, s);
-	stats_session_open(s);
+	stats_session_open(&s->stats, w, s->proto->id);
 	sesslog_init(s);
 
 	if (c->trusted_proxies != NULL && addrset_contains(c->trusted_proxies,

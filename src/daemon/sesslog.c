@@ -14,6 +14,7 @@
 #include "protolog.h"
 #include "session.h"
 #include "sesslog.h"
+#include "strcopy.h"
 
 static void
 sesslog_now(struct timespec *ts)
@@ -53,11 +54,15 @@ sesslog_ctx_client(const struct session *s, struct protolog_ctx *ctx)
 {
 	const struct sesslog *l = s->log;
 
-	if (l->client_name[0] != '\0')
-		protolog_ctx_set(ctx, PROTOLOG_CLIENTNAME, l->client_name);
-	if (l->client_version[0] != '\0')
-		protolog_ctx_set(ctx, PROTOLOG_CLIENTVERSION,
-		    l->client_version);
+	if (l->client_id != NULL) {
+		const char *version = l->client_id + strlen(l->client_id) + 1;
+
+		if (l->client_id[0] != '\0')
+			protolog_ctx_set(ctx, PROTOLOG_CLIENTNAME,
+			    l->client_id);
+		if (version[0] != '\0')
+			protolog_ctx_set(ctx, PROTOLOG_CLIENTVERSION, version);
+	}
 	if (s->tcp_peer != NULL)
 		protolog_ctx_set(ctx, PROTOLOG_PEERIP, s->tcp_peer->str);
 }
@@ -116,21 +121,24 @@ sesslog_begin(struct session *s)
 		return;
 	}
 	l->open = true;
-	l->rq = l->rp = 0;
+	l->rp = 0;
+	l->row->rq = 0;
 	l->row->cmd[0] = '\0';
 	l->row->params[0] = '\0';
 	l->row->status_seen = false;
-	l->logon_denied = false;
-	l->errmsg = l->msg = l->audit = l->reason = NULL;
+	l->row->logon_denied = false;
+	l->row->errmsg = l->row->msg = l->row->audit = l->row->reason = NULL;
 	l->row->rule_audit[0] = '\0';
-	sesslog_now(&l->t0);
+	sesslog_now(&l->row->t0);
 }
 
 void
 sesslog_rq(struct session *s, size_t n)
 {
-	if (s->log != NULL)
-		s->log->rq += n;
+	/* The open row's; bytes before it belong to no row (sesslog_begin()
+	 * starts its count). */
+	if (s->log != NULL && s->log->open)
+		s->log->row->rq += n;
 }
 
 void
@@ -145,7 +153,7 @@ sesslog_command(struct session *s, const char *cmd, const char *params,
 		sesslog_begin(s);
 	if (!l->open || l->row->cmd[0] != '\0')
 		return; /* no memory, or a SASL line of a command named */
-	snprintf(l->row->cmd, sizeof(l->row->cmd), "%s", cmd);
+	str_copy(l->row->cmd, sizeof(l->row->cmd), cmd);
 	if (paramslen > PROTOLOG_PARAMS_MAX)
 		paramslen = PROTOLOG_PARAMS_MAX;
 	memcpy(l->row->params, params, paramslen);
@@ -266,9 +274,9 @@ sesslog_end_with(struct session *s, const char *enc, bool success)
 		sesslog_ctx_r(s, &ctx, l->row->status);
 	if (enc != NULL)
 		sesslog_ctx_proxy(s, &ctx, enc, success);
-	if (l->msg != NULL)
-		protolog_ctx_set(&ctx, PROTOLOG_MSG, l->msg);
-	if (l->logon_denied) {
+	if (l->row->msg != NULL)
+		protolog_ctx_set(&ctx, PROTOLOG_MSG, l->row->msg);
+	if (l->row->logon_denied) {
 		/*
 		 * Exchange's own words for a refused login, which tools that
 		 * watch Exchange for password guessing (CrowdSec's
@@ -278,26 +286,26 @@ sesslog_end_with(struct session *s, const char *enc, bool success)
 		protolog_ctx_setf(&ctx, PROTOLOG_MSG,
 		    "AuthFailed:LogonDenied,User: %s",
 		    s->user != NULL ? s->user : "");
-		protolog_ctx_set(&ctx, PROTOLOG_REASON, l->errmsg);
+		protolog_ctx_set(&ctx, PROTOLOG_REASON, l->row->errmsg);
 		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG,
 		    "AuthFailed:LogonDenied");
-	} else if (l->errmsg != NULL) {
-		if (l->reason != NULL)
-			protolog_ctx_set(&ctx, PROTOLOG_REASON, l->reason);
-		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG, l->errmsg);
+	} else if (l->row->errmsg != NULL) {
+		if (l->row->reason != NULL)
+			protolog_ctx_set(&ctx, PROTOLOG_REASON, l->row->reason);
+		protolog_ctx_set(&ctx, PROTOLOG_ERRMSG, l->row->errmsg);
 	}
 	sesslog_ctx_common(s, &ctx);
 	if (enc != NULL || strcmp(l->row->cmd, "id") == 0)
 		sesslog_ctx_client(s, &ctx);
 	if (enc != NULL)
 		sesslog_ctx_route(s, &ctx);
-	if (l->audit != NULL)
-		protolog_ctx_set(&ctx, PROTOLOG_LOGINTYPEAUDIT, l->audit);
+	if (l->row->audit != NULL)
+		protolog_ctx_set(&ctx, PROTOLOG_LOGINTYPEAUDIT, l->row->audit);
 	if (l->row->rule_audit[0] != '\0')
 		protolog_ctx_set(&ctx, PROTOLOG_ACCESSRULEAUDIT,
 		    l->row->rule_audit);
 	sesslog_submit(s, l->row->cmd, l->row->params,
-	    protolog_duration(&l->t0, &now), l->rq, l->rp, &ctx);
+	    protolog_duration(&l->row->t0, &now), l->row->rq, l->rp, &ctx);
 	l->row->cmd[0] = '\0';
 }
 
@@ -310,22 +318,23 @@ sesslog_end(struct session *s)
 void
 sesslog_error(struct session *s, const char *errmsg)
 {
-	if (s->log != NULL)
-		s->log->errmsg = errmsg;
+	/* Only an open row has one: sesslog_begin() clears them all. */
+	if (s->log != NULL && s->log->open)
+		s->log->row->errmsg = errmsg;
 }
 
 void
 sesslog_msg(struct session *s, const char *msg)
 {
-	if (s->log != NULL)
-		s->log->msg = msg;
+	if (s->log != NULL && s->log->open)
+		s->log->row->msg = msg;
 }
 
 void
 sesslog_audit(struct session *s, const char *verdict)
 {
-	if (s->log != NULL)
-		s->log->audit = verdict;
+	if (s->log != NULL && s->log->open)
+		s->log->row->audit = verdict;
 }
 
 void
@@ -333,14 +342,14 @@ sesslog_policy(struct session *s, const struct policy_decision *d)
 {
 	struct sesslog *l = s->log;
 
-	if (l == NULL)
+	if (l == NULL || !l->open)
 		return;
 	if (d->audit_login_type)
-		l->audit = sesslog_audit_verdict(s->pc);
+		l->row->audit = sesslog_audit_verdict(s->pc);
 	else if (d->login_type_exempt)
-		l->audit = "Exempt";
+		l->row->audit = "Exempt";
 	/* Room for the longest rule name: sesslog.h. */
-	if (d->audit_rule != NULL && l->open)
+	if (d->audit_rule != NULL)
 		snprintf(l->row->rule_audit, sizeof(l->row->rule_audit),
 		    "WouldDeny:%s", d->audit_rule);
 }
@@ -364,12 +373,25 @@ sesslog_client_id(struct session *s, const char *name, const char *version)
 {
 	struct sesslog *l = s->log;
 
+	size_t nl, vl;
+
 	if (l == NULL)
 		return;
-	snprintf(l->client_name, sizeof(l->client_name), "%s",
-	    name != NULL ? name : "");
-	snprintf(l->client_version, sizeof(l->client_version), "%s",
-	    version != NULL ? version : "");
+	free(l->client_id);
+	l->client_id = NULL;
+	nl = name != NULL ? strnlen(name, SESSLOG_CLIENT_NAME_MAX) : 0;
+	vl = version != NULL ? strnlen(version, SESSLOG_CLIENT_VERSION_MAX) : 0;
+	if (nl == 0 && vl == 0)
+		return;
+	/* Out of memory, the rows go without it. */
+	if ((l->client_id = malloc(nl + 1 + vl + 1)) == NULL)
+		return;
+	if (nl > 0)
+		memcpy(l->client_id, name, nl);
+	l->client_id[nl] = '\0';
+	if (vl > 0)
+		memcpy(l->client_id + nl + 1, version, vl);
+	l->client_id[nl + 1 + vl] = '\0';
 }
 
 void
@@ -392,16 +414,16 @@ sesslog_login(struct session *s, enum login_result r)
 	case LOGIN_OK:
 		break;
 	case LOGIN_FAILED:
-		l->errmsg = "ProxyNotAuthenticated";
-		l->logon_denied = true;
+		l->row->errmsg = "ProxyNotAuthenticated";
+		l->row->logon_denied = true;
 		break;
 	case LOGIN_TEMPFAIL:
-		if (l->errmsg == NULL)
-			l->errmsg = "BackendUnavailable";
+		if (l->row->errmsg == NULL)
+			l->row->errmsg = "BackendUnavailable";
 		break;
 	case LOGIN_IN_USE:
 		/* Decided before any backend was asked: no Proxy message. */
-		l->errmsg = "UserConnectionLimitReached";
+		l->row->errmsg = "UserConnectionLimitReached";
 		sesslog_end_with(s, NULL, false);
 		return;
 	case LOGIN_DENIED:
@@ -409,16 +431,17 @@ sesslog_login(struct session *s, enum login_result r)
 	case LOGIN_TRY_LATER:
 		/* The policy decided; its reason was set with
 		 * sesslog_error(). */
-		if (l->errmsg == NULL)
-			l->errmsg = r == LOGIN_TRY_LATER ? "GroupLookupFailed" :
-							   "AccessDenied";
+		if (l->row->errmsg == NULL)
+			l->row->errmsg = r == LOGIN_TRY_LATER ?
+					     "GroupLookupFailed" :
+					     "AccessDenied";
 		/*
 		 * Refused for who the user is: a failed login like a wrong
 		 * password, so that guessing against refused accounts is seen
 		 * too.  A refusal for the connection's protection
 		 * (LoginTypeDenied) or a failed group lookup is no guess.
 		 */
-		l->logon_denied = r == LOGIN_DENIED;
+		l->row->logon_denied = r == LOGIN_DENIED;
 		sesslog_end_with(s, NULL, false);
 		return;
 	}
@@ -443,8 +466,8 @@ sesslog_throttled(struct session *s, const char *reason)
 
 	if (l == NULL || !l->open)
 		return;
-	l->errmsg = "Throttled";
-	l->reason = reason;
+	l->row->errmsg = "Throttled";
+	l->row->reason = reason;
 	sesslog_end_with(s, NULL, false);
 }
 
@@ -498,14 +521,18 @@ sesslog_row(struct session *s, const struct sesslog_cmd *c, uint64_t rp,
 bool
 sesslog_ring_room(struct sesslog_ring *r)
 {
-	unsigned have = r->more == NULL ? 1 : r->cap, cap;
+	unsigned have = r->more == NULL ? 0 : r->cap, cap;
 	struct sesslog_cmd *more;
 
-	if (r->n < have)
+	if (r->n < have) {
+		r->promised = true;
 		return true;
+	}
 	if (have >= SESSLOG_PENDING_MAX)
 		return false;
-	cap = have * 2 > SESSLOG_PENDING_MAX ? SESSLOG_PENDING_MAX : have * 2;
+	cap = have == 0 ? 1 : have * 2;
+	if (cap > SESSLOG_PENDING_MAX)
+		cap = SESSLOG_PENDING_MAX;
 	more = malloc(cap * sizeof(*more));
 	if (more == NULL)
 		return false;
@@ -516,6 +543,7 @@ sesslog_ring_room(struct sesslog_ring *r)
 	r->more = more;
 	r->cap = cap;
 	r->head = 0;
+	r->promised = true;
 	return true;
 }
 
@@ -525,6 +553,7 @@ sesslog_ring_push(struct sesslog_ring *r)
 	struct sesslog_cmd *c = sesslog_ring_at(r, r->n);
 
 	r->n++;
+	r->promised = false;
 	c->done = false;
 	c->flags = 0;
 	c->key[0] = c->cmd[0] = c->params[0] = '\0';
@@ -535,12 +564,12 @@ void
 sesslog_ring_pop_done(struct sesslog_ring *r)
 {
 	while (r->n > 0 && sesslog_ring_at(r, 0)->done) {
-		if (r->more != NULL)
-			r->head = (r->head + 1) % r->cap;
+		r->head = (r->head + 1) % r->cap;
 		r->n--;
 	}
-	/* Every command answered: back to the one slot in place. */
-	if (r->n == 0)
+	/* Every command answered: the room goes back, unless a command
+	 * being read was promised it. */
+	if (r->n == 0 && !r->promised)
 		sesslog_ring_free(r);
 }
 
@@ -551,6 +580,7 @@ sesslog_ring_free(struct sesslog_ring *r)
 	r->more = NULL;
 	r->cap = 0;
 	r->head = r->n = 0;
+	r->promised = false;
 }
 
 /* Exchange's front-end row: the bytes relayed since the last one. */
@@ -616,5 +646,6 @@ sesslog_close(struct session *s)
 	sesslog_submit(s, "CloseSession", NULL, 0, 0, 0, &ctx);
 	s->log = NULL;
 	blockcache_put(session_cache(s), l->row, sizeof(*l->row));
+	free(l->client_id);
 	free(l);
 }

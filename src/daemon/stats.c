@@ -17,16 +17,14 @@
 #include <event2/buffer.h>
 
 #include "backend.h"
-#include "groups.h"
 #include "listener.h"
 #include "log.h"
 #include "policy.h"
 #include "proto.h"
 #include "protolog.h"
-#include "server.h"
-#include "session.h"
 #include "stats.h"
 #include "utf8.h"
+#include "worker.h"
 
 typedef _Atomic uint64_t counter;
 
@@ -54,6 +52,7 @@ struct stats_worker {
 	counter bytes_out[PROTO_COUNT];
 	counter rule_refused[STATS_MAX_RULES];
 	counter b_connects[STATS_MAX_BACKENDS];
+	counter b_tls[STATS_MAX_BACKENDS][2]; /* full, resumed */
 	counter b_failures[STATS_MAX_BACKENDS][STATS_BACKEND_FAILURES];
 	counter b_bucket[STATS_MAX_BACKENDS][STATS_NBUCKETS + 1];
 	counter b_sum[STATS_MAX_BACKENDS];
@@ -218,50 +217,57 @@ stats_accepted(struct worker *w, const struct listener *l)
 	bump(&sw->l_conn[sw->accepting], 1);
 }
 
-void
-stats_session_open(struct session *s)
+/* The counters of the worker ss's session runs on; NULL when off. */
+static struct stats_worker *
+sw_at(const struct stats_sess *ss)
 {
-	struct stats_worker *sw = sw_of(s->worker);
-
-	if (sw == NULL)
-		return;
-	s->stats.listener = sw->accepting;
-	s->stats.open = true;
-	bump(&sw->sessions, 1);
-	bump(&sw->l_active[s->stats.listener], 1);
+	return ss->counted && sws != NULL && ss->worker < nsws ?
+		   &sws[ss->worker] :
+		   NULL;
 }
 
 void
-stats_session_close(struct session *s)
+stats_session_open(struct stats_sess *ss, const struct worker *w,
+    unsigned proto)
 {
-	struct stats_worker *sw = sw_of(s->worker);
+	struct stats_worker *sw = sw_of(w);
 
-	if (sw == NULL || !s->stats.open)
+	if (sw == NULL || proto >= PROTO_COUNT)
 		return;
-	/* A handshake that ends with the session (an error, the client's
-	 * close, a time-out) failed. */
-	if (s->state == SESSION_TLS_ACCEPT || s->state == SESSION_STARTTLS)
-		stats_tls_done(s, false);
-	s->stats.open = false;
+	ss->worker = (uint16_t)w->index;
+	ss->proto = (uint8_t)proto;
+	ss->listener = sw->accepting;
+	ss->counted = ss->open = true;
+	bump(&sw->sessions, 1);
+	bump(&sw->l_active[ss->listener], 1);
+}
+
+void
+stats_session_close(struct stats_sess *ss)
+{
+	struct stats_worker *sw = sw_at(ss);
+
+	if (sw == NULL || !ss->open)
+		return;
+	ss->open = false;
 	/* Unsigned wrap-around: minus one. */
 	bump(&sw->sessions, UINT64_MAX);
-	bump(&sw->l_active[s->stats.listener], UINT64_MAX);
+	bump(&sw->l_active[ss->listener], UINT64_MAX);
 }
 
 void
-stats_tls_done(struct session *s, bool ok)
+stats_tls_done(struct stats_sess *ss, bool implicit, bool ok)
 {
-	struct stats_worker *sw = sw_of(s->worker);
-	enum stats_tls_mode m = s->state == SESSION_TLS_ACCEPT ?
-				    STATS_TLS_IMPLICIT :
-				    STATS_TLS_STARTTLS;
+	struct stats_worker *sw = sw_at(ss);
+	enum stats_tls_mode m =
+	    implicit ? STATS_TLS_IMPLICIT : STATS_TLS_STARTTLS;
 
 	if (sw == NULL)
 		return;
 	if (ok)
-		bump(&sw->tls_ok[s->proto->id][m], 1);
+		bump(&sw->tls_ok[ss->proto][m], 1);
 	else
-		bump(&sw->tls_failed[s->proto->id][m], 1);
+		bump(&sw->tls_failed[ss->proto][m], 1);
 }
 
 static void
@@ -272,47 +278,38 @@ rule_refused(struct stats_worker *sw, const char *rule)
 }
 
 void
-stats_conn_refused(struct session *s, enum stats_conn_refusal r,
+stats_conn_refused(struct stats_sess *ss, enum stats_conn_refusal r,
     const char *rule)
 {
-	struct stats_worker *sw = sw_of(s->worker);
+	struct stats_worker *sw = sw_at(ss);
 
 	if (sw == NULL)
 		return;
-	bump(&sw->conn_refused[s->proto->id][r], 1);
+	bump(&sw->conn_refused[ss->proto][r], 1);
 	rule_refused(sw, rule);
 }
 
 void
-stats_conn_limit(struct session *s, bool total)
+stats_conn_limit(struct stats_sess *ss, bool total)
 {
-	stats_conn_refused(s,
+	stats_conn_refused(ss,
 	    total ? STATS_CONN_MAX_CONNECTIONS : STATS_CONN_PER_IP, NULL);
 }
 
 void
-stats_refused(struct session *s, enum stats_refusal r)
+stats_refused(struct stats_sess *ss, enum stats_refusal r)
 {
-	struct stats_worker *sw = sw_of(s->worker);
+	struct stats_worker *sw = sw_at(ss);
 
 	if (sw != NULL)
-		bump(&sw->refused[s->proto->id][r], 1);
+		bump(&sw->refused[ss->proto][r], 1);
 }
 
 void
-stats_audit(struct session *s, enum stats_audit k)
+stats_policy(struct stats_sess *ss, const struct policy_decision *d)
 {
-	struct stats_worker *sw = sw_of(s->worker);
-
-	if (sw != NULL)
-		bump(&sw->audits[s->proto->id][k], 1);
-}
-
-void
-stats_policy(struct session *s, const struct policy_decision *d)
-{
-	struct stats_worker *sw = sw_of(s->worker);
-	enum proto_id p = s->proto->id;
+	struct stats_worker *sw = sw_at(ss);
+	unsigned p = ss->proto;
 
 	if (sw == NULL)
 		return;
@@ -337,52 +334,34 @@ stats_policy(struct session *s, const struct policy_decision *d)
 		bump(&sw->audits[p][STATS_AUDIT_RULE], 1);
 }
 
-/*
- * The backend's label: the address of its pool that the login ended on,
- * as the summary line names it; the backend's name when none was tried
- * (its max_connections was reached).
- */
-static uint16_t
-backend_slot(const struct session *s)
+void
+stats_backend_start(struct stats_sess *ss)
 {
-	const struct backend_addr *a = backend_current(s);
-	char name[300];
-
-	if (a != NULL)
-		backend_addr_str(a, name, sizeof(name));
-	else
-		snprintf(name, sizeof(name), "%s",
-		    s->route.backend != NULL ? s->route.backend->name : "-");
-	return label_slot(&backends, name, 0, false);
+	if (sw_at(ss) != NULL)
+		ss->backend_t0 = stats_now_us();
 }
 
 void
-stats_backend_start(struct session *s)
+stats_backend_done(struct stats_sess *ss, const char *backend, int r,
+    int failure)
 {
-	if (sw_of(s->worker) != NULL)
-		s->stats.backend_t0 = stats_now_us();
-}
-
-void
-stats_backend_done(struct session *s, int r)
-{
-	struct stats_worker *sw = sw_of(s->worker);
-	enum proto_id p = s->proto->id;
+	struct stats_worker *sw = sw_at(ss);
+	unsigned p = ss->proto;
 	unsigned b;
 	uint64_t us;
 
 	if (sw == NULL)
 		return;
-	if (s->stats.backend_t0 == 0) {
+	if (ss->backend_t0 == 0) {
 		/* No backend asked: the group lookup failed or took too
 		 * long, and the client is told to try later. */
 		if (r == BACKEND_BROKEN)
 			bump(&sw->logins[p][STATS_LOGIN_TEMPFAIL], 1);
 		return;
 	}
-	us = stats_now_us() - s->stats.backend_t0;
-	s->stats.backend_t0 = 0;
-	b = backend_slot(s);
+	us = stats_now_us() - ss->backend_t0;
+	ss->backend_t0 = 0;
+	b = label_slot(&backends, backend, 0, false);
 	bump(&sw->b_connects[b], 1);
 	switch (r) {
 	case BACKEND_LOGGED_IN:
@@ -394,31 +373,42 @@ stats_backend_done(struct session *s, int r)
 			bump(&sw->logins[p][STATS_LOGIN_FAILED], 1);
 		break;
 	default:
-		if ((unsigned)s->backend_failure < STATS_BACKEND_FAILURES)
-			bump(&sw->b_failures[b][s->backend_failure], 1);
+		if (failure >= 0 && failure < STATS_BACKEND_FAILURES)
+			bump(&sw->b_failures[b][failure], 1);
 		bump(&sw->logins[p][STATS_LOGIN_TEMPFAIL], 1);
 		break;
 	}
 }
 
 void
-stats_login_ok(struct session *s)
+stats_backend_tls(struct stats_sess *ss, const char *backend, bool resumed)
 {
-	struct stats_worker *sw = sw_of(s->worker);
+	struct stats_worker *sw = sw_at(ss);
 
 	if (sw != NULL)
-		bump(&sw->logins[s->proto->id][STATS_LOGIN_OK], 1);
+		bump(&sw->b_tls[label_slot(&backends, backend, 0, false)]
+			       [resumed ? 1 : 0],
+		    1);
 }
 
 void
-stats_relayed(struct session *s, uint64_t in, uint64_t out)
+stats_login_ok(struct stats_sess *ss)
 {
-	struct stats_worker *sw = sw_of(s->worker);
+	struct stats_worker *sw = sw_at(ss);
+
+	if (sw != NULL)
+		bump(&sw->logins[ss->proto][STATS_LOGIN_OK], 1);
+}
+
+void
+stats_relayed(struct stats_sess *ss, uint64_t in, uint64_t out)
+{
+	struct stats_worker *sw = sw_at(ss);
 
 	if (sw == NULL)
 		return;
-	bump(&sw->bytes_in[s->proto->id], in);
-	bump(&sw->bytes_out[s->proto->id], out);
+	bump(&sw->bytes_in[ss->proto], in);
+	bump(&sw->bytes_out[ss->proto], out);
 }
 
 static inline void
@@ -436,13 +426,13 @@ stats_ldap_cache(bool hit)
 }
 
 void
-stats_ldap_query(int rc, uint64_t us)
+stats_ldap_query(enum stats_ldap_result res, uint64_t us)
 {
 	if (!atomic_load_explicit(&ldap_counting, memory_order_relaxed))
 		return;
-	add(rc == 0                  ? &ldap.ok :
-	    rc == GROUPS_SOURCE_DOWN ? &ldap.down :
-				       &ldap.failed,
+	add(res == STATS_LDAP_OK   ? &ldap.ok :
+	    res == STATS_LDAP_DOWN ? &ldap.down :
+				     &ldap.failed,
 	    1);
 	add(&ldap.bucket[bucket_of(us)], 1);
 	add(&ldap.sum, us);
@@ -536,6 +526,8 @@ stats_totals_get(struct stats_totals *t)
 			t->rule[i].refused += rd(&sw->rule_refused[i]);
 		for (i = 0; i < nb; i++) {
 			t->backend[i].connects += rd(&sw->b_connects[i]);
+			t->backend[i].tls_full += rd(&sw->b_tls[i][0]);
+			t->backend[i].tls_resumed += rd(&sw->b_tls[i][1]);
 			for (size_t f = 0; f < STATS_BACKEND_FAILURES; f++)
 				t->backend[i].failures[f] +=
 				    rd(&sw->b_failures[i][f]);
@@ -801,6 +793,22 @@ stats_format_metrics(const struct stats_totals *t, struct evbuffer *o)
 
 		sample(o, "postern_backend_connects_total", lab,
 		    t->backend[i].connects);
+	}
+	family(o, "postern_backend_tls_handshakes_total", "counter",
+	    "Backend TLS handshakes completed, by backend address and whether "
+	    "an earlier session was resumed.");
+	for (i = 0; i < t->nbackends; i++) {
+		const char *full[] = {"backend", t->backend[i].addr, "resumed",
+		    "no", NULL};
+		const char *res[] = {"backend", t->backend[i].addr, "resumed",
+		    "yes", NULL};
+
+		if (t->backend[i].tls_full + t->backend[i].tls_resumed == 0)
+			continue;
+		sample(o, "postern_backend_tls_handshakes_total", full,
+		    t->backend[i].tls_full);
+		sample(o, "postern_backend_tls_handshakes_total", res,
+		    t->backend[i].tls_resumed);
 	}
 	family(o, "postern_backend_failures_total", "counter",
 	    "Backend logins that failed without an answer to the password, "

@@ -40,9 +40,10 @@
 #include "log.h"
 #include "netaddr.h"
 #include "proto.h"
-#include "server.h"
 #include "session.h"
 #include "stats.h"
+#include "stats_http.h"
+#include "worker.h"
 
 /* How long a worker has to answer: a loop that takes longer is stuck. */
 #define STATS_WORKER_WAIT_MS 1000

@@ -69,18 +69,19 @@ lookup_cb(enum groups_status st, const struct group_list *gl, const char *err,
     void *arg)
 {
 	struct lookup *lk = arg;
+	bool oom = false;
 	size_t i;
 
 	lk->done = true;
 	lk->st = st;
 	if (err != NULL)
 		snprintf(lk->err, sizeof(lk->err), "%s", err);
-	for (i = 0; st == GROUPS_OK && gl != NULL && i < gl->n; i++) {
-		if (group_list_add(&lk->gl, gl->v[i]) == -1) {
-			lk->st = GROUPS_TEMPFAIL;
-			snprintf(lk->err, sizeof(lk->err), "out of memory");
-			break;
-		}
+	for (i = 0; st == GROUPS_OK && gl != NULL && i < gl->n && !oom; i++)
+		oom = group_list_add(&lk->gl, gl->v[i]) == -1;
+	if (oom || (st == GROUPS_OK && gl != NULL &&
+		       group_list_route_copy(&lk->gl, gl) == -1)) {
+		lk->st = GROUPS_TEMPFAIL;
+		snprintf(lk->err, sizeof(lk->err), "out of memory");
 	}
 	event_base_loopbreak(lk->base);
 }
@@ -172,6 +173,12 @@ describe(const struct conf *c, enum proto_id p, const struct policy_decision *d,
 			" would be refused (audit mode)" :
 			" is refused (try --tls)");
 		return;
+	case POLICY_REASON_NO_USER:
+		fprintf(out,
+		    "\"%s\" needs the user, whom a relayed NTLM or GSSAPI "
+		    "exchange has not named\n",
+		    name);
+		return;
 	case POLICY_REASON_NOT_IN_GROUP:
 		fprintf(out,
 		    "[%s] required_group \"%s\": the user is not a "
@@ -199,6 +206,32 @@ print_groups(const struct group_list *gl, bool looked_up, FILE *out)
 		for (i = 0; i < gl->n; i++)
 			fprintf(out, "%s%s", gl->v[i],
 			    i + 1 < gl->n ? "; " : "\n");
+}
+
+/* What the directory said of the route attribute: the "ldap" line. */
+static void
+print_ldap(const struct conf *c, const struct group_list *gl, FILE *out)
+{
+	const struct route_value *rv;
+
+	fprintf(out, "%-10s %s: ", "ldap", c->routing.ldap_route_attribute);
+	switch (gl->route_kind) {
+	case GROUP_ROUTE_NONE:
+		fprintf(out, "none (the next source decides)\n");
+		return;
+	case GROUP_ROUTE_BAD:
+		fprintf(out, "no route: %s\n", gl->route);
+		return;
+	case GROUP_ROUTE_VALUE:
+		break;
+	}
+	rv = routing_value(&c->routing, gl->route);
+	fprintf(out, "'%s' ", gl->route);
+	if (rv != NULL)
+		fprintf(out, "([route_values] line %d: %s)\n", rv->line,
+		    rv->name);
+	else
+		fprintf(out, "(not in [route_values])\n");
 }
 
 /* The verdict as an exit status; also prints the verdict's lines. */
@@ -254,19 +287,31 @@ decide(struct conf *c, enum proto_id p, const struct sockaddr *client,
 	if (d.verdict == POLICY_OUTCOME_DENY || user == NULL)
 		return report(c, p, &d, true, out);
 	f.user = user;
-	need = policy_needs_groups(c, &f);
+	/* The daemon asks the directory for the route with the groups. */
+	need = policy_needs_groups(c, &f) || routing_needs_directory(c);
 	if (need && lookup_groups(c, user, &lk, err) == -1) {
 		group_list_clear(&lk.gl);
 		return TESTRULE_ERROR;
 	}
 	f.groups = need ? &lk.gl : NULL;
 	print_groups(&lk.gl, need, out);
+	if (routing_needs_directory(c))
+		print_ldap(c, &lk.gl, out);
 	policy_login(c, &f, &d);
 	rc = report(c, p, &d, false, out);
+	if (rc == TESTRULE_ALLOW &&
+	    routing_choose(c, p, user, d.route_rule, f.groups, &r) == -1) {
+		fprintf(out, "%-10s none: %s\n", "backend",
+		    r.refused == ROUTE_REFUSED_UNMAPPED ?
+			"the directory's value names no backend in "
+			"[route_values] and unmapped_route = refuse: the login "
+			"would be refused for now" :
+			"the directory lookup failed");
+		rc = TESTRULE_ERROR;
+	}
 	group_list_clear(&lk.gl);
 	if (rc != TESTRULE_ALLOW)
 		return rc;
-	routing_choose(c, p, user, d.route_rule, &r);
 	routing_source(&r, src, sizeof(src));
 	fprintf(out, "%-10s %s", "backend", r.backend->name);
 	if (r.backend->pool[p].n > 0)

@@ -391,8 +391,13 @@ throttle_failed(struct throttle *t, const struct throttle_limits *lim,
 	/* Each entry is touched as it is found, so that making the next one
 	 * cannot free it (at least THROTTLE_MIN_ENTRIES are kept). */
 	ip = throttle_find(t, tc, k.ip, k.iplen, true);
-	u = throttle_find(t, tc, k.user, k.userlen, true);
-	pair = throttle_find(t, tc, k.pair, k.pairlen, true);
+	/* No user (a relayed GSSAPI exchange, whose user postern cannot
+	 * see): only the address counts, or every such session would share
+	 * the empty user's count and ban. */
+	u = user[0] != '\0' ? throttle_find(t, tc, k.user, k.userlen, true) :
+			      NULL;
+	pair = user[0] != '\0' ? throttle_find(t, tc, k.pair, k.pairlen, true) :
+				 NULL;
 	if (ip != NULL)
 		res->ip_failures = throttle_count(ip, tc->window_ms, now);
 	if (u != NULL)

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "proto.h"
 #include "tls.h"
+#include "tls_resume.h"
 
 static BIO_METHOD *sockbio_method;
 static BIO_METHOD *tls_sockbio_method(void);
@@ -464,7 +465,7 @@ tls_conf_setup(struct conf *c, FILE *errout)
 		if ((b->ssl_ctx = tls_backend_ctx(c, b, errout)) == NULL)
 			return -1;
 	}
-	return 0;
+	return tls_resume_conf(c, errout);
 }
 
 SSL *
@@ -499,6 +500,8 @@ tls_backend_new(const struct backend *b, const struct backend_addr *a)
 		} else if (SSL_set1_host(ssl, name) != 1)
 			goto fail;
 	}
+	/* Without the cache (out of memory) the handshake is a full one. */
+	(void)tls_resume_attach(ssl, b, a);
 	return ssl;
 fail:
 	SSL_free(ssl);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 
 #include "inventory_internal.h"
@@ -347,6 +348,8 @@ rec_merge(struct inventory *inv, struct inv_record *d,
 	d->logins_failed += s->logins_failed;
 	d->cleartext_ok += s->cleartext_ok;
 	d->cleartext_failed += s->cleartext_failed;
+	d->cleartext_password_ok += s->cleartext_password_ok;
+	d->mechanisms |= s->mechanisms;
 	d->implicit_ok += s->implicit_ok;
 	d->starttls_ok += s->starttls_ok;
 	d->pop3_dele_sessions += s->pop3_dele_sessions;
@@ -575,20 +578,92 @@ inventory_merge(struct inventory *dst, const struct inventory *src)
 }
 
 bool
+inv_mech_plaintextauth_refuses(enum exlog_mech m)
+{
+	return m != EXLOG_MECH_NTLM && m != EXLOG_MECH_GSSAPI;
+}
+
+uint64_t
+inv_refused_logins(const struct inv_record *r, enum inv_login_type lt)
+{
+	switch (lt) {
+	case INV_LOGIN_SECURE:
+		return r->cleartext_ok;
+	case INV_LOGIN_PLAINTEXT_AUTH:
+		return r->cleartext_password_ok;
+	case INV_LOGIN_PLAINTEXT_LOGIN:
+	case INV_LOGIN_TYPES:
+		break;
+	}
+	return 0;
+}
+
+bool
+inv_would_break(const struct inv_record *r, enum inv_login_type lt)
+{
+	return inv_refused_logins(r, lt) > 0;
+}
+
+bool
 inv_record_would_break(const struct inv_record *r)
 {
-	return r->cleartext_ok > 0;
+	return inv_would_break(r, INV_LOGIN_SECURE);
 }
+
+static const char *const login_type_names[INV_LOGIN_TYPES] = {
+    [INV_LOGIN_SECURE] = "SecureLogin",
+    [INV_LOGIN_PLAINTEXT_AUTH] = "PlainTextAuthentication",
+    [INV_LOGIN_PLAINTEXT_LOGIN] = "PlainTextLogin"};
+
+const char *
+inv_login_type_name(enum inv_login_type lt)
+{
+	return (unsigned)lt < INV_LOGIN_TYPES ? login_type_names[lt] : "?";
+}
+
+int
+inventory_parse_login_type(const char *s, enum inv_login_type *out)
+{
+	for (int i = 0; i < INV_LOGIN_TYPES; i++)
+		if (strcasecmp(s, login_type_names[i]) == 0) {
+			*out = (enum inv_login_type)i;
+			return 0;
+		}
+	return -1;
+}
+
+void
+inv_mechanisms_text(unsigned set, char *buf, size_t cap, char sep)
+{
+	size_t n = 0;
+
+	if (cap == 0)
+		return;
+	buf[0] = '\0';
+	for (int m = EXLOG_MECH_NONE + 1; m < EXLOG_MECH_COUNT && n < cap; m++)
+		if (set >> m & 1)
+			n += (size_t)snprintf(buf + n, cap - n, "%s%s",
+			    n > 0 ? (char[]){sep, 0} : "",
+			    exlog_mech_name((enum exlog_mech)m));
+	if (n == 0)
+		snprintf(buf, cap, "-");
+}
+
+/* A record to sort, with the logins its login type refuses. */
+struct rec_sort {
+	uint64_t refused;
+	const struct inv_record *r;
+};
 
 static int
 rec_cmp(const void *a, const void *b)
 {
-	const struct inv_record *x = *(const struct inv_record *const *)a;
-	const struct inv_record *y = *(const struct inv_record *const *)b;
+	const struct rec_sort *xs = a, *ys = b;
+	const struct inv_record *x = xs->r, *y = ys->r;
 	int c;
 
-	if (x->cleartext_ok != y->cleartext_ok)
-		return x->cleartext_ok > y->cleartext_ok ? -1 : 1;
+	if (xs->refused != ys->refused)
+		return xs->refused > ys->refused ? -1 : 1;
 	if (x->sessions != y->sessions)
 		return x->sessions > y->sessions ? -1 : 1;
 	if ((c = strcmp(x->key, y->key)) != 0)
@@ -670,8 +745,11 @@ derive_all(struct inventory *inv)
 {
 	const struct table *bt = &inv->t[T_BASE];
 	bool soft = inv->opt.by == INV_BY_SOFTWARE;
-	bool back =
-	    inv->opt.by == INV_BY_BACKEND || inv->opt.by == INV_BY_BACKEND_USER;
+	/* By mechanism uses the backend's tables, with the mechanism for the
+	 * backend: a report has one key. */
+	bool back = inv->opt.by == INV_BY_BACKEND ||
+		    inv->opt.by == INV_BY_BACKEND_USER ||
+		    inv->opt.by == INV_BY_MECHANISM;
 	const struct rec **list;
 	uint64_t *hc, *hu;
 	size_t i, n = 0;
@@ -834,7 +912,10 @@ inventory_finish(struct inventory *inv)
 	    [INV_BY_CLIENT_USER] = T_BASE,
 	    [INV_BY_SOFTWARE] = T_SOFT,
 	    [INV_BY_BACKEND] = T_BACK,
-	    [INV_BY_BACKEND_USER] = T_BACKUSER};
+	    [INV_BY_BACKEND_USER] = T_BACKUSER,
+	    [INV_BY_MECHANISM] = T_BACK};
+	enum inv_login_type lt = inv->opt.login_type;
+	struct rec_sort *sorting = NULL;
 	const struct table *t;
 	size_t i, n = 0;
 	int p;
@@ -843,7 +924,7 @@ inventory_finish(struct inventory *inv)
 		return -1;
 	if (inv->opt.by == INV_BY_SOFTWARE)
 		relate(inv, T_SOFTCLIENT, T_SOFT, false);
-	if (inv->opt.by == INV_BY_BACKEND) {
+	if (inv->opt.by == INV_BY_BACKEND || inv->opt.by == INV_BY_MECHANISM) {
 		relate(inv, T_BACKUSER, T_BACK, false);
 		relate(inv, T_BACKCLIENT, T_BACK, true);
 	}
@@ -855,7 +936,7 @@ inventory_finish(struct inventory *inv)
 		if (r == NULL)
 			continue;
 		inv->sum.clients++;
-		inv->sum.clients_would_break += inv_record_would_break(r);
+		inv->sum.clients_would_break += inv_would_break(r, lt);
 		for (p = 0; p < INV_NPROTO; p++)
 			inv->sum.proto[p].clients += (r->protocols >> p) & 1;
 	}
@@ -866,22 +947,28 @@ inventory_finish(struct inventory *inv)
 		if (r == NULL || r->keylen == 0)
 			continue;
 		inv->sum.users++;
-		inv->sum.users_would_break += inv_record_would_break(&r->pub);
+		inv->sum.users_would_break += inv_would_break(&r->pub, lt);
 		for (p = 0; p < INV_NPROTO; p++)
 			inv->sum.proto[p].users += (r->pub.protocols >> p) & 1;
 	}
 	t = &inv->t[which[inv->opt.by]];
 	if (t->n > 0 &&
-	    (inv->sorted = malloc(t->n * sizeof(*inv->sorted))) == NULL)
+	    ((inv->sorted = malloc(t->n * sizeof(*inv->sorted))) == NULL ||
+		(sorting = malloc(t->n * sizeof(*sorting))) == NULL))
 		return -1;
 	for (i = 0; i < t->cap; i++)
 		if (t->slot[i].r != NULL) {
-			inv->sorted[n++] = &t->slot[i].r->pub;
-			inv->sum.records_would_break +=
-			    inv_record_would_break(&t->slot[i].r->pub);
+			sorting[n].r = &t->slot[i].r->pub;
+			sorting[n].refused =
+			    inv_refused_logins(&t->slot[i].r->pub, lt);
+			inv->sum.records_would_break += sorting[n].refused > 0;
+			n++;
 		}
 	if (n > 0)
-		qsort(inv->sorted, n, sizeof(*inv->sorted), rec_cmp);
+		qsort(sorting, n, sizeof(*sorting), rec_cmp);
+	for (i = 0; i < n; i++)
+		inv->sorted[i] = sorting[i].r;
+	free(sorting);
 	inv->sorted_n = n;
 	inv->sum.records = n;
 	if (inv->days_n > 0) {
@@ -1049,6 +1136,8 @@ inventory_parse_by(const char *s, enum inv_by *out)
 	else if (strcmp(s, "backend,user") == 0 ||
 		 strcmp(s, "user,backend") == 0)
 		*out = INV_BY_BACKEND_USER;
+	else if (strcmp(s, "mechanism") == 0)
+		*out = INV_BY_MECHANISM;
 	else
 		return -1;
 	return 0;

@@ -30,6 +30,11 @@
  * longer and is cut, which still tells backends apart in practice. */
 #define SESSION_BACKEND_MAX 127
 
+_Static_assert(EXLOG_MECH_COUNT <= 16, "a session's mechanisms fit 16 bits");
+
+/* What a user or client field that holds SASL data is shown as. */
+#define SESSION_WITHHELD "(withheld)"
+
 /* One session being read. */
 struct session {
 	uint64_t id;
@@ -42,6 +47,9 @@ struct session {
 	int64_t first_ms, last_ms;
 	uint32_t logins_ok, logins_failed;
 	uint32_t cleartext_ok, cleartext_failed, implicit_ok, starttls_ok;
+	uint32_t cleartext_password_ok;
+	uint16_t mechs; /* bit (1 << enum exlog_mech) of every login row */
+	uint8_t mech;   /* enum exlog_mech of the last login row */
 	uint8_t ciplen, softlen, backendlen; /* backendlen 0: no backend */
 	uint16_t userlen;
 	char cip[SESSION_CIP_MAX + 1];
@@ -141,6 +149,46 @@ session_delete(struct inv_file *f, struct session *s)
 	f->last = NULL;
 }
 
+static bool
+is_b64(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+}
+
+/*
+ * Whether a field that should hold a name or an address holds SASL data:
+ * a row written wrongly (an initial response in the user column, a
+ * continuation line shifted into another field) must not make the report
+ * print an NTLM response or a bearer token.  Decoded, XOAUTH2 and
+ * OAUTHBEARER carry "auth=Bearer" and NTLM its "NTLMSSP" signature;
+ * base64, they begin with the encodings of "NTLMSSP\0", "user=", "n,a=",
+ * "n,," and a GSSAPI token's DER tag (60 82), and they are long runs of
+ * base64 letters, which no account name or address is.
+ */
+static bool
+looks_like_sasl(const char *p, size_t len)
+{
+	static const char *const b64_starts[] = {"TlRMTVNTUA", "dXNlcj1",
+	    "bixhPS", "biws", "YII"};
+	size_t i;
+
+	if ((len >= 11 && memmem(p, len, "auth=Bearer", 11) != NULL) ||
+	    (len >= 11 && memmem(p, len, "auth=bearer", 11) != NULL) ||
+	    (len >= 7 && memmem(p, len, "NTLMSSP", 7) != NULL))
+		return true;
+	for (i = 0; i < len && is_b64(p[i]); i++)
+		;
+	if (i < len || len < 20)
+		return false;
+	if (len >= 64)
+		return true;
+	for (i = 0; i < sizeof(b64_starts) / sizeof(b64_starts[0]); i++)
+		if (strncmp(p, b64_starts[i], strlen(b64_starts[i])) == 0)
+			return true;
+	return false;
+}
+
 static void
 span_copy(char *dst, size_t cap, const char *p, size_t len, size_t *outlen)
 {
@@ -215,6 +263,10 @@ session_new(struct inv_file *f, uint64_t id, const struct exlog_row *row)
 	s->last_ms = INT64_MIN;
 	s->last_seq = -1;
 	addr_split(&row->f[EXLOG_CIP], &host, &hl, &sport);
+	if (looks_like_sasl(host, hl)) {
+		host = SESSION_WITHHELD;
+		hl = sizeof(SESSION_WITHHELD) - 1;
+	}
 	span_copy(s->cip, sizeof(s->cip), host, hl, &n);
 	s->ciplen = (uint8_t)n;
 	addr_split(&row->f[EXLOG_SIP], &host, &hl, &s->port);
@@ -285,6 +337,8 @@ rec_add_session(struct inventory *inv, struct rec *r, const struct session *s,
 	p->logins_failed += s->logins_failed;
 	p->cleartext_ok += s->cleartext_ok;
 	p->cleartext_failed += s->cleartext_failed;
+	p->cleartext_password_ok += s->cleartext_password_ok;
+	p->mechanisms |= s->mechs;
 	p->implicit_ok += s->implicit_ok;
 	p->starttls_ok += s->starttls_ok;
 	if (proto == INV_POP3) {
@@ -349,6 +403,12 @@ session_key3(const struct inventory *inv, const struct session *s,
 	case INV_BY_BACKEND_USER:
 		*k3 = s->backend;
 		*k3l = s->backendlen;
+		break;
+	case INV_BY_MECHANISM:
+		*k3 = s->mech != EXLOG_MECH_NONE ?
+			  exlog_mech_name((enum exlog_mech)s->mech) :
+			  INV_MECH_NONE_KEY;
+		*k3l = strlen(*k3);
 		break;
 	default:
 		*k3 = NULL;
@@ -665,6 +725,10 @@ row_outcome(const struct exlog_span *ctx)
 	if (exlog_context_get(ctx->p, ctx->len, "R", &v)) {
 		if (SPAN_IS(&v, "ok") || has_prefix_ci(v.p, v.len, "+OK"))
 			return 1;
+		/* "+ <challenge>": a step of a SASL exchange, no outcome; the
+		 * challenge is data, not a word to look at. */
+		if (v.len > 0 && v.p[0] == '+')
+			return -1;
 		if (SPAN_IS(&v, "no") || SPAN_IS(&v, "bad") ||
 		    SPAN_IS(&v, "err") || has_prefix_ci(v.p, v.len, "-ERR"))
 			return 0;
@@ -711,6 +775,10 @@ session_set_user(struct session *s, const char *p, size_t len)
 {
 	size_t n;
 
+	if (looks_like_sasl(p, len)) {
+		p = SESSION_WITHHELD;
+		len = sizeof(SESSION_WITHHELD) - 1;
+	}
 	span_copy(s->user, sizeof(s->user), p, len, &n);
 	s->userlen = (uint16_t)n;
 }
@@ -950,12 +1018,26 @@ session_login_backend(struct session *s, const struct exlog_span *ctx, int ok)
 		    sizeof(INV_BACKEND_UNKNOWN) - 1);
 }
 
+/*
+ * A login row.  A SASL exchange of several steps (NTLM's three messages)
+ * may be logged as one row per step: only a row with an outcome is a
+ * login, so the steps before it count nothing, and the session's
+ * mechanism is a set, so that it is counted once however many rows name
+ * it.
+ */
 static void
 session_login(const struct inventory *inv, struct session *s,
     const struct exlog_row *row)
 {
 	const struct exlog_span *ctx = &row->f[EXLOG_CONTEXT];
 	int ok = row_outcome(ctx), tls = row_tls(ctx);
+	enum exlog_mech mech =
+	    exlog_mechanism(&row->f[EXLOG_COMMAND], &row->f[EXLOG_PARAMETERS]);
+
+	if (mech != EXLOG_MECH_NONE) {
+		s->mechs |= (uint16_t)(1u << mech);
+		s->mech = (uint8_t)mech;
+	}
 
 	if (s->softlen == 0)
 		ctx_software(s, ctx);
@@ -966,9 +1048,11 @@ session_login(const struct inventory *inv, struct session *s,
 		tls = s->tls;
 	if (ok == 1) {
 		s->logins_ok++;
-		if (tls == INV_TLS_NONE)
+		if (tls == INV_TLS_NONE) {
 			s->cleartext_ok++;
-		else if (tls == INV_TLS_IMPLICIT)
+			if (inv_mech_plaintextauth_refuses(mech))
+				s->cleartext_password_ok++;
+		} else if (tls == INV_TLS_IMPLICIT)
 			s->implicit_ok++;
 		else
 			s->starttls_ok++;

@@ -45,6 +45,8 @@ key_name(enum inv_by by)
 	case INV_BY_BACKEND:
 	case INV_BY_BACKEND_USER:
 		return "backend";
+	case INV_BY_MECHANISM:
+		return "mechanism";
 	}
 	return "key";
 }
@@ -62,12 +64,33 @@ by_backend(enum inv_by by)
 	return by == INV_BY_BACKEND || by == INV_BY_BACKEND_USER;
 }
 
+/* Whether the report is keyed by what a session used, not who it was. */
+static bool
+by_means(enum inv_by by)
+{
+	return by_backend(by) || by == INV_BY_MECHANISM;
+}
+
+/* The login type the report's "would break" is about. */
+static enum inv_login_type
+login_type(const struct inventory *inv)
+{
+	return inventory_options(inv)->login_type;
+}
+
+static bool
+would_break(const struct inventory *inv, const struct inv_record *r)
+{
+	return inv_would_break(r, login_type(inv));
+}
+
 static const char *
 related_name(enum inv_by by)
 {
 	switch (by) {
 	case INV_BY_CLIENT:
 	case INV_BY_BACKEND:
+	case INV_BY_MECHANISM:
 		return "users";
 	case INV_BY_USER:
 	case INV_BY_SOFTWARE:
@@ -83,7 +106,8 @@ related_name(enum inv_by by)
 static const char *
 related2_name(enum inv_by by)
 {
-	return by == INV_BY_BACKEND ? "clients" : NULL;
+	return by == INV_BY_BACKEND || by == INV_BY_MECHANISM ? "clients" :
+								NULL;
 }
 
 /* The display form of a key: the empty user is a session without login. */
@@ -171,6 +195,7 @@ enum col {
 	C_KEY,
 	C_KEY2,
 	C_PROTO,
+	C_MECH,
 	C_SESS,
 	C_OK,
 	C_FAIL,
@@ -187,16 +212,16 @@ enum col {
 };
 
 static const char *const col_head[C_N] = {"!", "CLIENT", "USER", "PROTO",
-    "SESS", "OK", "FAIL", "NO-TLS", "TLS/STLS", "LAST SEEN", "USERS", "CLIENTS",
-    "POP3", "PORTS", "FIRST SEEN", "SERVERS"};
+    "MECH", "SESS", "OK", "FAIL", "NO-TLS", "TLS/STLS", "LAST SEEN", "USERS",
+    "CLIENTS", "POP3", "PORTS", "FIRST SEEN", "SERVERS"};
 
 /* Columns dropped first when the terminal is narrow. */
 static const enum col drop_order[] = {C_SERVERS, C_FIRST, C_PORTS, C_POP3,
-    C_REL2, C_REL, C_TLS, C_FAIL, C_LAST};
+    C_REL2, C_REL, C_MECH, C_TLS, C_FAIL, C_LAST};
 
 /* By backend, who is still on a backend is the point of the report. */
 static const enum col drop_order_backend[] = {C_SERVERS, C_FIRST, C_PORTS,
-    C_POP3, C_TLS, C_FAIL, C_LAST, C_REL2, C_REL};
+    C_POP3, C_MECH, C_TLS, C_FAIL, C_LAST, C_REL2, C_REL};
 _Static_assert(sizeof(drop_order) == sizeof(drop_order_backend),
     "both drop orders drop the same columns");
 
@@ -244,7 +269,7 @@ cell(const struct inventory *inv, const struct inv_record *r, enum col c,
 
 	switch (c) {
 	case C_MARK:
-		snprintf(buf, cap, "%s", inv_record_would_break(r) ? "!" : "");
+		snprintf(buf, cap, "%s", would_break(inv, r) ? "!" : "");
 		break;
 	case C_KEY:
 		term_text(shown(r->key), buf, cap, 200);
@@ -254,6 +279,9 @@ cell(const struct inventory *inv, const struct inv_record *r, enum col c,
 		break;
 	case C_PROTO:
 		snprintf(buf, cap, "%s", inv_protocols_name(r->protocols));
+		break;
+	case C_MECH:
+		inv_mechanisms_text(r->mechanisms, buf, cap, '+');
 		break;
 	case C_SESS:
 		snprintf(buf, cap, "%" PRIu64, r->sessions);
@@ -348,9 +376,10 @@ write_summary_text(FILE *out, const struct inventory *inv)
 		    s->proto[p].users, s->proto[p].logins_ok,
 		    s->proto[p].logins_failed, s->proto[p].cleartext_ok);
 	fprintf(out,
-	    "Would break under SecureLogin: %" PRIu64 " of %" PRIu64
-	    " clients, %" PRIu64 " of %" PRIu64 " users (marked !)\n",
-	    s->clients_would_break, s->clients, s->users_would_break, s->users);
+	    "Would break under %s: %" PRIu64 " of %" PRIu64 " clients, %" PRIu64
+	    " of %" PRIu64 " users (marked !)\n",
+	    inv_login_type_name(login_type(inv)), s->clients_would_break,
+	    s->clients, s->users_would_break, s->users);
 	if (by_backend(inventory_options(inv)->by))
 		fprintf(out,
 		    "Without a backend: %" PRIu64
@@ -366,7 +395,7 @@ write_table(FILE *out, const struct inventory *inv,
 	const struct inv_record *const *recs;
 	size_t n = inventory_records(inv, &recs), w[C_N], total;
 	enum inv_by by = inventory_options(inv)->by;
-	const enum col *drop = by_backend(by) ? drop_order_backend : drop_order;
+	const enum col *drop = by_means(by) ? drop_order_backend : drop_order;
 	bool on[C_N];
 	char buf[512];
 	int c, lastc;
@@ -495,12 +524,15 @@ write_csv(FILE *out, const struct inventory *inv)
 		fprintf(out, ",%s,%s_sample", rel, rel);
 	if (rel2 != NULL)
 		fprintf(out, ",%s,%s_sample", rel2, rel2);
-	fprintf(out, ",servers\r\n");
+	/* Columns added later come last: scripts take columns by position. */
+	fprintf(out, ",servers,mechanisms,cleartext_password_logins,"
+		     "would_break_securelogin,"
+		     "would_break_plaintextauthentication\r\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct inv_record *r = recs[i];
 		char a[32], b[32];
 
-		fprintf(out, "%s,", inv_record_would_break(r) ? "yes" : "no");
+		fprintf(out, "%s,", would_break(inv, r) ? "yes" : "no");
 		csv_text(out, r->key);
 		if (by_pair(by)) {
 			fputc(',', out);
@@ -530,7 +562,12 @@ write_csv(FILE *out, const struct inventory *inv)
 		fputc(',', out);
 		servers_text(inv, r, buf, sizeof(buf), ";");
 		csv_text(out, buf);
-		fputs("\r\n", out);
+		inv_mechanisms_text(r->mechanisms, buf, sizeof(buf), '+');
+		fprintf(out, ",%s,%" PRIu64 ",%s,%s\r\n", buf,
+		    r->cleartext_password_ok,
+		    inv_would_break(r, INV_LOGIN_SECURE) ? "yes" : "no",
+		    inv_would_break(r, INV_LOGIN_PLAINTEXT_AUTH) ? "yes" :
+								   "no");
 	}
 	return 0;
 }
@@ -632,6 +669,8 @@ by_name(enum inv_by by)
 		return "backend";
 	case INV_BY_BACKEND_USER:
 		return "backend,user";
+	case INV_BY_MECHANISM:
+		return "mechanism";
 	}
 	return "?";
 }
@@ -669,7 +708,9 @@ write_json(FILE *out, const struct inventory *inv,
 	fputs(",\n\"generated\": ", out);
 	json_time(out, o->now_ms);
 	fprintf(out,
-	    ",\n\"by\": \"%s\",\n\"filter\": {\"since\": ", by_name(io->by));
+	    ",\n\"by\": \"%s\",\n\"login_type\": \"%s\",\n"
+	    "\"filter\": {\"since\": ",
+	    by_name(io->by), inv_login_type_name(io->login_type));
 	json_time(out, io->since_ms);
 	fputs(", \"until\": ", out);
 	json_time(out, io->until_ms);
@@ -721,8 +762,7 @@ write_json(FILE *out, const struct inventory *inv,
 		bool first = true;
 
 		fprintf(out, "%s\n{\"would_break\": %s, \"%s\": ", i ? "," : "",
-		    inv_record_would_break(r) ? "true" : "false",
-		    key_name(io->by));
+		    would_break(inv, r) ? "true" : "false", key_name(io->by));
 		json_str(out, r->key);
 		if (by_pair(io->by)) {
 			fputs(", \"user\": ", out);
@@ -778,7 +818,25 @@ write_json(FILE *out, const struct inventory *inv,
 				json_str(out, io->servers[k]);
 				first = false;
 			}
-		fputs("]}", out);
+		fputs("], \"mechanisms\": [", out);
+		first = true;
+		for (int m = EXLOG_MECH_NONE + 1; m < EXLOG_MECH_COUNT; m++)
+			if (r->mechanisms >> m & 1) {
+				fprintf(out, "%s\"%s\"", first ? "" : ",",
+				    exlog_mech_name((enum exlog_mech)m));
+				first = false;
+			}
+		fprintf(out,
+		    "], \"cleartext_password_logins\": %" PRIu64
+		    ", \"would_break_under\": {",
+		    r->cleartext_password_ok);
+		for (int t = 0; t < INV_LOGIN_TYPES; t++)
+			fprintf(out, "%s\"%s\": %s", t ? ", " : "",
+			    inv_login_type_name((enum inv_login_type)t),
+			    inv_would_break(r, (enum inv_login_type)t) ?
+				"true" :
+				"false");
+		fputs("}}", out);
 	}
 	fputs("\n],\n\"days\": [", out);
 	for (size_t i = 0; i < nd; i++) {
@@ -994,10 +1052,9 @@ html_row(FILE *out, const struct inventory *inv, const struct inv_record *r,
 	char buf[1024], a[32], b[32];
 
 	fprintf(out, "<tr%s><td>%s</td><td>",
-	    inv_record_would_break(r) ? " class=\"wb\"" : "",
-	    inv_record_would_break(r) ?
-		"<span class=\"badge\">would break</span>" :
-		"");
+	    would_break(inv, r) ? " class=\"wb\"" : "",
+	    would_break(inv, r) ? "<span class=\"badge\">would break</span>" :
+				  "");
 	html_text(out, shown(r->key));
 	fputs("</td>", out);
 	if (by_pair(by)) {
@@ -1005,16 +1062,19 @@ html_row(FILE *out, const struct inventory *inv, const struct inv_record *r,
 		html_text(out, shown(r->key2));
 		fputs("</td>", out);
 	}
+	inv_mechanisms_text(r->mechanisms, buf, sizeof(buf), ' ');
+	fprintf(out, "<td>%s</td><td>%s</td>", inv_protocols_name(r->protocols),
+	    buf);
 	ports_text(r, buf, sizeof(buf), ',');
 	inv_format_time(r->first_ms, a, sizeof(a));
 	inv_format_time(r->last_ms, b, sizeof(b));
 	fprintf(out,
-	    "<td>%s</td><td>%s</td><td class=\"n\">%" PRIu64
+	    "<td>%s</td><td class=\"n\">%" PRIu64
 	    "</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64
 	    "</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64
 	    "</td><td class=\"n\">%" PRIu64 "</td>",
-	    inv_protocols_name(r->protocols), buf, r->sessions, r->logins_ok,
-	    r->logins_failed, r->cleartext_ok, r->implicit_ok, r->starttls_ok);
+	    buf, r->sessions, r->logins_ok, r->logins_failed, r->cleartext_ok,
+	    r->implicit_ok, r->starttls_ok);
 	pop3_text(r, buf, sizeof(buf));
 	fprintf(out, "<td>%s</td><td>%s</td><td>%s</td>", buf, a, b);
 	if (related_name(by) != NULL) {
@@ -1043,16 +1103,17 @@ html_head_row(FILE *out, enum inv_by by)
 	const char *rel = related_name(by);
 
 	fputs("<tr><th>!</th><th>", out);
-	fputs(by == INV_BY_USER     ? "User" :
-	      by == INV_BY_SOFTWARE ? "Software" :
-	      by_backend(by)        ? "Backend" :
-				      "Client",
+	fputs(by == INV_BY_USER      ? "User" :
+	      by == INV_BY_SOFTWARE  ? "Software" :
+	      by_backend(by)         ? "Backend" :
+	      by == INV_BY_MECHANISM ? "Mechanism" :
+				       "Client",
 	    out);
 	fputs("</th>", out);
 	if (by_pair(by))
 		fputs("<th>User</th>", out);
 	fputs(
-	    "<th>Protocols</th><th>Ports</th><th data-num=\"1\">Sessions</th>"
+	    "<th>Protocols</th><th>Mechanisms</th><th>Ports</th><th data-num=\"1\">Sessions</th>"
 	    "<th data-num=\"1\">Logins ok</th><th data-num=\"1\">Failed</th>"
 	    "<th data-num=\"1\">Without TLS</th>"
 	    "<th data-num=\"1\">Implicit TLS</th><th data-num=\"1\">STARTTLS</th>"
@@ -1099,14 +1160,15 @@ write_html(FILE *out, const struct inventory *inv,
 	    " unreadable; %" PRIu64 " rows read, %" PRIu64
 	    " malformed, %" PRIu64 " repeated, %" PRIu64
 	    " outside the time range</td></tr>\n"
-	    "<tr><th>Would break under SecureLogin</th><td colspan=\"6\">"
+	    "<tr><th>Would break under %s</th><td colspan=\"6\">"
 	    "<strong>%" PRIu64 "</strong> of %" PRIu64 " clients, %" PRIu64
 	    " of %" PRIu64 " users</td></tr>\n"
 	    "<tr><th>Protocol</th><th>Sessions</th><th>Clients</th><th>Users</th>"
 	    "<th>Logins ok</th><th>Failed</th><th>Without TLS</th></tr>\n",
 	    a, b, s->files, s->files_skipped, s->files_failed, s->rows,
 	    s->rows_bad, s->rows_repeated, s->rows_filtered,
-	    s->clients_would_break, s->clients, s->users_would_break, s->users);
+	    inv_login_type_name(io->login_type), s->clients_would_break,
+	    s->clients, s->users_would_break, s->users);
 	if (io->nexclude_users > 0) {
 		fputs("<tr><th>Excluded users</th><td colspan=\"6\">", out);
 		for (size_t i = 0; i < io->nexclude_users; i++) {
@@ -1136,18 +1198,24 @@ write_html(FILE *out, const struct inventory *inv,
 	fputs("</table>\n</div>\n</section>\n", out);
 
 	fprintf(out,
-	    "<section id=\"would-break\">\n<h2>Would break under SecureLogin "
-	    "(%" PRIu64 ")</h2>\n<p>These logged in successfully without TLS: "
-	    "a server that refuses cleartext login without TLS refuses them.</p>\n",
-	    s->records_would_break);
+	    "<section id=\"would-break\">\n<h2>Would break under %s "
+	    "(%" PRIu64 ")</h2>\n<p>%s</p>\n",
+	    inv_login_type_name(io->login_type), s->records_would_break,
+	    io->login_type == INV_LOGIN_SECURE ?
+		"These logged in successfully without TLS: a server that "
+		"refuses cleartext login without TLS refuses them." :
+	    io->login_type == INV_LOGIN_PLAINTEXT_AUTH ?
+		"These logged in successfully without TLS with a password "
+		"or a bearer token: a server that allows only NTLM and "
+		"GSSAPI without TLS refuses them." :
+		"A server that allows every login without TLS refuses none.");
 	if (s->records_would_break == 0)
 		fputs("<p>None.</p>\n", out);
 	else {
 		fputs("<div class=\"scroll\">\n<table>\n<thead>", out);
 		html_head_row(out, io->by);
 		fputs("</thead>\n<tbody>\n", out);
-		for (size_t i = 0; i < n && inv_record_would_break(recs[i]);
-		     i++)
+		for (size_t i = 0; i < n && would_break(inv, recs[i]); i++)
 			html_row(out, inv, recs[i], io->by);
 		fputs("</tbody>\n</table>\n</div>\n", out);
 	}

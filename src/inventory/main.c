@@ -82,7 +82,9 @@ usage(FILE *fp)
 	    "usage: " PROGNAME
 	    " [--since 30d] [--until DATE] [--protocol pop3|imap]\n"
 	    "           [--by client|user|client,user|software|backend|\n"
-	    "                 backend,user]\n"
+	    "                 backend,user|mechanism]\n"
+	    "           [--login-type SecureLogin|PlainTextAuthentication|\n"
+	    "                         PlainTextLogin]\n"
 	    "           [--format table|csv|json|html] [--output FILE]\n"
 	    "           [--exclude-user PATTERN]... [--threads N] [--quiet]\n"
 	    "           [--server-name NAME] PATH...\n"
@@ -90,8 +92,9 @@ usage(FILE *fp)
 	    "Reads POP3/IMAP4 protocol logs written by postern or Microsoft Exchange\n"
 	    "(files or directories, searched recursively for\n"
 	    "POP3|POP3BE|IMAP4|IMAP4BE<date>-<N>.LOG, also .gz) and reports who still\n"
-	    "uses POP3 and IMAP4, and who would break if cleartext login without TLS\n"
-	    "were refused.  --server-name names the server of the PATH after it.\n"
+	    "uses POP3 and IMAP4, how they log in, and who would break under the\n"
+	    "login type (default SecureLogin: every login without TLS refused).\n"
+	    "--server-name names the server of the PATH after it.\n"
 	    "See postern-inventory(1).\n");
 }
 
@@ -459,6 +462,7 @@ main(int argc, char **argv)
 	    {"until", required_argument, NULL, 'u'},
 	    {"protocol", required_argument, NULL, 'p'},
 	    {"by", required_argument, NULL, 'b'},
+	    {"login-type", required_argument, NULL, 'L'},
 	    {"format", required_argument, NULL, 'f'},
 	    {"output", required_argument, NULL, 'o'},
 	    {"server-name", required_argument, NULL, 'n'},
@@ -495,8 +499,8 @@ main(int argc, char **argv)
 	}
 	/* A leading '-' hands back the paths in order (as option 1), so that
 	 * --server-name applies to the path that follows it. */
-	while ((c = getopt_long(argc, argv, "-s:u:p:b:f:o:n:x:j:qhV", longopts,
-		    NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "-s:u:p:b:L:f:o:n:x:j:qhV",
+		    longopts, NULL)) != -1) {
 		switch (c) {
 		case 1:
 			paths[npaths] = optarg;
@@ -527,8 +531,19 @@ main(int argc, char **argv)
 			if (inventory_parse_by(optarg, &inv_opts.by) < 0) {
 				fprintf(stderr,
 				    PROGNAME ": --by: client, user, "
-					     "client,user, software, backend "
-					     "or backend,user\n");
+					     "client,user, software, backend, "
+					     "backend,user or mechanism\n");
+				rc = 2;
+				goto finish;
+			}
+			break;
+		case 'L':
+			if (inventory_parse_login_type(optarg,
+				&inv_opts.login_type) < 0) {
+				fprintf(stderr,
+				    PROGNAME ": --login-type: SecureLogin, "
+					     "PlainTextAuthentication or "
+					     "PlainTextLogin\n");
 				rc = 2;
 				goto finish;
 			}

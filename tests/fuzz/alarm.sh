@@ -8,15 +8,20 @@
 # Usage: tests/fuzz/alarm.sh BUILD_DIR [HARNESS [ROUNDS]]
 #   BUILD_DIR  the build directory configured with --enable-fuzzing
 #   HARNESS    default: session
-#   ROUNDS     how many times each seed runs (default: 20)
+#   ROUNDS     how many times each seed runs (default: enough for about
+#              500 runs in all, at least one per seed)
 set -euo pipefail
 src=$(cd "$(dirname "$0")" && pwd)
-build=$1 h=${2:-session} rounds=${3:-20}
+build=$1 h=${2:-session} rounds=${3:-}
 bin=$build/tests/fuzz/$h
 [ -x "$bin" ] || { echo "alarm: $bin is not built" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/postern-alarm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cp -R "$src/corpus/$h/." "$work/"
+n=$(find "$work" -type f | wc -l)
+if [ -z "$rounds" ]; then
+	rounds=$((n < 500 ? (500 + n - 1) / n : 1))
+fi
 
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	nice -n 19 "$bin" -timeout=600 -runs="$rounds" "$work"/* \
@@ -53,4 +58,4 @@ if [ "$rc" -ne 0 ]; then
 	exit 1
 fi
 rm -f "$work.log"
-echo "alarm: $h ran its seeds $rounds times under SIGALRM"
+echo "alarm: $h ran each of its $n seeds $rounds time(s) under SIGALRM"

@@ -28,7 +28,7 @@ fi
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then
 	harnesses=(imap_preauth pop3_preauth imap_frame pop3_frame proxyproto
-		sasl conf protolog_row exlog_scanners session routemap)
+		sasl conf protolog_row exlog_scanners session routemap ntlm)
 fi
 
 # The daemon's files each harness is written for.
@@ -41,12 +41,18 @@ targets() {
 	proxyproto) echo src/daemon/proxyproto.c ;;
 	sasl) echo src/daemon/sasl.c ;;
 	routemap) echo src/daemon/routemap.c ;;
+	ntlm) echo src/daemon/ntlm.c ;;
 	conf) echo src/daemon/conf.c src/daemon/conf_value.c \
-		src/daemon/proto_conf.c src/daemon/tls_conf.c \
-		src/daemon/policy_conf.c src/daemon/groups_conf.c ;;
-	protolog_row) echo src/daemon/protolog_row.c src/common/exlogread.c ;;
+		src/daemon/server_conf.c src/daemon/proto_conf.c \
+		src/daemon/tls_conf.c src/daemon/policy_conf.c \
+		src/daemon/groups_conf.c src/daemon/protolog_conf.c \
+		src/daemon/throttle_conf.c src/daemon/routing_conf.c \
+		src/daemon/stats_conf.c ;;
+	protolog_row) echo src/common/protolog_row.c src/common/exlogread.c ;;
 	exlog_scanners) echo src/common/exlogread.c ;;
-	session) echo src/daemon/session.c src/daemon/pop3.c src/daemon/imap.c src/daemon/sesslog.c ;;
+	session) echo src/daemon/session.c src/daemon/login.c \
+		src/daemon/sesslog.c src/daemon/pop3.c src/daemon/imap.c \
+		src/daemon/imap_relay.c ;;
 	*)
 		echo "coverage: unknown harness $1" >&2
 		exit 2

@@ -31,7 +31,9 @@
  *  - LOGIN keeps no parameter and AUTHENTICATE nothing after its mechanism:
  *    only the mask "*****" may follow;
  *  - after REFUSED every feed says REFUSED again, consuming nothing;
- *  - the stream cut differently gives the same results and the same bytes.
+ *  - the stream cut differently gives the same results and the same bytes,
+ *    the readers of the cut one resting (imap_cframe_rest, then a fresh
+ *    pair woken from what was kept) wherever the relay would let them.
  */
 #include "config.h"
 
@@ -131,6 +133,7 @@ struct run {
 	size_t csent, ssent; /* consumed so far */
 	size_t clast;        /* where the last command ended */
 	bool refused;
+	bool rest;  /* the readers rest between reads where they may */
 	uint64_t h; /* digest of the results, in order */
 };
 
@@ -334,12 +337,35 @@ server_feed(struct run *r)
 }
 
 /*
- * Reads the session; with sp, each step arrives in pieces of sp's sizes.
+ * As imap_relay_rest() after each read: readers between commands and
+ * answer lines go, and a fresh pair reads on from what the client's kept
+ * (left in garbage first, so that nothing else can carry over).
+ */
+static void
+run_rest(struct run *r)
+{
+	struct imap_cframe_rest k;
+
+	if (!r->rest || !imap_cframe_can_rest(&r->cf) ||
+	    !imap_sframe_at_boundary(&r->sf))
+		return;
+	FUZZ_CHECK(!r->refused);
+	imap_cframe_rest(&r->cf, &k);
+	memset(&r->cf, 0xa5, sizeof(r->cf));
+	memset(&r->sf, 0x5a, sizeof(r->sf));
+	imap_cframe_wake(&r->cf, &k);
+	imap_sframe_init(&r->sf);
+	FUZZ_CHECK(imap_cframe_between(&r->cf));
+}
+
+/*
+ * Reads the session; with sp, each step arrives in pieces of sp's sizes;
+ * with rest, the readers rest between the pieces where they may.
  * Returns a digest of the results and of the bytes as edited.
  */
 static uint64_t
 session(const uint8_t *stream, size_t len, size_t clen, size_t slen,
-    struct fuzz_split *sp)
+    struct fuzz_split *sp, bool rest)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	size_t i = 0;
@@ -357,6 +383,7 @@ session(const uint8_t *stream, size_t len, size_t clen, size_t slen,
 	FUZZ_CHECK(r->c != NULL && r->s != NULL);
 	FUZZ_CHECK(r->c0 != NULL && r->s0 != NULL);
 	r->h = FUZZ_HASH_INIT;
+	r->rest = rest;
 	while (i < len) {
 		bool srv = stream[i] & 0x80;
 		size_t n = stream[i] & 0x7f, off = 0;
@@ -376,19 +403,23 @@ session(const uint8_t *stream, size_t len, size_t clen, size_t slen,
 				    piece);
 				r->slen += piece;
 				server_feed(r);
+				run_rest(r);
 			} else {
 				memcpy(r->c + r->clen, stream + i + off, piece);
 				memcpy(r->c0 + r->clen, stream + i + off,
 				    piece);
 				r->clen += piece;
 				client_feed(r);
+				run_rest(r);
 			}
 			off += piece;
 		}
 		/* The relay tries the held bytes again once the server's
 		 * bytes were read. */
-		if (srv)
+		if (srv) {
 			client_feed(r);
+			run_rest(r);
+		}
 		i += n;
 	}
 	FUZZ_CHECK(r->clen == clen && r->slen == slen);
@@ -435,8 +466,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			clen += n;
 		i += n;
 	}
-	FUZZ_CHECK(session(sp.stream, sp.len, clen, slen, &sp) ==
-		   session(sp.stream, sp.len, clen, slen, &whole));
+	FUZZ_CHECK(session(sp.stream, sp.len, clen, slen, &sp, true) ==
+		   session(sp.stream, sp.len, clen, slen, &whole, false));
 	responses(server, slen);
 	free(server);
 	return 0;

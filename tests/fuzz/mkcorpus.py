@@ -32,7 +32,7 @@ PLAIN_AUTHZ = b64(b"alice\0alice\0PW-MARKER-s3cr3t")
 
 def put(harness, data, settings=0, splits=()):
     """One seed: the fuzz.h header (settings, split sizes) and the stream."""
-    if harness in ("proxyproto", "sasl", "conf", "protolog_row"):
+    if harness in ("proxyproto", "sasl", "conf", "protolog_row", "ntlm"):
         blob = data
     else:
         blob = bytes([settings, len(splits)]) + bytes(splits) + data
@@ -220,7 +220,17 @@ SASL = [PLAIN.encode(), PLAIN_AUTHZ.encode(), b64(b"alice").encode(),
         b64(b"PW-MARKER-s3cr3t").encode(), b"*", b"=", b"",
         b64(b"bob\0alice\0pw").encode(), b64(b"\0\0").encode(),
         b64(b"\0alice\0pw\r\nA2 LOGOUT").encode(), b"AHVzZXIAcGFzcw",
-        b"AHVzZXIAcGFzcw==", b"PW-MARKER-s3cr3t", b"alice@example.org"]
+        b"AHVzZXIAcGFzcw==", b"PW-MARKER-s3cr3t", b"alice@example.org",
+        # Decoded XOAUTH2 and OAUTHBEARER messages (the user hooks read
+        # the input as one) and capability lists.
+        b"user=alice@example.org\x01auth=Bearer ya29.TOKEN\x01\x01",
+        b"auth=Bearer x\x01user=bob\x01\x01",
+        b"n,a=alice@example.org,\x01host=mail\x01port=143\x01"
+        b"auth=Bearer vF9dft4qmTc2Nvb3RlckBh\x01\x01",
+        b"y,a=a=2Cb=3Dc,\x01auth=Bearer t\x01\x01",
+        b"p=tls-unique,,\x01auth=Bearer t\x01\x01",
+        b"IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER",
+        b"SASL PLAIN NTLM GSSAPI XOAUTH2"]
 
 
 def row_seed(fields):
@@ -278,6 +288,17 @@ def main():
         put("proxyproto", s)
     for s in SASL:
         put("sasl", s)
+    # The real NTLMSSP messages of tests/data/ntlm/captured.txt, after the
+    # harness's byte of buffer sizes: both full, then both small.
+    with open(os.path.join(TOP, "tests", "data", "ntlm", "captured.txt")) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            raw = base64.b64decode(line.split()[1])
+            put("ntlm", bytes([0x3f]) + raw)
+            if line.startswith("T3"):
+                put("ntlm", bytes([0x00]) + raw)
+                put("ntlm", bytes([0x49]) + raw)
     with open(os.path.join(TOP, "etc", "postern.ini"), "rb") as f:
         put("conf", f.read())
     put("conf", b"[postern]\nworkers = 2\nlog_level = debug\n\n[imap]\n"

@@ -16,7 +16,7 @@ shift 2
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then
 	harnesses=(imap_preauth pop3_preauth imap_frame pop3_frame proxyproto
-		sasl conf protolog_row exlog_scanners session routemap)
+		sasl conf protolog_row exlog_scanners session routemap ntlm)
 fi
 each=$((total / ${#harnesses[@]}))
 [ "$each" -ge 1 ] || each=1

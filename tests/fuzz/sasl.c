@@ -1,7 +1,10 @@
 /*
  * sasl: the credential decoders (src/daemon/sasl.c) on a client's line: strict
- * base64, SASL PLAIN, SASL LOGIN, cleartext values.  The input is the line
- * (without CRLF), in a heap copy of its exact size.
+ * base64, SASL PLAIN, SASL LOGIN, cleartext values; and the relayed
+ * mechanisms' user hooks (src/daemon/saslmech.c) on the input as a decoded
+ * XOAUTH2, OAUTHBEARER, NTLM or GSSAPI message, with the capability scanners on
+ * it as a capability list.  The input is the line (without CRLF), in a heap
+ * copy of its exact size.
  *
  * Invariants: base64 that decodes is canonical (it encodes back to the
  * same text) and never writes past the room it is given; raw bytes
@@ -15,6 +18,7 @@
 
 #include "fuzz.h"
 #include "sasl.h"
+#include "saslmech.h"
 
 static void
 check_value(const char *v, size_t max)
@@ -69,6 +73,101 @@ base64(const char *in, size_t len)
 	free(out);
 }
 
+/*
+ * A user hook's answer: a user only with FOUND, and then not empty,
+ * within its bound and free of control characters; a reason with
+ * MISSING and MALFORMED; nothing but NONE for a later message.
+ */
+static void
+user_hook(saslmech_user_fn *fn, const char *msg, size_t size, bool xoauth2)
+{
+	char user[SASLMECH_USER_MAX + 1];
+	const char *why = NULL;
+	enum saslmech_user r;
+	size_t n;
+
+	memset(user, 'X', sizeof(user));
+	r = fn((const unsigned char *)msg, size, 0, user, &why);
+	FUZZ_CHECK(r != SASLMECH_USER_NONE);
+	if (r != SASLMECH_USER_FOUND) {
+		FUZZ_CHECK(why != NULL && user[0] == '\0');
+		return;
+	}
+	n = strlen(user);
+	FUZZ_CHECK(n > 0 && n <= SASLMECH_USER_MAX);
+	for (size_t i = 0; i < n; i++)
+		FUZZ_CHECK((unsigned char)user[i] >= 0x20 && user[i] != 0x7f);
+	/* The message ends with its empty pair, and names a bearer token. */
+	FUZZ_CHECK(size >= 2 && msg[size - 1] == 1 && msg[size - 2] == 1);
+	if (xoauth2) {
+		/* The name is the value of a user= pair, byte for byte. */
+		char *pair = malloc(n + 7);
+
+		FUZZ_CHECK(pair != NULL);
+		memcpy(pair, "user=", 5);
+		memcpy(pair + 5, user, n);
+		pair[5 + n] = 1;
+		FUZZ_CHECK(memmem(msg, size, pair, n + 6) != NULL);
+		free(pair);
+	} else
+		FUZZ_CHECK(msg[0] == 'n' || msg[0] == 'y' || msg[0] == 'p');
+	FUZZ_CHECK(fn((const unsigned char *)msg, size, 1, user, &why) ==
+		   SASLMECH_USER_NONE);
+}
+
+/*
+ * NTLM's hook: the first message never names a user; the second may,
+ * within the bound, free of control characters and with one separator
+ * at most; a third is always refused.  GSSAPI's names nobody.
+ */
+static void
+ntlm_hook(const char *msg, size_t size)
+{
+	const unsigned char *m = (const unsigned char *)msg;
+	char user[SASLMECH_USER_MAX + 1];
+	const char *why = NULL;
+	enum saslmech_user r;
+	size_t n, seps = 0;
+
+	r = saslmech_ntlm_user(m, size, 0, user, &why);
+	FUZZ_CHECK(r == SASLMECH_USER_NONE || r == SASLMECH_USER_MALFORMED);
+	FUZZ_CHECK(user[0] == '\0');
+	FUZZ_CHECK(r == SASLMECH_USER_NONE || why != NULL);
+	FUZZ_CHECK(saslmech_ntlm_user(m, size, 2, user, &why) ==
+		   SASLMECH_USER_MALFORMED);
+	FUZZ_CHECK(
+	    saslmech_gssapi_user(m, size, 0, user, &why) == SASLMECH_USER_NONE);
+	memset(user, 'X', sizeof(user));
+	r = saslmech_ntlm_user(m, size, 1, user, &why);
+	FUZZ_CHECK(r == SASLMECH_USER_FOUND || r == SASLMECH_USER_MALFORMED);
+	if (r != SASLMECH_USER_FOUND) {
+		FUZZ_CHECK(why != NULL && user[0] == '\0');
+		return;
+	}
+	n = strlen(user);
+	FUZZ_CHECK(n > 0 && n <= SASLMECH_USER_MAX);
+	for (size_t i = 0; i < n; i++) {
+		FUZZ_CHECK((unsigned char)user[i] >= 0x20 && user[i] != 0x7f);
+		seps += user[i] == '\\' || user[i] == '@';
+	}
+	FUZZ_CHECK(seps <= 1);
+}
+
+/* The scanners find only relayed mechanisms, and read back a listing. */
+static void
+mech_lists(const char *s, size_t size)
+{
+	unsigned set = saslmech_imap_caps(s, size);
+	char out[128];
+
+	FUZZ_CHECK((set & ~SASLMECH_ALL) == 0);
+	FUZZ_CHECK((saslmech_pop3_capa(s, size) & ~SASLMECH_ALL) == 0);
+	FUZZ_CHECK(saslmech_list(set, " AUTH=", out, sizeof(out)) == 0);
+	FUZZ_CHECK(saslmech_imap_caps(out, strlen(out)) == set);
+	if (saslmech_by_name(s, size) != NULL)
+		FUZZ_CHECK(size <= 11);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -106,6 +205,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(sasl_strerror(sasl_check_plain_value(SASL_FIELD_USER, line,
 		       size)) != NULL);
+	user_hook(saslmech_xoauth2_user, line, size, true);
+	user_hook(saslmech_oauthbearer_user, line, size, false);
+	ntlm_hook(line, size);
+	mech_lists(line, size);
 	sasl_creds_clear(c);
 	free(c);
 	free(back);

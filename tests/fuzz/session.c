@@ -23,7 +23,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -34,6 +33,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "conn.h"
 #include "exlogread.h"
 #include "fuzz.h"
 #include "imap.h"
@@ -126,16 +126,68 @@ imap_escaped(const struct imap_value *v)
 		   memchr(v->data, '\\', v->len) != NULL);
 }
 
+/* Whether v occurs in s in any case. */
+static bool
+contains(const char *s, size_t len, const char *v)
+{
+	return count((const uint8_t *)s, len, v, strlen(v)) > 0;
+}
+
+/*
+ * Drops the secrets from first on that occur in an argument postern logs
+ * as what it is there (a LOGIN's user name, an ID value): after
+ * unescaping, the text of one command's password may be the text of
+ * another's argument, which count() on the raw stream cannot see.  at[k]
+ * is the offset of the command secret first + k came from.
+ */
+static void
+secrets_imap_drop_logged(struct secrets *sec, size_t first, size_t *at,
+    const uint8_t *s, size_t len, struct imap_parser *p)
+{
+	size_t i = 0, used, k;
+
+	while (i < len && sec->n > first) {
+		size_t start = i;
+		enum imap_parse_result r;
+
+		r = imap_parse(p, (const char *)s + i, len - i, &used);
+		i += used;
+		if (r == IMAP_PARSE_INVALID && p->cmd.fatal)
+			break;
+		if (r != IMAP_PARSE_COMMAND)
+			continue;
+		for (size_t a = 0; a < p->cmd.nargs; a++) {
+			const struct imap_value *v = &p->cmd.args[a];
+
+			if (v->type == IMAP_VAL_LIST)
+				continue;
+			for (k = first; k < sec->n;) {
+				if ((at[k - first] == start && a == 1) ||
+				    !contains(v->data, v->len, sec->v[k])) {
+					k++;
+					continue;
+				}
+				free(sec->v[k]);
+				sec->v[k] = sec->v[sec->n - 1];
+				at[k - first] = at[sec->n - 1 - first];
+				sec->n--;
+			}
+		}
+	}
+}
+
 static void
 secrets_imap(struct secrets *sec, const uint8_t *s, size_t len)
 {
 	size_t cap = 10240 + 2 * SASL_PASS_MAX, i = 0, used;
+	size_t first = sec->n, at[PW_MAX];
 	char *store = malloc(cap);
 	struct imap_parser *p = malloc(sizeof(*p));
 
 	FUZZ_CHECK(store != NULL && p != NULL);
 	FUZZ_CHECK(imap_parser_init(p, 10240, SASL_PASS_MAX, store, cap) == 0);
 	while (i < len) {
+		size_t start = i, n = sec->n;
 		enum imap_parse_result r;
 
 		r = imap_parse(p, (const char *)s + i, len - i, &used);
@@ -154,7 +206,11 @@ secrets_imap(struct secrets *sec, const uint8_t *s, size_t len)
 		    strcasecmp(p->cmd.args[0].data, "PLAIN") == 0)
 			secret_plain(sec, s, len, p->cmd.args[1].data,
 			    p->cmd.args[1].len);
+		for (; n < sec->n; n++)
+			at[n - first] = start;
 	}
+	FUZZ_CHECK(imap_parser_init(p, 10240, SASL_PASS_MAX, store, cap) == 0);
+	secrets_imap_drop_logged(sec, first, at, s, len, p);
 	free(p);
 	free(store);
 }
@@ -351,10 +407,8 @@ fingerprint(void)
 		h = h * 31 + (uint64_t)(uintptr_t)s->login;
 		if (s->client == NULL)
 			continue;
-		h = h * 31 +
-		    evbuffer_get_length(bufferevent_get_input(s->client));
-		h = h * 31 +
-		    evbuffer_get_length(bufferevent_get_output(s->client));
+		h = h * 31 + evbuffer_get_length(conn_input(s->client));
+		h = h * 31 + evbuffer_get_length(conn_output(s->client));
 	}
 	return h;
 }
@@ -456,7 +510,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while ((sfd = accept(lfd, (struct sockaddr *)&peer, &plen)) == -1)
 		FUZZ_CHECK(errno == EINTR);
 	FUZZ_CHECK(evutil_make_socket_nonblocking(sfd) == 0);
-	session_accept(w, proto, false, sfd, (struct sockaddr *)&peer, plen);
+	session_accept(w, proto, false, sfd, (struct sockaddr *)&peer, plen,
+	    NULL);
 	pump(cfd);
 
 	while (off < sp.len && w->nsessions > 0) {

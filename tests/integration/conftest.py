@@ -13,6 +13,7 @@ import tempfile
 import pytest
 
 import helpers
+from samba_dc import SambaDC, SambaMissing
 
 # One mailbox per purpose, so that tests that change a mailbox (APPEND,
 # DELE, fetchmail) do not disturb those that read one.
@@ -39,6 +40,31 @@ def dovecot():
     users = {u: "pw-" + secrets.token_hex(6) for u in USERS}
     users[SPECIAL_USER[0]] = SPECIAL_USER[1]
     d = helpers.Dovecot(users)
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="session")
+def samba_dc(dovecot):
+    """The private Samba AD domain controller (tests/integration/samba_dc.py),
+    with Dovecot's users under the same passwords; its tests must be in
+    the xdist group "samba" (its LDAP ports are fixed)."""
+    try:
+        dc = SambaDC(dovecot.users)
+    except SambaMissing as e:
+        pytest.skip(str(e))
+    yield dc
+    dc.cleanup()
+
+
+@pytest.fixture(scope="session")
+def ad_dovecot(dovecot, samba_dc):
+    """A Dovecot of its own in the Samba domain: NTLM through winbind and
+    GSSAPI with the keytab of imap/localhost and pop/localhost, besides
+    PLAIN and LOGIN; Dovecot's users and passwords
+    (SambaDC.dovecot_conf)."""
+    d = helpers.Dovecot(dovecot.users, big_size=0,
+                        extra_conf=samba_dc.dovecot_conf())
     yield d
     d.stop()
 
@@ -102,3 +128,33 @@ def module_postern(postern_bin, dovecot, cert):
 @pytest.fixture(scope="session")
 def sanitized(postern_bin):
     return helpers.is_sanitized(postern_bin)
+
+
+def _tail(text, n=40):
+    return "\n".join(text.splitlines()[-n:])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report ends with the last lines of its Dovecot's and
+    its posterns' logs, so that a failure seen once in CI says which side
+    was slow or what postern saw."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    args = getattr(item, "funcargs", {})
+    for name in ("dovecot", "ad_dovecot"):
+        d = args.get(name)
+        if isinstance(d, helpers.Dovecot):
+            report.sections.append(("%s log, last lines" % name,
+                                    _tail(d.log())))
+    for name in ("start_postern", "module_postern"):
+        f = args.get(name)
+        for i, p in enumerate(getattr(f, "started", [])):
+            try:
+                text = p.log()
+            except OSError:
+                continue
+            report.sections.append(("postern %d log, last lines" % i,
+                                    _tail(text)))

@@ -92,7 +92,12 @@ def make_cert(directory, name):
 class Dovecot:
     """The private Dovecot of contrib/dovecot-test.sh."""
 
-    def __init__(self, users, big_size=5 * 1024 * 1024):
+    def __init__(self, users, big_size=5 * 1024 * 1024, extra_env=None,
+                 tls_resume=False, extra_conf=None):
+        """extra_env: more environment for the script; tls_resume:
+        long-lived login processes that resume TLS sessions
+        (DOVECOT_TLS_RESUME); extra_conf: Dovecot settings (text) that
+        override the script's (DOVECOT_EXTRA_CONF)."""
         self.dir = private_tmpdir("postern-dovecot.")
         self.users = dict(users)
         p = free_ports(7)
@@ -105,6 +110,13 @@ class Dovecot:
         env["DOVECOT_USERS"] = " ".join(
             "%s:%s" % kv for kv in self.users.items())
         env["DOVECOT_BIG_SIZE"] = str(big_size)
+        env.update(extra_env or {})
+        env["DOVECOT_TLS_RESUME"] = "1" if tls_resume else "0"
+        if extra_conf is not None:
+            path = os.path.join(self.dir, "extra.conf")
+            with open(path, "w") as f:
+                f.write(extra_conf)
+            env["DOVECOT_EXTRA_CONF"] = path
         r = subprocess.run(
             ["bash", DOVECOT_SCRIPT, "start", self.dir,
              str(p[0]), str(p[1]), str(p[2]), str(p[3])],
@@ -327,8 +339,11 @@ class LineClient:
     the test wrote, and every line read is returned as bytes."""
 
     def __init__(self, port, tls_ctx=None, host="127.0.0.1",
-                 timeout=IO_TIMEOUT):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+                 timeout=IO_TIMEOUT, source=None):
+        """source: the local address to connect from (fresh_source())."""
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=None if source is None else (source, 0))
         if tls_ctx is not None:
             self.sock = tls_ctx.wrap_socket(self.sock, server_hostname=host)
         self.buf = b""

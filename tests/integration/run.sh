@@ -63,7 +63,9 @@ jobs=()
 if [ "${POSTERN_TEST_JOBS:-2}" != 1 ] && "$py" -c 'import xdist' 2>/dev/null; then
 	case " $* " in
 	*" -n "* | *" -n"[0-9]* | *" --numprocesses"*) ;;
-	*) jobs=(-n "${POSTERN_TEST_JOBS:-2}") ;;
+	# loadgroup: the tests of one xdist_group (the Samba domain
+	# controller's, whose ports are fixed) run in one worker.
+	*) jobs=(-n "${POSTERN_TEST_JOBS:-2}" --dist loadgroup) ;;
 	esac
 fi
 

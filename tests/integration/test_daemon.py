@@ -450,3 +450,53 @@ def test_reload_rebinds_changed_bindings_only(start_postern):
     assert p.stop() == 0
     assert listening_inode(new_pop3) is None
     assert listening_inode(imap) is None
+
+
+def _socket_of(pid, peer):
+    """A duplicate of the socket of process pid whose peer is peer, taken
+    with pidfd_getfd(2) (root, or the same user under ptrace rules)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    sys_pidfd_open, sys_pidfd_getfd = 434, 438
+    pidfd = libc.syscall(sys_pidfd_open, pid, 0)
+    if pidfd < 0:
+        pytest.skip("pidfd_open: %s" % os.strerror(ctypes.get_errno()))
+    try:
+        for name in os.listdir("/proc/%d/fd" % pid):
+            try:
+                if not os.readlink("/proc/%d/fd/%s" % (pid, name)) \
+                        .startswith("socket:"):
+                    continue
+            except OSError:
+                continue
+            fd = libc.syscall(sys_pidfd_getfd, pidfd, int(name), 0)
+            if fd < 0:
+                pytest.skip("pidfd_getfd: %s"
+                            % os.strerror(ctypes.get_errno()))
+            s = socket.socket(fileno=fd)
+            try:
+                if s.getpeername() == peer:
+                    return s
+            except OSError:
+                pass
+            s.close()
+    finally:
+        os.close(pidfd)
+    raise AssertionError("no socket of postern has the peer %r" % (peer,))
+
+
+@pytest.mark.parametrize("proto", ["pop3", "imap"])
+def test_accepted_sockets_keep_alive_without_delay(start_postern, proto):
+    """The client's socket has SO_KEEPALIVE (dead peers of idle sessions
+    go) and TCP_NODELAY (answers are not held back), which postern sets
+    once on the listening socket for the accepted ones to inherit."""
+    p = start_postern()
+    c = LineClient(p.ports[proto])
+    c.readline()
+    s = _socket_of(p.pid, c.sock.getsockname())
+    try:
+        assert s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        s.close()
+        c.close()

@@ -12,11 +12,14 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
 
+import helpers
 from helpers import LineClient
+from test_stats import worker_stopped
 
 USER = "nobody"
 
@@ -166,6 +169,61 @@ def test_notify_watchdog(start_postern, notify, monkeypatch):
     # Four keep-alives at a third of 600 ms each take about 800 ms.
     assert time.monotonic() - start < 2.5
     assert "does not answer" not in p.log()
+
+
+def test_notify_watchdog_stuck_worker(start_postern, notify, monkeypatch):
+    """WatchdogSec=: a worker thread that stops answering (stopped alone
+    with ptrace(2), as a loop stuck in a computation would be) stops the
+    keep-alives, so that systemd restarts the daemon; they come back once
+    it answers again.
+
+    The main thread looks every third of WATCHDOG_USEC (a turn) whether
+    each worker answered the wake it sent the turn before, and sends
+    WATCHDOG=1 only then.  A worker stopped between two turns may have
+    answered the last wake before it stopped: one keep-alive more comes,
+    at the next turn, then none.  The last one therefore comes within a
+    turn of the stop."""
+    usec = 600000
+    turn = usec / 3 / 1e6
+    slack = 0.4  # a loaded machine's late timer, and the reading thread
+    monkeypatch.setenv("WATCHDOG_USEC", str(usec))
+    p = start_postern()
+    notify.expect("READY", p.pid)
+    beats = []  # when each keep-alive came (time.monotonic())
+    done = threading.Event()
+
+    def listen():
+        while not done.is_set():
+            try:
+                sender, fields = notify.recv(timeout=0.05)
+            except socket.timeout:
+                continue
+            if sender == p.pid and fields.get("WATCHDOG") == "1":
+                beats.append(time.monotonic())
+
+    reader = threading.Thread(target=listen)
+    reader.start()
+    try:
+        helpers.wait_for(lambda: len(beats) >= 3, 5, "keep-alives")
+        with worker_stopped(p.pid, 1) as stopped:
+            time.sleep(turn + slack + 10 * turn)
+            after = [b - stopped for b in beats if b > stopped]
+            # One may have been sent before the stop and read after it,
+            # one more at the next turn; none later.
+            assert len(after) <= 2, after
+            assert all(a < turn + slack for a in after), after
+            p.wait_log(r"worker 1 does not answer: no watchdog keep-alive "
+                       r"this turn")
+            assert "worker 0 does not answer" not in p.log()
+        resumed = time.monotonic()
+        helpers.wait_for(lambda: len([b for b in beats if b > resumed]) >= 3,
+                         5, "the keep-alives to come back")
+        back = [b - resumed for b in beats if b > resumed]
+        # The first turn after the worker runs again finds its answer.
+        assert back[0] < 2 * turn + slack, back
+    finally:
+        done.set()
+        reader.join()
 
 
 def test_no_notify_socket_no_messages(start_postern, postern_bin,

@@ -19,6 +19,7 @@ import poplib
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -255,6 +256,51 @@ def test_a_pool_passes_over_a_dead_address(start_postern, servers, workdir):
                r"map:1:user-part\)" % new.ports["imap"], count=2)
 
 
+def test_a_dead_address_is_tried_again_after_its_down_time(
+        start_postern, servers, workdir):
+    dead = helpers.free_ports(1)[0]
+    new = servers["new"]
+    backends = {
+        "old": {"pop3": "127.0.0.1:%d" % servers["old"].ports["pop3"],
+                "imap": "127.0.0.1:%d" % servers["old"].ports["imap"]},
+        # Nothing listens on the first address; 1s is the least
+        # down_time the configuration takes.
+        "new": {"pop3": "127.0.0.1:%d 127.0.0.1:%d"
+                % (dead, new.ports["pop3"]),
+                "imap": "127.0.0.1:%d" % new.ports["imap"],
+                "down_time": "2s"}}
+    c = conf(servers, workdir, "cat new\n", backends)
+    c["postern"] = {"log_level": "debug"}
+    p = start_postern(c)
+    tries = re.compile(r"backend new: connecting to 127\.0\.0\.1:%d$"
+                       % dead, re.M)
+    logins = (r"user cat logged in \(backend new 127\.0\.0\.1:%d, "
+              r"route map:1:user-part\)" % new.ports["pop3"])
+
+    # Login 1 tries the dead address, marks it down, goes on to the next.
+    # The mark is set between before and marked.
+    before = time.monotonic()
+    assert pop3_server(p, "cat") == "new"
+    marked = time.monotonic()
+    p.wait_log(logins, count=1)
+    assert len(tries.findall(p.log())) == 1, p.log()
+    p.wait_log(r"backend new address 127\.0\.0\.1:%d: connection failed: "
+               r"Connection refused; passed over for 2000 ms" % dead)
+
+    # Login 2, within the down_time, passes over the dead address.
+    assert pop3_server(p, "cat") == "new"
+    p.wait_log(logins, count=2)
+    assert time.monotonic() - before < 2, "login 2 came too late to tell"
+    assert len(tries.findall(p.log())) == 1, p.log()
+
+    # Once the down_time has run out, login 3 tries it again, finds it
+    # still dead and falls through to the live address.
+    time.sleep(max(0, marked + 2.5 - time.monotonic()))
+    assert pop3_server(p, "cat") == "new"
+    p.wait_log(logins, count=3)
+    assert len(tries.findall(p.log())) == 2, p.log()
+
+
 def test_a_routed_backend_that_is_down_is_a_temporary_failure(
         start_postern, servers, workdir):
     dead = helpers.free_ports(2)
@@ -489,3 +535,70 @@ def test_a_group_rule_routes_where_the_map_is_silent(
     assert r.returncode == 0, r.stdout + r.stderr
     assert re.search(r"^route +rule:wave3$", r.stdout, re.M), r.stdout
     assert re.search(r"^backend +new ", r.stdout, re.M), r.stdout
+
+
+@pytest.mark.skipif(shutil.which("curl") is None or
+                    shutil.which("fetchmail") is None,
+                    reason="curl or fetchmail is not installed")
+def test_real_clients_follow_both_routes(start_postern, servers, workdir,
+                                         tmp_path):
+    """curl (IMAP and POP3) and fetchmail (POP3), unchanged between the
+    two users, read each user's mail on the server the map names."""
+    p = start_postern(conf(servers, workdir, "cat new\n"))
+    for user, server in (("cat", "new"), ("dan", "old")):
+        other = "old" if server == "new" else "new"
+        base = "imap://127.0.0.1:%d/INBOX" % p.ports["imap"]
+        found = {}
+        for name in (server, other):
+            r = helpers.curl(base, "-X", "SEARCH SUBJECT lives-on-" + name,
+                             user=user, password=USERS[user])
+            assert r.returncode == 0, r.stderr.decode()
+            m = re.match(rb"\* SEARCH ?([0-9 ]*)\r\n$", r.stdout)
+            assert m, r.stdout
+            found[name] = m.group(1).split()
+        assert len(found[server]) == 1 and found[other] == [], found
+        r = helpers.curl(base + ";MAILINDEX=" + found[server][0].decode(),
+                         user=user, password=USERS[user])
+        assert r.returncode == 0, r.stderr.decode()
+        assert b"Subject: lives-on-%s\r\n" % server.encode() in r.stdout
+        # POP3: the list, then every message; one names its server.
+        pop = "pop3://127.0.0.1:%d/" % p.ports["pop3"]
+        r = helpers.curl(pop, user=user, password=USERS[user])
+        assert r.returncode == 0, r.stderr.decode()
+        subjects = []
+        for line in r.stdout.split(b"\r\n"):
+            if not line:
+                continue
+            m = helpers.curl(pop + line.split()[0].decode(), user=user,
+                             password=USERS[user])
+            assert m.returncode == 0, m.stderr.decode()
+            subjects += re.findall(rb"Subject: lives-on-(\w+)\r\n",
+                                   m.stdout)
+        assert subjects == [server.encode()], subjects
+
+        home = tmp_path / ("fetchmail-" + user)
+        out = home / "delivered"
+        out.mkdir(parents=True)
+        mda = home / "mda.sh"
+        mda.write_text('#!/bin/sh\nexec cat > "$(mktemp %s/msg.XXXXXX)"\n'
+                       % out)
+        mda.chmod(0o755)
+        rc = home / "fetchmailrc"
+        rc.write_text('poll 127.0.0.1 service %d protocol pop3 timeout 60\n'
+                      '  user "%s" password "%s"\n'
+                      '  sslproto "" keep fetchall mda "%s"\n'
+                      % (p.ports["pop3"], user, USERS[user], mda))
+        rc.chmod(0o600)
+        env = dict(os.environ, FETCHMAILHOME=str(home), HOME=str(home))
+        f = subprocess.run(["fetchmail", "-f", str(rc), "--nosyslog",
+                            "--nodetach", "-v"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=120)
+        assert f.returncode == 0, f.stdout.decode(errors="replace")
+        got = b"".join(m.read_bytes() for m in out.iterdir())
+        assert re.findall(rb"Subject: lives-on-(\w+)\n", got) == \
+            [server.encode()], f.stdout.decode(errors="replace")
+    p.wait_log(r"user cat logged in \(backend new .*route map:1:user-part\)",
+               count=4)
+    p.wait_log(r"user dan logged in \(backend old .*route default\)",
+               count=4)

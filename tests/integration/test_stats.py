@@ -9,6 +9,7 @@ sessions; clients outside allowed_ips and without the bearer token are
 refused.
 """
 
+import contextlib
 import ctypes
 import glob
 import imaplib
@@ -28,6 +29,7 @@ import pytest
 
 import helpers
 from test_ldap import slapd  # noqa: F401 (the directory fixture)
+from test_protolog import logdir  # noqa: F401 (a protocol-log directory)
 
 THROTTLED = "127.0.91.1"
 
@@ -280,6 +282,25 @@ PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
 
 
+@contextlib.contextmanager
+def worker_stopped(pid, index):
+    """Stops worker thread index of postern pid alone (ptrace), as a loop
+    stuck in a computation would be, for the with block; skips the test
+    where ptrace is not allowed.  Yields the monotonic time of the stop."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                            ctypes.c_void_p]
+    tid = worker_tid(pid, index)
+    if libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
+        pytest.skip("ptrace: %s" % os.strerror(ctypes.get_errno()))
+    try:
+        assert libc.ptrace(PTRACE_INTERRUPT, tid, None, None) == 0
+        os.waitpid(tid, 0x40000000)  # __WALL: the thread has stopped
+        yield time.monotonic()
+    finally:
+        assert libc.ptrace(PTRACE_DETACH, tid, None, None) == 0
+
+
 def health(port):
     status, headers, body = get(port, "/health")
     assert headers["Content-Type"] == "application/json"
@@ -296,24 +317,13 @@ def test_health_worker_stopped(start_postern):
 
     # One worker thread stopped alone, as a loop stuck in a computation
     # would be: the other worker and the stats thread go on.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
-                            ctypes.c_void_p]
-    tid = worker_tid(p.pid, 1)
-    if libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
-        pytest.skip("ptrace: %s" % os.strerror(ctypes.get_errno()))
-    try:
-        assert libc.ptrace(PTRACE_INTERRUPT, tid, None, None) == 0
-        os.waitpid(tid, 0x40000000)  # __WALL: the thread has stopped
-        t0 = time.monotonic()
+    with worker_stopped(p.pid, 1) as t0:
         status, h = health(sport)
         assert time.monotonic() - t0 < 5
         assert status == 503, h
         assert h["status"] == "unhealthy"
         assert h["workers_not_answering"] == [1]
         assert h["listeners_down"] == []
-    finally:
-        assert libc.ptrace(PTRACE_DETACH, tid, None, None) == 0
     helpers.wait_for(lambda: health(sport)[0] == 200, 10,
                      "/health to be well again")
 
@@ -580,3 +590,217 @@ def test_ldap_counters(start_postern, dovecot, slapd):  # noqa: F811
                   reason="group") == 1
     assert metric(s, "postern_logins_total", protocol="pop3",
                   result="ok") == 2
+
+
+def family_values(samples, name):
+    """{frozenset(labels): value} of every sample of the family name."""
+    return {labels: v for (n, labels), v in samples.items() if n == name}
+
+
+def expect_family(samples, name, nonzero):
+    """Every sample of family name is 0 but those in nonzero, given as
+    {frozenset(labels.items()): value}, which must all be there."""
+    got = family_values(samples, name)
+    assert got, "no samples of %s" % name
+    want = {key: 0 for key in got}
+    for key, v in nonzero.items():
+        assert key in got, (name, sorted(key), sorted(got))
+        want[key] = v
+    assert got == want, (name, {tuple(sorted(k)): v
+                                for k, v in got.items() if v})
+
+
+def labels(**kw):
+    return frozenset(kw.items())
+
+
+def test_metrics_audit_once_per_login(start_postern, dovecot, cert):
+    """A cleartext login that login_type_mode = audit lets through is one
+    audit, however many of its commands the login type was checked on
+    (POP3's USER and PASS, IMAP's LOGIN); a login that an audit rule
+    would refuse is one audit of the other kind."""
+    sport = helpers.free_ports(1)[0]
+    conf = stats_conf(sport)
+    for proto in ("imap", "pop3"):
+        conf[proto] = {"login_type": "SecureLogin",
+                       "login_type_mode": "audit"}
+    conf['rule "would block"'] = {"priority": "5", "action": "audit",
+                                  "usernames": "carol"}
+    p = start_postern(conf)
+    pw = dovecot.users
+    m = imaplib.IMAP4("127.0.0.1", p.ports["imap"], timeout=30)
+    assert m.login("alice", pw["alice"])[0] == "OK"
+    m.logout()
+    assert pop3_login(p.ports["pop3"], "bob", pw["bob"]).startswith(b"+OK")
+    # Over TLS: the rule's audit alone.
+    m = poplib.POP3_SSL("127.0.0.1", p.ports["pop3s"], timeout=30,
+                        context=helpers.client_context(cert[0]))
+    m.user("carol")
+    assert m.pass_(pw["carol"]).startswith(b"+OK")
+    m.quit()
+    p.wait_log(r"user (bob|carol) logged in", count=2)
+    s = parse_metrics(get(sport, "/metrics")[2].decode())
+    expect_family(s, "postern_audits_total", {
+        labels(protocol="imap", kind="login_type"): 1,
+        labels(protocol="pop3", kind="login_type"): 1,
+        labels(protocol="pop3", kind="rule"): 1})
+
+
+def test_metrics_refusals_and_audits(start_postern, dovecot, cert):
+    """postern_audits_total, postern_connections_refused_total and
+    postern_logins_refused_total counted after a scripted set of
+    sessions, each of which does one thing: every sample of the three
+    families must hold the count the script makes, the others 0."""
+    sport = helpers.free_ports(1)[0]
+    lab, limited, clear, nogroups = (helpers.fresh_source()
+                                     for _ in range(4))
+    conf = stats_conf(sport)
+    # A directory that cannot be reached: the groups are unknown.
+    conf["groups"] = {"ldap_uri": "ldap://127.0.0.1:9",
+                      "ldap_base": "dc=example,dc=org",
+                      "ldap_timeout": "2s"}
+    conf["imap"] = {"login_type": "SecureLogin", "login_type_mode": "audit",
+                    "max_connections_per_user": "1"}
+    conf["pop3"] = {"login_type": "SecureLogin",
+                    "required_group": "POP3 Access",
+                    "max_connection_from_single_ip": "1"}
+    conf['rule "no lab"'] = {"priority": "10", "action": "deny",
+                             "client_ips": lab}
+    p = start_postern(conf)
+    pw = dovecot.users
+    ctx = helpers.client_context(cert[0])
+
+    # IMAP: a cleartext login without TLS, let through by the audit
+    # (one audit of the login type).
+    m = imaplib.IMAP4("127.0.0.1", p.ports["imap"], timeout=30)
+    assert m.login("alice", pw["alice"])[0] == "OK"
+    m.logout()
+    # IMAP over TLS: no audit; alice's one slot is taken, so her second
+    # login is refused by max_connections_per_user.
+    first = imaplib.IMAP4_SSL("127.0.0.1", p.ports["imaps"],
+                              ssl_context=ctx, timeout=30)
+    assert first.login("alice", pw["alice"])[0] == "OK"
+    second = imaplib.IMAP4_SSL("127.0.0.1", p.ports["imaps"],
+                               ssl_context=ctx, timeout=30)
+    with pytest.raises(imaplib.IMAP4.error) as e:
+        second.login("alice", pw["alice"])
+    assert "[LIMIT]" in str(e.value)
+    second.logout()
+    first.logout()
+    # IMAP from the rule's address: refused before the greeting.
+    c = helpers.LineClient(p.ports["imap"], source=lab)
+    assert c.readline() == b"* BYE Access denied.\r\n"
+    c.close()
+    # POP3 without TLS: USER is refused by the login type.
+    c = helpers.LineClient(p.ports["pop3"], source=clear)
+    assert c.readline().startswith(b"+OK")
+    assert c.cmd(b"USER bob").startswith(b"-ERR")
+    c.close()
+    # POP3 over TLS: the login type is met, but the groups that
+    # required_group needs cannot be had.
+    c = helpers.LineClient(p.ports["pop3s"], tls_ctx=ctx, source=nogroups)
+    assert c.readline().startswith(b"+OK")
+    assert c.cmd(b"USER erin").startswith(b"+OK")
+    assert c.cmd(b"PASS " + pw["erin"].encode()).startswith(
+        b"-ERR [SYS/TEMP]")
+    c.close()
+    # POP3: a second connection from one address while the first is
+    # open passes max_connection_from_single_ip.
+    held = helpers.LineClient(p.ports["pop3"], source=limited)
+    assert held.readline().startswith(b"+OK")
+    c = helpers.LineClient(p.ports["pop3"], source=limited)
+    assert c.readline().startswith(b"-ERR")
+    c.close()
+    held.close()
+    p.wait_log(r"refused: max_connection_from_single_ip reached")
+
+    s = parse_metrics(get(sport, "/metrics")[2].decode())
+    expect_family(s, "postern_audits_total", {
+        labels(protocol="imap", kind="login_type"): 1})
+    expect_family(s, "postern_logins_refused_total", {
+        labels(protocol="imap", reason="user_limit"): 1,
+        labels(protocol="pop3", reason="login_type"): 1,
+        labels(protocol="pop3", reason="groups_unknown"): 1})
+    expect_family(s, "postern_connections_refused_total", {
+        labels(protocol="imap", reason="rule"): 1,
+        labels(protocol="pop3",
+               reason="max_connection_from_single_ip"): 1})
+    expect_family(s, "postern_rule_refusals_total", {
+        labels(rule="no lab"): 1})
+    # Only the two logins that got in count as such: the one refused by
+    # the user limit was accepted by the backend but is no login.
+    expect_family(s, "postern_logins_total", {
+        labels(protocol="imap", result="ok"): 2})
+    assert metric(s, "postern_ldap_lookups_total", result="unreachable") == 1
+
+
+def test_metrics_sessions_active_and_protolog_rows(start_postern, dovecot,
+                                                   logdir):  # noqa: F811
+    """postern_worker_sessions_active while two sessions are open (each
+    worker's count is that of its sessions in /sessions) and 0 after;
+    postern_protolog_rows_written_total is the number of rows in the
+    protocol-log files."""
+    import test_protolog
+    sport = helpers.free_ports(1)[0]
+    conf = test_protolog.log_conf(logdir)
+    conf.update(stats_conf(sport))
+    p = start_postern(conf)
+    pw = dovecot.users
+
+    def scrape():
+        return parse_metrics(get(sport, "/metrics")[2].decode())
+
+    def per_worker(s):
+        return {dict(k)["worker"]: v for k, v in
+                family_values(s, "postern_worker_sessions_active").items()}
+
+    assert per_worker(scrape()) == {"0": 0, "1": 0}
+    # Two sessions held open: IMAP logged in, POP3 before its login.
+    m = imaplib.IMAP4("127.0.0.1", p.ports["imap"], timeout=30)
+    m.login("alice", pw["alice"])
+    m.select("INBOX")
+    c = helpers.LineClient(p.ports["pop3"])
+    try:
+        assert c.readline().startswith(b"+OK")
+        assert c.cmd(b"USER bob").startswith(b"+OK")
+        doc = json.loads(get(sport, "/sessions")[2])
+        assert len(doc["sessions"]) == 2, doc
+        want = {"0": 0, "1": 0}
+        for sess in doc["sessions"]:
+            want[str(sess["worker"])] += 1
+        s = scrape()
+        assert per_worker(s) == want, doc
+        for proto in ("imap", "pop3"):
+            assert metric(s, "postern_sessions_active", protocol=proto,
+                          listener="127.0.0.1:%d" % p.ports[proto],
+                          tls="plain") == 1
+    finally:
+        c.close()
+        m.logout()
+    helpers.wait_for(lambda: per_worker(scrape()) == {"0": 0, "1": 0}, 10,
+                     "every worker's sessions to end")
+
+    # One more login, then the rows in the files.
+    assert pop3_login(p.ports["pop3"], "bob", pw["bob"]).startswith(b"+OK")
+    p.wait_log(r"POP3 .*(closed|closing): ", count=2)
+
+    def written_and_rows():
+        s = scrape()
+        return (metric(s, "postern_protolog_rows_written_total"),
+                len(test_protolog.read_logs(logdir)))
+
+    def equal():
+        written, rows = written_and_rows()
+        return rows > 0 and written == rows
+
+    helpers.wait_for(equal, 10, "the rows written to equal those in the "
+                     "files")
+    # Nothing more comes: the two stay equal.
+    time.sleep(1)
+    written, rows = written_and_rows()
+    assert written == rows and rows >= 6, (written, rows)
+    s = scrape()
+    assert metric(s, "postern_protolog_rows_lost_total",
+                  reason="queue_full") == 0
+    assert metric(s, "postern_protolog_rows_lost_total",
+                  reason="write_error") == 0
