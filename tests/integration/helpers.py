@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import shutil
+import random
 import signal
 import socket
 import ssl
@@ -25,18 +26,60 @@ DOVECOT_SCRIPT = os.path.join(TOP, "contrib", "dovecot-test.sh")
 IO_TIMEOUT = 30
 
 
+# Ports for the daemons a test starts come from 10000-19999: below the
+# kernel's ephemeral range (32768 and up), which outgoing connections and
+# sockets bound to port 0 draw from and which could take a port between
+# free_ports() and the daemon's bind; and below 20000, where
+# contrib/samba-test.sh picks the test domain's KDC ports.  Each pytest-xdist
+# worker takes a slice of its own, so two workers never hand out the same
+# port.
+_PORT_LOW, _PORT_HIGH = 10000, 20000
+
+
+def _port_slice():
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    try:
+        index = int(worker.lstrip("gw")) % max(count, 1)
+    except ValueError:
+        index = 0
+    width = (_PORT_HIGH - _PORT_LOW) // max(count, 1)
+    low = _PORT_LOW + index * width
+    # Start where the last run of this worker is unlikely to have left
+    # sockets in TIME_WAIT.
+    return low, width, iter(range(random.randrange(width), 10 ** 9))
+
+
+_ports = None
+
+
 def free_ports(n):
-    """n distinct loopback ports that nothing listens on right now."""
+    """n distinct loopback ports that nothing listens on right now, from
+    this test process's own slice below the ephemeral range."""
+    global _ports
+    if _ports is None:
+        _ports = _port_slice()
+    low, width, counter = _ports
     socks, ports = [], []
     try:
-        while len(ports) < n:
+        for _ in range(width):
+            if len(ports) == n:
+                break
+            port = low + next(counter) % width
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
-            ports.append(s.getsockname()[1])
+            ports.append(port)
     finally:
         for s in socks:
             s.close()
+    if len(ports) < n:
+        raise RuntimeError("no %d free ports in %d-%d"
+                           % (n, low, low + width - 1))
     return ports
 
 
