@@ -534,6 +534,24 @@ Test(proxyproto, build_refuses_what_it_cannot_write)
 	    -1);
 }
 
+/* Without a client (the probe of a backend's mechanisms): a LOCAL
+ * header, which HAProxy and Dovecot take as the proxy's own connection. */
+Test(proxyproto, build_local_without_a_client)
+{
+	uint8_t out[PROXYPROTO_V2_BUILD_MAX];
+	struct proxyproto_result r;
+	int n;
+
+	cr_assert_eq(proxyproto_build_v2(NULL, NULL, out, 15), -1);
+	n = proxyproto_build_v2(NULL, NULL, out, sizeof(out));
+	cr_assert_eq(n, 16);
+	cr_assert_eq(out[12], 0x20, "version 2, LOCAL: 0x%02x", out[12]);
+	cr_assert_eq(out[13], 0x00);
+	cr_assert_eq(proxyproto_parse(out, (size_t)n, &r), PROXYPROTO_DONE);
+	cr_assert(r.local);
+	cr_assert_eq(r.consumed, 16);
+}
+
 /* splitmix64: deterministic, so that a failure can be replayed. */
 static uint64_t rng_state;
 

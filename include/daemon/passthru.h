@@ -106,9 +106,15 @@ bool passthru_cancelled(const struct session *s);
 
 /*
  * Notes the relayed mechanisms (a set) the routed backend of s offers to
- * postern's protocol, for passthru_advertised().
+ * postern's protocol, for passthru_advertised().  True when s is a probe
+ * (session_probe()), which has then learned what it came for: the
+ * protocol answers BACKEND_PROBED.
  */
-void passthru_backend_offers(struct session *s, unsigned offered);
+bool passthru_backend_offers(struct session *s, unsigned offered);
+
+/* Says in the daemon log what a probe learned: the mechanisms the
+ * backend offers and those configured that it does not. */
+void passthru_probe_report(const struct session *s);
 
 /* Whether a message that named the user late waits for the policy. */
 bool passthru_late_pending(const struct session *s);

@@ -40,8 +40,10 @@ enum backend_result {
 	BACKEND_LOGGED_IN,   /* login accepted: relay from now on */
 	BACKEND_AUTH_FAILED, /* the backend refused the credentials */
 	BACKEND_BROKEN,      /* protocol violation or unusable backend */
-	BACKEND_NO_MECH      /* it does not offer the relayed SASL
+	BACKEND_NO_MECH,     /* it does not offer the relayed SASL
 				mechanism (passthru.h) */
+	BACKEND_PROBED       /* a probe (session_probe()) has seen what
+				it offers: log out */
 };
 
 /* How a login ended, for the protocol's answer to the client. */

@@ -79,6 +79,8 @@ enum proxyproto_status proxyproto_parse(const uint8_t *buf, size_t len,
  * into out; returns its length, or -1 if a family is not AF_INET/AF_INET6
  * or cap is too small.  IPv4-mapped addresses are sent as IPv4 when both
  * ends are IPv4; otherwise an IPv4 end is sent IPv4-mapped in TCP6.
+ * With src NULL it is a LOCAL header instead (no client: a connection of
+ * the proxy's own, such as a health check), and dst is not read.
  */
 int proxyproto_build_v2(const struct sockaddr *src, const struct sockaddr *dst,
     uint8_t *out, size_t cap);

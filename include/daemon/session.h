@@ -148,6 +148,8 @@ struct session {
 	bool guard_end;     /* the relay's guard ended the session */
 	bool denied;        /* an access rule refused it at connect */
 	bool disabled;      /* its protocol was disabled by a reload */
+	bool probe;         /* no client: asks the default backend what
+			       it offers (session_probe()) */
 };
 
 /* The answers of a relayed SASL exchange that postern gives itself. */
@@ -225,6 +227,18 @@ void session_ids_init(void);
 void session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
     evutil_socket_t fd, const struct sockaddr *peer, socklen_t peerlen,
     const struct netaddr *local);
+
+/*
+ * Asks the default backend of protocol proto in the worker's current
+ * snapshot which relayed SASL mechanisms it offers (passthru.h), when
+ * passthrough_mechanisms is set: a session without a client that goes
+ * through the protocol's own login dialogue (greeting, TLS, capabilities;
+ * no ID or XCLIENT, a PROXY header of kind LOCAL) and logs out once it has
+ * seen them.  Clients are then offered only what the backend offers from
+ * the first one on.  A probe that fails changes nothing (the configured
+ * list stands until a login sees the backend's).  Said in the daemon log.
+ */
+void session_probe(struct worker *w, enum proto_id proto);
 
 /*
  * The single teardown path: frees everything the session holds.  reason

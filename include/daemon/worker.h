@@ -42,6 +42,7 @@ struct worker {
 	struct conf *conf;         /* this worker's reference to the snapshot */
 	struct groups_port *gport; /* where group lookups answer; may be NULL */
 	atomic_uint conf_gen;      /* generation of the snapshot it holds */
+	unsigned probed_gen;       /* the last one probed (session_probe()) */
 	atomic_uint beats;         /* wakes answered, for the watchdog */
 	unsigned beats_seen;       /* the main thread's last look at beats */
 	struct blockcache cache;   /* spare blocks of its sessions' sizes */

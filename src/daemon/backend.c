@@ -332,6 +332,7 @@ backend_step(struct session *s, enum backend_result r)
 	case BACKEND_LOGGED_IN:
 	case BACKEND_AUTH_FAILED:
 	case BACKEND_NO_MECH:
+	case BACKEND_PROBED:
 		session_backend_done(s, r);
 		return;
 	}
@@ -501,14 +502,18 @@ backend_logout(struct session *s)
 	conn_enable(s->backend, EV_READ | EV_WRITE);
 }
 
-/* Queues a PROXY v2 header naming the client; -1 if it cannot be built. */
+/*
+ * Queues a PROXY v2 header naming the client (LOCAL for a probe, which
+ * has none); -1 if it cannot be built.
+ */
 static int
 backend_proxy_header(struct session *s)
 {
 	uint8_t hdr[PROXYPROTO_V2_BUILD_MAX];
 	int n;
 
-	n = proxyproto_build_v2((struct sockaddr *)&s->peer.sa,
+	n = proxyproto_build_v2(s->probe ? NULL :
+					   (struct sockaddr *)&s->peer.sa,
 	    (struct sockaddr *)&s->local.sa, hdr, sizeof(hdr));
 	if (n == -1) {
 		backend_set_failure(s, BACKEND_FAILURE_INTERNAL,

@@ -796,11 +796,13 @@ imap_backend_login(struct session *s)
 		is->bstate = IMAP_B_STARTTLS;
 		return BACKEND_MORE;
 	}
+	/* What it offers now, after TLS, is what clients may be offered;
+	 * a probe has learned what it came for. */
+	if (passthru_backend_offers(s, is->backend_mechs))
+		return BACKEND_PROBED;
 	if (s->pc->forward_client_address == FORWARD_ID && !is->id_done &&
 	    imap_backend_id(s))
 		return BACKEND_MORE;
-	/* What it offers now, after TLS, is what clients may be offered. */
-	passthru_backend_offers(s, is->backend_mechs);
 	if (s->pt != NULL)
 		return imap_backend_passthru(s);
 	if (is->backend_plain) {

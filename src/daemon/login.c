@@ -772,6 +772,10 @@ session_backend_logged_out(struct session *s)
 	s->backend_logout = false;
 	backend_close(s);
 	backend_release(s);
+	if (s->probe) {
+		session_close(s, NULL);
+		return;
+	}
 	session_resume_preauth(s);
 	/* The client may have sent more while the backend logged out. */
 	if (evbuffer_get_length(conn_input(s->client)) > 0)
@@ -919,6 +923,28 @@ session_throttle_failed(struct session *s)
 	return true;
 }
 
+/*
+ * How a probe (session_probe()) ended: with what the backend offers
+ * noted (passthru_backend_offers()), or with nothing learned.
+ */
+static void
+session_probe_done(struct session *s, enum backend_result r)
+{
+	if (r == BACKEND_PROBED) {
+		passthru_probe_report(s);
+		s->backend_logout = true;
+		session_set_timeout(s, SESSION_FLUSH_MS);
+		backend_logout(s);
+		return;
+	}
+	log_warnx("%s: cannot ask %s backend %s which SASL mechanisms it "
+		  "offers: %s; passthrough_mechanisms are advertised as "
+		  "configured until a login sees them",
+	    session_tag(s), s->proto->section, s->route.backend->name,
+	    r == BACKEND_BROKEN ? backend_error(s) : "unexpected answer");
+	session_close(s, NULL);
+}
+
 void
 session_backend_done(struct session *s, enum backend_result r)
 {
@@ -929,6 +955,10 @@ session_backend_done(struct session *s, enum backend_result r)
 	enum login_result refused;
 	const char *throttled;
 
+	if (s->probe) {
+		session_probe_done(s, r);
+		return;
+	}
 	if (passthru_late_refused(s, &refused, &throttled)) {
 		/* The backend answered the "*" that stood for a refused
 		 * Type 3 (or failed meanwhile): postern's refusal is the

@@ -86,16 +86,46 @@ passthru_advertised(const struct session *s)
 	return out;
 }
 
-void
+bool
 passthru_backend_offers(struct session *s, unsigned offered)
 {
 	struct backend *b = (struct backend *)s->route.backend;
 
 	if (b == NULL)
-		return;
+		return false;
 	atomic_store_explicit(&b->sasl_offered[s->proto->id],
 	    (offered & SASLMECH_ALL) | BACKEND_MECHS_SEEN,
 	    memory_order_relaxed);
+	return s->probe;
+}
+
+void
+passthru_probe_report(const struct session *s)
+{
+	const struct backend *b = s->route.backend;
+	unsigned set = s->pc->passthru_mechs, seen;
+	char offered[128], missing[128];
+
+	seen = atomic_load_explicit(
+		   &((struct backend *)b)->sasl_offered[s->proto->id],
+		   memory_order_relaxed) &
+	       SASLMECH_ALL;
+	if (saslmech_list(set & seen, " ", offered, sizeof(offered)) == -1)
+		offered[0] = '\0';
+	if (saslmech_list(set & ~seen, " ", missing, sizeof(missing)) == -1)
+		missing[0] = '\0';
+	if (missing[0] == '\0') {
+		log_info("%s: %s backend %s offers every mechanism of "
+			 "passthrough_mechanisms:%s",
+		    session_tag(s), s->proto->section, b->name, offered);
+		return;
+	}
+	/* Said once per start and reload: a setting to look at. */
+	log_notice("%s: %s backend %s does not offer%s of "
+		   "passthrough_mechanisms: not advertised to clients "
+		   "(offered:%s)",
+	    session_tag(s), s->proto->section, b->name, missing,
+	    offered[0] != '\0' ? offered : " none");
 }
 
 static void

@@ -656,11 +656,13 @@ pop3_backend_login(struct session *s)
 		ps->bstate = POP3_B_STLS;
 		return BACKEND_MORE;
 	}
+	/* What it offers now, after TLS, is what clients may be offered;
+	 * a probe has learned what it came for. */
+	if (passthru_backend_offers(s, ps->mechs))
+		return BACKEND_PROBED;
 	if (s->pc->forward_client_address == FORWARD_XCLIENT &&
 	    !ps->xclient_done && pop3_backend_xclient(s))
 		return BACKEND_MORE;
-	/* What it offers now, after TLS, is what clients may be offered. */
-	passthru_backend_offers(s, ps->mechs);
 	if (s->pt != NULL)
 		return pop3_backend_passthru(s);
 	if (ps->capa.sasl_plain &&

@@ -352,6 +352,15 @@ proxyproto_build_v2(const struct sockaddr *src, const struct sockaddr *dst,
 	size_t alen;
 	bool v4;
 
+	if (src == NULL) {
+		if (cap < V2_HDR_LEN)
+			return -1;
+		memcpy(out, v2_sig, sizeof(v2_sig));
+		out[12] = V2_VERSION << 4 | V2_CMD_LOCAL;
+		out[13] = V2_UNSPEC;
+		out[14] = out[15] = 0;
+		return V2_HDR_LEN;
+	}
 	if (endpoint_get(src, &s) == -1 || endpoint_get(dst, &d) == -1)
 		return -1;
 	v4 = s.is4 && d.is4;

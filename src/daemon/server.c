@@ -293,6 +293,29 @@ worker_sync_listeners(struct worker *w)
 	w->nacceptors = n;
 }
 
+/*
+ * Worker 0 asks the default backends of each new snapshot (at start and
+ * after each reload) which relayed SASL mechanisms they offer, so that
+ * the first client is offered only those (session_probe()).
+ */
+static void
+worker_probe(struct worker *w)
+{
+	struct conf *c;
+	unsigned gen;
+
+	if (w->index != 0 || atomic_load(&w->stopping))
+		return;
+	c = server_conf(w);
+	gen = atomic_load(&w->conf_gen);
+	conf_unref(c);
+	if (gen == w->probed_gen)
+		return;
+	w->probed_gen = gen;
+	for (int p = 0; p < PROTO_COUNT; p++)
+		session_probe(w, (enum proto_id)p);
+}
+
 /* The grace time is over: tell every remaining client goodbye. */
 static void
 worker_grace_cb(evutil_socket_t fd, short what, void *arg)
@@ -328,6 +351,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	atomic_fetch_add(&w->beats, 1);
 	if (!atomic_load(&w->stopping)) {
 		worker_sync_listeners(w);
+		worker_probe(w);
 		return;
 	}
 	if (w->grace != NULL)
@@ -338,10 +362,11 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* Clients that have not logged in lose nothing by going now;
-	 * relayed sessions get the grace time to finish. */
+	 * relayed sessions get the grace time to finish; a probe has no
+	 * client to wait for. */
 	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
-		if (s->state == SESSION_PREAUTH) {
+		if (s->state == SESSION_PREAUTH || s->probe) {
 			sesslog_close_error(s, "ServerShutdown");
 			session_goodbye(s, BYE_SHUTDOWN, "shutdown");
 		}
@@ -369,6 +394,7 @@ worker_main(void *arg)
 			  "that need groups will be told to try later",
 		    w->index);
 	stats_worker_attach(w);
+	worker_probe(w);
 	event_base_dispatch(w->base);
 	stats_worker_detach(w);
 	/* After the loop: sessions still open (a flush that never ended)

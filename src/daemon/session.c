@@ -37,6 +37,7 @@
 #include "session.h"
 #include "session_internal.h"
 #include "sesslog.h"
+#include "strcopy.h"
 #include "tls.h"
 
 /*
@@ -532,6 +533,11 @@ session_flushed_cb(struct conn *c, void *arg)
 void
 session_goodbye(struct session *s, enum bye_reason reason, const char *why)
 {
+	/* A probe has nobody to tell. */
+	if (s->probe) {
+		session_close(s, NULL);
+		return;
+	}
 	/* Inside a relayed answer the goodbye would become part of it (a
 	 * client would store a message with postern's line in the middle);
 	 * an answer cut without a word is at least seen as cut. */
@@ -1041,6 +1047,35 @@ session_proxy_wait(struct session *s)
 	session_set_timeout(s, SESSION_PROXY_WAIT_MS);
 }
 
+/*
+ * A new session of protocol p on w under snapshot c (whose reference it
+ * takes), in the worker's list; NULL when out of memory (c is then
+ * released).
+ */
+static struct session *
+session_new(struct worker *w, const struct proto *p, struct conf *c)
+{
+	struct session *s;
+
+	if ((s = blockcache_get(&w->cache, p->session_size)) == NULL) {
+		conf_unref(c);
+		return NULL;
+	}
+	memset(s, 0, p->session_size);
+	s->worker = w;
+	s->proto = p;
+	s->conf = c;
+	s->pc = &c->proto[p->id];
+	s->id = atomic_fetch_add(&session_next_id, 1);
+	s->fd = -1;
+	s->disabled = !c->proto[p->id].enabled;
+	s->state = SESSION_PREAUTH;
+	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
+	event_base_gettimeofday_cached(w->base, &s->started);
+	server_session_add(w, s);
+	return s;
+}
+
 void
 session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
     evutil_socket_t fd, const struct sockaddr *peer, socklen_t peerlen,
@@ -1058,29 +1093,18 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 		close(fd);
 		return;
 	}
-	if ((s = blockcache_get(&w->cache, p->session_size)) == NULL) {
+	if ((s = session_new(w, p, c)) == NULL) {
 		log_warnx("out of memory: connection refused");
-		conf_unref(c);
 		close(fd);
 		return;
 	}
-	memset(s, 0, p->session_size);
-	s->worker = w;
-	s->proto = p;
-	s->conf = c;
-	s->pc = &c->proto[proto];
-	s->id = atomic_fetch_add(&session_next_id, 1);
 	s->fd = fd;
 	s->implicit_tls = implicit_tls;
-	s->disabled = !c->proto[proto].enabled;
-	s->state = SESSION_PREAUTH;
 	netaddr_set(&s->peer, peer, peerlen);
 	if (local != NULL)
 		s->local = *local;
 	else if (getsockname(fd, (struct sockaddr *)&sa, &salen) == 0)
 		netaddr_set(&s->local, (struct sockaddr *)&sa, salen);
-	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
-	event_base_gettimeofday_cached(w->base, &s->started);
 	s->login_deadline = s->started;
 	s->login_deadline.tv_sec += s->pc->pre_auth_total_ms / 1000;
 	s->login_deadline.tv_usec += (s->pc->pre_auth_total_ms % 1000) * 1000;
@@ -1088,7 +1112,6 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 		s->login_deadline.tv_sec++;
 		s->login_deadline.tv_usec -= 1000000;
 	}
-	server_session_add(w, s);
 	stats_session_open(&s->stats, w, s->proto->id);
 	sesslog_init(s);
 
@@ -1097,4 +1120,35 @@ session_accept(struct worker *w, enum proto_id proto, bool implicit_tls,
 		session_proxy_wait(s);
 	else
 		session_start(s);
+}
+
+void
+session_probe(struct worker *w, enum proto_id proto)
+{
+	const struct proto *p = proto_get(proto);
+	struct conf *c = server_conf(w);
+	const struct backend *b;
+	struct session *s;
+
+	b = p != NULL ? c->routing.defaults[proto] : NULL;
+	if (b == NULL || !c->proto[proto].enabled ||
+	    c->proto[proto].passthru_mechs == 0) {
+		conf_unref(c);
+		return;
+	}
+	if ((s = session_new(w, p, c)) == NULL) {
+		log_warnx("out of memory: %s backend %s not asked for its SASL "
+			  "mechanisms",
+		    proto_name(proto), b->name);
+		return;
+	}
+	/* Neither counted nor logged as a client's session: its only
+	 * line is the one that says what it learned. */
+	s->probe = true;
+	str_copy(s->peer.str, sizeof(s->peer.str), "probe");
+	s->route.backend = b;
+	session_set_state(s, SESSION_BACKEND);
+	session_set_timeout(s, s->pc->backend_timeout_ms);
+	if (backend_connect(s) == -1)
+		session_backend_done(s, BACKEND_BROKEN);
 }

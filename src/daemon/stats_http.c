@@ -263,6 +263,8 @@ answer_sessions(struct worker *w, struct gather *g)
 	if (b != NULL) {
 		TAILQ_FOREACH(s, &w->sessions, entry)
 		{
+			if (s->probe) /* postern's own, no client's */
+				continue;
 			if (!first)
 				evbuffer_add(b, ",", 1);
 			first = false;

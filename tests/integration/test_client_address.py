@@ -240,6 +240,24 @@ def test_proxy_header_toward_the_backend(start_postern, dovecot,
     dovecot_saw(dovecot, user, source)
 
 
+@pytest.mark.parametrize("proto", ["imap", "pop3"])
+def test_probe_sends_a_local_proxy_header(start_postern, dovecot, proto):
+    """The probe that asks the backend for its SASL mechanisms has no
+    client to name: its PROXY header is a LOCAL one, which Dovecot's
+    haproxy listener takes (a header naming no one, or none at all, it
+    would refuse, and the probe would fail)."""
+    hp = dovecot.haproxy_ports
+    if hp is None:
+        pytest.skip("this Dovecot has no haproxy listeners")
+    p = start_postern({proto: {"forward_client_address": "proxy",
+                               "backend": "127.0.0.1:%d" % hp[proto],
+                               "passthrough_mechanisms": "XOAUTH2"}})
+    p.wait_log(r"probe: %s backend default does not offer XOAUTH2 of "
+               r"passthrough_mechanisms: not advertised to clients "
+               r"\(offered: none\)" % proto)
+    assert "cannot ask" not in p.log()
+
+
 def test_untrusted_proxy_header_is_refused(start_postern, haproxy_for):
     # HAProxy runs on 127.0.0.1, which this postern does not trust.
     p = start_postern({"postern": {"trusted_proxies": "192.0.2.1"}})

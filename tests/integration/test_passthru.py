@@ -172,7 +172,11 @@ def test_passthrough_over_a_tls_backend(postern, oauth_dovecot, proto, port,
                          oauth_dovecot.log()[seen:]), oauth_dovecot.log()
     p.wait_log(r"closing: client logged out; user=carol ", count=2)
     how = "TLS" if mode == "implicit" else "STARTTLS"
-    assert len(re.findall(r"backend %s TLSv1\.\d, " % how, p.log())) == 2
+    lines = re.findall(r".* backend %s TLSv1\.\d, .*" % how, p.log())
+    # One for each login, and one for the probe that asked the backend
+    # for its mechanisms at start, over TLS as a login would.
+    assert len([x for x in lines if " probe: " not in x]) == 2, lines
+    assert len([x for x in lines if " probe: " in x]) == 1, lines
 
 
 def test_bad_token_challenge_is_relayed_and_refused_by_dovecot(
@@ -276,20 +280,22 @@ def test_cancellation_before_and_during_the_exchange(postern,
 
 
 def test_mechanism_the_backend_does_not_offer(start_postern, dovecot):
-    """The session Dovecot offers PLAIN and LOGIN only: XOAUTH2 is
-    answered as unsupported, and once postern has seen that it stops
-    advertising it."""
+    """The session Dovecot offers PLAIN and LOGIN only: postern asked it
+    at start, so XOAUTH2 is never advertised, and a client that tries it
+    anyway is answered that it is unsupported."""
     p = start_postern({"imap": {"passthrough_mechanisms": "XOAUTH2"},
                        "pop3": {"passthrough_mechanisms": "XOAUTH2"}})
+    p.wait_log(r"imap backend default does not offer XOAUTH2 of "
+               r"passthrough_mechanisms: not advertised to clients "
+               r"\(offered: none\)")
     c = LineClient(p.ports["imap"])
     c.readline()
     caps = c.cmd(b"a CAPABILITY")
-    assert b" AUTH=XOAUTH2" in caps
+    assert b"XOAUTH2" not in caps
+    assert b" AUTH=PLAIN" in caps
     c.readline()
     r = c.cmd(b"b AUTHENTICATE XOAUTH2 " + b64(xoauth2("alice", "x.y.z")))
     assert r == b"b NO [CANNOT] Unsupported authentication mechanism.\r\n"
-    caps = c.cmd(b"c CAPABILITY")
-    assert b"XOAUTH2" not in caps
     c.close()
     c = LineClient(p.ports["pop3"])
     c.readline()
@@ -431,3 +437,60 @@ def test_backend_that_drops_mid_exchange(start_postern):
         p.wait_log(r"the backend closed the connection during login")
     finally:
         b.close()
+
+
+def first_offers(p):
+    """What the very first IMAP and POP3 clients are offered."""
+    c = LineClient(p.ports["imap"])
+    c.readline()
+    caps = c.cmd(b"a CAPABILITY")
+    c.readline()
+    c.close()
+    c = LineClient(p.ports["pop3"])
+    c.readline()
+    c.send(b"CAPA\r\n")
+    capa = b""
+    while not capa.endswith(b".\r\n"):
+        capa += c.readline()
+    c.close()
+    return caps, capa
+
+
+def test_backend_is_asked_at_start_and_at_each_reload(postern):
+    """passthrough_mechanisms lists NTLM, which the oauth2 Dovecot does
+    not offer.  postern asks the default backend at start and again for
+    each reloaded configuration (whose backends start knowing nothing),
+    so that not even the first client is offered NTLM."""
+    mechs = {"passthrough_mechanisms": "NTLM XOAUTH2 OAUTHBEARER"}
+    p = postern({"imap": mechs, "pop3": mechs})
+    for n in (1, 2):
+        if n == 2:
+            p.reload()
+        for proto in ("imap", "pop3"):
+            p.wait_log(r"probe: %s backend default does not offer NTLM of "
+                       r"passthrough_mechanisms: not advertised to clients "
+                       r"\(offered: XOAUTH2 OAUTHBEARER\)" % proto,
+                       count=n)
+        caps, capa = first_offers(p)
+        assert b" AUTH=XOAUTH2 AUTH=OAUTHBEARER" in caps, caps
+        assert b"NTLM" not in caps, caps
+        assert b"SASL PLAIN LOGIN XOAUTH2 OAUTHBEARER\r\n" in capa, capa
+    # The probes are no client's sessions: no summary line, no row.
+    assert not re.search(r"probe.*(closed|closing):", p.log()), p.log()
+
+
+def test_backend_that_cannot_be_asked_leaves_the_configured_list(
+        start_postern):
+    """A probe that fails stores nothing: the configured list is
+    advertised, as it was before postern asked, and the log says why."""
+    dead = helpers.free_ports(1)[0]
+    p = start_postern({"imap": {"passthrough_mechanisms": "XOAUTH2",
+                                "backend": "127.0.0.1:%d" % dead}})
+    p.wait_log(r"probe: cannot ask imap backend default which SASL "
+               r"mechanisms it offers: connection failed: Connection "
+               r"refused; passthrough_mechanisms are advertised as "
+               r"configured until a login sees them")
+    c = LineClient(p.ports["imap"])
+    c.readline()
+    assert b" AUTH=XOAUTH2" in c.cmd(b"a CAPABILITY")
+    c.close()
