@@ -10,7 +10,7 @@ deps_build=(build-essential autoconf automake pkg-config libsystemd-dev
 	libevent-dev libssl-dev libinih-dev zlib1g-dev openssl libldap-dev)
 deps_test=(libcriterion-dev dovecot-imapd dovecot-pop3d curl fetchmail
 	openssl python3 python3-pytest python3-pytest-xdist python3-yaml procps slapd ldap-utils chromium
-	haproxy isync systemd fail2ban
+	haproxy isync systemd fail2ban strace
 	samba samba-ad-dc samba-ad-provision winbind krb5-user dovecot-gssapi)
 deps_demo=(dovecot-imapd dovecot-pop3d curl openssl procps)
 deps_fuzz=(clang libclang-rt-14-dev llvm)

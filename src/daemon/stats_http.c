@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -642,6 +643,23 @@ stats_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The bufferevent of each HTTP connection, one that closes its socket
+ * itself.  evhttp's own (libevent 2.1) does not: evhttp closes the socket
+ * right after freeing it, and inside a callback the bufferevent's freeing,
+ * and so the deletion of its events, is deferred to later in the loop.
+ * That epoll_ctl(DEL) then reached a closed descriptor, whose number
+ * another thread may have had again by then (a worker's backend socket,
+ * the configuration file at a reload).  Closed by the bufferevent, the
+ * socket goes after its events.
+ */
+static struct bufferevent *
+stats_bev_new(struct event_base *base, void *arg)
+{
+	(void)arg;
+	return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
 int
 stats_bind(const struct conf *c, FILE *errout)
 {
@@ -707,6 +725,7 @@ stats_start(struct conf *c, unsigned nworkers)
 	evhttp_set_max_headers_size(srv.http, 8192);
 	evhttp_set_max_body_size(srv.http, 0);
 	evhttp_set_gencb(srv.http, request_cb, NULL);
+	evhttp_set_bevcb(srv.http, stats_bev_new, NULL);
 	if (evhttp_accept_socket(srv.http, srv.fd) == -1) {
 		log_error("stats: cannot serve on %s", c->stats.listen);
 		return -1;
