@@ -5,7 +5,10 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,4 +75,44 @@ Test(linefmt, cleansing_leaves_no_copy_on_the_stack)
 	cr_assert(fmt(&f, "AUTH PLAIN %s\r\n", "AGJvYgBzZWNyZXQ="));
 	linefmt_done(&f, true);
 	cr_assert_null(memmem(f.buf, sizeof(f.buf), "AGJvYgBz", 8));
+}
+
+/* The directives formatted without stdio give vsnprintf's bytes. */
+Test(linefmt, every_directive_as_snprintf_writes_it)
+{
+	struct linefmt f;
+	char want[256];
+	const char *volatile none = NULL;
+	const char *word = "postern";
+
+	cr_assert(fmt(&f, "%d %d %d %u %u %zu %zu %%%s%%", 0, -7, INT_MIN, 0u,
+	    UINT_MAX, (size_t)0, SIZE_MAX, "x"));
+	snprintf(want, sizeof(want), "%d %d %d %u %u %zu %zu %%%s%%", 0, -7,
+	    INT_MIN, 0u, UINT_MAX, (size_t)0, SIZE_MAX, "x");
+	cr_assert_str_eq(f.p, want);
+	cr_assert_eq(f.len, strlen(want));
+	linefmt_done(&f, false);
+
+	cr_assert(fmt(&f, "[%.*s|%.*s|%.*s]", 3, word, 0, word, -1, word));
+	cr_assert_str_eq(f.p, "[pos||postern]");
+	linefmt_done(&f, false);
+
+	cr_assert(fmt(&f, "%s.", none));
+	cr_assert_str_eq(f.p, "(null).");
+	linefmt_done(&f, false);
+
+	/* Another directive goes to vsnprintf, whole. */
+	cr_assert(fmt(&f, "%s %016llx %s", "a", 0x1234ULL, "b"));
+	cr_assert_str_eq(f.p, "a 0000000000001234 b");
+	cr_assert_eq(f.len, strlen(f.p));
+	linefmt_done(&f, false);
+
+	/* Empty and literal-only lines. */
+	cr_assert(fmt(&f, "%s", ""));
+	cr_assert_eq(f.len, 0);
+	cr_assert_str_eq(f.p, "");
+	linefmt_done(&f, false);
+	cr_assert(fmt(&f, "+OK\r\n"));
+	cr_assert_str_eq(f.p, "+OK\r\n");
+	linefmt_done(&f, false);
 }
