@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -415,4 +417,32 @@ Test(netaddr, only_the_wildcard_addresses_are_any)
 	}
 	memset(&na, 0, sizeof(na));
 	cr_expect_not(netaddr_is_any(&na), "an unknown address");
+}
+
+/* IPv4 text without inet_ntop(): the same bytes, at every digit count. */
+Test(netaddr, ipv4_text_as_inet_ntop_writes_it)
+{
+	static const unsigned char octets[] = {0, 1, 9, 10, 99, 100, 199, 255};
+	struct sockaddr_in s4;
+	char want[INET_ADDRSTRLEN], host[INET_ADDRSTRLEN], full[64];
+	struct netaddr na;
+	size_t n = sizeof(octets);
+
+	memset(&s4, 0, sizeof(s4));
+	s4.sin_family = AF_INET;
+	s4.sin_port = htons(65535);
+	for (size_t i = 0; i < n * n * n * n; i++) {
+		unsigned char *b = (unsigned char *)&s4.sin_addr.s_addr;
+
+		b[0] = octets[i % n];
+		b[1] = octets[i / n % n];
+		b[2] = octets[i / (n * n) % n];
+		b[3] = octets[i / (n * n * n)];
+		inet_ntop(AF_INET, &s4.sin_addr, want, sizeof(want));
+		netaddr_host((struct sockaddr *)&s4, host, sizeof(host));
+		cr_assert_str_eq(host, want);
+		netaddr_set(&na, (struct sockaddr *)&s4, sizeof(s4));
+		snprintf(full, sizeof(full), "%s:65535", want);
+		cr_assert_str_eq(na.str, full);
+	}
 }

@@ -63,6 +63,29 @@ host_port(char *buf, size_t len, const char *host, const char *open,
 	str_copy(buf, len, tmp);
 }
 
+/*
+ * An IPv4 address in dotted decimal, as inet_ntop() writes it but
+ * without the sprintf() it calls per address: every accepted connection
+ * formats its client's.  host has room for 16 bytes.
+ */
+static void
+ipv4_str(const struct in_addr *in, char *host)
+{
+	const unsigned char *b = (const unsigned char *)&in->s_addr;
+	size_t n = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+
+		if (v >= 100)
+			host[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			host[n++] = (char)('0' + v / 10 % 10);
+		host[n++] = (char)('0' + v % 10);
+		host[n++] = i < 3 ? '.' : '\0';
+	}
+}
+
 const char *
 netaddr_format(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -72,7 +95,7 @@ netaddr_format(const struct sockaddr *sa, char *buf, size_t len)
 	case AF_INET: {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
 
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		ipv4_str(&s4->sin_addr, host);
 		host_port(buf, len, host, "", "", ntohs(s4->sin_port));
 		break;
 	}
@@ -104,6 +127,10 @@ netaddr_host(const struct sockaddr *sa, char *buf, size_t len)
 {
 	const void *a;
 
+	if (sa->sa_family == AF_INET && len >= INET_ADDRSTRLEN) {
+		ipv4_str(&((const struct sockaddr_in *)sa)->sin_addr, buf);
+		return buf;
+	}
 	if (sa->sa_family == AF_INET)
 		a = &((const struct sockaddr_in *)sa)->sin_addr;
 	else if (sa->sa_family == AF_INET6)
