@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "protolog_row.h"
+#include "strcopy.h"
 #include "utf8.h"
 
 /* An snprintf-like output: counts everything, stores what fits. */
@@ -483,11 +484,32 @@ protolog_ctx_setf(struct protolog_ctx *ctx, enum protolog_key key,
 	protolog_ctx_set(ctx, key, buf);
 }
 
+/*
+ * Sets key to the n strings of parts joined, cut as protolog_ctx_setf()
+ * cuts: the values of every login's rows, joined without stdio.
+ */
+static void
+ctx_set_joined(struct protolog_ctx *ctx, enum protolog_key key,
+    const char *const *parts, size_t n)
+{
+	char buf[PROTOLOG_VALUE_MAX + 1];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		len += str_copy(buf + len, sizeof(buf) - len,
+		    parts[i] != NULL ? parts[i] : "(null)");
+	protolog_ctx_set(ctx, key, buf);
+}
+
 void
 protolog_ctx_proxy(struct protolog_ctx *ctx, const char *host, const char *port,
     const char *enc, bool success)
 {
-	protolog_ctx_setf(ctx, PROTOLOG_MSG, "Proxy:%s:%s:%s", host, port, enc);
+	const char *parts[] = {"Proxy:", host, ":", port, ":", enc};
+
+	ctx_set_joined(ctx, PROTOLOG_MSG, parts,
+	    sizeof(parts) / sizeof(*parts));
 	if (success)
 		protolog_ctx_set(ctx, PROTOLOG_MSG, "ProxySuccess");
 }
@@ -509,9 +531,12 @@ protolog_ctx_tls(struct protolog_ctx *ctx, enum protolog_tls tls,
 		protolog_ctx_set(ctx, PROTOLOG_TLS, "none");
 		return;
 	}
-	if (version != NULL)
-		protolog_ctx_setf(ctx, PROTOLOG_TLS, "%s:%s", mode, version);
-	else
+	if (version != NULL) {
+		const char *parts[] = {mode, ":", version};
+
+		ctx_set_joined(ctx, PROTOLOG_TLS, parts,
+		    sizeof(parts) / sizeof(*parts));
+	} else
 		protolog_ctx_set(ctx, PROTOLOG_TLS, mode);
 }
 

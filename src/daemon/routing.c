@@ -9,6 +9,7 @@
 
 #include "groups.h"
 #include "routing.h"
+#include "strcopy.h"
 
 bool
 routing_needs_directory(const struct conf *c)
@@ -97,14 +98,20 @@ routing_choose(const struct conf *c, enum proto_id p, const char *user,
 void
 routing_source(const struct route *r, char *buf, size_t len)
 {
-	if (r->rule != NULL)
-		snprintf(buf, len, "rule:%s", r->rule);
-	else if (r->ldap == ROUTE_LDAP_MAPPED)
-		snprintf(buf, len, "ldap:%s", r->ldap_value);
-	else if (r->ldap == ROUTE_LDAP_UNMAPPED)
-		snprintf(buf, len, "ldap-unmapped");
+	size_t n;
+
+	/* Every logged login names its route: no stdio but for a map's. */
+	if (r->rule != NULL) {
+		n = str_copy(buf, len, "rule:");
+		str_copy(buf + n, len - n, r->rule);
+	} else if (r->ldap == ROUTE_LDAP_MAPPED) {
+		n = str_copy(buf, len, "ldap:");
+		str_copy(buf + n, len - n,
+		    r->ldap_value != NULL ? r->ldap_value : "(null)");
+	} else if (r->ldap == ROUTE_LDAP_UNMAPPED)
+		str_copy(buf, len, "ldap-unmapped");
 	else if (r->match == ROUTEMAP_NONE)
-		snprintf(buf, len, "default");
+		str_copy(buf, len, "default");
 	else
 		snprintf(buf, len, "map:%d:%s", r->line,
 		    routemap_match_name(r->match));
