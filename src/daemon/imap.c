@@ -86,7 +86,7 @@ imap_preauth_free(struct session *s)
 		 * never written holds nothing (and a whole 12 KiB store was
 		 * 6% of the instructions of a login).  The next session
 		 * that takes the block from the cache finds it cleansed. */
-		OPENSSL_cleanse(is->pre,
+		explicit_bzero(is->pre,
 		    sizeof(*is->pre) + is->pre->parser.used_max);
 		blockcache_put(session_cache(s), is->pre, size);
 		is->pre = NULL;
@@ -708,7 +708,9 @@ imap_backend_caps(struct imap_session *is, const struct imap_response *r)
 	is->backend_saslir = bits & IMAP_CAP_SASL_IR;
 	is->backend_literalplus = bits & IMAP_CAP_LITERAL_PLUS;
 	is->backend_id = bits & IMAP_CAP_ID;
-	is->backend_mechs = saslmech_imap_caps(c, n);
+	/* Read only where mechanisms are relayed: every login passes here. */
+	is->backend_mechs =
+	    is->s.pc->passthru_mechs != 0 ? saslmech_imap_caps(c, n) : 0;
 }
 
 /* Sends LOGIN with each value quoted, or as a literal where it must be. */
@@ -816,7 +818,7 @@ imap_backend_login(struct session *s)
 			backend_printf(s, "A2 AUTHENTICATE PLAIN\r\n");
 			is->bstate = IMAP_B_AUTH_CONT;
 		}
-		OPENSSL_cleanse(b64, sizeof(b64));
+		explicit_bzero(b64, sizeof(b64));
 		return BACKEND_MORE;
 	}
 	/* RFC 9051 section 6.2.3: LOGIN must not be sent then. */
@@ -919,7 +921,7 @@ imap_backend_line(struct session *s, const struct backend_line *line)
 				b64, sizeof(b64)) == -1)
 				return BACKEND_BROKEN;
 			backend_printf(s, "%s\r\n", b64);
-			OPENSSL_cleanse(b64, sizeof(b64));
+			explicit_bzero(b64, sizeof(b64));
 			is->bstate = IMAP_B_LOGIN;
 			return BACKEND_MORE;
 		}

@@ -889,6 +889,7 @@ imap_caps_scan(const char *caps, size_t len)
 
 		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
 			if (n == known[k].len &&
+			    (caps[i] | 0x20) == (known[k].name[0] | 0x20) &&
 			    strncasecmp(caps + i, known[k].name, n) == 0)
 				bits |= known[k].bit;
 		i += n + 1;
@@ -904,6 +905,18 @@ imap_cap_relayable(const char *c, size_t n)
 	    "SASL-IR", "LOGIN-REFERRALS", "UNAUTHENTICATE", "LITERAL+",
 	    "LITERAL-"};
 
+	/* Only words that start as one of those below are dropped: the
+	 * others (most of a server's list, at every login) go at once. */
+	switch (n > 0 ? c[0] | 0x20 : 0) {
+	case 's':
+	case 'l':
+	case 'u':
+	case 'a':
+	case 'c':
+		break;
+	default:
+		return true;
+	}
 	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
 		if (imap_word_is(c, n, drop[i]))
 			return false;

@@ -669,7 +669,7 @@ pop3_backend_login(struct session *s)
 	    sasl_plain_encode(s->login->user, s->login->pass, b64,
 		sizeof(b64)) != -1) {
 		backend_printf(s, "AUTH PLAIN %s\r\n", b64);
-		OPENSSL_cleanse(b64, sizeof(b64));
+		explicit_bzero(b64, sizeof(b64));
 		ps->bstate = POP3_B_AUTH;
 		return BACKEND_MORE;
 	}
@@ -729,7 +729,8 @@ pop3_backend_line(struct session *s, const struct backend_line *l)
 		if (len == 1 && line[0] == '.')
 			return pop3_backend_login(s);
 		pop3_capa_line(&ps->capa, line, len);
-		ps->mechs |= saslmech_pop3_capa(line, len);
+		if (s->pc->passthru_mechs != 0)
+			ps->mechs |= saslmech_pop3_capa(line, len);
 		return BACKEND_MORE;
 	case POP3_B_STLS:
 		if (st != POP3_STATUS_OK)
@@ -957,7 +958,7 @@ pop3_relay_log_end(struct session *s)
 	for (unsigned i = 0; i < rl->ring.n; i++)
 		sesslog_row(s, sesslog_ring_at(&rl->ring, i),
 		    i == 0 && rl->answering ? rl->rp : 0, NULL);
-	OPENSSL_cleanse(&rl->lines, sizeof(rl->lines));
+	explicit_bzero(&rl->lines, sizeof(rl->lines));
 	sesslog_ring_free(&rl->ring);
 	free(rl);
 	s->log->relay = NULL;

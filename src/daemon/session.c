@@ -376,7 +376,7 @@ void
 session_login_clear(struct session *s)
 {
 	if (s->login != NULL) {
-		OPENSSL_cleanse(s->login, sizeof(*s->login));
+		explicit_bzero(s->login, sizeof(*s->login));
 		free(s->login);
 		s->login = NULL;
 	}
