@@ -1336,6 +1336,14 @@ Test(imap, caps_filter_drops_what_cannot_be_relayed)
 	cr_assert_eq(imap_caps_filter(c, strlen(c), out, 10), -1);
 	cr_assert_eq(imap_caps_filter("STARTTLS", 8, out, sizeof(out)), 0);
 	cr_assert_str_eq(out, "");
+	/* Any case; a word only as long as a prefix's start, or one letter
+	 * short of a name, is another capability and stays. */
+	c = "sasl-ir Login-Referrals unauthenticate starttls LOGINdisabled "
+	    "Auth=XOAUTH2 compress=deflate AUTH AUTHX COMPRESS SASL STARTTL "
+	    "LITERAL UNSELECT CHILDREN LIST-STATUS";
+	cr_assert_eq(imap_caps_filter(c, strlen(c), out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "AUTH AUTHX COMPRESS SASL STARTTL LITERAL "
+			      "UNSELECT CHILDREN LIST-STATUS");
 }
 
 Test(imap, preauth_caps_follow_the_policy)

@@ -818,7 +818,7 @@ imap_backend_login(struct session *s)
 			backend_printf(s, "A2 AUTHENTICATE PLAIN\r\n");
 			is->bstate = IMAP_B_AUTH_CONT;
 		}
-		explicit_bzero(b64, sizeof(b64));
+		explicit_bzero(b64, strlen(b64));
 		return BACKEND_MORE;
 	}
 	/* RFC 9051 section 6.2.3: LOGIN must not be sent then. */
@@ -882,7 +882,10 @@ imap_backend_line(struct session *s, const struct backend_line *line)
 		return BACKEND_BROKEN;
 	if (r.has_literal)
 		backend_skip(s, r.literal);
-	if (r.has_caps)
+	/* The capabilities count until the login is sent (the login's
+	 * answer has its own, for the client: imap_backend_final()). */
+	if (r.has_caps &&
+	    (is->bstate == IMAP_B_GREETING || is->bstate == IMAP_B_CAPABILITY))
 		imap_backend_caps(is, &r);
 	switch (is->bstate) {
 	case IMAP_B_GREETING:
@@ -921,7 +924,7 @@ imap_backend_line(struct session *s, const struct backend_line *line)
 				b64, sizeof(b64)) == -1)
 				return BACKEND_BROKEN;
 			backend_printf(s, "%s\r\n", b64);
-			explicit_bzero(b64, sizeof(b64));
+			explicit_bzero(b64, strlen(b64));
 			is->bstate = IMAP_B_LOGIN;
 			return BACKEND_MORE;
 		}

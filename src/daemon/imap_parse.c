@@ -901,13 +901,27 @@ static bool
 imap_cap_relayable(const char *c, size_t n)
 {
 	/* LITERAL+ and LITERAL-: the readers after login refuse "{n+}". */
-	static const char *const drop[] = {"STARTTLS", "LOGINDISABLED",
-	    "SASL-IR", "LOGIN-REFERRALS", "UNAUTHENTICATE", "LITERAL+",
-	    "LITERAL-"};
+	static const struct {
+		const char *name;
+		size_t len;
+		bool prefix; /* any word that starts so */
+	} drop[] = {
+	    {"STARTTLS", 8, false},
+	    {"LOGINDISABLED", 13, false},
+	    {"SASL-IR", 7, false},
+	    {"LOGIN-REFERRALS", 15, false},
+	    {"UNAUTHENTICATE", 14, false},
+	    {"LITERAL+", 8, false},
+	    {"LITERAL-", 8, false},
+	    {"AUTH=", 5, true},
+	    {"COMPRESS=", 9, true},
+	};
 
-	/* Only words that start as one of those below are dropped: the
-	 * others (most of a server's list, at every login) go at once. */
-	switch (n > 0 ? c[0] | 0x20 : 0) {
+	/* A word that does not start as one of those goes at once (most of
+	 * a server's list, at every login). */
+	if (n == 0)
+		return true;
+	switch (c[0] | 0x20) {
 	case 's':
 	case 'l':
 	case 'u':
@@ -918,12 +932,10 @@ imap_cap_relayable(const char *c, size_t n)
 		return true;
 	}
 	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-		if (imap_word_is(c, n, drop[i]))
+		if ((drop[i].prefix ? n >= drop[i].len : n == drop[i].len) &&
+		    (c[0] | 0x20) == (drop[i].name[0] | 0x20) &&
+		    strncasecmp(c, drop[i].name, drop[i].len) == 0)
 			return false;
-	if (n >= 5 && strncasecmp(c, "AUTH=", 5) == 0)
-		return false;
-	if (n >= 9 && strncasecmp(c, "COMPRESS=", 9) == 0)
-		return false;
 	return true;
 }
 

@@ -669,7 +669,7 @@ pop3_backend_login(struct session *s)
 	    sasl_plain_encode(s->login->user, s->login->pass, b64,
 		sizeof(b64)) != -1) {
 		backend_printf(s, "AUTH PLAIN %s\r\n", b64);
-		explicit_bzero(b64, sizeof(b64));
+		explicit_bzero(b64, strlen(b64));
 		ps->bstate = POP3_B_AUTH;
 		return BACKEND_MORE;
 	}

@@ -252,7 +252,8 @@ sasl_plain_encode(const char *user, const char *pass, char *out, size_t cap)
 	msg[1 + ulen] = '\0';
 	memcpy(msg + 2 + ulen, pass, plen);
 	rc = sasl_b64_encode(msg, 2 + ulen + plen, out, cap);
-	explicit_bzero(msg, sizeof(msg));
+	/* What was written; the rest was never touched. */
+	explicit_bzero(msg, 2 + ulen + plen);
 	return rc;
 }
 
