@@ -8,6 +8,12 @@
  * with the protocol's words (struct session_login_ops).  Everything that
  * ends a session goes through session_close(); a callback returns right
  * after calling it.
+ *
+ * One kind has no client: a probe (session_probe()) that goes through the
+ * protocol's login dialogue with the default backend only to learn what
+ * it offers, then logs out.  Its client is NULL and its probe flag set;
+ * the steps that would answer a client (session_goodbye(), the end of the
+ * backend login) close it instead.
  */
 #ifndef POSTERN_SESSION_H
 #define POSTERN_SESSION_H
