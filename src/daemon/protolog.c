@@ -53,11 +53,9 @@ enum entry_kind { ENTRY_ROW, ENTRY_CONF };
  * that a use after the writer is done is still seen.
  */
 #define ENTRY_SPARE_SIZE 512
-#if BLOCKCACHE_SANITIZED
-#define ENTRY_SPARE_MAX 0
-#else
-#define ENTRY_SPARE_MAX 256
-#endif
+/* A variable rather than a macro: with none kept, a comparison with
+ * a constant 0 would be one that is always false. */
+static const size_t entry_spare_max = BLOCKCACHE_SANITIZED ? 0 : 256;
 
 /* One item of the queue: an encoded row or a change of settings. */
 struct entry {
@@ -544,7 +542,7 @@ writer_main(void *arg)
 		periodic();
 
 		pthread_mutex_lock(&pl.mu);
-		while (keep != NULL && pl.nspare < ENTRY_SPARE_MAX) {
+		while (keep != NULL && pl.nspare < entry_spare_max) {
 			e = keep;
 			keep = e->next;
 			e->next = pl.spare;
