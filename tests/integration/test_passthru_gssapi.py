@@ -99,10 +99,15 @@ def test_login_types_for_gssapi(start_postern, dovecot):
             "imap": {"passthrough_mechanisms": "GSSAPI",
                      "login_type": "PlainTextAuthentication"}}
     p = start_postern(conf)
+    # This Dovecot does not offer GSSAPI, and postern asks it at start:
+    # the mechanism is not advertised, PLAIN neither (no TLS), and a
+    # client that tries GSSAPI gets past the login type to the backend's
+    # answer.
+    p.wait_log(r"imap backend default does not offer GSSAPI")
     c = LineClient(p.ports["imap"])
     c.readline()
     caps = c.cmd(b"a CAPABILITY")
-    assert b"AUTH=GSSAPI" in caps and b"AUTH=PLAIN" not in caps, caps
+    assert b"LOGINDISABLED" in caps and b"AUTH=" not in caps, caps
     c.close()
     imap, pop3 = gssapi_answers(p)
     assert imap == b"a " + UNSUPPORTED_IMAP
