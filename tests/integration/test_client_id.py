@@ -92,3 +92,43 @@ def test_id_values_kept_exactly(start_postern, dovecot, logdir, postern_bin):
                           logdir], stdout=subprocess.PIPE, check=True).stdout
     soft = sorted(r.get("software") for r in json.loads(out)["records"])
     assert soft == sorted(set("%s %s" % (n, v) for _, _, n, v in CLIENTS))
+
+
+def test_id_of_one_session_never_reaches_the_next(start_postern, dovecot,
+                                                   logdir):
+    """A session's pre-login state is a block the worker keeps for the
+    next session: the second session here takes the block the first left
+    (one worker, one after the other) and sends an ID without a name, so a
+    name left in the block would show up in its rows."""
+    conf = log_conf(logdir)
+    conf["postern"] = {"workers": "1"}
+    p = start_postern(conf)
+    pw = dovecot.users["grace"]
+    lists = [("127.0.0.91", rb'("name" "first-client" "version" "1.0")'),
+             ("127.0.0.92", rb'("version" "2.0")'),
+             ("127.0.0.93", b"NIL")]
+    for src, idlist in lists:
+        s = socket.create_connection(("127.0.0.1", p.ports["imap"]),
+                                     timeout=20, source_address=(src, 0))
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"a1 ID " + idlist + b"\r\n")
+        assert tagged(f, b"a1").startswith(b"a1 OK")
+        s.sendall(b'a2 LOGIN grace "%s"\r\n' % pw.encode())
+        assert tagged(f, b"a2").startswith(b"a2 OK")
+        s.sendall(b"a3 LOGOUT\r\n")
+        tagged(f, b"a3")
+        f.close()
+        s.close()
+    assert p.stop() == 0
+    rows = read_logs(logdir)
+
+    def ids(src):
+        row = [r for r in rows if r["cIp"].startswith(src + ":")
+               and r["command"] == "login"][0]
+        return (ctx_value(row["context"], "ClientName"),
+                ctx_value(row["context"], "ClientVersion"))
+
+    assert ids("127.0.0.91") == ("first-client", "1.0")
+    assert ids("127.0.0.92") == (None, "2.0")
+    assert ids("127.0.0.93") == (None, None)
