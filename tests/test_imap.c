@@ -1344,6 +1344,17 @@ Test(imap, caps_filter_drops_what_cannot_be_relayed)
 	cr_assert_eq(imap_caps_filter(c, strlen(c), out, sizeof(out)), 0);
 	cr_assert_str_eq(out, "AUTH AUTHX COMPRESS SASL STARTTL LITERAL "
 			      "UNSELECT CHILDREN LIST-STATUS");
+	/* A NUL in a backend's list ends a word as a space does, in the
+	 * filter and in the scan alike. */
+	{
+		static const char z[] = "IMAP4rev1\0STARTTLS IDLE\0\0ID";
+		size_t zl = sizeof(z) - 1;
+
+		cr_assert_eq(imap_caps_filter(z, zl, out, sizeof(out)), 0);
+		cr_assert_str_eq(out, "IMAP4rev1 IDLE ID");
+		cr_assert_eq(imap_caps_scan(z, zl),
+		    IMAP_CAP_STARTTLS | IMAP_CAP_ID);
+	}
 }
 
 Test(imap, preauth_caps_follow_the_policy)
@@ -1363,6 +1374,11 @@ Test(imap, preauth_caps_follow_the_policy)
 	    0);
 	cr_assert(strstr(out, "STARTTLS") == NULL);
 	cr_assert_eq(imap_caps_preauth(false, true, false, out, 10), -1);
+	/* 35 characters: they fit with their NUL, not without. */
+	cr_assert_eq(imap_caps_preauth(false, true, false, out, 36), 0);
+	cr_assert_str_eq(out, "IMAP4rev1 ID STARTTLS LOGINDISABLED");
+	cr_assert_eq(imap_caps_preauth(false, true, false, out, 35), -1);
+	cr_assert_eq(imap_caps_preauth(false, true, false, out, 0), -1);
 }
 
 /* --- quoting for the backend ------------------------------------------- */

@@ -656,12 +656,9 @@ imap_sframe_tagged(struct imap_sframe *f)
 		f->status = IMAP_STATUS_BAD;
 }
 
-/* Whether the word collected so far is w. */
-static bool
-imap_sframe_word_is(const struct imap_sframe *f, const char *w)
-{
-	return f->wlen == strlen(w) && memcmp(f->word, w, f->wlen) == 0;
-}
+/* Whether the word collected so far is w (a string literal). */
+#define imap_sframe_word_is(f, w)                                              \
+	((f)->wlen == sizeof(w) - 1 && memcmp((f)->word, w, sizeof(w) - 1) == 0)
 
 /*
  * One byte of a capability list at *p.  What postern cannot relay while
@@ -849,9 +846,15 @@ imap_sframe_feed(struct imap_sframe *f, char *buf, size_t len, size_t *consumed)
 			if (lf == NULL)
 				break;
 		} else if (buf[i] != '\n') {
-			imap_sframe_head(f, buf + i);
-			imap_sframe_keep(f, buf + i, 1);
-			i++;
+			/* The line's head, a byte at a time, kept in one go
+			 * (imap_sframe_head() may rewrite a byte first). */
+			size_t start = i;
+
+			do
+				imap_sframe_head(f, buf + i++);
+			while (i < len && buf[i] != '\n' &&
+			       f->head != IMAP_SH_BODY);
+			imap_sframe_keep(f, buf + start, i - start);
 			continue;
 		}
 		i++; /* the LF */
