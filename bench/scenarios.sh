@@ -33,7 +33,9 @@
 # port can take a listener's), NGINX ("21143,21110,21993,21995"),
 # WORKDIR (RUNDIR/postern-scenarios).  Output: WORKDIR/results.jsonl (one
 # load.py line per run, labelled TARGET|SCENARIO|MODE|ROUND) and
-# WORKDIR/report.md (report.py's table: medians and ratios to nginx).
+# WORKDIR/report.md (report.py's table: medians and ratios to nginx; then
+# the proxies' CPU per 1000 logins split into user and system time, from
+# WORKDIR/cpu-split.txt, the clock ticks of /proc/PID/stat around each run).
 set -eu
 POSTERN=$(realpath "${1:?postern binary}")
 HARNESS=$(realpath "${2:?harness directory (load.py, report.py)}")
@@ -61,6 +63,7 @@ DOVECOT_PID=$RUNDIR/dovecot/run/master.pid
 [ -s "$NGINX_PID" ] || { echo "$0: nginx is not running ($NGINX_PID)" >&2; exit 2; }
 mkdir -p "$W"
 JSONL=$W/results.jsonl
+SPLIT=$W/cpu-split.txt
 LOG=$W/run.log
 : >"$LOG"
 
@@ -123,6 +126,22 @@ wait_port() {
 	return 1
 }
 
+# ticks PID_OR_PIDFILE: "utime stime" of the process and its children
+# (nginx's worker), in clock ticks, summed over their threads by the
+# kernel: the user/system split of the run's CPU.
+ticks() {
+	local pid=$1 u=0 s=0 p st
+	[ -f "$pid" ] && pid=$(cat "$pid")
+	for p in $pid $(pgrep -P "$pid" || true); do
+		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		# After the command's closing parenthesis: utime, stime are
+		# fields 12 and 13.
+		read -r -a f <<<"${st##*) }"
+		u=$((u + f[11])) s=$((s + f[12]))
+	done
+	echo "$u $s"
+}
+
 postern_pid=
 stop_postern() {
 	[ -n "$postern_pid" ] || return 0
@@ -159,11 +178,15 @@ run() {
 		wait_port "$p" || { echo "$t did not start" | tee -a "$LOG"; stop_postern; return 1; }
 	fi
 	echo "run: $t $sc $mode round $r port $p" >>"$LOG"
+	local t0 t1
+	t0=$(ticks "$pids")
 	timeout $((secs + IDLE_HOLD + 200)) python3 "$HARNESS/load.py" \
 		--scenario "$sc" --port "$p" "${args[@]}" --seconds "$secs" \
 		--proxy-pids "$pids" --watch "backend=$DOVECOT_PID" \
 		--label "$t|$sc|$mode|$r" --json "$JSONL" >/dev/null 2>>"$LOG" ||
 		echo "run failed: $t $sc $mode round $r" | tee -a "$LOG"
+	t1=$(ticks "$pids")
+	echo "$t|$sc|$mode|$r $t0 $t1" >>"$SPLIT"
 	stop_postern
 	sleep 1
 }
@@ -195,4 +218,6 @@ for r in $(seq "$IDLE_ROUNDS"); do
 done
 python3 "$HARNESS/report.py" "$JSONL" --order "nginx postern-log postern-nolog" \
 	--ref nginx >"$W/report.md"
+python3 "$(dirname "$(realpath "$0")")/cpu_split_report.py" "$SPLIT" "$JSONL" \
+	>>"$W/report.md"
 cat "$W/report.md"
