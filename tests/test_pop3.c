@@ -250,6 +250,16 @@ Test(pop3, greeting_announces_xclient)
 	cr_assert(pop3_greeting_xclient(late, strlen(late)));
 	/* The span ends where it says. */
 	cr_assert_not(pop3_greeting_xclient(dovecot, 10));
+	cr_assert(pop3_greeting_xclient(dovecot, 13));
+	cr_assert_not(pop3_greeting_xclient(dovecot, 12));
+	/* A '[' that starts no code, and the code after it. */
+	{
+		const char *two = "+OK [x [[XCLIENT]";
+		const char *end = "+OK ready [";
+
+		cr_assert(pop3_greeting_xclient(two, strlen(two)));
+		cr_assert_not(pop3_greeting_xclient(end, strlen(end)));
+	}
 }
 
 /* --- after login: the framers, fed at every split ------------------------ */

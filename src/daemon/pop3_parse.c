@@ -161,8 +161,11 @@ pop3_greeting_xclient(const char *line, size_t len)
 
 	if (pop3_status(line, len) != POP3_STATUS_OK)
 		return false;
-	for (size_t i = 0; i + n <= len; i++)
-		if (strncasecmp(line + i, code, n) == 0)
+	/* A compare only where a '[' is: a greeting is some 20 bytes, and
+	 * every login reads one. */
+	for (const char *p = line, *end = line + len;
+	     (p = memchr(p, '[', (size_t)(end - p))) != NULL; p++)
+		if ((size_t)(end - p) >= n && strncasecmp(p, code, n) == 0)
 			return true;
 	return false;
 }
