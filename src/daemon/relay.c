@@ -693,9 +693,14 @@ relay_direction(struct relay *r, int from, size_t budget)
 				src->error = true;
 				break;
 			}
-			/* Half written: moving the rest to the front costs
-			 * less than waiting for all of it to leave. */
-			if (relay_buf_room(b) == 0 && b->off >= b->cap / 2) {
+			/* Full, and all but a quarter written: moving the
+			 * rest to the front costs less than waiting for all
+			 * of it to leave.  Moving more (half the buffer, as
+			 * it once did) copied about half the bytes of a TLS
+			 * bulk fetch a second time, and the reads that
+			 * followed had half the room. */
+			if (relay_buf_room(b) == 0 &&
+			    b->len - b->off <= b->cap / 4) {
 				memmove(b->data, b->data + b->off,
 				    b->len - b->off);
 				b->len -= b->off;
