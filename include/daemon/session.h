@@ -328,6 +328,14 @@ bool session_cleartext_ok(struct session *s, const char *ref,
     bool sent_password);
 
 /*
+ * session_cleartext_ok() for a step that a later step of the same login
+ * checks again (POP3's USER before PASS): it refuses alike, but an audit
+ * (login_type_mode = audit) is noted by the later step alone, so that the
+ * daemon log has one notice per login.
+ */
+bool session_cleartext_first_step_ok(struct session *s, const char *ref);
+
+/*
  * session_cleartext_ok() for a relayed SASL mechanism: one that sends no
  * reusable secret (sends_secret false: NTLM, GSSAPI) is allowed without
  * TLS under PlainTextAuthentication, and refused only under SecureLogin.

@@ -422,15 +422,31 @@ session_groups_cb(enum groups_status st, const struct group_list *gl,
 		s->proto->client_input(s);
 }
 
+static bool session_login_type_ok(struct session *s, const char *ref,
+    bool sent_password, bool sends_secret, bool note_audit);
+
 bool
 session_cleartext_ok(struct session *s, const char *ref, bool sent_password)
 {
-	return session_mech_login_type_ok(s, ref, sent_password, true);
+	return session_login_type_ok(s, ref, sent_password, true, true);
+}
+
+bool
+session_cleartext_first_step_ok(struct session *s, const char *ref)
+{
+	return session_login_type_ok(s, ref, false, true, false);
 }
 
 bool
 session_mech_login_type_ok(struct session *s, const char *ref,
     bool sent_password, bool sends_secret)
+{
+	return session_login_type_ok(s, ref, sent_password, sends_secret, true);
+}
+
+static bool
+session_login_type_ok(struct session *s, const char *ref, bool sent_password,
+    bool sends_secret, bool note_audit)
 {
 	const struct session_login_ops *ops = s->proto->login_ops;
 	bool exempt = false;
@@ -438,12 +454,14 @@ session_mech_login_type_ok(struct session *s, const char *ref,
 	switch (policy_mech_login_type(s->pc, s->tls != SESSION_TLS_NONE,
 	    (struct sockaddr *)&s->peer.sa, sends_secret, &exempt)) {
 	case POLICY_ALLOW:
-		if (exempt)
+		if (exempt && note_audit)
 			log_info("%s: cleartext login without TLS allowed by "
 				 "login_type_exempt_ips",
 			    session_tag(s));
 		return true;
 	case POLICY_AUDIT:
+		if (!note_audit)
+			return true;
 		log_notice("%s: audit: cleartext login without TLS would be "
 			   "refused by login_type",
 		    session_tag(s));

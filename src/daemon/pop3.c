@@ -201,7 +201,7 @@ pop3_cmd_user(struct session *s, const struct pop3_command *cmd)
 {
 	struct pop3_session *ps = P(s);
 
-	if (!session_cleartext_ok(s, NULL, false))
+	if (!session_cleartext_first_step_ok(s, NULL))
 		return session_bad_command(s);
 	if (sasl_check_plain_value(SASL_FIELD_USER, cmd->arg, cmd->arglen) !=
 	    SASL_OK)

@@ -556,3 +556,22 @@ def test_large_message_slow_reader_bounded_memory(plain, dovecot,
         # Bounded buffers: a 50 MB message read slowly must not end up
         # in postern's memory.
         assert peak - rss0 < 16 * 1024, (rss0, peak)
+
+
+def test_audit_notice_once_per_login(start_postern, dovecot):
+    """USER and PASS are one login: login_type_mode = audit notes it once
+    in the daemon log (the notice came at both until 2026-12), and again
+    for a second login in the same session."""
+    p = start_postern({"pop3": {"login_type": "SecureLogin",
+                                "login_type_mode": "audit"}})
+    c = LineClient(p.ports["pop3"])
+    c.readline()
+    assert c.cmd(b"USER alice").startswith(b"+OK")
+    assert c.cmd(b"PASS wrong").startswith(b"-ERR")
+    login_raw(c, dovecot, "alice")
+    c.cmd(b"QUIT")
+    c.close()
+    assert p.stop() == 0
+    notices = re.findall(r"audit: cleartext login without TLS would be "
+                         r"refused", p.log())
+    assert len(notices) == 2, p.log()
