@@ -60,23 +60,28 @@ def tagged(f, tag):
             return line
 
 
+def id_login_logout(port, src, idlist, pw):
+    """One IMAP session from src: ID with idlist, LOGIN as grace, LOGOUT."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=20,
+                                 source_address=(src, 0))
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"a1 ID " + idlist + b"\r\n")
+    assert tagged(f, b"a1").startswith(b"a1 OK")
+    s.sendall(b'a2 LOGIN grace "%s"\r\n' % pw.encode())
+    assert tagged(f, b"a2").startswith(b"a2 OK")
+    s.sendall(b"a3 LOGOUT\r\n")
+    tagged(f, b"a3")
+    f.close()
+    s.close()
+
+
 def test_id_values_kept_exactly(start_postern, dovecot, logdir, postern_bin):
     inv = inventory_bin(postern_bin)
     p = start_postern(log_conf(logdir))
     pw = dovecot.users["grace"]
     for src, idlist, _, _ in CLIENTS:
-        s = socket.create_connection(("127.0.0.1", p.ports["imap"]),
-                                     timeout=20, source_address=(src, 0))
-        f = s.makefile("rb")
-        f.readline()
-        s.sendall(b"a1 ID " + idlist + b"\r\n")
-        assert tagged(f, b"a1").startswith(b"a1 OK")
-        s.sendall(b'a2 LOGIN grace "%s"\r\n' % pw.encode())
-        assert tagged(f, b"a2").startswith(b"a2 OK")
-        s.sendall(b"a3 LOGOUT\r\n")
-        tagged(f, b"a3")
-        f.close()
-        s.close()
+        id_login_logout(p.ports["imap"], src, idlist, pw)
     assert p.stop() == 0
     rows = read_logs(logdir)
     for src, idlist, name, version in CLIENTS:
@@ -108,18 +113,7 @@ def test_id_of_one_session_never_reaches_the_next(start_postern, dovecot,
              ("127.0.0.92", rb'("version" "2.0")'),
              ("127.0.0.93", b"NIL")]
     for src, idlist in lists:
-        s = socket.create_connection(("127.0.0.1", p.ports["imap"]),
-                                     timeout=20, source_address=(src, 0))
-        f = s.makefile("rb")
-        f.readline()
-        s.sendall(b"a1 ID " + idlist + b"\r\n")
-        assert tagged(f, b"a1").startswith(b"a1 OK")
-        s.sendall(b'a2 LOGIN grace "%s"\r\n' % pw.encode())
-        assert tagged(f, b"a2").startswith(b"a2 OK")
-        s.sendall(b"a3 LOGOUT\r\n")
-        tagged(f, b"a3")
-        f.close()
-        s.close()
+        id_login_logout(p.ports["imap"], src, idlist, pw)
     assert p.stop() == 0
     rows = read_logs(logdir)
 
