@@ -117,6 +117,24 @@ def start_postern(postern_bin, dovecot, cert):
     f.finish()
 
 
+def passthru_factory(postern_bin, dovecot, cert, mechs):
+    """For a fixture to yield from: start(conf=None) starts a postern whose
+    passthrough_mechanisms are mechs (one value for both protocols, or a
+    (pop3, imap) pair), conf's sections merged over that, and stops them
+    all at the end."""
+    f = PosternFactory(postern_bin, dovecot, cert)
+    pop3, imap = mechs if isinstance(mechs, tuple) else (mechs, mechs)
+
+    def start(conf=None):
+        base = {"pop3": {"passthrough_mechanisms": pop3},
+                "imap": {"passthrough_mechanisms": imap}}
+        for sec, keys in (conf or {}).items():
+            base.setdefault(sec, {}).update(keys)
+        return f(base)
+    yield start
+    f.finish()
+
+
 @pytest.fixture(scope="module")
 def module_postern(postern_bin, dovecot, cert):
     """module_postern(conf=None): a postern shared by a module's tests."""

@@ -20,7 +20,7 @@ import time
 import pytest
 
 import helpers
-from conftest import PosternFactory
+from conftest import passthru_factory
 from helpers import LineClient
 
 USERS = ("alice", "bob", "carol", "mallory")
@@ -41,16 +41,9 @@ def oauth_dovecot():
 
 @pytest.fixture
 def postern(postern_bin, oauth_dovecot, cert):
-    f = PosternFactory(postern_bin, oauth_dovecot, cert)
-
-    def start(conf=None):
-        base = {"pop3": {"passthrough_mechanisms": "XOAUTH2 OAUTHBEARER"},
-                "imap": {"passthrough_mechanisms": "XOAUTH2, OAUTHBEARER"}}
-        for sec, keys in (conf or {}).items():
-            base.setdefault(sec, {}).update(keys)
-        return f(base)
-    yield start
-    f.finish()
+    # The IMAP list with a comma: both separators are taken.
+    mechs = ("XOAUTH2 OAUTHBEARER", "XOAUTH2, OAUTHBEARER")
+    yield from passthru_factory(postern_bin, oauth_dovecot, cert, mechs)
 
 
 def b64u(b):

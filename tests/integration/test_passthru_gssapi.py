@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 import helpers
-from conftest import PosternFactory
+from conftest import passthru_factory
 from helpers import LineClient
 from test_samba_ad import ad_conf, curl_gssapi
 
@@ -138,16 +138,7 @@ def ad_dovecot(dovecot, samba_dc):
 
 @pytest.fixture
 def ad_postern(postern_bin, ad_dovecot, cert):
-    f = PosternFactory(postern_bin, ad_dovecot, cert)
-
-    def start(conf=None):
-        base = {"pop3": {"passthrough_mechanisms": "GSSAPI NTLM"},
-                "imap": {"passthrough_mechanisms": "GSSAPI NTLM"}}
-        for sec, keys in (conf or {}).items():
-            base.setdefault(sec, {}).update(keys)
-        return f(base)
-    yield start
-    f.finish()
+    yield from passthru_factory(postern_bin, ad_dovecot, cert, "GSSAPI NTLM")
 
 
 def b64_runs(path):

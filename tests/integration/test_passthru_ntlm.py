@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 import helpers
-from conftest import PosternFactory
+from conftest import passthru_factory
 from helpers import LineClient
 from test_samba_ad import ad_conf, curl_ntlm
 
@@ -40,16 +40,7 @@ def ntlm_dovecot(dovecot, samba_dc):
 
 @pytest.fixture
 def postern(postern_bin, ntlm_dovecot, cert):
-    f = PosternFactory(postern_bin, ntlm_dovecot, cert)
-
-    def start(conf=None):
-        base = {"pop3": {"passthrough_mechanisms": "NTLM"},
-                "imap": {"passthrough_mechanisms": "NTLM"}}
-        for sec, keys in (conf or {}).items():
-            base.setdefault(sec, {}).update(keys)
-        return f(base)
-    yield start
-    f.finish()
+    yield from passthru_factory(postern_bin, ntlm_dovecot, cert, "NTLM")
 
 
 def dovecot_saw(d, user):
