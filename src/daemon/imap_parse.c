@@ -883,20 +883,43 @@ imap_cap_word(const char *p, size_t len, bool nul)
 	return sp != NULL ? (size_t)(sp - p) : len;
 }
 
+/* A capability to look for: the word, or (prefix) any word that starts so. */
+struct imap_cap_name {
+	const char *name;
+	size_t len;
+	bool prefix;
+	unsigned bit; /* imap_caps_scan()'s IMAP_CAP_* */
+};
+
+#define IMAP_CAP_NAME(w, prefix, bit)                                          \
+	{                                                                      \
+		w, sizeof(w) - 1, prefix, bit                                  \
+	}
+
+/* The entry of names[0..count) that the word c[0..n) is, in any case;
+ * NULL when none. */
+static const struct imap_cap_name *
+imap_cap_find(const struct imap_cap_name *names, size_t count, const char *c,
+    size_t n)
+{
+	for (size_t i = 0; i < count; i++)
+		if ((names[i].prefix ? n >= names[i].len : n == names[i].len) &&
+		    (c[0] | 0x20) == (names[i].name[0] | 0x20) &&
+		    strncasecmp(c, names[i].name, names[i].len) == 0)
+			return &names[i];
+	return NULL;
+}
+
 unsigned
 imap_caps_scan(const char *caps, size_t len)
 {
-	static const struct {
-		const char *name;
-		size_t len;
-		unsigned bit;
-	} known[] = {
-	    {"STARTTLS", 8, IMAP_CAP_STARTTLS},
-	    {"LOGINDISABLED", 13, IMAP_CAP_LOGINDISABLED},
-	    {"AUTH=PLAIN", 10, IMAP_CAP_AUTH_PLAIN},
-	    {"SASL-IR", 7, IMAP_CAP_SASL_IR},
-	    {"LITERAL+", 8, IMAP_CAP_LITERAL_PLUS},
-	    {"ID", 2, IMAP_CAP_ID},
+	static const struct imap_cap_name known[] = {
+	    IMAP_CAP_NAME("STARTTLS", false, IMAP_CAP_STARTTLS),
+	    IMAP_CAP_NAME("LOGINDISABLED", false, IMAP_CAP_LOGINDISABLED),
+	    IMAP_CAP_NAME("AUTH=PLAIN", false, IMAP_CAP_AUTH_PLAIN),
+	    IMAP_CAP_NAME("SASL-IR", false, IMAP_CAP_SASL_IR),
+	    IMAP_CAP_NAME("LITERAL+", false, IMAP_CAP_LITERAL_PLUS),
+	    IMAP_CAP_NAME("ID", false, IMAP_CAP_ID),
 	};
 	unsigned bits = 0;
 	size_t i = 0;
@@ -904,12 +927,11 @@ imap_caps_scan(const char *caps, size_t len)
 
 	while (i < len) {
 		size_t n = imap_cap_word(caps + i, len - i, nul);
+		const struct imap_cap_name *k = imap_cap_find(known,
+		    sizeof(known) / sizeof(known[0]), caps + i, n);
 
-		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-			if (n == known[k].len &&
-			    (caps[i] | 0x20) == (known[k].name[0] | 0x20) &&
-			    strncasecmp(caps + i, known[k].name, n) == 0)
-				bits |= known[k].bit;
+		if (k != NULL)
+			bits |= k->bit;
 		i += n + 1;
 	}
 	return bits;
@@ -919,20 +941,16 @@ static bool
 imap_cap_relayable(const char *c, size_t n)
 {
 	/* LITERAL+ and LITERAL-: the readers after login refuse "{n+}". */
-	static const struct {
-		const char *name;
-		size_t len;
-		bool prefix; /* any word that starts so */
-	} drop[] = {
-	    {"STARTTLS", 8, false},
-	    {"LOGINDISABLED", 13, false},
-	    {"SASL-IR", 7, false},
-	    {"LOGIN-REFERRALS", 15, false},
-	    {"UNAUTHENTICATE", 14, false},
-	    {"LITERAL+", 8, false},
-	    {"LITERAL-", 8, false},
-	    {"AUTH=", 5, true},
-	    {"COMPRESS=", 9, true},
+	static const struct imap_cap_name drop[] = {
+	    IMAP_CAP_NAME("STARTTLS", false, 0),
+	    IMAP_CAP_NAME("LOGINDISABLED", false, 0),
+	    IMAP_CAP_NAME("SASL-IR", false, 0),
+	    IMAP_CAP_NAME("LOGIN-REFERRALS", false, 0),
+	    IMAP_CAP_NAME("UNAUTHENTICATE", false, 0),
+	    IMAP_CAP_NAME("LITERAL+", false, 0),
+	    IMAP_CAP_NAME("LITERAL-", false, 0),
+	    IMAP_CAP_NAME("AUTH=", true, 0),
+	    IMAP_CAP_NAME("COMPRESS=", true, 0),
 	};
 
 	/* A word that does not start as one of those goes at once (most of
@@ -949,12 +967,8 @@ imap_cap_relayable(const char *c, size_t n)
 	default:
 		return true;
 	}
-	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-		if ((drop[i].prefix ? n >= drop[i].len : n == drop[i].len) &&
-		    (c[0] | 0x20) == (drop[i].name[0] | 0x20) &&
-		    strncasecmp(c, drop[i].name, drop[i].len) == 0)
-			return false;
-	return true;
+	return imap_cap_find(drop, sizeof(drop) / sizeof(drop[0]), c, n) ==
+	       NULL;
 }
 
 int
