@@ -98,7 +98,8 @@ def fresh_source():
 
 
 def wait_for(predicate, timeout, what, interval=0.05):
-    """Polls predicate until it is true; fails with what after timeout."""
+    """Polls predicate until it is true; fails with what (a string, or a
+    function that gives one when the wait has failed) after timeout."""
     deadline = time.monotonic() + timeout
     while True:
         v = predicate()
@@ -106,7 +107,8 @@ def wait_for(predicate, timeout, what, interval=0.05):
             return v
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %ss waiting for %s"
-                                 % (timeout, what))
+                                 % (timeout, what() if callable(what)
+                                    else what))
         time.sleep(interval)
 
 
@@ -200,6 +202,16 @@ class Dovecot:
                 return f.read()
         except OSError:
             return ""
+
+    def wait_log(self, pattern, timeout=10, count=1, since=0):
+        """Waits until pattern (a regex) has matched count times in the log
+        after its first since characters.  Dovecot's processes write their
+        lines through its log process, so a line can land after the reply
+        to the command that caused it."""
+        rx = re.compile(pattern)
+        wait_for(lambda: len(rx.findall(self.log()[since:])) >= count,
+                 timeout, lambda: "%r in Dovecot's log:\n%s"
+                 % (pattern, self.log()[-3000:]))
 
     def stop(self):
         subprocess.run(["bash", DOVECOT_SCRIPT, "stop", self.dir],
@@ -329,7 +341,7 @@ class Postern:
         rx = re.compile(pattern)
         return wait_for(
             lambda: len(rx.findall(self.log())) >= count, timeout,
-            "%r in postern's log:\n%s" % (pattern, self.log()))
+            lambda: "%r in postern's log:\n%s" % (pattern, self.log()))
 
     def reload(self, conf=None, text=None):
         if text is not None:

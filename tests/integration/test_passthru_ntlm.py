@@ -78,10 +78,8 @@ def test_ntlm_through_postern_pop3_imap_starttls_and_tls(
     log = p.log()
     assert re.search(r"user=alice .*mech=AUTHENTICATE:NTLM ", log), log
     assert re.search(r"user=bob .*mech=AUTH:NTLM ", log), log
-    helpers.wait_for(
-        lambda: len(re.findall(r"Login: user=<alice>, method=NTLM",
-                               d.log())) >= 2, 10, "alice's NTLM logins")
-    assert len(re.findall(r"Login: user=<bob>, method=NTLM", d.log())) >= 2
+    d.wait_log(r"Login: user=<alice>, method=NTLM", count=2)
+    d.wait_log(r"Login: user=<bob>, method=NTLM", count=2)
 
 
 def test_group_rule_refuses_the_user_before_the_type3_leaves(

@@ -464,8 +464,8 @@ def test_backend_closes_mid_session(plain, dovecot):
     login_raw(c, dovecot, "grace")
     assert c.cmd(b"STAT").startswith(b"+OK")
     # Dovecot logs the pid of the mail process of each login.
+    dovecot.wait_log(r"Login: user=<grace>.*?mpid=\d+")
     logins = re.findall(r"Login: user=<grace>.*?mpid=(\d+)", dovecot.log())
-    assert logins
     os.kill(int(logins[-1]), 9)
     assert c.read_until_close(15) == b""
     c.close()
