@@ -4,8 +4,8 @@
  * that comes byte by byte, an edge that comes while reading is paused,
  * the end of the stream after data, answers the peer does not read
  * (queued, then flushed in order), a peer that is gone, the hand-over
- * of the registered event, and connects (what was queued goes first; a
- * refusal and a timeout reported from the loop).
+ * of the registered event, connects (what was queued goes first; a
+ * refusal and a timeout reported from the loop), and TLS on the conn.
  */
 #include "config.h"
 
@@ -22,8 +22,13 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "conn.h"
+#include "tls.h"
 
 static struct event_base *base;
 static int sv[2]; /* sv[0]: the conn's; sv[1]: the peer's */
@@ -326,18 +331,6 @@ Test(conn, the_relay_takes_over_the_registered_event)
 	cr_assert_eq(reads, 1, "the conn read after the hand-over");
 }
 
-Test(conn, release_keeps_the_socket_open)
-{
-	evutil_socket_t fd;
-
-	start();
-	fd = conn_release(c);
-	c = NULL;
-	cr_assert_eq(fd, sv[0]);
-	cr_assert(fcntl(fd, F_GETFD) != -1, "the socket was closed");
-	close(fd);
-}
-
 /* A listening socket on 127.0.0.1 with room for backlog pending
  * connections; its address in *sin. */
 static int
@@ -537,4 +530,402 @@ Test(conn, a_connect_that_gets_no_answer_times_out)
 	for (int i = 0; i < 4; i++)
 		close(fill[i]);
 	close(l);
+}
+
+/* --- TLS on the conn ------------------------------------------------------ */
+
+/*
+ * The conn's own TLS (conn_tls_start()) against an SSL the test drives on
+ * the other end of the pair, both ways round, on the plain kind and on
+ * the bufferevent kind; a key and certificate made in memory.
+ */
+static SSL_CTX *sctx, *cctx;
+static SSL *peer;
+static int connected;
+
+/* libevent's allocator, made to fail on demand (the bufferevent kind's
+ * failure to start TLS); Criterion runs each test in a process of its
+ * own. */
+static bool fail_alloc;
+
+static void *
+test_malloc(size_t n)
+{
+	return fail_alloc ? NULL : malloc(n);
+}
+
+static void *
+test_realloc(void *p, size_t n)
+{
+	return fail_alloc ? NULL : realloc(p, n);
+}
+
+static SSL_CTX *
+server_ctx(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	cr_assert_not_null(k);
+	cr_assert_not_null(x);
+	cr_assert_not_null(ctx);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, k);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+	    (const unsigned char *)"postern.test", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	cr_assert(X509_sign(x, k, EVP_sha256()) > 0);
+	cr_assert_eq(SSL_CTX_use_certificate(ctx, x), 1);
+	cr_assert_eq(SSL_CTX_use_PrivateKey(ctx, k), 1);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return ctx;
+}
+
+/* The modes postern's contexts set (tls.c), which the conn relies on. */
+static void
+ctx_modes(SSL_CTX *ctx)
+{
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				  SSL_MODE_ENABLE_PARTIAL_WRITE);
+}
+
+static void
+tls_setup_on(struct event_base *b)
+{
+	tls_init();
+	base = b;
+	cr_assert_not_null(base);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv),
+	    0);
+	gotlen = 0;
+	reads = eofs = errors = flushes = connected = 0;
+	pause_on_read = false;
+	sctx = server_ctx();
+	cr_assert_not_null(cctx = SSL_CTX_new(TLS_client_method()));
+	ctx_modes(sctx);
+	ctx_modes(cctx);
+	peer = NULL;
+}
+
+static void
+tls_setup(void)
+{
+	tls_setup_on(event_base_new());
+	if (!conn_plain_supported(base))
+		cr_skip_test("no edge-triggered events here");
+}
+
+/* The bufferevent kind: an event loop without epoll. */
+static void
+bev_setup(void)
+{
+	struct event_config *cfg;
+
+	event_set_mem_functions(test_malloc, test_realloc, free);
+	cr_assert_not_null(cfg = event_config_new());
+	event_config_avoid_method(cfg, "epoll");
+	tls_setup_on(event_base_new_with_config(cfg));
+	event_config_free(cfg);
+	cr_assert_not(conn_plain_supported(base));
+}
+
+static void
+tls_teardown(void)
+{
+	if (c != NULL)
+		conn_free(c);
+	c = NULL;
+	SSL_free(peer);
+	close(sv[1]);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	event_base_free(base);
+}
+
+static void
+tls_event_cb(struct conn *cn, short what, void *arg)
+{
+	(void)cn;
+	(void)arg;
+	if (what & CONN_CONNECTED)
+		connected++;
+	if (what & CONN_EOF)
+		eofs++;
+	if (what & CONN_ERROR)
+		errors++;
+}
+
+/* The test's end of the pair, a client (or a server) of the conn. */
+static void
+peer_start(bool server)
+{
+	cr_assert_not_null(peer = SSL_new(server ? sctx : cctx));
+	cr_assert_eq(SSL_set_fd(peer, sv[1]), 1);
+	if (server)
+		SSL_set_accept_state(peer);
+	else
+		SSL_set_connect_state(peer);
+}
+
+/* Both ends' handshakes, turn by turn, until both are done. */
+static void
+handshake(void)
+{
+	int done = 0;
+
+	for (int i = 0; i < 100 && !(done == 1 && connected == 1); i++) {
+		if (done != 1)
+			done = SSL_do_handshake(peer);
+		run();
+	}
+	cr_assert_eq(done, 1, "the peer's handshake did not end");
+	cr_assert_eq(connected, 1, "the conn's handshake did not end");
+	cr_assert_eq(errors, 0);
+}
+
+/* A conn on sv[0] under TLS, postern's side being server. */
+static void
+tls_start(bool server)
+{
+	c = conn_socket_new(base, sv[0]);
+	cr_assert_not_null(c);
+	conn_setcb(c, read_cb, tls_event_cb, NULL);
+	cr_assert_eq(conn_tls_start(c, SSL_new(server ? sctx : cctx), server),
+	    0);
+	conn_enable(c, EV_READ | EV_WRITE);
+	peer_start(!server);
+}
+
+/* What the peer reads now, appended to buf (of room cap) at *len. */
+static void
+peer_read(char *buf, size_t cap, size_t *len)
+{
+	int n;
+
+	while (*len < cap &&
+	       (n = SSL_read(peer, buf + *len, (int)(cap - *len))) > 0)
+		*len += (size_t)n;
+}
+
+static void
+peer_write(const char *s)
+{
+	cr_assert_eq(SSL_write(peer, s, (int)strlen(s)), (int)strlen(s));
+}
+
+/* Lines both ways once the handshake is done, postern being either side. */
+static void
+lines_both_ways(void)
+{
+	char buf[64];
+	size_t len = 0;
+
+	peer_write("a1 NOOP\r\n");
+	run();
+	cr_assert_eq(gotlen, 9);
+	cr_assert_eq(memcmp(got, "a1 NOOP\r\n", 9), 0);
+	conn_write(c, "a1 OK\r\n", 7);
+	if (conn_bufferevent(c) == NULL)
+		cr_assert_eq(conn_output_length(c), 0, "not sent at once");
+	run();
+	peer_read(buf, sizeof(buf), &len);
+	cr_assert_eq(len, 7);
+	cr_assert_eq(memcmp(buf, "a1 OK\r\n", 7), 0);
+}
+
+TestSuite(tls, .init = tls_setup, .fini = tls_teardown);
+
+Test(tls, a_server_handshake_then_lines_both_ways)
+{
+	tls_start(true);
+	handshake();
+	cr_assert_not_null(conn_ssl(c));
+	lines_both_ways();
+}
+
+Test(tls, a_client_handshake_then_lines_both_ways)
+{
+	tls_start(false);
+	handshake();
+	lines_both_ways();
+}
+
+Test(tls, what_is_written_during_the_handshake_goes_out_after_it)
+{
+	char buf[64];
+	size_t len = 0;
+
+	tls_start(true);
+	conn_write(c, "* OK hello\r\n", 12);
+	cr_assert_eq(conn_output_length(c), 12);
+	handshake();
+	peer_read(buf, sizeof(buf), &len);
+	cr_assert_eq(len, 12);
+	cr_assert_eq(memcmp(buf, "* OK hello\r\n", 12), 0);
+}
+
+Test(tls, starttls_on_the_same_conn)
+{
+	char buf[8];
+
+	start();
+	conn_enable(c, EV_READ);
+	peer_send("a STARTTLS\r\n");
+	run();
+	cr_assert_eq(gotlen, 12);
+	conn_write(c, "a OK go\r\n", 9);
+	conn_setcb(c, NULL, tls_event_cb, NULL);
+	conn_flush(c, flushed_cb);
+	run();
+	cr_assert_eq(flushes, 1);
+	cr_assert_eq(recv(sv[1], buf, sizeof(buf), 0), 8);
+	cr_assert_eq(recv(sv[1], buf, sizeof(buf), 0), 1);
+	cr_assert_eq(conn_tls_start(c, SSL_new(sctx), true), 0);
+	conn_setcb(c, read_cb, tls_event_cb, NULL);
+	conn_enable(c, EV_READ);
+	gotlen = 0;
+	peer_start(false);
+	handshake();
+	lines_both_ways();
+}
+
+Test(tls, a_large_answer_to_a_peer_that_does_not_read_goes_out_whole)
+{
+	static char big[1 << 20], back[1 << 20];
+	size_t len = 0;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 23);
+	tls_start(true);
+	handshake();
+	/* More than the socket holds: the rest is queued, and the write
+	 * that said WANT_WRITE is retried from the queue's front. */
+	conn_write(c, big, sizeof(big));
+	cr_assert_gt(conn_output_length(c), 0);
+	conn_flush(c, flushed_cb);
+	for (int i = 0; i < 10000 && len < sizeof(back); i++) {
+		peer_read(back, sizeof(back), &len);
+		run();
+	}
+	cr_assert_eq(errors, 0);
+	cr_assert_eq(len, sizeof(big));
+	cr_assert_eq(memcmp(back, big, sizeof(big)), 0);
+	cr_assert_eq(flushes, 1);
+	cr_assert_eq(conn_output_length(c), 0);
+}
+
+Test(tls, a_large_command_is_read_whole)
+{
+	static char big[60000]; /* three records and more; got holds it */
+	size_t off = 0;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('A' + i % 19);
+	tls_start(true);
+	handshake();
+	for (int i = 0; i < 10000 && gotlen < sizeof(big); i++) {
+		int n;
+
+		if (off < sizeof(big) && (n = SSL_write(peer, big + off,
+					      (int)(sizeof(big) - off))) > 0)
+			off += (size_t)n;
+		run();
+	}
+	cr_assert_eq(gotlen, sizeof(big));
+	cr_assert_eq(memcmp(got, big, sizeof(big)), 0);
+}
+
+Test(tls, bytes_that_are_no_client_hello_fail_with_a_reason)
+{
+	unsigned long e;
+
+	tls_start(true);
+	peer_send("GET / HTTP/1.0\r\n\r\n");
+	run();
+	cr_assert_eq(errors, 1);
+	cr_assert_eq(connected, 0);
+	e = conn_ssl_error(c);
+	cr_assert_eq(ERR_GET_LIB(e), ERR_LIB_SSL, "error %lx", e);
+}
+
+Test(tls, an_end_in_the_middle_of_the_handshake_is_an_error)
+{
+	tls_start(true);
+	cr_assert_eq(shutdown(sv[1], SHUT_WR), 0);
+	run();
+	cr_assert_eq(errors, 1);
+	cr_assert_eq(eofs, 0);
+	cr_assert_eq(connected, 0);
+	cr_assert_neq(conn_ssl_error(c), 0);
+}
+
+Test(tls, the_peer_closing_after_the_handshake_is_the_end)
+{
+	tls_start(true);
+	handshake();
+	peer_write("last\r\n");
+	/* No close_notify: IMAP and POP3 frame their own data. */
+	cr_assert_eq(shutdown(sv[1], SHUT_WR), 0);
+	run();
+	cr_assert_eq(gotlen, 6);
+	cr_assert_eq(eofs, 1);
+	cr_assert_eq(errors, 0);
+}
+
+Test(tls, a_close_notify_is_the_end)
+{
+	tls_start(true);
+	handshake();
+	cr_assert_geq(SSL_shutdown(peer), 0);
+	run();
+	cr_assert_eq(eofs, 1);
+	cr_assert_eq(errors, 0);
+}
+
+Test(tls, the_relay_takes_the_ssl_with_the_event)
+{
+	struct event *ev;
+	bool readable = false, closed = true;
+
+	tls_start(true);
+	handshake();
+	ev = conn_handover(c, io_cb, NULL, &readable, &closed);
+	cr_assert_not_null(ev);
+	/* OpenSSL may hold a record no edge announces. */
+	cr_assert(readable);
+	cr_assert_not(closed);
+	cr_assert_not_null(conn_ssl(c));
+}
+
+TestSuite(tls_bev, .init = bev_setup, .fini = tls_teardown);
+
+Test(tls_bev, a_server_handshake_then_lines_both_ways)
+{
+	tls_start(true);
+	cr_assert_not_null(conn_bufferevent(c));
+	handshake();
+	cr_assert_not_null(conn_ssl(c));
+	lines_both_ways();
+}
+
+Test(tls_bev, a_failed_start_leaves_the_socket_to_the_conn)
+{
+	c = conn_socket_new(base, sv[0]);
+	cr_assert_not_null(c);
+	fail_alloc = true;
+	cr_assert_eq(conn_tls_start(c, SSL_new(sctx), true), -1);
+	fail_alloc = false;
+	/* libevent freed the SSL (a leak or a double free shows under the
+	 * sanitizers); the conn still has the socket, and closes it. */
+	cr_assert(fcntl(sv[0], F_GETFD) != -1, "the socket was closed");
+	conn_free(c);
+	c = NULL;
+	run();
+	cr_assert(fcntl(sv[0], F_GETFD) == -1, "the socket leaked");
 }

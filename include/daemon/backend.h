@@ -144,12 +144,4 @@ void backend_set_failure(struct session *s, enum backend_failure type,
 /* A short description of why the backend of s failed, for the daemon log. */
 const char *backend_error(const struct session *s);
 
-/*
- * A TLS bufferevent connecting on socket fd with ssl, owning both from the
- * call on: when it cannot be made, both are gone as well (libevent 2.1
- * frees ssl, this closes fd).
- */
-struct bufferevent *backend_tls_socket_new(struct event_base *base,
-    evutil_socket_t fd, SSL *ssl);
-
 #endif

@@ -18,10 +18,15 @@
  * conn's, which passes every later edge on, so the socket is never
  * registered twice.
  *
- * A TLS socket (implicit TLS, or after STARTTLS, either side), and every
- * socket where the event loop has no edge-triggered events with early
- * close notices, is a bufferevent underneath (bufferevent_openssl does
- * the TLS), and the calls map one to one onto bufferevent calls.  The
+ * TLS (implicit TLS, or after STARTTLS, either side) is the plain conn's
+ * too (conn_tls_start()): OpenSSL works on the socket under the same
+ * registration, and the relay takes the SSL with the event.  A TLS login
+ * thus costs the epoll_ctl calls of a plain one: one at the start, one at
+ * the close, for each socket.
+ *
+ * Every socket where the event loop has no edge-triggered events with
+ * early close notices is a bufferevent underneath (bufferevent_openssl
+ * does its TLS), and the calls map one to one onto bufferevent calls.  The
  * session, login, backend and protocol code talk to the interface only; the
  * relay asks which kind it has (conn_bufferevent()) to take the socket over.
  */
@@ -85,12 +90,6 @@ void conn_free(struct conn *c);
 void conn_free_shell(struct conn *c);
 
 /*
- * Frees a plain c without closing its socket, which is returned (for a
- * TLS handshake on it).  Bytes still in its buffers are dropped.
- */
-evutil_socket_t conn_release(struct conn *c);
-
-/*
  * The callbacks: readcb when new input is in, eventcb for CONN_EOF,
  * CONN_ERROR or CONN_CONNECTED.  Each may free c; the conn does not touch
  * it after a callback returns.
@@ -131,10 +130,26 @@ void conn_write(struct conn *c, const void *data, size_t len);
  */
 void conn_flush(struct conn *c, conn_data_cb done);
 
+/*
+ * Puts c under TLS with ssl (a server's when server, else a client's),
+ * which it owns from here on, even when this fails.  The handshake runs
+ * from the loop, before any read: CONN_CONNECTED comes to the event
+ * callback once it is done, CONN_ERROR if it fails (an end of the stream
+ * in the middle included; conn_ssl_error() says why).  What is written
+ * meanwhile goes out after it.  Nothing may wait in the output buffer when
+ * it starts: the caller flushes first (STARTTLS).  -1 when memory is
+ * short; c is as it was then.
+ */
+int conn_tls_start(struct conn *c, SSL *ssl, bool server);
+
 /* The SSL of a TLS conn; NULL for a plain one. */
 SSL *conn_ssl(struct conn *c);
 
-/* The next OpenSSL error of a TLS conn's bufferevent; 0 when none. */
+/*
+ * The next OpenSSL error kept from a TLS conn's failure; 0 when none.  A
+ * system call's failure with no OpenSSL error is SSL_ERROR_SYSCALL itself
+ * (ERR_GET_LIB() 0).
+ */
 unsigned long conn_ssl_error(struct conn *c);
 
 /* The bufferevent under c; NULL for a plain conn. */
@@ -147,8 +162,10 @@ evutil_socket_t conn_fd(const struct conn *c);
  * Hands a plain conn's registered event to the relay's direct pump: from
  * here on its edges go to cb(fd, what, arg) (what as libevent says it)
  * and the conn neither reads nor writes.  *readable and *peer_closed say
- * what edges came that the conn did not act on.  Returns the event, for
- * event_active(); conn_free() still deletes it and closes the socket.
+ * what edges came that the conn did not act on (a TLS conn's is always
+ * readable: OpenSSL may hold a record).  Returns the event, for
+ * event_active(); conn_free() still deletes it, frees the SSL and closes
+ * the socket.
  */
 struct event *conn_handover(struct conn *c, event_callback_fn cb, void *arg,
     bool *readable, bool *peer_closed);

@@ -71,6 +71,14 @@ int tls_bufferevent_release(struct bufferevent *bev, evutil_socket_t fd);
 /* "TLSv1.3" and the like, for the daemon log. */
 const char *tls_version(SSL *ssl);
 
+/*
+ * Whether an SSL_read() that returned n with SSL_get_error() err is the
+ * end of the stream: a close_notify, or a peer that closed without one
+ * (IMAP and POP3 frame their own data, so this is no truncation).  Reads
+ * the error queue, which the caller clears.
+ */
+bool tls_read_eof(int err, int n);
+
 /* Writes the OpenSSL error queue (or "unknown") into buf; clears the queue. */
 const char *tls_error(char *buf, size_t len);
 

@@ -16,8 +16,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -143,26 +141,6 @@ backend_clear_failure(struct session *s)
 	s->backend_failure = BACKEND_FAILURE_NONE;
 }
 
-struct bufferevent *
-backend_tls_socket_new(struct event_base *base, evutil_socket_t fd, SSL *ssl)
-{
-	struct bufferevent *bev;
-
-	bev = bufferevent_openssl_socket_new(base, fd, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		/* libevent 2.1 has freed ssl, but the socket BIO it gave
-		 * ssl does not close fd, nor does anything else on this
-		 * path. */
-		close(fd);
-		return NULL;
-	}
-	/* A peer that closes without close_notify ends the stream: IMAP
-	 * and POP3 frame their own data, so this is no truncation. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
-}
-
 void
 backend_close(struct session *s)
 {
@@ -209,22 +187,15 @@ backend_printf(struct session *s, const char *fmt, ...)
 static int
 backend_start_tls(struct session *s)
 {
-	evutil_socket_t fd = conn_release(s->backend);
-	struct bufferevent *bev;
-	SSL *ssl;
+	SSL *ssl = tls_backend_new(s->route.backend, backend_current(s));
 
-	s->backend = NULL;
-	if ((ssl = tls_backend_new(s->route.backend, backend_current(s))) ==
-	    NULL) {
-		close(fd);
+	if (ssl == NULL) {
 		backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
 		    "cannot create a TLS session");
 		return -1;
 	}
-	bev = backend_tls_socket_new(s->worker->base, fd, ssl);
-	if (bev != NULL && (s->backend = conn_bufferevent_new(bev)) == NULL)
-		bufferevent_free(bev);
-	if (s->backend == NULL) {
+	/* The conn owns ssl from here on, even if this fails. */
+	if (conn_tls_start(s->backend, ssl, false) == -1) {
 		backend_set_failure(s, BACKEND_FAILURE_INTERNAL,
 		    "cannot start TLS");
 		return -1;

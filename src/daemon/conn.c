@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,8 +16,10 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/err.h>
 
 #include "conn.h"
+#include "tls.h"
 
 /* Room asked of the input buffer for one recv(): pre-login lines are
  * short, and a larger read only costs a larger block. */
@@ -27,6 +30,12 @@
 
 /* Buffer pieces sent by one sendmsg(). */
 #define CONN_IOV 16
+
+/* Bytes given to one SSL_write(): a record's worth. */
+#define CONN_TLS_CHUNK 16384
+
+/* OpenSSL errors kept from a TLS conn's failure (conn_ssl_error()). */
+#define CONN_SSL_ERRS 4
 
 struct conn {
 	struct bufferevent *bev; /* the bufferevent kind; NULL: plain */
@@ -51,6 +60,14 @@ struct conn {
 			     after it, the error of the last failed read */
 	bool error;       /* a read or write failed: to be reported */
 	bool reported;    /* ... and it was */
+	/* A plain conn's TLS (conn_tls_start()), on the same registration. */
+	SSL *ssl;
+	bool handshaking;      /* the handshake is under way */
+	bool hs_wants_write;   /* ... and waits for room, not for bytes */
+	bool read_wants_write; /* SSL_read() said WANT_WRITE */
+	bool write_wants_read; /* SSL_write() said WANT_READ */
+	unsigned nssl_err;
+	unsigned long ssl_err[CONN_SSL_ERRS]; /* from the failure, in order */
 };
 
 bool
@@ -72,9 +89,15 @@ conn_schedule(struct conn *c)
  * Sends what is queued until the kernel takes no more.  A failure is
  * noted in c->error for the caller to report.
  */
+static void conn_tls_send(struct conn *c);
+
 static void
 conn_send(struct conn *c)
 {
+	if (c->ssl != NULL) {
+		conn_tls_send(c);
+		return;
+	}
 	while (c->writable && !c->error) {
 		struct evbuffer_iovec v[CONN_IOV];
 		struct iovec iov[CONN_IOV];
@@ -114,6 +137,228 @@ conn_send(struct conn *c)
 }
 
 /*
+ * TLS on a plain conn.  OpenSSL works on the socket through postern's
+ * socket BIO (tls_sockbio_new()) and the conn's one registration stays:
+ * an edge-triggered event says "readable" and "writable", and OpenSSL's
+ * WANT_READ and WANT_WRITE say which of the two the next try waits for.
+ * A read may have to write first (a post-handshake message) and a write
+ * read first; the two *_wants_* flags say so.  Starting TLS costs no
+ * epoll_ctl, and the relay takes the event over with the SSL
+ * (conn_handover()), as it does a plain socket's.
+ */
+
+/* Whether the next read (or write) may go on now. */
+static bool
+conn_can_read(const struct conn *c)
+{
+	return c->read_wants_write ? c->writable : c->readable;
+}
+
+static bool
+conn_can_write(const struct conn *c)
+{
+	return c->write_wants_read ? c->readable : c->writable;
+}
+
+/*
+ * Keeps what OpenSSL said of a failure for conn_ssl_error(), as libevent's
+ * TLS bufferevent does: a system call's failure with nothing in the queue
+ * is SSL_ERROR_SYSCALL itself (no library), else the queue's errors.
+ */
+static void
+conn_tls_fail(struct conn *c, int err)
+{
+	unsigned long e;
+
+	if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
+	    c->nssl_err < CONN_SSL_ERRS)
+		c->ssl_err[c->nssl_err++] = (unsigned long)err;
+	while ((e = ERR_get_error()) != 0)
+		if (c->nssl_err < CONN_SSL_ERRS)
+			c->ssl_err[c->nssl_err++] = e;
+	c->error = true;
+}
+
+/* Sends what is queued through OpenSSL until the kernel takes no more. */
+static void
+conn_tls_send(struct conn *c)
+{
+	while (!c->handshaking && conn_can_write(c) && !c->error) {
+		size_t len = evbuffer_get_length(c->out);
+		unsigned char *p;
+		int n;
+
+		if (len == 0)
+			return;
+		/* The front of the queue, never shorter than a try that
+		 * said WANT_WRITE: the queue only grows at its tail. */
+		if (len > CONN_TLS_CHUNK)
+			len = CONN_TLS_CHUNK;
+		if ((p = evbuffer_pullup(c->out, (ev_ssize_t)len)) == NULL) {
+			c->error = true;
+			return;
+		}
+		ERR_clear_error();
+		n = SSL_write(c->ssl, p, (int)len);
+		if (n > 0) {
+			c->write_wants_read = false;
+			evbuffer_drain(c->out, (size_t)n);
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, n)) {
+		case SSL_ERROR_WANT_WRITE:
+			c->writable = false;
+			c->write_wants_read = false;
+			return;
+		case SSL_ERROR_WANT_READ:
+			c->readable = false;
+			c->write_wants_read = true;
+			return;
+		default:
+			conn_tls_fail(c, SSL_get_error(c->ssl, n));
+			return;
+		}
+	}
+}
+
+/*
+ * Sends data through OpenSSL at once when nothing waits before it; what
+ * is left is queued.  Returns the bytes sent; a failure is noted in
+ * c->error.
+ */
+static size_t
+conn_tls_write_now(struct conn *c, const char *p, size_t len)
+{
+	size_t done = 0;
+
+	if (c->handshaking || !conn_can_write(c) ||
+	    evbuffer_get_length(c->out) > 0)
+		return 0;
+	while (done < len) {
+		size_t want = len - done;
+		int n, err;
+
+		ERR_clear_error();
+		n = SSL_write(c->ssl, p + done,
+		    want > INT_MAX ? INT_MAX : (int)want);
+		if (n > 0) {
+			c->write_wants_read = false;
+			done += (size_t)n;
+			continue;
+		}
+		err = SSL_get_error(c->ssl, n);
+		if (err == SSL_ERROR_WANT_WRITE)
+			c->writable = false;
+		else if (err == SSL_ERROR_WANT_READ) {
+			c->readable = false;
+			c->write_wants_read = true;
+		} else
+			conn_tls_fail(c, err);
+		break;
+	}
+	return done;
+}
+
+/* Reads what OpenSSL has until the socket is empty or the budget spent. */
+static size_t
+conn_tls_read(struct conn *c, bool *eof)
+{
+	size_t total = 0;
+
+	*eof = false;
+	while (total < CONN_READ_BUDGET) {
+		struct evbuffer_iovec v;
+		int n, err;
+
+		if (evbuffer_reserve_space(c->in, CONN_READ_SIZE, &v, 1) < 1) {
+			c->error = true;
+			break;
+		}
+		ERR_clear_error();
+		n = SSL_read(c->ssl, v.iov_base,
+		    v.iov_len > INT_MAX ? INT_MAX : (int)v.iov_len);
+		if (n > 0) {
+			v.iov_len = (size_t)n;
+			evbuffer_commit_space(c->in, &v, 1);
+			total += (size_t)n;
+			c->read_wants_write = false;
+			continue;
+		}
+		evbuffer_commit_space(c->in, &v, 0);
+		switch (err = SSL_get_error(c->ssl, n)) {
+		case SSL_ERROR_WANT_READ:
+			c->readable = false;
+			c->read_wants_write = false;
+			break;
+		case SSL_ERROR_WANT_WRITE:
+			c->writable = false;
+			c->read_wants_write = true;
+			break;
+		default:
+			if (tls_read_eof(err, n)) {
+				*eof = true;
+				ERR_clear_error();
+			} else
+				conn_tls_fail(c, err);
+			break;
+		}
+		break;
+	}
+	return total;
+}
+
+/*
+ * One step of the handshake, when the readiness it waits for is there:
+ * CONN_CONNECTED once done (what was written meanwhile goes out first),
+ * CONN_ERROR when it fails.  An end of the stream in the middle is a
+ * failure too.  As conn_run(), it calls at most one callback, last.
+ */
+static void
+conn_tls_handshake(struct conn *c)
+{
+	int n, err;
+
+	if (c->hs_wants_write ? !c->writable : !c->readable)
+		return;
+	ERR_clear_error();
+	n = SSL_do_handshake(c->ssl);
+	if (n == 1) {
+		c->handshaking = false;
+		c->hs_wants_write = false;
+		conn_tls_send(c);
+		if (c->error) {
+			c->reported = true;
+			if (c->eventcb != NULL)
+				c->eventcb(c, CONN_ERROR, c->arg);
+			return;
+		}
+		/* A record that came with the handshake's last flight
+		 * brings no edge of its own. */
+		if (c->reading)
+			conn_schedule(c);
+		if (c->eventcb != NULL)
+			c->eventcb(c, CONN_CONNECTED, c->arg);
+		return;
+	}
+	switch (err = SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		c->readable = false;
+		c->hs_wants_write = false;
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		c->writable = false;
+		c->hs_wants_write = true;
+		return;
+	default:
+		conn_tls_fail(c, err);
+		c->reported = true;
+		if (c->eventcb != NULL)
+			c->eventcb(c, CONN_ERROR, c->arg);
+		return;
+	}
+}
+
+/*
  * Reads until the kernel has no more, the budget is spent, or the stream
  * ends.  Returns the bytes read; *eof says the peer ended it.
  */
@@ -123,6 +368,8 @@ conn_read(struct conn *c, bool *eof)
 	size_t total = 0;
 	int err;
 
+	if (c->ssl != NULL)
+		return conn_tls_read(c, eof);
 	*eof = false;
 	while (total < CONN_READ_BUDGET) {
 		struct evbuffer_iovec v;
@@ -237,7 +484,11 @@ conn_run(struct conn *c)
 		conn_connect_end(c);
 		return;
 	}
-	if (c->writable && evbuffer_get_length(c->out) > 0)
+	if (c->handshaking && !c->error) {
+		conn_tls_handshake(c);
+		return;
+	}
+	if (conn_can_write(c) && evbuffer_get_length(c->out) > 0)
 		conn_send(c);
 	if (c->error) {
 		if (c->reported || c->eventcb == NULL)
@@ -258,20 +509,20 @@ conn_run(struct conn *c)
 		return;
 	if (c->trigger) {
 		c->trigger = false;
-		if (c->readable)
+		if (conn_can_read(c))
 			conn_schedule(c);
 		if (evbuffer_get_length(c->in) > 0 && c->readcb != NULL) {
 			c->readcb(c, c->arg);
 			return;
 		}
 	}
-	if (!c->readable)
+	if (!conn_can_read(c))
 		return;
 	got = conn_read(c, &eof);
 	if (got > 0) {
 		/* The end, a failure or the rest of the bytes are seen on
 		 * the next turn, unless reading has paused by then. */
-		if (eof || c->error || c->readable)
+		if (eof || c->error || conn_can_read(c))
 			conn_schedule(c);
 		if (c->readcb != NULL)
 			c->readcb(c, c->arg);
@@ -522,6 +773,7 @@ conn_free(struct conn *c)
 		bufferevent_free(c->bev);
 	else {
 		conn_plain_drop(c);
+		SSL_free(c->ssl);
 		close(c->fd);
 	}
 	free(c);
@@ -531,26 +783,6 @@ void
 conn_free_shell(struct conn *c)
 {
 	free(c);
-}
-
-evutil_socket_t
-conn_release(struct conn *c)
-{
-	evutil_socket_t fd;
-
-	if (c->bev != NULL) {
-		/* Detached first, so that freeing the bufferevent (which
-		 * libevent defers while in its callback) leaves the socket
-		 * alone. */
-		fd = bufferevent_getfd(c->bev);
-		bufferevent_setfd(c->bev, -1);
-		bufferevent_free(c->bev);
-	} else {
-		fd = c->fd;
-		conn_plain_drop(c);
-	}
-	free(c);
-	return fd;
 }
 
 void
@@ -577,7 +809,7 @@ conn_enable(struct conn *c, short events)
 	c->reading = true;
 	/* An edge that came while reading was paused is not repeated; what
 	 * the connect's end read is in the buffer (trigger). */
-	if (c->readable || c->trigger)
+	if (conn_can_read(c) || c->trigger)
 		conn_schedule(c);
 }
 
@@ -632,9 +864,22 @@ conn_write(struct conn *c, const void *data, size_t len)
 	}
 	if (c->error || len == 0)
 		return;
-	/* Sent at once when nothing waits before it, as nginx does: an
-	 * answer costs one send() and no change to the registration. */
-	if (c->writable && !c->connecting && evbuffer_get_length(c->out) == 0) {
+	if (c->ssl != NULL) {
+		size_t sent = conn_tls_write_now(c, p, len);
+
+		p += sent;
+		len -= sent;
+		if (c->error) {
+			conn_schedule(c);
+			return;
+		}
+		if (len == 0)
+			return;
+	} else if (c->writable && !c->connecting &&
+		   evbuffer_get_length(c->out) == 0) {
+		/* Sent at once when nothing waits before it, as nginx does:
+		 * an answer costs one send() and no change to the
+		 * registration. */
 		do
 			n = send(c->fd, p, len, MSG_NOSIGNAL);
 		while (n == -1 && errno == EINTR);
@@ -682,13 +927,74 @@ conn_flush(struct conn *c, conn_data_cb done)
 SSL *
 conn_ssl(struct conn *c)
 {
-	return c->bev != NULL ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+	return c->bev != NULL ? bufferevent_openssl_get_ssl(c->bev) : c->ssl;
 }
 
 unsigned long
 conn_ssl_error(struct conn *c)
 {
-	return c->bev != NULL ? bufferevent_get_openssl_error(c->bev) : 0;
+	unsigned long e;
+
+	if (c->bev != NULL)
+		return bufferevent_get_openssl_error(c->bev);
+	if (c->nssl_err == 0)
+		return 0;
+	e = c->ssl_err[0];
+	memmove(c->ssl_err, c->ssl_err + 1,
+	    --c->nssl_err * sizeof(c->ssl_err[0]));
+	return e;
+}
+
+/*
+ * The bufferevent kind: a TLS bufferevent takes the socket over from the
+ * plain one.  Made first, so that a failure leaves the conn as it was
+ * (libevent has freed ssl then).
+ */
+static int
+conn_bev_tls_start(struct conn *c, SSL *ssl, bool server)
+{
+	struct bufferevent *bev;
+
+	bev = bufferevent_openssl_socket_new(bufferevent_get_base(c->bev),
+	    bufferevent_getfd(c->bev), ssl,
+	    server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		return -1;
+	/* A peer that closes without close_notify ends the stream: IMAP
+	 * and POP3 frame their own data, so this is no truncation. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_setfd(c->bev, -1);
+	bufferevent_free(c->bev);
+	c->bev = bev;
+	bufferevent_setcb(bev, conn_bev_read_cb, conn_bev_write_cb,
+	    conn_bev_event_cb, c);
+	return 0;
+}
+
+int
+conn_tls_start(struct conn *c, SSL *ssl, bool server)
+{
+	BIO *bio;
+
+	if (c->bev != NULL)
+		return conn_bev_tls_start(c, ssl, server);
+	if ((bio = tls_sockbio_new(c->fd)) == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	SSL_set_bio(ssl, bio, bio);
+	if (server)
+		SSL_set_accept_state(ssl);
+	else
+		SSL_set_connect_state(ssl);
+	c->ssl = ssl;
+	c->handshaking = true;
+	/* A server waits for the ClientHello; a client sends its own. */
+	c->hs_wants_write = !server;
+	c->read_wants_write = c->write_wants_read = false;
+	conn_schedule(c);
+	return 0;
 }
 
 struct bufferevent *
@@ -713,7 +1019,8 @@ conn_handover(struct conn *c, event_callback_fn cb, void *arg, bool *readable,
 	c->flushed = NULL;
 	c->readcb = NULL;
 	c->eventcb = NULL;
-	*readable = c->readable;
+	/* OpenSSL may hold a record it has read, which no edge announces. */
+	*readable = c->readable || c->ssl != NULL;
 	*peer_closed = c->peer_closed;
 	/* The relay took what they held: an idle session keeps no buffer. */
 	evbuffer_free(c->in);

@@ -461,23 +461,6 @@ relay_buf_take(struct relay *r, struct relay_buf *b, struct evbuffer *from,
 	return true;
 }
 
-/* Whether an SSL_read failure is the end of the stream. */
-static bool
-relay_ssl_eof(int err, int n)
-{
-	unsigned long e;
-
-	if (err == SSL_ERROR_ZERO_RETURN)
-		return true;
-	e = ERR_peek_error();
-	/* A peer that closes without close_notify ends the stream: IMAP
-	 * and POP3 frame their own data, so this is no truncation. */
-	if (err == SSL_ERROR_SYSCALL && e == 0 && (n == 0 || errno == 0))
-		return true;
-	return err == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL &&
-	       ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
-}
-
 /* Reads from side into b; returns the byte count, 0 when nothing came. */
 static size_t
 relay_read(struct relay_side *side, struct relay_buf *b)
@@ -525,7 +508,7 @@ relay_read(struct relay_side *side, struct relay_buf *b)
 		side->read_wants_write = true;
 		break;
 	default:
-		if (relay_ssl_eof(err, (int)n))
+		if (tls_read_eof(err, (int)n))
 			side->eof = true;
 		else
 			side->error = true;
@@ -611,8 +594,15 @@ relay_side_close(struct relay_side *side)
 	if (side->fd == -1)
 		return;
 	if (side->conn != NULL) {
-		/* Its one registration ends with it. */
+		if (side->ssl != NULL && side->goodbye &&
+		    SSL_is_init_finished(side->ssl)) {
+			ERR_clear_error();
+			(void)SSL_shutdown(side->ssl);
+			ERR_clear_error();
+		}
+		/* Its one registration ends with it, and its SSL. */
 		conn_free(side->conn);
+		side->ssl = NULL;
 		side->conn = NULL;
 		side->fd = -1;
 		return;
@@ -868,9 +858,10 @@ relay_side_take_bev(struct relay *r, int i, struct bufferevent *bev,
 
 /*
  * Takes side i's socket from its conn (*cp, set to NULL once taken).  A
- * plain conn's registered event is taken over as it is (conn_handover()):
- * no epoll_ctl at the hand-over, and the edges it saw while the login ran
- * are kept.  A TLS conn's bufferevent goes as relay_side_take_bev() says.
+ * plain conn's registered event is taken over as it is (conn_handover()),
+ * with its SSL if it has one: no epoll_ctl at the hand-over, and the edges
+ * it saw while the login ran are kept.  A bufferevent conn goes as
+ * relay_side_take_bev() says.
  */
 static void
 relay_side_take(struct relay *r, int i, struct conn **cp)
@@ -885,6 +876,7 @@ relay_side_take(struct relay *r, int i, struct conn **cp)
 	if (bev == NULL) {
 		side->conn = c;
 		side->fd = conn_fd(c);
+		side->ssl = conn_ssl(c); /* the conn's still */
 		side->writable = true;
 		side->ev = conn_handover(c, relay_direct_cb, side,
 		    &side->readable, &side->peer_closed);

@@ -16,8 +16,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -746,8 +744,9 @@ session_event_cb(struct conn *c, short what, void *arg)
 }
 
 /*
- * Puts the client socket s->fd under TLS, postern being the server, read
- * through the session's callbacks (not yet enabled).  Returns -1 after
+ * Puts the client's conn under TLS, postern being the server, read
+ * through the session's callbacks (not yet enabled): the same socket and
+ * registration, cleartext before it or not (conn.h).  Returns -1 after
  * closing the session; no_ssl is the daemon log's reason when no TLS
  * session can be made.
  */
@@ -755,29 +754,16 @@ static int
 session_tls_accept(struct session *s, const char *no_ssl)
 {
 	SSL *ssl = tls_server_new(s->conf, s->proto->id);
-	struct bufferevent *bev;
 
 	if (ssl == NULL) {
 		session_close(s, no_ssl);
 		return -1;
 	}
-	/* libevent owns ssl from here on, even if this fails. */
-	bev = bufferevent_openssl_socket_new(s->worker->base, s->fd, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
+	/* The conn owns ssl from here on, even if this fails. */
+	if (conn_tls_start(s->client, ssl, true) == -1) {
 		session_close(s, "cannot start TLS");
 		return -1;
 	}
-	/* The bufferevent owns the socket now, and closes it once freed. */
-	s->fd = -1;
-	if ((s->client = conn_bufferevent_new(bev)) == NULL) {
-		bufferevent_free(bev);
-		session_close(s, "out of memory");
-		return -1;
-	}
-	/* A peer that closes without close_notify ends the stream: IMAP
-	 * and POP3 frame their own data, so this is no truncation. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	conn_setcb(s->client, session_read_cb, session_event_cb, s);
 	return 0;
 }
@@ -789,10 +775,6 @@ session_starttls_flushed_cb(struct conn *c, void *arg)
 	struct session *s = arg;
 
 	(void)c;
-	/* The cleartext conn lets go of the socket; the TLS bufferevent
-	 * registers it anew. */
-	s->fd = conn_release(s->client);
-	s->client = NULL;
 	if (session_tls_accept(s, "cannot create a TLS session") == -1)
 		return;
 	conn_enable(s->client, EV_READ | EV_WRITE);
@@ -910,6 +892,14 @@ session_start(struct session *s)
 		session_close(s, "protocol disabled");
 		return;
 	}
+	/* One registration from here to the close (conn.h), TLS or not:
+	 * the relay takes it over after the login. */
+	s->client = conn_socket_new(w->base, fd);
+	if (s->client == NULL) {
+		session_close(s, "out of memory");
+		return;
+	}
+	s->fd = -1;
 	if (s->implicit_tls) {
 		if (session_tls_accept(s, "no TLS context") == -1)
 			return;
@@ -918,14 +908,6 @@ session_start(struct session *s)
 		session_set_timeout(s, s->pc->pre_auth_timeout_ms);
 		return;
 	}
-	/* One registration from here to the close (conn.h): the relay takes
-	 * it over after the login. */
-	s->client = conn_socket_new(w->base, fd);
-	if (s->client == NULL) {
-		session_close(s, "out of memory");
-		return;
-	}
-	s->fd = -1;
 	session_greet(s);
 }
 

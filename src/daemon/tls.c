@@ -146,6 +146,22 @@ tls_bufferevent_release(struct bufferevent *bev, evutil_socket_t fd)
 	return 0;
 }
 
+bool
+tls_read_eof(int err, int n)
+{
+	unsigned long e;
+
+	if (err == SSL_ERROR_ZERO_RETURN)
+		return true;
+	e = ERR_peek_error();
+	/* A peer that closes without close_notify ends the stream: IMAP
+	 * and POP3 frame their own data, so this is no truncation. */
+	if (err == SSL_ERROR_SYSCALL && e == 0 && (n == 0 || errno == 0))
+		return true;
+	return err == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	       ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+}
+
 const char *
 tls_error(char *buf, size_t len)
 {
