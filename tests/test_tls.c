@@ -1,7 +1,6 @@
 /*
- * tls: the relay's socket BIO and the hand-over of an SSL from a TLS
- * bufferevent, on a socket pair; session resumption across protocols,
- * with in-memory handshakes.
+ * tls: the socket BIO of TLS conns, on a socket pair; session resumption
+ * across protocols, with in-memory handshakes.
  */
 #include "config.h"
 
@@ -12,8 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/bufferevent_ssl.h>
-#include <event2/event.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -84,67 +81,6 @@ Test(tls, sockbio_reads_writes_and_never_tells_its_descriptor)
 	}
 	BIO_free(b);
 	cr_assert(fd_open(sv[0]), "freeing the BIO closed the socket");
-}
-
-/* A TLS bufferevent as the session makes one, in the open state (no
- * handshake is needed to test who frees what). */
-static struct bufferevent *
-tls_bev(struct event_base *base, SSL_CTX *ctx, SSL **sslp)
-{
-	SSL *ssl = SSL_new(ctx);
-	struct bufferevent *bev;
-
-	cr_assert_not_null(ssl);
-	bev = bufferevent_openssl_socket_new(base, sv[0], ssl,
-	    BUFFEREVENT_SSL_OPEN, BEV_OPT_CLOSE_ON_FREE);
-	cr_assert_not_null(bev);
-	*sslp = ssl;
-	return bev;
-}
-
-Test(tls, released_bufferevent_leaves_socket_and_ssl_to_the_caller)
-{
-	struct event_base *base = event_base_new();
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	SSL *ssl;
-	struct bufferevent *bev;
-	char c;
-
-	cr_assert_not_null(base);
-	cr_assert_not_null(ctx);
-	bev = tls_bev(base, ctx, &ssl);
-	cr_assert_eq(tls_bufferevent_release(bev, sv[0]), 0);
-	/* libevent finishes freeing from the loop. */
-	for (int i = 0; i < 3; i++)
-		event_base_loop(base, EVLOOP_NONBLOCK);
-	cr_assert(fd_open(sv[0]), "the socket was closed");
-	/* The SSL lives on, on the socket, with the caller's reference. */
-	cr_assert_eq(BIO_get_fd(SSL_get_rbio(ssl), NULL), -1);
-	cr_assert_eq(BIO_write(SSL_get_wbio(ssl), "x", 1), 1);
-	cr_assert_eq(read(sv[1], &c, 1), 1);
-	cr_assert_eq(c, 'x');
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	event_base_free(base);
-}
-
-/* What the hand-over is for: without it, libevent's free closes the
- * socket under the relay. */
-Test(tls, plain_free_of_a_tls_bufferevent_closes_the_socket)
-{
-	struct event_base *base = event_base_new();
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	SSL *ssl;
-	struct bufferevent *bev;
-
-	bev = tls_bev(base, ctx, &ssl);
-	bufferevent_free(bev);
-	for (int i = 0; i < 3; i++)
-		event_base_loop(base, EVLOOP_NONBLOCK);
-	cr_assert_not(fd_open(sv[0]));
-	sv[0] = open("/dev/null", O_RDONLY); /* for teardown's close() */
-	SSL_CTX_free(ctx);
-	event_base_free(base);
 }
 
 /* --- resumption across protocols ----------------------------------------- */

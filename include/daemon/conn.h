@@ -28,7 +28,8 @@
  * early close notices is a bufferevent underneath (bufferevent_openssl
  * does its TLS), and the calls map one to one onto bufferevent calls.  The
  * session, login, backend and protocol code talk to the interface only; the
- * relay asks which kind it has (conn_bufferevent()) to take the socket over.
+ * relay asks which kind it has (conn_bufferevent()): its direct pump takes
+ * plain conns over, and bufferevents stay with the bufferevent pump.
  */
 #ifndef POSTERN_CONN_H
 #define POSTERN_CONN_H
@@ -82,12 +83,6 @@ struct conn *conn_bufferevent_new(struct bufferevent *bev);
 
 /* Frees c, closing its socket (a plain one's event deleted first). */
 void conn_free(struct conn *c);
-
-/*
- * Frees a bufferevent conn whose bufferevent is freed already (the relay
- * took its socket and SSL; tls_bufferevent_release()).
- */
-void conn_free_shell(struct conn *c);
 
 /*
  * The callbacks: readcb when new input is in, eventcb for CONN_EOF,

@@ -1,5 +1,5 @@
 /*
- * tls: OpenSSL contexts and the TLS side of bufferevents.
+ * tls: OpenSSL contexts, and the socket BIO of TLS conns (conn.h).
  *
  * The server context (postern's certificate, for clients) and the client
  * contexts (for backends) are separate objects built from one snapshot and
@@ -11,7 +11,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include <event2/bufferevent.h>
 #include <openssl/ssl.h>
 
 #include "conf.h"
@@ -51,22 +50,11 @@ SSL *tls_server_new(const struct conf *c, enum proto_id p);
 SSL *tls_backend_new(const struct backend *b, const struct backend_addr *a);
 
 /*
- * A BIO on socket fd for the direct relay: reads and writes as OpenSSL's
- * socket BIO does, never closes fd and never tells it (BIO_get_fd() is
- * -1), so that a bufferevent freed after the SSL moved to this BIO
- * leaves the socket alone.  NULL when out of memory.
+ * A BIO on socket fd for a TLS conn (conn.h), which the relay takes over
+ * with it: reads and writes as OpenSSL's socket BIO does, with send() and
+ * recv(), and never closes fd (the conn does).  NULL when out of memory.
  */
 BIO *tls_sockbio_new(int fd);
-
-/*
- * Frees a TLS bufferevent (made with BEV_OPT_CLOSE_ON_FREE on socket fd)
- * but keeps its SSL and the socket for the caller, who then owns both
- * (SSL_free(), close()).  libevent's free, which it may defer, closes the
- * socket the SSL's BIO names and drops its reference to the SSL: the SSL
- * gets a tls_sockbio_new() BIO and one more reference first.  -1, with
- * nothing changed, when out of memory.
- */
-int tls_bufferevent_release(struct bufferevent *bev, evutil_socket_t fd);
 
 /* "TLSv1.3" and the like, for the daemon log. */
 const char *tls_version(SSL *ssl);

@@ -780,12 +780,6 @@ conn_free(struct conn *c)
 }
 
 void
-conn_free_shell(struct conn *c)
-{
-	free(c);
-}
-
-void
 conn_setcb(struct conn *c, conn_data_cb readcb, conn_event_cb eventcb,
     void *arg)
 {

@@ -21,7 +21,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <openssl/err.h>
@@ -327,17 +326,14 @@ relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 enum { RELAY_CLIENT, RELAY_BACKEND };
 
 struct relay_side {
-	/* A plain conn's (conn.h), or the relay's own for a socket taken
-	 * from a bufferevent (ev_own): a plain session then holds none of
-	 * its own, an idle one being mostly such. */
+	/* The side's conn (a plain one, conn.h), which still owns the
+	 * socket, the SSL and the event; the relay has the event's edges
+	 * (conn_handover()). */
+	struct conn *conn;
 	struct event *ev;
-	bool ev_own;
-	struct conn *conn; /* a plain client's conn, whose event this is */
 	struct relay *r;
 	evutil_socket_t fd; /* -1 once closed */
-	SSL *ssl;           /* NULL for a plain socket */
-	bool own_fd;        /* the fd is ours to close; else a bufferevent's */
-	bool own_ssl;       /* so is the SSL */
+	SSL *ssl;           /* the conn's; NULL for a plain socket */
 	bool goodbye;       /* a close_notify is sent when closing (client) */
 	bool readable;
 	bool writable;
@@ -434,14 +430,9 @@ relay_buf_release(struct relay *r, struct relay_buf *b)
 		relay_buf_drop(r, b);
 }
 
-/*
- * Takes over what a buffer still holds; false when out of memory.  A
- * bufferevent's output is frozen at the front (only the bufferevent drains
- * it), so it is thawed for the move.
- */
+/* Takes over what a buffer still holds; false when out of memory. */
 static bool
-relay_buf_take(struct relay *r, struct relay_buf *b, struct evbuffer *from,
-    bool frozen)
+relay_buf_take(struct relay *r, struct relay_buf *b, struct evbuffer *from)
 {
 	size_t n = evbuffer_get_length(from);
 	int got;
@@ -450,11 +441,7 @@ relay_buf_take(struct relay *r, struct relay_buf *b, struct evbuffer *from,
 		return true;
 	if (!relay_buf_reserve(r, b, n))
 		return false;
-	if (frozen)
-		evbuffer_unfreeze(from, 1);
 	got = evbuffer_remove(from, b->data + b->len, n);
-	if (frozen)
-		evbuffer_freeze(from, 1);
 	if (got != (int)n)
 		return false;
 	b->len += n;
@@ -584,41 +571,25 @@ relay_can_write(const struct relay_side *side)
 }
 
 /*
- * Stops watching a side and lets go of its socket and SSL; a bufferevent
- * that still owns them frees them itself.  The client hears a close_notify
- * first, one try, never waited for, as session_close() says it.
+ * Stops watching a side and lets go of its socket and SSL, with its conn.
+ * The client hears a close_notify first, one try, never waited for, as
+ * session_close() says it.
  */
 static void
 relay_side_close(struct relay_side *side)
 {
 	if (side->fd == -1)
 		return;
-	if (side->conn != NULL) {
-		if (side->ssl != NULL && side->goodbye &&
-		    SSL_is_init_finished(side->ssl)) {
-			ERR_clear_error();
-			(void)SSL_shutdown(side->ssl);
-			ERR_clear_error();
-		}
-		/* Its one registration ends with it, and its SSL. */
-		conn_free(side->conn);
-		side->ssl = NULL;
-		side->conn = NULL;
-		side->fd = -1;
-		return;
-	}
-	event_del(side->ev);
-	if (side->own_ssl) {
+	if (side->ssl != NULL && side->goodbye &&
+	    SSL_is_init_finished(side->ssl)) {
 		ERR_clear_error();
-		if (side->goodbye && SSL_is_init_finished(side->ssl))
-			(void)SSL_shutdown(side->ssl);
+		(void)SSL_shutdown(side->ssl);
 		ERR_clear_error();
-		SSL_free(side->ssl);
-		side->ssl = NULL;
-		side->own_ssl = false;
 	}
-	if (side->own_fd)
-		close(side->fd);
+	/* Its one registration ends with it, and its SSL. */
+	conn_free(side->conn);
+	side->conn = NULL;
+	side->ssl = NULL;
 	side->fd = -1;
 }
 
@@ -813,94 +784,26 @@ relay_direct_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Takes a side's socket from its bufferevent, which is freed.  A plain
- * bufferevent lets go of the socket.  A TLS one hands its SSL over
- * (tls_bufferevent_release()), so that the relay keeps the SSL and the
- * socket and an idle TLS session does not hold a bufferevent (about 1
- * KiB).  Should that fail, the TLS bufferevent stays, silenced: callbacks
- * cleared and events deleted, including one bufferevent_disable() can
- * leave pending while a write waits for a read; it frees both with the
- * session.  The side gets an event of its own, added by the caller.
- */
-static void
-relay_side_take_bev(struct relay *r, int i, struct bufferevent *bev,
-    bool *freed)
-{
-	struct relay_side *side = &r->side[i];
-
-	side->fd = bufferevent_getfd(bev);
-	side->ssl = bufferevent_openssl_get_ssl(bev);
-	/* A plain socket's bytes that came after the bufferevent's last
-	 * read are announced by epoll as soon as the edge-triggered event
-	 * is added; a read now would find nothing (three recv calls per
-	 * login that said EAGAIN).  OpenSSL may hold a record it has
-	 * already read from the socket, which no edge announces. */
-	side->readable = side->ssl != NULL;
-	side->writable = true;
-	*freed = false;
-	bufferevent_disable(bev, EV_READ | EV_WRITE);
-	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-	if (side->ssl != NULL) {
-		event_del(&bev->ev_read);
-		event_del(&bev->ev_write);
-		if (tls_bufferevent_release(bev, side->fd) < 0)
-			return;
-		side->own_ssl = true;
-		side->own_fd = true;
-		*freed = true;
-		return;
-	}
-	side->own_fd = true;
-	bufferevent_setfd(bev, -1);
-	bufferevent_free(bev);
-	*freed = true;
-}
-
-/*
- * Takes side i's socket from its conn (*cp, set to NULL once taken).  A
- * plain conn's registered event is taken over as it is (conn_handover()),
- * with its SSL if it has one: no epoll_ctl at the hand-over, and the edges
- * it saw while the login ran are kept.  A bufferevent conn goes as
- * relay_side_take_bev() says.
+ * Takes side i's socket from its conn (*cp, set to NULL once taken): the
+ * registered event is taken over as it is (conn_handover()), with the SSL
+ * if there is one: no epoll_ctl at the hand-over, and the edges the conn
+ * saw while the login ran are kept.
  */
 static void
 relay_side_take(struct relay *r, int i, struct conn **cp)
 {
 	struct relay_side *side = &r->side[i];
 	struct conn *c = *cp;
-	struct bufferevent *bev = conn_bufferevent(c);
-	bool freed;
 
 	side->r = r;
 	side->goodbye = i == RELAY_CLIENT;
-	if (bev == NULL) {
-		side->conn = c;
-		side->fd = conn_fd(c);
-		side->ssl = conn_ssl(c); /* the conn's still */
-		side->writable = true;
-		side->ev = conn_handover(c, relay_direct_cb, side,
-		    &side->readable, &side->peer_closed);
-		*cp = NULL;
-		return;
-	}
-	relay_side_take_bev(r, i, bev, &freed);
-	if (!freed)
-		return;
-	/* The bufferevent is gone: only the conn's shell is left. */
-	conn_free_shell(c);
+	side->conn = c;
+	side->fd = conn_fd(c);
+	side->ssl = conn_ssl(c);
+	side->writable = true;
+	side->ev = conn_handover(c, relay_direct_cb, side, &side->readable,
+	    &side->peer_closed);
 	*cp = NULL;
-}
-
-/* Frees the events the relay took for itself (ev_own). */
-static void
-relay_events_free(struct relay *r)
-{
-	for (int i = 0; i < 2; i++) {
-		if (r->side[i].ev_own && r->side[i].ev != NULL)
-			event_free(r->side[i].ev);
-		r->side[i].ev = NULL;
-		r->side[i].ev_own = false;
-	}
 }
 
 /* Switches s to the direct relay; -1 (nothing changed) when it cannot. */
@@ -908,68 +811,40 @@ static int
 relay_direct_start(struct session *s)
 {
 	struct relay *r;
-	struct event_base *base = s->worker->base;
 	size_t in, out;
-	bool cfrozen, bfrozen;
 
-	/* Edges and early FINs are epoll's (the default on Linux); with
-	 * another libevent backend the bufferevent pump serves. */
-	if ((event_base_get_features(base) &
-		(EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE)) !=
-		(EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE) ||
-	    s->client == NULL || s->backend == NULL ||
+	/* Plain conns have edges and early FINs (epoll's, the default on
+	 * Linux); with another libevent backend the conns are bufferevents
+	 * and the bufferevent pump serves. */
+	if (s->client == NULL || s->backend == NULL ||
+	    conn_bufferevent(s->client) != NULL ||
+	    conn_bufferevent(s->backend) != NULL ||
 	    (r = calloc(1, sizeof(*r))) == NULL)
 		return -1;
 	r->s = s;
-	/* A socket that comes from a bufferevent gets an event of its own,
-	 * taken now, while a failure still changes nothing. */
-	for (int i = 0; i < 2; i++) {
-		struct conn *c = i == RELAY_CLIENT ? s->client : s->backend;
-
-		if (conn_bufferevent(c) == NULL)
-			continue;
-		r->side[i].ev_own = true;
-		if ((r->side[i].ev = event_new(base, -1, 0, NULL, NULL)) ==
-		    NULL) {
-			relay_events_free(r);
-			free(r);
-			return -1;
-		}
-	}
-	/* Only a bufferevent's output is frozen at the front. */
-	cfrozen = conn_bufferevent(s->client) != NULL;
-	bfrozen = conn_bufferevent(s->backend) != NULL;
 	in = evbuffer_get_length(conn_input(s->client));
 	out = evbuffer_get_length(conn_input(s->backend));
 	/* What the buffers hold goes first: the login answer queued for the
 	 * client, then whatever either side sent after the login.  A client
 	 * that pipelined more than the buffer gets a larger one once. */
-	if (!relay_buf_take(r, &r->buf[RELAY_BACKEND], conn_output(s->client),
-		cfrozen) ||
-	    !relay_buf_take(r, &r->buf[RELAY_BACKEND], conn_input(s->backend),
-		false) ||
-	    !relay_buf_take(r, &r->buf[RELAY_CLIENT], conn_output(s->backend),
-		bfrozen) ||
-	    !relay_buf_take(r, &r->buf[RELAY_CLIENT], conn_input(s->client),
-		false)) {
+	if (!relay_buf_take(r, &r->buf[RELAY_BACKEND],
+		conn_output(s->client)) ||
+	    !relay_buf_take(r, &r->buf[RELAY_BACKEND],
+		conn_input(s->backend)) ||
+	    !relay_buf_take(r, &r->buf[RELAY_CLIENT],
+		conn_output(s->backend)) ||
+	    !relay_buf_take(r, &r->buf[RELAY_CLIENT], conn_input(s->client))) {
 		/* Nothing was lost: a failed take leaves its source alone,
 		 * and what moved goes back in order. */
 		for (int i = 0; i < 2; i++) {
 			struct relay_buf *b = &r->buf[i];
-			bool frozen = i == RELAY_CLIENT ? bfrozen : cfrozen;
 			struct evbuffer *to = conn_output(
 			    i == RELAY_CLIENT ? s->backend : s->client);
 
-			if (b->len > 0) {
-				if (frozen)
-					evbuffer_unfreeze(to, 1);
+			if (b->len > 0)
 				evbuffer_prepend(to, b->data, b->len);
-				if (frozen)
-					evbuffer_freeze(to, 1);
-			}
 			relay_buf_drop(r, b);
 		}
-		relay_events_free(r);
 		free(r);
 		return -1;
 	}
@@ -989,16 +864,6 @@ relay_direct_start(struct session *s)
 		sesslog_proxy(s, in, out);
 	relay_side_take(r, RELAY_CLIENT, &s->client);
 	relay_side_take(r, RELAY_BACKEND, &s->backend);
-	for (int i = 0; i < 2; i++) {
-		struct relay_side *side = &r->side[i];
-
-		if (side->conn != NULL)
-			continue;
-		event_assign(side->ev, base, side->fd,
-		    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
-		    relay_direct_cb, side);
-		event_add(side->ev, NULL);
-	}
 	s->relay = r;
 	/* The first round runs from the loop, not inside the backend's
 	 * callback that ended the login. */
@@ -1066,7 +931,6 @@ relay_free(struct session *s)
 	relay_side_close(&r->side[RELAY_BACKEND]);
 	relay_buf_drop(r, &r->buf[RELAY_CLIENT]);
 	relay_buf_drop(r, &r->buf[RELAY_BACKEND]);
-	relay_events_free(r);
 	free(r);
 	s->relay = NULL;
 }

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -33,12 +32,9 @@ tls_init(void)
 }
 
 /*
- * The socket BIO of the direct relay.  It reads and writes like OpenSSL's
- * own, but does not tell its descriptor (BIO_get_fd() says -1): the
- * relay hands a session's SSL over from its bufferevent, which on its
- * (deferred) free closes whatever descriptor the SSL's BIO names and then
- * drops its reference to the SSL.  Not closing is what lets the relay
- * keep both, and the bufferevent's memory goes back.
+ * The socket BIO of TLS conns.  It reads and writes like OpenSSL's own,
+ * with send() (MSG_NOSIGNAL: a gone peer is an error, not a signal) and
+ * recv(), and leaves the descriptor to the conn, which closes it.
  */
 static int
 sockbio_fd(BIO *b)
@@ -126,24 +122,6 @@ tls_sockbio_new(int fd)
 		return NULL;
 	BIO_set_data(b, (void *)(intptr_t)fd);
 	return b;
-}
-
-int
-tls_bufferevent_release(struct bufferevent *bev, evutil_socket_t fd)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	BIO *bio;
-
-	if (ssl == NULL || (bio = tls_sockbio_new(fd)) == NULL)
-		return -1;
-	if (SSL_up_ref(ssl) != 1) {
-		BIO_free(bio);
-		return -1;
-	}
-	/* The bufferevent's own BIO goes; it never closed the socket. */
-	SSL_set_bio(ssl, bio, bio);
-	bufferevent_free(bev);
-	return 0;
 }
 
 bool

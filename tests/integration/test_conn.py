@@ -2,12 +2,15 @@
 per socket from accept or connect to close.  Edges are not repeated, so
 bytes that came while reading was paused (the greeting not yet sent, the
 backend login running, the hand-over to the relay) must still be read,
-and answers the kernel cannot take yet must still leave, in order."""
+and answers the kernel cannot take yet must still leave, in order.
+TLS runs on the same conn and the same event (conn_tls_start())."""
 
 import socket
 import time
 
-from helpers import LineClient
+import pytest
+
+from helpers import LineClient, client_context
 
 
 def lines_until(c, tag):
@@ -96,3 +99,52 @@ def test_answers_a_client_does_not_read_yet_all_arrive_in_order(
     out = lines_until(c, b"z")
     assert out[-1].startswith(b"z OK"), out
     s.close()
+
+
+@pytest.mark.parametrize("pump", ["epoll", "bufferevent"])
+def test_tls_on_both_sides_with_commands_pipelined_after_the_handshake(
+        start_postern, dovecot, cert, monkeypatch, pump):
+    """Implicit TLS from the client and to the backend (IMAP), STARTTLS on
+    both sides (POP3): commands pipelined right after the handshake, one
+    of them answered with a message larger than a TLS record, all reach
+    the relay and come back whole.  With EVENT_NOEPOLL the conns are
+    bufferevents, whose TLS is bufferevent_openssl's."""
+    if pump == "bufferevent":
+        monkeypatch.setenv("EVENT_NOEPOLL", "1")
+    p = start_postern({
+        "imap": {"backend": "127.0.0.1:%d" % dovecot.ports["imaps"],
+                 "backend_tls": "implicit", "backend_ca_file": dovecot.ca},
+        "pop3": {"backend": "127.0.0.1:%d" % dovecot.ports["pop3"],
+                 "backend_tls": "starttls", "backend_ca_file": dovecot.ca}})
+    ctx = client_context(cert[0])
+    pw = dovecot.users["alice"].encode()
+    big = dovecot.message(3)
+    assert len(big) > 16384
+
+    c = LineClient(p.ports["imaps"], tls_ctx=ctx, timeout=30)
+    c.send(b"a LOGIN alice " + pw + b"\r\nb SELECT INBOX\r\n"
+           b"c FETCH 3 (BODY.PEEK[])\r\nd LOGOUT\r\n")
+    assert c.readline().startswith(b"* OK")
+    assert lines_until(c, b"a")[-1].startswith(b"a OK")
+    assert lines_until(c, b"b")[-1].startswith(b"b OK")
+    head = c.readline()
+    assert head.startswith(b"* 3 FETCH") and head.endswith(b"}\r\n"), head
+    n = int(head[head.rindex(b"{") + 1:-3])
+    assert c.read_exact(n) == big
+    assert lines_until(c, b"c")[-1].startswith(b"c OK")
+    assert lines_until(c, b"d")[-1].startswith(b"d OK")
+    c.close()
+
+    c = LineClient(p.ports["pop3"], timeout=30)
+    assert c.readline().startswith(b"+OK")
+    assert c.cmd(b"STLS").startswith(b"+OK")
+    c.starttls(ctx)
+    c.send(b"USER alice\r\nPASS " + pw + b"\r\nSTAT\r\nQUIT\r\n")
+    assert c.readline().startswith(b"+OK")
+    assert c.readline().startswith(b"+OK")
+    assert c.readline().startswith(b"+OK 3 ")
+    assert c.readline().startswith(b"+OK")
+    c.close()
+    # Dovecot saw both logins over TLS.
+    dovecot.wait_log(r"imap-login: Info: Login: user=<alice>, .*, TLS")
+    dovecot.wait_log(r"pop3-login: Info: Login: user=<alice>, .*, TLS")
