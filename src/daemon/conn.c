@@ -66,6 +66,7 @@ struct conn {
 	bool hs_wants_write;   /* ... and waits for room, not for bytes */
 	bool read_wants_write; /* SSL_read() said WANT_WRITE */
 	bool write_wants_read; /* SSL_write() said WANT_READ */
+	bool tls_eof;          /* SSL_read() said the stream ended */
 	unsigned nssl_err;
 	unsigned long ssl_err[CONN_SSL_ERRS]; /* from the failure, in order */
 };
@@ -186,7 +187,7 @@ conn_tls_send(struct conn *c)
 	while (!c->handshaking && conn_can_write(c) && !c->error) {
 		size_t len = evbuffer_get_length(c->out);
 		unsigned char *p;
-		int n;
+		int n, err;
 
 		if (len == 0)
 			return;
@@ -205,7 +206,7 @@ conn_tls_send(struct conn *c)
 			evbuffer_drain(c->out, (size_t)n);
 			continue;
 		}
-		switch (SSL_get_error(c->ssl, n)) {
+		switch (err = SSL_get_error(c->ssl, n)) {
 		case SSL_ERROR_WANT_WRITE:
 			c->writable = false;
 			c->write_wants_read = false;
@@ -215,7 +216,7 @@ conn_tls_send(struct conn *c)
 			c->write_wants_read = true;
 			return;
 		default:
-			conn_tls_fail(c, SSL_get_error(c->ssl, n));
+			conn_tls_fail(c, err);
 			return;
 		}
 	}
@@ -265,8 +266,10 @@ conn_tls_read(struct conn *c, bool *eof)
 {
 	size_t total = 0;
 
-	*eof = false;
-	while (total < CONN_READ_BUDGET) {
+	/* OpenSSL may not say it twice (a close without close_notify is
+	 * a fatal error to it); the socket's end is, as for a plain read. */
+	*eof = c->tls_eof;
+	while (!c->tls_eof && total < CONN_READ_BUDGET) {
 		struct evbuffer_iovec v;
 		int n, err;
 
@@ -296,7 +299,7 @@ conn_tls_read(struct conn *c, bool *eof)
 			break;
 		default:
 			if (tls_read_eof(err, n)) {
-				*eof = true;
+				*eof = c->tls_eof = true;
 				ERR_clear_error();
 			} else
 				conn_tls_fail(c, err);
