@@ -29,6 +29,7 @@
 #include "groups.h"
 #include "protolog.h"
 #include "saslmech.h"
+#include "testcert.h"
 #include "tls.h"
 #include "tmpdir_fixture.h"
 
@@ -154,21 +155,10 @@ static void
 make_pair(const char *certfile, EVP_PKEY *certkey, const char *keyfile,
     EVP_PKEY *keyfor)
 {
-	X509 *x = X509_new();
-	X509_NAME *name;
+	X509 *x = testcert_new(certkey);
 	FILE *fp;
 
-	cr_assert_not_null(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, certkey);
-	name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)"postern.test", -1, -1, 0);
-	X509_set_issuer_name(x, name);
-	cr_assert(X509_sign(x, certkey, EVP_sha256()) > 0);
+	testcert_sign(x, certkey);
 	cr_assert_not_null(fp = fopen(certfile, "w"));
 	cr_assert(PEM_write_X509(fp, x));
 	fclose(fp);

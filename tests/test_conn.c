@@ -28,6 +28,7 @@
 #include <openssl/x509.h>
 
 #include "conn.h"
+#include "testcert.h"
 #include "tls.h"
 
 static struct event_base *base;
@@ -564,21 +565,13 @@ static SSL_CTX *
 server_ctx(void)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509 *x = X509_new();
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	X509 *x;
 
 	cr_assert_not_null(k);
-	cr_assert_not_null(x);
 	cr_assert_not_null(ctx);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, k);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-	    (const unsigned char *)"postern.test", -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	cr_assert(X509_sign(x, k, EVP_sha256()) > 0);
+	x = testcert_new(k);
+	testcert_sign(x, k);
 	cr_assert_eq(SSL_CTX_use_certificate(ctx, x), 1);
 	cr_assert_eq(SSL_CTX_use_PrivateKey(ctx, k), 1);
 	X509_free(x);

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "conf.h"
+#include "testcert.h"
 #include "tls.h"
 
 static int sv[2];
@@ -91,25 +92,17 @@ resume_conf(void)
 {
 	char dir[] = "/tmp/test_tls.XXXXXX", cert[64], key[64], ini[64];
 	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509 *x = X509_new();
 	struct conf *c;
+	X509 *x;
 	FILE *fp;
 
 	cr_assert_not_null(mkdtemp(dir));
 	cr_assert_not_null(k);
-	cr_assert_not_null(x);
+	x = testcert_new(k);
 	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	snprintf(ini, sizeof(ini), "%s/t.ini", dir);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, k);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-	    (const unsigned char *)"postern.test", -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	cr_assert(X509_sign(x, k, EVP_sha256()) > 0);
+	testcert_sign(x, k);
 	cr_assert_not_null(fp = fopen(cert, "w"));
 	cr_assert(PEM_write_X509(fp, x));
 	fclose(fp);

@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "conf.h"
+#include "testcert.h"
 #include "tls.h"
 #include "tls_resume.h"
 
@@ -189,21 +190,13 @@ add_ext(X509 *x, int nid, const char *value)
 static struct cert
 make_cert(void)
 {
-	struct cert c = {X509_new(), EVP_EC_gen("P-256")};
+	struct cert c = {NULL, EVP_EC_gen("P-256")};
 
-	cr_assert_not_null(c.x);
 	cr_assert_not_null(c.k);
-	X509_set_version(c.x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(c.x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(c.x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(c.x), 3600);
-	X509_set_pubkey(c.x, c.k);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(c.x), "CN",
-	    MBSTRING_ASC, (const unsigned char *)"postern.test", -1, -1, 0);
-	X509_set_issuer_name(c.x, X509_get_subject_name(c.x));
+	c.x = testcert_new(c.k);
 	add_ext(c.x, NID_basic_constraints, "critical,CA:TRUE");
 	add_ext(c.x, NID_subject_alt_name, "DNS:postern.test");
-	cr_assert(X509_sign(c.x, c.k, EVP_sha256()) > 0);
+	testcert_sign(c.x, c.k);
 	return c;
 }
 
