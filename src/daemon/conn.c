@@ -34,13 +34,12 @@
 /* Bytes given to one SSL_write(): a record's worth. */
 #define CONN_TLS_CHUNK 16384
 
-/* OpenSSL errors kept from a TLS conn's failure (conn_ssl_error()). */
-#define CONN_SSL_ERRS 4
-
 struct conn {
 	struct bufferevent *bev; /* the bufferevent kind; NULL: plain */
 	struct event ev;         /* the plain kind's one registration */
 	evutil_socket_t fd;
+	int connect_err; /* connect() said at once that it failed; after
+			    the connect, the error of the last failed read */
 	struct evbuffer *in;
 	struct evbuffer *out;
 	conn_data_cb readcb;
@@ -49,26 +48,24 @@ struct conn {
 	void *arg;
 	event_callback_fn io_cb; /* the relay's, after conn_handover() */
 	void *io_arg;
-	bool reading;     /* conn_enable(EV_READ) */
-	bool readable;    /* an edge came; no read found the socket empty */
-	bool writable;    /* no write found the socket full since an edge */
-	bool peer_closed; /* the peer's FIN is in (EV_CLOSED) */
-	bool trigger;     /* conn_trigger_read() */
-	bool connecting;  /* conn_connect_new(): not yet connected */
-	bool connect_ok;  /* ... and its edge said "writable" alone */
-	int connect_err;  /* ... and connect() said at once that it failed;
-			     after it, the error of the last failed read */
-	bool error;       /* a read or write failed: to be reported */
-	bool reported;    /* ... and it was */
-	/* A plain conn's TLS (conn_tls_start()), on the same registration. */
+	/* A plain conn's TLS (conn_tls_start()), on the same registration,
+	 * and the first OpenSSL error of its failure (conn_ssl_error()). */
 	SSL *ssl;
-	bool handshaking;      /* the handshake is under way */
-	bool hs_wants_write;   /* ... and waits for room, not for bytes */
+	unsigned long ssl_err;
+	bool reading;        /* conn_enable(EV_READ) */
+	bool readable;       /* an edge came; no read found the socket empty */
+	bool writable;       /* no write found the socket full since an edge */
+	bool peer_closed;    /* the peer's FIN is in (EV_CLOSED) */
+	bool trigger;        /* conn_trigger_read() */
+	bool connecting;     /* conn_connect_new(): not yet connected */
+	bool connect_ok;     /* ... and its edge said "writable" alone */
+	bool error;          /* a read or write failed: to be reported */
+	bool reported;       /* ... and it was */
+	bool handshaking;    /* the TLS handshake is under way */
+	bool hs_wants_write; /* ... and waits for room, not for bytes */
 	bool read_wants_write; /* SSL_read() said WANT_WRITE */
 	bool write_wants_read; /* SSL_write() said WANT_READ */
 	bool tls_eof;          /* SSL_read() said the stream ended */
-	unsigned nssl_err;
-	unsigned long ssl_err[CONN_SSL_ERRS]; /* from the failure, in order */
 };
 
 bool
@@ -162,21 +159,22 @@ conn_can_write(const struct conn *c)
 }
 
 /*
- * Keeps what OpenSSL said of a failure for conn_ssl_error(), as libevent's
- * TLS bufferevent does: a system call's failure with nothing in the queue
- * is SSL_ERROR_SYSCALL itself (no library), else the queue's errors.
+ * Keeps what OpenSSL said of a failure for conn_ssl_error(): the first
+ * error of its queue, its cause; a system call's failure with nothing in
+ * the queue is SSL_ERROR_SYSCALL itself (no library), as libevent's TLS
+ * bufferevent says it.  One error, not the queue: every conn of every
+ * idle session carries the room.
  */
 static void
 conn_tls_fail(struct conn *c, int err)
 {
-	unsigned long e;
+	unsigned long e = ERR_get_error();
 
-	if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
-	    c->nssl_err < CONN_SSL_ERRS)
-		c->ssl_err[c->nssl_err++] = (unsigned long)err;
-	while ((e = ERR_get_error()) != 0)
-		if (c->nssl_err < CONN_SSL_ERRS)
-			c->ssl_err[c->nssl_err++] = e;
+	if (e == 0 && err == SSL_ERROR_SYSCALL)
+		e = (unsigned long)err;
+	if (c->ssl_err == 0)
+		c->ssl_err = e;
+	ERR_clear_error();
 	c->error = true;
 }
 
@@ -934,11 +932,8 @@ conn_ssl_error(struct conn *c)
 
 	if (c->bev != NULL)
 		return bufferevent_get_openssl_error(c->bev);
-	if (c->nssl_err == 0)
-		return 0;
-	e = c->ssl_err[0];
-	memmove(c->ssl_err, c->ssl_err + 1,
-	    --c->nssl_err * sizeof(c->ssl_err[0]));
+	e = c->ssl_err;
+	c->ssl_err = 0;
 	return e;
 }
 
