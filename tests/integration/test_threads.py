@@ -58,31 +58,38 @@ def test_workers_sessions_and_reloads_together(start_postern, dovecot,
     p = start_postern(conf)
     errors = []
     done = threading.Event()
+    reloading = threading.Event()
 
     def client(user):
         pw = dovecot.users[user]
         try:
+            # The sessions start once the reloads have: on a fast machine
+            # they all end within the first interval of the reloader's.
+            assert reloading.wait(30), "no reload sent"
             for r in range(ROUNDS):
                 pop3_session(p.ports["pop3"], user, pw)
                 imap_session(p.ports["imap"], user, pw)
         except Exception as e:  # reported by the main thread
             errors.append("%s: %r" % (user, e))
 
-    threads = [threading.Thread(target=client, args=(u,)) for u in USERS]
-    for t in threads:
-        t.start()
-
     def reloader():
         # The log level, the snapshot and the protocol log's settings
-        # change under running sessions.
+        # change under running sessions: the first reload at once, then
+        # every 0.1 s until the sessions are done.
         n = 0
-        while not done.wait(0.3):
+        while True:
             detail = ("commands", "proxy")[n // 2 % 2]
             p.reload({"postern": {"log_level": ("info", "debug")[n % 2]},
                       "pop3": {"log_detail": detail},
                       "imap": {"log_detail": detail}})
             n += 1
+            reloading.set()
+            if done.wait(0.1):
+                return
 
+    threads = [threading.Thread(target=client, args=(u,)) for u in USERS]
+    for t in threads:
+        t.start()
     rl = threading.Thread(target=reloader)
     rl.start()
     for t in threads:
